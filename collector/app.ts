@@ -1,0 +1,44 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { ApiError } from '../src/http/errors.js';
+import { registerCommon } from '../src/http/common.js';
+import type { Pricer } from '../src/pricing/pricer.js';
+import type { Store } from '../src/store/types.js';
+import { registerSeedUsage } from './routes/seed.js';
+import { registerUsageBatch } from './routes/usage.js';
+import type { BatchWriter } from './writer.js';
+
+export interface CollectorDeps {
+  store: Store;
+  writer: BatchWriter;
+  pricer: Pricer;
+  limits: { maxBodyBytes: number; maxDecodedBytes: number; maxEventsPerRequest: number };
+}
+
+/** The ingestion app: parse → validate → normalise → price → queue → durable ack. */
+export function createCollectorApp(deps: CollectorDeps): Hono {
+  const app = new Hono();
+  registerCommon(app, 'collector', {
+    async check() {
+      if (deps.writer.isDraining) return 'shutting down';
+      if (deps.writer.lastError) return `database writes failing: ${deps.writer.lastError}`;
+      try {
+        await deps.store.ping();
+        return null;
+      } catch (error) {
+        return `database unavailable: ${(error as Error).message}`;
+      }
+    },
+  });
+  app.use(
+    bodyLimit({
+      maxSize: deps.limits.maxBodyBytes,
+      onError: () => {
+        throw new ApiError(413, 'body_too_large', `body exceeds ${deps.limits.maxBodyBytes} bytes (MAX_BODY_BYTES)`);
+      },
+    }),
+  );
+  registerUsageBatch(app, deps);
+  registerSeedUsage(app, deps);
+  return app;
+}

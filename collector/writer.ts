@@ -1,0 +1,135 @@
+import PQueue from 'p-queue';
+import type { UsageRecord } from '../src/event/schema.js';
+import { ApiError } from '../src/http/errors.js';
+import type { Store } from '../src/store/types.js';
+import { telemetry } from '../src/telemetry.js';
+
+export interface WriterOptions {
+  /** Events waiting for a commit, across all requests; beyond it new requests are refused with 429. */
+  maxQueuedEvents: number;
+  /** Events committed in one transaction at most. */
+  maxBatchEvents: number;
+  /** How long a failing database is retried before the waiting requests get 503. */
+  retryForMs: number;
+}
+
+interface Pending {
+  records: readonly UsageRecord[];
+  resolve(inserted: boolean[]): void;
+  reject(error: unknown): void;
+}
+
+const RETRY_AFTER_SECONDS = 1;
+
+/**
+ * The single writer: requests hand over their events and wait; one flush at a time (p-queue,
+ * concurrency 1) takes everything pending and commits it in one transaction, so concurrent
+ * requests share a commit. A request is answered only after its events are committed.
+ */
+export class BatchWriter {
+  private readonly queue = new PQueue({ concurrency: 1 });
+  private pending: Pending[] = [];
+  private pendingEvents = 0;
+  private flushScheduled = false;
+  private draining = false;
+  /** Why the last flush failed, for /readyz; cleared by the next successful flush. */
+  lastError: string | null = null;
+
+  constructor(
+    private readonly store: Store,
+    private readonly options: WriterOptions,
+  ) {}
+
+  get queuedEvents(): number {
+    return this.pendingEvents;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  submit(records: readonly UsageRecord[]): Promise<boolean[]> {
+    if (this.draining) {
+      return Promise.reject(new ApiError(503, 'draining', 'the collector is shutting down; retry against another instance or later', RETRY_AFTER_SECONDS));
+    }
+    if (records.length === 0) return Promise.resolve([]);
+    if (this.pendingEvents + records.length > this.options.maxQueuedEvents) {
+      return Promise.reject(new ApiError(429, 'queue_full', `the write queue is full (${this.pendingEvents} events waiting); retry shortly`, RETRY_AFTER_SECONDS));
+    }
+    return new Promise((resolve, reject) => {
+      this.pending.push({ records, resolve, reject });
+      this.pendingEvents += records.length;
+      this.scheduleFlush();
+    });
+  }
+
+  /** Refuses new work, then waits until everything already accepted is committed or failed. */
+  async drain(): Promise<void> {
+    this.draining = true;
+    await this.queue.onIdle();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    void this.queue.add(() => this.flush());
+  }
+
+  private takeBatch(): Pending[] {
+    let count = 0;
+    let taken = 0;
+    while (taken < this.pending.length) {
+      const size = this.pending[taken]!.records.length;
+      if (taken > 0 && count + size > this.options.maxBatchEvents) break;
+      count += size;
+      taken++;
+    }
+    return this.pending.splice(0, taken);
+  }
+
+  private async flush(): Promise<void> {
+    this.flushScheduled = false;
+    const batch = this.takeBatch();
+    if (this.pending.length > 0) this.scheduleFlush();
+    const records = batch.length === 1 ? batch[0]!.records : batch.flatMap((p) => p.records);
+    const started = performance.now();
+    try {
+      const inserted = await telemetry.withSpan('tokentally.flush', { 'tokentally.flush.events': records.length }, () =>
+        this.insertWithRetry(records),
+      );
+      let offset = 0;
+      for (const p of batch) {
+        p.resolve(inserted.slice(offset, offset + p.records.length));
+        offset += p.records.length;
+      }
+    } catch (error) {
+      const failure = new ApiError(503, 'storage_unavailable', `events not stored: the database is unavailable (${describe(error)}); retry later`, RETRY_AFTER_SECONDS);
+      for (const p of batch) p.reject(failure);
+    } finally {
+      this.pendingEvents -= records.length;
+      telemetry.recordFlush(records.length, (performance.now() - started) / 1000);
+    }
+  }
+
+  private async insertWithRetry(records: readonly UsageRecord[]): Promise<boolean[]> {
+    const deadline = Date.now() + this.options.retryForMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const inserted = await this.store.insertBatch(records);
+        this.lastError = null;
+        return inserted;
+      } catch (error) {
+        this.lastError = describe(error);
+        telemetry.recordStorageError();
+        const delay = Math.min(1000, 25 * 2 ** attempt) * (0.5 + Math.random() / 2);
+        if (Date.now() + delay > deadline) throw error;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  return 'code' in error ? `${String(error.code)}: ${error.message}` : error.message;
+}

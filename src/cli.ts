@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+import { ConfigError, loadConfig } from './config.js';
+import type { Pricer } from './pricing/pricer.js';
+import { startService, type Roles } from './server.js';
+import { openStore } from './store/open.js';
+
+const USAGE = `usage: tokentally <command>
+
+  serve             run the collector and the reporting app (default)
+  collector         run only the collector
+  reporting         run only the reporting app
+  migrate           apply database migrations and exit
+  verify            check that the rollups equal the raw sums and the database is intact
+  rebuild-rollups   recompute usage_daily from usage_events
+
+Configuration comes from the environment; see the README.`;
+
+const ROLES: Record<string, Roles> = {
+  serve: { collector: true, reporting: true },
+  collector: { collector: true, reporting: false },
+  reporting: { collector: false, reporting: true },
+};
+
+const noPrices: Pricer = { price() {} };
+
+async function serve(roles: Roles): Promise<void> {
+  const service = await startService(loadConfig(), roles, noPrices);
+  if (service.collectorUrl) console.log(`tokentally collector listening on ${service.collectorUrl}`);
+  if (service.reportingUrl) console.log(`tokentally reporting listening on ${service.reportingUrl}`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: draining and stopping`);
+    service.stop().then(
+      () => process.exit(0),
+      (error) => {
+        console.error('stop failed:', error);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function withStore<T>(fn: (store: ReturnType<typeof openStore>) => Promise<T>): Promise<T> {
+  const store = openStore(loadConfig());
+  try {
+    await store.migrate();
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+async function main(command: string): Promise<number> {
+  const roles = ROLES[command];
+  if (roles) {
+    await serve(roles);
+    return -1;
+  }
+  switch (command) {
+    case 'migrate':
+      await withStore(async () => console.log('migrations applied'));
+      return 0;
+    case 'verify':
+      return withStore(async (store) => {
+        const result = await store.verify();
+        console.log(`integrity: ${result.integrity}; rollup rows differing from raw sums: ${result.mismatches}`);
+        return result.ok ? 0 : 1;
+      });
+    case 'rebuild-rollups':
+      await withStore((store) => store.rebuildRollups());
+      console.log('usage_daily rebuilt from usage_events');
+      return 0;
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return 0;
+    default:
+      console.error(`unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv[2] ?? 'serve').then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (error: unknown) => {
+    console.error(error instanceof ConfigError || error instanceof Error ? error.message : error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,48 @@
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+
+/** Every setting the service reads, with its default; names are part of the product contract. */
+export const ConfigSchema = z
+  .object({
+    DATABASE_URL: z.string().min(1).default('./data/tokentally.db'),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    COLLECTOR_PORT: port.default(4318),
+    REPORTING_PORT: port.default(4320),
+    QUEUE_MAX_EVENTS: positiveInt.default(200_000),
+    BATCH_MAX_EVENTS: positiveInt.default(5_000),
+    MAX_EVENTS_PER_REQUEST: positiveInt.default(10_000),
+    MAX_BODY_BYTES: positiveInt.default(5 * 1024 * 1024),
+    MAX_DECODED_BODY_BYTES: positiveInt.default(50 * 1024 * 1024),
+    WRITE_RETRY_MS: z.coerce.number().int().min(0).default(2_000),
+    SHUTDOWN_TIMEOUT_MS: positiveInt.default(30_000),
+    SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
+  })
+  .refine((c) => c.MAX_EVENTS_PER_REQUEST <= c.QUEUE_MAX_EVENTS, {
+    path: ['MAX_EVENTS_PER_REQUEST'],
+    message: 'must not exceed QUEUE_MAX_EVENTS, or a full-size request could never be queued',
+  });
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {}
+
+/** Reads the configuration from the environment; an empty variable counts as unset. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const input = Object.fromEntries(
+    Object.keys(ConfigSchema.shape).flatMap((name) => {
+      const value = env[name];
+      return value === undefined || value === '' ? [] : [[name, value]];
+    }),
+  );
+  const result = ConfigSchema.safeParse(input);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? 'configuration');
+      return `${name}=${JSON.stringify(input[name] ?? '')}: ${issue.message}`;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  return result.data;
+}

@@ -1,0 +1,30 @@
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+
+/**
+ * The one error type of the HTTP layer: a status, a machine code and a message that names the field
+ * or parameter at fault. `retryAfter` (seconds) marks a transient refusal the client should retry.
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    message: string,
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+  }
+}
+
+export const badRequest = (message: string) => new ApiError(400, 'bad_request', message);
+export const notFound = (message: string) => new ApiError(404, 'not_found', message);
+
+/** Maps any thrown error to a JSON answer; only a bug in the service becomes a 500. */
+export function errorResponse(error: unknown, c: Context): Response {
+  if (error instanceof ApiError) {
+    if (error.retryAfter !== undefined) c.header('Retry-After', String(error.retryAfter));
+    return c.json({ error: { code: error.code, message: error.message } }, error.status);
+  }
+  console.error('unexpected error', error);
+  return c.json({ error: { code: 'internal', message: 'internal error' } }, 500);
+}

@@ -1,0 +1,95 @@
+import { createAdaptorServer } from '@hono/node-server';
+import type { Hono } from 'hono';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createCollectorApp } from '../collector/app.js';
+import { BatchWriter } from '../collector/writer.js';
+import { createReportingApp } from '../reporting/app.js';
+import type { Config } from './config.js';
+import type { Pricer } from './pricing/pricer.js';
+import { openStore } from './store/open.js';
+import type { Store } from './store/types.js';
+import { telemetry } from './telemetry.js';
+
+export interface Service {
+  store: Store;
+  collectorUrl?: string;
+  reportingUrl?: string;
+  /** Stops accepting, answers and commits everything already accepted, then closes the database. */
+  stop(): Promise<void>;
+}
+
+export interface Roles {
+  collector: boolean;
+  reporting: boolean;
+}
+
+async function listen(app: Hono, host: string, port: number, variable: string): Promise<Server> {
+  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      const why = error.code === 'EADDRINUSE' ? 'is already in use' : error.code === 'EACCES' ? 'needs more privileges' : error.message;
+      reject(new Error(`cannot listen on ${host}:${port} (${variable}): the address ${why}`));
+    });
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}
+
+function urlOf(server: Server, host: string): string {
+  const { port } = server.address() as AddressInfo;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+function closeServer(server: Server, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
+export async function startService(config: Config, roles: Roles, pricer: Pricer, now: () => number = Date.now): Promise<Service> {
+  const store = openStore(config);
+  await store.migrate();
+  const servers: Server[] = [];
+  const service: Service = { store, stop: async () => {} };
+  let writer: BatchWriter | undefined;
+  try {
+    if (roles.collector) {
+      writer = new BatchWriter(store, {
+        maxQueuedEvents: config.QUEUE_MAX_EVENTS,
+        maxBatchEvents: config.BATCH_MAX_EVENTS,
+        retryForMs: config.WRITE_RETRY_MS,
+      });
+      const w = writer;
+      telemetry.observeQueueDepth(() => w.queuedEvents);
+      const app = createCollectorApp({
+        store, writer, pricer,
+        limits: { maxBodyBytes: config.MAX_BODY_BYTES, maxDecodedBytes: config.MAX_DECODED_BODY_BYTES, maxEventsPerRequest: config.MAX_EVENTS_PER_REQUEST },
+      });
+      const server = await listen(app, config.HOST, config.COLLECTOR_PORT, 'COLLECTOR_PORT');
+      servers.push(server);
+      service.collectorUrl = urlOf(server, config.HOST);
+    }
+    if (roles.reporting) {
+      const server = await listen(createReportingApp({ store, now }), config.HOST, config.REPORTING_PORT, 'REPORTING_PORT');
+      servers.push(server);
+      service.reportingUrl = urlOf(server, config.HOST);
+    }
+  } catch (error) {
+    await Promise.all(servers.map((s) => closeServer(s, 0)));
+    await store.close();
+    throw error;
+  }
+  service.stop = async () => {
+    const closing = servers.map((s) => closeServer(s, config.SHUTDOWN_TIMEOUT_MS));
+    await writer?.drain();
+    await Promise.all(closing);
+    await store.close();
+  };
+  return service;
+}

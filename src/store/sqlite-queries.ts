@@ -1,0 +1,107 @@
+import type { AggregateQuery, Dimension, EventsQuery, Filters, GroupKey, Metrics, TimeBucket } from './types.js';
+import { METRIC_NAMES } from './types.js';
+
+/** Query text and its bound values. Identifiers only ever come from the maps below, never from input. */
+export interface Sql {
+  sql: string;
+  params: unknown[];
+}
+export type SqlRow = Record<string, number | string | null>;
+
+const COLUMN: Record<Dimension, string> = {
+  project: 'project', agent: 'agent_id', model: 'model', provider: 'provider', task: 'task_label',
+  run: 'run_id', operation: 'operation', status: 'status', session: 'session_id', user: 'user_id',
+};
+
+const RAW_DAY = `strftime('%Y-%m-%d', ts / 1000, 'unixepoch')`;
+// Weeks start on Monday (ISO 8601): step forward to Sunday, then back six days.
+const BUCKET: Record<'rollup' | 'raw', Partial<Record<TimeBucket, string>>> = {
+  rollup: {
+    day: 'day',
+    week: `date(day, 'weekday 0', '-6 days')`,
+    month: 'substr(day, 1, 7)',
+  },
+  raw: {
+    hour: `strftime('%Y-%m-%dT%H:00:00Z', ts / 1000, 'unixepoch')`,
+    day: RAW_DAY,
+    week: `strftime('%Y-%m-%d', ts / 1000, 'unixepoch', 'weekday 0', '-6 days')`,
+    month: `strftime('%Y-%m', ts / 1000, 'unixepoch')`,
+  },
+};
+
+const METRICS_SQL = {
+  rollup: METRIC_NAMES.map((m) => `COALESCE(SUM(${m}), 0) AS ${m}`).join(', '),
+  raw: [
+    'COUNT(*) AS events',
+    ...['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens', 'cost_nanos']
+      .map((m) => `COALESCE(SUM(${m}), 0) AS ${m}`),
+    `COALESCE(SUM(CASE WHEN cost_source = 'reported' THEN cost_nanos ELSE 0 END), 0) AS reported_cost_nanos`,
+    `COALESCE(SUM(cost_source = 'unpriced'), 0) AS unpriced_events`,
+  ].join(', '),
+};
+
+export function metricsFromRow(row: SqlRow): Metrics {
+  return Object.fromEntries(METRIC_NAMES.map((m) => [m, Number(row[m] ?? 0)])) as unknown as Metrics;
+}
+
+function groupExpression(source: 'rollup' | 'raw', key: GroupKey): string {
+  const bucket = BUCKET[source][key as TimeBucket];
+  if (bucket) return bucket;
+  if (key in COLUMN) return COLUMN[key as Dimension];
+  throw new Error(`cannot group the ${source} table by ${key}`);
+}
+
+function filterClauses(filters: Filters, params: unknown[]): string[] {
+  return Object.entries(filters).flatMap(([dimension, values]) => {
+    if (!values || values.length === 0) return [];
+    params.push(...values);
+    return [`${COLUMN[dimension as Dimension]} IN (${values.map(() => '?').join(', ')})`];
+  });
+}
+
+function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+function whereClause(query: AggregateQuery, params: unknown[]): string {
+  const clauses =
+    query.source === 'rollup'
+      ? ['day >= ?', 'day < ?']
+      : ['ts >= ?', 'ts < ?'];
+  params.push(...(query.source === 'rollup' ? [utcDay(query.from), utcDay(query.to)] : [query.from, query.to]));
+  clauses.push(...filterClauses(query.filters, params));
+  return clauses.join(' AND ');
+}
+
+export function aggregateSql(query: AggregateQuery): { totals: Sql; groups: Sql } {
+  const table = query.source === 'rollup' ? 'usage_daily' : 'usage_events';
+  const metrics = METRICS_SQL[query.source];
+  const totalParams: unknown[] = [];
+  const totals = { sql: `SELECT ${metrics} FROM ${table} WHERE ${whereClause(query, totalParams)}`, params: totalParams };
+
+  const params: unknown[] = [];
+  const where = whereClause(query, params);
+  const keys = query.groupBy.map((g) => `${groupExpression(query.source, g)} AS k_${g}`);
+  const keyOrder = query.groupBy.map((g) => `k_${g} ASC`);
+  const order = query.order
+    ? [`${query.order.by === 'total_tokens' ? '(input_tokens + output_tokens)' : query.order.by} ${query.order.dir.toUpperCase()}`, ...keyOrder]
+    : keyOrder;
+  const groupSql =
+    query.groupBy.length === 0
+      ? 'SELECT 1 WHERE 0'
+      : `SELECT ${keys.join(', ')}, ${metrics} FROM ${table} WHERE ${where}
+         GROUP BY ${query.groupBy.map((g) => `k_${g}`).join(', ')} ORDER BY ${order.join(', ')}` +
+        (query.limit !== null ? ` LIMIT ${Number(query.limit) + 1}` : '');
+  return { totals, groups: { sql: groupSql, params: query.groupBy.length === 0 ? [] : params } };
+}
+
+export function eventsSql(query: EventsQuery): Sql {
+  const params: unknown[] = [];
+  const clauses = filterClauses(query.filters, params);
+  if (query.from !== null) clauses.push('ts >= ?'), params.push(query.from);
+  if (query.to !== null) clauses.push('ts < ?'), params.push(query.to);
+  if (query.after) clauses.push('(ts < ? OR (ts = ? AND seq < ?))'), params.push(query.after.ts, query.after.ts, query.after.seq);
+  const where = clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
+  params.push(query.limit + 1);
+  return { sql: `SELECT * FROM usage_events ${where} ORDER BY ts DESC, seq DESC LIMIT ?`, params };
+}

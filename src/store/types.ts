@@ -1,0 +1,103 @@
+import type { UsageRecord } from '../event/schema.js';
+
+/** Dimensions a report can group and filter by, as named in the API. */
+export const DIMENSIONS = [
+  'project', 'agent', 'model', 'provider', 'task', 'run', 'operation', 'status', 'session', 'user',
+] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+
+export const TIME_BUCKETS = ['hour', 'day', 'week', 'month'] as const;
+export type TimeBucket = (typeof TIME_BUCKETS)[number];
+export type GroupKey = Dimension | TimeBucket;
+
+/** What `usage_daily` is keyed by: questions within these can be answered from the rollup. */
+export const ROLLUP_DIMENSIONS: ReadonlySet<Dimension> = new Set(['project', 'agent', 'model', 'provider', 'task']);
+export const ROLLUP_BUCKETS: ReadonlySet<TimeBucket> = new Set(['day', 'week', 'month']);
+
+export type Filters = Partial<Record<Dimension, string[]>>;
+
+export interface Metrics {
+  events: number;
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_tokens: number;
+  cache_write_tokens: number;
+  reasoning_tokens: number;
+  cost_nanos: number;
+  reported_cost_nanos: number;
+  unpriced_events: number;
+}
+export const METRIC_NAMES = [
+  'events', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens',
+  'cost_nanos', 'reported_cost_nanos', 'unpriced_events',
+] as const satisfies readonly (keyof Metrics)[];
+
+export type Source = 'rollup' | 'raw';
+
+export interface AggregateQuery {
+  source: Source;
+  groupBy: GroupKey[];
+  filters: Filters;
+  /** Epoch ms, inclusive / exclusive. For the rollup both are UTC midnights. */
+  from: number;
+  to: number;
+  order: { by: keyof Metrics | 'total_tokens'; dir: 'asc' | 'desc' } | null;
+  /** At most this many groups; the answer says whether more exist. */
+  limit: number | null;
+}
+
+export interface AggregateGroup {
+  key: Partial<Record<GroupKey, string>>;
+  metrics: Metrics;
+}
+
+export interface AggregateResult {
+  totals: Metrics;
+  groups: AggregateGroup[];
+  more: boolean;
+}
+
+export interface EventCursor {
+  ts: number;
+  seq: number;
+}
+
+export interface EventsQuery {
+  filters: Filters;
+  from: number | null;
+  to: number | null;
+  limit: number;
+  after: EventCursor | null;
+}
+
+export interface StoredEvent extends UsageRecord {
+  seq: number;
+}
+
+export interface EventsPage {
+  events: StoredEvent[];
+  next: EventCursor | null;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  mismatches: number;
+  integrity: string;
+}
+
+/**
+ * Everything the apps need from a database. Async so a networked backend fits behind it;
+ * collector/ and reporting/ never know which backend runs.
+ */
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  migrate(): Promise<string[]>;
+  /** One transaction for the whole batch; `true` where the row was new, `false` for a duplicate id. */
+  insertBatch(records: readonly UsageRecord[]): Promise<boolean[]>;
+  aggregate(query: AggregateQuery): Promise<AggregateResult>;
+  listEvents(query: EventsQuery): Promise<EventsPage>;
+  ping(): Promise<void>;
+  verify(): Promise<VerifyResult>;
+  rebuildRollups(): Promise<void>;
+  close(): Promise<void>;
+}
