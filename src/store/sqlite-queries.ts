@@ -40,6 +40,9 @@ const METRICS_SQL = {
   ].join(', '),
 };
 
+// A bare name in ORDER BY means the result column; inside an expression it would mean a table column.
+const TOTAL_TOKENS_ORDER = '(SUM(input_tokens) + SUM(output_tokens))';
+
 export function metricsFromRow(row: SqlRow): Metrics {
   return Object.fromEntries(METRIC_NAMES.map((m) => [m, Number(row[m] ?? 0)])) as unknown as Metrics;
 }
@@ -84,7 +87,7 @@ export function aggregateSql(query: AggregateQuery): { totals: Sql; groups: Sql 
   const keys = query.groupBy.map((g) => `${groupExpression(query.source, g)} AS k_${g}`);
   const keyOrder = query.groupBy.map((g) => `k_${g} ASC`);
   const order = query.order
-    ? [`${query.order.by === 'total_tokens' ? '(input_tokens + output_tokens)' : query.order.by} ${query.order.dir.toUpperCase()}`, ...keyOrder]
+    ? [`${query.order.by === 'total_tokens' ? TOTAL_TOKENS_ORDER : query.order.by} ${query.order.dir.toUpperCase()}`, ...keyOrder]
     : keyOrder;
   const groupSql =
     query.groupBy.length === 0
