@@ -67,7 +67,7 @@ async function main(command: string): Promise<number> {
     case 'verify':
       return withStore(async (store) => {
         const result = await store.verify();
-        console.log(`integrity: ${result.integrity}; rollup rows differing from raw sums: ${result.mismatches}`);
+        console.log(`integrity: ${result.integrity}; rollup rows differing from the raw sums (either side): ${result.mismatches}`);
         return result.ok ? 0 : 1;
       });
     case 'rebuild-rollups':

@@ -1,0 +1,105 @@
+import Database from 'better-sqlite3';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli, waitForUrls } from '../../bench/server.js';
+
+const tempDb = () => join(mkdtempSync(join(tmpdir(), 'tokentally-cli-')), 'nested', 'usage.db');
+
+describe('tokentally serve', () => {
+  it('creates the database file and its folder, serves both apps, and exits 0 on SIGTERM', async () => {
+    const db = tempDb();
+    const run = runCli(['serve'], { DATABASE_URL: db, COLLECTOR_PORT: '0', REPORTING_PORT: '0' });
+    const urls = await waitForUrls(run);
+    expect((await fetch(`${urls.collector}/healthz`)).status).toBe(200);
+    expect((await fetch(`${urls.reporting}/readyz`)).status).toBe(200);
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+    expect(new Database(db).prepare('SELECT COUNT(*) AS n FROM schema_migrations').get()).toMatchObject({ n: expect.any(Number) });
+  });
+
+  it.each([
+    [{ COLLECTOR_PORT: 'abc' }, /COLLECTOR_PORT="abc"/],
+    [{ REPORTING_PORT: '70000' }, /REPORTING_PORT="70000"/],
+    [{ QUEUE_MAX_EVENTS: '-5' }, /QUEUE_MAX_EVENTS="-5"/],
+    [{ SQLITE_SYNCHRONOUS: 'OFF' }, /SQLITE_SYNCHRONOUS="OFF"/],
+  ])('stops with a message naming a wrong variable: %o', async (env, message) => {
+    const run = runCli(['serve'], { DATABASE_URL: tempDb(), COLLECTOR_PORT: '0', REPORTING_PORT: '0', ...env });
+    expect(await run.exited).toBe(1);
+    expect(run.output()).toMatch(message);
+  });
+
+  it('stops with a message when a port is taken', async () => {
+    const blocker = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => blocker.once('listening', r));
+    const port = (blocker.address() as { port: number }).port;
+    const run = runCli(['serve'], { DATABASE_URL: tempDb(), COLLECTOR_PORT: String(port), REPORTING_PORT: '0' });
+    expect(await run.exited).toBe(1);
+    expect(run.output()).toMatch(new RegExp(`127.0.0.1:${port} \\(COLLECTOR_PORT\\).*already in use`));
+    blocker.close();
+  });
+
+  it('answers and commits every accepted request before exiting on SIGTERM', async () => {
+    const db = tempDb();
+    const run = runCli(['serve'], { DATABASE_URL: db, COLLECTOR_PORT: '0', REPORTING_PORT: '0' });
+    const { collector } = await waitForUrls(run);
+    const acked: string[] = [];
+    const client = async (c: number) => {
+      for (let i = 0; ; i++) {
+        const events = Array.from({ length: 200 }, (_, j) => ({ id: `c${c}-${i}-${j}`, agent_id: 'a', model: 'm', input_tokens: 1 }));
+        try {
+          const res = await fetch(`${collector}/v1/usage`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) });
+          if (res.status === 200) acked.push(...events.map((e) => e.id));
+          else {
+            expect(res.status).toBe(503);
+            expect(res.headers.get('retry-after')).toBeTruthy();
+          }
+        } catch {
+          return; // the listener is closed: nothing was acknowledged for this request
+        }
+      }
+    };
+    const clients = Promise.all([1, 2, 3, 4].map(client));
+    await new Promise((r) => setTimeout(r, 400));
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+    await clients;
+    expect(acked.length).toBeGreaterThan(0);
+    const stored = new Set(new Database(db).prepare('SELECT id FROM usage_events').pluck().all() as string[]);
+    expect(acked.filter((id) => !stored.has(id))).toEqual([]);
+  });
+});
+
+describe('maintenance commands', () => {
+  it('migrate applies the migrations and exits', async () => {
+    const db = tempDb();
+    const run = runCli(['migrate'], { DATABASE_URL: db });
+    expect(await run.exited).toBe(0);
+    const tables = new Database(db).prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all();
+    expect(tables).toEqual(expect.arrayContaining(['usage_events', 'usage_daily', 'schema_migrations']));
+  });
+
+  it('verify fails on a rollup that differs from the raw sums, and rebuild-rollups mends it', async () => {
+    const db = tempDb();
+    expect(await runCli(['migrate'], { DATABASE_URL: db }).exited).toBe(0);
+    const conn = new Database(db);
+    conn.prepare(`INSERT INTO usage_events (id, ts, project, agent_id, model, cost_source, received_at) VALUES ('x', 0, 'p', 'a', 'm', 'unpriced', 0)`).run();
+    conn.prepare('UPDATE usage_daily SET input_tokens = input_tokens + 5').run();
+    conn.close();
+    const bad = runCli(['verify'], { DATABASE_URL: db });
+    expect(await bad.exited).toBe(1);
+    expect(bad.output()).toMatch(/differing from the raw sums \(either side\): 2/);
+    expect(await runCli(['rebuild-rollups'], { DATABASE_URL: db }).exited).toBe(0);
+    const good = runCli(['verify'], { DATABASE_URL: db });
+    expect(await good.exited).toBe(0);
+    expect(good.output()).toMatch(/integrity: ok; rollup rows differing from the raw sums \(either side\): 0/);
+  });
+
+  it('rejects an unknown command with the usage', async () => {
+    const run = runCli(['frobnicate'], {});
+    expect(await run.exited).toBe(2);
+    expect(run.output()).toMatch(/usage: tokentally/);
+  });
+});
