@@ -1,4 +1,4 @@
-import { metrics, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
+import { metrics, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
@@ -47,10 +47,10 @@ meter.createObservableGauge('tokentally.queue.events', { description: 'Events wa
   .addCallback((result) => result.observe(readQueueDepth()));
 
 export const telemetry = {
-  async withSpan<T>(name: string, attributes: Attributes, fn: () => Promise<T>): Promise<T> {
+  async withSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
     return tracer.startActiveSpan(name, { attributes }, async (span) => {
       try {
-        return await fn();
+        return await fn(span);
       } catch (error) {
         span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
         throw error;

@@ -15,7 +15,11 @@ export function registerCommon(app: Hono, name: 'collector' | 'reporting', readi
   app.onError(errorResponse);
   app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
   app.use(async (c, next) => {
-    await next();
+    await telemetry.withSpan(`${name} ${c.req.method}`, { 'http.request.method': c.req.method, 'url.path': c.req.path }, async (span) => {
+      await next();
+      span.updateName(`${c.req.method} ${c.req.routePath}`);
+      span.setAttributes({ 'http.route': c.req.routePath, 'http.response.status_code': c.res.status });
+    });
     telemetry.recordRequest(name, c.req.routePath, c.req.method, c.res.status);
   });
   app.get('/healthz', (c) => c.json({ status: 'ok', app: name }));
