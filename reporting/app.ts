@@ -4,6 +4,7 @@ import type { Store } from '../src/store/types.js';
 import { registerEvents } from './routes/events.js';
 import { registerSeedUsageReport } from './routes/seed.js';
 import { registerCurrentMonthStats } from './routes/stats.js';
+import { registerTimeseries } from './routes/timeseries.js';
 import { registerUsageReport } from './routes/usage-report.js';
 
 export interface ReportingDeps {
@@ -26,6 +27,7 @@ export function createReportingApp(deps: ReportingDeps): Hono {
     },
   });
   registerUsageReport(app, deps);
+  registerTimeseries(app, deps);
   registerEvents(app, deps);
   registerSeedUsageReport(app, deps);
   registerCurrentMonthStats(app, deps);

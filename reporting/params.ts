@@ -1,6 +1,7 @@
 import { isoUtc } from '../src/time.js';
 import type { Context } from 'hono';
 import { badRequest } from '../src/http/errors.js';
+import { localToUtc, utcToLocal, ZoneName, zoneSegments, type ZoneSegment } from '../src/zone.js';
 import { DIMENSIONS, type Dimension, type Filters, type GroupKey, type Metrics, TIME_BUCKETS } from '../src/store/types.js';
 
 /** Alternative spellings of dimension filters, matching the event's field names. */
@@ -50,24 +51,43 @@ export function parseGroupBy(c: Context, name = 'group_by', allowed: readonly st
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i;
 
-/** An RFC 3339 date-time with a zone, or a date (midnight UTC), as epoch ms. */
-export function parseInstant(name: string, value: string): number {
-  const ms = DATE_ONLY.test(value) ? Date.parse(`${value}T00:00:00Z`) : DATE_TIME.test(value) ? Date.parse(value) : NaN;
+/** An RFC 3339 date-time with a zone, or a date (midnight in `zone`), as epoch ms. */
+export function parseInstant(name: string, value: string, zone = 'UTC'): number {
+  let ms = DATE_TIME.test(value) ? Date.parse(value) : NaN;
+  if (DATE_ONLY.test(value)) {
+    const [y, m, d] = value.split('-').map(Number) as [number, number, number];
+    const utc = new Date(Date.UTC(y, m - 1, d));
+    if (utc.getUTCMonth() === m - 1 && utc.getUTCDate() === d) ms = localToUtc(zone, y, m - 1, d);
+  }
   if (Number.isNaN(ms)) throw badRequest(`${name}: "${value}" is not a date (YYYY-MM-DD) or an RFC 3339 date-time with a zone`);
   return ms;
 }
 
-export function startOfUtcMonth(ms: number, addMonths = 0): number {
-  const d = new Date(ms);
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + addMonths, 1);
+/** The start of the month holding `ms` in the zone, or of a month after it. */
+export function startOfMonth(ms: number, zone: string, addMonths = 0): number {
+  const local = utcToLocal(zone, ms);
+  return localToUtc(zone, local.year, local.month + addMonths, 1);
 }
 
-/** `from` inclusive, `to` exclusive; by default the current UTC month. */
-export function parseRange(c: Context, now: number): { from: number; to: number } {
+/** `tz`: an IANA zone for dates and local buckets; UTC by default. */
+export function parseZone(c: Context): string {
+  const zone = singleParam(c, 'tz') ?? 'UTC';
+  const result = ZoneName.safeParse(zone);
+  if (!result.success) throw badRequest(`tz: "${zone}" ${result.error.issues[0]!.message}`);
+  return zone;
+}
+
+/** The zone as the store needs it: offsets over the range, or nothing for UTC. */
+export function zoneFor(zone: string, from: number, to: number): ZoneSegment[] | undefined {
+  return zone === 'UTC' ? undefined : zoneSegments(zone, from, to);
+}
+
+/** `from` inclusive, `to` exclusive; by default the current month (in `zone`). */
+export function parseRange(c: Context, now: number, zone = 'UTC'): { from: number; to: number } {
   const fromText = singleParam(c, 'from');
   const toText = singleParam(c, 'to');
-  const from = fromText ? parseInstant('from', fromText) : startOfUtcMonth(now);
-  const to = toText ? parseInstant('to', toText) : startOfUtcMonth(Math.max(now, from), 1);
+  const from = fromText ? parseInstant('from', fromText, zone) : startOfMonth(now, zone);
+  const to = toText ? parseInstant('to', toText, zone) : startOfMonth(Math.max(now, from), zone, 1);
   if (from > to) throw badRequest(`from: ${isoUtc(from)} is after to (${isoUtc(to)})`);
   return { from, to };
 }

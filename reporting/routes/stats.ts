@@ -1,21 +1,26 @@
-import { isoUtc } from '../../src/time.js';
 import type { Hono } from 'hono';
 import type { ReportingDeps } from '../app.js';
 import { apiMetrics } from '../metrics.js';
-import { rejectUnknownParams, startOfUtcMonth } from '../params.js';
+import { parseZone, rejectUnknownParams, startOfMonth } from '../params.js';
 import { plan } from '../planner.js';
 
-/** GET /v1/stats/current-month — month-to-date figures, global and per project (UTC month). */
+/**
+ * GET /v1/stats/current-month — month-to-date figures, global and per project. The month is the
+ * UTC one (from the rollup) unless `tz` names another zone (its month boundaries, from raw events).
+ */
 export function registerCurrentMonthStats(app: Hono, deps: ReportingDeps): void {
   app.get('/v1/stats/current-month', async (c) => {
-    rejectUnknownParams(c, []);
+    rejectUnknownParams(c, ['tz']);
+    const zone = parseZone(c);
     const now = deps.now();
-    const from = startOfUtcMonth(now);
+    const from = startOfMonth(now, zone);
     const result = await deps.store.aggregate(
-      plan({ groupBy: ['project'], filters: {}, from, to: startOfUtcMonth(now, 1), order: { by: 'cost_nanos', dir: 'desc' }, limit: null }),
+      plan({ groupBy: ['project'], filters: {}, from, to: startOfMonth(now, zone, 1), order: { by: 'cost_nanos', dir: 'desc' }, limit: null }),
     );
+    const local = new Date(from + (startOfMonth(now, zone, 1) - from) / 2);
     return c.json({
-      month: isoUtc(from).slice(0, 7),
+      month: local.toISOString().slice(0, 7),
+      tz: zone,
       global: apiMetrics(result.totals),
       projects: result.groups.map((g) => ({ project: g.key.project!, ...apiMetrics(g.metrics) })),
     });

@@ -6,7 +6,7 @@ import { TIME_BUCKETS, type TimeBucket } from '../../src/store/types.js';
 import type { ReportingDeps } from '../app.js';
 import { addMetrics, apiKey, apiMetrics, subtractMetrics, ZERO_METRICS } from '../metrics.js';
 import {
-  parseFilters, parseGroupBy, parseLimit, parseOrder, parseRange, rejectUnknownParams, singleParam,
+  parseFilters, parseGroupBy, parseLimit, parseOrder, parseRange, parseZone, rejectUnknownParams, singleParam, zoneFor,
 } from '../params.js';
 import { plan } from '../planner.js';
 
@@ -15,15 +15,18 @@ const OTHER = '(other)';
 /** GET /v1/reports/usage — totals plus groups, from the rollup whenever the question allows it. */
 export function registerUsageReport(app: Hono, deps: ReportingDeps): void {
   app.get('/v1/reports/usage', async (c) => {
-    rejectUnknownParams(c, ['group_by', 'from', 'to', 'limit', 'order', 'format']);
+    rejectUnknownParams(c, ['group_by', 'from', 'to', 'limit', 'order', 'format', 'tz']);
     const format = singleParam(c, 'format') ?? 'json';
     if (format !== 'json' && format !== 'csv') throw badRequest(`format: "${format}" is not json or csv`);
     const groupBy = parseGroupBy(c);
     const byTime = groupBy.some((g) => TIME_BUCKETS.includes(g as TimeBucket));
+    const zone = parseZone(c);
+    const range = parseRange(c, deps.now(), zone);
     const query = plan({
       groupBy,
       filters: parseFilters(c),
-      ...parseRange(c, deps.now()),
+      ...range,
+      zone: zoneFor(zone, range.from, range.to),
       order: parseOrder(c) ?? (byTime ? null : { by: 'cost_nanos', dir: 'desc' }),
       limit: parseLimit(c, 1000, 10_000),
     });
@@ -43,6 +46,7 @@ export function registerUsageReport(app: Hono, deps: ReportingDeps): void {
     return c.json({
       from: isoUtc(query.from),
       to: isoUtc(query.to),
+      tz: zone,
       source: query.source,
       group_by: groupBy,
       totals: apiMetrics(result.totals),

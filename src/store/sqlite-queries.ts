@@ -1,5 +1,6 @@
 import type { AggregateQuery, Dimension, EventsQuery, Filters, GroupKey, Metrics, TimeBucket } from './types.js';
 import { METRIC_NAMES } from './types.js';
+import { formatOffset, type ZoneSegment } from '../zone.js';
 
 /** Query text and its bound values. Identifiers only ever come from the maps below, never from input. */
 export interface Sql {
@@ -13,21 +14,37 @@ const COLUMN: Record<Dimension, string> = {
   run: 'run_id', operation: 'operation', status: 'status', session: 'session_id', user: 'user_id',
 };
 
-const RAW_DAY = `strftime('%Y-%m-%d', ts / 1000, 'unixepoch')`;
-// Weeks start on Monday (ISO 8601): step forward to Sunday, then back six days.
-const BUCKET: Record<'rollup' | 'raw', Partial<Record<TimeBucket, string>>> = {
-  rollup: {
-    day: 'day',
-    week: `date(day, 'weekday 0', '-6 days')`,
-    month: 'substr(day, 1, 7)',
-  },
-  raw: {
-    hour: `strftime('%Y-%m-%dT%H:00:00Z', ts / 1000, 'unixepoch')`,
-    day: RAW_DAY,
-    week: `strftime('%Y-%m-%d', ts / 1000, 'unixepoch', 'weekday 0', '-6 days')`,
-    month: `strftime('%Y-%m', ts / 1000, 'unixepoch')`,
-  },
+// Rollup buckets derive from its UTC day; weeks start on Monday (ISO 8601): step forward to
+// Sunday, then back six days.
+const ROLLUP_BUCKET: Partial<Record<TimeBucket, string>> = {
+  day: 'day',
+  week: `date(day, 'weekday 0', '-6 days')`,
+  month: 'substr(day, 1, 7)',
 };
+
+/** Raw buckets are computed on local time: the event's instant shifted by the zone's offset. */
+const RAW_BUCKET: Record<TimeBucket, (local: string, suffix: string) => string> = {
+  hour: (local, suffix) => `strftime('%Y-%m-%dT%H:00:00', ${local}, 'unixepoch') || ${suffix}`,
+  day: (local) => `strftime('%Y-%m-%d', ${local}, 'unixepoch')`,
+  week: (local) => `strftime('%Y-%m-%d', ${local}, 'unixepoch', 'weekday 0', '-6 days')`,
+  month: (local) => `strftime('%Y-%m', ${local}, 'unixepoch')`,
+};
+
+/** `CASE WHEN ts >= ? THEN ? ... END`, latest segment first; one segment needs no CASE. */
+function piecewise(zone: ZoneSegment[], value: (s: ZoneSegment) => number | string, params: unknown[]): string {
+  if (zone.length === 1) {
+    params.push(value(zone[0]!));
+    return '?';
+  }
+  const arms = zone.slice(1).reverse().map((s) => {
+    params.push(s.from, value(s));
+    return 'WHEN ts >= ? THEN ?';
+  });
+  params.push(value(zone[0]!));
+  return `(CASE ${arms.join(' ')} ELSE ? END)`;
+}
+
+const UTC: ZoneSegment[] = [{ from: Number.MIN_SAFE_INTEGER, offsetMinutes: 0 }];
 
 const METRICS_SQL = {
   rollup: METRIC_NAMES.map((m) => `COALESCE(SUM(${m}), 0) AS ${m}`).join(', '),
@@ -47,11 +64,17 @@ export function metricsFromRow(row: SqlRow): Metrics {
   return Object.fromEntries(METRIC_NAMES.map((m) => [m, Number(row[m] ?? 0)])) as unknown as Metrics;
 }
 
-function groupExpression(source: 'rollup' | 'raw', key: GroupKey): string {
-  const bucket = BUCKET[source][key as TimeBucket];
-  if (bucket) return bucket;
+function groupExpression(query: AggregateQuery, key: GroupKey, params: unknown[]): string {
   if (key in COLUMN) return COLUMN[key as Dimension];
-  throw new Error(`cannot group the ${source} table by ${key}`);
+  if (query.source === 'rollup') {
+    const bucket = ROLLUP_BUCKET[key as TimeBucket];
+    if (!bucket || query.zone) throw new Error(`the rollup cannot group by ${key}${query.zone ? ' in a time zone' : ''}`);
+    return bucket;
+  }
+  const zone = query.zone ?? UTC;
+  const local = `ts / 1000 + ${piecewise(zone, (s) => s.offsetMinutes * 60, params)}`;
+  const suffix = key === 'hour' ? piecewise(zone, (s) => formatOffset(s.offsetMinutes), params) : '';
+  return RAW_BUCKET[key as TimeBucket](local, suffix);
 }
 
 function filterClauses(filters: Filters, params: unknown[]): string[] {
@@ -83,8 +106,8 @@ export function aggregateSql(query: AggregateQuery): { totals: Sql; groups: Sql 
   const totals = { sql: `SELECT ${metrics} FROM ${table} WHERE ${whereClause(query, totalParams)}`, params: totalParams };
 
   const params: unknown[] = [];
+  const keys = query.groupBy.map((g) => `${groupExpression(query, g, params)} AS k_${g}`);
   const where = whereClause(query, params);
-  const keys = query.groupBy.map((g) => `${groupExpression(query.source, g)} AS k_${g}`);
   const keyOrder = query.groupBy.map((g) => `k_${g} ASC`);
   const order = query.order
     ? [`${query.order.by === 'total_tokens' ? TOTAL_TOKENS_ORDER : query.order.by} ${query.order.dir.toUpperCase()}`, ...keyOrder]

@@ -1,4 +1,5 @@
 import type { UsageRecord } from '../event/schema.js';
+import type { ZoneSegment } from '../zone.js';
 
 /** Dimensions a report can group and filter by, as named in the API. */
 export const DIMENSIONS = [
@@ -44,6 +45,8 @@ export interface AggregateQuery {
   order: { by: keyof Metrics | 'total_tokens'; dir: 'asc' | 'desc' } | null;
   /** At most this many groups; the answer says whether more exist. */
   limit: number | null;
+  /** UTC offsets over the range for local time buckets (raw only); absent means UTC. */
+  zone?: ZoneSegment[];
 }
 
 export interface AggregateGroup {
