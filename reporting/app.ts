@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { registerCommon } from '../src/http/common.js';
 import type { Store } from '../src/store/types.js';
+import { registerGrafana } from './grafana/routes.js';
 import { registerEvents } from './routes/events.js';
 import { registerSeedUsageReport } from './routes/seed.js';
 import { registerCurrentMonthStats } from './routes/stats.js';
@@ -31,5 +32,6 @@ export function createReportingApp(deps: ReportingDeps): Hono {
   registerEvents(app, deps);
   registerSeedUsageReport(app, deps);
   registerCurrentMonthStats(app, deps);
+  registerGrafana(app, deps);
   return app;
 }

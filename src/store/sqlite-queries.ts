@@ -79,7 +79,9 @@ function groupExpression(query: AggregateQuery, key: GroupKey, params: unknown[]
 
 function filterClauses(filters: Filters, params: unknown[]): string[] {
   return Object.entries(filters).flatMap(([dimension, values]) => {
-    if (!values || values.length === 0) return [];
+    if (!values) return [];
+    // An empty list is a filter no value passes (e.g. a Grafana regex that matched nothing).
+    if (values.length === 0) return ['0'];
     params.push(...values);
     return [`${COLUMN[dimension as Dimension]} IN (${values.map(() => '?').join(', ')})`];
   });
