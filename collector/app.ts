@@ -1,5 +1,7 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import type { ApiKey, Principal } from '../src/auth/keys.js';
+import { requireRole } from '../src/http/auth.js';
 import { ApiError } from '../src/http/errors.js';
 import { registerCommon } from '../src/http/common.js';
 import type { Pricer } from '../src/pricing/pricer.js';
@@ -12,12 +14,16 @@ export interface CollectorDeps {
   store: Store;
   writer: BatchWriter;
   pricer: Pricer;
+  keys: readonly ApiKey[];
   limits: { maxBodyBytes: number; maxDecodedBytes: number; maxEventsPerRequest: number };
 }
 
+export type CollectorEnv = { Variables: { principal: Principal } };
+export type CollectorApp = Hono<CollectorEnv>;
+
 /** The ingestion app: parse → validate → normalise → price → queue → durable ack. */
-export function createCollectorApp(deps: CollectorDeps): Hono {
-  const app = new Hono();
+export function createCollectorApp(deps: CollectorDeps): CollectorApp {
+  const app = new Hono<CollectorEnv>();
   registerCommon(app, 'collector', {
     async check() {
       if (deps.writer.isDraining) return 'shutting down';
@@ -30,6 +36,8 @@ export function createCollectorApp(deps: CollectorDeps): Hono {
       }
     },
   });
+  app.use('/v1/*', requireRole(deps.keys, 'ingest'));
+  app.use('/api/*', requireRole(deps.keys, 'ingest'));
   app.use(
     bodyLimit({
       maxSize: deps.limits.maxBodyBytes,

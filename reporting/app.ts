@@ -1,4 +1,7 @@
 import { Hono } from 'hono';
+import type { ApiKey, Principal } from '../src/auth/keys.js';
+import { scopedStore } from '../src/auth/scope.js';
+import { requireRole } from '../src/http/auth.js';
 import { registerCommon } from '../src/http/common.js';
 import type { Store } from '../src/store/types.js';
 import { registerGrafana } from './grafana/routes.js';
@@ -10,13 +13,20 @@ import { registerUsageReport } from './routes/usage-report.js';
 
 export interface ReportingDeps {
   store: Store;
+  keys: readonly ApiKey[];
   /** The clock, so tests can ask about a month of their choosing. */
   now: () => number;
 }
 
-/** The read app: reports, raw events and stats, all computed by the store. */
-export function createReportingApp(deps: ReportingDeps): Hono {
-  const app = new Hono();
+/** Per request: who asked, and the store limited to what that key may read. */
+export type ReportingEnv = { Variables: { principal: Principal; store: Store } };
+export type ReportingApp = Hono<ReportingEnv>;
+
+const READ_ROUTES = ['/v1/*', '/api/*', '/grafana', '/grafana/*'];
+
+/** The read app: reports, raw events, stats and the Grafana datasource, all computed by the store. */
+export function createReportingApp(deps: ReportingDeps): ReportingApp {
+  const app = new Hono<ReportingEnv>();
   registerCommon(app, 'reporting', {
     async check() {
       try {
@@ -27,6 +37,12 @@ export function createReportingApp(deps: ReportingDeps): Hono {
       }
     },
   });
+  for (const path of READ_ROUTES) {
+    app.use(path, requireRole(deps.keys, 'read'), async (c, next) => {
+      c.set('store', scopedStore(deps.store, c.var.principal));
+      await next();
+    });
+  }
   registerUsageReport(app, deps);
   registerTimeseries(app, deps);
   registerEvents(app, deps);

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { randomBytes } from 'node:crypto';
+import { hashKey } from './auth/keys.js';
 import { ConfigError, loadConfig } from './config.js';
 import type { Pricer } from './pricing/pricer.js';
 import { startService, type Roles } from './server.js';
@@ -10,6 +12,7 @@ const USAGE = `usage: tokentally <command>
   collector         run only the collector
   reporting         run only the reporting app
   migrate           apply database migrations and exit
+  hash-key [KEY]    print the API_KEYS hash of a key (a new random key when none is given)
   verify            check that the rollups equal the raw sums and the database is intact
   rebuild-rollups   recompute usage_daily from usage_events
 
@@ -24,7 +27,11 @@ const ROLES: Record<string, Roles> = {
 const noPrices: Pricer = { price() {} };
 
 async function serve(roles: Roles): Promise<void> {
-  const service = await startService(loadConfig(), roles, noPrices);
+  const config = loadConfig();
+  const service = await startService(config, roles, noPrices);
+  if (config.API_KEYS.length === 0) {
+    console.warn('warning: no API_KEYS configured, so anyone who can reach these ports can send and read usage; see the README to turn auth on');
+  }
   if (service.collectorUrl) console.log(`tokentally collector listening on ${service.collectorUrl}`);
   if (service.reportingUrl) console.log(`tokentally reporting listening on ${service.reportingUrl}`);
   let stopping = false;
@@ -74,6 +81,12 @@ async function main(command: string): Promise<number> {
       await withStore((store) => store.rebuildRollups());
       console.log('usage_daily rebuilt from usage_events');
       return 0;
+    case 'hash-key': {
+      const key = process.argv[3] ?? `tt_${randomBytes(24).toString('base64url')}`;
+      if (!process.argv[3]) console.log(`key:  ${key}`);
+      console.log(`hash: ${hashKey(key).toString('hex')}`);
+      return 0;
+    }
     case 'help':
     case '--help':
     case '-h':

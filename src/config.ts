@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ApiKeysSetting } from './auth/keys.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
@@ -18,6 +19,7 @@ export const ConfigSchema = z
     WRITE_RETRY_MS: z.coerce.number().int().min(0).default(2_000),
     SHUTDOWN_TIMEOUT_MS: positiveInt.default(30_000),
     SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
+    API_KEYS: ApiKeysSetting.default([]),
   })
   .refine((c) => c.MAX_EVENTS_PER_REQUEST <= c.QUEUE_MAX_EVENTS, {
     path: ['MAX_EVENTS_PER_REQUEST'],

@@ -1,5 +1,5 @@
 import { createAdaptorServer } from '@hono/node-server';
-import type { Hono } from 'hono';
+import type { Env, Hono } from 'hono';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createCollectorApp } from '../collector/app.js';
@@ -24,7 +24,7 @@ export interface Roles {
   reporting: boolean;
 }
 
-async function listen(app: Hono, host: string, port: number, variable: string): Promise<Server> {
+async function listen<E extends Env>(app: Hono<E>, host: string, port: number, variable: string): Promise<Server> {
   const server = createAdaptorServer({ fetch: app.fetch }) as Server;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
@@ -68,7 +68,7 @@ export async function startService(config: Config, roles: Roles, pricer: Pricer,
       const w = writer;
       telemetry.observeQueueDepth(() => w.queuedEvents);
       const app = createCollectorApp({
-        store, writer, pricer,
+        store, writer, pricer, keys: config.API_KEYS,
         limits: { maxBodyBytes: config.MAX_BODY_BYTES, maxDecodedBytes: config.MAX_DECODED_BODY_BYTES, maxEventsPerRequest: config.MAX_EVENTS_PER_REQUEST },
       });
       const server = await listen(app, config.HOST, config.COLLECTOR_PORT, 'COLLECTOR_PORT');
@@ -76,7 +76,7 @@ export async function startService(config: Config, roles: Roles, pricer: Pricer,
       service.collectorUrl = urlOf(server, config.HOST);
     }
     if (roles.reporting) {
-      const server = await listen(createReportingApp({ store, now }), config.HOST, config.REPORTING_PORT, 'REPORTING_PORT');
+      const server = await listen(createReportingApp({ store, keys: config.API_KEYS, now }), config.HOST, config.REPORTING_PORT, 'REPORTING_PORT');
       servers.push(server);
       service.reportingUrl = urlOf(server, config.HOST);
     }

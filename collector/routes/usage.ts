@@ -1,13 +1,12 @@
-import type { Hono } from 'hono';
 import { UsageBatchInput } from '../../src/event/schema.js';
 import { issuesToErrors, validateEvents } from '../../src/event/validate.js';
 import { ApiError, badRequest } from '../../src/http/errors.js';
 import { parseJson, readBody, requireJson } from '../body.js';
-import type { CollectorDeps } from '../app.js';
-import { ingest } from '../ingest.js';
+import type { CollectorApp, CollectorDeps } from '../app.js';
+import { applyProjectScope, ingest } from '../ingest.js';
 
 /** POST /v1/usage — a native batch; valid events are stored even when siblings are rejected. */
-export function registerUsageBatch(app: Hono, deps: CollectorDeps): void {
+export function registerUsageBatch(app: CollectorApp, deps: CollectorDeps): void {
   app.post('/v1/usage', async (c) => {
     requireJson(c);
     const body = UsageBatchInput.safeParse(parseJson(await readBody(c, deps.limits)));
@@ -20,15 +19,15 @@ export function registerUsageBatch(app: Hono, deps: CollectorDeps): void {
     if (events.length > deps.limits.maxEventsPerRequest) {
       throw new ApiError(413, 'too_many_events', `events: ${events.length} events exceed the limit of ${deps.limits.maxEventsPerRequest} per request (MAX_EVENTS_PER_REQUEST)`);
     }
-    const outcome = validateEvents(events);
-    const rejected = events.length - outcome.valid.length;
+    const outcome = applyProjectScope(validateEvents(events), c.var.principal, 'events');
     if (outcome.valid.length === 0) {
+      const first = outcome.errors[0]!;
       return c.json({
-        accepted: 0, duplicates: 0, rejected, errors: outcome.errors,
-        error: { code: 'no_valid_events', message: `no event in the batch is valid; first error: ${outcome.errors[0]!.path}: ${outcome.errors[0]!.message}` },
+        accepted: 0, duplicates: 0, rejected: events.length, errors: outcome.errors,
+        error: { code: 'no_valid_events', message: `no event in the batch is valid; first error: ${first.path}: ${first.message}` },
       }, 400);
     }
-    const result = await ingest(outcome, rejected, deps);
-    return c.json({ accepted: result.accepted, duplicates: result.duplicates, rejected, errors: result.errors });
+    const { accepted, duplicates, rejected, errors } = await ingest(outcome, events.length, deps);
+    return c.json({ accepted, duplicates, rejected, errors });
   });
 }

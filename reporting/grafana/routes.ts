@@ -1,9 +1,9 @@
-import type { Context, Hono } from 'hono';
+import type { Context } from 'hono';
 import { z } from 'zod';
 import { badRequest } from '../../src/http/errors.js';
 import { DIMENSIONS, type Dimension } from '../../src/store/types.js';
 import { formatPath } from '../../src/event/validate.js';
-import type { ReportingDeps } from '../app.js';
+import type { ReportingApp, ReportingDeps } from '../app.js';
 import { metricList, payloadOptions } from './catalog.js';
 import { distinctValues, GrafanaQuery, runGrafanaQuery } from './query.js';
 
@@ -40,7 +40,7 @@ function dimensionOf(name: string, field: string): Dimension {
  * The JSON datasource protocol of the simpod-json-datasource Grafana plugin, under /grafana.
  * Answers are bare arrays: Grafana reads nothing else.
  */
-export function registerGrafana(app: Hono, deps: ReportingDeps): void {
+export function registerGrafana(app: ReportingApp, deps: ReportingDeps): void {
   const ok = (c: Context) => c.json({ status: 'ok', datasource: 'tokentally' });
   app.get('/grafana', ok);
   app.get('/grafana/', ok);
@@ -55,12 +55,12 @@ export function registerGrafana(app: Hono, deps: ReportingDeps): void {
     return c.json(payloadOptions(name));
   });
 
-  app.post('/grafana/query', async (c) => c.json(await runGrafanaQuery(deps.store, await body(c, GrafanaQuery))));
+  app.post('/grafana/query', async (c) => c.json(await runGrafanaQuery(c.var.store, await body(c, GrafanaQuery))));
 
   app.post('/grafana/variable', async (c) => {
     const q = await body(c, z.looseObject({ payload: z.looseObject({ target: z.string() }), range: Range.optional() }));
     const { from, to } = rangeOf(q.range, deps.now());
-    const values = await distinctValues(deps.store, dimensionOf(q.payload.target.trim(), 'payload.target'), from, to);
+    const values = await distinctValues(c.var.store, dimensionOf(q.payload.target.trim(), 'payload.target'), from, to);
     return c.json(values.filter((v) => v !== '').map((v) => ({ __text: v, __value: v })));
   });
 
@@ -72,7 +72,7 @@ export function registerGrafana(app: Hono, deps: ReportingDeps): void {
   app.post('/grafana/tag-values', async (c) => {
     const q = await body(c, z.looseObject({ key: z.string(), range: Range.optional() }));
     const { from, to } = rangeOf(q.range, deps.now());
-    const values = await distinctValues(deps.store, dimensionOf(q.key, 'key'), from, to);
+    const values = await distinctValues(c.var.store, dimensionOf(q.key, 'key'), from, to);
     return c.json(values.filter((v) => v !== '').map((text) => ({ text })));
   });
 }

@@ -1,9 +1,8 @@
 import { isoUtc } from '../../src/time.js';
-import type { Hono } from 'hono';
 import { nanosToUsd } from '../../src/event/normalise.js';
 import { badRequest } from '../../src/http/errors.js';
 import type { EventCursor, StoredEvent } from '../../src/store/types.js';
-import type { ReportingDeps } from '../app.js';
+import type { ReportingApp, ReportingDeps } from '../app.js';
 import { parseFilters, parseInstant, parseLimit, rejectUnknownParams, singleParam } from '../params.js';
 
 const OPTIONAL_DIMENSIONS = ['provider', 'operation', 'task_label', 'run_id', 'step_id', 'session_id', 'user_id'] as const;
@@ -42,13 +41,13 @@ function decodeCursor(text: string): EventCursor {
 }
 
 /** GET /v1/events — raw events, newest first, filtered by any dimension, with cursor pagination. */
-export function registerEvents(app: Hono, deps: ReportingDeps): void {
+export function registerEvents(app: ReportingApp, deps: ReportingDeps): void {
   app.get('/v1/events', async (c) => {
     rejectUnknownParams(c, ['from', 'to', 'limit', 'cursor']);
     const from = singleParam(c, 'from');
     const to = singleParam(c, 'to');
     const cursor = singleParam(c, 'cursor');
-    const page = await deps.store.listEvents({
+    const page = await c.var.store.listEvents({
       filters: parseFilters(c),
       from: from === undefined ? null : parseInstant('from', from),
       to: to === undefined ? null : parseInstant('to', to),

@@ -1,8 +1,7 @@
-import type { Hono } from 'hono';
 import { nanosToUsd } from '../../src/event/normalise.js';
 import { badRequest } from '../../src/http/errors.js';
 import type { Filters, GroupKey, Metrics } from '../../src/store/types.js';
-import type { ReportingDeps } from '../app.js';
+import type { ReportingApp, ReportingDeps } from '../app.js';
 import { listParam, parseInstant, rejectUnknownParams, singleParam } from '../params.js';
 import { plan } from '../planner.js';
 
@@ -23,7 +22,7 @@ function seedTotals(m: Metrics) {
  * GET /api/usage — the aggregate of the original usage service, with its names: one optional
  * group_by (agent, model, task, day), dates from_date/to_date (both inclusive), agent_id, model.
  */
-export function registerSeedUsageReport(app: Hono, deps: ReportingDeps): void {
+export function registerSeedUsageReport(app: ReportingApp, deps: ReportingDeps): void {
   app.get('/api/usage', async (c) => {
     rejectUnknownParams(c, ['group_by', 'from_date', 'to_date']);
     const groupText = singleParam(c, 'group_by');
@@ -39,7 +38,7 @@ export function registerSeedUsageReport(app: Hono, deps: ReportingDeps): void {
     const models = listParam(c, 'model');
     if (agents.length) filters.agent = agents;
     if (models.length) filters.model = models;
-    const result = await deps.store.aggregate(
+    const result = await c.var.store.aggregate(
       plan({ groupBy: group ? [group] : [], filters, from, to, order: group === 'day' ? null : { by: 'cost_nanos', dir: 'desc' }, limit: null }),
     );
     return c.json({

@@ -1,8 +1,7 @@
-import type { Hono } from 'hono';
 import { badRequest } from '../../src/http/errors.js';
 import { DIMENSIONS, TIME_BUCKETS, type Dimension, type Metrics, type TimeBucket } from '../../src/store/types.js';
 import { isoUtc } from '../../src/time.js';
-import type { ReportingDeps } from '../app.js';
+import type { ReportingApp, ReportingDeps } from '../app.js';
 import { enumerateBuckets } from '../buckets.js';
 import { addMetrics, apiKey, apiMetrics, ZERO_METRICS } from '../metrics.js';
 import { parseFilters, parseGroupBy, parseLimit, parseRange, parseZone, rejectUnknownParams, singleParam, zoneFor } from '../params.js';
@@ -21,7 +20,7 @@ interface Series {
  * GET /v1/reports/timeseries — one zero-filled series per group, bucketed by `interval` in `tz`.
  * The `limit` series with the highest cost are kept; the rest are summed into one "(other)" series.
  */
-export function registerTimeseries(app: Hono, deps: ReportingDeps): void {
+export function registerTimeseries(app: ReportingApp, deps: ReportingDeps): void {
   app.get('/v1/reports/timeseries', async (c) => {
     rejectUnknownParams(c, ['interval', 'group_by', 'from', 'to', 'tz', 'limit']);
     const interval = (singleParam(c, 'interval') ?? 'day') as TimeBucket;
@@ -32,7 +31,7 @@ export function registerTimeseries(app: Hono, deps: ReportingDeps): void {
     const limit = parseLimit(c, 20, 1000);
     const buckets = enumerateBuckets(interval, range.from, range.to, zone);
     const query = plan({ groupBy: [interval, ...groupBy], filters: parseFilters(c), ...range, zone: zoneFor(zone, range.from, range.to), order: null, limit: null });
-    const result = await deps.store.aggregate(query);
+    const result = await c.var.store.aggregate(query);
 
     const series = new Map<string, Series>();
     for (const row of result.groups) {

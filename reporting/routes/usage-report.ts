@@ -1,9 +1,8 @@
 import { isoUtc } from '../../src/time.js';
-import type { Hono } from 'hono';
 import { stringify } from 'csv-stringify/sync';
 import { badRequest } from '../../src/http/errors.js';
 import { TIME_BUCKETS, type TimeBucket } from '../../src/store/types.js';
-import type { ReportingDeps } from '../app.js';
+import type { ReportingApp, ReportingDeps } from '../app.js';
 import { addMetrics, apiKey, apiMetrics, subtractMetrics, ZERO_METRICS } from '../metrics.js';
 import {
   parseFilters, parseGroupBy, parseLimit, parseOrder, parseRange, parseZone, rejectUnknownParams, singleParam, zoneFor,
@@ -13,7 +12,7 @@ import { plan } from '../planner.js';
 const OTHER = '(other)';
 
 /** GET /v1/reports/usage — totals plus groups, from the rollup whenever the question allows it. */
-export function registerUsageReport(app: Hono, deps: ReportingDeps): void {
+export function registerUsageReport(app: ReportingApp, deps: ReportingDeps): void {
   app.get('/v1/reports/usage', async (c) => {
     rejectUnknownParams(c, ['group_by', 'from', 'to', 'limit', 'order', 'format', 'tz']);
     const format = singleParam(c, 'format') ?? 'json';
@@ -30,7 +29,7 @@ export function registerUsageReport(app: Hono, deps: ReportingDeps): void {
       order: parseOrder(c) ?? (byTime ? null : { by: 'cost_nanos', dir: 'desc' }),
       limit: parseLimit(c, 1000, 10_000),
     });
-    const result = await deps.store.aggregate(query);
+    const result = await c.var.store.aggregate(query);
     const groups: { key: Record<string, string | null>; other?: true }[] = result.groups.map((g) => ({ key: apiKey(g.key), ...apiMetrics(g.metrics) }));
     if (result.more) {
       // Everything past the limit, folded into one group: the totals less what was shown.

@@ -1,4 +1,4 @@
-import type { Hono } from 'hono';
+import type { Env, Hono } from 'hono';
 import { errorResponse } from './errors.js';
 import { registry, telemetry } from '../telemetry.js';
 
@@ -11,7 +11,7 @@ export interface Readiness {
  * What both apps share: error mapping, request metrics, health, readiness and Prometheus metrics.
  * Registered first so the request counter sees every route.
  */
-export function registerCommon(app: Hono, name: 'collector' | 'reporting', readiness: Readiness): void {
+export function registerCommon<E extends Env>(app: Hono<E>, name: 'collector' | 'reporting', readiness: Readiness): void {
   app.onError(errorResponse);
   app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
   app.use(async (c, next) => {
