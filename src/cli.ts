@@ -2,7 +2,6 @@
 import { randomBytes } from 'node:crypto';
 import { hashKey } from './auth/keys.js';
 import { ConfigError, loadConfig } from './config.js';
-import type { Pricer } from './pricing/pricer.js';
 import { startService, type Roles } from './server.js';
 import { openStore } from './store/open.js';
 
@@ -24,11 +23,9 @@ const ROLES: Record<string, Roles> = {
   reporting: { collector: false, reporting: true },
 };
 
-const noPrices: Pricer = { price() {} };
-
 async function serve(roles: Roles): Promise<void> {
   const config = loadConfig();
-  const service = await startService(config, roles, noPrices);
+  const service = await startService(config, roles);
   if (config.API_KEYS.length === 0) {
     console.warn('warning: no API_KEYS configured, so anyone who can reach these ports can send and read usage; see the README to turn auth on');
   }

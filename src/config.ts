@@ -20,6 +20,7 @@ export const ConfigSchema = z
     SHUTDOWN_TIMEOUT_MS: positiveInt.default(30_000),
     SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
     API_KEYS: ApiKeysSetting.default([]),
+    PRICES_FILE: z.string().min(1).optional(),
   })
   .refine((c) => c.MAX_EVENTS_PER_REQUEST <= c.QUEUE_MAX_EVENTS, {
     path: ['MAX_EVENTS_PER_REQUEST'],

@@ -6,7 +6,7 @@ import { createCollectorApp } from '../collector/app.js';
 import { BatchWriter } from '../collector/writer.js';
 import { createReportingApp } from '../reporting/app.js';
 import type { Config } from './config.js';
-import type { Pricer } from './pricing/pricer.js';
+import { createPricer, loadPriceTable } from './pricing/index.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/types.js';
 import { telemetry } from './telemetry.js';
@@ -52,7 +52,8 @@ function closeServer(server: Server, timeoutMs: number): Promise<void> {
   });
 }
 
-export async function startService(config: Config, roles: Roles, pricer: Pricer, now: () => number = Date.now): Promise<Service> {
+export async function startService(config: Config, roles: Roles, now: () => number = Date.now): Promise<Service> {
+  const pricer = createPricer(loadPriceTable({ userFile: config.PRICES_FILE }));
   const store = openStore(config);
   await store.migrate();
   const servers: Server[] = [];

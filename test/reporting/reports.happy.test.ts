@@ -12,7 +12,7 @@ const EVENTS = [
   e('2', 2, { project: 'atlas', agent_id: 'coder', model: 'claude-sonnet-4-5', provider: 'anthropic', run_id: 'r1', input_tokens: 300, cost_usd: 0.004 }),
   e('3', 9, { project: 'borealis', agent_id: 'coder', provider: 'openai', task_label: 'refactor', run_id: 'r2', status: 'error' }),
   e('4', 16, { project: 'borealis', model: 'gemini-2.5-flash', provider: 'google', operation: 'embeddings', cost_usd: 0.0005 }),
-  e('5', 16, { timestamp: '2026-11-16T23:30:00Z', cost_usd: undefined }),
+  e('5', 16, { timestamp: '2026-11-16T23:30:00Z', model: 'in-house-llm', cost_usd: undefined }),
   e('old', 1, { timestamp: '2026-10-31T23:59:59Z', project: 'atlas' }),
 ];
 
@@ -69,7 +69,7 @@ describe('GET /v1/reports/usage', () => {
     ['project=atlas&project=default', 3, 'rollup'],
     ['agent=coder', 2, 'rollup'],
     ['agent_id=coder', 2, 'rollup'],
-    ['model=gpt-4o', 3, 'rollup'],
+    ['model=gpt-4o', 2, 'rollup'],
     ['provider=openai', 2, 'rollup'],
     ['task=triage', 1, 'rollup'],
     ['run=r1', 2, 'raw'],
@@ -97,7 +97,7 @@ describe('GET /v1/reports/usage', () => {
     expect(res.headers.get('content-type')).toMatch(/text\/csv/);
     const lines = (await res.text()).trim().split('\n');
     expect(lines[0]).toBe('model,events,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,reasoning_tokens,total_tokens,cost_usd,cost_reported_usd,cost_computed_usd,unpriced_events');
-    expect(lines[1]).toMatch(/^gpt-4o,3,300,30,/);
+    expect(lines[1]).toMatch(/^gpt-4o,2,200,20,/);
   });
 });
 

@@ -49,7 +49,7 @@ describe('the rollup always equals the raw sums', () => {
     expect(result.totals.events).toBe(distinct.length);
     expect(result.totals.input_tokens).toBe(distinct.reduce((s, e) => s + e.input_tokens, 0));
     expect(result.totals.reasoning_tokens).toBe(distinct.reduce((s, e) => s + e.reasoning_tokens, 0));
-    expect(result.totals.cost_nanos).toBe(distinct.reduce((s, e) => s + Math.round((e.cost_usd ?? 0) * 1e9), 0));
+    expect(result.totals.reported_cost_nanos).toBe(distinct.reduce((s, e) => s + Math.round((e.cost_usd ?? 0) * 1e9), 0));
   });
 
   it('200 random queries give identical answers from the rollup and from raw events', async () => {

@@ -2,7 +2,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
-import type { Pricer } from '../../src/pricing/pricer.js';
 import { startService, type Service } from '../../src/server.js';
 
 export interface TestService extends Service {
@@ -16,17 +15,15 @@ export interface TestService extends Service {
   close(): Promise<void>;
 }
 
-const noPrices: Pricer = { price() {} };
-
 /** Both apps on ephemeral ports over a fresh SQLite file in a temp folder. */
 export async function startTestService(
-  options: { env?: Record<string, string>; now?: () => number; pricer?: Pricer } = {},
+  options: { env?: Record<string, string>; now?: () => number } = {},
 ): Promise<TestService> {
   const dir = mkdtempSync(join(tmpdir(), 'tokentally-test-'));
   const config = loadConfig({
     DATABASE_URL: join(dir, 'usage.db'), COLLECTOR_PORT: '0', REPORTING_PORT: '0', ...options.env,
   });
-  const service = await startService(config, { collector: true, reporting: true }, options.pricer ?? noPrices, options.now);
+  const service = await startService(config, { collector: true, reporting: true }, options.now);
   return {
     ...service,
     collectorUrl: service.collectorUrl!,
