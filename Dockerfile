@@ -22,6 +22,7 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/migrations ./migrations
+COPY --from=build /app/src/pricing/prices.json ./src/pricing/prices.json
 COPY --from=build /app/collector/otlp/proto ./collector/otlp/proto
 RUN mkdir -p /data && chown node:node /data
 USER node

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { randomBytes } from 'node:crypto';
 import { hashKey } from './auth/keys.js';
+import { printPrices, reprice } from './commands/pricing.js';
 import { ConfigError, loadConfig } from './config.js';
 import { startService, type Roles } from './server.js';
 import { openStore } from './store/open.js';
@@ -12,6 +13,10 @@ const USAGE = `usage: tokentally <command>
   reporting         run only the reporting app
   migrate           apply database migrations and exit
   hash-key [KEY]    print the API_KEYS hash of a key (a new random key when none is given)
+  prices [--at DATE] [--json]
+                    print the price table in effect (built-in merged with PRICES_FILE)
+  reprice --from DATE --to DATE [--model NAME ...]
+                    recompute the cost of events without a reported cost; rollups follow
   verify            check that the rollups equal the raw sums and the database is intact
   rebuild-rollups   recompute usage_daily from usage_events
 
@@ -50,6 +55,7 @@ async function serve(roles: Roles): Promise<void> {
 
 async function withStore<T>(fn: (store: ReturnType<typeof openStore>) => Promise<T>): Promise<T> {
   const store = openStore(loadConfig());
+  // Migrating first lets every maintenance command run against a database of any age.
   try {
     await store.migrate();
     return await fn(store);
@@ -77,6 +83,12 @@ async function main(command: string): Promise<number> {
     case 'rebuild-rollups':
       await withStore((store) => store.rebuildRollups());
       console.log('usage_daily rebuilt from usage_events');
+      return 0;
+    case 'prices':
+      printPrices(loadConfig(), process.argv.slice(3));
+      return 0;
+    case 'reprice':
+      await withStore((store) => reprice(loadConfig(), store, process.argv.slice(3)));
       return 0;
     case 'hash-key': {
       const key = process.argv[3] ?? `tt_${randomBytes(24).toString('base64url')}`;

@@ -37,6 +37,12 @@ export function registerUsageReport(app: ReportingApp, deps: ReportingDeps): voi
       const key = Object.fromEntries(groupBy.map((g) => [g, OTHER]));
       groups.push({ key, other: true, ...apiMetrics(subtractMetrics(result.totals, shown)) });
     }
+    // Models without a price, so no spend silently reads as $0; raw events are read only when the
+    // totals say there are some.
+    const unpriced = result.totals.unpriced_events === 0 ? [] : (await c.var.store.aggregate(plan({
+      groupBy: ['model', 'provider'], filters: { ...query.filters, cost_source: ['unpriced'] }, from: query.from, to: query.to,
+      order: { by: 'events', dir: 'desc' }, limit: null,
+    }))).groups.map((g) => ({ ...apiKey(g.key), events: g.metrics.events, input_tokens: g.metrics.input_tokens, output_tokens: g.metrics.output_tokens }));
     if (format === 'csv') {
       const rows = groupBy.length ? groups : [{ key: {}, ...apiMetrics(result.totals) }];
       const csv = stringify(rows.map(({ key, ...metrics }) => ({ ...key, ...metrics })), { header: true, columns: [...groupBy, ...Object.keys(apiMetrics(result.totals))] });
@@ -50,6 +56,7 @@ export function registerUsageReport(app: ReportingApp, deps: ReportingDeps): voi
       group_by: groupBy,
       totals: apiMetrics(result.totals),
       groups,
+      unpriced_models: unpriced,
     });
   });
 }

@@ -12,6 +12,7 @@ export type SqlRow = Record<string, number | string | null>;
 const COLUMN: Record<Dimension, string> = {
   project: 'project', agent: 'agent_id', model: 'model', provider: 'provider', task: 'task_label',
   run: 'run_id', operation: 'operation', status: 'status', session: 'session_id', user: 'user_id',
+  cost_source: 'cost_source',
 };
 
 // Rollup buckets derive from its UTC day; weeks start on Monday (ISO 8601): step forward to

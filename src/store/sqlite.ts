@@ -6,7 +6,7 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { readMigrations } from './migrations.js';
 import { aggregateSql, eventsSql, metricsFromRow, type SqlRow } from './sqlite-queries.js';
 import type {
-  AggregateQuery, AggregateResult, EventsPage, EventsQuery, StoredEvent, Store, VerifyResult,
+  AggregateQuery, AggregateResult, EventsPage, EventsQuery, RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
 } from './types.js';
 
 const RECORD_COLUMNS = [
@@ -94,6 +94,34 @@ export class SqliteStore implements Store {
     if (more) rows.pop();
     const last = rows[rows.length - 1];
     return { events: rows, next: more && last ? { ts: last.ts, seq: last.seq } : null };
+  }
+
+  async reprice(query: RepriceQuery, price: (record: UsageRecord) => void): Promise<RepriceResult> {
+    const params: unknown[] = [query.from, query.to];
+    const models = query.models ? `AND model IN (${query.models.map(() => '?').join(', ')})` : '';
+    if (query.models) params.push(...query.models);
+    const select = this.db.prepare(
+      `SELECT * FROM usage_events WHERE ts >= ? AND ts < ? AND cost_source <> 'reported' ${models} AND seq > ? ORDER BY seq LIMIT 1000`,
+    );
+    const update = this.db.prepare('UPDATE usage_events SET cost_nanos = ?, cost_source = ? WHERE seq = ?');
+    const result = { examined: 0, changed: 0 };
+    // Bounded batches, each its own transaction, so ingestion is never blocked for long.
+    for (let after = 0; ; ) {
+      const rows = select.all(...params, after) as StoredEvent[];
+      if (rows.length === 0) return result;
+      this.db.transaction(() => {
+        for (const row of rows) {
+          const record = { ...row, cost_nanos: 0, cost_source: 'unpriced' as const };
+          price(record);
+          if (record.cost_nanos !== row.cost_nanos || record.cost_source !== row.cost_source) {
+            update.run(record.cost_nanos, record.cost_source, row.seq);
+            result.changed++;
+          }
+        }
+      }).immediate();
+      result.examined += rows.length;
+      after = rows[rows.length - 1]!.seq;
+    }
   }
 
   async ping(): Promise<void> {

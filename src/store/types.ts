@@ -3,7 +3,7 @@ import type { ZoneSegment } from '../zone.js';
 
 /** Dimensions a report can group and filter by, as named in the API. */
 export const DIMENSIONS = [
-  'project', 'agent', 'model', 'provider', 'task', 'run', 'operation', 'status', 'session', 'user',
+  'project', 'agent', 'model', 'provider', 'task', 'run', 'operation', 'status', 'session', 'user', 'cost_source',
 ] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
 
@@ -82,6 +82,18 @@ export interface EventsPage {
   next: EventCursor | null;
 }
 
+export interface RepriceQuery {
+  from: number;
+  to: number;
+  /** Only these models (exact names), or all. */
+  models: string[] | null;
+}
+
+export interface RepriceResult {
+  examined: number;
+  changed: number;
+}
+
 export interface VerifyResult {
   ok: boolean;
   mismatches: number;
@@ -99,6 +111,11 @@ export interface Store {
   insertBatch(records: readonly UsageRecord[]): Promise<boolean[]>;
   aggregate(query: AggregateQuery): Promise<AggregateResult>;
   listEvents(query: EventsQuery): Promise<EventsPage>;
+  /**
+   * Recomputes the cost of every event in the range that was not reported by its client:
+   * `price` fills in a record reset to unpriced. Reported costs are never touched.
+   */
+  reprice(query: RepriceQuery, price: (record: UsageRecord) => void): Promise<RepriceResult>;
   ping(): Promise<void>;
   verify(): Promise<VerifyResult>;
   rebuildRollups(): Promise<void>;

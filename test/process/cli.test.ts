@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, waitForUrls } from '../../bench/server.js';
+import { PACKAGE_ROOT } from '../../src/paths.js';
 
 const tempDb = () => join(mkdtempSync(join(tmpdir(), 'tokentally-cli-')), 'nested', 'usage.db');
 
@@ -29,6 +30,12 @@ describe('tokentally serve', () => {
     const run = runCli(['serve'], { DATABASE_URL: tempDb(), COLLECTOR_PORT: '0', REPORTING_PORT: '0', ...env });
     expect(await run.exited).toBe(1);
     expect(run.output()).toMatch(message);
+  });
+
+  it('stops with a message naming the entry of a malformed PRICES_FILE', async () => {
+    const run = runCli(['serve'], { DATABASE_URL: tempDb(), COLLECTOR_PORT: '0', REPORTING_PORT: '0', PRICES_FILE: join(PACKAGE_ROOT, 'test/fixtures/pricing/bad-entry.json') });
+    expect(await run.exited).toBe(1);
+    expect(run.output()).toMatch(/PRICES_FILE \(.*bad-entry.json\): entry \d+ \(/);
   });
 
   it('stops with a message when a port is taken', async () => {

@@ -35,6 +35,13 @@ describe('GET /v1/reports/usage', () => {
     expect(body).toMatchObject({ from: '2026-11-01T00:00:00Z', to: '2026-12-01T00:00:00Z', source: 'rollup' });
     expect(body.totals).toMatchObject({ events: 5, input_tokens: 700, output_tokens: 50, total_tokens: 750, cost_usd: 0.0065, cost_reported_usd: 0.0065, cost_computed_usd: 0, unpriced_events: 1 });
     expect(body.groups).toEqual([]);
+    expect(body.unpriced_models).toEqual([{ model: 'in-house-llm', provider: null, events: 1, input_tokens: 100, output_tokens: 10 }]);
+  });
+
+  it('groups and filters by cost source', async () => {
+    const { rows, source } = await groups('group_by=cost_source&order=events');
+    expect(rows).toEqual([[{ cost_source: 'reported' }, 4], [{ cost_source: 'unpriced' }, 1]]);
+    expect(source).toBe('raw');
   });
 
   it.each([
