@@ -113,3 +113,18 @@ describe('Grafana JSON datasource protocol', () => {
     expect(res.body.error.message).toMatch(message);
   });
 });
+
+describe('the dashboard shipped in docs/grafana', () => {
+  it('every panel query of the dashboard JSON is answered', async () => {
+    const { readFileSync } = await import('node:fs');
+    const dashboard = JSON.parse(readFileSync(new URL('../../docs/grafana/tokentally-dashboard.json', import.meta.url), 'utf8'));
+    // What Grafana sends after interpolating the variables at their "All" value.
+    const interpolate = (payload: Record<string, unknown>) => JSON.parse(JSON.stringify(payload).replaceAll('"$project"', '".*"').replaceAll('"$model"', '".*"'));
+    for (const panel of dashboard.panels) {
+      const targets = panel.targets.map((t: any) => ({ ...t, payload: interpolate(t.payload) }));
+      const { status, body } = await post('/query', queryBody(targets));
+      expect(status, panel.title).toBe(200);
+      expect(body.length, panel.title).toBeGreaterThan(0);
+    }
+  });
+});
