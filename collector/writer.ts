@@ -7,6 +7,11 @@ import { telemetry } from '../src/telemetry.js';
 export interface WriterOptions {
   /** Events waiting for a commit, across all requests; beyond it new requests are refused with 429. */
   maxQueuedEvents: number;
+  /**
+   * Estimated memory held by waiting events; beyond it new requests are refused with 429. A request
+   * is always taken into an empty queue, so no single request is refused forever.
+   */
+  maxQueuedBytes: number;
   /** Events committed in one transaction at most. */
   maxBatchEvents: number;
   /** How long a failing database is retried before the waiting requests get 503. */
@@ -15,6 +20,7 @@ export interface WriterOptions {
 
 interface Pending {
   records: readonly UsageRecord[];
+  bytes: number;
   resolve(inserted: boolean[]): void;
   reject(error: unknown): void;
 }
@@ -30,6 +36,7 @@ export class BatchWriter {
   private readonly queue = new PQueue({ concurrency: 1 });
   private pending: Pending[] = [];
   private pendingEvents = 0;
+  private pendingBytes = 0;
   private flushScheduled = false;
   private draining = false;
   /** Why the last flush failed, for /readyz; cleared by the next successful flush. */
@@ -53,12 +60,14 @@ export class BatchWriter {
       return Promise.reject(new ApiError(503, 'draining', 'the collector is shutting down; retry against another instance or later', RETRY_AFTER_SECONDS));
     }
     if (records.length === 0) return Promise.resolve([]);
-    if (this.pendingEvents + records.length > this.options.maxQueuedEvents) {
-      return Promise.reject(new ApiError(429, 'queue_full', `the write queue is full (${this.pendingEvents} events waiting); retry shortly`, RETRY_AFTER_SECONDS));
+    const bytes = records.reduce((sum, r) => sum + recordBytes(r), 0);
+    if (this.pendingEvents + records.length > this.options.maxQueuedEvents || (this.pendingEvents > 0 && this.pendingBytes + bytes > this.options.maxQueuedBytes)) {
+      return Promise.reject(new ApiError(429, 'queue_full', `the write queue is full (${this.pendingEvents} events, ${this.pendingBytes} bytes waiting); retry shortly`, RETRY_AFTER_SECONDS));
     }
     return new Promise((resolve, reject) => {
-      this.pending.push({ records, resolve, reject });
+      this.pending.push({ records, bytes, resolve, reject });
       this.pendingEvents += records.length;
+      this.pendingBytes += bytes;
       this.scheduleFlush();
     });
   }
@@ -107,6 +116,7 @@ export class BatchWriter {
       for (const p of batch) p.reject(failure);
     } finally {
       this.pendingEvents -= records.length;
+      for (const p of batch) this.pendingBytes -= p.bytes;
       telemetry.recordFlush(records.length, (performance.now() - started) / 1000);
     }
   }
@@ -127,6 +137,13 @@ export class BatchWriter {
       }
     }
   }
+}
+
+/** Fixed per-record overhead plus its strings (UTF-16 in memory), a cheap upper-bound estimate. */
+function recordBytes(record: UsageRecord): number {
+  let bytes = 400;
+  for (const value of Object.values(record)) if (typeof value === 'string') bytes += 2 * value.length;
+  return bytes;
 }
 
 function describe(error: unknown): string {

@@ -5,6 +5,7 @@ import { requireRole } from '../src/http/auth.js';
 import { registerCommon } from '../src/http/common.js';
 import type { Store } from '../src/store/types.js';
 import { registerGrafana } from './grafana/routes.js';
+import { withRawHorizon } from './planner.js';
 import { registerEvents } from './routes/events.js';
 import { registerSeedUsageReport } from './routes/seed.js';
 import { registerCurrentMonthStats } from './routes/stats.js';
@@ -27,6 +28,7 @@ const READ_ROUTES = ['/v1/*', '/api/*', '/grafana', '/grafana/*'];
 /** The read app: reports, raw events, stats and the Grafana datasource, all computed by the store. */
 export function createReportingApp(deps: ReportingDeps): ReportingApp {
   const app = new Hono<ReportingEnv>();
+  const store = withRawHorizon(deps.store);
   registerCommon(app, 'reporting', {
     async check() {
       try {
@@ -39,7 +41,7 @@ export function createReportingApp(deps: ReportingDeps): ReportingApp {
   });
   for (const path of READ_ROUTES) {
     app.use(path, requireRole(deps.keys, 'read'), async (c, next) => {
-      c.set('store', scopedStore(deps.store, c.var.principal));
+      c.set('store', scopedStore(store, c.var.principal));
       await next();
     });
   }

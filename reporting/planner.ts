@@ -1,6 +1,8 @@
+import { ApiError } from '../src/http/errors.js';
 import {
-  type AggregateQuery, ROLLUP_BUCKETS, ROLLUP_DIMENSIONS, type Source, type TimeBucket, type Dimension,
+  type AggregateQuery, ROLLUP_BUCKETS, ROLLUP_DIMENSIONS, type Source, type Store, type TimeBucket, type Dimension,
 } from '../src/store/types.js';
+import { isoUtc } from '../src/time.js';
 
 const DAY_MS = 86_400_000;
 
@@ -20,4 +22,26 @@ export function chooseSource(q: Omit<AggregateQuery, 'source'>): Source {
 
 export function plan(q: Omit<AggregateQuery, 'source'>): AggregateQuery {
   return { ...q, source: chooseSource(q) };
+}
+
+/**
+ * Raw events before the retention horizon are gone (their rollups stay): a raw answer reaching
+ * back past it would silently miss them, so the question is refused with what to ask instead.
+ */
+export function requireRawKept(query: AggregateQuery, horizon: number | null): void {
+  if (query.source !== 'raw' || horizon === null || query.from >= horizon) return;
+  throw new ApiError(400, 'raw_expired',
+    `from: raw events before ${isoUtc(horizon)} were deleted by RAW_RETENTION_DAYS, and this question needs them ` +
+    `(it groups or filters by something other than project, agent, model, provider, task and day, or its range is not whole UTC days); ` +
+    `start at ${isoUtc(horizon)} or later, or ask by whole UTC days and those dimensions`);
+}
+
+/** The store with raw questions checked against the retention horizon. */
+export function withRawHorizon(store: Store): Store {
+  return Object.assign(Object.create(store) as Store, {
+    aggregate: async (q: AggregateQuery) => {
+      requireRawKept(q, await store.rawHorizon());
+      return store.aggregate(q);
+    },
+  });
 }

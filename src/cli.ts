@@ -2,7 +2,10 @@
 import { randomBytes } from 'node:crypto';
 import { hashKey } from './auth/keys.js';
 import { printPrices, reprice } from './commands/pricing.js';
+import { existsSync } from 'node:fs';
 import { ConfigError, loadConfig } from './config.js';
+import { pruneRaw, retentionHorizon } from './retention.js';
+import { isoUtc } from './time.js';
 import { startService, type Roles } from './server.js';
 import { openStore } from './store/open.js';
 
@@ -18,7 +21,9 @@ const USAGE = `usage: tokentally <command>
   reprice --from DATE --to DATE [--model NAME ...]
                     recompute the cost of events without a reported cost; rollups follow
   verify            check that the rollups equal the raw sums and the database is intact
-  rebuild-rollups   recompute usage_daily from usage_events
+  rebuild-rollups   recompute usage_daily from usage_events (from the raw retention horizon on)
+  backup FILE       write a consistent copy of the database to FILE while the service keeps running
+  prune-raw         delete raw events older than RAW_RETENTION_DAYS now (the service also does it hourly)
 
 Configuration comes from the environment; see the README.`;
 
@@ -84,6 +89,22 @@ async function main(command: string): Promise<number> {
       await withStore((store) => store.rebuildRollups());
       console.log('usage_daily rebuilt from usage_events');
       return 0;
+    case 'backup': {
+      const file = process.argv[3];
+      if (!file) throw new Error('backup: give the file to write, e.g. tokentally backup ./backups/usage.db');
+      if (existsSync(file)) throw new Error(`backup: ${file} already exists; choose a new file`);
+      await withStore((store) => store.backup(file));
+      console.log(`backup written to ${file}`);
+      return 0;
+    }
+    case 'prune-raw': {
+      const config = loadConfig();
+      if (config.RAW_RETENTION_DAYS === undefined) throw new Error('prune-raw: RAW_RETENTION_DAYS is not set, so raw events are kept forever');
+      const before = retentionHorizon(Date.now(), config.RAW_RETENTION_DAYS);
+      const deleted = await withStore((store) => pruneRaw(store, before));
+      console.log(`deleted ${deleted} raw events before ${isoUtc(before)}; rollups kept`);
+      return 0;
+    }
     case 'prices':
       printPrices(loadConfig(), process.argv.slice(3));
       return 0;

@@ -12,6 +12,7 @@ export const ConfigSchema = z
     COLLECTOR_PORT: port.default(4318),
     REPORTING_PORT: port.default(4320),
     QUEUE_MAX_EVENTS: positiveInt.default(200_000),
+    QUEUE_MAX_BYTES: positiveInt.default(64 * 1024 * 1024),
     BATCH_MAX_EVENTS: positiveInt.default(5_000),
     MAX_EVENTS_PER_REQUEST: positiveInt.default(10_000),
     MAX_BODY_BYTES: positiveInt.default(5 * 1024 * 1024),
@@ -19,6 +20,8 @@ export const ConfigSchema = z
     WRITE_RETRY_MS: z.coerce.number().int().min(0).default(2_000),
     SHUTDOWN_TIMEOUT_MS: positiveInt.default(30_000),
     SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
+    SQLITE_BUSY_TIMEOUT_MS: z.coerce.number().int().min(0).max(60_000).default(250),
+    RAW_RETENTION_DAYS: positiveInt.optional(),
     API_KEYS: ApiKeysSetting.default([]),
     PRICES_FILE: z.string().min(1).optional(),
   })

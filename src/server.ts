@@ -9,6 +9,7 @@ import type { Config } from './config.js';
 import { createPricer, loadPriceTable } from './pricing/index.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/types.js';
+import { startRetention, type RetentionTask } from './retention.js';
 import { telemetry } from './telemetry.js';
 
 export interface Service {
@@ -59,10 +60,12 @@ export async function startService(config: Config, roles: Roles, now: () => numb
   const servers: Server[] = [];
   const service: Service = { store, stop: async () => {} };
   let writer: BatchWriter | undefined;
+  let retention: RetentionTask | undefined;
   try {
     if (roles.collector) {
       writer = new BatchWriter(store, {
         maxQueuedEvents: config.QUEUE_MAX_EVENTS,
+        maxQueuedBytes: config.QUEUE_MAX_BYTES,
         maxBatchEvents: config.BATCH_MAX_EVENTS,
         retryForMs: config.WRITE_RETRY_MS,
       });
@@ -75,6 +78,12 @@ export async function startService(config: Config, roles: Roles, now: () => numb
       const server = await listen(app, config.HOST, config.COLLECTOR_PORT, 'COLLECTOR_PORT');
       servers.push(server);
       service.collectorUrl = urlOf(server, config.HOST);
+      if (config.RAW_RETENTION_DAYS !== undefined) {
+        retention = startRetention(store, config.RAW_RETENTION_DAYS, now, (error) => {
+          telemetry.recordStorageError();
+          console.error('raw retention: pruning failed, will try again in an hour:', error);
+        });
+      }
     }
     if (roles.reporting) {
       const server = await listen(createReportingApp({ store, keys: config.API_KEYS, now }), config.HOST, config.REPORTING_PORT, 'REPORTING_PORT');
@@ -83,12 +92,14 @@ export async function startService(config: Config, roles: Roles, now: () => numb
     }
   } catch (error) {
     await Promise.all(servers.map((s) => closeServer(s, 0)));
+    await retention?.stop();
     await store.close();
     throw error;
   }
   service.stop = async () => {
     const closing = servers.map((s) => closeServer(s, config.SHUTDOWN_TIMEOUT_MS));
     await writer?.drain();
+    await retention?.stop();
     await Promise.all(closing);
     await store.close();
   };

@@ -19,7 +19,14 @@ const tokens = z
   .min(0, 'must not be negative')
   .default(0);
 
-const dimension = z.string().trim().min(1, 'must not be empty').max(LIMITS.dimensionLength);
+/**
+ * Text that every backend stores unchanged: a lone UTF-16 surrogate would be silently replaced when
+ * encoded, and PostgreSQL refuses NUL in text, so both are rejected rather than altered.
+ */
+const text = () =>
+  z.string().refine((s) => !s.includes('\u0000') && s.isWellFormed(), 'must be valid Unicode text without NUL characters');
+
+const dimension = text().trim().min(1, 'must not be empty').max(LIMITS.dimensionLength);
 
 const timestamp = z.union(
   [
@@ -31,8 +38,8 @@ const timestamp = z.union(
 
 const attributes = z
   .record(
-    z.string().min(1).max(LIMITS.attributeKeyLength),
-    z.union([z.string().max(LIMITS.attributeValueLength), z.number().finite(), z.boolean()], {
+    text().min(1).max(LIMITS.attributeKeyLength),
+    z.union([text().max(LIMITS.attributeValueLength), z.number().finite(), z.boolean()], {
       error: `must be a string of at most ${LIMITS.attributeValueLength} characters, a finite number or a boolean`,
     }),
   )
@@ -44,7 +51,7 @@ const attributes = z
  */
 export const UsageEventInput = z
   .strictObject({
-    id: z.string().min(1, 'must not be empty').max(LIMITS.idLength).optional(),
+    id: text().min(1, 'must not be empty').max(LIMITS.idLength).optional(),
     timestamp: timestamp.optional(),
     project: dimension.optional(),
     agent_id: dimension,

@@ -10,5 +10,5 @@ export function openStore(config: Config): Store {
     throw new ConfigError('DATABASE_URL: the PostgreSQL backend is not available in this version; use a SQLite file path');
   }
   const file = url.startsWith('file:') ? url.slice('file:'.length) : url;
-  return new SqliteStore(file, { synchronous: config.SQLITE_SYNCHRONOUS });
+  return new SqliteStore(file, { synchronous: config.SQLITE_SYNCHRONOUS, busyTimeoutMs: config.SQLITE_BUSY_TIMEOUT_MS });
 }

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
+import { isoUtc } from '../time.js';
 import { readMigrations } from './migrations.js';
 import { aggregateSql, eventsSql, metricsFromRow, type SqlRow } from './sqlite-queries.js';
 import type {
@@ -17,6 +18,11 @@ const RECORD_COLUMNS = [
 
 export interface SqliteOptions {
   synchronous: 'FULL' | 'NORMAL';
+  /**
+   * How long a statement waits for another process's write lock. better-sqlite3 waits synchronously,
+   * so this stays short; the writer retries a busy database with backoff instead.
+   */
+  busyTimeoutMs: number;
 }
 
 export class SqliteStore implements Store {
@@ -24,13 +30,12 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private insertStatement: Database.Statement | undefined;
 
-  constructor(file: string, options: SqliteOptions = { synchronous: 'FULL' }) {
+  constructor(file: string, options: SqliteOptions = { synchronous: 'FULL', busyTimeoutMs: 250 }) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${options.synchronous}`);
-    // Another process (a CLI command, a second app) may hold the write lock briefly.
-    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
   }
 
   async migrate(): Promise<string[]> {
@@ -124,21 +129,49 @@ export class SqliteStore implements Store {
     }
   }
 
+  async rawHorizon(): Promise<number | null> {
+    return (this.db.prepare('SELECT horizon FROM raw_retention WHERE id = 1').pluck().get() as number | undefined) ?? null;
+  }
+
+  async pruneRaw(before: number, maxRows: number): Promise<number> {
+    return this.db.transaction(() => {
+      this.db
+        .prepare('INSERT INTO raw_retention (id, horizon) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET horizon = MAX(horizon, excluded.horizon)')
+        .run(before);
+      const horizon = this.db.prepare('SELECT horizon FROM raw_retention WHERE id = 1').pluck().get() as number;
+      return this.db
+        .prepare('DELETE FROM usage_events WHERE seq IN (SELECT seq FROM usage_events WHERE ts < ? LIMIT ?)')
+        .run(horizon, maxRows).changes;
+    }).immediate();
+  }
+
+  async backup(file: string): Promise<void> {
+    mkdirSync(dirname(file), { recursive: true });
+    await this.db.backup(file);
+  }
+
   async ping(): Promise<void> {
     this.db.prepare('SELECT 1').get();
   }
 
   async verify(): Promise<VerifyResult> {
     const integrity = (this.db.pragma('integrity_check', { simple: true }) as string) ?? 'unknown';
-    const mismatches = this.db.prepare(ROLLUP_DIFF_SQL).pluck().get() as number;
+    const mismatches = this.db.prepare(ROLLUP_DIFF_SQL).pluck().get(await this.horizonBounds()) as number;
     return { ok: integrity === 'ok' && mismatches === 0, mismatches, integrity };
   }
 
   async rebuildRollups(): Promise<void> {
+    const bounds = await this.horizonBounds();
     this.db.transaction(() => {
-      this.db.exec('DELETE FROM usage_daily');
-      this.db.exec(`INSERT INTO usage_daily (${ROLLUP_COLUMNS}) ${RAW_AS_ROLLUP_SQL}`);
+      this.db.prepare('DELETE FROM usage_daily WHERE day >= :day').run(bounds);
+      this.db.prepare(`INSERT INTO usage_daily (${ROLLUP_COLUMNS}) ${RAW_AS_ROLLUP_SQL}`).run(bounds);
     }).immediate();
+  }
+
+  /** Where raw events are complete: the horizon as epoch ms and as a rollup day. */
+  private async horizonBounds(): Promise<{ ts: number; day: string }> {
+    const ts = (await this.rawHorizon()) ?? 0;
+    return { ts, day: isoUtc(ts).slice(0, 10) };
   }
 
   async close(): Promise<void> {
@@ -154,12 +187,12 @@ const RAW_AS_ROLLUP_SQL = `
     SUM(reasoning_tokens) AS reasoning_tokens, SUM(cost_nanos) AS cost_nanos,
     SUM(CASE WHEN cost_source = 'reported' THEN cost_nanos ELSE 0 END) AS reported_cost_nanos,
     SUM(cost_source = 'unpriced') AS unpriced_events
-  FROM usage_events GROUP BY 1, 2, 3, 4, 5, 6`;
+  FROM usage_events WHERE ts >= :ts GROUP BY 1, 2, 3, 4, 5, 6`;
 
 const ROLLUP_COLUMNS = `day, project, agent_id, model, provider, task_label, events, input_tokens, output_tokens,
   cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_nanos, reported_cost_nanos, unpriced_events`;
 
 /** Rows of the rollup that differ from the raw sums, counted from both sides. */
 const ROLLUP_DIFF_SQL = `
-  SELECT (SELECT COUNT(*) FROM (${RAW_AS_ROLLUP_SQL} EXCEPT SELECT ${ROLLUP_COLUMNS} FROM usage_daily))
-       + (SELECT COUNT(*) FROM (SELECT ${ROLLUP_COLUMNS} FROM usage_daily EXCEPT ${RAW_AS_ROLLUP_SQL}))`;
+  SELECT (SELECT COUNT(*) FROM (${RAW_AS_ROLLUP_SQL} EXCEPT SELECT ${ROLLUP_COLUMNS} FROM usage_daily WHERE day >= :day))
+       + (SELECT COUNT(*) FROM (SELECT ${ROLLUP_COLUMNS} FROM usage_daily WHERE day >= :day EXCEPT ${RAW_AS_ROLLUP_SQL}))`;

@@ -116,8 +116,19 @@ export interface Store {
    * `price` fills in a record reset to unpriced. Reported costs are never touched.
    */
   reprice(query: RepriceQuery, price: (record: UsageRecord) => void): Promise<RepriceResult>;
+  /** Raw events before this epoch ms (a UTC midnight) were deleted by retention; null when none were. */
+  rawHorizon(): Promise<number | null>;
+  /**
+   * Raises the raw horizon to `before` (a UTC midnight; it never moves back), then deletes at most
+   * `maxRows` raw events older than it, leaving the rollups alone. Returns how many were deleted.
+   */
+  pruneRaw(before: number, maxRows: number): Promise<number>;
+  /** A consistent copy of the database, taken while it keeps serving. */
+  backup(file: string): Promise<void>;
   ping(): Promise<void>;
+  /** Rollup = raw sums from the raw horizon on, and the database's own integrity check. */
   verify(): Promise<VerifyResult>;
+  /** Recomputes the rollups from the raw events, from the raw horizon on (older rollups are all that is left). */
   rebuildRollups(): Promise<void>;
   close(): Promise<void>;
 }
