@@ -4,7 +4,8 @@ import { dirname, join } from 'node:path';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { readMigrations } from './migrations.js';
-import { aggregateSql, eventsSql, metricsFromRow, type SqlRow } from './sqlite-queries.js';
+import { aggregateResult, aggregateSql, eventsSql, type SqlRow } from './query-builder.js';
+import { SQLITE_DIALECT } from './sqlite-queries.js';
 import type {
   AggregateQuery, AggregateResult, EventsPage, EventsQuery, RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
 } from './types.js';
@@ -72,19 +73,9 @@ export class SqliteStore implements Store {
   }
 
   async aggregate(query: AggregateQuery): Promise<AggregateResult> {
-    const { totals, groups } = aggregateSql(query);
+    const { totals, groups } = aggregateSql(query, SQLITE_DIALECT);
     const totalRow = this.db.prepare(totals.sql).get(totals.params) as SqlRow;
-    const rows = this.db.prepare(groups.sql).all(groups.params) as SqlRow[];
-    const more = query.limit !== null && rows.length > query.limit;
-    if (more) rows.pop();
-    return {
-      totals: metricsFromRow(totalRow),
-      groups: rows.map((row) => ({
-        key: Object.fromEntries(query.groupBy.map((g) => [g, String(row[`k_${g}`] ?? '')])),
-        metrics: metricsFromRow(row),
-      })),
-      more,
-    };
+    return aggregateResult(query, totalRow, this.db.prepare(groups.sql).all(groups.params) as SqlRow[]);
   }
 
   async listEvents(query: EventsQuery): Promise<EventsPage> {
