@@ -19,6 +19,7 @@ export const ConfigSchema = z
     WRITE_RETRY_MS: z.coerce.number().int().min(0).default(2_000),
     SHUTDOWN_TIMEOUT_MS: positiveInt.default(30_000),
     SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
+    DATABASE_POOL_MAX: positiveInt.max(1000).default(10),
     API_KEYS: ApiKeysSetting.default([]),
     PRICES_FILE: z.string().min(1).optional(),
   })

@@ -16,6 +16,8 @@ export interface Sql {
 export type SqlRow = Record<string, number | string | null>;
 
 export interface SqlDialect {
+  /** The UTC day of `ts` as the rollup's `day` column stores it. */
+  utcDay: (ts: string) => string;
   /** Buckets of the rollup, from its UTC `day` column; weeks start on Monday (ISO 8601). */
   rollupBucket: Record<'day' | 'week' | 'month', string>;
   /** Buckets of raw events, from `local` (epoch seconds shifted to local time); hours end in `suffix`. */
@@ -146,4 +148,23 @@ export function aggregateResult(query: AggregateQuery, totalRow: SqlRow, rows: S
     })),
     more,
   };
+}
+
+/** The rollup as it should be, computed from raw: the same query verifies and rebuilds. */
+function rawAsRollupSql(dialect: SqlDialect): string {
+  return `SELECT ${dialect.utcDay('ts')} AS day, project, agent_id, model, provider, task_label, ${METRICS_SQL.raw}
+    FROM usage_events GROUP BY 1, 2, 3, 4, 5, 6`;
+}
+
+const ROLLUP_COLUMNS = `day, project, agent_id, model, provider, task_label, ${METRIC_NAMES.join(', ')}`;
+
+/** Rows of the rollup that differ from the raw sums, counted from both sides, as `mismatches`. */
+export function rollupDiffSql(dialect: SqlDialect): string {
+  const raw = rawAsRollupSql(dialect);
+  return `SELECT (SELECT COUNT(*) FROM (${raw} EXCEPT SELECT ${ROLLUP_COLUMNS} FROM usage_daily) AS missing)
+    + (SELECT COUNT(*) FROM (SELECT ${ROLLUP_COLUMNS} FROM usage_daily EXCEPT ${raw}) AS extra) AS mismatches`;
+}
+
+export function refillRollupSql(dialect: SqlDialect): string {
+  return `INSERT INTO usage_daily (${ROLLUP_COLUMNS}) ${rawAsRollupSql(dialect)}`;
 }

@@ -2,6 +2,7 @@ import type { SqlDialect } from './query-builder.js';
 
 /** SQLite's time buckets: `day` is 'YYYY-MM-DD' text; raw buckets via strftime on epoch seconds. */
 export const SQLITE_DIALECT: SqlDialect = {
+  utcDay: (ts) => `strftime('%Y-%m-%d', ${ts} / 1000, 'unixepoch')`,
   // Weeks: step forward to Sunday, then back six days to its Monday.
   rollupBucket: {
     day: 'day',

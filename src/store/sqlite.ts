@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { readMigrations } from './migrations.js';
-import { aggregateResult, aggregateSql, eventsSql, type SqlRow } from './query-builder.js';
+import { aggregateResult, aggregateSql, eventsSql, refillRollupSql, rollupDiffSql, type SqlRow } from './query-builder.js';
 import { SQLITE_DIALECT } from './sqlite-queries.js';
 import type {
   AggregateQuery, AggregateResult, EventsPage, EventsQuery, RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
@@ -22,6 +22,7 @@ export interface SqliteOptions {
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
+  readonly backupUnsupportedReason = null;
   private readonly db: Database.Database;
   private insertStatement: Database.Statement | undefined;
 
@@ -121,14 +122,14 @@ export class SqliteStore implements Store {
 
   async verify(): Promise<VerifyResult> {
     const integrity = (this.db.pragma('integrity_check', { simple: true }) as string) ?? 'unknown';
-    const mismatches = this.db.prepare(ROLLUP_DIFF_SQL).pluck().get() as number;
+    const mismatches = this.db.prepare(rollupDiffSql(SQLITE_DIALECT)).pluck().get() as number;
     return { ok: integrity === 'ok' && mismatches === 0, mismatches, integrity };
   }
 
   async rebuildRollups(): Promise<void> {
     this.db.transaction(() => {
       this.db.exec('DELETE FROM usage_daily');
-      this.db.exec(`INSERT INTO usage_daily (${ROLLUP_COLUMNS}) ${RAW_AS_ROLLUP_SQL}`);
+      this.db.exec(refillRollupSql(SQLITE_DIALECT));
     }).immediate();
   }
 
@@ -136,21 +137,3 @@ export class SqliteStore implements Store {
     if (this.db.open) this.db.close();
   }
 }
-
-/** The rollup as it should be, computed from raw: the same query verifies and rebuilds. */
-const RAW_AS_ROLLUP_SQL = `
-  SELECT strftime('%Y-%m-%d', ts / 1000, 'unixepoch') AS day, project, agent_id, model, provider, task_label,
-    COUNT(*) AS events, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
-    SUM(cache_read_tokens) AS cache_read_tokens, SUM(cache_write_tokens) AS cache_write_tokens,
-    SUM(reasoning_tokens) AS reasoning_tokens, SUM(cost_nanos) AS cost_nanos,
-    SUM(CASE WHEN cost_source = 'reported' THEN cost_nanos ELSE 0 END) AS reported_cost_nanos,
-    SUM(cost_source = 'unpriced') AS unpriced_events
-  FROM usage_events GROUP BY 1, 2, 3, 4, 5, 6`;
-
-const ROLLUP_COLUMNS = `day, project, agent_id, model, provider, task_label, events, input_tokens, output_tokens,
-  cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_nanos, reported_cost_nanos, unpriced_events`;
-
-/** Rows of the rollup that differ from the raw sums, counted from both sides. */
-const ROLLUP_DIFF_SQL = `
-  SELECT (SELECT COUNT(*) FROM (${RAW_AS_ROLLUP_SQL} EXCEPT SELECT ${ROLLUP_COLUMNS} FROM usage_daily))
-       + (SELECT COUNT(*) FROM (SELECT ${ROLLUP_COLUMNS} FROM usage_daily EXCEPT ${RAW_AS_ROLLUP_SQL}))`;
