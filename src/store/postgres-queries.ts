@@ -45,11 +45,15 @@ const RECORD_FIELDS = Object.keys(RECORD_COLUMNS) as (keyof UsageRecord)[];
 /**
  * One statement per batch: a single trigger call then folds the whole batch into the rollup. Rows go
  * in id order, so two collectors inserting overlapping batches wait on each other instead of
- * deadlocking; the ids returned are the rows really inserted.
+ * deadlocking; of one id sent twice the first is kept, as on SQLite. The ids returned are the rows
+ * really inserted.
  */
 export const INSERT_BATCH_SQL = `
   INSERT INTO usage_events (${RECORD_FIELDS.join(', ')})
-  SELECT * FROM unnest(${RECORD_FIELDS.map((f, i) => `$${i + 1}::${RECORD_COLUMNS[f]}[]`).join(', ')}) ORDER BY 1
+  SELECT ${RECORD_FIELDS.join(', ')}
+  FROM unnest(${RECORD_FIELDS.map((f, i) => `$${i + 1}::${RECORD_COLUMNS[f]}[]`).join(', ')})
+    WITH ORDINALITY AS batch (${RECORD_FIELDS.join(', ')}, position)
+  ORDER BY id, position
   ON CONFLICT (id) DO NOTHING
   RETURNING id`;
 
