@@ -39,24 +39,26 @@ function adminUrl(): string {
 
 export interface TestDatabase {
   url: string;
+  name: string;
   drop(): Promise<void>;
+}
+
+/** Runs one statement as superuser on the cluster's `postgres` database (CREATE/ALTER/DROP DATABASE). */
+export async function runAdmin(sql: string, params: unknown[] = []): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl() });
+  await client.connect();
+  try {
+    await client.query(sql, params);
+  } finally {
+    await client.end();
+  }
 }
 
 /** A fresh, empty database on the test cluster. */
 export async function createDatabase(): Promise<TestDatabase> {
-  const admin = adminUrl();
   const name = `tokentally_${randomBytes(6).toString('hex')}`;
-  const run = async (sql: string) => {
-    const client = new pg.Client({ connectionString: admin });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
-  await run(`CREATE DATABASE ${name}`);
-  const url = new URL(admin);
+  await runAdmin(`CREATE DATABASE ${name}`);
+  const url = new URL(adminUrl());
   url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+  return { url: url.toString(), name, drop: () => runAdmin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
