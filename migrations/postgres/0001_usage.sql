@@ -35,6 +35,8 @@ CREATE INDEX usage_events_project_ts ON usage_events (project, ts);
 CREATE INDEX usage_events_agent_ts ON usage_events (agent_id, ts);
 CREATE INDEX usage_events_model_ts ON usage_events (model, ts);
 CREATE INDEX usage_events_run_ts ON usage_events (run_id, ts) WHERE run_id <> '';
+-- Reports list the models without a price; few events are unpriced, so this stays small.
+CREATE INDEX usage_events_unpriced_ts ON usage_events (ts) WHERE cost_source = 'unpriced';
 
 CREATE TABLE usage_daily (
   day                 DATE NOT NULL,              -- UTC

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, type Running } from '../../bench/server.js';
+import { runCli, waitForApp, type Running } from '../../bench/server.js';
 import { loadConfig } from '../../src/config.js';
 import { openStore } from '../../src/store/open.js';
 import { createDatabase, runAdmin, type TestDatabase } from '../support/postgres.js';
@@ -23,13 +23,7 @@ afterAll(async () => {
 async function start(role: 'collector' | 'reporting', env: Record<string, string> = {}): Promise<{ run: Running; url: string }> {
   const run = runCli([role], { DATABASE_URL: db.url, COLLECTOR_PORT: '0', REPORTING_PORT: '0', ...env });
   running.push(run);
-  const pattern = new RegExp(`${role} listening on (\\S+)`);
-  for (const deadline = Date.now() + 20_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
-    const url = pattern.exec(run.output())?.[1];
-    if (url) return { run, url };
-    if (run.child.exitCode !== null) break;
-  }
-  throw new Error(`${role} did not start:\n${run.output()}`);
+  return { run, url: await waitForApp(run, role) };
 }
 
 const post = (url: string, events: unknown[]) =>
