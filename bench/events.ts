@@ -1,7 +1,8 @@
 import { normalise } from '../src/event/normalise.js';
 import { UsageEventInput, type UsageRecord } from '../src/event/schema.js';
 
-const MODELS = ['gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4-5', 'gemini-2.5-flash', 'o3'];
+// Each model with its real provider, so every event is priced as in a real deployment.
+const MODELS = [['gpt-4o', 'openai'], ['gpt-4o-mini', 'openai'], ['claude-sonnet-4-5', 'anthropic'], ['gemini-2.5-flash', 'google'], ['o3', 'openai']] as const;
 const AGENTS = Array.from({ length: 20 }, (_, i) => `agent-${i}`);
 const PROJECTS = ['atlas', 'borealis', 'cygnus', 'default'];
 
@@ -18,8 +19,8 @@ export function makeEvents(count: number, prefix = 'bench'): Record<string, unkn
       timestamp: now - (n % (30 * 86_400)) * 1000,
       project: PROJECTS[n % PROJECTS.length],
       agent_id: AGENTS[n % AGENTS.length],
-      model: MODELS[n % MODELS.length],
-      provider: 'openai',
+      model: MODELS[n % MODELS.length]![0],
+      provider: MODELS[n % MODELS.length]![1],
       task_label: `task-${n % 50}`,
       run_id: `run-${Math.floor(n / 100)}`,
       input_tokens: input,

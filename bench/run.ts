@@ -6,8 +6,11 @@ import { runCli, waitForUrls } from './server.js';
 import { measureCeiling } from './ceiling.js';
 import { makeEvents, toRecords } from './events.js';
 import { runLoad, type LoadResult } from './load.js';
+import { runPostgresBench } from './postgres.js';
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+const { values: args } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, postgres: { type: 'boolean', default: false } },
+});
 const size = args.quick
   ? { ceilingEvents: 20_000, seconds: 2, clients: 4 }
   : { ceilingEvents: 300_000, seconds: 10, clients: 8 };
@@ -46,7 +49,7 @@ async function main() {
   }
 }
 
-main().catch((error) => {
+(args.postgres ? runPostgresBench(args.quick) : main()).catch((error) => {
   console.error(error);
   process.exit(1);
 });

@@ -33,3 +33,14 @@ export async function waitForUrls(run: Running, timeoutMs = 20_000): Promise<{ c
   }
   throw new Error(`service did not start:\n${run.output()}`);
 }
+
+/** Resolves with the URL once one app (`collector` or `reporting`) prints that it listens. */
+export async function waitForApp(run: Running, app: 'collector' | 'reporting', timeoutMs = 20_000): Promise<string> {
+  const pattern = new RegExp(`${app} listening on (\\S+)`);
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+    const url = pattern.exec(run.output())?.[1];
+    if (url) return url;
+    if (run.child.exitCode !== null) break;
+  }
+  throw new Error(`${app} did not start:\n${run.output()}`);
+}

@@ -22,6 +22,7 @@ export const ConfigSchema = z
     SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
     SQLITE_BUSY_TIMEOUT_MS: z.coerce.number().int().min(0).max(60_000).default(250),
     RAW_RETENTION_DAYS: positiveInt.optional(),
+    DATABASE_POOL_MAX: positiveInt.max(1000).default(10),
     API_KEYS: ApiKeysSetting.default([]),
     PRICES_FILE: z.string().min(1).optional(),
   })

@@ -3,9 +3,9 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import { isoUtc } from '../time.js';
 import { readMigrations } from './migrations.js';
-import { aggregateSql, eventsSql, metricsFromRow, type SqlRow } from './sqlite-queries.js';
+import { aggregateResult, aggregateSql, eventsSql, rebuildRollupSql, rollupDiffSql, type SqlRow } from './query-builder.js';
+import { SQLITE_DIALECT } from './sqlite-queries.js';
 import type {
   AggregateQuery, AggregateResult, EventsPage, EventsQuery, RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
 } from './types.js';
@@ -27,6 +27,7 @@ export interface SqliteOptions {
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
+  readonly backupUnsupportedReason = null;
   private readonly db: Database.Database;
   private insertStatement: Database.Statement | undefined;
 
@@ -77,19 +78,9 @@ export class SqliteStore implements Store {
   }
 
   async aggregate(query: AggregateQuery): Promise<AggregateResult> {
-    const { totals, groups } = aggregateSql(query);
+    const { totals, groups } = aggregateSql(query, SQLITE_DIALECT);
     const totalRow = this.db.prepare(totals.sql).get(totals.params) as SqlRow;
-    const rows = this.db.prepare(groups.sql).all(groups.params) as SqlRow[];
-    const more = query.limit !== null && rows.length > query.limit;
-    if (more) rows.pop();
-    return {
-      totals: metricsFromRow(totalRow),
-      groups: rows.map((row) => ({
-        key: Object.fromEntries(query.groupBy.map((g) => [g, String(row[`k_${g}`] ?? '')])),
-        metrics: metricsFromRow(row),
-      })),
-      more,
-    };
+    return aggregateResult(query, totalRow, this.db.prepare(groups.sql).all(groups.params) as SqlRow[]);
   }
 
   async listEvents(query: EventsQuery): Promise<EventsPage> {
@@ -156,43 +147,24 @@ export class SqliteStore implements Store {
 
   async verify(): Promise<VerifyResult> {
     const integrity = (this.db.pragma('integrity_check', { simple: true }) as string) ?? 'unknown';
-    const mismatches = this.db.prepare(ROLLUP_DIFF_SQL).pluck().get(await this.horizonBounds()) as number;
+    const diff = rollupDiffSql(SQLITE_DIALECT, await this.horizon());
+    const mismatches = this.db.prepare(diff.sql).pluck().get(diff.params) as number;
     return { ok: integrity === 'ok' && mismatches === 0, mismatches, integrity };
   }
 
   async rebuildRollups(): Promise<void> {
-    const bounds = await this.horizonBounds();
+    const statements = rebuildRollupSql(SQLITE_DIALECT, await this.horizon());
     this.db.transaction(() => {
-      this.db.prepare('DELETE FROM usage_daily WHERE day >= :day').run(bounds);
-      this.db.prepare(`INSERT INTO usage_daily (${ROLLUP_COLUMNS}) ${RAW_AS_ROLLUP_SQL}`).run(bounds);
+      for (const { sql, params } of statements) this.db.prepare(sql).run(params);
     }).immediate();
   }
 
-  /** Where raw events are complete: the horizon as epoch ms and as a rollup day. */
-  private async horizonBounds(): Promise<{ ts: number; day: string }> {
-    const ts = (await this.rawHorizon()) ?? 0;
-    return { ts, day: isoUtc(ts).slice(0, 10) };
+  /** Where the raw events are complete: 0 until retention has deleted any. */
+  private async horizon(): Promise<number> {
+    return (await this.rawHorizon()) ?? 0;
   }
 
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
 }
-
-/** The rollup as it should be, computed from raw: the same query verifies and rebuilds. */
-const RAW_AS_ROLLUP_SQL = `
-  SELECT strftime('%Y-%m-%d', ts / 1000, 'unixepoch') AS day, project, agent_id, model, provider, task_label,
-    COUNT(*) AS events, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
-    SUM(cache_read_tokens) AS cache_read_tokens, SUM(cache_write_tokens) AS cache_write_tokens,
-    SUM(reasoning_tokens) AS reasoning_tokens, SUM(cost_nanos) AS cost_nanos,
-    SUM(CASE WHEN cost_source = 'reported' THEN cost_nanos ELSE 0 END) AS reported_cost_nanos,
-    SUM(cost_source = 'unpriced') AS unpriced_events
-  FROM usage_events WHERE ts >= :ts GROUP BY 1, 2, 3, 4, 5, 6`;
-
-const ROLLUP_COLUMNS = `day, project, agent_id, model, provider, task_label, events, input_tokens, output_tokens,
-  cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_nanos, reported_cost_nanos, unpriced_events`;
-
-/** Rows of the rollup that differ from the raw sums, counted from both sides. */
-const ROLLUP_DIFF_SQL = `
-  SELECT (SELECT COUNT(*) FROM (${RAW_AS_ROLLUP_SQL} EXCEPT SELECT ${ROLLUP_COLUMNS} FROM usage_daily WHERE day >= :day))
-       + (SELECT COUNT(*) FROM (SELECT ${ROLLUP_COLUMNS} FROM usage_daily WHERE day >= :day EXCEPT ${RAW_AS_ROLLUP_SQL}))`;

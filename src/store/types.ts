@@ -106,6 +106,8 @@ export interface VerifyResult {
  */
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
+  /** Why `tokentally backup` cannot copy this database itself (and what to use instead), or null when it can. */
+  readonly backupUnsupportedReason: string | null;
   migrate(): Promise<string[]>;
   /** One transaction for the whole batch; `true` where the row was new, `false` for a duplicate id. */
   insertBatch(records: readonly UsageRecord[]): Promise<boolean[]>;

@@ -1,37 +1,39 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestService, type TestService } from '../support/service.js';
+import { BACKENDS, startTestService, type TestService } from '../support/service.js';
 
-let svc: TestService;
-beforeAll(async () => {
-  svc = await startTestService();
-});
-afterAll(() => svc.close());
-
-describe('bad report parameters are a 400 naming the parameter', () => {
-  it.each([
-    ['/v1/reports/usage?group_by=colour', /^group_by: unknown dimension "colour"/],
-    ['/v1/reports/usage?from=yesterday', /^from: /],
-    ['/v1/reports/usage?to=2026-13-45', /^to: /],
-    ['/v1/reports/usage?from=2026-11-10&to=2026-11-01', /^from: .* is after to/],
-    ['/v1/reports/usage?limit=0', /^limit: /],
-    ['/v1/reports/usage?limit=abc', /^limit: /],
-    ['/v1/reports/usage?order=price', /^order: /],
-    ['/v1/reports/usage?format=xml', /^format: /],
-    ['/v1/reports/usage?modle=gpt-4o', /^modle: unknown parameter/],
-    ['/v1/reports/usage?from=2026-11-01&from=2026-11-02', /^from: give it once/],
-    ['/v1/events?cursor=bm9wZQ', /^cursor: /],
-    ['/v1/events?limit=5000', /^limit: /],
-    ['/api/usage?group_by=run', /^group_by: /],
-    ['/api/usage?from_date=nope', /^from_date: /],
-  ])('%s', async (path, message) => {
-    const { status, body } = await svc.report(path);
-    expect(status).toBe(400);
-    expect(body.error.message).toMatch(message);
+describe.each(BACKENDS)('on %s', (backend) => {
+  let svc: TestService;
+  beforeAll(async () => {
+    svc = await startTestService({ backend });
   });
+  afterAll(() => svc.close());
 
-  it('treats values as data, never as SQL', async () => {
-    const { status, body } = await svc.report(`/v1/reports/usage?model=${encodeURIComponent("x' OR 1=1 --")}&group_by=model`);
-    expect(status).toBe(200);
-    expect(body.totals.events).toBe(0);
+  describe('bad report parameters are a 400 naming the parameter', () => {
+    it.each([
+      ['/v1/reports/usage?group_by=colour', /^group_by: unknown dimension "colour"/],
+      ['/v1/reports/usage?from=yesterday', /^from: /],
+      ['/v1/reports/usage?to=2026-13-45', /^to: /],
+      ['/v1/reports/usage?from=2026-11-10&to=2026-11-01', /^from: .* is after to/],
+      ['/v1/reports/usage?limit=0', /^limit: /],
+      ['/v1/reports/usage?limit=abc', /^limit: /],
+      ['/v1/reports/usage?order=price', /^order: /],
+      ['/v1/reports/usage?format=xml', /^format: /],
+      ['/v1/reports/usage?modle=gpt-4o', /^modle: unknown parameter/],
+      ['/v1/reports/usage?from=2026-11-01&from=2026-11-02', /^from: give it once/],
+      ['/v1/events?cursor=bm9wZQ', /^cursor: /],
+      ['/v1/events?limit=5000', /^limit: /],
+      ['/api/usage?group_by=run', /^group_by: /],
+      ['/api/usage?from_date=nope', /^from_date: /],
+    ])('%s', async (path, message) => {
+      const { status, body } = await svc.report(path);
+      expect(status).toBe(400);
+      expect(body.error.message).toMatch(message);
+    });
+
+    it('treats values as data, never as SQL', async () => {
+      const { status, body } = await svc.report(`/v1/reports/usage?model=${encodeURIComponent("x' OR 1=1 --")}&group_by=model`);
+      expect(status).toBe(200);
+      expect(body.totals.events).toBe(0);
+    });
   });
 });

@@ -3,11 +3,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { startService, type Service } from '../../src/server.js';
+import { createDatabase, POSTGRES_OPTED_OUT } from './postgres.js';
+
+export type Backend = 'sqlite' | 'postgres';
+
+/** The backends a parity suite runs against: both, unless PostgreSQL tests were turned off. */
+export const BACKENDS: Backend[] = POSTGRES_OPTED_OUT ? ['sqlite'] : ['sqlite', 'postgres'];
 
 export interface TestService extends Service {
   collectorUrl: string;
   reportingUrl: string;
   dir: string;
+  /** What DATABASE_URL a CLI command needs to reach this service's database. */
+  databaseUrl: string;
   /** POST JSON to the collector. */
   ingest(path: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
   /** GET JSON from the reporting app. */
@@ -15,20 +23,31 @@ export interface TestService extends Service {
   close(): Promise<void>;
 }
 
-/** Both apps on ephemeral ports over a fresh SQLite file in a temp folder. */
+/** Both apps on ephemeral ports over a fresh database: a SQLite file in a temp folder, or a new PostgreSQL database. */
 export async function startTestService(
-  options: { env?: Record<string, string>; now?: () => number } = {},
+  options: { backend?: Backend; env?: Record<string, string>; now?: () => number } = {},
 ): Promise<TestService> {
   const dir = mkdtempSync(join(tmpdir(), 'tokentally-test-'));
-  const config = loadConfig({
-    DATABASE_URL: join(dir, 'usage.db'), COLLECTOR_PORT: '0', REPORTING_PORT: '0', ...options.env,
-  });
-  const service = await startService(config, { collector: true, reporting: true }, options.now);
+  const database = options.backend === 'postgres' ? await createDatabase() : null;
+  const databaseUrl = database?.url ?? join(dir, 'usage.db');
+  const cleanUp = async () => {
+    await database?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  let service: Service;
+  try {
+    const config = loadConfig({ DATABASE_URL: databaseUrl, COLLECTOR_PORT: '0', REPORTING_PORT: '0', ...options.env });
+    service = await startService(config, { collector: true, reporting: true }, options.now);
+  } catch (error) {
+    await cleanUp();
+    throw error;
+  }
   return {
     ...service,
     collectorUrl: service.collectorUrl!,
     reportingUrl: service.reportingUrl!,
     dir,
+    databaseUrl,
     ingest: (path, body, headers = {}) =>
       fetch(service.collectorUrl + path, {
         method: 'POST',
@@ -41,7 +60,7 @@ export async function startTestService(
     },
     async close() {
       await service.stop();
-      rmSync(dir, { recursive: true, force: true });
+      await cleanUp();
     },
   };
 }

@@ -1,0 +1,97 @@
+import type { UsageRecord } from '../event/schema.js';
+import { rebuildRollupSql, type Sql, type SqlDialect } from './query-builder.js';
+
+/**
+ * Every statement the PostgreSQL store runs beyond the shared report queries. Table layout and
+ * triggers live in migrations/postgres/.
+ */
+
+/** PostgreSQL's time buckets: `day` is a DATE; raw buckets via to_char on a UTC timestamp. */
+export const POSTGRES_DIALECT: SqlDialect = {
+  utcDay: (ts) => `usage_day(${ts})`,
+  rollupBucket: {
+    day: `to_char(day, 'YYYY-MM-DD')`,
+    week: `to_char(date_trunc('week', day::timestamp), 'YYYY-MM-DD')`,
+    month: `to_char(day, 'YYYY-MM')`,
+  },
+  rawBucket: {
+    hour: (local, suffix) => `to_char(${utc(local)}, 'YYYY-MM-DD"T"HH24:00:00') || ${suffix}`,
+    day: (local) => `to_char(${utc(local)}, 'YYYY-MM-DD')`,
+    week: (local) => `to_char(date_trunc('week', ${utc(local)}), 'YYYY-MM-DD')`,
+    month: (local) => `to_char(${utc(local)}, 'YYYY-MM')`,
+  },
+};
+
+/** Epoch seconds as a timestamp without zone, so no session TimeZone setting can shift it. */
+function utc(seconds: string): string {
+  return `(to_timestamp(${seconds}) AT TIME ZONE 'UTC')`;
+}
+
+/** `?` placeholders (the shared builder's) as PostgreSQL's `$1, $2, ...`. */
+export function numbered(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+/** Column name and array type of every stored field, for inserting a batch as one unnest(). */
+const RECORD_COLUMNS = {
+  id: 'text', ts: 'bigint', project: 'text', agent_id: 'text', model: 'text', provider: 'text', operation: 'text',
+  task_label: 'text', run_id: 'text', step_id: 'text', session_id: 'text', user_id: 'text', input_tokens: 'bigint',
+  output_tokens: 'bigint', cache_read_tokens: 'bigint', cache_write_tokens: 'bigint', reasoning_tokens: 'bigint',
+  cost_nanos: 'bigint', cost_source: 'text', duration_ms: 'bigint', status: 'text', attributes: 'text', received_at: 'bigint',
+} as const satisfies Record<keyof UsageRecord, string>;
+const RECORD_FIELDS = Object.keys(RECORD_COLUMNS) as (keyof UsageRecord)[];
+
+/**
+ * One statement per batch: a single trigger call then folds the whole batch into the rollup. Rows go
+ * in id order, so two collectors inserting overlapping batches wait on each other instead of
+ * deadlocking; of one id sent twice the first is kept, as on SQLite. The ids returned are the rows
+ * really inserted.
+ */
+export const INSERT_BATCH_SQL = `
+  INSERT INTO usage_events (${RECORD_FIELDS.join(', ')})
+  SELECT ${RECORD_FIELDS.join(', ')}
+  FROM unnest(${RECORD_FIELDS.map((f, i) => `$${i + 1}::${RECORD_COLUMNS[f]}[]`).join(', ')})
+    WITH ORDINALITY AS batch (${RECORD_FIELDS.join(', ')}, position)
+  ORDER BY id, position
+  ON CONFLICT (id) DO NOTHING
+  RETURNING id`;
+
+export function insertBatchParams(records: readonly UsageRecord[]): unknown[][] {
+  return RECORD_FIELDS.map((field) => records.map((r) => r[field]));
+}
+
+export const MIGRATIONS_TABLE_SQL = `CREATE TABLE IF NOT EXISTS schema_migrations (
+  version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`;
+
+/** Any fixed number, the same in every process: it names the lock that serialises migrations. */
+export const MIGRATION_LOCK_KEY = 7_301_975_231;
+
+export const REPRICE_SELECT_SQL = `
+  SELECT * FROM usage_events
+  WHERE ts >= $1 AND ts < $2 AND cost_source <> 'reported' AND ($3::text[] IS NULL OR model = ANY($3)) AND seq > $4
+  ORDER BY seq LIMIT 1000`;
+
+export const REPRICE_UPDATE_SQL = `
+  UPDATE usage_events AS e SET cost_nanos = c.cost_nanos, cost_source = c.cost_source
+  FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS c (seq, cost_nanos, cost_source)
+  WHERE e.seq = c.seq`;
+
+/** Writers wait while the rollup is rebuilt, so no insert lands between the delete and the refill. */
+export function rebuildRollupsSql(horizon: number): Sql[] {
+  return [
+    { sql: 'LOCK TABLE usage_events IN SHARE MODE', params: [] },
+    { sql: 'LOCK TABLE usage_daily IN EXCLUSIVE MODE', params: [] },
+    ...rebuildRollupSql(POSTGRES_DIALECT, horizon).map(({ sql, params }) => ({ sql: numbered(sql), params })),
+  ];
+}
+
+export const RAW_HORIZON_SQL = 'SELECT horizon FROM raw_retention WHERE id = 1';
+
+/** The horizon only ever moves forward; the delete then takes at most $2 rows from before it. */
+export const PRUNE_RAW_SQL = [
+  `INSERT INTO raw_retention (id, horizon) VALUES (1, $1)
+   ON CONFLICT (id) DO UPDATE SET horizon = GREATEST(raw_retention.horizon, excluded.horizon)
+   RETURNING horizon`,
+  'DELETE FROM usage_events WHERE seq IN (SELECT seq FROM usage_events WHERE ts < $1 LIMIT $2)',
+] as const;

@@ -1,0 +1,192 @@
+import pg from 'pg';
+import { join } from 'node:path';
+import type { UsageRecord } from '../event/schema.js';
+import { PACKAGE_ROOT } from '../paths.js';
+import { readMigrations } from './migrations.js';
+import {
+  INSERT_BATCH_SQL, insertBatchParams, MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, numbered, POSTGRES_DIALECT,
+  PRUNE_RAW_SQL, RAW_HORIZON_SQL, rebuildRollupsSql, REPRICE_SELECT_SQL, REPRICE_UPDATE_SQL,
+} from './postgres-queries.js';
+import { aggregateResult, aggregateSql, eventsSql, rollupDiffSql, type SqlRow } from './query-builder.js';
+import type {
+  AggregateQuery, AggregateResult, EventsPage, EventsQuery, RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
+} from './types.js';
+
+export interface PostgresOptions {
+  /** Connections held at most; each collector needs few, as one writer commits at a time. */
+  poolMax: number;
+}
+
+/** bigint and numeric arrive as text; every value we store or sum is an integer below 2^53. */
+function safeInteger(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) throw new RangeError(`database value ${text} is not an integer below 2^53`);
+  return value;
+}
+const TYPES = new pg.TypeOverrides();
+TYPES.setTypeParser(pg.types.builtins.INT8, safeInteger);
+TYPES.setTypeParser(pg.types.builtins.NUMERIC, safeInteger);
+
+/** Deadlock and serialization failures: the transaction was rolled back whole and may simply run again. */
+const RETRYABLE = new Set(['40P01', '40001']);
+const MAX_ATTEMPTS = 5;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres';
+  readonly backupUnsupportedReason =
+    'tokentally does not copy a PostgreSQL database itself; back it up with pg_dump (e.g. pg_dump --format=custom "$DATABASE_URL" > tokentally.dump)';
+  private readonly pool: pg.Pool;
+
+  constructor(url: string, options: PostgresOptions) {
+    this.pool = new pg.Pool({ connectionString: url, max: options.poolMax, types: TYPES, application_name: 'tokentally' });
+    // A connection that dies while idle must not take the process down: the next query reconnects,
+    // and a failing one reaches the caller (the writer retries, /readyz says why).
+    this.pool.on('error', () => {});
+  }
+
+  /**
+   * Runs `work` in one transaction, again from the start after a deadlock or serialization
+   * failure (with jittered backoff). A rolled-back attempt left nothing behind, so nothing is counted twice.
+   */
+  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        const result = await work(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+        const code = (error as { code?: string }).code;
+        if (!code || !RETRYABLE.has(code) || attempt >= MAX_ATTEMPTS) throw error;
+      } finally {
+        client.release(broken);
+      }
+      await sleep(Math.min(500, 10 * 2 ** attempt) * (0.5 + Math.random()));
+    }
+  }
+
+  async migrate(): Promise<string[]> {
+    const client = await this.pool.connect();
+    const done: string[] = [];
+    try {
+      // Collectors starting together queue here; each then sees what the first one applied.
+      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+      try {
+        await client.query(MIGRATIONS_TABLE_SQL);
+        const applied = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+        for (const m of readMigrations(join(PACKAGE_ROOT, 'migrations', 'postgres'))) {
+          if (applied.has(m.version)) continue;
+          await client.query('BEGIN');
+          try {
+            await client.query(m.sql);
+            await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+            await client.query('COMMIT');
+          } catch (error) {
+            await client.query('ROLLBACK');
+            throw new Error(`migration ${m.version}_${m.name} failed: ${(error as Error).message}`);
+          }
+          done.push(`${String(m.version).padStart(4, '0')}_${m.name}`);
+        }
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+      }
+    } finally {
+      client.release();
+    }
+    return done;
+  }
+
+  async insertBatch(records: readonly UsageRecord[]): Promise<boolean[]> {
+    if (records.length === 0) return [];
+    const stored = await this.transaction(async (client) => {
+      const { rows } = await client.query<{ id: string }>(INSERT_BATCH_SQL, insertBatchParams(records));
+      return new Set(rows.map((r) => r.id));
+    });
+    // Like SQLite row by row: the first occurrence of a new id is the insert, any repeat a duplicate.
+    return records.map((r) => stored.delete(r.id));
+  }
+
+  async aggregate(query: AggregateQuery): Promise<AggregateResult> {
+    const { totals, groups } = aggregateSql(query, POSTGRES_DIALECT);
+    const [totalRows, groupRows] = await Promise.all([
+      this.pool.query<SqlRow>(numbered(totals.sql), totals.params),
+      this.pool.query<SqlRow>(numbered(groups.sql), groups.params),
+    ]);
+    return aggregateResult(query, totalRows.rows[0]!, groupRows.rows);
+  }
+
+  async listEvents(query: EventsQuery): Promise<EventsPage> {
+    const { sql, params } = eventsSql(query);
+    const rows = (await this.pool.query<StoredEvent>(numbered(sql), params)).rows;
+    const more = rows.length > query.limit;
+    if (more) rows.pop();
+    const last = rows[rows.length - 1];
+    return { events: rows, next: more && last ? { ts: last.ts, seq: last.seq } : null };
+  }
+
+  async reprice(query: RepriceQuery, price: (record: UsageRecord) => void): Promise<RepriceResult> {
+    const result = { examined: 0, changed: 0 };
+    // Bounded batches, each its own transaction, so ingestion is never blocked for long.
+    for (let after = 0; ; ) {
+      const { rows } = await this.pool.query<StoredEvent>(REPRICE_SELECT_SQL, [query.from, query.to, query.models, after]);
+      if (rows.length === 0) return result;
+      const changed = rows.flatMap((row) => {
+        const record = { ...row, cost_nanos: 0, cost_source: 'unpriced' as const };
+        price(record);
+        return record.cost_nanos !== row.cost_nanos || record.cost_source !== row.cost_source ? [record] : [];
+      });
+      if (changed.length > 0) {
+        await this.transaction((client) =>
+          client.query(REPRICE_UPDATE_SQL, [changed.map((r) => r.seq), changed.map((r) => r.cost_nanos), changed.map((r) => r.cost_source)]),
+        );
+      }
+      result.examined += rows.length;
+      result.changed += changed.length;
+      after = rows[rows.length - 1]!.seq;
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  async rawHorizon(): Promise<number | null> {
+    const { rows } = await this.pool.query<{ horizon: number }>(RAW_HORIZON_SQL);
+    return rows[0]?.horizon ?? null;
+  }
+
+  async pruneRaw(before: number, maxRows: number): Promise<number> {
+    return this.transaction(async (client) => {
+      const { rows } = await client.query<{ horizon: number }>(PRUNE_RAW_SQL[0], [before]);
+      return (await client.query(PRUNE_RAW_SQL[1], [rows[0]!.horizon, maxRows])).rowCount ?? 0;
+    });
+  }
+
+  async backup(): Promise<void> {
+    throw new Error(this.backupUnsupportedReason);
+  }
+
+  async verify(): Promise<VerifyResult> {
+    const diff = rollupDiffSql(POSTGRES_DIALECT, (await this.rawHorizon()) ?? 0);
+    const { rows } = await this.pool.query<{ mismatches: number }>(numbered(diff.sql), diff.params);
+    const mismatches = rows[0]!.mismatches;
+    // Page-level checks belong to PostgreSQL's own tools (amcheck, pg_checksums), not to us.
+    return { ok: mismatches === 0, mismatches, integrity: 'not checked on PostgreSQL (use amcheck)' };
+  }
+
+  async rebuildRollups(): Promise<void> {
+    const statements = rebuildRollupsSql((await this.rawHorizon()) ?? 0);
+    await this.transaction(async (client) => {
+      for (const { sql, params } of statements) await client.query(sql, params);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

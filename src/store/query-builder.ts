@@ -1,0 +1,186 @@
+import type { AggregateQuery, Dimension, EventsQuery, Filters, GroupKey, Metrics, TimeBucket } from './types.js';
+import { METRIC_NAMES } from './types.js';
+import { formatOffset, type ZoneSegment } from '../zone.js';
+
+/**
+ * The report queries, written once in the SQL both backends share (`?` placeholders, CASE, COALESCE,
+ * FALSE). What differs per backend, the time bucket expressions, comes from its dialect in
+ * sqlite-queries.ts or postgres-queries.ts.
+ */
+
+/** Query text and its bound values. Identifiers only ever come from the maps below, never from input. */
+export interface Sql {
+  sql: string;
+  params: unknown[];
+}
+export type SqlRow = Record<string, number | string | null>;
+
+export interface SqlDialect {
+  /** The UTC day of `ts` as the rollup's `day` column stores it. */
+  utcDay: (ts: string) => string;
+  /** Buckets of the rollup, from its UTC `day` column; weeks start on Monday (ISO 8601). */
+  rollupBucket: Record<'day' | 'week' | 'month', string>;
+  /** Buckets of raw events, from `local` (epoch seconds shifted to local time); hours end in `suffix`. */
+  rawBucket: Record<TimeBucket, (local: string, suffix: string) => string>;
+}
+
+const COLUMN: Record<Dimension, string> = {
+  project: 'project', agent: 'agent_id', model: 'model', provider: 'provider', task: 'task_label',
+  run: 'run_id', operation: 'operation', status: 'status', session: 'session_id', user: 'user_id',
+  cost_source: 'cost_source',
+};
+
+/** `CASE WHEN ts >= ? THEN ? ... END`, latest segment first; one segment needs no CASE. */
+function piecewise(zone: ZoneSegment[], value: (s: ZoneSegment) => number | string, type: 'INTEGER' | 'TEXT', params: unknown[]): string {
+  // Typed so that a backend which infers parameter types (PostgreSQL) knows what a bare `?` holds.
+  const slot = `CAST(? AS ${type})`;
+  if (zone.length === 1) {
+    params.push(value(zone[0]!));
+    return slot;
+  }
+  const arms = zone.slice(1).reverse().map((s) => {
+    params.push(s.from, value(s));
+    return `WHEN ts >= ? THEN ${slot}`;
+  });
+  params.push(value(zone[0]!));
+  return `(CASE ${arms.join(' ')} ELSE ${slot} END)`;
+}
+
+const UTC: ZoneSegment[] = [{ from: Number.MIN_SAFE_INTEGER, offsetMinutes: 0 }];
+
+const METRICS_SQL = {
+  rollup: METRIC_NAMES.map((m) => `COALESCE(SUM(${m}), 0) AS ${m}`).join(', '),
+  raw: [
+    'COUNT(*) AS events',
+    ...['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens', 'cost_nanos']
+      .map((m) => `COALESCE(SUM(${m}), 0) AS ${m}`),
+    `COALESCE(SUM(CASE WHEN cost_source = 'reported' THEN cost_nanos ELSE 0 END), 0) AS reported_cost_nanos`,
+    `COALESCE(SUM(CASE WHEN cost_source = 'unpriced' THEN 1 ELSE 0 END), 0) AS unpriced_events`,
+  ].join(', '),
+};
+
+// A bare name in ORDER BY means the result column; inside an expression it would mean a table column.
+const TOTAL_TOKENS_ORDER = '(SUM(input_tokens) + SUM(output_tokens))';
+
+export function metricsFromRow(row: SqlRow): Metrics {
+  return Object.fromEntries(METRIC_NAMES.map((m) => [m, Number(row[m] ?? 0)])) as unknown as Metrics;
+}
+
+function groupExpression(query: AggregateQuery, key: GroupKey, dialect: SqlDialect, params: unknown[]): string {
+  if (key in COLUMN) return COLUMN[key as Dimension];
+  if (query.source === 'rollup') {
+    const bucket = (dialect.rollupBucket as Partial<Record<TimeBucket, string>>)[key as TimeBucket];
+    if (!bucket || query.zone) throw new Error(`the rollup cannot group by ${key}${query.zone ? ' in a time zone' : ''}`);
+    return bucket;
+  }
+  const zone = query.zone ?? UTC;
+  const local = `ts / 1000 + ${piecewise(zone, (s) => s.offsetMinutes * 60, 'INTEGER', params)}`;
+  const suffix = key === 'hour' ? piecewise(zone, (s) => formatOffset(s.offsetMinutes), 'TEXT', params) : '';
+  return dialect.rawBucket[key as TimeBucket](local, suffix);
+}
+
+function filterClauses(filters: Filters, params: unknown[]): string[] {
+  return Object.entries(filters).flatMap(([dimension, values]) => {
+    if (!values) return [];
+    // An empty list is a filter no value passes (e.g. a Grafana regex that matched nothing).
+    if (values.length === 0) return ['FALSE'];
+    params.push(...values);
+    return [`${COLUMN[dimension as Dimension]} IN (${values.map(() => '?').join(', ')})`];
+  });
+}
+
+function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+function whereClause(query: AggregateQuery, params: unknown[]): string {
+  const clauses =
+    query.source === 'rollup'
+      ? ['day >= ?', 'day < ?']
+      : ['ts >= ?', 'ts < ?'];
+  params.push(...(query.source === 'rollup' ? [utcDay(query.from), utcDay(query.to)] : [query.from, query.to]));
+  clauses.push(...filterClauses(query.filters, params));
+  return clauses.join(' AND ');
+}
+
+export function aggregateSql(query: AggregateQuery, dialect: SqlDialect): { totals: Sql; groups: Sql } {
+  const table = query.source === 'rollup' ? 'usage_daily' : 'usage_events';
+  const metrics = METRICS_SQL[query.source];
+  const totalParams: unknown[] = [];
+  const totals = { sql: `SELECT ${metrics} FROM ${table} WHERE ${whereClause(query, totalParams)}`, params: totalParams };
+
+  const params: unknown[] = [];
+  const keys = query.groupBy.map((g) => `${groupExpression(query, g, dialect, params)} AS k_${g}`);
+  const where = whereClause(query, params);
+  const keyOrder = query.groupBy.map((g) => `k_${g} ASC`);
+  const order = query.order
+    ? [`${query.order.by === 'total_tokens' ? TOTAL_TOKENS_ORDER : query.order.by} ${query.order.dir.toUpperCase()}`, ...keyOrder]
+    : keyOrder;
+  const groupSql =
+    query.groupBy.length === 0
+      ? 'SELECT 1 WHERE FALSE'
+      : `SELECT ${keys.join(', ')}, ${metrics} FROM ${table} WHERE ${where}
+         GROUP BY ${query.groupBy.map((g) => `k_${g}`).join(', ')} ORDER BY ${order.join(', ')}` +
+        (query.limit !== null ? ` LIMIT ${Number(query.limit) + 1}` : '');
+  return { totals, groups: { sql: groupSql, params: query.groupBy.length === 0 ? [] : params } };
+}
+
+export function eventsSql(query: EventsQuery): Sql {
+  const params: unknown[] = [];
+  const clauses = filterClauses(query.filters, params);
+  if (query.from !== null) clauses.push('ts >= ?'), params.push(query.from);
+  if (query.to !== null) clauses.push('ts < ?'), params.push(query.to);
+  if (query.after) clauses.push('(ts < ? OR (ts = ? AND seq < ?))'), params.push(query.after.ts, query.after.ts, query.after.seq);
+  const where = clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
+  params.push(query.limit + 1);
+  return { sql: `SELECT * FROM usage_events ${where} ORDER BY ts DESC, seq DESC LIMIT ?`, params };
+}
+
+/** Grouping and conversion of aggregate rows, the same for every backend. */
+export function aggregateResult(query: AggregateQuery, totalRow: SqlRow, rows: SqlRow[]) {
+  const more = query.limit !== null && rows.length > query.limit;
+  if (more) rows.pop();
+  return {
+    totals: metricsFromRow(totalRow),
+    groups: rows.map((row) => ({
+      key: Object.fromEntries(query.groupBy.map((g) => [g, String(row[`k_${g}`] ?? '')])),
+      metrics: metricsFromRow(row),
+    })),
+    more,
+  };
+}
+
+/**
+ * The rollup as it should be, computed from the raw events kept: those from the retention horizon
+ * on (older days exist only as rollups). The same query verifies and rebuilds.
+ */
+function rawAsRollupSql(dialect: SqlDialect): string {
+  return `SELECT ${dialect.utcDay('ts')} AS day, project, agent_id, model, provider, task_label, ${METRICS_SQL.raw}
+    FROM usage_events WHERE ts >= ? GROUP BY 1, 2, 3, 4, 5, 6`;
+}
+
+const ROLLUP_COLUMNS = `day, project, agent_id, model, provider, task_label, ${METRIC_NAMES.join(', ')}`;
+
+/** The rollup rows from the horizon's day on. */
+function keptRollupSql(dialect: SqlDialect): string {
+  return `SELECT ${ROLLUP_COLUMNS} FROM usage_daily WHERE day >= ${dialect.utcDay('CAST(? AS BIGINT)')}`;
+}
+
+/** Rollup rows from the horizon on that differ from the raw sums, counted from both sides, as `mismatches`. */
+export function rollupDiffSql(dialect: SqlDialect, horizon: number): Sql {
+  const raw = rawAsRollupSql(dialect);
+  const kept = keptRollupSql(dialect);
+  return {
+    sql: `SELECT (SELECT COUNT(*) FROM (${raw} EXCEPT ${kept}) AS missing)
+      + (SELECT COUNT(*) FROM (${kept} EXCEPT ${raw}) AS extra) AS mismatches`,
+    params: [horizon, horizon, horizon, horizon],
+  };
+}
+
+/** Rebuilding the rollup from the horizon on: delete those rows, then refill them from raw. */
+export function rebuildRollupSql(dialect: SqlDialect, horizon: number): Sql[] {
+  return [
+    { sql: `DELETE FROM usage_daily WHERE day >= ${dialect.utcDay('CAST(? AS BIGINT)')}`, params: [horizon] },
+    { sql: `INSERT INTO usage_daily (${ROLLUP_COLUMNS}) ${rawAsRollupSql(dialect)}`, params: [horizon] },
+  ];
+}
