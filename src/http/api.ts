@@ -1,7 +1,7 @@
 import type { Context, Env, Hono } from 'hono';
 import type { z } from 'zod';
 import type { Role } from '../auth/keys.js';
-import { parseQuery, type QuerySchema } from './query.js';
+import { parseInput, rawQuery, type QuerySchema } from './query.js';
 
 export type Method = 'get' | 'post' | 'put' | 'delete';
 
@@ -20,10 +20,12 @@ export interface ResponseSpec {
  * What a route is, for the OpenAPI document: declared next to its handler and registered with it,
  * so no route exists without its description.
  */
-export interface RouteSpec<Q extends QuerySchema | undefined = QuerySchema | undefined> {
+export interface RouteSpec<Q extends QuerySchema | undefined = QuerySchema | undefined, P extends QuerySchema | undefined = QuerySchema | undefined> {
   method: Method;
   /** Hono syntax: `/v1/projects/:id`. */
   path: string;
+  /** Validates the path parameters (documented as strings when absent); the route gets the parsed values. */
+  params?: P;
   tag: string;
   summary: string;
   description?: string;
@@ -37,7 +39,7 @@ export interface RouteSpec<Q extends QuerySchema | undefined = QuerySchema | und
   errors?: ErrorStatus[];
 }
 
-type Handler<E extends Env, Q> = (c: Context<E>, query: Q) => Response | Promise<Response>;
+type Handler<E extends Env, Q, P> = (c: Context<E>, query: Q, params: P) => Response | Promise<Response>;
 type Parsed<Q> = Q extends QuerySchema ? z.output<Q> : undefined;
 
 /** A Hono app plus the descriptions of the routes registered through it. */
@@ -46,11 +48,18 @@ export class Api<E extends Env> {
 
   constructor(readonly app: Hono<E>) {}
 
-  route<Q extends QuerySchema | undefined = undefined>(spec: RouteSpec<Q>, handler: Handler<E, Parsed<Q>>): void {
+  route<Q extends QuerySchema | undefined = undefined, P extends QuerySchema | undefined = undefined>(
+    spec: RouteSpec<Q, P>,
+    handler: Handler<E, Parsed<Q>, Parsed<P>>,
+  ): void {
     this.specs.push(spec);
-    const query = spec.query;
+    const { query, params } = spec;
     this.app.on(spec.method.toUpperCase(), spec.path, async function route(c) {
-      return handler(c, (query ? parseQuery(query, c) : undefined) as Parsed<Q>);
+      return handler(
+        c,
+        (query ? parseInput(query, rawQuery(c)) : undefined) as Parsed<Q>,
+        (params ? parseInput(params, c.req.param() as Record<string, string>) : undefined) as Parsed<P>,
+      );
     });
   }
 }

@@ -38,12 +38,12 @@ function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
   return rest;
 }
 
-function queryParameters(query: z.ZodObject): object[] {
-  const schema = jsonSchema(query, 'input');
+function parameters(where: 'query' | 'path', params: z.ZodObject): object[] {
+  const schema = jsonSchema(params, 'input');
   return Object.entries(schema.properties ?? {}).map(([name, { description, example, ...property }]) => ({
     name,
-    in: 'query',
-    required: schema.required?.includes(name) ?? false,
+    in: where,
+    required: where === 'path' || (schema.required?.includes(name) ?? false),
     ...(description === undefined ? {} : { description }),
     ...(example === undefined ? {} : { example }),
     schema: property,
@@ -69,9 +69,11 @@ function errorAnswer(status: keyof typeof ERROR_ANSWERS): object {
 }
 
 function operation(spec: RouteSpec): object {
-  const pathParameters = [...spec.path.matchAll(/:(\w+)/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: { type: 'string' } }));
+  const pathParameters = spec.params
+    ? parameters('path', spec.params)
+    : [...spec.path.matchAll(/:(\w+)/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: { type: 'string' } }));
   const errors = [
-    ...(spec.query || spec.body ? [400 as const] : []),
+    ...(spec.query || spec.params || spec.body ? [400 as const] : []),
     ...(spec.role ? [401 as const, 403 as const] : []),
     ...(spec.errors ?? []),
   ];
@@ -84,7 +86,7 @@ function operation(spec: RouteSpec): object {
     tags: [spec.tag],
     summary: spec.summary,
     ...(description ? { description } : {}),
-    parameters: [...pathParameters, ...(spec.query ? queryParameters(spec.query) : [])],
+    parameters: [...pathParameters, ...(spec.query ? parameters('query', spec.query) : [])],
     ...(spec.body ? {
       requestBody: {
         required: true,

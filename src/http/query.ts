@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import { badRequest } from './errors.js';
 
-/** A route's query string: a strict object, so a misspelt parameter is an error, not an unfiltered answer. */
+/** A route's query string (or path parameters): a strict object, so a misspelt parameter is an error, not an unfiltered answer. */
 export type QuerySchema = z.ZodObject;
 
 /**
@@ -26,7 +26,7 @@ export function list<T extends z.ZodType>(item: T) {
 }
 
 /** The query as names → one trimmed value or several; empty values count as absent. */
-function rawQuery(c: Context): Record<string, string | string[]> {
+export function rawQuery(c: Context): Record<string, string | string[]> {
   const raw: Record<string, string | string[]> = {};
   for (const [name, values] of Object.entries(c.req.queries())) {
     const kept = values.map((v) => v.trim()).filter((v) => v !== '');
@@ -35,9 +35,9 @@ function rawQuery(c: Context): Record<string, string | string[]> {
   return raw;
 }
 
-/** Validates the query string; a bad one is a 400 whose message starts with the parameter's name. */
-export function parseQuery<Q extends QuerySchema>(schema: Q, c: Context): z.output<Q> {
-  const result = schema.safeParse(rawQuery(c));
+/** Validates query or path parameters; a bad one is a 400 whose message starts with the parameter's name. */
+export function parseInput<Q extends QuerySchema>(schema: Q, raw: Record<string, string | string[]>): z.output<Q> {
+  const result = schema.safeParse(raw);
   if (result.success) return result.data;
   const unknown = result.error.issues.find((issue) => issue.code === 'unrecognized_keys');
   if (unknown) throw badRequest(`${unknown.keys[0]}: unknown parameter; known: ${Object.keys(schema.shape).join(', ')}`);
