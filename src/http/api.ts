@@ -33,7 +33,10 @@ export interface RouteSpec<Q extends QuerySchema | undefined = QuerySchema | und
   role?: Role;
   /** Validates the query string; the route gets the parsed values. Unknown parameters are a 400. */
   query?: Q;
-  /** The request body as documented; the handler validates it with this same schema. */
+  /**
+   * The request body as documented; the handler validates it with this same schema. `contentTypes`
+   * defaults to JSON; the schema and example describe the JSON form.
+   */
   body?: { schema: z.ZodType; contentTypes?: string[]; example: unknown };
   responses: Record<number, ResponseSpec>;
   errors?: ErrorStatus[];

@@ -90,8 +90,9 @@ function operation(spec: RouteSpec): object {
     ...(spec.body ? {
       requestBody: {
         required: true,
+        // The schema and example describe the JSON form; other encodings (protobuf) are opaque bytes here.
         content: Object.fromEntries((spec.body.contentTypes ?? ['application/json']).map((type) => [
-          type, { schema: jsonSchema(spec.body!.schema, 'input'), example: spec.body!.example },
+          type, type === 'application/json' ? { schema: jsonSchema(spec.body!.schema, 'input'), example: spec.body!.example } : {},
         ])),
       },
     } : {}),

@@ -19,6 +19,12 @@ function exampleApp() {
     responses: { 200: { description: 'Tagged', schema: z.object({ id: z.string(), tags: z.array(z.string()) }) } },
     errors: [404],
   }, (c, query, params) => c.json({ id: params.id, tags: query.tag }));
+  const Thing = z.strictObject({ name: z.string() });
+  api.route({
+    method: 'post', path: '/things', tag: 'things', summary: 'Send a thing',
+    body: { schema: Thing, contentTypes: ['application/json', 'application/x-protobuf'], example: { name: 'x' } },
+    responses: { 200: { description: 'Stored' } },
+  }, async (c) => c.json(Thing.parse(await c.req.json())));
   registerDocs(api, { title: 'things', description: 'a test app' });
   return app;
 }
@@ -49,5 +55,9 @@ describe('a route registered through Api', () => {
     ]);
     expect(Object.keys(op.responses).sort()).toEqual(['200', '400', '401', '403', '404']);
     expect(op.security).toEqual([{ bearer: [] }, { apiKey: [] }, { basic: [] }]);
+    expect(doc.paths['/things']!.post!.requestBody!.content).toEqual({
+      'application/json': { schema: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'], additionalProperties: false }, example: { name: 'x' } },
+      'application/x-protobuf': {},
+    });
   });
 });
