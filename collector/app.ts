@@ -1,9 +1,11 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ApiKey, Principal } from '../src/auth/keys.js';
+import { Api } from '../src/http/api.js';
 import { requireRole } from '../src/http/auth.js';
 import { ApiError } from '../src/http/errors.js';
 import { registerCommon } from '../src/http/common.js';
+import { registerDocs } from '../src/http/docs.js';
 import type { Pricer } from '../src/pricing/pricer.js';
 import type { Store } from '../src/store/types.js';
 import { registerSeedUsage } from './routes/seed.js';
@@ -20,11 +22,13 @@ export interface CollectorDeps {
 
 export type CollectorEnv = { Variables: { principal: Principal } };
 export type CollectorApp = Hono<CollectorEnv>;
+export type CollectorApi = Api<CollectorEnv>;
 
 /** The ingestion app: parse → validate → normalise → price → queue → durable ack. */
 export function createCollectorApp(deps: CollectorDeps): CollectorApp {
   const app = new Hono<CollectorEnv>();
-  registerCommon(app, 'collector', {
+  const api = new Api(app);
+  registerCommon(api, 'collector', {
     async check() {
       if (deps.writer.isDraining) return 'shutting down';
       if (deps.writer.lastError) return `database writes failing: ${deps.writer.lastError}`;
@@ -46,7 +50,11 @@ export function createCollectorApp(deps: CollectorDeps): CollectorApp {
       },
     }),
   );
-  registerUsageBatch(app, deps);
-  registerSeedUsage(app, deps);
+  registerUsageBatch(api, deps);
+  registerSeedUsage(api, deps);
+  registerDocs(api, {
+    title: 'tokentally collector API',
+    description: 'Ingestion of LLM token usage. A 2xx answer means the events are committed to the database.',
+  });
   return app;
 }

@@ -1,8 +1,10 @@
 import { Hono } from 'hono';
 import type { ApiKey, Principal } from '../src/auth/keys.js';
 import { scopedStore } from '../src/auth/scope.js';
+import { Api } from '../src/http/api.js';
 import { requireRole } from '../src/http/auth.js';
 import { registerCommon } from '../src/http/common.js';
+import { registerDocs } from '../src/http/docs.js';
 import type { Store } from '../src/store/types.js';
 import { registerGrafana } from './grafana/routes.js';
 import { withRawHorizon } from './planner.js';
@@ -22,6 +24,7 @@ export interface ReportingDeps {
 /** Per request: who asked, and the store limited to what that key may read. */
 export type ReportingEnv = { Variables: { principal: Principal; store: Store } };
 export type ReportingApp = Hono<ReportingEnv>;
+export type ReportingApi = Api<ReportingEnv>;
 
 const READ_ROUTES = ['/v1/*', '/api/*', '/grafana', '/grafana/*'];
 
@@ -29,7 +32,8 @@ const READ_ROUTES = ['/v1/*', '/api/*', '/grafana', '/grafana/*'];
 export function createReportingApp(deps: ReportingDeps): ReportingApp {
   const app = new Hono<ReportingEnv>();
   const store = withRawHorizon(deps.store);
-  registerCommon(app, 'reporting', {
+  const api = new Api(app);
+  registerCommon(api, 'reporting', {
     async check() {
       try {
         await deps.store.ping();
@@ -45,11 +49,15 @@ export function createReportingApp(deps: ReportingDeps): ReportingApp {
       await next();
     });
   }
-  registerUsageReport(app, deps);
-  registerTimeseries(app, deps);
-  registerEvents(app, deps);
-  registerSeedUsageReport(app, deps);
-  registerCurrentMonthStats(app, deps);
-  registerGrafana(app, deps);
+  registerUsageReport(api, deps);
+  registerTimeseries(api, deps);
+  registerEvents(api);
+  registerSeedUsageReport(api);
+  registerCurrentMonthStats(api, deps);
+  registerGrafana(api, deps);
+  registerDocs(api, {
+    title: 'tokentally reporting API',
+    description: 'Reports on LLM token usage and cost: totals and groups, time series, raw events, month-to-date stats, and the Grafana JSON datasource.',
+  });
   return app;
 }

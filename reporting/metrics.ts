@@ -1,8 +1,30 @@
+import { z } from 'zod';
 import { nanosToUsd } from '../src/event/normalise.js';
 import type { GroupKey, Metrics } from '../src/store/types.js';
 
+const count = z.number().int().min(0);
+const usd = z.number().describe('US dollars');
+
 /** Metrics as every report spells them: tokens by type, totals, cost and cost by source. */
-export function apiMetrics(m: Metrics) {
+export const ApiMetrics = z.object({
+  events: count,
+  input_tokens: count.describe('all input tokens, cached ones included'),
+  output_tokens: count.describe('all output tokens, reasoning ones included'),
+  cache_read_tokens: count,
+  cache_write_tokens: count,
+  reasoning_tokens: count,
+  total_tokens: count.describe('input_tokens + output_tokens'),
+  cost_usd: usd,
+  cost_reported_usd: usd.describe('the part of cost_usd that clients reported'),
+  cost_computed_usd: usd.describe('the part of cost_usd computed from the price table'),
+  unpriced_events: count.describe('events of models without a price, counted at $0'),
+});
+export type ApiMetrics = z.infer<typeof ApiMetrics>;
+
+/** A group's key: the dimensions grouped by, null where the events had no value. */
+export const ApiKey = z.record(z.string(), z.string().nullable());
+
+export function apiMetrics(m: Metrics): ApiMetrics {
   return {
     events: m.events,
     input_tokens: m.input_tokens,
@@ -19,7 +41,7 @@ export function apiMetrics(m: Metrics) {
 }
 
 /** Absent dimensions are stored as '' and answered as null. */
-export function apiKey(key: Partial<Record<GroupKey, string>>): Record<string, string | null> {
+export function apiKey(key: Partial<Record<GroupKey, string>>): z.infer<typeof ApiKey> {
   return Object.fromEntries(Object.entries(key).map(([k, v]) => [k, v === '' ? null : v]));
 }
 

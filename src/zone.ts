@@ -24,7 +24,7 @@ export const ZoneName = z.string().refine((zone) => {
   } catch {
     return false;
   }
-}, 'is not an IANA time zone (e.g. Europe/Paris)');
+}, { error: (issue) => `"${String(issue.input)}" is not an IANA time zone (e.g. Europe/Paris)` });
 
 /** The zone's offset from UTC at an instant, in minutes (Paris in winter: 60). */
 export function offsetMinutes(zone: string, ms: number): number {

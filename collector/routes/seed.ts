@@ -1,12 +1,23 @@
+import { z } from 'zod';
+import { UsageEventInput } from '../../src/event/schema.js';
 import { validateEvents } from '../../src/event/validate.js';
 import { ApiError, badRequest } from '../../src/http/errors.js';
 import { parseJson, readBody, requireJson } from '../body.js';
-import type { CollectorApp, CollectorDeps } from '../app.js';
+import type { CollectorApi, CollectorDeps } from '../app.js';
 import { applyProjectScope, ingest } from '../ingest.js';
+import { EXAMPLE_EVENT } from './usage.js';
+
+const Stored = z.object({ id: z.string(), duplicate: z.boolean().describe('the id was already stored') });
 
 /** POST /api/usage — one event, answered 201 {id} once stored (an id already stored counts as stored). */
-export function registerSeedUsage(app: CollectorApp, deps: CollectorDeps): void {
-  app.post('/api/usage', async (c) => {
+export function registerSeedUsage(api: CollectorApi, deps: CollectorDeps): void {
+  api.route({
+    method: 'post', path: '/api/usage', tag: 'ingestion', role: 'ingest',
+    summary: 'Send one usage event (the original service’s route)',
+    body: { schema: UsageEventInput, example: { ...EXAMPLE_EVENT, id: 'run-42-step-2' } },
+    responses: { 201: { description: 'Stored', schema: Stored } },
+    errors: [413, 415, 429, 503],
+  }, async (c) => {
     requireJson(c);
     const outcome = applyProjectScope(validateEvents([parseJson(await readBody(c, deps.limits))], ''), c.var.principal, '');
     const error = outcome.errors[0];
@@ -15,6 +26,6 @@ export function registerSeedUsage(app: CollectorApp, deps: CollectorDeps): void 
       throw error.message.startsWith('this key may not') ? new ApiError(403, 'forbidden', `${field}: ${error.message}`) : badRequest(`${field}: ${error.message}`);
     }
     const { records, duplicates } = await ingest(outcome, 1, deps);
-    return c.json({ id: records[0]!.id, duplicate: duplicates === 1 }, 201);
+    return c.json({ id: records[0]!.id, duplicate: duplicates === 1 } satisfies z.infer<typeof Stored>, 201);
   });
 }

@@ -1,13 +1,41 @@
-import { UsageBatchInput } from '../../src/event/schema.js';
+import { z } from 'zod';
+import { UsageBatchInput, UsageEventInput } from '../../src/event/schema.js';
 import { issuesToErrors, validateEvents } from '../../src/event/validate.js';
-import { ApiError, badRequest } from '../../src/http/errors.js';
+import { ApiError, badRequest, ErrorBody } from '../../src/http/errors.js';
 import { parseJson, readBody, requireJson } from '../body.js';
-import type { CollectorApp, CollectorDeps } from '../app.js';
+import type { CollectorApi, CollectorDeps } from '../app.js';
 import { applyProjectScope, ingest } from '../ingest.js';
 
+const count = z.number().int().min(0);
+
+export const BatchAnswer = z.object({
+  accepted: count.describe('events stored by this request'),
+  duplicates: count.describe('events whose id was already stored (counted once)'),
+  rejected: count,
+  errors: z.array(z.object({ index: count, path: z.string().describe('e.g. events[3].input_tokens'), message: z.string() })).describe('one per problem of each rejected event'),
+});
+
+/** The batch as documented: the route checks the envelope first, then each event on its own. */
+const Batch = UsageBatchInput.extend({ events: z.array(UsageEventInput) });
+
+export const EXAMPLE_EVENT = {
+  id: 'run-42-step-1', timestamp: '2026-11-24T10:00:00Z', project: 'atlas', agent_id: 'planner',
+  model: 'gpt-4o', provider: 'openai', input_tokens: 1200, output_tokens: 300,
+};
+
 /** POST /v1/usage — a native batch; valid events are stored even when siblings are rejected. */
-export function registerUsageBatch(app: CollectorApp, deps: CollectorDeps): void {
-  app.post('/v1/usage', async (c) => {
+export function registerUsageBatch(api: CollectorApi, deps: CollectorDeps): void {
+  api.route({
+    method: 'post', path: '/v1/usage', tag: 'ingestion', role: 'ingest',
+    summary: 'Send a batch of usage events',
+    description: 'JSON, optionally with `Content-Encoding: gzip`. Valid events are stored even when others in the batch are rejected; the answer comes once they are committed.',
+    body: { schema: Batch, example: { events: [EXAMPLE_EVENT] } },
+    responses: {
+      200: { description: 'Stored (all, or the valid part of the batch)', schema: BatchAnswer },
+      400: { description: 'Nothing in the body is usable; for a batch of invalid events, the errors of each', schema: ErrorBody.extend(BatchAnswer.partial().shape) },
+    },
+    errors: [413, 415, 429, 503],
+  }, async (c) => {
     requireJson(c);
     const body = UsageBatchInput.safeParse(parseJson(await readBody(c, deps.limits)));
     if (!body.success) {
@@ -28,6 +56,6 @@ export function registerUsageBatch(app: CollectorApp, deps: CollectorDeps): void
       }, 400);
     }
     const { accepted, duplicates, rejected, errors } = await ingest(outcome, events.length, deps);
-    return c.json({ accepted, duplicates, rejected, errors });
+    return c.json({ accepted, duplicates, rejected, errors } satisfies z.infer<typeof BatchAnswer>);
   });
 }

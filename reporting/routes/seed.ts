@@ -1,15 +1,36 @@
+import { z } from 'zod';
 import { nanosToUsd } from '../../src/event/normalise.js';
 import { badRequest } from '../../src/http/errors.js';
-import type { Filters, GroupKey, Metrics } from '../../src/store/types.js';
-import type { ReportingApp, ReportingDeps } from '../app.js';
-import { listParam, parseInstant, rejectUnknownParams, singleParam } from '../params.js';
+import { once } from '../../src/http/query.js';
+import type { Metrics } from '../../src/store/types.js';
+import type { ReportingApi } from '../app.js';
+import { FILTER_PARAMS, filtersOf, instantMs, instantParam } from '../params.js';
 import { plan } from '../planner.js';
 
-const GROUPS: Record<string, GroupKey> = { agent: 'agent', model: 'model', task: 'task', day: 'day' };
+const GROUPS = ['agent', 'model', 'task', 'day'] as const;
 const ALL_TIME = { from: Date.UTC(2000, 0, 1), to: Date.UTC(2100, 0, 1) };
 const DAY_MS = 86_400_000;
 
-function seedTotals(m: Metrics) {
+const Query = z.strictObject({
+  group_by: once(z.enum(GROUPS, { error: (issue) => `"${String(issue.input)}" is not one of ${GROUPS.join(', ')}` }))
+    .optional().meta({ description: 'One grouping.', example: 'model' }),
+  from_date: instantParam('First day, inclusive (UTC).', '2026-11-01'),
+  to_date: instantParam('Last day, inclusive (UTC).', '2026-11-30'),
+  ...FILTER_PARAMS,
+});
+
+const SeedTotals = z.object({
+  totalInputTokens: z.number(),
+  totalOutputTokens: z.number(),
+  totalCostUsd: z.number(),
+  recordCount: z.number(),
+});
+
+export const SeedReport = SeedTotals.extend({
+  groups: z.array(SeedTotals.extend({ groupKey: z.string().nullable() })),
+});
+
+function seedTotals(m: Metrics): z.infer<typeof SeedTotals> {
   return {
     totalInputTokens: m.input_tokens,
     totalOutputTokens: m.output_tokens,
@@ -22,28 +43,23 @@ function seedTotals(m: Metrics) {
  * GET /api/usage — the aggregate of the original usage service, with its names: one optional
  * group_by (agent, model, task, day), dates from_date/to_date (both inclusive), agent_id, model.
  */
-export function registerSeedUsageReport(app: ReportingApp, deps: ReportingDeps): void {
-  app.get('/api/usage', async (c) => {
-    rejectUnknownParams(c, ['group_by', 'from_date', 'to_date']);
-    const groupText = singleParam(c, 'group_by');
-    const group = groupText === undefined ? undefined : GROUPS[groupText];
-    if (groupText !== undefined && !group) throw badRequest(`group_by: "${groupText}" is not one of agent, model, task, day`);
-    const fromDate = singleParam(c, 'from_date');
-    const toDate = singleParam(c, 'to_date');
-    const from = fromDate === undefined ? ALL_TIME.from : parseInstant('from_date', fromDate);
-    const to = toDate === undefined ? ALL_TIME.to : parseInstant('to_date', toDate) + DAY_MS;
+export function registerSeedUsageReport(api: ReportingApi): void {
+  api.route({
+    method: 'get', path: '/api/usage', tag: 'seed-compatible', role: 'read', query: Query,
+    summary: 'The original usage aggregate',
+    description: 'Totals with camelCase names and one optional grouping, as the original usage service answered; the filters of the other reports apply too.',
+    responses: { 200: { description: 'Totals and groups', schema: SeedReport } },
+  }, async (c, q) => {
+    const group = q.group_by;
+    const from = q.from_date === undefined ? ALL_TIME.from : instantMs(q.from_date);
+    const to = q.to_date === undefined ? ALL_TIME.to : instantMs(q.to_date) + DAY_MS;
     if (from >= to) throw badRequest('from_date: is after to_date');
-    const filters: Filters = {};
-    const agents = listParam(c, 'agent_id');
-    const models = listParam(c, 'model');
-    if (agents.length) filters.agent = agents;
-    if (models.length) filters.model = models;
     const result = await c.var.store.aggregate(
-      plan({ groupBy: group ? [group] : [], filters, from, to, order: group === 'day' ? null : { by: 'cost_nanos', dir: 'desc' }, limit: null }),
+      plan({ groupBy: group ? [group] : [], filters: filtersOf(q), from, to, order: group === 'day' ? null : { by: 'cost_nanos', dir: 'desc' }, limit: null }),
     );
     return c.json({
       ...seedTotals(result.totals),
       groups: result.groups.map((g) => ({ groupKey: g.key[group!] || null, ...seedTotals(g.metrics) })),
-    });
+    } satisfies z.infer<typeof SeedReport>);
   });
 }

@@ -1,10 +1,11 @@
-import { badRequest } from '../../src/http/errors.js';
-import { DIMENSIONS, TIME_BUCKETS, type Dimension, type Metrics, type TimeBucket } from '../../src/store/types.js';
+import { z } from 'zod';
+import { once } from '../../src/http/query.js';
+import { DIMENSIONS, TIME_BUCKETS, type Metrics } from '../../src/store/types.js';
 import { isoUtc } from '../../src/time.js';
-import type { ReportingApp, ReportingDeps } from '../app.js';
+import type { ReportingApi, ReportingDeps } from '../app.js';
 import { enumerateBuckets } from '../buckets.js';
-import { addMetrics, apiKey, apiMetrics, ZERO_METRICS } from '../metrics.js';
-import { parseFilters, parseGroupBy, parseLimit, parseRange, parseZone, rejectUnknownParams, singleParam, zoneFor } from '../params.js';
+import { addMetrics, ApiKey, apiKey, ApiMetrics, apiMetrics, ZERO_METRICS } from '../metrics.js';
+import { FILTER_PARAMS, filtersOf, groupByParam, limitParam, RANGE_PARAMS, rangeOf, tzParam, zoneFor } from '../params.js';
 import { plan } from '../planner.js';
 
 const OTHER = '(other)';
@@ -16,21 +17,46 @@ interface Series {
   total: Metrics;
 }
 
+const Query = z.strictObject({
+  interval: once(z.enum(TIME_BUCKETS, { error: (issue) => `"${String(issue.input)}" is not one of ${TIME_BUCKETS.join(', ')}` }).default('day'))
+    .meta({ description: 'Bucket size, in `tz`.', example: 'day' }),
+  group_by: groupByParam(DIMENSIONS),
+  ...RANGE_PARAMS,
+  tz: tzParam,
+  limit: limitParam(20, 1000, `At most this many series (the costliest); the rest are summed into one "${OTHER}" series.`),
+  ...FILTER_PARAMS,
+});
+
+export const Timeseries = z.object({
+  from: z.iso.datetime(),
+  to: z.iso.datetime(),
+  tz: z.string(),
+  interval: z.enum(TIME_BUCKETS),
+  source: z.enum(['rollup', 'raw']),
+  group_by: z.array(z.string()),
+  totals: ApiMetrics,
+  buckets: z.array(z.string()).describe('bucket keys, ascending, every bucket of the range'),
+  series: z.array(z.object({
+    key: ApiKey,
+    other: z.literal(true).optional(),
+    points: z.array(ApiMetrics.extend({ bucket: z.string() })).describe('one point per bucket, zero-filled'),
+  })),
+});
+
 /**
  * GET /v1/reports/timeseries — one zero-filled series per group, bucketed by `interval` in `tz`.
  * The `limit` series with the highest cost are kept; the rest are summed into one "(other)" series.
  */
-export function registerTimeseries(app: ReportingApp, deps: ReportingDeps): void {
-  app.get('/v1/reports/timeseries', async (c) => {
-    rejectUnknownParams(c, ['interval', 'group_by', 'from', 'to', 'tz', 'limit']);
-    const interval = (singleParam(c, 'interval') ?? 'day') as TimeBucket;
-    if (!TIME_BUCKETS.includes(interval)) throw badRequest(`interval: "${interval}" is not one of ${TIME_BUCKETS.join(', ')}`);
-    const groupBy = parseGroupBy(c, 'group_by', DIMENSIONS) as Dimension[];
-    const zone = parseZone(c);
-    const range = parseRange(c, deps.now(), zone);
-    const limit = parseLimit(c, 20, 1000);
+export function registerTimeseries(api: ReportingApi, deps: ReportingDeps): void {
+  api.route({
+    method: 'get', path: '/v1/reports/timeseries', tag: 'reports', role: 'read', query: Query,
+    summary: 'Zero-filled time series, one per group',
+    responses: { 200: { description: 'The series', schema: Timeseries } },
+  }, async (c, q) => {
+    const { interval, group_by: groupBy, tz: zone, limit } = q;
+    const range = rangeOf(q, deps.now(), zone);
     const buckets = enumerateBuckets(interval, range.from, range.to, zone);
-    const query = plan({ groupBy: [interval, ...groupBy], filters: parseFilters(c), ...range, zone: zoneFor(zone, range.from, range.to), order: null, limit: null });
+    const query = plan({ groupBy: [interval, ...groupBy], filters: filtersOf(q), ...range, zone: zoneFor(zone, range.from, range.to), order: null, limit: null });
     const result = await c.var.store.aggregate(query);
 
     const series = new Map<string, Series>();
@@ -66,6 +92,6 @@ export function registerTimeseries(app: ReportingApp, deps: ReportingDeps): void
         ...(s.other ? { other: true } : {}),
         points: buckets.map((bucket) => ({ bucket, ...apiMetrics(s.points.get(bucket) ?? ZERO_METRICS) })),
       })),
-    });
+    } satisfies z.infer<typeof Timeseries>);
   });
 }

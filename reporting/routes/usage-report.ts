@@ -1,36 +1,61 @@
 import { isoUtc } from '../../src/time.js';
 import { stringify } from 'csv-stringify/sync';
-import { badRequest } from '../../src/http/errors.js';
+import { z } from 'zod';
+import { once } from '../../src/http/query.js';
 import { TIME_BUCKETS, type TimeBucket } from '../../src/store/types.js';
-import type { ReportingApp, ReportingDeps } from '../app.js';
-import { addMetrics, apiKey, apiMetrics, subtractMetrics, ZERO_METRICS } from '../metrics.js';
-import {
-  parseFilters, parseGroupBy, parseLimit, parseOrder, parseRange, parseZone, rejectUnknownParams, singleParam, zoneFor,
-} from '../params.js';
+import type { ReportingApi, ReportingDeps } from '../app.js';
+import { addMetrics, ApiKey, apiKey, ApiMetrics, apiMetrics, subtractMetrics, ZERO_METRICS } from '../metrics.js';
+import { FILTER_PARAMS, filtersOf, GROUP_KEYS, groupByParam, limitParam, orderParam, RANGE_PARAMS, rangeOf, tzParam, zoneFor } from '../params.js';
 import { plan } from '../planner.js';
 
 const OTHER = '(other)';
 
+const Query = z.strictObject({
+  group_by: groupByParam(GROUP_KEYS).meta({ example: ['model'] }),
+  ...RANGE_PARAMS,
+  tz: tzParam,
+  order: orderParam,
+  limit: limitParam(1000, 10_000, `At most this many groups; the rest are folded into one "${OTHER}" group.`),
+  format: once(z.enum(['json', 'csv'], { error: (issue) => `"${String(issue.input)}" is not json or csv` }).default('json')).describe('json, or csv (one row per group)'),
+  ...FILTER_PARAMS,
+});
+
+const Group = ApiMetrics.extend({ key: ApiKey, other: z.literal(true).optional().describe(`set on the "${OTHER}" group`) });
+
+export const UsageReport = z.object({
+  from: z.iso.datetime(),
+  to: z.iso.datetime(),
+  tz: z.string(),
+  source: z.enum(['rollup', 'raw']).describe('usage_daily or the raw events: the numbers are the same either way'),
+  group_by: z.array(z.string()),
+  totals: ApiMetrics,
+  groups: z.array(Group),
+  unpriced_models: z.array(z.object({
+    model: z.string().nullable(), provider: z.string().nullable(), events: z.number(), input_tokens: z.number(), output_tokens: z.number(),
+  })).describe('models without a price in the range: their events count at $0'),
+});
+
 /** GET /v1/reports/usage — totals plus groups, from the rollup whenever the question allows it. */
-export function registerUsageReport(app: ReportingApp, deps: ReportingDeps): void {
-  app.get('/v1/reports/usage', async (c) => {
-    rejectUnknownParams(c, ['group_by', 'from', 'to', 'limit', 'order', 'format', 'tz']);
-    const format = singleParam(c, 'format') ?? 'json';
-    if (format !== 'json' && format !== 'csv') throw badRequest(`format: "${format}" is not json or csv`);
-    const groupBy = parseGroupBy(c);
+export function registerUsageReport(api: ReportingApi, deps: ReportingDeps): void {
+  api.route({
+    method: 'get', path: '/v1/reports/usage', tag: 'reports', role: 'read', query: Query,
+    summary: 'Totals plus groups',
+    description: 'Token and cost totals for a range, grouped by any dimensions and time buckets, filtered by any dimension.',
+    responses: { 200: { description: 'The report; with format=csv, one CSV row per group', schema: UsageReport, text: 'text/csv' } },
+  }, async (c, q) => {
+    const groupBy = q.group_by;
     const byTime = groupBy.some((g) => TIME_BUCKETS.includes(g as TimeBucket));
-    const zone = parseZone(c);
-    const range = parseRange(c, deps.now(), zone);
+    const range = rangeOf(q, deps.now(), q.tz);
     const query = plan({
       groupBy,
-      filters: parseFilters(c),
+      filters: filtersOf(q),
       ...range,
-      zone: zoneFor(zone, range.from, range.to),
-      order: parseOrder(c) ?? (byTime ? null : { by: 'cost_nanos', dir: 'desc' }),
-      limit: parseLimit(c, 1000, 10_000),
+      zone: zoneFor(q.tz, range.from, range.to),
+      order: q.order ?? (byTime ? null : { by: 'cost_nanos', dir: 'desc' }),
+      limit: q.limit,
     });
     const result = await c.var.store.aggregate(query);
-    const groups: { key: Record<string, string | null>; other?: true }[] = result.groups.map((g) => ({ key: apiKey(g.key), ...apiMetrics(g.metrics) }));
+    const groups: z.infer<typeof Group>[] = result.groups.map((g) => ({ key: apiKey(g.key), ...apiMetrics(g.metrics) }));
     if (result.more) {
       // Everything past the limit, folded into one group: the totals less what was shown.
       const shown = result.groups.reduce((sum, g) => addMetrics(sum, g.metrics), ZERO_METRICS);
@@ -42,8 +67,11 @@ export function registerUsageReport(app: ReportingApp, deps: ReportingDeps): voi
     const unpriced = result.totals.unpriced_events === 0 ? [] : (await c.var.store.aggregate(plan({
       groupBy: ['model', 'provider'], filters: { ...query.filters, cost_source: ['unpriced'] }, from: query.from, to: query.to,
       order: { by: 'events', dir: 'desc' }, limit: null,
-    }))).groups.map((g) => ({ ...apiKey(g.key), events: g.metrics.events, input_tokens: g.metrics.input_tokens, output_tokens: g.metrics.output_tokens }));
-    if (format === 'csv') {
+    }))).groups.map((g) => ({
+      model: g.key.model || null, provider: g.key.provider || null,
+      events: g.metrics.events, input_tokens: g.metrics.input_tokens, output_tokens: g.metrics.output_tokens,
+    }));
+    if (q.format === 'csv') {
       const rows = groupBy.length ? groups : [{ key: {}, ...apiMetrics(result.totals) }];
       const csv = stringify(rows.map(({ key, ...metrics }) => ({ ...key, ...metrics })), { header: true, columns: [...groupBy, ...Object.keys(apiMetrics(result.totals))] });
       return c.body(csv, 200, { 'Content-Type': 'text/csv; charset=utf-8' });
@@ -51,12 +79,12 @@ export function registerUsageReport(app: ReportingApp, deps: ReportingDeps): voi
     return c.json({
       from: isoUtc(query.from),
       to: isoUtc(query.to),
-      tz: zone,
+      tz: q.tz,
       source: query.source,
       group_by: groupBy,
       totals: apiMetrics(result.totals),
       groups,
       unpriced_models: unpriced,
-    });
+    } satisfies z.infer<typeof UsageReport>);
   });
 }

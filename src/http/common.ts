@@ -1,4 +1,6 @@
-import type { Env, Hono } from 'hono';
+import type { Env } from 'hono';
+import { z } from 'zod';
+import type { Api } from './api.js';
 import { errorResponse } from './errors.js';
 import { registry, telemetry } from '../telemetry.js';
 
@@ -11,7 +13,8 @@ export interface Readiness {
  * What both apps share: error mapping, request metrics, health, readiness and Prometheus metrics.
  * Registered first so the request counter sees every route.
  */
-export function registerCommon<E extends Env>(app: Hono<E>, name: 'collector' | 'reporting', readiness: Readiness): void {
+export function registerCommon<E extends Env>(api: Api<E>, name: 'collector' | 'reporting', readiness: Readiness): void {
+  const { app } = api;
   app.onError(errorResponse);
   app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
   app.use(async (c, next) => {
@@ -22,10 +25,23 @@ export function registerCommon<E extends Env>(app: Hono<E>, name: 'collector' | 
     });
     telemetry.recordRequest(name, c.req.routePath, c.req.method, c.res.status);
   });
-  app.get('/healthz', (c) => c.json({ status: 'ok', app: name }));
-  app.get('/readyz', async (c) => {
+  const tag = 'operations';
+  api.route({
+    method: 'get', path: '/healthz', tag, summary: 'Liveness: the process answers',
+    responses: { 200: { description: 'Alive', schema: z.object({ status: z.literal('ok'), app: z.literal(name) }) } },
+  }, (c) => c.json({ status: 'ok', app: name }));
+  api.route({
+    method: 'get', path: '/readyz', tag, summary: 'Readiness: the database is reachable and the app is not draining',
+    responses: {
+      200: { description: 'Ready', schema: z.object({ status: z.literal('ready'), app: z.literal(name) }) },
+      503: { description: 'Not ready, with the reason', schema: z.object({ status: z.literal('not_ready'), app: z.literal(name), reason: z.string() }) },
+    },
+  }, async (c) => {
     const reason = await readiness.check();
     return reason === null ? c.json({ status: 'ready', app: name }) : c.json({ status: 'not_ready', app: name, reason }, 503);
   });
-  app.get('/metrics', async (c) => c.text(await registry.metrics(), 200, { 'Content-Type': registry.contentType }));
+  api.route({
+    method: 'get', path: '/metrics', tag, summary: 'Prometheus metrics',
+    responses: { 200: { description: 'Prometheus text exposition format', text: 'text/plain' } },
+  }, async (c) => c.text(await registry.metrics(), 200, { 'Content-Type': registry.contentType }));
 }

@@ -1,5 +1,14 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { z } from 'zod';
+
+/** The body of every error answer. */
+export const ErrorBody = z.object({
+  error: z.object({
+    code: z.string().describe('machine-readable, e.g. bad_request, unauthorized, queue_full'),
+    message: z.string().describe('names the field or parameter at fault'),
+  }),
+});
 
 /**
  * The one error type of the HTTP layer: a status, a machine code and a message that names the field
@@ -23,7 +32,7 @@ export const notFound = (message: string) => new ApiError(404, 'not_found', mess
 export function errorResponse(error: unknown, c: Context): Response {
   if (error instanceof ApiError) {
     if (error.retryAfter !== undefined) c.header('Retry-After', String(error.retryAfter));
-    return c.json({ error: { code: error.code, message: error.message } }, error.status);
+    return c.json({ error: { code: error.code, message: error.message } } satisfies z.infer<typeof ErrorBody>, error.status);
   }
   console.error('unexpected error', error);
   return c.json({ error: { code: 'internal', message: 'internal error' } }, 500);

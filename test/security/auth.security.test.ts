@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exampleRequest, operations, type Document } from '../support/openapi.js';
 import { startTestService, type TestService } from '../support/service.js';
 
 const sha = (key: string) => createHash('sha256').update(key).digest('hex');
@@ -92,6 +93,21 @@ describe('project scope', () => {
     expect(res.status).toBe(403);
     expect((await res.json()).error.message).toBe('project: this key may not read "borealis"');
     expect((await get('/v1/events?project=atlas,borealis', bearer(KEYS.readAtlas))).status).toBe(403);
+  });
+});
+
+describe('the OpenAPI documents', () => {
+  it('say which operations need a key: exactly those answer 401 without one', async () => {
+    for (const base of [svc.collectorUrl, svc.reportingUrl]) {
+      const res = await fetch(`${base}/openapi.json`);
+      expect(res.status).toBe(200);
+      for (const { path, method, op } of operations((await res.json()) as Document)) {
+        const { url, init } = exampleRequest(path, method, op);
+        const status = (await fetch(base + url, init)).status;
+        if (op.security) expect(status, `${method} ${url}`).toBe(401);
+        else expect(status, `${method} ${url}`).not.toBe(401);
+      }
+    }
   });
 });
 

@@ -1,0 +1,68 @@
+import type { Context, Env, Hono } from 'hono';
+import type { z } from 'zod';
+import type { Role } from '../auth/keys.js';
+import { parseInput, rawQuery, type QuerySchema } from './query.js';
+
+export type Method = 'get' | 'post' | 'put' | 'delete';
+
+/** Error answers a route can give besides 400/401/403, each with the one error body (see openapi.ts). */
+export type ErrorStatus = 404 | 413 | 415 | 429 | 503;
+
+export interface ResponseSpec {
+  description: string;
+  /** The JSON body. */
+  schema?: z.ZodType;
+  /** The media type of a body that is not JSON (CSV, Prometheus text, HTML, ...). */
+  text?: string;
+}
+
+/**
+ * What a route is, for the OpenAPI document: declared next to its handler and registered with it,
+ * so no route exists without its description.
+ */
+export interface RouteSpec<Q extends QuerySchema | undefined = QuerySchema | undefined, P extends QuerySchema | undefined = QuerySchema | undefined> {
+  method: Method;
+  /** Hono syntax: `/v1/projects/:id`. */
+  path: string;
+  /** Validates the path parameters (documented as strings when absent); the route gets the parsed values. */
+  params?: P;
+  tag: string;
+  summary: string;
+  description?: string;
+  /** The role a key needs once API keys are configured (enforced by the app's auth middleware). */
+  role?: Role;
+  /** Validates the query string; the route gets the parsed values. Unknown parameters are a 400. */
+  query?: Q;
+  /**
+   * The request body as documented; the handler validates it with this same schema. `contentTypes`
+   * defaults to JSON; the schema and example describe the JSON form.
+   */
+  body?: { schema: z.ZodType; contentTypes?: string[]; example: unknown };
+  responses: Record<number, ResponseSpec>;
+  errors?: ErrorStatus[];
+}
+
+type Handler<E extends Env, Q, P> = (c: Context<E>, query: Q, params: P) => Response | Promise<Response>;
+type Parsed<Q> = Q extends QuerySchema ? z.output<Q> : undefined;
+
+/** A Hono app plus the descriptions of the routes registered through it. */
+export class Api<E extends Env> {
+  readonly specs: RouteSpec[] = [];
+
+  constructor(readonly app: Hono<E>) {}
+
+  route<Q extends QuerySchema | undefined = undefined, P extends QuerySchema | undefined = undefined>(
+    spec: RouteSpec<Q, P>,
+    handler: Handler<E, Parsed<Q>, Parsed<P>>,
+  ): void {
+    this.specs.push(spec);
+    const { query, params } = spec;
+    this.app.on(spec.method.toUpperCase(), spec.path, async function route(c) {
+      return handler(
+        c,
+        (query ? parseInput(query, rawQuery(c)) : undefined) as Parsed<Q>,
+        (params ? parseInput(params, c.req.param() as Record<string, string>) : undefined) as Parsed<P>,
+      );
+    });
+  }
+}

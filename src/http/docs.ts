@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { Env } from 'hono';
+import { z } from 'zod';
+import { PACKAGE_VERSION } from '../paths.js';
+import type { Api } from './api.js';
+import { openApiDocument, type DocumentInfo } from './openapi.js';
+
+/** Swagger UI's files, served by the app itself so the page works offline. */
+const UI_DIR = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+const UI_ASSETS: Record<string, string> = {
+  'swagger-ui.css': 'text/css; charset=utf-8',
+  'swagger-ui-bundle.js': 'text/javascript; charset=utf-8',
+  'favicon-32x32.png': 'image/png',
+};
+// Relative URLs, so the page also works behind a proxy that mounts the app under a prefix.
+// validatorUrl null: Swagger UI would otherwise send the document to an online validator.
+function page(title: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title}</title>
+<link rel="icon" type="image/png" href="docs/favicon-32x32.png">
+<link rel="stylesheet" href="docs/swagger-ui.css">
+</head>
+<body>
+<div id="api"></div>
+<script src="docs/swagger-ui-bundle.js"></script>
+<script>
+SwaggerUIBundle({ url: 'openapi.json', dom_id: '#api', validatorUrl: null, tryItOutEnabled: true, persistAuthorization: true });
+</script>
+</body>
+</html>
+`;
+}
+
+/**
+ * GET /openapi.json and the interactive /docs page. Register last: the document describes the
+ * routes registered through `api` before the first request for it.
+ */
+export function registerDocs<E extends Env>(api: Api<E>, about: Omit<DocumentInfo, 'version'>): void {
+  const info = { ...about, version: PACKAGE_VERSION };
+  let document: object | undefined;
+  const tag = 'documentation';
+  api.route({
+    method: 'get', path: '/openapi.json', tag, summary: 'This OpenAPI 3.1 document',
+    responses: { 200: { description: 'The document', schema: z.record(z.string(), z.unknown()) } },
+  }, (c) => c.json((document ??= openApiDocument(api.specs, info))));
+  api.route({
+    method: 'get', path: '/docs', tag, summary: 'Interactive API documentation (Swagger UI)',
+    responses: { 200: { description: 'An HTML page that renders this document and sends calls', text: 'text/html' } },
+  }, (c) => c.html(page(info.title)));
+  for (const [name, type] of Object.entries(UI_ASSETS)) {
+    let bytes: Uint8Array<ArrayBuffer> | undefined;
+    api.route({
+      method: 'get', path: `/docs/${name}`, tag, summary: `${name}, a file of the documentation page`,
+      responses: { 200: { description: 'The file, from the swagger-ui-dist package', text: type.split(';')[0] } },
+    }, (c) => c.body((bytes ??= new Uint8Array(readFileSync(join(UI_DIR, name)))), 200, { 'Content-Type': type, 'Cache-Control': 'public, max-age=86400' }));
+  }
+}
