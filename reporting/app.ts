@@ -6,6 +6,7 @@ import { registerCommon } from '../src/http/common.js';
 import type { Store } from '../src/store/types.js';
 import { registerGrafana } from './grafana/routes.js';
 import { registerEvents } from './routes/events.js';
+import { registerProjects } from './routes/projects.js';
 import { registerSeedUsageReport } from './routes/seed.js';
 import { registerCurrentMonthStats } from './routes/stats.js';
 import { registerTimeseries } from './routes/timeseries.js';
@@ -48,6 +49,7 @@ export function createReportingApp(deps: ReportingDeps): ReportingApp {
   registerEvents(app, deps);
   registerSeedUsageReport(app, deps);
   registerCurrentMonthStats(app, deps);
+  registerProjects(app, deps);
   registerGrafana(app, deps);
   return app;
 }

@@ -2,26 +2,10 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import { badRequest } from '../../src/http/errors.js';
 import { DIMENSIONS, type Dimension } from '../../src/store/types.js';
-import { formatPath } from '../../src/event/validate.js';
 import type { ReportingApp, ReportingDeps } from '../app.js';
+import { jsonBody } from '../body.js';
 import { metricList, payloadOptions } from './catalog.js';
 import { distinctValues, GrafanaQuery, runGrafanaQuery } from './query.js';
-
-async function body<T extends z.ZodType>(c: Context, schema: T): Promise<z.infer<T>> {
-  let json: unknown;
-  try {
-    const text = await c.req.text();
-    json = text.trim() === '' ? {} : JSON.parse(text);
-  } catch (error) {
-    throw badRequest(`body is not valid JSON: ${(error as Error).message}`);
-  }
-  const result = schema.safeParse(json);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    throw badRequest(`${formatPath(issue.path) || 'body'}: ${issue.message}`);
-  }
-  return result.data;
-}
 
 const Range = z.looseObject({ from: z.iso.datetime({ offset: true }), to: z.iso.datetime({ offset: true }) });
 const DAY = 86_400_000;
@@ -46,31 +30,31 @@ export function registerGrafana(app: ReportingApp, deps: ReportingDeps): void {
   app.get('/grafana/', ok);
 
   app.post('/grafana/metrics', async (c) => {
-    await body(c, z.looseObject({}));
+    await jsonBody(c, z.looseObject({}));
     return c.json(metricList());
   });
 
   app.post('/grafana/metric-payload-options', async (c) => {
-    const { name } = await body(c, z.looseObject({ name: z.string() }));
+    const { name } = await jsonBody(c, z.looseObject({ name: z.string() }));
     return c.json(payloadOptions(name));
   });
 
-  app.post('/grafana/query', async (c) => c.json(await runGrafanaQuery(c.var.store, await body(c, GrafanaQuery))));
+  app.post('/grafana/query', async (c) => c.json(await runGrafanaQuery(c.var.store, await jsonBody(c, GrafanaQuery))));
 
   app.post('/grafana/variable', async (c) => {
-    const q = await body(c, z.looseObject({ payload: z.looseObject({ target: z.string() }), range: Range.optional() }));
+    const q = await jsonBody(c, z.looseObject({ payload: z.looseObject({ target: z.string() }), range: Range.optional() }));
     const { from, to } = rangeOf(q.range, deps.now());
     const values = await distinctValues(c.var.store, dimensionOf(q.payload.target.trim(), 'payload.target'), from, to);
     return c.json(values.filter((v) => v !== '').map((v) => ({ __text: v, __value: v })));
   });
 
   app.post('/grafana/tag-keys', async (c) => {
-    await body(c, z.looseObject({}));
+    await jsonBody(c, z.looseObject({}));
     return c.json(DIMENSIONS.map((d) => ({ type: 'string', text: d })));
   });
 
   app.post('/grafana/tag-values', async (c) => {
-    const q = await body(c, z.looseObject({ key: z.string(), range: Range.optional() }));
+    const q = await jsonBody(c, z.looseObject({ key: z.string(), range: Range.optional() }));
     const { from, to } = rangeOf(q.range, deps.now());
     const values = await distinctValues(c.var.store, dimensionOf(q.key, 'key'), from, to);
     return c.json(values.filter((v) => v !== '').map((text) => ({ text })));

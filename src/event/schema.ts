@@ -20,6 +20,8 @@ const tokens = z
   .default(0);
 
 const dimension = z.string().trim().min(1, 'must not be empty').max(LIMITS.dimensionLength);
+/** A project id as events name it; the projects API takes the same ids. */
+export const ProjectId = dimension;
 
 const timestamp = z.union(
   [
