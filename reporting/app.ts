@@ -4,6 +4,7 @@ import { scopedStore } from '../src/auth/scope.js';
 import { requireRole } from '../src/http/auth.js';
 import { registerCommon } from '../src/http/common.js';
 import type { Store } from '../src/store/types.js';
+import { registerDashboard } from './dashboard/route.js';
 import { registerGrafana } from './grafana/routes.js';
 import { registerEvents } from './routes/events.js';
 import { registerProjects } from './routes/projects.js';
@@ -25,7 +26,7 @@ export type ReportingApp = Hono<ReportingEnv>;
 
 const READ_ROUTES = ['/v1/*', '/api/*', '/grafana', '/grafana/*'];
 
-/** The read app: reports, raw events, stats and the Grafana datasource, all computed by the store. */
+/** The read app: reports, raw events, stats, projects, the Grafana datasource and the dashboard page. */
 export function createReportingApp(deps: ReportingDeps): ReportingApp {
   const app = new Hono<ReportingEnv>();
   registerCommon(app, 'reporting', {
@@ -51,5 +52,6 @@ export function createReportingApp(deps: ReportingDeps): ReportingApp {
   registerCurrentMonthStats(app, deps);
   registerProjects(app, deps);
   registerGrafana(app, deps);
+  registerDashboard(app);
   return app;
 }
