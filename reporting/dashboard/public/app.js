@@ -107,21 +107,24 @@ async function applyPinChange(write, label, projectId) {
   (buttons.find((b) => b.ariaLabel === label) ?? buttons[0])?.focus();
 }
 
+/** A table with a header row, one row per item (its first cell a row header), or a line saying there is none. */
+function fillTable(table, headings, rows, none) {
+  const head = el('tr', {}, ...headings.map((t) => el('th', { scope: 'col', textContent: t })));
+  const empty = el('tr', {}, el('td', { colSpan: headings.length, className: 'muted', textContent: none }));
+  table.replaceChildren(el('thead', {}, head), el('tbody', {}, ...(rows.length ? rows : [empty])));
+}
+
 function renderTop(table, report, dimension) {
-  const rows = report.groups.map((g) => el('tr', {},
+  fillTable(table, [dimension[0].toUpperCase() + dimension.slice(1), 'Cost', 'Tokens', 'Events'], report.groups.map((g) => el('tr', {},
     el('th', { scope: 'row', textContent: g.other ? 'everything else' : g.key[dimension] ?? `(no ${dimension})` }),
-    figure(el('td'), g.cost_usd, usd), figure(el('td'), g.total_tokens, int), figure(el('td'), g.events, int)));
-  const head = el('tr', {}, ...['', 'Cost', 'Tokens', 'Events'].map((t) => el('th', { scope: 'col', textContent: t })));
-  head.firstChild.textContent = dimension[0].toUpperCase() + dimension.slice(1);
-  table.replaceChildren(el('thead', {}, head), el('tbody', {}, ...(rows.length ? rows : [el('tr', {}, el('td', { colSpan: 4, className: 'muted', textContent: 'No spend in this range.' }))])));
+    figure(el('td'), g.cost_usd, usd), figure(el('td'), g.total_tokens, int), figure(el('td'), g.events, int))), 'No spend in this range.');
 }
 
 function renderUnpriced(models) {
-  const head = el('tr', {}, ...['Model', 'Provider', 'Events', 'Input tokens', 'Output tokens'].map((t) => el('th', { scope: 'col', textContent: t })));
-  const rows = models.map((m) => el('tr', {}, el('th', { scope: 'row', textContent: m.model }), el('td', { textContent: m.provider ?? '—' }),
-    figure(el('td'), m.events, int), figure(el('td'), m.input_tokens, int), figure(el('td'), m.output_tokens, int)));
-  const none = el('tr', {}, el('td', { colSpan: 5, className: 'muted', textContent: 'Every model in this range has a price.' }));
-  $('#unpriced').replaceChildren(el('thead', {}, head), el('tbody', {}, ...(rows.length ? rows : [none])));
+  fillTable($('#unpriced'), ['Model', 'Provider', 'Events', 'Input tokens', 'Output tokens'], models.map((m) => el('tr', {},
+    el('th', { scope: 'row', textContent: m.model }), el('td', { textContent: m.provider ?? '—' }),
+    figure(el('td'), m.events, int), figure(el('td'), m.input_tokens, int), figure(el('td'), m.output_tokens, int))),
+  'Every model in this range has a price.');
 }
 
 function renderChart(timeseries) {
