@@ -28,5 +28,6 @@ export function scopedStore(store: Store, principal: Principal): Store {
     listEvents: (q: Parameters<Store['listEvents']>[0]) => store.listEvents({ ...q, filters: scopeFilters(q.filters, principal) }),
     listProjects: (q: Parameters<Store['listProjects']>[0]) =>
       store.listProjects({ ...q, ids: (q.ids ?? principal.projects!).filter((id) => principal.projects!.includes(id)) }),
+    getProject: async (id: string) => (principal.projects!.includes(id) ? store.getProject(id) : null),
   });
 }
