@@ -119,7 +119,11 @@ describe('the dashboard with data', () => {
     const agents = (await svc.report(`/v1/reports/usage?${filters}&group_by=agent&limit=5&from=2026-11-05&to=2026-11-16`)).body;
     const rows = await page.$$eval('#top-agent tbody tr', (trs) => trs.map((tr) => [tr.querySelector('th')!.textContent, Number(tr.querySelector('td')!.dataset.value)]));
     expect(rows).toEqual(agents.groups.map((g: any) => [g.key.agent, g.cost_usd]));
-    expect(await page.$$eval('#chart-legend tbody th', (ths) => ths.map((th) => th.textContent))).toEqual(['gpt-4o']);
+    const legend = () => page.$$eval('#chart-legend tbody th', (ths) => ths.map((th) => th.textContent));
+    expect(await legend()).toEqual(['gpt-4o']);
+    await page.getByRole('radio', { name: 'Project' }).check();
+    await page.waitForFunction(() => !location.search.includes('stack=') && document.body.dataset.state === 'ready');
+    expect(await legend()).toEqual(['atlas']);
 
     await page.selectOption('select[name=agent]', 'coder');
     await page.getByRole('button', { name: 'Apply' }).click();
