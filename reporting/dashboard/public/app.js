@@ -6,6 +6,8 @@ import { FILTERS, nextDay, previousDay, readView, sameDaysLastMonth, viewUrl } f
 const $ = (selector) => document.querySelector(selector);
 let view = readView();
 let chart = null;
+/** Counts loads, so an answer to an earlier view never overwrites a later one. */
+let loads = 0;
 
 function el(tag, props = {}, ...children) {
   const node = Object.assign(document.createElement(tag), props);
@@ -155,11 +157,11 @@ function renderFilters(projects, options, range) {
 }
 
 async function load() {
+  const ticket = ++loads;
   setStatus('loading', 'Loading…');
   $('#main').ariaBusy = 'true';
   try {
-    const stats = await api('/v1/stats/current-month');
-    const { projects } = await api('/v1/projects');
+    const [stats, { projects }] = await Promise.all([api('/v1/stats/current-month'), api('/v1/projects')]);
     const filters = Object.fromEntries(FILTERS.map((name) => [name, view[name]]));
     const range = { from: view.from || stats.from.slice(0, 10), to: view.to ? nextDay(view.to) : stats.to.slice(0, 10) };
     const top = (dimension) => api(`/v1/reports/usage?${query({ group_by: dimension, limit: 5, ...range, ...filters })}`);
@@ -170,6 +172,7 @@ async function load() {
       top('model'), top('agent'), top('task'),
       api(`/v1/reports/usage?${query({ group_by: 'agent,model', limit: 1000, ...range })}`),
     ]);
+    if (ticket !== loads) return;
     $('#auth').hidden = true;
     $('#main').hidden = false;
     $('#as-of').textContent = `${stats.month} (UTC), as of ${stats.as_of.replace('T', ' ').replace(/(:\d\d)(\.\d+)?Z$/, '$1 UTC')}`;
@@ -188,9 +191,9 @@ async function load() {
       setStatus('', '');
     }
   } catch (error) {
-    showError(error);
+    if (ticket === loads) showError(error);
   } finally {
-    $('#main').ariaBusy = 'false';
+    if (ticket === loads) $('#main').ariaBusy = 'false';
   }
 }
 
