@@ -17,10 +17,12 @@ const ProjectChanges = z.strictObject({
   archived: z.boolean().optional(),
 });
 
+const quoted = (ids: string[]) => ids.map((id) => `"${id}"`).join(', ');
+
 const PinOrder = z.strictObject({
   order: z.array(ProjectId).superRefine((ids, ctx) => {
     const twice = ids.filter((id, i) => ids.indexOf(id) !== i);
-    if (twice.length) ctx.addIssue({ code: 'custom', message: `lists ${[...new Set(twice)].map((id) => `"${id}"`).join(', ')} more than once` });
+    if (twice.length) ctx.addIssue({ code: 'custom', message: `lists ${quoted([...new Set(twice)])} more than once` });
   }),
 });
 
@@ -36,8 +38,6 @@ function projectIdParam(value: string): string {
   if (!result.success) throw badRequest(`id: ${result.error.issues[0]!.message}`);
   return result.data;
 }
-
-const quoted = (ids: string[]) => ids.map((id) => `"${id}"`).join(', ');
 
 /**
  * The projects API: list, read, create or update, pin, unpin and reorder the pins. Each project
