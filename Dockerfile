@@ -24,6 +24,9 @@ COPY --from=build /app/dist ./dist
 COPY --from=build /app/migrations ./migrations
 COPY --from=build /app/src/pricing/prices.json ./src/pricing/prices.json
 COPY --from=build /app/collector/otlp/proto ./collector/otlp/proto
+# The dashboard page's own files; its charting library (uplot) is in node_modules. Nothing is fetched
+# from a CDN, so the page works offline.
+COPY --from=build /app/reporting/dashboard/public ./reporting/dashboard/public
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]

@@ -6,9 +6,11 @@ import { requireRole } from '../src/http/auth.js';
 import { registerCommon } from '../src/http/common.js';
 import { registerDocs } from '../src/http/docs.js';
 import type { Store } from '../src/store/types.js';
+import { registerDashboard } from './dashboard/route.js';
 import { registerGrafana } from './grafana/routes.js';
 import { withRawHorizon } from './planner.js';
 import { registerEvents } from './routes/events.js';
+import { registerProjects } from './routes/projects.js';
 import { registerSeedUsageReport } from './routes/seed.js';
 import { registerCurrentMonthStats } from './routes/stats.js';
 import { registerTimeseries } from './routes/timeseries.js';
@@ -28,7 +30,7 @@ export type ReportingApi = Api<ReportingEnv>;
 
 const READ_ROUTES = ['/v1/*', '/api/*', '/grafana', '/grafana/*'];
 
-/** The read app: reports, raw events, stats and the Grafana datasource, all computed by the store. */
+/** The read app: reports, raw events, stats, projects, the Grafana datasource and the dashboard page. */
 export function createReportingApp(deps: ReportingDeps): ReportingApp {
   const app = new Hono<ReportingEnv>();
   const store = withRawHorizon(deps.store);
@@ -54,10 +56,12 @@ export function createReportingApp(deps: ReportingDeps): ReportingApp {
   registerEvents(api);
   registerSeedUsageReport(api);
   registerCurrentMonthStats(api, deps);
+  registerProjects(api, deps);
   registerGrafana(api, deps);
+  registerDashboard(api);
   registerDocs(api, {
     title: 'tokentally reporting API',
-    description: 'Reports on LLM token usage and cost: totals and groups, time series, raw events, month-to-date stats, and the Grafana JSON datasource.',
+    description: 'Reports on LLM token usage and cost: totals and groups, time series, raw events, month-to-date stats, projects and pins, the Grafana JSON datasource, and the dashboard page.',
   });
   return app;
 }

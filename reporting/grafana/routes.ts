@@ -2,26 +2,10 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import { badRequest } from '../../src/http/errors.js';
 import { DIMENSIONS, type Dimension } from '../../src/store/types.js';
-import { formatPath } from '../../src/event/validate.js';
 import type { ReportingApi, ReportingDeps } from '../app.js';
+import { jsonBody } from '../body.js';
 import { metricList, payloadOptions } from './catalog.js';
 import { distinctValues, GrafanaQuery, runGrafanaQuery } from './query.js';
-
-async function body<T extends z.ZodType>(c: Context, schema: T): Promise<z.infer<T>> {
-  let json: unknown;
-  try {
-    const text = await c.req.text();
-    json = text.trim() === '' ? {} : JSON.parse(text);
-  } catch (error) {
-    throw badRequest(`body is not valid JSON: ${(error as Error).message}`);
-  }
-  const result = schema.safeParse(json);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    throw badRequest(`${formatPath(issue.path) || 'body'}: ${issue.message}`);
-  }
-  return result.data;
-}
 
 const Range = z.looseObject({ from: z.iso.datetime({ offset: true }), to: z.iso.datetime({ offset: true }) });
 const DAY = 86_400_000;
@@ -66,32 +50,32 @@ export function registerGrafana(api: ReportingApi, deps: ReportingDeps): void {
   for (const path of ['/grafana', '/grafana/']) api.route(testConnection(path), (c) => c.json({ status: 'ok', datasource: 'tokentally' }));
 
   api.route(post('/metrics', 'Metrics the query editor offers', AnyBody, {}, MetricList), async (c) => {
-    await body(c, AnyBody);
+    await jsonBody(c, AnyBody);
     return c.json(metricList());
   });
 
   api.route(post('/metric-payload-options', 'Options of one payload field', PayloadOptionsBody, { metric: 'cost_usd', payload: {}, name: 'group_by' }, z.array(Option)), async (c) => {
-    const { name } = await body(c, PayloadOptionsBody);
+    const { name } = await jsonBody(c, PayloadOptionsBody);
     return c.json(payloadOptions(name));
   });
 
   api.route(post('/query', 'Time series or tables for panels', GrafanaQuery, { range: EXAMPLE_RANGE, targets: [{ refId: 'A', target: 'cost_usd', payload: { group_by: ['model'] } }] }, QueryAnswer), async (c) =>
-    c.json(await runGrafanaQuery(c.var.store, await body(c, GrafanaQuery))));
+    c.json(await runGrafanaQuery(c.var.store, await jsonBody(c, GrafanaQuery))));
 
   api.route(post('/variable', 'Values of a dashboard variable', VariableBody, { payload: { target: 'model' }, range: EXAMPLE_RANGE }, z.array(z.object({ __text: z.string(), __value: z.string() }))), async (c) => {
-    const q = await body(c, VariableBody);
+    const q = await jsonBody(c, VariableBody);
     const { from, to } = rangeOf(q.range, deps.now());
     const values = await distinctValues(c.var.store, dimensionOf(q.payload.target.trim(), 'payload.target'), from, to);
     return c.json(values.filter((v) => v !== '').map((v) => ({ __text: v, __value: v })));
   });
 
   api.route(post('/tag-keys', 'Keys for ad hoc filters', AnyBody, {}, z.array(z.object({ type: z.literal('string'), text: z.string() }))), async (c) => {
-    await body(c, AnyBody);
+    await jsonBody(c, AnyBody);
     return c.json(DIMENSIONS.map((d) => ({ type: 'string', text: d })));
   });
 
   api.route(post('/tag-values', 'Values of one ad hoc filter key', TagValuesBody, { key: 'model' }, z.array(z.object({ text: z.string() }))), async (c) => {
-    const q = await body(c, TagValuesBody);
+    const q = await jsonBody(c, TagValuesBody);
     const { from, to } = rangeOf(q.range, deps.now());
     const values = await distinctValues(c.var.store, dimensionOf(q.key, 'key'), from, to);
     return c.json(values.filter((v) => v !== '').map((text) => ({ text })));

@@ -27,6 +27,8 @@ const text = () =>
   z.string().refine((s) => !s.includes('\u0000') && s.isWellFormed(), 'must be valid Unicode text without NUL characters');
 
 const dimension = text().trim().min(1, 'must not be empty').max(LIMITS.dimensionLength);
+/** A project id as events name it; the projects API takes the same ids. */
+export const ProjectId = dimension;
 
 const timestamp = z.union(
   [

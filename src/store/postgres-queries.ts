@@ -1,4 +1,5 @@
 import type { UsageRecord } from '../event/schema.js';
+import type { ProjectsQuery } from './types.js';
 import { rebuildRollupSql, type Sql, type SqlDialect } from './query-builder.js';
 
 /**
@@ -95,3 +96,46 @@ export const PRUNE_RAW_SQL = [
    RETURNING horizon`,
   'DELETE FROM usage_events WHERE seq IN (SELECT seq FROM usage_events WHERE ts < $1 LIMIT $2)',
 ] as const;
+const PROJECT_COLUMNS = `id, name, description, archived, is_pinned AS pinned, pin_order,
+  to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at,
+  to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS updated_at`;
+
+/** Statements on `projects`, as on SQLite. */
+export const PROJECT_SQL = {
+  get: `SELECT ${PROJECT_COLUMNS} FROM projects WHERE id = $1`,
+  // Archiving also unpins, so the pin order only ever holds projects the default list shows.
+  save: `INSERT INTO projects (id, name, description, archived)
+    VALUES ($1, COALESCE($2::text, $1), COALESCE($3::text, ''), COALESCE($4::boolean, FALSE))
+    ON CONFLICT (id) DO UPDATE SET
+      name = COALESCE($2::text, projects.name),
+      description = COALESCE($3::text, projects.description),
+      archived = COALESCE($4::boolean, projects.archived),
+      is_pinned = CASE WHEN COALESCE($4::boolean, projects.archived) THEN FALSE ELSE projects.is_pinned END,
+      pin_order = CASE WHEN COALESCE($4::boolean, projects.archived) THEN NULL ELSE projects.pin_order END,
+      updated_at = now()
+    RETURNING (xmax = 0) AS created`,
+  // Pins and reorders take this lock first, so two of them never compute the same next place.
+  lockPins: 'LOCK TABLE projects IN SHARE ROW EXCLUSIVE MODE',
+  pin: `UPDATE projects SET is_pinned = TRUE, updated_at = now(),
+    pin_order = (SELECT COALESCE(MAX(pin_order), 0) + 1 FROM projects)
+    WHERE id = $1 AND NOT is_pinned`,
+  unpin: 'UPDATE projects SET is_pinned = FALSE, pin_order = NULL, updated_at = now() WHERE id = $1 AND is_pinned',
+  pinnedIds: 'SELECT id FROM projects WHERE is_pinned',
+  // The unique index on pin_order is checked row by row: move every pin out of the way first.
+  clearOrder: 'UPDATE projects SET pin_order = -pin_order WHERE is_pinned',
+  setOrder: `UPDATE projects AS p SET pin_order = o.position, updated_at = now()
+    FROM unnest($1::text[]) WITH ORDINALITY AS o (id, position) WHERE p.id = o.id`,
+};
+
+/** The project list: pinned first by their order, then the rest by name ignoring case (and id, for equal names). */
+export function listProjectsSql(query: ProjectsQuery): { sql: string; params: unknown[] } {
+  const clauses: string[] = [];
+  const params: unknown[] = [];
+  if (!query.includeArchived) clauses.push('NOT archived');
+  if (query.ids) {
+    params.push(query.ids);
+    clauses.push(`id = ANY($${params.length}::text[])`);
+  }
+  const where = clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
+  return { sql: `SELECT ${PROJECT_COLUMNS} FROM projects ${where} ORDER BY is_pinned DESC, pin_order, lower(name), id`, params };
+}

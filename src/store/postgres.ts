@@ -5,11 +5,12 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { readMigrations } from './migrations.js';
 import {
   INSERT_BATCH_SQL, insertBatchParams, MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, numbered, POSTGRES_DIALECT,
-  PRUNE_RAW_SQL, RAW_HORIZON_SQL, rebuildRollupsSql, REPRICE_SELECT_SQL, REPRICE_UPDATE_SQL,
+  listProjectsSql, PROJECT_SQL, PRUNE_RAW_SQL, RAW_HORIZON_SQL, rebuildRollupsSql, REPRICE_SELECT_SQL, REPRICE_UPDATE_SQL,
 } from './postgres-queries.js';
 import { aggregateResult, aggregateSql, eventsSql, rollupDiffSql, type SqlRow } from './query-builder.js';
 import type {
-  AggregateQuery, AggregateResult, EventsPage, EventsQuery, RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
+  AggregateQuery, AggregateResult, EventsPage, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
+  RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
 } from './types.js';
 
 export interface PostgresOptions {
@@ -151,6 +152,46 @@ export class PostgresStore implements Store {
     }
   }
 
+  async listProjects(query: ProjectsQuery): Promise<Project[]> {
+    const { sql, params } = listProjectsSql(query);
+    return (await this.pool.query<Project>(sql, params)).rows;
+  }
+
+  async getProject(id: string): Promise<Project | null> {
+    return projectById(this.pool, id);
+  }
+
+  async saveProject(id: string, changes: ProjectChanges): Promise<{ project: Project; created: boolean }> {
+    return this.transaction(async (client) => {
+      const { rows } = await client.query<{ created: boolean }>(PROJECT_SQL.save, [id, changes.name ?? null, changes.description ?? null, changes.archived ?? null]);
+      return { project: (await projectById(client, id))!, created: rows[0]!.created };
+    });
+  }
+
+  async setPinned(id: string, pinned: boolean): Promise<Project | null> {
+    return this.transaction(async (client) => {
+      await client.query(PROJECT_SQL.lockPins);
+      await client.query(pinned ? PROJECT_SQL.pin : PROJECT_SQL.unpin, [id]);
+      return projectById(client, id);
+    });
+  }
+
+  async reorderPins(ids: readonly string[]): Promise<PinOrderMismatch | null> {
+    return this.transaction(async (client) => {
+      await client.query(PROJECT_SQL.lockPins);
+      const pinned = new Set((await client.query<{ id: string }>(PROJECT_SQL.pinnedIds)).rows.map((r) => r.id));
+      const wanted = new Set(ids);
+      const mismatch = {
+        missing: [...pinned].filter((id) => !wanted.has(id)).sort(),
+        unexpected: [...wanted].filter((id) => !pinned.has(id)).sort(),
+      };
+      if (mismatch.missing.length || mismatch.unexpected.length) return mismatch;
+      await client.query(PROJECT_SQL.clearOrder);
+      await client.query(PROJECT_SQL.setOrder, [ids]);
+      return null;
+    });
+  }
+
   async ping(): Promise<void> {
     await this.pool.query('SELECT 1');
   }
@@ -189,4 +230,8 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+async function projectById(db: pg.Pool | pg.PoolClient, id: string): Promise<Project | null> {
+  return (await db.query<Project>(PROJECT_SQL.get, [id])).rows[0] ?? null;
 }

@@ -1,4 +1,5 @@
-import type { SqlDialect } from './query-builder.js';
+import type { Sql, SqlDialect } from './query-builder.js';
+import type { ProjectsQuery } from './types.js';
 
 /** SQLite's time buckets: `day` is 'YYYY-MM-DD' text; raw buckets via strftime on epoch seconds. */
 export const SQLITE_DIALECT: SqlDialect = {
@@ -16,3 +17,42 @@ export const SQLITE_DIALECT: SqlDialect = {
     month: (local) => `strftime('%Y-%m', ${local}, 'unixepoch')`,
   },
 };
+
+const NOW = `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`;
+const PROJECT_COLUMNS = `id, name, description, archived, is_pinned AS pinned, pin_order, created_at, updated_at`;
+
+/** Statements on `projects`. */
+export const PROJECT_SQL = {
+  get: `SELECT ${PROJECT_COLUMNS} FROM projects WHERE id = ?`,
+  // Archiving also unpins, so the pin order only ever holds projects the default list shows.
+  save: `INSERT INTO projects (id, name, description, archived, created_at, updated_at)
+    VALUES (@id, COALESCE(@name, @id), COALESCE(@description, ''), COALESCE(@archived, 0), ${NOW}, ${NOW})
+    ON CONFLICT (id) DO UPDATE SET
+      name = COALESCE(@name, name),
+      description = COALESCE(@description, description),
+      archived = COALESCE(@archived, archived),
+      is_pinned = CASE WHEN COALESCE(@archived, archived) = 1 THEN 0 ELSE is_pinned END,
+      pin_order = CASE WHEN COALESCE(@archived, archived) = 1 THEN NULL ELSE pin_order END,
+      updated_at = ${NOW}`,
+  pin: `UPDATE projects SET is_pinned = 1, updated_at = ${NOW},
+    pin_order = (SELECT COALESCE(MAX(pin_order), 0) + 1 FROM projects)
+    WHERE id = ? AND is_pinned = 0`,
+  unpin: `UPDATE projects SET is_pinned = 0, pin_order = NULL, updated_at = ${NOW} WHERE id = ? AND is_pinned = 1`,
+  pinnedIds: `SELECT id FROM projects WHERE is_pinned = 1`,
+  // The unique index on pin_order is checked row by row: move every pin out of the way first.
+  clearOrder: `UPDATE projects SET pin_order = -pin_order WHERE is_pinned = 1`,
+  setOrder: `UPDATE projects SET pin_order = ?, updated_at = ${NOW} WHERE id = ?`,
+};
+
+/** The project list: pinned first by their order, then the rest by name ignoring case (and id, for equal names). */
+export function listProjectsSql(query: ProjectsQuery): Sql {
+  const clauses: string[] = [];
+  const params: unknown[] = [];
+  if (!query.includeArchived) clauses.push('archived = 0');
+  if (query.ids) {
+    clauses.push(query.ids.length ? `id IN (${query.ids.map(() => '?').join(', ')})` : '0');
+    params.push(...query.ids);
+  }
+  const where = clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
+  return { sql: `SELECT ${PROJECT_COLUMNS} FROM projects ${where} ORDER BY is_pinned DESC, pin_order, lower(name), id`, params };
+}

@@ -5,9 +5,10 @@ import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { readMigrations } from './migrations.js';
 import { aggregateResult, aggregateSql, eventsSql, rebuildRollupSql, rollupDiffSql, type SqlRow } from './query-builder.js';
-import { SQLITE_DIALECT } from './sqlite-queries.js';
+import { listProjectsSql, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
 import type {
-  AggregateQuery, AggregateResult, EventsPage, EventsQuery, RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
+  AggregateQuery, AggregateResult, EventsPage, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
+  RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
 } from './types.js';
 
 const RECORD_COLUMNS = [
@@ -141,6 +142,52 @@ export class SqliteStore implements Store {
     await this.db.backup(file);
   }
 
+  async listProjects(query: ProjectsQuery): Promise<Project[]> {
+    const { sql, params } = listProjectsSql(query);
+    return (this.db.prepare(sql).all(params) as SqlRow[]).map(projectFromRow);
+  }
+
+  async getProject(id: string): Promise<Project | null> {
+    return this.projectById(id);
+  }
+
+  async saveProject(id: string, changes: ProjectChanges): Promise<{ project: Project; created: boolean }> {
+    return this.db.transaction(() => {
+      const created = this.projectById(id) === null;
+      const archived = changes.archived === undefined ? null : Number(changes.archived);
+      this.db.prepare(PROJECT_SQL.save).run({ id, name: changes.name ?? null, description: changes.description ?? null, archived });
+      return { project: this.projectById(id)!, created };
+    }).immediate();
+  }
+
+  async setPinned(id: string, pinned: boolean): Promise<Project | null> {
+    return this.db.transaction(() => {
+      this.db.prepare(pinned ? PROJECT_SQL.pin : PROJECT_SQL.unpin).run(id);
+      return this.projectById(id);
+    }).immediate();
+  }
+
+  async reorderPins(ids: readonly string[]): Promise<PinOrderMismatch | null> {
+    return this.db.transaction(() => {
+      const pinned = new Set(this.db.prepare(PROJECT_SQL.pinnedIds).pluck().all() as string[]);
+      const wanted = new Set(ids);
+      const mismatch = {
+        missing: [...pinned].filter((id) => !wanted.has(id)).sort(),
+        unexpected: [...wanted].filter((id) => !pinned.has(id)).sort(),
+      };
+      if (mismatch.missing.length || mismatch.unexpected.length) return mismatch;
+      this.db.prepare(PROJECT_SQL.clearOrder).run();
+      const setOrder = this.db.prepare(PROJECT_SQL.setOrder);
+      ids.forEach((id, i) => setOrder.run(i + 1, id));
+      return null;
+    }).immediate();
+  }
+
+  private projectById(id: string): Project | null {
+    const row = this.db.prepare(PROJECT_SQL.get).get(id) as SqlRow | undefined;
+    return row ? projectFromRow(row) : null;
+  }
+
   async ping(): Promise<void> {
     this.db.prepare('SELECT 1').get();
   }
@@ -167,4 +214,12 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
+}
+
+function projectFromRow(row: SqlRow): Project {
+  return {
+    id: String(row.id), name: String(row.name), description: String(row.description),
+    archived: row.archived === 1, pinned: row.pinned === 1, pin_order: row.pin_order === null ? null : Number(row.pin_order),
+    created_at: String(row.created_at), updated_at: String(row.updated_at),
+  };
 }

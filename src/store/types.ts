@@ -94,6 +94,37 @@ export interface RepriceResult {
   changed: number;
 }
 
+/** A project as stored; `pin_order` is null exactly when it is not pinned. */
+export interface Project {
+  id: string;
+  name: string;
+  description: string;
+  archived: boolean;
+  pinned: boolean;
+  pin_order: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Fields a user may set; absent ones keep their value (or their default for a new project). */
+export interface ProjectChanges {
+  name?: string;
+  description?: string;
+  archived?: boolean;
+}
+
+export interface ProjectsQuery {
+  includeArchived: boolean;
+  /** Only these ids (a scoped key's projects), or all. */
+  ids: string[] | null;
+}
+
+/** Why a new pin order was refused: pinned ids it lacks, and ids in it that are not pinned. */
+export interface PinOrderMismatch {
+  missing: string[];
+  unexpected: string[];
+}
+
 export interface VerifyResult {
   ok: boolean;
   mismatches: number;
@@ -127,6 +158,15 @@ export interface Store {
   pruneRaw(before: number, maxRows: number): Promise<number>;
   /** A consistent copy of the database, taken while it keeps serving. */
   backup(file: string): Promise<void>;
+  /** Pinned first by pin order, then the rest by name. */
+  listProjects(query: ProjectsQuery): Promise<Project[]>;
+  getProject(id: string): Promise<Project | null>;
+  /** Creates the project or updates it, in one statement; archiving it also unpins it. */
+  saveProject(id: string, changes: ProjectChanges): Promise<{ project: Project; created: boolean }>;
+  /** Pins at the end of the order (a pinned project keeps its place) or unpins; null for an unknown id. */
+  setPinned(id: string, pinned: boolean): Promise<Project | null>;
+  /** Gives the pinned projects the order of `ids`, in one transaction; unchanged unless `ids` is exactly the pinned set. */
+  reorderPins(ids: readonly string[]): Promise<PinOrderMismatch | null>;
   ping(): Promise<void>;
   /** Rollup = raw sums from the raw horizon on, and the database's own integrity check. */
   verify(): Promise<VerifyResult>;
