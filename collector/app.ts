@@ -7,6 +7,7 @@ import { registerCommon } from '../src/http/common.js';
 import type { Pricer } from '../src/pricing/pricer.js';
 import type { Store } from '../src/store/types.js';
 import { registerSeedUsage } from './routes/seed.js';
+import { otlpErrorBodies, registerTraces } from './routes/traces.js';
 import { registerUsageBatch } from './routes/usage.js';
 import type { BatchWriter } from './writer.js';
 
@@ -21,7 +22,7 @@ export interface CollectorDeps {
 export type CollectorEnv = { Variables: { principal: Principal } };
 export type CollectorApp = Hono<CollectorEnv>;
 
-/** The ingestion app: parse → validate → normalise → price → queue → durable ack. */
+/** The ingestion app (native JSON and OTLP traces): parse → validate → normalise → price → queue → durable ack. */
 export function createCollectorApp(deps: CollectorDeps): CollectorApp {
   const app = new Hono<CollectorEnv>();
   registerCommon(app, 'collector', {
@@ -36,6 +37,8 @@ export function createCollectorApp(deps: CollectorDeps): CollectorApp {
       }
     },
   });
+  // Before auth and the body limit, so their refusals reach OTLP clients as a google.rpc.Status too.
+  app.use('/v1/traces', otlpErrorBodies);
   app.use('/v1/*', requireRole(deps.keys, 'ingest'));
   app.use('/api/*', requireRole(deps.keys, 'ingest'));
   app.use(
@@ -48,5 +51,6 @@ export function createCollectorApp(deps: CollectorDeps): CollectorApp {
   );
   registerUsageBatch(app, deps);
   registerSeedUsage(app, deps);
+  registerTraces(app, deps);
   return app;
 }
