@@ -18,9 +18,12 @@ const PROTO_DIR = join(PACKAGE_ROOT, 'collector', 'otlp', 'proto');
 const root = new protobuf.Root();
 root.resolvePath = (_origin, target) => join(PROTO_DIR, target);
 root.loadSync(['opentelemetry/proto/collector/trace/v1/trace_service.proto', 'google/rpc/status.proto']);
-const RequestType = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest');
-const ResponseType = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse');
-const StatusType = root.lookupType('google.rpc.Status');
+/** The message types of the vendored schema; tests and the benchmark encode with them as a client would. */
+export const otlpTypes = {
+  request: root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest'),
+  response: root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse'),
+  status: root.lookupType('google.rpc.Status'),
+};
 
 const MEDIA_TYPES: Record<string, OtlpEncoding> = {
   'application/json': 'json',
@@ -53,7 +56,7 @@ export function decodeTraceRequest(body: Buffer, encoding: OtlpEncoding): TraceS
 
 function parseProtobuf(body: Buffer): unknown {
   try {
-    return RequestType.toObject(RequestType.decode(body), { longs: String });
+    return otlpTypes.request.toObject(otlpTypes.request.decode(body), { longs: String });
   } catch (error) {
     throw badRequest(`body is not a protobuf ExportTraceServiceRequest: ${(error as Error).message}`);
   }
@@ -98,12 +101,12 @@ function encode(type: protobuf.Type, object: Record<string, unknown>, encoding: 
 
 /** `ExportTraceServiceResponse`; `partialSuccess` only when spans were rejected. */
 export function encodeExportResponse(encoding: OtlpEncoding, rejected?: { rejectedSpans: number; errorMessage: string }): Encoded {
-  return encode(ResponseType, rejected ? { partialSuccess: rejected } : {}, encoding);
+  return encode(otlpTypes.response, rejected ? { partialSuccess: rejected } : {}, encoding);
 }
 
 /** gRPC codes for the `google.rpc.Status` of an error answer; OTLP clients go by the HTTP status. */
 const GRPC_CODES: Record<number, number> = { 400: 3, 401: 16, 403: 7, 404: 5, 413: 11, 415: 3, 429: 8, 503: 14 };
 
 export function encodeStatus(encoding: OtlpEncoding, httpStatus: number, message: string): Encoded {
-  return encode(StatusType, { code: GRPC_CODES[httpStatus] ?? 13, message }, encoding);
+  return encode(otlpTypes.status, { code: GRPC_CODES[httpStatus] ?? 13, message }, encoding);
 }

@@ -2,7 +2,8 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { otlpRequest, otlpSchema, toProtobuf } from '../support/otlp.js';
+import { otlpTypes } from '../../collector/otlp/decode.js';
+import { otlpRequest, toProtobuf } from '../support/otlp.js';
 import { startTestService, type TestService } from '../support/service.js';
 
 const usage = { 'gen_ai.request.model': 'gpt-4o', 'gen_ai.usage.input_tokens': 10, 'gen_ai.usage.output_tokens': 5 };
@@ -13,7 +14,7 @@ const twoSpans = (prefix: string) =>
 async function statusOf(res: Response): Promise<{ code: number; message: string }> {
   const type = res.headers.get('content-type') ?? '';
   if (type.startsWith('application/x-protobuf')) {
-    return otlpSchema.status.toObject(otlpSchema.status.decode(new Uint8Array(await res.arrayBuffer()))) as { code: number; message: string };
+    return otlpTypes.status.toObject(otlpTypes.status.decode(new Uint8Array(await res.arrayBuffer()))) as { code: number; message: string };
   }
   expect(type).toMatch(/^application\/json/);
   return res.json();

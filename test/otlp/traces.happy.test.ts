@@ -1,7 +1,8 @@
 import { SpanKind, context, trace, type Tracer } from '@opentelemetry/api';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { exporterFor, exportSpans, otlpRequest, otlpSchema, recordSpans, toProtobuf, type Wire, END_NANOS, START_NANOS, TRACE_ID } from '../support/otlp.js';
+import { otlpTypes } from '../../collector/otlp/decode.js';
+import { exporterFor, exportSpans, otlpRequest, recordSpans, toProtobuf, type Wire, END_NANOS, START_NANOS, TRACE_ID } from '../support/otlp.js';
 import { startTestService, type TestService } from '../support/service.js';
 
 let svc: TestService;
@@ -100,7 +101,7 @@ describe('POST /v1/traces answers', () => {
   it('answers partialSuccess in protobuf to a protobuf request', async () => {
     const res = await svc.ingest('/v1/traces', gzipSync(toProtobuf(mixed)), { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' });
     expect(res.status).toBe(200);
-    const answer = otlpSchema.response.toObject(otlpSchema.response.decode(new Uint8Array(await res.arrayBuffer())), { longs: Number });
+    const answer = otlpTypes.response.toObject(otlpTypes.response.decode(new Uint8Array(await res.arrayBuffer())), { longs: Number });
     expect(answer).toEqual({ partialSuccess: { rejectedSpans: 1, errorMessage: expect.stringContaining('must not be negative') } });
   });
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exporterFor, exportSpans, otlpRequest, otlpSchema, recordSpans, toProtobuf } from '../support/otlp.js';
+import { otlpTypes } from '../../collector/otlp/decode.js';
+import { exporterFor, exportSpans, otlpRequest, recordSpans, toProtobuf } from '../support/otlp.js';
 import { startTestService, type TestService } from '../support/service.js';
 
 const sha = (key: string) => createHash('sha256').update(key).digest('hex');
@@ -26,7 +27,7 @@ describe('POST /v1/traces with API keys on', () => {
     const missing = await svc.ingest('/v1/traces', toProtobuf(otlpRequest([{ spanId: '00f067aa0ba902b7', attributes: usage }])), { 'content-type': 'application/x-protobuf' });
     expect(missing.status).toBe(401);
     expect(missing.headers.get('www-authenticate')).toMatch(/Bearer/);
-    expect(otlpSchema.status.toObject(otlpSchema.status.decode(new Uint8Array(await missing.arrayBuffer())))).toMatchObject({ code: 16, message: expect.stringMatching(/API key is required/) });
+    expect(otlpTypes.status.toObject(otlpTypes.status.decode(new Uint8Array(await missing.arrayBuffer())))).toMatchObject({ code: 16, message: expect.stringMatching(/API key is required/) });
 
     const wrongRole = await svc.ingest('/v1/traces', otlpRequest([]), bearer(KEYS.read));
     expect(wrongRole.status).toBe(403);

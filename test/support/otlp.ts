@@ -3,9 +3,7 @@ import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-
 import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { join } from 'node:path';
-import protobuf from 'protobufjs';
-import { PACKAGE_ROOT } from '../../src/paths.js';
+import { otlpTypes } from '../../collector/otlp/decode.js';
 
 export type Wire = 'json' | 'protobuf';
 
@@ -82,18 +80,6 @@ export function otlpRequest(spans: SpanSpec[], options: { resource?: Record<stri
   };
 }
 
-/** The vendored schema, for a test to encode requests and decode answers the way a client would. */
-export const otlpSchema = (() => {
-  const root = new protobuf.Root();
-  root.resolvePath = (_origin, target) => join(PACKAGE_ROOT, 'collector', 'otlp', 'proto', target);
-  root.loadSync(['opentelemetry/proto/collector/trace/v1/trace_service.proto', 'google/rpc/status.proto']);
-  return {
-    request: root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest'),
-    response: root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse'),
-    status: root.lookupType('google.rpc.Status'),
-  };
-})();
-
 /** An OTLP/JSON request as protobuf bytes (ids from hex, as a protobuf client sends them). */
 export function toProtobuf(request: ReturnType<typeof otlpRequest>): Uint8Array {
   const hexToBase64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
@@ -101,5 +87,5 @@ export function toProtobuf(request: ReturnType<typeof otlpRequest>): Uint8Array 
   for (const rs of copy.resourceSpans) for (const ss of rs.scopeSpans) for (const s of ss.spans) {
     Object.assign(s, { traceId: hexToBase64(s.traceId), spanId: hexToBase64(s.spanId), parentSpanId: hexToBase64(s.parentSpanId) });
   }
-  return otlpSchema.request.encode(otlpSchema.request.fromObject(copy)).finish();
+  return otlpTypes.request.encode(otlpTypes.request.fromObject(copy)).finish();
 }
