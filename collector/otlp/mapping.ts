@@ -110,12 +110,16 @@ function versionBelow(version: string, bound: readonly [number, number, number])
 
 /** The kept attributes and tags, within the event schema's bounds (long strings are cut). */
 export function keptAttributes(span: Attributes, resource: Attributes, extra: Record<string, string>): Record<string, string | number | boolean> {
-  const out: Record<string, string | number | boolean> = {};
+  const out = new Map<string, string | number | boolean>();
   const put = (key: string, value: AttributeValue) => {
-    if (key === '' || key.length > LIMITS.attributeKeyLength || Object.keys(out).length >= LIMITS.attributeCount) return;
-    if (typeof value === 'bigint') out[key] = Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
-    else if (typeof value === 'string') out[key] = value.slice(0, LIMITS.attributeValueLength);
-    else if (typeof value !== 'number' || Number.isFinite(value)) out[key] = value;
+    const kept =
+      typeof value === 'bigint' ? (Number.isSafeInteger(Number(value)) ? Number(value) : value.toString())
+      : typeof value === 'string' ? value.slice(0, LIMITS.attributeValueLength)
+      : typeof value === 'number' && !Number.isFinite(value) ? undefined
+      : value;
+    if (kept === undefined || key === '' || key.length > LIMITS.attributeKeyLength) return;
+    if (out.size >= LIMITS.attributeCount && !out.has(key)) return;
+    out.set(key, kept);
   };
   for (const [key, value] of Object.entries(extra)) put(key, value);
   for (const name of KEPT_ATTRIBUTES) {
@@ -125,5 +129,5 @@ export function keptAttributes(span: Attributes, resource: Attributes, extra: Re
   for (const attributes of [resource, span]) {
     for (const [key, value] of attributes) if (key.startsWith(TAG_PREFIX)) put(key.slice(TAG_PREFIX.length), value);
   }
-  return out;
+  return Object.fromEntries(out);
 }
