@@ -76,13 +76,16 @@ function parseJson(body: Buffer): unknown {
   return camelCaseKeys(value);
 }
 
-/** OTLP/JSON keys are lowerCamelCase; the proto's snake_case names are accepted too. */
+/**
+ * OTLP/JSON keys are lowerCamelCase; the proto's snake_case names are accepted too. A null field
+ * means the field's default (proto3 JSON mapping), so it is dropped.
+ */
 function camelCaseKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(camelCaseKeys);
   if (value === null || typeof value !== 'object') return value;
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
-    out[key.includes('_') ? key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()) : key] = camelCaseKeys(v);
+    if (v !== null) out[key.includes('_') ? key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()) : key] = camelCaseKeys(v);
   }
   return out;
 }

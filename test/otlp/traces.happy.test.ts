@@ -128,11 +128,11 @@ describe('POST /v1/traces answers', () => {
     expect(body.events[0]).toMatchObject({ timestamp: '2026-11-03T10:00:01.623Z', duration_ms: 1500 });
   });
 
-  it('accepts snake_case keys and upper-case hex ids; the id is lower case', async () => {
+  it('accepts snake_case keys, null and unknown fields, and upper-case hex ids; the id is lower case', async () => {
     const request = otlpRequest([{ spanId: '00F067AA0BA902B7', traceId: TRACE_ID.toUpperCase(), attributes: usage }]);
     const snake = JSON.stringify({ unknown_field: 1, ...request }).replace(/"(\w+)":/g, (_m, key: string) => `"${key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}":`);
-    expect(snake).toContain('"start_time_unix_nano"');
-    const res = await svc.ingest('/v1/traces', snake);
+    expect(snake).toContain('"parent_span_id":""');
+    const res = await svc.ingest('/v1/traces', snake.replace('"parent_span_id":""', '"parent_span_id":null'));
     expect(res.status).toBe(200);
     const { body } = await svc.report('/v1/events');
     expect(body.events.map((e: any) => e.id)).toEqual([`${TRACE_ID}00f067aa0ba902b7`]);
