@@ -25,15 +25,15 @@ export const otlpTypes = {
   status: root.lookupType('google.rpc.Status'),
 };
 
-const MEDIA_TYPES: Record<string, OtlpEncoding> = {
-  'application/json': 'json',
-  'application/x-protobuf': 'protobuf',
-  'application/protobuf': 'protobuf',
-};
+const MEDIA_TYPES: ReadonlyMap<string, OtlpEncoding> = new Map([
+  ['application/json', 'json'],
+  ['application/x-protobuf', 'protobuf'],
+  ['application/protobuf', 'protobuf'],
+]);
 
 /** The encoding a Content-Type names (parameters such as charset are fine), or undefined. */
 export function encodingOf(contentType: string | undefined): OtlpEncoding | undefined {
-  return MEDIA_TYPES[(contentType ?? '').split(';')[0]!.trim().toLowerCase()];
+  return MEDIA_TYPES.get((contentType ?? '').split(';')[0]!.trim().toLowerCase());
 }
 
 export function requireEncoding(contentType: string | undefined): OtlpEncoding {
@@ -85,7 +85,8 @@ function camelCaseKeys(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value;
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
-    if (v !== null) out[key.includes('_') ? key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()) : key] = camelCaseKeys(v);
+    // __proto__ is no OTLP field, and assigning it would replace the object's prototype.
+    if (v !== null && key !== '__proto__') out[key.includes('_') ? key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()) : key] = camelCaseKeys(v);
   }
   return out;
 }

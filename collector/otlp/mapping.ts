@@ -39,12 +39,12 @@ export const SPAN_OR_RESOURCE_FIELDS = {
 } as const;
 
 /** Operation values of the older dialects, in the GenAI conventions' words. */
-export const OPERATION_ALIASES: Readonly<Record<string, string>> = {
-  LLM: 'chat',
-  EMBEDDING: 'embeddings',
-  completion: 'text_completion',
-  embedding: 'embeddings',
-};
+export const OPERATION_ALIASES: ReadonlyMap<string, string> = new Map([
+  ['LLM', 'chat'],
+  ['EMBEDDING', 'embeddings'],
+  ['completion', 'text_completion'],
+  ['embedding', 'embeddings'],
+]);
 
 /** Spans whose tokens count. Agent, workflow and chain spans carry their children's sums. */
 export const INFERENCE_OPERATIONS: ReadonlySet<string> = new Set(['chat', 'text_completion', 'generate_content', 'embeddings']);
@@ -92,7 +92,7 @@ export function operationOf(attributes: Attributes): string | undefined {
   const found = firstPresent(attributes, SPAN_FIELDS.operation);
   if (!found) return undefined;
   const text = toText(found.value);
-  return OPERATION_ALIASES[text] ?? text;
+  return OPERATION_ALIASES.get(text) ?? text;
 }
 
 export function reportsExclusiveInput(scope: { name: string; version: string }): boolean {

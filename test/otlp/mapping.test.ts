@@ -110,6 +110,7 @@ describe('only inference spans count', () => {
     ['execute_tool', { 'gen_ai.operation.name': 'execute_tool' }, INTERNAL, false],
     ['OpenInference AGENT', { 'openinference.span.kind': 'AGENT' }, INTERNAL, false],
     ['OpenInference CHAIN', { 'openinference.span.kind': 'CHAIN' }, INTERNAL, false],
+    ['an unknown operation', { 'gen_ai.operation.name': 'toString' }, CLIENT, false],
   ])('%s → counted: %s', (_name, operation, kind, counted) => {
     const { spanEvents } = eventsOf([{ spanId: '00f067aa0ba902b7', kind, attributes: { ...operation, 'gen_ai.request.model': 'm', 'gen_ai.usage.input_tokens': 5 } }]);
     expect(spanEvents.length).toBe(counted ? 1 : 0);

@@ -39,6 +39,7 @@ describe('bad requests to POST /v1/traces get a google.rpc.Status in the request
     ['a body that says gzip but is not', 'plain', { 'content-encoding': 'gzip' }, 400, /gzip/],
     ['an unknown Content-Type', '{}', { 'content-type': 'text/plain' }, 415, /text\/plain/],
     ['no Content-Type', '{}', { 'content-type': '' }, 415, /application\/x-protobuf/],
+    ['a Content-Type named like an object property', '{}', { 'content-type': 'constructor' }, 415, /constructor/],
     ['an unknown Content-Encoding', '{}', { 'content-encoding': 'br' }, 415, /br/],
     ['a body over MAX_BODY_BYTES', JSON.stringify({ pad: 'x'.repeat(30000) }), {}, 413, /MAX_BODY_BYTES/],
     ['a gzip bomb', gzipSync(Buffer.alloc(10_000_000, 32)), { ...proto, 'content-encoding': 'gzip' }, 413, /MAX_DECODED_BODY_BYTES/],

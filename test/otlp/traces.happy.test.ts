@@ -114,6 +114,7 @@ describe('POST /v1/traces answers', () => {
   it.each([
     ['an empty JSON object', '{}', 'application/json'],
     ['no resource spans', '{"resourceSpans": []}', 'application/json'],
+    ['only a __proto__ key', '{"__proto__": {"resourceSpans": "not a list"}}', 'application/json'],
     ['an empty protobuf body', new Uint8Array(0), 'application/x-protobuf'],
   ])('treats %s as an empty request: success', async (_name, body, type) => {
     const res = await svc.ingest('/v1/traces', body, { 'content-type': type });
