@@ -25,6 +25,17 @@ export async function runLoad(options: { url: string; path: string; batch: numbe
     const events = makeEvents(options.batch, MARK);
     return options.single ? events.map((e) => JSON.stringify(e).split(MARK)) : [JSON.stringify({ events }).split(MARK)];
   }).flat();
+  return drive({
+    url: options.url + options.path, clients: options.clients, seconds: options.seconds,
+    eventsPerRequest: options.single ? 1 : options.batch, headers: { 'content-type': 'application/json' },
+    body: (n) => templates[n % templates.length]!.join(`r${n}`),
+  });
+}
+
+/** The client loop shared by every load: `body(n)` gives request n's body, built cheaply. */
+export async function drive(options: {
+  url: string; clients: number; seconds: number; eventsPerRequest: number; headers: Record<string, string>; body: (n: number) => string | Uint8Array<ArrayBuffer>;
+}): Promise<LoadResult> {
   const latencies: number[] = [];
   let requests = 0;
   let errors = 0;
@@ -34,10 +45,9 @@ export async function runLoad(options: { url: string; path: string; batch: numbe
   await Promise.all(
     Array.from({ length: options.clients }, async () => {
       while (performance.now() < deadline) {
-        const n = next++;
-        const body = templates[n % templates.length]!.join(`r${n}`);
+        const body = options.body(next++);
         const t = performance.now();
-        const res = await fetch(options.url + options.path, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        const res = await fetch(options.url, { method: 'POST', headers: options.headers, body });
         await res.arrayBuffer();
         latencies.push(performance.now() - t);
         if (res.ok) requests++;
@@ -47,6 +57,6 @@ export async function runLoad(options: { url: string; path: string; batch: numbe
   );
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  const events = requests * (options.single ? 1 : options.batch);
+  const events = requests * options.eventsPerRequest;
   return { requests, events, eventsPerSecond: events / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors };
 }

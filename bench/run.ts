@@ -6,6 +6,7 @@ import { runCli, waitForUrls } from './server.js';
 import { measureCeiling } from './ceiling.js';
 import { makeEvents, toRecords } from './events.js';
 import { runLoad, type LoadResult } from './load.js';
+import { runOtlpLoad } from './otlp.js';
 import { runPostgresBench } from './postgres.js';
 
 const { values: args } = parseArgs({
@@ -42,6 +43,9 @@ async function main() {
     const baseline = await runLoad({ url: collector, path: '/api/usage', batch: 1, clients: 1, seconds: size.seconds, single: true });
     line('(d) seed-style: one event per request', baseline);
     console.log(`    ours / seed-style: ${(best / baseline.eventsPerSecond).toFixed(1)}×   (target ≥ 20×: ${verdict(best >= 20 * baseline.eventsPerSecond)})`);
+
+    // (e) OTLP/HTTP protobuf ingest (bench/otlp.ts): 100 GenAI spans per request.
+    line(`(e) OTLP protobuf, 100-span requests`, await runOtlpLoad({ url: collector, spans: 100, clients: size.clients, seconds: size.seconds }));
   } finally {
     server.child.kill('SIGTERM');
     await server.exited;

@@ -9,6 +9,7 @@ import { registerDocs } from '../src/http/docs.js';
 import type { Pricer } from '../src/pricing/pricer.js';
 import type { Store } from '../src/store/types.js';
 import { registerSeedUsage } from './routes/seed.js';
+import { otlpErrorBodies, registerTraces } from './routes/traces.js';
 import { registerUsageBatch } from './routes/usage.js';
 import type { BatchWriter } from './writer.js';
 
@@ -24,7 +25,7 @@ export type CollectorEnv = { Variables: { principal: Principal } };
 export type CollectorApp = Hono<CollectorEnv>;
 export type CollectorApi = Api<CollectorEnv>;
 
-/** The ingestion app: parse → validate → normalise → price → queue → durable ack. */
+/** The ingestion app (native JSON and OTLP traces): parse → validate → normalise → price → queue → durable ack. */
 export function createCollectorApp(deps: CollectorDeps): CollectorApp {
   const app = new Hono<CollectorEnv>();
   const api = new Api(app);
@@ -40,6 +41,8 @@ export function createCollectorApp(deps: CollectorDeps): CollectorApp {
       }
     },
   });
+  // Before auth and the body limit, so their refusals reach OTLP clients as a google.rpc.Status too.
+  app.use('/v1/traces', otlpErrorBodies);
   app.use('/v1/*', requireRole(deps.keys, 'ingest'));
   app.use('/api/*', requireRole(deps.keys, 'ingest'));
   app.use(
@@ -52,6 +55,7 @@ export function createCollectorApp(deps: CollectorDeps): CollectorApp {
   );
   registerUsageBatch(api, deps);
   registerSeedUsage(api, deps);
+  registerTraces(api, deps);
   registerDocs(api, {
     title: 'tokentally collector API',
     description: 'Ingestion of LLM token usage. A 2xx answer means the events are committed to the database.',

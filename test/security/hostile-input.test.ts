@@ -97,6 +97,23 @@ function collectorCases(): Hostile[] {
     cases.push({ name: `${url} gzip bomb`, method: 'POST', url, body: gzipSync(Buffer.alloc(60 * 1024 * 1024, 0x20)), headers: { 'content-encoding': 'gzip' } });
     cases.push({ name: `${url} truncated gzip`, method: 'POST', url, body: gzipSync(valid).subarray(0, 10), headers: { 'content-encoding': 'gzip' } });
   }
+  const span = (patch: Record<string, unknown>) => JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{
+    traceId: '5b8efff798038103d269b633813fc60c', spanId: 'eee19b7ec3c1b174', startTimeUnixNano: '1', endTimeUnixNano: '2', ...patch,
+  }] }] }] });
+  const otlp: [string, string | Uint8Array, string][] = [
+    ['truncated JSON', '{"resourceSpans":[{', 'application/json'],
+    ['resourceSpans not a list', '{"resourceSpans":{"0":{}}}', 'application/json'],
+    ['trace id not hex', span({ traceId: 'zz' }), 'application/json'],
+    ['span id of the wrong length', span({ spanId: 'abc' }), 'application/json'],
+    ['string enum for kind', span({ kind: 'SPAN_KIND_CLIENT' }), 'application/json'],
+    ['attributes not a list', span({ attributes: { 'gen_ai.usage.input_tokens': 5 } }), 'application/json'],
+    ['time as a float', span({ endTimeUnixNano: 1.5 }), 'application/json'],
+    ['deeply nested', '['.repeat(100_000), 'application/json'],
+    ['protobuf garbage', new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f, 0x0a]), 'application/x-protobuf'],
+    ['text/plain', span({}), 'text/plain'],
+    ['grpc content type', span({}), 'application/grpc'],
+  ];
+  for (const [name, body, type] of otlp) cases.push({ name: `traces: ${name}`, method: 'POST', url: 'C/v1/traces', body, headers: { 'content-type': type } });
   return cases;
 }
 
@@ -166,9 +183,10 @@ describe('hostile input', () => {
       const text = await res.text();
       let message: unknown;
       try {
-        message = JSON.parse(text).error?.message;
+        const parsed = JSON.parse(text);
+        message = parsed.error?.message ?? parsed.message; // OTLP errors are a google.rpc.Status
       } catch {
-        message = undefined;
+        message = res.headers.get('content-type') === 'application/x-protobuf' && text.length > 0 ? 'protobuf Status' : undefined;
       }
       if (res.status < 400 || res.status >= 500 || typeof message !== 'string' || message === '') wrong.push(`${c.name}: ${res.status} ${text.slice(0, 200)}`);
     }

@@ -1,0 +1,116 @@
+import { join } from 'node:path';
+import { parse as parseLosslessJson } from 'lossless-json';
+import protobuf from 'protobufjs';
+import { formatPath } from '../../src/event/validate.js';
+import { ApiError, badRequest } from '../../src/http/errors.js';
+import { PACKAGE_ROOT } from '../../src/paths.js';
+import { ExportTraceRequest, type TraceSpan } from './request.js';
+
+/**
+ * The two OTLP/HTTP codecs: bytes in either encoding → the spans of `request.ts`, and answers back
+ * in the encoding the request came in. Nothing after this module knows which encoding was used.
+ */
+
+export type OtlpEncoding = 'json' | 'protobuf';
+
+const PROTO_DIR = join(PACKAGE_ROOT, 'collector', 'otlp', 'proto');
+
+const root = new protobuf.Root();
+root.resolvePath = (_origin, target) => join(PROTO_DIR, target);
+root.loadSync(['opentelemetry/proto/collector/trace/v1/trace_service.proto', 'google/rpc/status.proto']);
+/** The message types of the vendored schema; tests and the benchmark encode with them as a client would. */
+export const otlpTypes = {
+  request: root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest'),
+  response: root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse'),
+  status: root.lookupType('google.rpc.Status'),
+};
+
+const MEDIA_TYPES: ReadonlyMap<string, OtlpEncoding> = new Map([
+  ['application/json', 'json'],
+  ['application/x-protobuf', 'protobuf'],
+  ['application/protobuf', 'protobuf'],
+]);
+
+/** The encoding a Content-Type names (parameters such as charset are fine), or undefined. */
+export function encodingOf(contentType: string | undefined): OtlpEncoding | undefined {
+  return MEDIA_TYPES.get((contentType ?? '').split(';')[0]!.trim().toLowerCase());
+}
+
+export function requireEncoding(contentType: string | undefined): OtlpEncoding {
+  const encoding = encodingOf(contentType);
+  if (encoding) return encoding;
+  throw new ApiError(415, 'unsupported_media_type', `Content-Type "${contentType ?? ''}" is not supported; send application/json or application/x-protobuf`);
+}
+
+export function decodeTraceRequest(body: Buffer, encoding: OtlpEncoding): TraceSpan[] {
+  // An empty body is an empty request, which OTLP answers with success.
+  if (body.length === 0) return [];
+  const message = encoding === 'json' ? parseJson(body) : parseProtobuf(body);
+  const result = ExportTraceRequest.safeParse(message);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw badRequest(`${formatPath(issue.path) || 'body'}: ${issue.message}`);
+  }
+  return result.data;
+}
+
+function parseProtobuf(body: Buffer): unknown {
+  try {
+    return otlpTypes.request.toObject(otlpTypes.request.decode(body), { longs: String });
+  } catch (error) {
+    throw badRequest(`body is not a protobuf ExportTraceServiceRequest: ${(error as Error).message}`);
+  }
+}
+
+/** JSON with every integer kept exact: one beyond 2^53 (a time in nanoseconds) becomes a BigInt. */
+function parseJson(body: Buffer): unknown {
+  let value: unknown;
+  try {
+    value = parseLosslessJson(body.toString('utf8'), undefined, (text) => {
+      const n = Number(text);
+      return Number.isSafeInteger(n) || !/^-?\d+$/.test(text) ? n : BigInt(text);
+    });
+  } catch (error) {
+    throw badRequest(`body is not valid JSON: ${(error as Error).message}`);
+  }
+  return camelCaseKeys(value);
+}
+
+/**
+ * OTLP/JSON keys are lowerCamelCase; the proto's snake_case names are accepted too. A null field
+ * means the field's default (proto3 JSON mapping), so it is dropped.
+ */
+function camelCaseKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(camelCaseKeys);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    // __proto__ is no OTLP field, and assigning it would replace the object's prototype.
+    if (v !== null && key !== '__proto__') out[key.includes('_') ? key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()) : key] = camelCaseKeys(v);
+  }
+  return out;
+}
+
+export interface Encoded {
+  body: string | Uint8Array<ArrayBuffer>;
+  contentType: string;
+}
+
+function encode(type: protobuf.Type, object: Record<string, unknown>, encoding: OtlpEncoding): Encoded {
+  const message = type.fromObject(object);
+  return encoding === 'json'
+    ? { body: JSON.stringify(type.toObject(message, { longs: String })), contentType: 'application/json' }
+    : { body: new Uint8Array(type.encode(message).finish()), contentType: 'application/x-protobuf' };
+}
+
+/** `ExportTraceServiceResponse`; `partialSuccess` only when spans were rejected. */
+export function encodeExportResponse(encoding: OtlpEncoding, rejected?: { rejectedSpans: number; errorMessage: string }): Encoded {
+  return encode(otlpTypes.response, rejected ? { partialSuccess: rejected } : {}, encoding);
+}
+
+/** gRPC codes for the `google.rpc.Status` of an error answer; OTLP clients go by the HTTP status. */
+const GRPC_CODES: Record<number, number> = { 400: 3, 401: 16, 403: 7, 404: 5, 413: 11, 415: 3, 429: 8, 503: 14 };
+
+export function encodeStatus(encoding: OtlpEncoding, httpStatus: number, message: string): Encoded {
+  return encode(otlpTypes.status, { code: GRPC_CODES[httpStatus] ?? 13, message }, encoding);
+}

@@ -1,0 +1,133 @@
+import { LIMITS } from '../../src/event/schema.js';
+import type { AttributeValue, Attributes } from './request.js';
+
+/**
+ * Which span attributes fill which usage-event field: the current OTel GenAI conventions first,
+ * then their deprecated names, then OpenLLMetry's and OpenInference's. First present wins.
+ * docs/otel.md documents this table; keep the two in step.
+ */
+export const TOKEN_ATTRIBUTES = {
+  input_tokens: ['gen_ai.usage.input_tokens', 'gen_ai.usage.prompt_tokens', 'llm.token_count.prompt', 'llm.usage.prompt_tokens'],
+  output_tokens: ['gen_ai.usage.output_tokens', 'gen_ai.usage.completion_tokens', 'llm.token_count.completion', 'llm.usage.completion_tokens'],
+  cache_read_tokens: ['gen_ai.usage.cache_read.input_tokens', 'gen_ai.usage.cache_read_input_tokens', 'llm.token_count.prompt_details.cache_read'],
+  cache_write_tokens: [
+    'gen_ai.usage.cache_creation.input_tokens', 'gen_ai.usage.cache_write.input_tokens',
+    'gen_ai.usage.cache_creation_input_tokens', 'llm.token_count.prompt_details.cache_write',
+  ],
+  reasoning_tokens: ['gen_ai.usage.reasoning.output_tokens', 'gen_ai.usage.reasoning_tokens', 'llm.token_count.completion_details.reasoning'],
+} as const;
+
+export type TokenField = keyof typeof TOKEN_ATTRIBUTES;
+
+/** Read from the span's own attributes. */
+export const SPAN_FIELDS = {
+  model: ['gen_ai.response.model', 'gen_ai.request.model', 'llm.response.model_name', 'llm.model_name', 'llm.request.model_name'],
+  provider: ['gen_ai.provider.name', 'gen_ai.system', 'llm.provider', 'llm.system'],
+  operation: ['gen_ai.operation.name', 'llm.request.type', 'openinference.span.kind'],
+  agent_id: ['gen_ai.agent.name', 'agent.name'],
+  session_id: ['gen_ai.conversation.id', 'session.id'],
+  user_id: ['user.id', 'enduser.id'],
+  cost_usd: ['llm.cost.total'],
+} as const;
+
+/** Read from the span, else from its resource (so `OTEL_RESOURCE_ATTRIBUTES` can set them per process). */
+export const SPAN_OR_RESOURCE_FIELDS = {
+  project: ['tokentally.project'],
+  task_label: ['tokentally.task'],
+  run_id: ['tokentally.run_id'],
+  step_id: ['tokentally.step_id'],
+} as const;
+
+/** Operation values of the older dialects, in the GenAI conventions' words. */
+export const OPERATION_ALIASES: ReadonlyMap<string, string> = new Map([
+  ['LLM', 'chat'],
+  ['EMBEDDING', 'embeddings'],
+  ['completion', 'text_completion'],
+  ['embedding', 'embeddings'],
+]);
+
+/** Spans whose tokens count. Agent, workflow and chain spans carry their children's sums. */
+export const INFERENCE_OPERATIONS: ReadonlySet<string> = new Set(['chat', 'text_completion', 'generate_content', 'embeddings']);
+/** Counted only as a remote call (span kind CLIENT); in-process it sums its children. */
+export const REMOTE_AGENT_OPERATION = 'invoke_agent';
+/** Ancestors whose name becomes `agent_id` of the inference spans below them. */
+export const AGENT_OPERATIONS: ReadonlySet<string> = new Set(['invoke_agent', 'AGENT']);
+
+/**
+ * Instrumentations known to report Anthropic's raw `input_tokens`, which leaves cached tokens out
+ * (read in their published sources). For their spans the cache counts are added to input.
+ */
+export const EXCLUSIVE_INPUT_SCOPES: readonly { scope: string; before?: readonly [number, number, number] }[] = [
+  { scope: '@traceloop/instrumentation-anthropic' },
+  { scope: '@arizeai/openinference-instrumentation-anthropic', before: [0, 2, 0] },
+];
+
+/** Other span attributes worth keeping on the event, besides `tokentally.tag.*`. */
+export const KEPT_ATTRIBUTES: readonly string[] = ['gen_ai.request.model', 'gen_ai.response.id', 'server.address', 'error.type'];
+export const TAG_PREFIX = 'tokentally.tag.';
+
+export function firstPresent(attributes: Attributes, names: readonly string[]): { name: string; value: AttributeValue } | undefined {
+  for (const name of names) {
+    const value = attributes.get(name);
+    if (value !== undefined) return { name, value };
+  }
+  return undefined;
+}
+
+/**
+ * A count as a number: intValue, an integral doubleValue or a numeric stringValue. Anything else is
+ * passed on unchanged so the event schema rejects it with the field named.
+ */
+export function toCount(value: AttributeValue): unknown {
+  if (typeof value === 'bigint') return Number(value);
+  if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value);
+  return value;
+}
+
+export function toText(value: AttributeValue): string {
+  return typeof value === 'string' ? value : String(value);
+}
+
+export function operationOf(attributes: Attributes): string | undefined {
+  const found = firstPresent(attributes, SPAN_FIELDS.operation);
+  if (!found) return undefined;
+  const text = toText(found.value);
+  return OPERATION_ALIASES.get(text) ?? text;
+}
+
+export function reportsExclusiveInput(scope: { name: string; version: string }): boolean {
+  return EXCLUSIVE_INPUT_SCOPES.some((e) => e.scope === scope.name && (!e.before || versionBelow(scope.version, e.before)));
+}
+
+function versionBelow(version: string, bound: readonly [number, number, number]): boolean {
+  const parts = version.split(/[.+-]/).slice(0, 3).map(Number);
+  for (let i = 0; i < 3; i++) {
+    const part = parts[i] ?? 0;
+    if (part !== bound[i]) return part < bound[i]!;
+  }
+  return false;
+}
+
+/** The kept attributes and tags, within the event schema's bounds (long strings are cut). */
+export function keptAttributes(span: Attributes, resource: Attributes, extra: Record<string, string>): Record<string, string | number | boolean> {
+  const out = new Map<string, string | number | boolean>();
+  const put = (key: string, value: AttributeValue) => {
+    const kept =
+      typeof value === 'bigint' ? (Number.isSafeInteger(Number(value)) ? Number(value) : value.toString())
+      : typeof value === 'string' ? value.slice(0, LIMITS.attributeValueLength)
+      : typeof value === 'number' && !Number.isFinite(value) ? undefined
+      : value;
+    if (kept === undefined || key === '' || key.length > LIMITS.attributeKeyLength) return;
+    if (out.size >= LIMITS.attributeCount && !out.has(key)) return;
+    out.set(key, kept);
+  };
+  for (const [key, value] of Object.entries(extra)) put(key, value);
+  for (const name of KEPT_ATTRIBUTES) {
+    const value = span.get(name);
+    if (value !== undefined) put(name, value);
+  }
+  for (const attributes of [resource, span]) {
+    for (const [key, value] of attributes) if (key.startsWith(TAG_PREFIX)) put(key.slice(TAG_PREFIX.length), value);
+  }
+  return Object.fromEntries(out);
+}

@@ -1,0 +1,112 @@
+import {
+  AGENT_OPERATIONS, INFERENCE_OPERATIONS, REMOTE_AGENT_OPERATION, SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS, TOKEN_ATTRIBUTES,
+  firstPresent, keptAttributes, operationOf, reportsExclusiveInput, toCount, toText, type TokenField,
+} from './mapping.js';
+import { SPAN_KIND_CLIENT, STATUS_CODE_ERROR, type TraceSpan } from './request.js';
+
+/** One usage event made from a span, and which attribute gave each field (for error messages). */
+export interface SpanEvent {
+  span: TraceSpan;
+  input: Record<string, unknown>;
+  sources: Record<string, string>;
+}
+
+/** What the OTel SDKs report when a process sets no `service.name`. */
+const UNKNOWN_SERVICE = 'unknown_service';
+const NANOS_PER_MS = 1_000_000n;
+
+/**
+ * The spans of one request that carry GenAI usage and are inference calls, as native event inputs
+ * (still to be validated). Other spans, which includes agent and workflow spans that sum their
+ * children, are skipped: counting them would double the spend.
+ */
+export function spansToEvents(spans: readonly TraceSpan[]): SpanEvent[] {
+  const byId = new Map(spans.map((s) => [s.traceId + s.spanId, s]));
+  const events: SpanEvent[] = [];
+  for (const span of spans) {
+    if (!carriesUsage(span) || !isInference(span)) continue;
+    events.push(toEvent(span, () => ancestorAgent(span, byId)));
+  }
+  return events;
+}
+
+function carriesUsage(span: TraceSpan): boolean {
+  return Object.values(TOKEN_ATTRIBUTES).some((names) => firstPresent(span.attributes, names) !== undefined);
+}
+
+function isInference(span: TraceSpan): boolean {
+  const operation = operationOf(span.attributes);
+  if (operation === undefined || INFERENCE_OPERATIONS.has(operation)) return true;
+  return operation === REMOTE_AGENT_OPERATION && span.kind === SPAN_KIND_CLIENT;
+}
+
+function toEvent(span: TraceSpan, ancestor: () => string | undefined): SpanEvent {
+  const input: Record<string, unknown> = { id: span.traceId + span.spanId };
+  const sources: Record<string, string> = { id: 'traceId/spanId' };
+  const set = (field: string, value: unknown, source: string) => {
+    input[field] = value;
+    sources[field] = source;
+  };
+
+  for (const [field, names] of Object.entries(TOKEN_ATTRIBUTES)) {
+    const found = firstPresent(span.attributes, names);
+    if (found) set(field, toCount(found.value), found.name);
+  }
+  correctExclusiveInput(span, input);
+
+  for (const [field, names] of Object.entries(SPAN_FIELDS)) {
+    const found = firstPresent(span.attributes, names);
+    if (!found) continue;
+    if (field === 'cost_usd') set(field, toCount(found.value), found.name);
+    else if (field === 'operation') set(field, operationOf(span.attributes), found.name);
+    else set(field, toText(found.value), found.name);
+  }
+  for (const [field, names] of Object.entries(SPAN_OR_RESOURCE_FIELDS)) {
+    const found = firstPresent(span.attributes, names) ?? firstPresent(span.resource, names);
+    if (found) set(field, toText(found.value), found.name);
+  }
+  if (input.agent_id === undefined) {
+    const fromAncestor = ancestor();
+    const service = span.resource.get('service.name');
+    if (fromAncestor !== undefined) set('agent_id', fromAncestor, 'invoke_agent ancestor');
+    else set('agent_id', service === undefined ? UNKNOWN_SERVICE : toText(service), 'resource service.name');
+  }
+
+  const end = span.endNanos > 0n ? span.endNanos : span.startNanos;
+  if (end > 0n) set('timestamp', Number(end / NANOS_PER_MS), 'endTimeUnixNano');
+  if (span.startNanos > 0n && span.endNanos >= span.startNanos) {
+    set('duration_ms', Number((span.endNanos - span.startNanos) / NANOS_PER_MS), 'startTimeUnixNano/endTimeUnixNano');
+  }
+  input.status = span.statusCode === STATUS_CODE_ERROR ? 'error' : 'ok';
+  input.attributes = keptAttributes(span.attributes, span.resource, { 'span.name': span.name, 'otel.scope.name': span.scope.name });
+  return { span, input, sources };
+}
+
+/**
+ * Input counts cached tokens too. Where it cannot have (cache read + write exceed it) or the
+ * instrumentation is known to leave them out, the input was exclusive: add the cache counts.
+ */
+function correctExclusiveInput(span: TraceSpan, input: Record<string, unknown>): void {
+  const counts = (['input_tokens', 'cache_read_tokens', 'cache_write_tokens'] satisfies TokenField[]).map((f) => input[f] ?? 0);
+  if (!counts.every((n) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0)) return;
+  const [inputTokens, cacheRead, cacheWrite] = counts as [number, number, number];
+  if (cacheRead + cacheWrite === 0) return;
+  if (cacheRead + cacheWrite > inputTokens || reportsExclusiveInput(span.scope)) {
+    input.input_tokens = inputTokens + cacheRead + cacheWrite;
+  }
+}
+
+/** The name of the nearest agent span above this one among the spans of the same request. */
+function ancestorAgent(span: TraceSpan, byId: ReadonlyMap<string, TraceSpan>): string | undefined {
+  let parent = byId.get(span.traceId + span.parentSpanId);
+  for (let hops = 0; parent && hops < byId.size; hops++) {
+    const operation = operationOf(parent.attributes);
+    if (operation !== undefined && AGENT_OPERATIONS.has(operation)) {
+      const named = firstPresent(parent.attributes, SPAN_FIELDS.agent_id);
+      const name = named ? toText(named.value) : parent.name.replace(/^invoke_agent\s+/, '');
+      if (name.trim() !== '') return name;
+    }
+    parent = byId.get(parent.traceId + parent.parentSpanId);
+  }
+  return undefined;
+}

@@ -1,0 +1,91 @@
+import type { Tracer } from '@opentelemetry/api';
+import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { otlpTypes } from '../../collector/otlp/decode.js';
+
+export type Wire = 'json' | 'protobuf';
+
+/** Spans made by the real OpenTelemetry SDK, kept in memory so a test can export them as it likes. */
+export function recordSpans(resource: Record<string, string>, build: (tracer: Tracer) => void): ReadableSpan[] {
+  const memory = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ resource: resourceFromAttributes(resource), spanProcessors: [new SimpleSpanProcessor(memory)] });
+  build(provider.getTracer('tokentally-test', '1.0.0'));
+  return memory.getFinishedSpans();
+}
+
+/** The stock OTLP/HTTP exporter for a wire format: exporter-trace-otlp-http (JSON) or -proto. */
+export function exporterFor(collectorUrl: string, wire: Wire, options: { gzip?: boolean; headers?: Record<string, string> } = {}) {
+  const config = { url: `${collectorUrl}/v1/traces`, compression: options.gzip ? 'gzip' : 'none', headers: options.headers, timeoutMillis: 10_000 } as const;
+  return wire === 'json' ? new JsonTraceExporter(config) : new ProtoTraceExporter(config);
+}
+
+/** Exports once; resolves with the exporter's own verdict (code 0 = success). */
+export function exportSpans(exporter: ReturnType<typeof exporterFor>, spans: ReadableSpan[]): Promise<{ code: number; error?: Error }> {
+  return new Promise((resolve) => exporter.export(spans, resolve));
+}
+
+type Value = string | number | boolean | { [anyValueField: string]: unknown };
+
+export interface SpanSpec {
+  traceId?: string;
+  spanId: string;
+  parentSpanId?: string;
+  name?: string;
+  kind?: number;
+  attributes?: Record<string, Value>;
+  start?: string;
+  end?: string;
+  status?: number;
+}
+
+/** OTLP/JSON attributes: integers as intValue strings, other numbers as doubleValue; objects pass as AnyValue. */
+export function otlpAttributes(attributes: Record<string, Value>) {
+  return Object.entries(attributes).map(([key, v]) => ({
+    key,
+    value:
+      typeof v === 'string' ? { stringValue: v }
+      : typeof v === 'boolean' ? { boolValue: v }
+      : typeof v === 'number' ? (Number.isInteger(v) ? { intValue: String(v) } : { doubleValue: v })
+      : v,
+  }));
+}
+
+export const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+/** 2026-11-03T10:00:00.123456789Z and one 1.5 s later, in nanoseconds. */
+export const START_NANOS = '1793700000123456789';
+export const END_NANOS = '1793700001623456789';
+
+/** An OTLP/JSON ExportTraceServiceRequest, written the way the spec shows it. */
+export function otlpRequest(spans: SpanSpec[], options: { resource?: Record<string, Value>; scope?: { name: string; version?: string } } = {}) {
+  return {
+    resourceSpans: [{
+      resource: { attributes: otlpAttributes(options.resource ?? { 'service.name': 'svc' }) },
+      scopeSpans: [{
+        scope: options.scope ?? { name: 'test-scope', version: '1.0.0' },
+        spans: spans.map((s) => ({
+          traceId: s.traceId ?? TRACE_ID,
+          spanId: s.spanId,
+          parentSpanId: s.parentSpanId ?? '',
+          name: s.name ?? 'chat',
+          kind: s.kind ?? 3,
+          startTimeUnixNano: s.start ?? START_NANOS,
+          endTimeUnixNano: s.end ?? END_NANOS,
+          attributes: otlpAttributes(s.attributes ?? {}),
+          status: { code: s.status ?? 0 },
+        })),
+      }],
+    }],
+  };
+}
+
+/** An OTLP/JSON request as protobuf bytes (ids from hex, as a protobuf client sends them). */
+export function toProtobuf(request: ReturnType<typeof otlpRequest>): Uint8Array {
+  const hexToBase64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
+  const copy = structuredClone(request);
+  for (const rs of copy.resourceSpans) for (const ss of rs.scopeSpans) for (const s of ss.spans) {
+    Object.assign(s, { traceId: hexToBase64(s.traceId), spanId: hexToBase64(s.spanId), parentSpanId: hexToBase64(s.parentSpanId) });
+  }
+  return otlpTypes.request.encode(otlpTypes.request.fromObject(copy)).finish();
+}
