@@ -85,6 +85,36 @@ describe('two collectors on one PostgreSQL database', () => {
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
   });
 
+  it('a collector stopped with SIGTERM commits every request it acknowledged', async () => {
+    const { run, url } = await start('collector', { SHUTDOWN_TIMEOUT_MS: '5000' });
+    const acked: string[] = [];
+    const client = async (c: number) => {
+      for (let i = 0; ; i++) {
+        const events = Array.from({ length: 200 }, (_, j) => event(`term-${c}-${i}-${j}`, j));
+        try {
+          const res = await post(url, events);
+          if (res.status !== 200) {
+            // Draining: a real client backs off for Retry-After instead of keeping the connection busy.
+            expect(res.status).toBe(503);
+            return;
+          }
+          acked.push(...events.map((e) => e.id));
+        } catch {
+          return; // the listener is closed: nothing was acknowledged for this request
+        }
+      }
+    };
+    const clients = Promise.all([1, 2, 3].map(client));
+    await new Promise((r) => setTimeout(r, 500));
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+    await clients;
+    expect(acked.length).toBeGreaterThan(0);
+    const { rows } = await sql.query(`SELECT id FROM usage_events WHERE id LIKE 'term-%'`);
+    const stored = new Set(rows.map((r) => r.id as string));
+    expect(acked.filter((id) => !stored.has(id))).toEqual([]);
+  }, 60_000);
+
   it('rebuild-rollups works on PostgreSQL, and backup is refused with a pointer to pg_dump', async () => {
     await sql.query('UPDATE usage_daily SET events = events + 1');
     expect(await runCli(['verify'], { DATABASE_URL: db.url }).exited).toBe(1);
