@@ -51,12 +51,12 @@ export class PostgresStore implements Store {
    * Runs `work` in one transaction, again from the start after a deadlock or serialization
    * failure (with jittered backoff). A rolled-back attempt left nothing behind, so nothing is counted twice.
    */
-  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
       let broken: Error | undefined;
       try {
-        await client.query('BEGIN');
+        await client.query(begin);
         const result = await work(client);
         await client.query('COMMIT');
         return result;
@@ -114,10 +114,14 @@ export class PostgresStore implements Store {
 
   async aggregate(query: AggregateQuery): Promise<AggregateResult> {
     const { totals, groups } = aggregateSql(query, POSTGRES_DIALECT);
-    const [totalRows, groupRows] = await Promise.all([
-      this.pool.query<SqlRow>(numbered(totals.sql), totals.params),
-      this.pool.query<SqlRow>(numbered(groups.sql), groups.params),
-    ]);
+    // One snapshot for both, so the groups past the limit ("other" = totals less those shown) add up.
+    const [totalRows, groupRows] = await this.transaction(
+      (client) => Promise.all([
+        client.query<SqlRow>(numbered(totals.sql), totals.params),
+        client.query<SqlRow>(numbered(groups.sql), groups.params),
+      ]),
+      'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+    );
     return aggregateResult(query, totalRows.rows[0]!, groupRows.rows);
   }
 
@@ -228,7 +232,7 @@ export class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
-    await this.pool.end();
+    if (!this.pool.ended && !this.pool.ending) await this.pool.end();
   }
 }
 

@@ -3,6 +3,7 @@ import type { AggregateQuery, Dimension, Filters, GroupKey } from '../../src/sto
 import { DIMENSIONS, TIME_BUCKETS } from '../../src/store/types.js';
 import { zoneSegments } from '../../src/zone.js';
 import { randomEvent, rng, VALUES } from '../support/random.js';
+import { POSTGRES_OPTED_OUT } from '../support/postgres.js';
 import { startTestService, type TestService } from '../support/service.js';
 
 /**
@@ -17,6 +18,7 @@ const TO = Date.UTC(2026, 11, 1);
 const ZONES = ['UTC', 'Europe/Paris', 'America/New_York', 'Asia/Kolkata', 'Australia/Lord_Howe', 'Pacific/Chatham'];
 
 beforeAll(async () => {
+  if (POSTGRES_OPTED_OUT) return;
   [sqlite, postgres] = await Promise.all([startTestService({ backend: 'sqlite' }), startTestService({ backend: 'postgres' })]);
   // Sent one batch at a time, so a repeated id resolves to the same event on both sides.
   for (let b = 0; b < 20; b++) {
@@ -66,7 +68,7 @@ function randomQuery(): AggregateQuery {
   };
 }
 
-describe('SQLite and PostgreSQL give identical answers', () => {
+describe.skipIf(POSTGRES_OPTED_OUT)('SQLite and PostgreSQL give identical answers', () => {
   it('both hold the same rollup and it equals their raw sums', async () => {
     expect(await sqlite.store.verify()).toMatchObject({ ok: true, mismatches: 0 });
     expect(await postgres.store.verify()).toMatchObject({ ok: true, mismatches: 0 });
