@@ -108,6 +108,11 @@ export function aggregateSql(query: AggregateQuery): { totals: Sql; groups: Sql 
   const totalParams: unknown[] = [];
   const totals = { sql: `SELECT ${metrics} FROM ${table} WHERE ${whereClause(query, totalParams)}`, params: totalParams };
 
+  // Grouped by run, the covering run index (migration 0003) hands SQLite the events in group order
+  // with no table reads and no sort. Without statistics SQLite guesses a time range to be narrow and
+  // takes the time index, then sorts every event (4-6x slower over 30 days at 1 M events); the
+  // forced scan costs at most one pass over the index, however short the range.
+  const fromClause = query.source === 'raw' && query.groupBy.includes('run') ? `${table} INDEXED BY usage_events_run_ts` : table;
   const params: unknown[] = [];
   const keys = query.groupBy.map((g) => `${groupExpression(query, g, params)} AS k_${g}`);
   const where = whereClause(query, params);
@@ -118,7 +123,7 @@ export function aggregateSql(query: AggregateQuery): { totals: Sql; groups: Sql 
   const groupSql =
     query.groupBy.length === 0
       ? 'SELECT 1 WHERE 0'
-      : `SELECT ${keys.join(', ')}, ${metrics} FROM ${table} WHERE ${where}
+      : `SELECT ${keys.join(', ')}, ${metrics} FROM ${fromClause} WHERE ${where}
          GROUP BY ${query.groupBy.map((g) => `k_${g}`).join(', ')} ORDER BY ${order.join(', ')}` +
         (query.limit !== null ? ` LIMIT ${Number(query.limit) + 1}` : '');
   return { totals, groups: { sql: groupSql, params: query.groupBy.length === 0 ? [] : params } };
