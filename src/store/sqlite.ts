@@ -5,8 +5,9 @@ import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { readMigrations } from './migrations.js';
 import { aggregateSql, eventsSql, metricsFromRow, type SqlRow } from './sqlite-queries.js';
+import { METRIC_NAMES } from './types.js';
 import type {
-  AggregateQuery, AggregateResult, EventsPage, EventsQuery, RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
+  AggregateQuery, AggregateResult, Metrics, EventsPage, EventsQuery, RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
 } from './types.js';
 
 const RECORD_COLUMNS = [
@@ -76,12 +77,13 @@ export class SqliteStore implements Store {
 
   async aggregate(query: AggregateQuery): Promise<AggregateResult> {
     const { totals, groups } = aggregateSql(query);
-    const totalRow = this.db.prepare(totals.sql).get(totals.params) as SqlRow;
     const rows = this.db.prepare(groups.sql).all(groups.params) as SqlRow[];
     const more = query.limit !== null && rows.length > query.limit;
     if (more) rows.pop();
+    // With every group in hand, their sums are the totals: one pass over the data instead of two.
+    const complete = query.groupBy.length > 0 && !more;
     return {
-      totals: metricsFromRow(totalRow),
+      totals: complete ? sumRows(rows) : metricsFromRow(this.db.prepare(totals.sql).get(totals.params) as SqlRow),
       groups: rows.map((row) => ({
         key: Object.fromEntries(query.groupBy.map((g) => [g, String(row[`k_${g}`] ?? '')])),
         metrics: metricsFromRow(row),
@@ -147,6 +149,12 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
+}
+
+function sumRows(rows: readonly SqlRow[]): Metrics {
+  const sums = Object.fromEntries(METRIC_NAMES.map((m) => [m, 0])) as Record<(typeof METRIC_NAMES)[number], number>;
+  for (const row of rows) for (const m of METRIC_NAMES) sums[m] += Number(row[m] ?? 0);
+  return sums;
 }
 
 /** The rollup as it should be, computed from raw: the same query verifies and rebuilds. */
