@@ -10,9 +10,14 @@ function isPlain(value: unknown): value is Plain {
   return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
 }
 
+/** Text every backend stores unchanged (no NUL, no lone surrogate); anything else is left to the schema. */
+function isText(value: unknown, max: number): value is string {
+  return typeof value === 'string' && value.length >= 1 && value.length <= max && !value.includes('\u0000') && value.isWellFormed();
+}
+
 /** A dimension zod would keep unchanged: already trimmed, within bounds. */
 function isDimension(value: unknown): value is string {
-  return typeof value === 'string' && value.length >= 1 && value.length <= LIMITS.dimensionLength && value.trim() === value;
+  return isText(value, LIMITS.dimensionLength) && value.trim() === value;
 }
 
 function isCount(value: unknown): value is number {
@@ -26,8 +31,8 @@ function copyAttributes(value: unknown): Record<string, string | number | boolea
   const copy: Record<string, string | number | boolean> = {};
   for (const key of keys) {
     const v = value[key];
-    if (key.length < 1 || key.length > LIMITS.attributeKeyLength || key === '__proto__') return undefined;
-    if (typeof v === 'string' ? v.length > LIMITS.attributeValueLength : typeof v === 'number' ? !Number.isFinite(v) : typeof v !== 'boolean') return undefined;
+    if (!isText(key, LIMITS.attributeKeyLength) || key === '__proto__') return undefined;
+    if (typeof v === 'string' ? v !== '' && !isText(v, LIMITS.attributeValueLength) : typeof v === 'number' ? !Number.isFinite(v) : typeof v !== 'boolean') return undefined;
     copy[key] = v as string | number | boolean;
   }
   return copy;
@@ -43,7 +48,7 @@ export function fastValidate(raw: unknown): ValidUsageEvent | undefined {
   if (!isPlain(raw)) return undefined;
   for (const key in raw) if (!KNOWN.has(key)) return undefined;
   const { id, timestamp, agent_id, model, cost_usd, duration_ms, status = 'ok', attributes } = raw;
-  if (id !== undefined && (typeof id !== 'string' || id.length < 1 || id.length > LIMITS.idLength)) return undefined;
+  if (id !== undefined && !isText(id, LIMITS.idLength)) return undefined;
   if (timestamp !== undefined && !(Number.isSafeInteger(timestamp) && (timestamp as number) >= EARLIEST_MS && (timestamp as number) < LATEST_MS)) return undefined;
   if (!isDimension(agent_id) || !isDimension(model)) return undefined;
   if (cost_usd !== undefined && !(typeof cost_usd === 'number' && Number.isFinite(cost_usd) && cost_usd >= 0 && cost_usd <= 1e9)) return undefined;

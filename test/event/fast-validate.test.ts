@@ -9,7 +9,7 @@ const ODD: unknown[] = [
   null, '', ' ', ' padded ', 'x'.repeat(129), 'x'.repeat(257), 'x'.repeat(1025), -1, -0, 1.5, 2 ** 53, 1e9, 1e10, NaN,
   Infinity, '12', true, [], {}, [1], { a: 1 }, { '': 'x' }, { k: null }, { k: 'x'.repeat(1025) },
   Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, i])), '2026-11-24T10:00:00Z', '2026-11-24',
-  946684799999, 4102444800000, 'ok', 'error', 'OK',
+  946684799999, 4102444800000, 'ok', 'error', 'OK', 'a\u0000b', 'a\ud800b', { k: 'a\u0000' }, { 'a\ud800': 'x' }, { k: '' },
 ];
 const FIELDS = [
   'id', 'timestamp', 'project', 'agent_id', 'model', 'provider', 'operation', 'task_label', 'run_id', 'step_id',
