@@ -47,6 +47,8 @@ function piecewise(zone: ZoneSegment[], value: (s: ZoneSegment) => number | stri
 
 const UTC: ZoneSegment[] = [{ from: Number.MIN_SAFE_INTEGER, offsetMinutes: 0 }];
 
+const TABLE = { rollup: 'usage_daily', raw: 'usage_events' } as const;
+
 const METRICS_SQL = {
   rollup: METRIC_NAMES.map((m) => `COALESCE(SUM(${m}), 0) AS ${m}`).join(', '),
   raw: [
@@ -103,10 +105,14 @@ function whereClause(query: AggregateQuery, params: unknown[]): string {
 }
 
 export function aggregateSql(query: AggregateQuery): { totals: Sql; groups: Sql } {
-  const table = query.source === 'rollup' ? 'usage_daily' : 'usage_events';
+  const table = TABLE[query.source];
   const metrics = METRICS_SQL[query.source];
+  const totalsQuery = { ...query, source: query.totalsSource ?? query.source };
   const totalParams: unknown[] = [];
-  const totals = { sql: `SELECT ${metrics} FROM ${table} WHERE ${whereClause(query, totalParams)}`, params: totalParams };
+  const totals = {
+    sql: `SELECT ${METRICS_SQL[totalsQuery.source]} FROM ${TABLE[totalsQuery.source]} WHERE ${whereClause(totalsQuery, totalParams)}`,
+    params: totalParams,
+  };
 
   // Grouped by run, the covering run index (migration 0003) hands SQLite the events in group order
   // with no table reads and no sort. Without statistics SQLite guesses a time range to be narrow and
