@@ -24,9 +24,9 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number) => `${n < 10 ? n.toFixed(1) : fmt(n)} ms`;
 const target = (ok: boolean, text: string) => `(target ${text}: ${ok ? 'met' : 'falls short'})`;
 const loadLine = (label: string, r: LoadResult) =>
-  `    ${label.padEnd(50)} ${fmt(r.eventsPerSecond).padStart(8)} events/s   p50 ${ms(r.p50)}   p99 ${ms(r.p99)}   failed ${r.failures}`;
+  `    ${label.padEnd(58)} ${fmt(r.eventsPerSecond).padStart(8)} events/s   p50 ${ms(r.p50)}   p99 ${ms(r.p99)}   failed ${r.failures}`;
 const reportLine = (label: string, r: ReportLatency) =>
-  `    ${label.padEnd(50)} p50 ${ms(r.p50)}   p99 ${ms(r.p99)}   (${r.samples} requests, source ${r.source})`;
+  `    ${label.padEnd(58)} p50 ${ms(r.p50)}   p99 ${ms(r.p99)}   (${r.samples} requests, source ${r.source})`;
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'tokentally-bench-'));
@@ -36,8 +36,8 @@ function tempDir(): string {
 async function ingest(ceiling: number, dir: string): Promise<void> {
   const server = runCli(['serve'], { DATABASE_URL: join(dir, 'ingest.db'), COLLECTOR_PORT: '0', REPORTING_PORT: '0' });
   const { collector } = await waitForUrls(server);
-  const load = (batch: number, rate?: number) =>
-    runLoad({ url: `${collector}/v1/usage`, batch, connections: size.connections, seconds: size.seconds, rate });
+  const load = (batch: number, connections = size.connections, rate?: number) =>
+    runLoad({ url: `${collector}/v1/usage`, batch, connections, seconds: size.seconds, rate });
   let peakRss: number;
   let best: number;
   try {
@@ -47,8 +47,10 @@ async function ingest(ceiling: number, dir: string): Promise<void> {
     const b1000 = await load(1000);
     console.log(loadLine('1,000-event batches', b1000));
     const halfRate = b1000.requests / size.seconds / 2;
-    const paced = await load(1000, halfRate);
-    console.log(loadLine(`1,000-event batches at half that rate (${halfRate.toFixed(1)} req/s)`, paced));
+    // One connection: autocannon sends each second's quota back to back, so over several
+    // connections it arrives as one burst and p99 would measure the queue behind the burst.
+    const paced = await load(1000, 1, halfRate);
+    console.log(loadLine(`1,000-event batches, half that rate, 1 connection (${halfRate.toFixed(1)} req/s)`, paced));
     console.log(`    ${target(paced.p99 <= TARGETS.halfRateP99Ms, `p99 ≤ ${TARGETS.halfRateP99Ms} ms at half the peak rate`)}`);
     best = Math.max(b100.eventsPerSecond, b1000.eventsPerSecond);
     console.log(`(c) end-to-end / ceiling: ${fmt((best / ceiling) * 100)} % ${target(best >= TARGETS.ofCeiling * ceiling, '≥ 60 %')}`);
