@@ -1,36 +1,76 @@
 import { normalise } from '../src/event/normalise.js';
-import { UsageEventInput, type UsageRecord } from '../src/event/schema.js';
+import type { UsageRecord, ValidUsageEvent } from '../src/event/schema.js';
+import type { Pricer } from '../src/pricing/pricer.js';
 
-// Each model with its real provider, so every event is priced as in a real deployment.
-const MODELS = [['gpt-4o', 'openai'], ['gpt-4o-mini', 'openai'], ['claude-sonnet-4-5', 'anthropic'], ['gemini-2.5-flash', 'google'], ['o3', 'openai']] as const;
-const AGENTS = Array.from({ length: 20 }, (_, i) => `agent-${i}`);
-const PROJECTS = ['atlas', 'borealis', 'cygnus', 'default'];
+/** Models an agent may call (all priced by the built-in table), with their providers. */
+const MODELS: readonly [model: string, provider: string][] = [
+  ['gpt-4o', 'openai'], ['gpt-4o-mini', 'openai'], ['gpt-4.1', 'openai'], ['gpt-4.1-mini', 'openai'],
+  ['o3', 'openai'], ['o4-mini', 'openai'], ['claude-sonnet-4-5', 'anthropic'], ['claude-haiku-4-5', 'anthropic'],
+  ['claude-opus-4-1', 'anthropic'], ['gemini-2.5-flash', 'google'], ['gemini-2.5-pro', 'google'],
+  ['text-embedding-3-small', 'openai'],
+];
+const PROJECTS = ['atlas', 'borealis', 'cygnus', 'draco', 'eridanus', 'fornax', 'gemini', 'default'];
+const AGENTS = 40;
+const TASKS_PER_AGENT = 8;
+const EVENTS_PER_RUN = 25;
+const USERS = 500;
+const DAY_S = 86_400;
 
-let counter = 0;
-
-/** Realistic native events spread over the last 30 days, each with a unique id. */
-export function makeEvents(count: number, prefix = 'bench'): Record<string, unknown>[] {
-  const now = Date.now();
-  return Array.from({ length: count }, () => {
-    const n = counter++;
-    const input = 200 + (n % 5000);
-    return {
-      id: `${prefix}-${process.pid}-${n}`,
-      timestamp: now - (n % (30 * 86_400)) * 1000,
-      project: PROJECTS[n % PROJECTS.length],
-      agent_id: AGENTS[n % AGENTS.length],
-      model: MODELS[n % MODELS.length]![0],
-      provider: MODELS[n % MODELS.length]![1],
-      task_label: `task-${n % 50}`,
-      run_id: `run-${Math.floor(n / 100)}`,
-      input_tokens: input,
-      output_tokens: 50 + (n % 700),
-      cache_read_tokens: n % 3 === 0 ? Math.floor(input / 2) : 0,
-    };
-  });
+/** A cheap, stable integer hash, so the same n always makes the same event. */
+function hash(n: number, salt: number): number {
+  let h = Math.imul(n ^ salt, 0x9e3779b1);
+  h = Math.imul(h ^ (h >>> 15), 0x85ebca6b);
+  return (h ^ (h >>> 13)) >>> 0;
 }
 
-export function toRecords(events: Record<string, unknown>[]): UsageRecord[] {
-  const now = Date.now();
-  return events.map((e) => normalise(UsageEventInput.parse(e), now));
+/**
+ * Event number n of a realistic fleet: runs of 25 calls, each run by one agent (which belongs to
+ * one project and works on a few tasks, calling a few models), spread over the 30 days before
+ * `now`. Cardinality at 1 M events: 8 projects, 40 agents, 320 tasks, 12 models, 40,000 runs,
+ * 500 users. Every field is filled, so the result is already a valid event for normalise().
+ */
+export function makeEvent(n: number, idPrefix: string, now: number): ValidUsageEvent {
+  const run = Math.floor(n / EVENTS_PER_RUN);
+  const step = n % EVENTS_PER_RUN;
+  const r = hash(run, 1);
+  const agent = r % AGENTS;
+  const [model, provider] = MODELS[(agent + (hash(n, 2) % 3) * 5) % MODELS.length]!;
+  const embedding = model.startsWith('text-embedding');
+  const input = 200 + (hash(n, 3) % 12_000);
+  const output = embedding ? 0 : 20 + (hash(n, 4) % 1_500);
+  return {
+    id: `${idPrefix}-${n}`,
+    timestamp: now - (r % (30 * DAY_S)) * 1000 + (step - EVENTS_PER_RUN) * 2_000,
+    project: PROJECTS[agent % PROJECTS.length]!,
+    agent_id: `agent-${agent}`,
+    model,
+    provider,
+    operation: embedding ? 'embeddings' : 'chat',
+    task_label: `agent-${agent}-task-${(r >>> 8) % TASKS_PER_AGENT}`,
+    run_id: `run-${run}`,
+    step_id: `step-${step}`,
+    session_id: `session-${run >>> 2}`,
+    user_id: `user-${(r >>> 16) % USERS}`,
+    input_tokens: input,
+    output_tokens: output,
+    cache_read_tokens: step > 0 ? Math.floor(input * 0.6) : 0,
+    cache_write_tokens: step === 0 ? Math.floor(input * 0.3) : 0,
+    reasoning_tokens: model.startsWith('o') ? Math.floor(output / 2) : 0,
+    duration_ms: 300 + (hash(n, 5) % 20_000),
+    status: hash(n, 6) % 50 === 0 ? 'error' : 'ok',
+    attributes: { region: 'eu-west-1', framework: 'langgraph' },
+  };
+}
+
+export function makeEvents(first: number, count: number, idPrefix: string, now = Date.now()): ValidUsageEvent[] {
+  return Array.from({ length: count }, (_, i) => makeEvent(first + i, idPrefix, now));
+}
+
+/** Events as stored: normalised and priced as the collector would, without HTTP or validation. */
+export function makeRecords(first: number, count: number, pricer: Pricer, now = Date.now()): UsageRecord[] {
+  return makeEvents(first, count, 'bench', now).map((event) => {
+    const record = normalise(event, now);
+    pricer.price(record);
+    return record;
+  });
 }

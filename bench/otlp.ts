@@ -43,16 +43,14 @@ function template(spans: number): { bytes: Buffer; idOffsets: number[] } {
  * OTLP protobuf ingest against a running collector: concurrent clients POST pre-encoded
  * `/v1/traces` bodies; latency is from send to the durable ack. Events = usage spans stored.
  */
-export async function runOtlpLoad(options: { url: string; spans: number; clients: number; seconds: number }): Promise<LoadResult> {
+export async function runOtlpLoad(options: { url: string; spans: number; connections: number; seconds: number }): Promise<LoadResult> {
   const { bytes, idOffsets } = template(options.spans);
   return drive({
-    url: `${options.url}/v1/traces`, clients: options.clients, seconds: options.seconds, eventsPerRequest: options.spans,
+    url: `${options.url}/v1/traces`, connections: options.connections, seconds: options.seconds, eventsPerRequest: options.spans,
     headers: { 'content-type': 'application/x-protobuf' },
     body: (n) => {
-      const body = new Uint8Array(bytes.length);
-      body.set(bytes);
-      const view = new DataView(body.buffer);
-      for (const offset of idOffsets) view.setUint32(offset, n);
+      const body = Buffer.from(bytes);
+      for (const offset of idOffsets) body.writeUInt32BE(n, offset);
       return body;
     },
   });

@@ -8,10 +8,10 @@ import pg from 'pg';
 import type { UsageRecord } from '../src/event/schema.js';
 import { createPricer, loadPriceTable } from '../src/pricing/index.js';
 import { PostgresStore } from '../src/store/postgres.js';
-import { makeEvents, toRecords } from './events.js';
+import { makeRecords } from './events.js';
 import { runLoad, type LoadResult } from './load.js';
 import { startCluster, type Cluster } from './pg-cluster.js';
-import { runCli, waitForApp, type Running } from './server.js';
+import { runCli, waitForListening, type Running } from './server.js';
 
 const BATCH = 1000;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -44,7 +44,7 @@ async function insertAll(store: PostgresStore, clients: number, next: () => Usag
 async function ceiling(cluster: Cluster, clients: number, events: number): Promise<number> {
   const store = new PostgresStore(await freshDatabase(cluster, `ceiling_${clients}`), { poolMax: clients });
   await store.migrate();
-  const records = toRecords(makeEvents(events));
+  const records = makeRecords(0, events, createPricer(loadPriceTable({})));
   let offset = 0;
   const rate = await insertAll(store, clients, () => (offset < records.length ? records.slice(offset, (offset += BATCH)) : null));
   await store.close();
@@ -57,14 +57,14 @@ async function collectors(cluster: Cluster, count: number, clients: number, seco
     runCli(['collector'], { DATABASE_URL: url, COLLECTOR_PORT: '0', DATABASE_POOL_MAX: '4' }),
   );
   try {
-    const urls = await Promise.all(runs.map((r) => waitForApp(r, 'collector')));
-    // The same number of clients in total, spread over the collectors.
+    const urls = await Promise.all(runs.map(async (r) => (await waitForListening(r, ['collector'])).collector));
+    // The same number of connections in total, spread over the collectors.
     const results = await Promise.all(urls.map((u, i) =>
-      runLoad({ url: u, path: '/v1/usage', batch: BATCH, clients: Math.ceil((clients - i) / count), seconds }),
+      runLoad({ url: `${u}/v1/usage`, batch: BATCH, connections: Math.ceil((clients - i) / count), seconds }),
     ));
     return results.reduce((a, b) => ({
-      requests: a.requests + b.requests, events: a.events + b.events, eventsPerSecond: a.eventsPerSecond + b.eventsPerSecond,
-      p50: Math.max(a.p50, b.p50), p99: Math.max(a.p99, b.p99), errors: a.errors + b.errors,
+      requests: a.requests + b.requests, eventsPerSecond: a.eventsPerSecond + b.eventsPerSecond,
+      p50: Math.max(a.p50, b.p50), p99: Math.max(a.p99, b.p99), failures: a.failures + b.failures,
     }));
   } finally {
     for (const r of runs) r.child.kill('SIGTERM');
@@ -93,15 +93,13 @@ async function reportLatency(cluster: Cluster, events: number): Promise<void> {
     if (made >= events) return null;
     const n = Math.min(BATCH, events - made);
     made += n;
-    const records = toRecords(makeEvents(n));
-    for (const r of records) pricer.price(r);
-    return records;
+    return makeRecords(made - n, n, pricer);
   });
   await store.close();
   console.log(`(c) report latency over ${fmt(events)} events (loaded in-process at ${fmt(rate)} events/s incl. generation), median of 5:`);
   const run = runCli(['reporting'], { DATABASE_URL: url, REPORTING_PORT: '0' });
   try {
-    const base = await waitForApp(run, 'reporting');
+    const { reporting: base } = await waitForListening(run, ['reporting']);
     const day = new Date(Date.now() - 20 * 86_400_000).toISOString().slice(0, 10);
     const month = new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10);
     const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
@@ -146,7 +144,7 @@ export async function runPostgresBench(quick: boolean): Promise<void> {
       first ||= r.eventsPerSecond;
       console.log(`  ${count} collector${count > 1 ? 's' : ' '} ${fmt(r.eventsPerSecond).padStart(9)} events/s   ` +
         `${(r.eventsPerSecond / first).toFixed(2)}× one collector   ${(r.eventsPerSecond / four * 100).toFixed(0)} % of the 4-client ceiling   ` +
-        `p50 ${r.p50.toFixed(0)} ms   p99 ${r.p99.toFixed(0)} ms   errors ${r.errors}`);
+        `p50 ${r.p50.toFixed(0)} ms   p99 ${r.p99.toFixed(0)} ms   failed ${r.failures}`);
     }
     await reportLatency(cluster, size.reportEvents);
   } finally {

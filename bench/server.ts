@@ -1,5 +1,6 @@
-/** Starting the built CLI as a separate process: used by the benchmark and the process tests. */
+/** Starting built entry points as separate processes: used by the benchmark and the process tests. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/paths.js';
 
@@ -11,9 +12,9 @@ export interface Running {
   exited: Promise<number | null>;
 }
 
-/** Starts the built CLI with the given environment (nothing inherited but PATH). */
-export function runCli(args: string[], env: Record<string, string>): Running {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts a built script with the given environment (nothing inherited but PATH) and Node flags. */
+export function runScript(script: string, args: string[], env: Record<string, string>, nodeFlags: string[] = []): Running {
+  const child = spawn(process.execPath, [...nodeFlags, script, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
@@ -21,26 +22,36 @@ export function runCli(args: string[], env: Record<string, string>): Running {
   return { child, output: () => output, exited };
 }
 
-/** Resolves with the two URLs once the service prints that both apps listen. */
-export async function waitForUrls(run: Running, timeoutMs = 20_000): Promise<{ collector: string; reporting: string }> {
+/** Starts the built CLI. */
+export function runCli(args: string[], env: Record<string, string>, nodeFlags: string[] = []): Running {
+  return runScript(CLI, args, env, nodeFlags);
+}
+
+/** Resolves with the URLs of the named apps once the process prints `<app> listening on <url>` for each. */
+export async function waitForListening<A extends string>(run: Running, apps: readonly A[], timeoutMs = 20_000): Promise<Record<A, string>> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const collector = /collector listening on (\S+)/.exec(run.output())?.[1];
-    const reporting = /reporting listening on (\S+)/.exec(run.output())?.[1];
-    if (collector && reporting) return { collector, reporting };
+    const urls = apps.map((app) => new RegExp(`${app} listening on (\\S+)`).exec(run.output())?.[1]);
+    if (urls.every(Boolean)) return Object.fromEntries(apps.map((app, i) => [app, urls[i]])) as Record<A, string>;
     if (run.child.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`service did not start:\n${run.output()}`);
 }
 
-/** Resolves with the URL once one app (`collector` or `reporting`) prints that it listens. */
-export async function waitForApp(run: Running, app: 'collector' | 'reporting', timeoutMs = 20_000): Promise<string> {
-  const pattern = new RegExp(`${app} listening on (\\S+)`);
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
-    const url = pattern.exec(run.output())?.[1];
-    if (url) return url;
-    if (run.child.exitCode !== null) break;
-  }
-  throw new Error(`${app} did not start:\n${run.output()}`);
+/** Resolves with the two URLs once the service prints that both apps listen. */
+export function waitForUrls(run: Running, timeoutMs?: number): Promise<{ collector: string; reporting: string }> {
+  return waitForListening(run, ['collector', 'reporting'], timeoutMs);
+}
+
+/** Stops a process started here with SIGTERM (the service drains, then exits) and waits for it. */
+export async function stop(run: Running): Promise<void> {
+  run.child.kill('SIGTERM');
+  await run.exited;
+}
+
+/** The process's peak resident set so far, in MiB (Linux: VmHWM). */
+export function peakRssMiB(run: Running): number {
+  const status = readFileSync(`/proc/${run.child.pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
 }

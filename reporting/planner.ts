@@ -20,8 +20,9 @@ export function chooseSource(q: Omit<AggregateQuery, 'source'>): Source {
   return groupsFit && filtersFit && daysFit ? 'rollup' : 'raw';
 }
 
-export function plan(q: Omit<AggregateQuery, 'source'>): AggregateQuery {
-  return { ...q, source: chooseSource(q) };
+/** Totals ignore the grouping, so they may come from the rollup while the groups need raw events. */
+export function plan(q: Omit<AggregateQuery, 'source' | 'totalsSource'>): AggregateQuery {
+  return { ...q, source: chooseSource(q), totalsSource: chooseSource({ ...q, groupBy: [], zone: undefined }) };
 }
 
 /**

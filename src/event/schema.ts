@@ -9,8 +9,8 @@ export const LIMITS = {
   attributeValueLength: 1024,
 } as const;
 
-const EARLIEST_MS = Date.UTC(2000, 0, 1);
-const LATEST_MS = Date.UTC(2100, 0, 1);
+export const EARLIEST_MS = Date.UTC(2000, 0, 1);
+export const LATEST_MS = Date.UTC(2100, 0, 1);
 
 const tokens = z
   .number()

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { fastValidate } from './fast-validate.js';
 import { UsageEventInput, type ValidUsageEvent } from './schema.js';
 
 export interface EventError {
@@ -33,6 +34,8 @@ export interface ValidationOutcome {
 export function validateEvents(events: readonly unknown[], pathPrefix = 'events'): ValidationOutcome {
   const outcome: ValidationOutcome = { valid: [], errors: [] };
   events.forEach((raw, index) => {
+    const fast = fastValidate(raw);
+    if (fast) return void outcome.valid.push({ index, event: fast });
     const result = UsageEventInput.safeParse(raw);
     if (result.success) outcome.valid.push({ index, event: result.data });
     else outcome.errors.push(...issuesToErrors(index, result.error.issues, `${pathPrefix}[${index}]`));

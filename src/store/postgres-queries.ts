@@ -15,6 +15,7 @@ export const POSTGRES_DIALECT: SqlDialect = {
     week: `to_char(date_trunc('week', day::timestamp), 'YYYY-MM-DD')`,
     month: `to_char(day, 'YYYY-MM')`,
   },
+  rawTableByRun: 'usage_events',
   rawBucket: {
     hour: (local, suffix) => `to_char(${utc(local)}, 'YYYY-MM-DD"T"HH24:00:00') || ${suffix}`,
     day: (local) => `to_char(${utc(local)}, 'YYYY-MM-DD')`,

@@ -20,6 +20,8 @@ export interface SqlDialect {
   utcDay: (ts: string) => string;
   /** Buckets of the rollup, from its UTC `day` column; weeks start on Monday (ISO 8601). */
   rollupBucket: Record<'day' | 'week' | 'month', string>;
+  /** The raw table as a report grouped by run should read it (SQLite needs telling to use the run index). */
+  rawTableByRun: string;
   /** Buckets of raw events, from `local` (epoch seconds shifted to local time); hours end in `suffix`. */
   rawBucket: Record<TimeBucket, (local: string, suffix: string) => string>;
 }
@@ -103,12 +105,17 @@ function whereClause(query: AggregateQuery, params: unknown[]): string {
   return clauses.join(' AND ');
 }
 
-export function aggregateSql(query: AggregateQuery, dialect: SqlDialect): { totals: Sql; groups: Sql } {
-  const table = query.source === 'rollup' ? 'usage_daily' : 'usage_events';
-  const metrics = METRICS_SQL[query.source];
-  const totalParams: unknown[] = [];
-  const totals = { sql: `SELECT ${metrics} FROM ${table} WHERE ${whereClause(query, totalParams)}`, params: totalParams };
+const TABLE = { rollup: 'usage_daily', raw: 'usage_events' } as const;
 
+export function aggregateSql(query: AggregateQuery, dialect: SqlDialect): { totals: Sql; groups: Sql } {
+  const totalsQuery = { ...query, source: query.totalsSource ?? query.source };
+  const totalParams: unknown[] = [];
+  const totals = {
+    sql: `SELECT ${METRICS_SQL[totalsQuery.source]} FROM ${TABLE[totalsQuery.source]} WHERE ${whereClause(totalsQuery, totalParams)}`,
+    params: totalParams,
+  };
+
+  const table = query.source === 'raw' && query.groupBy.includes('run') ? dialect.rawTableByRun : TABLE[query.source];
   const params: unknown[] = [];
   const keys = query.groupBy.map((g) => `${groupExpression(query, g, dialect, params)} AS k_${g}`);
   const where = whereClause(query, params);
@@ -119,10 +126,18 @@ export function aggregateSql(query: AggregateQuery, dialect: SqlDialect): { tota
   const groupSql =
     query.groupBy.length === 0
       ? 'SELECT 1 WHERE FALSE'
-      : `SELECT ${keys.join(', ')}, ${metrics} FROM ${table} WHERE ${where}
+      : `SELECT ${keys.join(', ')}, ${METRICS_SQL[query.source]} FROM ${table} WHERE ${where}
          GROUP BY ${query.groupBy.map((g) => `k_${g}`).join(', ')} ORDER BY ${order.join(', ')}` +
         (query.limit !== null ? ` LIMIT ${Number(query.limit) + 1}` : '');
   return { totals, groups: { sql: groupSql, params: query.groupBy.length === 0 ? [] : params } };
+}
+
+/** With every group in hand (none cut off by the limit), their sums are the totals: no second pass over the data. */
+export function totalsFromGroups(query: AggregateQuery, rows: readonly SqlRow[]): SqlRow | null {
+  if (query.groupBy.length === 0 || (query.limit !== null && rows.length > query.limit)) return null;
+  const sums: SqlRow = Object.fromEntries(METRIC_NAMES.map((m) => [m, 0]));
+  for (const row of rows) for (const m of METRIC_NAMES) sums[m] = Number(sums[m]) + Number(row[m] ?? 0);
+  return sums;
 }
 
 export function eventsSql(query: EventsQuery): Sql {

@@ -10,6 +10,11 @@ export const SQLITE_DIALECT: SqlDialect = {
     week: `date(day, 'weekday 0', '-6 days')`,
     month: 'substr(day, 1, 7)',
   },
+  // The covering run index (migration 0005) hands SQLite the events in group order with no table
+  // reads and no sort. Without statistics SQLite guesses a time range to be narrow and takes the time
+  // index, then sorts every event (4-6x slower over 30 days at 1 M events); the forced scan costs at
+  // most one pass over the index, however short the range.
+  rawTableByRun: 'usage_events INDEXED BY usage_events_run_ts',
   rawBucket: {
     hour: (local, suffix) => `strftime('%Y-%m-%dT%H:00:00', ${local}, 'unixepoch') || ${suffix}`,
     day: (local) => `strftime('%Y-%m-%d', ${local}, 'unixepoch')`,

@@ -37,6 +37,11 @@ export type Source = 'rollup' | 'raw';
 
 export interface AggregateQuery {
   source: Source;
+  /**
+   * Where the totals come from when the rollup gives the same numbers as the groups' raw source
+   * (groups by run, totals by whole UTC days); absent means `source`.
+   */
+  totalsSource?: Source;
   groupBy: GroupKey[];
   filters: Filters;
   /** Epoch ms, inclusive / exclusive. For the rollup both are UTC midnights. */
