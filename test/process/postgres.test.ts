@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, waitForApp, type Running } from '../../bench/server.js';
+import { runCli, waitForListening, type Running } from '../../bench/server.js';
 import { loadConfig } from '../../src/config.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { readMigrations } from '../../src/store/migrations.js';
@@ -27,7 +27,7 @@ afterAll(async () => {
 async function start(role: 'collector' | 'reporting', env: Record<string, string> = {}): Promise<{ run: Running; url: string }> {
   const run = runCli([role], { DATABASE_URL: db.url, COLLECTOR_PORT: '0', REPORTING_PORT: '0', ...env });
   running.push(run);
-  return { run, url: await waitForApp(run, role) };
+  return { run, url: (await waitForListening(run, [role]))[role] };
 }
 
 const post = (url: string, events: unknown[]) =>
