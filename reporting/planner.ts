@@ -29,8 +29,8 @@ export function plan(q: Omit<AggregateQuery, 'source' | 'totalsSource'>): Aggreg
  * Raw events before the retention horizon are gone (their rollups stay): a raw answer reaching
  * back past it would silently miss them, so the question is refused with what to ask instead.
  */
-export function requireRawKept(query: AggregateQuery, horizon: number | null): void {
-  if (query.source !== 'raw' || horizon === null || query.from >= horizon) return;
+function requireRawKept(query: AggregateQuery, horizon: number | null): void {
+  if (horizon === null || query.from >= horizon) return;
   throw new ApiError(400, 'raw_expired',
     `from: raw events before ${isoUtc(horizon)} were deleted by RAW_RETENTION_DAYS, and this question needs them ` +
     `(it groups or filters by something other than project, agent, model, provider, task and day, or its range is not whole UTC days); ` +
@@ -41,7 +41,7 @@ export function requireRawKept(query: AggregateQuery, horizon: number | null): v
 export function withRawHorizon(store: Store): Store {
   return Object.assign(Object.create(store) as Store, {
     aggregate: async (q: AggregateQuery) => {
-      requireRawKept(q, await store.rawHorizon());
+      if (q.source === 'raw') requireRawKept(q, await store.rawHorizon());
       return store.aggregate(q);
     },
   });

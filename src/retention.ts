@@ -31,9 +31,10 @@ export interface RetentionTask {
  */
 export function startRetention(store: Store, days: number, now: () => number, onError: (error: unknown) => void): RetentionTask {
   let stopped = false;
-  let running: Promise<unknown> = Promise.resolve();
+  let running: Promise<unknown> | null = null;
+  // A first prune of a large backlog can outlast the hour: the next one starts only after it.
   const run = () => {
-    running = pruneRaw(store, retentionHorizon(now(), days), () => stopped).catch(onError);
+    running ??= pruneRaw(store, retentionHorizon(now(), days), () => stopped).catch(onError).finally(() => (running = null));
   };
   run();
   const timer = setInterval(run, PRUNE_EVERY_MS);

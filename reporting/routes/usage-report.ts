@@ -22,7 +22,7 @@ const Query = z.strictObject({
 
 const Group = ApiMetrics.extend({ key: ApiKey, other: z.literal(true).optional().describe(`set on the "${OTHER}" group`) });
 
-export const UsageReport = z.object({
+const UsageReport = z.object({
   from: z.iso.datetime(),
   to: z.iso.datetime(),
   tz: z.string(),
@@ -32,7 +32,7 @@ export const UsageReport = z.object({
   groups: z.array(Group),
   unpriced_models: z.array(z.object({
     model: z.string().nullable(), provider: z.string().nullable(), events: z.number(), input_tokens: z.number(), output_tokens: z.number(),
-  })).describe('models without a price in the range: their events count at $0'),
+  })).describe('models without a price in the range (from the raw events kept, under RAW_RETENTION_DAYS): their events count at $0'),
 });
 
 /** GET /v1/reports/usage — totals plus groups, from the rollup whenever the question allows it. */
@@ -63,9 +63,10 @@ export function registerUsageReport(api: ReportingApi, deps: ReportingDeps): voi
       groups.push({ key, other: true, ...apiMetrics(subtractMetrics(result.totals, shown)) });
     }
     // Models without a price, so no spend silently reads as $0; raw events are read only when the
-    // totals say there are some.
-    const unpriced = result.totals.unpriced_events === 0 ? [] : (await c.var.store.aggregate(plan({
-      groupBy: ['model', 'provider'], filters: { ...query.filters, cost_source: ['unpriced'] }, from: query.from, to: query.to,
+    // totals say there are some, and only those kept under RAW_RETENTION_DAYS.
+    const unpricedFrom = result.totals.unpriced_events === 0 ? query.to : Math.max(query.from, (await c.var.store.rawHorizon()) ?? 0);
+    const unpriced = unpricedFrom >= query.to ? [] : (await c.var.store.aggregate(plan({
+      groupBy: ['model', 'provider'], filters: { ...query.filters, cost_source: ['unpriced'] }, from: unpricedFrom, to: query.to,
       order: { by: 'events', dir: 'desc' }, limit: null,
     }))).groups.map((g) => ({
       model: g.key.model || null, provider: g.key.provider || null,

@@ -1,6 +1,6 @@
 import type { UsageRecord } from '../event/schema.js';
 import type { ProjectsQuery } from './types.js';
-import { rebuildRollupSql, type Sql, type SqlDialect } from './query-builder.js';
+import { rebuildRollupSql, type SqlDialect } from './query-builder.js';
 
 /**
  * Every statement the PostgreSQL store runs beyond the shared report queries. Table layout and
@@ -80,13 +80,11 @@ export const REPRICE_UPDATE_SQL = `
   WHERE e.seq = c.seq`;
 
 /** Writers wait while the rollup is rebuilt, so no insert lands between the delete and the refill. */
-export function rebuildRollupsSql(horizon: number): Sql[] {
-  return [
-    { sql: 'LOCK TABLE usage_events IN SHARE MODE', params: [] },
-    { sql: 'LOCK TABLE usage_daily IN EXCLUSIVE MODE', params: [] },
-    ...rebuildRollupSql(POSTGRES_DIALECT, horizon).map(({ sql, params }) => ({ sql: numbered(sql), params })),
-  ];
-}
+export const REBUILD_ROLLUPS_SQL = [
+  'LOCK TABLE usage_events IN SHARE MODE',
+  'LOCK TABLE usage_daily IN EXCLUSIVE MODE',
+  ...rebuildRollupSql(POSTGRES_DIALECT),
+];
 
 export const RAW_HORIZON_SQL = 'SELECT horizon FROM raw_retention WHERE id = 1';
 

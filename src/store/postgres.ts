@@ -5,9 +5,9 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { readMigrations } from './migrations.js';
 import {
   INSERT_BATCH_SQL, insertBatchParams, MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, numbered, POSTGRES_DIALECT,
-  listProjectsSql, PROJECT_SQL, PRUNE_RAW_SQL, RAW_HORIZON_SQL, rebuildRollupsSql, REPRICE_SELECT_SQL, REPRICE_UPDATE_SQL,
+  listProjectsSql, PROJECT_SQL, PRUNE_RAW_SQL, RAW_HORIZON_SQL, REBUILD_ROLLUPS_SQL, REPRICE_SELECT_SQL, REPRICE_UPDATE_SQL,
 } from './postgres-queries.js';
-import { aggregateResult, aggregateSql, eventsSql, rollupDiffSql, type SqlRow } from './query-builder.js';
+import { aggregateResult, aggregateSql, eventsSql, pinOrderMismatch, rollupDiffSql, type SqlRow } from './query-builder.js';
 import type {
   AggregateQuery, AggregateResult, EventsPage, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
   RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
@@ -36,8 +36,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
-  readonly backupUnsupportedReason =
-    'tokentally does not copy a PostgreSQL database itself; back it up with pg_dump (e.g. pg_dump --format=custom "$DATABASE_URL" > tokentally.dump)';
   private readonly pool: pg.Pool;
 
   constructor(url: string, options: PostgresOptions) {
@@ -184,12 +182,8 @@ export class PostgresStore implements Store {
     return this.transaction(async (client) => {
       await client.query(PROJECT_SQL.lockPins);
       const pinned = new Set((await client.query<{ id: string }>(PROJECT_SQL.pinnedIds)).rows.map((r) => r.id));
-      const wanted = new Set(ids);
-      const mismatch = {
-        missing: [...pinned].filter((id) => !wanted.has(id)).sort(),
-        unexpected: [...wanted].filter((id) => !pinned.has(id)).sort(),
-      };
-      if (mismatch.missing.length || mismatch.unexpected.length) return mismatch;
+      const mismatch = pinOrderMismatch(pinned, ids);
+      if (mismatch) return mismatch;
       await client.query(PROJECT_SQL.clearOrder);
       await client.query(PROJECT_SQL.setOrder, [ids]);
       return null;
@@ -213,21 +207,19 @@ export class PostgresStore implements Store {
   }
 
   async backup(): Promise<void> {
-    throw new Error(this.backupUnsupportedReason);
+    throw new Error('tokentally does not copy a PostgreSQL database itself; back it up with pg_dump (e.g. pg_dump --format=custom "$DATABASE_URL" > tokentally.dump)');
   }
 
   async verify(): Promise<VerifyResult> {
-    const diff = rollupDiffSql(POSTGRES_DIALECT, (await this.rawHorizon()) ?? 0);
-    const { rows } = await this.pool.query<{ mismatches: number }>(numbered(diff.sql), diff.params);
+    const { rows } = await this.pool.query<{ mismatches: number }>(rollupDiffSql(POSTGRES_DIALECT));
     const mismatches = rows[0]!.mismatches;
     // Page-level checks belong to PostgreSQL's own tools (amcheck, pg_checksums), not to us.
     return { ok: mismatches === 0, mismatches, integrity: 'not checked on PostgreSQL (use amcheck)' };
   }
 
   async rebuildRollups(): Promise<void> {
-    const statements = rebuildRollupsSql((await this.rawHorizon()) ?? 0);
     await this.transaction(async (client) => {
-      for (const { sql, params } of statements) await client.query(sql, params);
+      for (const sql of REBUILD_ROLLUPS_SQL) await client.query(sql);
     });
   }
 

@@ -1,4 +1,4 @@
-import type { AggregateQuery, Dimension, EventsQuery, Filters, GroupKey, Metrics, TimeBucket } from './types.js';
+import type { AggregateQuery, PinOrderMismatch, Dimension, EventsQuery, Filters, GroupKey, Metrics, TimeBucket } from './types.js';
 import { METRIC_NAMES } from './types.js';
 import { formatOffset, type ZoneSegment } from '../zone.js';
 
@@ -166,36 +166,49 @@ export function aggregateResult(query: AggregateQuery, totalRow: SqlRow, rows: S
 }
 
 /**
+ * Where the raw events are complete: read inside each statement, so a prune committing meanwhile
+ * can never make a verify or a rebuild work from a stale horizon.
+ */
+const HORIZON = 'COALESCE((SELECT horizon FROM raw_retention WHERE id = 1), 0)';
+
+/**
  * The rollup as it should be, computed from the raw events kept: those from the retention horizon
  * on (older days exist only as rollups). The same query verifies and rebuilds.
  */
 function rawAsRollupSql(dialect: SqlDialect): string {
   return `SELECT ${dialect.utcDay('ts')} AS day, project, agent_id, model, provider, task_label, ${METRICS_SQL.raw}
-    FROM usage_events WHERE ts >= ? GROUP BY 1, 2, 3, 4, 5, 6`;
+    FROM usage_events WHERE ts >= ${HORIZON} GROUP BY 1, 2, 3, 4, 5, 6`;
 }
 
 const ROLLUP_COLUMNS = `day, project, agent_id, model, provider, task_label, ${METRIC_NAMES.join(', ')}`;
 
 /** The rollup rows from the horizon's day on. */
 function keptRollupSql(dialect: SqlDialect): string {
-  return `SELECT ${ROLLUP_COLUMNS} FROM usage_daily WHERE day >= ${dialect.utcDay('CAST(? AS BIGINT)')}`;
+  return `SELECT ${ROLLUP_COLUMNS} FROM usage_daily WHERE day >= ${dialect.utcDay(HORIZON)}`;
 }
 
 /** Rollup rows from the horizon on that differ from the raw sums, counted from both sides, as `mismatches`. */
-export function rollupDiffSql(dialect: SqlDialect, horizon: number): Sql {
+export function rollupDiffSql(dialect: SqlDialect): string {
   const raw = rawAsRollupSql(dialect);
   const kept = keptRollupSql(dialect);
-  return {
-    sql: `SELECT (SELECT COUNT(*) FROM (${raw} EXCEPT ${kept}) AS missing)
-      + (SELECT COUNT(*) FROM (${kept} EXCEPT ${raw}) AS extra) AS mismatches`,
-    params: [horizon, horizon, horizon, horizon],
-  };
+  return `SELECT (SELECT COUNT(*) FROM (${raw} EXCEPT ${kept}) AS missing)
+      + (SELECT COUNT(*) FROM (${kept} EXCEPT ${raw}) AS extra) AS mismatches`;
 }
 
 /** Rebuilding the rollup from the horizon on: delete those rows, then refill them from raw. */
-export function rebuildRollupSql(dialect: SqlDialect, horizon: number): Sql[] {
+export function rebuildRollupSql(dialect: SqlDialect): string[] {
   return [
-    { sql: `DELETE FROM usage_daily WHERE day >= ${dialect.utcDay('CAST(? AS BIGINT)')}`, params: [horizon] },
-    { sql: `INSERT INTO usage_daily (${ROLLUP_COLUMNS}) ${rawAsRollupSql(dialect)}`, params: [horizon] },
+    `DELETE FROM usage_daily WHERE day >= ${dialect.utcDay(HORIZON)}`,
+    `INSERT INTO usage_daily (${ROLLUP_COLUMNS}) ${rawAsRollupSql(dialect)}`,
   ];
+}
+
+/** How a requested pin order differs from the pinned set; null when it is exactly that set. */
+export function pinOrderMismatch(pinned: ReadonlySet<string>, ids: readonly string[]): PinOrderMismatch | null {
+  const wanted = new Set(ids);
+  const mismatch = {
+    missing: [...pinned].filter((id) => !wanted.has(id)).sort(),
+    unexpected: [...wanted].filter((id) => !pinned.has(id)).sort(),
+  };
+  return mismatch.missing.length || mismatch.unexpected.length ? mismatch : null;
 }

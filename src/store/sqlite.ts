@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { readMigrations } from './migrations.js';
-import { aggregateResult, aggregateSql, eventsSql, rebuildRollupSql, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
+import { aggregateResult, aggregateSql, eventsSql, pinOrderMismatch, rebuildRollupSql, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
 import { listProjectsSql, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
 import type {
   AggregateQuery, AggregateResult, EventsPage, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
@@ -28,7 +28,6 @@ export interface SqliteOptions {
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
-  readonly backupUnsupportedReason = null;
   private readonly db: Database.Database;
   private insertStatement: Database.Statement | undefined;
 
@@ -131,10 +130,9 @@ export class SqliteStore implements Store {
 
   async pruneRaw(before: number, maxRows: number): Promise<number> {
     return this.db.transaction(() => {
-      this.db
-        .prepare('INSERT INTO raw_retention (id, horizon) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET horizon = MAX(horizon, excluded.horizon)')
-        .run(before);
-      const horizon = this.db.prepare('SELECT horizon FROM raw_retention WHERE id = 1').pluck().get() as number;
+      const horizon = this.db
+        .prepare('INSERT INTO raw_retention (id, horizon) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET horizon = MAX(horizon, excluded.horizon) RETURNING horizon')
+        .pluck().get(before) as number;
       return this.db
         .prepare('DELETE FROM usage_events WHERE seq IN (SELECT seq FROM usage_events WHERE ts < ? LIMIT ?)')
         .run(horizon, maxRows).changes;
@@ -173,13 +171,8 @@ export class SqliteStore implements Store {
 
   async reorderPins(ids: readonly string[]): Promise<PinOrderMismatch | null> {
     return this.db.transaction(() => {
-      const pinned = new Set(this.db.prepare(PROJECT_SQL.pinnedIds).pluck().all() as string[]);
-      const wanted = new Set(ids);
-      const mismatch = {
-        missing: [...pinned].filter((id) => !wanted.has(id)).sort(),
-        unexpected: [...wanted].filter((id) => !pinned.has(id)).sort(),
-      };
-      if (mismatch.missing.length || mismatch.unexpected.length) return mismatch;
+      const mismatch = pinOrderMismatch(new Set(this.db.prepare(PROJECT_SQL.pinnedIds).pluck().all() as string[]), ids);
+      if (mismatch) return mismatch;
       this.db.prepare(PROJECT_SQL.clearOrder).run();
       const setOrder = this.db.prepare(PROJECT_SQL.setOrder);
       ids.forEach((id, i) => setOrder.run(i + 1, id));
@@ -198,21 +191,14 @@ export class SqliteStore implements Store {
 
   async verify(): Promise<VerifyResult> {
     const integrity = (this.db.pragma('integrity_check', { simple: true }) as string) ?? 'unknown';
-    const diff = rollupDiffSql(SQLITE_DIALECT, await this.horizon());
-    const mismatches = this.db.prepare(diff.sql).pluck().get(diff.params) as number;
+    const mismatches = this.db.prepare(rollupDiffSql(SQLITE_DIALECT)).pluck().get() as number;
     return { ok: integrity === 'ok' && mismatches === 0, mismatches, integrity };
   }
 
   async rebuildRollups(): Promise<void> {
-    const statements = rebuildRollupSql(SQLITE_DIALECT, await this.horizon());
     this.db.transaction(() => {
-      for (const { sql, params } of statements) this.db.prepare(sql).run(params);
+      for (const sql of rebuildRollupSql(SQLITE_DIALECT)) this.db.exec(sql);
     }).immediate();
-  }
-
-  /** Where the raw events are complete: 0 until retention has deleted any. */
-  private async horizon(): Promise<number> {
-    return (await this.rawHorizon()) ?? 0;
   }
 
   async close(): Promise<void> {

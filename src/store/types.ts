@@ -142,8 +142,6 @@ export interface VerifyResult {
  */
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
-  /** Why `tokentally backup` cannot copy this database itself (and what to use instead), or null when it can. */
-  readonly backupUnsupportedReason: string | null;
   migrate(): Promise<string[]>;
   /** One transaction for the whole batch; `true` where the row was new, `false` for a duplicate id. */
   insertBatch(records: readonly UsageRecord[]): Promise<boolean[]>;
@@ -161,7 +159,7 @@ export interface Store {
    * `maxRows` raw events older than it, leaving the rollups alone. Returns how many were deleted.
    */
   pruneRaw(before: number, maxRows: number): Promise<number>;
-  /** A consistent copy of the database, taken while it keeps serving. */
+  /** A consistent copy of the database, taken while it keeps serving; rejects, saying what to use, where the backend has its own tools. */
   backup(file: string): Promise<void>;
   /** Pinned first by pin order, then the rest by name. */
   listProjects(query: ProjectsQuery): Promise<Project[]>;

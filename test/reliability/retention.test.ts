@@ -19,7 +19,8 @@ describe.each(BACKENDS)('raw retention (RAW_RETENTION_DAYS) on %s', (backend) =>
       id: `e${h}`, timestamp: NOW - 60 * DAY + h * 3_600_000, agent_id: 'a', model: h % 2 ? 'gpt-4o' : 'claude-sonnet-4-5',
       run_id: `run-${h % 3}`, input_tokens: 100, output_tokens: 10,
     }));
-    expect((await svc.ingest('/v1/usage', { events })).status).toBe(200);
+    const unpriced = { id: 'u1', timestamp: NOW - 5 * DAY, agent_id: 'a', model: 'mystery-model', input_tokens: 7 };
+    expect((await svc.ingest('/v1/usage', { events: [...events, unpriced] })).status).toBe(200);
   });
   afterAll(() => svc.close());
 
@@ -29,11 +30,12 @@ describe.each(BACKENDS)('raw retention (RAW_RETENTION_DAYS) on %s', (backend) =>
   it('deletes raw events before the horizon in bounded batches and keeps every rollup', async () => {
     const before = await svc.report('/v1/reports/usage?from=2026-09-01&to=2026-12-01&group_by=model');
     expect(await pruneRaw(svc.store, HORIZON)).toBe(29 * 24 + 12);
-    expect(await rawCount()).toBe(60 * 24 - (29 * 24 + 12));
+    expect(await rawCount()).toBe(60 * 24 + 1 - (29 * 24 + 12));
     expect(await svc.store.rawHorizon()).toBe(HORIZON);
     const after = await svc.report('/v1/reports/usage?from=2026-09-01&to=2026-12-01&group_by=model');
     expect(after.body).toEqual(before.body);
     expect(after.body.source).toBe('rollup');
+    expect(after.body.unpriced_models).toEqual([{ model: 'mystery-model', provider: null, events: 1, input_tokens: 7, output_tokens: 0 }]);
   });
 
   it('refuses a raw-only question reaching before the horizon, naming from, and answers it from the horizon on', async () => {

@@ -35,11 +35,16 @@ export function previousDay(iso) {
   return d.toISOString().slice(0, 10);
 }
 
-/** The same stretch of last month as `from`..`asOf` is of this one, never past last month's end. */
+/**
+ * The same days of last month as `from`..`asOf` are of this one (today counted whole), never past
+ * last month's end. Whole UTC days, so the rollup answers it at any size and under raw retention.
+ */
 export function sameDaysLastMonth(fromIso, asOfIso) {
+  const DAY = 86_400_000;
   const from = Date.parse(fromIso);
   const start = new Date(from);
   start.setUTCMonth(start.getUTCMonth() - 1);
-  const end = Math.min(start.getTime() + (Date.parse(asOfIso) - from), from);
+  const days = Math.ceil((Date.parse(asOfIso) - from) / DAY) || 1;
+  const end = Math.min(start.getTime() + days * DAY, from);
   return { from: start.toISOString(), to: new Date(end).toISOString() };
 }
