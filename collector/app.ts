@@ -1,10 +1,8 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { ApiKey, Principal } from '../src/auth/keys.js';
 import { Api } from '../src/http/api.js';
 import { requireRole } from '../src/http/auth.js';
-import { ApiError } from '../src/http/errors.js';
-import { registerCommon } from '../src/http/common.js';
+import { limitBody, registerCommon } from '../src/http/common.js';
 import { registerDocs } from '../src/http/docs.js';
 import type { Pricer } from '../src/pricing/pricer.js';
 import type { Store } from '../src/store/types.js';
@@ -45,14 +43,7 @@ export function createCollectorApp(deps: CollectorDeps): CollectorApp {
   app.use('/v1/traces', otlpErrorBodies);
   app.use('/v1/*', requireRole(deps.keys, 'ingest'));
   app.use('/api/*', requireRole(deps.keys, 'ingest'));
-  app.use(
-    bodyLimit({
-      maxSize: deps.limits.maxBodyBytes,
-      onError: () => {
-        throw new ApiError(413, 'body_too_large', `body exceeds ${deps.limits.maxBodyBytes} bytes (MAX_BODY_BYTES)`);
-      },
-    }),
-  );
+  app.use(limitBody(deps.limits.maxBodyBytes));
   registerUsageBatch(api, deps);
   registerSeedUsage(api, deps);
   registerTraces(api, deps);

@@ -3,7 +3,7 @@ import type { ApiKey, Principal } from '../src/auth/keys.js';
 import { scopedStore } from '../src/auth/scope.js';
 import { Api } from '../src/http/api.js';
 import { requireRole } from '../src/http/auth.js';
-import { registerCommon } from '../src/http/common.js';
+import { limitBody, registerCommon } from '../src/http/common.js';
 import { registerDocs } from '../src/http/docs.js';
 import type { Store } from '../src/store/types.js';
 import { registerDashboard } from './dashboard/route.js';
@@ -19,6 +19,8 @@ import { registerUsageReport } from './routes/usage-report.js';
 export interface ReportingDeps {
   store: Store;
   keys: readonly ApiKey[];
+  /** Grafana queries and project edits are small; anything larger than this is refused unread. */
+  maxBodyBytes: number;
   /** The clock, so tests can ask about a month of their choosing. */
   now: () => number;
 }
@@ -51,6 +53,7 @@ export function createReportingApp(deps: ReportingDeps): ReportingApp {
       await next();
     });
   }
+  app.use(limitBody(deps.maxBodyBytes));
   registerUsageReport(api, deps);
   registerTimeseries(api, deps);
   registerEvents(api);

@@ -86,7 +86,7 @@ export async function startService(config: Config, roles: Roles, now: () => numb
       }
     }
     if (roles.reporting) {
-      const server = await listen(createReportingApp({ store, keys: config.API_KEYS, now }), config.HOST, config.REPORTING_PORT, 'REPORTING_PORT');
+      const server = await listen(createReportingApp({ store, keys: config.API_KEYS, maxBodyBytes: config.MAX_BODY_BYTES, now }), config.HOST, config.REPORTING_PORT, 'REPORTING_PORT');
       servers.push(server);
       service.reportingUrl = urlOf(server, config.HOST);
     }

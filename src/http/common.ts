@@ -1,7 +1,8 @@
-import type { Env } from 'hono';
+import type { Env, MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import type { Api } from './api.js';
-import { errorResponse } from './errors.js';
+import { ApiError, errorResponse } from './errors.js';
 import { registry, telemetry } from '../telemetry.js';
 
 export interface Readiness {
@@ -44,4 +45,14 @@ export function registerCommon<E extends Env>(api: Api<E>, name: 'collector' | '
     method: 'get', path: '/metrics', tag, summary: 'Prometheus metrics',
     responses: { 200: { description: 'Prometheus text exposition format', text: 'text/plain' } },
   }, async (c) => c.text(await registry.metrics(), 200, { 'Content-Type': registry.contentType }));
+}
+
+/** Request bodies as sent (compressed or not) stop at MAX_BODY_BYTES with a 413, before anything reads them. */
+export function limitBody(maxBytes: number): MiddlewareHandler {
+  return bodyLimit({
+    maxSize: maxBytes,
+    onError: () => {
+      throw new ApiError(413, 'body_too_large', `body exceeds ${maxBytes} bytes (MAX_BODY_BYTES)`);
+    },
+  });
 }

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { Env } from 'hono';
@@ -6,14 +5,11 @@ import { z } from 'zod';
 import { PACKAGE_VERSION } from '../paths.js';
 import type { Api } from './api.js';
 import { openApiDocument, type DocumentInfo } from './openapi.js';
+import { contentType, serveStatic } from './static.js';
 
 /** Swagger UI's files, served by the app itself so the page works offline. */
 const UI_DIR = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
-const UI_ASSETS: Record<string, string> = {
-  'swagger-ui.css': 'text/css; charset=utf-8',
-  'swagger-ui-bundle.js': 'text/javascript; charset=utf-8',
-  'favicon-32x32.png': 'image/png',
-};
+const UI_ASSETS = ['swagger-ui.css', 'swagger-ui-bundle.js', 'favicon-32x32.png'];
 // Relative URLs, so the page also works behind a proxy that mounts the app under a prefix.
 // validatorUrl null: Swagger UI would otherwise send the document to an online validator.
 function page(title: string): string {
@@ -43,6 +39,7 @@ SwaggerUIBundle({ url: 'openapi.json', dom_id: '#api', validatorUrl: null, tryIt
  */
 export function registerDocs<E extends Env>(api: Api<E>, about: Omit<DocumentInfo, 'version'>): void {
   const info = { ...about, version: PACKAGE_VERSION };
+  const html = page(info.title);
   let document: object | undefined;
   const tag = 'documentation';
   api.route({
@@ -52,12 +49,12 @@ export function registerDocs<E extends Env>(api: Api<E>, about: Omit<DocumentInf
   api.route({
     method: 'get', path: '/docs', tag, summary: 'Interactive API documentation (Swagger UI)',
     responses: { 200: { description: 'An HTML page that renders this document and sends calls', text: 'text/html' } },
-  }, (c) => c.html(page(info.title)));
-  for (const [name, type] of Object.entries(UI_ASSETS)) {
-    let bytes: Uint8Array<ArrayBuffer> | undefined;
+  }, (c) => c.html(html));
+  for (const name of UI_ASSETS) {
+    const file = join(UI_DIR, name);
     api.route({
       method: 'get', path: `/docs/${name}`, tag, summary: `${name}, a file of the documentation page`,
-      responses: { 200: { description: 'The file, from the swagger-ui-dist package', text: type.split(';')[0] } },
-    }, (c) => c.body((bytes ??= new Uint8Array(readFileSync(join(UI_DIR, name)))), 200, { 'Content-Type': type, 'Cache-Control': 'public, max-age=86400' }));
+      responses: { 200: { description: 'The file, from the swagger-ui-dist package, gzipped when the client accepts it', text: contentType(file).split(';')[0]! } },
+    }, (c) => serveStatic(c, file, { 'Cache-Control': 'public, max-age=86400' }));
   }
 }

@@ -22,7 +22,7 @@ beforeAll(async () => {
     docs[name] = (await res.json()) as Document;
   }
   // The same functions the server builds its apps with, for the routes Hono registered.
-  apps.reporting = createReportingApp({ store: svc.store, keys: [], now: () => NOW });
+  apps.reporting = createReportingApp({ store: svc.store, keys: [], maxBodyBytes: 1024 * 1024, now: () => NOW });
   apps.collector = createCollectorApp({
     store: svc.store, writer: new BatchWriter(svc.store, { maxQueuedEvents: 1, maxBatchEvents: 1, retryForMs: 0 }),
     pricer: createPricer(loadPriceTable({})), keys: [], limits: { maxBodyBytes: 1, maxDecodedBytes: 1, maxEventsPerRequest: 1 },
