@@ -39,7 +39,7 @@ export const SPAN_OR_RESOURCE_FIELDS = {
 } as const;
 
 /** Operation values of the older dialects, in the GenAI conventions' words. */
-export const OPERATION_ALIASES: ReadonlyMap<string, string> = new Map([
+const OPERATION_ALIASES: ReadonlyMap<string, string> = new Map([
   ['LLM', 'chat'],
   ['EMBEDDING', 'embeddings'],
   ['completion', 'text_completion'],
@@ -57,14 +57,14 @@ export const AGENT_OPERATIONS: ReadonlySet<string> = new Set(['invoke_agent', 'A
  * Instrumentations known to report Anthropic's raw `input_tokens`, which leaves cached tokens out
  * (read in their published sources). For their spans the cache counts are added to input.
  */
-export const EXCLUSIVE_INPUT_SCOPES: readonly { scope: string; before?: readonly [number, number, number] }[] = [
+const EXCLUSIVE_INPUT_SCOPES: readonly { scope: string; before?: readonly [number, number, number] }[] = [
   { scope: '@traceloop/instrumentation-anthropic' },
   { scope: '@arizeai/openinference-instrumentation-anthropic', before: [0, 2, 0] },
 ];
 
 /** Other span attributes worth keeping on the event, besides `tokentally.tag.*`. */
-export const KEPT_ATTRIBUTES: readonly string[] = ['gen_ai.request.model', 'gen_ai.response.id', 'server.address', 'error.type'];
-export const TAG_PREFIX = 'tokentally.tag.';
+const KEPT_ATTRIBUTES: readonly string[] = ['gen_ai.request.model', 'gen_ai.response.id', 'server.address', 'error.type'];
+const TAG_PREFIX = 'tokentally.tag.';
 
 export function firstPresent(attributes: Attributes, names: readonly string[]): { name: string; value: AttributeValue } | undefined {
   for (const name of names) {

@@ -54,9 +54,8 @@ export function registerTraces(api: CollectorApi, deps: CollectorDeps): void {
       throw new ApiError(413, 'too_many_events', `${spanEvents.length} spans with usage exceed the limit of ${deps.limits.maxEventsPerRequest} per request (MAX_EVENTS_PER_REQUEST)`);
     }
     const outcome = applyProjectScope(validateEvents(spanEvents.map((e) => e.input), ''), c.var.principal, '');
-    await ingest(outcome, spanEvents.length, deps);
-    const rejectedSpans = new Set(outcome.errors.map((e) => e.index)).size;
-    return send(encodeExportResponse(encoding, rejectedSpans > 0 ? { rejectedSpans, errorMessage: describeRejections(outcome.errors, spanEvents, rejectedSpans) } : undefined));
+    const { rejected } = await ingest(outcome, spanEvents.length, deps);
+    return send(encodeExportResponse(encoding, rejected > 0 ? { rejectedSpans: rejected, errorMessage: describeRejections(outcome.errors, spanEvents, rejected) } : undefined));
   });
 }
 

@@ -8,7 +8,7 @@ import { applyProjectScope, ingest } from '../ingest.js';
 
 const count = z.number().int().min(0);
 
-export const BatchAnswer = z.object({
+const BatchAnswer = z.object({
   accepted: count.describe('events stored by this request'),
   duplicates: count.describe('events whose id was already stored (counted once)'),
   rejected: count,

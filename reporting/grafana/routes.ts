@@ -1,4 +1,3 @@
-import type { Context } from 'hono';
 import { z } from 'zod';
 import { badRequest } from '../../src/http/errors.js';
 import { DIMENSIONS, type Dimension } from '../../src/store/types.js';

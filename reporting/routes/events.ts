@@ -13,7 +13,7 @@ const optional = z.string().nullable();
 const count = z.number().int().min(0);
 
 /** An event as the API shows it: the canonical model, absent fields as null, cost in dollars. */
-export const ApiEvent = z.object({
+const ApiEvent = z.object({
   id: z.string(),
   timestamp: z.iso.datetime(),
   project: z.string(),
@@ -74,7 +74,7 @@ const Query = z.strictObject({
   ...FILTER_PARAMS,
 });
 
-export const EventsPage = z.object({
+const EventsPage = z.object({
   events: z.array(ApiEvent),
   next_cursor: z.string().nullable().describe('pass it as `cursor` for the next page; null on the last one'),
 });

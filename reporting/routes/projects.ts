@@ -97,11 +97,14 @@ export function registerProjects(api: ReportingApi, deps: ReportingDeps): void {
     requireProjects(c.var.principal, order, 'reorder');
     const mismatch = await c.var.store.reorderPins(order);
     if (mismatch) {
+      // A key scoped to projects is not told which other projects are pinned.
+      const scope = c.var.principal.projects;
+      const missing = scope === null ? mismatch.missing : mismatch.missing.filter((id) => scope.includes(id));
       const parts = [
-        mismatch.missing.length ? `pinned but missing: ${quoted(mismatch.missing)}` : '',
+        missing.length ? `pinned but missing: ${quoted(missing)}` : '',
         mismatch.unexpected.length ? `not pinned: ${quoted(mismatch.unexpected)}` : '',
       ].filter(Boolean);
-      throw badRequest(`order: must list exactly the pinned projects; ${parts.join('; ')}`);
+      throw badRequest(`order: must list exactly the pinned projects; ${parts.join('; ') || 'other projects are pinned too'}`);
     }
     return c.json({ order });
   });

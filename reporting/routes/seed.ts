@@ -26,7 +26,7 @@ const SeedTotals = z.object({
   recordCount: z.number(),
 });
 
-export const SeedReport = SeedTotals.extend({
+const SeedReport = SeedTotals.extend({
   groups: z.array(SeedTotals.extend({ groupKey: z.string().nullable() })),
 });
 

@@ -8,7 +8,7 @@ import { plan } from '../planner.js';
 
 const Query = z.strictObject({ tz: tzParam });
 
-export const CurrentMonthStats = z.object({
+const CurrentMonthStats = z.object({
   month: z.string().describe('YYYY-MM'),
   tz: z.string(),
   from: z.string().describe('start of the month in the zone, RFC 3339 UTC'),
@@ -18,7 +18,7 @@ export const CurrentMonthStats = z.object({
   projects: z.array(ApiMetrics.extend({ project: z.string() })).describe('costliest first'),
 });
 
-export interface MonthToDate {
+interface MonthToDate {
   /** `YYYY-MM` in the zone. */
   month: string;
   from: number;

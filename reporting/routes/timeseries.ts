@@ -27,7 +27,7 @@ const Query = z.strictObject({
   ...FILTER_PARAMS,
 });
 
-export const Timeseries = z.object({
+const Timeseries = z.object({
   from: z.iso.datetime(),
   to: z.iso.datetime(),
   tz: z.string(),

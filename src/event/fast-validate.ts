@@ -1,4 +1,4 @@
-import { EARLIEST_MS, LATEST_MS, LIMITS, type ValidUsageEvent } from './schema.js';
+import { EARLIEST_MS, isStorableText, LATEST_MS, LIMITS, type ValidUsageEvent } from './schema.js';
 
 const DIMENSIONS = ['project', 'provider', 'operation', 'task_label', 'run_id', 'step_id', 'session_id', 'user_id'] as const;
 const TOKENS = ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens'] as const;
@@ -12,7 +12,7 @@ function isPlain(value: unknown): value is Plain {
 
 /** Text every backend stores unchanged (no NUL, no lone surrogate); anything else is left to the schema. */
 function isText(value: unknown, max: number): value is string {
-  return typeof value === 'string' && value.length >= 1 && value.length <= max && !value.includes('\u0000') && value.isWellFormed();
+  return typeof value === 'string' && value.length >= 1 && value.length <= max && isStorableText(value);
 }
 
 /** A dimension zod would keep unchanged: already trimmed, within bounds. */

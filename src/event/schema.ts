@@ -23,8 +23,11 @@ const tokens = z
  * Text that every backend stores unchanged: a lone UTF-16 surrogate would be silently replaced when
  * encoded, and PostgreSQL refuses NUL in text, so both are rejected rather than altered.
  */
-const text = () =>
-  z.string().refine((s) => !s.includes('\u0000') && s.isWellFormed(), 'must be valid Unicode text without NUL characters');
+export function isStorableText(s: string): boolean {
+  return !s.includes('\u0000') && s.isWellFormed();
+}
+
+const text = () => z.string().refine(isStorableText, 'must be valid Unicode text without NUL characters');
 
 const dimension = text().trim().min(1, 'must not be empty').max(LIMITS.dimensionLength);
 /** A project id as events name it; the projects API takes the same ids. */

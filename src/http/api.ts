@@ -34,8 +34,8 @@ export interface RouteSpec<Q extends QuerySchema | undefined = QuerySchema | und
   /** Validates the query string; the route gets the parsed values. Unknown parameters are a 400. */
   query?: Q;
   /**
-   * The request body as documented; the handler validates it with this same schema. `contentTypes`
-   * defaults to JSON; the schema and example describe the JSON form.
+   * The request body as documented; the handler validates against it (whole, or in parts as a batch
+   * route does). `contentTypes` defaults to JSON; the schema and example describe the JSON form.
    */
   body?: { schema: z.ZodType; contentTypes?: string[]; example: unknown };
   responses: Record<number, ResponseSpec>;
