@@ -11,6 +11,7 @@ import { PostgresStore } from '../src/store/postgres.js';
 import { makeRecords } from './events.js';
 import { runLoad, type LoadResult } from './load.js';
 import { startCluster, type Cluster } from './pg-cluster.js';
+import { measureReport } from './reports.js';
 import { runCli, waitForListening, type Running } from './server.js';
 
 const BATCH = 1000;
@@ -72,16 +73,6 @@ async function collectors(cluster: Cluster, count: number, clients: number, seco
   }
 }
 
-async function median(times: number, fn: () => Promise<void>): Promise<number> {
-  const samples: number[] = [];
-  for (let i = 0; i < times; i++) {
-    const t = performance.now();
-    await fn();
-    samples.push(performance.now() - t);
-  }
-  return samples.sort((a, b) => a - b)[Math.floor(times / 2)]!;
-}
-
 async function reportLatency(cluster: Cluster, events: number): Promise<void> {
   const url = await freshDatabase(cluster, 'reports');
   const store = new PostgresStore(url, { poolMax: 4 });
@@ -96,7 +87,7 @@ async function reportLatency(cluster: Cluster, events: number): Promise<void> {
     return makeRecords(made - n, n, pricer);
   });
   await store.close();
-  console.log(`(c) report latency over ${fmt(events)} events (loaded in-process at ${fmt(rate)} events/s incl. generation), median of 5:`);
+  console.log(`(c) report latency over ${fmt(events)} events (loaded in-process at ${fmt(rate)} events/s incl. generation), p50 / p99 of 5 requests each:`);
   const run = runCli(['reporting'], { DATABASE_URL: url, REPORTING_PORT: '0' });
   try {
     const { reporting: base } = await waitForListening(run, ['reporting']);
@@ -111,13 +102,8 @@ async function reportLatency(cluster: Cluster, events: number): Promise<void> {
       ['raw: 30 days by day, America/New_York', `/v1/reports/timeseries?interval=day&from=${month}&to=${tomorrow}&tz=America/New_York`],
     ];
     for (const [label, path] of queries) {
-      let source = '';
-      const ms = await median(5, async () => {
-        const res = await fetch(base + path);
-        if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-        source = ((await res.json()) as { source?: string }).source ?? '';
-      });
-      console.log(`  ${label.padEnd(40)} ${ms.toFixed(0).padStart(6)} ms${source ? `   (source: ${source})` : ''}`);
+      const r = await measureReport(base, path, { minSamples: 5, maxSamples: 5, budgetSeconds: 0 });
+      console.log(`  ${label.padEnd(40)} ${r.p50.toFixed(0).padStart(6)} / ${r.p99.toFixed(0)} ms   (source: ${r.source})`);
     }
   } finally {
     run.child.kill('SIGTERM');

@@ -18,17 +18,22 @@ export function last30Days(now = Date.now()): { from: string; to: string } {
   return { from: new Date(tomorrow - 30 * DAY_MS).toISOString(), to: new Date(tomorrow).toISOString() };
 }
 
+/** The 30-day usage report grouped by one key, as the targets name it. */
+export function last30DaysReport(groupBy: string): string {
+  const { from, to } = last30Days();
+  return `/v1/reports/usage?group_by=${groupBy}&from=${from}&to=${to}`;
+}
+
 /**
  * One client asking the same report again and again, each after the previous answer: at least
  * `minSamples` times, then until `maxSamples` or `budgetSeconds` is reached.
  */
 export async function measureReport(
   reporting: string,
-  groupBy: string,
+  pathAndQuery: string,
   limits: { minSamples: number; maxSamples: number; budgetSeconds: number },
 ): Promise<ReportLatency> {
-  const { from, to } = last30Days();
-  const url = `${reporting}/v1/reports/usage?group_by=${groupBy}&from=${from}&to=${to}`;
+  const url = reporting + pathAndQuery;
   const latencies: number[] = [];
   let source = '';
   const deadline = performance.now() + limits.budgetSeconds * 1000;

@@ -10,7 +10,7 @@ import { runLoad, type LoadResult } from './load.js';
 import { runOtlpLoad } from './otlp.js';
 import { runPostgresBench } from './postgres.js';
 import { summariseProfiles } from './profile.js';
-import { measureReport, type ReportLatency } from './reports.js';
+import { last30DaysReport, measureReport, type ReportLatency } from './reports.js';
 import { peakRssMiB, runCli, runScript, stop, waitForListening, waitForUrls } from './server.js';
 
 const { values: args } = parseArgs({
@@ -98,9 +98,9 @@ async function reports(dir: string): Promise<void> {
     const server = runCli(['reporting'], { DATABASE_URL: file, REPORTING_PORT: '0' });
     try {
       const { reporting } = await waitForListening(server, ['reporting']);
-      const rollup = await measureReport(reporting, 'model', { minSamples: 20, maxSamples: 500, budgetSeconds: size.rollupBudget });
+      const rollup = await measureReport(reporting, last30DaysReport('model'), { minSamples: 20, maxSamples: 500, budgetSeconds: size.rollupBudget });
       console.log(reportLine('grouped by model', rollup) + ` ${target(rollup.p50 <= TARGETS.rollupP50Ms, `p50 ≤ ${TARGETS.rollupP50Ms} ms`)}`);
-      const raw = await measureReport(reporting, 'run', { minSamples: 3, maxSamples: 50, budgetSeconds: size.rawBudget });
+      const raw = await measureReport(reporting, last30DaysReport('run'), { minSamples: 3, maxSamples: 50, budgetSeconds: size.rawBudget });
       console.log(reportLine('grouped by run', raw) + ` ${target(raw.p50 <= TARGETS.rawP50Ms, `p50 ≤ ${TARGETS.rawP50Ms / 1000} s`)}`);
       console.log(`    peak RSS of the reporting process: ${fmt(peakRssMiB(server))} MiB`);
     } finally {
