@@ -77,3 +77,17 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     body: (n) => templates[n % TEMPLATES]!.join(`p${process.pid}r${run}q${n}`),
   });
 }
+
+/**
+ * Resolves once the collector has no events waiting for a commit, twice in a row: a load run ends
+ * with requests still in flight, and the next run must not start behind their backlog.
+ */
+export async function waitForIdle(collectorUrl: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let quiet = 0; quiet < 2; ) {
+    if (Date.now() > deadline) throw new Error(`the collector at ${collectorUrl} did not go idle`);
+    await new Promise((r) => setTimeout(r, 100));
+    const metrics = await (await fetch(`${collectorUrl}/metrics`)).text();
+    quiet = /^tokentally_queue_events 0$/m.test(metrics) ? quiet + 1 : 0;
+  }
+}

@@ -6,7 +6,7 @@ import { createPricer, loadPriceTable } from '../src/pricing/index.js';
 import { measureCeiling } from './ceiling.js';
 import { growDataset } from './dataset.js';
 import { makeRecords } from './events.js';
-import { runLoad, type LoadResult } from './load.js';
+import { runLoad, waitForIdle, type LoadResult } from './load.js';
 import { runOtlpLoad } from './otlp.js';
 import { runPostgresBench } from './postgres.js';
 import { summariseProfiles } from './profile.js';
@@ -40,8 +40,10 @@ function tempDir(): string {
 async function ingest(ceiling: number, dir: string): Promise<void> {
   const server = runCli(['serve'], { DATABASE_URL: join(dir, 'ingest.db'), COLLECTOR_PORT: '0', REPORTING_PORT: '0' });
   const { collector } = await waitForUrls(server);
-  const load = (batch: number, connections = size.connections, rate?: number) =>
-    runLoad({ url: `${collector}/v1/usage`, batch, connections, seconds: size.seconds, rate });
+  const load = async (batch: number, connections = size.connections, rate?: number) => {
+    await waitForIdle(collector);
+    return runLoad({ url: `${collector}/v1/usage`, batch, connections, seconds: size.seconds, rate });
+  };
   let peakRss: number;
   let best: number;
   try {
