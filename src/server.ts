@@ -1,6 +1,6 @@
 import { createAdaptorServer } from '@hono/node-server';
 import type { Env, Hono } from 'hono';
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createCollectorApp } from '../collector/app.js';
 import { BatchWriter } from '../collector/writer.js';
@@ -43,6 +43,9 @@ function urlOf(server: Server, host: string): string {
 }
 
 function closeServer(server: Server, timeoutMs: number): Promise<void> {
+  // A keep-alive client sending request after request would keep its connection, and so the
+  // server, open until the timeout: every answer from now on closes its connection.
+  server.on('request', (_req, res: ServerResponse) => res.setHeader('Connection', 'close'));
   return new Promise((resolve) => {
     const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
     server.close(() => {
