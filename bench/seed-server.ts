@@ -1,7 +1,7 @@
 /**
  * The seed-style baseline the issue compares against: one event per request, stored with one
- * autocommit insert before the answer. Same validation, normalisation, pricing, schema and trigger
- * as the collector; only the group commit is missing. Usage: node dist/bench/seed-server.js <db file>
+ * autocommit insert on the request's own thread before the answer. Same validation, normalisation,
+ * pricing, schema and trigger as the collector; the group commit and the write threads are missing. Usage: node dist/bench/seed-server.js <db file>
  */
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
@@ -10,7 +10,7 @@ import { UsageEventInput } from '../src/event/schema.js';
 import { createPricer, loadPriceTable } from '../src/pricing/index.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 
-const store = new SqliteStore(process.argv[2]!);
+const store = new SqliteStore(process.argv[2]!, { synchronous: 'FULL', busyTimeoutMs: 250, writeThreads: false });
 await store.migrate();
 const pricer = createPricer(loadPriceTable({}));
 const app = new Hono();

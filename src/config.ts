@@ -21,6 +21,7 @@ export const ConfigSchema = z
     SHUTDOWN_TIMEOUT_MS: positiveInt.default(30_000),
     SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
     SQLITE_BUSY_TIMEOUT_MS: z.coerce.number().int().min(0).max(60_000).default(250),
+    SQLITE_WRITE_THREADS: z.enum(['on', 'off']).default('on'),
     RAW_RETENTION_DAYS: positiveInt.optional(),
     DATABASE_POOL_MAX: positiveInt.max(1000).default(10),
     API_KEYS: ApiKeysSetting.default([]),

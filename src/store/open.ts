@@ -8,5 +8,5 @@ export function openStore(config: Config): Store {
   const url = config.DATABASE_URL;
   if (/^postgres(ql)?:\/\//i.test(url)) return new PostgresStore(url, { poolMax: config.DATABASE_POOL_MAX });
   const file = url.startsWith('file:') ? url.slice('file:'.length) : url;
-  return new SqliteStore(file, { synchronous: config.SQLITE_SYNCHRONOUS, busyTimeoutMs: config.SQLITE_BUSY_TIMEOUT_MS });
+  return new SqliteStore(file, { synchronous: config.SQLITE_SYNCHRONOUS, busyTimeoutMs: config.SQLITE_BUSY_TIMEOUT_MS, writeThreads: config.SQLITE_WRITE_THREADS === 'on' });
 }

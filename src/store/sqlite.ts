@@ -1,45 +1,47 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { readMigrations } from './migrations.js';
 import { aggregateResult, aggregateSql, eventsSql, pinOrderMismatch, rebuildRollupSql, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
+import { batchInserter, openSqlite, type SqliteOptions } from './sqlite-connection.js';
 import { listProjectsSql, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
+import { SqliteWriteThreads } from './sqlite-threads.js';
 import type {
   AggregateQuery, AggregateResult, EventsPage, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
   RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
 } from './types.js';
 
-const RECORD_COLUMNS = [
-  'id', 'ts', 'project', 'agent_id', 'model', 'provider', 'operation', 'task_label', 'run_id', 'step_id',
-  'session_id', 'user_id', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens',
-  'reasoning_tokens', 'cost_nanos', 'cost_source', 'duration_ms', 'status', 'attributes', 'received_at',
-] as const satisfies readonly (keyof UsageRecord)[];
+const READ_CACHE_KIB = 32 * 1024;
 
-export interface SqliteOptions {
-  synchronous: 'FULL' | 'NORMAL';
+export interface SqliteStoreOptions extends SqliteOptions {
   /**
-   * How long a statement waits for another process's write lock. better-sqlite3 waits synchronously,
-   * so this stays short; the writer retries a busy database with backoff instead.
+   * Commit inserts on a thread of their own, with checkpoints on another (the service). Off, they
+   * run on the calling thread with SQLite's automatic checkpoints, as a simple app would.
    */
-  busyTimeoutMs: number;
+  writeThreads: boolean;
 }
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   private readonly db: Database.Database;
-  private insertStatement: Database.Statement | undefined;
+  private readonly insert: (records: readonly UsageRecord[]) => Promise<boolean[]>;
+  private readonly threads: SqliteWriteThreads | undefined;
 
-  constructor(file: string, options: SqliteOptions = { synchronous: 'FULL', busyTimeoutMs: 250 }) {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${options.synchronous}`);
-    this.db.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
-    // Each insert fires the rollup trigger, so SQLite keeps a statement journal per row; spilled to
-    // a temp file it cost more than the insert itself (2-5x slower batches in the benchmark).
-    this.db.pragma('temp_store = MEMORY');
+  constructor(file: string, options: SqliteStoreOptions = { synchronous: 'FULL', busyTimeoutMs: 250, writeThreads: true }) {
+    mkdirSync(dirname(file), { recursive: true });
+    this.db = openSqlite(file, options);
+    // Reports read the month's rollup rows again and again (about 5 MB at a million events a
+    // month); in SQLite's default 2 MB cache every report read them anew from the file.
+    this.db.pragma(`cache_size = -${READ_CACHE_KIB}`);
+    if (options.writeThreads) {
+      const threads = (this.threads = new SqliteWriteThreads(file, options));
+      this.insert = (records) => threads.insert(records);
+    } else {
+      let insert: ReturnType<typeof batchInserter> | undefined;
+      this.insert = async (records) => (insert ??= batchInserter(this.db))(records);
+    }
   }
 
   async migrate(): Promise<string[]> {
@@ -65,19 +67,8 @@ export class SqliteStore implements Store {
     return done;
   }
 
-  async insertBatch(records: readonly UsageRecord[]): Promise<boolean[]> {
-    this.insertStatement ??= this.db.prepare(
-      `INSERT INTO usage_events (${RECORD_COLUMNS.join(', ')})
-       VALUES (${RECORD_COLUMNS.map(() => '?').join(', ')}) ON CONFLICT (id) DO NOTHING`,
-    );
-    const statement = this.insertStatement;
-    const values = new Array<unknown>(RECORD_COLUMNS.length);
-    return this.db.transaction(() =>
-      records.map((record) => {
-        for (let i = 0; i < RECORD_COLUMNS.length; i++) values[i] = record[RECORD_COLUMNS[i]!];
-        return statement.run(values).changes === 1;
-      }),
-    ).immediate();
+  insertBatch(records: readonly UsageRecord[]): Promise<boolean[]> {
+    return this.insert(records);
   }
 
   async aggregate(query: AggregateQuery): Promise<AggregateResult> {
@@ -202,6 +193,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.threads?.close();
     if (this.db.open) this.db.close();
   }
 }

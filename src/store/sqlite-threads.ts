@@ -1,0 +1,98 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { UsageRecord } from '../event/schema.js';
+import { PACKAGE_ROOT } from '../paths.js';
+import type { SqliteOptions } from './sqlite-connection.js';
+import type { CheckpointRequest, InsertReply, InsertRequest, WorkerData } from './sqlite-worker.js';
+
+/**
+ * Threads run compiled JavaScript: the sibling file when this module is built, the build's copy
+ * when it runs from its TypeScript source (the tests build first).
+ */
+const WORKER_SCRIPT = (() => {
+  const sibling = fileURLToPath(new URL('./sqlite-worker.js', import.meta.url));
+  return existsSync(sibling) ? sibling : join(PACKAGE_ROOT, 'dist', 'src', 'store', 'sqlite-worker.js');
+})();
+
+interface Waiting {
+  resolve(inserted: boolean[]): void;
+  reject(error: Error): void;
+}
+
+/**
+ * The main thread's side of the insert and checkpoint threads (see sqlite-worker.ts). Started on
+ * the first insert; a thread that dies fails what it had in hand and is started again on the next.
+ */
+export class SqliteWriteThreads {
+  private insertThread: Worker | undefined;
+  private checkpointThread: Worker | undefined;
+  private readonly waiting = new Map<number, Waiting>();
+  private nextId = 0;
+
+  constructor(
+    private readonly file: string,
+    private readonly options: SqliteOptions,
+  ) {}
+
+  insert(records: readonly UsageRecord[]): Promise<boolean[]> {
+    const thread = (this.insertThread ??= this.startInsertThread());
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      // Only a thread with work in hand keeps the process alive.
+      thread.ref();
+      thread.postMessage({ id, records: records as UsageRecord[] } satisfies InsertRequest);
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.insertThread, this.checkpointThread].map(async (thread) => {
+      if (!thread) return;
+      const exited = new Promise((resolve) => thread.once('exit', resolve));
+      // Waiting on it must keep the process alive, like an insert in hand.
+      thread.ref();
+      thread.postMessage('close' satisfies InsertRequest & CheckpointRequest);
+      await exited;
+    }));
+    this.insertThread = this.checkpointThread = undefined;
+  }
+
+  private startInsertThread(): Worker {
+    const thread = this.start('insert');
+    thread.on('message', (reply: InsertReply) => {
+      const waiting = this.waiting.get(reply.id)!;
+      this.waiting.delete(reply.id);
+      if (this.waiting.size === 0) thread.unref();
+      if ('error' in reply) return waiting.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
+      waiting.resolve(reply.inserted);
+      (this.checkpointThread ??= this.startCheckpointThread()).postMessage('checkpoint' satisfies CheckpointRequest);
+    });
+    let cause = 'it exited';
+    thread.on('error', (error) => (cause = error.message));
+    thread.on('exit', () => {
+      if (this.insertThread === thread) this.insertThread = undefined;
+      const failure = new Error(`the SQLite insert thread stopped: ${cause}`);
+      for (const waiting of this.waiting.values()) waiting.reject(failure);
+      this.waiting.clear();
+    });
+    return thread;
+  }
+
+  private startCheckpointThread(): Worker {
+    const thread = this.start('checkpoint');
+    thread.unref();
+    thread.on('exit', () => {
+      if (this.checkpointThread === thread) this.checkpointThread = undefined;
+    });
+    return thread;
+  }
+
+  private start(role: WorkerData['role']): Worker {
+    const thread = new Worker(WORKER_SCRIPT, { workerData: { role, file: this.file, options: this.options } satisfies WorkerData, resourceLimits: { maxOldGenerationSizeMb: +(process.env.OG ?? 2000) } });
+    // A thread's failure surfaces as its exit, which fails the inserts it had in hand.
+    thread.on('error', () => {});
+    return thread;
+  }
+}

@@ -1,0 +1,109 @@
+import Database from 'better-sqlite3';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { UsageRecord } from '../../src/event/schema.js';
+import { loadConfig } from '../../src/config.js';
+import { PACKAGE_ROOT } from '../../src/paths.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import { SqliteWriteThreads } from '../../src/store/sqlite-threads.js';
+import { startTestService } from '../support/service.js';
+
+const OPTIONS = { synchronous: 'FULL', busyTimeoutMs: 250 } as const;
+const records = (prefix: string, n: number): UsageRecord[] =>
+  Array.from({ length: n }, (_, i) => ({
+    id: `${prefix}-${i}`, ts: Date.UTC(2026, 10, 1) + i * 1000, project: 'p', agent_id: `agent-${i % 7}`, model: 'm',
+    provider: '', operation: 'chat', task_label: '', run_id: `run-${prefix}-${i % 50}`, step_id: '', session_id: '', user_id: '',
+    input_tokens: i, output_tokens: 1, cache_read_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0,
+    cost_nanos: 0, cost_source: 'unpriced', duration_ms: null, status: 'ok', attributes: null, received_at: 0,
+  }));
+
+const cleanup: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step();
+});
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tokentally-threads-'));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+function readOnly(file: string): Database.Database {
+  const db = new Database(file, { readonly: true });
+  cleanup.push(() => db.close());
+  return db;
+}
+async function openStore(file: string, writeThreads: boolean): Promise<SqliteStore> {
+  const store = new SqliteStore(file, { ...OPTIONS, writeThreads });
+  cleanup.push(() => store.close());
+  await store.migrate();
+  return store;
+}
+
+describe('SQLite inserts', () => {
+  it.each([true, false])('tell new events from duplicates alike on the write thread and on the calling thread (write threads: %s)', async (writeThreads) => {
+    const file = join(tempDir(), 'usage.db');
+    const store = await openStore(file, writeThreads);
+    const first = records('a', 3);
+    expect(await store.insertBatch(first)).toEqual([true, true, true]);
+    expect(await store.insertBatch([...records('b', 2), first[1]!, records('b', 1)[0]!])).toEqual([true, true, false, false]);
+    const reader = readOnly(file);
+    expect(reader.prepare('SELECT COUNT(*) FROM usage_events').pluck().get()).toBe(5);
+    expect(reader.prepare('SELECT SUM(events) FROM usage_daily').pluck().get()).toBe(5);
+  });
+
+  it('copy committed pages into the database file in the background, long before the WAL reaches the backstop', async () => {
+    const file = join(tempDir(), 'usage.db');
+    const store = await openStore(file, true);
+    const before = statSync(file).size;
+    for (let batch = 0; batch < 10; batch++) await store.insertBatch(records(`c${batch}`, 1000));
+    // 10,000 events take about 1,000 pages, a tenth of the 10,000 at which the insert thread
+    // would checkpoint by itself: only the checkpoint thread moves them into the file now.
+    const deadline = Date.now() + 5000;
+    while (statSync(file).size < before + 2_000_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(statSync(file).size).toBeGreaterThan(before + 2_000_000);
+    expect(readOnly(file).prepare('SELECT COUNT(*) FROM usage_events').pluck().get()).toBe(10_000);
+  });
+
+  it('keep a process alive until its store is closed, and no longer', () => {
+    // A program that inserts, closes the store and goes on: idle threads must neither keep it
+    // running nor let it end while it waits for them.
+    const dir = tempDir();
+    const script = join(dir, 'program.mjs');
+    writeFileSync(script, `
+      import { SqliteStore } from ${JSON.stringify(join(PACKAGE_ROOT, 'dist', 'src', 'store', 'sqlite.js'))};
+      const store = new SqliteStore(${JSON.stringify(join(dir, 'usage.db'))});
+      await store.migrate();
+      const record = ${JSON.stringify(records('e', 1)[0])};
+      for (let i = 0; i < 4; i++) await store.insertBatch(Array.from({ length: 500 }, (_, j) => ({ ...record, id: i + '-' + j })));
+      await store.close();
+      console.log('closed');`);
+    const output = execFileSync(process.execPath, [script], { encoding: 'utf8', timeout: 20_000 });
+    expect(output.trim()).toBe('closed');
+  });
+
+  it('fail the inserts of a thread that stops, with its reason, and start a new thread for the next', async () => {
+    const dir = join(tempDir(), 'not-yet');
+    const file = join(dir, 'usage.db');
+    const threads = new SqliteWriteThreads(file, OPTIONS);
+    cleanup.push(() => threads.close());
+    await expect(threads.insert(records('d', 2))).rejects.toThrow(/the SQLite insert thread stopped: .*directory does not exist/);
+
+    mkdirSync(dir);
+    await (await openStore(file, false)).migrate();
+    expect(await threads.insert(records('d', 2))).toEqual([true, true]);
+  });
+
+  it.each(['on', 'off'])('serve ingestion and reports alike with SQLITE_WRITE_THREADS=%s', async (setting) => {
+    const svc = await startTestService({ env: { SQLITE_WRITE_THREADS: setting } });
+    cleanup.push(() => svc.close());
+    const res = await svc.ingest('/v1/usage', { events: [{ id: 'x1', agent_id: 'a', model: 'm', input_tokens: 7 }, { id: 'x1', agent_id: 'a', model: 'm', input_tokens: 7 }] });
+    expect(await res.json()).toMatchObject({ accepted: 1, duplicates: 1 });
+    expect((await svc.report<{ totals: { input_tokens: number } }>('/v1/reports/usage?from=2000-01-01')).body.totals.input_tokens).toBe(7);
+  });
+
+  it('refuse a SQLITE_WRITE_THREADS that is neither on nor off, naming it', () => {
+    expect(() => loadConfig({ SQLITE_WRITE_THREADS: 'yes' })).toThrow(/SQLITE_WRITE_THREADS="yes"/);
+  });
+});
