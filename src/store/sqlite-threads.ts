@@ -90,7 +90,7 @@ export class SqliteWriteThreads {
   }
 
   private start(role: WorkerData['role']): Worker {
-    const thread = new Worker(WORKER_SCRIPT, { workerData: { role, file: this.file, options: this.options } satisfies WorkerData, resourceLimits: { maxOldGenerationSizeMb: +(process.env.OG ?? 2000) } });
+    const thread = new Worker(WORKER_SCRIPT, { workerData: { role, file: this.file, options: this.options } satisfies WorkerData });
     // A thread's failure surfaces as its exit, which fails the inserts it had in hand.
     thread.on('error', () => {});
     return thread;
