@@ -13,7 +13,7 @@ const CHUNK = 25_000;
  * inserts). Returns the seconds it took.
  */
 export async function growDataset(file: string, from: number, to: number): Promise<number> {
-  const store = new SqliteStore(file, { synchronous: 'NORMAL', busyTimeoutMs: 250, writeThreads: true });
+  const store = new SqliteStore(file, { synchronous: 'NORMAL' });
   await store.migrate();
   const started = performance.now();
   const db = new Database(file);

@@ -1,6 +1,7 @@
 import autocannon from 'autocannon';
 import { Agent, request as httpRequest } from 'node:http';
 import { makeEvents } from './events.js';
+import { percentile } from './reports.js';
 
 export interface LoadOptions {
   url: string;
@@ -72,7 +73,8 @@ async function pace(options: DriveOptions & { rate: number }): Promise<LoadResul
   const latencies: number[] = [];
   let failures = 0;
   const started = performance.now();
-  for (let n = 0; n < Math.floor(options.rate * options.seconds); n++) {
+  const total = Math.floor(options.rate * options.seconds);
+  for (let n = 0; n < total; n++) {
     const due = started + (n * 1000) / options.rate;
     if (due > performance.now()) await new Promise((r) => setTimeout(r, due - performance.now()));
     const status = await post(url, agent, options.headers, options.body(n));
@@ -81,12 +83,11 @@ async function pace(options: DriveOptions & { rate: number }): Promise<LoadResul
   }
   agent.destroy();
   latencies.sort((a, b) => a - b);
-  const rank = (q: number) => latencies[Math.max(0, Math.ceil(q * latencies.length) - 1)] ?? NaN;
   return {
     requests: latencies.length,
     eventsPerSecond: (latencies.length * options.eventsPerRequest) / ((performance.now() - started) / 1000),
-    p50: rank(0.5),
-    p99: rank(0.99),
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
     failures,
   };
 }

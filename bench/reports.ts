@@ -7,9 +7,9 @@ export interface ReportLatency {
 
 const DAY_MS = 86_400_000;
 
-/** The p-th percentile of ascending values (nearest rank). */
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+/** The p-th percentile of ascending values (nearest rank); NaN when there are none. */
+export function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.max(0, Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
 }
 
 /** The 30 UTC days up to and including today, as the dashboard asks for them. */

@@ -10,7 +10,7 @@ import { UsageEventInput } from '../src/event/schema.js';
 import { createPricer, loadPriceTable } from '../src/pricing/index.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 
-const store = new SqliteStore(process.argv[2]!, { synchronous: 'FULL', busyTimeoutMs: 250, writeThreads: false });
+const store = new SqliteStore(process.argv[2]!, { writeThreads: false });
 await store.migrate();
 const pricer = createPricer(loadPriceTable({}));
 const app = new Hono();

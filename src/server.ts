@@ -45,7 +45,8 @@ function urlOf(server: Server, host: string): string {
 function closeServer(server: Server, timeoutMs: number): Promise<void> {
   // A keep-alive client sending request after request would keep its connection, and so the
   // server, open until the timeout: every answer from now on closes its connection.
-  server.on('request', (_req, res: ServerResponse) => res.setHeader('Connection', 'close'));
+  // Registered ahead of the app's own handler, so no answer has been written yet.
+  server.prependListener('request', (_req, res: ServerResponse) => res.setHeader('Connection', 'close'));
   return new Promise((resolve) => {
     const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
     server.close(() => {

@@ -24,12 +24,14 @@ interface Waiting {
 /**
  * The main thread's side of the insert and checkpoint threads (see sqlite-worker.ts). Started on
  * the first insert; a thread that dies fails what it had in hand and is started again on the next.
+ * Once closed, inserts are refused, as by a closed connection.
  */
 export class SqliteWriteThreads {
   private insertThread: Worker | undefined;
   private checkpointThread: Worker | undefined;
   private readonly waiting = new Map<number, Waiting>();
   private nextId = 0;
+  private closed = false;
 
   constructor(
     private readonly file: string,
@@ -37,6 +39,7 @@ export class SqliteWriteThreads {
   ) {}
 
   insert(records: readonly UsageRecord[]): Promise<boolean[]> {
+    if (this.closed) return Promise.reject(new Error('the SQLite store is closed'));
     const thread = (this.insertThread ??= this.startInsertThread());
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -48,6 +51,7 @@ export class SqliteWriteThreads {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all([this.insertThread, this.checkpointThread].map(async (thread) => {
       if (!thread) return;
       const exited = new Promise((resolve) => thread.once('exit', resolve));
@@ -65,9 +69,12 @@ export class SqliteWriteThreads {
       const waiting = this.waiting.get(reply.id)!;
       this.waiting.delete(reply.id);
       if (this.waiting.size === 0) thread.unref();
-      if ('error' in reply) return waiting.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
+      if ('error' in reply) {
+        const { message, code } = reply.error;
+        return waiting.reject(Object.assign(new Error(message), code === undefined ? {} : { code }));
+      }
       waiting.resolve(reply.inserted);
-      (this.checkpointThread ??= this.startCheckpointThread()).postMessage('checkpoint' satisfies CheckpointRequest);
+      if (!this.closed) (this.checkpointThread ??= this.startCheckpointThread()).postMessage('checkpoint' satisfies CheckpointRequest);
     });
     let cause = 'it exited';
     thread.on('error', (error) => (cause = error.message));

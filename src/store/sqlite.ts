@@ -15,7 +15,7 @@ import type {
 
 const READ_CACHE_KIB = 32 * 1024;
 
-export interface SqliteStoreOptions extends SqliteOptions {
+interface SqliteStoreOptions extends SqliteOptions {
   /**
    * Commit inserts on a thread of their own, with checkpoints on another (the service). Off, they
    * run on the calling thread with SQLite's automatic checkpoints, as a simple app would.
@@ -23,19 +23,24 @@ export interface SqliteStoreOptions extends SqliteOptions {
   writeThreads: boolean;
 }
 
+const DEFAULTS: SqliteStoreOptions = { synchronous: 'FULL', busyTimeoutMs: 250, writeThreads: true };
+
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   private readonly db: Database.Database;
   private readonly insert: (records: readonly UsageRecord[]) => Promise<boolean[]>;
   private readonly threads: SqliteWriteThreads | undefined;
 
-  constructor(file: string, options: SqliteStoreOptions = { synchronous: 'FULL', busyTimeoutMs: 250, writeThreads: true }) {
-    mkdirSync(dirname(file), { recursive: true });
+  constructor(file: string, settings: Partial<SqliteStoreOptions> = {}) {
+    const options = { ...DEFAULTS, ...settings };
+    const inMemory = file === ':memory:';
+    if (!inMemory) mkdirSync(dirname(file), { recursive: true });
     this.db = openSqlite(file, options);
     // Reports read the month's rollup rows again and again (about 5 MB at a million events a
     // month); in SQLite's default 2 MB cache every report read them anew from the file.
     this.db.pragma(`cache_size = -${READ_CACHE_KIB}`);
-    if (options.writeThreads) {
+    // An in-memory database exists only for its own connection: a thread would open another one.
+    if (options.writeThreads && !inMemory) {
       const threads = (this.threads = new SqliteWriteThreads(file, options));
       this.insert = (records) => threads.insert(records);
     } else {

@@ -10,7 +10,7 @@ import { rng } from '../support/random.js';
 describe('money is summed exactly', () => {
   it('1,000,000 random costs: the rollup total equals the raw total and the exact sum', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tokentally-money-'));
-    const store = new SqliteStore(join(dir, 'money.db'), { synchronous: 'NORMAL', busyTimeoutMs: 250, writeThreads: true });
+    const store = new SqliteStore(join(dir, 'money.db'), { synchronous: 'NORMAL' });
     await store.migrate();
     const r = rng(42);
     let exact = 0n;

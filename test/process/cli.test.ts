@@ -62,6 +62,8 @@ describe('tokentally serve', () => {
           else {
             expect(res.status).toBe(503);
             expect(res.headers.get('retry-after')).toBeTruthy();
+            // Draining answers close their connection, so a busy keep-alive client cannot hold the server open.
+            expect(res.headers.get('connection')).toBe('close');
           }
         } catch {
           return; // the listener is closed: nothing was acknowledged for this request

@@ -1,8 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { UsageRecord } from '../../src/event/schema.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { createDatabase, POSTGRES_OPTED_OUT, type TestDatabase } from '../support/postgres.js';
+import { usageRecord } from '../support/records.js';
 
 /**
  * A transaction that fails with a deadlock or serialization error is run again from the start, and
@@ -46,13 +46,6 @@ async function failNext(code: string, times: number) {
   await sql.query(`SELECT setval('attempts', 1, false)`);
 }
 
-const record = (id: string, over: Partial<UsageRecord> = {}): UsageRecord => ({
-  id, ts: Date.UTC(2026, 10, 3, 12), project: 'p', agent_id: 'a', model: 'm', provider: '', operation: '', task_label: '',
-  run_id: '', step_id: '', session_id: '', user_id: '', input_tokens: 10, output_tokens: 1, cache_read_tokens: 0,
-  cache_write_tokens: 0, reasoning_tokens: 0, cost_nanos: 0, cost_source: 'unpriced', duration_ms: null, status: 'ok',
-  attributes: null, received_at: 0, ...over,
-});
-
 async function totals() {
   const { rows } = await sql.query('SELECT COALESCE(SUM(events), 0)::int AS events, COALESCE(SUM(cost_nanos), 0)::int AS cost FROM usage_daily');
   return rows[0];
@@ -62,7 +55,7 @@ describe.skipIf(POSTGRES_OPTED_OUT)('PostgreSQL transaction retries', () => {
   it.each([['40P01', 'deadlock'], ['40001', 'serialization failure']])('an insert that meets %s (%s) twice is retried and counted once', async (code) => {
     const before = await totals();
     await failNext(code, 2);
-    expect(await store.insertBatch([record(`${code}-a`), record(`${code}-b`)])).toEqual([true, true]);
+    expect(await store.insertBatch([usageRecord(`${code}-a`), usageRecord(`${code}-b`)])).toEqual([true, true]);
     expect(await totals()).toEqual({ ...before, events: before.events + 2 });
     expect(await store.verify()).toMatchObject({ ok: true, mismatches: 0 });
   });
@@ -80,13 +73,13 @@ describe.skipIf(POSTGRES_OPTED_OUT)('PostgreSQL transaction retries', () => {
 
   it('other errors are not retried', async () => {
     await failNext('23514', 1);
-    await expect(store.insertBatch([record('check-a')])).rejects.toMatchObject({ code: '23514' });
-    expect(await store.insertBatch([record('check-a')])).toEqual([true]);
+    await expect(store.insertBatch([usageRecord('check-a')])).rejects.toMatchObject({ code: '23514' });
+    expect(await store.insertBatch([usageRecord('check-a')])).toEqual([true]);
   });
 
   it('gives up after five attempts', async () => {
     await failNext('40P01', 10);
-    await expect(store.insertBatch([record('never')])).rejects.toMatchObject({ code: '40P01' });
+    await expect(store.insertBatch([usageRecord('never')])).rejects.toMatchObject({ code: '40P01' });
     expect((await sql.query(`SELECT last_value FROM attempts`)).rows[0].last_value).toBe('5');
     await sql.query('DELETE FROM fail_plan');
   });

@@ -9,16 +9,14 @@ import { loadConfig } from '../../src/config.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { SqliteWriteThreads } from '../../src/store/sqlite-threads.js';
+import { usageRecord } from '../support/records.js';
 import { startTestService } from '../support/service.js';
 
 const OPTIONS = { synchronous: 'FULL', busyTimeoutMs: 250 } as const;
 const records = (prefix: string, n: number): UsageRecord[] =>
-  Array.from({ length: n }, (_, i) => ({
-    id: `${prefix}-${i}`, ts: Date.UTC(2026, 10, 1) + i * 1000, project: 'p', agent_id: `agent-${i % 7}`, model: 'm',
-    provider: '', operation: 'chat', task_label: '', run_id: `run-${prefix}-${i % 50}`, step_id: '', session_id: '', user_id: '',
-    input_tokens: i, output_tokens: 1, cache_read_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0,
-    cost_nanos: 0, cost_source: 'unpriced', duration_ms: null, status: 'ok', attributes: null, received_at: 0,
-  }));
+  Array.from({ length: n }, (_, i) =>
+    usageRecord(`${prefix}-${i}`, { ts: Date.UTC(2026, 10, 1) + i * 1000, agent_id: `agent-${i % 7}`, operation: 'chat', run_id: `run-${prefix}-${i % 50}`, input_tokens: i }),
+  );
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -91,7 +89,7 @@ describe('SQLite inserts', () => {
     await expect(threads.insert(records('d', 2))).rejects.toThrow(/the SQLite insert thread stopped: .*directory does not exist/);
 
     mkdirSync(dir);
-    await (await openStore(file, false)).migrate();
+    await openStore(file, false);
     expect(await threads.insert(records('d', 2))).toEqual([true, true]);
   });
 
