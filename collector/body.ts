@@ -19,7 +19,9 @@ export async function readBody(c: Context, limits: BodyLimits): Promise<Buffer> 
   if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'x-gzip') {
     throw new ApiError(415, 'unsupported_encoding', `Content-Encoding "${encoding}" is not supported; send gzip or no encoding`);
   }
-  const raw = Buffer.from(await c.req.arrayBuffer());
+  // The raw request's, not Hono's, which would keep the bytes for the life of the request: a
+  // request waiting for its commit needs only its records.
+  const raw = Buffer.from(await c.req.raw.arrayBuffer());
   if (encoding === 'identity') {
     if (raw.length > limits.maxDecodedBytes) throw tooLarge(limits);
     return raw;

@@ -4,7 +4,7 @@ import { validateEvents } from '../../src/event/validate.js';
 import { ApiError, badRequest } from '../../src/http/errors.js';
 import { parseJson, readBody, requireJson } from '../body.js';
 import type { CollectorApi, CollectorDeps } from '../app.js';
-import { applyProjectScope, ingest } from '../ingest.js';
+import { applyProjectScope, commit, prepare } from '../ingest.js';
 import { EXAMPLE_EVENT } from './usage.js';
 
 const Stored = z.object({ id: z.string(), duplicate: z.boolean().describe('the id was already stored') });
@@ -25,7 +25,8 @@ export function registerSeedUsage(api: CollectorApi, deps: CollectorDeps): void 
       const field = error.path.replace(/^\[0\]\.?/, '') || 'body';
       throw error.message.startsWith('this key may not') ? new ApiError(403, 'forbidden', `${field}: ${error.message}`) : badRequest(`${field}: ${error.message}`);
     }
-    const { records, duplicates } = await ingest(outcome, 1, deps);
-    return c.json({ id: records[0]!.id, duplicate: duplicates === 1 } satisfies z.infer<typeof Stored>, 201);
+    const event = prepare(outcome, 1, deps.pricer);
+    const { duplicates } = await commit(event, deps.writer);
+    return c.json({ id: event.records[0]!.id, duplicate: duplicates === 1 } satisfies z.infer<typeof Stored>, 201);
   });
 }

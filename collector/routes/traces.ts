@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import type { MiddlewareHandler } from 'hono';
+import type { Principal } from '../../src/auth/keys.js';
 import { validateEvents, type EventError } from '../../src/event/validate.js';
 import { ApiError } from '../../src/http/errors.js';
 import { readBody } from '../body.js';
 import type { CollectorApi, CollectorDeps } from '../app.js';
-import { applyProjectScope, ingest } from '../ingest.js';
+import { applyProjectScope, commit, prepare, type Prepared } from '../ingest.js';
 import { decodeTraceRequest, encodeExportResponse, encodeStatus, encodingOf, requireEncoding, type Encoded } from '../otlp/decode.js';
-import { ExportTraceRequest } from '../otlp/request.js';
+import { ExportTraceRequest, type TraceSpan } from '../otlp/request.js';
 import { spansToEvents, type SpanEvent } from '../otlp/spans.js';
 
 /** The OTLP/JSON form of `ExportTraceServiceResponse` (int64 as a string). */
@@ -49,14 +50,23 @@ export function registerTraces(api: CollectorApi, deps: CollectorDeps): void {
     errors: [413, 415, 429, 503],
   }, async (c) => {
     const encoding = requireEncoding(c.req.header('content-type'));
-    const spanEvents = spansToEvents(decodeTraceRequest(await readBody(c, deps.limits), encoding));
-    if (spanEvents.length > deps.limits.maxEventsPerRequest) {
-      throw new ApiError(413, 'too_many_events', `${spanEvents.length} spans with usage exceed the limit of ${deps.limits.maxEventsPerRequest} per request (MAX_EVENTS_PER_REQUEST)`);
-    }
-    const outcome = applyProjectScope(validateEvents(spanEvents.map((e) => e.input), ''), c.var.principal, '');
-    const { rejected } = await ingest(outcome, spanEvents.length, deps);
-    return send(encodeExportResponse(encoding, rejected > 0 ? { rejectedSpans: rejected, errorMessage: describeRejections(outcome.errors, spanEvents, rejected) } : undefined));
+    const batch = prepareSpans(decodeTraceRequest(await readBody(c, deps.limits), encoding), c.var.principal, deps);
+    await commit(batch, deps.writer);
+    return send(encodeExportResponse(encoding, batch.rejected > 0 ? { rejectedSpans: batch.rejected, errorMessage: batch.errorMessage } : undefined));
   });
+}
+
+/**
+ * The request's GenAI spans checked and prepared, with the message naming rejected ones; synchronous,
+ * so nothing but the records waits for the commit (see `prepare`).
+ */
+function prepareSpans(spans: readonly TraceSpan[], principal: Principal, deps: CollectorDeps): Prepared & { errorMessage: string } {
+  const spanEvents = spansToEvents(spans);
+  if (spanEvents.length > deps.limits.maxEventsPerRequest) {
+    throw new ApiError(413, 'too_many_events', `${spanEvents.length} spans with usage exceed the limit of ${deps.limits.maxEventsPerRequest} per request (MAX_EVENTS_PER_REQUEST)`);
+  }
+  const batch = prepare(applyProjectScope(validateEvents(spanEvents.map((e) => e.input), ''), principal, ''), spanEvents.length, deps.pricer);
+  return { ...batch, errorMessage: batch.rejected > 0 ? describeRejections(batch.errors, spanEvents, batch.rejected) : '' };
 }
 
 /** `span 4bf9…/00f0… (resourceSpans[0].scopeSpans[0].spans[2]) gen_ai.usage.input_tokens: must not be negative` */

@@ -1,10 +1,11 @@
 import { z } from 'zod';
+import type { Principal } from '../../src/auth/keys.js';
 import { UsageBatchInput, UsageEventInput } from '../../src/event/schema.js';
 import { issuesToErrors, validateEvents } from '../../src/event/validate.js';
 import { ApiError, badRequest, ErrorBody } from '../../src/http/errors.js';
 import { parseJson, readBody, requireJson } from '../body.js';
 import type { CollectorApi, CollectorDeps } from '../app.js';
-import { applyProjectScope, ingest } from '../ingest.js';
+import { applyProjectScope, commit, prepare, type Prepared } from '../ingest.js';
 
 const count = z.number().int().min(0);
 
@@ -37,25 +38,30 @@ export function registerUsageBatch(api: CollectorApi, deps: CollectorDeps): void
     errors: [413, 415, 429, 503],
   }, async (c) => {
     requireJson(c);
-    const body = UsageBatchInput.safeParse(parseJson(await readBody(c, deps.limits)));
-    if (!body.success) {
-      const first = issuesToErrors(0, body.error.issues, '')[0]!;
-      throw badRequest(`${first.path}: ${first.message}; expected {"events": [...]}`);
-    }
-    const { events } = body.data;
-    if (events.length === 0) throw badRequest('events: must contain at least one event');
-    if (events.length > deps.limits.maxEventsPerRequest) {
-      throw new ApiError(413, 'too_many_events', `events: ${events.length} events exceed the limit of ${deps.limits.maxEventsPerRequest} per request (MAX_EVENTS_PER_REQUEST)`);
-    }
-    const outcome = applyProjectScope(validateEvents(events), c.var.principal, 'events');
-    if (outcome.valid.length === 0) {
-      const first = outcome.errors[0]!;
+    const batch = prepareBatch(await readBody(c, deps.limits), c.var.principal, deps);
+    if (batch.records.length === 0) {
+      const first = batch.errors[0]!;
       return c.json({
-        accepted: 0, duplicates: 0, rejected: events.length, errors: outcome.errors,
+        accepted: 0, duplicates: 0, rejected: batch.rejected, errors: batch.errors,
         error: { code: 'no_valid_events', message: `no event in the batch is valid; first error: ${first.path}: ${first.message}` },
       }, 400);
     }
-    const { accepted, duplicates, rejected, errors } = await ingest(outcome, events.length, deps);
+    const { accepted, duplicates, rejected, errors } = await commit(batch, deps.writer);
     return c.json({ accepted, duplicates, rejected, errors } satisfies z.infer<typeof BatchAnswer>);
   });
+}
+
+/** Parses, checks and prepares a batch; synchronous, so nothing but the records waits for the commit (see `prepare`). */
+function prepareBatch(body: Buffer, principal: Principal, deps: CollectorDeps): Prepared {
+  const parsed = UsageBatchInput.safeParse(parseJson(body));
+  if (!parsed.success) {
+    const first = issuesToErrors(0, parsed.error.issues, '')[0]!;
+    throw badRequest(`${first.path}: ${first.message}; expected {"events": [...]}`);
+  }
+  const { events } = parsed.data;
+  if (events.length === 0) throw badRequest('events: must contain at least one event');
+  if (events.length > deps.limits.maxEventsPerRequest) {
+    throw new ApiError(413, 'too_many_events', `events: ${events.length} events exceed the limit of ${deps.limits.maxEventsPerRequest} per request (MAX_EVENTS_PER_REQUEST)`);
+  }
+  return prepare(applyProjectScope(validateEvents(events), principal, 'events'), events.length, deps.pricer);
 }
