@@ -47,12 +47,19 @@ export function registerCommon<E extends Env>(api: Api<E>, name: 'collector' | '
   }, async (c) => c.text(await registry.metrics(), 200, { 'Content-Type': registry.contentType }));
 }
 
-/** Request bodies as sent (compressed or not) stop at MAX_BODY_BYTES with a 413, before anything reads them. */
+/**
+ * Request bodies as sent (compressed or not) stop at MAX_BODY_BYTES with a 413, before anything
+ * reads them: by their Content-Length, or while they stream in when they are chunked.
+ */
 export function limitBody(maxBytes: number): MiddlewareHandler {
-  return bodyLimit({
-    maxSize: maxBytes,
-    onError: () => {
-      throw new ApiError(413, 'body_too_large', `body exceeds ${maxBytes} bytes (MAX_BODY_BYTES)`);
-    },
-  });
+  const tooLarge = () => new ApiError(413, 'body_too_large', `body exceeds ${maxBytes} bytes (MAX_BODY_BYTES)`);
+  const streaming = bodyLimit({ maxSize: maxBytes, onError: () => { throw tooLarge(); } });
+  return async (c, next) => {
+    // Hono's limit looks at the body stream first, which makes the Node adapter read every body
+    // through web streams; a body with a length is then read straight from the socket, in one piece.
+    const length = c.req.header('content-length');
+    if (length === undefined || c.req.header('transfer-encoding') !== undefined) return streaming(c, next);
+    if (Number(length) > maxBytes) throw tooLarge();
+    return next();
+  };
 }

@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestService, type TestService } from '../support/service.js';
+import { chunked, startTestService, type TestService } from '../support/service.js';
 
 let svc: TestService;
 beforeAll(async () => {
@@ -65,6 +65,10 @@ describe('bad input to POST /v1/usage is refused with a 4xx naming the field', (
 
   it('refuses a body over MAX_BODY_BYTES with 413', async () => {
     await expectError(await svc.ingest('/v1/usage', JSON.stringify({ events: [{ ...valid, agent_id: 'x'.repeat(30000) }] })), 413, /MAX_BODY_BYTES/);
+  });
+
+  it('refuses a chunked body (no Content-Length) once it streams past MAX_BODY_BYTES: 413', async () => {
+    await expectError(await svc.ingest('/v1/usage', chunked(JSON.stringify({ events: [{ ...valid, agent_id: 'x'.repeat(30000) }] }))), 413, /MAX_BODY_BYTES/);
   });
 
   it('stops a gzip bomb while inflating: 413', async () => {

@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startTestService, type TestService } from '../support/service.js';
+import { chunked, startTestService, type TestService } from '../support/service.js';
 
 let svc: TestService;
 beforeEach(async () => {
@@ -23,6 +23,11 @@ describe('POST /v1/usage', () => {
     expect(body.source).toBe('rollup');
     expect(body.totals).toMatchObject({ events: 2, input_tokens: 2000, output_tokens: 400, cache_read_tokens: 400, reasoning_tokens: 50, total_tokens: 2400, cost_usd: 0.03 });
     expect(body.groups.map((g: any) => [g.key.model, g.events, g.cost_usd])).toEqual([['claude-sonnet-4-5', 1, 0.02], ['gpt-4o', 1, 0.01]]);
+  });
+
+  it('accepts a chunked batch (no Content-Length)', async () => {
+    const res = await svc.ingest('/v1/usage', chunked(JSON.stringify({ events: [event({ id: 'c' })] })));
+    expect(await res.json()).toMatchObject({ accepted: 1 });
   });
 
   it('accepts a gzip-compressed batch', async () => {

@@ -52,8 +52,9 @@ export async function startTestService(
       fetch(service.collectorUrl + path, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...headers },
-        body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
-      }),
+        body: typeof body === 'string' || body instanceof Uint8Array || body instanceof ReadableStream ? body : JSON.stringify(body),
+        duplex: 'half',
+      } as RequestInit),
     async report(pathAndQuery) {
       const res = await fetch(service.reportingUrl + pathAndQuery);
       return { status: res.status, body: await res.json() };
@@ -63,4 +64,15 @@ export async function startTestService(
       await cleanUp();
     },
   };
+}
+
+/** `text` sent in 4 KiB pieces with `Transfer-Encoding: chunked`, so the server cannot know its size up front. */
+export function chunked(text: string): ReadableStream<Uint8Array> {
+  const bytes = new TextEncoder().encode(text);
+  return new ReadableStream({
+    start(controller) {
+      for (let at = 0; at < bytes.length; at += 4096) controller.enqueue(bytes.subarray(at, at + 4096));
+      controller.close();
+    },
+  });
 }
