@@ -11,7 +11,7 @@ import { runOtlpLoad } from './otlp.js';
 import { runPostgresBench } from './postgres.js';
 import { summariseProfiles } from './profile.js';
 import { last30DaysReport, measureReport, type ReportLatency } from './reports.js';
-import { peakRssMiB, runCli, runScript, stop, waitForListening, waitForUrls } from './server.js';
+import { peakRssMB, runCli, runScript, stop, waitForListening, waitForUrls } from './server.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -22,7 +22,7 @@ const size = args.quick
   ? { ceilingEvents: 20_000, seconds: 2, connections: 4, datasets: [20_000, 100_000], rollupBudget: 1, rawBudget: 1 }
   : { ceilingEvents: 200_000, seconds: 10, connections: 8, datasets: [1_000_000, 5_000_000], rollupBudget: 5, rawBudget: 15 };
 
-const TARGETS = { ofCeiling: 0.6, overSeed: 20, halfRateP99Ms: 50, rollupP50Ms: 20, rawP50Ms: 2000, rssMiB: 250 };
+const TARGETS = { ofCeiling: 0.6, overSeed: 20, halfRateP99Ms: 50, rollupP50Ms: 20, rawP50Ms: 2000, rssMB: 250 };
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number) => `${n < 10 ? n.toFixed(1) : fmt(n)} ms`;
@@ -58,7 +58,7 @@ async function ingest(ceiling: number, dir: string): Promise<void> {
     console.log(`    ${target(paced.p99 <= TARGETS.halfRateP99Ms, `p99 ≤ ${TARGETS.halfRateP99Ms} ms at half the peak rate`)}`);
     best = Math.max(b100.eventsPerSecond, b1000.eventsPerSecond);
     console.log(`(c) end-to-end / ceiling: ${fmt((best / ceiling) * 100)} % ${target(best >= TARGETS.ofCeiling * ceiling, '≥ 60 %')}`);
-    peakRss = peakRssMiB(server);
+    peakRss = peakRssMB(server);
   } finally {
     await stop(server);
   }
@@ -83,7 +83,7 @@ async function ingest(ceiling: number, dir: string): Promise<void> {
   } finally {
     await stop(otlpServer);
   }
-  console.log(`(g) peak RSS of the service process under ingest load: ${fmt(peakRss)} MiB ${target(peakRss <= TARGETS.rssMiB, `≤ ${TARGETS.rssMiB} MB`)}`);
+  console.log(`(g) peak RSS of the service process under ingest load: ${fmt(peakRss)} MB ${target(peakRss <= TARGETS.rssMB, `≤ ${TARGETS.rssMB} MB`)}`);
 }
 
 /** (f): reports over HTTP from a reporting process, on datasets grown in-process. */
@@ -102,7 +102,7 @@ async function reports(dir: string): Promise<void> {
       console.log(reportLine('grouped by model', rollup) + ` ${target(rollup.p50 <= TARGETS.rollupP50Ms, `p50 ≤ ${TARGETS.rollupP50Ms} ms`)}`);
       const raw = await measureReport(reporting, last30DaysReport('run'), { minSamples: 3, maxSamples: 50, budgetSeconds: size.rawBudget });
       console.log(reportLine('grouped by run', raw) + ` ${target(raw.p50 <= TARGETS.rawP50Ms, `p50 ≤ ${TARGETS.rawP50Ms / 1000} s`)}`);
-      console.log(`    peak RSS of the reporting process: ${fmt(peakRssMiB(server))} MiB`);
+      console.log(`    peak RSS of the reporting process: ${fmt(peakRssMB(server))} MB`);
     } finally {
       await stop(server);
     }

@@ -50,8 +50,8 @@ export async function stop(run: Running): Promise<void> {
   await run.exited;
 }
 
-/** The process's peak resident set so far, in MiB (Linux: VmHWM). */
-export function peakRssMiB(run: Running): number {
+/** The process's peak resident set so far, in MB of 10^6 bytes as the target is set (Linux: VmHWM, in KiB). */
+export function peakRssMB(run: Running): number {
   const status = readFileSync(`/proc/${run.child.pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
+  return (Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) * 1024) / 1e6;
 }
