@@ -56,8 +56,10 @@ const METRICS_SQL = {
     'COUNT(*) AS events',
     ...['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens', 'cost_nanos']
       .map((m) => `COALESCE(SUM(${m}), 0) AS ${m}`),
-    `COALESCE(SUM(CASE WHEN cost_source = 'reported' THEN cost_nanos ELSE 0 END), 0) AS reported_cost_nanos`,
-    `COALESCE(SUM(CASE WHEN cost_source = 'unpriced' THEN 1 ELSE 0 END), 0) AS unpriced_events`,
+    // FILTER rather than a CASE per row: the aggregate skips the rows it does not count (a raw
+    // report by run over 5 M events, in-process: 1.36-1.41 s with CASE, 1.25-1.26 s with FILTER).
+    `COALESCE(SUM(cost_nanos) FILTER (WHERE cost_source = 'reported'), 0) AS reported_cost_nanos`,
+    `COUNT(*) FILTER (WHERE cost_source = 'unpriced') AS unpriced_events`,
   ].join(', '),
 };
 
