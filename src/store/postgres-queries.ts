@@ -16,6 +16,7 @@ export const POSTGRES_DIALECT: SqlDialect = {
     month: `to_char(day, 'YYYY-MM')`,
   },
   rawTableByRun: 'usage_events',
+  pregroupsRollup: false,
   rawBucket: {
     hour: (local, suffix) => `to_char(${utc(local)}, 'YYYY-MM-DD"T"HH24:00:00') || ${suffix}`,
     day: (local) => `to_char(${utc(local)}, 'YYYY-MM-DD')`,
