@@ -23,12 +23,23 @@ export interface LoadResult {
 
 const MARK = '~ID~';
 /**
- * Distinct events behind each run's templates; no two runs share any. With 16 templates for every
- * run, the same timestamps and run ids came back every 16 requests, and at half rate so did a pair
- * of slow requests (docs/benchmarks.md). Agents never send the same calls again.
+ * Events a run draws its request bodies from, per second of the run: no request repeats another's
+ * timestamps and run ids unless the run goes faster than this, and no two runs share any. With 16
+ * bodies for every run, the same events came back every 16 requests, and at half rate so did a
+ * pair of slow requests (docs/benchmarks.md). One event per request (the seed-style route) runs at
+ * 800-1,800 requests/s here, and each body's own overhead would make 40,000 a second of them
+ * hundreds of MB.
  */
-const EVENTS_PER_RUN = 100_000;
+const POOL_EVENTS_PER_SECOND = { batches: 40_000, single: 5_000 };
+let nextEvent = 0;
 let runs = 0;
+
+/**
+ * Paced requests sent first and not counted: right after a saturating run the server is still
+ * writing back what that run left (the first second's answers took 75-116 ms, later ones 45-60),
+ * and the figure is meant for steady load at this rate.
+ */
+const PACED_WARMUP_SECONDS = 1;
 
 export interface DriveOptions {
   url: string;
@@ -65,13 +76,6 @@ export async function drive(options: DriveOptions): Promise<LoadResult> {
     failures: result.non2xx + result.errors,
   };
 }
-
-/**
- * Paced requests sent first and not counted: right after a saturating run the server is still
- * writing back what that run left (the first second's answers took 75-116 ms, later ones 45-60),
- * and the figure is meant for steady load at this rate.
- */
-const PACED_WARMUP_SECONDS = 1;
 
 /**
  * Requests evenly spaced at `rate` a second on one keep-alive connection, each latency counted from
@@ -126,8 +130,12 @@ function post(url: URL, agent: Agent, headers: Record<string, string>, body: str
  */
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const run = runs++;
-  const templates = Array.from({ length: Math.ceil(EVENTS_PER_RUN / options.batch) }, (_, t) => {
-    const events = makeEvents(run * EVENTS_PER_RUN + t * options.batch, options.batch, MARK);
+  const perSecond = POOL_EVENTS_PER_SECOND[options.batch === 1 ? 'single' : 'batches'];
+  const pool = perSecond * (options.seconds + (options.rate ? PACED_WARMUP_SECONDS : 0));
+  const first = nextEvent;
+  nextEvent += pool;
+  const templates = Array.from({ length: Math.ceil(pool / options.batch) }, (_, t) => {
+    const events = makeEvents(first + t * options.batch, options.batch, MARK);
     return JSON.stringify(options.batch === 1 ? events[0] : { events }).split(MARK);
   });
   return drive({
