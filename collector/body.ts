@@ -20,7 +20,8 @@ export async function readBody(c: Context, limits: BodyLimits): Promise<Buffer> 
     throw new ApiError(415, 'unsupported_encoding', `Content-Encoding "${encoding}" is not supported; send gzip or no encoding`);
   }
   // The raw request's, not Hono's, which would keep the bytes for the life of the request: a
-  // request waiting for its commit needs only its records.
+  // request waiting for its commit needs only its records. (A chunked body is the exception: the
+  // body limit has already read it into a buffer the request keeps.)
   const raw = Buffer.from(await c.req.raw.arrayBuffer());
   if (encoding === 'identity') {
     if (raw.length > limits.maxDecodedBytes) throw tooLarge(limits);

@@ -1,10 +1,11 @@
 import { z } from 'zod';
+import type { Principal } from '../../src/auth/keys.js';
 import { UsageEventInput } from '../../src/event/schema.js';
 import { validateEvents } from '../../src/event/validate.js';
 import { ApiError, badRequest } from '../../src/http/errors.js';
 import { parseJson, readBody, requireJson } from '../body.js';
 import type { CollectorApi, CollectorDeps } from '../app.js';
-import { applyProjectScope, commit, prepare } from '../ingest.js';
+import { applyProjectScope, commit, prepare, type Prepared } from '../ingest.js';
 import { EXAMPLE_EVENT } from './usage.js';
 
 const Stored = z.object({ id: z.string(), duplicate: z.boolean().describe('the id was already stored') });
@@ -19,14 +20,19 @@ export function registerSeedUsage(api: CollectorApi, deps: CollectorDeps): void 
     errors: [413, 415, 429, 503],
   }, async (c) => {
     requireJson(c);
-    const outcome = applyProjectScope(validateEvents([parseJson(await readBody(c, deps.limits))], ''), c.var.principal, '');
-    const error = outcome.errors[0];
-    if (error) {
-      const field = error.path.replace(/^\[0\]\.?/, '') || 'body';
-      throw error.message.startsWith('this key may not') ? new ApiError(403, 'forbidden', `${field}: ${error.message}`) : badRequest(`${field}: ${error.message}`);
-    }
-    const event = prepare(outcome, 1, deps.pricer);
-    const { duplicates } = await commit(event, deps.writer);
-    return c.json({ id: event.records[0]!.id, duplicate: duplicates === 1 } satisfies z.infer<typeof Stored>, 201);
+    const stored = prepareEvent(await readBody(c, deps.limits), c.var.principal, deps);
+    const { duplicates } = await commit(stored, deps.writer);
+    return c.json({ id: stored.records[0]!.id, duplicate: duplicates === 1 } satisfies z.infer<typeof Stored>, 201);
   });
+}
+
+/** The one event checked and prepared, or refused with its first error; synchronous, as in the batch routes. */
+function prepareEvent(body: Buffer, principal: Principal, deps: CollectorDeps): Prepared {
+  const outcome = applyProjectScope(validateEvents([parseJson(body)], ''), principal, '');
+  const error = outcome.errors[0];
+  if (error) {
+    const field = error.path.replace(/^\[0\]\.?/, '') || 'body';
+    throw error.message.startsWith('this key may not') ? new ApiError(403, 'forbidden', `${field}: ${error.message}`) : badRequest(`${field}: ${error.message}`);
+  }
+  return prepare(outcome, 1, deps.pricer);
 }

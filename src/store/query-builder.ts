@@ -4,8 +4,8 @@ import { formatOffset, type ZoneSegment } from '../zone.js';
 
 /**
  * The report queries, written once in the SQL both backends share (`?` placeholders, CASE, COALESCE,
- * FALSE). What differs per backend, the time bucket expressions, comes from its dialect in
- * sqlite-queries.ts or postgres-queries.ts.
+ * aggregate FILTER, FALSE). What differs per backend (time bucket expressions, the run index, the
+ * rollup's first grouping step) comes from its dialect in sqlite-queries.ts or postgres-queries.ts.
  */
 
 /** Query text and its bound values. Identifiers only ever come from the maps below, never from input. */
