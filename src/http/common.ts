@@ -55,11 +55,11 @@ export function limitBody(maxBytes: number): MiddlewareHandler {
   const tooLarge = () => new ApiError(413, 'body_too_large', `body exceeds ${maxBytes} bytes (MAX_BODY_BYTES)`);
   const streaming = bodyLimit({ maxSize: maxBytes, onError: () => { throw tooLarge(); } });
   return async (c, next) => {
-    // Hono's limit looks at the body stream first, which makes the Node adapter read every body
-    // through web streams; a body with a length is then read straight from the socket, in one piece.
-    const length = c.req.header('content-length');
-    if (length === undefined || c.req.header('transfer-encoding') !== undefined) return streaming(c, next);
-    if (Number(length) > maxBytes) throw tooLarge();
+    // Hono's limit looks at the body stream first, which makes the Node adapter wrap every request,
+    // GETs included, in web streams. Only a chunked body needs it: without Transfer-Encoding a
+    // request's body is exactly its Content-Length (none: no body), read straight from the socket.
+    if (c.req.header('transfer-encoding') !== undefined) return streaming(c, next);
+    if (Number(c.req.header('content-length') ?? 0) > maxBytes) throw tooLarge();
     return next();
   };
 }
