@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { UsageRecord } from '../../src/event/schema.js';
 import { loadConfig } from '../../src/config.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
+import { openStore as openConfiguredStore } from '../../src/store/open.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { SqliteWriteThreads } from '../../src/store/sqlite-threads.js';
 import { usageRecord } from '../support/records.js';
@@ -99,6 +100,12 @@ describe('SQLite inserts', () => {
     const res = await svc.ingest('/v1/usage', { events: [{ id: 'x1', agent_id: 'a', model: 'm', input_tokens: 7 }, { id: 'x1', agent_id: 'a', model: 'm', input_tokens: 7 }] });
     expect(await res.json()).toMatchObject({ accepted: 1, duplicates: 1 });
     expect((await svc.report<{ totals: { input_tokens: number } }>('/v1/reports/usage?from=2000-01-01')).body.totals.input_tokens).toBe(7);
+  });
+
+  it.each([['on', true], ['off', false]] as const)('commit on the write threads exactly when SQLITE_WRITE_THREADS=%s says so', async (setting, threaded) => {
+    const store = openConfiguredStore(loadConfig({ DATABASE_URL: join(tempDir(), 'usage.db'), SQLITE_WRITE_THREADS: setting })) as SqliteStore;
+    cleanup.push(() => store.close());
+    expect(store['threads'] instanceof SqliteWriteThreads).toBe(threaded);
   });
 
   it('refuse a SQLITE_WRITE_THREADS that is neither on nor off, naming it', () => {
