@@ -52,6 +52,23 @@ describe('SQLite inserts', () => {
     expect(reader.prepare('SELECT SUM(events) FROM usage_daily').pluck().get()).toBe(5);
   });
 
+  it.each([true, false])('tell the first of repeated ids from the rest across the many-row statements of a large batch (write threads: %s)', async (writeThreads) => {
+    const file = join(tempDir(), 'usage.db');
+    const store = await openStore(file, writeThreads);
+    const stored = records('old', 10);
+    await store.insertBatch(stored);
+    // 130 records: two full 50-row statements, then single rows; repeats within one statement,
+    // across statements, into the single rows, and of ids stored by the earlier batch.
+    const fresh = records('new', 100);
+    const batch = [...fresh.slice(0, 60), fresh[3]!, stored[2]!, ...fresh.slice(60, 99), fresh[55]!, fresh[98]!, stored[9]!, ...records('tail', 25), fresh[99]!];
+    const expected = batch.map((r, i) => !r.id.startsWith('old') && batch.findIndex((s) => s.id === r.id) === i);
+    expect(batch).toHaveLength(130);
+    expect(await store.insertBatch(batch)).toEqual(expected);
+    const reader = readOnly(file);
+    expect(reader.prepare('SELECT COUNT(*) FROM usage_events').pluck().get()).toBe(135);
+    expect(reader.prepare('SELECT SUM(events) FROM usage_daily').pluck().get()).toBe(135);
+  });
+
   it('copy committed pages into the database file in the background, long before the WAL reaches the backstop', async () => {
     const file = join(tempDir(), 'usage.db');
     const store = await openStore(file, true);
