@@ -197,10 +197,10 @@ describe('the projects migration', () => {
     await svc.ingest('/v1/usage', { events: [ev('1', 'atlas', 3, 0.5), ev('2', 'borealis', 3, 0.5)] });
     await svc.store.close();
     const db = new Database(file);
-    db.exec(`DROP TABLE projects; DROP TRIGGER usage_events_project; DELETE FROM schema_migrations WHERE version = 4`);
+    db.exec(`DROP TABLE projects; DROP TRIGGER usage_daily_project; DELETE FROM schema_migrations WHERE version IN (4, 6)`);
     db.close();
     const store = new SqliteStore(file);
-    expect(await store.migrate()).toEqual(['0004_projects']);
+    expect(await store.migrate()).toEqual(['0004_projects', '0006_projects_from_rollup']);
     expect((await store.listProjects({ includeArchived: true, ids: null })).map((p) => p.id)).toEqual(['atlas', 'borealis']);
     await store.close();
     await svc.close();
