@@ -28,12 +28,12 @@ interface Pending {
 const RETRY_AFTER_SECONDS = 1;
 
 /**
- * The single writer: requests hand over their events and wait; one flush at a time (p-queue,
- * concurrency 1) takes everything pending and commits it in one transaction, so concurrent
- * requests share a commit. A request is answered only after its events are committed.
+ * The single writer: requests hand over their events and wait; a flush (p-queue, as many at once
+ * as the store keeps in order) takes everything pending and commits it in one transaction, so
+ * concurrent requests share a commit. A request is answered only after its events are committed.
  */
 export class BatchWriter {
-  private readonly queue = new PQueue({ concurrency: 1 });
+  private readonly queue: PQueue;
   private pending: Pending[] = [];
   private pendingEvents = 0;
   private pendingBytes = 0;
@@ -45,7 +45,9 @@ export class BatchWriter {
   constructor(
     private readonly store: Store,
     private readonly options: WriterOptions,
-  ) {}
+  ) {
+    this.queue = new PQueue({ concurrency: store.insertsInFlight });
+  }
 
   get queuedEvents(): number {
     return this.pendingEvents;

@@ -36,6 +36,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
+  // Two transactions on two pool connections may commit in either order.
+  readonly insertsInFlight = 1;
   private readonly pool: pg.Pool;
 
   constructor(url: string, options: PostgresOptions) {

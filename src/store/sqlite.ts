@@ -27,6 +27,7 @@ const DEFAULTS: SqliteStoreOptions = { synchronous: 'FULL', busyTimeoutMs: 250, 
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
+  readonly insertsInFlight: number;
   private readonly db: Database.Database;
   private readonly insert: (records: readonly UsageRecord[]) => Promise<boolean[]>;
   private readonly threads: SqliteWriteThreads | undefined;
@@ -43,7 +44,11 @@ export class SqliteStore implements Store {
     if (options.writeThreads && !inMemory) {
       const threads = (this.threads = new SqliteWriteThreads(file, options));
       this.insert = (records) => threads.insert(records);
+      // The insert thread takes batches in turn: with the next one already waiting there when a
+      // commit ends, it does not idle until the main thread has read the reply and sent more.
+      this.insertsInFlight = 2;
     } else {
+      this.insertsInFlight = 1;
       let insert: ReturnType<typeof batchInserter> | undefined;
       this.insert = async (records) => (insert ??= batchInserter(this.db))(records);
     }

@@ -143,6 +143,11 @@ export interface VerifyResult {
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   migrate(): Promise<string[]>;
+  /**
+   * How many insertBatch calls may be outstanding at once with their commits still in call order,
+   * so that of two events sharing an id the one handed over first is stored.
+   */
+  readonly insertsInFlight: number;
   /** One transaction for the whole batch; `true` where the row was new, `false` for a duplicate id. */
   insertBatch(records: readonly UsageRecord[]): Promise<boolean[]>;
   aggregate(query: AggregateQuery): Promise<AggregateResult>;
