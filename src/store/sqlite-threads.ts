@@ -16,6 +16,13 @@ const WORKER_SCRIPT = (() => {
   return existsSync(sibling) ? sibling : join(PACKAGE_ROOT, 'dist', 'src', 'store', 'sqlite-worker.js');
 })();
 
+/**
+ * The threads' young generation, in MB. V8 let the insert thread's grow to 34 MB, as a batch in
+ * hand outlives several collections; capped at 16 its heap peaked at 23 MB instead of 40, with the
+ * same events/s (docs/benchmarks.md, change 19).
+ */
+const YOUNG_GENERATION_MB = 16;
+
 interface Waiting {
   resolve(inserted: boolean[]): void;
   reject(error: Error): void;
@@ -97,7 +104,10 @@ export class SqliteWriteThreads {
   }
 
   private start(role: WorkerData['role']): Worker {
-    const thread = new Worker(WORKER_SCRIPT, { workerData: { role, file: this.file, options: this.options } satisfies WorkerData });
+    const thread = new Worker(WORKER_SCRIPT, {
+      workerData: { role, file: this.file, options: this.options } satisfies WorkerData,
+      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+    });
     // A thread's failure surfaces as its exit, which fails the inserts it had in hand.
     thread.on('error', () => {});
     return thread;
