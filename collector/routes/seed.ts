@@ -20,13 +20,18 @@ export function registerSeedUsage(api: CollectorApi, deps: CollectorDeps): void 
     errors: [413, 415, 429, 503],
   }, async (c) => {
     requireJson(c);
-    const stored = prepareEvent(await readBody(c, deps.limits), c.var.principal, deps);
-    const { duplicates } = await commit(stored, deps.writer);
-    return c.json({ id: stored.records[0]!.id, duplicate: duplicates === 1 } satisfies z.infer<typeof Stored>, 201);
+    return c.json(await storeEvent(await readBody(c, deps.limits), c.var.principal, deps), 201);
   });
 }
 
-/** The one event checked and prepared, or refused with its first error; synchronous, as in the batch routes. */
+/** The event's commit; synchronous up to it, as in the batch routes (see `commit`). */
+function storeEvent(body: Buffer, principal: Principal, deps: CollectorDeps): Promise<z.infer<typeof Stored>> {
+  const prepared = prepareEvent(body, principal, deps);
+  const { id } = prepared.records[0]!;
+  return commit(prepared, deps.writer).then(({ duplicates }) => ({ id, duplicate: duplicates === 1 }));
+}
+
+/** The one event checked and prepared, or refused with its first error. */
 function prepareEvent(body: Buffer, principal: Principal, deps: CollectorDeps): Prepared {
   const outcome = applyProjectScope(validateEvents([parseJson(body)], ''), principal, '');
   const error = outcome.errors[0];

@@ -50,16 +50,18 @@ export function registerTraces(api: CollectorApi, deps: CollectorDeps): void {
     errors: [413, 415, 429, 503],
   }, async (c) => {
     const encoding = requireEncoding(c.req.header('content-type'));
-    const batch = prepareSpans(decodeTraceRequest(await readBody(c, deps.limits), encoding), c.var.principal, deps);
-    await commit(batch, deps.writer);
-    return send(encodeExportResponse(encoding, batch.rejected > 0 ? { rejectedSpans: batch.rejected, errorMessage: batch.errorMessage } : undefined));
+    const partialSuccess = await commitSpans(prepareSpans(decodeTraceRequest(await readBody(c, deps.limits), encoding), c.var.principal, deps), deps.writer);
+    return send(encodeExportResponse(encoding, partialSuccess));
   });
 }
 
-/**
- * The request's GenAI spans checked and prepared, with the message naming rejected ones; synchronous,
- * so nothing but the records waits for the commit (see `prepare`).
- */
+/** Commits the spans' events; resolves with the answer's partialSuccess, none when no span was rejected (see `commit`). */
+function commitSpans(batch: Prepared & { errorMessage: string }, writer: CollectorDeps['writer']) {
+  const partialSuccess = batch.rejected > 0 ? { rejectedSpans: batch.rejected, errorMessage: batch.errorMessage } : undefined;
+  return commit(batch, writer).then(() => partialSuccess);
+}
+
+/** The request's GenAI spans checked and prepared, with the message naming rejected ones. */
 function prepareSpans(spans: readonly TraceSpan[], principal: Principal, deps: CollectorDeps): Prepared & { errorMessage: string } {
   const spanEvents = spansToEvents(spans);
   if (spanEvents.length > deps.limits.maxEventsPerRequest) {

@@ -38,17 +38,22 @@ export function registerUsageBatch(api: CollectorApi, deps: CollectorDeps): void
     errors: [413, 415, 429, 503],
   }, async (c) => {
     requireJson(c);
-    const batch = prepareBatch(await readBody(c, deps.limits), c.var.principal, deps);
-    if (batch.records.length === 0) {
-      const first = batch.errors[0]!;
-      return c.json({
-        accepted: 0, duplicates: 0, rejected: batch.rejected, errors: batch.errors,
-        error: { code: 'no_valid_events', message: `no event in the batch is valid; first error: ${first.path}: ${first.message}` },
-      }, 400);
-    }
-    const { accepted, duplicates, rejected, errors } = await commit(batch, deps.writer);
-    return c.json({ accepted, duplicates, rejected, errors } satisfies z.infer<typeof BatchAnswer>);
+    const answer = await ingestBatch(await readBody(c, deps.limits), c.var.principal, deps);
+    return 'error' in answer ? c.json(answer, 400) : c.json(answer satisfies z.infer<typeof BatchAnswer>);
   });
+}
+
+/** The answer when no event is valid, or the commit of those that are; synchronous up to the commit (see `commit`). */
+function ingestBatch(body: Buffer, principal: Principal, deps: CollectorDeps) {
+  const batch = prepareBatch(body, principal, deps);
+  if (batch.records.length === 0) {
+    const first = batch.errors[0]!;
+    return {
+      accepted: 0, duplicates: 0, rejected: batch.rejected, errors: batch.errors,
+      error: { code: 'no_valid_events', message: `no event in the batch is valid; first error: ${first.path}: ${first.message}` },
+    };
+  }
+  return commit(batch, deps.writer);
 }
 
 /** Parses, checks and prepares a batch; synchronous, so nothing but the records waits for the commit (see `prepare`). */

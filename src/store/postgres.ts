@@ -7,6 +7,7 @@ import {
   INSERT_BATCH_SQL, insertBatchParams, MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, numbered, POSTGRES_DIALECT,
   listProjectsSql, PROJECT_SQL, PRUNE_RAW_SQL, RAW_HORIZON_SQL, REBUILD_ROLLUPS_SQL, REPRICE_SELECT_SQL, REPRICE_UPDATE_SQL,
 } from './postgres-queries.js';
+import { NO_RETRY, retrying } from './retry.js';
 import { aggregateResult, aggregateSql, eventsSql, pinOrderMismatch, rollupDiffSql, type SqlRow } from './query-builder.js';
 import type {
   AggregateQuery, AggregateResult, EventsPage, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
@@ -102,12 +103,12 @@ export class PostgresStore implements Store {
     return done;
   }
 
-  async insertBatch(records: readonly UsageRecord[]): Promise<boolean[]> {
+  async insertBatch(records: readonly UsageRecord[], retry = NO_RETRY): Promise<boolean[]> {
     if (records.length === 0) return [];
-    const stored = await this.transaction(async (client) => {
+    const stored = await retrying(retry, () => this.transaction(async (client) => {
       const { rows } = await client.query<{ id: string }>(INSERT_BATCH_SQL, insertBatchParams(records));
       return new Set(rows.map((r) => r.id));
-    });
+    }));
     // Like SQLite row by row: the first occurrence of a new id is the insert, any repeat a duplicate.
     return records.map((r) => stored.delete(r.id));
   }

@@ -5,7 +5,8 @@ import { Worker } from 'node:worker_threads';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import type { SqliteOptions } from './sqlite-connection.js';
-import type { CheckpointRequest, InsertReply, InsertRequest, WorkerData } from './sqlite-worker.js';
+import type { InsertRetry } from './retry.js';
+import type { CheckpointRequest, InsertReply, InsertRequest, ThreadError, WorkerData } from './sqlite-worker.js';
 
 /**
  * Threads run compiled JavaScript: the sibling file when this module is built, the build's copy
@@ -26,6 +27,7 @@ const YOUNG_GENERATION_MB = 16;
 interface Waiting {
   resolve(inserted: boolean[]): void;
   reject(error: Error): void;
+  onFailure(error: Error): void;
 }
 
 /**
@@ -45,15 +47,16 @@ export class SqliteWriteThreads {
     private readonly options: SqliteOptions,
   ) {}
 
-  insert(records: readonly UsageRecord[]): Promise<boolean[]> {
+  /** Hands the batch to the insert thread, which retries it there: nothing here keeps the records. */
+  insert(records: readonly UsageRecord[], retry: InsertRetry): Promise<boolean[]> {
     if (this.closed) return Promise.reject(new Error('the SQLite store is closed'));
     const thread = (this.insertThread ??= this.startInsertThread());
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
+      this.waiting.set(id, { resolve, reject, onFailure: retry.onFailure });
       // Only a thread with work in hand keeps the process alive.
       thread.ref();
-      thread.postMessage({ id, records: records as UsageRecord[] } satisfies InsertRequest);
+      thread.postMessage({ id, records: records as UsageRecord[], retryForMs: retry.forMs } satisfies InsertRequest);
     });
   }
 
@@ -74,12 +77,10 @@ export class SqliteWriteThreads {
     const thread = this.start('insert');
     thread.on('message', (reply: InsertReply) => {
       const waiting = this.waiting.get(reply.id)!;
+      if ('failed' in reply) return waiting.onFailure(fromThread(reply.failed));
       this.waiting.delete(reply.id);
       if (this.waiting.size === 0) thread.unref();
-      if ('error' in reply) {
-        const { message, code } = reply.error;
-        return waiting.reject(Object.assign(new Error(message), code === undefined ? {} : { code }));
-      }
+      if ('error' in reply) return waiting.reject(fromThread(reply.error));
       waiting.resolve(reply.inserted);
       if (!this.closed) (this.checkpointThread ??= this.startCheckpointThread()).postMessage('checkpoint' satisfies CheckpointRequest);
     });
@@ -112,4 +113,8 @@ export class SqliteWriteThreads {
     thread.on('error', () => {});
     return thread;
   }
+}
+
+function fromThread({ message, code }: ThreadError): Error {
+  return Object.assign(new Error(message), code === undefined ? {} : { code });
 }

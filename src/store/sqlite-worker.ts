@@ -7,6 +7,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { UsageRecord } from '../event/schema.js';
+import { retrying } from './retry.js';
 import { batchInserter, openSqlite, type SqliteOptions } from './sqlite-connection.js';
 
 export interface WorkerData {
@@ -15,8 +16,13 @@ export interface WorkerData {
   options: SqliteOptions;
 }
 
-export type InsertRequest = { id: number; records: UsageRecord[] } | 'close';
-export type InsertReply = { id: number; inserted: boolean[] } | { id: number; error: { message: string; code?: string } };
+export type InsertRequest = { id: number; records: UsageRecord[]; retryForMs: number } | 'close';
+export interface ThreadError {
+  message: string;
+  code?: string;
+}
+/** `failed`: an attempt failed (told of each); `error`: no attempt is left, the batch is not stored. */
+export type InsertReply = { id: number; inserted: boolean[] } | { id: number; failed: ThreadError } | { id: number; error: ThreadError };
 export type CheckpointRequest = 'checkpoint' | 'close';
 
 /**
@@ -34,16 +40,19 @@ const db = openSqlite(file, options);
 if (role === 'insert') {
   db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
   let insert: ReturnType<typeof batchInserter> | undefined;
+  // One request at a time, in the order sent: a batch waiting to be retried holds back those behind it.
+  let turn = Promise.resolve();
   port.on('message', (request: InsertRequest) => {
-    if (request === 'close') return close();
-    try {
-      insert ??= batchInserter(db);
-      port.postMessage({ id: request.id, inserted: insert(request.records) } satisfies InsertReply);
-    } catch (error) {
-      const { message, code } = error as { message: string; code?: string };
-      port.postMessage({ id: request.id, error: { message, ...(typeof code === 'string' ? { code } : {}) } } satisfies InsertReply);
-    }
+    turn = turn.then(() => (request === 'close' ? close() : insertRetrying(request)));
   });
+  async function insertRetrying({ id, records, retryForMs }: Exclude<InsertRequest, 'close'>): Promise<void> {
+    const retry = { forMs: retryForMs, onFailure: (error: Error) => port.postMessage({ id, failed: toThreadError(error) } satisfies InsertReply) };
+    try {
+      port.postMessage({ id, inserted: await retrying(retry, () => (insert ??= batchInserter(db))(records)) } satisfies InsertReply);
+    } catch (error) {
+      port.postMessage({ id, error: toThreadError(error as Error) } satisfies InsertReply);
+    }
+  }
 } else {
   db.pragma('wal_autocheckpoint = 0');
   port.on('message', (request: CheckpointRequest) => {
@@ -55,6 +64,11 @@ if (role === 'insert') {
       db.pragma('wal_checkpoint(PASSIVE)');
     } catch {}
   });
+}
+
+function toThreadError(error: Error): ThreadError {
+  const { code } = error as { code?: unknown };
+  return { message: error.message, ...(typeof code === 'string' ? { code } : {}) };
 }
 
 function close(): void {

@@ -8,6 +8,7 @@ import { aggregateResult, aggregateSql, eventsSql, pinOrderMismatch, rebuildRoll
 import { batchInserter, openSqlite, type SqliteOptions } from './sqlite-connection.js';
 import { listProjectsSql, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
 import { SqliteWriteThreads } from './sqlite-threads.js';
+import { NO_RETRY, retrying, type InsertRetry } from './retry.js';
 import type {
   AggregateQuery, AggregateResult, EventsPage, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
   RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
@@ -29,7 +30,7 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly insertsInFlight: number;
   private readonly db: Database.Database;
-  private readonly insert: (records: readonly UsageRecord[]) => Promise<boolean[]>;
+  private readonly insert: (records: readonly UsageRecord[], retry: InsertRetry) => Promise<boolean[]>;
   private readonly threads: SqliteWriteThreads | undefined;
 
   constructor(file: string, settings: Partial<SqliteStoreOptions> = {}) {
@@ -43,14 +44,14 @@ export class SqliteStore implements Store {
     // An in-memory database exists only for its own connection: a thread would open another one.
     if (options.writeThreads && !inMemory) {
       const threads = (this.threads = new SqliteWriteThreads(file, options));
-      this.insert = (records) => threads.insert(records);
+      this.insert = (records, retry) => threads.insert(records, retry);
       // The insert thread takes batches in turn: with the next one already waiting there when a
       // commit ends, it does not idle until the main thread has read the reply and sent more.
       this.insertsInFlight = 2;
     } else {
       this.insertsInFlight = 1;
       let insert: ReturnType<typeof batchInserter> | undefined;
-      this.insert = async (records) => (insert ??= batchInserter(this.db))(records);
+      this.insert = (records, retry) => retrying(retry, () => (insert ??= batchInserter(this.db))(records));
     }
   }
 
@@ -77,8 +78,8 @@ export class SqliteStore implements Store {
     return done;
   }
 
-  insertBatch(records: readonly UsageRecord[]): Promise<boolean[]> {
-    return this.insert(records);
+  insertBatch(records: readonly UsageRecord[], retry = NO_RETRY): Promise<boolean[]> {
+    return this.insert(records, retry);
   }
 
   async aggregate(query: AggregateQuery): Promise<AggregateResult> {

@@ -1,3 +1,4 @@
+import type { InsertRetry } from './retry.js';
 import type { UsageRecord } from '../event/schema.js';
 import type { ZoneSegment } from '../zone.js';
 
@@ -148,8 +149,11 @@ export interface Store {
    * so that of two events sharing an id the one handed over first is stored.
    */
   readonly insertsInFlight: number;
-  /** One transaction for the whole batch; `true` where the row was new, `false` for a duplicate id. */
-  insertBatch(records: readonly UsageRecord[]): Promise<boolean[]>;
+  /**
+   * One transaction for the whole batch; `true` where the row was new, `false` for a duplicate id.
+   * A failing database is retried as `retry` says (not at all by default).
+   */
+  insertBatch(records: readonly UsageRecord[], retry?: InsertRetry): Promise<boolean[]>;
   aggregate(query: AggregateQuery): Promise<AggregateResult>;
   listEvents(query: EventsQuery): Promise<EventsPage>;
   /**

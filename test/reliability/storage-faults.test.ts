@@ -23,9 +23,10 @@ afterEach(async () => {
   svc = undefined;
 });
 
-describe('a busy or failing database', () => {
+// The insert thread retries on its own (on), the calling thread otherwise (off).
+describe.each(['on', 'off'])('a busy or failing database, SQLITE_WRITE_THREADS=%s', (threads) => {
   it('answers 503 with Retry-After rather than a false ack when the file stays locked, and /readyz says why', async () => {
-    svc = await startTestService({ env: { WRITE_RETRY_MS: '600' } });
+    svc = await startTestService({ env: { WRITE_RETRY_MS: '600', SQLITE_WRITE_THREADS: threads } });
     other = new Database(join(svc.dir, 'usage.db'));
     other.exec('BEGIN IMMEDIATE');
     const res = await svc.ingest('/v1/usage', batch('locked', 3));
@@ -42,7 +43,7 @@ describe('a busy or failing database', () => {
   });
 
   it('keeps the events queued and retries with backoff while writes fail, then acks once they are committed', async () => {
-    svc = await startTestService({ env: { WRITE_RETRY_MS: '20000' } });
+    svc = await startTestService({ env: { WRITE_RETRY_MS: '20000', SQLITE_WRITE_THREADS: threads } });
     // A real failure inside the database: every insert aborts until the trigger is dropped.
     other = new Database(join(svc.dir, 'usage.db'));
     other.exec(`CREATE TRIGGER fail_writes BEFORE INSERT ON usage_events BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`);
@@ -59,5 +60,27 @@ describe('a busy or failing database', () => {
     expect(await res.json()).toMatchObject({ accepted: 5 });
     expect(await stored(svc)).toMatchObject({ events: 5, input_tokens: 50 });
     expect((await readyz(svc)).status).toBe(200);
+  });
+
+  it('keeps the order of the batches it retries: of two events sharing an id, the one sent first is stored', async () => {
+    svc = await startTestService({ env: { WRITE_RETRY_MS: '20000', SQLITE_WRITE_THREADS: threads } });
+    other = new Database(join(svc.dir, 'usage.db'));
+    other.exec('BEGIN IMMEDIATE');
+    const event = (input_tokens: number) => ({ events: [{ id: 'same', agent_id: 'a', model: 'm', input_tokens }] });
+    const first = svc.ingest('/v1/usage', event(1));
+    const queued = async (n: number) => {
+      for (;;) {
+        if ((await (await fetch(`${svc!.collectorUrl}/metrics`)).text()).includes(`tokentally_queue_events ${n}\n`)) return;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    await queued(1);
+    const second = svc.ingest('/v1/usage', event(2));
+    await queued(2);
+    await new Promise((r) => setTimeout(r, 300));
+    other.exec('ROLLBACK');
+    expect(await (await first).json()).toMatchObject({ accepted: 1 });
+    expect(await (await second).json()).toMatchObject({ duplicates: 1 });
+    expect(await stored(svc)).toMatchObject({ events: 1, input_tokens: 1 });
   });
 });

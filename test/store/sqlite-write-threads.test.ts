@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { openStore as openConfiguredStore } from '../../src/store/open.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { NO_RETRY } from '../../src/store/retry.js';
 import { SqliteWriteThreads } from '../../src/store/sqlite-threads.js';
 import { usageRecord } from '../support/records.js';
 import { startTestService } from '../support/service.js';
@@ -104,11 +105,11 @@ describe('SQLite inserts', () => {
     const file = join(dir, 'usage.db');
     const threads = new SqliteWriteThreads(file, OPTIONS);
     cleanup.push(() => threads.close());
-    await expect(threads.insert(records('d', 2))).rejects.toThrow(/the SQLite insert thread stopped: .*directory does not exist/);
+    await expect(threads.insert(records('d', 2), NO_RETRY)).rejects.toThrow(/the SQLite insert thread stopped: .*directory does not exist/);
 
     mkdirSync(dir);
     await openStore(file, false);
-    expect(await threads.insert(records('d', 2))).toEqual([true, true]);
+    expect(await threads.insert(records('d', 2), NO_RETRY)).toEqual([true, true]);
   });
 
   it.each(['on', 'off'])('serve ingestion and reports alike with SQLITE_WRITE_THREADS=%s', async (setting) => {
