@@ -3,7 +3,8 @@ import type { ProjectsQuery } from './types.js';
 
 /** SQLite's time buckets: `day` is 'YYYY-MM-DD' text; raw buckets via strftime on epoch seconds. */
 export const SQLITE_DIALECT: SqlDialect = {
-  utcDay: (ts) => `strftime('%Y-%m-%d', ${ts} / 1000, 'unixepoch')`,
+  // As the rollup trigger computes it (migration 0007): the Julian day of 1970 plus whole days.
+  utcDay: (ts) => `date(${ts} / 86400000 + 2440587.5)`,
   // Weeks: step forward to Sunday, then back six days to its Monday.
   rollupBucket: {
     day: 'day',
