@@ -56,7 +56,7 @@ function ingestBatch(body: Buffer, principal: Principal, deps: CollectorDeps) {
   return commit(batch, deps.writer);
 }
 
-/** Parses, checks and prepares a batch; synchronous, so nothing but the records waits for the commit (see `prepare`). */
+/** Parses, checks and prepares a batch. */
 function prepareBatch(body: Buffer, principal: Principal, deps: CollectorDeps): Prepared {
   const parsed = UsageBatchInput.safeParse(parseJson(body));
   if (!parsed.success) {
