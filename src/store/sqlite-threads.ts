@@ -88,8 +88,12 @@ export class SqliteWriteThreads {
     thread.on('error', (error) => (cause = error.message));
     thread.on('exit', () => {
       if (this.insertThread === thread) this.insertThread = undefined;
+      // The batches went with the thread: they fail now, and their requests get 503 to retry.
       const failure = new Error(`the SQLite insert thread stopped: ${cause}`);
-      for (const waiting of this.waiting.values()) waiting.reject(failure);
+      for (const waiting of this.waiting.values()) {
+        waiting.onFailure(failure);
+        waiting.reject(failure);
+      }
       this.waiting.clear();
     });
     return thread;

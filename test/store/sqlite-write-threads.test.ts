@@ -100,12 +100,15 @@ describe('SQLite inserts', () => {
     expect(output.trim()).toBe('closed');
   });
 
-  it('fail the inserts of a thread that stops, with its reason, and start a new thread for the next', async () => {
+  it('fail the inserts of a thread that stops, with its reason told as a failed attempt, and start a new thread for the next', async () => {
     const dir = join(tempDir(), 'not-yet');
     const file = join(dir, 'usage.db');
     const threads = new SqliteWriteThreads(file, OPTIONS);
     cleanup.push(() => threads.close());
-    await expect(threads.insert(records('d', 2), NO_RETRY)).rejects.toThrow(/the SQLite insert thread stopped: .*directory does not exist/);
+    const failures: string[] = [];
+    const retry = { forMs: 5000, onFailure: (error: Error) => failures.push(error.message) };
+    await expect(threads.insert(records('d', 2), retry)).rejects.toThrow(/the SQLite insert thread stopped: .*directory does not exist/);
+    expect(failures).toEqual([expect.stringMatching(/the SQLite insert thread stopped: .*directory does not exist/)]);
 
     mkdirSync(dir);
     await openStore(file, false);
