@@ -5,7 +5,7 @@ export interface SqliteOptions {
   synchronous: 'FULL' | 'NORMAL';
   /**
    * How long a statement waits for another process's write lock. better-sqlite3 waits synchronously,
-   * so this stays short; the writer retries a busy database with backoff instead.
+   * so this stays short; the store retries a busy database with backoff instead (see retry.ts).
    */
   busyTimeoutMs: number;
 }
@@ -13,9 +13,10 @@ export interface SqliteOptions {
 /** A connection as every part of the SQLite store uses it, on whichever thread. */
 export function openSqlite(file: string, options: SqliteOptions): Database.Database {
   const db = new Database(file);
+  // First, so that switching to WAL waits for another process's lock like any other statement.
+  db.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${options.synchronous}`);
-  db.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
   // Each insert fires the rollup trigger, so SQLite keeps a statement journal per row; spilled to
   // a temp file it cost more than the insert itself (2-5x slower batches in the benchmark).
   db.pragma('temp_store = MEMORY');
