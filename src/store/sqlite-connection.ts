@@ -47,16 +47,18 @@ export function batchInserter(db: Database.Database): (records: readonly UsageRe
        VALUES ${Array.from({ length: rows }, () => `(${RECORD_COLUMNS.map(() => '?').join(', ')})`).join(', ')}
        ON CONFLICT (id) DO NOTHING RETURNING id`,
     ).pluck();
-  const many = statement(ROWS_PER_STATEMENT);
-  const one = statement(1);
+  // One statement per row count met, so a batch's last rows (or a small batch) go in as one too.
+  const statements = new Map<number, ReturnType<typeof statement>>();
   const insert = db.transaction((records: readonly UsageRecord[]) => {
     const stored = new Set<string>();
     const values: unknown[] = [];
     for (let start = 0; start < records.length; ) {
-      const rows = records.length - start >= ROWS_PER_STATEMENT ? ROWS_PER_STATEMENT : 1;
+      const rows = Math.min(ROWS_PER_STATEMENT, records.length - start);
       values.length = 0;
       for (let r = start; r < start + rows; r++) for (const column of RECORD_COLUMNS) values.push(records[r]![column]);
-      for (const id of (rows === 1 ? one : many).all(values)) stored.add(id);
+      let prepared = statements.get(rows);
+      if (!prepared) statements.set(rows, (prepared = statement(rows)));
+      for (const id of prepared.all(values)) stored.add(id);
       start += rows;
     }
     // Of records sharing an id, only the first can have been stored: rows go in in batch order.

@@ -58,16 +58,20 @@ describe('SQLite inserts', () => {
     const store = await openStore(file, writeThreads);
     const stored = records('old', 10);
     await store.insertBatch(stored);
-    // 130 records: two full 50-row statements, then single rows; repeats within one statement,
-    // across statements, into the single rows, and of ids stored by the earlier batch.
+    // 130 records: two 50-row statements, then one of 30 rows; repeats within one statement, across
+    // statements, into the last one, and of ids stored by the earlier batch.
     const fresh = records('new', 100);
-    const batch = [...fresh.slice(0, 60), fresh[3]!, stored[2]!, ...fresh.slice(60, 99), fresh[55]!, fresh[98]!, stored[9]!, ...records('tail', 25), fresh[99]!];
+    const batch = [
+      ...fresh.slice(0, 20), fresh[10]!, ...fresh.slice(20, 60), fresh[3]!, stored[2]!, ...fresh.slice(60, 99),
+      fresh[55]!, fresh[98]!, stored[9]!, ...records('tail', 24), fresh[99]!,
+    ];
     const expected = batch.map((r, i) => !r.id.startsWith('old') && batch.findIndex((s) => s.id === r.id) === i);
     expect(batch).toHaveLength(130);
+    expect(batch.slice(0, 50).filter((r) => r.id === fresh[10]!.id)).toHaveLength(2);
     expect(await store.insertBatch(batch)).toEqual(expected);
     const reader = readOnly(file);
-    expect(reader.prepare('SELECT COUNT(*) FROM usage_events').pluck().get()).toBe(135);
-    expect(reader.prepare('SELECT SUM(events) FROM usage_daily').pluck().get()).toBe(135);
+    expect(reader.prepare('SELECT COUNT(*) FROM usage_events').pluck().get()).toBe(134);
+    expect(reader.prepare('SELECT SUM(events) FROM usage_daily').pluck().get()).toBe(134);
   });
 
   it('copy committed pages into the database file in the background, long before the WAL reaches the backstop', async () => {
