@@ -4,6 +4,13 @@
 -- events/s in the benchmark's in-process ceiling).
 DROP TRIGGER usage_events_project;
 
+-- A project whose raw events retention had pruned before 0004 ran has rollup rows and no project
+-- row; the per-event trigger made one on its next event, this one only on its next new rollup row.
+INSERT INTO projects (id, name, created_at, updated_at)
+  SELECT project, project, strftime('%Y-%m-%dT%H:%M:%fZ', MIN(day)), strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+  FROM usage_daily GROUP BY project
+  ON CONFLICT (id) DO NOTHING;
+
 CREATE TRIGGER usage_daily_project AFTER INSERT ON usage_daily
 BEGIN
   INSERT INTO projects (id, name, created_at, updated_at)

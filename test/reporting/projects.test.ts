@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { usageRecord } from '../support/records.js';
 import { BACKENDS, startTestService, type TestService } from '../support/service.js';
 
 const NOW = Date.UTC(2026, 10, 20, 12);
@@ -191,17 +192,24 @@ describe.each(BACKENDS)('on %s', (backend) => {
 });
 
 describe('the projects migration', () => {
-  it('backfills a row for every project already in usage_events', async () => {
+  it('backfills a row for every project already in usage_events or usage_daily; new projects still get one', async () => {
     const svc = await startTestService();
     const file = join(svc.dir, 'usage.db');
     await svc.ingest('/v1/usage', { events: [ev('1', 'atlas', 3, 0.5), ev('2', 'borealis', 3, 0.5)] });
     await svc.store.close();
     const db = new Database(file);
     db.exec(`DROP TABLE projects; DROP TRIGGER usage_daily_project; DELETE FROM schema_migrations WHERE version IN (4, 6)`);
+    // borealis as retention leaves it: rollup rows only.
+    db.exec(`DELETE FROM usage_events WHERE project = 'borealis'`);
     db.close();
     const store = new SqliteStore(file);
     expect(await store.migrate()).toEqual(['0004_projects', '0006_projects_from_rollup']);
     expect((await store.listProjects({ includeArchived: true, ids: null })).map((p) => p.id)).toEqual(['atlas', 'borealis']);
+    await store.insertBatch([usageRecord('3', { project: 'cygnus' })]);
+    expect((await store.listProjects({ includeArchived: true, ids: null })).map((p) => p.id)).toEqual(['atlas', 'borealis', 'cygnus']);
+    const triggers = new Database(file, { readonly: true });
+    expect(triggers.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%project%'`).pluck().all()).toEqual(['usage_daily_project']);
+    triggers.close();
     await store.close();
     await svc.close();
   });
