@@ -44,7 +44,7 @@ export class PostgresStore implements Store {
   constructor(url: string, options: PostgresOptions) {
     this.pool = new pg.Pool({ connectionString: url, max: options.poolMax, types: TYPES, application_name: 'tokentally' });
     // A connection that dies while idle must not take the process down: the next query reconnects,
-    // and a failing one reaches the caller (the writer retries, /readyz says why).
+    // and a failing one reaches the caller (insertBatch retries, /readyz says why).
     this.pool.on('error', () => {});
   }
 

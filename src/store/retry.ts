@@ -16,7 +16,7 @@ export const NO_RETRY: InsertRetry = { forMs: 0, onFailure: () => {} };
  * The wait before the next attempt (25 ms doubling up to 1 s, less up to half at random), or null
  * when that attempt would start after `deadline`.
  */
-export function nextRetryDelay(attempt: number, deadline: number): number | null {
+function nextRetryDelay(attempt: number, deadline: number): number | null {
   const delay = Math.min(1000, 25 * 2 ** attempt) * (0.5 + Math.random() / 2);
   return Date.now() + delay > deadline ? null : delay;
 }
