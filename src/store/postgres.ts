@@ -56,6 +56,10 @@ export class PostgresStore implements Store {
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
       let broken: Error | undefined;
+      // A connection that dies while checked out between queries (a database restart) reports it as
+      // an event, which unheard would end the process; the next query fails, and the client is dropped.
+      const dropped = (error: Error) => (broken = error);
+      client.on('error', dropped);
       try {
         await client.query(begin);
         const result = await work(client);
@@ -66,6 +70,7 @@ export class PostgresStore implements Store {
         const code = (error as { code?: string }).code;
         if (!code || !RETRYABLE.has(code) || attempt >= MAX_ATTEMPTS) throw error;
       } finally {
+        client.off('error', dropped);
         client.release(broken);
       }
       await sleep(Math.min(500, 10 * 2 ** attempt) * (0.5 + Math.random()));
