@@ -6,7 +6,10 @@ import { ApiError } from '../src/http/errors.js';
 export interface BodyLimits {
   /** Decompressed size; the compressed size is limited by the bodyLimit middleware before this runs. */
   maxDecodedBytes: number;
-  /** Decoded bytes of all requests together, held from reading a body until it has been turned into records. */
+  /**
+   * Body bytes of all requests together (as received, plus decompressed), held from reading a body
+   * until it has been turned into records.
+   */
   maxDecodedBytesInFlight: number;
 }
 
@@ -18,8 +21,8 @@ const INFLATE_CHUNK = 64 * 1024;
 /**
  * Request bodies as bytes, gunzipped when the client says so, within a per-request limit and a
  * process-wide budget. Inflating stops at the per-request limit, so a small gzip bomb cannot grow in
- * memory; and since every body in flight holds its decoded bytes in the budget, many bombs at once
- * cannot either: a request that finds the budget spent gets 429 with Retry-After.
+ * memory; and since every body in flight holds its bytes in the budget, many bombs at once cannot
+ * either: a request that finds the budget spent gets 429 with Retry-After.
  */
 export class BodyReader {
   private inFlight = 0;
@@ -47,12 +50,9 @@ export class BodyReader {
       return true;
     };
     try {
-      if (encoding === 'identity') {
-        if (raw.length > this.limits.maxDecodedBytes) throw this.tooLarge();
-        if (!hold(raw.length)) throw this.busy();
-        return use(raw);
-      }
-      return use(await this.inflate(raw, hold));
+      if (encoding === 'identity' && raw.length > this.limits.maxDecodedBytes) throw this.tooLarge();
+      if (!hold(raw.length)) throw this.busy();
+      return use(encoding === 'identity' ? raw : await this.inflate(raw, hold));
     } finally {
       this.inFlight -= held;
     }

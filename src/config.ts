@@ -17,7 +17,7 @@ export const ConfigSchema = z
     MAX_EVENTS_PER_REQUEST: positiveInt.default(10_000),
     MAX_BODY_BYTES: positiveInt.default(5 * 1024 * 1024),
     MAX_DECODED_BODY_BYTES: positiveInt.default(50 * 1024 * 1024),
-    MAX_DECODED_BYTES_IN_FLIGHT: positiveInt.default(256 * 1024 * 1024),
+    MAX_DECODED_BYTES_IN_FLIGHT: positiveInt.default(128 * 1024 * 1024),
     MAX_SPANS_PER_REQUEST: positiveInt.default(10_000),
     MAX_VALUES_PER_REQUEST: positiveInt.default(1_000_000),
     WRITE_RETRY_MS: z.coerce.number().int().min(0).default(2_000),
