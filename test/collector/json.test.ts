@@ -3,18 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { MAX_NESTING, type CountLimit } from '../../collector/decode-limits.js';
 import { firstInvalidUtf8, parseJson, type JsonLimits } from '../../collector/json.js';
 import { rng } from '../support/random.js';
+import { refusal } from '../support/refusal.js';
 
 const count = (limit: number, noun = 'values'): CountLimit => ({ limit, code: `too_many_${noun}`, noun, setting: 'SETTING' });
 const roomy: JsonLimits = { values: count(1e9) };
-
-function refusal(run: () => unknown): { status: number; code: string; message: string } | undefined {
-  try {
-    run();
-    return undefined;
-  } catch (error) {
-    return error as { status: number; code: string; message: string };
-  }
-}
 
 /** How many values JSON.parse builds for a document: what the scan must count. */
 function valuesIn(value: unknown): number {

@@ -4,19 +4,11 @@ import type { CountLimit } from '../../collector/decode-limits.js';
 import { otlpTypes } from '../../collector/otlp/decode.js';
 import { protobufScanner } from '../../collector/otlp/scan.js';
 import { rng } from '../support/random.js';
+import { refusal } from '../support/refusal.js';
 
 const scan = protobufScanner(otlpTypes.request, otlpTypes.request.root.lookupType('opentelemetry.proto.trace.v1.Span'));
 const count = (limit: number, noun: string): CountLimit => ({ limit, code: `too_many_${noun}`, noun, setting: 'SETTING' });
 const limits = (values: number, spans: number) => ({ values: count(values, 'values'), spans: count(spans, 'spans') });
-
-function refusal(run: () => unknown): { status: number; code: string; message: string } | undefined {
-  try {
-    run();
-    return undefined;
-  } catch (error) {
-    return error as { status: number; code: string; message: string };
-  }
-}
 
 const attribute = (key: string, value: Record<string, unknown>) => ({ key, value });
 const span = (i: number) => ({
