@@ -80,10 +80,16 @@ class Scan {
   private readonly pathIndex = new Int32Array(MAX_NESTING);
   private readonly seen = new Int32Array(MAX_NESTING * COUNTERS);
 
+  private readonly maxValues: number;
+  private readonly maxSpans: number;
+
   constructor(
     private readonly buf: Buffer,
     private readonly limits: ProtobufLimits,
-  ) {}
+  ) {
+    this.maxValues = limits.values.limit;
+    this.maxSpans = limits.spans.limit;
+  }
 
   /** Walks the message from `pos` to `end`; `level`: how many messages enclose it. */
   message(rule: MessageRule, end: number, level: number): void {
@@ -93,7 +99,7 @@ class Scan {
       const number = tag >>> 3;
       const wire = tag & 7;
       if (number === 0) throw this.malformed('field number 0');
-      if (++this.values > this.limits.values.limit) throw overCount(this.path(level), this.limits.values);
+      if (++this.values > this.maxValues) throw overCount(this.path(level), this.limits.values);
       const declared = rule.fields[number];
       const field = declared?.wire === wire ? declared : undefined;
       if (wire === 0) this.skipVarint(end);
@@ -113,7 +119,7 @@ class Scan {
     this.pathIndex[level] = field.counter >= 0 ? this.seen[level * COUNTERS + field.counter]!++ : -1;
     if (field.message) {
       if (level + 1 >= MAX_NESTING) throw tooDeep(this.path(level + 1));
-      if (field.span && ++this.spans > this.limits.spans.limit) throw overCount(this.path(level + 1), this.limits.spans);
+      if (field.span && ++this.spans > this.maxSpans) throw overCount(this.path(level + 1), this.limits.spans);
       const after = this.pos;
       this.pos = start;
       this.message(field.message, after, level + 1);
@@ -137,13 +143,16 @@ class Scan {
    * bits beyond 32, a length's none beyond 31.
    */
   private varint32(end: number, what: 'tag' | 'length'): number {
-    let value = 0;
+    if (this.pos >= end) throw this.malformed(`truncated ${what}`);
+    const first = this.buf[this.pos++]!;
+    if (first < 0x80) return first;
+    let value = first & 0x7f;
     // Ends by the fifth byte: both rules for it leave its continuation bit unset.
-    for (let i = 0; ; i++) {
+    for (let i = 1, scale = 0x80; ; i++, scale *= 0x80) {
       if (this.pos >= end) throw this.malformed(`truncated ${what}`);
       const byte = this.buf[this.pos++]!;
       if (i === 4 && (what === 'tag' ? byte >= 0x80 || (byte & 0x70) !== 0 : byte > 7)) throw this.malformed(`invalid ${what} encoding`);
-      value += (byte & 0x7f) * 2 ** (7 * i);
+      value += (byte & 0x7f) * scale;
       if (byte < 0x80) return value;
     }
   }
