@@ -9,7 +9,7 @@ import type { Store } from '../src/store/types.js';
 import { BodyReader, type BodyLimits } from './body.js';
 import { countLimits, type RequestLimits } from './decode-limits.js';
 import { registerSeedUsage } from './routes/seed.js';
-import { otlpErrorBodies, registerTraces } from './routes/traces.js';
+import { otlpErrorBodies, registerTraces } from './routes/otlp.js';
 import { registerUsageBatch } from './routes/usage.js';
 import type { BatchWriter } from './writer.js';
 

@@ -5,6 +5,7 @@ import { formatPath } from '../../src/event/validate.js';
 import { ApiError, badRequest } from '../../src/http/errors.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { parseJson } from '../json.js';
+import type { Rejection, Signal } from './receive.js';
 import { ExportTraceRequest, type TraceSpan } from './request.js';
 import { protobufScanner, type ProtobufLimits } from './scan.js';
 
@@ -106,9 +107,16 @@ function encode(type: protobuf.Type, object: Record<string, unknown>, encoding: 
     : { body: new Uint8Array(type.encode(message).finish()), contentType: 'application/x-protobuf' };
 }
 
-/** `ExportTraceServiceResponse`; `partialSuccess` only when spans were rejected. */
-export function encodeExportResponse(encoding: OtlpEncoding, rejected?: { rejectedSpans: number; errorMessage: string }): Encoded {
-  return encode(otlpTypes.response, rejected ? { partialSuccess: rejected } : {}, encoding);
+/** Each signal's `Export…ServiceResponse` and what its partialSuccess calls the rejected records. */
+const RESPONSES: Record<Signal, { type: protobuf.Type; rejectedField: string }> = {
+  traces: { type: otlpTypes.response, rejectedField: 'rejectedSpans' },
+};
+
+/** The signal's `Export…ServiceResponse`; `partialSuccess` only when records were rejected. */
+export function encodeExportResponse(signal: Signal, encoding: OtlpEncoding, rejection?: Rejection): Encoded {
+  const { type, rejectedField } = RESPONSES[signal];
+  const partialSuccess = rejection && { [rejectedField]: rejection.rejected, errorMessage: rejection.errorMessage };
+  return encode(type, partialSuccess ? { partialSuccess } : {}, encoding);
 }
 
 /** gRPC codes for the `google.rpc.Status` of an error answer; OTLP clients go by the HTTP status. */

@@ -19,6 +19,14 @@ export const TOKEN_ATTRIBUTES = {
 
 export type TokenField = keyof typeof TOKEN_ATTRIBUTES;
 
+/** One usage event made from an OTLP record, and which attribute gave each field (for error messages). */
+export interface MappedEvent {
+  /** The record in words for an error message: `span 4bf9…/00f0… (resourceSpans[0].scopeSpans[0].spans[2])`. */
+  record: string;
+  input: Record<string, unknown>;
+  sources: Record<string, string>;
+}
+
 /** Read from the span's own attributes. */
 export const SPAN_FIELDS = {
   model: ['gen_ai.response.model', 'gen_ai.request.model', 'llm.response.model_name', 'llm.model_name', 'llm.request.model_name'],

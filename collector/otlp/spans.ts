@@ -1,15 +1,9 @@
 import {
   AGENT_OPERATIONS, INFERENCE_OPERATIONS, REMOTE_AGENT_OPERATION, SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS, TOKEN_ATTRIBUTES,
-  firstPresent, keptAttributes, operationOf, reportsExclusiveInput, toCount, toText, type TokenField,
+  firstPresent, keptAttributes, operationOf, reportsExclusiveInput, toCount, toText, type MappedEvent, type TokenField,
 } from './mapping.js';
 import { SPAN_KIND_CLIENT, STATUS_CODE_ERROR, type TraceSpan } from './request.js';
 
-/** One usage event made from a span, and which attribute gave each field (for error messages). */
-export interface SpanEvent {
-  span: TraceSpan;
-  input: Record<string, unknown>;
-  sources: Record<string, string>;
-}
 
 /** What the OTel SDKs report when a process sets no `service.name`. */
 const UNKNOWN_SERVICE = 'unknown_service';
@@ -20,9 +14,9 @@ const NANOS_PER_MS = 1_000_000n;
  * (still to be validated). Other spans, which includes agent and workflow spans that sum their
  * children, are skipped: counting them would double the spend.
  */
-export function spansToEvents(spans: readonly TraceSpan[]): SpanEvent[] {
+export function spansToEvents(spans: readonly TraceSpan[]): MappedEvent[] {
   const byId = new Map(spans.map((s) => [s.traceId + s.spanId, s]));
-  const events: SpanEvent[] = [];
+  const events: MappedEvent[] = [];
   for (const span of spans) {
     if (!carriesUsage(span) || !isInference(span)) continue;
     events.push(toEvent(span, () => ancestorAgent(span, byId)));
@@ -40,7 +34,7 @@ function isInference(span: TraceSpan): boolean {
   return operation === REMOTE_AGENT_OPERATION && span.kind === SPAN_KIND_CLIENT;
 }
 
-function toEvent(span: TraceSpan, ancestor: () => string | undefined): SpanEvent {
+function toEvent(span: TraceSpan, ancestor: () => string | undefined): MappedEvent {
   const input: Record<string, unknown> = { id: span.traceId + span.spanId };
   const sources: Record<string, string> = { id: 'traceId/spanId' };
   const set = (field: string, value: unknown, source: string) => {
@@ -79,7 +73,7 @@ function toEvent(span: TraceSpan, ancestor: () => string | undefined): SpanEvent
   }
   input.status = span.statusCode === STATUS_CODE_ERROR ? 'error' : 'ok';
   input.attributes = keptAttributes(span.attributes, span.resource, { 'span.name': span.name, 'otel.scope.name': span.scope.name });
-  return { span, input, sources };
+  return { record: `span ${span.traceId}/${span.spanId} (${span.path})`, input, sources };
 }
 
 /**
