@@ -8,15 +8,17 @@ import { brotliDecompressSync, createBrotliDecompress } from 'node:zlib';
 import { chromium, type Browser, type BrowserContext, type LaunchOptions, type Page } from 'playwright-core';
 import { USE_SYSTEM_BINARIES } from '../../bench/pg-cluster.js';
 
-/** Everything that could reach the network on its own turned off. */
+/** Headless, with everything that could reach the network on its own turned off. */
 const ARGS = ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 /** `CHROMIUM_PATH`, else Debian's /usr/bin/chromium when installed. */
 function systemChromium(): string | null {
   if (!USE_SYSTEM_BINARIES) return null;
   const named = process.env.CHROMIUM_PATH;
-  if (named && !existsSync(named)) throw new Error(`CHROMIUM_PATH names ${named}, which does not exist`);
-  if (named) return named;
+  if (named) {
+    if (!existsSync(named)) throw new Error(`CHROMIUM_PATH names ${named}, which does not exist`);
+    return named;
+  }
   return existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : null;
 }
 
