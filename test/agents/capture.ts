@@ -1,17 +1,17 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isLosslessNumber, stringify as stringifyLossless } from 'lossless-json';
 import { CLIS, PROMPT, type Protocol } from './clis.js';
 import { decodeRequest, encodingOf, plainBody } from './otlp-decode.js';
-import { assertLoopbackOnly, runCli, type RunResult } from './run-cli.js';
+import { FIXTURES_DIR } from './paths.js';
+import { assertLoopbackOnly, dnsComesHere, runCli, type RunResult } from './run-cli.js';
 
 /**
  * Runs each published CLI over each OTLP protocol it supports and writes what it sent to
- * test/fixtures/agents/<cli>-<version>-<protocol>.json. Run it inside a loopback-only network
- * namespace (`npm run capture` does): `node dist/capture.js [--cli codex] [--protocol grpc]
- * [--fail-first 1] [--dump <dir>] [--out <dir>]`.
+ * test/fixtures/agents/<cli>-<version>-<protocol>.json. Run it through isolated.sh (`npm run
+ * capture` does): `sh isolated.sh node dist/capture.js [--cli codex] [--protocol grpc]
+ * [--fail-first 1] [--suffix retry] [--dump <dir>] [--out <dir>]`.
  */
 
 const { values } = parseArgs({
@@ -25,12 +25,12 @@ const { values } = parseArgs({
   },
 });
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const OUT = values.out ?? join(HERE, HERE.endsWith('dist') ? '../../fixtures/agents' : '../fixtures/agents');
+const OUT = values.out ?? FIXTURES_DIR;
 /** Strings longer than this (system prompts, tool schemas, prompt copies) are replaced by their length. */
 const MAX_STRING = 2000;
 
 assertLoopbackOnly();
+const recordDns = dnsComesHere();
 mkdirSync(OUT, { recursive: true });
 const failFirst = values['fail-first'] ? Number(values['fail-first']) : undefined;
 
@@ -38,11 +38,12 @@ for (const spec of CLIS.filter((c) => !values.cli || values.cli.includes(c.name)
   for (const protocol of spec.protocols.filter((p) => !values.protocol || values.protocol.includes(p))) {
     const dumpDir = values.dump ? join(values.dump, `${spec.name}-${protocol}`) : undefined;
     process.stdout.write(`${spec.name} ${spec.version} over ${protocol} … `);
-    const result = await runCli(spec, protocol as Protocol, { failFirst, dumpDir });
+    const result = await runCli(spec, protocol as Protocol, { failFirst, dumpDir, recordDns });
     const file = join(OUT, `${spec.name}-${spec.version}-${protocol}${values.suffix ? `-${values.suffix}` : ''}.json`);
     writeFileSync(file, fixtureText(result, protocol as Protocol));
     process.stdout.write(`exit ${result.exitCode ?? result.signal}, ${result.modelCalls.length} model calls, ${result.otlp.length} OTLP requests → ${file}\n`);
     for (const r of result.otlp) process.stdout.write(`    ${r.transport} ${r.path} ${r.contentType ?? ''} ${r.contentEncoding ?? ''} ${r.body.length} B → ${r.answered}\n`);
+    if (result.dnsQueries?.length) process.stdout.write(`    DNS lookups: ${[...new Set(result.dnsQueries.map((q) => q.name))].join(', ')}\n`);
     if (result.unhandledModelRequests.length) process.stdout.write(`    model server 404s: ${JSON.stringify(result.unhandledModelRequests)}\n`);
     if (result.exitCode !== 0) process.stdout.write(`    stderr: ${result.stderr.slice(-1500)}\n`);
   }
@@ -70,6 +71,7 @@ function fixtureText(result: RunResult, protocol: Protocol): string {
     },
     modelCalls: result.modelCalls,
     unhandledModelRequests: result.unhandledModelRequests,
+    dnsLookups: result.dnsQueries ?? 'not recorded (run through isolated.sh to record them)',
     stripped: `strings longer than ${MAX_STRING} characters in request bodies are replaced by "<stripped: N chars>"`,
     requests: result.otlp.map((r) => ({
       seq: r.seq,
@@ -83,7 +85,7 @@ function fixtureText(result: RunResult, protocol: Protocol): string {
       compressed: r.compressed,
       headers: r.headers,
       encoding: encodingOf(r),
-      wireBytes: r.body.length,
+      wireBytes: r.wireBytes,
       plainBytes: plainBody(r).length,
       answered: r.answered,
       body: strip(decodeRequest(r)),

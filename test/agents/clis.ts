@@ -135,6 +135,10 @@ export const codex: CliSpec = {
       '[feedback]',
       'enabled = false',
       '',
+      // Plugins sync a curated catalog from GitHub and ChatGPT at startup; there is no sync-only switch.
+      '[features]',
+      'plugins = false',
+      '',
       '[model_providers.fake]',
       'name = "fake model server"',
       `base_url = "${context.modelUrl}/v1"`,

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -54,6 +53,7 @@ export async function startFakeModel(options: FakeModelOptions): Promise<FakeMod
   const calls: ModelCall[] = [];
   const unhandled: FakeModelServer['unhandled'] = [];
   let seq = 0;
+  let dumpCount = 0;
   if (options.dumpDir) mkdirSync(options.dumpDir, { recursive: true });
 
   const server = createServer((req, res) => {
@@ -76,7 +76,6 @@ export async function startFakeModel(options: FakeModelOptions): Promise<FakeMod
       answer.send(res);
     });
   });
-  let dumpCount = 0;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -219,7 +218,7 @@ function openaiResponses(n: number, body: Record<string, any>, options: FakeMode
 
 // ---------------------------------------------------------------- Gemini generateContent
 
-/** Gemini CLI's file-reading tools and the parameter each takes the path in. */
+/** Gemini CLI's file-reading tool; its path parameter is found in the declaration's schema. */
 const GEMINI_READ_TOOLS = ['read_file'];
 
 function gemini(n: number, route: Route, body: Record<string, any>, options: FakeModelOptions): Answer {
@@ -303,7 +302,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 
 /** Server-sent events; an undefined event name writes a bare `data:` line (Gemini's `alt=sse`). */
 function sendSse(res: ServerResponse, events: [string | undefined, unknown][], headers: Record<string, string> = {}) {
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-request-id': randomUUID(), ...headers });
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers });
   for (const [event, data] of events) res.write(`${event ? `event: ${event}\n` : ''}data: ${JSON.stringify(data)}\n\n`);
   res.end();
 }

@@ -33,6 +33,8 @@ export interface CapturedRequest {
   compressed?: boolean;
   /** HTTP: the body exactly as it arrived. gRPC: the message, decompressed (always protobuf). */
   body: Buffer;
+  /** Bytes on the wire: the HTTP body as sent, or the gRPC message before decompression. */
+  wireBytes: number;
   /** What the receiver answered: an HTTP status, or a gRPC status code. */
   answered: number;
 }
@@ -49,6 +51,8 @@ export interface OtlpCapture {
 export interface CaptureOptions {
   /** Answer this many first requests per path with 503 / UNAVAILABLE before accepting. */
   failFirst?: number;
+  /** Listen on these ports instead of ephemeral ones (4318 and 4317 to see where a CLI sends by default). */
+  ports?: { http: number; grpc: number };
 }
 
 const SERVICES: Record<Signal, string> = {
@@ -66,6 +70,7 @@ export async function startCapture(options: CaptureOptions = {}): Promise<OtlpCa
     seen.set(path, n);
     return n <= (options.failFirst ?? 0);
   };
+  const record = (request: Omit<CapturedRequest, 'seq' | 'atMs'>) => requests.push({ seq: requests.length + 1, atMs: Date.now() - started, ...request });
 
   const http = createServer((req, res) => {
     void readRaw(req).then((body) => {
@@ -73,9 +78,7 @@ export async function startCapture(options: CaptureOptions = {}): Promise<OtlpCa
       const signal = (['traces', 'logs', 'metrics'] as const).find((s) => path === `/v1/${s}`);
       const contentType = req.headers['content-type'];
       const status = req.method !== 'POST' || !signal ? 404 : shouldFail(path) ? 503 : 200;
-      requests.push({
-        seq: requests.length + 1,
-        atMs: Date.now() - started,
+      record({
         transport: 'http',
         path,
         signal,
@@ -84,6 +87,7 @@ export async function startCapture(options: CaptureOptions = {}): Promise<OtlpCa
         headers: flatHeaders(req.headers),
         chunked: req.headers['content-length'] === undefined,
         body,
+        wireBytes: body.length,
         answered: status,
       });
       // An empty Export*ServiceResponse: `{}` in JSON, zero bytes in protobuf.
@@ -91,27 +95,27 @@ export async function startCapture(options: CaptureOptions = {}): Promise<OtlpCa
       res.writeHead(status, { 'content-type': json ? 'application/json' : 'application/x-protobuf' }).end(status === 200 && json ? '{}' : '');
     });
   });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => http.listen(options.ports?.http ?? 0, '127.0.0.1', resolve));
 
   const grpcServer = createHttp2Server();
   grpcServer.on('stream', (stream, headers) => {
+    stream.on('error', () => {});
     const chunks: Buffer[] = [];
     stream.on('data', (c: Buffer) => chunks.push(c));
     stream.on('end', () => {
       const path = String(headers[':path']);
       const signal = (Object.entries(SERVICES) as [Signal, string][]).find(([, service]) => path === `/${service}/Export`)?.[0];
       const encoding = stringOf(headers['grpc-encoding']);
+      const frame = Buffer.concat(chunks);
       let body: Buffer;
       let compressed = false;
       try {
-        ({ body, compressed } = grpcMessage(Buffer.concat(chunks), encoding));
+        ({ body, compressed } = grpcMessage(frame, encoding));
       } catch (error) {
         return answerGrpc(stream, 13, `capture receiver: ${(error as Error).message}`);
       }
       const code = !signal ? 12 : shouldFail(path) ? 14 : 0;
-      requests.push({
-        seq: requests.length + 1,
-        atMs: Date.now() - started,
+      record({
         transport: 'grpc',
         path,
         signal,
@@ -120,12 +124,13 @@ export async function startCapture(options: CaptureOptions = {}): Promise<OtlpCa
         compressed,
         headers: flatHeaders(headers),
         body,
+        wireBytes: Math.max(frame.length - 5, 0),
         answered: code,
       });
       answerGrpc(stream, code, code === 0 ? undefined : code === 12 ? 'unknown method' : 'capture receiver: failing on purpose');
     });
   });
-  await new Promise<void>((resolve) => grpcServer.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => grpcServer.listen(options.ports?.grpc ?? 0, '127.0.0.1', resolve));
 
   return {
     httpUrl: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
@@ -159,6 +164,8 @@ function grpcMessage(frame: Buffer, encoding: string | undefined): { body: Buffe
 
 /** An empty Export*ServiceResponse and the status in trailers; a failure is a trailers-only answer. */
 function answerGrpc(stream: ServerHttp2Stream, code: number, message?: string) {
+  // A client that gave up (a CLI exiting mid-export) leaves nothing to answer.
+  if (stream.destroyed || stream.closed) return;
   if (code !== 0) {
     stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message ?? '') }, { endStream: true });
     return;

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import { parse as parseLossless } from 'lossless-json';
 import protobuf from 'protobufjs';
 import type { CapturedRequest, Signal } from './otlp-capture.js';
+import { FIXTURES_DIR, REPO_ROOT } from './paths.js';
 
 /**
  * A captured export request → its OTLP/JSON form (the encoding the OTLP spec defines for JSON:
@@ -13,9 +13,8 @@ import type { CapturedRequest, Signal } from './otlp-capture.js';
  * stays visible; a protobuf body is decoded with the OTLP schema of opentelemetry-proto v1.11.0.
  */
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), findRepoRoot());
-/** The project's vendored schema (common, resource, trace) and the logs and metrics files kept with the fixtures. */
-const PROTO_DIRS = [join(REPO, 'test', 'fixtures', 'agents', 'proto'), join(REPO, 'collector', 'otlp', 'proto')];
+/** The logs and metrics files kept with the fixtures, and the project's vendored schema (common, resource, trace). */
+const PROTO_DIRS = [join(FIXTURES_DIR, 'proto'), join(REPO_ROOT, 'collector', 'otlp', 'proto')];
 
 const root = new protobuf.Root();
 root.resolvePath = (_origin, target) => PROTO_DIRS.map((dir) => join(dir, target)).find((path) => existsSync(path)) ?? target;
@@ -65,10 +64,4 @@ function hexIds(value: unknown): unknown {
     );
   }
   return value;
-}
-
-function findRepoRoot(): string {
-  // This file sits in test/agents/ as source, and in test/agents/dist/ when compiled.
-  const here = dirname(fileURLToPath(import.meta.url));
-  return existsSync(join(here, '..', '..', 'collector', 'otlp', 'proto')) ? join('..', '..') : join('..', '..', '..');
 }

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { TOOL_FILE, type CliSpec, type Launch, type Protocol } from './clis.js';
+import { RESOLV_CONF_LOOPBACK, startDnsRecorder, type DnsQuery } from './dns-recorder.js';
 import { startFakeModel, type ModelCall } from './fake-model.js';
 import { startCapture, type CapturedRequest, type CaptureOptions } from './otlp-capture.js';
 
@@ -14,7 +15,7 @@ import { startCapture, type CapturedRequest, type CaptureOptions } from './otlp-
 
 export interface RunResult {
   launch: Launch;
-  /** Temp folder holding HOME and the working directory, for scrubbing paths out of captures. */
+  /** Temp folder that held HOME and the working directory (removed after the run), for scrubbing paths out of captures. */
   root: string;
   exitCode: number | null;
   signal: NodeJS.Signals | null;
@@ -24,6 +25,8 @@ export interface RunResult {
   modelCalls: ModelCall[];
   unhandledModelRequests: { method: string; path: string }[];
   otlp: CapturedRequest[];
+  /** Host names the CLI looked up (undefined when DNS was not recorded). */
+  dnsQueries: DnsQuery[] | undefined;
 }
 
 export interface RunOptions extends CaptureOptions {
@@ -33,6 +36,10 @@ export interface RunOptions extends CaptureOptions {
   dumpDir?: string;
   /** Send the CLI's telemetry here (e.g. a real tokentally) instead of to a capture receiver. */
   otlp?: { httpUrl: string; grpcUrl: string };
+  /** Record DNS lookups on 127.0.0.1:53 (one run at a time; see isolated.sh). */
+  recordDns?: boolean;
+  /** Change the launch before it runs (e.g. drop a setting to see the CLI's default). */
+  adjust?: (launch: Launch) => Launch;
 }
 
 /** Refuses to run outside a loopback-only network namespace, so nothing a CLI tries can leave the machine. */
@@ -40,8 +47,13 @@ export function assertLoopbackOnly(): void {
   // /proc/net/dev lists the interfaces of this process's network namespace (/sys/class/net may not).
   const interfaces = readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2).map((line) => line.split(':')[0]!.trim()).filter(Boolean);
   if (interfaces.some((name) => name !== 'lo')) {
-    throw new Error(`network interfaces besides lo are present (${interfaces.join(', ')}): run inside \`unshare -n sh -c 'ip link set lo up && exec …'\``);
+    throw new Error(`network interfaces besides lo are present (${interfaces.join(', ')}): run inside test/agents/isolated.sh`);
   }
+}
+
+/** Whether host lookups go to 127.0.0.1, where a DNS recorder can hear them (isolated.sh arranges it). */
+export function dnsComesHere(): boolean {
+  return RESOLV_CONF_LOOPBACK.test(readFileSync('/etc/resolv.conf', 'utf8'));
 }
 
 export async function runCli(spec: CliSpec, protocol: Protocol, options: RunOptions = {}): Promise<RunResult> {
@@ -53,10 +65,12 @@ export async function runCli(spec: CliSpec, protocol: Protocol, options: RunOpti
   writeFileSync(join(work, TOOL_FILE.name), TOOL_FILE.content);
 
   const model = await startFakeModel({ toolFile: { absolute: join(work, TOOL_FILE.name), relative: TOOL_FILE.name }, dumpDir: options.dumpDir });
-  const capture = options.otlp ? undefined : await startCapture({ failFirst: options.failFirst });
+  const capture = options.otlp ? undefined : await startCapture({ failFirst: options.failFirst, ports: options.ports });
+  const dns = options.recordDns ? await startDnsRecorder() : undefined;
   try {
     const otlp = options.otlp ?? { httpUrl: capture!.httpUrl, grpcUrl: capture!.grpcUrl };
-    const launch = spec.launch({ home, work, modelUrl: model.url, otlp, protocol });
+    const launched = spec.launch({ home, work, modelUrl: model.url, otlp, protocol });
+    const launch = options.adjust ? options.adjust(launched) : launched;
     for (const [path, content] of Object.entries(launch.files)) {
       mkdirSync(dirname(join(home, path)), { recursive: true });
       writeFileSync(join(home, path), content);
@@ -71,9 +85,11 @@ export async function runCli(spec: CliSpec, protocol: Protocol, options: RunOpti
       modelCalls: [...model.calls],
       unhandledModelRequests: [...model.unhandled],
       otlp: [...(capture?.requests ?? [])],
+      dnsQueries: dns ? [...dns.queries] : undefined,
     };
   } finally {
-    await Promise.all([model.close(), capture?.close()]);
+    await Promise.all([model.close(), capture?.close(), dns?.close()]);
+    rmSync(root, { recursive: true, force: true });
   }
 }
 
