@@ -6,6 +6,8 @@ import { limitBody, registerCommon } from '../src/http/common.js';
 import { registerDocs } from '../src/http/docs.js';
 import type { Pricer } from '../src/pricing/pricer.js';
 import type { Store } from '../src/store/types.js';
+import { BodyReader, type BodyLimits } from './body.js';
+import { countLimits, type RequestLimits } from './decode-limits.js';
 import { registerSeedUsage } from './routes/seed.js';
 import { otlpErrorBodies, registerTraces } from './routes/traces.js';
 import { registerUsageBatch } from './routes/usage.js';
@@ -16,8 +18,11 @@ export interface CollectorDeps {
   writer: BatchWriter;
   pricer: Pricer;
   keys: readonly ApiKey[];
-  limits: { maxBodyBytes: number; maxDecodedBytes: number; maxEventsPerRequest: number };
+  limits: BodyLimits & RequestLimits & { maxBodyBytes: number };
 }
+
+/** What the ingestion routes use: the deps, the body reader they share (its budget is process-wide) and the counts a request is held to. */
+export type IngestDeps = CollectorDeps & { bodies: BodyReader; counts: ReturnType<typeof countLimits> };
 
 export type CollectorEnv = { Variables: { principal: Principal } };
 export type CollectorApp = Hono<CollectorEnv>;
@@ -44,9 +49,10 @@ export function createCollectorApp(deps: CollectorDeps): CollectorApp {
   app.use('/v1/*', requireRole(deps.keys, 'ingest'));
   app.use('/api/*', requireRole(deps.keys, 'ingest'));
   app.use(limitBody(deps.limits.maxBodyBytes));
-  registerUsageBatch(api, deps);
-  registerSeedUsage(api, deps);
-  registerTraces(api, deps);
+  const ingest: IngestDeps = { ...deps, bodies: new BodyReader(deps.limits), counts: countLimits(deps.limits) };
+  registerUsageBatch(api, ingest);
+  registerSeedUsage(api, ingest);
+  registerTraces(api, ingest);
   registerDocs(api, {
     title: 'tokentally collector API',
     description: 'Ingestion of LLM token usage. A 2xx answer means the events are committed to the database.',

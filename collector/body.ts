@@ -1,58 +1,115 @@
 import type { Context } from 'hono';
-import { gunzip } from 'node:zlib';
-import { promisify } from 'node:util';
+import { createGunzip } from 'node:zlib';
+import { excerpt } from '../src/excerpt.js';
 import { ApiError } from '../src/http/errors.js';
-
-const gunzipAsync = promisify(gunzip);
 
 export interface BodyLimits {
   /** Decompressed size; the compressed size is limited by the bodyLimit middleware before this runs. */
   maxDecodedBytes: number;
+  /**
+   * Body bytes of all requests together (as received, plus decompressed), held from reading a body
+   * until it has been turned into records.
+   */
+  maxDecodedBytesInFlight: number;
+}
+
+/** Seconds a client refused for lack of decoding budget waits: requests hold it for milliseconds. */
+const BUSY_RETRY_AFTER = 1;
+/** Inflated in pieces of this size, each taken from the budget before the next is made. */
+const INFLATE_CHUNK = 64 * 1024;
+
+/**
+ * Request bodies as bytes, gunzipped when the client says so, within a per-request limit and a
+ * process-wide budget. Inflating stops at the per-request limit, so a small gzip bomb cannot grow in
+ * memory; and since every body in flight holds its bytes in the budget, many bombs at once cannot
+ * either: a request that finds the budget spent gets 429 with Retry-After.
+ */
+export class BodyReader {
+  private inFlight = 0;
+
+  constructor(private readonly limits: BodyLimits) {}
+
+  /**
+   * Reads the body and hands it to `use`, which must be synchronous: its bytes stay in the budget
+   * until `use` returns, and what it returns (records, not the body) is what the request keeps.
+   */
+  async read<T>(c: Context, use: (body: Buffer) => T): Promise<T> {
+    const encoding = (c.req.header('content-encoding') ?? 'identity').trim().toLowerCase();
+    if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'x-gzip') {
+      throw new ApiError(415, 'unsupported_encoding', `Content-Encoding "${excerpt(encoding)}" is not supported; send gzip or no encoding`);
+    }
+    // The raw request's, not Hono's, which would keep the bytes for the life of the request: a
+    // request waiting for its commit needs only its records. (A chunked body is the exception: the
+    // body limit has already read it into a buffer the request keeps.)
+    const raw = Buffer.from(await c.req.raw.arrayBuffer());
+    let held = 0;
+    const hold = (bytes: number): boolean => {
+      if (this.inFlight + bytes > this.limits.maxDecodedBytesInFlight) return false;
+      this.inFlight += bytes;
+      held += bytes;
+      return true;
+    };
+    try {
+      if (encoding === 'identity' && raw.length > this.limits.maxDecodedBytes) throw this.tooLarge();
+      if (!hold(raw.length)) throw this.busy();
+      return use(encoding === 'identity' ? raw : await this.inflate(raw, hold));
+    } finally {
+      this.inFlight -= held;
+    }
+  }
+
+  /** Gunzips in pieces, each held in the budget as it comes; stops at the first piece beyond either limit. */
+  private inflate(raw: Buffer, hold: (bytes: number) => boolean): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let failed = false;
+      const gunzip = createGunzip({ chunkSize: INFLATE_CHUNK });
+      const fail = (error: ApiError) => {
+        failed = true;
+        gunzip.destroy();
+        reject(error);
+      };
+      gunzip.on('data', (chunk: Buffer) => {
+        if (failed) return;
+        size += chunk.length;
+        if (size > this.limits.maxDecodedBytes) return fail(this.tooLarge());
+        if (!hold(chunk.length)) return fail(this.busy());
+        chunks.push(chunk);
+      });
+      gunzip.on('error', (error) => {
+        if (!failed) fail(new ApiError(400, 'bad_gzip', `body is not valid gzip: ${error.message}`));
+      });
+      gunzip.on('end', () => {
+        if (!failed) resolve(Buffer.concat(chunks, size));
+      });
+      gunzip.end(raw);
+    });
+  }
+
+  private tooLarge(): ApiError {
+    return new ApiError(413, 'body_too_large', `decompressed body exceeds ${this.limits.maxDecodedBytes} bytes (MAX_DECODED_BODY_BYTES)`);
+  }
+
+  private busy(): ApiError {
+    return new ApiError(
+      429, 'decoding_busy',
+      `the bodies being decoded hold the ${this.limits.maxDecodedBytesInFlight} bytes allowed at once (MAX_DECODED_BYTES_IN_FLIGHT); retry shortly`,
+      BUSY_RETRY_AFTER,
+    );
+  }
 }
 
 /**
- * The request body as bytes, gunzipped when the client says so. Inflation stops at the limit,
- * so a small gzip bomb cannot grow in memory.
+ * The JSON routes take application/json or a `+json` type (any parameters), nothing else: a web
+ * page can send text/plain, a form or no Content-Type to another origin without asking (a CORS
+ * "simple" request), but not JSON.
  */
-export async function readBody(c: Context, limits: BodyLimits): Promise<Buffer> {
-  const encoding = (c.req.header('content-encoding') ?? 'identity').trim().toLowerCase();
-  if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'x-gzip') {
-    throw new ApiError(415, 'unsupported_encoding', `Content-Encoding "${encoding}" is not supported; send gzip or no encoding`);
-  }
-  // The raw request's, not Hono's, which would keep the bytes for the life of the request: a
-  // request waiting for its commit needs only its records. (A chunked body is the exception: the
-  // body limit has already read it into a buffer the request keeps.)
-  const raw = Buffer.from(await c.req.raw.arrayBuffer());
-  if (encoding === 'identity') {
-    if (raw.length > limits.maxDecodedBytes) throw tooLarge(limits);
-    return raw;
-  }
-  try {
-    return await gunzipAsync(raw, { maxOutputLength: limits.maxDecodedBytes });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge(limits);
-    throw new ApiError(400, 'bad_gzip', `body is not valid gzip: ${(error as Error).message}`);
-  }
-}
-
-function tooLarge(limits: BodyLimits): ApiError {
-  return new ApiError(413, 'body_too_large', `decompressed body exceeds ${limits.maxDecodedBytes} bytes (MAX_DECODED_BODY_BYTES)`);
-}
-
-/** The JSON routes take application/json (any parameters) or no Content-Type at all. */
 export function requireJson(c: Context): void {
-  const type = c.req.header('content-type');
-  if (type === undefined) return;
+  const type = c.req.header('content-type') ?? '';
   const media = type.split(';')[0]!.trim().toLowerCase();
   if (media !== 'application/json' && !media.endsWith('+json')) {
-    throw new ApiError(415, 'unsupported_media_type', `Content-Type "${media}" is not supported; send application/json`);
-  }
-}
-
-export function parseJson(body: Buffer): unknown {
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch (error) {
-    throw new ApiError(400, 'bad_json', `body is not valid JSON: ${(error as Error).message}`);
+    const sent = media === '' ? 'no Content-Type' : `Content-Type "${excerpt(media)}"`;
+    throw new ApiError(415, 'unsupported_media_type', `${sent} is not supported; send application/json`);
   }
 }

@@ -1,7 +1,7 @@
 import type { Principal } from '../src/auth/keys.js';
 import type { UsageRecord } from '../src/event/schema.js';
 import { normalise } from '../src/event/normalise.js';
-import type { EventError, ValidationOutcome } from '../src/event/validate.js';
+import { MAX_LISTED_ERRORS, type EventError, type ValidationOutcome } from '../src/event/validate.js';
 import type { Pricer } from '../src/pricing/pricer.js';
 import { telemetry } from '../src/telemetry.js';
 import type { BatchWriter } from './writer.js';
@@ -52,7 +52,8 @@ export function prepare(outcome: ValidationOutcome, total: number, pricer: Price
     pricer.price(record);
     return record;
   });
-  return { records, rejected: total - records.length, errors: outcome.errors };
+  // The project scope's refusals join validation's, which stopped listing at the same bound.
+  return { records, rejected: total - records.length, errors: outcome.errors.slice(0, MAX_LISTED_ERRORS) };
 }
 
 /**

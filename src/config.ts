@@ -17,6 +17,9 @@ export const ConfigSchema = z
     MAX_EVENTS_PER_REQUEST: positiveInt.default(10_000),
     MAX_BODY_BYTES: positiveInt.default(5 * 1024 * 1024),
     MAX_DECODED_BODY_BYTES: positiveInt.default(50 * 1024 * 1024),
+    MAX_DECODED_BYTES_IN_FLIGHT: positiveInt.default(128 * 1024 * 1024),
+    MAX_SPANS_PER_REQUEST: positiveInt.default(10_000),
+    MAX_VALUES_PER_REQUEST: positiveInt.default(1_000_000),
     WRITE_RETRY_MS: z.coerce.number().int().min(0).default(2_000),
     SHUTDOWN_TIMEOUT_MS: positiveInt.default(30_000),
     SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
@@ -30,6 +33,10 @@ export const ConfigSchema = z
   .refine((c) => c.MAX_EVENTS_PER_REQUEST <= c.QUEUE_MAX_EVENTS, {
     path: ['MAX_EVENTS_PER_REQUEST'],
     message: 'must not exceed QUEUE_MAX_EVENTS, or a full-size request could never be queued',
+  })
+  .refine((c) => c.MAX_DECODED_BODY_BYTES <= c.MAX_DECODED_BYTES_IN_FLIGHT, {
+    path: ['MAX_DECODED_BODY_BYTES'],
+    message: 'must not exceed MAX_DECODED_BYTES_IN_FLIGHT, or a full-size body could never be decoded',
   });
 
 export type Config = z.infer<typeof ConfigSchema>;

@@ -1,10 +1,12 @@
 import { join } from 'node:path';
-import { parse as parseLosslessJson } from 'lossless-json';
 import protobuf from 'protobufjs';
+import { excerpt } from '../../src/excerpt.js';
 import { formatPath } from '../../src/event/validate.js';
 import { ApiError, badRequest } from '../../src/http/errors.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
+import { parseJson } from '../json.js';
 import { ExportTraceRequest, type TraceSpan } from './request.js';
+import { protobufScanner, type ProtobufLimits } from './scan.js';
 
 /**
  * The two OTLP/HTTP codecs: bytes in either encoding → the spans of `request.ts`, and answers back
@@ -25,6 +27,14 @@ export const otlpTypes = {
   status: root.lookupType('google.rpc.Status'),
 };
 
+const scanRequest = protobufScanner(otlpTypes.request, root.lookupType('opentelemetry.proto.trace.v1.Span'));
+
+/** The counts a request is held to, in either encoding. */
+export type OtlpLimits = ProtobufLimits;
+
+/** `resourceSpans[].scopeSpans[].spans`: the spans array sits in five objects and arrays. */
+const SPANS_DEPTH = 5;
+
 const MEDIA_TYPES: ReadonlyMap<string, OtlpEncoding> = new Map([
   ['application/json', 'json'],
   ['application/x-protobuf', 'protobuf'],
@@ -39,13 +49,13 @@ export function encodingOf(contentType: string | undefined): OtlpEncoding | unde
 export function requireEncoding(contentType: string | undefined): OtlpEncoding {
   const encoding = encodingOf(contentType);
   if (encoding) return encoding;
-  throw new ApiError(415, 'unsupported_media_type', `Content-Type "${contentType ?? ''}" is not supported; send application/json or application/x-protobuf`);
+  throw new ApiError(415, 'unsupported_media_type', `Content-Type "${excerpt(contentType ?? '')}" is not supported; send application/json or application/x-protobuf`);
 }
 
-export function decodeTraceRequest(body: Buffer, encoding: OtlpEncoding): TraceSpan[] {
+export function decodeTraceRequest(body: Buffer, encoding: OtlpEncoding, limits: OtlpLimits): TraceSpan[] {
   // An empty body is an empty request, which OTLP answers with success.
   if (body.length === 0) return [];
-  const message = encoding === 'json' ? parseJson(body) : parseProtobuf(body);
+  const message = encoding === 'json' ? parseOtlpJson(body, limits) : parseProtobuf(body, limits);
   const result = ExportTraceRequest.safeParse(message);
   if (!result.success) {
     const issue = result.error.issues[0]!;
@@ -54,7 +64,8 @@ export function decodeTraceRequest(body: Buffer, encoding: OtlpEncoding): TraceS
   return result.data;
 }
 
-function parseProtobuf(body: Buffer): unknown {
+function parseProtobuf(body: Buffer, limits: OtlpLimits): unknown {
+  scanRequest(body, limits);
   try {
     return otlpTypes.request.toObject(otlpTypes.request.decode(body), { longs: String });
   } catch (error) {
@@ -62,23 +73,15 @@ function parseProtobuf(body: Buffer): unknown {
   }
 }
 
-/** JSON with every integer kept exact: one beyond 2^53 (a time in nanoseconds) becomes a BigInt. */
-function parseJson(body: Buffer): unknown {
-  let value: unknown;
-  try {
-    value = parseLosslessJson(body.toString('utf8'), undefined, (text) => {
-      const n = Number(text);
-      return Number.isSafeInteger(n) || !/^-?\d+$/.test(text) ? n : BigInt(text);
-    });
-  } catch (error) {
-    throw badRequest(`body is not valid JSON: ${(error as Error).message}`);
-  }
-  return camelCaseKeys(value);
+/** JSON with every integer kept exact: one beyond 2^53 (a time in nanoseconds) is read from its digits. */
+function parseOtlpJson(body: Buffer, limits: OtlpLimits): unknown {
+  return camelCaseKeys(parseJson(body, { values: limits.values, counted: { key: 'spans', depth: SPANS_DEPTH, count: limits.spans }, exactIntegers: true }));
 }
 
 /**
  * OTLP/JSON keys are lowerCamelCase; the proto's snake_case names are accepted too. A null field
- * means the field's default (proto3 JSON mapping), so it is dropped.
+ * means the field's default (proto3 JSON mapping), so it is dropped. The recursion is as deep as
+ * the JSON, which the scan has held to MAX_NESTING.
  */
 function camelCaseKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(camelCaseKeys);

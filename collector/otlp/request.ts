@@ -29,9 +29,12 @@ export interface TraceSpan {
 export const SPAN_KIND_CLIENT = 3;
 export const STATUS_CODE_ERROR = 2;
 
-/** int64 / fixed64: a decimal string or a number in JSON, a string from protobuf; never a float. */
+/**
+ * int64 / fixed64: a decimal string or a number in JSON (one beyond 2^53 arrives as its digits, see
+ * `parseJson`), a string from protobuf; never a float.
+ */
 const int64 = z
-  .union([z.string().regex(/^-?\d+$/, 'must be a decimal integer'), z.number().int(), z.bigint()], { error: 'must be an integer or a decimal string' })
+  .union([z.string().regex(/^-?\d+$/, 'must be a decimal integer'), z.number().int()], { error: 'must be an integer or a decimal string' })
   .transform((v) => BigInt(v));
 
 /** Binary ids: hex in any case in JSON, bytes from protobuf. */

@@ -3,15 +3,16 @@ import type { Principal } from '../../src/auth/keys.js';
 import { UsageEventInput } from '../../src/event/schema.js';
 import { validateEvents } from '../../src/event/validate.js';
 import { ApiError, badRequest } from '../../src/http/errors.js';
-import { parseJson, readBody, requireJson } from '../body.js';
-import type { CollectorApi, CollectorDeps } from '../app.js';
+import { requireJson } from '../body.js';
+import type { CollectorApi, IngestDeps } from '../app.js';
 import { applyProjectScope, commit, prepare, type Prepared } from '../ingest.js';
+import { parseJson } from '../json.js';
 import { EXAMPLE_EVENT } from './usage.js';
 
 const Stored = z.object({ id: z.string(), duplicate: z.boolean().describe('the id was already stored') });
 
 /** POST /api/usage — one event, answered 201 {id} once stored (an id already stored counts as stored). */
-export function registerSeedUsage(api: CollectorApi, deps: CollectorDeps): void {
+export function registerSeedUsage(api: CollectorApi, deps: IngestDeps): void {
   api.route({
     method: 'post', path: '/api/usage', tag: 'ingestion', role: 'ingest',
     summary: 'Send one usage event (the original service’s route)',
@@ -20,20 +21,20 @@ export function registerSeedUsage(api: CollectorApi, deps: CollectorDeps): void 
     errors: [413, 415, 429, 503],
   }, async (c) => {
     requireJson(c);
-    return c.json(await storeEvent(await readBody(c, deps.limits), c.var.principal, deps), 201);
+    const prepared = await deps.bodies.read(c, (body) => prepareEvent(body, c.var.principal, deps));
+    return c.json(await storeEvent(prepared, deps), 201);
   });
 }
 
-/** The event's commit; synchronous up to it, as in the batch routes (see `commit`). */
-function storeEvent(body: Buffer, principal: Principal, deps: CollectorDeps): Promise<z.infer<typeof Stored>> {
-  const prepared = prepareEvent(body, principal, deps);
+/** The event's commit (see `commit`). */
+function storeEvent(prepared: Prepared, deps: IngestDeps): Promise<z.infer<typeof Stored>> {
   const { id } = prepared.records[0]!;
   return commit(prepared, deps.writer).then(({ duplicates }) => ({ id, duplicate: duplicates === 1 }));
 }
 
 /** The one event checked and prepared, or refused with its first error. */
-function prepareEvent(body: Buffer, principal: Principal, deps: CollectorDeps): Prepared {
-  const outcome = applyProjectScope(validateEvents([parseJson(body)], ''), principal, '');
+function prepareEvent(body: Buffer, principal: Principal, deps: IngestDeps): Prepared {
+  const outcome = applyProjectScope(validateEvents([parseJson(body, { values: deps.counts.values })], ''), principal, '');
   const error = outcome.errors[0];
   if (error) {
     const field = error.path.replace(/^\[0\]\.?/, '') || 'body';

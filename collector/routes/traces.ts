@@ -1,10 +1,9 @@
 import { z } from 'zod';
 import type { MiddlewareHandler } from 'hono';
 import type { Principal } from '../../src/auth/keys.js';
-import { validateEvents, type EventError } from '../../src/event/validate.js';
+import { MAX_LISTED_ERRORS, validateEvents, type EventError } from '../../src/event/validate.js';
 import { ApiError } from '../../src/http/errors.js';
-import { readBody } from '../body.js';
-import type { CollectorApi, CollectorDeps } from '../app.js';
+import type { CollectorApi, CollectorDeps, IngestDeps } from '../app.js';
 import { applyProjectScope, commit, prepare, type Prepared } from '../ingest.js';
 import { decodeTraceRequest, encodeExportResponse, encodeStatus, encodingOf, requireEncoding, type Encoded } from '../otlp/decode.js';
 import { ExportTraceRequest, type TraceSpan } from '../otlp/request.js';
@@ -40,7 +39,7 @@ const DESCRIBED_REJECTIONS = 5;
  * POST /v1/traces — OTLP/HTTP. Spans with GenAI usage become usage events through the same
  * validate → normalise → price → queue path as /v1/usage; a 200 means they are committed.
  */
-export function registerTraces(api: CollectorApi, deps: CollectorDeps): void {
+export function registerTraces(api: CollectorApi, deps: IngestDeps): void {
   api.route({
     method: 'post', path: '/v1/traces', tag: 'ingestion', role: 'ingest',
     summary: 'OTLP/HTTP traces: spans with GenAI usage become usage events',
@@ -50,7 +49,8 @@ export function registerTraces(api: CollectorApi, deps: CollectorDeps): void {
     errors: [413, 415, 429, 503],
   }, async (c) => {
     const encoding = requireEncoding(c.req.header('content-type'));
-    const partialSuccess = await commitSpans(prepareSpans(decodeTraceRequest(await readBody(c, deps.limits), encoding), c.var.principal, deps), deps.writer);
+    const batch = await deps.bodies.read(c, (body) => prepareSpans(decodeTraceRequest(body, encoding, deps.counts), c.var.principal, deps));
+    const partialSuccess = await commitSpans(batch, deps.writer);
     return send(encodeExportResponse(encoding, partialSuccess));
   });
 }
@@ -78,7 +78,8 @@ function describeRejections(errors: readonly EventError[], spanEvents: readonly 
     const field = path.replace(/^\[\d+\]\.?/, '');
     return `span ${span.traceId}/${span.spanId} (${span.path}) ${sources[field] ?? (field || 'usage')}: ${message}`;
   });
-  const more = errors.length > DESCRIBED_REJECTIONS ? `; and ${errors.length - DESCRIBED_REJECTIONS} more` : '';
+  const unlisted = errors.length - DESCRIBED_REJECTIONS;
+  const more = unlisted <= 0 ? '' : errors.length < MAX_LISTED_ERRORS ? `; and ${unlisted} more` : '; and more';
   return `${rejectedSpans} span(s) with invalid GenAI usage were not stored: ${lines.join('; ')}${more}`;
 }
 

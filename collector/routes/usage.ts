@@ -2,9 +2,10 @@ import { z } from 'zod';
 import type { Principal } from '../../src/auth/keys.js';
 import { UsageBatchInput, UsageEventInput } from '../../src/event/schema.js';
 import { issuesToErrors, validateEvents } from '../../src/event/validate.js';
-import { ApiError, badRequest, ErrorBody } from '../../src/http/errors.js';
-import { parseJson, readBody, requireJson } from '../body.js';
-import type { CollectorApi, CollectorDeps } from '../app.js';
+import { badRequest, ErrorBody } from '../../src/http/errors.js';
+import { requireJson } from '../body.js';
+import type { CollectorApi, IngestDeps } from '../app.js';
+import { parseJson } from '../json.js';
 import { applyProjectScope, commit, prepare, type Prepared } from '../ingest.js';
 
 const count = z.number().int().min(0);
@@ -25,7 +26,7 @@ export const EXAMPLE_EVENT = {
 };
 
 /** POST /v1/usage — a native batch; valid events are stored even when siblings are rejected. */
-export function registerUsageBatch(api: CollectorApi, deps: CollectorDeps): void {
+export function registerUsageBatch(api: CollectorApi, deps: IngestDeps): void {
   api.route({
     method: 'post', path: '/v1/usage', tag: 'ingestion', role: 'ingest',
     summary: 'Send a batch of usage events',
@@ -38,14 +39,14 @@ export function registerUsageBatch(api: CollectorApi, deps: CollectorDeps): void
     errors: [413, 415, 429, 503],
   }, async (c) => {
     requireJson(c);
-    const answer = await ingestBatch(await readBody(c, deps.limits), c.var.principal, deps);
+    const batch = await deps.bodies.read(c, (body) => prepareBatch(body, c.var.principal, deps));
+    const answer = await answerBatch(batch, deps);
     return 'error' in answer ? c.json(answer, 400) : c.json(answer satisfies z.infer<typeof BatchAnswer>);
   });
 }
 
-/** The answer when no event is valid, or the commit of those that are; synchronous up to the commit (see `commit`). */
-function ingestBatch(body: Buffer, principal: Principal, deps: CollectorDeps) {
-  const batch = prepareBatch(body, principal, deps);
+/** The answer when no event is valid, or the commit of those that are (see `commit`). */
+function answerBatch(batch: Prepared, deps: IngestDeps) {
   if (batch.records.length === 0) {
     const first = batch.errors[0]!;
     return {
@@ -56,17 +57,15 @@ function ingestBatch(body: Buffer, principal: Principal, deps: CollectorDeps) {
   return commit(batch, deps.writer);
 }
 
-/** Parses, checks and prepares a batch. */
-function prepareBatch(body: Buffer, principal: Principal, deps: CollectorDeps): Prepared {
-  const parsed = UsageBatchInput.safeParse(parseJson(body));
+/** Parses, checks and prepares a batch; the scan before the parse holds MAX_EVENTS_PER_REQUEST. */
+function prepareBatch(body: Buffer, principal: Principal, deps: IngestDeps): Prepared {
+  const json = parseJson(body, { values: deps.counts.values, counted: { key: 'events', depth: 1, count: deps.counts.events } });
+  const parsed = UsageBatchInput.safeParse(json);
   if (!parsed.success) {
     const first = issuesToErrors(0, parsed.error.issues, '')[0]!;
     throw badRequest(`${first.path}: ${first.message}; expected {"events": [...]}`);
   }
   const { events } = parsed.data;
   if (events.length === 0) throw badRequest('events: must contain at least one event');
-  if (events.length > deps.limits.maxEventsPerRequest) {
-    throw new ApiError(413, 'too_many_events', `events: ${events.length} events exceed the limit of ${deps.limits.maxEventsPerRequest} per request (MAX_EVENTS_PER_REQUEST)`);
-  }
   return prepare(applyProjectScope(validateEvents(events), principal, 'events'), events.length, deps.pricer);
 }

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { excerpt } from '../excerpt.js';
 import { fastValidate } from './fast-validate.js';
 import { UsageEventInput, type ValidUsageEvent } from './schema.js';
 
@@ -8,21 +9,30 @@ export interface EventError {
   message: string;
 }
 
-/** `events[3].input_tokens`-style path, the form every error answer uses. */
+/** The most problems an answer lists: `rejected` still counts every rejected event. */
+export const MAX_LISTED_ERRORS = 100;
+/** The most unknown field names one message lists. */
+const LISTED_KEYS = 10;
+
+/** `events[3].input_tokens`-style path, the form every error answer uses. Keys are the client's, so each is cut. */
 export function formatPath(path: readonly PropertyKey[], prefix = ''): string {
   return path.reduce<string>((acc, key) => {
     if (typeof key === 'number') return `${acc}[${key}]`;
-    return acc ? `${acc}.${String(key)}` : String(key);
+    return acc ? `${acc}.${excerpt(String(key))}` : excerpt(String(key));
   }, prefix);
 }
 
 export function issuesToErrors(index: number, issues: z.core.$ZodIssue[], prefix: string): EventError[] {
   return issues.map((issue) => {
     const path = formatPath(issue.path, prefix);
-    const message =
-      issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : issue.message;
+    const message = issue.code === 'unrecognized_keys' ? `unknown field(s): ${listKeys(issue.keys)}` : issue.message;
     return { index, path: path || prefix || '(event)', message };
   });
+}
+
+function listKeys(keys: readonly string[]): string {
+  const more = keys.length > LISTED_KEYS ? ` and ${keys.length - LISTED_KEYS} more` : '';
+  return keys.slice(0, LISTED_KEYS).map((key) => excerpt(key)).join(', ') + more;
 }
 
 export interface ValidationOutcome {
@@ -30,7 +40,7 @@ export interface ValidationOutcome {
   errors: EventError[];
 }
 
-/** Validates each event on its own: one bad event never sinks its siblings. */
+/** Validates each event on its own: one bad event never sinks its siblings. Lists at most MAX_LISTED_ERRORS problems. */
 export function validateEvents(events: readonly unknown[], pathPrefix = 'events'): ValidationOutcome {
   const outcome: ValidationOutcome = { valid: [], errors: [] };
   events.forEach((raw, index) => {
@@ -38,7 +48,10 @@ export function validateEvents(events: readonly unknown[], pathPrefix = 'events'
     if (fast) return void outcome.valid.push({ index, event: fast });
     const result = UsageEventInput.safeParse(raw);
     if (result.success) outcome.valid.push({ index, event: result.data });
-    else outcome.errors.push(...issuesToErrors(index, result.error.issues, `${pathPrefix}[${index}]`));
+    else if (outcome.errors.length < MAX_LISTED_ERRORS) {
+      const errors = issuesToErrors(index, result.error.issues, `${pathPrefix}[${index}]`);
+      outcome.errors.push(...errors.slice(0, MAX_LISTED_ERRORS - outcome.errors.length));
+    }
   });
   return outcome;
 }

@@ -25,7 +25,9 @@ beforeAll(async () => {
   apps.reporting = createReportingApp({ store: svc.store, keys: [], maxBodyBytes: 1024 * 1024, now: () => NOW });
   apps.collector = createCollectorApp({
     store: svc.store, writer: new BatchWriter(svc.store, { maxQueuedEvents: 1, maxBatchEvents: 1, retryForMs: 0 }),
-    pricer: createPricer(loadPriceTable({})), keys: [], limits: { maxBodyBytes: 1, maxDecodedBytes: 1, maxEventsPerRequest: 1 },
+    pricer: createPricer(loadPriceTable({})), keys: [], limits: {
+      maxBodyBytes: 1, maxDecodedBytes: 1, maxDecodedBytesInFlight: 1, maxEventsPerRequest: 1, maxSpansPerRequest: 1, maxValuesPerRequest: 1,
+    },
   });
 });
 afterAll(() => svc.close());

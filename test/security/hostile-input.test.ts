@@ -52,7 +52,7 @@ const BAD_EVENTS: [string, unknown][] = [
 ];
 
 /** Whole bodies that are not JSON, or not the expected shape. */
-const BAD_BODIES: [string, string][] = [
+const BAD_BODIES: [string, string | Uint8Array][] = [
   ['truncated JSON', '{"events":[{"agent_id":"a"'],
   ['NaN literal', '{"events":[{"agent_id":"a","model":"m","input_tokens":NaN}]}'],
   ['Infinity literal', '{"events":[{"agent_id":"a","model":"m","input_tokens":Infinity}]}'],
@@ -63,7 +63,7 @@ const BAD_BODIES: [string, string][] = [
   ['null', 'null'],
   ['a number', '42'],
   ['an array', '[]'],
-  ['invalid UTF-8', '\xff\xfe{'],
+  ['invalid UTF-8', new Uint8Array([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d])],
   ['single quotes', "{'events': []}"],
 ];
 

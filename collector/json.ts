@@ -1,0 +1,251 @@
+import { isUtf8 } from 'node:buffer';
+import { ApiError } from '../src/http/errors.js';
+import { excerpt } from '../src/excerpt.js';
+import { invalidUtf8, MAX_NESTING, overCount, tooDeep, type CountLimit } from './decode-limits.js';
+
+/**
+ * JSON bodies: a scan of the bytes first, which holds the limits and finds the field of any invalid
+ * UTF-8 without building anything, then `JSON.parse`. Without the scan, 6 KB of gzip (two million
+ * `{}`) made JSON.parse build objects for seconds and gigabytes before any count could be checked.
+ */
+
+/** An array whose elements count against a limit of their own. */
+export interface CountedArray {
+  /** The member holding the array... */
+  key: string;
+  /** ...and how many objects and arrays enclose the array (1: a member of the root object). */
+  depth: number;
+  count: CountLimit;
+}
+
+export interface JsonLimits {
+  /** Every value (object, array, string, number, literal) counts one. */
+  values: CountLimit;
+  counted?: CountedArray;
+  /** Integers beyond 2^53 come back as decimal strings, so nothing reads them as an inexact float. */
+  exactIntegers?: boolean;
+}
+
+/** The body's JSON value, or a 400 (413 beyond a count) naming where the body went wrong. */
+export function parseJson(body: Buffer, limits: JsonLimits): unknown {
+  // isUtf8 is native and fast; only a body that fails it is walked again for the offending field.
+  const unsafeIntegers = scanJson(body, limits, isUtf8(body) ? -1 : firstInvalidUtf8(body));
+  const text = unsafeIntegers.length === 0 ? body.toString('utf8') : quoteRanges(body, unsafeIntegers).toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw notJson((error as Error).message);
+  }
+}
+
+const notJson = (reason: string) => new ApiError(400, 'bad_json', `body is not valid JSON: ${reason}`);
+
+const enum Expect { Value, Key, Next }
+
+const OPEN_OBJECT = 0x7b, CLOSE_OBJECT = 0x7d, OPEN_ARRAY = 0x5b, CLOSE_ARRAY = 0x5d;
+const QUOTE = 0x22, BACKSLASH = 0x5c, COMMA = 0x2c, COLON = 0x3a, MINUS = 0x2d;
+
+/** Bytes of numbers and literals. The scan lets JSON.parse judge them; it only has to skip them. */
+const SCALAR = new Uint8Array(256);
+for (const c of '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.+-') SCALAR[c.charCodeAt(0)] = 1;
+const SPACE = new Uint8Array(256);
+for (const c of ' \t\n\r') SPACE[c.charCodeAt(0)] = 1;
+
+/** Up to 15 digits are always below 2^53. */
+const SAFE_DIGITS = 15;
+
+/** Per nesting level: what the scan needs to go on and to name where it is. */
+interface Levels {
+  isArray: Uint8Array;
+  /** The level is the counted array. */
+  isCounted: Uint8Array;
+  /** Arrays: the element being read. */
+  index: Int32Array;
+  /** Objects: the quoted name of the member being read (-1: none yet). */
+  keyStart: Int32Array;
+  keyEnd: Int32Array;
+}
+
+/**
+ * Walks the JSON grammar over the bytes with nothing allocated but the level stacks: counts values
+ * and the counted array's elements, holds the nesting limit, and reports invalid UTF-8 at
+ * `invalidAt` as the field it falls in. Returns the byte ranges of integers beyond 2^53 when
+ * `exactIntegers` asks for them. A syntax error is refused here too, so JSON.parse never meets a
+ * prefix the scan did not count. (Plain locals, no closures over them: this loop runs over every
+ * byte of every JSON body.)
+ */
+function scanJson(buf: Buffer, limits: JsonLimits, invalidAt: number): number[] {
+  const { values: valueLimit, counted, exactIntegers } = limits;
+  const n = buf.length;
+  const levels: Levels = {
+    isArray: new Uint8Array(MAX_NESTING), isCounted: new Uint8Array(MAX_NESTING), index: new Int32Array(MAX_NESTING),
+    keyStart: new Int32Array(MAX_NESTING), keyEnd: new Int32Array(MAX_NESTING),
+  };
+  const { isArray, isCounted, index, keyStart, keyEnd } = levels;
+  const unsafeIntegers: number[] = [];
+  let values = 0;
+  let counts = 0;
+  let depth = 0;
+  let pos = 0;
+  let expect = Expect.Value;
+
+  for (;;) {
+    while (pos < n && SPACE[buf[pos]!]) pos++;
+    if (expect === Expect.Value) {
+      if (pos >= n) throw unexpected(buf, pos);
+      if (++values > valueLimit.limit) throw overCount(pathOf(buf, levels, depth), valueLimit);
+      if (depth > 0 && isCounted[depth - 1] && ++counts > counted!.count.limit) throw overCount(pathOf(buf, levels, depth), counted!.count);
+      const c = buf[pos]!;
+      if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
+        if (depth === MAX_NESTING) throw tooDeep(pathOf(buf, levels, depth));
+        const array = c === OPEN_ARRAY;
+        isArray[depth] = array ? 1 : 0;
+        isCounted[depth] = array && counted !== undefined && depth === counted.depth && depth > 0 && !isArray[depth - 1]
+          && keyText(buf, keyStart[depth - 1]!, keyEnd[depth - 1]!) === counted.key ? 1 : 0;
+        index[depth] = 0;
+        keyStart[depth] = -1;
+        depth++;
+        pos++;
+        while (pos < n && SPACE[buf[pos]!]) pos++;
+        if (buf[pos] === (array ? CLOSE_ARRAY : CLOSE_OBJECT)) {
+          depth--;
+          pos++;
+          expect = Expect.Next;
+        } else if (!array) {
+          expect = Expect.Key;
+        }
+        continue;
+      }
+      if (c === QUOTE) {
+        pos = stringEnd(buf, pos, invalidAt, levels, depth, false);
+      } else {
+        const start = pos;
+        while (pos < n && SCALAR[buf[pos]!]) pos++;
+        if (pos === start) throw unexpected(buf, pos);
+        if (exactIntegers && pos - start > SAFE_DIGITS && isUnsafeInteger(buf, start, pos)) unsafeIntegers.push(start, pos);
+      }
+      expect = Expect.Next;
+    } else if (expect === Expect.Key) {
+      if (buf[pos] !== QUOTE) throw unexpected(buf, pos);
+      const start = pos;
+      pos = stringEnd(buf, pos, invalidAt, levels, depth, true);
+      keyStart[depth - 1] = start;
+      keyEnd[depth - 1] = pos;
+      while (pos < n && SPACE[buf[pos]!]) pos++;
+      if (buf[pos] !== COLON) throw unexpected(buf, pos);
+      pos++;
+      expect = Expect.Value;
+    } else {
+      if (depth === 0) {
+        if (pos < n) throw unexpected(buf, pos);
+        return unsafeIntegers;
+      }
+      const d = depth - 1;
+      const c = buf[pos];
+      if (c === COMMA) {
+        pos++;
+        if (isArray[d]) {
+          index[d] = index[d]! + 1;
+          expect = Expect.Value;
+        } else {
+          keyStart[d] = -1;
+          expect = Expect.Key;
+        }
+      } else if (c === (isArray[d] ? CLOSE_ARRAY : CLOSE_OBJECT)) {
+        depth--;
+        pos++;
+      } else {
+        throw unexpected(buf, pos);
+      }
+    }
+  }
+}
+
+/**
+ * The offset just past the string that starts at `start`. Refuses an unterminated string, and one
+ * holding the invalid UTF-8 at `invalidAt` (`member`: the string is a member name).
+ */
+function stringEnd(buf: Buffer, start: number, invalidAt: number, levels: Levels, depth: number, member: boolean): number {
+  let quote = buf.indexOf(QUOTE, start + 1);
+  // A quote after an odd run of backslashes is escaped. Each run is walked once: linear.
+  while (quote >= 0 && isEscaped(buf, quote, start)) quote = buf.indexOf(QUOTE, quote + 1);
+  if (quote < 0) throw unexpected(buf, buf.length);
+  if (invalidAt > start && invalidAt < quote) throw invalidUtf8(pathOf(buf, levels, depth), member);
+  return quote + 1;
+}
+
+/** `events[3].attributes.team`: where the scan is, each member name cut. */
+function pathOf(buf: Buffer, { isArray, index, keyStart, keyEnd }: Levels, depth: number): string {
+  let out = '';
+  for (let d = 0; d < depth; d++) {
+    if (isArray[d]) out += `[${index[d]}]`;
+    else if (keyStart[d]! >= 0) out += (out === '' ? '' : '.') + excerpt(keyText(buf, keyStart[d]!, keyEnd[d]!));
+  }
+  return out;
+}
+
+function unexpected(buf: Buffer, pos: number): ApiError {
+  return notJson(pos >= buf.length ? 'unexpected end of the body' : `unexpected ${describeByte(buf[pos]!)} at byte ${pos}`);
+}
+
+function isEscaped(buf: Buffer, quote: number, stringStart: number): boolean {
+  let backslashes = 0;
+  for (let i = quote - 1; i > stringStart && buf[i] === BACKSLASH; i--) backslashes++;
+  return backslashes % 2 === 1;
+}
+
+/** A member name as JSON.parse would read it (escapes resolved), from its quoted bytes. */
+function keyText(buf: Buffer, start: number, end: number): string {
+  if (!buf.subarray(start, end).includes(BACKSLASH)) return buf.toString('utf8', start + 1, end - 1);
+  try {
+    return JSON.parse(buf.toString('utf8', start, end)) as string;
+  } catch {
+    return buf.toString('utf8', start + 1, end - 1);
+  }
+}
+
+function describeByte(byte: number): string {
+  return byte >= 0x21 && byte < 0x7f ? `'${String.fromCharCode(byte)}'` : `byte 0x${byte.toString(16).padStart(2, '0')}`;
+}
+
+function isUnsafeInteger(buf: Buffer, start: number, end: number): boolean {
+  for (let i = buf[start] === MINUS ? start + 1 : start; i < end; i++) if (buf[i]! < 0x30 || buf[i]! > 0x39) return false;
+  return !Number.isSafeInteger(Number(buf.toString('latin1', start, end)));
+}
+
+const QUOTE_BYTE = Buffer.from('"');
+
+/** The body with each [start, end) range put in double quotes. */
+function quoteRanges(buf: Buffer, ranges: readonly number[]): Buffer {
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (let i = 0; i < ranges.length; i += 2) {
+    parts.push(buf.subarray(from, ranges[i]), QUOTE_BYTE, buf.subarray(ranges[i], ranges[i + 1]), QUOTE_BYTE);
+    from = ranges[i + 1]!;
+  }
+  parts.push(buf.subarray(from));
+  return Buffer.concat(parts);
+}
+
+/**
+ * The offset of the first byte that is not well-formed UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF), or -1. Only runs on a body `isUtf8` refused.
+ */
+export function firstInvalidUtf8(buf: Uint8Array): number {
+  for (let i = 0; i < buf.length; ) {
+    const b = buf[i]!;
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    const extra = b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : 0;
+    if (extra === 0 || i + extra >= buf.length) return i;
+    const second = buf[i + 1]!;
+    const low = b === 0xe0 ? 0xa0 : b === 0xf0 ? 0x90 : 0x80;
+    const high = b === 0xed ? 0x9f : b === 0xf4 ? 0x8f : 0xbf;
+    if (second < low || second > high) return i;
+    for (let k = 2; k <= extra; k++) if ((buf[i + k]! & 0xc0) !== 0x80) return i;
+    i += extra + 1;
+  }
+  return -1;
+}

@@ -1,0 +1,183 @@
+import { isUtf8 } from 'node:buffer';
+import protobuf from 'protobufjs';
+import { badRequest } from '../../src/http/errors.js';
+import { invalidUtf8, MAX_NESTING, overCount, tooDeep, type CountLimit } from '../decode-limits.js';
+
+/**
+ * A walk over the protobuf wire format of an `ExportTraceServiceRequest` before protobufjs decodes
+ * it: linear in the bytes, nothing allocated, and it stops at the first count beyond its limit.
+ * protobufjs builds an object for every message first (10 million empty spans fit in 19.5 KB of
+ * gzip), so the limits must hold before it runs.
+ *
+ * The walk follows the messages exactly as protobufjs will: the same varint rules for tags and
+ * lengths, a field whose wire type is not its declared one skipped as unknown, nested lengths kept
+ * within their message. What it counts is therefore what protobufjs would build.
+ */
+
+export interface ProtobufLimits {
+  /** Every field counts one. */
+  values: CountLimit;
+  spans: CountLimit;
+}
+
+interface FieldRule {
+  name: string;
+  /** Repeated fields: which of the message's element counters numbers this field's elements (for error paths); else -1. */
+  counter: number;
+  /** The wire type protobufjs reads this field from; it skips the field as unknown under any other. */
+  wire: number;
+  message?: MessageRule;
+  string: boolean;
+  span: boolean;
+}
+
+interface MessageRule {
+  fields: (FieldRule | undefined)[];
+  /** How many repeated fields the message has. */
+  counters: number;
+}
+
+/** Element counters per nesting level; no OTLP trace message has more repeated fields. */
+const COUNTERS = 4;
+
+/** The rules of a message type and the types below it, from protobufjs's own reflection of the vendored schema. */
+function rulesOf(type: protobuf.Type, spanType: protobuf.Type, done = new Map<protobuf.Type, MessageRule>()): MessageRule {
+  const known = done.get(type);
+  if (known) return known;
+  const rule: MessageRule = { fields: [], counters: 0 };
+  done.set(type, rule);
+  for (const field of type.fieldsArray) {
+    field.resolve();
+    const resolved = field.resolvedType;
+    const message = resolved instanceof protobuf.Type ? rulesOf(resolved, spanType, done) : undefined;
+    const wire = message ? 2 : resolved instanceof protobuf.Enum ? 0 : (protobuf.types.basic as Record<string, number | undefined>)[field.type];
+    // Packed repeated scalars and maps would need rules of their own; no OTLP trace message has them.
+    if (wire === undefined || field.map || (field.repeated && (wire !== 2 || rule.counters === COUNTERS)) || field.delimited) {
+      throw new Error(`the OTLP pre-scan cannot follow ${type.name}.${field.name}`);
+    }
+    const counter = field.repeated ? rule.counters++ : -1;
+    rule.fields[field.id] = { name: field.name, counter, wire, message, string: field.type === 'string', span: resolved === spanType };
+  }
+  return rule;
+}
+
+/**
+ * The checker for one request type. Throws a 413 naming the limit when a count goes beyond it, a
+ * 400 when the nesting is too deep, a string is not UTF-8 (naming the field) or the bytes are not
+ * protobuf.
+ */
+export function protobufScanner(requestType: protobuf.Type, spanType: protobuf.Type): (body: Buffer, limits: ProtobufLimits) => void {
+  const rules = rulesOf(requestType, spanType);
+  return (body, limits) => new Scan(body, limits).message(rules, body.length, 0);
+}
+
+class Scan {
+  private pos = 0;
+  private values = 0;
+  private spans = 0;
+  /** Per level, the field being walked and its element number (-1: not repeated): the error path. */
+  private readonly pathField: FieldRule[] = [];
+  private readonly pathIndex = new Int32Array(MAX_NESTING);
+  private readonly seen = new Int32Array(MAX_NESTING * COUNTERS);
+
+  private readonly maxValues: number;
+  private readonly maxSpans: number;
+
+  constructor(
+    private readonly buf: Buffer,
+    private readonly limits: ProtobufLimits,
+  ) {
+    this.maxValues = limits.values.limit;
+    this.maxSpans = limits.spans.limit;
+  }
+
+  /** Walks the message from `pos` to `end`; `level`: how many messages enclose it. */
+  message(rule: MessageRule, end: number, level: number): void {
+    for (let i = 0, row = level * COUNTERS; i < rule.counters; i++) this.seen[row + i] = 0;
+    while (this.pos < end) {
+      const tag = this.varint32(end, 'tag');
+      const number = tag >>> 3;
+      const wire = tag & 7;
+      if (number === 0) throw this.malformed('field number 0');
+      if (++this.values > this.maxValues) throw overCount(this.path(level), this.limits.values);
+      const declared = rule.fields[number];
+      const field = declared?.wire === wire ? declared : undefined;
+      if (wire === 0) this.skipVarint(end);
+      else if (wire === 1) this.skip(8, end);
+      else if (wire === 5) this.skip(4, end);
+      else if (wire === 2) this.lengthDelimited(field, end, level);
+      else throw this.malformed(`wire type ${wire}`);
+    }
+  }
+
+  private lengthDelimited(field: FieldRule | undefined, end: number, level: number): void {
+    const length = this.varint32(end, 'length');
+    const start = this.pos;
+    this.skip(length, end);
+    if (!field) return;
+    this.pathField[level] = field;
+    this.pathIndex[level] = field.counter >= 0 ? this.seen[level * COUNTERS + field.counter]!++ : -1;
+    if (field.message) {
+      if (level + 1 >= MAX_NESTING) throw tooDeep(this.path(level + 1));
+      if (field.span && ++this.spans > this.maxSpans) throw overCount(this.path(level + 1), this.limits.spans);
+      const after = this.pos;
+      this.pos = start;
+      this.message(field.message, after, level + 1);
+    } else if (field.string && !isUtf8Text(this.buf, start, this.pos)) {
+      throw invalidUtf8(this.path(level + 1));
+    }
+  }
+
+  /** `resourceSpans[0].scopeSpans[1].spans[2]`: the fields walked down to `level`. */
+  private path(level: number): string {
+    const parts: string[] = [];
+    for (let l = 0; l < level; l++) {
+      const index = this.pathIndex[l]!;
+      parts.push(index >= 0 ? `${this.pathField[l]!.name}[${index}]` : this.pathField[l]!.name);
+    }
+    return parts.join('.');
+  }
+
+  /**
+   * A tag or a length as protobufjs reads them: at most five bytes; a tag's fifth byte holds no
+   * bits beyond 32, a length's none beyond 31.
+   */
+  private varint32(end: number, what: 'tag' | 'length'): number {
+    if (this.pos >= end) throw this.malformed(`truncated ${what}`);
+    const first = this.buf[this.pos++]!;
+    if (first < 0x80) return first;
+    let value = first & 0x7f;
+    // Ends by the fifth byte: both rules for it leave its continuation bit unset.
+    for (let i = 1, scale = 0x80; ; i++, scale *= 0x80) {
+      if (this.pos >= end) throw this.malformed(`truncated ${what}`);
+      const byte = this.buf[this.pos++]!;
+      if (i === 4 && (what === 'tag' ? byte >= 0x80 || (byte & 0x70) !== 0 : byte > 7)) throw this.malformed(`invalid ${what} encoding`);
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) return value;
+    }
+  }
+
+  /** A varint value: at most ten bytes (protobufjs reads the same, or refuses). */
+  private skipVarint(end: number): void {
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= end) throw this.malformed('truncated varint');
+      if (this.buf[this.pos++]! < 0x80) return;
+    }
+    throw this.malformed('invalid varint encoding');
+  }
+
+  private skip(bytes: number, end: number): void {
+    if (this.pos + bytes > end) throw this.malformed(`a field runs ${this.pos + bytes - end} byte(s) past its message`);
+    this.pos += bytes;
+  }
+
+  private malformed(reason: string) {
+    return badRequest(`body is not a protobuf ExportTraceServiceRequest: ${reason} at byte ${this.pos}`);
+  }
+}
+
+/** ASCII is checked here; only text with other bytes goes to the native checker. */
+function isUtf8Text(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (buf[i]! >= 0x80) return isUtf8(buf.subarray(i, end));
+  return true;
+}

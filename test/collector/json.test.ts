@@ -1,0 +1,107 @@
+import { isUtf8 } from 'node:buffer';
+import { describe, expect, it } from 'vitest';
+import { MAX_NESTING, type CountLimit } from '../../collector/decode-limits.js';
+import { firstInvalidUtf8, parseJson, type JsonLimits } from '../../collector/json.js';
+import { rng } from '../support/random.js';
+import { refusal } from '../support/refusal.js';
+
+const count = (limit: number, noun = 'values'): CountLimit => ({ limit, code: `too_many_${noun}`, noun, setting: 'SETTING' });
+const roomy: JsonLimits = { values: count(1e9) };
+
+/** How many values JSON.parse builds for a document: what the scan must count. */
+function valuesIn(value: unknown): number {
+  if (Array.isArray(value)) return 1 + value.reduce<number>((sum, v) => sum + valuesIn(v), 0);
+  if (value !== null && typeof value === 'object') return 1 + Object.values(value).reduce<number>((sum, v) => sum + valuesIn(v), 0);
+  return 1;
+}
+
+/** Random JSON-like text: mostly valid documents, some broken by one edit. */
+function randomText(r: ReturnType<typeof rng>): string {
+  const value = (depth: number): string => {
+    const kind = r.int(0, depth > 4 ? 3 : 6);
+    if (kind === 0) return r.pick(['0', '-1', '1.5e3', '12345678901234567890', 'true', 'false', 'null', '-0.0']);
+    if (kind <= 3) return JSON.stringify(r.pick(['', 'a', 'é😀', 'quote " and \\ back', '\u0000\n', '}]', 'spans']));
+    if (kind <= 4) return `[${Array.from({ length: r.int(0, 4) }, () => value(depth + 1)).join(r.pick([',', ' , ', ',\n']))}]`;
+    // Distinct names: JSON.parse keeps only the last of a repeated one, the scan counts both (below).
+    const names = [...new Set(Array.from({ length: r.int(0, 4) }, () => r.pick(['a', 'spans', 'events', '__proto__', 'k"ey', 'b'])))];
+    const members = names.map((name) => `${JSON.stringify(name)}:${value(depth + 1)}`);
+    return `{${members.join(r.pick([',', ', ']))}}`;
+  };
+  const text = r.pick([' ', '', '\t']) + value(0) + r.pick([' ', '', '\n']);
+  if (r.next() < 0.7) return text;
+  const at = r.int(0, text.length);
+  return r.pick([
+    () => text.slice(0, at),
+    () => text.slice(0, at) + r.pick([',', ']', '}', '"', ':', 'x', '\\']) + text.slice(at),
+    () => text.slice(0, at) + text.slice(at + 1),
+  ])();
+}
+
+describe('the JSON scan before JSON.parse', () => {
+  it('accepts exactly what JSON.parse accepts, returns the same value and counts every value JSON.parse builds', () => {
+    const r = rng(17);
+    for (let i = 0; i < 3000; i++) {
+      const body = Buffer.from(randomText(r));
+      const text = body.toString(); // an edit may have split a surrogate pair, which the bytes hold as U+FFFD
+      let expected: unknown;
+      try {
+        expected = JSON.parse(text);
+      } catch {
+        expect(refusal(() => parseJson(body, roomy)), text).toMatchObject({ status: 400, code: 'bad_json' });
+        continue;
+      }
+      expect(parseJson(body, roomy), text).toEqual(expected);
+      const values = valuesIn(expected);
+      expect(refusal(() => parseJson(body, { values: count(values) })), text).toBeUndefined();
+      expect(refusal(() => parseJson(body, { values: count(values - 1) })), text).toMatchObject({ status: 413, code: 'too_many_values' });
+    }
+  });
+
+  it('counts the values of a repeated member name too, which JSON.parse builds and then drops', () => {
+    expect(refusal(() => parseJson(Buffer.from('{"a":[1,2],"a":3}'), { values: count(4) }))).toMatchObject({ status: 413 });
+    expect(refusal(() => parseJson(Buffer.from('{"a":[1,2],"a":3}'), { values: count(5) }))).toBeUndefined();
+  });
+
+  it('counts the elements of the named array at its depth, whatever escapes spell its name', () => {
+    const events = { key: 'events', depth: 1, count: count(3, 'events') };
+    const batch = (n: number, key = 'events') => Buffer.from(`{"${key}":[${Array(n).fill('{"events":[1,2,3,4]}').join(',')}]}`);
+    expect(refusal(() => parseJson(batch(3), { values: count(1e6), counted: events }))).toBeUndefined();
+    expect(refusal(() => parseJson(batch(4), { values: count(1e6), counted: events }))).toMatchObject({ status: 413, code: 'too_many_events', message: 'events[3]: more than 3 events in one request (SETTING)' });
+    expect(refusal(() => parseJson(batch(4, 'ev\\u0065nts'), { values: count(1e6), counted: events }))).toMatchObject({ status: 413 });
+    // Deeper arrays of the same name are not the batch.
+    expect(refusal(() => parseJson(Buffer.from('{"x":{"events":[1,2,3,4,5]}}'), { values: count(1e6), counted: events }))).toBeUndefined();
+  });
+
+  it(`allows ${MAX_NESTING} levels of nesting and refuses one more, naming where`, () => {
+    const nested = (levels: number) => Buffer.from('{"a":'.repeat(levels - 1) + '[]' + '}'.repeat(levels - 1));
+    expect(refusal(() => parseJson(nested(MAX_NESTING), roomy))).toBeUndefined();
+    expect(refusal(() => parseJson(nested(MAX_NESTING + 1), roomy))).toMatchObject({ status: 400, code: 'too_deep', message: expect.stringMatching(/^a\.a\.a.*: nested more than 64 levels deep$/) });
+    expect(refusal(() => parseJson(Buffer.from('['.repeat(100_000)), roomy))).toMatchObject({ code: 'too_deep' });
+  });
+
+  it('gives integers beyond 2^53 back as their digits when asked, leaving every other number alone', () => {
+    const body = Buffer.from('{"a":1793700000123456789,"b":[-9007199254740993,9007199254740991,1.5e300,123456789012345678.5,"9007199254740993"]}');
+    expect(parseJson(body, { ...roomy, exactIntegers: true })).toEqual({ a: '1793700000123456789', b: ['-9007199254740993', 9007199254740991, 1.5e300, 123456789012345678.5, '9007199254740993'] });
+    expect((parseJson(body, roomy) as { a: unknown }).a).toBe(1793700000123456789);
+  });
+
+  it('names the field of invalid UTF-8, cutting a long member name', () => {
+    const bad = Buffer.from([0xe2, 0x28, 0xa1]);
+    const at = (before: string, after: string) => refusal(() => parseJson(Buffer.concat([Buffer.from(before), bad, Buffer.from(after)]), roomy));
+    expect(at('{"events":[{"model":"x', '"}]}')).toMatchObject({ status: 400, code: 'invalid_utf8', message: 'events[0].model: not valid UTF-8' });
+    expect(at('{"events":[{"attributes":{"', '":1}}]}')).toMatchObject({ message: 'events[0].attributes: a member name is not valid UTF-8' });
+    expect(at(`{"${'k'.repeat(5000)}":"`, '"}')).toMatchObject({ message: `${'k'.repeat(100)}…: not valid UTF-8` });
+    expect(at('{"a":1', '}')).toMatchObject({ status: 400, code: 'bad_json' });
+  });
+
+  it('finds the first byte that is not UTF-8 exactly where Node finds the body invalid', () => {
+    const r = rng(3);
+    const pieces = [[0x61], [0xc3, 0xa9], [0xe2, 0x82, 0xac], [0xf0, 0x9f, 0x98, 0x80], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0x80], [0xff], [0xe2, 0x82]];
+    for (let i = 0; i < 5000; i++) {
+      const bytes = Buffer.from(Array.from({ length: r.int(0, 6) }, () => r.pick(pieces)).flat());
+      const offset = firstInvalidUtf8(bytes);
+      expect(offset < 0, bytes.toString('hex')).toBe(isUtf8(bytes));
+      if (offset >= 0) expect(isUtf8(bytes.subarray(0, offset)), bytes.toString('hex')).toBe(true);
+    }
+  });
+});

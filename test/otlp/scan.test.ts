@@ -1,0 +1,106 @@
+import protobuf from 'protobufjs';
+import { describe, expect, it } from 'vitest';
+import type { CountLimit } from '../../collector/decode-limits.js';
+import { otlpTypes } from '../../collector/otlp/decode.js';
+import { protobufScanner } from '../../collector/otlp/scan.js';
+import { rng } from '../support/random.js';
+import { refusal } from '../support/refusal.js';
+
+const scan = protobufScanner(otlpTypes.request, otlpTypes.request.root.lookupType('opentelemetry.proto.trace.v1.Span'));
+const count = (limit: number, noun: string): CountLimit => ({ limit, code: `too_many_${noun}`, noun, setting: 'SETTING' });
+const limits = (values: number, spans: number) => ({ values: count(values, 'values'), spans: count(spans, 'spans') });
+
+const attribute = (key: string, value: Record<string, unknown>) => ({ key, value });
+const span = (i: number) => ({
+  traceId: Buffer.alloc(16, 0xab), spanId: Buffer.from([0, 0, 0, 0, 0, 0, 0, i]), name: `span ${i}`, kind: 3,
+  startTimeUnixNano: '1793700000123456789', endTimeUnixNano: '1793700001623456789', status: { code: 2, message: 'é' },
+  attributes: [
+    attribute('gen_ai.usage.input_tokens', { intValue: 1200 }), attribute('ratio', { doubleValue: 0.5 }), attribute('flag', { boolValue: true }),
+    attribute('list', { arrayValue: { values: [{ stringValue: 'a' }, { kvlistValue: { values: [attribute('k', { bytesValue: Buffer.from([1, 2]) })] } }] } }),
+  ],
+  events: [{ timeUnixNano: '1793700000123456789', name: 'exception', attributes: [attribute('exception.type', { stringValue: 'E' })] }],
+  links: [{ traceId: Buffer.alloc(16, 0xcd), spanId: Buffer.alloc(8, 1), attributes: [attribute('why', { stringValue: 'retry' })] }],
+});
+/** A request using every kind of field the schema has, and some the scan only skips. */
+const REQUEST = Buffer.from(otlpTypes.request.encode(otlpTypes.request.fromObject({
+  resourceSpans: [
+    {
+      resource: { attributes: [attribute('service.name', { stringValue: 'planner' })], droppedAttributesCount: 1, entityRefs: [{ type: 'service', idKeys: ['service.name'] }] },
+      scopeSpans: [{ scope: { name: 'scope', version: '1.0.0', attributes: [attribute('s', { stringValue: 'v' })] }, spans: [span(1), span(2)], schemaUrl: 'https://x' }],
+    },
+    { scopeSpans: [{ spans: [span(3)] }, { spans: [span(4)] }] },
+  ],
+})).finish());
+
+const spansDecoded = (body: Uint8Array) =>
+  (otlpTypes.request.decode(body) as unknown as { resourceSpans: { scopeSpans: { spans: unknown[] }[] }[] }).resourceSpans
+    .flatMap((rs) => rs.scopeSpans.map((ss) => ss.spans.length)).reduce((a, b) => a + b, 0);
+
+describe('the protobuf scan before protobufjs', () => {
+  it('passes a request using every field, and stops one span or one field past the limit', () => {
+    expect(refusal(() => scan(REQUEST, limits(1e6, 4)))).toBeUndefined();
+    expect(refusal(() => scan(REQUEST, limits(1e6, 3)))).toMatchObject({ status: 413, code: 'too_many_spans', message: 'resourceSpans[1].scopeSpans[1].spans[0]: more than 3 spans in one request (SETTING)' });
+    // { resource_spans { scope_spans { spans { trace_id, span_id, attributes { key, value { string_value } } } } } }: 9 fields.
+    const small = Buffer.from(otlpTypes.request.encode(otlpTypes.request.fromObject({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: Buffer.alloc(16, 1), spanId: Buffer.alloc(8, 1), attributes: [attribute('k', { stringValue: 'v' })] }] }] }] })).finish());
+    expect(refusal(() => scan(small, limits(9, 10)))).toBeUndefined();
+    expect(refusal(() => scan(small, limits(8, 10)))).toMatchObject({ status: 413, code: 'too_many_values' });
+  });
+
+  it('counts at least every span protobufjs would build, whatever the bytes (mutation fuzz)', () => {
+    const r = rng(11);
+    let bothAccepted = 0;
+    for (let i = 0; i < 4000; i++) {
+      const bytes = Buffer.from(REQUEST);
+      const edits = r.int(1, 3);
+      let body: Buffer = bytes;
+      for (let e = 0; e < edits; e++) {
+        const at = r.int(0, body.length - 1);
+        body = r.pick([
+          () => { body[at] = r.int(0, 255); return body; },
+          () => Buffer.concat([body.subarray(0, at), Buffer.from([r.pick([0x12, 0x0a, 0x4a, 0x00, 0x80, 0xff, 0x1b, 0x0c])]), body.subarray(at)]),
+          () => Buffer.concat([body.subarray(0, at), body.subarray(at + 1)]),
+        ])();
+      }
+      let spans: number | undefined;
+      try {
+        spans = spansDecoded(body);
+      } catch {
+        spans = undefined;
+      }
+      const scanned = refusal(() => scan(body, limits(1e6, 1e6)));
+      if (spans === undefined) continue;
+      if (spans > 0) expect(refusal(() => scan(body, limits(1e6, spans - 1))), body.toString('hex')).toBeDefined();
+      if (scanned === undefined) bothAccepted++;
+    }
+    // The fuzz reaches bodies both accept, not only ones both refuse.
+    expect(bothAccepted).toBeGreaterThan(100);
+  });
+
+  it('refuses what protobufjs refuses too, and what would hide fields from the count', () => {
+    const malformed = (bytes: number[]) => refusal(() => scan(Buffer.from(bytes), limits(1e6, 1e6)));
+    expect(malformed([0x0a, 0x05, 0x12, 0x00])).toMatchObject({ status: 400, message: expect.stringMatching(/^body is not a protobuf ExportTraceServiceRequest: a field runs 3 byte\(s\) past its message/) });
+    expect(malformed([0x00, 0x00])).toMatchObject({ status: 400, message: expect.stringMatching(/field number 0/) });
+    expect(malformed([0x0b, 0x0c])).toMatchObject({ status: 400, message: expect.stringMatching(/wire type 3/) });
+    expect(malformed([0x08, ...Array(10).fill(0xff), 0x01])).toMatchObject({ status: 400, message: expect.stringMatching(/invalid varint/) });
+    expect(malformed([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f])).toMatchObject({ status: 400, message: expect.stringMatching(/invalid length encoding/) });
+    // A known field under another wire type is an unknown field to protobufjs: skipped, never walked.
+    expect(refusal(() => scan(Buffer.from([0x08, 0x05]), limits(1, 0)))).toBeUndefined();
+  });
+
+  it('names the string field holding invalid UTF-8, and where nesting goes too deep', () => {
+    const withName = Buffer.from(otlpTypes.request.encode(otlpTypes.request.fromObject({ resourceSpans: [{ scopeSpans: [{ spans: [span(1), { ...span(2), name: 'XX' }] }] }] })).finish());
+    withName.set([0xc3, 0x28], withName.lastIndexOf(Buffer.from('XX')));
+    expect(refusal(() => scan(withName, limits(1e6, 1e6)))).toMatchObject({ status: 400, code: 'invalid_utf8', message: 'resourceSpans[0].scopeSpans[0].spans[1].name: not valid UTF-8' });
+    expect(() => otlpTypes.request.decode(withName)).toThrow(); // protobufjs agrees, without naming the field
+
+    let value: Record<string, unknown> = { stringValue: 'x' };
+    for (let i = 0; i < 40; i++) value = { arrayValue: { values: [value] } };
+    const deep = Buffer.from(otlpTypes.request.encode(otlpTypes.request.fromObject({ resourceSpans: [{ scopeSpans: [{ spans: [{ ...span(1), attributes: [attribute('deep', value)] }] }] }] })).finish());
+    expect(refusal(() => scan(deep, limits(1e6, 1e6)))).toMatchObject({ status: 400, code: 'too_deep', message: expect.stringMatching(/^resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.attributes\[0\]\.value\.arrayValue\.values\[0\]/) });
+  });
+
+  it('builds its rules from the vendored schema, and says so when a message has a field it cannot follow', () => {
+    const root = protobuf.parse('syntax = "proto3"; message R { repeated S s = 1; } message S { repeated int32 n = 1; }').root;
+    expect(() => protobufScanner(root.lookupType('R'), root.lookupType('S'))).toThrow(/cannot follow S\.n/);
+  });
+});

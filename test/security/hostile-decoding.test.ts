@@ -1,0 +1,242 @@
+import { mkdtempSync } from 'node:fs';
+import { request, type IncomingHttpHeaders } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { peakRssMB, runCli, stop, waitForUrls, type Running } from '../../bench/server.js';
+import { otlpTypes } from '../../collector/otlp/decode.js';
+
+/**
+ * Small requests that expand into huge work (issue 17), sent to a real `tokentally serve` process
+ * with its default limits. Each must be answered quickly with a precise 4xx (or, for a valid request
+ * within the limits, succeed), while /healthz keeps answering and the process's peak memory stays
+ * far below what the bodies would expand to. The bombs are built here, byte by byte.
+ */
+
+/** Generous bounds for a loaded two-core machine; before the limits these cases took 16-90 s and gigabytes. */
+const ANSWER_WITHIN_MS = 5_000;
+const HEALTHZ_WITHIN_MS = 2_000;
+const PEAK_GROWTH_MB = 300;
+
+let run: Running;
+let collector: string;
+let reporting: string;
+let baselinePeakMB: number;
+
+beforeAll(async () => {
+  run = runCli(['serve'], { DATABASE_URL: join(mkdtempSync(join(tmpdir(), 'tokentally-hostile-')), 'usage.db'), COLLECTOR_PORT: '0', REPORTING_PORT: '0' });
+  ({ collector, reporting } = await waitForUrls(run));
+  // Warm up the routes once, so the baseline holds what every request path loads.
+  const warm = await post('/v1/usage', Buffer.from(JSON.stringify({ events: [{ agent_id: 'warm', model: 'm', input_tokens: 1 }] })), { 'content-type': 'application/json' });
+  expect(warm.status).toBe(200);
+  baselinePeakMB = peakRssMB(run);
+});
+afterAll(() => stop(run));
+
+interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** JSON, or the google.rpc.Status of a protobuf answer, as an object. */
+  body: any;
+}
+
+/**
+ * One request on a connection of its own. Building a bomb keeps this process busy for seconds, long
+ * enough for the server to close idle keep-alive connections, which a pooled client (fetch) may
+ * then reuse as they close.
+ */
+function send(method: 'GET' | 'POST', url: string, body?: Buffer, headers: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', reject);
+      res.on('end', () => {
+        const bytes = Buffer.concat(chunks);
+        const decoded = res.headers['content-type'] === 'application/x-protobuf'
+          ? otlpTypes.status.toObject(otlpTypes.status.decode(bytes))
+          : bytes.length > 0 ? JSON.parse(bytes.toString()) : null;
+        resolve({ status: res.statusCode!, headers: res.headers, body: decoded });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const post = (path: string, body: Buffer, headers: Record<string, string>) => send('POST', collector + path, body, headers);
+
+const gzipJson = { 'content-type': 'application/json', 'content-encoding': 'gzip' };
+const gzipProto = { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' };
+
+interface Outcome extends Answer {
+  ms: number;
+  /** The slowest /healthz answer while the request was in flight. */
+  healthzMs: number;
+}
+
+/** Sends the request while probing /healthz; the answer, its time and the worst probe. */
+async function observe(sending: () => Promise<Answer>): Promise<Outcome> {
+  const started = performance.now();
+  let finished = false;
+  const answer = sending().then((res) => {
+    finished = true;
+    return { ...res, ms: performance.now() - started };
+  });
+  let healthzMs = 0;
+  while (!finished) {
+    const probe = performance.now();
+    expect((await send('GET', `${collector}/healthz`)).status).toBe(200);
+    healthzMs = Math.max(healthzMs, performance.now() - probe);
+  }
+  return { ...(await answer), healthzMs };
+}
+
+function expectBounded(outcome: Outcome) {
+  expect(outcome.ms).toBeLessThan(ANSWER_WITHIN_MS);
+  expect(outcome.healthzMs).toBeLessThan(HEALTHZ_WITHIN_MS);
+  expect(peakRssMB(run) - baselinePeakMB).toBeLessThan(PEAK_GROWTH_MB);
+}
+
+/** A protobuf length-delimited field: tag, varint length, bytes. */
+function field(number: number, body: Uint8Array): Buffer {
+  const length: number[] = [];
+  for (let n = body.length; ; n = Math.floor(n / 128)) {
+    if (n < 128) {
+      length.push(n);
+      break;
+    }
+    length.push((n % 128) | 128);
+  }
+  return Buffer.concat([Buffer.from([(number << 3) | 2, ...length]), body]);
+}
+
+/** ExportTraceServiceRequest { resource_spans { scope_spans { <spans> } } }: `spans` are the encoded `spans` fields (number 2). */
+const traceRequest = (spans: Buffer) => field(1, field(2, spans));
+
+describe('hostile bodies against a running tokentally serve', () => {
+  it('refuses 10 million empty spans (about 20 KB of gzip protobuf) at MAX_SPANS_PER_REQUEST', async () => {
+    const spans = Buffer.alloc(2 * 10_000_000);
+    for (let i = 0; i < spans.length; i += 2) spans[i] = 0x12; // field 2 (spans), length 0
+    const body = gzipSync(traceRequest(spans));
+    expect(body.length).toBeLessThan(40_000);
+    const outcome = await observe(() => post('/v1/traces', body, gzipProto));
+    expect(outcome.status).toBe(413);
+    expect(outcome.body.message).toMatch(/spans\[10000\]: more than 10000 spans in one request \(MAX_SPANS_PER_REQUEST\)/);
+    expectBounded(outcome);
+  });
+
+  it('refuses 2 million {} spans (6 KB of gzip OTLP/JSON), naming where the count ran out', async () => {
+    const body = gzipSync(`{"resourceSpans":[{"scopeSpans":[{"spans":[${'{},'.repeat(1_999_999)}{}]}]}]}`);
+    expect(body.length).toBeLessThan(10_000);
+    const outcome = await observe(() => post('/v1/traces', body, gzipJson));
+    expect(outcome.status).toBe(413);
+    expect(outcome.body.message).toMatch(/^resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[10000\]: more than 10000 spans .*MAX_SPANS_PER_REQUEST/);
+    expectBounded(outcome);
+  });
+
+  it('refuses 1.6 million valid non-GenAI spans, and accepts 10,000 of them (the limit) with 200', async () => {
+    /** `count` spans of a trace id and a span id each: field 2 (30 bytes) = trace_id (18) + span_id (10). */
+    const spans = (count: number) => {
+      const span = field(2, Buffer.concat([Buffer.from([0x0a, 16]), Buffer.alloc(16, 0xab), Buffer.from([0x12, 8]), Buffer.alloc(8)]));
+      const out = Buffer.alloc(span.length * count);
+      for (let i = 0; i < count; i++) {
+        span.copy(out, i * span.length);
+        out.writeUInt32BE(i + 1, (i + 1) * span.length - 4);
+      }
+      return out;
+    };
+    const huge = gzipSync(traceRequest(spans(1_600_000)));
+    const refused = await observe(() => post('/v1/traces', huge, gzipProto));
+    expect(refused.status).toBe(413);
+    expect(refused.body.message).toMatch(/MAX_SPANS_PER_REQUEST/);
+    expectBounded(refused);
+
+    const atLimit = await observe(() => post('/v1/traces', gzipSync(traceRequest(spans(10_000))), gzipProto));
+    expect(atLimit.status).toBe(200);
+    expectBounded(atLimit);
+  });
+
+  it('refuses 16 million {} events (about 50 KB of gzip) at MAX_EVENTS_PER_REQUEST', async () => {
+    const body = gzipSync(`{"events":[${'{},'.repeat(15_999_999)}{}]}`);
+    expect(body.length).toBeLessThan(100_000);
+    const outcome = await observe(() => post('/v1/usage', body, gzipJson));
+    expect(outcome.status).toBe(413);
+    expect(outcome.body.error).toMatchObject({ code: 'too_many_events', message: expect.stringMatching(/^events\[10000\]: .*MAX_EVENTS_PER_REQUEST/) });
+    expectBounded(outcome);
+  });
+
+  it('holds 60 parallel gzip bombs (1 MB → 1 GiB each) to the decoding budget: 413 or 429 with Retry-After, memory bounded and given back', async () => {
+    // Sixteen gzip members of 64 MiB of zeros each: 1 GiB inflated from about 1 MB.
+    const bomb = Buffer.concat(Array<Buffer>(16).fill(gzipSync(Buffer.alloc(64 * 1024 * 1024))));
+    expect(bomb.length).toBeLessThan(1_200_000);
+    const storm = () =>
+      Promise.all(Array.from({ length: 60 }, (_, i) => observe(() => (i % 2 ? post('/v1/usage', bomb, gzipJson) : post('/v1/traces', bomb, gzipProto)))));
+    const first = await storm();
+    for (const outcome of first) {
+      expect([413, 429]).toContain(outcome.status);
+      if (outcome.status === 429) expect(Number(outcome.headers['retry-after'])).toBeLessThanOrEqual(5);
+      expectBounded(outcome);
+    }
+    expect(first.some((o) => o.status === 429)).toBe(true);
+    // Nothing is kept: a second storm finds the budget whole and the memory reused, not added to.
+    const peakAfterFirst = peakRssMB(run);
+    const second = await storm();
+    for (const outcome of second) expect([413, 429]).toContain(outcome.status);
+    expect(peakRssMB(run) - peakAfterFirst).toBeLessThan(100);
+    const after = await post('/v1/usage', gzipSync(JSON.stringify({ events: [{ agent_id: 'after', model: 'm' }] })), gzipJson);
+    // Every refused body gave its share back: the budget takes a whole new request.
+    expect(after.status).toBe(200);
+  });
+
+  it.each([3_000, 6_000])('answers OTLP/JSON attribute values nested %i deep with 400', async (depth) => {
+    let value = '{"stringValue":"x"}';
+    for (let i = 0; i < depth; i++) value = `{"arrayValue":{"values":[${value}]}}`;
+    const json = `{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"${'ab'.repeat(16)}","spanId":"${'cd'.repeat(8)}","attributes":[{"key":"deep","value":${value}}]}]}]}]}`;
+    const outcome = await observe(() => post('/v1/traces', Buffer.from(json), { 'content-type': 'application/json' }));
+    expect(outcome.status).toBe(400);
+    expect(outcome.body.message).toMatch(/nested more than 64 levels deep/);
+    expectBounded(outcome);
+  });
+
+  it('cuts a 4 MB attribute key, and a 4 MB unknown field name, in the error it echoes them in', async () => {
+    const key = 'k'.repeat(4 * 1024 * 1024);
+    for (const event of [{ agent_id: 'a', model: 'm', attributes: { [key]: 1 } }, { agent_id: 'a', model: 'm', [key]: 1 }]) {
+      const outcome = await observe(() => post('/v1/usage', gzipSync(JSON.stringify({ events: [event] })), gzipJson));
+      expect(outcome.status).toBe(400);
+      expect(JSON.stringify(outcome.body).length).toBeLessThan(2_000);
+      expect(JSON.stringify(outcome.body)).toContain(`${'k'.repeat(100)}…`);
+      expectBounded(outcome);
+    }
+  });
+});
+
+describe('invalid UTF-8 is refused naming the field', () => {
+  const bad = Buffer.from([0x61, 0xc3, 0x28]); // "a", then a two-byte lead followed by no continuation byte
+  const json = (before: string, after: string) => Buffer.concat([Buffer.from(before), bad, Buffer.from(after)]);
+
+  it.each<[string, string, Buffer, Record<string, string>, RegExp]>([
+    ['/v1/usage', '/v1/usage', json('{"events":[{"agent_id":"a","model":"', '"}]}'), { 'content-type': 'application/json' }, /^events\[0\]\.model: not valid UTF-8/],
+    ['/api/usage', '/api/usage', json('{"agent_id":"a","model":"m","attributes":{"team":"', '"}}'), { 'content-type': 'application/json' }, /^attributes\.team: not valid UTF-8/],
+    ['OTLP/JSON', '/v1/traces', json('{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"x","spanId":"y","name":"', '"}]}]}]}'), { 'content-type': 'application/json' }, /^resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.name: not valid UTF-8/],
+    ['OTLP protobuf', '/v1/traces', traceRequest(field(2, field(9, field(1, bad)))), { 'content-type': 'application/x-protobuf' }, /^resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.attributes\[0\]\.key: not valid UTF-8/],
+  ])('%s', async (_name, path, body, headers, message) => {
+    const res = await post(path, body, headers);
+    expect(res.status).toBe(400);
+    // OTLP answers a google.rpc.Status, the other routes {"error": {...}}.
+    expect(res.body.error?.message ?? res.body.message).toMatch(message);
+  });
+});
+
+describe('cross-site writes', () => {
+  it.each(['/v1/usage', '/api/usage'])('%s refuses a body without a JSON Content-Type (what a page on another origin can send) with 415', async (path) => {
+    const event = { agent_id: 'cross-site', model: 'm' };
+    const body = path === '/v1/usage' ? { events: [event] } : event;
+    for (const headers of [{}, { 'content-type': 'text/plain' }, { 'content-type': 'application/x-www-form-urlencoded' }]) {
+      const res = await post(path, Buffer.from(JSON.stringify(body)), headers);
+      expect(res.status).toBe(415);
+    }
+    expect((await send('GET', `${reporting}/v1/events?agent=cross-site`)).body).toMatchObject({ events: [] });
+  });
+});
