@@ -8,7 +8,7 @@ COPY collector ./collector
 COPY reporting ./reporting
 COPY bench ./bench
 COPY migrations ./migrations
-RUN npm ci --no-audit --no-fund && npm prune --omit=dev
+RUN npm ci --no-audit --no-fund && npm run build && npm prune --omit=dev
 
 # Runtime stage: only what runs, as an unprivileged user, with the database on a volume.
 FROM node:20-bookworm-slim

@@ -117,6 +117,7 @@ export async function runPostgresBench(quick: boolean): Promise<void> {
     : { ceilingEvents: 300_000, seconds: 10, clients: 8, reportEvents: 5_000_000 };
   console.log(`tokentally PostgreSQL benchmark (${quick ? 'quick' : 'default'} sizes) on Node ${process.version}\n`);
   const cluster = await startCluster({ durable: true });
+  console.log(`server: ${cluster.server}\n`);
   try {
     const one = await ceiling(cluster, 1, size.ceilingEvents);
     const four = await ceiling(cluster, 4, size.ceilingEvents);

@@ -17,6 +17,10 @@ const prom = {
     name: 'tokentally_http_requests_total', help: 'HTTP requests by app, route and status',
     labelNames: ['app', 'route', 'method', 'status'], registers: [registry],
   }),
+  inFlight: new Gauge({
+    name: 'tokentally_http_requests_in_flight', help: 'HTTP requests received and not yet answered, by app',
+    labelNames: ['app'], registers: [registry],
+  }),
   events: new Counter({
     name: 'tokentally_events_total', help: 'Events received, by outcome (accepted, duplicate, rejected)',
     labelNames: ['outcome'], registers: [registry],
@@ -76,7 +80,12 @@ export const telemetry = {
     prom.storageErrors.inc();
   },
 
+  requestStarted(app: string): void {
+    prom.inFlight.inc({ app });
+  },
+
   recordRequest(app: string, route: string, method: string, status: number): void {
+    prom.inFlight.dec({ app });
     prom.requests.inc({ app, route, method, status: String(status) });
   },
 

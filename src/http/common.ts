@@ -19,6 +19,7 @@ export function registerCommon<E extends Env>(api: Api<E>, name: 'collector' | '
   app.onError(errorResponse);
   app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
   app.use(async (c, next) => {
+    telemetry.requestStarted(name);
     await telemetry.withSpan(`${name} ${c.req.method}`, { 'http.request.method': c.req.method, 'url.path': c.req.path }, async (span) => {
       await next();
       span.updateName(`${c.req.method} ${c.req.routePath}`);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { otlpTypes } from '../../collector/otlp/decode.js';
 import { otlpRequest, toProtobuf } from '../support/otlp.js';
 import { startTestService, type TestService } from '../support/service.js';
+import { metricValue, until } from '../support/wait.js';
 
 const usage = { 'gen_ai.request.model': 'gpt-4o', 'gen_ai.usage.input_tokens': 10, 'gen_ai.usage.output_tokens': 5 };
 const twoSpans = (prefix: string) =>
@@ -102,7 +103,8 @@ describe('transient failures are 429 or 503 with a short Retry-After, never 500'
       },
     });
     const answer = fetch(`${svc.collectorUrl}/v1/traces`, { method: 'POST', body, duplex: 'half', headers: { 'content-type': 'application/json' } } as RequestInit);
-    await new Promise((r) => setTimeout(r, 200));
+    // The request being read, and the one asking.
+    await until(async () => ((await metricValue(svc.collectorUrl, 'tokentally_http_requests_in_flight{app="collector"}')) ?? 0) >= 2, 'the request to arrive');
     const stopping = svc.close();
     release();
     const res = await answer;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, waitForUrls } from '../../bench/server.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
+import { fetchUntilStopped, until } from '../support/wait.js';
 
 const tempDb = () => join(mkdtempSync(join(tmpdir(), 'tokentally-cli-')), 'nested', 'usage.db');
 
@@ -53,25 +54,27 @@ describe('tokentally serve', () => {
     const run = runCli(['serve'], { DATABASE_URL: db, COLLECTOR_PORT: '0', REPORTING_PORT: '0' });
     const { collector } = await waitForUrls(run);
     const acked: string[] = [];
+    const stopped = { now: false };
     const client = async (c: number) => {
       for (let i = 0; ; i++) {
         const events = Array.from({ length: 200 }, (_, j) => ({ id: `c${c}-${i}-${j}`, agent_id: 'a', model: 'm', input_tokens: 1 }));
-        try {
-          const res = await fetch(`${collector}/v1/usage`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) });
-          if (res.status === 200) acked.push(...events.map((e) => e.id));
-          else {
-            expect(res.status).toBe(503);
-            expect(res.headers.get('retry-after')).toBeTruthy();
-            // Draining answers close their connection, so a busy keep-alive client cannot hold the server open.
-            expect(res.headers.get('connection')).toBe('close');
-          }
-        } catch {
-          return; // the listener is closed: nothing was acknowledged for this request
+        const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) };
+        const res = await fetchUntilStopped(`${collector}/v1/usage`, init, stopped);
+        if (res === null) return;
+        if (res.status === 200) {
+          acked.push(...events.map((e) => e.id));
+          continue;
         }
+        expect(stopped.now, `answered ${res.status} before SIGTERM`).toBe(true);
+        expect(res.status).toBe(503);
+        expect(res.headers.get('retry-after')).toBeTruthy();
+        // Draining answers close their connection, so a busy keep-alive client cannot hold the server open.
+        expect(res.headers.get('connection')).toBe('close');
       }
     };
     const clients = Promise.all([1, 2, 3, 4].map(client));
-    await new Promise((r) => setTimeout(r, 400));
+    await until(() => acked.length >= 1_000, 'a first thousand acknowledged events');
+    stopped.now = true;
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(0);
     await clients;

@@ -7,6 +7,7 @@ import { PACKAGE_ROOT } from '../../src/paths.js';
 import { readMigrations } from '../../src/store/migrations.js';
 import { openStore } from '../../src/store/open.js';
 import { createDatabase, POSTGRES_OPTED_OUT, runAdmin, type TestDatabase } from '../support/postgres.js';
+import { fetchUntilStopped, until } from '../support/wait.js';
 
 /** Several tokentally processes on one PostgreSQL database, as in a scaled-out deployment. */
 let db: TestDatabase;
@@ -92,24 +93,27 @@ describe.skipIf(POSTGRES_OPTED_OUT)('two collectors on one PostgreSQL database',
   it('a collector stopped with SIGTERM commits every request it acknowledged', async () => {
     const { run, url } = await start('collector', { SHUTDOWN_TIMEOUT_MS: '5000' });
     const acked: string[] = [];
+    const stopped = { now: false };
     const client = async (c: number) => {
       for (let i = 0; ; i++) {
         const events = Array.from({ length: 200 }, (_, j) => event(`term-${c}-${i}-${j}`, j));
-        try {
-          const res = await post(url, events);
-          if (res.status !== 200) {
-            // Draining: a real client backs off for Retry-After instead of keeping the connection busy.
-            expect(res.status).toBe(503);
-            return;
-          }
+        const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) };
+        const res = await fetchUntilStopped(`${url}/v1/usage`, init, stopped);
+        if (res === null) return;
+        if (res.status === 200) {
           acked.push(...events.map((e) => e.id));
-        } catch {
-          return; // the listener is closed: nothing was acknowledged for this request
+          continue;
         }
+        expect(stopped.now, `answered ${res.status} before SIGTERM`).toBe(true);
+        expect(res.status).toBe(503);
+        expect(res.headers.get('retry-after')).toBeTruthy();
+        // Draining: a real client backs off for Retry-After instead of keeping the connection busy.
+        return;
       }
     };
     const clients = Promise.all([1, 2, 3].map(client));
-    await new Promise((r) => setTimeout(r, 500));
+    await until(() => acked.length >= 600, 'a first 600 acknowledged events');
+    stopped.now = true;
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(0);
     await clients;

@@ -9,6 +9,7 @@ import { UsageEventInput } from '../../src/event/schema.js';
 import { ApiError } from '../../src/http/errors.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { startTestService, type TestService } from '../support/service.js';
+import { metricValue, until } from '../support/wait.js';
 
 const events = (prefix: string, n: number, extra: Record<string, unknown> = {}) =>
   Array.from({ length: n }, (_, i) => ({ id: `${prefix}-${i}`, agent_id: 'a', model: 'm', input_tokens: 1, ...extra }));
@@ -23,6 +24,8 @@ function lockDatabase(svc: TestService) {
   };
 }
 
+const queued = (svc: TestService, n: number) =>
+  until(async () => (await metricValue(svc.collectorUrl, 'tokentally_queue_events')) === n, `${n} queued events`);
 const count = (svc: TestService) => svc.report<{ totals: { events: number } }>('/v1/reports/usage?from=2000-01-01').then((r) => r.body.totals.events);
 
 let svc: TestService | undefined;
@@ -36,7 +39,7 @@ describe('a bounded queue', () => {
     svc = await startTestService({ env: { QUEUE_MAX_EVENTS: '10', MAX_EVENTS_PER_REQUEST: '10', WRITE_RETRY_MS: '20000' } });
     const unlock = lockDatabase(svc);
     const waiting = svc.ingest('/v1/usage', { events: events('a', 8) });
-    await new Promise((r) => setTimeout(r, 100));
+    await queued(svc, 8);
     const refused = await svc.ingest('/v1/usage', { events: events('b', 3) });
     expect(refused.status).toBe(429);
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
@@ -51,7 +54,7 @@ describe('a bounded queue', () => {
     const unlock = lockDatabase(svc);
     const big = { attributes: { note: 'x'.repeat(1000) } };
     const waiting = svc.ingest('/v1/usage', { events: events('a', 5, big) });
-    await new Promise((r) => setTimeout(r, 100));
+    await queued(svc, 5);
     const refused = await svc.ingest('/v1/usage', { events: events('b', 1, big) });
     expect(refused.status).toBe(429);
     expect(refused.headers.get('retry-after')).toBe('1');

@@ -4,21 +4,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, waitForUrls } from '../../bench/server.js';
+import { fetchUntilStopped, until } from '../support/wait.js';
 
 const CLIENTS = 4;
 const BATCH = 50;
 
 /** One client: sends batches with fresh ids until the server dies, remembering every acked id. */
-async function client(url: string, name: string, acked: string[], stop: { now: boolean }): Promise<void> {
-  for (let n = 0; !stop.now; n++) {
+async function client(url: string, name: string, acked: string[], killed: { now: boolean }): Promise<void> {
+  for (let n = 0; ; n++) {
     const ids = Array.from({ length: BATCH }, (_, i) => `${name}-${n}-${i}`);
     const body = JSON.stringify({ events: ids.map((id) => ({ id, agent_id: name, model: 'gpt-4o', input_tokens: 7, output_tokens: 3 })) });
-    try {
-      const res = await fetch(`${url}/v1/usage`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-      if (res.status === 200 && (await res.json()).accepted === BATCH) acked.push(...ids);
-    } catch {
-      return; // the connection died with the server: this batch was never acked
-    }
+    const res = await fetchUntilStopped(`${url}/v1/usage`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }, killed);
+    if (res === null) return; // the connection died with the server: this batch was never acked
+    expect(res.status, `answered ${res.status} while up`).toBe(200);
+    expect((await res.json()).accepted).toBe(BATCH);
+    acked.push(...ids);
   }
 }
 
@@ -29,13 +29,13 @@ describe('crash safety', () => {
     const run = runCli(['serve'], env);
     const { collector } = await waitForUrls(run);
     const acked: string[] = [];
-    const stop = { now: false };
-    const clients = Array.from({ length: CLIENTS }, (_, i) => client(collector, `agent${i}`, acked, stop));
-    while (acked.length < 2_000) await new Promise((r) => setTimeout(r, 20));
+    const killed = { now: false };
+    const clients = Promise.all(Array.from({ length: CLIENTS }, (_, i) => client(collector, `agent${i}`, acked, killed)));
+    await until(() => acked.length >= 2_000, 'a first 2,000 acknowledged events', 20_000);
+    killed.now = true;
     run.child.kill('SIGKILL');
     await run.exited;
-    stop.now = true;
-    await Promise.all(clients);
+    await clients;
 
     // Restart on the same file: the service must come up and the data must be whole.
     const again = runCli(['serve'], env);

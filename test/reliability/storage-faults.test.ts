@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startTestService, type TestService } from '../support/service.js';
+import { metricValue, until } from '../support/wait.js';
 
 const batch = (prefix: string, n: number) => ({
   events: Array.from({ length: n }, (_, i) => ({ id: `${prefix}-${i}`, agent_id: 'a', model: 'm', input_tokens: 10 })),
@@ -48,7 +49,7 @@ describe.each(['on', 'off'])('a busy or failing database, SQLITE_WRITE_THREADS=%
     other = new Database(join(svc.dir, 'usage.db'));
     other.exec(`CREATE TRIGGER fail_writes BEFORE INSERT ON usage_events BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`);
     const pending = svc.ingest('/v1/usage', batch('fault', 5));
-    await new Promise((r) => setTimeout(r, 400));
+    await until(async () => (await readyz(svc!)).status === 503, '/readyz to report the failing writes');
     expect(await readyz(svc)).toEqual({ status: 503, body: expect.objectContaining({ reason: expect.stringMatching(/disk I\/O error/) }) });
     const metrics = await (await fetch(`${svc.collectorUrl}/metrics`)).text();
     expect(metrics).toMatch(/^tokentally_storage_errors_total [1-9]/m);
@@ -68,16 +69,13 @@ describe.each(['on', 'off'])('a busy or failing database, SQLITE_WRITE_THREADS=%
     other.exec('BEGIN IMMEDIATE');
     const event = (input_tokens: number) => ({ events: [{ id: 'same', agent_id: 'a', model: 'm', input_tokens }] });
     const first = svc.ingest('/v1/usage', event(1));
-    const queued = async (n: number) => {
-      for (;;) {
-        if ((await (await fetch(`${svc!.collectorUrl}/metrics`)).text()).includes(`tokentally_queue_events ${n}\n`)) return;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    };
+    const queued = (n: number) => until(async () => (await metricValue(svc!.collectorUrl, 'tokentally_queue_events')) === n, `${n} queued events`);
     await queued(1);
+    const failures = (await metricValue(svc.collectorUrl, 'tokentally_storage_errors_total')) ?? 0;
     const second = svc.ingest('/v1/usage', event(2));
     await queued(2);
-    await new Promise((r) => setTimeout(r, 300));
+    // The first batch fails twice more while the lock is held, so the second waits behind a retried one.
+    await until(async () => ((await metricValue(svc!.collectorUrl, 'tokentally_storage_errors_total')) ?? 0) >= failures + 2, 'two more failed attempts');
     other.exec('ROLLBACK');
     expect(await (await first).json()).toMatchObject({ accepted: 1 });
     expect(await (await second).json()).toMatchObject({ duplicates: 1 });

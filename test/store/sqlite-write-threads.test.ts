@@ -13,6 +13,7 @@ import { NO_RETRY } from '../../src/store/retry.js';
 import { SqliteWriteThreads } from '../../src/store/sqlite-threads.js';
 import { usageRecord } from '../support/records.js';
 import { startTestService } from '../support/service.js';
+import { until } from '../support/wait.js';
 
 const OPTIONS = { synchronous: 'FULL', busyTimeoutMs: 250 } as const;
 const records = (prefix: string, n: number): UsageRecord[] =>
@@ -81,9 +82,7 @@ describe('SQLite inserts', () => {
     for (let batch = 0; batch < 10; batch++) await store.insertBatch(records(`c${batch}`, 1000));
     // 10,000 events take about 1,000 pages, a tenth of the 10,000 at which the insert thread
     // would checkpoint by itself: only the checkpoint thread moves them into the file now.
-    const deadline = Date.now() + 5000;
-    while (statSync(file).size < before + 2_000_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(statSync(file).size).toBeGreaterThan(before + 2_000_000);
+    await until(() => statSync(file).size > before + 2_000_000, 'the checkpoint thread to grow the database file', 5000);
     expect(readOnly(file).prepare('SELECT COUNT(*) FROM usage_events').pluck().get()).toBe(10_000);
   });
 
@@ -128,9 +127,22 @@ describe('SQLite inserts', () => {
   });
 
   it.each([['on', true], ['off', false]] as const)('commit on the write threads exactly when SQLITE_WRITE_THREADS=%s says so', async (setting, threaded) => {
-    const store = openConfiguredStore(loadConfig({ DATABASE_URL: join(tempDir(), 'usage.db'), SQLITE_WRITE_THREADS: setting })) as SqliteStore;
+    const store = openConfiguredStore(loadConfig({ DATABASE_URL: join(tempDir(), 'usage.db'), SQLITE_WRITE_THREADS: setting }));
     cleanup.push(() => store.close());
-    expect(store['threads'] instanceof SqliteWriteThreads).toBe(threaded);
+    await store.migrate();
+    await store.insertBatch(records('warm', 10));
+    // An insert on the calling thread holds the event loop until it is done; one on a write thread
+    // leaves it turning meanwhile.
+    let turns = 0;
+    let turning = true;
+    const turn = () => {
+      turns++;
+      if (turning) setImmediate(turn);
+    };
+    setImmediate(turn);
+    await store.insertBatch(records('big', 20_000));
+    turning = false;
+    expect(turns > 5).toBe(threaded);
   });
 
   it('refuse a SQLITE_WRITE_THREADS that is neither on nor off, naming it', () => {

@@ -1,8 +1,8 @@
 /**
  * Real PostgreSQL for the tests. As a vitest globalSetup it starts one throwaway cluster for the
  * whole run and stops it after; each test service then gets a database of its own (createDatabase).
- * Without the server binaries the PostgreSQL tests fail, naming what to install, unless the
- * developer opts out with TOKENTALLY_TEST_POSTGRES=0.
+ * The server is the system's PostgreSQL, or the one npm installed with the dev dependencies
+ * (bench/pg-cluster.ts). TOKENTALLY_TEST_POSTGRES=0 skips the PostgreSQL tests.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -22,11 +22,12 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   if (POSTGRES_OPTED_OUT) return project.provide('postgres', { optedOut: true });
   try {
     const cluster = await startCluster({ durable: false });
+    console.log(`PostgreSQL tests run on ${cluster.server}`);
     project.provide('postgres', { url: cluster.url });
     return () => cluster.stop();
   } catch (error) {
     project.provide('postgres', {
-      error: `PostgreSQL tests need a PostgreSQL server (set TOKENTALLY_TEST_POSTGRES=0 to run without them): ${(error as Error).message}`,
+      error: `PostgreSQL tests could not start a server (TOKENTALLY_TEST_POSTGRES=0 skips them): ${(error as Error).message}`,
     });
   }
 }
