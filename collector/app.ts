@@ -9,7 +9,7 @@ import type { Store } from '../src/store/types.js';
 import { BodyReader, type BodyLimits } from './body.js';
 import { countLimits, type RequestLimits } from './decode-limits.js';
 import { registerSeedUsage } from './routes/seed.js';
-import { otlpErrorBodies, registerTraces } from './routes/otlp.js';
+import { OTLP_PATHS, otlpErrorBodies, registerOtlp } from './routes/otlp.js';
 import { registerUsageBatch } from './routes/usage.js';
 import type { BatchWriter } from './writer.js';
 
@@ -28,7 +28,7 @@ export type CollectorEnv = { Variables: { principal: Principal } };
 export type CollectorApp = Hono<CollectorEnv>;
 export type CollectorApi = Api<CollectorEnv>;
 
-/** The ingestion app (native JSON and OTLP traces): parse → validate → normalise → price → queue → durable ack. */
+/** The ingestion app (native JSON and OTLP traces, logs and metrics): parse → validate → normalise → price → queue → durable ack. */
 export function createCollectorApp(deps: CollectorDeps): CollectorApp {
   const app = new Hono<CollectorEnv>();
   const api = new Api(app);
@@ -45,14 +45,14 @@ export function createCollectorApp(deps: CollectorDeps): CollectorApp {
     },
   });
   // Before auth and the body limit, so their refusals reach OTLP clients as a google.rpc.Status too.
-  app.use('/v1/traces', otlpErrorBodies);
+  for (const path of OTLP_PATHS) app.use(path, otlpErrorBodies);
   app.use('/v1/*', requireRole(deps.keys, 'ingest'));
   app.use('/api/*', requireRole(deps.keys, 'ingest'));
   app.use(limitBody(deps.limits.maxBodyBytes));
   const ingest: IngestDeps = { ...deps, bodies: new BodyReader(deps.limits), counts: countLimits(deps.limits) };
   registerUsageBatch(api, ingest);
   registerSeedUsage(api, ingest);
-  registerTraces(api, ingest);
+  registerOtlp(api, ingest);
   registerDocs(api, {
     title: 'tokentally collector API',
     description: 'Ingestion of LLM token usage. A 2xx answer means the events are committed to the database.',

@@ -1,6 +1,7 @@
+import { emitterOf } from './emitters.js';
 import {
-  AGENT_OPERATIONS, INFERENCE_OPERATIONS, REMOTE_AGENT_OPERATION, SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS, TOKEN_ATTRIBUTES,
-  firstPresent, keptAttributes, operationOf, reportsExclusiveInput, toCount, toText, type MappedEvent, type TokenField,
+  AGENT_OPERATIONS, INFERENCE_OPERATIONS, INPUT_PARTS, REMOTE_AGENT_OPERATION, SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS, TOKEN_ATTRIBUTES,
+  firstPresent, includeParts, keptAttributes, operationOf, reportsExclusiveInput, toCount, toText, type MappedEvent,
 } from './mapping.js';
 import { SPAN_KIND_CLIENT, STATUS_CODE_ERROR, type TraceSpan } from './request.js';
 
@@ -18,7 +19,8 @@ export function spansToEvents(spans: readonly TraceSpan[]): MappedEvent[] {
   const byId = new Map(spans.map((s) => [s.traceId + s.spanId, s]));
   const events: MappedEvent[] = [];
   for (const span of spans) {
-    if (!carriesUsage(span) || !isInference(span)) continue;
+    // A known emitter's spans repeat its per-call log records (emitters.ts).
+    if (!carriesUsage(span) || !isInference(span) || emitterOf(span.resource, span.scope)) continue;
     events.push(toEvent(span, () => ancestorAgent(span, byId)));
   }
   return events;
@@ -46,7 +48,8 @@ function toEvent(span: TraceSpan, ancestor: () => string | undefined): MappedEve
     const found = firstPresent(span.attributes, names);
     if (found) set(field, toCount(found.value), found.name);
   }
-  correctExclusiveInput(span, input);
+  // Input counts cached tokens too, unless the instrumentation is known to leave them out.
+  includeParts(input, 'input_tokens', INPUT_PARTS, reportsExclusiveInput(span.scope));
 
   for (const [field, names] of Object.entries(SPAN_FIELDS)) {
     const found = firstPresent(span.attributes, names);
@@ -74,20 +77,6 @@ function toEvent(span: TraceSpan, ancestor: () => string | undefined): MappedEve
   input.status = span.statusCode === STATUS_CODE_ERROR ? 'error' : 'ok';
   input.attributes = keptAttributes(span.attributes, span.resource, { 'span.name': span.name, 'otel.scope.name': span.scope.name });
   return { record: `span ${span.traceId}/${span.spanId} (${span.path})`, input, sources };
-}
-
-/**
- * Input counts cached tokens too. Where it cannot have (cache read + write exceed it) or the
- * instrumentation is known to leave them out, the input was exclusive: add the cache counts.
- */
-function correctExclusiveInput(span: TraceSpan, input: Record<string, unknown>): void {
-  const counts = (['input_tokens', 'cache_read_tokens', 'cache_write_tokens'] satisfies TokenField[]).map((f) => input[f] ?? 0);
-  if (!counts.every((n) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0)) return;
-  const [inputTokens, cacheRead, cacheWrite] = counts as [number, number, number];
-  if (cacheRead + cacheWrite === 0) return;
-  if (cacheRead + cacheWrite > inputTokens || reportsExclusiveInput(span.scope)) {
-    input.input_tokens = inputTokens + cacheRead + cacheWrite;
-  }
 }
 
 /** The name of the nearest agent span above this one among the spans of the same request. */

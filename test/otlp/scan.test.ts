@@ -6,9 +6,10 @@ import { protobufScanner } from '../../collector/otlp/scan.js';
 import { rng } from '../support/random.js';
 import { refusal } from '../support/refusal.js';
 
-const scan = protobufScanner(otlpTypes.request, otlpTypes.request.root.lookupType('opentelemetry.proto.trace.v1.Span'));
+const traces = otlpTypes.traces.request;
+const scan = protobufScanner(traces, [traces.root.lookupType('opentelemetry.proto.trace.v1.Span')]);
 const count = (limit: number, noun: string): CountLimit => ({ limit, code: `too_many_${noun}`, noun, setting: 'SETTING' });
-const limits = (values: number, spans: number) => ({ values: count(values, 'values'), spans: count(spans, 'spans') });
+const limits = (values: number, records: number) => ({ values: count(values, 'values'), records: count(records, 'spans') });
 
 const attribute = (key: string, value: Record<string, unknown>) => ({ key, value });
 const span = (i: number) => ({
@@ -22,7 +23,7 @@ const span = (i: number) => ({
   links: [{ traceId: Buffer.alloc(16, 0xcd), spanId: Buffer.alloc(8, 1), attributes: [attribute('why', { stringValue: 'retry' })] }],
 });
 /** A request using every kind of field the schema has, and some the scan only skips. */
-const REQUEST = Buffer.from(otlpTypes.request.encode(otlpTypes.request.fromObject({
+const REQUEST = Buffer.from(traces.encode(traces.fromObject({
   resourceSpans: [
     {
       resource: { attributes: [attribute('service.name', { stringValue: 'planner' })], droppedAttributesCount: 1, entityRefs: [{ type: 'service', idKeys: ['service.name'] }] },
@@ -33,7 +34,7 @@ const REQUEST = Buffer.from(otlpTypes.request.encode(otlpTypes.request.fromObjec
 })).finish());
 
 const spansDecoded = (body: Uint8Array) =>
-  (otlpTypes.request.decode(body) as unknown as { resourceSpans: { scopeSpans: { spans: unknown[] }[] }[] }).resourceSpans
+  (traces.decode(body) as unknown as { resourceSpans: { scopeSpans: { spans: unknown[] }[] }[] }).resourceSpans
     .flatMap((rs) => rs.scopeSpans.map((ss) => ss.spans.length)).reduce((a, b) => a + b, 0);
 
 describe('the protobuf scan before protobufjs', () => {
@@ -41,7 +42,7 @@ describe('the protobuf scan before protobufjs', () => {
     expect(refusal(() => scan(REQUEST, limits(1e6, 4)))).toBeUndefined();
     expect(refusal(() => scan(REQUEST, limits(1e6, 3)))).toMatchObject({ status: 413, code: 'too_many_spans', message: 'resourceSpans[1].scopeSpans[1].spans[0]: more than 3 spans in one request (SETTING)' });
     // { resource_spans { scope_spans { spans { trace_id, span_id, attributes { key, value { string_value } } } } } }: 9 fields.
-    const small = Buffer.from(otlpTypes.request.encode(otlpTypes.request.fromObject({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: Buffer.alloc(16, 1), spanId: Buffer.alloc(8, 1), attributes: [attribute('k', { stringValue: 'v' })] }] }] }] })).finish());
+    const small = Buffer.from(traces.encode(traces.fromObject({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: Buffer.alloc(16, 1), spanId: Buffer.alloc(8, 1), attributes: [attribute('k', { stringValue: 'v' })] }] }] }] })).finish());
     expect(refusal(() => scan(small, limits(9, 10)))).toBeUndefined();
     expect(refusal(() => scan(small, limits(8, 10)))).toMatchObject({ status: 413, code: 'too_many_values' });
   });
@@ -88,19 +89,19 @@ describe('the protobuf scan before protobufjs', () => {
   });
 
   it('names the string field holding invalid UTF-8, and where nesting goes too deep', () => {
-    const withName = Buffer.from(otlpTypes.request.encode(otlpTypes.request.fromObject({ resourceSpans: [{ scopeSpans: [{ spans: [span(1), { ...span(2), name: 'XX' }] }] }] })).finish());
+    const withName = Buffer.from(traces.encode(traces.fromObject({ resourceSpans: [{ scopeSpans: [{ spans: [span(1), { ...span(2), name: 'XX' }] }] }] })).finish());
     withName.set([0xc3, 0x28], withName.lastIndexOf(Buffer.from('XX')));
     expect(refusal(() => scan(withName, limits(1e6, 1e6)))).toMatchObject({ status: 400, code: 'invalid_utf8', message: 'resourceSpans[0].scopeSpans[0].spans[1].name: not valid UTF-8' });
-    expect(() => otlpTypes.request.decode(withName)).toThrow(); // protobufjs agrees, without naming the field
+    expect(() => traces.decode(withName)).toThrow(); // protobufjs agrees, without naming the field
 
     let value: Record<string, unknown> = { stringValue: 'x' };
     for (let i = 0; i < 40; i++) value = { arrayValue: { values: [value] } };
-    const deep = Buffer.from(otlpTypes.request.encode(otlpTypes.request.fromObject({ resourceSpans: [{ scopeSpans: [{ spans: [{ ...span(1), attributes: [attribute('deep', value)] }] }] }] })).finish());
+    const deep = Buffer.from(traces.encode(traces.fromObject({ resourceSpans: [{ scopeSpans: [{ spans: [{ ...span(1), attributes: [attribute('deep', value)] }] }] }] })).finish());
     expect(refusal(() => scan(deep, limits(1e6, 1e6)))).toMatchObject({ status: 400, code: 'too_deep', message: expect.stringMatching(/^resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.attributes\[0\]\.value\.arrayValue\.values\[0\]/) });
   });
 
   it('builds its rules from the vendored schema, and says so when a message has a field it cannot follow', () => {
-    const root = protobuf.parse('syntax = "proto3"; message R { repeated S s = 1; } message S { repeated int32 n = 1; }').root;
-    expect(() => protobufScanner(root.lookupType('R'), root.lookupType('S'))).toThrow(/cannot follow S\.n/);
+    const root = protobuf.parse('syntax = "proto3"; message R { repeated S s = 1; } message S { map<string, int32> n = 1; }').root;
+    expect(() => protobufScanner(root.lookupType('R'), [root.lookupType('S')])).toThrow(/cannot follow S\.n/);
   });
 });

@@ -116,14 +116,14 @@ function field(number: number, body: Uint8Array): Buffer {
 const traceRequest = (spans: Buffer) => field(1, field(2, spans));
 
 describe('hostile bodies against a running tokentally serve', () => {
-  it('refuses 10 million empty spans (about 20 KB of gzip protobuf) at MAX_SPANS_PER_REQUEST', async () => {
+  it('refuses 10 million empty spans (about 20 KB of gzip protobuf) at MAX_RECORDS_PER_REQUEST', async () => {
     const spans = Buffer.alloc(2 * 10_000_000);
     for (let i = 0; i < spans.length; i += 2) spans[i] = 0x12; // field 2 (spans), length 0
     const body = gzipSync(traceRequest(spans));
     expect(body.length).toBeLessThan(40_000);
     const outcome = await observe(() => post('/v1/traces', body, gzipProto));
     expect(outcome.status).toBe(413);
-    expect(outcome.body.message).toMatch(/spans\[10000\]: more than 10000 spans in one request \(MAX_SPANS_PER_REQUEST\)/);
+    expect(outcome.body.message).toMatch(/spans\[10000\]: more than 10000 spans in one request \(MAX_RECORDS_PER_REQUEST\)/);
     expectBounded(outcome);
   });
 
@@ -132,7 +132,7 @@ describe('hostile bodies against a running tokentally serve', () => {
     expect(body.length).toBeLessThan(10_000);
     const outcome = await observe(() => post('/v1/traces', body, gzipJson));
     expect(outcome.status).toBe(413);
-    expect(outcome.body.message).toMatch(/^resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[10000\]: more than 10000 spans .*MAX_SPANS_PER_REQUEST/);
+    expect(outcome.body.message).toMatch(/^resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[10000\]: more than 10000 spans .*MAX_RECORDS_PER_REQUEST/);
     expectBounded(outcome);
   });
 
@@ -150,7 +150,7 @@ describe('hostile bodies against a running tokentally serve', () => {
     const huge = gzipSync(traceRequest(spans(1_600_000)));
     const refused = await observe(() => post('/v1/traces', huge, gzipProto));
     expect(refused.status).toBe(413);
-    expect(refused.body.message).toMatch(/MAX_SPANS_PER_REQUEST/);
+    expect(refused.body.message).toMatch(/MAX_RECORDS_PER_REQUEST/);
     expectBounded(refused);
 
     const atLimit = await observe(() => post('/v1/traces', gzipSync(traceRequest(spans(10_000))), gzipProto));

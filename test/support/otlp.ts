@@ -87,5 +87,5 @@ export function toProtobuf(request: ReturnType<typeof otlpRequest>): Uint8Array 
   for (const rs of copy.resourceSpans) for (const ss of rs.scopeSpans) for (const s of ss.spans) {
     Object.assign(s, { traceId: hexToBase64(s.traceId), spanId: hexToBase64(s.spanId), parentSpanId: hexToBase64(s.parentSpanId) });
   }
-  return otlpTypes.request.encode(otlpTypes.request.fromObject(copy)).finish();
+  return otlpTypes.traces.request.encode(otlpTypes.traces.request.fromObject(copy)).finish();
 }
