@@ -24,8 +24,8 @@ export const int64 = z
   .union([z.string().regex(/^-?\d+$/, 'must be a decimal integer'), z.number().int()], { error: 'must be an integer or a decimal string' })
   .transform((v) => BigInt(v));
 
-/** JSON writes NaN and the infinities as strings. */
-export const double = z.union([z.number(), z.string().transform(Number)]);
+/** JSON writes NaN and the infinities as strings; protobuf hands them over as numbers, which z.number() refuses. */
+export const double = z.union([z.number(), z.string().transform(Number), z.custom<number>((v) => typeof v === 'number')], { error: 'must be a number' });
 
 /** Binary ids: hex in any case in JSON, bytes from protobuf. */
 export const id = (bytes: number, optional = false) =>

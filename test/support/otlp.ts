@@ -81,6 +81,37 @@ export function otlpRequest(spans: SpanSpec[], options: { resource?: Record<stri
   };
 }
 
+export interface LogSpec {
+  attributes?: Record<string, Value>;
+  body?: Value;
+  eventName?: string;
+  time?: string;
+  observed?: string;
+  traceId?: string;
+  spanId?: string;
+}
+
+/** An OTLP/JSON ExportLogsServiceRequest of one resource and scope. */
+export function otlpLogsRequest(records: LogSpec[], options: { resource?: Record<string, Value>; scope?: { name: string; version?: string } } = {}) {
+  return {
+    resourceLogs: [{
+      resource: { attributes: otlpAttributes(options.resource ?? { 'service.name': 'svc' }) },
+      scopeLogs: [{
+        scope: options.scope ?? { name: 'test-scope', version: '1.0.0' },
+        logRecords: records.map((r) => ({
+          timeUnixNano: r.time ?? END_NANOS,
+          observedTimeUnixNano: r.observed ?? r.time ?? END_NANOS,
+          ...(r.body === undefined ? {} : { body: otlpAttributes({ body: r.body })[0]!.value }),
+          ...(r.eventName === undefined ? {} : { eventName: r.eventName }),
+          attributes: otlpAttributes(r.attributes ?? {}),
+          traceId: r.traceId ?? '',
+          spanId: r.spanId ?? '',
+        })),
+      }],
+    }],
+  };
+}
+
 /** An OTLP/JSON trace request as protobuf bytes. */
 export function toProtobuf(request: ReturnType<typeof otlpRequest>): Uint8Array {
   return encodeProtobuf('traces', request);
