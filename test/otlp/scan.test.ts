@@ -105,3 +105,72 @@ describe('the protobuf scan before protobufjs', () => {
     expect(() => protobufScanner(root.lookupType('R'), [root.lookupType('S')])).toThrow(/cannot follow S\.n/);
   });
 });
+
+describe('the protobuf scan of a metrics export', () => {
+  const request = otlpTypes.metrics.request;
+  const pointTypes = ['NumberDataPoint', 'HistogramDataPoint', 'ExponentialHistogramDataPoint', 'SummaryDataPoint'].map((n) => request.root.lookupType(`opentelemetry.proto.metrics.v1.${n}`));
+  const scanMetrics = protobufScanner(request, pointTypes);
+  const encode = (object: Record<string, unknown>) => Buffer.from(request.encode(request.fromObject(object)).finish());
+  const METRICS = encode({
+    resourceMetrics: [{ scopeMetrics: [{ metrics: [
+      { name: 'g', gauge: { dataPoints: [{ asDouble: 1 }, { asInt: 2 }] } },
+      { name: 'h', histogram: { dataPoints: [{ count: 3, bucketCounts: [1, 2, 0], explicitBounds: [0.5, 1], exemplars: [{ asInt: 1, spanId: Buffer.alloc(8, 1) }] }] } },
+      { name: 'e', exponentialHistogram: { dataPoints: [{ count: 3, positive: { offset: -1, bucketCounts: [1, 200, 70000] } }] } },
+      { name: 's', summary: { dataPoints: [{ count: 1, quantileValues: [{ quantile: 0.5, value: 1 }] }] } },
+    ] }] }],
+  });
+
+  it('counts the data points of every kind, and every element of a packed field as a value', () => {
+    expect(refusal(() => scanMetrics(METRICS, limits(1e6, 5)))).toBeUndefined();
+    expect(refusal(() => scanMetrics(METRICS, limits(1e6, 4)))).toMatchObject({ status: 413, message: 'resourceMetrics[0].scopeMetrics[0].metrics[3].summary.dataPoints[0]: more than 4 spans in one request (SETTING)' });
+    // Six fields down to the packed fixed64 bucket_counts, then its three elements.
+    const buckets = encode({ resourceMetrics: [{ scopeMetrics: [{ metrics: [{ histogram: { dataPoints: [{ bucketCounts: [1, 2, 3] }] } }] }] }] });
+    expect(refusal(() => scanMetrics(buckets, limits(9, 10)))).toBeUndefined();
+    expect(refusal(() => scanMetrics(buckets, limits(8, 10)))).toMatchObject({ status: 413, message: expect.stringMatching(/^resourceMetrics\[0\]\.scopeMetrics\[0\]\.metrics\[0\]\.histogram\.dataPoints\[0\]\.bucketCounts: more than 8 values/) });
+    // Seven fields down to the packed varint bucket_counts of an exponential histogram, then three elements of 1, 2 and 3 bytes.
+    const varints = encode({ resourceMetrics: [{ scopeMetrics: [{ metrics: [{ exponentialHistogram: { dataPoints: [{ positive: { bucketCounts: [1, 200, 70000] } }] } }] }] }] });
+    expect(refusal(() => scanMetrics(varints, limits(10, 10)))).toBeUndefined();
+    expect(refusal(() => scanMetrics(varints, limits(9, 10)))).toMatchObject({ status: 413, message: expect.stringMatching(/^resourceMetrics.*\.positive\.bucketCoun.*: more than 9 values/) });
+  });
+
+  it('refuses a packed field protobufjs refuses, and takes an unpacked one', () => {
+    // HistogramDataPoint.bucket_counts (field 6, fixed64) packed in 12 bytes: not whole 8-byte values.
+    const point = Buffer.from([0x32, 12, ...Array(12).fill(1)]);
+    const body = Buffer.concat([Buffer.from([0x0a, point.length + 8, 0x12, point.length + 6, 0x12, point.length + 4, 0x4a, point.length + 2, 0x0a, point.length]), point]);
+    expect(refusal(() => scanMetrics(body, limits(1e6, 1e6)))).toMatchObject({ status: 400, message: expect.stringMatching(/^body is not a protobuf ExportMetricsServiceRequest: a packed field of 12 bytes/) });
+    expect(() => request.decode(body)).toThrow();
+    const unpacked = Buffer.from([0x31, ...Array(8).fill(0), 0x31, ...Array(8).fill(0)]);
+    const ok = Buffer.concat([Buffer.from([0x0a, unpacked.length + 8, 0x12, unpacked.length + 6, 0x12, unpacked.length + 4, 0x4a, unpacked.length + 2, 0x0a, unpacked.length]), unpacked]);
+    expect(refusal(() => scanMetrics(ok, limits(1e6, 1e6)))).toBeUndefined();
+    expect((request.toObject(request.decode(ok), { longs: Number }) as any).resourceMetrics[0].scopeMetrics[0].metrics[0].histogram.dataPoints[0].bucketCounts).toEqual([0, 0]);
+  });
+
+  it('counts at least every data point protobufjs would build, whatever the bytes (mutation fuzz)', () => {
+    const r = rng(12);
+    const decodedPoints = (body: Buffer) => (request.toObject(request.decode(body)) as any).resourceMetrics.flatMap((rm: any) => rm.scopeMetrics ?? [])
+      .flatMap((sm: any) => sm.metrics ?? []).flatMap((m: any) => Object.values(m).flatMap((d: any) => d?.dataPoints ?? [])).length;
+    let bothAccepted = 0;
+    for (let i = 0; i < 3000; i++) {
+      let body = Buffer.from(METRICS);
+      for (let e = r.int(1, 3); e > 0; e--) {
+        const at = r.int(0, body.length - 1);
+        body = r.pick([
+          () => { body[at] = r.int(0, 255); return body; },
+          () => Buffer.concat([body.subarray(0, at), Buffer.from([r.pick([0x12, 0x0a, 0x2a, 0x32, 0x00, 0x80, 0xff, 0x31])]), body.subarray(at)]),
+          () => Buffer.concat([body.subarray(0, at), body.subarray(at + 1)]),
+        ])();
+      }
+      let points: number | undefined;
+      try {
+        points = decodedPoints(body);
+      } catch {
+        points = undefined;
+      }
+      const scanned = refusal(() => scanMetrics(body, limits(1e6, 1e6)));
+      if (points === undefined) continue;
+      if (points > 0) expect(refusal(() => scanMetrics(body, limits(1e6, points - 1))), body.toString('hex')).toBeDefined();
+      if (scanned === undefined) bothAccepted++;
+    }
+    expect(bothAccepted).toBeGreaterThan(100);
+  });
+});
