@@ -71,7 +71,7 @@ export const WholeValue: z.ZodType<AnyValue> = z.lazy(() =>
       kvlistValue: z.object({ values: WholeKeyValues }).optional(),
     })
     .transform((v): AnyValue => v.stringValue ?? v.intValue ?? v.doubleValue ?? v.boolValue ?? v.bytesValue ?? v.arrayValue?.values ?? v.kvlistValue?.values ?? null),
-);
+).meta({ id: 'OtlpAnyValue' });
 
 /** Attributes with every value kept whole; a key without a value maps to null, as an empty AnyValue does. */
 export const WholeKeyValues: z.ZodType<KeyValueList> = z.lazy(() =>
@@ -79,7 +79,7 @@ export const WholeKeyValues: z.ZodType<KeyValueList> = z.lazy(() =>
     .array(z.object({ key: z.string(), value: WholeValue.optional() }))
     .default([])
     .transform((list) => new Map(list.map(({ key, value }) => [key, value ?? null]))),
-);
+).meta({ id: 'OtlpKeyValueList' });
 
 /** The scalar attributes of a whole list, for usage mapping. */
 export function scalarsOf(values: KeyValueList): Attributes {
