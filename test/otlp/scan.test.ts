@@ -37,6 +37,39 @@ const spansDecoded = (body: Uint8Array) =>
   (traces.decode(body) as unknown as { resourceSpans: { scopeSpans: { spans: unknown[] }[] }[] }).resourceSpans
     .flatMap((rs) => rs.scopeSpans.map((ss) => ss.spans.length)).reduce((a, b) => a + b, 0);
 
+/**
+ * Mutates a valid request at random (bytes changed, inserted — `inserted` holds likely tags —
+ * or dropped) and checks, for every body protobufjs still decodes, that the scan refuses it below
+ * the number of records protobufjs builds from it.
+ */
+function expectCountsUnderMutation(o: { seed: number; runs: number; request: Buffer; inserted: number[]; decoded: (body: Buffer) => number; scan: typeof scan }) {
+  const r = rng(o.seed);
+  let bothAccepted = 0;
+  for (let i = 0; i < o.runs; i++) {
+    let body = Buffer.from(o.request);
+    for (let e = r.int(1, 3); e > 0; e--) {
+      const at = r.int(0, body.length - 1);
+      body = r.pick([
+        () => { body[at] = r.int(0, 255); return body; },
+        () => Buffer.concat([body.subarray(0, at), Buffer.from([r.pick(o.inserted)]), body.subarray(at)]),
+        () => Buffer.concat([body.subarray(0, at), body.subarray(at + 1)]),
+      ])();
+    }
+    let records: number | undefined;
+    try {
+      records = o.decoded(body);
+    } catch {
+      records = undefined;
+    }
+    const scanned = refusal(() => o.scan(body, limits(1e6, 1e6)));
+    if (records === undefined) continue;
+    if (records > 0) expect(refusal(() => o.scan(body, limits(1e6, records - 1))), body.toString('hex')).toBeDefined();
+    if (scanned === undefined) bothAccepted++;
+  }
+  // The fuzz reaches bodies both accept, not only ones both refuse.
+  expect(bothAccepted).toBeGreaterThan(100);
+}
+
 describe('the protobuf scan before protobufjs', () => {
   it('passes a request using every field, and stops one span or one field past the limit', () => {
     expect(refusal(() => scan(REQUEST, limits(1e6, 4)))).toBeUndefined();
@@ -48,33 +81,7 @@ describe('the protobuf scan before protobufjs', () => {
   });
 
   it('counts at least every span protobufjs would build, whatever the bytes (mutation fuzz)', () => {
-    const r = rng(11);
-    let bothAccepted = 0;
-    for (let i = 0; i < 4000; i++) {
-      const bytes = Buffer.from(REQUEST);
-      const edits = r.int(1, 3);
-      let body: Buffer = bytes;
-      for (let e = 0; e < edits; e++) {
-        const at = r.int(0, body.length - 1);
-        body = r.pick([
-          () => { body[at] = r.int(0, 255); return body; },
-          () => Buffer.concat([body.subarray(0, at), Buffer.from([r.pick([0x12, 0x0a, 0x4a, 0x00, 0x80, 0xff, 0x1b, 0x0c])]), body.subarray(at)]),
-          () => Buffer.concat([body.subarray(0, at), body.subarray(at + 1)]),
-        ])();
-      }
-      let spans: number | undefined;
-      try {
-        spans = spansDecoded(body);
-      } catch {
-        spans = undefined;
-      }
-      const scanned = refusal(() => scan(body, limits(1e6, 1e6)));
-      if (spans === undefined) continue;
-      if (spans > 0) expect(refusal(() => scan(body, limits(1e6, spans - 1))), body.toString('hex')).toBeDefined();
-      if (scanned === undefined) bothAccepted++;
-    }
-    // The fuzz reaches bodies both accept, not only ones both refuse.
-    expect(bothAccepted).toBeGreaterThan(100);
+    expectCountsUnderMutation({ seed: 11, runs: 4000, request: REQUEST, inserted: [0x12, 0x0a, 0x4a, 0x00, 0x80, 0xff, 0x1b, 0x0c], decoded: spansDecoded, scan });
   });
 
   it('refuses what protobufjs refuses too, and what would hide fields from the count', () => {
@@ -146,31 +153,8 @@ describe('the protobuf scan of a metrics export', () => {
   });
 
   it('counts at least every data point protobufjs would build, whatever the bytes (mutation fuzz)', () => {
-    const r = rng(12);
-    const decodedPoints = (body: Buffer) => (request.toObject(request.decode(body)) as any).resourceMetrics.flatMap((rm: any) => rm.scopeMetrics ?? [])
+    const decoded = (body: Buffer) => (request.toObject(request.decode(body)) as any).resourceMetrics.flatMap((rm: any) => rm.scopeMetrics ?? [])
       .flatMap((sm: any) => sm.metrics ?? []).flatMap((m: any) => Object.values(m).flatMap((d: any) => d?.dataPoints ?? [])).length;
-    let bothAccepted = 0;
-    for (let i = 0; i < 3000; i++) {
-      let body = Buffer.from(METRICS);
-      for (let e = r.int(1, 3); e > 0; e--) {
-        const at = r.int(0, body.length - 1);
-        body = r.pick([
-          () => { body[at] = r.int(0, 255); return body; },
-          () => Buffer.concat([body.subarray(0, at), Buffer.from([r.pick([0x12, 0x0a, 0x2a, 0x32, 0x00, 0x80, 0xff, 0x31])]), body.subarray(at)]),
-          () => Buffer.concat([body.subarray(0, at), body.subarray(at + 1)]),
-        ])();
-      }
-      let points: number | undefined;
-      try {
-        points = decodedPoints(body);
-      } catch {
-        points = undefined;
-      }
-      const scanned = refusal(() => scanMetrics(body, limits(1e6, 1e6)));
-      if (points === undefined) continue;
-      if (points > 0) expect(refusal(() => scanMetrics(body, limits(1e6, points - 1))), body.toString('hex')).toBeDefined();
-      if (scanned === undefined) bothAccepted++;
-    }
-    expect(bothAccepted).toBeGreaterThan(100);
+    expectCountsUnderMutation({ seed: 12, runs: 3000, request: METRICS, inserted: [0x12, 0x0a, 0x2a, 0x32, 0x00, 0x80, 0xff, 0x31], decoded, scan: scanMetrics });
   });
 });
