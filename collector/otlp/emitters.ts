@@ -14,13 +14,26 @@ import { SPAN_FIELDS, TOKEN_ATTRIBUTES, type TokenField } from './mapping.js';
 /** Attribute names; the first present wins. */
 type Names = readonly string[];
 
-export interface EmitterProfile {
+interface Recognised {
   /** Starts the ids made from its own ids: `claude-code:req_…`. */
   key: string;
   name: string;
   /** Its records carry one of these resource `service.name`s, or one of these instrumentation scopes. */
   services: readonly string[];
   scopes: readonly string[];
+}
+
+/**
+ * An emitter whose model calls are its spans, which the generic span rules (spans.ts) count; its
+ * log events, the OTel GenAI inference event among them, and its metrics repeat them.
+ */
+export interface SpanEmitter extends Recognised {
+  counted: 'spans';
+}
+
+/** An emitter whose model calls are one log record each; its spans, other log events and metrics repeat it. */
+export interface EmitterProfile extends Recognised {
+  counted: 'logs';
   /**
    * Its per-call log record: the event name (the OTLP `eventName`, the `event.name` attribute or a
    * string body), attribute values it must have, and an input or output count.
@@ -51,7 +64,9 @@ export interface EmitterProfile {
 }
 
 /** What the CLIs profiled here share: counts and ids of their own, no OTel GenAI attribute names. */
-const CLI = { cost: [], ids: [], agent: [], duration: [], kept: [], provider: { names: [] }, inputExcludesCache: false, outputExcludesReasoning: false } as const;
+const CLI = {
+  counted: 'logs', cost: [], ids: [], agent: [], duration: [], kept: [], provider: { names: [] }, inputExcludesCache: false, outputExcludesReasoning: false,
+} as const;
 
 const GEMINI_FIELDS = {
   tokens: {
@@ -64,7 +79,7 @@ const GEMINI_FIELDS = {
   duration: ['duration_ms'],
 } as const;
 
-export const EMITTERS: readonly EmitterProfile[] = [
+export const EMITTERS: readonly (EmitterProfile | SpanEmitter)[] = [
   {
     // Repeated by: span claude_code.llm_request (beta traces), metrics claude_code.token.usage and
     // claude_code.cost.usage. Not usage: claude_code.interaction, subagent and compaction counts.
@@ -162,6 +177,16 @@ export const EMITTERS: readonly EmitterProfile[] = [
     user: ['user_id', 'distinct_id'],
     kept: ['mode', 'organization_id'],
   },
+  {
+    // VS Code Copilot Chat (its source) and Copilot CLI: `chat {model}` spans with gen_ai.usage.*,
+    // under `invoke_agent` roots; each call is also a gen_ai.client.inference.operation.details log
+    // event with the same counts, and metrics repeat them.
+    key: 'copilot',
+    name: 'GitHub Copilot',
+    counted: 'spans',
+    services: ['copilot-chat', 'github-copilot'],
+    scopes: [],
+  },
 ];
 
 /**
@@ -172,6 +197,7 @@ export const EMITTERS: readonly EmitterProfile[] = [
 export const GENAI_EVENT: EmitterProfile = {
   key: 'gen_ai',
   name: 'OTel GenAI event',
+  counted: 'logs',
   services: [],
   scopes: [],
   call: { events: ['gen_ai.client.inference.operation.details'] },
@@ -193,7 +219,7 @@ const BY_SERVICE = new Map(EMITTERS.flatMap((e) => e.services.map((s) => [s, e] 
 const BY_SCOPE = new Map(EMITTERS.flatMap((e) => e.scopes.map((s) => [s, e] as const)));
 
 /** The known emitter a record comes from, by its resource's service.name or its scope. */
-export function emitterOf(resource: Attributes, scope: { name: string }): EmitterProfile | undefined {
+export function emitterOf(resource: Attributes, scope: { name: string }): EmitterProfile | SpanEmitter | undefined {
   const service = resource.get('service.name');
   return (typeof service === 'string' ? BY_SERVICE.get(service) : undefined) ?? BY_SCOPE.get(scope.name);
 }
@@ -209,7 +235,9 @@ function eventNames(record: LogRecord): string[] {
  * for every other record (repeats, other events, logs without usage).
  */
 export function perCallProfile(record: LogRecord): { profile: EmitterProfile; event: string } | undefined {
-  const profile = emitterOf(record.resource, record.scope) ?? GENAI_EVENT;
+  const emitter = emitterOf(record.resource, record.scope);
+  if (emitter?.counted === 'spans') return undefined;
+  const profile = emitter ?? GENAI_EVENT;
   const event = eventNames(record).find((name) => profile.call.events.includes(name));
   if (event === undefined) return undefined;
   for (const [key, value] of Object.entries(profile.call.where ?? {})) if (record.attributes.get(key) !== value) return undefined;

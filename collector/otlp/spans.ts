@@ -19,8 +19,8 @@ export function spansToEvents(spans: readonly TraceSpan[]): MappedEvent[] {
   const byId = new Map(spans.map((s) => [s.traceId + s.spanId, s]));
   const events: MappedEvent[] = [];
   for (const span of spans) {
-    // A known emitter's spans repeat its per-call log records (emitters.ts).
-    if (!carriesUsage(span) || !isInference(span) || emitterOf(span.resource, span.scope)) continue;
+    // The spans of an emitter counted by its log records repeat them (emitters.ts).
+    if (!carriesUsage(span) || !isInference(span) || emitterOf(span.resource, span.scope)?.counted === 'logs') continue;
     events.push(toEvent(span, () => ancestorAgent(span, byId)));
   }
   return events;

@@ -1,7 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { otlpTypes } from '../../collector/otlp/decode.js';
-import { encodeProtobuf, otlpLogsRequest, type LogSpec } from '../support/otlp.js';
+import { encodeProtobuf, otlpLogsRequest, otlpRequest, TRACE_ID, type LogSpec } from '../support/otlp.js';
 import { startTestService, type TestService } from '../support/service.js';
 
 /**
@@ -79,6 +79,18 @@ describe('emitter profiles from their sources', () => {
     expect(await events()).toEqual([expect.objectContaining({
       id: 'claude-code:sess-9/4', user_id: 'ada@example.com', cost_source: 'computed', attributes: expect.objectContaining({ 'organization.id': 'org-1' }),
     })]);
+  });
+});
+
+describe('GitHub Copilot: counted by its chat spans', () => {
+  it('ignores the inference log event that repeats a chat span', async () => {
+    const resource = { 'service.name': 'copilot-chat', 'service.version': '0.38.0' };
+    const usage = {
+      'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'gpt-4.1', 'gen_ai.response.id': 'chatcmpl-9', 'gen_ai.usage.input_tokens': 900, 'gen_ai.usage.output_tokens': 70,
+    };
+    expect((await svc.ingest('/v1/traces', otlpRequest([{ spanId: '00f067aa0ba902b7', name: 'chat gpt-4.1', attributes: usage }], { resource }))).status).toBe(200);
+    await sendLogs([{ attributes: { 'event.name': 'gen_ai.client.inference.operation.details', ...usage } }], { resource });
+    expect(await events()).toEqual([expect.objectContaining({ id: `${TRACE_ID}00f067aa0ba902b7`, agent_id: 'copilot-chat', input_tokens: 900 })]);
   });
 });
 
