@@ -79,7 +79,7 @@ const GEMINI_FIELDS = {
   duration: ['duration_ms'],
 } as const;
 
-export const EMITTERS: readonly (EmitterProfile | SpanEmitter)[] = [
+const EMITTERS: readonly (EmitterProfile | SpanEmitter)[] = [
   {
     // Repeated by: span claude_code.llm_request (beta traces), metrics claude_code.token.usage and
     // claude_code.cost.usage. Not usage: claude_code.interaction, subagent and compaction counts.
@@ -194,7 +194,7 @@ export const EMITTERS: readonly (EmitterProfile | SpanEmitter)[] = [
  * `event.gen_ai.client.inference.operation.details`) that carries usage is one call. Its spans
  * follow the generic span rules (spans.ts).
  */
-export const GENAI_EVENT: EmitterProfile = {
+const GENAI_EVENT: EmitterProfile = {
   key: 'gen_ai',
   name: 'OTel GenAI event',
   counted: 'logs',
