@@ -4,9 +4,9 @@ import { SPAN_FIELDS, TOKEN_ATTRIBUTES, type TokenField } from './mapping.js';
 
 /**
  * The emitters whose telemetry tokentally knows, as data: how each is recognised, which of its
- * records is the one per model call, and how that record's fields read. Everything else such an
- * emitter sends — spans, other log events, metrics — repeats that record and is ignored, so one
- * call is one event whatever signals the emitter has turned on. docs/agents.md describes this table
+ * records is the one per model call (a log record, or for Copilot a span), and how that record's
+ * fields read. Everything else such an emitter sends — spans, other log events, metrics — repeats
+ * that record and is ignored, so one call is one event whatever signals the emitter has turned on. docs/agents.md describes this table
  * for users; keep the two in step. Field names are from the captures in test/fixtures/agents where
  * there are some (test/agents/README.md, FINDINGS), else from the emitter's published source.
  */
