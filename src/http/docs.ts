@@ -23,7 +23,7 @@ SwaggerUIBundle({ url: 'openapi.json', dom_id: '#api', validatorUrl: null, tryIt
 /** The page runs the app's own files and the one inline script above, named by its hash; it may not be framed. */
 const CSP = [
   "default-src 'none'", `script-src 'self' 'sha256-${createHash('sha256').update(INIT).digest('base64')}'`,
-  "style-src 'self' 'unsafe-inline'", "img-src 'self' data:", "connect-src 'self'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
+  "style-src 'self'", "img-src 'self' data:", "connect-src 'self'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
 ].join('; ');
 
 function page(title: string): string {
