@@ -91,7 +91,7 @@ export function registerProjects(api: ReportingApi, deps: ReportingDeps): void {
   }
 
   const one = { description: 'The project', schema: OneProject };
-  const write = { tag: 'projects', role: 'admin', params: IdParams, query: TzQuery } as const;
+  const write = { tag: 'projects', role: 'admin', params: IdParams, query: TzQuery, errors: [415] } as const;
 
   api.route({
     method: 'get', path: '/v1/projects', tag: 'projects', role: 'read', query: ListQuery,
@@ -108,7 +108,7 @@ export function registerProjects(api: ReportingApi, deps: ReportingDeps): void {
   // Registered before /v1/projects/:id so that "pins" is never taken for a project id.
   api.route({
     method: 'put', path: '/v1/projects/pins', tag: 'projects', role: 'admin',
-    summary: 'Reorder the pinned projects (exactly the pinned set, in one transaction)',
+    summary: 'Reorder the pinned projects (exactly the pinned set, in one transaction)', errors: [415],
     body: { schema: PinOrder, example: { order: [] } },
     responses: { 200: { description: 'The new order', schema: z.object({ order: z.array(z.string()) }) } },
   }, async (c) => {
@@ -148,7 +148,7 @@ export function registerProjects(api: ReportingApi, deps: ReportingDeps): void {
 
   api.route({
     ...write, method: 'post', path: '/v1/projects/:id/pin', summary: 'Pin a project at the end of the order',
-    responses: { 200: one }, errors: [404, 409],
+    responses: { 200: one }, errors: [404, 409, 415],
   }, async (c, { tz }, { id }) => {
     requireProjects(c.var.principal, [id], 'change');
     const project = await c.var.store.getProject(id);
@@ -158,7 +158,7 @@ export function registerProjects(api: ReportingApi, deps: ReportingDeps): void {
 
   api.route({
     ...write, method: 'delete', path: '/v1/projects/:id/pin', summary: 'Unpin a project',
-    responses: { 200: one }, errors: [404],
+    responses: { 200: one }, errors: [404, 415],
   }, async (c, { tz }, { id }) => {
     requireProjects(c.var.principal, [id], 'change');
     return answerOne(c, await c.var.store.setPinned(id, false), id, tz);
