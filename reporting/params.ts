@@ -85,9 +85,9 @@ export const RANGE_PARAMS = {
 
 export const tzParam = once(ZoneName.default('UTC')).meta({ description: 'IANA time zone for dates and local buckets.', example: 'Europe/Paris' });
 
-export function limitParam(fallback: number, max: number, description: string) {
-  const message = `must be a whole number from 1 to ${max}`;
-  return once(z.coerce.number({ error: message }).int(message).min(1, message).max(max, message).default(fallback)).describe(description);
+export function limitParam(fallback: number, max: number, description: string, min = 1) {
+  const message = `must be a whole number from ${min} to ${max}`;
+  return once(z.coerce.number({ error: message }).int(message).min(min, message).max(max, message).default(fallback)).describe(description);
 }
 
 /** The start of the month holding `ms` in the zone, or of a month after it. */

@@ -11,7 +11,7 @@ type RankCursor = NonNullable<AggregateQuery['after']>;
 
 const Query = z.strictObject({
   tz: tzParam,
-  limit: limitParam(100, 1000, 'Projects per page, costliest first.'),
+  limit: limitParam(100, 1000, 'Projects per page, costliest first; 0 for the global figures only (ranking 100,000 projects costs a pass over all of them).', 0),
   cursor: cursorParam<RankCursor>((place) =>
     Array.isArray(place) && place.length === 2 && Number.isSafeInteger(place[0]) && typeof place[1] === 'string' ? { value: place[0], key: place[1] } : null),
 });
@@ -51,7 +51,7 @@ export async function monthByProject(
   store: Store, month: Month, page: { limit: number; after?: RankCursor } | { projects: string[] },
 ): Promise<{ totals: Metrics; projects: { project: string; metrics: Metrics }[]; more: boolean }> {
   const result = await store.aggregate(plan({
-    groupBy: ['project'], from: month.from, to: month.to, order: { by: 'cost_nanos', dir: 'desc' },
+    groupBy: 'limit' in page && page.limit === 0 ? [] : ['project'], from: month.from, to: month.to, order: { by: 'cost_nanos', dir: 'desc' },
     ...('projects' in page ? { filters: { project: page.projects }, limit: null } : { filters: {}, limit: page.limit, after: page.after }),
   }));
   return { totals: result.totals, projects: result.groups.map((g) => ({ project: g.key.project!, metrics: g.metrics })), more: result.more };

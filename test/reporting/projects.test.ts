@@ -277,6 +277,7 @@ describe.each(BACKENDS)('long lists, a page at a time, on %s', (backend) => {
       expect(pages.flat()).toEqual(whole.projects);
     }
     expect((await call(svc, 'GET', '/v1/stats/current-month?limit=2')).body.global).toEqual(whole.global);
+    expect((await call(svc, 'GET', '/v1/stats/current-month?limit=0')).body).toMatchObject({ global: whole.global, projects: [], next_cursor: null });
   });
 
   it.each([
@@ -284,7 +285,7 @@ describe.each(BACKENDS)('long lists, a page at a time, on %s', (backend) => {
     ['/v1/projects?limit=1001', /^limit: must be a whole number from 1 to 1000/],
     [`/v1/projects?q=${'x'.repeat(300)}`, /^q: at most 256 characters/],
     ['/v1/stats/current-month?cursor=WzEsMl0', /^cursor: not a cursor this API gave out/],
-    ['/v1/stats/current-month?limit=0', /^limit: /],
+    ['/v1/stats/current-month?limit=-1', /^limit: must be a whole number from 0 to 1000/],
   ])('%s → 400 naming the parameter', async (path, message) => {
     const { status, body } = await call(svc, 'GET', path);
     expect(status).toBe(400);
