@@ -3,6 +3,7 @@ import type { ApiKey, Principal } from '../src/auth/keys.js';
 import { Api } from '../src/http/api.js';
 import { requireRole } from '../src/http/auth.js';
 import { limitBody, registerCommon } from '../src/http/common.js';
+import { refuseCrossSite } from '../src/http/cross-site.js';
 import { registerDocs } from '../src/http/docs.js';
 import type { Pricer } from '../src/pricing/pricer.js';
 import type { Store } from '../src/store/types.js';
@@ -46,6 +47,7 @@ export function createCollectorApp(deps: CollectorDeps): CollectorApp {
   });
   // Before auth and the body limit, so their refusals reach OTLP clients as a google.rpc.Status too.
   app.use('/v1/traces', otlpErrorBodies);
+  app.use(refuseCrossSite());
   app.use('/v1/*', requireRole(deps.keys, 'ingest'));
   app.use('/api/*', requireRole(deps.keys, 'ingest'));
   app.use(limitBody(deps.limits.maxBodyBytes));

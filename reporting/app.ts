@@ -4,8 +4,10 @@ import { scopedStore } from '../src/auth/scope.js';
 import { Api } from '../src/http/api.js';
 import { requireRole } from '../src/http/auth.js';
 import { limitBody, registerCommon } from '../src/http/common.js';
+import { refuseCrossSite } from '../src/http/cross-site.js';
 import { registerDocs } from '../src/http/docs.js';
 import type { Store } from '../src/store/types.js';
+import { requireJsonBody } from './body.js';
 import { registerDashboard } from './dashboard/route.js';
 import { registerGrafana } from './grafana/routes.js';
 import { withRawHorizon } from './planner.js';
@@ -47,6 +49,8 @@ export function createReportingApp(deps: ReportingDeps): ReportingApp {
       }
     },
   });
+  // Before auth, so a cross-site write is refused in open mode too, and before anything reads a body.
+  app.use(refuseCrossSite(), requireJsonBody());
   for (const path of READ_ROUTES) {
     app.use(path, requireRole(deps.keys, 'read'), async (c, next) => {
       c.set('store', scopedStore(store, c.var.principal));

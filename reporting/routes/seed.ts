@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { nanosToUsd } from '../../src/event/normalise.js';
-import { badRequest } from '../../src/http/errors.js';
+import { badRequest, quoteInput } from '../../src/http/errors.js';
 import { once } from '../../src/http/query.js';
 import type { Metrics } from '../../src/store/types.js';
 import type { ReportingApi } from '../app.js';
@@ -12,7 +12,7 @@ const ALL_TIME = { from: Date.UTC(2000, 0, 1), to: Date.UTC(2100, 0, 1) };
 const DAY_MS = 86_400_000;
 
 const Query = z.strictObject({
-  group_by: once(z.enum(GROUPS, { error: (issue) => `"${String(issue.input)}" is not one of ${GROUPS.join(', ')}` }))
+  group_by: once(z.enum(GROUPS, { error: (issue) => `${quoteInput(issue.input)} is not one of ${GROUPS.join(', ')}` }))
     .optional().meta({ description: 'One grouping.', example: 'model' }),
   from_date: instantParam('First day, inclusive (UTC).', '2026-11-01'),
   to_date: instantParam('Last day, inclusive (UTC).', '2026-11-30'),

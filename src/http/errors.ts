@@ -25,6 +25,18 @@ export class ApiError extends Error {
   }
 }
 
+/** Client input cut to `max` characters for an error message, so a 4 MB value is not echoed back. */
+export function clip(input: unknown, max = 100): string {
+  const text = String(input);
+  return text.length > max ? `${text.slice(0, max)}… (${text.length} characters)` : text;
+}
+
+/** Client input as an error message quotes it: in double quotes, cut to 100 characters. */
+export function quoteInput(input: unknown): string {
+  const text = String(input);
+  return text.length > 100 ? `${JSON.stringify(text.slice(0, 100))}… (${text.length} characters)` : JSON.stringify(text);
+}
+
 export const badRequest = (message: string) => new ApiError(400, 'bad_request', message);
 export const notFound = (message: string) => new ApiError(404, 'not_found', message);
 
