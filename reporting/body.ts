@@ -1,7 +1,8 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
 import { formatPath } from '../src/event/validate.js';
-import { ApiError, badRequest, clip, quoteInput } from '../src/http/errors.js';
+import { excerpt } from '../src/excerpt.js';
+import { ApiError, badRequest, quoteInput } from '../src/http/errors.js';
 
 const JSON_TYPE = /^application\/([\w.+-]+\+)?json\s*(;|$)/i;
 
@@ -29,13 +30,13 @@ export async function jsonBody<T extends z.ZodType>(c: Context, schema: T): Prom
     const text = await c.req.text();
     json = text.trim() === '' ? {} : JSON.parse(text);
   } catch (error) {
-    throw badRequest(`body is not valid JSON: ${clip((error as Error).message, 200)}`);
+    throw badRequest(`body is not valid JSON: ${excerpt((error as Error).message, 200)}`);
   }
   const result = schema.safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0]!;
-    const message = issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.slice(0, 10).map((k) => clip(k)).join(', ')}${issue.keys.length > 10 ? ` and ${issue.keys.length - 10} more` : ''}` : issue.message;
-    throw badRequest(`${clip(formatPath(issue.path) || 'body', 200)}: ${message}`);
+    const message = issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.slice(0, 10).map((k) => excerpt(k)).join(', ')}${issue.keys.length > 10 ? ` and ${issue.keys.length - 10} more` : ''}` : issue.message;
+    throw badRequest(`${excerpt(formatPath(issue.path) || 'body', 200)}: ${message}`);
   }
   return result.data;
 }

@@ -1,6 +1,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { RE2JS } from 're2js';
-import { badRequest, clip, quoteInput } from '../../src/http/errors.js';
+import { excerpt } from '../../src/excerpt.js';
+import { badRequest, quoteInput } from '../../src/http/errors.js';
 import { DIMENSIONS, type Dimension, type Filters } from '../../src/store/types.js';
 
 export interface AdHocFilter {
@@ -93,7 +94,7 @@ function compileRegex(value: string, at: string): RE2JS {
   try {
     return RE2JS.compile(`^(?:${value})$`);
   } catch (error) {
-    throw badRequest(`${at}: ${quoteInput(value)} is not a regular expression RE2 accepts (${clip((error as Error).message)})`);
+    throw badRequest(`${at}: ${quoteInput(value)} is not a regular expression RE2 accepts (${excerpt((error as Error).message)})`);
   }
 }
 

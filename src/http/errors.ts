@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import { excerpt } from '../excerpt.js';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
 
@@ -25,16 +26,9 @@ export class ApiError extends Error {
   }
 }
 
-/** Client input cut to `max` characters for an error message, so a 4 MB value is not echoed back. */
-export function clip(input: unknown, max = 100): string {
-  const text = String(input);
-  return text.length > max ? `${text.slice(0, max)}… (${text.length} characters)` : text;
-}
-
-/** Client input as an error message quotes it: in double quotes, cut to 100 characters. */
+/** Client input as an error message quotes it: in double quotes, cut (see `excerpt`). */
 export function quoteInput(input: unknown): string {
-  const text = String(input);
-  return text.length > 100 ? `${JSON.stringify(text.slice(0, 100))}… (${text.length} characters)` : JSON.stringify(text);
+  return JSON.stringify(excerpt(String(input)));
 }
 
 export const badRequest = (message: string) => new ApiError(400, 'bad_request', message);
