@@ -9,7 +9,7 @@ import type { Pricer } from '../src/pricing/pricer.js';
 import type { Store } from '../src/store/types.js';
 import { BodyReader, type BodyLimits } from './body.js';
 import { countLimits, type RequestLimits } from './decode-limits.js';
-import { registerSeedUsage } from './routes/seed.js';
+import { registerApiUsage } from './routes/api-usage.js';
 import { otlpErrorBodies, registerTraces } from './routes/otlp.js';
 import { registerUsageBatch } from './routes/usage.js';
 import type { BatchWriter } from './writer.js';
@@ -53,7 +53,7 @@ export function createCollectorApp(deps: CollectorDeps): CollectorApp {
   app.use(limitBody(deps.limits.maxBodyBytes));
   const ingest: IngestDeps = { ...deps, bodies: new BodyReader(deps.limits), counts: countLimits(deps.limits) };
   registerUsageBatch(api, ingest);
-  registerSeedUsage(api, ingest);
+  registerApiUsage(api, ingest);
   registerTraces(api, ingest);
   registerDocs(api, {
     title: 'tokentally collector API',

@@ -13,7 +13,7 @@ import { registerGrafana } from './grafana/routes.js';
 import { withRawHorizon } from './planner.js';
 import { registerEvents } from './routes/events.js';
 import { registerProjects } from './routes/projects.js';
-import { registerSeedUsageReport } from './routes/seed.js';
+import { registerApiUsageReport } from './routes/api-usage.js';
 import { registerCurrentMonthStats } from './routes/stats.js';
 import { registerTimeseries } from './routes/timeseries.js';
 import { registerUsageReport } from './routes/usage-report.js';
@@ -61,7 +61,7 @@ export function createReportingApp(deps: ReportingDeps): ReportingApp {
   registerUsageReport(api, deps);
   registerTimeseries(api, deps);
   registerEvents(api);
-  registerSeedUsageReport(api);
+  registerApiUsageReport(api);
   registerCurrentMonthStats(api, deps);
   registerProjects(api, deps);
   registerGrafana(api, deps);

@@ -137,7 +137,7 @@ describe.each(BACKENDS)('on %s', (backend) => {
     });
   });
 
-  describe('GET /api/usage (seed-compatible)', () => {
+  describe('GET /api/usage (the original aggregate)', () => {
     it('totals and groups with camelCase names', async () => {
       const { body } = await svc.report('/api/usage?group_by=model&from_date=2026-11-01&to_date=2026-11-30');
       expect(body).toMatchObject({ totalInputTokens: 700, totalOutputTokens: 50, totalCostUsd: 0.0065, recordCount: 5 });
