@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
-import { formatPath } from '../src/event/validate.js';
+import { describeIssue } from '../src/event/validate.js';
 import { excerpt } from '../src/excerpt.js';
 import { ApiError, badRequest, quoteInput } from '../src/http/errors.js';
 
@@ -33,10 +33,6 @@ export async function jsonBody<T extends z.ZodType>(c: Context, schema: T): Prom
     throw badRequest(`body is not valid JSON: ${excerpt((error as Error).message, 200)}`);
   }
   const result = schema.safeParse(json);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const message = issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.slice(0, 10).map((k) => excerpt(k)).join(', ')}${issue.keys.length > 10 ? ` and ${issue.keys.length - 10} more` : ''}` : issue.message;
-    throw badRequest(`${excerpt(formatPath(issue.path) || 'body', 200)}: ${message}`);
-  }
+  if (!result.success) throw badRequest(describeIssue(result.error.issues));
   return result.data;
 }

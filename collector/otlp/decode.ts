@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { excerpt } from '../../src/excerpt.js';
-import { formatPath } from '../../src/event/validate.js';
+import { describeIssue } from '../../src/event/validate.js';
 import { ApiError, badRequest } from '../../src/http/errors.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { parseJson } from '../json.js';
@@ -58,10 +58,7 @@ export function decodeTraceRequest(body: Buffer, encoding: OtlpEncoding, limits:
   if (body.length === 0) return [];
   const message = encoding === 'json' ? parseOtlpJson(body, limits) : parseProtobuf(body, limits);
   const result = ExportTraceRequest.safeParse(message);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    throw badRequest(`${formatPath(issue.path) || 'body'}: ${issue.message}`);
-  }
+  if (!result.success) throw badRequest(describeIssue(result.error.issues));
   return result.data;
 }
 

@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
+import { describeIssue } from '../event/validate.js';
 import { excerpt } from '../excerpt.js';
 import { badRequest } from './errors.js';
 
@@ -43,6 +44,6 @@ export function parseInput<Q extends QuerySchema>(schema: Q, raw: Record<string,
   if (result.success) return result.data;
   const unknown = result.error.issues.find((issue) => issue.code === 'unrecognized_keys');
   if (unknown) throw badRequest(`${excerpt(String(unknown.keys[0]))}: unknown parameter; known: ${Object.keys(schema.shape).join(', ')}`);
-  const issue = result.error.issues[0]!;
-  throw badRequest(`${String(issue.path[0])}: ${issue.message}`);
+  // A parameter is named by its name alone, even when its problem is in one of its repeated values.
+  throw badRequest(describeIssue(result.error.issues.map((issue) => ({ ...issue, path: issue.path.slice(0, 1) }))));
 }
