@@ -32,7 +32,7 @@ export type CollectorApi = Api<CollectorEnv>;
 /** The ingestion app (native JSON and OTLP traces): parse → validate → normalise → price → queue → durable ack. */
 export function createCollectorApp(deps: CollectorDeps): CollectorApp {
   const app = new Hono<CollectorEnv>();
-  const api = new Api(app);
+  const api = new Api(app, (role) => [requireRole(deps.keys, role)]);
   registerCommon(api, 'collector', {
     async check() {
       if (deps.writer.isDraining) return 'shutting down';
@@ -48,8 +48,6 @@ export function createCollectorApp(deps: CollectorDeps): CollectorApp {
   // Before auth and the body limit, so their refusals reach OTLP clients as a google.rpc.Status too.
   app.use('/v1/traces', otlpErrorBodies);
   app.use(refuseCrossSite());
-  app.use('/v1/*', requireRole(deps.keys, 'ingest'));
-  app.use('/api/*', requireRole(deps.keys, 'ingest'));
   app.use(limitBody(deps.limits.maxBodyBytes));
   const ingest: IngestDeps = { ...deps, bodies: new BodyReader(deps.limits), counts: countLimits(deps.limits) };
   registerUsageBatch(api, ingest);

@@ -32,13 +32,15 @@ export type ReportingEnv = { Variables: { principal: Principal; store: Store } }
 export type ReportingApp = Hono<ReportingEnv>;
 export type ReportingApi = Api<ReportingEnv>;
 
-const READ_ROUTES = ['/v1/*', '/api/*', '/grafana', '/grafana/*'];
-
 /** The read app: reports, raw events, stats, projects, the Grafana datasource and the dashboard page. */
 export function createReportingApp(deps: ReportingDeps): ReportingApp {
   const app = new Hono<ReportingEnv>();
   const store = withRawHorizon(deps.store);
-  const api = new Api(app);
+  // Each route's declared role, then the store limited to what the caller's key may read.
+  const api = new Api(app, (role) => [requireRole(deps.keys, role), async (c, next) => {
+    c.set('store', scopedStore(store, c.var.principal));
+    await next();
+  }]);
   registerCommon(api, 'reporting', {
     async check() {
       try {
@@ -51,12 +53,6 @@ export function createReportingApp(deps: ReportingDeps): ReportingApp {
   });
   // Before auth, so a cross-site write is refused in open mode too, and before anything reads a body.
   app.use(refuseCrossSite(), requireJsonBody());
-  for (const path of READ_ROUTES) {
-    app.use(path, requireRole(deps.keys, 'read'), async (c, next) => {
-      c.set('store', scopedStore(store, c.var.principal));
-      await next();
-    });
-  }
   app.use(limitBody(deps.maxBodyBytes));
   registerUsageReport(api, deps);
   registerTimeseries(api, deps);

@@ -21,7 +21,7 @@ function presentedKey(authorization: string | undefined, header: string | undefi
  * Requires a key granting `role` once keys are configured, and records who asked as `principal`.
  * With no keys the service is open (it warns at start) and every request acts as admin.
  */
-export function requireRole(keys: readonly ApiKey[], role: Role): MiddlewareHandler<AuthEnv> {
+export function requireRole<E extends AuthEnv>(keys: readonly ApiKey[], role: Role): MiddlewareHandler<E> {
   return async function auth(c, next) {
     if (keys.length === 0) {
       c.set('principal', OPEN_ACCESS);
