@@ -66,7 +66,7 @@ describe('OTLP/gRPC TraceService/Export with the stock OpenTelemetry gRPC export
 describe('auth from gRPC metadata, as on HTTP', () => {
   const keys = { ingest: 'tt_ingest_key', read: 'tt_read_key', atlas: 'tt_atlas_key' };
   const API_KEYS = `ingest:${hashKey(keys.ingest).toString('hex')},read:${hashKey(keys.read).toString('hex')},ingest@atlas:${hashKey(keys.atlas).toString('hex')}`;
-  const read = async (path: string) => (await fetch(svc!.reportingUrl + path, { headers: { authorization: `Bearer ${keys.read}` } })).json();
+  const read = async (path: string): Promise<any> => (await fetch(svc!.reportingUrl + path, { headers: { authorization: `Bearer ${keys.read}` } })).json();
 
   it('no key → UNAUTHENTICATED, an unknown key → UNAUTHENTICATED, a read key → PERMISSION_DENIED; nothing stored', async () => {
     svc = await startTestService({ env: { API_KEYS } });
