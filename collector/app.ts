@@ -3,12 +3,13 @@ import type { ApiKey, Principal } from '../src/auth/keys.js';
 import { Api } from '../src/http/api.js';
 import { requireRole } from '../src/http/auth.js';
 import { limitBody, registerCommon } from '../src/http/common.js';
+import { refuseCrossSite } from '../src/http/cross-site.js';
 import { registerDocs } from '../src/http/docs.js';
 import type { Pricer } from '../src/pricing/pricer.js';
 import type { Store } from '../src/store/types.js';
 import { BodyReader, type BodyLimits } from './body.js';
 import { countLimits, type RequestLimits } from './decode-limits.js';
-import { registerSeedUsage } from './routes/seed.js';
+import { registerApiUsage } from './routes/api-usage.js';
 import { otlpErrorBodies, registerTraces } from './routes/otlp.js';
 import { registerUsageBatch } from './routes/usage.js';
 import type { BatchWriter } from './writer.js';
@@ -51,11 +52,12 @@ export function createCollectorApp(deps: IngestDeps): CollectorApp {
   });
   // Before auth and the body limit, so their refusals reach OTLP clients as a google.rpc.Status too.
   app.use('/v1/traces', otlpErrorBodies);
+  app.use(refuseCrossSite());
   app.use('/v1/*', requireRole(deps.keys, 'ingest'));
   app.use('/api/*', requireRole(deps.keys, 'ingest'));
   app.use(limitBody(deps.limits.maxBodyBytes));
   registerUsageBatch(api, deps);
-  registerSeedUsage(api, deps);
+  registerApiUsage(api, deps);
   registerTraces(api, deps);
   registerDocs(api, {
     title: 'tokentally collector API',

@@ -4,14 +4,16 @@ import { scopedStore } from '../src/auth/scope.js';
 import { Api } from '../src/http/api.js';
 import { requireRole } from '../src/http/auth.js';
 import { limitBody, registerCommon } from '../src/http/common.js';
+import { refuseCrossSite } from '../src/http/cross-site.js';
 import { registerDocs } from '../src/http/docs.js';
 import type { Store } from '../src/store/types.js';
+import { requireJsonBody } from './body.js';
 import { registerDashboard } from './dashboard/route.js';
 import { registerGrafana } from './grafana/routes.js';
 import { withRawHorizon } from './planner.js';
 import { registerEvents } from './routes/events.js';
 import { registerProjects } from './routes/projects.js';
-import { registerSeedUsageReport } from './routes/seed.js';
+import { registerApiUsageReport } from './routes/api-usage.js';
 import { registerCurrentMonthStats } from './routes/stats.js';
 import { registerTimeseries } from './routes/timeseries.js';
 import { registerUsageReport } from './routes/usage-report.js';
@@ -47,6 +49,8 @@ export function createReportingApp(deps: ReportingDeps): ReportingApp {
       }
     },
   });
+  // Before auth, so a cross-site write is refused in open mode too, and before anything reads a body.
+  app.use(refuseCrossSite(), requireJsonBody());
   for (const path of READ_ROUTES) {
     app.use(path, requireRole(deps.keys, 'read'), async (c, next) => {
       c.set('store', scopedStore(store, c.var.principal));
@@ -57,7 +61,7 @@ export function createReportingApp(deps: ReportingDeps): ReportingApp {
   registerUsageReport(api, deps);
   registerTimeseries(api, deps);
   registerEvents(api);
-  registerSeedUsageReport(api);
+  registerApiUsageReport(api);
   registerCurrentMonthStats(api, deps);
   registerProjects(api, deps);
   registerGrafana(api, deps);

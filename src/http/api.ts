@@ -39,7 +39,7 @@ export interface RouteSpec<Q extends QuerySchema | undefined = QuerySchema | und
    */
   body?: { schema: z.ZodType; contentTypes?: string[]; example: unknown };
   responses: Record<number, ResponseSpec>;
-  errors?: ErrorStatus[];
+  errors?: readonly ErrorStatus[];
 }
 
 type Handler<E extends Env, Q, P> = (c: Context<E>, query: Q, params: P) => Response | Promise<Response>;

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
-import { startService, type Service } from '../../src/server.js';
+import { startService, type Service } from '../../service/server.js';
 import { createDatabase, POSTGRES_OPTED_OUT } from './postgres.js';
 
 export type Backend = 'sqlite' | 'postgres';

@@ -6,12 +6,12 @@ import { createCollectorApp, ingestDeps } from '../collector/app.js';
 import { createGrpcFront, type GrpcFront } from '../collector/grpc.js';
 import { BatchWriter } from '../collector/writer.js';
 import { createReportingApp } from '../reporting/app.js';
-import type { Config } from './config.js';
-import { createPricer, loadPriceTable } from './pricing/index.js';
-import { openStore } from './store/open.js';
-import type { Store } from './store/types.js';
-import { startRetention, type RetentionTask } from './retention.js';
-import { telemetry } from './telemetry.js';
+import type { Config } from '../src/config.js';
+import { createPricer, loadPriceTable } from '../src/pricing/index.js';
+import { openStore } from '../src/store/open.js';
+import type { Store } from '../src/store/types.js';
+import { startRetention, type RetentionTask } from '../src/retention.js';
+import { telemetry } from '../src/telemetry.js';
 
 export interface Service {
   store: Store;
