@@ -29,8 +29,13 @@ export type CollectorEnv = { Variables: { principal: Principal } };
 export type CollectorApp = Hono<CollectorEnv>;
 export type CollectorApi = Api<CollectorEnv>;
 
+/** The deps of both fronts (HTTP and gRPC), so they share one body reader and with it one decoding budget. */
+export function ingestDeps(deps: CollectorDeps): IngestDeps {
+  return { ...deps, bodies: new BodyReader(deps.limits), counts: countLimits(deps.limits) };
+}
+
 /** The ingestion app (native JSON and OTLP traces): parse → validate → normalise → price → queue → durable ack. */
-export function createCollectorApp(deps: CollectorDeps): CollectorApp {
+export function createCollectorApp(deps: IngestDeps): CollectorApp {
   const app = new Hono<CollectorEnv>();
   const api = new Api(app, (role) => [requireRole(deps.keys, role)]);
   registerCommon(api, 'collector', {
@@ -49,10 +54,9 @@ export function createCollectorApp(deps: CollectorDeps): CollectorApp {
   app.use('/v1/traces', otlpErrorBodies);
   app.use(refuseCrossSite());
   app.use(limitBody(deps.limits.maxBodyBytes));
-  const ingest: IngestDeps = { ...deps, bodies: new BodyReader(deps.limits), counts: countLimits(deps.limits) };
-  registerUsageBatch(api, ingest);
-  registerApiUsage(api, ingest);
-  registerTraces(api, ingest);
+  registerUsageBatch(api, deps);
+  registerApiUsage(api, deps);
+  registerTraces(api, deps);
   registerDocs(api, {
     title: 'tokentally collector API',
     description: 'Ingestion of LLM token usage. A 2xx answer means the events are committed to the database.',

@@ -41,6 +41,7 @@ async function serve(roles: Roles): Promise<void> {
   }
   if (service.collectorUrl) console.log(`tokentally collector listening on ${service.collectorUrl}`);
   if (service.reportingUrl) console.log(`tokentally reporting listening on ${service.reportingUrl}`);
+  if (service.grpcUrl) console.log(`tokentally OTLP/gRPC listening on ${service.grpcUrl}`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -8,6 +8,7 @@ import { parseJson } from '../json.js';
 import type { Rejection, Signal } from './receive.js';
 import { ExportTraceRequest, type TraceSpan } from './request.js';
 import { protobufScanner, type ProtobufLimits } from './scan.js';
+import { grpcCode } from './status.js';
 
 /**
  * The two OTLP/HTTP codecs: bytes in either encoding → the spans of `request.ts`, and answers back
@@ -20,12 +21,13 @@ const PROTO_DIR = join(PACKAGE_ROOT, 'collector', 'otlp', 'proto');
 
 const root = new protobuf.Root();
 root.resolvePath = (_origin, target) => join(PROTO_DIR, target);
-root.loadSync(['opentelemetry/proto/collector/trace/v1/trace_service.proto', 'google/rpc/status.proto']);
+root.loadSync(['opentelemetry/proto/collector/trace/v1/trace_service.proto', 'google/rpc/status.proto', 'google/rpc/error_details.proto']);
 /** The message types of the vendored schema; tests and the benchmark encode with them as a client would. */
 export const otlpTypes = {
   request: root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest'),
   response: root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse'),
   status: root.lookupType('google.rpc.Status'),
+  retryInfo: root.lookupType('google.rpc.RetryInfo'),
 };
 
 const scanRequest = protobufScanner(otlpTypes.request, root.lookupType('opentelemetry.proto.trace.v1.Span'));
@@ -116,9 +118,7 @@ export function encodeExportResponse(signal: Signal, encoding: OtlpEncoding, rej
   return encode(type, partialSuccess ? { partialSuccess } : {}, encoding);
 }
 
-/** gRPC codes for the `google.rpc.Status` of an error answer; OTLP clients go by the HTTP status. */
-const GRPC_CODES: Record<number, number> = { 400: 3, 401: 16, 403: 7, 404: 5, 413: 11, 415: 3, 429: 8, 503: 14 };
-
+/** The `google.rpc.Status` of an error answer; OTLP/HTTP clients go by the HTTP status, not its code. */
 export function encodeStatus(encoding: OtlpEncoding, httpStatus: number, message: string): Encoded {
-  return encode(otlpTypes.status, { code: GRPC_CODES[httpStatus] ?? 13, message }, encoding);
+  return encode(otlpTypes.status, { code: grpcCode(httpStatus), message }, encoding);
 }
