@@ -4,6 +4,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3 make g+
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
+COPY service ./service
 COPY collector ./collector
 COPY reporting ./reporting
 COPY bench ./bench
@@ -16,7 +17,8 @@ ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     DATABASE_URL=/data/tokentally.db \
     COLLECTOR_PORT=4318 \
-    REPORTING_PORT=4320
+    REPORTING_PORT=4320 \
+    GRPC_PORT=4317
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
@@ -30,9 +32,9 @@ COPY --from=build /app/reporting/dashboard/public ./reporting/dashboard/public
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
-EXPOSE 4318 4320
+EXPOSE 4317 4318 4320
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD node -e "Promise.all([process.env.COLLECTOR_PORT, process.env.REPORTING_PORT].map((p) => fetch('http://127.0.0.1:' + p + '/healthz').then((r) => { if (!r.ok) throw r.status; }))).then(() => process.exit(0), () => process.exit(1))"
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "dist/src/cli.js"]
+ENTRYPOINT ["node", "dist/service/cli.js"]
 CMD ["serve"]

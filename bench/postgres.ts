@@ -55,7 +55,7 @@ async function ceiling(cluster: Cluster, clients: number, events: number): Promi
 async function collectors(cluster: Cluster, count: number, clients: number, seconds: number): Promise<LoadResult> {
   const url = await freshDatabase(cluster, `e2e_${count}`);
   const runs: Running[] = Array.from({ length: count }, () =>
-    runCli(['collector'], { DATABASE_URL: url, COLLECTOR_PORT: '0', DATABASE_POOL_MAX: '4' }),
+    runCli(['collector'], { DATABASE_URL: url, COLLECTOR_PORT: '0', GRPC_PORT: '0', DATABASE_POOL_MAX: '4' }),
   );
   try {
     const urls = await Promise.all(runs.map(async (r) => (await waitForListening(r, ['collector'])).collector));

@@ -38,7 +38,7 @@ function tempDir(): string {
 
 /** (b)–(e) and (g): the service in its own process, loaded over HTTP. */
 async function ingest(ceiling: number, dir: string): Promise<void> {
-  const server = runCli(['serve'], { DATABASE_URL: join(dir, 'ingest.db'), COLLECTOR_PORT: '0', REPORTING_PORT: '0' });
+  const server = runCli(['serve'], { DATABASE_URL: join(dir, 'ingest.db'), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' });
   const { collector } = await waitForUrls(server);
   const load = async (batch: number, connections = size.connections, rate?: number) => {
     await waitForIdle(collector);
@@ -75,7 +75,7 @@ async function ingest(ceiling: number, dir: string): Promise<void> {
     await stop(seed);
   }
 
-  const otlpServer = runCli(['serve'], { DATABASE_URL: join(dir, 'otlp.db'), COLLECTOR_PORT: '0', REPORTING_PORT: '0' });
+  const otlpServer = runCli(['serve'], { DATABASE_URL: join(dir, 'otlp.db'), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' });
   try {
     const { collector: otlpUrl } = await waitForUrls(otlpServer);
     console.log('(e) OTLP/HTTP protobuf ingest, POST /v1/traces, pre-encoded requests with fresh span ids:');
@@ -112,7 +112,7 @@ async function reports(dir: string): Promise<void> {
 /** --profile: the service under 1,000-event batches with --cpu-prof, summarised by pipeline stage. */
 async function profile(dir: string): Promise<void> {
   const profiles = join(dir, 'profiles');
-  const server = runCli(['serve'], { DATABASE_URL: join(dir, 'profile.db'), COLLECTOR_PORT: '0', REPORTING_PORT: '0' }, [
+  const server = runCli(['serve'], { DATABASE_URL: join(dir, 'profile.db'), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' }, [
     '--cpu-prof', `--cpu-prof-dir=${profiles}`,
   ]);
   try {

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/paths.js';
 
-export const CLI = join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
+export const CLI = join(PACKAGE_ROOT, 'dist', 'service', 'cli.js');
 
 export interface Running {
   child: ChildProcess;

@@ -3,12 +3,13 @@ import type { ApiKey, Principal } from '../src/auth/keys.js';
 import { Api } from '../src/http/api.js';
 import { requireRole } from '../src/http/auth.js';
 import { limitBody, registerCommon } from '../src/http/common.js';
+import { refuseCrossSite } from '../src/http/cross-site.js';
 import { registerDocs } from '../src/http/docs.js';
 import type { Pricer } from '../src/pricing/pricer.js';
 import type { Store } from '../src/store/types.js';
 import { BodyReader, type BodyLimits } from './body.js';
 import { countLimits, type RequestLimits } from './decode-limits.js';
-import { registerSeedUsage } from './routes/seed.js';
+import { registerApiUsage } from './routes/api-usage.js';
 import { OTLP_PATHS, otlpErrorBodies, registerOtlp } from './routes/otlp.js';
 import { registerUsageBatch } from './routes/usage.js';
 import type { BatchWriter } from './writer.js';
@@ -28,10 +29,15 @@ export type CollectorEnv = { Variables: { principal: Principal } };
 export type CollectorApp = Hono<CollectorEnv>;
 export type CollectorApi = Api<CollectorEnv>;
 
+/** The deps of both fronts (HTTP and gRPC), so they share one body reader and with it one decoding budget. */
+export function ingestDeps(deps: CollectorDeps): IngestDeps {
+  return { ...deps, bodies: new BodyReader(deps.limits), counts: countLimits(deps.limits) };
+}
+
 /** The ingestion app (native JSON and OTLP traces, logs and metrics): parse → validate → normalise → price → queue → durable ack. */
-export function createCollectorApp(deps: CollectorDeps): CollectorApp {
+export function createCollectorApp(deps: IngestDeps): CollectorApp {
   const app = new Hono<CollectorEnv>();
-  const api = new Api(app);
+  const api = new Api(app, (role) => [requireRole(deps.keys, role)]);
   registerCommon(api, 'collector', {
     async check() {
       if (deps.writer.isDraining) return 'shutting down';
@@ -46,13 +52,11 @@ export function createCollectorApp(deps: CollectorDeps): CollectorApp {
   });
   // Before auth and the body limit, so their refusals reach OTLP clients as a google.rpc.Status too.
   for (const path of OTLP_PATHS) app.use(path, otlpErrorBodies);
-  app.use('/v1/*', requireRole(deps.keys, 'ingest'));
-  app.use('/api/*', requireRole(deps.keys, 'ingest'));
+  app.use(refuseCrossSite());
   app.use(limitBody(deps.limits.maxBodyBytes));
-  const ingest: IngestDeps = { ...deps, bodies: new BodyReader(deps.limits), counts: countLimits(deps.limits) };
-  registerUsageBatch(api, ingest);
-  registerSeedUsage(api, ingest);
-  registerOtlp(api, ingest);
+  registerUsageBatch(api, deps);
+  registerApiUsage(api, deps);
+  registerOtlp(api, deps);
   registerDocs(api, {
     title: 'tokentally collector API',
     description: 'Ingestion of LLM token usage. A 2xx answer means the events are committed to the database.',

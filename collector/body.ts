@@ -44,8 +44,7 @@ export class BodyReader {
     const raw = Buffer.from(await c.req.raw.arrayBuffer());
     let held = 0;
     const hold = (bytes: number): boolean => {
-      if (this.inFlight + bytes > this.limits.maxDecodedBytesInFlight) return false;
-      this.inFlight += bytes;
+      if (!this.take(bytes)) return false;
       held += bytes;
       return true;
     };
@@ -56,6 +55,26 @@ export class BodyReader {
     } finally {
       this.inFlight -= held;
     }
+  }
+
+  /**
+   * Holds a body that its transport has already read and decoded within its own size limit (a gRPC
+   * message, which grpc-js reads and gunzips) in the same budget while `use` runs; `use` is
+   * synchronous, as for `read`.
+   */
+  hold<T>(body: Buffer, use: (body: Buffer) => T): T {
+    if (!this.take(body.length)) throw this.busy();
+    try {
+      return use(body);
+    } finally {
+      this.inFlight -= body.length;
+    }
+  }
+
+  private take(bytes: number): boolean {
+    if (this.inFlight + bytes > this.limits.maxDecodedBytesInFlight) return false;
+    this.inFlight += bytes;
+    return true;
   }
 
   /** Gunzips in pieces, each held in the budget as it comes; stops at the first piece beyond either limit. */

@@ -41,9 +41,8 @@ export function applyProjectScope(outcome: ValidationOutcome, principal: Princip
 /**
  * Normalises and prices the valid events. The routes call it from synchronous helpers, so that a
  * request waiting for its commit holds none of it: the body, the parsed JSON, the validated events
- * and (see `commit`) the records are garbage by then. Held across the wait, they got old enough to
- * reach V8's old generation, which peaked at 96 MB under load, then 64-67 MB with the records
- * still held, then 23-27 MB.
+ * and (see `commit`) the records are garbage by then. Held across the wait, they would grow old
+ * enough to reach V8's old generation, which then swells under load (docs/benchmarks.md).
  */
 export function prepare(outcome: ValidationOutcome, total: number, pricer: Pricer): Prepared {
   const receivedAt = Date.now();

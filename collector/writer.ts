@@ -139,8 +139,7 @@ export class BatchWriter {
 
   /**
    * Takes the next batch and hands it to the store; synchronous, so that its records are not kept
-   * while it commits: held that long, they reached V8's old generation, which then peaked at
-   * 63-76 MB instead of 23-27 (docs/benchmarks.md, change 20).
+   * while it commits: held that long, they would reach V8's old generation (docs/benchmarks.md).
    */
   private startCommit(): { waiters: Waiter[]; committed: Promise<boolean[]> } {
     const batch = this.takeBatch();

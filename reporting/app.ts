@@ -4,14 +4,16 @@ import { scopedStore } from '../src/auth/scope.js';
 import { Api } from '../src/http/api.js';
 import { requireRole } from '../src/http/auth.js';
 import { limitBody, registerCommon } from '../src/http/common.js';
+import { refuseCrossSite } from '../src/http/cross-site.js';
 import { registerDocs } from '../src/http/docs.js';
 import type { Store } from '../src/store/types.js';
+import { requireJsonBody } from './body.js';
 import { registerDashboard } from './dashboard/route.js';
 import { registerGrafana } from './grafana/routes.js';
 import { withRawHorizon } from './planner.js';
 import { registerEvents } from './routes/events.js';
 import { registerProjects } from './routes/projects.js';
-import { registerSeedUsageReport } from './routes/seed.js';
+import { registerApiUsageReport } from './routes/api-usage.js';
 import { registerCurrentMonthStats } from './routes/stats.js';
 import { registerTimeseries } from './routes/timeseries.js';
 import { registerUsageReport } from './routes/usage-report.js';
@@ -30,13 +32,15 @@ export type ReportingEnv = { Variables: { principal: Principal; store: Store } }
 export type ReportingApp = Hono<ReportingEnv>;
 export type ReportingApi = Api<ReportingEnv>;
 
-const READ_ROUTES = ['/v1/*', '/api/*', '/grafana', '/grafana/*'];
-
 /** The read app: reports, raw events, stats, projects, the Grafana datasource and the dashboard page. */
 export function createReportingApp(deps: ReportingDeps): ReportingApp {
   const app = new Hono<ReportingEnv>();
   const store = withRawHorizon(deps.store);
-  const api = new Api(app);
+  // Each route's declared role, then the store limited to what the caller's key may read.
+  const api = new Api(app, (role) => [requireRole(deps.keys, role), async (c, next) => {
+    c.set('store', scopedStore(store, c.var.principal));
+    await next();
+  }]);
   registerCommon(api, 'reporting', {
     async check() {
       try {
@@ -47,17 +51,13 @@ export function createReportingApp(deps: ReportingDeps): ReportingApp {
       }
     },
   });
-  for (const path of READ_ROUTES) {
-    app.use(path, requireRole(deps.keys, 'read'), async (c, next) => {
-      c.set('store', scopedStore(store, c.var.principal));
-      await next();
-    });
-  }
+  // Before auth, so a cross-site write is refused in open mode too, and before anything reads a body.
+  app.use(refuseCrossSite(), requireJsonBody());
   app.use(limitBody(deps.maxBodyBytes));
   registerUsageReport(api, deps);
   registerTimeseries(api, deps);
   registerEvents(api);
-  registerSeedUsageReport(api);
+  registerApiUsageReport(api);
   registerCurrentMonthStats(api, deps);
   registerProjects(api, deps);
   registerGrafana(api, deps);

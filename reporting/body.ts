@@ -1,7 +1,27 @@
-import type { Context } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
-import { formatPath } from '../src/event/validate.js';
-import { badRequest } from '../src/http/errors.js';
+import { describeIssue } from '../src/event/validate.js';
+import { excerpt } from '../src/excerpt.js';
+import { ApiError, badRequest, quoteInput } from '../src/http/errors.js';
+
+const JSON_TYPE = /^application\/([\w.+-]+\+)?json\s*(;|$)/i;
+
+/**
+ * Writes and Grafana's queries take JSON bodies only: a form a browser posts from another site
+ * (urlencoded, multipart or text/plain) is refused for its type alone, whatever else it carries.
+ * A request without a body (a pin, an unpin) needs no Content-Type.
+ */
+export function requireJsonBody(): MiddlewareHandler {
+  return async function jsonOnly(c, next) {
+    if (c.req.method === 'GET' || c.req.method === 'HEAD' || c.req.method === 'OPTIONS') return next();
+    const type = c.req.header('content-type');
+    const hasBody = c.req.header('transfer-encoding') !== undefined || Number(c.req.header('content-length') ?? 0) > 0;
+    if (type === undefined ? hasBody : !JSON_TYPE.test(type)) {
+      throw new ApiError(415, 'unsupported_media_type', `Content-Type: ${type === undefined ? 'missing' : quoteInput(type)}; send the body as application/json`);
+    }
+    return next();
+  };
+}
 
 /** A JSON request body checked against `schema`; an empty body is `{}`. A 400 names the first field at fault. */
 export async function jsonBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.infer<T>> {
@@ -10,13 +30,9 @@ export async function jsonBody<T extends z.ZodType>(c: Context, schema: T): Prom
     const text = await c.req.text();
     json = text.trim() === '' ? {} : JSON.parse(text);
   } catch (error) {
-    throw badRequest(`body is not valid JSON: ${(error as Error).message}`);
+    throw badRequest(`body is not valid JSON: ${excerpt((error as Error).message, 200)}`);
   }
   const result = schema.safeParse(json);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const message = issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : issue.message;
-    throw badRequest(`${formatPath(issue.path) || 'body'}: ${message}`);
-  }
+  if (!result.success) throw badRequest(describeIssue(result.error.issues));
   return result.data;
 }

@@ -54,6 +54,11 @@ export function subtractMetrics(a: Metrics, b: Metrics): Metrics {
   return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - b[k as keyof Metrics]])) as unknown as Metrics;
 }
 
+/** What the totals hold beyond the groups shown: the groups cut off by a limit, summed. */
+export function restOf(totals: Metrics, shown: readonly { metrics: Metrics }[]): Metrics {
+  return subtractMetrics(totals, shown.reduce((sum, g) => addMetrics(sum, g.metrics), ZERO_METRICS));
+}
+
 export function addMetrics(a: Metrics, b: Metrics): Metrics {
   return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v + b[k as keyof Metrics]])) as unknown as Metrics;
 }

@@ -11,6 +11,7 @@ export const ConfigSchema = z
     HOST: z.string().min(1).default('127.0.0.1'),
     COLLECTOR_PORT: port.default(4318),
     REPORTING_PORT: port.default(4320),
+    GRPC_PORT: port.default(4317),
     QUEUE_MAX_EVENTS: positiveInt.default(200_000),
     QUEUE_MAX_BYTES: positiveInt.default(64 * 1024 * 1024),
     BATCH_MAX_EVENTS: positiveInt.default(5_000),

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The package's root folder, whether running from src/ (tests) or dist/src/ (built). */
+/** The package's root folder, whether running from the sources (tests) or from dist/ (built). */
 export const PACKAGE_ROOT = (() => {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) {

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import type { z } from 'zod';
 import { excerpt } from '../../src/excerpt.js';
-import { formatPath } from '../../src/event/validate.js';
+import { describeIssue } from '../../src/event/validate.js';
 import { ApiError, badRequest } from '../../src/http/errors.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { parseJson } from '../json.js';
@@ -11,6 +11,7 @@ import { ExportMetricsRequest, type MetricPoint } from './metrics-request.js';
 import type { Rejection, Signal } from './receive.js';
 import { ExportTraceRequest, type TraceSpan } from './request.js';
 import { protobufScanner, type ProtobufLimits } from './scan.js';
+import { grpcCode } from './status.js';
 
 /**
  * The two OTLP/HTTP codecs, per signal: bytes in either encoding → the signal's records, and
@@ -29,6 +30,7 @@ root.loadSync([
   'opentelemetry/proto/collector/logs/v1/logs_service.proto',
   'opentelemetry/proto/collector/metrics/v1/metrics_service.proto',
   'google/rpc/status.proto',
+  'google/rpc/error_details.proto',
 ]);
 const exportTypes = (name: string) => ({
   request: root.lookupType(`opentelemetry.proto.collector.${name}ServiceRequest`),
@@ -40,6 +42,7 @@ export const otlpTypes = {
   logs: exportTypes('logs.v1.ExportLogs'),
   metrics: exportTypes('metrics.v1.ExportMetrics'),
   status: root.lookupType('google.rpc.Status'),
+  retryInfo: root.lookupType('google.rpc.RetryInfo'),
 };
 
 /** What each signal's request decodes to. */
@@ -113,10 +116,7 @@ export function decodeExport<S extends Signal>(signal: S, body: Buffer, encoding
   // An empty body is an empty request, which OTLP answers with success.
   const message = body.length === 0 ? {} : encoding === 'json' ? parseOtlpJson(body, codec, scanLimits) : parseProtobuf(signal, body, codec, scanLimits);
   const result = codec.schema.safeParse(message);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    throw badRequest(`${formatPath(issue.path) || 'body'}: ${issue.message}`);
-  }
+  if (!result.success) throw badRequest(describeIssue(result.error.issues));
   return result.data;
 }
 
@@ -169,9 +169,7 @@ export function encodeExportResponse(signal: Signal, encoding: OtlpEncoding, rej
   return encode(otlpTypes[signal].response, partialSuccess ? { partialSuccess } : {}, encoding);
 }
 
-/** gRPC codes for the `google.rpc.Status` of an error answer; OTLP clients go by the HTTP status. */
-const GRPC_CODES: Record<number, number> = { 400: 3, 401: 16, 403: 7, 404: 5, 413: 11, 415: 3, 429: 8, 503: 14 };
-
+/** The `google.rpc.Status` of an error answer; OTLP/HTTP clients go by the HTTP status, not its code. */
 export function encodeStatus(encoding: OtlpEncoding, httpStatus: number, message: string): Encoded {
-  return encode(otlpTypes.status, { code: GRPC_CODES[httpStatus] ?? 13, message }, encoding);
+  return encode(otlpTypes.status, { code: grpcCode(httpStatus), message }, encoding);
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Principal } from '../../src/auth/keys.js';
 import { UsageBatchInput, UsageEventInput } from '../../src/event/schema.js';
-import { issuesToErrors, validateEvents } from '../../src/event/validate.js';
+import { describeIssue, validateEvents } from '../../src/event/validate.js';
 import { badRequest, ErrorBody } from '../../src/http/errors.js';
 import { requireJson } from '../body.js';
 import type { CollectorApi, IngestDeps } from '../app.js';
@@ -61,10 +61,7 @@ function answerBatch(batch: Prepared, deps: IngestDeps) {
 function prepareBatch(body: Buffer, principal: Principal, deps: IngestDeps): Prepared {
   const json = parseJson(body, { values: deps.counts.values, counted: { keys: ['events'], depth: 1, count: deps.counts.events } });
   const parsed = UsageBatchInput.safeParse(json);
-  if (!parsed.success) {
-    const first = issuesToErrors(0, parsed.error.issues, '')[0]!;
-    throw badRequest(`${first.path}: ${first.message}; expected {"events": [...]}`);
-  }
+  if (!parsed.success) throw badRequest(`${describeIssue(parsed.error.issues)}; expected {"events": [...]}`);
   const { events } = parsed.data;
   if (events.length === 0) throw badRequest('events: must contain at least one event');
   return prepare(applyProjectScope(validateEvents(events), principal, 'events'), events.length, deps.pricer);

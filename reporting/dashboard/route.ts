@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Env } from 'hono';
 import type { Api } from '../../src/http/api.js';
-import { contentType, serveStatic } from '../../src/http/static.js';
+import { contentType, pageHeaders, serveStatic } from '../../src/http/static.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 
 const PUBLIC = join(PACKAGE_ROOT, 'reporting', 'dashboard', 'public');
@@ -32,6 +32,6 @@ export function registerDashboard<E extends Env>(api: Api<E>): void {
       method: 'get', path, tag: 'dashboard', summary: path === '/' ? 'The cost dashboard page' : `Dashboard asset ${path.slice('/dashboard/'.length)}`,
       responses: { 200: { description: 'Served by the sidecar itself, gzipped when the client accepts it', text: contentType(file).split(';')[0]! } },
     } as const;
-    api.route(spec, (c) => serveStatic(c, file, { 'Cache-Control': 'no-cache', 'Content-Security-Policy': CSP }));
+    api.route(spec, (c) => serveStatic(c, file, { 'Cache-Control': 'no-cache', ...pageHeaders(CSP) }));
   }
 }

@@ -4,7 +4,7 @@ import { DIMENSIONS, type Dimension, type Filters, type Store, type TimeBucket }
 import { apiMetrics } from '../metrics.js';
 import { plan } from '../planner.js';
 import { GRAFANA_METRICS, type GrafanaMetric } from './catalog.js';
-import { adHocFilters, payloadFilters, variableValues, type AdHocFilter } from './filters.js';
+import { adHocFilters, intersect, payloadFilters, variableValues, type AdHocFilter } from './filters.js';
 
 const AdHoc = z.looseObject({ key: z.string(), operator: z.string(), value: z.string().optional(), values: z.array(z.string()).optional() });
 
@@ -37,9 +37,9 @@ function bucketMs(key: string): number {
   return Date.parse(key.length === 7 ? `${key}-01T00:00:00Z` : key.length === 10 ? `${key}T00:00:00Z` : key);
 }
 
-function intersect(a: Filters, b: Filters): Filters {
+function bothFilters(a: Filters, b: Filters): Filters {
   const out: Filters = { ...a };
-  for (const [d, values] of Object.entries(b) as [Dimension, string[]][]) out[d] = out[d] ? out[d]!.filter((v) => values.includes(v)) : values;
+  for (const [d, values] of Object.entries(b) as [Dimension, string[]][]) out[d] = out[d] ? intersect(out[d]!, values) : values;
   return out;
 }
 
@@ -80,7 +80,7 @@ export async function runGrafanaQuery(store: Store, q: GrafanaQuery): Promise<un
     if (!(metric in GRAFANA_METRICS)) throw badRequest(`targets[].target: "${metric}" is not one of ${Object.keys(GRAFANA_METRICS).join(', ')}`);
     const payload = parsePayload(target.payload);
     const groupBy = groupByOf(payload);
-    const filters = intersect(adhoc, payloadFilters(payload));
+    const filters = bothFilters(adhoc, payloadFilters(payload));
     const label = (key: Partial<Record<string, string>>) => groupBy.map((g) => key[g] || '(none)').join(' / ') || metric;
     if (payload.format === 'table') {
       const result = await store.aggregate(plan({ groupBy, filters, from, to, order: { by: 'cost_nanos', dir: 'desc' }, limit: null }));

@@ -41,7 +41,7 @@ const QueryAnswer = z.array(z.union([
 export function registerGrafana(api: ReportingApi, deps: ReportingDeps): void {
   const common = { tag: 'grafana', role: 'read' } as const;
   const post = (path: string, summary: string, schema: z.ZodType, example: unknown, answer: z.ZodType) =>
-    ({ ...common, method: 'post', path: `/grafana${path}`, summary, body: { schema, example }, responses: { 200: { description: 'Answer for Grafana', schema: answer } } }) as const;
+    ({ ...common, method: 'post', path: `/grafana${path}`, summary, body: { schema, example }, responses: { 200: { description: 'Answer for Grafana', schema: answer } }, errors: [415] }) as const;
   const testConnection = (path: string) => ({
     ...common, method: 'get', path, summary: "Grafana's test connection",
     responses: { 200: { description: 'The datasource is reachable', schema: z.object({ status: z.literal('ok'), datasource: z.string() }) } },

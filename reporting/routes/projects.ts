@@ -1,17 +1,15 @@
 import type { Context } from 'hono';
-import { except } from 'hono/combine';
 import { z } from 'zod';
 import { ProjectId } from '../../src/event/schema.js';
 import { requireProjects } from '../../src/auth/scope.js';
-import { requireRole } from '../../src/http/auth.js';
-import { ApiError, badRequest, notFound } from '../../src/http/errors.js';
-import type { Metrics, Project } from '../../src/store/types.js';
+import { ApiError, badRequest, notFound, quoteInput } from '../../src/http/errors.js';
+import type { Metrics, Project, ProjectCursor } from '../../src/store/types.js';
 import { once } from '../../src/http/query.js';
 import type { ReportingApi, ReportingDeps, ReportingEnv } from '../app.js';
 import { jsonBody } from '../body.js';
 import { ApiMetrics, apiMetrics, ZERO_METRICS } from '../metrics.js';
-import { tzParam } from '../params.js';
-import { monthToDate } from './stats.js';
+import { cursorParam, encodeCursor, limitParam, tzParam } from '../params.js';
+import { monthByProject, monthOf } from './stats.js';
 
 const ProjectChanges = z.strictObject({
   name: z.string().trim().min(1, 'must not be empty').max(200).optional(),
@@ -38,8 +36,16 @@ function apiProject(p: Project, month: Metrics | undefined) {
 const IdParams = z.strictObject({ id: ProjectId.meta({ description: 'The project id events name.', example: 'atlas' }) });
 const TzQuery = z.strictObject({ tz: tzParam });
 const ListQuery = z.strictObject({
-  archived: once(z.enum(['true', 'false'], { error: (issue) => `${JSON.stringify(issue.input)} is not true or false` })).default('false').meta({ description: 'Include archived projects.', example: 'true' }),
+  archived: once(z.enum(['true', 'false'], { error: (issue) => `${quoteInput(issue.input)} is not true or false` })).default('false').meta({ description: 'Include archived projects.', example: 'true' }),
   tz: tzParam,
+  q: once(z.string().max(256, 'at most 256 characters')).optional().meta({ description: 'Only projects whose id or name contains this, ignoring case.', example: 'atl' }),
+  limit: limitParam(100, 1000, 'Projects per page.'),
+  cursor: cursorParam<ProjectCursor>((place) => {
+    const p = place as { pin?: unknown; name?: unknown; id?: unknown } | null;
+    if (typeof p !== 'object' || p === null) return null;
+    if (Number.isSafeInteger(p.pin)) return { pinOrder: p.pin as number };
+    return typeof p.name === 'string' && typeof p.id === 'string' ? { name: p.name, id: p.id } : null;
+  }),
 });
 
 const ApiProject = z.object({
@@ -49,7 +55,14 @@ const ApiProject = z.object({
   current_month: ApiMetrics.describe('month-to-date figures, as in /v1/stats/current-month'),
 });
 const OneProject = ApiProject.extend({ month: z.string().describe('YYYY-MM') });
-const ProjectList = z.object({ month: z.string().describe('YYYY-MM'), projects: z.array(ApiProject) });
+const ProjectList = z.object({
+  month: z.string().describe('YYYY-MM'),
+  projects: z.array(ApiProject),
+  next_cursor: z.string().nullable().describe('pass it as `cursor` for the next page; null on the last one'),
+});
+
+/** Where a page of the list ended, in the list's order: a pinned project's place, else its name and id. */
+const placeOf = (p: Project) => (p.pinned ? { pin: p.pin_order } : { name: p.name, id: p.id });
 
 /**
  * The projects API: list, read, create or update, pin, unpin and reorder the pins. Each project
@@ -57,15 +70,13 @@ const ProjectList = z.object({ month: z.string().describe('YYYY-MM'), projects: 
  * Writes need the admin role; a key scoped to projects only sees and changes those.
  */
 export function registerProjects(api: ReportingApi, deps: ReportingDeps): void {
-  const admin = requireRole(deps.keys, 'admin');
-  // Reads passed the app's read check already; every other method here changes projects.
-  api.app.use('/v1/projects/*', except((c) => c.req.method === 'GET', admin));
 
   /** Projects with their month-to-date figures, read with the caller's scope. */
   async function withMonth(c: Context<ReportingEnv>, projects: Project[], zone: string) {
-    const mtd = await monthToDate(c.var.store, deps.now(), zone);
+    const month = monthOf(deps.now(), zone);
+    const mtd = await monthByProject(c.var.store, month, { projects: projects.map((p) => p.id) });
     const byProject = new Map(mtd.projects.map((p) => [p.project, p.metrics]));
-    return { month: mtd.month, projects: projects.map((p) => apiProject(p, byProject.get(p.id))) };
+    return { month: month.month, projects: projects.map((p) => apiProject(p, byProject.get(p.id))) };
   }
 
   async function answerOne(c: Context<ReportingEnv>, project: Project | null, id: string, zone: string, status: 200 | 201 = 200) {
@@ -75,21 +86,24 @@ export function registerProjects(api: ReportingApi, deps: ReportingDeps): void {
   }
 
   const one = { description: 'The project', schema: OneProject };
-  const write = { tag: 'projects', role: 'admin', params: IdParams, query: TzQuery } as const;
+  const write = { tag: 'projects', role: 'admin', params: IdParams, query: TzQuery, errors: [415] } as const;
 
   api.route({
     method: 'get', path: '/v1/projects', tag: 'projects', role: 'read', query: ListQuery,
-    summary: 'Projects, pinned first by pin order, then by name',
+    summary: 'Projects, pinned first by pin order, then by name ignoring case (then id), a page at a time',
     responses: { 200: { description: 'The projects the key may read', schema: ProjectList } },
-  }, async (c, { archived, tz }) => {
-    const projects = await c.var.store.listProjects({ includeArchived: archived === 'true', ids: null });
-    return c.json((await withMonth(c, projects, tz)) satisfies z.infer<typeof ProjectList>);
+  }, async (c, { archived, tz, q, limit, cursor }) => {
+    const projects = await c.var.store.listProjects({ includeArchived: archived === 'true', ids: null, search: q, after: cursor, limit: limit + 1 });
+    const more = projects.length > limit;
+    if (more) projects.pop();
+    const next = more ? encodeCursor(placeOf(projects[projects.length - 1]!)) : null;
+    return c.json({ ...(await withMonth(c, projects, tz)), next_cursor: next } satisfies z.infer<typeof ProjectList>);
   });
 
   // Registered before /v1/projects/:id so that "pins" is never taken for a project id.
   api.route({
     method: 'put', path: '/v1/projects/pins', tag: 'projects', role: 'admin',
-    summary: 'Reorder the pinned projects (exactly the pinned set, in one transaction)',
+    summary: 'Reorder the pinned projects (exactly the pinned set, in one transaction)', errors: [415],
     body: { schema: PinOrder, example: { order: [] } },
     responses: { 200: { description: 'The new order', schema: z.object({ order: z.array(z.string()) }) } },
   }, async (c) => {
@@ -129,7 +143,7 @@ export function registerProjects(api: ReportingApi, deps: ReportingDeps): void {
 
   api.route({
     ...write, method: 'post', path: '/v1/projects/:id/pin', summary: 'Pin a project at the end of the order',
-    responses: { 200: one }, errors: [404, 409],
+    responses: { 200: one }, errors: [404, 409, 415],
   }, async (c, { tz }, { id }) => {
     requireProjects(c.var.principal, [id], 'change');
     const project = await c.var.store.getProject(id);
@@ -139,7 +153,7 @@ export function registerProjects(api: ReportingApi, deps: ReportingDeps): void {
 
   api.route({
     ...write, method: 'delete', path: '/v1/projects/:id/pin', summary: 'Unpin a project',
-    responses: { 200: one }, errors: [404],
+    responses: { 200: one }, errors: [404, 415],
   }, async (c, { tz }, { id }) => {
     requireProjects(c.var.principal, [id], 'change');
     return answerOne(c, await c.var.store.setPinned(id, false), id, tz);

@@ -1,12 +1,20 @@
 import { z } from 'zod';
 import { isoUtc } from '../../src/time.js';
-import type { Metrics, Store } from '../../src/store/types.js';
+import type { AggregateQuery, Metrics, Store } from '../../src/store/types.js';
 import type { ReportingApi, ReportingDeps } from '../app.js';
 import { ApiMetrics, apiMetrics } from '../metrics.js';
-import { startOfMonth, tzParam } from '../params.js';
+import { cursorParam, encodeCursor, limitParam, startOfMonth, tzParam } from '../params.js';
 import { plan } from '../planner.js';
 
-const Query = z.strictObject({ tz: tzParam });
+/** Where a page of the ranking ended: the last project's cost in nano-dollars, and its id. */
+type RankCursor = NonNullable<AggregateQuery['after']>;
+
+const Query = z.strictObject({
+  tz: tzParam,
+  limit: limitParam(100, 1000, 'Projects per page, costliest first; 0 for the global figures only (ranking 100,000 projects costs a pass over all of them).', 0),
+  cursor: cursorParam<RankCursor>((place) =>
+    Array.isArray(place) && place.length === 2 && Number.isSafeInteger(place[0]) && typeof place[1] === 'string' ? { value: place[0], key: place[1] } : null),
+});
 
 const CurrentMonthStats = z.object({
   month: z.string().describe('YYYY-MM'),
@@ -15,56 +23,60 @@ const CurrentMonthStats = z.object({
   to: z.string().describe('start of the next month in the zone, RFC 3339 UTC'),
   as_of: z.string().describe('when the figures were taken, RFC 3339 UTC'),
   global: ApiMetrics,
-  projects: z.array(ApiMetrics.extend({ project: z.string() })).describe('costliest first'),
+  projects: z.array(ApiMetrics.extend({ project: z.string() })).describe('a page of the projects: costliest first, equal costs by project id'),
+  next_cursor: z.string().nullable().describe('pass it as `cursor` for the next page of projects; null on the last one'),
 });
 
-interface MonthToDate {
+export interface Month {
   /** `YYYY-MM` in the zone. */
   month: string;
   from: number;
   to: number;
-  totals: Metrics;
-  /** Costliest first. */
-  projects: { project: string; metrics: Metrics }[];
+}
+
+/** The month holding `now` in `zone`. */
+export function monthOf(now: number, zone: string): Month {
+  const from = startOfMonth(now, zone);
+  const to = startOfMonth(now, zone, 1);
+  // The middle of the month is inside it in every zone.
+  return { month: new Date(from + (to - from) / 2).toISOString().slice(0, 7), from, to };
 }
 
 /**
- * The month holding `now` in `zone`, global and per project. The UTC month is answered from the
- * rollup; another zone's month boundaries need the raw events (the planner decides).
+ * Month-to-date figures per project: the costliest `limit` after `after`, or those of `projects`.
+ * The UTC month is answered from the rollup; another zone's month boundaries need the raw events
+ * (the planner decides).
  */
-export async function monthToDate(store: Store, now: number, zone: string): Promise<MonthToDate> {
-  const from = startOfMonth(now, zone);
-  const to = startOfMonth(now, zone, 1);
-  const result = await store.aggregate(
-    plan({ groupBy: ['project'], filters: {}, from, to, order: { by: 'cost_nanos', dir: 'desc' }, limit: null }),
-  );
-  return {
-    // The middle of the month is inside it in every zone.
-    month: new Date(from + (to - from) / 2).toISOString().slice(0, 7),
-    from,
-    to,
-    totals: result.totals,
-    projects: result.groups.map((g) => ({ project: g.key.project!, metrics: g.metrics })),
-  };
+export async function monthByProject(
+  store: Store, month: Month, page: { limit: number; after?: RankCursor } | { projects: string[] },
+): Promise<{ totals: Metrics; projects: { project: string; metrics: Metrics }[]; more: boolean }> {
+  const result = await store.aggregate(plan({
+    groupBy: 'limit' in page && page.limit === 0 ? [] : ['project'], from: month.from, to: month.to, order: { by: 'cost_nanos', dir: 'desc' },
+    ...('projects' in page ? { filters: { project: page.projects }, limit: null } : { filters: {}, limit: page.limit, after: page.after }),
+  }));
+  return { totals: result.totals, projects: result.groups.map((g) => ({ project: g.key.project!, metrics: g.metrics })), more: result.more };
 }
 
-/** GET /v1/stats/current-month — month-to-date figures, global and per project (`tz`: another zone's month). */
+/** GET /v1/stats/current-month — month-to-date figures, global and per project (`tz`: another zone's month), a page of projects at a time. */
 export function registerCurrentMonthStats(api: ReportingApi, deps: ReportingDeps): void {
   api.route({
     method: 'get', path: '/v1/stats/current-month', tag: 'reports', role: 'read', query: Query,
     summary: 'Month-to-date figures, global and per project',
     responses: { 200: { description: 'The current month', schema: CurrentMonthStats } },
-  }, async (c, { tz: zone }) => {
+  }, async (c, { tz: zone, limit, cursor }) => {
     const now = deps.now();
-    const mtd = await monthToDate(c.var.store, now, zone);
+    const month = monthOf(now, zone);
+    const mtd = await monthByProject(c.var.store, month, { limit, after: cursor });
+    const last = mtd.projects[mtd.projects.length - 1];
     return c.json({
-      month: mtd.month,
+      month: month.month,
       tz: zone,
-      from: isoUtc(mtd.from),
-      to: isoUtc(mtd.to),
+      from: isoUtc(month.from),
+      to: isoUtc(month.to),
       as_of: isoUtc(now),
       global: apiMetrics(mtd.totals),
       projects: mtd.projects.map((p) => ({ project: p.project, ...apiMetrics(p.metrics) })),
+      next_cursor: mtd.more && last ? encodeCursor([last.metrics.cost_nanos, last.project]) : null,
     } satisfies z.infer<typeof CurrentMonthStats>);
   });
 }

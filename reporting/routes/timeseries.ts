@@ -1,10 +1,11 @@
 import { z } from 'zod';
+import { quoteInput } from '../../src/http/errors.js';
 import { once } from '../../src/http/query.js';
-import { DIMENSIONS, TIME_BUCKETS, type Metrics } from '../../src/store/types.js';
+import { DIMENSIONS, TIME_BUCKETS, type AggregateGroup, type Dimension, type Filters, type Metrics } from '../../src/store/types.js';
 import { isoUtc } from '../../src/time.js';
 import type { ReportingApi, ReportingDeps } from '../app.js';
 import { enumerateBuckets } from '../buckets.js';
-import { addMetrics, ApiKey, apiKey, ApiMetrics, apiMetrics, ZERO_METRICS } from '../metrics.js';
+import { ApiKey, apiKey, ApiMetrics, apiMetrics, subtractMetrics, ZERO_METRICS } from '../metrics.js';
 import { FILTER_PARAMS, filtersOf, groupByParam, limitParam, RANGE_PARAMS, rangeOf, tzParam, zoneFor } from '../params.js';
 import { plan } from '../planner.js';
 
@@ -14,11 +15,10 @@ interface Series {
   key: Record<string, string | null>;
   other?: true;
   points: Map<string, Metrics>;
-  total: Metrics;
 }
 
 const Query = z.strictObject({
-  interval: once(z.enum(TIME_BUCKETS, { error: (issue) => `"${String(issue.input)}" is not one of ${TIME_BUCKETS.join(', ')}` }).default('day'))
+  interval: once(z.enum(TIME_BUCKETS, { error: (issue) => `${quoteInput(issue.input)} is not one of ${TIME_BUCKETS.join(', ')}` }).default('day'))
     .meta({ description: 'Bucket size, in `tz`.', example: 'day' }),
   group_by: groupByParam(DIMENSIONS),
   ...RANGE_PARAMS,
@@ -55,28 +55,30 @@ export function registerTimeseries(api: ReportingApi, deps: ReportingDeps): void
   }, async (c, q) => {
     const { interval, group_by: groupBy, tz: zone, limit } = q;
     const range = rangeOf(q, deps.now(), zone);
+    const segments = await zoneFor(zone, range.from, range.to, [interval]);
     const buckets = enumerateBuckets(interval, range.from, range.to, zone);
-    const query = plan({ groupBy: [interval, ...groupBy], filters: filtersOf(q), ...range, zone: zoneFor(zone, range.from, range.to), order: null, limit: null });
+    const filters = filtersOf(q);
+    const bucketed = (dimensions: Dimension[], only: Filters) =>
+      plan({ groupBy: [interval, ...dimensions], filters: only, ...range, zone: segments, order: null, limit: null });
+    // The costliest groups are chosen first, so only their rows are read bucket by bucket, however
+    // many groups there are (100,000 projects); the rest is the totals per bucket less theirs.
+    const top = groupBy.length
+      ? await c.var.store.aggregate(plan({ groupBy, filters, ...range, order: { by: 'cost_nanos', dir: 'desc' }, limit }))
+      : { totals: null, groups: [{ key: {} as AggregateGroup['key'] }], more: false };
+    const keptValues = Object.fromEntries(groupBy.map((g) => [g, [...new Set(top.groups.map((t) => t.key[g]!))]]));
+    const query = bucketed(groupBy, { ...filters, ...keptValues });
     const result = await c.var.store.aggregate(query);
+    const idOf = (key: Partial<Record<string, string>>) => JSON.stringify(groupBy.map((g) => key[g]));
 
-    const series = new Map<string, Series>();
-    for (const row of result.groups) {
-      const key = apiKey(Object.fromEntries(groupBy.map((g) => [g, row.key[g] ?? ''])));
-      const id = JSON.stringify(key);
-      const s = series.get(id) ?? { key, points: new Map(), total: ZERO_METRICS };
-      s.points.set(row.key[interval]!, row.metrics);
-      s.total = addMetrics(s.total, row.metrics);
-      series.set(id, s);
-    }
-    const ranked = [...series.values()].sort((a, b) => b.total.cost_nanos - a.total.cost_nanos || b.total.events - a.total.events);
-    const kept = ranked.slice(0, limit);
-    const rest = ranked.slice(limit);
-    if (rest.length > 0) {
-      const other: Series = { key: Object.fromEntries(groupBy.map((g) => [g, OTHER])), other: true, points: new Map(), total: ZERO_METRICS };
-      for (const s of rest) for (const [bucket, m] of s.points) other.points.set(bucket, addMetrics(other.points.get(bucket) ?? ZERO_METRICS, m));
+    const series = new Map<string, Series>(top.groups.map((t) => [idOf(t.key), { key: apiKey(t.key), points: new Map() }]));
+    for (const row of result.groups) series.get(idOf(row.key))?.points.set(row.key[interval]!, row.metrics);
+    const kept = [...series.values()];
+    if (top.more) {
+      const other: Series = { key: Object.fromEntries(groupBy.map((g) => [g, OTHER])), other: true, points: new Map() };
+      for (const row of (await c.var.store.aggregate(bucketed([], filters))).groups) other.points.set(row.key[interval]!, row.metrics);
+      for (const s of kept) for (const [bucket, m] of s.points) other.points.set(bucket, subtractMetrics(other.points.get(bucket)!, m));
       kept.push(other);
     }
-    if (kept.length === 0 && groupBy.length === 0) kept.push({ key: {}, points: new Map(), total: ZERO_METRICS });
 
     return c.json({
       from: isoUtc(range.from),
@@ -85,7 +87,7 @@ export function registerTimeseries(api: ReportingApi, deps: ReportingDeps): void
       interval,
       source: query.source,
       group_by: groupBy,
-      totals: apiMetrics(result.totals),
+      totals: apiMetrics(top.totals ?? result.totals),
       buckets,
       series: kept.map((s) => ({
         key: s.key,

@@ -1,10 +1,11 @@
 import { isoUtc } from '../../src/time.js';
 import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
+import { quoteInput } from '../../src/http/errors.js';
 import { once } from '../../src/http/query.js';
-import { TIME_BUCKETS, type TimeBucket } from '../../src/store/types.js';
+import { TIME_BUCKETS, type Metrics, type TimeBucket } from '../../src/store/types.js';
 import type { ReportingApi, ReportingDeps } from '../app.js';
-import { addMetrics, ApiKey, apiKey, ApiMetrics, apiMetrics, subtractMetrics, ZERO_METRICS } from '../metrics.js';
+import { ApiKey, apiKey, ApiMetrics, apiMetrics, restOf } from '../metrics.js';
 import { FILTER_PARAMS, filtersOf, GROUP_KEYS, groupByParam, limitParam, orderParam, RANGE_PARAMS, rangeOf, tzParam, zoneFor } from '../params.js';
 import { plan } from '../planner.js';
 
@@ -16,9 +17,13 @@ const Query = z.strictObject({
   tz: tzParam,
   order: orderParam,
   limit: limitParam(1000, 10_000, `At most this many groups; the rest are folded into one "${OTHER}" group.`),
-  format: once(z.enum(['json', 'csv'], { error: (issue) => `"${String(issue.input)}" is not json or csv` }).default('json')).describe('json, or csv (one row per group)'),
+  format: once(z.enum(['json', 'csv'], { error: (issue) => `${quoteInput(issue.input)} is not json or csv` }).default('json')).describe('json, or csv (one row per group)'),
   ...FILTER_PARAMS,
 });
+
+/** Unpriced models listed by name; the rest are summed. */
+const UNPRICED_LISTED = 50;
+const UnpricedUsage = z.object({ events: z.number(), input_tokens: z.number(), output_tokens: z.number() });
 
 const Group = ApiMetrics.extend({ key: ApiKey, other: z.literal(true).optional().describe(`set on the "${OTHER}" group`) });
 
@@ -30,10 +35,22 @@ const UsageReport = z.object({
   group_by: z.array(z.string()),
   totals: ApiMetrics,
   groups: z.array(Group),
-  unpriced_models: z.array(z.object({
-    model: z.string().nullable(), provider: z.string().nullable(), events: z.number(), input_tokens: z.number(), output_tokens: z.number(),
-  })).describe('models without a price in the range (from the raw events kept, under RAW_RETENTION_DAYS): their events count at $0'),
+  unpriced_models: z.array(UnpricedUsage.extend({ model: z.string().nullable(), provider: z.string().nullable() }))
+    .describe(`models without a price in the range (from the raw events kept, under RAW_RETENTION_DAYS), the ${UNPRICED_LISTED} with the most events: their events count at $0`),
+  unpriced_models_rest: UnpricedUsage.nullable()
+    .describe(`the unpriced models past the first ${UNPRICED_LISTED}, summed; null when every one is listed`),
 });
+
+/** A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection). */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/**
+ * The group's key as CSV text cells, each that a spreadsheet would take for a formula led by a
+ * single quote (OWASP's neutralisation). Metric cells are numbers and are written as they are.
+ */
+function textCells(key: Record<string, string | null>): Record<string, string | null> {
+  return Object.fromEntries(Object.entries(key).map(([k, v]) => [k, v !== null && FORMULA_START.test(v) ? `'${v}` : v]));
+}
 
 /** GET /v1/reports/usage — totals plus groups, from the rollup whenever the question allows it. */
 export function registerUsageReport(api: ReportingApi, deps: ReportingDeps): void {
@@ -50,7 +67,7 @@ export function registerUsageReport(api: ReportingApi, deps: ReportingDeps): voi
       groupBy,
       filters: filtersOf(q),
       ...range,
-      zone: zoneFor(q.tz, range.from, range.to),
+      zone: await zoneFor(q.tz, range.from, range.to, groupBy),
       order: q.order ?? (byTime ? null : { by: 'cost_nanos', dir: 'desc' }),
       limit: q.limit,
     });
@@ -58,23 +75,24 @@ export function registerUsageReport(api: ReportingApi, deps: ReportingDeps): voi
     const groups: z.infer<typeof Group>[] = result.groups.map((g) => ({ key: apiKey(g.key), ...apiMetrics(g.metrics) }));
     if (result.more) {
       // Everything past the limit, folded into one group: the totals less what was shown.
-      const shown = result.groups.reduce((sum, g) => addMetrics(sum, g.metrics), ZERO_METRICS);
       const key = Object.fromEntries(groupBy.map((g) => [g, OTHER]));
-      groups.push({ key, other: true, ...apiMetrics(subtractMetrics(result.totals, shown)) });
+      groups.push({ key, other: true, ...apiMetrics(restOf(result.totals, result.groups)) });
     }
     // Models without a price, so no spend silently reads as $0; raw events are read only when the
     // totals say there are some, and only those kept under RAW_RETENTION_DAYS.
     const unpricedFrom = result.totals.unpriced_events === 0 ? query.to : Math.max(query.from, (await c.var.store.rawHorizon()) ?? 0);
-    const unpriced = unpricedFrom >= query.to ? [] : (await c.var.store.aggregate(plan({
+    const unpriced = unpricedFrom >= query.to ? null : await c.var.store.aggregate(plan({
       groupBy: ['model', 'provider'], filters: { ...query.filters, cost_source: ['unpriced'] }, from: unpricedFrom, to: query.to,
-      order: { by: 'events', dir: 'desc' }, limit: null,
-    }))).groups.map((g) => ({
-      model: g.key.model || null, provider: g.key.provider || null,
-      events: g.metrics.events, input_tokens: g.metrics.input_tokens, output_tokens: g.metrics.output_tokens,
+      order: { by: 'events', dir: 'desc' }, limit: UNPRICED_LISTED,
     }));
+    const usage = (m: Metrics) => ({ events: m.events, input_tokens: m.input_tokens, output_tokens: m.output_tokens });
+    const unpricedModels = (unpriced?.groups ?? []).map((g) => ({ model: g.key.model || null, provider: g.key.provider || null, ...usage(g.metrics) }));
+    const unpricedRest = unpriced?.more
+      ? usage(restOf(unpriced.totals, unpriced.groups))
+      : null;
     if (q.format === 'csv') {
       const rows = groupBy.length ? groups : [{ key: {}, ...apiMetrics(result.totals) }];
-      const csv = stringify(rows.map(({ key, ...metrics }) => ({ ...key, ...metrics })), { header: true, columns: [...groupBy, ...Object.keys(apiMetrics(result.totals))] });
+      const csv = stringify(rows.map(({ key, ...metrics }) => ({ ...textCells(key), ...metrics })), { header: true, columns: [...groupBy, ...Object.keys(apiMetrics(result.totals))] });
       return c.body(csv, 200, { 'Content-Type': 'text/csv; charset=utf-8' });
     }
     return c.json({
@@ -85,7 +103,8 @@ export function registerUsageReport(api: ReportingApi, deps: ReportingDeps): voi
       group_by: groupBy,
       totals: apiMetrics(result.totals),
       groups,
-      unpriced_models: unpriced,
+      unpriced_models: unpricedModels,
+      unpriced_models_rest: unpricedRest,
     } satisfies z.infer<typeof UsageReport>);
   });
 }

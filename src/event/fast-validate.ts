@@ -1,8 +1,7 @@
-import { EARLIEST_MS, isStorableText, LATEST_MS, LIMITS, type ValidUsageEvent } from './schema.js';
+import { EARLIEST_MS, isStorableText, LATEST_MS, LIMITS, TOKEN_FIELDS, type ValidUsageEvent } from './schema.js';
 
 const DIMENSIONS = ['project', 'provider', 'operation', 'task_label', 'run_id', 'step_id', 'session_id', 'user_id'] as const;
-const TOKENS = ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens'] as const;
-const KNOWN = new Set<string>(['id', 'timestamp', 'agent_id', 'model', 'cost_usd', 'duration_ms', 'status', 'attributes', ...DIMENSIONS, ...TOKENS]);
+const KNOWN = new Set<string>(['id', 'timestamp', 'agent_id', 'model', 'cost_usd', 'duration_ms', 'status', 'attributes', ...DIMENSIONS, ...TOKEN_FIELDS]);
 
 type Plain = Record<string, unknown>;
 
@@ -65,7 +64,7 @@ export function fastValidate(raw: unknown): ValidUsageEvent | undefined {
     if (!isDimension(value)) return undefined;
     event[name] = value;
   }
-  for (const name of TOKENS) {
+  for (const name of TOKEN_FIELDS) {
     const value = raw[name] === undefined ? 0 : raw[name];
     if (!isCount(value)) return undefined;
     event[name] = value;

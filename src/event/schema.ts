@@ -12,6 +12,10 @@ export const LIMITS = {
 export const EARLIEST_MS = Date.UTC(2000, 0, 1);
 export const LATEST_MS = Date.UTC(2100, 0, 1);
 
+/** The token counts of an event, as the API, the store and the reports name them. */
+export const TOKEN_FIELDS = ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens'] as const;
+export type TokenField = (typeof TOKEN_FIELDS)[number];
+
 const tokens = z
   .number()
   .max(Number.MAX_SAFE_INTEGER, 'must be below 2^53')

@@ -23,11 +23,17 @@ export function formatPath(path: readonly PropertyKey[], prefix = ''): string {
 }
 
 export function issuesToErrors(index: number, issues: z.core.$ZodIssue[], prefix: string): EventError[] {
-  return issues.map((issue) => {
-    const path = formatPath(issue.path, prefix);
-    const message = issue.code === 'unrecognized_keys' ? `unknown field(s): ${listKeys(issue.keys)}` : issue.message;
-    return { index, path: path || prefix || '(event)', message };
-  });
+  return issues.map((issue) => ({ index, path: formatPath(issue.path, prefix) || '(event)', message: issueMessage(issue) }));
+}
+
+/** A failed parse's first problem as every 4xx says it: `path: message`, `whole` naming an empty path. */
+export function describeIssue(issues: readonly z.core.$ZodIssue[], whole = 'body'): string {
+  const issue = issues[0]!;
+  return `${formatPath(issue.path) || whole}: ${issueMessage(issue)}`;
+}
+
+function issueMessage(issue: z.core.$ZodIssue): string {
+  return issue.code === 'unrecognized_keys' ? `unknown field(s): ${listKeys(issue.keys)}` : issue.message;
 }
 
 function listKeys(keys: readonly string[]): string {

@@ -1,4 +1,5 @@
-import type { Context, Env, Hono } from 'hono';
+import type { Context, Env, Hono, MiddlewareHandler } from 'hono';
+import { every } from 'hono/combine';
 import type { z } from 'zod';
 import type { Role } from '../auth/keys.js';
 import { parseInput, rawQuery, type QuerySchema } from './query.js';
@@ -29,7 +30,7 @@ export interface RouteSpec<Q extends QuerySchema | undefined = QuerySchema | und
   tag: string;
   summary: string;
   description?: string;
-  /** The role a key needs once API keys are configured (enforced by the app's auth middleware). */
+  /** The role a key needs once API keys are configured; the app's guard enforces it on this route. None: public. */
   role?: Role;
   /** Validates the query string; the route gets the parsed values. Unknown parameters are a 400. */
   query?: Q;
@@ -39,17 +40,24 @@ export interface RouteSpec<Q extends QuerySchema | undefined = QuerySchema | und
    */
   body?: { schema: z.ZodType; contentTypes?: string[]; example: unknown };
   responses: Record<number, ResponseSpec>;
-  errors?: ErrorStatus[];
+  errors?: readonly ErrorStatus[];
 }
 
 type Handler<E extends Env, Q, P> = (c: Context<E>, query: Q, params: P) => Response | Promise<Response>;
 type Parsed<Q> = Q extends QuerySchema ? z.output<Q> : undefined;
 
-/** A Hono app plus the descriptions of the routes registered through it. */
+/** What a declared role becomes on its route: the middleware that enforces it, run before the handler. */
+export type Guard<E extends Env> = (role: Role) => MiddlewareHandler<E>[];
+
+/**
+ * A Hono app plus the descriptions of the routes registered through it. A route's declared role is
+ * what protects it: `guard` turns it into the route's own middleware, so the document and the
+ * enforcement cannot drift apart.
+ */
 export class Api<E extends Env> {
   readonly specs: RouteSpec[] = [];
 
-  constructor(readonly app: Hono<E>) {}
+  constructor(readonly app: Hono<E>, private readonly guard: Guard<E> = () => []) {}
 
   route<Q extends QuerySchema | undefined = undefined, P extends QuerySchema | undefined = undefined>(
     spec: RouteSpec<Q, P>,
@@ -57,12 +65,15 @@ export class Api<E extends Env> {
   ): void {
     this.specs.push(spec);
     const { query, params } = spec;
-    this.app.on(spec.method.toUpperCase(), spec.path, async function route(c) {
+    const route = async function route(c: Context<E>) {
       return handler(
         c,
         (query ? parseInput(query, rawQuery(c)) : undefined) as Parsed<Q>,
         (params ? parseInput(params, c.req.param() as Record<string, string>) : undefined) as Parsed<P>,
       );
-    });
+    };
+    const method = spec.method.toUpperCase();
+    if (spec.role) this.app.on(method, spec.path, every(...this.guard(spec.role)), route);
+    else this.app.on(method, spec.path, route);
   }
 }

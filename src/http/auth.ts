@@ -17,24 +17,34 @@ function presentedKey(authorization: string | undefined, header: string | undefi
   return undefined;
 }
 
+/** What a request presents: its `Authorization` and `X-API-Key` headers, or gRPC metadata of the same names. */
+export interface Credentials {
+  authorization: string | undefined;
+  apiKey: string | undefined;
+}
+
 /**
- * Requires a key granting `role` once keys are configured, and records who asked as `principal`.
- * With no keys the service is open (it warns at start) and every request acts as admin.
+ * Who a request acts as: with no keys configured the service is open (it warns at start) and every
+ * request acts as admin; otherwise its key must grant `role`. Throws 401 or 403 (an ApiError).
  */
-export function requireRole(keys: readonly ApiKey[], role: Role): MiddlewareHandler<AuthEnv> {
+export function authenticate(keys: readonly ApiKey[], role: Role, credentials: Credentials): Principal {
+  if (keys.length === 0) return OPEN_ACCESS;
+  const presented = presentedKey(credentials.authorization, credentials.apiKey);
+  const key = presented === undefined ? undefined : findKey(keys, presented);
+  if (!key) throw new ApiError(401, 'unauthorized', presented === undefined ? 'an API key is required: send Authorization: Bearer <key>' : 'the API key is not valid');
+  if (!allows(key, role)) throw new ApiError(403, 'forbidden', `this key has the ${key.role} role; this route needs ${role}`);
+  return { role: key.role, projects: key.projects };
+}
+
+/** Requires a key granting `role` (see `authenticate`) and records who asked as `principal`. */
+export function requireRole<E extends AuthEnv>(keys: readonly ApiKey[], role: Role): MiddlewareHandler<E> {
   return async function auth(c, next) {
-    if (keys.length === 0) {
-      c.set('principal', OPEN_ACCESS);
-      return next();
+    try {
+      c.set('principal', authenticate(keys, role, { authorization: c.req.header('authorization'), apiKey: c.req.header('x-api-key') }));
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) c.header('WWW-Authenticate', 'Bearer realm="tokentally"');
+      throw error;
     }
-    const presented = presentedKey(c.req.header('authorization'), c.req.header('x-api-key'));
-    const key = presented === undefined ? undefined : findKey(keys, presented);
-    if (!key) {
-      c.header('WWW-Authenticate', 'Bearer realm="tokentally"');
-      throw new ApiError(401, 'unauthorized', presented === undefined ? 'an API key is required: send Authorization: Bearer <key>' : 'the API key is not valid');
-    }
-    if (!allows(key, role)) throw new ApiError(403, 'forbidden', `this key has the ${key.role} role; this route needs ${role}`);
-    c.set('principal', { role: key.role, projects: key.projects });
     return next();
   };
 }

@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import { excerpt } from '../excerpt.js';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
 
@@ -23,6 +24,11 @@ export class ApiError extends Error {
   ) {
     super(message);
   }
+}
+
+/** Client input as an error message quotes it: in double quotes, cut (see `excerpt`). */
+export function quoteInput(input: unknown): string {
+  return JSON.stringify(excerpt(String(input)));
 }
 
 export const badRequest = (message: string) => new ApiError(400, 'bad_request', message);

@@ -18,7 +18,7 @@ type JsonSchema = Record<string, unknown> & { properties?: Record<string, JsonSc
 const ERROR_ANSWERS: Record<400 | 401 | 403 | ErrorStatus, string> = {
   400: 'Bad input; the message names the field or parameter',
   401: 'No API key, or not a valid one (only once API_KEYS is set)',
-  403: "The key's role or project scope does not allow this",
+  403: "The key's role or project scope does not allow this, or a browser sent this write from another site's page",
   404: 'No such resource',
   409: 'The resource is in a state that does not allow this',
   413: 'The body, decompressed body or event count is over its limit',

@@ -1,5 +1,7 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
+import { describeIssue } from '../event/validate.js';
+import { excerpt } from '../excerpt.js';
 import { badRequest } from './errors.js';
 
 /** A route's query string (or path parameters): a strict object, so a misspelt parameter is an error, not an unfiltered answer. */
@@ -41,7 +43,7 @@ export function parseInput<Q extends QuerySchema>(schema: Q, raw: Record<string,
   const result = schema.safeParse(raw);
   if (result.success) return result.data;
   const unknown = result.error.issues.find((issue) => issue.code === 'unrecognized_keys');
-  if (unknown) throw badRequest(`${unknown.keys[0]}: unknown parameter; known: ${Object.keys(schema.shape).join(', ')}`);
-  const issue = result.error.issues[0]!;
-  throw badRequest(`${String(issue.path[0])}: ${issue.message}`);
+  if (unknown) throw badRequest(`${excerpt(String(unknown.keys[0]))}: unknown parameter; known: ${Object.keys(schema.shape).join(', ')}`);
+  // A parameter is named by its name alone, even when its problem is in one of its repeated values.
+  throw badRequest(describeIssue(result.error.issues.map((issue) => ({ ...issue, path: issue.path.slice(0, 1) }))));
 }

@@ -15,6 +15,15 @@ export function contentType(path: string): string {
   return TYPES[extname(path)] ?? 'application/octet-stream';
 }
 
+/**
+ * The headers of a page a browser renders (the dashboard, /docs): its Content-Security-Policy, no
+ * framing by other sites (CSP frame-ancestors, and X-Frame-Options for browsers without it), no
+ * MIME sniffing, and no address sent along to other sites.
+ */
+export function pageHeaders(csp: string): Record<string, string> {
+  return { 'Content-Security-Policy': csp, 'X-Frame-Options': 'DENY', 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' };
+}
+
 export interface StaticFile {
   type: string;
   body: Uint8Array<ArrayBuffer>;

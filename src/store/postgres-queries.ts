@@ -23,6 +23,7 @@ export const POSTGRES_DIALECT: SqlDialect = {
     week: (local) => `to_char(date_trunc('week', ${utc(local)}), 'YYYY-MM-DD')`,
     month: (local) => `to_char(${utc(local)}, 'YYYY-MM')`,
   },
+  inList: { sql: (column) => `${column} = ANY(CAST(? AS text[]))`, param: (values) => values },
 };
 
 /** Epoch seconds as a timestamp without zone, so no session TimeZone setting can shift it. */
@@ -131,11 +132,20 @@ export const PROJECT_SQL = {
 export function listProjectsSql(query: ProjectsQuery): { sql: string; params: unknown[] } {
   const clauses: string[] = [];
   const params: unknown[] = [];
+  const param = (value: unknown) => `$${params.push(value)}`;
   if (!query.includeArchived) clauses.push('NOT archived');
-  if (query.ids) {
-    params.push(query.ids);
-    clauses.push(`id = ANY($${params.length}::text[])`);
+  if (query.ids) clauses.push(`id = ANY(${param(query.ids)}::text[])`);
+  if (query.search !== undefined) {
+    const search = param(query.search);
+    clauses.push(`(strpos(lower(id), lower(${search})) > 0 OR strpos(lower(name), lower(${search})) > 0)`);
+  }
+  if (query.after && 'pinOrder' in query.after) {
+    clauses.push(`((is_pinned AND pin_order > ${param(query.after.pinOrder)}) OR NOT is_pinned)`);
+  } else if (query.after) {
+    const name = param(query.after.name);
+    clauses.push(`NOT is_pinned AND (lower(name) > lower(${name}) OR (lower(name) = lower(${name}) AND id > ${param(query.after.id)}))`);
   }
   const where = clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
-  return { sql: `SELECT ${PROJECT_COLUMNS} FROM projects ${where} ORDER BY is_pinned DESC, pin_order, lower(name), id`, params };
+  const limit = query.limit === undefined ? '' : ` LIMIT ${Number(query.limit)}`;
+  return { sql: `SELECT ${PROJECT_COLUMNS} FROM projects ${where} ORDER BY is_pinned DESC, pin_order, lower(name), id${limit}`, params };
 }

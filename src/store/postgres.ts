@@ -132,7 +132,7 @@ export class PostgresStore implements Store {
   }
 
   async listEvents(query: EventsQuery): Promise<EventsPage> {
-    const { sql, params } = eventsSql(query);
+    const { sql, params } = eventsSql(query, POSTGRES_DIALECT);
     const rows = (await this.pool.query<StoredEvent>(numbered(sql), params)).rows;
     const more = rows.length > query.limit;
     if (more) rows.pop();

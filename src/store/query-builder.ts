@@ -1,4 +1,4 @@
-import type { AggregateQuery, PinOrderMismatch, Dimension, EventsQuery, Filters, GroupKey, Metrics, TimeBucket } from './types.js';
+import type { AggregateQuery, PinOrderMismatch, Dimension, EventsQuery, Filters, GroupKey, Metrics, Source, TimeBucket } from './types.js';
 import { METRIC_NAMES } from './types.js';
 import { formatOffset, type ZoneSegment } from '../zone.js';
 
@@ -30,6 +30,11 @@ export interface SqlDialect {
   pregroupsRollup: boolean;
   /** Buckets of raw events, from `local` (epoch seconds shifted to local time); hours end in `suffix`. */
   rawBucket: Record<TimeBucket, (local: string, suffix: string) => string>;
+  /**
+   * `column` is one of a list of values bound as ONE parameter (`param`), so a list of any length
+   * stays within the database's limit on bound variables (SQLite: 32,766).
+   */
+  inList: { sql: (column: string) => string; param: (values: readonly string[]) => unknown };
 }
 
 const COLUMN: Record<Dimension, string> = {
@@ -56,17 +61,19 @@ function piecewise(zone: ZoneSegment[], value: (s: ZoneSegment) => number | stri
 
 const UTC: ZoneSegment[] = [{ from: Number.MIN_SAFE_INTEGER, offsetMinutes: 0 }];
 
+/** Raw metrics that are not a plain SUM of their column; the rollup stores every metric as a column to SUM. */
+const RAW_METRIC: Partial<Record<keyof Metrics, string>> = {
+  events: 'COUNT(*)',
+  // FILTER rather than a CASE per row: the aggregate skips the rows it does not count (a raw
+  // report by run over 5 M events, in-process: 1.36-1.41 s with CASE, 1.25-1.26 s with FILTER).
+  reported_cost_nanos: `SUM(cost_nanos) FILTER (WHERE cost_source = 'reported')`,
+  unpriced_events: `COUNT(*) FILTER (WHERE cost_source = 'unpriced')`,
+};
+const metricSql = (source: Source, m: keyof Metrics) => (source === 'raw' && RAW_METRIC[m]) || `SUM(${m})`;
+
 const METRICS_SQL = {
-  rollup: METRIC_NAMES.map((m) => `COALESCE(SUM(${m}), 0) AS ${m}`).join(', '),
-  raw: [
-    'COUNT(*) AS events',
-    ...['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens', 'cost_nanos']
-      .map((m) => `COALESCE(SUM(${m}), 0) AS ${m}`),
-    // FILTER rather than a CASE per row: the aggregate skips the rows it does not count (a raw
-    // report by run over 5 M events, in-process: 1.36-1.41 s with CASE, 1.25-1.26 s with FILTER).
-    `COALESCE(SUM(cost_nanos) FILTER (WHERE cost_source = 'reported'), 0) AS reported_cost_nanos`,
-    `COUNT(*) FILTER (WHERE cost_source = 'unpriced') AS unpriced_events`,
-  ].join(', '),
+  rollup: METRIC_NAMES.map((m) => `COALESCE(${metricSql('rollup', m)}, 0) AS ${m}`).join(', '),
+  raw: METRIC_NAMES.map((m) => `COALESCE(${metricSql('raw', m)}, 0) AS ${m}`).join(', '),
 };
 
 // A bare name in ORDER BY means the result column; inside an expression it would mean a table column.
@@ -89,13 +96,19 @@ function groupExpression(query: AggregateQuery, key: GroupKey, dialect: SqlDiale
   return dialect.rawBucket[key as TimeBucket](local, suffix);
 }
 
-function filterClauses(filters: Filters, params: unknown[]): string[] {
+function filterClauses(filters: Filters, dialect: SqlDialect, params: unknown[]): string[] {
   return Object.entries(filters).flatMap(([dimension, values]) => {
     if (!values) return [];
+    const column = COLUMN[dimension as Dimension];
     // An empty list is a filter no value passes (e.g. a Grafana regex that matched nothing).
     if (values.length === 0) return ['FALSE'];
-    params.push(...values);
-    return [`${COLUMN[dimension as Dimension]} IN (${values.map(() => '?').join(', ')})`];
+    // One value is an equality, which lets the planner read an index in its order (events by ts).
+    if (values.length === 1) {
+      params.push(values[0]);
+      return [`${column} = ?`];
+    }
+    params.push(dialect.inList.param(values));
+    return [dialect.inList.sql(column)];
   });
 }
 
@@ -103,13 +116,13 @@ function utcDay(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
 }
 
-function whereClause(query: AggregateQuery, params: unknown[]): string {
+function whereClause(query: AggregateQuery, dialect: SqlDialect, params: unknown[]): string {
   const clauses =
     query.source === 'rollup'
       ? ['day >= ?', 'day < ?']
       : ['ts >= ?', 'ts < ?'];
   params.push(...(query.source === 'rollup' ? [utcDay(query.from), utcDay(query.to)] : [query.from, query.to]));
-  clauses.push(...filterClauses(query.filters, params));
+  clauses.push(...filterClauses(query.filters, dialect, params));
   return clauses.join(' AND ');
 }
 
@@ -129,23 +142,33 @@ function rollupKeyPrefix(groupBy: readonly GroupKey[]): string[] | null {
   return deepest < ROLLUP_KEY.length - 1 ? ROLLUP_KEY.slice(0, deepest + 1) : null;
 }
 
+/** The groups after `after` in the order (its metric, then the one grouped dimension): a page of a ranked list. */
+function afterClause(query: AggregateQuery, order: NonNullable<AggregateQuery['order']>, after: NonNullable<AggregateQuery['after']>, params: unknown[]): string {
+  const [key, ...rest] = query.groupBy;
+  if (!key || rest.length > 0 || !(key in COLUMN)) throw new Error('a page after a group needs exactly one dimension to group by');
+  const metric = order.by === 'total_tokens' ? TOTAL_TOKENS_ORDER : metricSql(query.source, order.by);
+  params.push(after.value, after.value, after.key);
+  return ` HAVING (${metric} ${order.dir === 'desc' ? '<' : '>'} ? OR (${metric} = ? AND ${COLUMN[key as Dimension]} > ?))`;
+}
+
 export function aggregateSql(query: AggregateQuery, dialect: SqlDialect): { totals: Sql; groups: Sql } {
   const totalsQuery = { ...query, source: query.totalsSource ?? query.source };
   const totalParams: unknown[] = [];
   const totals = {
-    sql: `SELECT ${METRICS_SQL[totalsQuery.source]} FROM ${TABLE[totalsQuery.source]} WHERE ${whereClause(totalsQuery, totalParams)}`,
+    sql: `SELECT ${METRICS_SQL[totalsQuery.source]} FROM ${TABLE[totalsQuery.source]} WHERE ${whereClause(totalsQuery, dialect, totalParams)}`,
     params: totalParams,
   };
 
   const table = query.source === 'raw' && query.groupBy.includes('run') ? dialect.rawTableByRun : TABLE[query.source];
   const params: unknown[] = [];
   const keys = query.groupBy.map((g) => `${groupExpression(query, g, dialect, params)} AS k_${g}`);
-  const where = whereClause(query, params);
+  const where = whereClause(query, dialect, params);
   const prefix = dialect.pregroupsRollup && query.source === 'rollup' && query.groupBy.length > 0 ? rollupKeyPrefix(query.groupBy) : null;
   const rows = prefix
     ? `(SELECT ${prefix.join(', ')}, ${METRICS_SQL.rollup} FROM ${table} WHERE ${where} GROUP BY ${prefix.join(', ')}) AS pregrouped`
     : `${table} WHERE ${where}`;
   const keyOrder = query.groupBy.map((g) => `k_${g} ASC`);
+  const having = query.after && query.order ? afterClause(query, query.order, query.after, params) : '';
   const order = query.order
     ? [`${query.order.by === 'total_tokens' ? TOTAL_TOKENS_ORDER : query.order.by} ${query.order.dir.toUpperCase()}`, ...keyOrder]
     : keyOrder;
@@ -153,22 +176,22 @@ export function aggregateSql(query: AggregateQuery, dialect: SqlDialect): { tota
     query.groupBy.length === 0
       ? 'SELECT 1 WHERE FALSE'
       : `SELECT ${keys.join(', ')}, ${METRICS_SQL[query.source]} FROM ${rows}
-         GROUP BY ${query.groupBy.map((g) => `k_${g}`).join(', ')} ORDER BY ${order.join(', ')}` +
+         GROUP BY ${query.groupBy.map((g) => `k_${g}`).join(', ')}${having} ORDER BY ${order.join(', ')}` +
         (query.limit !== null ? ` LIMIT ${Number(query.limit) + 1}` : '');
   return { totals, groups: { sql: groupSql, params: query.groupBy.length === 0 ? [] : params } };
 }
 
-/** With every group in hand (none cut off by the limit), their sums are the totals: no second pass over the data. */
+/** With every group in hand (none cut off by the limit or a page), their sums are the totals: no second pass over the data. */
 export function totalsFromGroups(query: AggregateQuery, rows: readonly SqlRow[]): SqlRow | null {
-  if (query.groupBy.length === 0 || (query.limit !== null && rows.length > query.limit)) return null;
+  if (query.groupBy.length === 0 || query.after || (query.limit !== null && rows.length > query.limit)) return null;
   const sums: SqlRow = Object.fromEntries(METRIC_NAMES.map((m) => [m, 0]));
   for (const row of rows) for (const m of METRIC_NAMES) sums[m] = Number(sums[m]) + Number(row[m] ?? 0);
   return sums;
 }
 
-export function eventsSql(query: EventsQuery): Sql {
+export function eventsSql(query: EventsQuery, dialect: SqlDialect): Sql {
   const params: unknown[] = [];
-  const clauses = filterClauses(query.filters, params);
+  const clauses = filterClauses(query.filters, dialect, params);
   if (query.from !== null) clauses.push('ts >= ?'), params.push(query.from);
   if (query.to !== null) clauses.push('ts < ?'), params.push(query.to);
   if (query.after) clauses.push('(ts < ? OR (ts = ? AND seq < ?))'), params.push(query.after.ts, query.after.ts, query.after.seq);

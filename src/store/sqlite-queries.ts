@@ -23,6 +23,7 @@ export const SQLITE_DIALECT: SqlDialect = {
     week: (local) => `strftime('%Y-%m-%d', ${local}, 'unixepoch', 'weekday 0', '-6 days')`,
     month: (local) => `strftime('%Y-%m', ${local}, 'unixepoch')`,
   },
+  inList: { sql: (column) => `${column} IN (SELECT value FROM json_each(?))`, param: (values) => JSON.stringify(values) },
 };
 
 const NOW = `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`;
@@ -57,9 +58,21 @@ export function listProjectsSql(query: ProjectsQuery): Sql {
   const params: unknown[] = [];
   if (!query.includeArchived) clauses.push('archived = 0');
   if (query.ids) {
-    clauses.push(query.ids.length ? `id IN (${query.ids.map(() => '?').join(', ')})` : '0');
-    params.push(...query.ids);
+    clauses.push(`id IN (SELECT value FROM json_each(?))`);
+    params.push(JSON.stringify(query.ids));
+  }
+  if (query.search !== undefined) {
+    clauses.push('(instr(lower(id), lower(?)) > 0 OR instr(lower(name), lower(?)) > 0)');
+    params.push(query.search, query.search);
+  }
+  if (query.after && 'pinOrder' in query.after) {
+    clauses.push('((is_pinned = 1 AND pin_order > ?) OR is_pinned = 0)');
+    params.push(query.after.pinOrder);
+  } else if (query.after) {
+    clauses.push('is_pinned = 0 AND (lower(name) > lower(?) OR (lower(name) = lower(?) AND id > ?))');
+    params.push(query.after.name, query.after.name, query.after.id);
   }
   const where = clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
-  return { sql: `SELECT ${PROJECT_COLUMNS} FROM projects ${where} ORDER BY is_pinned DESC, pin_order, lower(name), id`, params };
+  const limit = query.limit === undefined ? '' : ` LIMIT ${Number(query.limit)}`;
+  return { sql: `SELECT ${PROJECT_COLUMNS} FROM projects ${where} ORDER BY is_pinned DESC, pin_order, lower(name), id${limit}`, params };
 }

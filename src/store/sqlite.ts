@@ -90,7 +90,7 @@ export class SqliteStore implements Store {
   }
 
   async listEvents(query: EventsQuery): Promise<EventsPage> {
-    const { sql, params } = eventsSql(query);
+    const { sql, params } = eventsSql(query, SQLITE_DIALECT);
     const rows = this.db.prepare(sql).all(params) as StoredEvent[];
     const more = rows.length > query.limit;
     if (more) rows.pop();

@@ -51,6 +51,11 @@ export interface AggregateQuery {
   order: { by: keyof Metrics | 'total_tokens'; dir: 'asc' | 'desc' } | null;
   /** At most this many groups; the answer says whether more exist. */
   limit: number | null;
+  /**
+   * Only the groups after this one in `order`: its metric value, then its key (the one dimension
+   * grouped by, ascending). Pages through a ranked list without re-reading the groups before it.
+   */
+  after?: { value: number; key: string };
   /** UTC offsets over the range for local time buckets (raw only); absent means UTC. */
   zone?: ZoneSegment[];
 }
@@ -123,7 +128,16 @@ export interface ProjectsQuery {
   includeArchived: boolean;
   /** Only these ids (a scoped key's projects), or all. */
   ids: string[] | null;
+  /** Only projects whose id or name contains this, ignoring case. */
+  search?: string;
+  /** Only projects after this one in the list's order (pinned by pin order, then by name and id). */
+  after?: ProjectCursor;
+  /** At most this many. */
+  limit?: number;
 }
+
+/** A place in the project list: a pinned project's pin order, or an unpinned one's name and id. */
+export type ProjectCursor = { pinOrder: number } | { name: string; id: string };
 
 /** Why a new pin order was refused: pinned ids it lacks, and ids in it that are not pinned. */
 export interface PinOrderMismatch {
@@ -170,7 +184,7 @@ export interface Store {
   pruneRaw(before: number, maxRows: number): Promise<number>;
   /** A consistent copy of the database, taken while it keeps serving; rejects, saying what to use, where the backend has its own tools. */
   backup(file: string): Promise<void>;
-  /** Pinned first by pin order, then the rest by name. */
+  /** Pinned first by pin order, then the rest by name ignoring case, then id. */
   listProjects(query: ProjectsQuery): Promise<Project[]>;
   getProject(id: string): Promise<Project | null>;
   /** Creates the project or updates it, in one statement; archiving it also unpins it. */

@@ -3,7 +3,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import type { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCollectorApp } from '../../collector/app.js';
+import { createCollectorApp, ingestDeps } from '../../collector/app.js';
 import { BatchWriter } from '../../collector/writer.js';
 import { createReportingApp } from '../../reporting/app.js';
 import { createPricer, loadPriceTable } from '../../src/pricing/index.js';
@@ -23,12 +23,12 @@ beforeAll(async () => {
   }
   // The same functions the server builds its apps with, for the routes Hono registered.
   apps.reporting = createReportingApp({ store: svc.store, keys: [], maxBodyBytes: 1024 * 1024, now: () => NOW });
-  apps.collector = createCollectorApp({
+  apps.collector = createCollectorApp(ingestDeps({
     store: svc.store, writer: new BatchWriter(svc.store, { maxQueuedEvents: 1, maxBatchEvents: 1, retryForMs: 0 }),
     pricer: createPricer(loadPriceTable({})), keys: [], limits: {
       maxBodyBytes: 1, maxDecodedBytes: 1, maxDecodedBytesInFlight: 1, maxEventsPerRequest: 1, maxRecordsPerRequest: 1, maxValuesPerRequest: 1,
     },
-  });
+  }));
 });
 afterAll(() => svc.close());
 

@@ -30,6 +30,24 @@ function exampleApp() {
 }
 
 describe('a route registered through Api', () => {
+  it('is guarded by exactly the role it declares, and a route that declares none is public', async () => {
+    const app = new Hono();
+    app.onError(errorResponse);
+    const asked: string[] = [];
+    const api = new Api(app, (role) => [async (c, next) => {
+      asked.push(role);
+      if (c.req.header('x-role') !== role) return c.text('refused', 403);
+      await next();
+    }]);
+    const ok = { 200: { description: 'ok' } };
+    api.route({ method: 'get', path: '/admin', tag: 't', summary: 's', role: 'admin', responses: ok }, (c) => c.text('admin'));
+    api.route({ method: 'get', path: '/open', tag: 't', summary: 's', responses: ok }, (c) => c.text('open'));
+    expect((await app.request('/admin')).status).toBe(403);
+    expect(await (await app.request('/admin', { headers: { 'x-role': 'admin' } })).text()).toBe('admin');
+    expect(await (await app.request('/open')).text()).toBe('open');
+    expect(asked).toEqual(['admin', 'admin']);
+  });
+
   it('gets its path and query parameters parsed', async () => {
     const res = await exampleApp().request('/things/a1/tags?tag=x,y&tag=z', { method: 'PUT' });
     expect(await res.json()).toEqual({ id: 'a1', tags: ['x', 'y', 'z'] });

@@ -180,6 +180,44 @@ describe('the dashboard without events', () => {
   });
 });
 
+describe('the dashboard with 100,000 projects', () => {
+  const PROJECTS = 100_000;
+  let svc: TestService;
+  beforeAll(async () => {
+    svc = await startTestService({ now: () => NOW });
+    for (let first = 0; first < PROJECTS; first += 10_000) {
+      const events = Array.from({ length: 10_000 }, (_, i) => ({
+        id: `e${first + i}`, project: `proj-${String(first + i).padStart(6, '0')}`, timestamp: NOW - ((first + i) % 86_400) * 1000,
+        agent_id: 'bulk', model: 'gpt-4o', input_tokens: 10 + ((first + i) % 1000), output_tokens: 5,
+      }));
+      expect((await (await svc.ingest('/v1/usage', { events })).json()).accepted).toBe(10_000);
+    }
+  }, 300_000);
+  afterAll(() => svc?.close());
+
+  it('renders a page of them, and the search box finds any one', async () => {
+    const { page, context, errors } = await watchedPage(browser);
+    expect(await open(page, `${svc.reportingUrl}/`)).toBe('ready');
+    const listed = () => page.$$eval('#projects li', (lis) => lis.map((li) => (li as HTMLElement).dataset.project));
+    expect((await listed()).length).toBe(100);
+    expect((await listed())[0]).toBe('proj-000000');
+    expect(await page.textContent('#projects-more')).toContain('Showing 100 projects');
+    expect(await value(page, '#mtd-events')).toBe(PROJECTS);
+
+    await page.getByRole('button', { name: 'Show more' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('#projects li').length === 200);
+
+    await page.getByRole('searchbox', { name: 'Find a project' }).fill('proj-054321');
+    await page.getByRole('button', { name: 'Find', exact: true }).click();
+    await page.waitForFunction(() => document.querySelectorAll('#projects li').length === 1);
+    expect(await listed()).toEqual(['proj-054321']);
+    expect(await value(page, 'li[data-project="proj-054321"] .cost')).toBe((await svc.report('/v1/projects?q=proj-054321')).body.projects[0].current_month.cost_usd);
+    expect(await page.isHidden('#projects-more')).toBe(true);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('the dashboard with API keys on', () => {
   const sha = (key: string) => createHash('sha256').update(key).digest('hex');
   it('asks for a key, rejects a wrong one, then reads with it as a bearer token', async () => {

@@ -24,10 +24,10 @@ const inProfile = (profile: string | null) =>
 const hostPort = (mapping: string) => mapping.split(':')[0]!;
 
 describe('docker-compose.yml', () => {
-  it('by default runs only the SQLite sidecar on 4318 and 4320 with its named volume', () => {
+  it('by default runs only the SQLite sidecar on 4317, 4318 and 4320 with its named volume', () => {
     expect(inProfile(null)).toEqual(['tokentally']);
     const sidecar = services.tokentally!;
-    expect(sidecar.ports).toEqual(['4318:4318', '4320:4320']);
+    expect(sidecar.ports).toEqual(['4317:4317', '4318:4318', '4320:4320']);
     expect(sidecar.environment?.DATABASE_URL).toBe('/data/tokentally.db');
     expect(sidecar.volumes).toEqual(['tokentally-data:/data']);
   });
@@ -36,14 +36,22 @@ describe('docker-compose.yml', () => {
     expect(inProfile('postgres')).toEqual(['collector-1', 'collector-2', 'postgres', 'reporting']);
     expect(services.postgres!.image).toMatch(/^postgres:15/);
     expect(services.postgres!.volumes).toEqual(['postgres-data:/var/lib/postgresql/data']);
-    for (const [name, role, port] of [['collector-1', 'collector', 4318], ['collector-2', 'collector', 4318], ['reporting', 'reporting', 4320]] as const) {
+    for (const [name, role, ports] of [['collector-1', 'collector', [4317, 4318]], ['collector-2', 'collector', [4317, 4318]], ['reporting', 'reporting', [4320]]] as const) {
       const s = services[name]!;
       expect(s.command, name).toEqual([role]);
       expect(s.environment?.DATABASE_URL, name).toMatch(/^postgres:\/\/[^@]+@postgres:5432\/tokentally$/);
       expect(s.depends_on?.postgres?.condition, name).toBe('service_healthy');
-      expect(s.ports?.map((p) => p.split(':')[1]), name).toEqual([String(port)]);
+      expect(s.ports?.map((p) => p.split(':')[1]), name).toEqual(ports.map(String));
       // The image's own health check probes both apps; one app alone needs its own.
-      expect(s.healthcheck?.test.join(' '), name).toContain(`127.0.0.1:${port}/readyz`);
+      expect(s.healthcheck?.test.join(' '), name).toContain(`127.0.0.1:${ports.at(-1)}/readyz`);
+    }
+  });
+
+  it('the image sets and exposes each port the compose file maps: OTLP/gRPC 4317, the collector 4318, reporting 4320', () => {
+    const dockerfile = read('Dockerfile');
+    for (const [variable, port] of [['GRPC_PORT', 4317], ['COLLECTOR_PORT', 4318], ['REPORTING_PORT', 4320]] as const) {
+      expect(dockerfile).toMatch(new RegExp(`\\b${variable}=${port}\\b`));
+      expect(/^EXPOSE (.+)$/m.exec(dockerfile)?.[1]?.split(' ')).toContain(String(port));
     }
   });
 

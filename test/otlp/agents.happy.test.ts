@@ -1,12 +1,14 @@
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AGENT_FIXTURES, expectedTotals, loadAgentFixture, type AgentFixture } from '../support/agent-fixtures.js';
+import { callExport, EXPORTS, grpcClient } from '../support/grpc.js';
 import { encodeProtobuf } from '../support/otlp.js';
 import { startTestService, type TestService } from '../support/service.js';
 
 /**
  * What Claude Code, Codex CLI and Gemini CLI really sent (every log, trace and metrics export of a
- * run, test/fixtures/agents), replayed to the collector as JSON and as a protobuf client sends it.
+ * run, test/fixtures/agents), replayed to the collector as JSON, as a protobuf client sends it, and
+ * over OTLP/gRPC.
  * Each fixture holds the per-call log records plus the spans, span events, other log events and
  * metrics that repeat them; exactly one event per model call must come out, with the fake model's
  * usage to the token.
@@ -20,10 +22,18 @@ afterEach(() => svc.close());
 
 const DECEMBER = '/v1/reports/usage?from=2026-12-01&to=2027-01-01';
 
-type Wire = 'json' | 'protobuf' | 'protobuf+gzip';
+type Wire = 'json' | 'protobuf' | 'protobuf+gzip' | 'grpc+gzip';
 
-/** Sends every export of the run to /v1/<signal>, in the order captured; each must be a full success. */
+/** Sends every export of the run to /v1/<signal> or its gRPC Export, in the order captured; each must be a full success. */
 async function replay(fixture: AgentFixture, wire: Wire): Promise<void> {
+  if (wire === 'grpc+gzip') {
+    const client = grpcClient(svc.grpcUrl, { gzip: true });
+    for (const { signal, body } of fixture.requests) {
+      expect(await callExport(client, encodeProtobuf(signal, body), {}, EXPORTS[signal]), `${fixture.file} ${signal}`).toEqual({ code: 0, details: '', response: {} });
+    }
+    client.close();
+    return;
+  }
   for (const { signal, body } of fixture.requests) {
     const protobuf = wire !== 'json';
     const bytes = protobuf ? encodeProtobuf(signal, body) : JSON.stringify(body);
@@ -45,7 +55,7 @@ async function events() {
 describe.each(AGENT_FIXTURES)('%s replayed', (file) => {
   const fixture = loadAgentFixture(file);
 
-  it.each<Wire>(['json', 'protobuf+gzip'])('as %s: one event per model call, with the model\'s usage exactly', async (wire) => {
+  it.each<Wire>(['json', 'protobuf+gzip', 'grpc+gzip'])('as %s: one event per model call, with the model\'s usage exactly', async (wire) => {
     await replay(fixture, wire);
     const { body } = await svc.report(DECEMBER);
     expect(body.totals).toMatchObject(expectedTotals(fixture));
@@ -54,10 +64,11 @@ describe.each(AGENT_FIXTURES)('%s replayed', (file) => {
     expect(await svc.store.verify()).toMatchObject({ ok: true });
   });
 
-  it('counts a retried export, and the same export as JSON and as protobuf, once', async () => {
+  it('counts a retried export, and the same export as JSON, as protobuf and over gRPC, once', async () => {
     await replay(fixture, 'json');
     const first = (await svc.report(DECEMBER)).body.totals;
     await replay(fixture, 'protobuf');
+    await replay(fixture, 'grpc+gzip');
     await replay(fixture, 'json');
     expect((await svc.report(DECEMBER)).body.totals).toEqual(first);
     expect(first).toMatchObject(expectedTotals(fixture));

@@ -1,11 +1,14 @@
+import { status } from '@grpc/grpc-js';
 import Database from 'better-sqlite3';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli, waitForUrls } from '../../bench/server.js';
+import { runCli, waitForListening, waitForUrls } from '../../bench/server.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
+import { callExport, grpcClient } from '../support/grpc.js';
+import { otlpRequest, toProtobuf, TRACE_ID } from '../support/otlp.js';
 import { fetchUntilStopped, until } from '../support/wait.js';
 
 const tempDb = () => join(mkdtempSync(join(tmpdir(), 'tokentally-cli-')), 'nested', 'usage.db');
@@ -13,7 +16,7 @@ const tempDb = () => join(mkdtempSync(join(tmpdir(), 'tokentally-cli-')), 'neste
 describe('tokentally serve', () => {
   it('creates the database file and its folder, serves both apps, and exits 0 on SIGTERM', async () => {
     const db = tempDb();
-    const run = runCli(['serve'], { DATABASE_URL: db, COLLECTOR_PORT: '0', REPORTING_PORT: '0' });
+    const run = runCli(['serve'], { DATABASE_URL: db, COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' });
     const urls = await waitForUrls(run);
     expect((await fetch(`${urls.collector}/healthz`)).status).toBe(200);
     expect((await fetch(`${urls.reporting}/readyz`)).status).toBe(200);
@@ -28,30 +31,30 @@ describe('tokentally serve', () => {
     [{ QUEUE_MAX_EVENTS: '-5' }, /QUEUE_MAX_EVENTS="-5"/],
     [{ SQLITE_SYNCHRONOUS: 'OFF' }, /SQLITE_SYNCHRONOUS="OFF"/],
   ])('stops with a message naming a wrong variable: %o', async (env, message) => {
-    const run = runCli(['serve'], { DATABASE_URL: tempDb(), COLLECTOR_PORT: '0', REPORTING_PORT: '0', ...env });
+    const run = runCli(['serve'], { DATABASE_URL: tempDb(), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0', ...env });
     expect(await run.exited).toBe(1);
     expect(run.output()).toMatch(message);
   });
 
   it('stops with a message naming the entry of a malformed PRICES_FILE', async () => {
-    const run = runCli(['serve'], { DATABASE_URL: tempDb(), COLLECTOR_PORT: '0', REPORTING_PORT: '0', PRICES_FILE: join(PACKAGE_ROOT, 'test/fixtures/pricing/bad-entry.json') });
+    const run = runCli(['serve'], { DATABASE_URL: tempDb(), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0', PRICES_FILE: join(PACKAGE_ROOT, 'test/fixtures/pricing/bad-entry.json') });
     expect(await run.exited).toBe(1);
     expect(run.output()).toMatch(/PRICES_FILE \(.*bad-entry.json\): entry \d+ \(/);
   });
 
-  it('stops with a message when a port is taken', async () => {
+  it.each(['COLLECTOR_PORT', 'GRPC_PORT'])('stops with a message when a port is taken: %s', async (variable) => {
     const blocker = createServer().listen(0, '127.0.0.1');
     await new Promise((r) => blocker.once('listening', r));
     const port = (blocker.address() as { port: number }).port;
-    const run = runCli(['serve'], { DATABASE_URL: tempDb(), COLLECTOR_PORT: String(port), REPORTING_PORT: '0' });
+    const run = runCli(['serve'], { DATABASE_URL: tempDb(), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0', [variable]: String(port) });
     expect(await run.exited).toBe(1);
-    expect(run.output()).toMatch(new RegExp(`127.0.0.1:${port} \\(COLLECTOR_PORT\\).*already in use`));
+    expect(run.output()).toMatch(new RegExp(`127.0.0.1:${port} \\(${variable}\\).*already in use`));
     blocker.close();
   });
 
   it('answers and commits every accepted request before exiting on SIGTERM', async () => {
     const db = tempDb();
-    const run = runCli(['serve'], { DATABASE_URL: db, COLLECTOR_PORT: '0', REPORTING_PORT: '0' });
+    const run = runCli(['serve'], { DATABASE_URL: db, COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' });
     const { collector } = await waitForUrls(run);
     const acked: string[] = [];
     const stopped = { now: false };
@@ -79,6 +82,40 @@ describe('tokentally serve', () => {
     expect(await run.exited).toBe(0);
     await clients;
     expect(acked.length).toBeGreaterThan(0);
+    const stored = new Set(new Database(db).prepare('SELECT id FROM usage_events').pluck().all() as string[]);
+    expect(acked.filter((id) => !stored.has(id))).toEqual([]);
+  });
+
+  it('prints the OTLP/gRPC address, and on SIGTERM answers and commits every gRPC export in flight', async () => {
+    const db = tempDb();
+    const run = runCli(['serve'], { DATABASE_URL: db, COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' });
+    const { 'OTLP/gRPC': grpcUrl } = await waitForListening(run, ['collector', 'reporting', 'OTLP/gRPC']);
+    expect(grpcUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const acked: string[] = [];
+    let stopped = false;
+    const usage = { 'gen_ai.request.model': 'gpt-4o', 'gen_ai.usage.input_tokens': 10, 'gen_ai.usage.output_tokens': 5 };
+    const client = async (c: number) => {
+      const channel = grpcClient(grpcUrl);
+      for (let i = 0; ; i++) {
+        const spanIds = Array.from({ length: 50 }, (_, j) => (c * 1e9 + i * 100 + j).toString(16).padStart(16, '0'));
+        const answer = await callExport(channel, toProtobuf(otlpRequest(spanIds.map((spanId) => ({ spanId, attributes: usage })))));
+        if (answer.code === status.OK) {
+          acked.push(...spanIds.map((spanId) => TRACE_ID + spanId));
+          continue;
+        }
+        expect(stopped, `answered ${answer.code} ${answer.details} before SIGTERM`).toBe(true);
+        // Ours while draining, or the client's own once the connection is gone: both retryable.
+        expect(answer.code).toBe(status.UNAVAILABLE);
+        channel.close();
+        return;
+      }
+    };
+    const clients = Promise.all([1, 2, 3, 4].map(client));
+    await until(() => acked.length >= 1_000, 'a first thousand acknowledged spans');
+    stopped = true;
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+    await clients;
     const stored = new Set(new Database(db).prepare('SELECT id FROM usage_events').pluck().all() as string[]);
     expect(acked.filter((id) => !stored.has(id))).toEqual([]);
   });

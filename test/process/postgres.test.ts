@@ -26,7 +26,7 @@ afterAll(async () => {
 });
 
 async function start(role: 'collector' | 'reporting', env: Record<string, string> = {}): Promise<{ run: Running; url: string }> {
-  const run = runCli([role], { DATABASE_URL: db.url, COLLECTOR_PORT: '0', REPORTING_PORT: '0', ...env });
+  const run = runCli([role], { DATABASE_URL: db.url, COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0', ...env });
   running.push(run);
   return { run, url: (await waitForListening(run, [role]))[role] };
 }

@@ -25,7 +25,7 @@ async function client(url: string, name: string, acked: string[], killed: { now:
 describe('crash safety', () => {
   it('keeps every acknowledged event exactly once, with rollups equal to raw, after kill -9 mid-load', async () => {
     const db = join(mkdtempSync(join(tmpdir(), 'tokentally-crash-')), 'usage.db');
-    const env = { DATABASE_URL: db, COLLECTOR_PORT: '0', REPORTING_PORT: '0' };
+    const env = { DATABASE_URL: db, COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' };
     const run = runCli(['serve'], env);
     const { collector } = await waitForUrls(run);
     const acked: string[] = [];

@@ -132,9 +132,19 @@ describe.each(BACKENDS)('on %s', (backend) => {
       [{ colour: 'red' }, 'body: unknown field(s): colour'],
       ['not json', 'body is not valid JSON'],
     ])('PUT /v1/projects/{id} %j → 400 naming the field', async (body, message) => {
-      const res = await fetch(`${svc.reportingUrl}/v1/projects/atlas`, { method: 'PUT', body: typeof body === 'string' ? body : JSON.stringify(body) });
+      const res = await fetch(`${svc.reportingUrl}/v1/projects/atlas`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
       expect(res.status).toBe(400);
       expect((await res.json()).error.message).toContain(message);
+    });
+
+    it.each([
+      ['text/plain;charset=UTF-8', 'Content-Type: "text/plain;charset=UTF-8"; send the body as application/json'],
+      ['application/x-www-form-urlencoded', 'Content-Type: "application/x-www-form-urlencoded"; send the body as application/json'],
+      [undefined, 'Content-Type: missing; send the body as application/json'],
+    ])('a body sent as %s is a 415, whatever it holds', async (type, message) => {
+      const res = await fetch(`${svc.reportingUrl}/v1/projects/atlas`, { method: 'PUT', headers: type ? { 'content-type': type } : {}, body: new Blob(['{"name":"Atlas"}']) });
+      expect(res.status).toBe(415);
+      expect((await res.json()).error.message).toBe(message);
     });
 
     it('an id longer than events allow is a 400; ?archived must be true or false', async () => {
@@ -212,5 +222,73 @@ describe('the projects migration', () => {
     triggers.close();
     await store.close();
     await svc.close();
+  });
+});
+
+describe.each(BACKENDS)('long lists, a page at a time, on %s', (backend) => {
+  let svc: TestService;
+  const names = ['Zeta', 'alpha', 'Beta', 'beta', 'gamma', 'Delta', 'epsilon', 'eta'];
+  beforeAll(async () => {
+    svc = await startTestService({ backend, now: () => NOW });
+    // Costs tie in pairs, so the ranking's second key (the project id) decides between them.
+    const events = names.map((name, i) => ev(`e${i}`, `p${i}`, 2, [0.5, 0.5, 0.25, 0.25, 1, 0.125, 0.125, 2][i]!));
+    expect(await (await svc.ingest('/v1/usage', { events })).json()).toMatchObject({ accepted: names.length });
+    for (const [i, name] of names.entries()) await call(svc, 'PUT', `/v1/projects/p${i}`, { name });
+    for (const id of ['p6', 'p1']) await call(svc, 'POST', `/v1/projects/${id}/pin`);
+  });
+  afterAll(() => svc.close());
+
+  async function walk(path: string, field: string, limit: number): Promise<any[][]> {
+    const pages: any[][] = [];
+    for (let cursor: string | null = ''; cursor !== null;) {
+      const { status, body } = await call(svc, 'GET', `${path}${path.includes('?') ? '&' : '?'}limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(status).toBe(200);
+      pages.push(body[field]);
+      cursor = body.next_cursor;
+      expect(pages.length).toBeLessThan(20);
+    }
+    return pages;
+  }
+
+  it('/v1/projects pages through pinned ones by pin order, then the rest by name ignoring case, then id', async () => {
+    const whole = (await call(svc, 'GET', '/v1/projects')).body;
+    expect(whole.next_cursor).toBeNull();
+    expect(whole.projects.map((p: any) => p.name)).toEqual(['epsilon', 'alpha', 'Beta', 'beta', 'Delta', 'eta', 'gamma', 'Zeta']);
+    for (const limit of [1, 2, 3]) {
+      const pages = await walk('/v1/projects', 'projects', limit);
+      expect(pages.flat()).toEqual(whole.projects);
+      expect(pages.every((p) => p.length <= limit)).toBe(true);
+    }
+  });
+
+  it('/v1/projects?q= finds projects by a part of their id or name, ignoring case, and pages those', async () => {
+    const found = (q: string) => call(svc, 'GET', `/v1/projects?q=${encodeURIComponent(q)}`).then((r) => r.body.projects.map((p: any) => p.name));
+    expect(await found('ETA')).toEqual(['Beta', 'beta', 'eta', 'Zeta']);
+    expect(await found('p0')).toEqual(['Zeta']);
+    expect(await found('%')).toEqual([]);
+    expect((await walk('/v1/projects?q=eta', 'projects', 1)).flat().map((p) => p.name)).toEqual(['Beta', 'beta', 'eta', 'Zeta']);
+  });
+
+  it('/v1/stats/current-month pages the projects costliest first, equal costs by id, with the global totals on every page', async () => {
+    const whole = (await call(svc, 'GET', '/v1/stats/current-month')).body;
+    expect(whole.projects.map((p: any) => p.project)).toEqual(['p7', 'p4', 'p0', 'p1', 'p2', 'p3', 'p5', 'p6']);
+    for (const limit of [1, 3]) {
+      const pages = await walk('/v1/stats/current-month', 'projects', limit);
+      expect(pages.flat()).toEqual(whole.projects);
+    }
+    expect((await call(svc, 'GET', '/v1/stats/current-month?limit=2')).body.global).toEqual(whole.global);
+    expect((await call(svc, 'GET', '/v1/stats/current-month?limit=0')).body).toMatchObject({ global: whole.global, projects: [], next_cursor: null });
+  });
+
+  it.each([
+    ['/v1/projects?cursor=bm9wZQ', /^cursor: not a cursor this API gave out/],
+    ['/v1/projects?limit=1001', /^limit: must be a whole number from 1 to 1000/],
+    [`/v1/projects?q=${'x'.repeat(300)}`, /^q: at most 256 characters/],
+    ['/v1/stats/current-month?cursor=WzEsMl0', /^cursor: not a cursor this API gave out/],
+    ['/v1/stats/current-month?limit=-1', /^limit: must be a whole number from 0 to 1000/],
+  ])('%s → 400 naming the parameter', async (path, message) => {
+    const { status, body } = await call(svc, 'GET', path);
+    expect(status).toBe(400);
+    expect(body.error.message).toMatch(message);
   });
 });

@@ -27,7 +27,7 @@ describe.each(BACKENDS)('on %s', (backend) => {
       ['/api/usage?modle=x', /^modle: unknown parameter/],
       ['/v1/events?cursor=a&cursor=b', /^cursor: give it once/],
       ['/v1/reports/timeseries?limit=2&limit=3', /^limit: give it once/],
-      ['/v1/stats/current-month?colour=red', /^colour: unknown parameter; known: tz$/],
+      ['/v1/stats/current-month?colour=red', /^colour: unknown parameter; known: tz, limit, cursor$/],
       ['/v1/stats/current-month?tz=Mars/Olympus', /^tz: "Mars\/Olympus" is not an IANA time zone/],
     ])('%s', async (path, message) => {
       const { status, body } = await svc.report(path);

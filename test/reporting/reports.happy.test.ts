@@ -37,6 +37,17 @@ describe.each(BACKENDS)('on %s', (backend) => {
       expect(body.totals).toMatchObject({ events: 5, input_tokens: 700, output_tokens: 50, total_tokens: 750, cost_usd: 0.0065, cost_reported_usd: 0.0065, cost_computed_usd: 0, unpriced_events: 1 });
       expect(body.groups).toEqual([]);
       expect(body.unpriced_models).toEqual([{ model: 'in-house-llm', provider: null, events: 1, input_tokens: 100, output_tokens: 10 }]);
+      expect(body.unpriced_models_rest).toBeNull();
+    });
+
+    it('lists the 50 unpriced models with the most events and sums the rest', async () => {
+      // In December, so the other tests' month is untouched.
+      const events = Array.from({ length: 60 }, (_, i) => Array.from({ length: i < 50 ? 2 : 1 }, (__, j) =>
+        e(`u${i}-${j}`, 1, { timestamp: Date.UTC(2026, 11, 1, 10), model: `private-${String(i).padStart(2, '0')}`, cost_usd: undefined }))).flat();
+      expect(await (await svc.ingest('/v1/usage', { events })).json()).toMatchObject({ accepted: 110 });
+      const { body } = await groups('from=2026-12-01&to=2027-01-01');
+      expect(body.unpriced_models.map((m: any) => [m.model, m.events])).toEqual(Array.from({ length: 50 }, (_, i) => [`private-${String(i).padStart(2, '0')}`, 2]));
+      expect(body.unpriced_models_rest).toEqual({ events: 10, input_tokens: 1000, output_tokens: 100 });
     });
 
     it('groups and filters by cost source', async () => {
@@ -126,7 +137,7 @@ describe.each(BACKENDS)('on %s', (backend) => {
     });
   });
 
-  describe('GET /api/usage (seed-compatible)', () => {
+  describe('GET /api/usage (the original aggregate)', () => {
     it('totals and groups with camelCase names', async () => {
       const { body } = await svc.report('/api/usage?group_by=model&from_date=2026-11-01&to_date=2026-11-30');
       expect(body).toMatchObject({ totalInputTokens: 700, totalOutputTokens: 50, totalCostUsd: 0.0065, recordCount: 5 });

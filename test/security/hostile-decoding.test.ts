@@ -1,10 +1,12 @@
+import { status } from '@grpc/grpc-js';
 import { mkdtempSync } from 'node:fs';
 import { request, type IncomingHttpHeaders } from 'node:http';
+import { connect } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { peakRssMB, runCli, stop, waitForUrls, type Running } from '../../bench/server.js';
+import { peakRssMB, runCli, stop, waitForListening, type Running } from '../../bench/server.js';
 import { otlpTypes } from '../../collector/otlp/decode.js';
 
 /**
@@ -22,11 +24,12 @@ const PEAK_GROWTH_MB = 300;
 let run: Running;
 let collector: string;
 let reporting: string;
+let grpcUrl: string;
 let baselinePeakMB: number;
 
 beforeAll(async () => {
-  run = runCli(['serve'], { DATABASE_URL: join(mkdtempSync(join(tmpdir(), 'tokentally-hostile-')), 'usage.db'), COLLECTOR_PORT: '0', REPORTING_PORT: '0' });
-  ({ collector, reporting } = await waitForUrls(run));
+  run = runCli(['serve'], { DATABASE_URL: join(mkdtempSync(join(tmpdir(), 'tokentally-hostile-')), 'usage.db'), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' });
+  ({ collector, reporting, 'OTLP/gRPC': grpcUrl } = await waitForListening(run, ['collector', 'reporting', 'OTLP/gRPC']));
   // Warm up the routes once, so the baseline holds what every request path loads.
   const warm = await post('/v1/usage', Buffer.from(JSON.stringify({ events: [{ agent_id: 'warm', model: 'm', input_tokens: 1 }] })), { 'content-type': 'application/json' });
   expect(warm.status).toBe(200);
@@ -70,14 +73,15 @@ const post = (path: string, body: Buffer, headers: Record<string, string>) => se
 const gzipJson = { 'content-type': 'application/json', 'content-encoding': 'gzip' };
 const gzipProto = { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' };
 
-interface Outcome extends Answer {
+/** How long an answer took. */
+interface Timing {
   ms: number;
   /** The slowest /healthz answer while the request was in flight. */
   healthzMs: number;
 }
 
 /** Sends the request while probing /healthz; the answer, its time and the worst probe. */
-async function observe(sending: () => Promise<Answer>): Promise<Outcome> {
+async function observe<A>(sending: () => Promise<A>): Promise<A & Timing> {
   const started = performance.now();
   let finished = false;
   const answer = sending().then((res) => {
@@ -93,7 +97,7 @@ async function observe(sending: () => Promise<Answer>): Promise<Outcome> {
   return { ...(await answer), healthzMs };
 }
 
-function expectBounded(outcome: Outcome) {
+function expectBounded(outcome: Timing) {
   expect(outcome.ms).toBeLessThan(ANSWER_WITHIN_MS);
   expect(outcome.healthzMs).toBeLessThan(HEALTHZ_WITHIN_MS);
   expect(peakRssMB(run) - baselinePeakMB).toBeLessThan(PEAK_GROWTH_MB);
@@ -248,6 +252,68 @@ describe('hostile bodies against a running tokentally serve', () => {
       expect(JSON.stringify(outcome.body)).toContain(`${'k'.repeat(100)}…`);
       expectBounded(outcome);
     }
+  });
+});
+
+/**
+ * One OTLP/gRPC call made by hand over HTTP/2, so that its message can be any bytes: a prebuilt gzip
+ * bomb, which a gRPC client library would only send by compressing the whole inflated message itself.
+ */
+function grpcCall(message: Buffer, options: { gzip: boolean }): Promise<{ code: number; details: string }> {
+  return new Promise((resolve, reject) => {
+    const session = connect(grpcUrl);
+    const stream = session.request({
+      ':method': 'POST', ':path': '/opentelemetry.proto.collector.trace.v1.TraceService/Export', 'content-type': 'application/grpc', te: 'trailers',
+      ...(options.gzip ? { 'grpc-encoding': 'gzip' } : {}),
+    });
+    const prefix = Buffer.alloc(5);
+    prefix[0] = options.gzip ? 1 : 0;
+    prefix.writeUInt32BE(message.length, 1);
+    let answer = { code: -1, details: '' };
+    const read = (headers: IncomingHttpHeaders) => {
+      if (headers['grpc-status'] !== undefined) answer = { code: Number(headers['grpc-status']), details: decodeURIComponent(String(headers['grpc-message'] ?? '')) };
+    };
+    stream.on('response', read);
+    stream.on('trailers', read);
+    stream.on('data', () => {});
+    stream.on('error', reject);
+    stream.on('close', () => {
+      session.close();
+      resolve(answer);
+    });
+    stream.end(Buffer.concat([prefix, message]));
+  });
+}
+
+describe('hostile OTLP/gRPC messages against a running tokentally serve', () => {
+  it.each<[string, Buffer, RegExp]>([
+    // 200 MB of zeros in about 200 KB: grpc-js stops inflating at its message limit (MAX_BODY_BYTES).
+    ['a gzip bomb', gzipSync(Buffer.alloc(200 * 1024 * 1024)), /decompresses to a size larger than 5242880/],
+    // 2 million empty spans: 4 MB inflated, within the message limit, so the span count stops it.
+    ['a span-count bomb', gzipSync(traceRequest(Buffer.alloc(4_000_000).fill(Buffer.from([0x12, 0x00])))), /spans\[10000\]: more than 10000 spans .*MAX_RECORDS_PER_REQUEST/],
+  ])('%s → RESOURCE_EXHAUSTED, quickly and in bounded memory', async (_name, bomb, details) => {
+    expect(bomb.length).toBeLessThan(300_000);
+    const outcome = await observe(() => grpcCall(bomb, { gzip: true }));
+    expect(outcome).toMatchObject({ code: status.RESOURCE_EXHAUSTED, details: expect.stringMatching(details) });
+    expectBounded(outcome);
+  });
+
+  it('holds 20 parallel gzip bombs to the message limit each: all RESOURCE_EXHAUSTED, memory bounded and given back', async () => {
+    const bomb = gzipSync(Buffer.alloc(200 * 1024 * 1024));
+    const storm = () => Promise.all(Array.from({ length: 20 }, () => observe(() => grpcCall(bomb, { gzip: true }))));
+    for (const outcome of await storm()) {
+      expect(outcome.code).toBe(status.RESOURCE_EXHAUSTED);
+      expectBounded(outcome);
+    }
+    const peakAfterFirst = peakRssMB(run);
+    for (const outcome of await storm()) expect(outcome.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(peakRssMB(run) - peakAfterFirst).toBeLessThan(100);
+  });
+
+  it('a gRPC message with invalid UTF-8 → INVALID_ARGUMENT naming the field', async () => {
+    const bad = Buffer.from([0x61, 0xc3, 0x28]);
+    const answer = await grpcCall(traceRequest(field(2, field(9, field(1, bad)))), { gzip: false });
+    expect(answer).toEqual({ code: status.INVALID_ARGUMENT, details: expect.stringMatching(/^resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.attributes\[0\]\.key: not valid UTF-8/) });
   });
 });
 

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
-import { startService, type Service } from '../../src/server.js';
+import { startService, type Service } from '../../service/server.js';
 import { createDatabase, POSTGRES_OPTED_OUT } from './postgres.js';
 
 export type Backend = 'sqlite' | 'postgres';
@@ -13,6 +13,7 @@ export const BACKENDS: Backend[] = POSTGRES_OPTED_OUT ? ['sqlite'] : ['sqlite', 
 export interface TestService extends Service {
   collectorUrl: string;
   reportingUrl: string;
+  grpcUrl: string;
   dir: string;
   /** What DATABASE_URL a CLI command needs to reach this service's database. */
   databaseUrl: string;
@@ -36,7 +37,7 @@ export async function startTestService(
   };
   let service: Service;
   try {
-    const config = loadConfig({ DATABASE_URL: databaseUrl, COLLECTOR_PORT: '0', REPORTING_PORT: '0', ...options.env });
+    const config = loadConfig({ DATABASE_URL: databaseUrl, COLLECTOR_PORT: '0', REPORTING_PORT: '0', GRPC_PORT: '0', ...options.env });
     service = await startService(config, { collector: true, reporting: true }, options.now);
   } catch (error) {
     await cleanUp();
@@ -46,6 +47,7 @@ export async function startTestService(
     ...service,
     collectorUrl: service.collectorUrl!,
     reportingUrl: service.reportingUrl!,
+    grpcUrl: service.grpcUrl!,
     dir,
     databaseUrl,
     ingest: (path, body, headers = {}) =>

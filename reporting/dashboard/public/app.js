@@ -6,6 +6,9 @@ import { FILTERS, nextDay, previousDay, readView, sameDaysLastMonth, viewUrl } f
 const $ = (selector) => document.querySelector(selector);
 let view = readView();
 let chart = null;
+/** Projects are listed a page at a time (a sidecar may hold 100,000), pinned ones first; `q` finds others. */
+const PROJECTS_PAGE = 100;
+const projectList = { q: '', items: [], next: null };
 /** Counts loads, so an answer to an earlier view never overwrites a later one. */
 let loads = 0;
 
@@ -71,9 +74,32 @@ function moveButton(project, pinned, index, step) {
   });
 }
 
+/** A page of projects from the API, matching the search, after `cursor` (or the first). */
+function projectsPage(cursor) {
+  return api(`/v1/projects?${query({ limit: PROJECTS_PAGE, q: projectList.q, cursor })}`);
+}
+
+/** Shows `page` as the list (or after it, for "Show more"), with a way to the next page when there is one. */
+function showProjects(page, append = false) {
+  projectList.items = append ? projectList.items.concat(page.projects) : page.projects;
+  projectList.next = page.next_cursor;
+  renderProjects(projectList.items);
+  const more = $('#projects-more');
+  more.hidden = !page.next_cursor;
+  more.querySelector('span').textContent = `Showing ${projectList.items.length} projects${projectList.q ? ` matching “${projectList.q}”` : ''}; find one by its id or name above, or`;
+}
+
+/** Children from a list of any length: spreading 100,000 of them into one call would overflow the stack. */
+function fill(parent, nodes) {
+  const fragment = document.createDocumentFragment();
+  for (const node of nodes) fragment.append(node);
+  parent.replaceChildren(fragment);
+}
+
 function renderProjects(projects) {
-  const pinned = projects.filter((p) => p.pinned);
-  $('#projects').replaceChildren(...projects.map((p) => {
+  // Reordering sends the whole pinned set, which only the unfiltered list holds.
+  const pinned = projectList.q ? [] : projects.filter((p) => p.pinned);
+  fill($('#projects'), projects.map((p) => {
     const index = pinned.indexOf(p);
     const pinLabel = `${p.pinned ? 'Unpin' : 'Pin'} ${p.name}`;
     const pinButton = el('button', {
@@ -81,7 +107,7 @@ function renderProjects(projects) {
       onclick: () => applyPinChange(() => api(`/v1/projects/${encodeURIComponent(p.id)}/pin`, { method: p.pinned ? 'DELETE' : 'POST' }), pinLabel, p.id),
     });
     const link = el('a', { href: viewUrl({ ...view, project: p.id }), textContent: p.name });
-    const actions = p.pinned ? [moveButton(p, pinned, index, -1), moveButton(p, pinned, index, 1), pinButton] : [pinButton];
+    const actions = p.pinned && index >= 0 ? [moveButton(p, pinned, index, -1), moveButton(p, pinned, index, 1), pinButton] : [pinButton];
     const item = el('li', { className: p.pinned ? 'pinned' : '' },
       el('span', { className: 'name' }, p.pinned ? el('span', { className: 'star', ariaHidden: 'true', textContent: '★ ' }) : '', link),
       figure(el('span', { className: 'cost' }), p.current_month.cost_usd, usd),
@@ -89,7 +115,10 @@ function renderProjects(projects) {
     item.dataset.project = p.id;
     return item;
   }));
-  if (projects.length === 0) $('#projects').append(el('li', { className: 'muted', textContent: 'No projects yet: one appears with its first event.' }));
+  if (projects.length === 0) {
+    const none = projectList.q ? `No project's id or name contains “${projectList.q}”.` : 'No projects yet: one appears with its first event.';
+    $('#projects').append(el('li', { className: 'muted', textContent: none }));
+  }
 }
 
 /**
@@ -99,7 +128,7 @@ function renderProjects(projects) {
 async function applyPinChange(write, label, projectId) {
   try {
     await write();
-    renderProjects((await api('/v1/projects')).projects);
+    showProjects(await projectsPage());
     setStatus('', `Done: ${label}.`);
   } catch (error) {
     if (error instanceof ApiFailure && error.status === 403) return setStatus('error', `${label}: ${error.message}. Changing pins needs an admin key.`);
@@ -113,7 +142,9 @@ async function applyPinChange(write, label, projectId) {
 function fillTable(table, headings, rows, none) {
   const head = el('tr', {}, ...headings.map((t) => el('th', { scope: 'col', textContent: t })));
   const empty = el('tr', {}, el('td', { colSpan: headings.length, className: 'muted', textContent: none }));
-  table.replaceChildren(el('thead', {}, head), el('tbody', {}, ...(rows.length ? rows : [empty])));
+  const body = el('tbody');
+  fill(body, rows.length ? rows : [empty]);
+  table.replaceChildren(el('thead', {}, head), body);
 }
 
 function renderTop(table, report, dimension) {
@@ -122,11 +153,12 @@ function renderTop(table, report, dimension) {
     figure(el('td'), g.cost_usd, usd), figure(el('td'), g.total_tokens, int), figure(el('td'), g.events, int))), 'No spend in this range.');
 }
 
-function renderUnpriced(models) {
-  fillTable($('#unpriced'), ['Model', 'Provider', 'Events', 'Input tokens', 'Output tokens'], models.map((m) => el('tr', {},
-    el('th', { scope: 'row', textContent: m.model }), el('td', { textContent: m.provider ?? '—' }),
-    figure(el('td'), m.events, int), figure(el('td'), m.input_tokens, int), figure(el('td'), m.output_tokens, int))),
-  'Every model in this range has a price.');
+function renderUnpriced(models, rest) {
+  const row = (name, provider, m) => el('tr', {}, el('th', { scope: 'row', textContent: name }), el('td', { textContent: provider ?? '—' }),
+    figure(el('td'), m.events, int), figure(el('td'), m.input_tokens, int), figure(el('td'), m.output_tokens, int));
+  const rows = models.map((m) => row(m.model, m.provider, m));
+  if (rest) rows.push(row('other unpriced models', null, rest));
+  fillTable($('#unpriced'), ['Model', 'Provider', 'Events', 'Input tokens', 'Output tokens'], rows, 'Every model in this range has a price.');
 }
 
 function renderChart(timeseries) {
@@ -142,15 +174,15 @@ function renderChart(timeseries) {
 
 function renderFilters(projects, options, range) {
   const form = $('#filters');
-  const fill = (name, values) => {
+  const choices = (name, values) => {
     const select = form.elements[name];
     const all = [...new Set([...values, view[name]].filter(Boolean))].sort();
-    select.replaceChildren(select.options[0], ...all.map((v) => el('option', { value: v, textContent: v })));
+    fill(select, [select.options[0], ...all.map((v) => el('option', { value: v, textContent: v }))]);
     select.value = view[name];
   };
-  fill('project', projects.map((p) => p.id));
-  fill('agent', options.groups.map((g) => g.key.agent).filter((v) => v !== null));
-  fill('model', options.groups.map((g) => g.key.model).filter((v) => v !== null));
+  choices('project', projects.map((p) => p.id));
+  choices('agent', options.groups.map((g) => g.key.agent).filter((v) => v !== null));
+  choices('model', options.groups.map((g) => g.key.model).filter((v) => v !== null));
   form.elements.from.value = range.from;
   form.elements.to.value = previousDay(range.to);
   for (const radio of document.querySelectorAll('input[name=stack]')) radio.checked = radio.value === view.stack;
@@ -161,7 +193,7 @@ async function load() {
   setStatus('loading', 'Loading…');
   $('#main').ariaBusy = 'true';
   try {
-    const [stats, { projects }] = await Promise.all([api('/v1/stats/current-month'), api('/v1/projects')]);
+    const [stats, projects] = await Promise.all([api('/v1/stats/current-month?limit=0'), projectsPage()]);
     const filters = Object.fromEntries(FILTERS.map((name) => [name, view[name]]));
     const range = { from: view.from || stats.from.slice(0, 10), to: view.to ? nextDay(view.to) : stats.to.slice(0, 10) };
     const top = (dimension) => api(`/v1/reports/usage?${query({ group_by: dimension, limit: 5, ...range, ...filters })}`);
@@ -176,14 +208,14 @@ async function load() {
     $('#auth').hidden = true;
     $('#main').hidden = false;
     $('#as-of').textContent = `${stats.month} (UTC), as of ${stats.as_of.replace('T', ' ').replace(/(:\d\d)(\.\d+)?Z$/, '$1 UTC')}`;
-    renderFilters(projects, options, range);
+    renderFilters(projects.projects, options, range);
     renderMonth(now, before);
-    renderProjects(projects);
+    showProjects(projects);
     renderChart(timeseries);
     renderTop($('#top-model'), models, 'model');
     renderTop($('#top-agent'), agents, 'agent');
     renderTop($('#top-task'), tasks, 'task');
-    renderUnpriced(models.unpriced_models);
+    renderUnpriced(models.unpriced_models, models.unpriced_models_rest);
     if (stats.global.events === 0) {
       setStatus('empty', el('strong', { textContent: 'No events this month yet.' }), ' Send one with curl (the collector listens on port 4318 by default):',
         el('pre', {}, el('code', { textContent: curlExample() })));
@@ -207,6 +239,22 @@ $('#filters').addEventListener('submit', (event) => {
   event.preventDefault();
   const data = new FormData(event.target);
   navigate({ ...view, ...Object.fromEntries(['from', 'to', ...FILTERS].map((name) => [name, String(data.get(name) ?? '')])) });
+});
+$('#project-search').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  projectList.q = String(new FormData(event.target).get('q') ?? '').trim();
+  try {
+    showProjects(await projectsPage());
+  } catch (error) {
+    showError(error);
+  }
+});
+$('#projects-more button').addEventListener('click', async () => {
+  try {
+    showProjects(await projectsPage(projectList.next), true);
+  } catch (error) {
+    showError(error);
+  }
 });
 $('#reset').addEventListener('click', () => navigate({ from: '', to: '', project: '', agent: '', model: '', stack: view.stack }));
 for (const radio of document.querySelectorAll('input[name=stack]')) radio.addEventListener('change', () => navigate({ ...view, stack: radio.value }));

@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 import { randomBytes } from 'node:crypto';
-import { hashKey } from './auth/keys.js';
-import { printPrices, reprice } from './commands/pricing.js';
+import { hashKey } from '../src/auth/keys.js';
+import { printPrices, reprice } from '../src/commands/pricing.js';
 import { existsSync } from 'node:fs';
-import { ConfigError, loadConfig } from './config.js';
-import { pruneRaw, retentionHorizon } from './retention.js';
-import { isoUtc } from './time.js';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { pruneRaw, retentionHorizon } from '../src/retention.js';
+import { isoUtc } from '../src/time.js';
 import { startService, type Roles } from './server.js';
-import { openStore } from './store/open.js';
+import { openStore } from '../src/store/open.js';
 
 const USAGE = `usage: tokentally <command>
 
@@ -41,6 +41,7 @@ async function serve(roles: Roles): Promise<void> {
   }
   if (service.collectorUrl) console.log(`tokentally collector listening on ${service.collectorUrl}`);
   if (service.reportingUrl) console.log(`tokentally reporting listening on ${service.reportingUrl}`);
+  if (service.grpcUrl) console.log(`tokentally OTLP/gRPC listening on ${service.grpcUrl}`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -1,21 +1,24 @@
 import { createAdaptorServer } from '@hono/node-server';
 import type { Env, Hono } from 'hono';
 import type { Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { createCollectorApp } from '../collector/app.js';
+import { createServer, type AddressInfo, type Server as NetServer } from 'node:net';
+import { createCollectorApp, ingestDeps } from '../collector/app.js';
+import { createGrpcFront, type GrpcFront } from '../collector/grpc.js';
 import { BatchWriter } from '../collector/writer.js';
 import { createReportingApp } from '../reporting/app.js';
-import type { Config } from './config.js';
-import { createPricer, loadPriceTable } from './pricing/index.js';
-import { openStore } from './store/open.js';
-import type { Store } from './store/types.js';
-import { startRetention, type RetentionTask } from './retention.js';
-import { telemetry } from './telemetry.js';
+import type { Config } from '../src/config.js';
+import { createPricer, loadPriceTable } from '../src/pricing/index.js';
+import { openStore } from '../src/store/open.js';
+import type { Store } from '../src/store/types.js';
+import { startRetention, type RetentionTask } from '../src/retention.js';
+import { telemetry } from '../src/telemetry.js';
 
 export interface Service {
   store: Store;
   collectorUrl?: string;
   reportingUrl?: string;
+  /** OTLP/gRPC, in the collector process: `http://host:port`, as OTLP exporters take it. */
+  grpcUrl?: string;
   /** Stops accepting, answers and commits everything already accepted, then closes the database. */
   stop(): Promise<void>;
 }
@@ -27,17 +30,22 @@ export interface Roles {
 
 async function listen<E extends Env>(app: Hono<E>, host: string, port: number, variable: string): Promise<Server> {
   const server = createAdaptorServer({ fetch: app.fetch }) as Server;
-  await new Promise<void>((resolve, reject) => {
+  await bind(server, host, port, variable);
+  return server;
+}
+
+/** Listens, or fails naming the address and the variable that set its port. */
+function bind(server: NetServer, host: string, port: number, variable: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
       const why = error.code === 'EADDRINUSE' ? 'is already in use' : error.code === 'EACCES' ? 'needs more privileges' : error.message;
       reject(new Error(`cannot listen on ${host}:${port} (${variable}): the address ${why}`));
     });
     server.listen(port, host, () => resolve());
   });
-  return server;
 }
 
-function urlOf(server: Server, host: string): string {
+function urlOf(server: NetServer, host: string): string {
   const { port } = server.address() as AddressInfo;
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
@@ -62,6 +70,7 @@ export async function startService(config: Config, roles: Roles, now: () => numb
   const store = openStore(config);
   await store.migrate();
   const servers: Server[] = [];
+  let grpc: { front: GrpcFront; listener: NetServer } | undefined;
   const service: Service = { store, stop: async () => {} };
   let writer: BatchWriter | undefined;
   let retention: RetentionTask | undefined;
@@ -75,16 +84,20 @@ export async function startService(config: Config, roles: Roles, now: () => numb
       });
       const w = writer;
       telemetry.observeQueueDepth(() => w.queuedEvents);
-      const app = createCollectorApp({
+      const ingest = ingestDeps({
         store, writer, pricer, keys: config.API_KEYS,
         limits: {
           maxBodyBytes: config.MAX_BODY_BYTES, maxDecodedBytes: config.MAX_DECODED_BODY_BYTES, maxDecodedBytesInFlight: config.MAX_DECODED_BYTES_IN_FLIGHT,
           maxEventsPerRequest: config.MAX_EVENTS_PER_REQUEST, maxRecordsPerRequest: config.MAX_RECORDS_PER_REQUEST, maxValuesPerRequest: config.MAX_VALUES_PER_REQUEST,
         },
       });
-      const server = await listen(app, config.HOST, config.COLLECTOR_PORT, 'COLLECTOR_PORT');
+      const server = await listen(createCollectorApp(ingest), config.HOST, config.COLLECTOR_PORT, 'COLLECTOR_PORT');
       servers.push(server);
       service.collectorUrl = urlOf(server, config.HOST);
+      const front = createGrpcFront(ingest);
+      grpc = { front, listener: createServer((socket) => front.accept(socket)) };
+      await bind(grpc.listener, config.HOST, config.GRPC_PORT, 'GRPC_PORT');
+      service.grpcUrl = urlOf(grpc.listener, config.HOST);
       if (config.RAW_RETENTION_DAYS !== undefined) {
         retention = startRetention(store, config.RAW_RETENTION_DAYS, now, (error) => {
           telemetry.recordStorageError();
@@ -98,13 +111,15 @@ export async function startService(config: Config, roles: Roles, now: () => numb
       service.reportingUrl = urlOf(server, config.HOST);
     }
   } catch (error) {
-    await Promise.all(servers.map((s) => closeServer(s, 0)));
+    grpc?.listener.close();
+    await Promise.all([...servers.map((s) => closeServer(s, 0)), grpc?.front.close(0)]);
     await retention?.stop();
     await store.close();
     throw error;
   }
   service.stop = async () => {
-    const closing = servers.map((s) => closeServer(s, config.SHUTDOWN_TIMEOUT_MS));
+    const closing = [...servers.map((s) => closeServer(s, config.SHUTDOWN_TIMEOUT_MS)), grpc?.front.close(config.SHUTDOWN_TIMEOUT_MS)];
+    grpc?.listener.close();
     await writer?.drain();
     await retention?.stop();
     await Promise.all(closing);

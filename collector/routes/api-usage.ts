@@ -12,7 +12,7 @@ import { EXAMPLE_EVENT } from './usage.js';
 const Stored = z.object({ id: z.string(), duplicate: z.boolean().describe('the id was already stored') });
 
 /** POST /api/usage — one event, answered 201 {id} once stored (an id already stored counts as stored). */
-export function registerSeedUsage(api: CollectorApi, deps: IngestDeps): void {
+export function registerApiUsage(api: CollectorApi, deps: IngestDeps): void {
   api.route({
     method: 'post', path: '/api/usage', tag: 'ingestion', role: 'ingest',
     summary: 'Send one usage event (the original service’s route)',

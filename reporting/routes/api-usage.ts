@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { nanosToUsd } from '../../src/event/normalise.js';
-import { badRequest } from '../../src/http/errors.js';
+import { badRequest, quoteInput } from '../../src/http/errors.js';
 import { once } from '../../src/http/query.js';
 import type { Metrics } from '../../src/store/types.js';
 import type { ReportingApi } from '../app.js';
@@ -12,25 +12,25 @@ const ALL_TIME = { from: Date.UTC(2000, 0, 1), to: Date.UTC(2100, 0, 1) };
 const DAY_MS = 86_400_000;
 
 const Query = z.strictObject({
-  group_by: once(z.enum(GROUPS, { error: (issue) => `"${String(issue.input)}" is not one of ${GROUPS.join(', ')}` }))
+  group_by: once(z.enum(GROUPS, { error: (issue) => `${quoteInput(issue.input)} is not one of ${GROUPS.join(', ')}` }))
     .optional().meta({ description: 'One grouping.', example: 'model' }),
   from_date: instantParam('First day, inclusive (UTC).', '2026-11-01'),
   to_date: instantParam('Last day, inclusive (UTC).', '2026-11-30'),
   ...FILTER_PARAMS,
 });
 
-const SeedTotals = z.object({
+const OriginalTotals = z.object({
   totalInputTokens: z.number(),
   totalOutputTokens: z.number(),
   totalCostUsd: z.number(),
   recordCount: z.number(),
 });
 
-const SeedReport = SeedTotals.extend({
-  groups: z.array(SeedTotals.extend({ groupKey: z.string().nullable() })),
+const OriginalReport = OriginalTotals.extend({
+  groups: z.array(OriginalTotals.extend({ groupKey: z.string().nullable() })),
 });
 
-function seedTotals(m: Metrics): z.infer<typeof SeedTotals> {
+function originalTotals(m: Metrics): z.infer<typeof OriginalTotals> {
   return {
     totalInputTokens: m.input_tokens,
     totalOutputTokens: m.output_tokens,
@@ -43,12 +43,12 @@ function seedTotals(m: Metrics): z.infer<typeof SeedTotals> {
  * GET /api/usage — the aggregate of the original usage service, with its names: one optional
  * group_by (agent, model, task, day), dates from_date/to_date (both inclusive), agent_id, model.
  */
-export function registerSeedUsageReport(api: ReportingApi): void {
+export function registerApiUsageReport(api: ReportingApi): void {
   api.route({
-    method: 'get', path: '/api/usage', tag: 'seed-compatible', role: 'read', query: Query,
+    method: 'get', path: '/api/usage', tag: 'original-api', role: 'read', query: Query,
     summary: 'The original usage aggregate',
     description: 'Totals with camelCase names and one optional grouping, as the original usage service answered; the filters of the other reports apply too.',
-    responses: { 200: { description: 'Totals and groups', schema: SeedReport } },
+    responses: { 200: { description: 'Totals and groups', schema: OriginalReport } },
   }, async (c, q) => {
     const group = q.group_by;
     const from = q.from_date === undefined ? ALL_TIME.from : instantMs(q.from_date);
@@ -58,8 +58,8 @@ export function registerSeedUsageReport(api: ReportingApi): void {
       plan({ groupBy: group ? [group] : [], filters: filtersOf(q), from, to, order: group === 'day' ? null : { by: 'cost_nanos', dir: 'desc' }, limit: null }),
     );
     return c.json({
-      ...seedTotals(result.totals),
-      groups: result.groups.map((g) => ({ groupKey: g.key[group!] || null, ...seedTotals(g.metrics) })),
-    } satisfies z.infer<typeof SeedReport>);
+      ...originalTotals(result.totals),
+      groups: result.groups.map((g) => ({ groupKey: g.key[group!] || null, ...originalTotals(g.metrics) })),
+    } satisfies z.infer<typeof OriginalReport>);
   });
 }

@@ -1,0 +1,139 @@
+import {
+  Metadata, Server, ServerCredentials, ServerInterceptingCall, ServerListenerBuilder, status,
+  type sendUnaryData, type ServerInterceptor, type ServerUnaryCall, type ServiceDefinition, type StatusObject,
+} from '@grpc/grpc-js';
+import type { Socket } from 'node:net';
+import type { ApiKey, Principal } from '../src/auth/keys.js';
+import { authenticate } from '../src/http/auth.js';
+import { ApiError } from '../src/http/errors.js';
+import type { IngestDeps } from './app.js';
+import { encodeExportResponse, otlpTypes } from './otlp/decode.js';
+import { commitExport, prepareExport, type Signal } from './otlp/receive.js';
+import { grpcCode } from './otlp/status.js';
+
+/**
+ * OTLP/gRPC: each signal's `Export` as a unary call whose message bytes go to the same receiver as
+ * OTLP/HTTP protobuf (`receive.ts`), answered with the signal's `Export…ServiceResponse` once the
+ * records are committed. grpc-js does the HTTP/2, the framing and gzip; the messages stay bytes
+ * (identity serializers), so our own decoder and its limits read them.
+ */
+
+/** The gRPC method of each signal's Export (opentelemetry-proto, collector/<signal>/v1/<signal>_service.proto). */
+const METHODS: Readonly<Record<Signal, string>> = {
+  traces: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+  logs: '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
+  metrics: '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export',
+};
+
+/**
+ * A call's message bytes, handed over once: grpc-js keeps the request object until the call ends,
+ * and the bytes must be garbage while the export waits for its commit (see `prepareExport`).
+ */
+class MessageBytes {
+  constructor(private bytes: Buffer | undefined) {}
+
+  take(): Buffer {
+    const bytes = this.bytes!;
+    this.bytes = undefined;
+    return bytes;
+  }
+}
+
+const identity = (bytes: Buffer) => bytes;
+
+function serviceOf(signal: Signal): ServiceDefinition {
+  return {
+    Export: {
+      path: METHODS[signal], requestStream: false, responseStream: false,
+      requestSerialize: (message: MessageBytes) => message.take(), requestDeserialize: (bytes: Buffer) => new MessageBytes(bytes),
+      responseSerialize: identity, responseDeserialize: identity,
+    },
+  };
+}
+
+/** The principal of each call that passed `requireIngest`, by the metadata object the handler gets. */
+const principals = new WeakMap<Metadata, Principal>();
+
+const first = (metadata: Metadata, key: string) => {
+  const value = metadata.get(key)[0];
+  return typeof value === 'string' ? value : undefined;
+};
+
+/**
+ * Checks the key in the call's metadata (`authorization: Bearer <key>` or `x-api-key`) as the HTTP
+ * routes check the headers, before the message is read: a refused call costs no decoding.
+ */
+function requireIngest(keys: readonly ApiKey[]): ServerInterceptor {
+  return (_method, call) => new ServerInterceptingCall(call, {
+    start: (next) => next(new ServerListenerBuilder().withOnReceiveMetadata((metadata, proceed) => {
+      try {
+        principals.set(metadata, authenticate(keys, 'ingest', { authorization: first(metadata, 'authorization'), apiKey: first(metadata, 'x-api-key') }));
+      } catch (error) {
+        call.sendStatus(grpcStatus(error));
+        return;
+      }
+      proceed(metadata);
+    }).build()),
+  });
+}
+
+/** Decodes, maps and prepares while the message is held in the decoding budget; resolves with the response once committed. */
+async function exportRecords(signal: Signal, call: ServerUnaryCall<MessageBytes, Buffer>, deps: IngestDeps): Promise<Buffer> {
+  const principal = principals.get(call.metadata)!;
+  const batch = deps.bodies.hold(call.request.take(), (body) => prepareExport(signal, body, 'protobuf', principal, deps));
+  const { body } = encodeExportResponse(signal, 'protobuf', await commitExport(batch, deps.writer));
+  return Buffer.from(body as Uint8Array);
+}
+
+/**
+ * The gRPC status of an error: our ApiErrors by their HTTP status (see `grpcCode`), with a RetryInfo
+ * in `grpc-status-details-bin` when the error has a retry delay; anything else is our bug.
+ */
+function grpcStatus(error: unknown): StatusObject {
+  const metadata = new Metadata();
+  if (!(error instanceof ApiError)) {
+    console.error('unexpected error', error);
+    return { code: status.INTERNAL, details: 'internal error', metadata };
+  }
+  const code = grpcCode(error.status);
+  if (error.retryAfter !== undefined) {
+    const retryInfo = otlpTypes.retryInfo.encode(otlpTypes.retryInfo.fromObject({ retryDelay: { seconds: error.retryAfter } })).finish();
+    const details = [{ type_url: 'type.googleapis.com/google.rpc.RetryInfo', value: retryInfo }];
+    metadata.set('grpc-status-details-bin', Buffer.from(otlpTypes.status.encode(otlpTypes.status.fromObject({ code, message: error.message, details })).finish()));
+  }
+  return { code, details: error.message, metadata };
+}
+
+export interface GrpcFront {
+  /** Serves a connection that the caller's listener accepted. */
+  accept(socket: Socket): void;
+  /** Takes no new calls and answers those in flight (cut off after `timeoutMs`). */
+  close(timeoutMs: number): Promise<void>;
+}
+
+export function createGrpcFront(deps: IngestDeps): GrpcFront {
+  const server = new Server({
+    // grpc-js holds a message to one limit on the wire and again once gunzipped. MAX_BODY_BYTES
+    // bounds both: what a gzip bomb inflates to in grpc-js, before our budget sees it, stays small.
+    'grpc.max_receive_message_length': Math.min(deps.limits.maxBodyBytes, deps.limits.maxDecodedBytes),
+    interceptors: [requireIngest(deps.keys)],
+  });
+  for (const signal of Object.keys(METHODS) as Signal[]) {
+    server.addService(serviceOf(signal), {
+      Export: (call: ServerUnaryCall<MessageBytes, Buffer>, callback: sendUnaryData<Buffer>) => {
+        exportRecords(signal, call, deps).then((response) => callback(null, response), (error: unknown) => callback(grpcStatus(error)));
+      },
+    });
+  }
+  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+  return {
+    accept: (socket) => injector.injectConnection(socket),
+    close: (timeoutMs) => new Promise((resolve) => {
+      const timer = setTimeout(() => server.forceShutdown(), timeoutMs);
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    }),
+  };
+}
