@@ -47,18 +47,18 @@ const RECORD_FIELDS = Object.keys(RECORD_COLUMNS) as (keyof UsageRecord)[];
 
 /**
  * One statement per batch: a single trigger call then folds the whole batch into the rollup. Rows go
- * in id order, so two collectors inserting overlapping batches wait on each other instead of
- * deadlocking; of one id sent twice the first is kept, as on SQLite. The ids returned are the rows
- * really inserted.
+ * in the order of the unique key (project, id), so two collectors inserting overlapping batches wait
+ * on each other instead of deadlocking; of one id sent twice to a project the first is kept, as on
+ * SQLite. The pairs returned are the rows really inserted.
  */
 export const INSERT_BATCH_SQL = `
   INSERT INTO usage_events (${RECORD_FIELDS.join(', ')})
   SELECT ${RECORD_FIELDS.join(', ')}
   FROM unnest(${RECORD_FIELDS.map((f, i) => `$${i + 1}::${RECORD_COLUMNS[f]}[]`).join(', ')})
     WITH ORDINALITY AS batch (${RECORD_FIELDS.join(', ')}, position)
-  ORDER BY id, position
-  ON CONFLICT (id) DO NOTHING
-  RETURNING id`;
+  ORDER BY project, id, position
+  ON CONFLICT (project, id) DO NOTHING
+  RETURNING project, id`;
 
 export function insertBatchParams(records: readonly UsageRecord[]): unknown[][] {
   return RECORD_FIELDS.map((field) => records.map((r) => r[field]));

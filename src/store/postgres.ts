@@ -9,6 +9,7 @@ import {
 } from './postgres-queries.js';
 import { NO_RETRY, retrying } from './retry.js';
 import { aggregateResult, aggregateSql, eventsSql, pinOrderMismatch, rollupDiffSql, type SqlRow } from './query-builder.js';
+import { eventKey } from './types.js';
 import type {
   AggregateQuery, AggregateResult, EventsPage, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
   RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
@@ -111,11 +112,11 @@ export class PostgresStore implements Store {
   async insertBatch(records: readonly UsageRecord[], retry = NO_RETRY): Promise<boolean[]> {
     if (records.length === 0) return [];
     const stored = await retrying(retry, () => this.transaction(async (client) => {
-      const { rows } = await client.query<{ id: string }>(INSERT_BATCH_SQL, insertBatchParams(records));
-      return new Set(rows.map((r) => r.id));
+      const { rows } = await client.query<{ project: string; id: string }>(INSERT_BATCH_SQL, insertBatchParams(records));
+      return new Set(rows.map((r) => eventKey(r.project, r.id)));
     }));
-    // Like SQLite row by row: the first occurrence of a new id is the insert, any repeat a duplicate.
-    return records.map((r) => stored.delete(r.id));
+    // Like SQLite row by row: the first occurrence of a new (project, id) is the insert, any repeat a duplicate.
+    return records.map((r) => stored.delete(eventKey(r.project, r.id)));
   }
 
   async aggregate(query: AggregateQuery): Promise<AggregateResult> {

@@ -79,6 +79,14 @@ export interface EventsQuery {
   after: EventCursor | null;
 }
 
+/**
+ * An event's identity: its id within its project. One string, for sets of them; NUL separates the
+ * two, as no stored text contains it.
+ */
+export function eventKey(project: string, id: string): string {
+  return `${project}\u0000${id}`;
+}
+
 export interface StoredEvent extends UsageRecord {
   seq: number;
 }
@@ -146,11 +154,12 @@ export interface Store {
   migrate(): Promise<string[]>;
   /**
    * How many insertBatch calls may be outstanding at once with their commits still in call order,
-   * so that of two events sharing an id the one handed over first is stored.
+   * so that of two events sharing a project and id the one handed over first is stored.
    */
   readonly insertsInFlight: number;
   /**
-   * One transaction for the whole batch; `true` where the row was new, `false` for a duplicate id.
+   * One transaction for the whole batch; `true` where the row was new, `false` where its project
+   * already holds its id (ids are unique per project, so another project's ids never count).
    * A failing database is retried as `retry` says (not at all by default).
    */
   insertBatch(records: readonly UsageRecord[], retry?: InsertRetry): Promise<boolean[]>;
