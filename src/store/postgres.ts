@@ -8,7 +8,8 @@ import {
   listProjectsSql, PROJECT_SQL, PRUNE_RAW_SQL, RAW_HORIZON_SQL, REBUILD_ROLLUPS_SQL, REPRICE_SELECT_SQL, REPRICE_UPDATE_SQL,
 } from './postgres-queries.js';
 import { NO_RETRY, retrying } from './retry.js';
-import { aggregateResult, aggregateSql, eventsSql, pinOrderMismatch, rollupDiffSql, type SqlRow } from './query-builder.js';
+import { aggregateSql, eventsSql, groupsFromRows, pinOrderMismatch, rollupDiffSql, type SqlRow } from './query-builder.js';
+import { metricsFromRow } from './sums.js';
 import { eventKey } from './types.js';
 import type {
   AggregateQuery, AggregateResult, EventsPage, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
@@ -20,15 +21,16 @@ export interface PostgresOptions {
   poolMax: number;
 }
 
-/** bigint and numeric arrive as text; every value we store or sum is an integer below 2^53. */
-function safeInteger(text: string): number {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value)) throw new RangeError(`database value ${text} is not an integer below 2^53`);
-  return value;
-}
+/**
+ * bigint and numeric arrive as text. A bigint column holds what a JavaScript number gave it, so
+ * Number() is exact; a sum (numeric) can pass 2^53, and is then kept exact as a BigInt (sums.ts).
+ */
 const TYPES = new pg.TypeOverrides();
-TYPES.setTypeParser(pg.types.builtins.INT8, safeInteger);
-TYPES.setTypeParser(pg.types.builtins.NUMERIC, safeInteger);
+TYPES.setTypeParser(pg.types.builtins.INT8, Number);
+TYPES.setTypeParser(pg.types.builtins.NUMERIC, (text: string) => {
+  const value = Number(text);
+  return Number.isSafeInteger(value) ? value : BigInt(text);
+});
 
 /** Deadlock and serialization failures: the transaction was rolled back whole and may simply run again. */
 const RETRYABLE = new Set(['40P01', '40001']);
@@ -129,7 +131,9 @@ export class PostgresStore implements Store {
       ]),
       'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
     );
-    return aggregateResult(query, totalRows.rows[0]!, groupRows.rows);
+    // Sums are exact here whatever their size (numeric, read as BigInt past 2^53), so never null.
+    const result = groupsFromRows(query, groupRows.rows, groups.parts)!;
+    return { totals: metricsFromRow(totalRows.rows[0]!, totals.parts)!, ...result };
   }
 
   async listEvents(query: EventsQuery): Promise<EventsPage> {

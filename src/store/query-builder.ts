@@ -1,6 +1,7 @@
-import type { AggregateQuery, PinOrderMismatch, Dimension, EventsQuery, Filters, GroupKey, Metrics, TimeBucket } from './types.js';
+import type { AggregateQuery, AggregateResult, PinOrderMismatch, Dimension, EventsQuery, Filters, GroupKey, Metrics, TimeBucket } from './types.js';
 import { METRIC_NAMES } from './types.js';
 import { formatOffset, type ZoneSegment } from '../zone.js';
+import { metricParts, metricsFromRow, orderTerm, regrouped, rollupFromRaw, rollupMetricColumns, selectList, type SqlValue, type SumPart } from './sums.js';
 
 /**
  * The report queries, written once in the SQL both backends share (`?` placeholders, CASE, COALESCE,
@@ -13,7 +14,12 @@ export interface Sql {
   sql: string;
   params: unknown[];
 }
-export type SqlRow = Record<string, number | string | null>;
+export type SqlRow = Record<string, SqlValue>;
+
+/** A report query and the metric parts its rows carry. */
+export interface AggregateSql extends Sql {
+  parts: SumPart[];
+}
 
 export interface SqlDialect {
   /** The UTC day of `ts` as the rollup's `day` column stores it. */
@@ -30,6 +36,8 @@ export interface SqlDialect {
   pregroupsRollup: boolean;
   /** Buckets of raw events, from `local` (epoch seconds shifted to local time); hours end in `suffix`. */
   rawBucket: Record<TimeBucket, (local: string, suffix: string) => string>;
+  /** The rollup keeps each sum in two columns, `<metric>` and `<metric>_hi` (SQLite; see sums.ts). */
+  rollupHigh: boolean;
 }
 
 const COLUMN: Record<Dimension, string> = {
@@ -56,25 +64,6 @@ function piecewise(zone: ZoneSegment[], value: (s: ZoneSegment) => number | stri
 
 const UTC: ZoneSegment[] = [{ from: Number.MIN_SAFE_INTEGER, offsetMinutes: 0 }];
 
-const METRICS_SQL = {
-  rollup: METRIC_NAMES.map((m) => `COALESCE(SUM(${m}), 0) AS ${m}`).join(', '),
-  raw: [
-    'COUNT(*) AS events',
-    ...['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens', 'cost_nanos']
-      .map((m) => `COALESCE(SUM(${m}), 0) AS ${m}`),
-    // FILTER rather than a CASE per row: the aggregate skips the rows it does not count (a raw
-    // report by run over 5 M events, in-process: 1.36-1.41 s with CASE, 1.25-1.26 s with FILTER).
-    `COALESCE(SUM(cost_nanos) FILTER (WHERE cost_source = 'reported'), 0) AS reported_cost_nanos`,
-    `COUNT(*) FILTER (WHERE cost_source = 'unpriced') AS unpriced_events`,
-  ].join(', '),
-};
-
-// A bare name in ORDER BY means the result column; inside an expression it would mean a table column.
-const TOTAL_TOKENS_ORDER = '(SUM(input_tokens) + SUM(output_tokens))';
-
-export function metricsFromRow(row: SqlRow): Metrics {
-  return Object.fromEntries(METRIC_NAMES.map((m) => [m, Number(row[m] ?? 0)])) as unknown as Metrics;
-}
 
 function groupExpression(query: AggregateQuery, key: GroupKey, dialect: SqlDialect, params: unknown[]): string {
   if (key in COLUMN) return COLUMN[key as Dimension];
@@ -129,12 +118,18 @@ function rollupKeyPrefix(groupBy: readonly GroupKey[]): string[] | null {
   return deepest < ROLLUP_KEY.length - 1 ? ROLLUP_KEY.slice(0, deepest + 1) : null;
 }
 
-export function aggregateSql(query: AggregateQuery, dialect: SqlDialect): { totals: Sql; groups: Sql } {
+/**
+ * The totals and the groups of a report. `wide`: metrics read in overflow-proof pieces (SQLite,
+ * when the narrow sums overflowed; see sums.ts).
+ */
+export function aggregateSql(query: AggregateQuery, dialect: SqlDialect, wide = false): { totals: AggregateSql; groups: AggregateSql } {
   const totalsQuery = { ...query, source: query.totalsSource ?? query.source };
   const totalParams: unknown[] = [];
+  const totalParts = metricParts(totalsQuery.source, dialect.rollupHigh, wide);
   const totals = {
-    sql: `SELECT ${METRICS_SQL[totalsQuery.source]} FROM ${TABLE[totalsQuery.source]} WHERE ${whereClause(totalsQuery, totalParams)}`,
+    sql: `SELECT ${selectList(totalParts)} FROM ${TABLE[totalsQuery.source]} WHERE ${whereClause(totalsQuery, totalParams)}`,
     params: totalParams,
+    parts: totalParts,
   };
 
   const table = query.source === 'raw' && query.groupBy.includes('run') ? dialect.rawTableByRun : TABLE[query.source];
@@ -142,28 +137,49 @@ export function aggregateSql(query: AggregateQuery, dialect: SqlDialect): { tota
   const keys = query.groupBy.map((g) => `${groupExpression(query, g, dialect, params)} AS k_${g}`);
   const where = whereClause(query, params);
   const prefix = dialect.pregroupsRollup && query.source === 'rollup' && query.groupBy.length > 0 ? rollupKeyPrefix(query.groupBy) : null;
+  const tableParts = metricParts(query.source, dialect.rollupHigh, wide);
+  const parts = prefix ? regrouped(tableParts) : tableParts;
   const rows = prefix
-    ? `(SELECT ${prefix.join(', ')}, ${METRICS_SQL.rollup} FROM ${table} WHERE ${where} GROUP BY ${prefix.join(', ')}) AS pregrouped`
+    ? `(SELECT ${prefix.join(', ')}, ${selectList(tableParts)} FROM ${table} WHERE ${where} GROUP BY ${prefix.join(', ')}) AS pregrouped`
     : `${table} WHERE ${where}`;
   const keyOrder = query.groupBy.map((g) => `k_${g} ASC`);
   const order = query.order
-    ? [`${query.order.by === 'total_tokens' ? TOTAL_TOKENS_ORDER : query.order.by} ${query.order.dir.toUpperCase()}`, ...keyOrder]
+    ? [`${orderTerm(parts, query.order.by, wide)} ${query.order.dir.toUpperCase()}`, ...keyOrder]
     : keyOrder;
   const groupSql =
     query.groupBy.length === 0
       ? 'SELECT 1 WHERE FALSE'
-      : `SELECT ${keys.join(', ')}, ${METRICS_SQL[query.source]} FROM ${rows}
+      : `SELECT ${keys.join(', ')}, ${selectList(parts)} FROM ${rows}
          GROUP BY ${query.groupBy.map((g) => `k_${g}`).join(', ')} ORDER BY ${order.join(', ')}` +
         (query.limit !== null ? ` LIMIT ${Number(query.limit) + 1}` : '');
-  return { totals, groups: { sql: groupSql, params: query.groupBy.length === 0 ? [] : params } };
+  return { totals, groups: { sql: groupSql, params: query.groupBy.length === 0 ? [] : params, parts } };
 }
 
-/** With every group in hand (none cut off by the limit), their sums are the totals: no second pass over the data. */
-export function totalsFromGroups(query: AggregateQuery, rows: readonly SqlRow[]): SqlRow | null {
-  if (query.groupBy.length === 0 || (query.limit !== null && rows.length > query.limit)) return null;
-  const sums: SqlRow = Object.fromEntries(METRIC_NAMES.map((m) => [m, 0]));
-  for (const row of rows) for (const m of METRIC_NAMES) sums[m] = Number(sums[m]) + Number(row[m] ?? 0);
-  return sums;
+/**
+ * The groups of a report from its rows; null when a narrow reading cannot be trusted (see
+ * `metricsFromRow`), and the report is to be read wide.
+ */
+export function groupsFromRows(query: AggregateQuery, rows: SqlRow[], parts: readonly SumPart[]): Omit<AggregateResult, 'totals'> | null {
+  const more = query.limit !== null && rows.length > query.limit;
+  if (more) rows.pop();
+  const groups: AggregateResult['groups'] = [];
+  for (const row of rows) {
+    const metrics = metricsFromRow(row, parts);
+    if (!metrics) return null;
+    groups.push({ key: Object.fromEntries(query.groupBy.map((g) => [g, String(row[`k_${g}`] ?? '')])), metrics });
+  }
+  return { groups, more };
+}
+
+/**
+ * With every group in hand (none cut off by the limit), their sums are the totals: no second pass
+ * over the data. Null when some total would pass 2^53, where JavaScript's sum is no longer exact.
+ */
+export function totalsFromGroups(query: AggregateQuery, result: Omit<AggregateResult, 'totals'>): Metrics | null {
+  if (query.groupBy.length === 0 || result.more) return null;
+  const sums = Object.fromEntries(METRIC_NAMES.map((m) => [m, 0])) as unknown as Metrics;
+  for (const { metrics } of result.groups) for (const m of METRIC_NAMES) sums[m] += metrics[m];
+  return METRIC_NAMES.every((m) => Number.isSafeInteger(sums[m])) ? sums : null;
 }
 
 export function eventsSql(query: EventsQuery): Sql {
@@ -177,40 +193,31 @@ export function eventsSql(query: EventsQuery): Sql {
   return { sql: `SELECT * FROM usage_events ${where} ORDER BY ts DESC, seq DESC LIMIT ?`, params };
 }
 
-/** Grouping and conversion of aggregate rows, the same for every backend. */
-export function aggregateResult(query: AggregateQuery, totalRow: SqlRow, rows: SqlRow[]) {
-  const more = query.limit !== null && rows.length > query.limit;
-  if (more) rows.pop();
-  return {
-    totals: metricsFromRow(totalRow),
-    groups: rows.map((row) => ({
-      key: Object.fromEntries(query.groupBy.map((g) => [g, String(row[`k_${g}`] ?? '')])),
-      metrics: metricsFromRow(row),
-    })),
-    more,
-  };
-}
-
 /**
  * Where the raw events are complete: read inside each statement, so a prune committing meanwhile
  * can never make a verify or a rebuild work from a stale horizon.
  */
 const HORIZON = 'COALESCE((SELECT horizon FROM raw_retention WHERE id = 1), 0)';
 
+const ROLLUP_KEY_COLUMNS = ROLLUP_KEY.join(', ');
+
 /**
  * The rollup as it should be, computed from the raw events kept: those from the retention horizon
- * on (older days exist only as rollups). The same query verifies and rebuilds.
+ * on (older days exist only as rollups). The same query verifies and rebuilds. Its sums are read
+ * so that they cannot overflow, however many events a rollup key holds (see sums.ts).
  */
 function rawAsRollupSql(dialect: SqlDialect): string {
-  return `SELECT ${dialect.utcDay('ts')} AS day, project, agent_id, model, provider, task_label, ${METRICS_SQL.raw}
-    FROM usage_events WHERE ts >= ${HORIZON} GROUP BY 1, 2, 3, 4, 5, 6`;
+  const { parts, columns } = rollupFromRaw(dialect.rollupHigh);
+  return `SELECT ${ROLLUP_KEY_COLUMNS}, ${columns.join(', ')} FROM (
+    SELECT ${dialect.utcDay('ts')} AS day, project, agent_id, model, provider, task_label, ${selectList(parts)}
+    FROM usage_events WHERE ts >= ${HORIZON} GROUP BY 1, 2, 3, 4, 5, 6) AS per_key`;
 }
 
-const ROLLUP_COLUMNS = `day, project, agent_id, model, provider, task_label, ${METRIC_NAMES.join(', ')}`;
+const rollupColumns = (dialect: SqlDialect) => `${ROLLUP_KEY_COLUMNS}, ${rollupMetricColumns(dialect.rollupHigh).join(', ')}`;
 
 /** The rollup rows from the horizon's day on. */
 function keptRollupSql(dialect: SqlDialect): string {
-  return `SELECT ${ROLLUP_COLUMNS} FROM usage_daily WHERE day >= ${dialect.utcDay(HORIZON)}`;
+  return `SELECT ${rollupColumns(dialect)} FROM usage_daily WHERE day >= ${dialect.utcDay(HORIZON)}`;
 }
 
 /** Rollup rows from the horizon on that differ from the raw sums, counted from both sides, as `mismatches`. */
@@ -225,7 +232,7 @@ export function rollupDiffSql(dialect: SqlDialect): string {
 export function rebuildRollupSql(dialect: SqlDialect): string[] {
   return [
     `DELETE FROM usage_daily WHERE day >= ${dialect.utcDay(HORIZON)}`,
-    `INSERT INTO usage_daily (${ROLLUP_COLUMNS}) ${rawAsRollupSql(dialect)}`,
+    `INSERT INTO usage_daily (${rollupColumns(dialect)}) ${rawAsRollupSql(dialect)}`,
   ];
 }
 

@@ -17,6 +17,7 @@ export const SQLITE_DIALECT: SqlDialect = {
   // most one pass over the index, however short the range.
   rawTableByRun: 'usage_events INDEXED BY usage_events_run_ts',
   pregroupsRollup: true,
+  rollupHigh: true,
   rawBucket: {
     hour: (local, suffix) => `strftime('%Y-%m-%dT%H:00:00', ${local}, 'unixepoch') || ${suffix}`,
     day: (local) => `strftime('%Y-%m-%d', ${local}, 'unixepoch')`,

@@ -4,7 +4,8 @@ import { dirname, join } from 'node:path';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { readMigrations } from './migrations.js';
-import { aggregateResult, aggregateSql, eventsSql, pinOrderMismatch, rebuildRollupSql, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
+import { aggregateSql, eventsSql, groupsFromRows, pinOrderMismatch, rebuildRollupSql, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
+import { metricsFromRow } from './sums.js';
 import { batchInserter, openSqlite, type SqliteOptions } from './sqlite-connection.js';
 import { listProjectsSql, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
 import { SqliteWriteThreads } from './sqlite-threads.js';
@@ -83,10 +84,24 @@ export class SqliteStore implements Store {
   }
 
   async aggregate(query: AggregateQuery): Promise<AggregateResult> {
-    const { totals, groups } = aggregateSql(query, SQLITE_DIALECT);
-    const rows = this.db.prepare(groups.sql).all(groups.params) as SqlRow[];
-    const totalRow = totalsFromGroups(query, rows) ?? (this.db.prepare(totals.sql).get(totals.params) as SqlRow);
-    return aggregateResult(query, totalRow, rows);
+    // One read transaction: totals and groups come from one snapshot, so the groups past the
+    // limit ("other" = totals less those shown) add up while the insert thread commits.
+    return this.db.transaction(() => this.aggregateRead(query, false) ?? this.aggregateRead(query, true)!)();
+  }
+
+  /** The report read narrow, or wide (see sums.ts); null when a narrow reading overflowed. */
+  private aggregateRead(query: AggregateQuery, wide: boolean): AggregateResult | null {
+    const { totals, groups } = aggregateSql(query, SQLITE_DIALECT, wide);
+    try {
+      const result = groupsFromRows(query, this.db.prepare(groups.sql).safeIntegers(wide).all(groups.params) as SqlRow[], groups.parts);
+      if (!result) return null;
+      const sums = totalsFromGroups(query, result)
+        ?? metricsFromRow(this.db.prepare(totals.sql).safeIntegers(wide).get(totals.params) as SqlRow, totals.parts);
+      return sums && { totals: sums, ...result };
+    } catch (error) {
+      if (!wide && (error as Error).message === 'integer overflow') return null;
+      throw error;
+    }
   }
 
   async listEvents(query: EventsQuery): Promise<EventsPage> {
