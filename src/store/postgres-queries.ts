@@ -88,6 +88,9 @@ export const REBUILD_ROLLUPS_SQL = [
   ...rebuildRollupSql(POSTGRES_DIALECT),
 ];
 
+/** See Store.probeWrite; only probes write this row, so none waits for long. */
+export const PROBE_WRITE_SQL = 'INSERT INTO write_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at';
+
 export const RAW_HORIZON_SQL = 'SELECT horizon FROM raw_retention WHERE id = 1';
 
 /** The horizon only ever moves forward; the delete then takes at most $2 rows from before it. */

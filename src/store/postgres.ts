@@ -5,7 +5,7 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { readMigrations } from './migrations.js';
 import {
   INSERT_BATCH_SQL, insertBatchParams, MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, numbered, POSTGRES_DIALECT,
-  listProjectsSql, PROJECT_SQL, PRUNE_RAW_SQL, RAW_HORIZON_SQL, REBUILD_ROLLUPS_SQL, REPRICE_SELECT_SQL, REPRICE_UPDATE_SQL,
+  listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, PRUNE_RAW_SQL, RAW_HORIZON_SQL, REBUILD_ROLLUPS_SQL, REPRICE_SELECT_SQL, REPRICE_UPDATE_SQL,
 } from './postgres-queries.js';
 import { NO_RETRY, retrying } from './retry.js';
 import { aggregateSql, eventsSql, groupsFromRows, pinOrderMismatch, rollupDiffSql, type SqlRow } from './query-builder.js';
@@ -205,6 +205,10 @@ export class PostgresStore implements Store {
 
   async ping(): Promise<void> {
     await this.pool.query('SELECT 1');
+  }
+
+  async probeWrite(): Promise<void> {
+    await this.transaction((client) => client.query(PROBE_WRITE_SQL, [Date.now()]));
   }
 
   async rawHorizon(): Promise<number | null> {

@@ -26,6 +26,9 @@ export const SQLITE_DIALECT: SqlDialect = {
   },
 };
 
+/** See Store.probeWrite. */
+export const PROBE_WRITE_SQL = 'INSERT INTO write_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at';
+
 const NOW = `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`;
 const PROJECT_COLUMNS = `id, name, description, archived, is_pinned AS pinned, pin_order, created_at, updated_at`;
 

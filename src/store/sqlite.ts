@@ -7,7 +7,7 @@ import { readMigrations } from './migrations.js';
 import { aggregateSql, eventsSql, groupsFromRows, pinOrderMismatch, rebuildRollupSql, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
 import { metricsFromRow } from './sums.js';
 import { batchInserter, openSqlite, type SqliteOptions } from './sqlite-connection.js';
-import { listProjectsSql, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
+import { listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
 import { SqliteWriteThreads } from './sqlite-threads.js';
 import { NO_RETRY, retrying, type InsertRetry } from './retry.js';
 import type {
@@ -204,6 +204,17 @@ export class SqliteStore implements Store {
 
   async ping(): Promise<void> {
     this.db.prepare('SELECT 1').get();
+  }
+
+  async probeWrite(): Promise<void> {
+    // It runs on the event loop: a lock held elsewhere is answer enough, not something to wait for.
+    const busyTimeout = this.db.pragma('busy_timeout', { simple: true }) as number;
+    this.db.pragma('busy_timeout = 0');
+    try {
+      this.db.transaction(() => this.db.prepare(PROBE_WRITE_SQL).run(Date.now())).immediate();
+    } finally {
+      this.db.pragma(`busy_timeout = ${busyTimeout}`);
+    }
   }
 
   async verify(): Promise<VerifyResult> {

@@ -189,6 +189,11 @@ export interface Store {
   /** Gives the pinned projects the order of `ids`, in one transaction; unchanged unless `ids` is exactly the pinned set. */
   reorderPins(ids: readonly string[]): Promise<PinOrderMismatch | null>;
   ping(): Promise<void>;
+  /**
+   * Commits a one-row write of its own (table write_probe), failing as an insert would on a
+   * locked, full or read-only database. SQLite does not wait for another writer's lock here.
+   */
+  probeWrite(): Promise<void>;
   /** Rollup = raw sums from the raw horizon on, and the database's own integrity check. */
   verify(): Promise<VerifyResult>;
   /** Recomputes the rollups from the raw events, from the raw horizon on (older rollups are all that is left). */
