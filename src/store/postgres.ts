@@ -2,7 +2,7 @@ import pg from 'pg';
 import { join } from 'node:path';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import { readMigrations } from './migrations.js';
+import { migrationName, readMigrations } from './migrations.js';
 import {
   INSERT_BATCH_SQL, insertBatchParams, MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, numbered, POSTGRES_DIALECT,
   listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, PRUNE_RAW_SQL, RAW_HORIZON_SQL, REBUILD_ROLLUPS_SQL, REPRICE_SELECT_SQL, REPRICE_UPDATE_SQL,
@@ -19,7 +19,11 @@ import type {
 export interface PostgresOptions {
   /** Connections held at most; each collector needs few, as one writer commits at a time. */
   poolMax: number;
+  /** For commands that only read (verify): every transaction read-only. */
+  readOnly?: boolean;
 }
+
+const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'migrations', 'postgres');
 
 /**
  * bigint and numeric arrive as text. A bigint column holds what a JavaScript number gave it, so
@@ -45,7 +49,10 @@ export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
 
   constructor(url: string, options: PostgresOptions) {
-    this.pool = new pg.Pool({ connectionString: url, max: options.poolMax, types: TYPES, application_name: 'tokentally' });
+    this.pool = new pg.Pool({
+      connectionString: url, max: options.poolMax, types: TYPES, application_name: 'tokentally',
+      ...(options.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
+    });
     // A connection that dies while idle must not take the process down: the next query reconnects,
     // and a failing one reaches the caller (insertBatch retries, /readyz says why).
     this.pool.on('error', () => {});
@@ -89,7 +96,7 @@ export class PostgresStore implements Store {
       try {
         await client.query(MIGRATIONS_TABLE_SQL);
         const applied = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
-        for (const m of readMigrations(join(PACKAGE_ROOT, 'migrations', 'postgres'))) {
+        for (const m of readMigrations(MIGRATIONS_DIR)) {
           if (applied.has(m.version)) continue;
           await client.query('BEGIN');
           try {
@@ -100,7 +107,7 @@ export class PostgresStore implements Store {
             await client.query('ROLLBACK');
             throw new Error(`migration ${m.version}_${m.name} failed: ${(error as Error).message}`);
           }
-          done.push(`${String(m.version).padStart(4, '0')}_${m.name}`);
+          done.push(migrationName(m));
         }
       } finally {
         await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
@@ -109,6 +116,16 @@ export class PostgresStore implements Store {
       client.release();
     }
     return done;
+  }
+
+  async pendingMigrations(): Promise<string[]> {
+    // 42P01: no schema_migrations table, so nothing was ever applied.
+    const { rows } = await this.pool.query<{ version: number }>('SELECT version FROM schema_migrations').catch((error: { code?: string }) => {
+      if (error.code === '42P01') return { rows: [] };
+      throw error;
+    });
+    const applied = new Set(rows.map((r) => r.version));
+    return readMigrations(MIGRATIONS_DIR).filter((m) => !applied.has(m.version)).map(migrationName);
   }
 
   async insertBatch(records: readonly UsageRecord[], retry = NO_RETRY): Promise<boolean[]> {

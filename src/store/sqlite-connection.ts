@@ -11,13 +11,18 @@ export interface SqliteOptions {
   busyTimeoutMs: number;
 }
 
-/** A connection as every part of the SQLite store uses it, on whichever thread. */
-export function openSqlite(file: string, options: SqliteOptions): Database.Database {
-  const db = new Database(file);
+/**
+ * A connection as every part of the SQLite store uses it, on whichever thread. `readOnly`: the file
+ * must exist and nothing about it changes, its journal mode included.
+ */
+export function openSqlite(file: string, options: SqliteOptions, readOnly = false): Database.Database {
+  const db = new Database(file, { readonly: readOnly, fileMustExist: readOnly });
   // First, so that switching to WAL waits for another process's lock like any other statement.
   db.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
-  db.pragma('journal_mode = WAL');
-  db.pragma(`synchronous = ${options.synchronous}`);
+  if (!readOnly) {
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${options.synchronous}`);
+  }
   // Each insert fires the rollup trigger, so SQLite keeps a statement journal per row; spilled to
   // a temp file it cost more than the insert itself (2-5x slower batches in the benchmark).
   db.pragma('temp_store = MEMORY');

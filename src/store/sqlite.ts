@@ -1,9 +1,9 @@
 import type Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import { readMigrations } from './migrations.js';
+import { migrationName, readMigrations } from './migrations.js';
 import { aggregateSql, eventsSql, groupsFromRows, pinOrderMismatch, rebuildRollupSql, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
 import { metricsFromRow } from './sums.js';
 import { batchInserter, openSqlite, type SqliteOptions } from './sqlite-connection.js';
@@ -23,9 +23,12 @@ interface SqliteStoreOptions extends SqliteOptions {
    * run on the calling thread with SQLite's automatic checkpoints, as a simple app would.
    */
   writeThreads: boolean;
+  /** For commands that only read (verify, backup): an existing file, opened read-only. */
+  readOnly: boolean;
 }
 
-const DEFAULTS: SqliteStoreOptions = { synchronous: 'FULL', busyTimeoutMs: 250, writeThreads: true };
+const DEFAULTS: SqliteStoreOptions = { synchronous: 'FULL', busyTimeoutMs: 250, writeThreads: true, readOnly: false };
+const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'migrations');
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
@@ -37,13 +40,14 @@ export class SqliteStore implements Store {
   constructor(file: string, settings: Partial<SqliteStoreOptions> = {}) {
     const options = { ...DEFAULTS, ...settings };
     const inMemory = file === ':memory:';
-    if (!inMemory) mkdirSync(dirname(file), { recursive: true });
-    this.db = openSqlite(file, options);
+    if (options.readOnly && !inMemory && !existsSync(file)) throw new Error(`no SQLite database at ${file} (DATABASE_URL)`);
+    if (!inMemory && !options.readOnly) mkdirSync(dirname(file), { recursive: true });
+    this.db = openSqlite(file, options, options.readOnly);
     // Reports read the month's rollup rows again and again (about 5 MB at a million events a
     // month); in SQLite's default 2 MB cache every report read them anew from the file.
     this.db.pragma(`cache_size = -${READ_CACHE_KIB}`);
     // An in-memory database exists only for its own connection: a thread would open another one.
-    if (options.writeThreads && !inMemory) {
+    if (options.writeThreads && !inMemory && !options.readOnly) {
       const threads = (this.threads = new SqliteWriteThreads(file, options));
       this.insert = (records, retry) => threads.insert(records, retry);
       // The insert thread takes batches in turn: with the next one already waiting there when a
@@ -63,7 +67,7 @@ export class SqliteStore implements Store {
       this.db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[],
     );
     const done: string[] = [];
-    for (const m of readMigrations(join(PACKAGE_ROOT, 'migrations'))) {
+    for (const m of readMigrations(MIGRATIONS_DIR)) {
       if (applied.has(m.version)) continue;
       // IMMEDIATE: two processes starting at once must not both apply the same file.
       this.db.transaction(() => {
@@ -73,10 +77,16 @@ export class SqliteStore implements Store {
         this.db
           .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
           .run(m.version, m.name, new Date().toISOString());
-        done.push(`${String(m.version).padStart(4, '0')}_${m.name}`);
+        done.push(migrationName(m));
       }).immediate();
     }
     return done;
+  }
+
+  async pendingMigrations(): Promise<string[]> {
+    const table = this.db.prepare(`SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'`).get();
+    const applied = new Set(table ? (this.db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]) : []);
+    return readMigrations(MIGRATIONS_DIR).filter((m) => !applied.has(m.version)).map(migrationName);
   }
 
   insertBatch(records: readonly UsageRecord[], retry = NO_RETRY): Promise<boolean[]> {

@@ -152,6 +152,8 @@ export interface VerifyResult {
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   migrate(): Promise<string[]>;
+  /** The migrations this version has that the database lacks (all of them for an empty one). */
+  pendingMigrations(): Promise<string[]>;
   /**
    * How many insertBatch calls may be outstanding at once with their commits still in call order,
    * so that of two events sharing a project and id the one handed over first is stored.

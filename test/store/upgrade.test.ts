@@ -4,12 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PACKAGE_ROOT } from '../../src/paths.js';
-import { readMigrations } from '../../src/store/migrations.js';
-import { MIGRATIONS_TABLE_SQL } from '../../src/store/postgres-queries.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/types.js';
+import { postgresAtVersion, sqliteAtVersion } from '../support/old-schema.js';
 import { createDatabase, POSTGRES_OPTED_OUT, type TestDatabase } from '../support/postgres.js';
 import { usageRecord } from '../support/records.js';
 import type { UsageRecord } from '../../src/event/schema.js';
@@ -44,13 +42,7 @@ interface OldDatabase {
 
 async function sqliteAtOldVersion(dir: string): Promise<OldDatabase> {
   const file = join(dir, 'old.db');
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
-  for (const m of readMigrations(join(PACKAGE_ROOT, 'migrations')).filter((m) => m.version <= 7)) {
-    db.exec(m.sql);
-    db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
-  }
+  const db = sqliteAtVersion(file, 7);
   const positional = (sql: string) => sql.replace(/\$\d+/g, '?');
   const schemaOf = (conn: Database.Database) =>
     conn.prepare(`SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' AND name <> 'schema_migrations' ORDER BY type, name`).all();
@@ -80,11 +72,7 @@ async function sqliteAtOldVersion(dir: string): Promise<OldDatabase> {
 async function postgresAtOldVersion(database: TestDatabase): Promise<OldDatabase> {
   const client = new pg.Client({ connectionString: database.url });
   await client.connect();
-  await client.query(MIGRATIONS_TABLE_SQL);
-  for (const m of readMigrations(join(PACKAGE_ROOT, 'migrations', 'postgres')).filter((m) => m.version <= 3)) {
-    await client.query(m.sql);
-    await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
-  }
+  await postgresAtVersion(client, 3);
   const SCHEMA = `
     SELECT 'column' AS kind, table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || COALESCE(column_default, '') AS what
       FROM information_schema.columns WHERE table_schema = 'public'
