@@ -1,7 +1,7 @@
 import type { AggregateQuery, AggregateResult, PinOrderMismatch, Dimension, EventsQuery, Filters, GroupKey, Metrics, TimeBucket } from './types.js';
 import { METRIC_NAMES } from './types.js';
 import { formatOffset, type ZoneSegment } from '../zone.js';
-import { metricParts, metricsFromRow, orderTerm, regrouped, rollupFromRaw, rollupMetricColumns, selectList, type SqlValue, type SumPart } from './sums.js';
+import { CARRIED_ROWS, metricParts, metricsFromRow, orderTerm, regrouped, rollupFromRaw, rollupMetricColumns, selectList, type SqlValue, type SumPart } from './sums.js';
 
 /**
  * The report queries, written once in the SQL both backends share (`?` placeholders, CASE, COALESCE,
@@ -144,7 +144,7 @@ export function aggregateSql(query: AggregateQuery, dialect: SqlDialect, wide = 
     : `${table} WHERE ${where}`;
   const keyOrder = query.groupBy.map((g) => `k_${g} ASC`);
   const order = query.order
-    ? [`${orderTerm(parts, query.order.by, wide)} ${query.order.dir.toUpperCase()}`, ...keyOrder]
+    ? [`${orderTerm(parts, query.order.by)} ${query.order.dir.toUpperCase()}`, ...keyOrder]
     : keyOrder;
   const groupSql =
     query.groupBy.length === 0
@@ -153,6 +153,19 @@ export function aggregateSql(query: AggregateQuery, dialect: SqlDialect, wide = 
          GROUP BY ${query.groupBy.map((g) => `k_${g}`).join(', ')} ORDER BY ${order.join(', ')}` +
         (query.limit !== null ? ` LIMIT ${Number(query.limit) + 1}` : '');
   return { totals, groups: { sql: groupSql, params: query.groupBy.length === 0 ? [] : params, parts } };
+}
+
+/**
+ * Whether the report reads rollup rows that carried past 2^62 (SQLite; see sums.ts): a probe of
+ * the partial index usage_daily_carried, which holds no row unless sums went that far. Null when
+ * the report reads no such rollup.
+ */
+export function carriedRollupSql(query: AggregateQuery, dialect: SqlDialect): Sql | null {
+  if (!dialect.rollupHigh || (query.source !== 'rollup' && query.totalsSource !== 'rollup')) return null;
+  return {
+    sql: `SELECT EXISTS (SELECT 1 FROM usage_daily INDEXED BY usage_daily_carried WHERE (${CARRIED_ROWS}) AND day >= ? AND day < ?)`,
+    params: [utcDay(query.from), utcDay(query.to)],
+  };
 }
 
 /**

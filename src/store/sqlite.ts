@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { migrationName, readMigrations } from './migrations.js';
-import { aggregateSql, eventsSql, groupsFromRows, pinOrderMismatch, rebuildRollupSql, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
+import { aggregateSql, carriedRollupSql, eventsSql, groupsFromRows, pinOrderMismatch, rebuildRollupSql, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
 import { metricsFromRow } from './sums.js';
 import { batchInserter, openSqlite, type SqliteOptions } from './sqlite-connection.js';
 import { listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
@@ -96,7 +96,11 @@ export class SqliteStore implements Store {
   async aggregate(query: AggregateQuery): Promise<AggregateResult> {
     // One read transaction: totals and groups come from one snapshot, so the groups past the
     // limit ("other" = totals less those shown) add up while the insert thread commits.
-    return this.db.transaction(() => this.aggregateRead(query, false) ?? this.aggregateRead(query, true)!)();
+    return this.db.transaction(() => {
+      const carried = carriedRollupSql(query, SQLITE_DIALECT);
+      const wide = carried !== null && this.db.prepare(carried.sql).pluck().get(carried.params) === 1;
+      return (wide ? null : this.aggregateRead(query, false)) ?? this.aggregateRead(query, true)!;
+    })();
   }
 
   /** The report read narrow, or wide (see sums.ts); null when a narrow reading overflowed. */

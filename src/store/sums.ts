@@ -11,8 +11,10 @@ import { METRIC_NAMES, type Metrics } from './types.js';
  *   below 2^21, so its sum stays below 2^63 over fewer than 2^42 rows, more than a SQLite file can
  *   hold (at most 2^32 pages of 4 KiB); JavaScript adds the pieces up in BigInt. About 2.5 times the
  *   work of narrow, so only taken when narrow overflows.
- * The SQLite rollup keeps each sum as `<metric>` below 2^62 plus `<metric>_hi` 2^62s (migration 0009):
- * `_hi` is a part of its own, shifted by 62, and summed plainly (it grows by at most one an event).
+ * The SQLite rollup keeps each sum as `<metric>` below 2^62 plus `<metric>_hi` 2^62s (migration 0009).
+ * Read wide, `_hi` is a part of its own, shifted by 62 and summed plainly (it grows by at most one an
+ * event); read narrow it is left out, which is right only where every `_hi` is 0: the store reads
+ * wide at once when the range holds a row that carried (`CARRIED_ROWS`).
  */
 
 export type SumSource = 'raw' | 'rollup';
@@ -31,6 +33,13 @@ const PIECE_MASK = 2 ** PIECE_BITS - 1;
 const HIGH_SHIFT = 62;
 
 const COUNTS = new Set<keyof Metrics>(['events', 'unpriced_events']);
+const VALUES = METRIC_NAMES.filter((m) => !COUNTS.has(m));
+
+/**
+ * The SQLite rollup rows whose sums went past 2^62: the condition of the partial index
+ * usage_daily_carried (migration 0009), word for word, so that SQLite can use it.
+ */
+export const CARRIED_ROWS = VALUES.map((m) => `${m}_hi <> 0`).join(' OR ');
 /** What each metric sums over raw events: a column (null: the events counted) under a filter. */
 const RAW: Record<keyof Metrics, { column: string | null; filter: string }> = {
   events: { column: null, filter: '' },
@@ -59,7 +68,7 @@ function sums(metric: keyof Metrics, value: string, filter: string, wide: boolea
 
 /**
  * The parts of every metric over the raw events or the rollup rows. `high`: the rollup has the
- * `_hi` columns (SQLite); read narrow they are there to show that a sum went past 2^62.
+ * `_hi` columns (SQLite), which only a wide reading includes.
  */
 export function metricParts(source: SumSource, high: boolean, wide: boolean): SumPart[] {
   return METRIC_NAMES.flatMap((m): SumPart[] => {
@@ -69,7 +78,7 @@ export function metricParts(source: SumSource, high: boolean, wide: boolean): Su
     }
     if (COUNTS.has(m)) return [{ metric: m, alias: m, sql: `SUM(${m})`, shift: 0 }];
     return [
-      ...(high ? [{ metric: m, alias: aliasOf(m, HIGH_SHIFT), sql: `SUM(${m}_hi)`, shift: HIGH_SHIFT }] : []),
+      ...(high && wide ? [{ metric: m, alias: aliasOf(m, HIGH_SHIFT), sql: `SUM(${m}_hi)`, shift: HIGH_SHIFT }] : []),
       ...sums(m, m, '', wide),
     ];
   });
@@ -85,13 +94,13 @@ export function selectList(parts: readonly SumPart[]): string {
 }
 
 /**
- * An ORDER BY term for one metric or total_tokens. Narrow, a metric's sum is its low part (high
- * parts are zero, or the answer is read wide); wide, the parts added as floating point, near enough
- * to order by. A bare name means the result column; inside an expression it would mean a table column.
+ * An ORDER BY term for one metric or total_tokens: the one part's result column, or the parts added
+ * as floating point, near enough to order by. A bare name means the result column; inside an
+ * expression it would mean a table column.
  */
-export function orderTerm(parts: readonly SumPart[], by: keyof Metrics | 'total_tokens', wide: boolean): string {
+export function orderTerm(parts: readonly SumPart[], by: keyof Metrics | 'total_tokens'): string {
   const metrics: (keyof Metrics)[] = by === 'total_tokens' ? ['input_tokens', 'output_tokens'] : [by];
-  const terms = parts.filter((p) => metrics.includes(p.metric) && (wide || p.shift === 0));
+  const terms = parts.filter((p) => metrics.includes(p.metric));
   if (terms.length === 1) return terms[0]!.alias;
   return `(${terms.map((p) => (p.shift === 0 ? p.sql : `${p.sql} * ${2 ** p.shift}.0`)).join(' + ')})`;
 }
@@ -99,9 +108,8 @@ export function orderTerm(parts: readonly SumPart[], by: keyof Metrics | 'total_
 export type SqlValue = number | bigint | string | null;
 
 /**
- * The metrics of one result row. Read wide (BigInt parts), always exact; read narrow (numbers),
- * null when that answer cannot be trusted: a value past 2^53 arrives rounded, and a non-zero high
- * part means a sum past 2^62 that the narrow order ignored. The caller then reads wide.
+ * The metrics of one result row. Parts read as BigInt (SQLite wide, PostgreSQL past 2^53) are
+ * exact; a number past 2^53 arrived rounded, so the row gives null and the caller reads wide.
  * A metric above 2^53 − 1 is returned as the nearest double (docs/operations.md, "Sums").
  */
 export function metricsFromRow(row: Record<string, SqlValue>, parts: readonly SumPart[]): Metrics | null {
@@ -113,7 +121,7 @@ export function metricsFromRow(row: Record<string, SqlValue>, parts: readonly Su
       exact[p.metric] = (exact[p.metric] ?? 0n) + (value << BigInt(p.shift));
     } else {
       const n = Number(value);
-      if (!Number.isSafeInteger(n) || (p.shift > 0 && n !== 0)) return null;
+      if (!Number.isSafeInteger(n) || p.shift !== 0) return null;
       metrics[p.metric] += n;
     }
   }

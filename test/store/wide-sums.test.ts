@@ -128,4 +128,15 @@ describe.each(BACKENDS)('on %s, sums that overflow 64 bits', (backend) => {
     await svc.store.rebuildRollups();
     await expectSums(7n);
   });
+
+  it('a rollup row just past 2^62 reads right, though what is left below 2^62 is small', async () => {
+    const ts = Date.UTC(2030, 0, 5);
+    const records = Array.from({ length: 512 }, (_, i) => usageRecord(`edge-${i}`, { project: 'cygnus', ts, input_tokens: 2 ** 53 - 1 }));
+    await svc.store.insertBatch([...records, usageRecord('edge-last', { project: 'cygnus', ts, input_tokens: 522 })]);
+    const { totals } = await svc.store.aggregate({
+      source: 'rollup', groupBy: [], filters: { project: ['cygnus'] }, from: ts, to: ts + 86_400_000, order: null, limit: null,
+    });
+    expect(totals.input_tokens).toBe(big(2n ** 62n + 10n));
+    expect(await svc.store.verify()).toMatchObject({ ok: true, mismatches: 0 });
+  });
 });
