@@ -64,7 +64,6 @@ function piecewise(zone: ZoneSegment[], value: (s: ZoneSegment) => number | stri
 
 const UTC: ZoneSegment[] = [{ from: Number.MIN_SAFE_INTEGER, offsetMinutes: 0 }];
 
-
 function groupExpression(query: AggregateQuery, key: GroupKey, dialect: SqlDialect, params: unknown[]): string {
   if (key in COLUMN) return COLUMN[key as Dimension];
   if (query.source === 'rollup') {
@@ -120,7 +119,7 @@ function rollupKeyPrefix(groupBy: readonly GroupKey[]): string[] | null {
 
 /**
  * The totals and the groups of a report. `wide`: metrics read in overflow-proof pieces (SQLite,
- * when the narrow sums overflowed; see sums.ts).
+ * when a narrow sum overflows or the range holds a rollup row that carried; see sums.ts).
  */
 export function aggregateSql(query: AggregateQuery, dialect: SqlDialect, wide = false): { totals: AggregateSql; groups: AggregateSql } {
   const totalsQuery = { ...query, source: query.totalsSource ?? query.source };

@@ -1,4 +1,4 @@
-import { METRIC_NAMES, type Metrics } from './types.js';
+import { METRIC_NAMES, type Metrics, type Source } from './types.js';
 
 /**
  * The report metrics as SQL sums that never overflow or lose precision (docs/operations.md, "Sums").
@@ -10,14 +10,12 @@ import { METRIC_NAMES, type Metrics } from './types.js';
  * - wide: each value cut into three 21-bit pieces (bits 42-62, 21-41, 0-20) summed apart. A piece is
  *   below 2^21, so its sum stays below 2^63 over fewer than 2^42 rows, more than a SQLite file can
  *   hold (at most 2^32 pages of 4 KiB); JavaScript adds the pieces up in BigInt. About 2.5 times the
- *   work of narrow, so only taken when narrow overflows.
+ *   work of narrow, so only taken when needed.
  * The SQLite rollup keeps each sum as `<metric>` below 2^62 plus `<metric>_hi` 2^62s (migration 0009).
  * Read wide, `_hi` is a part of its own, shifted by 62 and summed plainly (it grows by at most one an
  * event); read narrow it is left out, which is right only where every `_hi` is 0: the store reads
  * wide at once when the range holds a row that carried (`CARRIED_ROWS`).
  */
-
-export type SumSource = 'raw' | 'rollup';
 
 /** One aggregate of a metric: `sql` reads the table (or, for a regrouping, the inner query's `alias`). */
 export interface SumPart {
@@ -40,6 +38,7 @@ const VALUES = METRIC_NAMES.filter((m) => !COUNTS.has(m));
  * usage_daily_carried (migration 0009), word for word, so that SQLite can use it.
  */
 export const CARRIED_ROWS = VALUES.map((m) => `${m}_hi <> 0`).join(' OR ');
+
 /** What each metric sums over raw events: a column (null: the events counted) under a filter. */
 const RAW: Record<keyof Metrics, { column: string | null; filter: string }> = {
   events: { column: null, filter: '' },
@@ -55,7 +54,7 @@ const RAW: Record<keyof Metrics, { column: string | null; filter: string }> = {
   unpriced_events: { column: null, filter: ` FILTER (WHERE cost_source = 'unpriced')` },
 };
 
-export const aliasOf = (metric: keyof Metrics, shift: number) => (shift === 0 ? metric : `${metric}_${shift}`);
+const aliasOf = (metric: keyof Metrics, shift: number) => (shift === 0 ? metric : `${metric}_${shift}`);
 
 /** `SUM(value)`, or with `wide` its three pieces' SUMs. */
 function sums(metric: keyof Metrics, value: string, filter: string, wide: boolean): SumPart[] {
@@ -70,7 +69,7 @@ function sums(metric: keyof Metrics, value: string, filter: string, wide: boolea
  * The parts of every metric over the raw events or the rollup rows. `high`: the rollup has the
  * `_hi` columns (SQLite), which only a wide reading includes.
  */
-export function metricParts(source: SumSource, high: boolean, wide: boolean): SumPart[] {
+export function metricParts(source: Source, high: boolean, wide: boolean): SumPart[] {
   return METRIC_NAMES.flatMap((m): SumPart[] => {
     if (source === 'raw') {
       const { column, filter } = RAW[m];
