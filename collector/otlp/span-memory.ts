@@ -64,18 +64,17 @@ interface Call {
 
 export class SpanMemory {
   /** trace id → span id → partitions in which that span has usage beneath it. */
-  private readonly usageBelow = new LruMap<string, Map<string, string[]>>(MAX_REMEMBERED_TRACES);
+  private readonly traces = new LruMap<string, Map<string, string[]>>(MAX_REMEMBERED_TRACES);
   private readonly calls = new LruMap<string, Call[]>(MAX_REMEMBERED_CALLS);
   private readonly responses = new LruMap<string, Call>(MAX_REMEMBERED_CALLS);
 
-  /** Whether a span with usage was seen beneath this span id. `partition` is computed only when needed. */
-  hasUsageBelow(traceId: string, spanId: string, partition: () => string): boolean {
-    const partitions = this.usageBelow.get(traceId)?.get(spanId);
-    return partitions !== undefined && partitions.includes(partition());
+  /** The partitions in which a span with usage was seen beneath this span id (usually none). */
+  usageBelow(traceId: string, spanId: string): readonly string[] | undefined {
+    return this.traces.get(traceId)?.get(spanId);
   }
 
   rememberUsageBelow(traceId: string, spanId: string, partition: string): void {
-    let spans = this.usageBelow.get(traceId);
+    let spans = this.traces.get(traceId);
     const partitions = spans?.get(spanId);
     if (partitions?.includes(partition)) return;
     if (!spans) spans = new Map();
@@ -84,7 +83,7 @@ export class SpanMemory {
       spans.set(spanId, [partition]);
       if (spans.size > MAX_SPANS_PER_TRACE) spans.delete(spans.keys().next().value!);
     }
-    this.usageBelow.set(traceId, spans);
+    this.traces.set(traceId, spans);
   }
 
   /**

@@ -44,7 +44,7 @@ function spansAboveUsage(
 ): Set<TraceSpan> {
   const above = new Set<TraceSpan>();
   for (const span of spans) {
-    const remembered = memory.hasUsageBelow(span.traceId, span.spanId, () => partitions.of(span));
+    const remembered = memory.usageBelow(span.traceId, span.spanId)?.includes(partitions.of(span)) === true;
     if (remembered) above.add(span);
     if (!remembered && !withUsage.has(span)) continue;
     const partition = partitions.of(span);
