@@ -3,10 +3,9 @@ import { AnthropicInstrumentation as OpenInferenceAnthropic } from '@arizeai/ope
 import type { TracerProvider } from '@opentelemetry/api';
 import { AnthropicInstrumentation as OpenLLMetryAnthropic } from '@traceloop/instrumentation-anthropic';
 import * as anthropic0 from 'anthropic-sdk-0x';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANTHROPIC_COUNTS, startFakeModels, type FakeModels } from '../support/fake-models.js';
-import { EXPORT_MODES, eventsOf, startTracing, times, totalsOf, useAsyncContext, type ExportMode } from '../support/sdk-tracing.js';
-import { startTestService, type TestService } from '../support/service.js';
+import { describe, expect, it } from 'vitest';
+import { ANTHROPIC_COUNTS } from '../support/fake-models.js';
+import { EXPORT_MODES, eventsOf, startTracing, times, totalsOf, useSdkTestBed, type ExportMode } from '../support/sdk-tracing.js';
 
 /**
  * The Anthropic TypeScript SDK traces itself (from 0.135 on, scope `com.anthropic.sdk.typescript`,
@@ -18,16 +17,7 @@ import { startTestService, type TestService } from '../support/service.js';
  * longer has, so it runs on 0.137 (the last 0.x).
  */
 
-let svc: TestService;
-let fake: FakeModels;
-beforeAll(async () => {
-  useAsyncContext();
-  [svc, fake] = await Promise.all([startTestService(), startFakeModels()]);
-});
-afterAll(async () => {
-  await svc?.close();
-  await fake?.close();
-});
+const bed = useSdkTestBed();
 
 type Sdk = typeof anthropic1 | typeof anthropic0;
 type Call = 'messages.create' | 'messages.create stream' | 'messages.stream()';
@@ -35,9 +25,9 @@ const CALLS: Call[] = ['messages.create', 'messages.create stream', 'messages.st
 const MODEL = 'claude-haiku-4-5';
 const PARAMS = { model: MODEL, max_tokens: 100, messages: [{ role: 'user' as const, content: '2 + 2?' }] };
 
-/** A client made as an app makes it: no telemetry option, so the SDK traces through the global provider. */
-function client(sdk: Sdk) {
-  return new sdk.default({ apiKey: 'sk-ant-test', baseURL: fake.url, maxRetries: 0 });
+/** A client made as an app makes it: no telemetry option, so the SDK traces through the global provider. Both lines share this API. */
+function client(sdk: Sdk): InstanceType<typeof anthropic1.default> {
+  return new sdk.default({ apiKey: 'sk-ant-test', baseURL: bed.fake.url, maxRetries: 0 }) as InstanceType<typeof anthropic1.default>;
 }
 
 async function call(sdk: Sdk, how: Call): Promise<void> {
@@ -60,12 +50,12 @@ interface Setup {
 
 const openInference = (sdk: Sdk) => {
   const instrumentation = new OpenInferenceAnthropic();
-  instrumentation.manuallyInstrument(sdk as Parameters<OpenInferenceAnthropic['manuallyInstrument']>[0]);
+  instrumentation.manuallyInstrument(sdk as unknown as Parameters<OpenInferenceAnthropic['manuallyInstrument']>[0]);
   return instrumentation;
 };
 const openLLMetry = (sdk: Sdk) => {
   const instrumentation = new OpenLLMetryAnthropic({ traceContent: false });
-  instrumentation.manuallyInstrument(sdk as Parameters<OpenLLMetryAnthropic['manuallyInstrument']>[0]);
+  instrumentation.manuallyInstrument(sdk as unknown as Parameters<OpenLLMetryAnthropic['manuallyInstrument']>[0]);
   return instrumentation;
 };
 
@@ -80,12 +70,12 @@ const bothOnSdk0 = once(() => [...onSdk0(), openInference(anthropic0)]);
 
 /** Runs one call under a fresh project and returns that project's events. */
 async function traced(setup: Setup, mode: ExportMode, run: () => Promise<unknown>) {
-  const tracing = startTracing(svc.collectorUrl, mode);
+  const tracing = startTracing(bed.svc.collectorUrl, mode);
   for (const instrumentation of setup.instrumentations()) instrumentation.setTracerProvider(tracing.provider);
   await run();
   await tracing.flush();
   await tracing.provider.shutdown();
-  return { project: tracing.project, events: await eventsOf(svc, tracing.project) };
+  return { project: tracing.project, events: await eventsOf(bed.svc, tracing.project) };
 }
 
 describe('the SDK alone traces itself', () => {
@@ -103,9 +93,9 @@ describe.each<Setup>([
 ])('$name', (setup) => {
   describe.each(EXPORT_MODES)('exported %s', (mode) => {
     it.each(CALLS)('%s: the SDK span and the instrumentation\'s are one event', async (how) => {
-      const calls = fake.calls();
+      const calls = bed.fake.calls();
       const { events } = await traced(setup, mode, () => call(setup.sdk, how));
-      expect(fake.calls()).toBe(calls + 1);
+      expect(bed.fake.calls()).toBe(calls + 1);
       expect(events).toEqual([expect.objectContaining({ ...ANTHROPIC_COUNTS, model: MODEL })]);
       // In one request the innermost span of a nest counts, and a span naming the response id is preferred.
       if (mode === 'batched') expect(events[0]!.attributes['otel.scope.name']).toBe('com.anthropic.sdk.typescript');
@@ -114,6 +104,6 @@ describe.each<Setup>([
 
   it('two identical calls at once stay two events', async () => {
     const { project } = await traced(setup, 'each span', () => Promise.all([call(setup.sdk, 'messages.stream()'), call(setup.sdk, 'messages.stream()')]));
-    expect(await totalsOf(svc, project)).toMatchObject(times(2, ANTHROPIC_COUNTS));
+    expect(await totalsOf(bed.svc, project)).toMatchObject(times(2, ANTHROPIC_COUNTS));
   });
 });

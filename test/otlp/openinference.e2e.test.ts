@@ -7,10 +7,9 @@ import { ChatPromptTemplate } from '@langchain/core/prompts';
 import type { TracerProvider } from '@opentelemetry/api';
 import { createRequire } from 'node:module';
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANTHROPIC_COUNTS, OPENAI_COUNTS, startFakeModels, type FakeModels } from '../support/fake-models.js';
-import { EXPORT_MODES, eventsOf, startTracing, useAsyncContext, type ExportMode } from '../support/sdk-tracing.js';
-import { startTestService, type TestService } from '../support/service.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ANTHROPIC_COUNTS, OPENAI_COUNTS } from '../support/fake-models.js';
+import { EXPORT_MODES, eventsOf, startTracing, useSdkTestBed, type ExportMode } from '../support/sdk-tracing.js';
 
 /**
  * OpenInference: its LLM spans count, its CHAIN spans don't, and a provider instrumentor installed
@@ -18,27 +17,18 @@ import { startTestService, type TestService } from '../support/service.js';
  * does not count it twice.
  */
 
-let svc: TestService;
-let fake: FakeModels;
-beforeAll(async () => {
-  useAsyncContext();
-  [svc, fake] = await Promise.all([startTestService(), startFakeModels()]);
-});
-afterAll(async () => {
-  await svc?.close();
-  await fake?.close();
-});
+const bed = useSdkTestBed();
 
 /** Runs one case under a fresh project, with the instrumentations sending to it, and returns its events. */
 async function traced(instrumentations: { setTracerProvider(provider: TracerProvider): void }[], mode: ExportMode, run: () => Promise<unknown>) {
-  const tracing = startTracing(svc.collectorUrl, mode);
+  const tracing = startTracing(bed.svc.collectorUrl, mode);
   for (const instrumentation of instrumentations) instrumentation.setTracerProvider(tracing.provider);
-  const calls = fake.calls();
+  const calls = bed.fake.calls();
   await run();
-  expect(fake.calls()).toBe(calls + 1);
+  expect(bed.fake.calls()).toBe(calls + 1);
   await tracing.flush();
   await tracing.provider.shutdown();
-  return eventsOf(svc, tracing.project);
+  return eventsOf(bed.svc, tracing.project);
 }
 
 describe('openai + OpenInference', () => {
@@ -49,7 +39,7 @@ describe('openai + OpenInference', () => {
   });
 
   it.each(EXPORT_MODES)('a chat completion is one event with its cached and reasoning tokens (exported %s)', async (mode) => {
-    const client = new OpenAI({ apiKey: 'sk-test', baseURL: `${fake.url}/v1` });
+    const client = new OpenAI({ apiKey: 'sk-test', baseURL: `${bed.fake.url}/v1` });
     const events = await traced([instrumentation], mode, () => client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: '2 + 2?' }] }));
     expect(events).toEqual([expect.objectContaining({ ...OPENAI_COUNTS, model: 'gpt-4o-mini' })]);
     expect(events[0]!.attributes['otel.scope.name']).toBe('@arizeai/openinference-instrumentation-openai');
@@ -69,7 +59,7 @@ describe('LangChain JS (@langchain/anthropic) + OpenInference', () => {
     provider.manuallyInstrument(await import(sdk));
   });
 
-  const model = () => new ChatAnthropic({ model: 'claude-haiku-4-5', apiKey: 'sk-ant-test', anthropicApiUrl: fake.url, maxRetries: 0 });
+  const model = () => new ChatAnthropic({ model: 'claude-haiku-4-5', apiKey: 'sk-ant-test', anthropicApiUrl: bed.fake.url, maxRetries: 0 });
   const chain = () => ChatPromptTemplate.fromTemplate('What is {a} + {b}?').pipe(model());
 
   describe.each(EXPORT_MODES)('exported %s', (mode) => {

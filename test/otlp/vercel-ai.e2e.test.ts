@@ -4,10 +4,9 @@ import * as ai6 from 'ai';
 import * as ai5 from 'ai-v5';
 import { createAnthropic as createAnthropic2 } from 'ai-sdk-anthropic-v2';
 import { createOpenAI as createOpenAI2 } from 'ai-sdk-openai-v2';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANTHROPIC_COUNTS, OPENAI_COUNTS, startFakeModels, type FakeModels } from '../support/fake-models.js';
-import { EXPORT_MODES, eventsOf, startTracing, times, totalsOf, useAsyncContext } from '../support/sdk-tracing.js';
-import { startTestService, type TestService } from '../support/service.js';
+import { describe, expect, it } from 'vitest';
+import { ANTHROPIC_COUNTS, OPENAI_COUNTS } from '../support/fake-models.js';
+import { EXPORT_MODES, eventsOf, startTracing, times, totalsOf, useSdkTestBed } from '../support/sdk-tracing.js';
 
 /**
  * The Vercel AI SDK with `experimental_telemetry: { isEnabled: true }`, v6 and v5, with the OpenAI
@@ -16,16 +15,7 @@ import { startTestService, type TestService } from '../support/service.js';
  * that exist only under `ai.usage.*`; the roots (`ai.generateText`, `ai.streamText`) do not.
  */
 
-let svc: TestService;
-let fake: FakeModels;
-beforeAll(async () => {
-  useAsyncContext();
-  [svc, fake] = await Promise.all([startTestService(), startFakeModels()]);
-});
-afterAll(async () => {
-  await svc?.close();
-  await fake?.close();
-});
+const bed = useSdkTestBed();
 
 type Fn = 'generateText' | 'streamText';
 
@@ -41,14 +31,14 @@ async function call(sdk: typeof ai6 | typeof ai5, fn: Fn, model: Parameters<type
 const LINES = [
   {
     sdk: 'ai 6', module: ai6,
-    openai: () => createOpenAI({ apiKey: 'sk-test', baseURL: `${fake.url}/v1` }).chat('gpt-4o-mini'),
-    anthropic: () => createAnthropic({ apiKey: 'sk-ant-test', baseURL: `${fake.url}/v1` })('claude-haiku-4-5'),
+    openai: () => createOpenAI({ apiKey: 'sk-test', baseURL: `${bed.fake.url}/v1` }).chat('gpt-4o-mini'),
+    anthropic: () => createAnthropic({ apiKey: 'sk-ant-test', baseURL: `${bed.fake.url}/v1` })('claude-haiku-4-5'),
     expected: { 'generateText openai': OPENAI_COUNTS, 'streamText openai': OPENAI_COUNTS, 'generateText anthropic': ANTHROPIC_COUNTS, 'streamText anthropic': ANTHROPIC_COUNTS },
   },
   {
     sdk: 'ai 5', module: ai5,
-    openai: () => createOpenAI2({ apiKey: 'sk-test', baseURL: `${fake.url}/v1` }).chat('gpt-4o-mini'),
-    anthropic: () => createAnthropic2({ apiKey: 'sk-ant-test', baseURL: `${fake.url}/v1` })('claude-haiku-4-5'),
+    openai: () => createOpenAI2({ apiKey: 'sk-test', baseURL: `${bed.fake.url}/v1` }).chat('gpt-4o-mini'),
+    anthropic: () => createAnthropic2({ apiKey: 'sk-ant-test', baseURL: `${bed.fake.url}/v1` })('claude-haiku-4-5'),
     // v5's generateText writes only input and output on its spans: the cache and reasoning counts are on none.
     expected: {
       'generateText openai': { ...OPENAI_COUNTS, cache_read_tokens: 0, reasoning_tokens: 0 },
@@ -62,13 +52,13 @@ describe.each(LINES)('the Vercel AI SDK, $sdk', (line) => {
     it.each<[Fn, 'openai' | 'anthropic']>([
       ['generateText', 'openai'], ['streamText', 'openai'], ['generateText', 'anthropic'], ['streamText', 'anthropic'],
     ])('%s with %s: one event, from the model-call span, with cache and reasoning', async (fn, provider) => {
-      const tracing = startTracing(svc.collectorUrl, mode);
-      const calls = fake.calls();
+      const tracing = startTracing(bed.svc.collectorUrl, mode);
+      const calls = bed.fake.calls();
       await call(line.module, fn, line[provider]());
       await tracing.flush();
-      expect(fake.calls()).toBe(calls + 1);
+      expect(bed.fake.calls()).toBe(calls + 1);
 
-      const events = await eventsOf(svc, tracing.project);
+      const events = await eventsOf(bed.svc, tracing.project);
       expect(events).toHaveLength(1);
       expect(events[0]).toMatchObject(line.expected[`${fn} ${provider}`]);
       expect(events[0]!.attributes['span.name']).toBe(fn === 'generateText' ? 'ai.generateText.doGenerate' : 'ai.streamText.doStream');
@@ -77,9 +67,9 @@ describe.each(LINES)('the Vercel AI SDK, $sdk', (line) => {
   });
 
   it('a tool-call turn: two model calls under one root are two events; the root, their sum, is none', async () => {
-    const tracing = startTracing(svc.collectorUrl, 'each span');
+    const tracing = startTracing(bed.svc.collectorUrl, 'each span');
     const sdk = line.module as typeof ai6;
-    const calls = fake.calls();
+    const calls = bed.fake.calls();
     const result = await sdk.generateText({
       model: line.openai(), prompt: 'What is 2 + 2? Use the tool.', experimental_telemetry: { isEnabled: true },
       tools: {
@@ -92,9 +82,9 @@ describe.each(LINES)('the Vercel AI SDK, $sdk', (line) => {
       stopWhen: sdk.stepCountIs(3),
     });
     await tracing.flush();
-    expect(fake.calls()).toBe(calls + 2);
+    expect(bed.fake.calls()).toBe(calls + 2);
     expect(result.steps).toHaveLength(2);
-    expect(await totalsOf(svc, tracing.project)).toMatchObject(times(2, line.expected['generateText openai']));
+    expect(await totalsOf(bed.svc, tracing.project)).toMatchObject(times(2, line.expected['generateText openai']));
     await tracing.provider.shutdown();
   });
 });

@@ -2,17 +2,31 @@ import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { afterAll, beforeAll } from 'vitest';
+import { startFakeModels, type FakeModels } from './fake-models.js';
 import { exporterFor, type Wire } from './otlp.js';
-import type { TestService } from './service.js';
+import { startTestService, type TestService } from './service.js';
 
 /**
  * Tracing as a Node app sets it up (`NodeTracerProvider.register()`), one tracer provider per test
  * case under its own project, exporting with the stock exporter to a real collector.
  */
 
-/** The active span follows async calls, so a span started inside an instrumented call becomes its child. */
-export function useAsyncContext(): void {
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+/**
+ * What a test file's cases share: a collector and the fake model server, started before them and
+ * stopped after; and the async context, so a span started inside an instrumented call becomes its child.
+ */
+export function useSdkTestBed(): { svc: TestService; fake: FakeModels } {
+  const bed = {} as { svc: TestService; fake: FakeModels };
+  beforeAll(async () => {
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    [bed.svc, bed.fake] = await Promise.all([startTestService(), startFakeModels()]);
+  });
+  afterAll(async () => {
+    await bed.svc?.close();
+    await bed.fake?.close();
+  });
+  return bed;
 }
 
 /**
