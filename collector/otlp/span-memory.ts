@@ -8,29 +8,55 @@
  * another collector instance. docs/otel.md says what that costs.
  */
 
-/** Traces whose span ids with usage beneath them are remembered. */
+/** Traces whose span ids with usage beneath them are remembered... */
 export const MAX_REMEMBERED_TRACES = 10_000;
-/** Span ids remembered per trace (a long agent session is one trace). */
+/** ...and span ids in all of them together, and per trace (a long agent session is one trace). */
+export const MAX_REMEMBERED_SPAN_IDS = 100_000;
 const MAX_SPANS_PER_TRACE = 1_024;
-/** Model calls remembered, to recognise another span of the same call. */
+const MAX_PARTITIONS_PER_SPAN = 4;
+/** Model calls remembered, to recognise another span of the same call; per key (partition, resource, input). */
 export const MAX_REMEMBERED_CALLS = 10_000;
-/** Calls remembered under one key (same partition, resource and input count). */
 const MAX_CALLS_PER_KEY = 8;
+/** Spans (and scopes) remembered per call: a call has one span per instrumentation. */
+const MAX_SPANS_PER_CALL = 8;
+/**
+ * Texts a client sends (project, model, scope, response id) are cut to this length before they are
+ * remembered, so a hostile span cannot make the memory large. A valid event's texts are no longer.
+ */
+export const MAX_REMEMBERED_TEXT = 256;
 
-/** A Map that drops its least recently written entry beyond `capacity`. Reads do not refresh. */
+/**
+ * A Map that drops its least recently written entries beyond `maxEntries`, or beyond `maxWeight`
+ * summed over the entries' weights (what each holds). Reads do not refresh.
+ */
 class LruMap<K, V> {
-  private readonly map = new Map<K, V>();
-  constructor(private readonly capacity: number) {}
+  private readonly map = new Map<K, { value: V; weight: number }>();
+  private weight = 0;
+  constructor(private readonly maxEntries: number, private readonly maxWeight = maxEntries) {}
 
   get(key: K): V | undefined {
-    return this.map.get(key);
+    return this.map.get(key)?.value;
   }
 
-  set(key: K, value: V): void {
-    this.map.delete(key);
-    this.map.set(key, value);
-    if (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value as K);
+  set(key: K, value: V, weight = 1): void {
+    const old = this.map.get(key);
+    if (old) {
+      this.weight -= old.weight;
+      this.map.delete(key);
+    }
+    this.map.set(key, { value, weight });
+    this.weight += weight;
+    while (this.map.size > this.maxEntries || this.weight > this.maxWeight) {
+      const [oldestKey, oldest] = this.map.entries().next().value!;
+      this.map.delete(oldestKey);
+      this.weight -= oldest.weight;
+    }
   }
+}
+
+/** Drops a Map's or Set's oldest entry while it holds more than `max`. */
+function trim(collection: Map<unknown, unknown> | Set<unknown>, max: number): void {
+  while (collection.size > max) collection.delete(collection.keys().next().value);
 }
 
 /** One span with usage as `call()` compares it with the calls already seen. */
@@ -46,7 +72,8 @@ export interface CallSpan {
   /** Request and response model names on the span. */
   models: readonly string[];
   responseId: string | undefined;
-  inputTokens: unknown;
+  /** The input count as mapped (a client's invalid value too, as text). */
+  inputTokens: string;
   startNanos: bigint;
   endNanos: bigint;
 }
@@ -64,8 +91,10 @@ interface Call {
 
 export class SpanMemory {
   /** trace id → span id → partitions in which that span has usage beneath it. */
-  private readonly traces = new LruMap<string, Map<string, string[]>>(MAX_REMEMBERED_TRACES);
-  private readonly calls = new LruMap<string, Call[]>(MAX_REMEMBERED_CALLS);
+  private readonly traces = new LruMap<string, Map<string, string[]>>(MAX_REMEMBERED_TRACES, MAX_REMEMBERED_SPAN_IDS);
+  /** One instance of each partition name, however many span ids it is remembered for. */
+  private readonly partitions = new LruMap<string, string>(1_000);
+  private readonly calls = new LruMap<string, Call[]>(MAX_REMEMBERED_CALLS, MAX_REMEMBERED_CALLS);
   private readonly responses = new LruMap<string, Call>(MAX_REMEMBERED_CALLS);
 
   /** The partitions in which a span with usage was seen beneath this span id (usually none). */
@@ -74,16 +103,15 @@ export class SpanMemory {
   }
 
   rememberUsageBelow(traceId: string, spanId: string, partition: string): void {
-    let spans = this.traces.get(traceId);
-    const partitions = spans?.get(spanId);
-    if (partitions?.includes(partition)) return;
-    if (!spans) spans = new Map();
-    if (partitions) partitions.push(partition);
-    else {
-      spans.set(spanId, [partition]);
-      if (spans.size > MAX_SPANS_PER_TRACE) spans.delete(spans.keys().next().value!);
-    }
-    this.traces.set(traceId, spans);
+    const spans = this.traces.get(traceId) ?? new Map<string, string[]>();
+    const partitions = spans.get(spanId) ?? [];
+    if (partitions.includes(partition)) return;
+    let name = this.partitions.get(partition);
+    if (name === undefined) this.partitions.set(partition, (name = partition));
+    if (partitions.push(name) > MAX_PARTITIONS_PER_SPAN) partitions.shift();
+    spans.set(spanId, partitions);
+    trim(spans, MAX_SPANS_PER_TRACE);
+    this.traces.set(traceId, spans, spans.size);
   }
 
   /**
@@ -98,7 +126,7 @@ export class SpanMemory {
     const known = byResponse === undefined ? undefined : this.responses.get(byResponse);
     if (known) return this.join(known, span);
 
-    const key = `${span.partition}\n${span.resource}\n${String(span.inputTokens)}`;
+    const key = `${span.partition}\n${span.resource}\n${span.inputTokens}`;
     const calls = this.calls.get(key) ?? [];
     const same = calls.find((c) => c.members.has(span.key))
       ?? calls.find((c) => !c.scopes.has(span.scope) && (c.responseId === undefined || span.responseId === undefined)
@@ -111,7 +139,8 @@ export class SpanMemory {
       members: new Map([[span.key, true]]), scopes: new Set([span.scope]), responseId: span.responseId,
       models: span.models, startNanos: span.startNanos, endNanos: span.endNanos,
     };
-    this.calls.set(key, [...calls.slice(1 - MAX_CALLS_PER_KEY), call]);
+    const kept = [...calls.slice(1 - MAX_CALLS_PER_KEY), call];
+    this.calls.set(key, kept, kept.length);
     if (byResponse !== undefined) this.responses.set(byResponse, call);
     return true;
   }
@@ -121,6 +150,8 @@ export class SpanMemory {
     if (verdict !== undefined) return verdict;
     call.members.set(span.key, false);
     call.scopes.add(span.scope);
+    trim(call.members, MAX_SPANS_PER_CALL);
+    trim(call.scopes, MAX_SPANS_PER_CALL);
     call.responseId ??= span.responseId;
     return false;
   }

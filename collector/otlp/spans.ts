@@ -1,10 +1,11 @@
+import { createHash } from 'node:crypto';
 import {
   AGENT_OPERATIONS, INFERENCE_OPERATIONS, REMOTE_AGENT_OPERATION, SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS, TOKEN_ATTRIBUTES,
   VERCEL_AI, VERCEL_MODEL_CALL_TOKEN_ATTRIBUTES, firstPresent, keptAttributes, operationOf, reportsExclusiveInput, toCount, toText,
   type MappedEvent, type TokenField,
 } from './mapping.js';
-import { SPAN_KIND_CLIENT, STATUS_CODE_ERROR, type Attributes, type TraceSpan } from './request.js';
-import type { SpanMemory } from './span-memory.js';
+import { SPAN_KIND_CLIENT, STATUS_CODE_ERROR, type AttributeValue, type Attributes, type TraceSpan } from './request.js';
+import { MAX_REMEMBERED_TEXT, type CallSpan, type SpanMemory } from './span-memory.js';
 
 
 /** What the OTel SDKs report when a process sets no `service.name`. */
@@ -68,19 +69,22 @@ function preferred(a: { span: TraceSpan; event: MappedEvent }, b: { span: TraceS
 
 const MODEL_ATTRIBUTES = SPAN_FIELDS.model;
 
-function callSpan(span: TraceSpan, inputTokens: unknown, partitions: Partitions): Parameters<SpanMemory['call']>[0] {
+/** A client's text as the memory keeps it (see MAX_REMEMBERED_TEXT). */
+const cut = (value: AttributeValue) => toText(value).slice(0, MAX_REMEMBERED_TEXT);
+
+function callSpan(span: TraceSpan, inputTokens: unknown, partitions: Partitions): CallSpan {
   const responseId = span.attributes.get('gen_ai.response.id');
   return {
     key: span.traceId + span.spanId,
     partition: partitions.of(span),
-    scope: span.scope.name,
+    scope: cut(span.scope.name),
     resource: partitions.resource(span.resource),
     models: MODEL_ATTRIBUTES.flatMap((name) => {
       const value = span.attributes.get(name);
-      return value === undefined ? [] : [toText(value)];
+      return value === undefined ? [] : [cut(value)];
     }),
-    responseId: responseId === undefined ? undefined : toText(responseId),
-    inputTokens,
+    responseId: responseId === undefined ? undefined : cut(responseId),
+    inputTokens: cut(String(inputTokens)),
     startNanos: span.startNanos,
     endNanos: span.endNanos,
   };
@@ -99,17 +103,18 @@ class Partitions {
 
   of(span: TraceSpan): string {
     const project = firstPresent(span.attributes, SPAN_OR_RESOURCE_FIELDS.project) ?? firstPresent(span.resource, SPAN_OR_RESOURCE_FIELDS.project);
-    return project === undefined ? this.scope : `${this.scope}\n${toText(project.value)}`;
+    return project === undefined ? this.scope : `${this.scope}\n${cut(project.value)}`;
   }
 
-  /** The resource's attributes, sorted, as one string. */
+  /** A digest of the resource's attributes, sorted: equal for the spans of one process. */
   resource(attributes: Attributes): string {
-    let text = this.resources.get(attributes);
-    if (text === undefined) {
-      text = JSON.stringify([...attributes].map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]).sort(([a], [b]) => (a! < b! ? -1 : 1)));
-      this.resources.set(attributes, text);
+    let digest = this.resources.get(attributes);
+    if (digest === undefined) {
+      const sorted = [...attributes].map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]).sort(([a], [b]) => (a! < b! ? -1 : 1));
+      digest = createHash('sha256').update(JSON.stringify(sorted)).digest('base64url');
+      this.resources.set(attributes, digest);
     }
-    return text;
+    return digest;
   }
 }
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countLimits } from '../../collector/decode-limits.js';
 import { decodeTraceRequest } from '../../collector/otlp/decode.js';
-import { MAX_REMEMBERED_TRACES, SpanMemory } from '../../collector/otlp/span-memory.js';
+import { MAX_REMEMBERED_SPAN_IDS, MAX_REMEMBERED_TRACES, SpanMemory } from '../../collector/otlp/span-memory.js';
 import { spansToEvents } from '../../collector/otlp/spans.js';
 import { otlpRequest, type SpanSpec } from '../support/otlp.js';
 import { startTestService, type TestService } from '../support/service.js';
@@ -67,6 +67,30 @@ describe('an aggregate is not counted', () => {
     expect(map([root])).toEqual([]);
     for (let i = 0; i < MAX_REMEMBERED_TRACES; i++) memory.rememberUsageBelow(i.toString(16).padStart(32, '0'), 'b000000000000001', '*');
     expect(map([root])).toHaveLength(1);
+  });
+});
+
+describe('the memory is bounded', () => {
+  it('by span ids in all traces together, not only by traces', () => {
+    const memory = new SpanMemory();
+    const trace = (n: number) => n.toString(16).padStart(32, '0');
+    const spanId = (n: number) => n.toString(16).padStart(16, '0');
+    memory.rememberUsageBelow(trace(0), spanId(1), '*');
+    for (let t = 1; t * 1_000 <= MAX_REMEMBERED_SPAN_IDS + 1_000; t++) {
+      for (let i = 0; i < 1_000; i++) memory.rememberUsageBelow(trace(t), spanId(i), '*');
+    }
+    expect(memory.usageBelow(trace(0), spanId(1))).toBeUndefined();
+    expect(memory.usageBelow(trace(1), spanId(0))).toBeUndefined();
+    expect(memory.usageBelow(trace(2), spanId(0))).toEqual(['*']);
+  });
+
+  it('and keeps texts a client sends no longer than a valid event has them', () => {
+    const map = mapper();
+    const long = 'p'.repeat(100_000);
+    const span: SpanSpec = { spanId: 'f000000000000001', attributes: { ...chat, ...usage(1, 1), 'gen_ai.response.id': long, 'tokentally.project': long } };
+    expect(map([span])).toHaveLength(1);
+    // Same first 256 characters: remembered as the same response id, so another span with it is a copy.
+    expect(map([{ ...span, spanId: 'f000000000000002', attributes: { ...span.attributes, 'gen_ai.response.id': `${long}x` } }])).toEqual([]);
   });
 });
 
