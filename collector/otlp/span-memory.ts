@@ -67,7 +67,7 @@ export interface CallSpan {
   partition: string;
   /** The emitting instrumentation: one call never gives two spans of the same scope. */
   scope: string;
-  /** The resource's attributes in a canonical form: the spans of one call come from one process. */
+  /** A digest of the resource's attributes: the spans of one call come from one process. */
   resource: string;
   /** Request and response model names on the span. */
   models: readonly string[];
