@@ -5,6 +5,7 @@ import type { IngestDeps } from '../app.js';
 import { applyProjectScope, commit, prepare, type Prepared } from '../ingest.js';
 import { decodeTraceRequest, type OtlpEncoding } from './decode.js';
 import type { MappedEvent } from './mapping.js';
+import { spanMemoryOf } from './span-memory.js';
 import { spansToEvents } from './spans.js';
 
 /**
@@ -17,13 +18,16 @@ export type Signal = 'traces';
 
 interface SignalReceiver {
   /** Bytes → the usage events the signal's records carry (the rest are ignored, not rejected). */
-  toEvents(body: Buffer, encoding: OtlpEncoding, deps: IngestDeps): MappedEvent[];
+  toEvents(body: Buffer, encoding: OtlpEncoding, deps: IngestDeps, principal: Principal): MappedEvent[];
   /** What the records are called in messages: `span(s)`. */
   noun: string;
 }
 
 const RECEIVERS: Record<Signal, SignalReceiver> = {
-  traces: { toEvents: (body, encoding, deps) => spansToEvents(decodeTraceRequest(body, encoding, deps.counts)), noun: 'span(s)' },
+  traces: {
+    toEvents: (body, encoding, deps, principal) => spansToEvents(decodeTraceRequest(body, encoding, deps.counts), spanMemoryOf(deps.writer), principal.projects),
+    noun: 'span(s)',
+  },
 };
 
 /** What an OTLP answer reports besides success: records with invalid usage that were not stored. */
@@ -41,7 +45,7 @@ const DESCRIBED_REJECTIONS = 5;
  */
 export function prepareExport(signal: Signal, body: Buffer, encoding: OtlpEncoding, principal: Principal, deps: IngestDeps): Prepared & { rejection?: Rejection } {
   const receiver = RECEIVERS[signal];
-  const mapped = receiver.toEvents(body, encoding, deps);
+  const mapped = receiver.toEvents(body, encoding, deps, principal);
   if (mapped.length > deps.limits.maxEventsPerRequest) {
     throw new ApiError(413, 'too_many_events', `${mapped.length} ${receiver.noun} with usage exceed the limit of ${deps.limits.maxEventsPerRequest} per request (MAX_EVENTS_PER_REQUEST)`);
   }
