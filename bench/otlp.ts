@@ -17,7 +17,7 @@ const templateSpanId = (i: number) => Buffer.from([0xb0, 0x0b, i >> 8, i & 0xff,
 function template(spans: number): { bytes: Buffer; idOffsets: number[] } {
   const traceId = randomBytes(16);
   const nowNanos = BigInt(Date.now()) * 1_000_000n;
-  const message = otlpTypes.request.fromObject({
+  const message = otlpTypes.traces.request.fromObject({
     resourceSpans: [{
       resource: { attributes: [attribute('service.name', 'bench-agent'), attribute('tokentally.project', 'bench')] },
       scopeSpans: [{
@@ -34,7 +34,7 @@ function template(spans: number): { bytes: Buffer; idOffsets: number[] } {
       }],
     }],
   });
-  const bytes = Buffer.from(otlpTypes.request.encode(message).finish());
+  const bytes = Buffer.from(otlpTypes.traces.request.encode(message).finish());
   const idOffsets = Array.from({ length: spans }, (_, i) => bytes.indexOf(templateSpanId(i)) + 4);
   return { bytes, idOffsets };
 }

@@ -10,7 +10,7 @@ import type { Store } from '../src/store/types.js';
 import { BodyReader, type BodyLimits } from './body.js';
 import { countLimits, type RequestLimits } from './decode-limits.js';
 import { registerApiUsage } from './routes/api-usage.js';
-import { otlpErrorBodies, registerTraces } from './routes/otlp.js';
+import { OTLP_PATHS, otlpErrorBodies, registerOtlp } from './routes/otlp.js';
 import { registerUsageBatch } from './routes/usage.js';
 import type { BatchWriter } from './writer.js';
 
@@ -34,7 +34,7 @@ export function ingestDeps(deps: CollectorDeps): IngestDeps {
   return { ...deps, bodies: new BodyReader(deps.limits), counts: countLimits(deps.limits) };
 }
 
-/** The ingestion app (native JSON and OTLP traces): parse → validate → normalise → price → queue → durable ack. */
+/** The ingestion app (native JSON and OTLP traces, logs and metrics): parse → validate → normalise → price → queue → durable ack. */
 export function createCollectorApp(deps: IngestDeps): CollectorApp {
   const app = new Hono<CollectorEnv>();
   const api = new Api(app, (role) => [requireRole(deps.keys, role)]);
@@ -52,12 +52,12 @@ export function createCollectorApp(deps: IngestDeps): CollectorApp {
     },
   });
   // Before auth and the body limit, so their refusals reach OTLP clients as a google.rpc.Status too.
-  app.use('/v1/traces', otlpErrorBodies);
+  for (const path of OTLP_PATHS) app.use(path, otlpErrorBodies);
   app.use(refuseCrossSite());
   app.use(limitBody(deps.limits.maxBodyBytes));
   registerUsageBatch(api, deps);
   registerApiUsage(api, deps);
-  registerTraces(api, deps);
+  registerOtlp(api, deps);
   registerDocs(api, {
     title: 'tokentally collector API',
     description: 'Ingestion of LLM token usage. A 2xx answer means the events are committed to the database.',

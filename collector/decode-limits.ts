@@ -14,7 +14,7 @@ export const MAX_NESTING = 64;
 export interface CountLimit {
   limit: number;
   code: string;
-  /** What is counted, plural: `spans`. */
+  /** What is counted, plural: `spans`, `log records`. */
   noun: string;
   /** The setting that sets `limit`. */
   setting: string;
@@ -22,15 +22,16 @@ export interface CountLimit {
 
 export interface RequestLimits {
   maxValuesPerRequest: number;
-  maxSpansPerRequest: number;
+  maxRecordsPerRequest: number;
   maxEventsPerRequest: number;
 }
 
 /** The counts of one request, from the settings. */
-export function countLimits(limits: RequestLimits): Record<'values' | 'spans' | 'events', CountLimit> {
+export function countLimits(limits: RequestLimits): Record<'values' | 'records' | 'events', CountLimit> {
   return {
     values: { limit: limits.maxValuesPerRequest, code: 'too_many_values', noun: 'values', setting: 'MAX_VALUES_PER_REQUEST' },
-    spans: { limit: limits.maxSpansPerRequest, code: 'too_many_spans', noun: 'spans', setting: 'MAX_SPANS_PER_REQUEST' },
+    // OTLP spans, log records and metric data points; each signal names its own in the message.
+    records: { limit: limits.maxRecordsPerRequest, code: 'too_many_records', noun: 'records', setting: 'MAX_RECORDS_PER_REQUEST' },
     events: { limit: limits.maxEventsPerRequest, code: 'too_many_events', noun: 'events', setting: 'MAX_EVENTS_PER_REQUEST' },
   };
 }

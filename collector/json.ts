@@ -11,8 +11,8 @@ import { invalidUtf8, MAX_NESTING, overCount, tooDeep, type CountLimit } from '.
 
 /** An array whose elements count against a limit of their own. */
 export interface CountedArray {
-  /** The member holding the array... */
-  key: string;
+  /** The member holding the array (any of these names: OTLP/JSON takes both spellings of a field)... */
+  keys: readonly string[];
   /** ...and how many objects and arrays enclose the array (1: a member of the root object). */
   depth: number;
   count: CountLimit;
@@ -101,7 +101,7 @@ function scanJson(buf: Buffer, limits: JsonLimits, invalidAt: number): number[] 
         const array = c === OPEN_ARRAY;
         isArray[depth] = array ? 1 : 0;
         isCounted[depth] = array && counted !== undefined && depth === counted.depth && depth > 0 && !isArray[depth - 1]
-          && keyText(buf, keyStart[depth - 1]!, keyEnd[depth - 1]!) === counted.key ? 1 : 0;
+          && counted.keys.includes(keyText(buf, keyStart[depth - 1]!, keyEnd[depth - 1]!)) ? 1 : 0;
         index[depth] = 0;
         keyStart[depth] = -1;
         depth++;

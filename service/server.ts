@@ -88,7 +88,7 @@ export async function startService(config: Config, roles: Roles, now: () => numb
         store, writer, pricer, keys: config.API_KEYS,
         limits: {
           maxBodyBytes: config.MAX_BODY_BYTES, maxDecodedBytes: config.MAX_DECODED_BODY_BYTES, maxDecodedBytesInFlight: config.MAX_DECODED_BYTES_IN_FLIGHT,
-          maxEventsPerRequest: config.MAX_EVENTS_PER_REQUEST, maxSpansPerRequest: config.MAX_SPANS_PER_REQUEST, maxValuesPerRequest: config.MAX_VALUES_PER_REQUEST,
+          maxEventsPerRequest: config.MAX_EVENTS_PER_REQUEST, maxRecordsPerRequest: config.MAX_RECORDS_PER_REQUEST, maxValuesPerRequest: config.MAX_VALUES_PER_REQUEST,
         },
       });
       const server = await listen(createCollectorApp(ingest), config.HOST, config.COLLECTOR_PORT, 'COLLECTOR_PORT');

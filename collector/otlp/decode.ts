@@ -1,18 +1,22 @@
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
+import type { z } from 'zod';
 import { excerpt } from '../../src/excerpt.js';
 import { describeIssue } from '../../src/event/validate.js';
 import { ApiError, badRequest } from '../../src/http/errors.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { parseJson } from '../json.js';
+import { ExportLogsRequest, type LogRecord } from './logs-request.js';
+import { ExportMetricsRequest, type MetricPoint } from './metrics-request.js';
 import type { Rejection, Signal } from './receive.js';
 import { ExportTraceRequest, type TraceSpan } from './request.js';
 import { protobufScanner, type ProtobufLimits } from './scan.js';
 import { grpcCode } from './status.js';
 
 /**
- * The two OTLP/HTTP codecs: bytes in either encoding → the spans of `request.ts`, and answers back
- * in the encoding the request came in. Nothing after this module knows which encoding was used.
+ * The two OTLP/HTTP codecs, per signal: bytes in either encoding → the signal's records, and
+ * answers back in the encoding the request came in. Nothing after this module knows which encoding
+ * was used.
  */
 
 export type OtlpEncoding = 'json' | 'protobuf';
@@ -21,22 +25,72 @@ const PROTO_DIR = join(PACKAGE_ROOT, 'collector', 'otlp', 'proto');
 
 const root = new protobuf.Root();
 root.resolvePath = (_origin, target) => join(PROTO_DIR, target);
-root.loadSync(['opentelemetry/proto/collector/trace/v1/trace_service.proto', 'google/rpc/status.proto', 'google/rpc/error_details.proto']);
+root.loadSync([
+  'opentelemetry/proto/collector/trace/v1/trace_service.proto',
+  'opentelemetry/proto/collector/logs/v1/logs_service.proto',
+  'opentelemetry/proto/collector/metrics/v1/metrics_service.proto',
+  'google/rpc/status.proto',
+  'google/rpc/error_details.proto',
+]);
+const exportTypes = (name: string) => ({
+  request: root.lookupType(`opentelemetry.proto.collector.${name}ServiceRequest`),
+  response: root.lookupType(`opentelemetry.proto.collector.${name}ServiceResponse`),
+});
 /** The message types of the vendored schema; tests and the benchmark encode with them as a client would. */
 export const otlpTypes = {
-  request: root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest'),
-  response: root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse'),
+  traces: exportTypes('trace.v1.ExportTrace'),
+  logs: exportTypes('logs.v1.ExportLogs'),
+  metrics: exportTypes('metrics.v1.ExportMetrics'),
   status: root.lookupType('google.rpc.Status'),
   retryInfo: root.lookupType('google.rpc.RetryInfo'),
 };
 
-const scanRequest = protobufScanner(otlpTypes.request, root.lookupType('opentelemetry.proto.trace.v1.Span'));
+/** What each signal's request decodes to. */
+export interface SignalRecords {
+  traces: TraceSpan[];
+  logs: LogRecord[];
+  metrics: MetricPoint[];
+}
 
-/** The counts a request is held to, in either encoding. */
+interface Codec<S extends Signal> {
+  schema: z.ZodType<SignalRecords[S]>;
+  /** Its records in words: `spans`. */
+  noun: string;
+  /** The records as OTLP/JSON members (both spellings), and how many objects and arrays enclose them. */
+  json: { keys: string[]; depth: number };
+  scan: (body: Buffer, limits: ProtobufLimits) => void;
+  /** What the response's partialSuccess calls the rejected records. */
+  rejectedField: string;
+}
+
+const metricType = (name: string) => root.lookupType(`opentelemetry.proto.metrics.v1.${name}`);
+
+const CODECS: { [S in Signal]: Codec<S> } = {
+  traces: {
+    schema: ExportTraceRequest, noun: 'spans', rejectedField: 'rejectedSpans',
+    // resourceSpans[].scopeSpans[].spans
+    json: { keys: ['spans'], depth: 5 },
+    scan: protobufScanner(otlpTypes.traces.request, [root.lookupType('opentelemetry.proto.trace.v1.Span')]),
+  },
+  logs: {
+    schema: ExportLogsRequest, noun: 'log records', rejectedField: 'rejectedLogRecords',
+    // resourceLogs[].scopeLogs[].logRecords
+    json: { keys: ['logRecords', 'log_records'], depth: 5 },
+    scan: protobufScanner(otlpTypes.logs.request, [root.lookupType('opentelemetry.proto.logs.v1.LogRecord')]),
+  },
+  metrics: {
+    schema: ExportMetricsRequest, noun: 'data points', rejectedField: 'rejectedDataPoints',
+    // resourceMetrics[].scopeMetrics[].metrics[].<gauge, sum, histogram, …>.dataPoints
+    json: { keys: ['dataPoints', 'data_points'], depth: 8 },
+    scan: protobufScanner(
+      otlpTypes.metrics.request,
+      ['NumberDataPoint', 'HistogramDataPoint', 'ExponentialHistogramDataPoint', 'SummaryDataPoint'].map(metricType),
+    ),
+  },
+};
+
+/** The counts a request is held to, in either encoding; each codec names its records in the message. */
 export type OtlpLimits = ProtobufLimits;
-
-/** `resourceSpans[].scopeSpans[].spans`: the spans array sits in five objects and arrays. */
-const SPANS_DEPTH = 5;
 
 const MEDIA_TYPES: ReadonlyMap<string, OtlpEncoding> = new Map([
   ['application/json', 'json'],
@@ -55,27 +109,30 @@ export function requireEncoding(contentType: string | undefined): OtlpEncoding {
   throw new ApiError(415, 'unsupported_media_type', `Content-Type "${excerpt(contentType ?? '')}" is not supported; send application/json or application/x-protobuf`);
 }
 
-export function decodeTraceRequest(body: Buffer, encoding: OtlpEncoding, limits: OtlpLimits): TraceSpan[] {
+/** One export's bytes → the signal's records, within the limits (400/413 naming the field otherwise). */
+export function decodeExport<S extends Signal>(signal: S, body: Buffer, encoding: OtlpEncoding, limits: OtlpLimits): SignalRecords[S] {
+  const codec: Codec<S> = CODECS[signal];
+  const scanLimits: OtlpLimits = { values: limits.values, records: { ...limits.records, noun: codec.noun } };
   // An empty body is an empty request, which OTLP answers with success.
-  if (body.length === 0) return [];
-  const message = encoding === 'json' ? parseOtlpJson(body, limits) : parseProtobuf(body, limits);
-  const result = ExportTraceRequest.safeParse(message);
+  const message = body.length === 0 ? {} : encoding === 'json' ? parseOtlpJson(body, codec, scanLimits) : parseProtobuf(signal, body, codec, scanLimits);
+  const result = codec.schema.safeParse(message);
   if (!result.success) throw badRequest(describeIssue(result.error.issues));
   return result.data;
 }
 
-function parseProtobuf(body: Buffer, limits: OtlpLimits): unknown {
-  scanRequest(body, limits);
+function parseProtobuf(signal: Signal, body: Buffer, codec: Codec<Signal>, limits: OtlpLimits): unknown {
+  codec.scan(body, limits);
+  const { request } = otlpTypes[signal];
   try {
-    return otlpTypes.request.toObject(otlpTypes.request.decode(body), { longs: String });
+    return request.toObject(request.decode(body), { longs: String });
   } catch (error) {
-    throw badRequest(`body is not a protobuf ExportTraceServiceRequest: ${(error as Error).message}`);
+    throw badRequest(`body is not a protobuf ${request.name}: ${(error as Error).message}`);
   }
 }
 
 /** JSON with every integer kept exact: one beyond 2^53 (a time in nanoseconds) is read from its digits. */
-function parseOtlpJson(body: Buffer, limits: OtlpLimits): unknown {
-  return camelCaseKeys(parseJson(body, { values: limits.values, counted: { key: 'spans', depth: SPANS_DEPTH, count: limits.spans }, exactIntegers: true }));
+function parseOtlpJson(body: Buffer, codec: Codec<Signal>, limits: OtlpLimits): unknown {
+  return camelCaseKeys(parseJson(body, { values: limits.values, counted: { ...codec.json, count: limits.records }, exactIntegers: true }));
 }
 
 /**
@@ -106,16 +163,10 @@ function encode(type: protobuf.Type, object: Record<string, unknown>, encoding: 
     : { body: new Uint8Array(type.encode(message).finish()), contentType: 'application/x-protobuf' };
 }
 
-/** Each signal's `Export…ServiceResponse` and what its partialSuccess calls the rejected records. */
-const RESPONSES: Record<Signal, { type: protobuf.Type; rejectedField: string }> = {
-  traces: { type: otlpTypes.response, rejectedField: 'rejectedSpans' },
-};
-
 /** The signal's `Export…ServiceResponse`; `partialSuccess` only when records were rejected. */
 export function encodeExportResponse(signal: Signal, encoding: OtlpEncoding, rejection?: Rejection): Encoded {
-  const { type, rejectedField } = RESPONSES[signal];
-  const partialSuccess = rejection && { [rejectedField]: rejection.rejected, errorMessage: rejection.errorMessage };
-  return encode(type, partialSuccess ? { partialSuccess } : {}, encoding);
+  const partialSuccess = rejection && { [CODECS[signal].rejectedField]: rejection.rejected, errorMessage: rejection.errorMessage };
+  return encode(otlpTypes[signal].response, partialSuccess ? { partialSuccess } : {}, encoding);
 }
 
 /** The `google.rpc.Status` of an error answer; OTLP/HTTP clients go by the HTTP status, not its code. */

@@ -1,5 +1,5 @@
 import { LIMITS } from '../../src/event/schema.js';
-import type { AttributeValue, Attributes } from './request.js';
+import type { AttributeValue, Attributes } from './common.js';
 
 /**
  * Which span attributes fill which usage-event field: the current OTel GenAI conventions first,
@@ -133,6 +133,22 @@ export function operationOf(attributes: Attributes): string | undefined {
   if (!found) return undefined;
   const text = toText(found.value);
   return OPERATION_ALIASES.get(text) ?? text;
+}
+
+/** The parts of input_tokens, and of output_tokens, that some emitters leave out of them. */
+export const INPUT_PARTS = ['cache_read_tokens', 'cache_write_tokens'] as const satisfies readonly TokenField[];
+export const OUTPUT_PARTS = ['reasoning_tokens'] as const satisfies readonly TokenField[];
+
+/**
+ * A count holds its parts (input its cache reads and writes, output its reasoning). Where it cannot
+ * have (the parts exceed it) or the emitter is known to leave them out, the parts are added to it.
+ */
+export function includeParts(input: Record<string, unknown>, total: TokenField, parts: readonly TokenField[], knownExclusive: boolean): void {
+  const counts = [total, ...parts].map((f) => input[f] ?? 0);
+  if (!counts.every((n) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0)) return;
+  const [whole, ...rest] = counts as [number, ...number[]];
+  const sum = rest.reduce((a, b) => a + b, 0);
+  if (sum > 0 && (sum > whole || knownExclusive)) input[total] = whole + sum;
 }
 
 export function reportsExclusiveInput(scope: { name: string; version: string }): boolean {

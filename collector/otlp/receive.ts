@@ -3,7 +3,8 @@ import { MAX_LISTED_ERRORS, validateEvents, type EventError } from '../../src/ev
 import { ApiError } from '../../src/http/errors.js';
 import type { IngestDeps } from '../app.js';
 import { applyProjectScope, commit, prepare, type Prepared } from '../ingest.js';
-import { decodeTraceRequest, type OtlpEncoding } from './decode.js';
+import { decodeExport, type OtlpEncoding } from './decode.js';
+import { logRecordsToEvents } from './log-records.js';
 import type { MappedEvent } from './mapping.js';
 import { spanMemoryOf } from './span-memory.js';
 import { spansToEvents } from './spans.js';
@@ -14,7 +15,7 @@ import { spansToEvents } from './spans.js';
  * here knows which front or encoding the request came by.
  */
 
-export type Signal = 'traces';
+export type Signal = 'traces' | 'logs' | 'metrics';
 
 interface SignalReceiver {
   /** Bytes → the usage events the signal's records carry (the rest are ignored, not rejected). */
@@ -25,8 +26,19 @@ interface SignalReceiver {
 
 const RECEIVERS: Record<Signal, SignalReceiver> = {
   traces: {
-    toEvents: (body, encoding, deps, principal) => spansToEvents(decodeTraceRequest(body, encoding, deps.counts), spanMemoryOf(deps.writer), principal.projects),
+    toEvents: (body, encoding, deps, principal) => spansToEvents(decodeExport('traces', body, encoding, deps.counts), spanMemoryOf(deps.writer), principal.projects),
     noun: 'span(s)',
+  },
+  logs: { toEvents: (body, encoding, deps) => logRecordsToEvents(decodeExport('logs', body, encoding, deps.counts)), noun: 'log record(s)' },
+  // Checked whole, then left uncounted: every emitter known to send metrics sends per-call records
+  // too, which the metrics only repeat (docs/agents.md). Counting them for an emitter that sends
+  // none would map the decoded points here.
+  metrics: {
+    toEvents: (body, encoding, deps) => {
+      decodeExport('metrics', body, encoding, deps.counts);
+      return [];
+    },
+    noun: 'data point(s)',
   },
 };
 

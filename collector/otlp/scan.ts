@@ -4,7 +4,7 @@ import { badRequest } from '../../src/http/errors.js';
 import { invalidUtf8, MAX_NESTING, overCount, tooDeep, type CountLimit } from '../decode-limits.js';
 
 /**
- * A walk over the protobuf wire format of an `ExportTraceServiceRequest` before protobufjs decodes
+ * A walk over the protobuf wire format of an OTLP `Export…ServiceRequest` before protobufjs decodes
  * it: linear in the bytes, nothing allocated, and it stops at the first count beyond its limit.
  * protobufjs builds an object for every message first (10 million empty spans fit in 19.5 KB of
  * gzip), so the limits must hold before it runs.
@@ -15,9 +15,10 @@ import { invalidUtf8, MAX_NESTING, overCount, tooDeep, type CountLimit } from '.
  */
 
 export interface ProtobufLimits {
-  /** Every field counts one. */
+  /** Every field counts one, and so does every element of a packed field. */
   values: CountLimit;
-  spans: CountLimit;
+  /** The signal's records: spans, log records or metric data points. */
+  records: CountLimit;
 }
 
 interface FieldRule {
@@ -28,7 +29,13 @@ interface FieldRule {
   wire: number;
   message?: MessageRule;
   string: boolean;
-  span: boolean;
+  /** Its messages are the records `ProtobufLimits.records` counts. */
+  record: boolean;
+  /**
+   * Repeated numbers, which protobufjs also reads packed in one length-delimited field: bytes per
+   * element, 0 for varints. -1 for every other field.
+   */
+  packed: number;
 }
 
 interface MessageRule {
@@ -37,11 +44,11 @@ interface MessageRule {
   counters: number;
 }
 
-/** Element counters per nesting level; no OTLP trace message has more repeated fields. */
+/** Element counters per nesting level; no OTLP message has more repeated message or text fields. */
 const COUNTERS = 4;
 
 /** The rules of a message type and the types below it, from protobufjs's own reflection of the vendored schema. */
-function rulesOf(type: protobuf.Type, spanType: protobuf.Type, done = new Map<protobuf.Type, MessageRule>()): MessageRule {
+function rulesOf(type: protobuf.Type, recordTypes: ReadonlySet<protobuf.Type>, done = new Map<protobuf.Type, MessageRule>()): MessageRule {
   const known = done.get(type);
   if (known) return known;
   const rule: MessageRule = { fields: [], counters: 0 };
@@ -49,46 +56,52 @@ function rulesOf(type: protobuf.Type, spanType: protobuf.Type, done = new Map<pr
   for (const field of type.fieldsArray) {
     field.resolve();
     const resolved = field.resolvedType;
-    const message = resolved instanceof protobuf.Type ? rulesOf(resolved, spanType, done) : undefined;
+    const message = resolved instanceof protobuf.Type ? rulesOf(resolved, recordTypes, done) : undefined;
     const wire = message ? 2 : resolved instanceof protobuf.Enum ? 0 : (protobuf.types.basic as Record<string, number | undefined>)[field.type];
-    // Packed repeated scalars and maps would need rules of their own; no OTLP trace message has them.
-    if (wire === undefined || field.map || (field.repeated && (wire !== 2 || rule.counters === COUNTERS)) || field.delimited) {
+    // Every repeated field not of wire type 2 is a number, which protobufjs reads packed or not.
+    const packed = field.repeated && wire !== 2 ? (wire === 1 ? 8 : wire === 5 ? 4 : 0) : -1;
+    // Maps and groups would need rules of their own; no OTLP message has them.
+    if (wire === undefined || field.map || field.delimited || (field.repeated && packed < 0 && rule.counters === COUNTERS)) {
       throw new Error(`the OTLP pre-scan cannot follow ${type.name}.${field.name}`);
     }
-    const counter = field.repeated ? rule.counters++ : -1;
-    rule.fields[field.id] = { name: field.name, counter, wire, message, string: field.type === 'string', span: resolved === spanType };
+    const counter = field.repeated && packed < 0 ? rule.counters++ : -1;
+    rule.fields[field.id] = {
+      name: field.name, counter, wire, message, string: field.type === 'string', record: message !== undefined && recordTypes.has(resolved as protobuf.Type), packed,
+    };
   }
   return rule;
 }
 
 /**
- * The checker for one request type. Throws a 413 naming the limit when a count goes beyond it, a
- * 400 when the nesting is too deep, a string is not UTF-8 (naming the field) or the bytes are not
- * protobuf.
+ * The checker for one request type whose records are messages of `recordTypes`. Throws a 413 naming
+ * the limit when a count goes beyond it, a 400 when the nesting is too deep, a string is not UTF-8
+ * (naming the field) or the bytes are not protobuf.
  */
-export function protobufScanner(requestType: protobuf.Type, spanType: protobuf.Type): (body: Buffer, limits: ProtobufLimits) => void {
-  const rules = rulesOf(requestType, spanType);
-  return (body, limits) => new Scan(body, limits).message(rules, body.length, 0);
+export function protobufScanner(requestType: protobuf.Type, recordTypes: readonly protobuf.Type[]): (body: Buffer, limits: ProtobufLimits) => void {
+  const rules = rulesOf(requestType, new Set(recordTypes));
+  return (body, limits) => new Scan(body, limits, requestType.name).message(rules, body.length, 0);
 }
 
 class Scan {
   private pos = 0;
   private values = 0;
-  private spans = 0;
+  private records = 0;
   /** Per level, the field being walked and its element number (-1: not repeated): the error path. */
   private readonly pathField: FieldRule[] = [];
   private readonly pathIndex = new Int32Array(MAX_NESTING);
   private readonly seen = new Int32Array(MAX_NESTING * COUNTERS);
 
   private readonly maxValues: number;
-  private readonly maxSpans: number;
+  private readonly maxRecords: number;
 
   constructor(
     private readonly buf: Buffer,
     private readonly limits: ProtobufLimits,
+    /** The request type, for the message of a malformed body. */
+    private readonly requestName: string,
   ) {
     this.maxValues = limits.values.limit;
-    this.maxSpans = limits.spans.limit;
+    this.maxRecords = limits.records.limit;
   }
 
   /** Walks the message from `pos` to `end`; `level`: how many messages enclose it. */
@@ -101,7 +114,7 @@ class Scan {
       if (number === 0) throw this.malformed('field number 0');
       if (++this.values > this.maxValues) throw overCount(this.path(level), this.limits.values);
       const declared = rule.fields[number];
-      const field = declared?.wire === wire ? declared : undefined;
+      const field = declared && (declared.wire === wire || (wire === 2 && declared.packed >= 0)) ? declared : undefined;
       if (wire === 0) this.skipVarint(end);
       else if (wire === 1) this.skip(8, end);
       else if (wire === 5) this.skip(4, end);
@@ -117,15 +130,34 @@ class Scan {
     if (!field) return;
     this.pathField[level] = field;
     this.pathIndex[level] = field.counter >= 0 ? this.seen[level * COUNTERS + field.counter]!++ : -1;
-    if (field.message) {
+    if (field.packed >= 0) {
+      this.packedElements(field.packed, start, level);
+    } else if (field.message) {
       if (level + 1 >= MAX_NESTING) throw tooDeep(this.path(level + 1));
-      if (field.span && ++this.spans > this.maxSpans) throw overCount(this.path(level + 1), this.limits.spans);
+      if (field.record && ++this.records > this.maxRecords) throw overCount(this.path(level + 1), this.limits.records);
       const after = this.pos;
       this.pos = start;
       this.message(field.message, after, level + 1);
     } else if (field.string && !isUtf8Text(this.buf, start, this.pos)) {
       throw invalidUtf8(this.path(level + 1));
     }
+  }
+
+  /**
+   * Counts the elements of a packed field from `start` to `pos` as values: each becomes a value of
+   * its own in protobufjs's object. Refuses the lengths protobufjs refuses.
+   */
+  private packedElements(width: number, start: number, level: number): void {
+    const end = this.pos;
+    let elements = 0;
+    if (width > 0) {
+      if ((end - start) % width !== 0) throw this.malformed(`a packed field of ${end - start} bytes holds no whole number of ${width}-byte values`);
+      elements = (end - start) / width;
+    } else {
+      for (this.pos = start; this.pos < end; elements++) this.skipVarint(end);
+    }
+    this.values += elements;
+    if (this.values > this.maxValues) throw overCount(this.path(level + 1), this.limits.values);
   }
 
   /** `resourceSpans[0].scopeSpans[1].spans[2]`: the fields walked down to `level`. */
@@ -172,7 +204,7 @@ class Scan {
   }
 
   private malformed(reason: string) {
-    return badRequest(`body is not a protobuf ExportTraceServiceRequest: ${reason} at byte ${this.pos}`);
+    return badRequest(`body is not a protobuf ${this.requestName}: ${reason} at byte ${this.pos}`);
   }
 }
 

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
+import { emitterOf } from './emitters.js';
 import {
-  AGENT_OPERATIONS, INFERENCE_OPERATIONS, REMOTE_AGENT_OPERATION, SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS, TOKEN_ATTRIBUTES,
-  VERCEL_AI, VERCEL_MODEL_CALL_TOKEN_ATTRIBUTES, firstPresent, keptAttributes, operationOf, reportsExclusiveInput, toCount, toText,
+  AGENT_OPERATIONS, INFERENCE_OPERATIONS, INPUT_PARTS, REMOTE_AGENT_OPERATION, SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS, TOKEN_ATTRIBUTES,
+  VERCEL_AI, VERCEL_MODEL_CALL_TOKEN_ATTRIBUTES, firstPresent, includeParts, keptAttributes, operationOf, reportsExclusiveInput, toCount, toText,
   type MappedEvent, type TokenField,
 } from './mapping.js';
-import { SPAN_KIND_CLIENT, STATUS_CODE_ERROR, type AttributeValue, type Attributes, type TraceSpan } from './request.js';
+import type { AttributeValue, Attributes } from './common.js';
+import { SPAN_KIND_CLIENT, STATUS_CODE_ERROR, type TraceSpan } from './request.js';
 import { MAX_REMEMBERED_TEXT, type CallSpan, type SpanMemory } from './span-memory.js';
-
 
 /** What the OTel SDKs report when a process sets no `service.name`. */
 const UNKNOWN_SERVICE = 'unknown_service';
@@ -23,7 +24,8 @@ const NANOS_PER_MS = 1_000_000n;
 export function spansToEvents(spans: readonly TraceSpan[], memory: SpanMemory, keyProjects: readonly string[] | null): MappedEvent[] {
   const byId = new Map(spans.map((s) => [s.traceId + s.spanId, s]));
   const partitions = new Partitions(keyProjects);
-  const withUsage = new Set(spans.filter(carriesUsage));
+  // The spans of an emitter counted by its log records repeat them (emitters.ts).
+  const withUsage = new Set(spans.filter((span) => carriesUsage(span) && emitterOf(span.resource, span.scope)?.counted !== 'logs'));
   const aggregates = spansAboveUsage(spans, withUsage, byId, memory, partitions);
   const calls = [...withUsage]
     .filter((span) => !aggregates.has(span) && isInference(span))
@@ -143,7 +145,8 @@ function toEvent(span: TraceSpan, ancestor: () => string | undefined): MappedEve
   }
   const vercelRawAnthropic = vercelModelCall && isVercelV5Anthropic(span);
   if (vercelRawAnthropic) readVercelAnthropicCache(span, input, set);
-  correctExclusiveInput(span, input, vercelRawAnthropic);
+  // Input counts cached tokens too, unless the instrumentation is known to leave them out.
+  includeParts(input, 'input_tokens', INPUT_PARTS, vercelRawAnthropic || reportsExclusiveInput(span.scope));
 
   for (const [field, names] of Object.entries(SPAN_FIELDS)) {
     const found = firstPresent(span.attributes, names);
@@ -171,20 +174,6 @@ function toEvent(span: TraceSpan, ancestor: () => string | undefined): MappedEve
   input.status = span.statusCode === STATUS_CODE_ERROR ? 'error' : 'ok';
   input.attributes = keptAttributes(span.attributes, span.resource, { 'span.name': span.name, 'otel.scope.name': span.scope.name });
   return { record: `span ${span.traceId}/${span.spanId} (${span.path})`, input, sources };
-}
-
-/**
- * Input counts cached tokens too. Where it cannot have (cache read + write exceed it) or the
- * emitter is known to leave them out, the input was exclusive: add the cache counts.
- */
-function correctExclusiveInput(span: TraceSpan, input: Record<string, unknown>, knownExclusive: boolean): void {
-  const counts = (['input_tokens', 'cache_read_tokens', 'cache_write_tokens'] satisfies TokenField[]).map((f) => input[f] ?? 0);
-  if (!counts.every((n) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0)) return;
-  const [inputTokens, cacheRead, cacheWrite] = counts as [number, number, number];
-  if (cacheRead + cacheWrite === 0) return;
-  if (cacheRead + cacheWrite > inputTokens || knownExclusive || reportsExclusiveInput(span.scope)) {
-    input.input_tokens = inputTokens + cacheRead + cacheWrite;
-  }
 }
 
 /** A Vercel AI SDK v5 span of an Anthropic call: raw (exclusive) input, cache counts in the provider metadata. */

@@ -59,7 +59,7 @@ function answerBatch(batch: Prepared, deps: IngestDeps) {
 
 /** Parses, checks and prepares a batch; the scan before the parse holds MAX_EVENTS_PER_REQUEST. */
 function prepareBatch(body: Buffer, principal: Principal, deps: IngestDeps): Prepared {
-  const json = parseJson(body, { values: deps.counts.values, counted: { key: 'events', depth: 1, count: deps.counts.events } });
+  const json = parseJson(body, { values: deps.counts.values, counted: { keys: ['events'], depth: 1, count: deps.counts.events } });
   const parsed = UsageBatchInput.safeParse(json);
   if (!parsed.success) throw badRequest(`${describeIssue(parsed.error.issues)}; expected {"events": [...]}`);
   const { events } = parsed.data;

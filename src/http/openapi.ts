@@ -102,18 +102,38 @@ function operation(spec: RouteSpec): object {
   };
 }
 
+/**
+ * zod writes a recursive schema (the OTLP AnyValue, named with `.meta({ id })`) into `$defs` of the
+ * schema using it, with `#/$defs/…` refs; in a document such refs resolve from its root, so the
+ * definitions move to components.schemas.
+ */
+function hoistDefinitions(node: unknown, schemas: Record<string, unknown>): void {
+  if (node === null || typeof node !== 'object') return;
+  const object = node as Record<string, unknown>;
+  if (typeof object.$ref === 'string') object.$ref = object.$ref.replace(/^#\/\$defs\//, '#/components/schemas/');
+  const defs = object.$defs;
+  delete object.$defs;
+  for (const value of Object.values(object)) hoistDefinitions(value, schemas);
+  if (defs) {
+    hoistDefinitions(defs, schemas);
+    Object.assign(schemas, defs);
+  }
+}
+
 export function openApiDocument(specs: readonly RouteSpec[], info: DocumentInfo): object {
   const paths: Record<string, Record<string, object>> = {};
   for (const spec of specs) {
     const path = spec.path.replace(/:(\w+)/g, '{$1}');
     (paths[path] ??= {})[spec.method] = operation(spec);
   }
+  const schemas: Record<string, unknown> = { Error: jsonSchema(ErrorBody, 'output') };
+  hoistDefinitions(paths, schemas);
   return {
     openapi: '3.1.0',
     info,
     paths,
     components: {
-      schemas: { Error: jsonSchema(ErrorBody, 'output') },
+      schemas,
       headers: { RetryAfter: { description: 'Seconds to wait before retrying (at most 5)', schema: { type: 'integer', minimum: 1 } } },
       securitySchemes: SECURITY_SCHEMES,
     },

@@ -1,10 +1,9 @@
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import { parse as parseLossless } from 'lossless-json';
 import protobuf from 'protobufjs';
 import type { CapturedRequest, Signal } from './otlp-capture.js';
-import { FIXTURES_DIR, REPO_ROOT } from './paths.js';
+import { REPO_ROOT } from './paths.js';
 
 /**
  * A captured export request → its OTLP/JSON form (the encoding the OTLP spec defines for JSON:
@@ -13,11 +12,11 @@ import { FIXTURES_DIR, REPO_ROOT } from './paths.js';
  * stays visible; a protobuf body is decoded with the OTLP schema of opentelemetry-proto v1.11.0.
  */
 
-/** The logs and metrics files kept with the fixtures, and the project's vendored schema (common, resource, trace). */
-const PROTO_DIRS = [join(FIXTURES_DIR, 'proto'), join(REPO_ROOT, 'collector', 'otlp', 'proto')];
+/** The project's vendored schema, which the collector decodes with too. */
+const PROTO_DIR = join(REPO_ROOT, 'collector', 'otlp', 'proto');
 
 const root = new protobuf.Root();
-root.resolvePath = (_origin, target) => PROTO_DIRS.map((dir) => join(dir, target)).find((path) => existsSync(path)) ?? target;
+root.resolvePath = (_origin, target) => join(PROTO_DIR, target);
 root.loadSync([
   'opentelemetry/proto/collector/trace/v1/trace_service.proto',
   'opentelemetry/proto/collector/logs/v1/logs_service.proto',

@@ -63,7 +63,7 @@ describe('the JSON scan before JSON.parse', () => {
   });
 
   it('counts the elements of the named array at its depth, whatever escapes spell its name', () => {
-    const events = { key: 'events', depth: 1, count: count(3, 'events') };
+    const events = { keys: ['events'], depth: 1, count: count(3, 'events') };
     const batch = (n: number, key = 'events') => Buffer.from(`{"${key}":[${Array(n).fill('{"events":[1,2,3,4]}').join(',')}]}`);
     expect(refusal(() => parseJson(batch(3), { values: count(1e6), counted: events }))).toBeUndefined();
     expect(refusal(() => parseJson(batch(4), { values: count(1e6), counted: events }))).toMatchObject({ status: 413, code: 'too_many_events', message: 'events[3]: more than 3 events in one request (SETTING)' });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { countLimits } from '../../collector/decode-limits.js';
-import { decodeTraceRequest } from '../../collector/otlp/decode.js';
+import { decodeExport } from '../../collector/otlp/decode.js';
 import { SpanMemory } from '../../collector/otlp/span-memory.js';
 import { spansToEvents } from '../../collector/otlp/spans.js';
 import { validateEvents } from '../../src/event/validate.js';
@@ -11,7 +11,7 @@ type Options = Parameters<typeof otlpRequest>[1];
 /** Spans as OTLP/JSON → decoded → usage events, validated like any native event. */
 function eventsOf(spans: SpanSpec[], options?: Options) {
   const body = Buffer.from(JSON.stringify(otlpRequest(spans, options)));
-  const spanEvents = spansToEvents(decodeTraceRequest(body, 'json', countLimits({ maxValuesPerRequest: 1_000_000, maxSpansPerRequest: 10_000, maxEventsPerRequest: 10_000 })), new SpanMemory(), null);
+  const spanEvents = spansToEvents(decodeExport('traces', body, 'json', countLimits({ maxValuesPerRequest: 1_000_000, maxRecordsPerRequest: 10_000, maxEventsPerRequest: 10_000 })), new SpanMemory(), null);
   return { spanEvents, ...validateEvents(spanEvents.map((e) => e.input), '') };
 }
 

@@ -101,7 +101,7 @@ describe('POST /v1/traces answers', () => {
   it('answers partialSuccess in protobuf to a protobuf request', async () => {
     const res = await svc.ingest('/v1/traces', gzipSync(toProtobuf(mixed)), { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' });
     expect(res.status).toBe(200);
-    const answer = otlpTypes.response.toObject(otlpTypes.response.decode(new Uint8Array(await res.arrayBuffer())), { longs: Number });
+    const answer = otlpTypes.traces.response.toObject(otlpTypes.traces.response.decode(new Uint8Array(await res.arrayBuffer())), { longs: Number });
     expect(answer).toEqual({ partialSuccess: { rejectedSpans: 1, errorMessage: expect.stringContaining('must not be negative') } });
   });
 

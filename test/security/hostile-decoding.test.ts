@@ -120,14 +120,14 @@ function field(number: number, body: Uint8Array): Buffer {
 const traceRequest = (spans: Buffer) => field(1, field(2, spans));
 
 describe('hostile bodies against a running tokentally serve', () => {
-  it('refuses 10 million empty spans (about 20 KB of gzip protobuf) at MAX_SPANS_PER_REQUEST', async () => {
+  it('refuses 10 million empty spans (about 20 KB of gzip protobuf) at MAX_RECORDS_PER_REQUEST', async () => {
     const spans = Buffer.alloc(2 * 10_000_000);
     for (let i = 0; i < spans.length; i += 2) spans[i] = 0x12; // field 2 (spans), length 0
     const body = gzipSync(traceRequest(spans));
     expect(body.length).toBeLessThan(40_000);
     const outcome = await observe(() => post('/v1/traces', body, gzipProto));
     expect(outcome.status).toBe(413);
-    expect(outcome.body.message).toMatch(/spans\[10000\]: more than 10000 spans in one request \(MAX_SPANS_PER_REQUEST\)/);
+    expect(outcome.body.message).toMatch(/spans\[10000\]: more than 10000 spans in one request \(MAX_RECORDS_PER_REQUEST\)/);
     expectBounded(outcome);
   });
 
@@ -136,7 +136,36 @@ describe('hostile bodies against a running tokentally serve', () => {
     expect(body.length).toBeLessThan(10_000);
     const outcome = await observe(() => post('/v1/traces', body, gzipJson));
     expect(outcome.status).toBe(413);
-    expect(outcome.body.message).toMatch(/^resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[10000\]: more than 10000 spans .*MAX_SPANS_PER_REQUEST/);
+    expect(outcome.body.message).toMatch(/^resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[10000\]: more than 10000 spans .*MAX_RECORDS_PER_REQUEST/);
+    expectBounded(outcome);
+  });
+
+  it.each<[string, string, (records: Buffer) => Buffer, RegExp]>([
+    // ExportLogsServiceRequest { resource_logs { scope_logs { log_records… } } }: the trace layout, field for field.
+    ['log records', '/v1/logs', traceRequest, /^resourceLogs\[0\]\.scopeLogs\[0\]\.logRecords\[10000\]: more than 10000 log records in one request \(MAX_RECORDS_PER_REQUEST\)/],
+    // ExportMetricsServiceRequest { resource_metrics { scope_metrics { metrics { sum (7) { data_points (1)… } } } } }
+    ['metric data points', '/v1/metrics', (points) => field(1, field(2, field(2, field(7, points)))), /sum\.dataPoints\[10000\]: more than 10000 data points in one request \(MAX_RECORDS_PER_REQUEST\)/],
+  ])('refuses 10 million empty %s (gzip protobuf) at MAX_RECORDS_PER_REQUEST', async (_name, path, wrap, message) => {
+    const tag = path === '/v1/logs' ? 0x12 : 0x0a;
+    const records = Buffer.alloc(2 * 10_000_000);
+    for (let i = 0; i < records.length; i += 2) records[i] = tag; // the records field, length 0
+    const body = gzipSync(wrap(records));
+    expect(body.length).toBeLessThan(40_000);
+    const outcome = await observe(() => post(path, body, gzipProto));
+    expect(outcome.status).toBe(413);
+    expect(outcome.body.message).toMatch(message);
+    expectBounded(outcome);
+  });
+
+  it.each<[string, string, string, RegExp]>([
+    ['log records', '/v1/logs', '{"resourceLogs":[{"scopeLogs":[{"logRecords":[#]}]}]}', /^resourceLogs\[0\]\.scopeLogs\[0\]\.logRecords\[10000\]: more than 10000 log records/],
+    ['metric data points', '/v1/metrics', '{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"gauge":{"dataPoints":[#]}}]}]}]}', /metrics\[0\]\.gauge\.dataPoints\[10000\]: more than 10000 data points/],
+  ])('refuses 2 million {} %s (gzip OTLP/JSON), naming where the count ran out', async (_name, path, template, message) => {
+    const body = gzipSync(template.replace('#', `${'{},'.repeat(1_999_999)}{}`));
+    expect(body.length).toBeLessThan(10_000);
+    const outcome = await observe(() => post(path, body, gzipJson));
+    expect(outcome.status).toBe(413);
+    expect(outcome.body.message).toMatch(message);
     expectBounded(outcome);
   });
 
@@ -154,7 +183,7 @@ describe('hostile bodies against a running tokentally serve', () => {
     const huge = gzipSync(traceRequest(spans(1_600_000)));
     const refused = await observe(() => post('/v1/traces', huge, gzipProto));
     expect(refused.status).toBe(413);
-    expect(refused.body.message).toMatch(/MAX_SPANS_PER_REQUEST/);
+    expect(refused.body.message).toMatch(/MAX_RECORDS_PER_REQUEST/);
     expectBounded(refused);
 
     const atLimit = await observe(() => post('/v1/traces', gzipSync(traceRequest(spans(10_000))), gzipProto));
@@ -192,6 +221,16 @@ describe('hostile bodies against a running tokentally serve', () => {
     const after = await post('/v1/usage', gzipSync(JSON.stringify({ events: [{ agent_id: 'after', model: 'm' }] })), gzipJson);
     // Every refused body gave its share back: the budget takes a whole new request.
     expect(after.status).toBe(200);
+  });
+
+  it.each([3_000, 6_000])('answers an OTLP/JSON log body nested %i deep with 400', async (depth) => {
+    let value = '{"stringValue":"x"}';
+    for (let i = 0; i < depth; i++) value = `{"kvlistValue":{"values":[{"key":"k","value":${value}}]}}`;
+    const json = `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":${value}}]}]}]}`;
+    const outcome = await observe(() => post('/v1/logs', Buffer.from(json), { 'content-type': 'application/json' }));
+    expect(outcome.status).toBe(400);
+    expect(outcome.body.message).toMatch(/^resourceLogs\[0\]\.scopeLogs\[0\]\.logRecords\[0\]\.body\.kvlistValue.*nested more than 64 levels deep/);
+    expectBounded(outcome);
   });
 
   it.each([3_000, 6_000])('answers OTLP/JSON attribute values nested %i deep with 400', async (depth) => {
@@ -287,6 +326,10 @@ describe('invalid UTF-8 is refused naming the field', () => {
     ['/api/usage', '/api/usage', json('{"agent_id":"a","model":"m","attributes":{"team":"', '"}}'), { 'content-type': 'application/json' }, /^attributes\.team: not valid UTF-8/],
     ['OTLP/JSON', '/v1/traces', json('{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"x","spanId":"y","name":"', '"}]}]}]}'), { 'content-type': 'application/json' }, /^resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.name: not valid UTF-8/],
     ['OTLP protobuf', '/v1/traces', traceRequest(field(2, field(9, field(1, bad)))), { 'content-type': 'application/x-protobuf' }, /^resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.attributes\[0\]\.key: not valid UTF-8/],
+    ['OTLP/JSON logs', '/v1/logs', json('{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"', '"}}]}]}]}'), { 'content-type': 'application/json' }, /^resourceLogs\[0\]\.scopeLogs\[0\]\.logRecords\[0\]\.body\.stringValue: not valid UTF-8/],
+    // LogRecord.attributes is field 6.
+    ['OTLP protobuf logs', '/v1/logs', traceRequest(field(2, field(6, field(1, bad)))), { 'content-type': 'application/x-protobuf' }, /^resourceLogs\[0\]\.scopeLogs\[0\]\.logRecords\[0\]\.attributes\[0\]\.key: not valid UTF-8/],
+    ['OTLP protobuf metrics', '/v1/metrics', field(1, field(2, field(2, field(1, bad)))), { 'content-type': 'application/x-protobuf' }, /^resourceMetrics\[0\]\.scopeMetrics\[0\]\.metrics\[0\]\.name: not valid UTF-8/],
   ])('%s', async (_name, path, body, headers, message) => {
     const res = await post(path, body, headers);
     expect(res.status).toBe(400);

@@ -114,6 +114,38 @@ function collectorCases(): Hostile[] {
     ['grpc content type', span({}), 'application/grpc'],
   ];
   for (const [name, body, type] of otlp) cases.push({ name: `traces: ${name}`, method: 'POST', url: 'C/v1/traces', body, headers: { 'content-type': type } });
+  const log = (patch: Record<string, unknown>) => JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords: [{ timeUnixNano: '1', ...patch }] }] }] });
+  const point = (patch: Record<string, unknown>, kind = 'sum') => JSON.stringify({ resourceMetrics: [{ scopeMetrics: [{ metrics: [{ name: 'm', [kind]: { dataPoints: [{ asInt: '1', ...patch }] } }] }] }] });
+  const signals: [string, [string, string | Uint8Array, string][]][] = [
+    ['logs', [
+      ['truncated JSON', '{"resourceLogs":[{', 'application/json'],
+      ['resourceLogs not a list', '{"resourceLogs":{"0":{}}}', 'application/json'],
+      ['trace id not hex', log({ traceId: 'zz' }), 'application/json'],
+      ['string severity', log({ severityNumber: 'SEVERITY_NUMBER_INFO' }), 'application/json'],
+      ['time as a float', log({ timeUnixNano: 1.5 }), 'application/json'],
+      ['attributes not a list', log({ attributes: { input_tokens: 5 } }), 'application/json'],
+      ['body array not a list', log({ body: { arrayValue: { values: 7 } } }), 'application/json'],
+      ['bytes not base64', log({ body: { bytesValue: 17 } }), 'application/json'],
+      ['deeply nested', '['.repeat(100_000), 'application/json'],
+      ['protobuf garbage', new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f, 0x0a]), 'application/x-protobuf'],
+      ['text/plain', log({}), 'text/plain'],
+      ['grpc content type', log({}), 'application/grpc'],
+    ]],
+    ['metrics', [
+      ['truncated JSON', '{"resourceMetrics":[{', 'application/json'],
+      ['metrics not a list', '{"resourceMetrics":[{"scopeMetrics":[{"metrics":{}}]}]}', 'application/json'],
+      ['asInt a fraction', point({ asInt: '1.5' }), 'application/json'],
+      ['string temporality', JSON.stringify({ resourceMetrics: [{ scopeMetrics: [{ metrics: [{ sum: { aggregationTemporality: 'DELTA' } }] }] }] }), 'application/json'],
+      ['bucket counts not integers', point({ bucketCounts: [0.5] }, 'histogram'), 'application/json'],
+      ['quantiles not a list', point({ quantileValues: 'p50' }, 'summary'), 'application/json'],
+      ['exemplar span id not hex', point({ exemplars: [{ spanId: 'zz' }] }), 'application/json'],
+      ['protobuf garbage', new Uint8Array([0xff]), 'application/x-protobuf'],
+      ['text/plain', point({}), 'text/plain'],
+    ]],
+  ];
+  for (const [signal, list] of signals) {
+    for (const [name, body, type] of list) cases.push({ name: `${signal}: ${name}`, method: 'POST', url: `C/v1/${signal}`, body, headers: { 'content-type': type } });
+  }
   return cases;
 }
 

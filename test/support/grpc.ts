@@ -35,7 +35,7 @@ export function callExport(client: Client, body: Uint8Array, metadata: Record<st
   return new Promise((resolve) => {
     client.makeUnaryRequest(path, identity, identity, Buffer.from(body), md, { deadline: Date.now() + 30_000 }, (error: ServiceError | null, response?: Buffer) => {
       if (!error) {
-        resolve({ code: status.OK, details: '', response: otlpTypes.response.toObject(otlpTypes.response.decode(response!), { longs: Number }) });
+        resolve({ code: status.OK, details: '', response: otlpTypes.traces.response.toObject(otlpTypes.traces.response.decode(response!), { longs: Number }) });
         return;
       }
       resolve({ code: error.code, details: error.details, retryDelaySeconds: retryDelayOf(error.metadata) });

@@ -4,6 +4,7 @@ import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { otlpTypes } from '../../collector/otlp/decode.js';
+import type { Signal } from '../../collector/otlp/receive.js';
 
 export type Wire = 'json' | 'protobuf';
 
@@ -80,12 +81,51 @@ export function otlpRequest(spans: SpanSpec[], options: { resource?: Record<stri
   };
 }
 
-/** An OTLP/JSON request as protobuf bytes (ids from hex, as a protobuf client sends them). */
+export interface LogSpec {
+  attributes?: Record<string, Value>;
+  body?: Value;
+  eventName?: string;
+  time?: string;
+  observed?: string;
+  traceId?: string;
+  spanId?: string;
+}
+
+/** An OTLP/JSON ExportLogsServiceRequest of one resource and scope. */
+export function otlpLogsRequest(records: LogSpec[], options: { resource?: Record<string, Value>; scope?: { name: string; version?: string } } = {}) {
+  return {
+    resourceLogs: [{
+      resource: { attributes: otlpAttributes(options.resource ?? { 'service.name': 'svc' }) },
+      scopeLogs: [{
+        scope: options.scope ?? { name: 'test-scope', version: '1.0.0' },
+        logRecords: records.map((r) => ({
+          timeUnixNano: r.time ?? END_NANOS,
+          observedTimeUnixNano: r.observed ?? r.time ?? END_NANOS,
+          ...(r.body === undefined ? {} : { body: otlpAttributes({ body: r.body })[0]!.value }),
+          ...(r.eventName === undefined ? {} : { eventName: r.eventName }),
+          attributes: otlpAttributes(r.attributes ?? {}),
+          traceId: r.traceId ?? '',
+          spanId: r.spanId ?? '',
+        })),
+      }],
+    }],
+  };
+}
+
+/** An OTLP/JSON trace request as protobuf bytes. */
 export function toProtobuf(request: ReturnType<typeof otlpRequest>): Uint8Array {
-  const hexToBase64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
-  const copy = structuredClone(request);
-  for (const rs of copy.resourceSpans) for (const ss of rs.scopeSpans) for (const s of ss.spans) {
-    Object.assign(s, { traceId: hexToBase64(s.traceId), spanId: hexToBase64(s.spanId), parentSpanId: hexToBase64(s.parentSpanId) });
-  }
-  return otlpTypes.request.encode(otlpTypes.request.fromObject(copy)).finish();
+  return encodeProtobuf('traces', request);
+}
+
+const ID_KEYS = new Set(['traceId', 'spanId', 'parentSpanId']);
+
+/** An OTLP/JSON export of any signal as a protobuf client sends it: hex ids as bytes, encoded with the vendored schema. */
+export function encodeProtobuf(signal: Signal, json: unknown): Uint8Array {
+  const withBytes = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(withBytes);
+    if (value === null || typeof value !== 'object') return value;
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, ID_KEYS.has(k) && typeof v === 'string' ? Buffer.from(v, 'hex') : withBytes(v)]));
+  };
+  const type = otlpTypes[signal].request;
+  return type.encode(type.fromObject(withBytes(json) as Record<string, unknown>)).finish();
 }

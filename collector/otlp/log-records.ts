@@ -1,0 +1,119 @@
+import { createHash } from 'node:crypto';
+import { LIMITS } from '../../src/event/schema.js';
+import type { AnyValue, AttributeValue, KeyValueList } from './common.js';
+import { perCallProfile, type EmitterProfile } from './emitters.js';
+import type { LogRecord } from './logs-request.js';
+import {
+  INPUT_PARTS, OUTPUT_PARTS, SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS,
+  firstPresent, includeParts, keptAttributes, operationOf, toCount, toText, type MappedEvent,
+} from './mapping.js';
+
+/** What the OTel SDKs report when a process sets no `service.name`. */
+const UNKNOWN_SERVICE = 'unknown_service';
+const NANOS_PER_MS = 1_000_000n;
+
+/**
+ * The log records of one request that are an emitter's per-call record (emitters.ts), as native
+ * event inputs (still to be validated). Every other record is skipped: the emitters' other events
+ * repeat the per-call record or carry no usage.
+ */
+export function logRecordsToEvents(records: readonly LogRecord[]): MappedEvent[] {
+  const events: MappedEvent[] = [];
+  for (const record of records) {
+    const call = perCallProfile(record);
+    if (call) events.push(toEvent(record, call.profile, call.event));
+  }
+  return events;
+}
+
+function toEvent(record: LogRecord, profile: EmitterProfile, event: string): MappedEvent {
+  const input: Record<string, unknown> = {};
+  const sources: Record<string, string> = {};
+  const set = (field: string, value: unknown, source: string) => {
+    input[field] = value;
+    sources[field] = source;
+  };
+  const read = (field: string, names: readonly string[], convert: (value: AttributeValue) => unknown): boolean => {
+    const found = firstPresent(record.attributes, names);
+    if (found) set(field, convert(found.value), found.name);
+    return found !== undefined;
+  };
+
+  for (const [field, names] of Object.entries(profile.tokens)) read(field, names, toCount);
+  includeParts(input, 'input_tokens', INPUT_PARTS, profile.inputExcludesCache);
+  includeParts(input, 'output_tokens', OUTPUT_PARTS, profile.outputExcludesReasoning);
+
+  read('model', profile.model, toText);
+  if (!read('provider', profile.provider.names, toText) && profile.provider.otherwise !== undefined) {
+    set('provider', profile.provider.otherwise, `${profile.name}'s provider`);
+  }
+  const operation = operationOf(record.attributes);
+  if (operation !== undefined) set('operation', operation, firstPresent(record.attributes, SPAN_FIELDS.operation)!.name);
+  read('cost_usd', profile.cost, toCount);
+  read('session_id', profile.session, toText);
+  read('user_id', profile.user, toText);
+  read('duration_ms', profile.duration, toCount);
+  for (const [field, names] of Object.entries(SPAN_OR_RESOURCE_FIELDS)) {
+    const found = firstPresent(record.attributes, names) ?? firstPresent(record.resource, names);
+    if (found) set(field, toText(found.value), found.name);
+  }
+  if (!read('agent_id', profile.agent, toText)) {
+    const service = record.resource.get('service.name');
+    set('agent_id', service === undefined ? UNKNOWN_SERVICE : toText(service), 'resource service.name');
+  }
+
+  const own = ownId(record, profile);
+  set('id', own?.id ?? recordHash(record), own ? own.names.join('/') : 'hash of the record');
+  const nanos = record.timeNanos > 0n ? record.timeNanos : record.observedNanos;
+  const stamp = record.attributes.get('event.timestamp');
+  if (nanos > 0n) set('timestamp', Number(nanos / NANOS_PER_MS), record.timeNanos > 0n ? 'timeUnixNano' : 'observedTimeUnixNano');
+  else if (stamp !== undefined) set('timestamp', toText(stamp), 'event.timestamp');
+
+  const kept: Record<string, string> = { 'event.name': event, 'otel.scope.name': record.scope.name };
+  for (const name of profile.kept) {
+    const value = record.attributes.get(name);
+    if (value !== undefined) kept[name] = toText(value);
+  }
+  input.attributes = keptAttributes(record.attributes, record.resource, kept);
+  return { record: `log record ${event} (${record.path})`, input, sources };
+}
+
+/** The emitter's own id for the call, prefixed with its key; none when it is missing or too long to store. */
+function ownId(record: LogRecord, profile: EmitterProfile): { id: string; names: readonly string[] } | undefined {
+  for (const names of profile.ids) {
+    const values = names.map((name) => record.attributes.get(name));
+    if (values.some((v) => v === undefined)) continue;
+    const id = `${profile.key}:${values.map((v) => toText(v!)).join('/')}`;
+    return id.length <= LIMITS.idLength ? { id, names } : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * `log:` + the SHA-256 of the record's decoded content: its resource, scope, times, event name,
+ * trace context, attributes and body. It is built from values, not bytes, so the same record has
+ * the same id whether it came as JSON or protobuf, over HTTP or gRPC, and an exporter's retry
+ * (which resends the record unchanged) adds nothing.
+ */
+function recordHash(record: LogRecord): string {
+  const content = JSON.stringify([
+    entries(record.whole.resource), record.scope.name, record.scope.version, String(record.timeNanos), String(record.observedNanos),
+    record.eventName, record.traceId, record.spanId, entries(record.whole.attributes), canonical(record.body),
+  ]);
+  return `log:${createHash('sha256').update(content).digest('hex')}`;
+}
+
+/** Attributes in key order, so the hash does not depend on the order they were sent in. */
+function entries(values: KeyValueList): unknown[] {
+  return [...values].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, value]) => [key, canonical(value)]);
+}
+
+/** A value as JSON that tells every kind apart: 5 the int from 5 the double from "5" the string. */
+function canonical(value: AnyValue): unknown {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'bigint') return ['int', value.toString()];
+  if (typeof value === 'number') return ['double', String(value)];
+  if (value instanceof Uint8Array) return ['bytes', Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')];
+  if (Array.isArray(value)) return ['array', (value as readonly AnyValue[]).map(canonical)];
+  return ['kvlist', [...(value as KeyValueList)].map(([key, v]) => [key, canonical(v)])];
+}

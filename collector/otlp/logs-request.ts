@@ -1,0 +1,76 @@
+import { z } from 'zod';
+import { enumValue, id, int64, Scope, scalarsOf, WholeKeyValues, WholeValue, type AnyValue, type Attributes, type KeyValueList } from './common.js';
+
+/**
+ * The in-memory form of an OTLP logs export, whichever encoding it came in: the shape checked, ids
+ * as lowercase hex, times as BigInt, and the records flattened with their resource and scope.
+ */
+
+export interface LogRecord {
+  /** Where the record sits in the request, for error messages: `resourceLogs[0].scopeLogs[1].logRecords[3]`. */
+  path: string;
+  /** 0 when unset (Codex sends 0). */
+  timeNanos: bigint;
+  observedNanos: bigint;
+  severityNumber: number;
+  severityText: string;
+  /** The OTLP `eventName` field; many emitters leave it empty and name the event in an attribute. */
+  eventName: string;
+  /** null when absent. */
+  body: AnyValue;
+  /** Lowercase hex, '' when unset. */
+  traceId: string;
+  spanId: string;
+  /** The scalar attributes, for usage mapping. */
+  attributes: Attributes;
+  resource: Attributes;
+  scope: { name: string; version: string };
+  /** Every attribute of the record and of its resource, arrays and maps included: what a record's hash covers. */
+  whole: { attributes: KeyValueList; resource: KeyValueList };
+}
+
+const Record_ = z.object({
+  timeUnixNano: int64.default(0n),
+  observedTimeUnixNano: int64.default(0n),
+  severityNumber: enumValue,
+  severityText: z.string().default(''),
+  body: WholeValue.optional(),
+  attributes: WholeKeyValues,
+  traceId: id(16, true).default(''),
+  spanId: id(8, true).default(''),
+  eventName: z.string().default(''),
+});
+
+export const ExportLogsRequest = z
+  .object({
+    resourceLogs: z
+      .array(
+        z.object({
+          resource: z.object({ attributes: WholeKeyValues }).default({ attributes: new Map() }),
+          scopeLogs: z.array(z.object({ scope: Scope, logRecords: z.array(Record_).default([]) })).default([]),
+        }),
+      )
+      .default([]),
+  })
+  .transform(({ resourceLogs }): LogRecord[] =>
+    resourceLogs.flatMap((rl, r) => {
+      const resource = scalarsOf(rl.resource.attributes);
+      return rl.scopeLogs.flatMap((sl, s) =>
+        sl.logRecords.map((record, i) => ({
+          path: `resourceLogs[${r}].scopeLogs[${s}].logRecords[${i}]`,
+          timeNanos: record.timeUnixNano,
+          observedNanos: record.observedTimeUnixNano,
+          severityNumber: record.severityNumber,
+          severityText: record.severityText,
+          eventName: record.eventName,
+          body: record.body ?? null,
+          traceId: record.traceId,
+          spanId: record.spanId,
+          attributes: scalarsOf(record.attributes),
+          resource,
+          scope: sl.scope,
+          whole: { attributes: record.attributes, resource: rl.resource.attributes },
+        })),
+      );
+    }),
+  );
