@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countLimits } from '../../collector/decode-limits.js';
-import { decodeTraceRequest } from '../../collector/otlp/decode.js';
+import { decodeExport } from '../../collector/otlp/decode.js';
 import { MAX_REMEMBERED_SPAN_IDS, MAX_REMEMBERED_TRACES, SpanMemory } from '../../collector/otlp/span-memory.js';
 import { spansToEvents } from '../../collector/otlp/spans.js';
 import { otlpRequest, type SpanSpec } from '../support/otlp.js';
@@ -13,13 +13,13 @@ import { startTestService, type TestService } from '../support/service.js';
  * their exporters would.
  */
 
-const LIMITS = countLimits({ maxValuesPerRequest: 1_000_000, maxSpansPerRequest: 10_000, maxEventsPerRequest: 10_000 });
+const LIMITS = countLimits({ maxValuesPerRequest: 1_000_000, maxRecordsPerRequest: 10_000, maxEventsPerRequest: 10_000 });
 type Options = Parameters<typeof otlpRequest>[1];
 
 /** One request through the span mapper, with a memory that lasts across calls (like one collector). */
 function mapper(keyProjects: readonly string[] | null = null, memory = new SpanMemory()) {
   return (spans: SpanSpec[], options?: Options) =>
-    spansToEvents(decodeTraceRequest(Buffer.from(JSON.stringify(otlpRequest(spans, options))), 'json', LIMITS), memory, keyProjects)
+    spansToEvents(decodeExport('traces', Buffer.from(JSON.stringify(otlpRequest(spans, options))), 'json', LIMITS), memory, keyProjects)
       .map((e) => e.input);
 }
 

@@ -141,12 +141,12 @@ describe('gRPC status codes', () => {
     client.close();
   });
 
-  it('a record-count bomb (100,000 empty spans, gzip) → RESOURCE_EXHAUSTED naming MAX_SPANS_PER_REQUEST, without RetryInfo (not retryable)', async () => {
+  it('a record-count bomb (100,000 empty spans, gzip) → RESOURCE_EXHAUSTED naming MAX_RECORDS_PER_REQUEST, without RetryInfo (not retryable)', async () => {
     svc = await startTestService();
     const client = grpcClient(svc.grpcUrl, { gzip: true });
     const bomb = otlpTypes.traces.request.encode({ resourceSpans: [{ scopeSpans: [{ spans: Array.from({ length: 100_000 }, () => ({})) }] }] }).finish();
     expect(await callExport(client, bomb)).toMatchObject({
-      code: status.RESOURCE_EXHAUSTED, details: expect.stringMatching(/spans\[10000\]: more than 10000 spans in one request \(MAX_SPANS_PER_REQUEST\)/), retryDelaySeconds: undefined,
+      code: status.RESOURCE_EXHAUSTED, details: expect.stringMatching(/spans\[10000\]: more than 10000 spans in one request \(MAX_RECORDS_PER_REQUEST\)/), retryDelaySeconds: undefined,
     });
     client.close();
   });

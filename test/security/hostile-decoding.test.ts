@@ -290,7 +290,7 @@ describe('hostile OTLP/gRPC messages against a running tokentally serve', () => 
     // 200 MB of zeros in about 200 KB: grpc-js stops inflating at its message limit (MAX_BODY_BYTES).
     ['a gzip bomb', gzipSync(Buffer.alloc(200 * 1024 * 1024)), /decompresses to a size larger than 5242880/],
     // 2 million empty spans: 4 MB inflated, within the message limit, so the span count stops it.
-    ['a span-count bomb', gzipSync(traceRequest(Buffer.alloc(4_000_000).fill(Buffer.from([0x12, 0x00])))), /spans\[10000\]: more than 10000 spans .*MAX_SPANS_PER_REQUEST/],
+    ['a span-count bomb', gzipSync(traceRequest(Buffer.alloc(4_000_000).fill(Buffer.from([0x12, 0x00])))), /spans\[10000\]: more than 10000 spans .*MAX_RECORDS_PER_REQUEST/],
   ])('%s → RESOURCE_EXHAUSTED, quickly and in bounded memory', async (_name, bomb, details) => {
     expect(bomb.length).toBeLessThan(300_000);
     const outcome = await observe(() => grpcCall(bomb, { gzip: true }));
