@@ -121,7 +121,7 @@ const ROLLUP_KEY = ['day', 'project', 'agent_id', 'model', 'provider', 'task_lab
  * The leading part of the rollup's key that holds every grouped column, or null when that is the
  * whole key. SQLite groups by sorting; grouping first by this part, which it reads in key order
  * without sorting, leaves far fewer rows to sort: a month's 28,800 rollup rows shrink to a few
- * thousand for a report by model and to 30 for one by week (the query took 18-20 ms, then 7-14 ms).
+ * thousand for a report by model and to 30 for one by week (docs/benchmarks.md has the timings).
  */
 function rollupKeyPrefix(groupBy: readonly GroupKey[]): string[] | null {
   const deepest = Math.max(...groupBy.map((g) => ROLLUP_KEY.indexOf(g in COLUMN ? COLUMN[g as Dimension] : 'day')));

@@ -37,8 +37,8 @@ const RECORD_COLUMNS = [
 
 /**
  * Rows per INSERT statement. Each statement costs SQLite a statement journal and a round trip from
- * JavaScript; 50 rows a statement made 1,000-row batches a sixth to a quarter faster than one row a
- * statement (docs/benchmarks.md, change 16). 50 × 23 parameters stays far below SQLite's limit.
+ * JavaScript; 50 rows a statement make 1,000-row batches a sixth to a quarter faster than one row a
+ * statement (docs/benchmarks.md). 50 × 23 parameters stays far below SQLite's limit.
  */
 const ROWS_PER_STATEMENT = 50;
 
