@@ -41,7 +41,8 @@ export function createCollectorApp(deps: IngestDeps): CollectorApp {
   registerCommon(api, 'collector', {
     async check() {
       if (deps.writer.isDraining) return 'shutting down';
-      if (deps.writer.lastError) return `database writes failing: ${deps.writer.lastError}`;
+      const failure = await deps.writer.writeFailure();
+      if (failure) return `database writes failing: ${failure}`;
       try {
         await deps.store.ping();
         return null;

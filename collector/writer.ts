@@ -46,8 +46,10 @@ export class BatchWriter {
   private pendingBytes = 0;
   private flushScheduled = false;
   private draining = false;
-  /** Why the last attempt to commit failed, for /readyz; cleared by the next successful flush. */
+  /** Why the last attempt to commit failed, for /readyz; cleared by the next successful flush or probe. */
   lastError: string | null = null;
+  /** Failed attempts so far, so that a probe does not clear a failure newer than itself. */
+  private failures = 0;
   private readonly retry: InsertRetry;
 
   constructor(
@@ -58,6 +60,7 @@ export class BatchWriter {
     this.retry = {
       forMs: options.retryForMs,
       onFailure: (error) => {
+        this.failures++;
         this.lastError = describe(error);
         telemetry.recordStorageError();
       },
@@ -87,6 +90,22 @@ export class BatchWriter {
       this.pendingBytes += bytes;
       this.scheduleFlush();
     });
+  }
+
+  /**
+   * Why writes fail, or null, for /readyz. After a failed commit, while no batch waits (whose own
+   * retries tell), it tries a write of its own, so recovery shows without waiting for traffic.
+   */
+  async writeFailure(): Promise<string | null> {
+    if (this.lastError === null || this.pendingEvents > 0) return this.lastError;
+    const failures = this.failures;
+    try {
+      await this.store.probeWrite();
+      if (this.failures === failures) this.lastError = null;
+    } catch (error) {
+      if (this.failures === failures) this.lastError = describe(error);
+    }
+    return this.lastError;
   }
 
   /** Refuses new work, then waits until everything already accepted is committed or failed. */

@@ -8,6 +8,7 @@ import { pruneRaw, retentionHorizon } from '../src/retention.js';
 import { isoUtc } from '../src/time.js';
 import { startService, type Roles } from './server.js';
 import { openStore } from '../src/store/open.js';
+import type { Store } from '../src/store/types.js';
 
 const USAGE = `usage: tokentally <command>
 
@@ -20,9 +21,9 @@ const USAGE = `usage: tokentally <command>
                     print the price table in effect (built-in merged with PRICES_FILE)
   reprice --from DATE --to DATE [--model NAME ...]
                     recompute the cost of events without a reported cost; rollups follow
-  verify            check that the rollups equal the raw sums and the database is intact
+  verify            check that the rollups equal the raw sums and the database is intact (read-only)
   rebuild-rollups   recompute usage_daily from usage_events (from the raw retention horizon on)
-  backup FILE       write a consistent copy of the database to FILE while the service keeps running
+  backup FILE       write a consistent copy of the database to FILE while the service keeps running (read-only)
   prune-raw         delete raw events older than RAW_RETENTION_DAYS now (the service also does it hourly)
 
 Configuration comes from the environment; see the README.`;
@@ -59,9 +60,9 @@ async function serve(roles: Roles): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-async function withStore<T>(fn: (store: ReturnType<typeof openStore>) => Promise<T>): Promise<T> {
+async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
   const store = openStore(loadConfig());
-  // Migrating first lets every maintenance command run against a database of any age.
+  // Migrating first lets every maintenance command that writes run against a database of any age.
   try {
     await store.migrate();
     return await fn(store);
@@ -69,6 +70,22 @@ async function withStore<T>(fn: (store: ReturnType<typeof openStore>) => Promise
     await store.close();
   }
 }
+
+/**
+ * For the commands that only read (verify, backup): a read-only connection and no migrations, so
+ * they leave the database exactly as it was, however old.
+ */
+async function withReadOnlyStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = openStore(loadConfig(), { readOnly: true });
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+const older = (pending: string[]) =>
+  `the database is from an older version of tokentally (not applied: ${pending.join(', ')}); it was left as it is`;
 
 async function main(command: string): Promise<number> {
   const roles = ROLES[command];
@@ -81,7 +98,12 @@ async function main(command: string): Promise<number> {
       await withStore(async () => console.log('migrations applied'));
       return 0;
     case 'verify':
-      return withStore(async (store) => {
+      return withReadOnlyStore(async (store) => {
+        const pending = await store.pendingMigrations();
+        if (pending.length > 0) {
+          console.error(`verify: ${older(pending)}. Run \`tokentally migrate\` (or start the service) to upgrade it, then verify.`);
+          return 1;
+        }
         const result = await store.verify();
         console.log(`integrity: ${result.integrity}; rollup rows differing from the raw sums (either side): ${result.mismatches}`);
         return result.ok ? 0 : 1;
@@ -94,7 +116,11 @@ async function main(command: string): Promise<number> {
       const file = process.argv[3];
       if (!file) throw new Error('backup: give the file to write, e.g. tokentally backup ./backups/usage.db');
       if (existsSync(file)) throw new Error(`backup: ${file} already exists; choose a new file`);
-      await withStore((store) => store.backup(file));
+      await withReadOnlyStore(async (store) => {
+        await store.backup(file);
+        const pending = await store.pendingMigrations();
+        if (pending.length > 0) console.log(`note: ${older(pending)}, and so is the copy`);
+      });
       console.log(`backup written to ${file}`);
       return 0;
     }

@@ -19,6 +19,38 @@ export const TOKEN_ATTRIBUTES = {
 
 export type TokenField = keyof typeof TOKEN_ATTRIBUTES;
 
+/**
+ * The Vercel AI SDK (`ai` v5 and v6, and v7's legacy `ai.*` spans) puts only input and output under
+ * `gen_ai.usage.*`; its cache and reasoning counts exist only under `ai.usage.*`. They are read on its
+ * model-call spans only (`ai.generateText.doGenerate`, `ai.streamText.doStream`, ...): the roots
+ * (`ai.generateText`, `ai.streamText`) carry the same names summed over their steps, and nothing under
+ * `gen_ai.usage.*`, so they never count. v6 writes both spellings of each count, v5 only the older one.
+ */
+export const VERCEL_AI = {
+  modelCallSpan: /^ai\.[A-Za-z]+\.do(?:Generate|Stream)$/,
+  tokens: {
+    cache_read_tokens: ['ai.usage.inputTokenDetails.cacheReadTokens', 'ai.usage.cachedInputTokens'],
+    cache_write_tokens: ['ai.usage.inputTokenDetails.cacheWriteTokens'],
+    reasoning_tokens: ['ai.usage.outputTokenDetails.reasoningTokens', 'ai.usage.reasoningTokens'],
+  },
+  /**
+   * v5 with `@ai-sdk/anthropic` v2 reports Anthropic's raw input (cached tokens left out) and puts the
+   * cache counts only in the JSON of `ai.response.providerMetadata` (`anthropic.usage`); v6 writes
+   * `ai.usage.inputTokenDetails.noCacheTokens` and an inclusive input.
+   */
+  anthropicSystem: /^anthropic\./,
+  v6Marker: 'ai.usage.inputTokenDetails.noCacheTokens',
+  providerMetadata: 'ai.response.providerMetadata',
+} as const;
+
+/** The token table for a Vercel AI SDK model-call span: the common names first, then its `ai.usage.*` ones. */
+export const VERCEL_MODEL_CALL_TOKEN_ATTRIBUTES: Record<TokenField, readonly string[]> = {
+  ...TOKEN_ATTRIBUTES,
+  cache_read_tokens: [...TOKEN_ATTRIBUTES.cache_read_tokens, ...VERCEL_AI.tokens.cache_read_tokens],
+  cache_write_tokens: [...TOKEN_ATTRIBUTES.cache_write_tokens, ...VERCEL_AI.tokens.cache_write_tokens],
+  reasoning_tokens: [...TOKEN_ATTRIBUTES.reasoning_tokens, ...VERCEL_AI.tokens.reasoning_tokens],
+};
+
 /** One usage event made from an OTLP record, and which attribute gave each field (for error messages). */
 export interface MappedEvent {
   /** The record in words for an error message: `span 4bf9…/00f0… (resourceSpans[0].scopeSpans[0].spans[2])`. */

@@ -6,6 +6,7 @@ import { applyProjectScope, commit, prepare, type Prepared } from '../ingest.js'
 import { decodeExport, type OtlpEncoding } from './decode.js';
 import { logRecordsToEvents } from './log-records.js';
 import type { MappedEvent } from './mapping.js';
+import { spanMemoryOf } from './span-memory.js';
 import { spansToEvents } from './spans.js';
 
 /**
@@ -18,13 +19,16 @@ export type Signal = 'traces' | 'logs' | 'metrics';
 
 interface SignalReceiver {
   /** Bytes → the usage events the signal's records carry (the rest are ignored, not rejected). */
-  toEvents(body: Buffer, encoding: OtlpEncoding, deps: IngestDeps): MappedEvent[];
+  toEvents(body: Buffer, encoding: OtlpEncoding, deps: IngestDeps, principal: Principal): MappedEvent[];
   /** What the records are called in messages: `span(s)`. */
   noun: string;
 }
 
 const RECEIVERS: Record<Signal, SignalReceiver> = {
-  traces: { toEvents: (body, encoding, deps) => spansToEvents(decodeExport('traces', body, encoding, deps.counts)), noun: 'span(s)' },
+  traces: {
+    toEvents: (body, encoding, deps, principal) => spansToEvents(decodeExport('traces', body, encoding, deps.counts), spanMemoryOf(deps.writer), principal.projects),
+    noun: 'span(s)',
+  },
   logs: { toEvents: (body, encoding, deps) => logRecordsToEvents(decodeExport('logs', body, encoding, deps.counts)), noun: 'log record(s)' },
   // Checked whole, then left uncounted: every emitter known to send metrics sends per-call records
   // too, which the metrics only repeat (docs/agents.md). Counting them for an emitter that sends
@@ -53,7 +57,7 @@ const DESCRIBED_REJECTIONS = 5;
  */
 export function prepareExport(signal: Signal, body: Buffer, encoding: OtlpEncoding, principal: Principal, deps: IngestDeps): Prepared & { rejection?: Rejection } {
   const receiver = RECEIVERS[signal];
-  const mapped = receiver.toEvents(body, encoding, deps);
+  const mapped = receiver.toEvents(body, encoding, deps, principal);
   if (mapped.length > deps.limits.maxEventsPerRequest) {
     throw new ApiError(413, 'too_many_events', `${mapped.length} ${receiver.noun} with usage exceed the limit of ${deps.limits.maxEventsPerRequest} per request (MAX_EVENTS_PER_REQUEST)`);
   }

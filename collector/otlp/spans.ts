@@ -1,29 +1,123 @@
+import { createHash } from 'node:crypto';
 import { emitterOf } from './emitters.js';
 import {
   AGENT_OPERATIONS, INFERENCE_OPERATIONS, INPUT_PARTS, REMOTE_AGENT_OPERATION, SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS, TOKEN_ATTRIBUTES,
-  firstPresent, includeParts, keptAttributes, operationOf, reportsExclusiveInput, toCount, toText, type MappedEvent,
+  VERCEL_AI, VERCEL_MODEL_CALL_TOKEN_ATTRIBUTES, firstPresent, includeParts, keptAttributes, operationOf, reportsExclusiveInput, toCount, toText,
+  type MappedEvent, type TokenField,
 } from './mapping.js';
+import type { AttributeValue, Attributes } from './common.js';
 import { SPAN_KIND_CLIENT, STATUS_CODE_ERROR, type TraceSpan } from './request.js';
-
+import { MAX_REMEMBERED_TEXT, type CallSpan, type SpanMemory } from './span-memory.js';
 
 /** What the OTel SDKs report when a process sets no `service.name`. */
 const UNKNOWN_SERVICE = 'unknown_service';
 const NANOS_PER_MS = 1_000_000n;
 
 /**
- * The spans of one request that carry GenAI usage and are inference calls, as native event inputs
- * (still to be validated). Other spans, which includes agent and workflow spans that sum their
- * children, are skipped: counting them would double the spend.
+ * The spans of one request that are model calls, as native event inputs (still to be validated):
+ * one event per call. A span counts when it carries GenAI usage, is an inference span, is not an
+ * aggregate (no span with usage lies beneath it, in this request or in one remembered) and is the
+ * first span seen of its call (another instrumentation's copy of a call already counted is not).
+ * `keyProjects` is the ingest key's project scope: what is remembered is kept apart per scope and
+ * project, so one tenant's spans never decide another's.
  */
-export function spansToEvents(spans: readonly TraceSpan[]): MappedEvent[] {
+export function spansToEvents(spans: readonly TraceSpan[], memory: SpanMemory, keyProjects: readonly string[] | null): MappedEvent[] {
   const byId = new Map(spans.map((s) => [s.traceId + s.spanId, s]));
-  const events: MappedEvent[] = [];
-  for (const span of spans) {
-    // The spans of an emitter counted by its log records repeat them (emitters.ts).
-    if (!carriesUsage(span) || !isInference(span) || emitterOf(span.resource, span.scope)?.counted === 'logs') continue;
-    events.push(toEvent(span, () => ancestorAgent(span, byId)));
+  const partitions = new Partitions(keyProjects);
+  // The spans of an emitter counted by its log records repeat them (emitters.ts).
+  const withUsage = new Set(spans.filter((span) => carriesUsage(span) && emitterOf(span.resource, span.scope)?.counted !== 'logs'));
+  const aggregates = spansAboveUsage(spans, withUsage, byId, memory, partitions);
+  const calls = [...withUsage]
+    .filter((span) => !aggregates.has(span) && isInference(span))
+    .map((span) => ({ span, event: toEvent(span, () => ancestorAgent(span, byId)) }));
+  const counted = new Set<TraceSpan>();
+  for (const { span, event } of [...calls].sort(preferred)) {
+    if (memory.call(callSpan(span, event.input.input_tokens, partitions))) counted.add(span);
   }
-  return events;
+  return calls.filter(({ span }) => counted.has(span)).map(({ event }) => event);
+}
+
+/**
+ * The spans of the request that are aggregates: above a span with usage, or remembered as having one
+ * beneath them. Remembers, per trace, every ancestor id of a span with usage up to the first one
+ * outside the request, so that an aggregate arriving in a later request is still known as one.
+ */
+function spansAboveUsage(
+  spans: readonly TraceSpan[], withUsage: ReadonlySet<TraceSpan>, byId: ReadonlyMap<string, TraceSpan>, memory: SpanMemory, partitions: Partitions,
+): Set<TraceSpan> {
+  const above = new Set<TraceSpan>();
+  for (const span of spans) {
+    const remembered = memory.usageBelow(span.traceId, span.spanId)?.includes(partitions.of(span)) === true;
+    if (remembered) above.add(span);
+    if (!remembered && !withUsage.has(span)) continue;
+    const partition = partitions.of(span);
+    for (let child = span, hops = 0; child.parentSpanId !== '' && hops < byId.size; hops++) {
+      memory.rememberUsageBelow(child.traceId, child.parentSpanId, partition);
+      const parent = byId.get(child.traceId + child.parentSpanId);
+      if (!parent || above.has(parent)) break;
+      above.add(parent);
+      child = parent;
+    }
+  }
+  return above;
+}
+
+/** Which span of a call to count when several arrive together: one naming the provider's response id, then the one with more counts. */
+function preferred(a: { span: TraceSpan; event: MappedEvent }, b: { span: TraceSpan; event: MappedEvent }): number {
+  const rank = ({ span, event }: { span: TraceSpan; event: MappedEvent }) =>
+    (span.attributes.has('gen_ai.response.id') ? 100 : 0) + Object.keys(TOKEN_ATTRIBUTES).filter((f) => event.input[f] !== undefined).length;
+  return rank(b) - rank(a);
+}
+
+const MODEL_ATTRIBUTES = SPAN_FIELDS.model;
+
+/** A client's text as the memory keeps it (see MAX_REMEMBERED_TEXT). */
+const cut = (value: AttributeValue) => toText(value).slice(0, MAX_REMEMBERED_TEXT);
+
+function callSpan(span: TraceSpan, inputTokens: unknown, partitions: Partitions): CallSpan {
+  const responseId = span.attributes.get('gen_ai.response.id');
+  return {
+    key: span.traceId + span.spanId,
+    partition: partitions.of(span),
+    scope: cut(span.scope.name),
+    resource: partitions.resource(span.resource),
+    models: MODEL_ATTRIBUTES.flatMap((name) => {
+      const value = span.attributes.get(name);
+      return value === undefined ? [] : [cut(value)];
+    }),
+    responseId: responseId === undefined ? undefined : cut(responseId),
+    inputTokens: cut(String(inputTokens)),
+    startNanos: span.startNanos,
+    endNanos: span.endNanos,
+  };
+}
+
+/**
+ * Whose spans these are, for what is remembered: the key's project scope and the span's project
+ * (`tokentally.project` on the span, else its resource). Resource forms are computed once per resource.
+ */
+class Partitions {
+  private readonly scope: string;
+  private readonly resources = new Map<Attributes, string>();
+  constructor(keyProjects: readonly string[] | null) {
+    this.scope = keyProjects === null ? '*' : keyProjects.join('+');
+  }
+
+  of(span: TraceSpan): string {
+    const project = firstPresent(span.attributes, SPAN_OR_RESOURCE_FIELDS.project) ?? firstPresent(span.resource, SPAN_OR_RESOURCE_FIELDS.project);
+    return project === undefined ? this.scope : `${this.scope}\n${cut(project.value)}`;
+  }
+
+  /** A digest of the resource's attributes, sorted: equal for the spans of one process. */
+  resource(attributes: Attributes): string {
+    let digest = this.resources.get(attributes);
+    if (digest === undefined) {
+      const sorted = [...attributes].map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]).sort(([a], [b]) => (a! < b! ? -1 : 1));
+      digest = createHash('sha256').update(JSON.stringify(sorted)).digest('base64url');
+      this.resources.set(attributes, digest);
+    }
+    return digest;
+  }
 }
 
 function carriesUsage(span: TraceSpan): boolean {
@@ -44,12 +138,15 @@ function toEvent(span: TraceSpan, ancestor: () => string | undefined): MappedEve
     sources[field] = source;
   };
 
-  for (const [field, names] of Object.entries(TOKEN_ATTRIBUTES)) {
+  const vercelModelCall = VERCEL_AI.modelCallSpan.test(span.name);
+  for (const [field, names] of Object.entries(vercelModelCall ? VERCEL_MODEL_CALL_TOKEN_ATTRIBUTES : TOKEN_ATTRIBUTES)) {
     const found = firstPresent(span.attributes, names);
     if (found) set(field, toCount(found.value), found.name);
   }
+  const vercelRawAnthropic = vercelModelCall && isVercelV5Anthropic(span);
+  if (vercelRawAnthropic) readVercelAnthropicCache(span, input, set);
   // Input counts cached tokens too, unless the instrumentation is known to leave them out.
-  includeParts(input, 'input_tokens', INPUT_PARTS, reportsExclusiveInput(span.scope));
+  includeParts(input, 'input_tokens', INPUT_PARTS, vercelRawAnthropic || reportsExclusiveInput(span.scope));
 
   for (const [field, names] of Object.entries(SPAN_FIELDS)) {
     const found = firstPresent(span.attributes, names);
@@ -77,6 +174,30 @@ function toEvent(span: TraceSpan, ancestor: () => string | undefined): MappedEve
   input.status = span.statusCode === STATUS_CODE_ERROR ? 'error' : 'ok';
   input.attributes = keptAttributes(span.attributes, span.resource, { 'span.name': span.name, 'otel.scope.name': span.scope.name });
   return { record: `span ${span.traceId}/${span.spanId} (${span.path})`, input, sources };
+}
+
+/** A Vercel AI SDK v5 span of an Anthropic call: raw (exclusive) input, cache counts in the provider metadata. */
+function isVercelV5Anthropic(span: TraceSpan): boolean {
+  const system = span.attributes.get('gen_ai.system');
+  return typeof system === 'string' && VERCEL_AI.anthropicSystem.test(system) && !span.attributes.has(VERCEL_AI.v6Marker);
+}
+
+/** The cache counts that only `ai.response.providerMetadata` holds (`anthropic.usage`), where no attribute gave them. */
+function readVercelAnthropicCache(span: TraceSpan, input: Record<string, unknown>, set: (field: string, value: unknown, source: string) => void): void {
+  const metadata = span.attributes.get(VERCEL_AI.providerMetadata);
+  if (typeof metadata !== 'string') return;
+  let usage: unknown;
+  try {
+    usage = (JSON.parse(metadata) as { anthropic?: { usage?: unknown } } | null)?.anthropic?.usage;
+  } catch {
+    return;
+  }
+  if (typeof usage !== 'object' || usage === null) return;
+  const counts = usage as Record<string, unknown>;
+  const fields: [TokenField, string][] = [['cache_read_tokens', 'cache_read_input_tokens'], ['cache_write_tokens', 'cache_creation_input_tokens']];
+  for (const [field, key] of fields) {
+    if (input[field] === undefined && typeof counts[key] === 'number') set(field, counts[key], `${VERCEL_AI.providerMetadata} anthropic.usage.${key}`);
+  }
 }
 
 /** The name of the nearest agent span above this one among the spans of the same request. */

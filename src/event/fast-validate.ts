@@ -19,8 +19,8 @@ function isDimension(value: unknown): value is string {
   return isText(value, LIMITS.dimensionLength) && value.trim() === value;
 }
 
-function isCount(value: unknown): value is number {
-  return Number.isSafeInteger(value) && (value as number) >= 0;
+function isCount(value: unknown, max = Number.MAX_SAFE_INTEGER): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= max;
 }
 
 function copyAttributes(value: unknown): Record<string, string | number | boolean> | undefined {
@@ -50,7 +50,7 @@ export function fastValidate(raw: unknown): ValidUsageEvent | undefined {
   if (id !== undefined && !isText(id, LIMITS.idLength)) return undefined;
   if (timestamp !== undefined && !(Number.isSafeInteger(timestamp) && (timestamp as number) >= EARLIEST_MS && (timestamp as number) < LATEST_MS)) return undefined;
   if (!isDimension(agent_id) || !isDimension(model)) return undefined;
-  if (cost_usd !== undefined && !(typeof cost_usd === 'number' && Number.isFinite(cost_usd) && cost_usd >= 0 && cost_usd <= 1e9)) return undefined;
+  if (cost_usd !== undefined && !(typeof cost_usd === 'number' && Number.isFinite(cost_usd) && cost_usd >= 0 && cost_usd <= LIMITS.costUsd)) return undefined;
   if (duration_ms !== undefined && !isCount(duration_ms)) return undefined;
   if (status !== 'ok' && status !== 'error') return undefined;
   const event: Plain = { agent_id, model, status };
@@ -66,7 +66,7 @@ export function fastValidate(raw: unknown): ValidUsageEvent | undefined {
   }
   for (const name of TOKEN_FIELDS) {
     const value = raw[name] === undefined ? 0 : raw[name];
-    if (!isCount(value)) return undefined;
+    if (!isCount(value, LIMITS.tokens)) return undefined;
     event[name] = value;
   }
   if (attributes !== undefined) {

@@ -1,12 +1,19 @@
 import { z } from 'zod';
 
-/** Bounds on free-form values, so one event can never grow without limit. */
+/**
+ * Bounds on free-form values, so one event can never grow without limit, and on its counts and
+ * cost, so every value stays exact and within what the stored sums take (docs/operations.md, "Sums").
+ */
 export const LIMITS = {
   idLength: 128,
   dimensionLength: 256,
   attributeCount: 64,
   attributeKeyLength: 128,
   attributeValueLength: 1024,
+  /** Per token count: over 700 times the largest context window in @pydantic/genai-prices (1,310,720 tokens). */
+  tokens: 1_000_000_000,
+  /** Per reported cost, in USD: 10^15 nano-dollars, exact as a JavaScript number. */
+  costUsd: 1_000_000,
 } as const;
 
 export const EARLIEST_MS = Date.UTC(2000, 0, 1);
@@ -18,7 +25,7 @@ export type TokenField = (typeof TOKEN_FIELDS)[number];
 
 const tokens = z
   .number()
-  .max(Number.MAX_SAFE_INTEGER, 'must be below 2^53')
+  .max(LIMITS.tokens, `must be at most ${LIMITS.tokens.toLocaleString('en-US')} (far beyond any model's context window)`)
   .int('must be a whole number')
   .min(0, 'must not be negative')
   .default(0);
@@ -77,14 +84,15 @@ export const UsageEventInput = z
     cache_read_tokens: tokens,
     cache_write_tokens: tokens,
     reasoning_tokens: tokens,
-    cost_usd: z.number().finite().min(0, 'must not be negative').max(1e9, 'is implausibly large').optional(),
+    cost_usd: z.number().finite().min(0, 'must not be negative')
+      .max(LIMITS.costUsd, `must be at most ${LIMITS.costUsd.toLocaleString('en-US')} (USD for one event)`).optional(),
     duration_ms: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
     status: z.enum(['ok', 'error']).default('ok'),
     attributes: attributes.optional(),
   })
   .superRefine((e, ctx) => {
     // Only compare counts that are valid on their own; a bad one already has its own error.
-    if ([e.input_tokens, e.output_tokens, e.cache_read_tokens, e.cache_write_tokens, e.reasoning_tokens].some((n) => !Number.isSafeInteger(n) || n < 0)) return;
+    if ([e.input_tokens, e.output_tokens, e.cache_read_tokens, e.cache_write_tokens, e.reasoning_tokens].some((n) => !Number.isSafeInteger(n) || n < 0 || n > LIMITS.tokens)) return;
     if (e.cache_read_tokens + e.cache_write_tokens > e.input_tokens) {
       ctx.addIssue({
         code: 'custom',

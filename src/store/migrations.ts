@@ -22,3 +22,8 @@ export function readMigrations(dir: string): Migration[] {
   });
   return migrations;
 }
+
+/** How a migration is named to people: `0008_ids_per_project`. */
+export function migrationName(m: Migration): string {
+  return `${String(m.version).padStart(4, '0')}_${m.name}`;
+}

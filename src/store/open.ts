@@ -3,10 +3,15 @@ import { PostgresStore } from './postgres.js';
 import { SqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
 
-/** The backend named by DATABASE_URL: `postgres://` or `postgresql://` (PostgreSQL), else a file path (SQLite). */
-export function openStore(config: Config): Store {
+/**
+ * The backend named by DATABASE_URL: `postgres://` or `postgresql://` (PostgreSQL), else a file path
+ * (SQLite). `readOnly`: for commands that only read, which then cannot change the database.
+ */
+export function openStore(config: Config, { readOnly = false } = {}): Store {
   const url = config.DATABASE_URL;
-  if (/^postgres(ql)?:\/\//i.test(url)) return new PostgresStore(url, { poolMax: config.DATABASE_POOL_MAX });
+  if (/^postgres(ql)?:\/\//i.test(url)) return new PostgresStore(url, { poolMax: config.DATABASE_POOL_MAX, readOnly });
   const file = url.startsWith('file:') ? url.slice('file:'.length) : url;
-  return new SqliteStore(file, { synchronous: config.SQLITE_SYNCHRONOUS, busyTimeoutMs: config.SQLITE_BUSY_TIMEOUT_MS, writeThreads: config.SQLITE_WRITE_THREADS === 'on' });
+  return new SqliteStore(file, {
+    synchronous: config.SQLITE_SYNCHRONOUS, busyTimeoutMs: config.SQLITE_BUSY_TIMEOUT_MS, writeThreads: config.SQLITE_WRITE_THREADS === 'on', readOnly,
+  });
 }

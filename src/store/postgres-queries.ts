@@ -17,6 +17,7 @@ export const POSTGRES_DIALECT: SqlDialect = {
   },
   rawTableByRun: 'usage_events',
   pregroupsRollup: false,
+  rollupHigh: false,
   rawBucket: {
     hour: (local, suffix) => `to_char(${utc(local)}, 'YYYY-MM-DD"T"HH24:00:00') || ${suffix}`,
     day: (local) => `to_char(${utc(local)}, 'YYYY-MM-DD')`,
@@ -48,18 +49,18 @@ const RECORD_FIELDS = Object.keys(RECORD_COLUMNS) as (keyof UsageRecord)[];
 
 /**
  * One statement per batch: a single trigger call then folds the whole batch into the rollup. Rows go
- * in id order, so two collectors inserting overlapping batches wait on each other instead of
- * deadlocking; of one id sent twice the first is kept, as on SQLite. The ids returned are the rows
- * really inserted.
+ * in the order of the unique key (project, id), so two collectors inserting overlapping batches wait
+ * on each other instead of deadlocking; of one id sent twice to a project the first is kept, as on
+ * SQLite. The pairs returned are the rows really inserted.
  */
 export const INSERT_BATCH_SQL = `
   INSERT INTO usage_events (${RECORD_FIELDS.join(', ')})
   SELECT ${RECORD_FIELDS.join(', ')}
   FROM unnest(${RECORD_FIELDS.map((f, i) => `$${i + 1}::${RECORD_COLUMNS[f]}[]`).join(', ')})
     WITH ORDINALITY AS batch (${RECORD_FIELDS.join(', ')}, position)
-  ORDER BY id, position
-  ON CONFLICT (id) DO NOTHING
-  RETURNING id`;
+  ORDER BY project, id, position
+  ON CONFLICT (project, id) DO NOTHING
+  RETURNING project, id`;
 
 export function insertBatchParams(records: readonly UsageRecord[]): unknown[][] {
   return RECORD_FIELDS.map((field) => records.map((r) => r[field]));
@@ -87,6 +88,9 @@ export const REBUILD_ROLLUPS_SQL = [
   'LOCK TABLE usage_daily IN EXCLUSIVE MODE',
   ...rebuildRollupSql(POSTGRES_DIALECT),
 ];
+
+/** See Store.probeWrite; only probes write this row, so none waits for long. */
+export const PROBE_WRITE_SQL = 'INSERT INTO write_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at';
 
 export const RAW_HORIZON_SQL = 'SELECT horizon FROM raw_retention WHERE id = 1';
 

@@ -2,13 +2,15 @@ import pg from 'pg';
 import { join } from 'node:path';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import { readMigrations } from './migrations.js';
+import { migrationName, readMigrations } from './migrations.js';
 import {
   INSERT_BATCH_SQL, insertBatchParams, MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, numbered, POSTGRES_DIALECT,
-  listProjectsSql, PROJECT_SQL, PRUNE_RAW_SQL, RAW_HORIZON_SQL, REBUILD_ROLLUPS_SQL, REPRICE_SELECT_SQL, REPRICE_UPDATE_SQL,
+  listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, PRUNE_RAW_SQL, RAW_HORIZON_SQL, REBUILD_ROLLUPS_SQL, REPRICE_SELECT_SQL, REPRICE_UPDATE_SQL,
 } from './postgres-queries.js';
 import { NO_RETRY, retrying } from './retry.js';
-import { aggregateResult, aggregateSql, eventsSql, pinOrderMismatch, rollupDiffSql, type SqlRow } from './query-builder.js';
+import { aggregateSql, eventsSql, groupsFromRows, pinOrderMismatch, rollupDiffSql, type SqlRow } from './query-builder.js';
+import { metricsFromRow } from './sums.js';
+import { eventKey } from './types.js';
 import type {
   AggregateQuery, AggregateResult, EventsPage, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
   RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
@@ -17,17 +19,22 @@ import type {
 export interface PostgresOptions {
   /** Connections held at most; each collector needs few, as one writer commits at a time. */
   poolMax: number;
+  /** For commands that only read (verify): every transaction read-only. */
+  readOnly?: boolean;
 }
 
-/** bigint and numeric arrive as text; every value we store or sum is an integer below 2^53. */
-function safeInteger(text: string): number {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value)) throw new RangeError(`database value ${text} is not an integer below 2^53`);
-  return value;
-}
+const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'migrations', 'postgres');
+
+/**
+ * bigint and numeric arrive as text. A bigint column holds what a JavaScript number gave it, so
+ * Number() is exact; a sum (numeric) can pass 2^53, and is then kept exact as a BigInt (sums.ts).
+ */
 const TYPES = new pg.TypeOverrides();
-TYPES.setTypeParser(pg.types.builtins.INT8, safeInteger);
-TYPES.setTypeParser(pg.types.builtins.NUMERIC, safeInteger);
+TYPES.setTypeParser(pg.types.builtins.INT8, Number);
+TYPES.setTypeParser(pg.types.builtins.NUMERIC, (text: string) => {
+  const value = Number(text);
+  return Number.isSafeInteger(value) ? value : BigInt(text);
+});
 
 /** Deadlock and serialization failures: the transaction was rolled back whole and may simply run again. */
 const RETRYABLE = new Set(['40P01', '40001']);
@@ -42,7 +49,10 @@ export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
 
   constructor(url: string, options: PostgresOptions) {
-    this.pool = new pg.Pool({ connectionString: url, max: options.poolMax, types: TYPES, application_name: 'tokentally' });
+    this.pool = new pg.Pool({
+      connectionString: url, max: options.poolMax, types: TYPES, application_name: 'tokentally',
+      ...(options.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
+    });
     // A connection that dies while idle must not take the process down: the next query reconnects,
     // and a failing one reaches the caller (insertBatch retries, /readyz says why).
     this.pool.on('error', () => {});
@@ -86,7 +96,7 @@ export class PostgresStore implements Store {
       try {
         await client.query(MIGRATIONS_TABLE_SQL);
         const applied = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
-        for (const m of readMigrations(join(PACKAGE_ROOT, 'migrations', 'postgres'))) {
+        for (const m of readMigrations(MIGRATIONS_DIR)) {
           if (applied.has(m.version)) continue;
           await client.query('BEGIN');
           try {
@@ -97,7 +107,7 @@ export class PostgresStore implements Store {
             await client.query('ROLLBACK');
             throw new Error(`migration ${m.version}_${m.name} failed: ${(error as Error).message}`);
           }
-          done.push(`${String(m.version).padStart(4, '0')}_${m.name}`);
+          done.push(migrationName(m));
         }
       } finally {
         await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
@@ -108,14 +118,24 @@ export class PostgresStore implements Store {
     return done;
   }
 
+  async pendingMigrations(): Promise<string[]> {
+    // 42P01: no schema_migrations table, so nothing was ever applied.
+    const { rows } = await this.pool.query<{ version: number }>('SELECT version FROM schema_migrations').catch((error: { code?: string }) => {
+      if (error.code === '42P01') return { rows: [] };
+      throw error;
+    });
+    const applied = new Set(rows.map((r) => r.version));
+    return readMigrations(MIGRATIONS_DIR).filter((m) => !applied.has(m.version)).map(migrationName);
+  }
+
   async insertBatch(records: readonly UsageRecord[], retry = NO_RETRY): Promise<boolean[]> {
     if (records.length === 0) return [];
     const stored = await retrying(retry, () => this.transaction(async (client) => {
-      const { rows } = await client.query<{ id: string }>(INSERT_BATCH_SQL, insertBatchParams(records));
-      return new Set(rows.map((r) => r.id));
+      const { rows } = await client.query<{ project: string; id: string }>(INSERT_BATCH_SQL, insertBatchParams(records));
+      return new Set(rows.map((r) => eventKey(r.project, r.id)));
     }));
-    // Like SQLite row by row: the first occurrence of a new id is the insert, any repeat a duplicate.
-    return records.map((r) => stored.delete(r.id));
+    // Like SQLite row by row: the first occurrence of a new (project, id) is the insert, any repeat a duplicate.
+    return records.map((r) => stored.delete(eventKey(r.project, r.id)));
   }
 
   async aggregate(query: AggregateQuery): Promise<AggregateResult> {
@@ -128,7 +148,9 @@ export class PostgresStore implements Store {
       ]),
       'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
     );
-    return aggregateResult(query, totalRows.rows[0]!, groupRows.rows);
+    // Sums are exact here whatever their size (numeric, read as BigInt past 2^53), so never null.
+    const result = groupsFromRows(query, groupRows.rows, groups.parts)!;
+    return { totals: metricsFromRow(totalRows.rows[0]!, totals.parts)!, ...result };
   }
 
   async listEvents(query: EventsQuery): Promise<EventsPage> {
@@ -200,6 +222,10 @@ export class PostgresStore implements Store {
 
   async ping(): Promise<void> {
     await this.pool.query('SELECT 1');
+  }
+
+  async probeWrite(): Promise<void> {
+    await this.transaction((client) => client.query(PROBE_WRITE_SQL, [Date.now()]));
   }
 
   async rawHorizon(): Promise<number | null> {

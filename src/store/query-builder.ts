@@ -1,6 +1,7 @@
-import type { AggregateQuery, PinOrderMismatch, Dimension, EventsQuery, Filters, GroupKey, Metrics, Source, TimeBucket } from './types.js';
+import type { AggregateQuery, AggregateResult, PinOrderMismatch, Dimension, EventsQuery, Filters, GroupKey, Metrics, TimeBucket } from './types.js';
 import { METRIC_NAMES } from './types.js';
 import { formatOffset, type ZoneSegment } from '../zone.js';
+import { CARRIED_ROWS, metricParts, metricsFromRow, orderTerm, regrouped, rollupFromRaw, rollupMetricColumns, selectList, type SqlValue, type SumPart } from './sums.js';
 
 /**
  * The report queries, written once in the SQL both backends share (`?` placeholders, CASE, COALESCE,
@@ -13,7 +14,12 @@ export interface Sql {
   sql: string;
   params: unknown[];
 }
-export type SqlRow = Record<string, number | string | null>;
+export type SqlRow = Record<string, SqlValue>;
+
+/** A report query and the metric parts its rows carry. */
+export interface AggregateSql extends Sql {
+  parts: SumPart[];
+}
 
 export interface SqlDialect {
   /** The UTC day of `ts` as the rollup's `day` column stores it. */
@@ -30,6 +36,8 @@ export interface SqlDialect {
   pregroupsRollup: boolean;
   /** Buckets of raw events, from `local` (epoch seconds shifted to local time); hours end in `suffix`. */
   rawBucket: Record<TimeBucket, (local: string, suffix: string) => string>;
+  /** The rollup keeps each sum in two columns, `<metric>` and `<metric>_hi` (SQLite; see sums.ts). */
+  rollupHigh: boolean;
   /**
    * `column` is one of a list of values bound as ONE parameter (`param`), so a list of any length
    * stays within the database's limit on bound variables (SQLite: 32,766).
@@ -60,28 +68,6 @@ function piecewise(zone: ZoneSegment[], value: (s: ZoneSegment) => number | stri
 }
 
 const UTC: ZoneSegment[] = [{ from: Number.MIN_SAFE_INTEGER, offsetMinutes: 0 }];
-
-/** Raw metrics that are not a plain SUM of their column; the rollup stores every metric as a column to SUM. */
-const RAW_METRIC: Partial<Record<keyof Metrics, string>> = {
-  events: 'COUNT(*)',
-  // FILTER rather than a CASE per row: the aggregate skips the rows it does not count (a raw
-  // report by run over 5 M events, in-process: 1.36-1.41 s with CASE, 1.25-1.26 s with FILTER).
-  reported_cost_nanos: `SUM(cost_nanos) FILTER (WHERE cost_source = 'reported')`,
-  unpriced_events: `COUNT(*) FILTER (WHERE cost_source = 'unpriced')`,
-};
-const metricSql = (source: Source, m: keyof Metrics) => (source === 'raw' && RAW_METRIC[m]) || `SUM(${m})`;
-
-const METRICS_SQL = {
-  rollup: METRIC_NAMES.map((m) => `COALESCE(${metricSql('rollup', m)}, 0) AS ${m}`).join(', '),
-  raw: METRIC_NAMES.map((m) => `COALESCE(${metricSql('raw', m)}, 0) AS ${m}`).join(', '),
-};
-
-// A bare name in ORDER BY means the result column; inside an expression it would mean a table column.
-const TOTAL_TOKENS_ORDER = '(SUM(input_tokens) + SUM(output_tokens))';
-
-export function metricsFromRow(row: SqlRow): Metrics {
-  return Object.fromEntries(METRIC_NAMES.map((m) => [m, Number(row[m] ?? 0)])) as unknown as Metrics;
-}
 
 function groupExpression(query: AggregateQuery, key: GroupKey, dialect: SqlDialect, params: unknown[]): string {
   if (key in COLUMN) return COLUMN[key as Dimension];
@@ -135,7 +121,7 @@ const ROLLUP_KEY = ['day', 'project', 'agent_id', 'model', 'provider', 'task_lab
  * The leading part of the rollup's key that holds every grouped column, or null when that is the
  * whole key. SQLite groups by sorting; grouping first by this part, which it reads in key order
  * without sorting, leaves far fewer rows to sort: a month's 28,800 rollup rows shrink to a few
- * thousand for a report by model and to 30 for one by week (the query took 18-20 ms, then 7-14 ms).
+ * thousand for a report by model and to 30 for one by week (docs/benchmarks.md has the timings).
  */
 function rollupKeyPrefix(groupBy: readonly GroupKey[]): string[] | null {
   const deepest = Math.max(...groupBy.map((g) => ROLLUP_KEY.indexOf(g in COLUMN ? COLUMN[g as Dimension] : 'day')));
@@ -143,20 +129,27 @@ function rollupKeyPrefix(groupBy: readonly GroupKey[]): string[] | null {
 }
 
 /** The groups after `after` in the order (its metric, then the one grouped dimension): a page of a ranked list. */
-function afterClause(query: AggregateQuery, order: NonNullable<AggregateQuery['order']>, after: NonNullable<AggregateQuery['after']>, params: unknown[]): string {
+function afterClause(query: AggregateQuery, parts: readonly SumPart[], order: NonNullable<AggregateQuery['order']>, after: NonNullable<AggregateQuery['after']>, params: unknown[]): string {
   const [key, ...rest] = query.groupBy;
   if (!key || rest.length > 0 || !(key in COLUMN)) throw new Error('a page after a group needs exactly one dimension to group by');
-  const metric = order.by === 'total_tokens' ? TOTAL_TOKENS_ORDER : metricSql(query.source, order.by);
+  // HAVING cannot name a result column on PostgreSQL: the aggregate itself.
+  const metric = orderTerm(parts, order.by, 'aggregate');
   params.push(after.value, after.value, after.key);
   return ` HAVING (${metric} ${order.dir === 'desc' ? '<' : '>'} ? OR (${metric} = ? AND ${COLUMN[key as Dimension]} > ?))`;
 }
 
-export function aggregateSql(query: AggregateQuery, dialect: SqlDialect): { totals: Sql; groups: Sql } {
+/**
+ * The totals and the groups of a report. `wide`: metrics read in overflow-proof pieces (SQLite,
+ * when a narrow sum overflows or the range holds a rollup row that carried; see sums.ts).
+ */
+export function aggregateSql(query: AggregateQuery, dialect: SqlDialect, wide = false): { totals: AggregateSql; groups: AggregateSql } {
   const totalsQuery = { ...query, source: query.totalsSource ?? query.source };
   const totalParams: unknown[] = [];
+  const totalParts = metricParts(totalsQuery.source, dialect.rollupHigh, wide);
   const totals = {
-    sql: `SELECT ${METRICS_SQL[totalsQuery.source]} FROM ${TABLE[totalsQuery.source]} WHERE ${whereClause(totalsQuery, dialect, totalParams)}`,
+    sql: `SELECT ${selectList(totalParts)} FROM ${TABLE[totalsQuery.source]} WHERE ${whereClause(totalsQuery, dialect, totalParams)}`,
     params: totalParams,
+    parts: totalParts,
   };
 
   const table = query.source === 'raw' && query.groupBy.includes('run') ? dialect.rawTableByRun : TABLE[query.source];
@@ -164,29 +157,64 @@ export function aggregateSql(query: AggregateQuery, dialect: SqlDialect): { tota
   const keys = query.groupBy.map((g) => `${groupExpression(query, g, dialect, params)} AS k_${g}`);
   const where = whereClause(query, dialect, params);
   const prefix = dialect.pregroupsRollup && query.source === 'rollup' && query.groupBy.length > 0 ? rollupKeyPrefix(query.groupBy) : null;
+  const tableParts = metricParts(query.source, dialect.rollupHigh, wide);
+  const parts = prefix ? regrouped(tableParts) : tableParts;
   const rows = prefix
-    ? `(SELECT ${prefix.join(', ')}, ${METRICS_SQL.rollup} FROM ${table} WHERE ${where} GROUP BY ${prefix.join(', ')}) AS pregrouped`
+    ? `(SELECT ${prefix.join(', ')}, ${selectList(tableParts)} FROM ${table} WHERE ${where} GROUP BY ${prefix.join(', ')}) AS pregrouped`
     : `${table} WHERE ${where}`;
   const keyOrder = query.groupBy.map((g) => `k_${g} ASC`);
-  const having = query.after && query.order ? afterClause(query, query.order, query.after, params) : '';
+  const having = query.after && query.order ? afterClause(query, parts, query.order, query.after, params) : '';
   const order = query.order
-    ? [`${query.order.by === 'total_tokens' ? TOTAL_TOKENS_ORDER : query.order.by} ${query.order.dir.toUpperCase()}`, ...keyOrder]
+    ? [`${orderTerm(parts, query.order.by)} ${query.order.dir.toUpperCase()}`, ...keyOrder]
     : keyOrder;
   const groupSql =
     query.groupBy.length === 0
       ? 'SELECT 1 WHERE FALSE'
-      : `SELECT ${keys.join(', ')}, ${METRICS_SQL[query.source]} FROM ${rows}
+      : `SELECT ${keys.join(', ')}, ${selectList(parts)} FROM ${rows}
          GROUP BY ${query.groupBy.map((g) => `k_${g}`).join(', ')}${having} ORDER BY ${order.join(', ')}` +
         (query.limit !== null ? ` LIMIT ${Number(query.limit) + 1}` : '');
-  return { totals, groups: { sql: groupSql, params: query.groupBy.length === 0 ? [] : params } };
+  return { totals, groups: { sql: groupSql, params: query.groupBy.length === 0 ? [] : params, parts } };
 }
 
-/** With every group in hand (none cut off by the limit or a page), their sums are the totals: no second pass over the data. */
-export function totalsFromGroups(query: AggregateQuery, rows: readonly SqlRow[]): SqlRow | null {
-  if (query.groupBy.length === 0 || query.after || (query.limit !== null && rows.length > query.limit)) return null;
-  const sums: SqlRow = Object.fromEntries(METRIC_NAMES.map((m) => [m, 0]));
-  for (const row of rows) for (const m of METRIC_NAMES) sums[m] = Number(sums[m]) + Number(row[m] ?? 0);
-  return sums;
+/**
+ * Whether the report reads rollup rows that carried past 2^62 (SQLite; see sums.ts): a probe of
+ * the partial index usage_daily_carried, which holds no row unless sums went that far. Null when
+ * the report reads no such rollup.
+ */
+export function carriedRollupSql(query: AggregateQuery, dialect: SqlDialect): Sql | null {
+  if (!dialect.rollupHigh || (query.source !== 'rollup' && query.totalsSource !== 'rollup')) return null;
+  return {
+    sql: `SELECT EXISTS (SELECT 1 FROM usage_daily INDEXED BY usage_daily_carried WHERE (${CARRIED_ROWS}) AND day >= ? AND day < ?)`,
+    params: [utcDay(query.from), utcDay(query.to)],
+  };
+}
+
+/**
+ * The groups of a report from its rows; null when a narrow reading cannot be trusted (see
+ * `metricsFromRow`), and the report is to be read wide.
+ */
+export function groupsFromRows(query: AggregateQuery, rows: SqlRow[], parts: readonly SumPart[]): Omit<AggregateResult, 'totals'> | null {
+  const more = query.limit !== null && rows.length > query.limit;
+  if (more) rows.pop();
+  const groups: AggregateResult['groups'] = [];
+  for (const row of rows) {
+    const metrics = metricsFromRow(row, parts);
+    if (!metrics) return null;
+    groups.push({ key: Object.fromEntries(query.groupBy.map((g) => [g, String(row[`k_${g}`] ?? '')])), metrics });
+  }
+  return { groups, more };
+}
+
+/**
+ * With every group in hand (none cut off by the limit or a page), their sums are the totals: no
+ * second pass over the data. Null when some total would pass 2^53, where JavaScript's sum is no
+ * longer exact.
+ */
+export function totalsFromGroups(query: AggregateQuery, result: Omit<AggregateResult, 'totals'>): Metrics | null {
+  if (query.groupBy.length === 0 || query.after || result.more) return null;
+  const sums = Object.fromEntries(METRIC_NAMES.map((m) => [m, 0])) as unknown as Metrics;
+  for (const { metrics } of result.groups) for (const m of METRIC_NAMES) sums[m] += metrics[m];
+  return METRIC_NAMES.every((m) => Number.isSafeInteger(sums[m])) ? sums : null;
 }
 
 export function eventsSql(query: EventsQuery, dialect: SqlDialect): Sql {
@@ -200,40 +228,31 @@ export function eventsSql(query: EventsQuery, dialect: SqlDialect): Sql {
   return { sql: `SELECT * FROM usage_events ${where} ORDER BY ts DESC, seq DESC LIMIT ?`, params };
 }
 
-/** Grouping and conversion of aggregate rows, the same for every backend. */
-export function aggregateResult(query: AggregateQuery, totalRow: SqlRow, rows: SqlRow[]) {
-  const more = query.limit !== null && rows.length > query.limit;
-  if (more) rows.pop();
-  return {
-    totals: metricsFromRow(totalRow),
-    groups: rows.map((row) => ({
-      key: Object.fromEntries(query.groupBy.map((g) => [g, String(row[`k_${g}`] ?? '')])),
-      metrics: metricsFromRow(row),
-    })),
-    more,
-  };
-}
-
 /**
  * Where the raw events are complete: read inside each statement, so a prune committing meanwhile
  * can never make a verify or a rebuild work from a stale horizon.
  */
 const HORIZON = 'COALESCE((SELECT horizon FROM raw_retention WHERE id = 1), 0)';
 
+const ROLLUP_KEY_COLUMNS = ROLLUP_KEY.join(', ');
+
 /**
  * The rollup as it should be, computed from the raw events kept: those from the retention horizon
- * on (older days exist only as rollups). The same query verifies and rebuilds.
+ * on (older days exist only as rollups). The same query verifies and rebuilds. Its sums are read
+ * so that they cannot overflow, however many events a rollup key holds (see sums.ts).
  */
 function rawAsRollupSql(dialect: SqlDialect): string {
-  return `SELECT ${dialect.utcDay('ts')} AS day, project, agent_id, model, provider, task_label, ${METRICS_SQL.raw}
-    FROM usage_events WHERE ts >= ${HORIZON} GROUP BY 1, 2, 3, 4, 5, 6`;
+  const { parts, columns } = rollupFromRaw(dialect.rollupHigh);
+  return `SELECT ${ROLLUP_KEY_COLUMNS}, ${columns.join(', ')} FROM (
+    SELECT ${dialect.utcDay('ts')} AS day, project, agent_id, model, provider, task_label, ${selectList(parts)}
+    FROM usage_events WHERE ts >= ${HORIZON} GROUP BY 1, 2, 3, 4, 5, 6) AS per_key`;
 }
 
-const ROLLUP_COLUMNS = `day, project, agent_id, model, provider, task_label, ${METRIC_NAMES.join(', ')}`;
+const rollupColumns = (dialect: SqlDialect) => `${ROLLUP_KEY_COLUMNS}, ${rollupMetricColumns(dialect.rollupHigh).join(', ')}`;
 
 /** The rollup rows from the horizon's day on. */
 function keptRollupSql(dialect: SqlDialect): string {
-  return `SELECT ${ROLLUP_COLUMNS} FROM usage_daily WHERE day >= ${dialect.utcDay(HORIZON)}`;
+  return `SELECT ${rollupColumns(dialect)} FROM usage_daily WHERE day >= ${dialect.utcDay(HORIZON)}`;
 }
 
 /** Rollup rows from the horizon on that differ from the raw sums, counted from both sides, as `mismatches`. */
@@ -248,7 +267,7 @@ export function rollupDiffSql(dialect: SqlDialect): string {
 export function rebuildRollupSql(dialect: SqlDialect): string[] {
   return [
     `DELETE FROM usage_daily WHERE day >= ${dialect.utcDay(HORIZON)}`,
-    `INSERT INTO usage_daily (${ROLLUP_COLUMNS}) ${rawAsRollupSql(dialect)}`,
+    `INSERT INTO usage_daily (${rollupColumns(dialect)}) ${rawAsRollupSql(dialect)}`,
   ];
 }
 

@@ -1,7 +1,7 @@
 /**
  * How an insert retries a failing database: the store retries, not its caller, because the SQLite
- * insert thread holds the batch. A caller that kept every batch for a retry kept it until its
- * commit, long enough to reach V8's old generation (docs/benchmarks.md, change 20).
+ * insert thread holds the batch. A caller that kept every batch for a retry would keep it until its
+ * commit, long enough to reach V8's old generation (docs/benchmarks.md).
  */
 export interface InsertRetry {
   /** How long after the first attempt a new one may still start. */

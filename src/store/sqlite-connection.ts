@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import type { UsageRecord } from '../event/schema.js';
+import { eventKey } from './types.js';
 
 export interface SqliteOptions {
   synchronous: 'FULL' | 'NORMAL';
@@ -10,13 +11,18 @@ export interface SqliteOptions {
   busyTimeoutMs: number;
 }
 
-/** A connection as every part of the SQLite store uses it, on whichever thread. */
-export function openSqlite(file: string, options: SqliteOptions): Database.Database {
-  const db = new Database(file);
+/**
+ * A connection as every part of the SQLite store uses it, on whichever thread. `readOnly`: the file
+ * must exist and nothing about it changes, its journal mode included.
+ */
+export function openSqlite(file: string, options: SqliteOptions, readOnly = false): Database.Database {
+  const db = new Database(file, { readonly: readOnly, fileMustExist: readOnly });
   // First, so that switching to WAL waits for another process's lock like any other statement.
   db.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
-  db.pragma('journal_mode = WAL');
-  db.pragma(`synchronous = ${options.synchronous}`);
+  if (!readOnly) {
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${options.synchronous}`);
+  }
   // Each insert fires the rollup trigger, so SQLite keeps a statement journal per row; spilled to
   // a temp file it cost more than the insert itself (2-5x slower batches in the benchmark).
   db.pragma('temp_store = MEMORY');
@@ -31,22 +37,22 @@ const RECORD_COLUMNS = [
 
 /**
  * Rows per INSERT statement. Each statement costs SQLite a statement journal and a round trip from
- * JavaScript; 50 rows a statement made 1,000-row batches a sixth to a quarter faster than one row a
- * statement (docs/benchmarks.md, change 16). 50 × 23 parameters stays far below SQLite's limit.
+ * JavaScript; 50 rows a statement make 1,000-row batches a sixth to a quarter faster than one row a
+ * statement (docs/benchmarks.md). 50 × 23 parameters stays far below SQLite's limit.
  */
 const ROWS_PER_STATEMENT = 50;
 
 /**
- * Inserts a batch in one IMMEDIATE transaction and tells, per record, whether it was new (a
- * duplicate id is skipped, and the triggers fire only for new rows).
+ * Inserts a batch in one IMMEDIATE transaction and tells, per record, whether it was new (an id
+ * already stored in its project is skipped, and the triggers fire only for new rows).
  */
 export function batchInserter(db: Database.Database): (records: readonly UsageRecord[]) => boolean[] {
   const statement = (rows: number) =>
-    db.prepare<unknown[], string>(
+    db.prepare<unknown[], [string, string]>(
       `INSERT INTO usage_events (${RECORD_COLUMNS.join(', ')})
        VALUES ${Array.from({ length: rows }, () => `(${RECORD_COLUMNS.map(() => '?').join(', ')})`).join(', ')}
-       ON CONFLICT (id) DO NOTHING RETURNING id`,
-    ).pluck();
+       ON CONFLICT (project, id) DO NOTHING RETURNING project, id`,
+    ).raw();
   // One statement per row count met, so a batch's last rows (or a small batch) go in as one too.
   const statements = new Map<number, ReturnType<typeof statement>>();
   const insert = db.transaction((records: readonly UsageRecord[]) => {
@@ -58,11 +64,11 @@ export function batchInserter(db: Database.Database): (records: readonly UsageRe
       for (let r = start; r < start + rows; r++) for (const column of RECORD_COLUMNS) values.push(records[r]![column]);
       let prepared = statements.get(rows);
       if (!prepared) statements.set(rows, (prepared = statement(rows)));
-      for (const id of prepared.all(values)) stored.add(id);
+      for (const [project, id] of prepared.all(values)) stored.add(eventKey(project, id));
       start += rows;
     }
-    // Of records sharing an id, only the first can have been stored: rows go in in batch order.
-    return records.map((record) => stored.delete(record.id));
+    // Of records sharing a project and id, only the first can have been stored: rows go in in batch order.
+    return records.map((record) => stored.delete(eventKey(record.project, record.id)));
   });
   return (records) => insert.immediate(records);
 }

@@ -17,6 +17,7 @@ export const SQLITE_DIALECT: SqlDialect = {
   // most one pass over the index, however short the range.
   rawTableByRun: 'usage_events INDEXED BY usage_events_run_ts',
   pregroupsRollup: true,
+  rollupHigh: true,
   rawBucket: {
     hour: (local, suffix) => `strftime('%Y-%m-%dT%H:00:00', ${local}, 'unixepoch') || ${suffix}`,
     day: (local) => `strftime('%Y-%m-%d', ${local}, 'unixepoch')`,
@@ -25,6 +26,9 @@ export const SQLITE_DIALECT: SqlDialect = {
   },
   inList: { sql: (column) => `${column} IN (SELECT value FROM json_each(?))`, param: (values) => JSON.stringify(values) },
 };
+
+/** See Store.probeWrite. */
+export const PROBE_WRITE_SQL = 'INSERT INTO write_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at';
 
 const NOW = `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`;
 const PROJECT_COLUMNS = `id, name, description, archived, is_pinned AS pinned, pin_order, created_at, updated_at`;

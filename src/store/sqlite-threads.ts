@@ -18,9 +18,9 @@ const WORKER_SCRIPT = (() => {
 })();
 
 /**
- * The threads' young generation, in MB. V8 let the insert thread's grow to 34 MB, as a batch in
- * hand outlives several collections; capped at 16 its heap peaked at 23 MB instead of 40, with the
- * same events/s (docs/benchmarks.md, change 19).
+ * The threads' young generation, in MB. Left to V8 the insert thread's grows large, as a batch in
+ * hand outlives several collections; capped, the thread's heap stays small at the same events/s
+ * (docs/benchmarks.md).
  */
 const YOUNG_GENERATION_MB = 16;
 

@@ -1,12 +1,13 @@
 import type Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import { readMigrations } from './migrations.js';
-import { aggregateResult, aggregateSql, eventsSql, pinOrderMismatch, rebuildRollupSql, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
+import { migrationName, readMigrations } from './migrations.js';
+import { aggregateSql, carriedRollupSql, eventsSql, groupsFromRows, pinOrderMismatch, rebuildRollupSql, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
+import { metricsFromRow } from './sums.js';
 import { batchInserter, openSqlite, type SqliteOptions } from './sqlite-connection.js';
-import { listProjectsSql, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
+import { listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
 import { SqliteWriteThreads } from './sqlite-threads.js';
 import { NO_RETRY, retrying, type InsertRetry } from './retry.js';
 import type {
@@ -22,9 +23,12 @@ interface SqliteStoreOptions extends SqliteOptions {
    * run on the calling thread with SQLite's automatic checkpoints, as a simple app would.
    */
   writeThreads: boolean;
+  /** For commands that only read (verify, backup): an existing file, opened read-only. */
+  readOnly: boolean;
 }
 
-const DEFAULTS: SqliteStoreOptions = { synchronous: 'FULL', busyTimeoutMs: 250, writeThreads: true };
+const DEFAULTS: SqliteStoreOptions = { synchronous: 'FULL', busyTimeoutMs: 250, writeThreads: true, readOnly: false };
+const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'migrations');
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
@@ -36,13 +40,14 @@ export class SqliteStore implements Store {
   constructor(file: string, settings: Partial<SqliteStoreOptions> = {}) {
     const options = { ...DEFAULTS, ...settings };
     const inMemory = file === ':memory:';
-    if (!inMemory) mkdirSync(dirname(file), { recursive: true });
-    this.db = openSqlite(file, options);
+    if (options.readOnly && !inMemory && !existsSync(file)) throw new Error(`no SQLite database at ${file} (DATABASE_URL)`);
+    if (!inMemory && !options.readOnly) mkdirSync(dirname(file), { recursive: true });
+    this.db = openSqlite(file, options, options.readOnly);
     // Reports read the month's rollup rows again and again (about 5 MB at a million events a
     // month); in SQLite's default 2 MB cache every report read them anew from the file.
     this.db.pragma(`cache_size = -${READ_CACHE_KIB}`);
     // An in-memory database exists only for its own connection: a thread would open another one.
-    if (options.writeThreads && !inMemory) {
+    if (options.writeThreads && !inMemory && !options.readOnly) {
       const threads = (this.threads = new SqliteWriteThreads(file, options));
       this.insert = (records, retry) => threads.insert(records, retry);
       // The insert thread takes batches in turn: with the next one already waiting there when a
@@ -62,7 +67,7 @@ export class SqliteStore implements Store {
       this.db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[],
     );
     const done: string[] = [];
-    for (const m of readMigrations(join(PACKAGE_ROOT, 'migrations'))) {
+    for (const m of readMigrations(MIGRATIONS_DIR)) {
       if (applied.has(m.version)) continue;
       // IMMEDIATE: two processes starting at once must not both apply the same file.
       this.db.transaction(() => {
@@ -72,10 +77,16 @@ export class SqliteStore implements Store {
         this.db
           .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
           .run(m.version, m.name, new Date().toISOString());
-        done.push(`${String(m.version).padStart(4, '0')}_${m.name}`);
+        done.push(migrationName(m));
       }).immediate();
     }
     return done;
+  }
+
+  async pendingMigrations(): Promise<string[]> {
+    const table = this.db.prepare(`SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'`).get();
+    const applied = new Set(table ? (this.db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]) : []);
+    return readMigrations(MIGRATIONS_DIR).filter((m) => !applied.has(m.version)).map(migrationName);
   }
 
   insertBatch(records: readonly UsageRecord[], retry = NO_RETRY): Promise<boolean[]> {
@@ -83,10 +94,28 @@ export class SqliteStore implements Store {
   }
 
   async aggregate(query: AggregateQuery): Promise<AggregateResult> {
-    const { totals, groups } = aggregateSql(query, SQLITE_DIALECT);
-    const rows = this.db.prepare(groups.sql).all(groups.params) as SqlRow[];
-    const totalRow = totalsFromGroups(query, rows) ?? (this.db.prepare(totals.sql).get(totals.params) as SqlRow);
-    return aggregateResult(query, totalRow, rows);
+    // One read transaction: totals and groups come from one snapshot, so the groups past the
+    // limit ("other" = totals less those shown) add up while the insert thread commits.
+    return this.db.transaction(() => {
+      const carried = carriedRollupSql(query, SQLITE_DIALECT);
+      const wide = carried !== null && this.db.prepare(carried.sql).pluck().get(carried.params) === 1;
+      return (wide ? null : this.aggregateRead(query, false)) ?? this.aggregateRead(query, true)!;
+    })();
+  }
+
+  /** The report read narrow, or wide (see sums.ts); null when a narrow reading overflowed. */
+  private aggregateRead(query: AggregateQuery, wide: boolean): AggregateResult | null {
+    const { totals, groups } = aggregateSql(query, SQLITE_DIALECT, wide);
+    try {
+      const result = groupsFromRows(query, this.db.prepare(groups.sql).safeIntegers(wide).all(groups.params) as SqlRow[], groups.parts);
+      if (!result) return null;
+      const sums = totalsFromGroups(query, result)
+        ?? metricsFromRow(this.db.prepare(totals.sql).safeIntegers(wide).get(totals.params) as SqlRow, totals.parts);
+      return sums && { totals: sums, ...result };
+    } catch (error) {
+      if (!wide && (error as Error).message === 'integer overflow') return null;
+      throw error;
+    }
   }
 
   async listEvents(query: EventsQuery): Promise<EventsPage> {
@@ -189,6 +218,17 @@ export class SqliteStore implements Store {
 
   async ping(): Promise<void> {
     this.db.prepare('SELECT 1').get();
+  }
+
+  async probeWrite(): Promise<void> {
+    // It runs on the event loop: a lock held elsewhere is answer enough, not something to wait for.
+    const busyTimeout = this.db.pragma('busy_timeout', { simple: true }) as number;
+    this.db.pragma('busy_timeout = 0');
+    try {
+      this.db.transaction(() => this.db.prepare(PROBE_WRITE_SQL).run(Date.now())).immediate();
+    } finally {
+      this.db.pragma(`busy_timeout = ${busyTimeout}`);
+    }
   }
 
   async verify(): Promise<VerifyResult> {

@@ -84,6 +84,14 @@ export interface EventsQuery {
   after: EventCursor | null;
 }
 
+/**
+ * An event's identity: its id within its project. One string, for sets of them; NUL separates the
+ * two, as no stored text contains it.
+ */
+export function eventKey(project: string, id: string): string {
+  return `${project}\u0000${id}`;
+}
+
 export interface StoredEvent extends UsageRecord {
   seq: number;
 }
@@ -158,13 +166,16 @@ export interface VerifyResult {
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   migrate(): Promise<string[]>;
+  /** The migrations this version has that the database lacks (all of them for an empty one). */
+  pendingMigrations(): Promise<string[]>;
   /**
    * How many insertBatch calls may be outstanding at once with their commits still in call order,
-   * so that of two events sharing an id the one handed over first is stored.
+   * so that of two events sharing a project and id the one handed over first is stored.
    */
   readonly insertsInFlight: number;
   /**
-   * One transaction for the whole batch; `true` where the row was new, `false` for a duplicate id.
+   * One transaction for the whole batch; `true` where the row was new, `false` where its project
+   * already holds its id (ids are unique per project, so another project's ids never count).
    * A failing database is retried as `retry` says (not at all by default).
    */
   insertBatch(records: readonly UsageRecord[], retry?: InsertRetry): Promise<boolean[]>;
@@ -194,6 +205,11 @@ export interface Store {
   /** Gives the pinned projects the order of `ids`, in one transaction; unchanged unless `ids` is exactly the pinned set. */
   reorderPins(ids: readonly string[]): Promise<PinOrderMismatch | null>;
   ping(): Promise<void>;
+  /**
+   * Commits a one-row write of its own (table write_probe), failing as an insert would on a
+   * locked, full or read-only database. SQLite does not wait for another writer's lock here.
+   */
+  probeWrite(): Promise<void>;
   /** Rollup = raw sums from the raw horizon on, and the database's own integrity check. */
   verify(): Promise<VerifyResult>;
   /** Recomputes the rollups from the raw events, from the raw horizon on (older rollups are all that is left). */

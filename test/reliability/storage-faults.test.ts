@@ -1,7 +1,8 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startTestService, type TestService } from '../support/service.js';
+import { BACKENDS, startTestService, type TestService } from '../support/service.js';
 import { metricValue, until } from '../support/wait.js';
 
 const batch = (prefix: string, n: number) => ({
@@ -37,6 +38,8 @@ describe.each(['on', 'off'])('a busy or failing database, SQLITE_WRITE_THREADS=%
     expect(await readyz(svc)).toEqual({ status: 503, body: expect.objectContaining({ status: 'not_ready', reason: expect.stringMatching(/SQLITE_BUSY/) }) });
 
     other.exec('ROLLBACK');
+    // Ready again at once, before any traffic: /readyz tried a write of its own.
+    expect(await readyz(svc)).toEqual({ status: 200, body: expect.objectContaining({ status: 'ready' }) });
     expect((await stored(svc)).events).toBe(0);
     const retried = await svc.ingest('/v1/usage', batch('locked', 3));
     expect(await retried.json()).toMatchObject({ accepted: 3, duplicates: 0 });
@@ -80,5 +83,48 @@ describe.each(['on', 'off'])('a busy or failing database, SQLITE_WRITE_THREADS=%
     expect(await (await first).json()).toMatchObject({ accepted: 1 });
     expect(await (await second).json()).toMatchObject({ duplicates: 1 });
     expect(await stored(svc)).toMatchObject({ events: 1, input_tokens: 1 });
+  });
+});
+
+/**
+ * A database that fails every write (a full disk, imitated by triggers that raise its error) and
+ * then recovers: /readyz finds out by writing itself, with no client traffic in between.
+ */
+const FAULTS = {
+  sqlite: {
+    on: ['usage_events', 'write_probe'].map((t) => `CREATE TRIGGER full_${t} BEFORE INSERT ON ${t} BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;`).join('\n'),
+    off: 'DROP TRIGGER full_usage_events; DROP TRIGGER full_write_probe;',
+  },
+  postgres: {
+    on: `CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = '53100'; END $$;
+         CREATE TRIGGER disk_full BEFORE INSERT ON usage_events FOR EACH STATEMENT EXECUTE FUNCTION disk_full();
+         CREATE TRIGGER disk_full BEFORE INSERT OR UPDATE ON write_probe FOR EACH STATEMENT EXECUTE FUNCTION disk_full();`,
+    off: 'DROP FUNCTION disk_full CASCADE',
+  },
+};
+
+describe.each(BACKENDS)('on %s, after a failed write', (backend) => {
+  it('/readyz probes the database itself: not ready while writes fail, ready as soon as they work again', async () => {
+    svc = await startTestService({ backend, env: { WRITE_RETRY_MS: '300' } });
+    const admin = backend === 'sqlite' ? null : new pg.Client({ connectionString: svc.databaseUrl });
+    const exec = async (sql: string) => (admin ? void (await admin.query(sql)) : void (other ??= new Database(join(svc!.dir, 'usage.db'))).exec(sql));
+    await admin?.connect();
+    try {
+      await exec(FAULTS[backend].on);
+      const res = await svc.ingest('/v1/usage', batch('full', 3));
+      expect(res.status).toBe(503);
+      // Nothing waits to be retried, so each check writes: the fault is still there, and says so.
+      for (let i = 0; i < 2; i++) {
+        expect(await readyz(svc)).toEqual({ status: 503, body: expect.objectContaining({ reason: expect.stringMatching(/full|No space left/) }) });
+      }
+
+      await exec(FAULTS[backend].off);
+      expect(await readyz(svc)).toEqual({ status: 200, body: expect.objectContaining({ status: 'ready' }) });
+      expect((await stored(svc)).events).toBe(0);
+      expect(await (await svc.ingest('/v1/usage', batch('full', 3))).json()).toMatchObject({ accepted: 3 });
+    } finally {
+      await admin?.end();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AggregateQuery, Dimension, Filters, GroupKey } from '../../src/store/types.js';
+import { eventKey, type AggregateQuery, type Dimension, type Filters, type GroupKey } from '../../src/store/types.js';
 import { randomEvent, rng, VALUES } from '../support/random.js';
 import { BACKENDS, startTestService, type TestService } from '../support/service.js';
 
@@ -42,10 +42,10 @@ describe.each(BACKENDS)('on %s', (backend) => {
       expect(await svc.store.verify()).toMatchObject({ ok: true, mismatches: 0 });
     });
 
-    it('the stored totals equal the sums over the distinct events sent', async () => {
-      const firstById = new Map<string, Record<string, any>>();
-      for (const e of sent) if (!firstById.has(e.id)) firstById.set(e.id, e);
-      const distinct = [...firstById.values()];
+    it('the stored totals equal the sums over the distinct events sent (an id is unique per project)', async () => {
+      const first = new Map<string, Record<string, any>>();
+      for (const e of sent) if (!first.has(eventKey(e.project, e.id))) first.set(eventKey(e.project, e.id), e);
+      const distinct = [...first.values()];
       const result = await svc.store.aggregate({ ...randomRollupQuery(), groupBy: [], filters: {}, from: Date.UTC(2026, 10, 1), to: Date.UTC(2026, 11, 1), source: 'rollup' });
       expect(result.totals.events).toBe(distinct.length);
       expect(result.totals.input_tokens).toBe(distinct.reduce((s, e) => s + e.input_tokens, 0));

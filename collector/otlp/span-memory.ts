@@ -1,0 +1,175 @@
+/**
+ * What the collector remembers of the usage spans it read lately, so that the spans of one model
+ * call are counted once even when they reach it in different requests: an exporter sends a span when
+ * it ends, so a parent often comes after its children (and with a SimpleSpanProcessor always does),
+ * and an instrumentation's copy of a call may sit in another trace than the SDK's own span.
+ *
+ * In memory only and bounded (least recently written first out): a restart forgets it, and so does
+ * another collector instance. docs/otel.md says what that costs.
+ */
+
+/** Traces whose span ids with usage beneath them are remembered... */
+export const MAX_REMEMBERED_TRACES = 10_000;
+/** ...and span ids in all of them together, and per trace (a long agent session is one trace). */
+export const MAX_REMEMBERED_SPAN_IDS = 100_000;
+const MAX_SPANS_PER_TRACE = 1_024;
+const MAX_PARTITIONS_PER_SPAN = 4;
+/** Model calls remembered, to recognise another span of the same call; per key (partition, resource, input). */
+export const MAX_REMEMBERED_CALLS = 10_000;
+const MAX_CALLS_PER_KEY = 8;
+/** Spans (and scopes) remembered per call: a call has one span per instrumentation. */
+const MAX_SPANS_PER_CALL = 8;
+/**
+ * Texts a client sends (project, model, scope, response id) are cut to this length before they are
+ * remembered, so a hostile span cannot make the memory large. A valid event's texts are no longer.
+ */
+export const MAX_REMEMBERED_TEXT = 256;
+
+/**
+ * A Map that drops its least recently written entries beyond `maxEntries`, or beyond `maxWeight`
+ * summed over the entries' weights (what each holds). Reads do not refresh.
+ */
+class LruMap<K, V> {
+  private readonly map = new Map<K, { value: V; weight: number }>();
+  private weight = 0;
+  constructor(private readonly maxEntries: number, private readonly maxWeight = maxEntries) {}
+
+  get(key: K): V | undefined {
+    return this.map.get(key)?.value;
+  }
+
+  set(key: K, value: V, weight = 1): void {
+    const old = this.map.get(key);
+    if (old) {
+      this.weight -= old.weight;
+      this.map.delete(key);
+    }
+    this.map.set(key, { value, weight });
+    this.weight += weight;
+    while (this.map.size > this.maxEntries || this.weight > this.maxWeight) {
+      const [oldestKey, oldest] = this.map.entries().next().value!;
+      this.map.delete(oldestKey);
+      this.weight -= oldest.weight;
+    }
+  }
+}
+
+/** Drops a Map's or Set's oldest entry while it holds more than `max`. */
+function trim(collection: Map<unknown, unknown> | Set<unknown>, max: number): void {
+  while (collection.size > max) collection.delete(collection.keys().next().value);
+}
+
+/** One span with usage as `call()` compares it with the calls already seen. */
+export interface CallSpan {
+  /** Trace id + span id: the event id, the same for a retried span. */
+  key: string;
+  /** Whose spans these are: the key's project scope and the span's project (see spans.ts). */
+  partition: string;
+  /** The emitting instrumentation: one call never gives two spans of the same scope. */
+  scope: string;
+  /** A digest of the resource's attributes: the spans of one call come from one process. */
+  resource: string;
+  /** Request and response model names on the span. */
+  models: readonly string[];
+  responseId: string | undefined;
+  /** The input count as mapped (a client's invalid value too, as text). */
+  inputTokens: string;
+  startNanos: bigint;
+  endNanos: bigint;
+}
+
+interface Call {
+  /** Span key → whether that span was the one counted. A retried span gets the same verdict. */
+  members: Map<string, boolean>;
+  scopes: Set<string>;
+  /** The provider's id for the call, once a span named it: spans naming another id are another call. */
+  responseId: string | undefined;
+  models: readonly string[];
+  startNanos: bigint;
+  endNanos: bigint;
+}
+
+export class SpanMemory {
+  /** trace id → span id → partitions in which that span has usage beneath it. */
+  private readonly traces = new LruMap<string, Map<string, string[]>>(MAX_REMEMBERED_TRACES, MAX_REMEMBERED_SPAN_IDS);
+  /** One instance of each partition name, however many span ids it is remembered for. */
+  private readonly partitions = new LruMap<string, string>(1_000);
+  private readonly calls = new LruMap<string, Call[]>(MAX_REMEMBERED_CALLS, MAX_REMEMBERED_CALLS);
+  private readonly responses = new LruMap<string, Call>(MAX_REMEMBERED_CALLS);
+
+  /** The partitions in which a span with usage was seen beneath this span id (usually none). */
+  usageBelow(traceId: string, spanId: string): readonly string[] | undefined {
+    return this.traces.get(traceId)?.get(spanId);
+  }
+
+  rememberUsageBelow(traceId: string, spanId: string, partition: string): void {
+    const spans = this.traces.get(traceId) ?? new Map<string, string[]>();
+    const partitions = spans.get(spanId) ?? [];
+    if (partitions.includes(partition)) return;
+    let name = this.partitions.get(partition);
+    if (name === undefined) this.partitions.set(partition, (name = partition));
+    if (partitions.push(name) > MAX_PARTITIONS_PER_SPAN) partitions.shift();
+    spans.set(spanId, partitions);
+    trim(spans, MAX_SPANS_PER_TRACE);
+    this.traces.set(traceId, spans, spans.size);
+  }
+
+  /**
+   * Whether this span is the one to count for its model call: true for the first span of a call (and
+   * that span's retries), false for another span of a call already seen. Two spans are one call when
+   * they share a response id, or when they come from the same partition and resource, from different
+   * instrumentation scopes, with the same input count and a model name in common, at overlapping times.
+   * Each call takes at most one span per scope, so two identical calls made at once stay two.
+   */
+  call(span: CallSpan): boolean {
+    const byResponse = span.responseId === undefined ? undefined : `${span.partition}\n${span.responseId}`;
+    const known = byResponse === undefined ? undefined : this.responses.get(byResponse);
+    if (known) return this.join(known, span);
+
+    const key = `${span.partition}\n${span.resource}\n${span.inputTokens}`;
+    const calls = this.calls.get(key) ?? [];
+    const same = calls.find((c) => c.members.has(span.key))
+      ?? calls.find((c) => !c.scopes.has(span.scope) && (c.responseId === undefined || span.responseId === undefined)
+        && overlaps(c, span) && c.models.some((m) => span.models.includes(m)));
+    if (same) {
+      if (byResponse !== undefined) this.responses.set(byResponse, same);
+      return this.join(same, span);
+    }
+    const call: Call = {
+      members: new Map([[span.key, true]]), scopes: new Set([span.scope]), responseId: span.responseId,
+      models: span.models, startNanos: span.startNanos, endNanos: span.endNanos,
+    };
+    const kept = [...calls.slice(1 - MAX_CALLS_PER_KEY), call];
+    this.calls.set(key, kept, kept.length);
+    if (byResponse !== undefined) this.responses.set(byResponse, call);
+    return true;
+  }
+
+  private join(call: Call, span: CallSpan): boolean {
+    const verdict = call.members.get(span.key);
+    if (verdict !== undefined) return verdict;
+    call.members.set(span.key, false);
+    call.scopes.add(span.scope);
+    trim(call.members, MAX_SPANS_PER_CALL);
+    trim(call.scopes, MAX_SPANS_PER_CALL);
+    call.responseId ??= span.responseId;
+    return false;
+  }
+}
+
+function overlaps(call: Call, span: CallSpan): boolean {
+  const end = (start: bigint, end: bigint) => (end > start ? end : start);
+  return call.startNanos <= end(span.startNanos, span.endNanos) && span.startNanos <= end(call.startNanos, call.endNanos);
+}
+
+const memories = new WeakMap<object, SpanMemory>();
+
+/**
+ * The memory of one collector: keyed by its batch writer, which every front (HTTP, gRPC) of the
+ * collector shares, so spans are remembered whichever way they came.
+ */
+export function spanMemoryOf(writer: object): SpanMemory {
+  let memory = memories.get(writer);
+  if (!memory) memories.set(writer, (memory = new SpanMemory()));
+  return memory;
+}
