@@ -102,7 +102,10 @@ if (problem && !process.env.CI) {
         const from = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
         const to = new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 10);
         const totals = async () => (await svc.report(`/v1/reports/usage?from=${from}&to=${to}`)).body.totals;
-        const events = async () => ((await svc.report('/v1/events?limit=100')).body.events as Record<string, any>[]).sort((a, b) => a.input_tokens - b.input_tokens);
+        const session = sessionOf(spec.name, result);
+        expect(session, context).toMatch(/^[0-9a-f-]{36}$/);
+        // The run's events, found by the session the CLI printed.
+        const events = async () => ((await svc.report(`/v1/events?limit=100&session=${session}`)).body.events as Record<string, any>[]).sort((a, b) => a.input_tokens - b.input_tokens);
 
         const usage = sumUsage(result.modelCalls.map((c) => c.usage));
         const expected = {
@@ -117,8 +120,6 @@ if (problem && !process.env.CI) {
         expect(before.totals).toMatchObject(expected);
 
         // Each event is one model call: its model and counts, the CLI's agent and session.
-        const session = sessionOf(spec.name, result);
-        expect(session, context).toMatch(/^[0-9a-f-]{36}$/);
         const calls = [...result.modelCalls].sort((a, b) => a.usage.input - b.usage.input);
         expect(before.events).toEqual(calls.map((call) => expect.objectContaining({
           // Claude Code's records carry the API's request-id; the others are hashed.
