@@ -1,10 +1,13 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { TOOL_FILE, type CliSpec, type Launch, type Protocol } from './clis.js';
 import { RESOLV_CONF_LOOPBACK, startDnsRecorder, type DnsQuery } from './dns-recorder.js';
 import { startFakeModel, type ModelCall } from './fake-model.js';
+import { REPO_ROOT } from './paths.js';
+import { inLoopbackOnlyNamespace } from './prerequisites.js';
 import { startCapture, type CapturedRequest, type CaptureOptions } from './otlp-capture.js';
 
 /**
@@ -40,6 +43,13 @@ export interface RunOptions extends CaptureOptions {
   recordDns?: boolean;
   /** Change the launch before it runs (e.g. drop a setting to see the CLI's default). */
   adjust?: (launch: Launch) => Launch;
+  /**
+   * Run the CLI alone in a fresh loopback-only network namespace (`unshare --net`), while the fake
+   * model and the OTLP receiver stay in this process's namespace, reached through unix-socket
+   * bridges on the same 127.0.0.1 ports (loopback-bridge.mjs). For a test process that cannot
+   * itself run inside isolated.sh; needs root, or unprivileged user namespaces.
+   */
+  isolate?: boolean;
 }
 
 /** Refuses to run outside a loopback-only network namespace, so nothing a CLI tries can leave the machine. */
@@ -65,7 +75,7 @@ export async function runCli(spec: CliSpec, protocol: Protocol, options: RunOpti
   writeFileSync(join(work, TOOL_FILE.name), TOOL_FILE.content);
 
   const model = await startFakeModel({ toolFile: { absolute: join(work, TOOL_FILE.name), relative: TOOL_FILE.name }, dumpDir: options.dumpDir });
-  const capture = options.otlp ? undefined : await startCapture({ failFirst: options.failFirst, ports: options.ports });
+  const capture = options.otlp ? undefined : await startCapture({ failFirst: options.failFirst, ports: options.ports, forward: options.forward, loseFirstAnswers: options.loseFirstAnswers });
   const dns = options.recordDns ? await startDnsRecorder() : undefined;
   try {
     const otlp = options.otlp ?? { httpUrl: capture!.httpUrl, grpcUrl: capture!.grpcUrl };
@@ -75,8 +85,9 @@ export async function runCli(spec: CliSpec, protocol: Protocol, options: RunOpti
       mkdirSync(dirname(join(home, path)), { recursive: true });
       writeFileSync(join(home, path), content);
     }
+    const bridge = options.isolate ? await bridgePorts(join(root, 'sockets'), [model.url, otlp.httpUrl, otlp.grpcUrl]) : undefined;
     const started = Date.now();
-    const outcome = await execute(launch, work, options.timeoutMs ?? 240_000);
+    const outcome = await execute(bridge ? isolated(launch, bridge) : launch, work, options.timeoutMs ?? 240_000).finally(() => bridge?.close());
     return {
       launch,
       root,
@@ -93,14 +104,64 @@ export async function runCli(spec: CliSpec, protocol: Protocol, options: RunOpti
   }
 }
 
+/** Where the unix sockets are, the ports they stand for, and how to take them down. */
+interface Bridge {
+  dir: string;
+  ports: number[];
+  close(): Promise<void>;
+}
+
+/** A unix socket `<dir>/<port>.sock` per URL, each connection piped on to 127.0.0.1:<port> in this namespace. */
+async function bridgePorts(dir: string, urls: string[]): Promise<Bridge> {
+  mkdirSync(dir, { recursive: true });
+  const ports = [...new Set(urls.map((url) => Number(new URL(url).port)))];
+  const sockets = new Set<Socket>();
+  const servers = await Promise.all(ports.map((port) => new Promise<Server>((resolve, reject) => {
+    const server = createServer((inner) => {
+      const outer = createConnection(port, '127.0.0.1');
+      for (const socket of [inner, outer]) {
+        sockets.add(socket);
+        socket.on('close', () => sockets.delete(socket));
+      }
+      inner.pipe(outer).pipe(inner);
+      inner.on('error', () => outer.destroy());
+      outer.on('error', () => inner.destroy());
+    });
+    server.once('error', reject);
+    server.listen(join(dir, `${port}.sock`), () => resolve(server));
+  })));
+  return {
+    dir,
+    ports,
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+    },
+  };
+}
+
+const LOOPBACK_BRIDGE = join(REPO_ROOT, 'test', 'agents', 'loopback-bridge.mjs');
+
+/** `launch` run in a loopback-only network namespace, behind loopback-bridge.mjs listening on the bridge's ports. */
+function isolated(launch: Launch, bridge: Bridge): Launch {
+  return { ...launch, ...inLoopbackOnlyNamespace(process.execPath, [LOOPBACK_BRIDGE, bridge.dir, bridge.ports.join(','), launch.command, ...launch.args]) };
+}
+
 function execute(launch: Launch, cwd: string, timeoutMs: number): Promise<Pick<RunResult, 'exitCode' | 'signal' | 'stdout' | 'stderr'>> {
   return new Promise((resolve, reject) => {
-    const child = spawn(launch.command, launch.args, { cwd, env: launch.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, so a timeout ends the CLI's children (and the bridge's) with it.
+    const child = spawn(launch.command, launch.args, { cwd, env: launch.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }, timeoutMs);
     child.on('error', (error) => {
       clearTimeout(timer);
       reject(error);
