@@ -40,7 +40,9 @@ const STAGES: [stage: string, test: (url: string, name: string) => boolean][] = 
 
 export interface StageTime {
   stage: string;
+  /** Over all threads, and on the main thread alone (where HTTP, decoding and mapping run). */
   ms: number;
+  mainMs: number;
   share: number;
 }
 
@@ -59,6 +61,7 @@ export interface ThreadTime {
  */
 export function summariseProfiles(dir: string): { stages: StageTime[]; threads: ThreadTime[] } {
   const totals = new Map<string, number>();
+  const main = new Map<string, number>();
   const threads: ThreadTime[] = [];
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
     const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
@@ -76,22 +79,24 @@ export function summariseProfiles(dir: string): { stages: StageTime[]; threads: 
       stageOf.set(id, stage);
       return stage;
     };
+    // Node names the files CPU.<date>.<time>.<pid>.<thread id>.<sequence>.cpuprofile.
+    const thread = Number(file.split('.')[4]);
     let profiledMs = 0;
     let idleMs = 0;
     profile.samples.forEach((id, i) => {
       const stage = resolve(id);
       const ms = (profile.timeDeltas[i] ?? 0) / 1000;
       totals.set(stage, (totals.get(stage) ?? 0) + ms);
+      if (thread === 0) main.set(stage, (main.get(stage) ?? 0) + ms);
       profiledMs += ms;
       if (stage === 'idle') idleMs += ms;
     });
-    // Node names the files CPU.<date>.<time>.<pid>.<thread id>.<sequence>.cpuprofile.
-    threads.push({ thread: Number(file.split('.')[4]), busyMs: profiledMs - idleMs, profiledMs });
+    threads.push({ thread, busyMs: profiledMs - idleMs, profiledMs });
   }
   totals.delete('idle');
   const busy = [...totals.values()].reduce((a, b) => a + b, 0);
   return {
-    stages: [...totals].map(([stage, ms]) => ({ stage, ms, share: ms / busy })).sort((a, b) => b.ms - a.ms),
+    stages: [...totals].map(([stage, ms]) => ({ stage, ms, mainMs: main.get(stage) ?? 0, share: ms / busy })).sort((a, b) => b.ms - a.ms),
     threads: threads.sort((a, b) => a.thread - b.thread),
   };
 }

@@ -202,7 +202,8 @@ async function profile(dir: string): Promise<void> {
   console.log(loadLine(load.what, result, load.unit));
   console.log(`CPU profile of the service under ${load.what} (busy time by stage):`);
   const { stages, threads } = summariseProfiles(profiles);
-  for (const s of stages) console.log(`    ${s.stage.padEnd(28)} ${fmt(s.ms).padStart(7)} ms  ${(s.share * 100).toFixed(1).padStart(5)} %`);
+  console.log(`    ${'stage'.padEnd(28)} ${'all threads'.padStart(18)}  ${'main thread'.padStart(11)}`);
+  for (const s of stages) console.log(`    ${s.stage.padEnd(28)} ${fmt(s.ms).padStart(7)} ms  ${(s.share * 100).toFixed(1).padStart(5)} %  ${fmt(s.mainMs).padStart(8)} ms`);
   const busy = threads.map((t) => `${t.thread === 0 ? 'main' : `thread ${t.thread}`} ${fmt(t.busyMs)} of ${fmt(t.profiledMs)} ms`);
   console.log(`  busy: ${busy.join(', ')}`);
 }
