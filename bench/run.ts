@@ -135,8 +135,8 @@ async function agentTelemetry(dir: string): Promise<void> {
     const grpc = await onFreshService(dir, `logs-grpc-${batch}`, ({ grpc }) => runLogsLoad({ url: grpc, transport: 'grpc', batch, ...LOADS }));
     console.log(`  ${fmt(batch)} usage records per request:`);
     console.log(loadLine('POST /v1/usage (the reference)', usage.result));
-    console.log(loadLine('POST /v1/logs, HTTP protobuf', http.result));
-    console.log(loadLine('LogsService/Export, gRPC', grpc.result));
+    console.log(loadLine('POST /v1/logs, HTTP protobuf', http.result, 'records'));
+    console.log(loadLine('LogsService/Export, gRPC', grpc.result, 'records'));
     for (const [label, run] of [['logs over HTTP', http], ['logs over gRPC', grpc]] as const) {
       const ratio = run.result.eventsPerSecond / usage.result.eventsPerSecond;
       console.log(`    ${label} / usage: ${percent(ratio)} ${target(ratio >= TARGETS.logsOfUsage, `≥ ${percent(TARGETS.logsOfUsage)}`)}`);
@@ -180,10 +180,12 @@ const PROFILED_LOADS: Record<string, { what: string; unit?: string; run: (urls: 
   usage: { what: 'POST /v1/usage, 1,000-event batches', run: ({ collector }) => runLoad({ url: `${collector}/v1/usage`, batch: 1000, ...LOADS }) },
   'logs-http': {
     what: 'POST /v1/logs, 1,000 Claude Code and Codex records per request',
+    unit: 'records',
     run: ({ collector }) => runLogsLoad({ url: collector, transport: 'http', batch: 1000, ...LOADS }),
   },
   'logs-grpc': {
     what: 'gRPC LogsService/Export, 1,000 Claude Code and Codex records per request',
+    unit: 'records',
     run: ({ grpc }) => runLogsLoad({ url: grpc, transport: 'grpc', batch: 1000, ...LOADS }),
   },
   'mixed-traces': {
