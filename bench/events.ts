@@ -23,13 +23,16 @@ function hash(n: number, salt: number): number {
   return (h ^ (h >>> 13)) >>> 0;
 }
 
+/** A generated event: every field but a reported cost is filled. */
+export type BenchEvent = Required<Omit<ValidUsageEvent, 'cost_usd'>>;
+
 /**
  * Event number n of a realistic fleet: runs of 25 calls, each run by one agent (which belongs to
  * one project and works on a few tasks, calling a few models), spread over the 30 days before
  * `now`. Cardinality at 1 M events: 8 projects, 40 agents, 320 tasks, 12 models, 40,000 runs,
  * 500 users. Every field is filled, so the result is already a valid event for normalise().
  */
-export function makeEvent(n: number, idPrefix: string, now: number): ValidUsageEvent {
+export function makeEvent(n: number, idPrefix: string, now: number): BenchEvent {
   const run = Math.floor(n / EVENTS_PER_RUN);
   const step = n % EVENTS_PER_RUN;
   const r = hash(run, 1);
@@ -62,7 +65,7 @@ export function makeEvent(n: number, idPrefix: string, now: number): ValidUsageE
   };
 }
 
-export function makeEvents(first: number, count: number, idPrefix: string, now = Date.now()): ValidUsageEvent[] {
+export function makeEvents(first: number, count: number, idPrefix: string, now = Date.now()): BenchEvent[] {
   return Array.from({ length: count }, (_, i) => makeEvent(first + i, idPrefix, now));
 }
 

@@ -146,6 +146,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   });
 }
 
+/** The collector's event counts by outcome (`tokentally_events_total`): accepted, duplicate, rejected. */
+export async function eventCounts(collectorUrl: string): Promise<Record<string, number>> {
+  const metrics = await (await fetch(`${collectorUrl}/metrics`)).text();
+  return Object.fromEntries([...metrics.matchAll(/^tokentally_events_total\{outcome="(\w+)"\} (\d+)$/gm)].map(([, outcome, n]) => [outcome!, Number(n)]));
+}
+
 /**
  * Resolves once the collector has no events waiting for a commit, twice in a row: a load run ends
  * with requests still in flight, and the next run must not start behind their backlog.

@@ -3,11 +3,12 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createPricer, loadPriceTable } from '../src/pricing/index.js';
+import { runLogsLoad } from './agent-logs.js';
 import { measureCeiling } from './ceiling.js';
 import { growDataset } from './dataset.js';
 import { makeRecords } from './events.js';
-import { runLoad, waitForIdle, type LoadResult } from './load.js';
-import { runOtlpLoad } from './otlp.js';
+import { eventCounts, runLoad, waitForIdle, type LoadResult } from './load.js';
+import { MIXED_TRACE_SPANS, runMixedTraceLoad, runOtlpLoad } from './otlp.js';
 import { runPostgresBench } from './postgres.js';
 import { summariseProfiles } from './profile.js';
 import { last30DaysReport, measureReport, type ReportLatency } from './reports.js';
@@ -16,19 +17,26 @@ import { peakRssMB, runCli, runScript, stop, waitForListening, waitForUrls } fro
 const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false }, profile: { type: 'boolean', default: false }, postgres: { type: 'boolean', default: false },
+    /** The load --profile runs: one of PROFILED_LOADS. */
+    load: { type: 'string', default: 'usage' },
   },
 });
 const size = args.quick
-  ? { ceilingEvents: 20_000, seconds: 2, connections: 4, datasets: [20_000, 100_000], rollupBudget: 1, rawBudget: 1 }
-  : { ceilingEvents: 200_000, seconds: 10, connections: 8, datasets: [1_000_000, 5_000_000], rollupBudget: 5, rawBudget: 15 };
+  ? { ceilingEvents: 20_000, seconds: 2, connections: 4, datasets: [20_000, 100_000], rollupBudget: 1, rawBudget: 1, logBatches: [100] }
+  : { ceilingEvents: 200_000, seconds: 10, connections: 8, datasets: [1_000_000, 5_000_000], rollupBudget: 5, rawBudget: 15, logBatches: [100, 1000] };
+/** How long and over how many connections each load runs. */
+const LOADS = { connections: size.connections, seconds: size.seconds };
+/** Spans per request of the mixed trace load: about what one batch of an OTel SDK's span processor holds (512). */
+const MIXED_SPANS = 500;
 
-const TARGETS = { ofCeiling: 0.6, overSeed: 20, halfRateP99Ms: 50, rollupP50Ms: 20, rawP50Ms: 2000, rssMB: 250 };
+const TARGETS = { ofCeiling: 0.6, overSeed: 20, halfRateP99Ms: 50, rollupP50Ms: 20, rawP50Ms: 2000, rssMB: 250, logsOfUsage: 0.8, mixedSpansPerSecond: 100_000 };
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number) => `${n < 10 ? n.toFixed(1) : fmt(n)} ms`;
 const target = (ok: boolean, text: string) => `(target ${text}: ${ok ? 'met' : 'falls short'})`;
-const loadLine = (label: string, r: LoadResult) =>
-  `    ${label.padEnd(58)} ${fmt(r.eventsPerSecond).padStart(8)} events/s   p50 ${ms(r.p50)}   p99 ${ms(r.p99)}   failed ${r.failures}`;
+const loadLine = (label: string, r: LoadResult, unit = 'events') =>
+  `    ${label.padEnd(58)} ${fmt(r.eventsPerSecond).padStart(8)} ${unit}/s   p50 ${ms(r.p50)}   p99 ${ms(r.p99)}   failed ${r.failures}`;
+const percent = (ratio: number) => `${fmt(ratio * 100)} %`;
 const reportLine = (label: string, r: ReportLatency) =>
   `    ${label.padEnd(58)} p50 ${ms(r.p50)}   p99 ${ms(r.p99)}   (${r.samples} requests, source ${r.source})`;
 
@@ -36,9 +44,36 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'tokentally-bench-'));
 }
 
+/** `tokentally serve` on a fresh SQLite file `<name>.db` in `dir`, every port chosen by the system. */
+function serve(dir: string, name: string, nodeFlags: string[] = []) {
+  return runCli(['serve'], { DATABASE_URL: join(dir, `${name}.db`), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' }, nodeFlags);
+}
+
+interface Urls {
+  collector: string;
+  grpc: string;
+}
+
+/** A load against its own fresh service, and what that service's collector then counted (accepted, duplicate, rejected). */
+async function onFreshService(
+  dir: string, name: string, load: (urls: Urls) => Promise<LoadResult>, nodeFlags: string[] = [],
+): Promise<{ result: LoadResult; counts: Record<string, number> }> {
+  const server = serve(dir, name, nodeFlags);
+  try {
+    const { collector, 'OTLP/gRPC': grpc } = await waitForListening(server, ['collector', 'reporting', 'OTLP/gRPC']);
+    const result = await load({ collector, grpc });
+    await waitForIdle(collector);
+    return { result, counts: await eventCounts(collector) };
+  } finally {
+    await stop(server);
+  }
+}
+
+const countsText = (c: Record<string, number>) => `${fmt(c.accepted ?? 0)} new, ${fmt(c.duplicate ?? 0)} duplicate, ${fmt(c.rejected ?? 0)} rejected`;
+
 /** (b)–(e) and (g): the service in its own process, loaded over HTTP. */
 async function ingest(ceiling: number, dir: string): Promise<void> {
-  const server = runCli(['serve'], { DATABASE_URL: join(dir, 'ingest.db'), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' });
+  const server = serve(dir, 'ingest');
   const { collector } = await waitForUrls(server);
   const load = async (batch: number, connections = size.connections, rate?: number) => {
     await waitForIdle(collector);
@@ -75,7 +110,7 @@ async function ingest(ceiling: number, dir: string): Promise<void> {
     await stop(seed);
   }
 
-  const otlpServer = runCli(['serve'], { DATABASE_URL: join(dir, 'otlp.db'), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' });
+  const otlpServer = serve(dir, 'otlp');
   try {
     const { collector: otlpUrl } = await waitForUrls(otlpServer);
     console.log('(e) OTLP/HTTP protobuf ingest, POST /v1/traces, pre-encoded requests with fresh span ids:');
@@ -84,6 +119,37 @@ async function ingest(ceiling: number, dir: string): Promise<void> {
     await stop(otlpServer);
   }
   console.log(`(g) peak RSS of the service process under ingest load: ${fmt(peakRss)} MB ${target(peakRss <= TARGETS.rssMB, `≤ ${TARGETS.rssMB} MB`)}`);
+}
+
+/**
+ * (h) and (i): agents' telemetry. OTLP logs as Claude Code and Codex send them, over HTTP protobuf and
+ * gRPC, against POST /v1/usage with the same batch size; and a trace load that is mostly spans
+ * without usage. Each load runs on a fresh service, so none inherits another's database.
+ */
+async function agentTelemetry(dir: string): Promise<void> {
+  console.log(`(h) OTLP logs as Claude Code and Codex send them (claude_code.api_request, codex.sse_event response.completed; half each),`);
+  console.log(`    against POST /v1/usage with the same batch size, ${size.connections} connections, each load on a fresh service:`);
+  for (const batch of size.logBatches) {
+    const usage = await onFreshService(dir, `usage-${batch}`, ({ collector }) => runLoad({ url: `${collector}/v1/usage`, batch, ...LOADS }));
+    const http = await onFreshService(dir, `logs-http-${batch}`, ({ collector }) => runLogsLoad({ url: collector, transport: 'http', batch, ...LOADS }));
+    const grpc = await onFreshService(dir, `logs-grpc-${batch}`, ({ grpc }) => runLogsLoad({ url: grpc, transport: 'grpc', batch, ...LOADS }));
+    console.log(`  ${fmt(batch)} usage records per request:`);
+    console.log(loadLine('POST /v1/usage (the reference)', usage.result));
+    console.log(loadLine('POST /v1/logs, HTTP protobuf', http.result, 'records'));
+    console.log(loadLine('LogsService/Export, gRPC', grpc.result, 'records'));
+    for (const [label, run] of [['logs over HTTP', http], ['logs over gRPC', grpc]] as const) {
+      const ratio = run.result.eventsPerSecond / usage.result.eventsPerSecond;
+      console.log(`    ${label} / usage: ${percent(ratio)} ${target(ratio >= TARGETS.logsOfUsage, `≥ ${percent(TARGETS.logsOfUsage)}`)}`);
+    }
+    console.log(`    stored: usage ${countsText(usage.counts)}; logs over HTTP ${countsText(http.counts)}; over gRPC ${countsText(grpc.counts)}`);
+  }
+
+  console.log(`(i) mixed trace load, POST /v1/traces over HTTP protobuf, traces of ${MIXED_TRACE_SPANS} spans with 1 GenAI usage span each, the rest tool and HTTP spans:`);
+  const mixed = await onFreshService(dir, 'mixed', ({ collector }) => runMixedTraceLoad({ url: collector, spans: MIXED_SPANS, ...LOADS }));
+  console.log(loadLine(`${MIXED_SPANS} spans per request`, mixed.result, 'spans'));
+  const spans = mixed.result.eventsPerSecond;
+  console.log(`    spans decoded: ${fmt(spans)}/s ${target(spans >= TARGETS.mixedSpansPerSecond, `≥ ${fmt(TARGETS.mixedSpansPerSecond)} spans/s`)}; usage events: ${fmt(spans / MIXED_TRACE_SPANS)}/s`);
+  console.log(`    stored: ${countsText(mixed.counts)}`);
 }
 
 /** (f): reports over HTTP from a reporting process, on datasets grown in-process. */
@@ -109,20 +175,39 @@ async function reports(dir: string): Promise<void> {
   }
 }
 
-/** --profile: the service under 1,000-event batches with --cpu-prof, summarised by pipeline stage. */
+/** What `--profile --load <name>` puts the service under. */
+const PROFILED_LOADS: Record<string, { what: string; unit?: string; run: (urls: Urls) => Promise<LoadResult> }> = {
+  usage: { what: 'POST /v1/usage, 1,000-event batches', run: ({ collector }) => runLoad({ url: `${collector}/v1/usage`, batch: 1000, ...LOADS }) },
+  'logs-http': {
+    what: 'POST /v1/logs, 1,000 Claude Code and Codex records per request',
+    unit: 'records',
+    run: ({ collector }) => runLogsLoad({ url: collector, transport: 'http', batch: 1000, ...LOADS }),
+  },
+  'logs-grpc': {
+    what: 'gRPC LogsService/Export, 1,000 Claude Code and Codex records per request',
+    unit: 'records',
+    run: ({ grpc }) => runLogsLoad({ url: grpc, transport: 'grpc', batch: 1000, ...LOADS }),
+  },
+  'mixed-traces': {
+    what: `POST /v1/traces, ${MIXED_SPANS} spans per request, 1 in ${MIXED_TRACE_SPANS} with usage`,
+    unit: 'spans',
+    run: ({ collector }) => runMixedTraceLoad({ url: collector, spans: MIXED_SPANS, ...LOADS }),
+  },
+};
+
+/** --profile: the service under one of PROFILED_LOADS with --cpu-prof, summarised by pipeline stage. */
 async function profile(dir: string): Promise<void> {
+  const load = PROFILED_LOADS[args.load];
+  if (!load) throw new Error(`--load must be one of ${Object.keys(PROFILED_LOADS).join(', ')}`);
   const profiles = join(dir, 'profiles');
-  const server = runCli(['serve'], { DATABASE_URL: join(dir, 'profile.db'), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' }, [
-    '--cpu-prof', `--cpu-prof-dir=${profiles}`,
-  ]);
-  try {
-    const { collector } = await waitForUrls(server);
-    await runLoad({ url: `${collector}/v1/usage`, batch: 1000, connections: size.connections, seconds: size.seconds });
-  } finally {
-    await stop(server);
-  }
-  console.log('CPU profile of the service under 1,000-event batches (busy time by stage):');
-  for (const s of summariseProfiles(profiles)) console.log(`    ${s.stage.padEnd(28)} ${fmt(s.ms).padStart(7)} ms  ${(s.share * 100).toFixed(1).padStart(5)} %`);
+  const { result } = await onFreshService(dir, 'profile', load.run, ['--cpu-prof', `--cpu-prof-dir=${profiles}`]);
+  console.log(loadLine(load.what, result, load.unit));
+  console.log(`CPU profile of the service under ${load.what} (busy time by stage):`);
+  const { stages, threads } = summariseProfiles(profiles);
+  console.log(`    ${'stage'.padEnd(28)} ${'all threads'.padStart(18)}  ${'main thread'.padStart(11)}`);
+  for (const s of stages) console.log(`    ${s.stage.padEnd(28)} ${fmt(s.ms).padStart(7)} ms  ${(s.share * 100).toFixed(1).padStart(5)} %  ${fmt(s.mainMs).padStart(8)} ms`);
+  const busy = threads.map((t) => `${t.thread === 0 ? 'main' : `thread ${t.thread}`} ${fmt(t.busyMs)} of ${fmt(t.profiledMs)} ms`);
+  console.log(`  busy: ${busy.join(', ')}`);
 }
 
 async function main() {
@@ -134,6 +219,7 @@ async function main() {
     const ceiling = await measureCeiling(makeRecords(0, size.ceilingEvents, createPricer(loadPriceTable({}))));
     console.log(`(a) in-process ceiling, better-sqlite3, 1,000-row transactions: ${fmt(ceiling)} events/s`);
     await ingest(ceiling, dir);
+    await agentTelemetry(dir);
     await reports(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
