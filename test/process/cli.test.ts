@@ -9,7 +9,7 @@ import { runCli, waitForListening, waitForUrls } from '../../bench/server.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { callExport, grpcClient } from '../support/grpc.js';
 import { otlpRequest, toProtobuf, TRACE_ID } from '../support/otlp.js';
-import { fetchUntilStopped, until } from '../support/wait.js';
+import { postUntilStopped, until } from '../support/wait.js';
 
 const tempDb = () => join(mkdtempSync(join(tmpdir(), 'tokentally-cli-')), 'nested', 'usage.db');
 
@@ -58,23 +58,12 @@ describe('tokentally serve', () => {
     const { collector } = await waitForUrls(run);
     const acked: string[] = [];
     const stopped = { now: false };
-    const client = async (c: number) => {
-      for (let i = 0; ; i++) {
-        const events = Array.from({ length: 200 }, (_, j) => ({ id: `c${c}-${i}-${j}`, agent_id: 'a', model: 'm', input_tokens: 1 }));
-        const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) };
-        const res = await fetchUntilStopped(`${collector}/v1/usage`, init, stopped);
-        if (res === null) return;
-        if (res.status === 200) {
-          acked.push(...events.map((e) => e.id));
-          continue;
-        }
-        expect(stopped.now, `answered ${res.status} before SIGTERM`).toBe(true);
-        expect(res.status).toBe(503);
-        expect(res.headers.get('retry-after')).toBeTruthy();
+    const client = (c: number) =>
+      postUntilStopped(collector, (i) => Array.from({ length: 200 }, (_, j) => ({ id: `c${c}-${i}-${j}`, agent_id: 'a', model: 'm', input_tokens: 1 })), stopped, acked, (res) => {
         // Draining answers close their connection, so a busy keep-alive client cannot hold the server open.
         expect(res.headers.get('connection')).toBe('close');
-      }
-    };
+        return true;
+      });
     const clients = Promise.all([1, 2, 3, 4].map(client));
     await until(() => acked.length >= 1_000, 'a first thousand acknowledged events');
     stopped.now = true;

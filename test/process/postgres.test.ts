@@ -7,7 +7,7 @@ import { PACKAGE_ROOT } from '../../src/paths.js';
 import { readMigrations } from '../../src/store/migrations.js';
 import { openStore } from '../../src/store/open.js';
 import { createDatabase, POSTGRES_OPTED_OUT, runAdmin, type TestDatabase } from '../support/postgres.js';
-import { fetchUntilStopped, until } from '../support/wait.js';
+import { postUntilStopped, until } from '../support/wait.js';
 
 /** Several tokentally processes on one PostgreSQL database, as in a scaled-out deployment. */
 let db: TestDatabase;
@@ -94,23 +94,8 @@ describe.skipIf(POSTGRES_OPTED_OUT)('two collectors on one PostgreSQL database',
     const { run, url } = await start('collector', { SHUTDOWN_TIMEOUT_MS: '5000' });
     const acked: string[] = [];
     const stopped = { now: false };
-    const client = async (c: number) => {
-      for (let i = 0; ; i++) {
-        const events = Array.from({ length: 200 }, (_, j) => event(`term-${c}-${i}-${j}`, j));
-        const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) };
-        const res = await fetchUntilStopped(`${url}/v1/usage`, init, stopped);
-        if (res === null) return;
-        if (res.status === 200) {
-          acked.push(...events.map((e) => e.id));
-          continue;
-        }
-        expect(stopped.now, `answered ${res.status} before SIGTERM`).toBe(true);
-        expect(res.status).toBe(503);
-        expect(res.headers.get('retry-after')).toBeTruthy();
-        // Draining: a real client backs off for Retry-After instead of keeping the connection busy.
-        return;
-      }
-    };
+    // Draining: a real client backs off for Retry-After instead of keeping the connection busy.
+    const client = (c: number) => postUntilStopped(url, (i) => Array.from({ length: 200 }, (_, j) => event(`term-${c}-${i}-${j}`, j)), stopped, acked, () => false);
     const clients = Promise.all([1, 2, 3].map(client));
     await until(() => acked.length >= 600, 'a first 600 acknowledged events');
     stopped.now = true;

@@ -1,3 +1,5 @@
+import { expect } from 'vitest';
+
 /** Resolves once `condition` holds, polling every 10 ms; fails with `what` when it has not by `timeoutMs`. */
 export async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -25,4 +27,28 @@ export async function metricValue(appUrl: string, name: string): Promise<number 
   const text = await (await fetch(`${appUrl}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
   return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
+
+/**
+ * A client posting fresh batches (`batch(i)`) to a collector until the server, told to stop, turns it
+ * away; every acknowledged id goes to `acked`. Before the stop every answer must be a 200; after it a
+ * 503 with Retry-After, which `onDraining` checks further, answering whether to keep sending.
+ */
+export async function postUntilStopped(
+  collectorUrl: string, batch: (i: number) => { id: string }[], stopped: { now: boolean }, acked: string[], onDraining: (res: Response) => boolean,
+): Promise<void> {
+  for (let i = 0; ; i++) {
+    const events = batch(i);
+    const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) };
+    const res = await fetchUntilStopped(`${collectorUrl}/v1/usage`, init, stopped);
+    if (res === null) return;
+    if (res.status === 200) {
+      acked.push(...events.map((e) => e.id));
+      continue;
+    }
+    expect(stopped.now, `answered ${res.status} before the stop`).toBe(true);
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBeTruthy();
+    if (!onDraining(res)) return;
+  }
 }
