@@ -3,7 +3,7 @@ import type { UsageRecord } from '../src/event/schema.js';
 import { ApiError } from '../src/http/errors.js';
 import type { InsertRetry } from '../src/store/retry.js';
 import type { Store } from '../src/store/types.js';
-import { telemetry } from '../src/telemetry.js';
+import { telemetry, type BatchUsage } from '../src/telemetry.js';
 
 export interface WriterOptions {
   /** Events waiting for a commit, across all requests; beyond it new requests are refused with 429. */
@@ -134,13 +134,14 @@ export class BatchWriter {
 
   private async flush(): Promise<void> {
     this.flushScheduled = false;
-    const { waiters, committed } = this.startCommit();
+    const { waiters, committed, usage } = this.startCommit();
     if (this.pending.length > 0) this.scheduleFlush();
     const events = waiters.reduce((sum, w) => sum + w.events, 0);
     const started = performance.now();
     try {
       const inserted = await telemetry.withSpan('tokentally.flush', { 'tokentally.flush.events': events }, () => committed);
       this.lastError = null;
+      telemetry.recordCommitted(usage, inserted);
       let offset = 0;
       for (const w of waiters) {
         w.resolve(inserted.slice(offset, offset + w.events));
@@ -160,10 +161,11 @@ export class BatchWriter {
    * Takes the next batch and hands it to the store; synchronous, so that its records are not kept
    * while it commits: held that long, they would reach V8's old generation (docs/benchmarks.md).
    */
-  private startCommit(): { waiters: Waiter[]; committed: Promise<boolean[]> } {
+  private startCommit(): { waiters: Waiter[]; committed: Promise<boolean[]>; usage: BatchUsage } {
     const batch = this.takeBatch();
     const records = batch.length === 1 ? batch[0]!.records : batch.flatMap((p) => p.records);
-    return { waiters: batch.map((p) => p.waiter), committed: this.store.insertBatch(records, this.retry) };
+    const usage = telemetry.usageOf(records);
+    return { waiters: batch.map((p) => p.waiter), committed: this.store.insertBatch(records, this.retry), usage };
   }
 }
 

@@ -70,6 +70,8 @@ export async function startService(config: Config, roles: Roles, now: () => numb
   const store = openStore(config);
   await store.migrate();
   const servers: Server[] = [];
+  telemetry.serveProcessMetricsOn(roles.collector ? 'collector' : 'reporting');
+  telemetry.limitSpendSeries(config.METRICS_MAX_SERIES);
   let grpc: { front: GrpcFront; listener: NetServer } | undefined;
   const service: Service = { store, stop: async () => {} };
   let writer: BatchWriter | undefined;

@@ -27,6 +27,7 @@ export const ConfigSchema = z
     SQLITE_BUSY_TIMEOUT_MS: z.coerce.number().int().min(0).max(60_000).default(250),
     SQLITE_WRITE_THREADS: z.enum(['on', 'off']).default('on'),
     RAW_RETENTION_DAYS: positiveInt.optional(),
+    METRICS_MAX_SERIES: positiveInt.max(100_000).default(500),
     DATABASE_POOL_MAX: positiveInt.max(1000).default(10),
     API_KEYS: ApiKeysSetting.default([]),
     PRICES_FILE: z.string().min(1).optional(),

@@ -3,7 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import type { Api } from './api.js';
 import { ApiError, errorResponse } from './errors.js';
-import { registry, telemetry } from '../telemetry.js';
+import { telemetry } from '../telemetry.js';
 
 export interface Readiness {
   /** null when ready, else the reason the app cannot serve. */
@@ -19,13 +19,13 @@ export function registerCommon<E extends Env>(api: Api<E>, name: 'collector' | '
   app.onError(errorResponse);
   app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
   app.use(async (c, next) => {
-    telemetry.requestStarted(name);
+    const started = telemetry.requestStarted(name);
     await telemetry.withSpan(`${name} ${c.req.method}`, { 'http.request.method': c.req.method, 'url.path': c.req.path }, async (span) => {
       await next();
       span.updateName(`${c.req.method} ${c.req.routePath}`);
       span.setAttributes({ 'http.route': c.req.routePath, 'http.response.status_code': c.res.status });
     });
-    telemetry.recordRequest(name, c.req.routePath, c.req.method, c.res.status);
+    telemetry.recordRequest(name, c.req.routePath, c.req.method, c.res.status, started);
   });
   const tag = 'operations';
   api.route({
@@ -43,9 +43,12 @@ export function registerCommon<E extends Env>(api: Api<E>, name: 'collector' | '
     return reason === null ? c.json({ status: 'ready', app: name }) : c.json({ status: 'not_ready', app: name, reason }, 503);
   });
   api.route({
-    method: 'get', path: '/metrics', tag, summary: 'Prometheus metrics',
+    method: 'get', path: '/metrics', tag, summary: "Prometheus metrics: this app's own, and the process's on one port of the process",
     responses: { 200: { description: 'Prometheus text exposition format', text: 'text/plain' } },
-  }, async (c) => c.text(await registry.metrics(), 200, { 'Content-Type': registry.contentType }));
+  }, async (c) => {
+    const { text, contentType } = await telemetry.scrape(name);
+    return c.text(text, 200, { 'Content-Type': contentType });
+  });
 }
 
 /**
