@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PACKAGE_ROOT, PACKAGE_VERSION } from '../../src/paths.js';
@@ -108,7 +108,9 @@ describeIfAvailable('the Docker image', 'problem' in found ? found.problem : nul
   beforeAll(() => {
     work = mkdtempSync(join(tmpdir(), 'tokentally-docker-'));
     dirs.push(work);
-    const base = spawnSync('bash', [join(PACKAGE_ROOT, 'deploy/stand-in-base.sh')], { encoding: 'utf8', timeout: 15 * 60_000 });
+    // The script's own docker commands use the same client.
+    const path = 'cli' in found && found.cli.includes('/') ? `${dirname(found.cli)}:${process.env.PATH}` : process.env.PATH;
+    const base = spawnSync('bash', [join(PACKAGE_ROOT, 'deploy/stand-in-base.sh')], { encoding: 'utf8', timeout: 15 * 60_000, env: { ...process.env, PATH: path } });
     expect(base.status, base.stdout + base.stderr).toBe(0);
     const started = Date.now();
     const built = docker(['build', '--progress=plain', '--secret', `id=npmrc,src=${npmrc(work)}`, '--build-arg', `VERSION=${PACKAGE_VERSION}`, '-t', IMAGE, PACKAGE_ROOT], { timeout: 25 * 60_000 });
