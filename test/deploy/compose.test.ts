@@ -92,6 +92,10 @@ describe('docker-compose.yml', () => {
     expect(inProfile('grafana')).toEqual(['grafana', 'grafana-dashboards']);
     const grafana = services.grafana!;
     expect(grafana.environment?.GF_PLUGINS_PREINSTALL).toBe('simpod-json-datasource@0.6.5');
+    // A new named volume takes the image's plugins folder, owned by Grafana's user; offline, a folder
+    // with the plugin unzipped takes its place and nothing is downloaded.
+    expect(grafana.volumes).toContain('grafana-plugins:/var/lib/grafana/plugins');
+    expect(read('docker-compose.yml')).toContain('GF_PLUGINS_PREINSTALL_DISABLED: ${GRAFANA_PLUGINS_PREINSTALL_DISABLED:-false}');
     const mounts = Object.fromEntries((grafana.volumes ?? []).map((v) => [v.split(':')[1]!, v.split(':')[0]!]));
 
     const datasources = parse(read(mounts['/etc/grafana/provisioning/datasources/tokentally.yaml']!)).datasources;
