@@ -163,7 +163,8 @@ describeIfAvailable('the Docker image', 'problem' in found ? found.problem : nul
     const collector = sidecar.url(4318);
     const reporting = sidecar.url(4320);
     await healthy(sidecar.name);
-    expect(docker(['exec', sidecar.name, 'id', '-u']).stdout).toBe('1000');
+    // The service itself (PID 1), not only what `docker exec` runs, is uid 1000.
+    expect(docker(['exec', sidecar.name, 'sh', '-c', "awk '/^Uid:/ { print $2 }' /proc/1/status"]).stdout).toBe('1000');
 
     expect((await post(collector, usage(['a', 'b', 'a']))).status).toBe(200);
     const report = (await (await fetch(`${reporting}/v1/reports/usage?group_by=project`)).json()) as { totals: { events: number; input_tokens: number } };
