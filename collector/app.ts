@@ -8,6 +8,7 @@ import { registerDocs } from '../src/http/docs.js';
 import type { Pricer } from '../src/pricing/pricer.js';
 import type { Store } from '../src/store/types.js';
 import { BodyReader, type BodyLimits } from './body.js';
+import type { MetricSelection } from './otlp/emitters.js';
 import { countLimits, type RequestLimits } from './decode-limits.js';
 import { registerApiUsage } from './routes/api-usage.js';
 import { OTLP_PATHS, otlpErrorBodies, registerOtlp } from './routes/otlp.js';
@@ -20,6 +21,8 @@ export interface CollectorDeps {
   pricer: Pricer;
   keys: readonly ApiKey[];
   limits: BodyLimits & RequestLimits & { maxBodyBytes: number };
+  /** The services whose token metrics count (COUNT_METRICS); none when absent. */
+  countMetrics?: MetricSelection;
 }
 
 /** What the ingestion routes use: the deps, the body reader they share (its budget is process-wide) and the counts a request is held to. */

@@ -85,7 +85,7 @@ export async function startService(config: Config, roles: Roles, now: () => numb
       const w = writer;
       telemetry.observeQueueDepth(() => w.queuedEvents);
       const ingest = ingestDeps({
-        store, writer, pricer, keys: config.API_KEYS,
+        store, writer, pricer, keys: config.API_KEYS, countMetrics: config.COUNT_METRICS,
         limits: {
           maxBodyBytes: config.MAX_BODY_BYTES, maxDecodedBytes: config.MAX_DECODED_BODY_BYTES, maxDecodedBytesInFlight: config.MAX_DECODED_BYTES_IN_FLIGHT,
           maxEventsPerRequest: config.MAX_EVENTS_PER_REQUEST, maxRecordsPerRequest: config.MAX_RECORDS_PER_REQUEST, maxValuesPerRequest: config.MAX_VALUES_PER_REQUEST,
