@@ -82,7 +82,8 @@ export function countPoints(points: readonly StreamPoint[], states: ReadonlyMap<
   const byStream = new Map<string, StreamPoint[]>();
   for (const point of points) {
     if (!point.cumulative || !isCount(point.value)) counted(point, point.value);
-    else byStream.set(point.stream, [...(byStream.get(point.stream) ?? []), point]);
+    else if (byStream.has(point.stream)) byStream.get(point.stream)!.push(point);
+    else byStream.set(point.stream, [point]);
   }
   for (const [stream, list] of byStream) {
     const committed = states.get(stream);
@@ -133,7 +134,9 @@ function eventOf(point: MetricPoint, profile: MetricProfile, field: TokenField, 
   read('provider', profile.provider);
   read('session_id', profile.session);
   read('user_id', profile.user);
-  for (const [target, names] of Object.entries(SPAN_OR_RESOURCE_FIELDS)) read(target, names) || read(target, names, point.resource);
+  for (const [target, names] of Object.entries(SPAN_OR_RESOURCE_FIELDS)) {
+    if (!read(target, names)) read(target, names, point.resource);
+  }
   if (!read('agent_id', profile.agent)) {
     const service = point.resource.get('service.name');
     input.agent_id = service === undefined ? UNKNOWN_SERVICE : toText(service);
