@@ -56,11 +56,14 @@ export function batchInserter(db: Database.Database): (records: readonly UsageRe
     ).raw();
   // One statement per row count met, so a batch's last rows (or a small batch) go in as one too.
   const statements = new Map<number, ReturnType<typeof statement>>();
+  const moves = new Map<string, Database.Statement>();
   const insert = db.transaction((records: readonly UsageRecord[], extras: BatchExtras | undefined) => {
     const now = Date.now();
     for (const update of inStreamOrder(extras?.metricStreams ?? [])) {
       const { sql, params } = metricStreamStatement(update, now);
-      if (db.prepare(sql).run(params).changes === 0) throw streamMoved(update);
+      let prepared = moves.get(sql);
+      if (!prepared) moves.set(sql, (prepared = db.prepare(sql)));
+      if (prepared.run(params).changes === 0) throw streamMoved(update);
     }
     const stored = new Set<string>();
     const values: unknown[] = [];
