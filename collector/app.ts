@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import type { ApiKey, Principal } from '../src/auth/keys.js';
+import type { ServiceSelection } from '../src/config.js';
 import { Api } from '../src/http/api.js';
 import { requireRole } from '../src/http/auth.js';
 import { limitBody, registerCommon } from '../src/http/common.js';
@@ -8,7 +9,6 @@ import { registerDocs } from '../src/http/docs.js';
 import type { Pricer } from '../src/pricing/pricer.js';
 import type { Store } from '../src/store/types.js';
 import { BodyReader, type BodyLimits } from './body.js';
-import type { MetricSelection } from './otlp/emitters.js';
 import { countLimits, type RequestLimits } from './decode-limits.js';
 import { registerApiUsage } from './routes/api-usage.js';
 import { OTLP_PATHS, otlpErrorBodies, registerOtlp } from './routes/otlp.js';
@@ -22,7 +22,7 @@ export interface CollectorDeps {
   keys: readonly ApiKey[];
   limits: BodyLimits & RequestLimits & { maxBodyBytes: number };
   /** The services whose token metrics count (COUNT_METRICS); none when absent. */
-  countMetrics?: MetricSelection;
+  countMetrics?: ServiceSelection;
 }
 
 /** What the ingestion routes use: the deps, the body reader they share (its budget is process-wide) and the counts a request is held to. */

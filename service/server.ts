@@ -4,6 +4,7 @@ import type { Server, ServerResponse } from 'node:http';
 import { createServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { createCollectorApp, ingestDeps } from '../collector/app.js';
 import { createGrpcFront, type GrpcFront } from '../collector/grpc.js';
+import { checkCountMetrics } from '../collector/otlp/emitters.js';
 import { BatchWriter } from '../collector/writer.js';
 import { createReportingApp } from '../reporting/app.js';
 import type { Config } from '../src/config.js';
@@ -66,6 +67,7 @@ function closeServer(server: Server, timeoutMs: number): Promise<void> {
 }
 
 export async function startService(config: Config, roles: Roles, now: () => number = Date.now): Promise<Service> {
+  if (roles.collector) checkCountMetrics(config.COUNT_METRICS);
   const pricer = createPricer(loadPriceTable({ userFile: config.PRICES_FILE }));
   const store = openStore(config);
   await store.migrate();

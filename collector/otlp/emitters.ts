@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { invalidSettings, type ServiceSelection } from '../../src/config.js';
 import type { Attributes } from './common.js';
 import type { LogRecord } from './logs-request.js';
 import { SPAN_FIELDS, TOKEN_ATTRIBUTES, type TokenField } from './mapping.js';
@@ -291,33 +291,24 @@ export function metricProfileOf(point: { name: string; resource: Attributes; sco
   return point.name === GENAI_METRIC.metric ? GENAI_METRIC : undefined;
 }
 
-/** Which services' metrics count: `*` is every service the table does not know. */
-export interface MetricSelection {
-  anyService: boolean;
-  services: ReadonlySet<string>;
+/**
+ * COUNT_METRICS may not name a known emitter's service: its metrics only repeat its per-call
+ * records, so counting them would double its spend. Throws the start-up error saying so.
+ */
+export function checkCountMetrics(selection: ServiceSelection | undefined): void {
+  if (selection === undefined) return;
+  const setting = [...(selection.anyService ? ['*'] : []), ...selection.services].join(',');
+  const problems = [...selection.services].flatMap((service) => {
+    const emitter = BY_SERVICE.get(service);
+    if (!emitter) return [];
+    const record = emitter.counted === 'logs' ? `a per-call log record (${emitter.call.events[0]})` : 'a span per call';
+    return [{ name: 'COUNT_METRICS', value: setting, message: `"${service}" is ${emitter.name}, which sends ${record}; its metrics only repeat it and are never counted` }];
+  });
+  if (problems.length > 0) throw invalidSettings(problems);
 }
 
-/**
- * COUNT_METRICS: a comma list of resource `service.name`s, or `*`. A known emitter's service is
- * refused: its metrics only repeat its per-call records, so counting them would double its spend.
- */
-export const CountMetricsSetting = z
-  .string()
-  .transform((value, ctx): MetricSelection => {
-    const entries = value.split(',').map((s) => s.trim());
-    for (const entry of entries) {
-      const emitter = BY_SERVICE.get(entry);
-      if (entry === '') ctx.addIssue({ code: 'custom', message: 'must be a comma list of service.name values or *, without empty entries' });
-      else if (emitter) {
-        const record = emitter.counted === 'logs' ? `a per-call log record (${emitter.call.events[0]})` : 'a span per call';
-        ctx.addIssue({ code: 'custom', message: `"${entry}" is ${emitter.name}, which sends ${record}; its metrics only repeat it and are never counted` });
-      }
-    }
-    return { anyService: entries.includes('*'), services: new Set(entries.filter((e) => e !== '*')) };
-  });
-
 /** Whether COUNT_METRICS selects the service a point's resource names. */
-export function countsService(selection: MetricSelection, resource: Attributes): boolean {
+export function countsService(selection: ServiceSelection, resource: Attributes): boolean {
   const service = resource.get('service.name');
   return selection.anyService || (typeof service === 'string' && selection.services.has(service));
 }

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
+import type { ServiceSelection } from '../../src/config.js';
 import type { MetricStreamPoint, MetricStreamUpdate } from '../../src/store/types.js';
 import type { Attributes } from './common.js';
-import { countsService, metricProfileOf, type MetricProfile, type MetricSelection } from './emitters.js';
+import { countsService, metricProfileOf, type MetricProfile } from './emitters.js';
 import { firstPresent, keptAttributes, operationOf, SPAN_OR_RESOURCE_FIELDS, toText, type MappedEvent, type TokenField } from './mapping.js';
 import type { MetricPoint } from './metrics-request.js';
 
@@ -38,7 +39,7 @@ export interface StreamPoint {
  * The points of an export that count tokens, for a sender whose key writes to `scope` (null: any
  * project). The scope is part of each stream, so one tenant's points never move another's.
  */
-export function streamPoints(points: readonly MetricPoint[], selection: MetricSelection, scope: readonly string[] | null): StreamPoint[] {
+export function streamPoints(points: readonly MetricPoint[], selection: ServiceSelection, scope: readonly string[] | null): StreamPoint[] {
   const out: StreamPoint[] = [];
   for (const point of points) {
     const profile = metricProfileOf(point);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, waitForListening, type Running } from '../../bench/server.js';
+import { checkCountMetrics } from '../../collector/otlp/emitters.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { AGENT_FIXTURES, expectedTotals, loadAgentFixture } from '../support/agent-fixtures.js';
 import { callExport, EXPORTS, grpcClient } from '../support/grpc.js';
@@ -204,8 +205,9 @@ describe.each(BACKENDS)('COUNT_METRICS on %s', (backend) => {
 
 describe('COUNT_METRICS set wrong', () => {
   it('stops the configuration naming the variable and why', () => {
-    expect(() => loadConfig({ COUNT_METRICS: 'billing-bot,claude-code' })).toThrow(ConfigError);
-    expect(() => loadConfig({ COUNT_METRICS: 'billing-bot,claude-code' })).toThrow(/COUNT_METRICS="billing-bot,claude-code": "claude-code" is Claude Code, which sends a per-call log record/);
+    const naming = (value: string) => () => checkCountMetrics(loadConfig({ COUNT_METRICS: value }).COUNT_METRICS);
+    expect(naming('billing-bot,claude-code')).toThrow(ConfigError);
+    expect(naming('billing-bot,claude-code')).toThrow(/COUNT_METRICS="billing-bot,claude-code": "claude-code" is Claude Code, which sends a per-call log record/);
     expect(() => loadConfig({ COUNT_METRICS: 'a,,b' })).toThrow(/COUNT_METRICS="a,,b": must be a comma list of service\.name values or \*/);
     expect(loadConfig({ COUNT_METRICS: ' * , billing-bot' }).COUNT_METRICS).toEqual({ anyService: true, services: new Set(['billing-bot']) });
   });
