@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import type { ApiKey, Principal } from '../src/auth/keys.js';
+import type { ServiceSelection } from '../src/config.js';
 import { Api } from '../src/http/api.js';
 import { requireRole } from '../src/http/auth.js';
 import { limitBody, registerCommon } from '../src/http/common.js';
@@ -20,6 +21,8 @@ export interface CollectorDeps {
   pricer: Pricer;
   keys: readonly ApiKey[];
   limits: BodyLimits & RequestLimits & { maxBodyBytes: number };
+  /** The services whose token metrics count (COUNT_METRICS); none when absent. */
+  countMetrics?: ServiceSelection;
 }
 
 /** What the ingestion routes use: the deps, the body reader they share (its budget is process-wide) and the counts a request is held to. */

@@ -2,7 +2,7 @@ import PQueue from 'p-queue';
 import type { UsageRecord } from '../src/event/schema.js';
 import { ApiError } from '../src/http/errors.js';
 import type { InsertRetry } from '../src/store/retry.js';
-import type { Store } from '../src/store/types.js';
+import type { BatchExtras, Store } from '../src/store/types.js';
 import { telemetry, type BatchUsage } from '../src/telemetry.js';
 
 export interface WriterOptions {
@@ -29,6 +29,7 @@ interface Waiter {
 
 interface Pending {
   records: readonly UsageRecord[];
+  extras?: BatchExtras;
   waiter: Waiter;
 }
 
@@ -75,17 +76,18 @@ export class BatchWriter {
     return this.draining;
   }
 
-  submit(records: readonly UsageRecord[]): Promise<boolean[]> {
+  /** Commits the records, and the extras in the same transaction; resolves, once durable, with which records were new. */
+  submit(records: readonly UsageRecord[], extras?: BatchExtras): Promise<boolean[]> {
     if (this.draining) {
       return Promise.reject(new ApiError(503, 'draining', 'the collector is shutting down; retry against another instance or later', RETRY_AFTER_SECONDS));
     }
-    if (records.length === 0) return Promise.resolve([]);
+    if (records.length === 0 && extras === undefined) return Promise.resolve([]);
     const bytes = records.reduce((sum, r) => sum + recordBytes(r), 0);
     if (this.pendingEvents + records.length > this.options.maxQueuedEvents || (this.pendingEvents > 0 && this.pendingBytes + bytes > this.options.maxQueuedBytes)) {
       return Promise.reject(new ApiError(429, 'queue_full', `the write queue is full (${this.pendingEvents} events, ${this.pendingBytes} bytes waiting); retry shortly`, RETRY_AFTER_SECONDS));
     }
     return new Promise((resolve, reject) => {
-      this.pending.push({ records, waiter: { events: records.length, bytes, resolve, reject } });
+      this.pending.push({ records, ...(extras && { extras }), waiter: { events: records.length, bytes, resolve, reject } });
       this.pendingEvents += records.length;
       this.pendingBytes += bytes;
       this.scheduleFlush();
@@ -165,8 +167,15 @@ export class BatchWriter {
     const batch = this.takeBatch();
     const records = batch.length === 1 ? batch[0]!.records : batch.flatMap((p) => p.records);
     const usage = telemetry.usageOf(records);
-    return { waiters: batch.map((p) => p.waiter), committed: this.store.insertBatch(records, this.retry), usage };
+    return { waiters: batch.map((p) => p.waiter), committed: this.store.insertBatch(records, this.retry, mergeExtras(batch)), usage };
   }
+}
+
+/** The extras of a batch's requests, as one. */
+function mergeExtras(batch: readonly Pending[]): BatchExtras | undefined {
+  const withExtras = batch.flatMap((p) => (p.extras ? [p.extras] : []));
+  if (withExtras.length === 0) return undefined;
+  return { metricStreams: withExtras.flatMap((e) => e.metricStreams ?? []) };
 }
 
 /** Fixed per-record overhead plus its strings (UTF-16 in memory), a cheap upper-bound estimate. */

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import type { UsageRecord } from '../event/schema.js';
-import { eventKey } from './types.js';
+import { inStreamOrder, metricStreamStatement, streamMoved } from './metric-streams.js';
+import { eventKey, type BatchExtras } from './types.js';
 
 export interface SqliteOptions {
   synchronous: 'FULL' | 'NORMAL';
@@ -43,10 +44,10 @@ const RECORD_COLUMNS = [
 const ROWS_PER_STATEMENT = 50;
 
 /**
- * Inserts a batch in one IMMEDIATE transaction and tells, per record, whether it was new (an id
- * already stored in its project is skipped, and the triggers fire only for new rows).
+ * Inserts a batch in one IMMEDIATE transaction, with its extras, and tells, per record, whether it
+ * was new (an id already stored in its project is skipped, and the triggers fire only for new rows).
  */
-export function batchInserter(db: Database.Database): (records: readonly UsageRecord[]) => boolean[] {
+export function batchInserter(db: Database.Database): (records: readonly UsageRecord[], extras?: BatchExtras) => boolean[] {
   const statement = (rows: number) =>
     db.prepare<unknown[], [string, string]>(
       `INSERT INTO usage_events (${RECORD_COLUMNS.join(', ')})
@@ -55,7 +56,15 @@ export function batchInserter(db: Database.Database): (records: readonly UsageRe
     ).raw();
   // One statement per row count met, so a batch's last rows (or a small batch) go in as one too.
   const statements = new Map<number, ReturnType<typeof statement>>();
-  const insert = db.transaction((records: readonly UsageRecord[]) => {
+  const moves = new Map<string, Database.Statement>();
+  const insert = db.transaction((records: readonly UsageRecord[], extras: BatchExtras | undefined) => {
+    const now = Date.now();
+    for (const update of inStreamOrder(extras?.metricStreams ?? [])) {
+      const { sql, params } = metricStreamStatement(update, now);
+      let prepared = moves.get(sql);
+      if (!prepared) moves.set(sql, (prepared = db.prepare(sql)));
+      if (prepared.run(params).changes === 0) throw streamMoved(update);
+    }
     const stored = new Set<string>();
     const values: unknown[] = [];
     for (let start = 0; start < records.length; ) {
@@ -70,5 +79,5 @@ export function batchInserter(db: Database.Database): (records: readonly UsageRe
     // Of records sharing a project and id, only the first can have been stored: rows go in in batch order.
     return records.map((record) => stored.delete(eventKey(record.project, record.id)));
   });
-  return (records) => insert.immediate(records);
+  return (records, extras) => insert.immediate(records, extras);
 }

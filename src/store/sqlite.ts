@@ -7,11 +7,11 @@ import { migrationName, readMigrations } from './migrations.js';
 import { aggregateSql, carriedRollupSql, eventsSql, groupsFromRows, pinOrderMismatch, rebuildRollupSql, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
 import { metricsFromRow } from './sums.js';
 import { batchInserter, openSqlite, type SqliteOptions } from './sqlite-connection.js';
-import { listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
+import { listProjectsSql, METRIC_STREAMS_SQL, PROBE_WRITE_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
 import { SqliteWriteThreads } from './sqlite-threads.js';
 import { NO_RETRY, retrying, type InsertRetry } from './retry.js';
 import type {
-  AggregateQuery, AggregateResult, EventsPage, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
+  AggregateQuery, AggregateResult, BatchExtras, EventsPage, MetricStreamPoint, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
   RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
 } from './types.js';
 
@@ -34,7 +34,7 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly insertsInFlight: number;
   private readonly db: Database.Database;
-  private readonly insert: (records: readonly UsageRecord[], retry: InsertRetry) => Promise<boolean[]>;
+  private readonly insert: (records: readonly UsageRecord[], retry: InsertRetry, extras?: BatchExtras) => Promise<boolean[]>;
   private readonly threads: SqliteWriteThreads | undefined;
 
   constructor(file: string, settings: Partial<SqliteStoreOptions> = {}) {
@@ -49,14 +49,14 @@ export class SqliteStore implements Store {
     // An in-memory database exists only for its own connection: a thread would open another one.
     if (options.writeThreads && !inMemory && !options.readOnly) {
       const threads = (this.threads = new SqliteWriteThreads(file, options));
-      this.insert = (records, retry) => threads.insert(records, retry);
+      this.insert = (records, retry, extras) => threads.insert(records, retry, extras);
       // The insert thread takes batches in turn: with the next one already waiting there when a
       // commit ends, it does not idle until the main thread has read the reply and sent more.
       this.insertsInFlight = 2;
     } else {
       this.insertsInFlight = 1;
       let insert: ReturnType<typeof batchInserter> | undefined;
-      this.insert = (records, retry) => retrying(retry, () => (insert ??= batchInserter(this.db))(records));
+      this.insert = (records, retry, extras) => retrying(retry, () => (insert ??= batchInserter(this.db))(records, extras));
     }
   }
 
@@ -89,8 +89,13 @@ export class SqliteStore implements Store {
     return readMigrations(MIGRATIONS_DIR).filter((m) => !applied.has(m.version)).map(migrationName);
   }
 
-  insertBatch(records: readonly UsageRecord[], retry = NO_RETRY): Promise<boolean[]> {
-    return this.insert(records, retry);
+  insertBatch(records: readonly UsageRecord[], retry = NO_RETRY, extras?: BatchExtras): Promise<boolean[]> {
+    return this.insert(records, retry, extras);
+  }
+
+  async readMetricStreams(streams: readonly string[]): Promise<Map<string, MetricStreamPoint>> {
+    const rows = this.db.prepare(METRIC_STREAMS_SQL).all(JSON.stringify(streams)) as (MetricStreamPoint & { stream: string })[];
+    return new Map(rows.map(({ stream, ...point }) => [stream, point]));
   }
 
   async aggregate(query: AggregateQuery): Promise<AggregateResult> {

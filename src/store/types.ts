@@ -160,6 +160,31 @@ export interface VerifyResult {
 }
 
 /**
+ * Where a cumulative metric stream counted by COUNT_METRICS stands: its last counted point. Times are
+ * Unix nanoseconds as decimal text (beyond 2^53, so never a float).
+ */
+export interface MetricStreamPoint {
+  start: string;
+  time: string;
+  value: number;
+}
+
+/**
+ * Moves a stream from `previous` (null: never counted) to a new point. Committed with the events the
+ * move counted, so both or neither are stored; the batch fails (error code METRIC_STREAM_MOVED) when
+ * the stream is no longer at `previous`, as another collector counted it meanwhile.
+ */
+export interface MetricStreamUpdate extends MetricStreamPoint {
+  stream: string;
+  previous: { start: string; time: string } | null;
+}
+
+/** What commits with a batch's events, in the same transaction. */
+export interface BatchExtras {
+  metricStreams?: MetricStreamUpdate[];
+}
+
+/**
  * Everything the apps need from a database. Async so a networked backend fits behind it;
  * collector/ and reporting/ never know which backend runs.
  */
@@ -178,7 +203,9 @@ export interface Store {
    * already holds its id (ids are unique per project, so another project's ids never count).
    * A failing database is retried as `retry` says (not at all by default).
    */
-  insertBatch(records: readonly UsageRecord[], retry?: InsertRetry): Promise<boolean[]>;
+  insertBatch(records: readonly UsageRecord[], retry?: InsertRetry, extras?: BatchExtras): Promise<boolean[]>;
+  /** The committed points of these metric streams; a stream never counted is absent. */
+  readMetricStreams(streams: readonly string[]): Promise<Map<string, MetricStreamPoint>>;
   aggregate(query: AggregateQuery): Promise<AggregateResult>;
   listEvents(query: EventsQuery): Promise<EventsPage>;
   /**
