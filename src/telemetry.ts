@@ -40,6 +40,18 @@ const prom = {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry],
   }),
   storageErrors: new Counter({ name: 'tokentally_storage_errors_total', help: 'Failed database writes', registers: [registry] }),
+  budgetSpend: new Gauge({
+    name: 'tokentally_budget_spend_usd', help: "Spend in the budget's current window, as the collector's last evaluation saw it",
+    labelNames: ['budget_id'], registers: [registry],
+  }),
+  budgetLimit: new Gauge({ name: 'tokentally_budget_limit_usd', help: "The budget's limit", labelNames: ['budget_id'], registers: [registry] }),
+  budgetNotifications: new Counter({
+    name: 'tokentally_budget_notifications_total', help: 'Budget notification attempts, by outcome (delivered, retried, failed: out of attempts)',
+    labelNames: ['outcome'], registers: [registry],
+  }),
+  budgetFailingTargets: new Gauge({
+    name: 'tokentally_budget_failing_targets', help: 'Notification targets whose latest delivery failed for good', registers: [registry],
+  }),
 };
 
 const otel = {
@@ -87,6 +99,24 @@ export const telemetry = {
   recordRequest(app: string, route: string, method: string, status: number): void {
     prom.inFlight.dec({ app });
     prom.requests.inc({ app, route, method, status: String(status) });
+  },
+
+  /** Every budget's spend and limit, replacing the last evaluation's (a deleted budget's series goes). */
+  recordBudgets(budgets: readonly { id: string; spentUsd: number; limitUsd: number }[]): void {
+    prom.budgetSpend.reset();
+    prom.budgetLimit.reset();
+    for (const b of budgets) {
+      prom.budgetSpend.set({ budget_id: b.id }, b.spentUsd);
+      prom.budgetLimit.set({ budget_id: b.id }, b.limitUsd);
+    }
+  },
+
+  recordNotification(outcome: 'delivered' | 'retried' | 'failed'): void {
+    prom.budgetNotifications.inc({ outcome });
+  },
+
+  recordFailingTargets(count: number): void {
+    prom.budgetFailingTargets.set(count);
   },
 
   /** The queue depth is read when scraped, so the hot path never updates it. */
