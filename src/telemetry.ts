@@ -49,6 +49,9 @@ const prom = {
     name: 'tokentally_budget_notifications_total', help: 'Budget notification attempts, by outcome (delivered, retried, failed: out of attempts)',
     labelNames: ['outcome'], registers: [registry],
   }),
+  budgetEvaluations: new Counter({
+    name: 'tokentally_budget_evaluations_total', help: 'Evaluations of every budget completed by this collector', registers: [registry],
+  }),
   budgetFailingTargets: new Gauge({
     name: 'tokentally_budget_failing_targets', help: 'Notification targets whose latest delivery failed for good', registers: [registry],
   }),
@@ -109,6 +112,10 @@ export const telemetry = {
       prom.budgetSpend.set({ budget_id: b.id }, b.spentUsd);
       prom.budgetLimit.set({ budget_id: b.id }, b.limitUsd);
     }
+  },
+
+  recordBudgetEvaluation(): void {
+    prom.budgetEvaluations.inc();
   },
 
   recordNotification(outcome: 'delivered' | 'retried' | 'failed'): void {

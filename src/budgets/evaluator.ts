@@ -56,6 +56,7 @@ export class BudgetEvaluator {
     const statuses = alerted ?? (await this.evaluateBudgets(budgets, false));
     this.cache = statuses;
     telemetry.recordBudgets(statuses.map((s) => ({ id: s.budget.id, spentUsd: nanosToUsd(s.spent_nanos), limitUsd: nanosToUsd(s.budget.limit_nanos) })));
+    telemetry.recordBudgetEvaluation();
   }
 
   private schedule(ms: number): void {
