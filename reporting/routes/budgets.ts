@@ -22,6 +22,7 @@ const StatusQuery = z.strictObject({
 
 const BudgetList = z.object({ budgets: z.array(ApiBudget) });
 const StatusList = z.object({ budgets: z.array(ApiBudgetStatus) });
+const Deleted = z.object({ id: z.string(), deleted: z.literal(true) });
 const TestAnswer = z.object({
   results: z.array(z.object({ target: z.string(), delivered: z.boolean(), error: z.string().optional() })),
 });
@@ -122,11 +123,11 @@ export function registerBudgets(api: ReportingApi, deps: ReportingDeps): void {
 
   api.route({
     method: 'delete', path: '/v1/budgets/:id', tag: 'budgets', role: 'admin', params: IdParams,
-    summary: 'Delete a budget', responses: { 204: { description: 'Deleted' } }, errors: [404],
+    summary: 'Delete a budget', responses: { 200: { description: 'Deleted', schema: Deleted } }, errors: [404],
   }, async (c, _q, { id }) => {
     await visibleBudget(c, id);
     if (!(await c.var.store.budgets.delete(id))) throw notFound(`id: no budget "${id}"`);
-    return c.body(null, 204);
+    return c.json({ id, deleted: true } satisfies z.infer<typeof Deleted>);
   });
 
   api.route({

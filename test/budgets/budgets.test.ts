@@ -16,7 +16,7 @@ async function call(svc: TestService, method: string, path: string, body?: unkno
   const res = await fetch(svc.reportingUrl + path, {
     method, headers: { 'content-type': 'application/json', ...auth(key) }, body: body === undefined ? undefined : JSON.stringify(body),
   });
-  return { status: res.status, body: res.status === 204 ? null : ((await res.json()) as any) };
+  return { status: res.status, body: (await res.json()) as any };
 }
 
 async function check(svc: TestService, query: string, key = INGEST_KEY) {
@@ -75,7 +75,7 @@ describe.each(BACKENDS)('budgets on %s', (backend) => {
       expect(replaced.body).toMatchObject({ name: 'Atlas', thresholds: [25, 90], targets: [{ secret_set: true }] });
       expect((await call(svc, 'GET', '/v1/budgets/atlas-monthly')).body).toEqual(replaced.body);
       expect((await call(svc, 'GET', '/v1/budgets')).body.budgets.map((b: any) => b.id)).toEqual(['atlas-monthly']);
-      expect((await call(svc, 'DELETE', '/v1/budgets/atlas-monthly')).status).toBe(204);
+      expect(await call(svc, 'DELETE', '/v1/budgets/atlas-monthly')).toEqual({ status: 200, body: { id: 'atlas-monthly', deleted: true } });
       expect((await call(svc, 'GET', '/v1/budgets/atlas-monthly')).status).toBe(404);
       expect((await call(svc, 'DELETE', '/v1/budgets/atlas-monthly')).status).toBe(404);
     });
