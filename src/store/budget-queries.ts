@@ -35,6 +35,9 @@ export const BUDGET_SQL = {
     ORDER BY target_key`,
 };
 
+/** Whether anything is due, read without a write lock, so an idle outbox never contends with the event writer. */
+export const ANY_DUE_SQL = `SELECT 1 FROM budget_outbox WHERE ${DUE} LIMIT 1`;
+
 /** SQLite: the lease is taken in the same statement that finds the rows (one writer at a time). */
 export const SQLITE_CLAIM_SQL = `UPDATE budget_outbox SET lease_until = ?
   WHERE seq IN (SELECT seq FROM budget_outbox WHERE ${DUE} ORDER BY seq LIMIT ?)

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Budget } from '../budgets/schema.js';
 import type { BudgetStore, Crossing, Delivery, DeliveryOutcome, FailingTarget, NewDelivery } from '../budgets/store.js';
-import { BUDGET_SQL, budgetFromRow, budgetParams, deliveryFromRow, SQLITE_CLAIM_SQL } from './budget-queries.js';
+import { ANY_DUE_SQL, BUDGET_SQL, budgetFromRow, budgetParams, deliveryFromRow, SQLITE_CLAIM_SQL } from './budget-queries.js';
 import type { SqlRow } from './query-builder.js';
 
 /** The budget tables on the store's main connection; writes are IMMEDIATE transactions, as the projects' are. */
@@ -54,6 +54,7 @@ export class SqliteBudgets implements BudgetStore {
   }
 
   async claimDeliveries(now: number, leaseUntil: number, limit: number): Promise<Delivery[]> {
+    if (this.db.prepare(ANY_DUE_SQL).get(now, now) === undefined) return [];
     return this.db.transaction(() => (this.db.prepare(SQLITE_CLAIM_SQL).all(leaseUntil, now, now, limit) as SqlRow[]).map(deliveryFromRow)).immediate();
   }
 
