@@ -176,6 +176,7 @@ async function reports(dir: string): Promise<void> {
     const check = await measureBudgetCheck(file, size.rollupBudget * 2);
     console.log(reportLine('GET /v1/budgets/check (collector, 5 budgets)', check) +
       ` ${target(check.p99 <= TARGETS.budgetCheckP99Ms, `p99 ≤ ${TARGETS.budgetCheckP99Ms} ms`)}; ${check.evaluations} evaluations meanwhile`);
+    console.log(reportLine('GET /healthz in turn with it (the baseline)', check.healthz));
   }
 }
 

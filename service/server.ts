@@ -11,7 +11,7 @@ import { createPricer, loadPriceTable } from '../src/pricing/index.js';
 import { openStore } from '../src/store/open.js';
 import type { Store } from '../src/store/types.js';
 import { startRetention, type RetentionTask } from '../src/retention.js';
-import { BudgetEvaluator } from '../src/budgets/evaluator.js';
+import { EvaluatorThread } from '../src/budgets/evaluator-main.js';
 import { DeliverySender } from '../src/budgets/outbox.js';
 import { telemetry } from '../src/telemetry.js';
 
@@ -77,7 +77,7 @@ export async function startService(config: Config, roles: Roles, now: () => numb
   let writer: BatchWriter | undefined;
   let retention: RetentionTask | undefined;
   let sender: DeliverySender | undefined;
-  let evaluator: BudgetEvaluator | undefined;
+  let evaluator: EvaluatorThread | undefined;
   try {
     if (roles.collector) {
       writer = new BatchWriter(store, {
@@ -89,7 +89,7 @@ export async function startService(config: Config, roles: Roles, now: () => numb
       const w = writer;
       telemetry.observeQueueDepth(() => w.queuedEvents);
       const s = (sender = new DeliverySender(store, { maxAttempts: config.BUDGET_NOTIFY_ATTEMPTS, timeoutMs: config.BUDGET_NOTIFY_TIMEOUT_MS, pollMs: 1_000, now: Date.now }));
-      const e = (evaluator = new BudgetEvaluator(store, { intervalMs: config.BUDGET_EVALUATE_MS, now, onEnqueued: () => s.wake() }));
+      const e = (evaluator = new EvaluatorThread(config, () => s.wake()));
       const ingest = ingestDeps({
         store, writer, pricer, keys: config.API_KEYS,
         limits: {

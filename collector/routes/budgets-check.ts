@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { requireProjects } from '../../src/auth/scope.js';
-import type { Principal } from '../../src/auth/keys.js';
-import { BUDGET_DIMENSIONS, type BudgetDimension } from '../../src/budgets/schema.js';
+import { BUDGET_DIMENSIONS, visibleTo, type BudgetDimension } from '../../src/budgets/schema.js';
 import { ApiBudgetStatus, apiStatus, type BudgetState, type BudgetStatus } from '../../src/budgets/status.js';
 import { once } from '../../src/http/query.js';
 import type { CollectorApi } from '../app.js';
@@ -27,12 +26,6 @@ function covers(status: BudgetStatus, values: Partial<Record<BudgetDimension, st
   });
 }
 
-/** A project-scoped key sees only budgets confined to its projects. */
-function visible(status: BudgetStatus, principal: Principal): boolean {
-  const projects = status.budget.scope.project;
-  return principal.projects === null || (projects !== undefined && projects.every((p) => principal.projects!.includes(p)));
-}
-
 /**
  * GET /v1/budgets/check — for an agent about to make a call: the budgets covering it and how close
  * each is to its limit. Answered from the evaluator's last pass (at most BUDGET_EVALUATE_MS old), never
@@ -47,7 +40,7 @@ export function registerBudgetsCheck(api: CollectorApi, statuses: () => Promise<
   }, async (c, query) => {
     if (query.project !== undefined) requireProjects(c.var.principal, [query.project], 'check budgets of');
     const covering = (await statuses())
-      .filter((s) => visible(s, c.var.principal) && covers(s, query))
+      .filter((s) => visibleTo(s.budget, c.var.principal) && covers(s, query))
       .map(apiStatus)
       .sort((a, b) => RANK[a.state] - RANK[b.state] || b.ratio - a.ratio);
     const state = covering[0]?.state ?? 'ok';

@@ -1,9 +1,8 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
 import { requireProjects } from '../../src/auth/scope.js';
-import type { Principal } from '../../src/auth/keys.js';
 import { deliveriesFor, failureMessage, send } from '../../src/budgets/notification.js';
-import { ApiBudget, BudgetId, BudgetInput, type Budget, type Target } from '../../src/budgets/schema.js';
+import { ApiBudget, BudgetId, BudgetInput, visibleTo, type Budget, type Target } from '../../src/budgets/schema.js';
 import { ApiBudgetStatus, apiStatus, evaluate } from '../../src/budgets/status.js';
 import { nanosToUsd, usdToNanos } from '../../src/event/normalise.js';
 import { ApiError, badRequest, notFound } from '../../src/http/errors.js';
@@ -41,12 +40,6 @@ function apiBudget(b: Budget): z.infer<typeof ApiBudget> {
   };
 }
 
-/** A key scoped to projects sees and changes only budgets confined to its projects. */
-function visible(b: Budget, principal: Principal): boolean {
-  const projects = b.scope.project;
-  return principal.projects === null || (projects !== undefined && projects.every((p) => principal.projects!.includes(p)));
-}
-
 /**
  * Webhook secrets are write-only: a target given without one keeps the secret of the stored
  * webhook target with the same URL, and a new one must bring its own.
@@ -67,7 +60,7 @@ function withSecrets(targets: BudgetInput['targets'], stored: Budget | null): Ta
 export function registerBudgets(api: ReportingApi, deps: ReportingDeps): void {
   async function visibleBudget(c: Context<ReportingEnv>, id: string): Promise<Budget> {
     const budget = await c.var.store.budgets.get(id);
-    if (!budget || !visible(budget, c.var.principal)) throw notFound(`id: no budget "${id}"`);
+    if (!budget || !visibleTo(budget, c.var.principal)) throw notFound(`id: no budget "${id}"`);
     return budget;
   }
 
@@ -76,7 +69,7 @@ export function registerBudgets(api: ReportingApi, deps: ReportingDeps): void {
     summary: 'The budgets, by id (webhook secrets left out)',
     responses: { 200: { description: 'The budgets the key may see', schema: BudgetList } },
   }, async (c) => {
-    const budgets = (await c.var.store.budgets.list()).filter((b) => visible(b, c.var.principal));
+    const budgets = (await c.var.store.budgets.list()).filter((b) => visibleTo(b, c.var.principal));
     return c.json({ budgets: budgets.map(apiBudget) } satisfies z.infer<typeof BudgetList>);
   });
 
@@ -86,7 +79,7 @@ export function registerBudgets(api: ReportingApi, deps: ReportingDeps): void {
     summary: 'Every budget\'s spend, forecast and thresholds in its current window',
     responses: { 200: { description: 'One status per budget the key may see', schema: StatusList } },
   }, async (c) => {
-    const budgets = (await c.var.store.budgets.list()).filter((b) => visible(b, c.var.principal));
+    const budgets = (await c.var.store.budgets.list()).filter((b) => visibleTo(b, c.var.principal));
     const now = deps.now();
     const statuses = [];
     for (const b of budgets) statuses.push(apiStatus(await evaluate(c.var.store, b, now)));
@@ -113,7 +106,7 @@ export function registerBudgets(api: ReportingApi, deps: ReportingDeps): void {
       requireProjects(principal, input.scope.project, 'budget');
     }
     const stored = await c.var.store.budgets.get(id);
-    if (stored && !visible(stored, principal)) throw new ApiError(403, 'forbidden', `id: this key may not change budget "${id}"`);
+    if (stored && !visibleTo(stored, principal)) throw new ApiError(403, 'forbidden', `id: this key may not change budget "${id}"`);
     const { budget, created } = await c.var.store.budgets.save({
       id, name: input.name ?? id, scope: input.scope, window: input.window, tz: input.tz, limit_nanos: usdToNanos(input.limit_usd),
       thresholds: input.thresholds, targets: withSecrets(input.targets, stored),

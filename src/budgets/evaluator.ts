@@ -1,6 +1,4 @@
-import { nanosToUsd } from '../event/normalise.js';
 import type { Store } from '../store/types.js';
-import { telemetry } from '../telemetry.js';
 import { deliveriesFor } from './notification.js';
 import type { Budget } from './schema.js';
 import { evaluate, isCrossed, type BudgetStatus } from './status.js';
@@ -11,6 +9,8 @@ export interface EvaluatorOptions {
   now: () => number;
   /** Told when something was enqueued. */
   onEnqueued: () => void;
+  /** Told every evaluation's statuses, or null when one failed (it is logged, and tried again at the next tick). */
+  onEvaluated: (statuses: readonly BudgetStatus[] | null) => void;
 }
 
 /**
@@ -21,16 +21,11 @@ export interface EvaluatorOptions {
  * a unique key, so even two evaluations racing on one SQLite file alert once.
  */
 export class BudgetEvaluator {
-  private cache: readonly BudgetStatus[] = [];
-  private readonly first: Promise<void>;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
-  private resolveFirst!: () => void;
 
-  constructor(private readonly store: Store, private readonly options: EvaluatorOptions) {
-    this.first = new Promise((resolve) => (this.resolveFirst = resolve));
-  }
+  constructor(private readonly store: Store, private readonly options: EvaluatorOptions) {}
 
   start(): void {
     this.schedule(0);
@@ -39,33 +34,25 @@ export class BudgetEvaluator {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    this.resolveFirst();
     await this.running;
-  }
-
-  /** The last evaluation's statuses; waits for the first one after start. */
-  async statuses(): Promise<readonly BudgetStatus[]> {
-    await this.first;
-    return this.cache;
   }
 
   /** Evaluates now; what a tick does. */
   async evaluateAll(): Promise<void> {
     const budgets = await this.store.budgets.list();
     const alerted = await this.store.budgets.whileAlerting(() => this.evaluateBudgets(budgets, true));
-    const statuses = alerted ?? (await this.evaluateBudgets(budgets, false));
-    this.cache = statuses;
-    telemetry.recordBudgets(statuses.map((s) => ({ id: s.budget.id, spentUsd: nanosToUsd(s.spent_nanos), limitUsd: nanosToUsd(s.budget.limit_nanos) })));
-    telemetry.recordBudgetEvaluation();
+    this.options.onEvaluated(alerted ?? (await this.evaluateBudgets(budgets, false)));
   }
 
   private schedule(ms: number): void {
     this.timer = setTimeout(() => {
       this.running = this.evaluateAll()
-        .catch((error) => console.error('budgets: evaluation failed, will try again:', error))
+        .catch((error) => {
+          console.error('budgets: evaluation failed, will try again:', error);
+          this.options.onEvaluated(null);
+        })
         .finally(() => {
           this.running = undefined;
-          this.resolveFirst();
           if (!this.stopped) this.schedule(this.options.intervalMs);
         });
     }, ms);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Principal } from '../auth/keys.js';
 import { isStorableText, LIMITS } from '../event/schema.js';
 import { quoteInput } from '../http/errors.js';
 import { ZoneName } from '../zone.js';
@@ -89,3 +90,9 @@ export const ApiBudget = z.object({
   created_at: z.string(),
   updated_at: z.string(),
 });
+
+/** A key scoped to projects sees and changes only budgets confined to its projects. */
+export function visibleTo(budget: Pick<Budget, 'scope'>, principal: Principal): boolean {
+  const projects = budget.scope.project;
+  return principal.projects === null || (projects !== undefined && projects.every((p) => principal.projects!.includes(p)));
+}
