@@ -64,13 +64,16 @@ export function registerBudgets(api: ReportingApi, deps: ReportingDeps): void {
     return budget;
   }
 
+  async function visibleBudgets(c: Context<ReportingEnv>): Promise<Budget[]> {
+    return (await c.var.store.budgets.list()).filter((b) => visibleTo(b, c.var.principal));
+  }
+
   api.route({
     method: 'get', path: '/v1/budgets', tag: 'budgets', role: 'admin',
     summary: 'The budgets, by id (webhook secrets left out)',
     responses: { 200: { description: 'The budgets the key may see', schema: BudgetList } },
   }, async (c) => {
-    const budgets = (await c.var.store.budgets.list()).filter((b) => visibleTo(b, c.var.principal));
-    return c.json({ budgets: budgets.map(apiBudget) } satisfies z.infer<typeof BudgetList>);
+    return c.json({ budgets: (await visibleBudgets(c)).map(apiBudget) } satisfies z.infer<typeof BudgetList>);
   });
 
   // Registered before /v1/budgets/:id so that "status" is never taken for a budget id.
@@ -79,10 +82,9 @@ export function registerBudgets(api: ReportingApi, deps: ReportingDeps): void {
     summary: 'Every budget\'s spend, forecast and thresholds in its current window',
     responses: { 200: { description: 'One status per budget the key may see', schema: StatusList } },
   }, async (c) => {
-    const budgets = (await c.var.store.budgets.list()).filter((b) => visibleTo(b, c.var.principal));
     const now = deps.now();
     const statuses = [];
-    for (const b of budgets) statuses.push(apiStatus(await evaluate(c.var.store, b, now)));
+    for (const b of await visibleBudgets(c)) statuses.push(apiStatus(await evaluate(c.var.store, b, now)));
     return c.json({ budgets: statuses } satisfies z.infer<typeof StatusList>);
   });
 
