@@ -8,8 +8,9 @@ const SECRET = 'receiver-shared-secret-0123456789';
 const ADMIN_KEY = 'budgets-admin-key';
 const INGEST_KEY = 'budgets-ingest-key';
 const ATLAS_ADMIN_KEY = 'budgets-atlas-admin-key';
+const ALERTS_INGEST_KEY = 'budgets-alerts-ingest-key';
 const sha = (key: string) => createHash('sha256').update(key).digest('hex');
-const API_KEYS = [`admin:${sha(ADMIN_KEY)}`, `ingest:${sha(INGEST_KEY)}`, `admin@atlas:${sha(ATLAS_ADMIN_KEY)}`].join(',');
+const API_KEYS = [`admin:${sha(ADMIN_KEY)}`, `ingest:${sha(INGEST_KEY)}`, `admin@atlas:${sha(ATLAS_ADMIN_KEY)}`, `ingest@alerts:${sha(ALERTS_INGEST_KEY)}`].join(',');
 const auth = (key: string) => ({ authorization: `Bearer ${key}` });
 
 async function call(svc: TestService, method: string, path: string, body?: unknown, key = ADMIN_KEY) {
@@ -201,6 +202,10 @@ describe.each(BACKENDS)('budgets on %s', (backend) => {
       expect(answer.body.budgets.map((b: any) => [b.budget_id, b.state])).toEqual([['alerts', 'near']]);
       expect((await check(svc, 'project=other')).body).toEqual({ state: 'ok', budgets: [] });
       expect((await check(svc, 'project=alerts', ADMIN_KEY)).status).toBe(200);
+      // A key scoped to projects checks only its own.
+      expect((await check(svc, 'project=alerts', ALERTS_INGEST_KEY)).body.budgets.map((b: any) => b.budget_id)).toEqual(['alerts']);
+      expect((await check(svc, 'project=atlas', ALERTS_INGEST_KEY)).status).toBe(403);
+      expect((await check(svc, 'project=alerts', 'not-a-key')).status).toBe(401);
       expect(await metricValue(svc.collectorUrl, 'tokentally_budget_spend_usd{budget_id="alerts"}')).toBe(0.6);
       expect(await metricValue(svc.collectorUrl, 'tokentally_budget_limit_usd{budget_id="alerts"}')).toBe(1);
 
