@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { createPricer, loadPriceTable } from '../src/pricing/index.js';
 import { runLogsLoad } from './agent-logs.js';
 import { measureCeiling } from './ceiling.js';
+import { measureBudgetCheck } from './budgets.js';
 import { growDataset } from './dataset.js';
 import { makeRecords } from './events.js';
 import { eventCounts, runLoad, waitForIdle, type LoadResult } from './load.js';
@@ -29,7 +30,7 @@ const LOADS = { connections: size.connections, seconds: size.seconds };
 /** Spans per request of the mixed trace load: about what one batch of an OTel SDK's span processor holds (512). */
 const MIXED_SPANS = 500;
 
-const TARGETS = { ofCeiling: 0.6, overSeed: 20, halfRateP99Ms: 50, rollupP50Ms: 20, rawP50Ms: 2000, rssMB: 250, logsOfUsage: 0.8, mixedSpansPerSecond: 100_000 };
+const TARGETS = { budgetCheckP99Ms: 5, ofCeiling: 0.6, overSeed: 20, halfRateP99Ms: 50, rollupP50Ms: 20, rawP50Ms: 2000, rssMB: 250, logsOfUsage: 0.8, mixedSpansPerSecond: 100_000 };
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number) => `${n < 10 ? n.toFixed(1) : fmt(n)} ms`;
@@ -172,6 +173,10 @@ async function reports(dir: string): Promise<void> {
     } finally {
       await stop(server);
     }
+    const check = await measureBudgetCheck(file, size.rollupBudget * 2);
+    console.log(reportLine('GET /v1/budgets/check (collector, 5 budgets)', check) +
+      ` ${target(check.p99 <= TARGETS.budgetCheckP99Ms, `p99 ≤ ${TARGETS.budgetCheckP99Ms} ms`)}; ${check.evaluations} evaluations meanwhile`);
+    console.log(reportLine('GET /healthz in turn with it (the baseline)', check.healthz));
   }
 }
 

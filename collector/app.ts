@@ -10,7 +10,9 @@ import type { Pricer } from '../src/pricing/pricer.js';
 import type { Store } from '../src/store/types.js';
 import { BodyReader, type BodyLimits } from './body.js';
 import { countLimits, type RequestLimits } from './decode-limits.js';
+import type { BudgetStatus } from '../src/budgets/status.js';
 import { registerApiUsage } from './routes/api-usage.js';
+import { registerBudgetsCheck } from './routes/budgets-check.js';
 import { OTLP_PATHS, otlpErrorBodies, registerOtlp } from './routes/otlp.js';
 import { registerUsageBatch } from './routes/usage.js';
 import type { BatchWriter } from './writer.js';
@@ -23,6 +25,8 @@ export interface CollectorDeps {
   limits: BodyLimits & RequestLimits & { maxBodyBytes: number };
   /** The services whose token metrics count (COUNT_METRICS); none when absent. */
   countMetrics?: ServiceSelection;
+  /** The budget evaluator's last statuses (src/budgets/evaluator.ts). */
+  budgetStatuses: () => Promise<readonly BudgetStatus[]>;
 }
 
 /** What the ingestion routes use: the deps, the body reader they share (its budget is process-wide) and the counts a request is held to. */
@@ -53,6 +57,11 @@ export function createCollectorApp(deps: IngestDeps): CollectorApp {
         return `database unavailable: ${(error as Error).message}`;
       }
     },
+    // A notification target that keeps failing is for an operator to fix; ingestion goes on.
+    async details() {
+      const failing = await deps.store.budgets.failingTargets();
+      return failing.length === 0 ? null : { budget_targets_failing: failing.map((f) => ({ target: f.target_key, since: new Date(f.failed_at).toISOString(), error: f.error })) };
+    },
   });
   // Before auth and the body limit, so their refusals reach OTLP clients as a google.rpc.Status too.
   for (const path of OTLP_PATHS) app.use(path, otlpErrorBodies);
@@ -61,6 +70,7 @@ export function createCollectorApp(deps: IngestDeps): CollectorApp {
   registerUsageBatch(api, deps);
   registerApiUsage(api, deps);
   registerOtlp(api, deps);
+  registerBudgetsCheck(api, deps.budgetStatuses);
   registerDocs(api, {
     title: 'tokentally collector API',
     description: 'Ingestion of LLM token usage. A 2xx answer means the events are committed to the database.',

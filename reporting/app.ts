@@ -14,6 +14,7 @@ import { withRawHorizon } from './planner.js';
 import { registerEvents } from './routes/events.js';
 import { registerProjects } from './routes/projects.js';
 import { registerApiUsageReport } from './routes/api-usage.js';
+import { registerBudgets } from './routes/budgets.js';
 import { registerCurrentMonthStats } from './routes/stats.js';
 import { registerTimeseries } from './routes/timeseries.js';
 import { registerUsageReport } from './routes/usage-report.js';
@@ -25,6 +26,8 @@ export interface ReportingDeps {
   maxBodyBytes: number;
   /** The clock, so tests can ask about a month of their choosing. */
   now: () => number;
+  /** Per attempt of a test notification (BUDGET_NOTIFY_TIMEOUT_MS). */
+  notifyTimeoutMs: number;
 }
 
 /** Per request: who asked, and the store limited to what that key may read. */
@@ -60,11 +63,12 @@ export function createReportingApp(deps: ReportingDeps): ReportingApp {
   registerApiUsageReport(api);
   registerCurrentMonthStats(api, deps);
   registerProjects(api, deps);
+  registerBudgets(api, deps);
   registerGrafana(api, deps);
   registerDashboard(api);
   registerDocs(api, {
     title: 'tokentally reporting API',
-    description: 'Reports on LLM token usage and cost: totals and groups, time series, raw events, month-to-date stats, projects and pins, the Grafana JSON datasource, and the dashboard page.',
+    description: 'Reports on LLM token usage and cost: totals and groups, time series, raw events, month-to-date stats, projects and pins, budgets, the Grafana JSON datasource, and the dashboard page.',
   });
   return app;
 }

@@ -12,6 +12,8 @@ import { createPricer, loadPriceTable } from '../src/pricing/index.js';
 import { openStore } from '../src/store/open.js';
 import type { Store } from '../src/store/types.js';
 import { startRetention, type RetentionTask } from '../src/retention.js';
+import { EvaluatorThread } from '../src/budgets/evaluator-main.js';
+import { DeliverySender } from '../src/budgets/outbox.js';
 import { telemetry } from '../src/telemetry.js';
 
 export interface Service {
@@ -78,6 +80,8 @@ export async function startService(config: Config, roles: Roles, now: () => numb
   const service: Service = { store, stop: async () => {} };
   let writer: BatchWriter | undefined;
   let retention: RetentionTask | undefined;
+  let sender: DeliverySender | undefined;
+  let evaluator: EvaluatorThread | undefined;
   try {
     if (roles.collector) {
       writer = new BatchWriter(store, {
@@ -88,12 +92,15 @@ export async function startService(config: Config, roles: Roles, now: () => numb
       });
       const w = writer;
       telemetry.observeQueueDepth(() => w.queuedEvents);
+      const s = (sender = new DeliverySender(store, { maxAttempts: config.BUDGET_NOTIFY_ATTEMPTS, timeoutMs: config.BUDGET_NOTIFY_TIMEOUT_MS, pollMs: 1_000, now: Date.now }));
+      const e = (evaluator = new EvaluatorThread(config, () => s.wake()));
       const ingest = ingestDeps({
         store, writer, pricer, keys: config.API_KEYS, countMetrics: config.COUNT_METRICS,
         limits: {
           maxBodyBytes: config.MAX_BODY_BYTES, maxDecodedBytes: config.MAX_DECODED_BODY_BYTES, maxDecodedBytesInFlight: config.MAX_DECODED_BYTES_IN_FLIGHT,
           maxEventsPerRequest: config.MAX_EVENTS_PER_REQUEST, maxRecordsPerRequest: config.MAX_RECORDS_PER_REQUEST, maxValuesPerRequest: config.MAX_VALUES_PER_REQUEST,
         },
+        budgetStatuses: () => e.statuses(),
       });
       const server = await listen(createCollectorApp(ingest), config.HOST, config.COLLECTOR_PORT, 'COLLECTOR_PORT');
       servers.push(server);
@@ -102,6 +109,8 @@ export async function startService(config: Config, roles: Roles, now: () => numb
       grpc = { front, listener: createServer((socket) => front.accept(socket)) };
       await bind(grpc.listener, config.HOST, config.GRPC_PORT, 'GRPC_PORT');
       service.grpcUrl = urlOf(grpc.listener, config.HOST);
+      evaluator.start();
+      sender.start();
       if (config.RAW_RETENTION_DAYS !== undefined) {
         retention = startRetention(store, config.RAW_RETENTION_DAYS, now, (error) => {
           telemetry.recordStorageError();
@@ -110,13 +119,14 @@ export async function startService(config: Config, roles: Roles, now: () => numb
       }
     }
     if (roles.reporting) {
-      const server = await listen(createReportingApp({ store, keys: config.API_KEYS, maxBodyBytes: config.MAX_BODY_BYTES, now }), config.HOST, config.REPORTING_PORT, 'REPORTING_PORT');
+      const server = await listen(createReportingApp({ store, keys: config.API_KEYS, maxBodyBytes: config.MAX_BODY_BYTES, now, notifyTimeoutMs: config.BUDGET_NOTIFY_TIMEOUT_MS }), config.HOST, config.REPORTING_PORT, 'REPORTING_PORT');
       servers.push(server);
       service.reportingUrl = urlOf(server, config.HOST);
     }
   } catch (error) {
     grpc?.listener.close();
     await Promise.all([...servers.map((s) => closeServer(s, 0)), grpc?.front.close(0)]);
+    await Promise.all([evaluator?.stop(), sender?.stop()]);
     await retention?.stop();
     await store.close();
     throw error;
@@ -125,6 +135,7 @@ export async function startService(config: Config, roles: Roles, now: () => numb
     const closing = [...servers.map((s) => closeServer(s, config.SHUTDOWN_TIMEOUT_MS)), grpc?.front.close(config.SHUTDOWN_TIMEOUT_MS)];
     grpc?.listener.close();
     await writer?.drain();
+    await Promise.all([evaluator?.stop(), sender?.stop()]);
     await retention?.stop();
     await Promise.all(closing);
     await store.close();

@@ -45,6 +45,9 @@ export const ConfigSchema = z
     API_KEYS: ApiKeysSetting.default([]),
     PRICES_FILE: z.string().min(1).optional(),
     COUNT_METRICS: ServiceListSetting.optional(),
+    BUDGET_EVALUATE_MS: positiveInt.max(60_000).default(2_000),
+    BUDGET_NOTIFY_ATTEMPTS: positiveInt.max(100).default(10),
+    BUDGET_NOTIFY_TIMEOUT_MS: positiveInt.max(60_000).default(5_000),
   })
   .refine((c) => c.MAX_EVENTS_PER_REQUEST <= c.QUEUE_MAX_EVENTS, {
     path: ['MAX_EVENTS_PER_REQUEST'],

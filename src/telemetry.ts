@@ -86,6 +86,21 @@ const prom = {
     help: 'Committed events counted under project="other", model="other" because METRICS_MAX_SERIES project and model pairs were already tracked',
     registers: collectorRegisters,
   }),
+  budgetSpend: new Gauge({
+    name: 'tokentally_budget_spend_usd', help: "Spend in the budget's current window, as the collector's last evaluation saw it",
+    labelNames: ['budget_id'], registers: collectorRegisters,
+  }),
+  budgetLimit: new Gauge({ name: 'tokentally_budget_limit_usd', help: "The budget's limit", labelNames: ['budget_id'], registers: collectorRegisters }),
+  budgetNotifications: new Counter({
+    name: 'tokentally_budget_notifications_total', help: 'Budget notification attempts, by outcome (delivered, retried, failed: out of attempts)',
+    labelNames: ['outcome'], registers: collectorRegisters,
+  }),
+  budgetEvaluations: new Counter({
+    name: 'tokentally_budget_evaluations_total', help: 'Evaluations of every budget completed by this collector', registers: collectorRegisters,
+  }),
+  budgetFailingTargets: new Gauge({
+    name: 'tokentally_budget_failing_targets', help: 'Notification targets whose latest delivery failed for good', registers: collectorRegisters,
+  }),
 };
 
 const otel = {
@@ -217,6 +232,28 @@ export const telemetry = {
     m.inFlight.dec({ app });
     m.requests.inc({ app, route, method, status: String(status) });
     m.duration.observe({ app, route, method }, (performance.now() - started) / 1000);
+  },
+
+  /** Every budget's spend and limit, replacing the last evaluation's (a deleted budget's series goes). */
+  recordBudgets(budgets: readonly { id: string; spentUsd: number; limitUsd: number }[]): void {
+    prom.budgetSpend.reset();
+    prom.budgetLimit.reset();
+    for (const b of budgets) {
+      prom.budgetSpend.set({ budget_id: b.id }, b.spentUsd);
+      prom.budgetLimit.set({ budget_id: b.id }, b.limitUsd);
+    }
+  },
+
+  recordBudgetEvaluation(): void {
+    prom.budgetEvaluations.inc();
+  },
+
+  recordNotification(outcome: 'delivered' | 'retried' | 'failed'): void {
+    prom.budgetNotifications.inc({ outcome });
+  },
+
+  recordFailingTargets(count: number): void {
+    prom.budgetFailingTargets.set(count);
   },
 
   /** The queue depth is read when scraped, so the hot path never updates it. */

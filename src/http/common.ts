@@ -8,6 +8,8 @@ import { telemetry } from '../telemetry.js';
 export interface Readiness {
   /** null when ready, else the reason the app cannot serve. */
   check(): Promise<string | null>;
+  /** What a ready app still reports (targets failing, say): answered with the 200, never making it a 503. */
+  details?(): Promise<Record<string, unknown> | null>;
 }
 
 /**
@@ -35,12 +37,14 @@ export function registerCommon<E extends Env>(api: Api<E>, name: 'collector' | '
   api.route({
     method: 'get', path: '/readyz', tag, summary: 'Readiness: the database is reachable and the app is not draining',
     responses: {
-      200: { description: 'Ready', schema: z.object({ status: z.literal('ready'), app: z.literal(name) }) },
+      200: { description: 'Ready', schema: z.object({ status: z.literal('ready'), app: z.literal(name), details: z.record(z.string(), z.unknown()).optional().describe('what needs attention without stopping the app') }) },
       503: { description: 'Not ready, with the reason', schema: z.object({ status: z.literal('not_ready'), app: z.literal(name), reason: z.string() }) },
     },
   }, async (c) => {
     const reason = await readiness.check();
-    return reason === null ? c.json({ status: 'ready', app: name }) : c.json({ status: 'not_ready', app: name, reason }, 503);
+    if (reason !== null) return c.json({ status: 'not_ready', app: name, reason }, 503);
+    const details = await readiness.details?.();
+    return c.json({ status: 'ready', app: name, ...(details ? { details } : {}) });
   });
   api.route({
     method: 'get', path: '/metrics', tag, summary: "Prometheus metrics: this app's own, and the process's on one port of the process",

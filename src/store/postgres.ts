@@ -12,6 +12,7 @@ import { NO_RETRY, retrying } from './retry.js';
 import { aggregateSql, eventsSql, groupsFromRows, pinOrderMismatch, rollupDiffSql, type SqlRow } from './query-builder.js';
 import { metricsFromRow } from './sums.js';
 import { eventKey } from './types.js';
+import { PostgresBudgets } from './postgres-budgets.js';
 import type {
   AggregateQuery, AggregateResult, BatchExtras, EventsPage, MetricStreamPoint, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
   RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
@@ -48,6 +49,7 @@ export class PostgresStore implements Store {
   // Two transactions on two pool connections may commit in either order.
   readonly insertsInFlight = 1;
   private readonly pool: pg.Pool;
+  readonly budgets: PostgresBudgets;
 
   constructor(url: string, options: PostgresOptions) {
     this.pool = new pg.Pool({
@@ -57,6 +59,7 @@ export class PostgresStore implements Store {
     // A connection that dies while idle must not take the process down: the next query reconnects,
     // and a failing one reaches the caller (insertBatch retries, /readyz says why).
     this.pool.on('error', () => {});
+    this.budgets = new PostgresBudgets(this.pool, (work) => this.transaction(work));
   }
 
   /**

@@ -9,6 +9,7 @@ import { metricsFromRow } from './sums.js';
 import { batchInserter, openSqlite, type SqliteOptions } from './sqlite-connection.js';
 import { listProjectsSql, METRIC_STREAMS_SQL, PROBE_WRITE_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
 import { SqliteWriteThreads } from './sqlite-threads.js';
+import { SqliteBudgets } from './sqlite-budgets.js';
 import { NO_RETRY, retrying, type InsertRetry } from './retry.js';
 import type {
   AggregateQuery, AggregateResult, BatchExtras, EventsPage, MetricStreamPoint, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
@@ -36,6 +37,7 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly insert: (records: readonly UsageRecord[], retry: InsertRetry, extras?: BatchExtras) => Promise<boolean[]>;
   private readonly threads: SqliteWriteThreads | undefined;
+  readonly budgets: SqliteBudgets;
 
   constructor(file: string, settings: Partial<SqliteStoreOptions> = {}) {
     const options = { ...DEFAULTS, ...settings };
@@ -46,6 +48,7 @@ export class SqliteStore implements Store {
     // Reports read the month's rollup rows again and again (about 5 MB at a million events a
     // month); in SQLite's default 2 MB cache every report read them anew from the file.
     this.db.pragma(`cache_size = -${READ_CACHE_KIB}`);
+    this.budgets = new SqliteBudgets(this.db);
     // An in-memory database exists only for its own connection: a thread would open another one.
     if (options.writeThreads && !inMemory && !options.readOnly) {
       const threads = (this.threads = new SqliteWriteThreads(file, options));

@@ -1,6 +1,7 @@
 import type { InsertRetry } from './retry.js';
 import type { UsageRecord } from '../event/schema.js';
 import type { ZoneSegment } from '../zone.js';
+import type { BudgetStore } from '../budgets/store.js';
 
 /** Dimensions a report can group and filter by, as named in the API. */
 export const DIMENSIONS = [
@@ -237,6 +238,8 @@ export interface Store {
    * locked, full or read-only database. SQLite does not wait for another writer's lock here.
    */
   probeWrite(): Promise<void>;
+  /** Budgets, their crossings and their notification outbox (docs/budgets.md). */
+  readonly budgets: BudgetStore;
   /** Rollup = raw sums from the raw horizon on, and the database's own integrity check. */
   verify(): Promise<VerifyResult>;
   /** Recomputes the rollups from the raw events, from the raw horizon on (older rollups are all that is left). */

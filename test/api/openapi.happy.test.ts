@@ -22,12 +22,13 @@ beforeAll(async () => {
     docs[name] = (await res.json()) as Document;
   }
   // The same functions the server builds its apps with, for the routes Hono registered.
-  apps.reporting = createReportingApp({ store: svc.store, keys: [], maxBodyBytes: 1024 * 1024, now: () => NOW });
+  apps.reporting = createReportingApp({ store: svc.store, keys: [], maxBodyBytes: 1024 * 1024, now: () => NOW, notifyTimeoutMs: 1000 });
   apps.collector = createCollectorApp(ingestDeps({
     store: svc.store, writer: new BatchWriter(svc.store, { maxQueuedEvents: 1, maxBatchEvents: 1, retryForMs: 0 }),
     pricer: createPricer(loadPriceTable({})), keys: [], limits: {
       maxBodyBytes: 1, maxDecodedBytes: 1, maxDecodedBytesInFlight: 1, maxEventsPerRequest: 1, maxRecordsPerRequest: 1, maxValuesPerRequest: 1,
     },
+    budgetStatuses: async () => [],
   }));
 });
 afterAll(() => svc.close());

@@ -1,4 +1,5 @@
 import { api, apiKey, ApiFailure, AuthRequired, query } from './api.js';
+import { loadBudgets } from './budgets.js';
 import { drawSpendChart, seriesOf } from './chart.js';
 import { change, int, usd } from './format.js';
 import { FILTERS, nextDay, previousDay, readView, sameDaysLastMonth, viewUrl } from './view.js';
@@ -193,7 +194,7 @@ async function load() {
   setStatus('loading', 'Loading…');
   $('#main').ariaBusy = 'true';
   try {
-    const [stats, projects] = await Promise.all([api('/v1/stats/current-month?limit=0'), projectsPage()]);
+    const [stats, projects] = await Promise.all([api('/v1/stats/current-month?limit=0'), projectsPage(), loadBudgets()]);
     const filters = Object.fromEntries(FILTERS.map((name) => [name, view[name]]));
     const range = { from: view.from || stats.from.slice(0, 10), to: view.to ? nextDay(view.to) : stats.to.slice(0, 10) };
     const top = (dimension) => api(`/v1/reports/usage?${query({ group_by: dimension, limit: 5, ...range, ...filters })}`);
