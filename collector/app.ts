@@ -8,6 +8,7 @@ import { registerDocs } from '../src/http/docs.js';
 import type { Pricer } from '../src/pricing/pricer.js';
 import type { Store } from '../src/store/types.js';
 import { BodyReader, type BodyLimits } from './body.js';
+import type { Forwarder } from './forward/forwarder.js';
 import { countLimits, type RequestLimits } from './decode-limits.js';
 import { registerApiUsage } from './routes/api-usage.js';
 import { OTLP_PATHS, otlpErrorBodies, registerOtlp } from './routes/otlp.js';
@@ -20,6 +21,8 @@ export interface CollectorDeps {
   pricer: Pricer;
   keys: readonly ApiKey[];
   limits: BodyLimits & RequestLimits & { maxBodyBytes: number };
+  /** When set, each accepted OTLP request of its signals is committed with a copy in the forward outbox (docs/forwarding.md). */
+  forward?: Pick<Forwarder, 'signals' | 'status'>;
 }
 
 /** What the ingestion routes use: the deps, the body reader they share (its budget is process-wide) and the counts a request is held to. */
@@ -50,6 +53,8 @@ export function createCollectorApp(deps: IngestDeps): CollectorApp {
         return `database unavailable: ${(error as Error).message}`;
       }
     },
+    // An upstream that is down is not our outage: ready, and saying so.
+    ...(deps.forward ? { details: () => ({ forward: deps.forward!.status() }) } : {}),
   });
   // Before auth and the body limit, so their refusals reach OTLP clients as a google.rpc.Status too.
   for (const path of OTLP_PATHS) app.use(path, otlpErrorBodies);

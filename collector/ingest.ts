@@ -3,6 +3,7 @@ import type { UsageRecord } from '../src/event/schema.js';
 import { normalise } from '../src/event/normalise.js';
 import { MAX_LISTED_ERRORS, type EventError, type ValidationOutcome } from '../src/event/validate.js';
 import type { Pricer } from '../src/pricing/pricer.js';
+import type { BatchExtras } from '../src/store/types.js';
 import { telemetry } from '../src/telemetry.js';
 import type { BatchWriter } from './writer.js';
 
@@ -11,6 +12,8 @@ export interface Prepared {
   records: UsageRecord[];
   rejected: number;
   errors: EventError[];
+  /** What commits with the records (an OTLP request's forward copy). */
+  extras?: BatchExtras;
 }
 
 export interface IngestResult {
@@ -60,8 +63,8 @@ export function prepare(outcome: ValidationOutcome, total: number, pricer: Price
  * they are durable. Not async, and the routes call it from synchronous helpers: only the answer's
  * counts and errors wait for the commit, never the records (see BatchWriter.startCommit).
  */
-export function commit({ records, rejected, errors }: Prepared, writer: BatchWriter): Promise<IngestResult> {
-  return writer.submit(records).then((inserted) => {
+export function commit({ records, rejected, errors, extras }: Prepared, writer: BatchWriter): Promise<IngestResult> {
+  return writer.submit(records, extras).then((inserted) => {
     const accepted = inserted.filter(Boolean).length;
     const duplicates = inserted.length - accepted;
     telemetry.recordEvents('accepted', accepted);

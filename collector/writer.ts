@@ -2,7 +2,7 @@ import PQueue from 'p-queue';
 import type { UsageRecord } from '../src/event/schema.js';
 import { ApiError } from '../src/http/errors.js';
 import type { InsertRetry } from '../src/store/retry.js';
-import type { Store } from '../src/store/types.js';
+import type { BatchExtras, Store } from '../src/store/types.js';
 import { telemetry } from '../src/telemetry.js';
 
 export interface WriterOptions {
@@ -29,6 +29,7 @@ interface Waiter {
 
 interface Pending {
   records: readonly UsageRecord[];
+  extras: BatchExtras | undefined;
   waiter: Waiter;
 }
 
@@ -75,17 +76,18 @@ export class BatchWriter {
     return this.draining;
   }
 
-  submit(records: readonly UsageRecord[]): Promise<boolean[]> {
+  /** `extras` commit in the same transaction as the records, and are committed by the time it resolves even when there are no records. */
+  submit(records: readonly UsageRecord[], extras?: BatchExtras): Promise<boolean[]> {
     if (this.draining) {
       return Promise.reject(new ApiError(503, 'draining', 'the collector is shutting down; retry against another instance or later', RETRY_AFTER_SECONDS));
     }
-    if (records.length === 0) return Promise.resolve([]);
-    const bytes = records.reduce((sum, r) => sum + recordBytes(r), 0);
-    if (this.pendingEvents + records.length > this.options.maxQueuedEvents || (this.pendingEvents > 0 && this.pendingBytes + bytes > this.options.maxQueuedBytes)) {
+    if (records.length === 0 && extras === undefined) return Promise.resolve([]);
+    const bytes = records.reduce((sum, r) => sum + recordBytes(r), extrasBytes(extras));
+    if (this.pendingEvents + records.length > this.options.maxQueuedEvents || (this.pendingBytes > 0 && this.pendingBytes + bytes > this.options.maxQueuedBytes)) {
       return Promise.reject(new ApiError(429, 'queue_full', `the write queue is full (${this.pendingEvents} events, ${this.pendingBytes} bytes waiting); retry shortly`, RETRY_AFTER_SECONDS));
     }
     return new Promise((resolve, reject) => {
-      this.pending.push({ records, waiter: { events: records.length, bytes, resolve, reject } });
+      this.pending.push({ records, extras, waiter: { events: records.length, bytes, resolve, reject } });
       this.pendingEvents += records.length;
       this.pendingBytes += bytes;
       this.scheduleFlush();
@@ -163,8 +165,18 @@ export class BatchWriter {
   private startCommit(): { waiters: Waiter[]; committed: Promise<boolean[]> } {
     const batch = this.takeBatch();
     const records = batch.length === 1 ? batch[0]!.records : batch.flatMap((p) => p.records);
-    return { waiters: batch.map((p) => p.waiter), committed: this.store.insertBatch(records, this.retry) };
+    return { waiters: batch.map((p) => p.waiter), committed: this.store.insertBatch(records, this.retry, mergeExtras(batch)) };
   }
+}
+
+/** The extras of a batch's requests as one, in request order; undefined when none has any. */
+function mergeExtras(batch: readonly Pending[]): BatchExtras | undefined {
+  const outbox = batch.flatMap((p) => p.extras?.outbox ?? []);
+  return outbox.length === 0 ? undefined : { outbox };
+}
+
+function extrasBytes(extras: BatchExtras | undefined): number {
+  return extras?.outbox?.reduce((sum, e) => sum + e.body.byteLength, 0) ?? 0;
 }
 
 /** Fixed per-record overhead plus its strings (UTF-16 in memory), a cheap upper-bound estimate. */

@@ -3,6 +3,8 @@ import type { Env, Hono } from 'hono';
 import type { Server, ServerResponse } from 'node:http';
 import { createServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { createCollectorApp, ingestDeps } from '../collector/app.js';
+import { forwardConfig } from '../collector/forward/config.js';
+import { Forwarder } from '../collector/forward/forwarder.js';
 import { createGrpcFront, type GrpcFront } from '../collector/grpc.js';
 import { BatchWriter } from '../collector/writer.js';
 import { createReportingApp } from '../reporting/app.js';
@@ -74,8 +76,11 @@ export async function startService(config: Config, roles: Roles, now: () => numb
   const service: Service = { store, stop: async () => {} };
   let writer: BatchWriter | undefined;
   let retention: RetentionTask | undefined;
+  let forwarder: Forwarder | undefined;
   try {
     if (roles.collector) {
+      const forwarding = forwardConfig(config);
+      if (forwarding) (forwarder = new Forwarder(store, forwarding)).start();
       writer = new BatchWriter(store, {
         maxQueuedEvents: config.QUEUE_MAX_EVENTS,
         maxQueuedBytes: config.QUEUE_MAX_BYTES,
@@ -85,7 +90,7 @@ export async function startService(config: Config, roles: Roles, now: () => numb
       const w = writer;
       telemetry.observeQueueDepth(() => w.queuedEvents);
       const ingest = ingestDeps({
-        store, writer, pricer, keys: config.API_KEYS,
+        store, writer, pricer, keys: config.API_KEYS, forward: forwarder,
         limits: {
           maxBodyBytes: config.MAX_BODY_BYTES, maxDecodedBytes: config.MAX_DECODED_BODY_BYTES, maxDecodedBytesInFlight: config.MAX_DECODED_BYTES_IN_FLIGHT,
           maxEventsPerRequest: config.MAX_EVENTS_PER_REQUEST, maxRecordsPerRequest: config.MAX_RECORDS_PER_REQUEST, maxValuesPerRequest: config.MAX_VALUES_PER_REQUEST,
@@ -114,6 +119,7 @@ export async function startService(config: Config, roles: Roles, now: () => numb
     grpc?.listener.close();
     await Promise.all([...servers.map((s) => closeServer(s, 0)), grpc?.front.close(0)]);
     await retention?.stop();
+    await forwarder?.stop();
     await store.close();
     throw error;
   }
@@ -122,6 +128,8 @@ export async function startService(config: Config, roles: Roles, now: () => numb
     grpc?.listener.close();
     await writer?.drain();
     await retention?.stop();
+    // Whatever it has not delivered stays in the outbox for the next start.
+    await forwarder?.stop();
     await Promise.all(closing);
     await store.close();
   };

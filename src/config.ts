@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FORWARD_SETTINGS } from '../collector/forward/config.js';
 import { ApiKeysSetting } from './auth/keys.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -30,6 +31,7 @@ export const ConfigSchema = z
     DATABASE_POOL_MAX: positiveInt.max(1000).default(10),
     API_KEYS: ApiKeysSetting.default([]),
     PRICES_FILE: z.string().min(1).optional(),
+    ...FORWARD_SETTINGS,
   })
   .refine((c) => c.MAX_EVENTS_PER_REQUEST <= c.QUEUE_MAX_EVENTS, {
     path: ['MAX_EVENTS_PER_REQUEST'],

@@ -53,7 +53,8 @@ const DESCRIBED_REJECTIONS = 5;
 
 /**
  * Decodes, maps and prepares one export. Synchronous, so the body is garbage once it returns and a
- * request waiting for its commit holds only its records (see `prepare`).
+ * request waiting for its commit holds only its records (see `prepare`), and, when forwarding, the
+ * body as its outbox entry: it is the forward copy, committed with the records.
  */
 export function prepareExport(signal: Signal, body: Buffer, encoding: OtlpEncoding, principal: Principal, deps: IngestDeps): Prepared & { rejection?: Rejection } {
   const receiver = RECEIVERS[signal];
@@ -61,7 +62,9 @@ export function prepareExport(signal: Signal, body: Buffer, encoding: OtlpEncodi
   if (mapped.length > deps.limits.maxEventsPerRequest) {
     throw new ApiError(413, 'too_many_events', `${mapped.length} ${receiver.noun} with usage exceed the limit of ${deps.limits.maxEventsPerRequest} per request (MAX_EVENTS_PER_REQUEST)`);
   }
-  const batch = prepare(applyProjectScope(validateEvents(mapped.map((e) => e.input), ''), principal, ''), mapped.length, deps.pricer);
+  const batch: Prepared = prepare(applyProjectScope(validateEvents(mapped.map((e) => e.input), ''), principal, ''), mapped.length, deps.pricer);
+  // The whole request is forwarded, records without usage and with invalid usage too: it was accepted.
+  if (deps.forward?.signals.has(signal) && body.length > 0) batch.extras = { outbox: [{ signal, encoding, body }] };
   if (batch.rejected === 0) return batch;
   return { ...batch, rejection: { rejected: batch.rejected, errorMessage: describeRejections(batch.errors, mapped, batch.rejected, receiver.noun) } };
 }

@@ -8,6 +8,8 @@ import { registry, telemetry } from '../telemetry.js';
 export interface Readiness {
   /** null when ready, else the reason the app cannot serve. */
   check(): Promise<string | null>;
+  /** What /readyz adds to its answer either way (the state of a dependency that does not decide readiness). */
+  details?(): Record<string, unknown>;
 }
 
 /**
@@ -40,7 +42,8 @@ export function registerCommon<E extends Env>(api: Api<E>, name: 'collector' | '
     },
   }, async (c) => {
     const reason = await readiness.check();
-    return reason === null ? c.json({ status: 'ready', app: name }) : c.json({ status: 'not_ready', app: name, reason }, 503);
+    const details = readiness.details?.();
+    return reason === null ? c.json({ status: 'ready', app: name, ...details }) : c.json({ status: 'not_ready', app: name, reason, ...details }, 503);
   });
   api.route({
     method: 'get', path: '/metrics', tag, summary: 'Prometheus metrics',

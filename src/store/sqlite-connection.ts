@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import type { UsageRecord } from '../event/schema.js';
-import { eventKey } from './types.js';
+import { eventKey, type BatchExtras } from './types.js';
 
 export interface SqliteOptions {
   synchronous: 'FULL' | 'NORMAL';
@@ -43,10 +43,10 @@ const RECORD_COLUMNS = [
 const ROWS_PER_STATEMENT = 50;
 
 /**
- * Inserts a batch in one IMMEDIATE transaction and tells, per record, whether it was new (an id
- * already stored in its project is skipped, and the triggers fire only for new rows).
+ * Inserts a batch, and its extras, in one IMMEDIATE transaction and tells, per record, whether it
+ * was new (an id already stored in its project is skipped, and the triggers fire only for new rows).
  */
-export function batchInserter(db: Database.Database): (records: readonly UsageRecord[]) => boolean[] {
+export function batchInserter(db: Database.Database): (records: readonly UsageRecord[], extras?: BatchExtras) => boolean[] {
   const statement = (rows: number) =>
     db.prepare<unknown[], [string, string]>(
       `INSERT INTO usage_events (${RECORD_COLUMNS.join(', ')})
@@ -55,7 +55,8 @@ export function batchInserter(db: Database.Database): (records: readonly UsageRe
     ).raw();
   // One statement per row count met, so a batch's last rows (or a small batch) go in as one too.
   const statements = new Map<number, ReturnType<typeof statement>>();
-  const insert = db.transaction((records: readonly UsageRecord[]) => {
+  let outbox: Database.Statement | undefined;
+  const insert = db.transaction((records: readonly UsageRecord[], extras: BatchExtras | undefined) => {
     const stored = new Set<string>();
     const values: unknown[] = [];
     for (let start = 0; start < records.length; ) {
@@ -67,8 +68,14 @@ export function batchInserter(db: Database.Database): (records: readonly UsageRe
       for (const [project, id] of prepared.all(values)) stored.add(eventKey(project, id));
       start += rows;
     }
+    if (extras?.outbox?.length) {
+      outbox ??= db.prepare('INSERT INTO forward_outbox (signal, encoding, created_at, bytes, body) VALUES (?, ?, ?, ?, ?)');
+      const now = Date.now();
+      // A body that crossed from another thread is a plain Uint8Array, which SQLite binds only as a Buffer.
+      for (const e of extras.outbox) outbox.run(e.signal, e.encoding, now, e.body.byteLength, Buffer.from(e.body.buffer, e.body.byteOffset, e.body.byteLength));
+    }
     // Of records sharing a project and id, only the first can have been stored: rows go in in batch order.
     return records.map((record) => stored.delete(eventKey(record.project, record.id)));
   });
-  return (records) => insert.immediate(records);
+  return (records, extras) => insert.immediate(records, extras);
 }

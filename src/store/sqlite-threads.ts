@@ -6,6 +6,7 @@ import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import type { SqliteOptions } from './sqlite-connection.js';
 import type { InsertRetry } from './retry.js';
+import type { BatchExtras } from './types.js';
 import type { CheckpointRequest, InsertReply, InsertRequest, ThreadError, WorkerData } from './sqlite-worker.js';
 
 /**
@@ -48,7 +49,7 @@ export class SqliteWriteThreads {
   ) {}
 
   /** Hands the batch to the insert thread, which retries it there: nothing here keeps the records. */
-  insert(records: readonly UsageRecord[], retry: InsertRetry): Promise<boolean[]> {
+  insert(records: readonly UsageRecord[], retry: InsertRetry, extras?: BatchExtras): Promise<boolean[]> {
     if (this.closed) return Promise.reject(new Error('the SQLite store is closed'));
     const thread = (this.insertThread ??= this.startInsertThread());
     const id = this.nextId++;
@@ -56,7 +57,7 @@ export class SqliteWriteThreads {
       this.waiting.set(id, { resolve, reject, onFailure: retry.onFailure });
       // Only a thread with work in hand keeps the process alive.
       thread.ref();
-      thread.postMessage({ id, records: records as UsageRecord[], retryForMs: retry.forMs } satisfies InsertRequest);
+      thread.postMessage({ id, records: records as UsageRecord[], extras, retryForMs: retry.forMs } satisfies InsertRequest);
     });
   }
 

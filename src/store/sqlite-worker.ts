@@ -9,6 +9,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { UsageRecord } from '../event/schema.js';
 import { retrying } from './retry.js';
 import { batchInserter, openSqlite, type SqliteOptions } from './sqlite-connection.js';
+import type { BatchExtras } from './types.js';
 
 export interface WorkerData {
   role: 'insert' | 'checkpoint';
@@ -16,7 +17,7 @@ export interface WorkerData {
   options: SqliteOptions;
 }
 
-export type InsertRequest = { id: number; records: UsageRecord[]; retryForMs: number } | 'close';
+export type InsertRequest = { id: number; records: UsageRecord[]; extras?: BatchExtras; retryForMs: number } | 'close';
 export interface ThreadError {
   message: string;
   code?: string;
@@ -45,10 +46,10 @@ if (role === 'insert') {
   port.on('message', (request: InsertRequest) => {
     turn = turn.then(() => (request === 'close' ? close() : insertRetrying(request)));
   });
-  async function insertRetrying({ id, records, retryForMs }: Exclude<InsertRequest, 'close'>): Promise<void> {
+  async function insertRetrying({ id, records, extras, retryForMs }: Exclude<InsertRequest, 'close'>): Promise<void> {
     const retry = { forMs: retryForMs, onFailure: (error: Error) => port.postMessage({ id, failed: toThreadError(error) } satisfies InsertReply) };
     try {
-      port.postMessage({ id, inserted: await retrying(retry, () => (insert ??= batchInserter(db))(records)) } satisfies InsertReply);
+      port.postMessage({ id, inserted: await retrying(retry, () => (insert ??= batchInserter(db))(records, extras)) } satisfies InsertReply);
     } catch (error) {
       port.postMessage({ id, error: toThreadError(error as Error) } satisfies InsertReply);
     }

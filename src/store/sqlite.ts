@@ -9,9 +9,10 @@ import { metricsFromRow } from './sums.js';
 import { batchInserter, openSqlite, type SqliteOptions } from './sqlite-connection.js';
 import { listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
 import { SqliteWriteThreads } from './sqlite-threads.js';
+import { fitting, oldestToDrop, OUTBOX_SIZE_SQL, outboxRow, TRIM_ROWS } from './outbox.js';
 import { NO_RETRY, retrying, type InsertRetry } from './retry.js';
 import type {
-  AggregateQuery, AggregateResult, EventsPage, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
+  AggregateQuery, AggregateResult, BatchExtras, EventsPage, OutboxEntry, OutboxRow, OutboxSize, OutboxTake, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
   RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
 } from './types.js';
 
@@ -34,7 +35,7 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly insertsInFlight: number;
   private readonly db: Database.Database;
-  private readonly insert: (records: readonly UsageRecord[], retry: InsertRetry) => Promise<boolean[]>;
+  private readonly insert: (records: readonly UsageRecord[], retry: InsertRetry, extras?: BatchExtras) => Promise<boolean[]>;
   private readonly threads: SqliteWriteThreads | undefined;
 
   constructor(file: string, settings: Partial<SqliteStoreOptions> = {}) {
@@ -49,14 +50,14 @@ export class SqliteStore implements Store {
     // An in-memory database exists only for its own connection: a thread would open another one.
     if (options.writeThreads && !inMemory && !options.readOnly) {
       const threads = (this.threads = new SqliteWriteThreads(file, options));
-      this.insert = (records, retry) => threads.insert(records, retry);
+      this.insert = (records, retry, extras) => threads.insert(records, retry, extras);
       // The insert thread takes batches in turn: with the next one already waiting there when a
       // commit ends, it does not idle until the main thread has read the reply and sent more.
       this.insertsInFlight = 2;
     } else {
       this.insertsInFlight = 1;
       let insert: ReturnType<typeof batchInserter> | undefined;
-      this.insert = (records, retry) => retrying(retry, () => (insert ??= batchInserter(this.db))(records));
+      this.insert = (records, retry, extras) => retrying(retry, () => (insert ??= batchInserter(this.db))(records, extras));
     }
   }
 
@@ -89,8 +90,40 @@ export class SqliteStore implements Store {
     return readMigrations(MIGRATIONS_DIR).filter((m) => !applied.has(m.version)).map(migrationName);
   }
 
-  insertBatch(records: readonly UsageRecord[], retry = NO_RETRY): Promise<boolean[]> {
-    return this.insert(records, retry);
+  insertBatch(records: readonly UsageRecord[], retry = NO_RETRY, extras?: BatchExtras): Promise<boolean[]> {
+    return this.insert(records, retry, extras);
+  }
+
+  async forwardOutbox(signal: OutboxEntry['signal'], take: OutboxTake, deliver: (rows: OutboxRow[]) => Promise<boolean>): Promise<number | null> {
+    // Reads never wait in WAL mode; the bodies are read only for the rows that fit.
+    const sizes = this.db.prepare('SELECT seq, bytes FROM forward_outbox WHERE signal = ? ORDER BY seq LIMIT ?').raw().all(signal, take.maxEntries) as [number, number][];
+    const seqs = fitting(sizes, take.maxBytes);
+    if (seqs.length === 0) return 0;
+    const last = seqs[seqs.length - 1]!;
+    const rows = (this.db.prepare('SELECT seq, encoding, created_at, body FROM forward_outbox WHERE signal = ? AND seq BETWEEN ? AND ? ORDER BY seq').all(signal, seqs[0], last) as SqlRow[])
+      .map((row) => outboxRow(signal, row));
+    if (await deliver(rows)) this.db.prepare('DELETE FROM forward_outbox WHERE signal = ? AND seq BETWEEN ? AND ?').run(signal, seqs[0], last);
+    return rows.length;
+  }
+
+  async trimOutbox(maxBytes: number): Promise<{ entries: number; bytes: number }> {
+    return this.db.transaction(() => {
+      const dropped = { entries: 0, bytes: 0 };
+      const excess = (this.db.prepare('SELECT bytes FROM forward_outbox_size WHERE id = 1').pluck().get() as number) - maxBytes;
+      const oldest = this.db.prepare('SELECT seq, bytes FROM forward_outbox ORDER BY seq LIMIT ?').raw();
+      while (dropped.bytes < excess) {
+        const { seqs, bytes } = oldestToDrop(oldest.all(TRIM_ROWS) as [number, number][], excess - dropped.bytes);
+        if (seqs.length === 0) break;
+        this.db.prepare('DELETE FROM forward_outbox WHERE seq <= ?').run(seqs[seqs.length - 1]);
+        dropped.entries += seqs.length;
+        dropped.bytes += bytes;
+      }
+      return dropped;
+    }).immediate();
+  }
+
+  async outboxSize(): Promise<OutboxSize> {
+    return this.db.prepare(OUTBOX_SIZE_SQL).get() as OutboxSize;
   }
 
   async aggregate(query: AggregateQuery): Promise<AggregateResult> {

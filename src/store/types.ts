@@ -153,6 +153,37 @@ export interface PinOrderMismatch {
   unexpected: string[];
 }
 
+/** An accepted OTLP request's body, kept in the forward outbox until the upstream has it (docs/forwarding.md). */
+export interface OutboxEntry {
+  signal: 'traces' | 'logs' | 'metrics';
+  encoding: 'json' | 'protobuf';
+  body: Uint8Array;
+}
+
+/** What a batch commits besides its usage events, in the same transaction. */
+export interface BatchExtras {
+  outbox?: OutboxEntry[];
+}
+
+export interface OutboxRow extends OutboxEntry {
+  seq: number;
+  /** Epoch ms of its commit. */
+  createdAt: number;
+}
+
+/** How much of the oldest outbox rows of one signal a delivery takes at most (always at least one row). */
+export interface OutboxTake {
+  maxEntries: number;
+  maxBytes: number;
+}
+
+export interface OutboxSize {
+  entries: number;
+  bytes: number;
+  /** Epoch ms of the oldest entry's commit; null when the outbox is empty. */
+  oldest: number | null;
+}
+
 export interface VerifyResult {
   ok: boolean;
   mismatches: number;
@@ -178,7 +209,17 @@ export interface Store {
    * already holds its id (ids are unique per project, so another project's ids never count).
    * A failing database is retried as `retry` says (not at all by default).
    */
-  insertBatch(records: readonly UsageRecord[], retry?: InsertRetry): Promise<boolean[]>;
+  insertBatch(records: readonly UsageRecord[], retry?: InsertRetry, extras?: BatchExtras): Promise<boolean[]>;
+  /**
+   * Hands the signal's oldest outbox rows to `deliver` and deletes them when it resolves true; they
+   * stay, for a later attempt, when it resolves false or throws. Resolves with how many rows were
+   * handed over (0: none waiting), or null when another collector is delivering this signal: on
+   * PostgreSQL one collector at a time holds each signal, so every row goes out once and in order.
+   */
+  forwardOutbox(signal: OutboxEntry['signal'], take: OutboxTake, deliver: (rows: OutboxRow[]) => Promise<boolean>): Promise<number | null>;
+  /** Deletes the oldest outbox rows (any signal) until the outbox holds at most `maxBytes`; returns what it deleted. */
+  trimOutbox(maxBytes: number): Promise<{ entries: number; bytes: number }>;
+  outboxSize(): Promise<OutboxSize>;
   aggregate(query: AggregateQuery): Promise<AggregateResult>;
   listEvents(query: EventsQuery): Promise<EventsPage>;
   /**
