@@ -22,16 +22,16 @@ INSERT INTO forward_outbox_size (id, entries, bytes) VALUES (1, 0, 0);
 
 CREATE FUNCTION forward_outbox_added() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  UPDATE forward_outbox_size SET entries = entries + n.entries, bytes = bytes + n.bytes
+  UPDATE forward_outbox_size s SET entries = s.entries + n.entries, bytes = s.bytes + n.bytes
   FROM (SELECT count(*) AS entries, coalesce(sum(bytes), 0) AS bytes FROM added) n
-  WHERE id = 1 AND n.entries > 0;
+  WHERE s.id = 1 AND n.entries > 0;
   RETURN NULL;
 END $$;
 CREATE FUNCTION forward_outbox_removed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  UPDATE forward_outbox_size SET entries = entries - n.entries, bytes = bytes - n.bytes
+  UPDATE forward_outbox_size s SET entries = s.entries - n.entries, bytes = s.bytes - n.bytes
   FROM (SELECT count(*) AS entries, coalesce(sum(bytes), 0) AS bytes FROM removed) n
-  WHERE id = 1 AND n.entries > 0;
+  WHERE s.id = 1 AND n.entries > 0;
   RETURN NULL;
 END $$;
 CREATE TRIGGER forward_outbox_added AFTER INSERT ON forward_outbox
