@@ -1,6 +1,7 @@
 import { Client, credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
+import { METHODS } from '../grpc.js';
 import { otlpTypes } from '../otlp/decode.js';
 import type { ForwardConfig, Signal } from './config.js';
 import type { WireFormat } from './encoding.js';
@@ -31,12 +32,6 @@ const RETRYABLE_HTTP = new Set([408, 429, 502, 503, 504]);
 
 /** gRPC codes the OTLP specification names retryable; RESOURCE_EXHAUSTED only with a RetryInfo. */
 const RETRYABLE_GRPC = new Set([status.CANCELLED, status.DEADLINE_EXCEEDED, status.ABORTED, status.OUT_OF_RANGE, status.UNAVAILABLE, status.DATA_LOSS]);
-
-const GRPC_METHODS: Readonly<Record<Signal, string>> = {
-  traces: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
-  logs: '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
-  metrics: '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export',
-};
 
 export function createTransport(config: ForwardConfig): Transport {
   return config.protocol === 'grpc' ? grpcTransport(config) : httpTransport(config, config.protocol === 'http/json' ? 'json' : 'protobuf');
@@ -111,7 +106,7 @@ function grpcTransport(config: ForwardConfig): Transport {
     send(signal, body, stop) {
       const client = clientFor(config.endpoints[signal]!);
       return new Promise<Outcome>((resolve) => {
-        const call = client.makeUnaryRequest(GRPC_METHODS[signal], identity, identity, body, metadata, { deadline: Date.now() + config.timeoutMs }, (error: ServiceError | null) => {
+        const call = client.makeUnaryRequest(METHODS[signal], identity, identity, body, metadata, { deadline: Date.now() + config.timeoutMs }, (error: ServiceError | null) => {
           resolve(error ? grpcOutcome(error) : { kind: 'delivered' });
         });
         const onStop = () => call.cancel();
