@@ -37,7 +37,13 @@ export function registerCommon<E extends Env>(api: Api<E>, name: 'collector' | '
   api.route({
     method: 'get', path: '/readyz', tag, summary: 'Readiness: the database is reachable and the app is not draining',
     responses: {
-      200: { description: 'Ready', schema: z.object({ status: z.literal('ready'), app: z.literal(name) }) },
+      200: {
+        description: 'Ready',
+        schema: z.object({
+          status: z.literal('ready'), app: z.literal(name),
+          forward: z.record(z.string(), z.unknown()).optional().describe('With forwarding on (collector): whether the upstream takes exports, and the outbox size (docs/forwarding.md)'),
+        }),
+      },
       503: { description: 'Not ready, with the reason', schema: z.object({ status: z.literal('not_ready'), app: z.literal(name), reason: z.string() }) },
     },
   }, async (c) => {

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import type { UsageRecord } from '../event/schema.js';
+import { oldestToDrop, TRIM_ROWS } from './outbox.js';
 import { eventKey, type BatchExtras } from './types.js';
 
 export interface SqliteOptions {
@@ -78,4 +79,40 @@ export function batchInserter(db: Database.Database): (records: readonly UsageRe
     return records.map((record) => stored.delete(eventKey(record.project, record.id)));
   });
   return (records, extras) => insert.immediate(records, extras);
+}
+
+/** A write to the forward outbox outside ingest: delivered rows (one signal's seq range) deleted, or the outbox trimmed to a byte bound. */
+export type OutboxWrite = { delete: { signal: string; first: number; last: number } } | { trim: number };
+/** What an outbox write deleted. */
+export interface OutboxWritten {
+  entries: number;
+  bytes: number;
+}
+
+/**
+ * Runs outbox writes in IMMEDIATE transactions. The store sends them to the insert thread, so they
+ * take turns with the inserts there instead of waiting for the write lock on the event loop.
+ */
+export function outboxWriter(db: Database.Database): (write: OutboxWrite) => OutboxWritten {
+  const deleteRange = db.prepare('DELETE FROM forward_outbox WHERE signal = ? AND seq BETWEEN ? AND ?');
+  const size = db.prepare('SELECT bytes FROM forward_outbox_size WHERE id = 1').pluck();
+  const oldest = db.prepare('SELECT seq, bytes FROM forward_outbox ORDER BY seq LIMIT ?').raw();
+  const deleteThrough = db.prepare('DELETE FROM forward_outbox WHERE seq <= ?');
+  const trim = (maxBytes: number): OutboxWritten => {
+    const dropped = { entries: 0, bytes: 0 };
+    const excess = (size.get() as number) - maxBytes;
+    while (dropped.bytes < excess) {
+      const { seqs, bytes } = oldestToDrop(oldest.all(TRIM_ROWS) as [number, number][], excess - dropped.bytes);
+      if (seqs.length === 0) break;
+      deleteThrough.run(seqs[seqs.length - 1]);
+      dropped.entries += seqs.length;
+      dropped.bytes += bytes;
+    }
+    return dropped;
+  };
+  const write = db.transaction((w: OutboxWrite): OutboxWritten => {
+    if ('trim' in w) return trim(w.trim);
+    return { entries: deleteRange.run(w.delete.signal, w.delete.first, w.delete.last).changes, bytes: 0 };
+  });
+  return (w) => write.immediate(w);
 }

@@ -6,10 +6,10 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { migrationName, readMigrations } from './migrations.js';
 import { aggregateSql, carriedRollupSql, eventsSql, groupsFromRows, pinOrderMismatch, rebuildRollupSql, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
 import { metricsFromRow } from './sums.js';
-import { batchInserter, openSqlite, type SqliteOptions } from './sqlite-connection.js';
+import { batchInserter, openSqlite, outboxWriter, type OutboxWrite, type OutboxWritten, type SqliteOptions } from './sqlite-connection.js';
 import { listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
 import { SqliteWriteThreads } from './sqlite-threads.js';
-import { fitting, oldestToDrop, OUTBOX_SIZE_SQL, outboxRow, TRIM_ROWS } from './outbox.js';
+import { fitting, OUTBOX_SIZE_SQL, outboxRow } from './outbox.js';
 import { NO_RETRY, retrying, type InsertRetry } from './retry.js';
 import type {
   AggregateQuery, AggregateResult, BatchExtras, EventsPage, OutboxEntry, OutboxRow, OutboxSize, OutboxTake, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
@@ -30,6 +30,8 @@ interface SqliteStoreOptions extends SqliteOptions {
 
 const DEFAULTS: SqliteStoreOptions = { synchronous: 'FULL', busyTimeoutMs: 250, writeThreads: true, readOnly: false };
 const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'migrations');
+/** Outbox deletes are retried briefly; one that still fails leaves its rows to be sent again. */
+const OUTBOX_RETRY: InsertRetry = { forMs: 2_000, onFailure: () => {} };
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
@@ -37,6 +39,7 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly insert: (records: readonly UsageRecord[], retry: InsertRetry, extras?: BatchExtras) => Promise<boolean[]>;
   private readonly threads: SqliteWriteThreads | undefined;
+  private readonly writeOutbox: (write: OutboxWrite) => Promise<OutboxWritten>;
 
   constructor(file: string, settings: Partial<SqliteStoreOptions> = {}) {
     const options = { ...DEFAULTS, ...settings };
@@ -51,6 +54,7 @@ export class SqliteStore implements Store {
     if (options.writeThreads && !inMemory && !options.readOnly) {
       const threads = (this.threads = new SqliteWriteThreads(file, options));
       this.insert = (records, retry, extras) => threads.insert(records, retry, extras);
+      this.writeOutbox = (write) => threads.writeOutbox(write, OUTBOX_RETRY);
       // The insert thread takes batches in turn: with the next one already waiting there when a
       // commit ends, it does not idle until the main thread has read the reply and sent more.
       this.insertsInFlight = 2;
@@ -58,6 +62,8 @@ export class SqliteStore implements Store {
       this.insertsInFlight = 1;
       let insert: ReturnType<typeof batchInserter> | undefined;
       this.insert = (records, retry, extras) => retrying(retry, () => (insert ??= batchInserter(this.db))(records, extras));
+      let writeOutbox: ReturnType<typeof outboxWriter> | undefined;
+      this.writeOutbox = (write) => retrying(OUTBOX_RETRY, () => (writeOutbox ??= outboxWriter(this.db))(write));
     }
   }
 
@@ -102,24 +108,12 @@ export class SqliteStore implements Store {
     const last = seqs[seqs.length - 1]!;
     const rows = (this.db.prepare('SELECT seq, encoding, created_at, body FROM forward_outbox WHERE signal = ? AND seq BETWEEN ? AND ? ORDER BY seq').all(signal, seqs[0], last) as SqlRow[])
       .map((row) => outboxRow(signal, row));
-    if (await deliver(rows)) this.db.prepare('DELETE FROM forward_outbox WHERE signal = ? AND seq BETWEEN ? AND ?').run(signal, seqs[0], last);
+    if (await deliver(rows)) await this.writeOutbox({ delete: { signal, first: seqs[0]!, last } });
     return rows.length;
   }
 
-  async trimOutbox(maxBytes: number): Promise<{ entries: number; bytes: number }> {
-    return this.db.transaction(() => {
-      const dropped = { entries: 0, bytes: 0 };
-      const excess = (this.db.prepare('SELECT bytes FROM forward_outbox_size WHERE id = 1').pluck().get() as number) - maxBytes;
-      const oldest = this.db.prepare('SELECT seq, bytes FROM forward_outbox ORDER BY seq LIMIT ?').raw();
-      while (dropped.bytes < excess) {
-        const { seqs, bytes } = oldestToDrop(oldest.all(TRIM_ROWS) as [number, number][], excess - dropped.bytes);
-        if (seqs.length === 0) break;
-        this.db.prepare('DELETE FROM forward_outbox WHERE seq <= ?').run(seqs[seqs.length - 1]);
-        dropped.entries += seqs.length;
-        dropped.bytes += bytes;
-      }
-      return dropped;
-    }).immediate();
+  trimOutbox(maxBytes: number): Promise<{ entries: number; bytes: number }> {
+    return this.writeOutbox({ trim: maxBytes });
   }
 
   async outboxSize(): Promise<OutboxSize> {

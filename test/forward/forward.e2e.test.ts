@@ -142,3 +142,19 @@ describe('FORWARD_OTLP_DROP_ATTRIBUTES', () => {
     expect(arrived('logs')).toEqual(canonicalResources('logs', encodeProtobuf('logs', without)));
   });
 });
+
+describe('forwarding over gRPC when the upstream fails', () => {
+  it('retries UNAVAILABLE, drops RESOURCE_EXHAUSTED without a RetryInfo as permanent', async () => {
+    receiver = await startReceiver();
+    let reply: 'unavailable' | 'exhausted' | 'ok' = 'unavailable';
+    receiver.answer = () => (reply === 'ok' ? 'ok' : { grpc: reply === 'unavailable' ? 14 : 8 });
+    svc = await startTestService({ env: forwardEnv(receiver, 'grpc') });
+    await send(svc, 'traces', usageSpan('00f067aa0ba902c1'), 'json');
+    await until(async () => ((await metricValue(svc!.collectorUrl, 'tokentally_forward_retries_total{signal="traces"}')) ?? 0) >= 1, 'UNAVAILABLE retried');
+    reply = 'ok';
+    await until(() => arrived('traces').length === 1, 'delivered after UNAVAILABLE');
+    reply = 'exhausted';
+    await send(svc, 'logs', otlpLogsRequest([{ body: 'x' }]), 'json');
+    await until(async () => (await metricValue(svc!.collectorUrl, 'tokentally_forward_dropped_total{signal="logs",reason="grpc_resource_exhausted"}')) === 1, 'RESOURCE_EXHAUSTED dropped');
+  });
+});
