@@ -10,10 +10,9 @@ import { makeRecords } from './events.js';
 import { eventCounts, runLoad, waitForIdle, type LoadResult } from './load.js';
 import { MIXED_TRACE_SPANS, runMixedTraceLoad, runOtlpLoad } from './otlp.js';
 import { runPostgresBench } from './postgres.js';
-import { deadUpstream, startSink } from './forward.js';
 import { summariseProfiles } from './profile.js';
 import { last30DaysReport, measureReport, type ReportLatency } from './reports.js';
-import { peakRssMB, runCli, runScript, stop, waitForListening, waitForUrls } from './server.js';
+import { cpuSeconds, peakRssMB, runCli, runScript, stop, waitForListening, waitForUrls } from './server.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -60,13 +59,14 @@ interface Urls {
 /** A load against its own fresh service, and what that service's collector then counted (accepted, duplicate, rejected). */
 async function onFreshService(
   dir: string, name: string, load: (urls: Urls) => Promise<LoadResult>, nodeFlags: string[] = [], env: Record<string, string> = {},
-): Promise<{ result: LoadResult; counts: Record<string, number>; peakRssMB: number }> {
+): Promise<{ result: LoadResult; counts: Record<string, number>; peakRssMB: number; cpuSeconds: number }> {
   const server = serve(dir, name, nodeFlags, env);
   try {
     const { collector, 'OTLP/gRPC': grpc } = await waitForListening(server, ['collector', 'reporting', 'OTLP/gRPC']);
+    const cpuBefore = cpuSeconds(server);
     const result = await load({ collector, grpc });
     await waitForIdle(collector);
-    return { result, counts: await eventCounts(collector), peakRssMB: peakRssMB(server) };
+    return { result, counts: await eventCounts(collector), peakRssMB: peakRssMB(server), cpuSeconds: cpuSeconds(server) - cpuBefore };
   } finally {
     await stop(server);
   }
@@ -165,14 +165,17 @@ async function forwarding(dir: string): Promise<void> {
   const run = (name: string, env: Record<string, string>) =>
     onFreshService(dir, name, ({ collector }) => runMixedTraceLoad({ url: collector, spans: MIXED_SPANS, ...LOADS }), [], env);
   const off = await run('forward-off', {});
-  const sink = await startSink();
-  let up;
+  const sink = runScript(join(import.meta.dirname, 'forward.js'), [], {});
+  let up, taken;
   try {
-    up = await run('forward-up', { FORWARD_OTLP_ENDPOINT: sink.url });
+    const { upstream } = await waitForListening(sink, ['upstream']);
+    up = await run('forward-up', { FORWARD_OTLP_ENDPOINT: upstream });
+    taken = (await (await fetch(`${upstream}/count`)).json()) as { requests: number; bytes: number };
   } finally {
-    await sink.close();
+    await stop(sink);
   }
-  const down = await run('forward-down', { FORWARD_OTLP_ENDPOINT: await deadUpstream() });
+  // Nothing listens there: every export is refused at connect, for the whole run.
+  const down = await run('forward-down', { FORWARD_OTLP_ENDPOINT: 'http://127.0.0.1:9' });
   console.log(loadLine('forwarding off', off.result, 'spans'));
   console.log(loadLine('forwarding on, upstream up (same machine)', up.result, 'spans'));
   console.log(loadLine('forwarding on, upstream down all along', down.result, 'spans'));
@@ -180,7 +183,10 @@ async function forwarding(dir: string): Promise<void> {
     const cost = 1 - r.result.eventsPerSecond / off.result.eventsPerSecond;
     console.log(`    cost with the ${label}: ${percent(cost)} of ingest ${target(cost <= TARGETS.forwardCost, `≤ ${percent(TARGETS.forwardCost)}`)}`);
   }
-  console.log(`    upstream took ${fmt(sink.requests)} exports, ${fmt(sink.bytes / 1e6)} MB (some still in the outbox when the load ended)`);
+  // CPU time per span, which a loaded machine changes far less than spans/s: the service's own work.
+  const cpu = (r: typeof off) => (r.cpuSeconds * 1e6) / (r.result.requests * MIXED_SPANS);
+  console.log(`    service CPU per span (all threads, load and drain): off ${cpu(off).toFixed(1)} µs, upstream up ${cpu(up).toFixed(1)} µs (+${percent(cpu(up) / cpu(off) - 1)}), upstream down ${cpu(down).toFixed(1)} µs (+${percent(cpu(down) / cpu(off) - 1)})`);
+  console.log(`    upstream took ${fmt(taken.requests)} exports, ${fmt(taken.bytes / 1e6)} MB (some still in the outbox when the load ended)`);
   console.log(`    peak RSS: off ${fmt(off.peakRssMB)} MB, upstream up ${fmt(up.peakRssMB)} MB, upstream down ${fmt(down.peakRssMB)} MB ${target(down.peakRssMB <= TARGETS.rssMB, `≤ ${TARGETS.rssMB} MB with the upstream down`)}`);
 }
 
