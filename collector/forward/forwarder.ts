@@ -1,4 +1,4 @@
-import type { OutboxTake, Store } from '../../src/store/types.js';
+import type { OutboxRow, OutboxTake, Store } from '../../src/store/types.js';
 import type { ForwardConfig, Signal } from './config.js';
 import { requestBody } from './encoding.js';
 import { forwardMetrics } from './metrics.js';
@@ -82,7 +82,7 @@ export class Forwarder {
       let handed: number | null = null;
       try {
         handed = await this.store.forwardOutbox(signal, TAKE, async (rows) => {
-          outcome = await this.transport.send(signal, requestBody(signal, rows, this.transport.format, this.config.dropAttributes), this.stopping.signal);
+          outcome = await this.export(signal, rows);
           return this.settle(signal, rows.length, outcome);
         });
       } catch (error) {
@@ -103,6 +103,17 @@ export class Forwarder {
       // Nothing waiting, or another collector sends this signal now.
       if (!handed) await this.sleep(POLL_MS);
     }
+  }
+
+  private async export(signal: Signal, rows: OutboxRow[]): Promise<Outcome> {
+    let body: Buffer;
+    try {
+      body = requestBody(signal, rows, this.transport.format, this.config.dropAttributes);
+    } catch (error) {
+      // Every entry was decoded once when it was accepted; one that no longer decodes would hold up its signal for ever.
+      return { kind: 'refused', reason: 'undecodable', message: `an outbox entry could not be re-encoded: ${(error as Error).message}` };
+    }
+    return this.transport.send(signal, body, this.stopping.signal);
   }
 
   /** Counts what an export did with its rows; true when they are done with (delivered or refused for good). */

@@ -13,7 +13,7 @@ export const forwardMetrics = {
   }),
   dropped: new Counter({
     name: 'tokentally_forward_dropped_total',
-    help: 'Outbox entries dropped undelivered, by signal and reason (outbox_full; http_<status> or grpc_<code> for a permanent refusal)',
+    help: 'Outbox entries dropped undelivered, by signal and reason (outbox_full; http_<status> or grpc_<code> for a permanent refusal; undecodable)',
     labelNames: ['signal', 'reason'], registers: [registry],
   }),
   droppedBytes: new Counter({
