@@ -64,9 +64,21 @@ export function prepareExport(signal: Signal, body: Buffer, encoding: OtlpEncodi
   }
   const batch: Prepared = prepare(applyProjectScope(validateEvents(mapped.map((e) => e.input), ''), principal, ''), mapped.length, deps.pricer);
   // The whole request is forwarded, records without usage and with invalid usage too: it was accepted.
-  if (deps.forward?.signals.has(signal) && body.length > 0) batch.extras = { outbox: [{ signal, encoding, body }] };
+  if (deps.forward?.signals.has(signal) && body.length > 0) batch.extras = { outbox: [{ signal, encoding, body: ownBytes(body) }] };
   if (batch.rejected === 0) return batch;
   return { ...batch, rejection: { rejected: batch.rejected, errorMessage: describeRejections(batch.errors, mapped, batch.rejected, receiver.noun) } };
+}
+
+/**
+ * The body as bytes of its own: one that is a view into a larger buffer (Node's pool, a gRPC frame)
+ * would keep that buffer alive while it waits, and be cloned with all of it to the insert thread.
+ */
+function ownBytes(body: Buffer): Buffer {
+  if (body.byteOffset === 0 && body.byteLength === body.buffer.byteLength) return body;
+  // Unpooled, unlike Buffer.from, which would put a small copy into the pool again.
+  const own = Buffer.allocUnsafeSlow(body.length);
+  body.copy(own);
+  return own;
 }
 
 /** Commits a prepared export; resolves, once durable, with its rejection (none when every record was fine). */

@@ -59,13 +59,13 @@ describe.each(PROTOCOLS)('forwarding over %s', (protocol) => {
         expected[signal].push(...canonicalResources(signal, encodeProtobuf(signal, body)));
       }
     }
-    await until(() => SIGNALS.every((s) => arrived(s).length >= expected[s].length), 'every resource at the upstream', 20_000);
+    await until(() => SIGNALS.every((s) => arrived(s).length >= expected[s].length), 'every resource at the upstream', 60_000);
     for (const signal of SIGNALS) expect(arrived(signal), signal).toEqual(expected[signal]);
     expect(new Set(receiver.received.map((r) => r.via))).toEqual(new Set([protocol]));
     expect(receiver.received[0]!.headers).toMatchObject({ 'x-team': 'plat form', authorization: 'Bearer abc' });
     await until(async () => (await metricValue(svc!.collectorUrl, 'tokentally_forward_outbox_entries')) === 0, 'an empty outbox');
     expect(await metricValue(svc.collectorUrl, 'tokentally_forward_forwarded_total{signal="logs"}')).toBeGreaterThan(0);
-  });
+  }, 120_000);
 });
 
 describe('forwarding when the upstream fails', () => {
@@ -105,7 +105,7 @@ describe('forwarding when the upstream fails', () => {
     await until(async () => ((await metricValue(svc!.collectorUrl, 'tokentally_forward_retries_total{signal="logs"}')) ?? 0) >= 1, 'a timed-out export retried');
     hang = false;
     await until(() => arrived('logs').length === 20, 'all 20 requests delivered', 40_000);
-  });
+  }, 60_000);
 
   it('drops and counts what the upstream refuses for good, and goes on with the rest', async () => {
     receiver = await startReceiver();

@@ -53,9 +53,9 @@ describe('the forward outbox', () => {
       await again.exited;
     });
     await waitForUrls(again);
-    await until(() => arrivedIds().length >= 200, 'all 200 requests at the upstream', 30_000);
+    await until(() => arrivedIds().length >= 200, 'all 200 requests at the upstream', 60_000);
     expect(arrivedIds()).toEqual(Array.from({ length: 200 }, (_, n) => spanId(n)));
-  });
+  }, 120_000);
 
   it.skipIf(POSTGRES_OPTED_OUT)('has each entry delivered by exactly one of several collectors on one PostgreSQL', async () => {
     receiver = await startReceiver();
@@ -69,13 +69,13 @@ describe('the forward outbox', () => {
     await Promise.all([0, 1, 2, 3].map(async (client) => {
       for (let n = client; n < 400; n += 4) await post(n % 2 === 0 ? a.collectorUrl : b.collectorUrl!, n);
     }));
-    await until(() => arrivedIds().length >= 400, 'all 400 requests at the upstream', 30_000);
+    await until(() => arrivedIds().length >= 400, 'all 400 requests at the upstream', 60_000);
     // Give a second delivery, were there one, the time to arrive.
     await until(async () => (await metricValue(a.collectorUrl, 'tokentally_forward_outbox_entries')) === 0, 'an empty outbox');
     const ids = arrivedIds();
     expect(ids).toHaveLength(400);
     expect(new Set(ids).size).toBe(400);
-  });
+  }, 120_000);
 
   it.each(BACKENDS)('stays within FORWARD_OUTBOX_MAX_BYTES on %s while the upstream is down', async (backend) => {
     receiver = await startReceiver();
@@ -96,5 +96,5 @@ describe('the forward outbox', () => {
     // What is left is the newest, in order.
     await until(() => arrivedIds().length === left, 'the rest delivered', 20_000);
     expect(arrivedIds()).toEqual(Array.from({ length: left }, (_, i) => spanId(40 - left + i)));
-  });
+  }, 60_000);
 });
