@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import type { ApiKey, Principal } from '../src/auth/keys.js';
+import type { ServiceSelection } from '../src/config.js';
 import { Api } from '../src/http/api.js';
 import { requireRole } from '../src/http/auth.js';
 import { limitBody, registerCommon } from '../src/http/common.js';
@@ -23,6 +24,8 @@ export interface CollectorDeps {
   limits: BodyLimits & RequestLimits & { maxBodyBytes: number };
   /** When set, each accepted OTLP request of its signals is committed with a copy in the forward outbox (docs/forwarding.md). */
   forward?: Pick<Forwarder, 'signals' | 'status'>;
+  /** The services whose token metrics count (COUNT_METRICS); none when absent. */
+  countMetrics?: ServiceSelection;
 }
 
 /** What the ingestion routes use: the deps, the body reader they share (its budget is process-wide) and the counts a request is held to. */

@@ -12,8 +12,6 @@ export interface Prepared {
   records: UsageRecord[];
   rejected: number;
   errors: EventError[];
-  /** What commits with the records (an OTLP request's forward copy). */
-  extras?: BatchExtras;
 }
 
 export interface IngestResult {
@@ -63,7 +61,7 @@ export function prepare(outcome: ValidationOutcome, total: number, pricer: Price
  * they are durable. Not async, and the routes call it from synchronous helpers: only the answer's
  * counts and errors wait for the commit, never the records (see BatchWriter.startCommit).
  */
-export function commit({ records, rejected, errors, extras }: Prepared, writer: BatchWriter): Promise<IngestResult> {
+export function commit({ records, rejected, errors }: Prepared, writer: BatchWriter, extras?: BatchExtras): Promise<IngestResult> {
   return writer.submit(records, extras).then((inserted) => {
     const accepted = inserted.filter(Boolean).length;
     const duplicates = inserted.length - accepted;

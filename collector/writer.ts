@@ -29,7 +29,7 @@ interface Waiter {
 
 interface Pending {
   records: readonly UsageRecord[];
-  extras: BatchExtras | undefined;
+  extras?: BatchExtras;
   waiter: Waiter;
 }
 
@@ -76,7 +76,7 @@ export class BatchWriter {
     return this.draining;
   }
 
-  /** `extras` commit in the same transaction as the records, and are committed by the time it resolves even when there are no records. */
+  /** Commits the records, and the extras in the same transaction; resolves, once durable, with which records were new. */
   submit(records: readonly UsageRecord[], extras?: BatchExtras): Promise<boolean[]> {
     if (this.draining) {
       return Promise.reject(new ApiError(503, 'draining', 'the collector is shutting down; retry against another instance or later', RETRY_AFTER_SECONDS));
@@ -87,7 +87,7 @@ export class BatchWriter {
       return Promise.reject(new ApiError(429, 'queue_full', `the write queue is full (${this.pendingEvents} events, ${this.pendingBytes} bytes waiting); retry shortly`, RETRY_AFTER_SECONDS));
     }
     return new Promise((resolve, reject) => {
-      this.pending.push({ records, extras, waiter: { events: records.length, bytes, resolve, reject } });
+      this.pending.push({ records, ...(extras && { extras }), waiter: { events: records.length, bytes, resolve, reject } });
       this.pendingEvents += records.length;
       this.pendingBytes += bytes;
       this.scheduleFlush();
@@ -169,10 +169,13 @@ export class BatchWriter {
   }
 }
 
-/** The extras of a batch's requests as one, in request order; undefined when none has any. */
+/** The extras of a batch's requests, as one (outbox entries in request order). */
 function mergeExtras(batch: readonly Pending[]): BatchExtras | undefined {
-  const outbox = batch.flatMap((p) => p.extras?.outbox ?? []);
-  return outbox.length === 0 ? undefined : { outbox };
+  const withExtras = batch.flatMap((p) => (p.extras ? [p.extras] : []));
+  if (withExtras.length === 0) return undefined;
+  const metricStreams = withExtras.flatMap((e) => e.metricStreams ?? []);
+  const outbox = withExtras.flatMap((e) => e.outbox ?? []);
+  return { ...(metricStreams.length > 0 && { metricStreams }), ...(outbox.length > 0 && { outbox }) };
 }
 
 function extrasBytes(extras: BatchExtras | undefined): number {

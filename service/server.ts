@@ -6,6 +6,7 @@ import { createCollectorApp, ingestDeps } from '../collector/app.js';
 import { forwardConfig } from '../collector/forward/config.js';
 import { Forwarder } from '../collector/forward/forwarder.js';
 import { createGrpcFront, type GrpcFront } from '../collector/grpc.js';
+import { checkCountMetrics } from '../collector/otlp/emitters.js';
 import { BatchWriter } from '../collector/writer.js';
 import { createReportingApp } from '../reporting/app.js';
 import type { Config } from '../src/config.js';
@@ -68,6 +69,7 @@ function closeServer(server: Server, timeoutMs: number): Promise<void> {
 }
 
 export async function startService(config: Config, roles: Roles, now: () => number = Date.now): Promise<Service> {
+  if (roles.collector) checkCountMetrics(config.COUNT_METRICS);
   const pricer = createPricer(loadPriceTable({ userFile: config.PRICES_FILE }));
   const store = openStore(config);
   await store.migrate();
@@ -90,7 +92,7 @@ export async function startService(config: Config, roles: Roles, now: () => numb
       const w = writer;
       telemetry.observeQueueDepth(() => w.queuedEvents);
       const ingest = ingestDeps({
-        store, writer, pricer, keys: config.API_KEYS, forward: forwarder,
+        store, writer, pricer, keys: config.API_KEYS, countMetrics: config.COUNT_METRICS, forward: forwarder,
         limits: {
           maxBodyBytes: config.MAX_BODY_BYTES, maxDecodedBytes: config.MAX_DECODED_BODY_BYTES, maxDecodedBytesInFlight: config.MAX_DECODED_BYTES_IN_FLIGHT,
           maxEventsPerRequest: config.MAX_EVENTS_PER_REQUEST, maxRecordsPerRequest: config.MAX_RECORDS_PER_REQUEST, maxValuesPerRequest: config.MAX_VALUES_PER_REQUEST,

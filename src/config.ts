@@ -5,6 +5,19 @@ import { ApiKeysSetting } from './auth/keys.js';
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 
+/** Which services a setting selects: `*` is any service. */
+export interface ServiceSelection {
+  anyService: boolean;
+  services: ReadonlySet<string>;
+}
+
+/** A comma list of resource `service.name`s, or `*`. */
+const ServiceListSetting = z.string().transform((value, ctx): ServiceSelection => {
+  const entries = value.split(',').map((s) => s.trim());
+  if (entries.includes('')) ctx.addIssue({ code: 'custom', message: 'must be a comma list of service.name values or *, without empty entries' });
+  return { anyService: entries.includes('*'), services: new Set(entries.filter((e) => e !== '*')) };
+});
+
 /** Every setting the service reads, with its default; names are part of the product contract. */
 export const ConfigSchema = z
   .object({
@@ -32,6 +45,7 @@ export const ConfigSchema = z
     API_KEYS: ApiKeysSetting.default([]),
     PRICES_FILE: z.string().min(1).optional(),
     ...FORWARD_SETTINGS,
+    COUNT_METRICS: ServiceListSetting.optional(),
   })
   .refine((c) => c.MAX_EVENTS_PER_REQUEST <= c.QUEUE_MAX_EVENTS, {
     path: ['MAX_EVENTS_PER_REQUEST'],
@@ -46,6 +60,12 @@ export type Config = z.infer<typeof ConfigSchema>;
 
 export class ConfigError extends Error {}
 
+/** The start-up error for settings that are wrong, each as `NAME="value": why`. */
+export function invalidSettings(problems: readonly { name: string; value: string; message: string }[]): ConfigError {
+  const lines = problems.map((p) => `${p.name}=${JSON.stringify(p.value)}: ${p.message}`);
+  return new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+}
+
 /** Reads the configuration from the environment; an empty variable counts as unset. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const input = Object.fromEntries(
@@ -56,11 +76,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   );
   const result = ConfigSchema.safeParse(input);
   if (!result.success) {
-    const lines = result.error.issues.map((issue) => {
+    throw invalidSettings(result.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'configuration');
-      return `${name}=${JSON.stringify(input[name] ?? '')}: ${issue.message}`;
-    });
-    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+      return { name, value: input[name] ?? '', message: issue.message };
+    }));
   }
   return result.data;
 }

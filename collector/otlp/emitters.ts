@@ -1,3 +1,4 @@
+import { invalidSettings, type ServiceSelection } from '../../src/config.js';
 import type { Attributes } from './common.js';
 import type { LogRecord } from './logs-request.js';
 import { SPAN_FIELDS, TOKEN_ATTRIBUTES, type TokenField } from './mapping.js';
@@ -243,4 +244,71 @@ export function perCallProfile(record: LogRecord): { profile: EmitterProfile; ev
   for (const [key, value] of Object.entries(profile.call.where ?? {})) if (record.attributes.get(key) !== value) return undefined;
   const counts = [...(profile.tokens.input_tokens ?? []), ...(profile.tokens.output_tokens ?? [])];
   return counts.some((name) => record.attributes.has(name)) ? { profile, event } : undefined;
+}
+
+/**
+ * A metric whose points count tokens, for emitters that send no per-call record: its points are
+ * counted only when COUNT_METRICS names the sending service (docs/otel.md, "Metrics"). Each point
+ * counts one token type, named by an attribute; every other value of it (a total, say) is ignored.
+ */
+export interface MetricProfile {
+  key: string;
+  /** The metric's name, and the point kinds whose value (a sum's value, a histogram's sum) is a token count. */
+  metric: string;
+  kinds: readonly ('sum' | 'histogram' | 'exponentialHistogram')[];
+  tokenType: { attribute: string; fields: Readonly<Record<string, TokenField>> };
+  model: Names;
+  provider: Names;
+  session: Names;
+  user: Names;
+  /** The point's own agent; without it, the resource's `service.name`. */
+  agent: Names;
+}
+
+/**
+ * semantic-conventions (docs/gen-ai/gen-ai-metrics.md): the `gen_ai.client.token.usage` histogram,
+ * `gen_ai.token.type` `input` or `output` (`completion` its deprecated name for output). Gemini CLI and
+ * Copilot send it too, but they are known emitters with per-call records, so it is never theirs counted.
+ */
+const GENAI_METRIC: MetricProfile = {
+  key: 'gen_ai',
+  metric: 'gen_ai.client.token.usage',
+  kinds: ['histogram', 'exponentialHistogram'],
+  tokenType: { attribute: 'gen_ai.token.type', fields: { input: 'input_tokens', output: 'output_tokens', completion: 'output_tokens' } },
+  model: SPAN_FIELDS.model,
+  provider: SPAN_FIELDS.provider,
+  session: SPAN_FIELDS.session_id,
+  user: SPAN_FIELDS.user_id,
+  agent: SPAN_FIELDS.agent_id,
+};
+
+/**
+ * The profile a metric point counts tokens by, or undefined: only emitters that the table does not
+ * know have no per-call record (the known ones' metrics repeat their records, see above).
+ */
+export function metricProfileOf(point: { name: string; resource: Attributes; scope: { name: string } }): MetricProfile | undefined {
+  if (emitterOf(point.resource, point.scope)) return undefined;
+  return point.name === GENAI_METRIC.metric ? GENAI_METRIC : undefined;
+}
+
+/**
+ * COUNT_METRICS may not name a known emitter's service: its metrics only repeat its per-call
+ * records, so counting them would double its spend. Throws the start-up error saying so.
+ */
+export function checkCountMetrics(selection: ServiceSelection | undefined): void {
+  if (selection === undefined) return;
+  const setting = [...(selection.anyService ? ['*'] : []), ...selection.services].join(',');
+  const problems = [...selection.services].flatMap((service) => {
+    const emitter = BY_SERVICE.get(service);
+    if (!emitter) return [];
+    const record = emitter.counted === 'logs' ? `a per-call log record (${emitter.call.events[0]})` : 'a span per call';
+    return [{ name: 'COUNT_METRICS', value: setting, message: `"${service}" is ${emitter.name}, which sends ${record}; its metrics only repeat it and are never counted` }];
+  });
+  if (problems.length > 0) throw invalidSettings(problems);
+}
+
+/** Whether COUNT_METRICS selects the service a point's resource names. */
+export function countsService(selection: ServiceSelection, resource: Attributes): boolean {
+  const service = resource.get('service.name');
+  return selection.anyService || (typeof service === 'string' && selection.services.has(service));
 }

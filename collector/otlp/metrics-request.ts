@@ -3,8 +3,8 @@ import { double, enumValue, id, int64, KeyValues, Resource, Scope, type Attribut
 
 /**
  * The in-memory form of an OTLP metrics export, whichever encoding it came in: every data point
- * checked for shape, then flattened with its metric, scope and resource. Metrics repeat what the
- * per-call records say, so nothing counts them yet; this is what counting them would read.
+ * checked for shape, then flattened with its metric, scope and resource. Only the token metrics of
+ * the services COUNT_METRICS names are counted (metric-points.ts); the rest repeat per-call records.
  */
 
 export type MetricType = 'gauge' | 'sum' | 'histogram' | 'exponentialHistogram' | 'summary';

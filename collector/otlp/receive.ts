@@ -2,12 +2,15 @@ import type { Principal } from '../../src/auth/keys.js';
 import { MAX_LISTED_ERRORS, validateEvents, type EventError } from '../../src/event/validate.js';
 import { ApiError } from '../../src/http/errors.js';
 import type { IngestDeps } from '../app.js';
+import type { OutboxEntry } from '../../src/store/types.js';
 import { applyProjectScope, commit, prepare, type Prepared } from '../ingest.js';
 import { decodeExport, type OtlpEncoding } from './decode.js';
 import { logRecordsToEvents } from './log-records.js';
 import type { MappedEvent } from './mapping.js';
+import { countPoints, cumulativeStreams, streamPoints, type StreamPoint } from './metric-points.js';
 import { spanMemoryOf } from './span-memory.js';
 import { spansToEvents } from './spans.js';
+import { streamLocksOf } from './stream-locks.js';
 
 /**
  * One OTLP export as both fronts (HTTP and gRPC) receive it: bytes in one encoding → the signal's
@@ -31,8 +34,8 @@ const RECEIVERS: Record<Signal, SignalReceiver> = {
   },
   logs: { toEvents: (body, encoding, deps) => logRecordsToEvents(decodeExport('logs', body, encoding, deps.counts)), noun: 'log record(s)' },
   // Checked whole, then left uncounted: every emitter known to send metrics sends per-call records
-  // too, which the metrics only repeat (docs/agents.md). Counting them for an emitter that sends
-  // none would map the decoded points here.
+  // too, which the metrics only repeat (docs/agents.md). Those COUNT_METRICS names are counted by
+  // prepareMetrics instead.
   metrics: {
     toEvents: (body, encoding, deps) => {
       decodeExport('metrics', body, encoding, deps.counts);
@@ -41,6 +44,21 @@ const RECEIVERS: Record<Signal, SignalReceiver> = {
     noun: 'data point(s)',
   },
 };
+
+/** Metric points that count tokens, still to be counted against their streams (see metric-points.ts). */
+interface PendingMetrics {
+  points: StreamPoint[];
+  principal: Principal;
+  deps: IngestDeps;
+}
+
+/** `outbox`: the request's forward copy (docs/forwarding.md), committed with whatever it counts. */
+export type PreparedExport = Prepared & { rejection?: Rejection; metrics?: PendingMetrics; outbox?: OutboxEntry[] };
+
+/** A failed read of the streams' state, as the writer answers a failed commit: retry later. */
+function unavailable(error: Error): never {
+  throw new ApiError(503, 'storage_unavailable', `data points not counted: the database is unavailable (${error.message}); retry later`, 1);
+}
 
 /** What an OTLP answer reports besides success: records with invalid usage that were not stored. */
 export interface Rejection {
@@ -56,17 +74,19 @@ const DESCRIBED_REJECTIONS = 5;
  * request waiting for its commit holds only its records (see `prepare`), and, when forwarding, the
  * body as its outbox entry: it is the forward copy, committed with the records.
  */
-export function prepareExport(signal: Signal, body: Buffer, encoding: OtlpEncoding, principal: Principal, deps: IngestDeps): Prepared & { rejection?: Rejection } {
+export function prepareExport(signal: Signal, body: Buffer, encoding: OtlpEncoding, principal: Principal, deps: IngestDeps): PreparedExport {
+  const batch = prepareRecords(signal, body, encoding, principal, deps);
+  // The whole request is forwarded, records without usage and with invalid usage too: it was accepted.
+  if (deps.forward?.signals.has(signal) && body.length > 0) batch.outbox = [{ signal, encoding, body: ownBytes(body) }];
+  return batch;
+}
+
+function prepareRecords(signal: Signal, body: Buffer, encoding: OtlpEncoding, principal: Principal, deps: IngestDeps): PreparedExport {
+  if (signal === 'metrics' && deps.countMetrics) return prepareMetrics(body, encoding, principal, deps);
   const receiver = RECEIVERS[signal];
   const mapped = receiver.toEvents(body, encoding, deps, principal);
-  if (mapped.length > deps.limits.maxEventsPerRequest) {
-    throw new ApiError(413, 'too_many_events', `${mapped.length} ${receiver.noun} with usage exceed the limit of ${deps.limits.maxEventsPerRequest} per request (MAX_EVENTS_PER_REQUEST)`);
-  }
-  const batch: Prepared = prepare(applyProjectScope(validateEvents(mapped.map((e) => e.input), ''), principal, ''), mapped.length, deps.pricer);
-  // The whole request is forwarded, records without usage and with invalid usage too: it was accepted.
-  if (deps.forward?.signals.has(signal) && body.length > 0) batch.extras = { outbox: [{ signal, encoding, body: ownBytes(body) }] };
-  if (batch.rejected === 0) return batch;
-  return { ...batch, rejection: { rejected: batch.rejected, errorMessage: describeRejections(batch.errors, mapped, batch.rejected, receiver.noun) } };
+  limitEvents(mapped.length, receiver.noun, deps);
+  return prepareMapped(mapped, receiver.noun, principal, deps);
 }
 
 /**
@@ -81,10 +101,46 @@ function ownBytes(body: Buffer): Buffer {
   return own;
 }
 
+function limitEvents(count: number, noun: string, deps: IngestDeps): void {
+  if (count > deps.limits.maxEventsPerRequest) {
+    throw new ApiError(413, 'too_many_events', `${count} ${noun} with usage exceed the limit of ${deps.limits.maxEventsPerRequest} per request (MAX_EVENTS_PER_REQUEST)`);
+  }
+}
+
+function prepareMapped(mapped: readonly MappedEvent[], noun: string, principal: Principal, deps: IngestDeps): Prepared & { rejection?: Rejection } {
+  const batch = prepare(applyProjectScope(validateEvents(mapped.map((e) => e.input), ''), principal, ''), mapped.length, deps.pricer);
+  if (batch.rejected === 0) return batch;
+  return { ...batch, rejection: { rejected: batch.rejected, errorMessage: describeRejections(batch.errors, mapped, batch.rejected, noun) } };
+}
+
+/** The points that count tokens, kept for the commit: what they count depends on their streams' state then. */
+function prepareMetrics(body: Buffer, encoding: OtlpEncoding, principal: Principal, deps: IngestDeps): PreparedExport {
+  const points = streamPoints(decodeExport('metrics', body, encoding, deps.counts), deps.countMetrics!, principal.projects);
+  limitEvents(points.length, RECEIVERS.metrics.noun, deps);
+  return { records: [], rejected: 0, errors: [], ...(points.length > 0 && { metrics: { points, principal, deps } }) };
+}
+
 /** Commits a prepared export; resolves, once durable, with its rejection (none when every record was fine). */
-export function commitExport(batch: Prepared & { rejection?: Rejection }, writer: IngestDeps['writer']): Promise<Rejection | undefined> {
-  const { rejection } = batch;
-  return commit(batch, writer).then(() => rejection);
+export function commitExport(batch: PreparedExport, writer: IngestDeps['writer']): Promise<Rejection | undefined> {
+  const { rejection, outbox } = batch;
+  if (batch.metrics) return commitMetrics(batch.metrics, writer, outbox);
+  return commit(batch, writer, outbox && { outbox }).then(() => rejection);
+}
+
+/**
+ * Counts the points against their streams' committed state and commits the events with the streams'
+ * moves, in one transaction, holding the streams meanwhile (stream-locks.ts).
+ */
+function commitMetrics({ points, principal, deps }: PendingMetrics, writer: IngestDeps['writer'], outbox: OutboxEntry[] | undefined): Promise<Rejection | undefined> {
+  const streams = cumulativeStreams(points);
+  return streamLocksOf(writer).run(streams, async () => {
+    const states = streams.length > 0 ? await deps.store.readMetricStreams(streams).catch(unavailable) : new Map();
+    const { events, moves } = countPoints(points, states);
+    const batch = prepareMapped(events, RECEIVERS.metrics.noun, principal, deps);
+    const extras = { ...(moves.length > 0 && { metricStreams: moves }), ...(outbox && { outbox }) };
+    await commit(batch, writer, Object.keys(extras).length > 0 ? extras : undefined);
+    return batch.rejection;
+  });
 }
 
 /** `span 4bf9…/00f0… (resourceSpans[0].scopeSpans[0].spans[2]) gen_ai.usage.input_tokens: must not be negative` */

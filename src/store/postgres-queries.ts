@@ -66,6 +66,9 @@ export function insertBatchParams(records: readonly UsageRecord[]): unknown[][] 
   return RECORD_FIELDS.map((field) => records.map((r) => r[field]));
 }
 
+/** See Store.readMetricStreams. */
+export const METRIC_STREAMS_SQL = `SELECT stream, start_nanos AS start, time_nanos AS time, value FROM metric_streams WHERE stream = ANY($1::text[])`;
+
 export const MIGRATIONS_TABLE_SQL = `CREATE TABLE IF NOT EXISTS schema_migrations (
   version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`;
 

@@ -4,16 +4,17 @@ import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { migrationName, readMigrations } from './migrations.js';
 import {
-  INSERT_BATCH_SQL, insertBatchParams, MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, numbered, POSTGRES_DIALECT,
+  INSERT_BATCH_SQL, insertBatchParams, METRIC_STREAMS_SQL, MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, numbered, POSTGRES_DIALECT,
   listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, PRUNE_RAW_SQL, RAW_HORIZON_SQL, REBUILD_ROLLUPS_SQL, REPRICE_SELECT_SQL, REPRICE_UPDATE_SQL,
 } from './postgres-queries.js';
+import { inStreamOrder, metricStreamStatement, streamMoved } from './metric-streams.js';
 import { NO_RETRY, retrying } from './retry.js';
 import { aggregateSql, eventsSql, groupsFromRows, pinOrderMismatch, rollupDiffSql, type SqlRow } from './query-builder.js';
 import { metricsFromRow } from './sums.js';
 import { eventKey } from './types.js';
 import { fitting, oldestToDrop, OUTBOX_SIZE_SQL, outboxRow, TRIM_ROWS } from './outbox.js';
 import type {
-  AggregateQuery, AggregateResult, BatchExtras, EventsPage, OutboxEntry, OutboxRow, OutboxSize, OutboxTake, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
+  AggregateQuery, AggregateResult, BatchExtras, EventsPage, MetricStreamPoint, OutboxEntry, OutboxRow, OutboxSize, OutboxTake, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
   RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
 } from './types.js';
 
@@ -145,9 +146,15 @@ export class PostgresStore implements Store {
   }
 
   async insertBatch(records: readonly UsageRecord[], retry = NO_RETRY, extras?: BatchExtras): Promise<boolean[]> {
+    const moves = inStreamOrder(extras?.metricStreams ?? []);
     const outbox = extras?.outbox ?? [];
-    if (records.length === 0 && outbox.length === 0) return [];
+    if (records.length === 0 && moves.length === 0 && outbox.length === 0) return [];
     const stored = await retrying(retry, () => this.transaction(async (client) => {
+      const now = Date.now();
+      for (const update of moves) {
+        const { sql, params } = metricStreamStatement(update, now);
+        if ((await client.query(numbered(sql), params)).rowCount === 0) throw streamMoved(update);
+      }
       const { rows } = records.length === 0 ? { rows: [] } : await client.query<{ project: string; id: string }>(INSERT_BATCH_SQL, insertBatchParams(records));
       // After the events: the outbox's size row is the last lock the transaction takes.
       if (outbox.length > 0) await client.query(INSERT_OUTBOX_SQL, outboxParams(outbox));
@@ -155,6 +162,11 @@ export class PostgresStore implements Store {
     }));
     // Like SQLite row by row: the first occurrence of a new (project, id) is the insert, any repeat a duplicate.
     return records.map((r) => stored.delete(eventKey(r.project, r.id)));
+  }
+
+  async readMetricStreams(streams: readonly string[]): Promise<Map<string, MetricStreamPoint>> {
+    const { rows } = await this.pool.query<MetricStreamPoint & { stream: string }>(METRIC_STREAMS_SQL, [streams]);
+    return new Map(rows.map(({ stream, ...point }) => [stream, point]));
   }
 
   async forwardOutbox(signal: OutboxEntry['signal'], take: OutboxTake, deliver: (rows: OutboxRow[]) => Promise<boolean>): Promise<number | null> {

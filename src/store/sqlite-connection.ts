@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import type { UsageRecord } from '../event/schema.js';
+import { inStreamOrder, metricStreamStatement, streamMoved } from './metric-streams.js';
 import { oldestToDrop, TRIM_ROWS } from './outbox.js';
 import { eventKey, type BatchExtras } from './types.js';
 
@@ -44,7 +45,7 @@ const RECORD_COLUMNS = [
 const ROWS_PER_STATEMENT = 50;
 
 /**
- * Inserts a batch, and its extras, in one IMMEDIATE transaction and tells, per record, whether it
+ * Inserts a batch in one IMMEDIATE transaction, with its extras, and tells, per record, whether it
  * was new (an id already stored in its project is skipped, and the triggers fire only for new rows).
  */
 export function batchInserter(db: Database.Database): (records: readonly UsageRecord[], extras?: BatchExtras) => boolean[] {
@@ -57,7 +58,15 @@ export function batchInserter(db: Database.Database): (records: readonly UsageRe
   // One statement per row count met, so a batch's last rows (or a small batch) go in as one too.
   const statements = new Map<number, ReturnType<typeof statement>>();
   let outbox: Database.Statement | undefined;
+  const moves = new Map<string, Database.Statement>();
   const insert = db.transaction((records: readonly UsageRecord[], extras: BatchExtras | undefined) => {
+    const now = Date.now();
+    for (const update of inStreamOrder(extras?.metricStreams ?? [])) {
+      const { sql, params } = metricStreamStatement(update, now);
+      let prepared = moves.get(sql);
+      if (!prepared) moves.set(sql, (prepared = db.prepare(sql)));
+      if (prepared.run(params).changes === 0) throw streamMoved(update);
+    }
     const stored = new Set<string>();
     const values: unknown[] = [];
     for (let start = 0; start < records.length; ) {
@@ -71,7 +80,6 @@ export function batchInserter(db: Database.Database): (records: readonly UsageRe
     }
     if (extras?.outbox?.length) {
       outbox ??= db.prepare('INSERT INTO forward_outbox (signal, encoding, created_at, bytes, body) VALUES (?, ?, ?, ?, ?)');
-      const now = Date.now();
       // A body that crossed from another thread is a plain Uint8Array, which SQLite binds only as a Buffer.
       for (const e of extras.outbox) outbox.run(e.signal, e.encoding, now, e.body.byteLength, Buffer.from(e.body.buffer, e.body.byteOffset, e.body.byteLength));
     }

@@ -27,6 +27,10 @@ export const SQLITE_DIALECT: SqlDialect = {
   inList: { sql: (column) => `${column} IN (SELECT value FROM json_each(?))`, param: (values) => JSON.stringify(values) },
 };
 
+/** See Store.readMetricStreams: the streams come as one JSON array. */
+export const METRIC_STREAMS_SQL = `SELECT stream, start_nanos AS start, time_nanos AS time, value FROM metric_streams
+  WHERE stream IN (SELECT value FROM json_each(?))`;
+
 /** See Store.probeWrite. */
 export const PROBE_WRITE_SQL = 'INSERT INTO write_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at';
 

@@ -50,7 +50,7 @@ export class SqliteWriteThreads {
 
   /** Hands the batch to the insert thread, which retries it there: nothing here keeps the records. */
   insert(records: readonly UsageRecord[], retry: InsertRetry, extras?: BatchExtras): Promise<boolean[]> {
-    return this.send((id) => ({ id, records: records as UsageRecord[], extras, retryForMs: retry.forMs }), retry) as Promise<boolean[]>;
+    return this.send((id) => ({ id, records: records as UsageRecord[], retryForMs: retry.forMs, ...(extras && { extras }) }), retry) as Promise<boolean[]>;
   }
 
   /** An outbox delete or trim, in turn with the inserts. */

@@ -7,12 +7,12 @@ import { migrationName, readMigrations } from './migrations.js';
 import { aggregateSql, carriedRollupSql, eventsSql, groupsFromRows, pinOrderMismatch, rebuildRollupSql, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
 import { metricsFromRow } from './sums.js';
 import { batchInserter, openSqlite, outboxWriter, type OutboxWrite, type OutboxWritten, type SqliteOptions } from './sqlite-connection.js';
-import { listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
+import { listProjectsSql, METRIC_STREAMS_SQL, PROBE_WRITE_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
 import { SqliteWriteThreads } from './sqlite-threads.js';
 import { fitting, OUTBOX_SIZE_SQL, outboxRow } from './outbox.js';
 import { NO_RETRY, retrying, type InsertRetry } from './retry.js';
 import type {
-  AggregateQuery, AggregateResult, BatchExtras, EventsPage, OutboxEntry, OutboxRow, OutboxSize, OutboxTake, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
+  AggregateQuery, AggregateResult, BatchExtras, EventsPage, MetricStreamPoint, OutboxEntry, OutboxRow, OutboxSize, OutboxTake, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
   RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
 } from './types.js';
 
@@ -98,6 +98,11 @@ export class SqliteStore implements Store {
 
   insertBatch(records: readonly UsageRecord[], retry = NO_RETRY, extras?: BatchExtras): Promise<boolean[]> {
     return this.insert(records, retry, extras);
+  }
+
+  async readMetricStreams(streams: readonly string[]): Promise<Map<string, MetricStreamPoint>> {
+    const rows = this.db.prepare(METRIC_STREAMS_SQL).all(JSON.stringify(streams)) as (MetricStreamPoint & { stream: string })[];
+    return new Map(rows.map(({ stream, ...point }) => [stream, point]));
   }
 
   async forwardOutbox(signal: OutboxEntry['signal'], take: OutboxTake, deliver: (rows: OutboxRow[]) => Promise<boolean>): Promise<number | null> {

@@ -160,11 +160,6 @@ export interface OutboxEntry {
   body: Uint8Array;
 }
 
-/** What a batch commits besides its usage events, in the same transaction. */
-export interface BatchExtras {
-  outbox?: OutboxEntry[];
-}
-
 export interface OutboxRow extends OutboxEntry {
   seq: number;
   /** Epoch ms of its commit. */
@@ -188,6 +183,33 @@ export interface VerifyResult {
   ok: boolean;
   mismatches: number;
   integrity: string;
+}
+
+/**
+ * Where a cumulative metric stream counted by COUNT_METRICS stands: its last counted point. Times are
+ * Unix nanoseconds as decimal text (beyond 2^53, so never a float).
+ */
+export interface MetricStreamPoint {
+  start: string;
+  time: string;
+  value: number;
+}
+
+/**
+ * Moves a stream from `previous` (null: never counted) to a new point. Committed with the events the
+ * move counted, so both or neither are stored; the batch fails (error code METRIC_STREAM_MOVED) when
+ * the stream is no longer at `previous`, as another collector counted it meanwhile.
+ */
+export interface MetricStreamUpdate extends MetricStreamPoint {
+  stream: string;
+  previous: { start: string; time: string } | null;
+}
+
+/** What commits with a batch's events, in the same transaction. */
+export interface BatchExtras {
+  metricStreams?: MetricStreamUpdate[];
+  /** Accepted OTLP requests' forward copies. */
+  outbox?: OutboxEntry[];
 }
 
 /**
@@ -220,6 +242,8 @@ export interface Store {
   /** Deletes the oldest outbox rows (any signal) until the outbox holds at most `maxBytes`; returns what it deleted. */
   trimOutbox(maxBytes: number): Promise<{ entries: number; bytes: number }>;
   outboxSize(): Promise<OutboxSize>;
+  /** The committed points of these metric streams; a stream never counted is absent. */
+  readMetricStreams(streams: readonly string[]): Promise<Map<string, MetricStreamPoint>>;
   aggregate(query: AggregateQuery): Promise<AggregateResult>;
   listEvents(query: EventsQuery): Promise<EventsPage>;
   /**

@@ -1,0 +1,50 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { MetricStreamUpdate } from '../../src/store/types.js';
+import { usageRecord } from '../support/records.js';
+import { POSTGRES_OPTED_OUT } from '../support/postgres.js';
+import { startTestService, type Backend, type TestService } from '../support/service.js';
+
+/**
+ * The store's half of counting cumulative metrics: a stream's new point commits with the events
+ * counted from it, and only from the point the counting started from (another collector may have
+ * moved the stream meanwhile): else the whole batch fails and nothing of it is stored.
+ */
+
+const SETUPS: { name: string; backend: Backend; env?: Record<string, string> }[] = [
+  { name: 'SQLite, insert thread', backend: 'sqlite' },
+  { name: 'SQLite, one thread', backend: 'sqlite', env: { SQLITE_WRITE_THREADS: 'off' } },
+  ...(POSTGRES_OPTED_OUT ? [] : [{ name: 'PostgreSQL', backend: 'postgres' as const }]),
+];
+
+let svc: TestService | undefined;
+afterEach(async () => {
+  await svc?.close();
+  svc = undefined;
+});
+
+const move = (previous: MetricStreamUpdate['previous'], time: string, value: number, stream = 'stream-a'): MetricStreamUpdate =>
+  ({ stream, start: '1796292000000000000', time, value, previous });
+
+describe.each(SETUPS)('metric stream state on $name', ({ backend, env }) => {
+  it('commits a stream\'s point with its events, and refuses the batch whole when the stream moved meanwhile', async () => {
+    svc = await startTestService({ backend, ...(env && { env }) });
+    const { store } = svc;
+    const first = move(null, '1796292060000000000', 100);
+    expect(await store.insertBatch([usageRecord('e1')], undefined, { metricStreams: [first] })).toEqual([true]);
+    expect(await store.readMetricStreams(['stream-a', 'stream-b'])).toEqual(new Map([['stream-a', { start: first.start, time: first.time, value: 100 }]]));
+
+    // Counted again from nothing, or from a point it has left: refused, and e2 is not stored.
+    for (const stale of [move(null, '1796292120000000000', 250), move({ start: first.start, time: '1796292000000000000' }, '1796292120000000000', 250)]) {
+      await expect(store.insertBatch([usageRecord('e2')], undefined, { metricStreams: [stale] })).rejects.toMatchObject({ code: 'METRIC_STREAM_MOVED' });
+    }
+    expect((await store.listEvents({ filters: {}, from: null, to: null, limit: 10, after: null })).events.map((e) => e.id)).toEqual(['e1']);
+
+    // From where it stands, with a second stream and no events at all: both move.
+    const next = move({ start: first.start, time: first.time }, '1796292120000000000', 250);
+    expect(await store.insertBatch([], undefined, { metricStreams: [next, move(null, '1796292120000000000', 7, 'stream-b')] })).toEqual([]);
+    expect(await store.readMetricStreams(['stream-a', 'stream-b'])).toEqual(new Map([
+      ['stream-a', { start: next.start, time: next.time, value: 250 }],
+      ['stream-b', { start: next.start, time: next.time, value: 7 }],
+    ]));
+  });
+});
