@@ -13,11 +13,13 @@ import { MIXED_TRACE_SPANS, runMixedTraceLoad, runOtlpLoad } from './otlp.js';
 import { runPostgresBench } from './postgres.js';
 import { summariseProfiles } from './profile.js';
 import { last30DaysReport, measureReport, type ReportLatency } from './reports.js';
-import { peakRssMB, runCli, runScript, stop, waitForListening, waitForUrls } from './server.js';
+import { cpuSeconds, peakRssMB, runCli, runScript, stop, waitForListening, waitForUrls } from './server.js';
 
 const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false }, profile: { type: 'boolean', default: false }, postgres: { type: 'boolean', default: false },
+    /** Only the forwarding figures (j). */
+    forward: { type: 'boolean', default: false },
     /** The load --profile runs: one of PROFILED_LOADS. */
     load: { type: 'string', default: 'usage' },
   },
@@ -30,7 +32,7 @@ const LOADS = { connections: size.connections, seconds: size.seconds };
 /** Spans per request of the mixed trace load: about what one batch of an OTel SDK's span processor holds (512). */
 const MIXED_SPANS = 500;
 
-const TARGETS = { budgetCheckP99Ms: 5, ofCeiling: 0.6, overSeed: 20, halfRateP99Ms: 50, rollupP50Ms: 20, rawP50Ms: 2000, rssMB: 250, logsOfUsage: 0.8, mixedSpansPerSecond: 100_000 };
+const TARGETS = { budgetCheckP99Ms: 5, forwardCost: 0.2, ofCeiling: 0.6, overSeed: 20, halfRateP99Ms: 50, rollupP50Ms: 20, rawP50Ms: 2000, rssMB: 250, logsOfUsage: 0.8, mixedSpansPerSecond: 100_000 };
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number) => `${n < 10 ? n.toFixed(1) : fmt(n)} ms`;
@@ -46,8 +48,8 @@ function tempDir(): string {
 }
 
 /** `tokentally serve` on a fresh SQLite file `<name>.db` in `dir`, every port chosen by the system. */
-function serve(dir: string, name: string, nodeFlags: string[] = []) {
-  return runCli(['serve'], { DATABASE_URL: join(dir, `${name}.db`), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' }, nodeFlags);
+function serve(dir: string, name: string, nodeFlags: string[] = [], env: Record<string, string> = {}) {
+  return runCli(['serve'], { DATABASE_URL: join(dir, `${name}.db`), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0', ...env }, nodeFlags);
 }
 
 interface Urls {
@@ -57,14 +59,15 @@ interface Urls {
 
 /** A load against its own fresh service, and what that service's collector then counted (accepted, duplicate, rejected). */
 async function onFreshService(
-  dir: string, name: string, load: (urls: Urls) => Promise<LoadResult>, nodeFlags: string[] = [],
-): Promise<{ result: LoadResult; counts: Record<string, number> }> {
-  const server = serve(dir, name, nodeFlags);
+  dir: string, name: string, load: (urls: Urls) => Promise<LoadResult>, nodeFlags: string[] = [], env: Record<string, string> = {},
+): Promise<{ result: LoadResult; counts: Record<string, number>; peakRssMB: number; cpuSeconds: number }> {
+  const server = serve(dir, name, nodeFlags, env);
   try {
     const { collector, 'OTLP/gRPC': grpc } = await waitForListening(server, ['collector', 'reporting', 'OTLP/gRPC']);
+    const cpuBefore = cpuSeconds(server);
     const result = await load({ collector, grpc });
     await waitForIdle(collector);
-    return { result, counts: await eventCounts(collector) };
+    return { result, counts: await eventCounts(collector), peakRssMB: peakRssMB(server), cpuSeconds: cpuSeconds(server) - cpuBefore };
   } finally {
     await stop(server);
   }
@@ -153,6 +156,41 @@ async function agentTelemetry(dir: string): Promise<void> {
   console.log(`    stored: ${countsText(mixed.counts)}`);
 }
 
+/**
+ * (j): forwarding (docs/forwarding.md) on and off, the same mixed trace load on fresh services in
+ * the same run: off; on, to an upstream on this machine that takes everything; on, with the upstream
+ * down for the whole run (the outbox only grows, up to its bound).
+ */
+async function forwarding(dir: string): Promise<void> {
+  console.log(`(j) forwarding, the mixed trace load of (i), ${MIXED_SPANS} spans per request, each on a fresh service:`);
+  const run = (name: string, env: Record<string, string>) =>
+    onFreshService(dir, name, ({ collector }) => runMixedTraceLoad({ url: collector, spans: MIXED_SPANS, ...LOADS }), [], env);
+  const off = await run('forward-off', {});
+  const sink = runScript(join(import.meta.dirname, 'forward.js'), [], {});
+  let up, taken;
+  try {
+    const { upstream } = await waitForListening(sink, ['upstream']);
+    up = await run('forward-up', { FORWARD_OTLP_ENDPOINT: upstream });
+    taken = (await (await fetch(`${upstream}/count`)).json()) as { requests: number; bytes: number };
+  } finally {
+    await stop(sink);
+  }
+  // Nothing listens there: every export is refused at connect, for the whole run.
+  const down = await run('forward-down', { FORWARD_OTLP_ENDPOINT: 'http://127.0.0.1:9' });
+  console.log(loadLine('forwarding off', off.result, 'spans'));
+  console.log(loadLine('forwarding on, upstream up (same machine)', up.result, 'spans'));
+  console.log(loadLine('forwarding on, upstream down all along', down.result, 'spans'));
+  for (const [label, r] of [['upstream up', up], ['upstream down', down]] as const) {
+    const cost = 1 - r.result.eventsPerSecond / off.result.eventsPerSecond;
+    console.log(`    cost with the ${label}: ${percent(cost)} of ingest ${target(cost <= TARGETS.forwardCost, `≤ ${percent(TARGETS.forwardCost)}`)}`);
+  }
+  // CPU time per span, which a loaded machine changes far less than spans/s: the service's own work.
+  const cpu = (r: typeof off) => (r.cpuSeconds * 1e6) / (r.result.requests * MIXED_SPANS);
+  console.log(`    service CPU per span (all threads, load and drain): off ${cpu(off).toFixed(1)} µs, upstream up ${cpu(up).toFixed(1)} µs (+${percent(cpu(up) / cpu(off) - 1)}), upstream down ${cpu(down).toFixed(1)} µs (+${percent(cpu(down) / cpu(off) - 1)})`);
+  console.log(`    upstream took ${fmt(taken.requests)} exports, ${fmt(taken.bytes / 1e6)} MB (some still in the outbox when the load ended)`);
+  console.log(`    peak RSS: off ${fmt(off.peakRssMB)} MB, upstream up ${fmt(up.peakRssMB)} MB, upstream down ${fmt(down.peakRssMB)} MB ${target(down.peakRssMB <= TARGETS.rssMB, `≤ ${TARGETS.rssMB} MB with the upstream down`)}`);
+}
+
 /** (f): reports over HTTP from a reporting process, on datasets grown in-process. */
 async function reports(dir: string): Promise<void> {
   const file = join(dir, 'reports.db');
@@ -221,10 +259,12 @@ async function main() {
   const dir = tempDir();
   try {
     if (args.profile) return await profile(dir);
+    if (args.forward) return await forwarding(dir);
     const ceiling = await measureCeiling(makeRecords(0, size.ceilingEvents, createPricer(loadPriceTable({}))));
     console.log(`(a) in-process ceiling, better-sqlite3, 1,000-row transactions: ${fmt(ceiling)} events/s`);
     await ingest(ceiling, dir);
     await agentTelemetry(dir);
+    await forwarding(dir);
     await reports(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -50,6 +50,13 @@ export async function stop(run: Running): Promise<void> {
   await run.exited;
 }
 
+/** CPU time the process has used so far, all its threads, user and system, in seconds (Linux: /proc/<pid>/stat). */
+export function cpuSeconds(run: Running): number {
+  // Fields after the command name (which may hold spaces), from the 3rd: utime and stime are the 14th and 15th.
+  const fields = readFileSync(`/proc/${run.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** The process's peak resident set so far, in MB of 10^6 bytes as the target is set (Linux: VmHWM, in KiB). */
 export function peakRssMB(run: Running): number {
   const status = readFileSync(`/proc/${run.child.pid}/status`, 'utf8');

@@ -9,6 +9,7 @@ import { registerDocs } from '../src/http/docs.js';
 import type { Pricer } from '../src/pricing/pricer.js';
 import type { Store } from '../src/store/types.js';
 import { BodyReader, type BodyLimits } from './body.js';
+import type { Forwarder } from './forward/forwarder.js';
 import { countLimits, type RequestLimits } from './decode-limits.js';
 import type { BudgetStatus } from '../src/budgets/status.js';
 import { registerApiUsage } from './routes/api-usage.js';
@@ -23,6 +24,8 @@ export interface CollectorDeps {
   pricer: Pricer;
   keys: readonly ApiKey[];
   limits: BodyLimits & RequestLimits & { maxBodyBytes: number };
+  /** When set, each accepted OTLP request of its signals is committed with a copy in the forward outbox (docs/forwarding.md). */
+  forward?: Pick<Forwarder, 'signals' | 'status'>;
   /** The services whose token metrics count (COUNT_METRICS); none when absent. */
   countMetrics?: ServiceSelection;
   /** The budget evaluator's last statuses (src/budgets/evaluator.ts). */
@@ -57,10 +60,15 @@ export function createCollectorApp(deps: IngestDeps): CollectorApp {
         return `database unavailable: ${(error as Error).message}`;
       }
     },
-    // A notification target that keeps failing is for an operator to fix; ingestion goes on.
+    // A notification target that keeps failing, or an upstream that is down, is for an operator to
+    // fix and not our outage: ready, and saying so.
     async details() {
       const failing = await deps.store.budgets.failingTargets();
-      return failing.length === 0 ? null : { budget_targets_failing: failing.map((f) => ({ target: f.target_key, since: new Date(f.failed_at).toISOString(), error: f.error })) };
+      const found = {
+        ...(deps.forward ? { forward: deps.forward.status() } : {}),
+        ...(failing.length > 0 ? { budget_targets_failing: failing.map((f) => ({ target: f.target_key, since: new Date(f.failed_at).toISOString(), error: f.error })) } : {}),
+      };
+      return Object.keys(found).length === 0 ? null : found;
     },
   });
   // Before auth and the body limit, so their refusals reach OTLP clients as a google.rpc.Status too.

@@ -19,7 +19,7 @@ import { grpcCode } from './otlp/status.js';
  */
 
 /** The gRPC method of each signal's Export (opentelemetry-proto, collector/<signal>/v1/<signal>_service.proto). */
-const METHODS: Readonly<Record<Signal, string>> = {
+export const METHODS: Readonly<Record<Signal, string>> = {
   traces: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
   logs: '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
   metrics: '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export',

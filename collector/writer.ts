@@ -82,8 +82,8 @@ export class BatchWriter {
       return Promise.reject(new ApiError(503, 'draining', 'the collector is shutting down; retry against another instance or later', RETRY_AFTER_SECONDS));
     }
     if (records.length === 0 && extras === undefined) return Promise.resolve([]);
-    const bytes = records.reduce((sum, r) => sum + recordBytes(r), 0);
-    if (this.pendingEvents + records.length > this.options.maxQueuedEvents || (this.pendingEvents > 0 && this.pendingBytes + bytes > this.options.maxQueuedBytes)) {
+    const bytes = records.reduce((sum, r) => sum + recordBytes(r), extrasBytes(extras));
+    if (this.pendingEvents + records.length > this.options.maxQueuedEvents || (this.pendingBytes > 0 && this.pendingBytes + bytes > this.options.maxQueuedBytes)) {
       return Promise.reject(new ApiError(429, 'queue_full', `the write queue is full (${this.pendingEvents} events, ${this.pendingBytes} bytes waiting); retry shortly`, RETRY_AFTER_SECONDS));
     }
     return new Promise((resolve, reject) => {
@@ -171,11 +171,17 @@ export class BatchWriter {
   }
 }
 
-/** The extras of a batch's requests, as one. */
+/** The extras of a batch's requests, as one (outbox entries in request order). */
 function mergeExtras(batch: readonly Pending[]): BatchExtras | undefined {
   const withExtras = batch.flatMap((p) => (p.extras ? [p.extras] : []));
   if (withExtras.length === 0) return undefined;
-  return { metricStreams: withExtras.flatMap((e) => e.metricStreams ?? []) };
+  const metricStreams = withExtras.flatMap((e) => e.metricStreams ?? []);
+  const outbox = withExtras.flatMap((e) => e.outbox ?? []);
+  return { ...(metricStreams.length > 0 && { metricStreams }), ...(outbox.length > 0 && { outbox }) };
+}
+
+function extrasBytes(extras: BatchExtras | undefined): number {
+  return extras?.outbox?.reduce((sum, e) => sum + e.body.byteLength, 0) ?? 0;
 }
 
 /** Fixed per-record overhead plus its strings (UTF-16 in memory), a cheap upper-bound estimate. */

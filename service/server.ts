@@ -3,6 +3,8 @@ import type { Env, Hono } from 'hono';
 import type { Server, ServerResponse } from 'node:http';
 import { createServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { createCollectorApp, ingestDeps } from '../collector/app.js';
+import { forwardConfig } from '../collector/forward/config.js';
+import { Forwarder } from '../collector/forward/forwarder.js';
 import { createGrpcFront, type GrpcFront } from '../collector/grpc.js';
 import { checkCountMetrics } from '../collector/otlp/emitters.js';
 import { BatchWriter } from '../collector/writer.js';
@@ -82,8 +84,11 @@ export async function startService(config: Config, roles: Roles, now: () => numb
   let retention: RetentionTask | undefined;
   let sender: DeliverySender | undefined;
   let evaluator: EvaluatorThread | undefined;
+  let forwarder: Forwarder | undefined;
   try {
     if (roles.collector) {
+      const forwarding = forwardConfig(config);
+      if (forwarding) (forwarder = new Forwarder(store, forwarding)).start();
       writer = new BatchWriter(store, {
         maxQueuedEvents: config.QUEUE_MAX_EVENTS,
         maxQueuedBytes: config.QUEUE_MAX_BYTES,
@@ -95,7 +100,7 @@ export async function startService(config: Config, roles: Roles, now: () => numb
       const s = (sender = new DeliverySender(store, { maxAttempts: config.BUDGET_NOTIFY_ATTEMPTS, timeoutMs: config.BUDGET_NOTIFY_TIMEOUT_MS, pollMs: 1_000, now: Date.now }));
       const e = (evaluator = new EvaluatorThread(config, () => s.wake()));
       const ingest = ingestDeps({
-        store, writer, pricer, keys: config.API_KEYS, countMetrics: config.COUNT_METRICS,
+        store, writer, pricer, keys: config.API_KEYS, countMetrics: config.COUNT_METRICS, forward: forwarder,
         limits: {
           maxBodyBytes: config.MAX_BODY_BYTES, maxDecodedBytes: config.MAX_DECODED_BODY_BYTES, maxDecodedBytesInFlight: config.MAX_DECODED_BYTES_IN_FLIGHT,
           maxEventsPerRequest: config.MAX_EVENTS_PER_REQUEST, maxRecordsPerRequest: config.MAX_RECORDS_PER_REQUEST, maxValuesPerRequest: config.MAX_VALUES_PER_REQUEST,
@@ -128,6 +133,7 @@ export async function startService(config: Config, roles: Roles, now: () => numb
     await Promise.all([...servers.map((s) => closeServer(s, 0)), grpc?.front.close(0)]);
     await Promise.all([evaluator?.stop(), sender?.stop()]);
     await retention?.stop();
+    await forwarder?.stop();
     await store.close();
     throw error;
   }
@@ -137,6 +143,8 @@ export async function startService(config: Config, roles: Roles, now: () => numb
     await writer?.drain();
     await Promise.all([evaluator?.stop(), sender?.stop()]);
     await retention?.stop();
+    // Whatever it has not delivered stays in the outbox for the next start.
+    await forwarder?.stop();
     await Promise.all(closing);
     await store.close();
   };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FORWARD_SETTINGS } from '../collector/forward/config.js';
 import { ApiKeysSetting } from './auth/keys.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -44,6 +45,7 @@ export const ConfigSchema = z
     DATABASE_POOL_MAX: positiveInt.max(1000).default(10),
     API_KEYS: ApiKeysSetting.default([]),
     PRICES_FILE: z.string().min(1).optional(),
+    ...FORWARD_SETTINGS,
     COUNT_METRICS: ServiceListSetting.optional(),
     BUDGET_EVALUATE_MS: positiveInt.max(60_000).default(2_000),
     BUDGET_NOTIFY_ATTEMPTS: positiveInt.max(100).default(10),

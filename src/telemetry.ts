@@ -30,6 +30,10 @@ new Gauge({
 }).set({ version: PACKAGE_VERSION, nodejs_version: process.version }, 1);
 
 const registries: Record<AppName, Registry> = { collector: new Registry(), reporting: new Registry() };
+/** The registry an app's /metrics serves, for metrics kept beside their own code. */
+export function registryOf(app: AppName): Registry {
+  return registries[app];
+}
 let processMetricsOn: AppName | 'both' = 'both';
 
 function httpMetrics(app: AppName) {

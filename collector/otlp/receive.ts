@@ -2,6 +2,7 @@ import type { Principal } from '../../src/auth/keys.js';
 import { MAX_LISTED_ERRORS, validateEvents, type EventError } from '../../src/event/validate.js';
 import { ApiError } from '../../src/http/errors.js';
 import type { IngestDeps } from '../app.js';
+import type { OutboxEntry } from '../../src/store/types.js';
 import { applyProjectScope, commit, prepare, type Prepared } from '../ingest.js';
 import { decodeExport, type OtlpEncoding } from './decode.js';
 import { logRecordsToEvents } from './log-records.js';
@@ -51,7 +52,8 @@ interface PendingMetrics {
   deps: IngestDeps;
 }
 
-export type PreparedExport = Prepared & { rejection?: Rejection; metrics?: PendingMetrics };
+/** `outbox`: the request's forward copy (docs/forwarding.md), committed with whatever it counts. */
+export type PreparedExport = Prepared & { rejection?: Rejection; metrics?: PendingMetrics; outbox?: OutboxEntry[] };
 
 /** A failed read of the streams' state, as the writer answers a failed commit: retry later. */
 function unavailable(error: Error): never {
@@ -69,14 +71,34 @@ const DESCRIBED_REJECTIONS = 5;
 
 /**
  * Decodes, maps and prepares one export. Synchronous, so the body is garbage once it returns and a
- * request waiting for its commit holds only its records (see `prepare`).
+ * request waiting for its commit holds only its records (see `prepare`), and, when forwarding, the
+ * body as its outbox entry: it is the forward copy, committed with the records.
  */
 export function prepareExport(signal: Signal, body: Buffer, encoding: OtlpEncoding, principal: Principal, deps: IngestDeps): PreparedExport {
+  const batch = prepareRecords(signal, body, encoding, principal, deps);
+  // The whole request is forwarded, records without usage and with invalid usage too: it was accepted.
+  if (deps.forward?.signals.has(signal) && body.length > 0) batch.outbox = [{ signal, encoding, body: ownBytes(body) }];
+  return batch;
+}
+
+function prepareRecords(signal: Signal, body: Buffer, encoding: OtlpEncoding, principal: Principal, deps: IngestDeps): PreparedExport {
   if (signal === 'metrics' && deps.countMetrics) return prepareMetrics(body, encoding, principal, deps);
   const receiver = RECEIVERS[signal];
   const mapped = receiver.toEvents(body, encoding, deps, principal);
   limitEvents(mapped.length, receiver.noun, deps);
   return prepareMapped(mapped, receiver.noun, principal, deps);
+}
+
+/**
+ * The body as bytes of its own: one that is a view into a larger buffer (Node's pool, a gRPC frame)
+ * would keep that buffer alive while it waits, and be cloned with all of it to the insert thread.
+ */
+function ownBytes(body: Buffer): Buffer {
+  if (body.byteOffset === 0 && body.byteLength === body.buffer.byteLength) return body;
+  // Unpooled, unlike Buffer.from, which would put a small copy into the pool again.
+  const own = Buffer.allocUnsafeSlow(body.length);
+  body.copy(own);
+  return own;
 }
 
 function limitEvents(count: number, noun: string, deps: IngestDeps): void {
@@ -100,22 +122,23 @@ function prepareMetrics(body: Buffer, encoding: OtlpEncoding, principal: Princip
 
 /** Commits a prepared export; resolves, once durable, with its rejection (none when every record was fine). */
 export function commitExport(batch: PreparedExport, writer: IngestDeps['writer']): Promise<Rejection | undefined> {
-  if (batch.metrics) return commitMetrics(batch.metrics, writer);
-  const { rejection } = batch;
-  return commit(batch, writer).then(() => rejection);
+  const { rejection, outbox } = batch;
+  if (batch.metrics) return commitMetrics(batch.metrics, writer, outbox);
+  return commit(batch, writer, outbox && { outbox }).then(() => rejection);
 }
 
 /**
  * Counts the points against their streams' committed state and commits the events with the streams'
  * moves, in one transaction, holding the streams meanwhile (stream-locks.ts).
  */
-function commitMetrics({ points, principal, deps }: PendingMetrics, writer: IngestDeps['writer']): Promise<Rejection | undefined> {
+function commitMetrics({ points, principal, deps }: PendingMetrics, writer: IngestDeps['writer'], outbox: OutboxEntry[] | undefined): Promise<Rejection | undefined> {
   const streams = cumulativeStreams(points);
   return streamLocksOf(writer).run(streams, async () => {
     const states = streams.length > 0 ? await deps.store.readMetricStreams(streams).catch(unavailable) : new Map();
     const { events, moves } = countPoints(points, states);
     const batch = prepareMapped(events, RECEIVERS.metrics.noun, principal, deps);
-    await commit(batch, writer, moves.length > 0 ? { metricStreams: moves } : undefined);
+    const extras = { ...(moves.length > 0 && { metricStreams: moves }), ...(outbox && { outbox }) };
+    await commit(batch, writer, Object.keys(extras).length > 0 ? extras : undefined);
     return batch.rejection;
   });
 }

@@ -8,7 +8,7 @@ import { telemetry } from '../telemetry.js';
 export interface Readiness {
   /** null when ready, else the reason the app cannot serve. */
   check(): Promise<string | null>;
-  /** What a ready app still reports (targets failing, say): answered with the 200, never making it a 503. */
+  /** What /readyz adds to its answer either way (targets failing, an upstream down): never itself a 503. */
   details?(): Promise<Record<string, unknown> | null>;
 }
 
@@ -37,14 +37,24 @@ export function registerCommon<E extends Env>(api: Api<E>, name: 'collector' | '
   api.route({
     method: 'get', path: '/readyz', tag, summary: 'Readiness: the database is reachable and the app is not draining',
     responses: {
-      200: { description: 'Ready', schema: z.object({ status: z.literal('ready'), app: z.literal(name), details: z.record(z.string(), z.unknown()).optional().describe('what needs attention without stopping the app') }) },
-      503: { description: 'Not ready, with the reason', schema: z.object({ status: z.literal('not_ready'), app: z.literal(name), reason: z.string() }) },
+      200: {
+        description: 'Ready',
+        schema: z.object({
+          status: z.literal('ready'), app: z.literal(name),
+          details: z.record(z.string(), z.unknown()).optional()
+            .describe('what needs attention without stopping the app: `forward` (docs/forwarding.md), `budget_targets_failing` (docs/budgets.md)'),
+        }),
+      },
+      503: {
+        description: 'Not ready, with the reason',
+        schema: z.object({ status: z.literal('not_ready'), app: z.literal(name), reason: z.string(), details: z.record(z.string(), z.unknown()).optional() }),
+      },
     },
   }, async (c) => {
     const reason = await readiness.check();
-    if (reason !== null) return c.json({ status: 'not_ready', app: name, reason }, 503);
     const details = await readiness.details?.();
-    return c.json({ status: 'ready', app: name, ...(details ? { details } : {}) });
+    const answer = { app: name, ...(details ? { details } : {}) };
+    return reason === null ? c.json({ status: 'ready', ...answer }) : c.json({ status: 'not_ready', reason, ...answer }, 503);
   });
   api.route({
     method: 'get', path: '/metrics', tag, summary: "Prometheus metrics: this app's own, and the process's on one port of the process",

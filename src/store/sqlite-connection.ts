@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import type { UsageRecord } from '../event/schema.js';
 import { inStreamOrder, metricStreamStatement, streamMoved } from './metric-streams.js';
+import { oldestToDrop, TRIM_ROWS } from './outbox.js';
 import { eventKey, type BatchExtras } from './types.js';
 
 export interface SqliteOptions {
@@ -56,6 +57,7 @@ export function batchInserter(db: Database.Database): (records: readonly UsageRe
     ).raw();
   // One statement per row count met, so a batch's last rows (or a small batch) go in as one too.
   const statements = new Map<number, ReturnType<typeof statement>>();
+  let outbox: Database.Statement | undefined;
   const moves = new Map<string, Database.Statement>();
   const insert = db.transaction((records: readonly UsageRecord[], extras: BatchExtras | undefined) => {
     const now = Date.now();
@@ -76,8 +78,49 @@ export function batchInserter(db: Database.Database): (records: readonly UsageRe
       for (const [project, id] of prepared.all(values)) stored.add(eventKey(project, id));
       start += rows;
     }
+    if (extras?.outbox?.length) {
+      outbox ??= db.prepare('INSERT INTO forward_outbox (signal, encoding, created_at, bytes, body) VALUES (?, ?, ?, ?, ?)');
+      // A body that crossed from another thread is a plain Uint8Array, which SQLite binds only as a Buffer.
+      for (const e of extras.outbox) outbox.run(e.signal, e.encoding, now, e.body.byteLength, Buffer.from(e.body.buffer, e.body.byteOffset, e.body.byteLength));
+    }
     // Of records sharing a project and id, only the first can have been stored: rows go in in batch order.
     return records.map((record) => stored.delete(eventKey(record.project, record.id)));
   });
   return (records, extras) => insert.immediate(records, extras);
+}
+
+/** A write to the forward outbox outside ingest: delivered rows (one signal's seq range) deleted, or the outbox trimmed to a byte bound. */
+export type OutboxWrite = { delete: { signal: string; first: number; last: number } } | { trim: number };
+/** What an outbox write deleted. */
+export interface OutboxWritten {
+  entries: number;
+  bytes: number;
+}
+
+/**
+ * Runs outbox writes in IMMEDIATE transactions. The store sends them to the insert thread, so they
+ * take turns with the inserts there instead of waiting for the write lock on the event loop.
+ */
+export function outboxWriter(db: Database.Database): (write: OutboxWrite) => OutboxWritten {
+  const deleteRange = db.prepare('DELETE FROM forward_outbox WHERE signal = ? AND seq BETWEEN ? AND ?');
+  const size = db.prepare('SELECT bytes FROM forward_outbox_size WHERE id = 1').pluck();
+  const oldest = db.prepare('SELECT seq, bytes FROM forward_outbox ORDER BY seq LIMIT ?').raw();
+  const deleteThrough = db.prepare('DELETE FROM forward_outbox WHERE seq <= ?');
+  const trim = (maxBytes: number): OutboxWritten => {
+    const dropped = { entries: 0, bytes: 0 };
+    const excess = (size.get() as number) - maxBytes;
+    while (dropped.bytes < excess) {
+      const { seqs, bytes } = oldestToDrop(oldest.all(TRIM_ROWS) as [number, number][], excess - dropped.bytes);
+      if (seqs.length === 0) break;
+      deleteThrough.run(seqs[seqs.length - 1]);
+      dropped.entries += seqs.length;
+      dropped.bytes += bytes;
+    }
+    return dropped;
+  };
+  const write = db.transaction((w: OutboxWrite): OutboxWritten => {
+    if ('trim' in w) return trim(w.trim);
+    return { entries: deleteRange.run(w.delete.signal, w.delete.first, w.delete.last).changes, bytes: 0 };
+  });
+  return (w) => write.immediate(w);
 }

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import type { SqliteOptions } from './sqlite-connection.js';
+import type { OutboxWrite, OutboxWritten, SqliteOptions } from './sqlite-connection.js';
 import type { InsertRetry } from './retry.js';
 import type { BatchExtras } from './types.js';
 import type { CheckpointRequest, InsertReply, InsertRequest, ThreadError, WorkerData } from './sqlite-worker.js';
@@ -26,7 +26,7 @@ const WORKER_SCRIPT = (() => {
 const YOUNG_GENERATION_MB = 16;
 
 interface Waiting {
-  resolve(inserted: boolean[]): void;
+  resolve(result: boolean[] | OutboxWritten): void;
   reject(error: Error): void;
   onFailure(error: Error): void;
 }
@@ -50,6 +50,15 @@ export class SqliteWriteThreads {
 
   /** Hands the batch to the insert thread, which retries it there: nothing here keeps the records. */
   insert(records: readonly UsageRecord[], retry: InsertRetry, extras?: BatchExtras): Promise<boolean[]> {
+    return this.send((id) => ({ id, records: records as UsageRecord[], retryForMs: retry.forMs, ...(extras && { extras }) }), retry) as Promise<boolean[]>;
+  }
+
+  /** An outbox delete or trim, in turn with the inserts. */
+  writeOutbox(outbox: OutboxWrite, retry: InsertRetry): Promise<OutboxWritten> {
+    return this.send((id) => ({ id, outbox, retryForMs: retry.forMs }), retry) as Promise<OutboxWritten>;
+  }
+
+  private send(request: (id: number) => Exclude<InsertRequest, 'close'>, retry: InsertRetry): Promise<boolean[] | OutboxWritten> {
     if (this.closed) return Promise.reject(new Error('the SQLite store is closed'));
     const thread = (this.insertThread ??= this.startInsertThread());
     const id = this.nextId++;
@@ -57,7 +66,7 @@ export class SqliteWriteThreads {
       this.waiting.set(id, { resolve, reject, onFailure: retry.onFailure });
       // Only a thread with work in hand keeps the process alive.
       thread.ref();
-      thread.postMessage({ id, records: records as UsageRecord[], retryForMs: retry.forMs, ...(extras && { extras }) } satisfies InsertRequest);
+      thread.postMessage(request(id));
     });
   }
 
@@ -82,7 +91,7 @@ export class SqliteWriteThreads {
       this.waiting.delete(reply.id);
       if (this.waiting.size === 0) thread.unref();
       if ('error' in reply) return waiting.reject(fromThread(reply.error));
-      waiting.resolve(reply.inserted);
+      waiting.resolve('wrote' in reply ? reply.wrote : reply.inserted);
       if (!this.closed) (this.checkpointThread ??= this.startCheckpointThread()).postMessage('checkpoint' satisfies CheckpointRequest);
     });
     let cause = 'it exited';

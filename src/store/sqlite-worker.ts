@@ -7,9 +7,9 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { UsageRecord } from '../event/schema.js';
-import type { BatchExtras } from './types.js';
 import { retrying } from './retry.js';
-import { batchInserter, openSqlite, type SqliteOptions } from './sqlite-connection.js';
+import { batchInserter, openSqlite, outboxWriter, type OutboxWrite, type OutboxWritten, type SqliteOptions } from './sqlite-connection.js';
+import type { BatchExtras } from './types.js';
 
 export interface WorkerData {
   role: 'insert' | 'checkpoint';
@@ -17,13 +17,17 @@ export interface WorkerData {
   options: SqliteOptions;
 }
 
-export type InsertRequest = { id: number; records: UsageRecord[]; retryForMs: number; extras?: BatchExtras } | 'close';
+export type InsertRequest =
+  | { id: number; records: UsageRecord[]; extras?: BatchExtras; retryForMs: number }
+  | { id: number; outbox: OutboxWrite; retryForMs: number }
+  | 'close';
 export interface ThreadError {
   message: string;
   code?: string;
 }
 /** `failed`: an attempt failed (told of each); `error`: no attempt is left, the batch is not stored. */
-export type InsertReply = { id: number; inserted: boolean[] } | { id: number; failed: ThreadError } | { id: number; error: ThreadError };
+export type InsertReply =
+  | { id: number; inserted: boolean[] } | { id: number; wrote: OutboxWritten } | { id: number; failed: ThreadError } | { id: number; error: ThreadError };
 export type CheckpointRequest = 'checkpoint' | 'close';
 
 /**
@@ -41,15 +45,21 @@ const db = openSqlite(file, options);
 if (role === 'insert') {
   db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
   let insert: ReturnType<typeof batchInserter> | undefined;
+  let writeOutbox: ReturnType<typeof outboxWriter> | undefined;
   // One request at a time, in the order sent: a batch waiting to be retried holds back those behind it.
   let turn = Promise.resolve();
   port.on('message', (request: InsertRequest) => {
     turn = turn.then(() => (request === 'close' ? close() : insertRetrying(request)));
   });
-  async function insertRetrying({ id, records, retryForMs, extras }: Exclude<InsertRequest, 'close'>): Promise<void> {
+  async function insertRetrying(request: Exclude<InsertRequest, 'close'>): Promise<void> {
+    const { id, retryForMs } = request;
     const retry = { forMs: retryForMs, onFailure: (error: Error) => port.postMessage({ id, failed: toThreadError(error) } satisfies InsertReply) };
     try {
-      port.postMessage({ id, inserted: await retrying(retry, () => (insert ??= batchInserter(db))(records, extras)) } satisfies InsertReply);
+      port.postMessage((
+        'outbox' in request
+          ? { id, wrote: await retrying(retry, () => (writeOutbox ??= outboxWriter(db))(request.outbox)) }
+          : { id, inserted: await retrying(retry, () => (insert ??= batchInserter(db))(request.records, request.extras)) }
+      ) satisfies InsertReply);
     } catch (error) {
       port.postMessage({ id, error: toThreadError(error as Error) } satisfies InsertReply);
     }

@@ -6,13 +6,14 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { migrationName, readMigrations } from './migrations.js';
 import { aggregateSql, carriedRollupSql, eventsSql, groupsFromRows, pinOrderMismatch, rebuildRollupSql, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
 import { metricsFromRow } from './sums.js';
-import { batchInserter, openSqlite, type SqliteOptions } from './sqlite-connection.js';
+import { batchInserter, openSqlite, outboxWriter, type OutboxWrite, type OutboxWritten, type SqliteOptions } from './sqlite-connection.js';
 import { listProjectsSql, METRIC_STREAMS_SQL, PROBE_WRITE_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
 import { SqliteWriteThreads } from './sqlite-threads.js';
 import { SqliteBudgets } from './sqlite-budgets.js';
+import { fitting, OUTBOX_SIZE_SQL, outboxRow } from './outbox.js';
 import { NO_RETRY, retrying, type InsertRetry } from './retry.js';
 import type {
-  AggregateQuery, AggregateResult, BatchExtras, EventsPage, MetricStreamPoint, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
+  AggregateQuery, AggregateResult, BatchExtras, EventsPage, MetricStreamPoint, OutboxEntry, OutboxRow, OutboxSize, OutboxTake, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
   RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
 } from './types.js';
 
@@ -30,6 +31,8 @@ interface SqliteStoreOptions extends SqliteOptions {
 
 const DEFAULTS: SqliteStoreOptions = { synchronous: 'FULL', busyTimeoutMs: 250, writeThreads: true, readOnly: false };
 const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'migrations');
+/** Outbox deletes are retried briefly; one that still fails leaves its rows to be sent again. */
+const OUTBOX_RETRY: InsertRetry = { forMs: 2_000, onFailure: () => {} };
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
@@ -38,6 +41,7 @@ export class SqliteStore implements Store {
   private readonly insert: (records: readonly UsageRecord[], retry: InsertRetry, extras?: BatchExtras) => Promise<boolean[]>;
   private readonly threads: SqliteWriteThreads | undefined;
   readonly budgets: SqliteBudgets;
+  private readonly writeOutbox: (write: OutboxWrite) => Promise<OutboxWritten>;
 
   constructor(file: string, settings: Partial<SqliteStoreOptions> = {}) {
     const options = { ...DEFAULTS, ...settings };
@@ -53,6 +57,7 @@ export class SqliteStore implements Store {
     if (options.writeThreads && !inMemory && !options.readOnly) {
       const threads = (this.threads = new SqliteWriteThreads(file, options));
       this.insert = (records, retry, extras) => threads.insert(records, retry, extras);
+      this.writeOutbox = (write) => threads.writeOutbox(write, OUTBOX_RETRY);
       // The insert thread takes batches in turn: with the next one already waiting there when a
       // commit ends, it does not idle until the main thread has read the reply and sent more.
       this.insertsInFlight = 2;
@@ -60,6 +65,8 @@ export class SqliteStore implements Store {
       this.insertsInFlight = 1;
       let insert: ReturnType<typeof batchInserter> | undefined;
       this.insert = (records, retry, extras) => retrying(retry, () => (insert ??= batchInserter(this.db))(records, extras));
+      let writeOutbox: ReturnType<typeof outboxWriter> | undefined;
+      this.writeOutbox = (write) => retrying(OUTBOX_RETRY, () => (writeOutbox ??= outboxWriter(this.db))(write));
     }
   }
 
@@ -99,6 +106,26 @@ export class SqliteStore implements Store {
   async readMetricStreams(streams: readonly string[]): Promise<Map<string, MetricStreamPoint>> {
     const rows = this.db.prepare(METRIC_STREAMS_SQL).all(JSON.stringify(streams)) as (MetricStreamPoint & { stream: string })[];
     return new Map(rows.map(({ stream, ...point }) => [stream, point]));
+  }
+
+  async forwardOutbox(signal: OutboxEntry['signal'], take: OutboxTake, deliver: (rows: OutboxRow[]) => Promise<boolean>): Promise<number | null> {
+    // Reads never wait in WAL mode; the bodies are read only for the rows that fit.
+    const sizes = this.db.prepare('SELECT seq, bytes FROM forward_outbox WHERE signal = ? ORDER BY seq LIMIT ?').raw().all(signal, take.maxEntries) as [number, number][];
+    const seqs = fitting(sizes, take.maxBytes);
+    if (seqs.length === 0) return 0;
+    const last = seqs[seqs.length - 1]!;
+    const rows = (this.db.prepare('SELECT seq, encoding, created_at, body FROM forward_outbox WHERE signal = ? AND seq BETWEEN ? AND ? ORDER BY seq').all(signal, seqs[0], last) as SqlRow[])
+      .map((row) => outboxRow(signal, row));
+    if (await deliver(rows)) await this.writeOutbox({ delete: { signal, first: seqs[0]!, last } });
+    return rows.length;
+  }
+
+  trimOutbox(maxBytes: number): Promise<{ entries: number; bytes: number }> {
+    return this.writeOutbox({ trim: maxBytes });
+  }
+
+  async outboxSize(): Promise<OutboxSize> {
+    return this.db.prepare(OUTBOX_SIZE_SQL).get() as OutboxSize;
   }
 
   async aggregate(query: AggregateQuery): Promise<AggregateResult> {

@@ -154,6 +154,32 @@ export interface PinOrderMismatch {
   unexpected: string[];
 }
 
+/** An accepted OTLP request's body, kept in the forward outbox until the upstream has it (docs/forwarding.md). */
+export interface OutboxEntry {
+  signal: 'traces' | 'logs' | 'metrics';
+  encoding: 'json' | 'protobuf';
+  body: Uint8Array;
+}
+
+export interface OutboxRow extends OutboxEntry {
+  seq: number;
+  /** Epoch ms of its commit. */
+  createdAt: number;
+}
+
+/** How much of the oldest outbox rows of one signal a delivery takes at most (always at least one row). */
+export interface OutboxTake {
+  maxEntries: number;
+  maxBytes: number;
+}
+
+export interface OutboxSize {
+  entries: number;
+  bytes: number;
+  /** Epoch ms of the oldest entry's commit; null when the outbox is empty. */
+  oldest: number | null;
+}
+
 export interface VerifyResult {
   ok: boolean;
   mismatches: number;
@@ -183,6 +209,8 @@ export interface MetricStreamUpdate extends MetricStreamPoint {
 /** What commits with a batch's events, in the same transaction. */
 export interface BatchExtras {
   metricStreams?: MetricStreamUpdate[];
+  /** Accepted OTLP requests' forward copies. */
+  outbox?: OutboxEntry[];
 }
 
 /**
@@ -205,6 +233,16 @@ export interface Store {
    * A failing database is retried as `retry` says (not at all by default).
    */
   insertBatch(records: readonly UsageRecord[], retry?: InsertRetry, extras?: BatchExtras): Promise<boolean[]>;
+  /**
+   * Hands the signal's oldest outbox rows to `deliver` and deletes them when it resolves true; they
+   * stay, for a later attempt, when it resolves false or throws. Resolves with how many rows were
+   * handed over (0: none waiting), or null when another collector is delivering this signal: on
+   * PostgreSQL one collector at a time holds each signal, so every row goes out once and in order.
+   */
+  forwardOutbox(signal: OutboxEntry['signal'], take: OutboxTake, deliver: (rows: OutboxRow[]) => Promise<boolean>): Promise<number | null>;
+  /** Deletes the oldest outbox rows (any signal) until the outbox holds at most `maxBytes`; returns what it deleted. */
+  trimOutbox(maxBytes: number): Promise<{ entries: number; bytes: number }>;
+  outboxSize(): Promise<OutboxSize>;
   /** The committed points of these metric streams; a stream never counted is absent. */
   readMetricStreams(streams: readonly string[]): Promise<Map<string, MetricStreamPoint>>;
   aggregate(query: AggregateQuery): Promise<AggregateResult>;

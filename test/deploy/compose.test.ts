@@ -88,6 +88,13 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('profile forward: a sidecar forwarding to an OpenTelemetry Collector, whose config is in the repository', () => {
+    expect(inProfile('forward')).toEqual(['otel-collector', 'tokentally-forwarding']);
+    expect(services['tokentally-forwarding']!.environment?.FORWARD_OTLP_ENDPOINT).toBe('http://otel-collector:4318');
+    const config = parse(read(services['otel-collector']!.volumes![0]!.split(':')[0]!)) as { receivers: { otlp: { protocols: Record<string, { endpoint: string }> } } };
+    expect(config.receivers.otlp.protocols.http!.endpoint).toBe('0.0.0.0:4318');
+  });
+
   it('profile grafana: the JSON datasource plugin, its datasource and the cost dashboard provisioned', () => {
     expect(inProfile('grafana')).toEqual(['grafana', 'grafana-dashboards']);
     const grafana = services.grafana!;

@@ -1,0 +1,148 @@
+import { Client, credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import { METHODS } from '../grpc.js';
+import { otlpTypes } from '../otlp/decode.js';
+import type { ForwardConfig, Signal } from './config.js';
+import type { WireFormat } from './encoding.js';
+
+/**
+ * One export to the upstream, and what its answer means (opentelemetry-proto, docs/specification.md:
+ * "Retryable Response Codes" for OTLP/HTTP, the gRPC code table and throttling for OTLP/gRPC).
+ */
+
+export type Outcome =
+  | { kind: 'delivered' }
+  /** Transient: try again, after `afterMs` when the upstream said how long to wait. */
+  | { kind: 'retry'; reason: string; afterMs?: number }
+  /** Permanent: the upstream will never take this request; `reason` names the kind of refusal. */
+  | { kind: 'refused'; reason: string; message: string };
+
+export interface Transport {
+  readonly format: WireFormat;
+  /** `stop` aborts the export (it then counts as transient: the rows stay for the next start). */
+  send(signal: Signal, body: Buffer, stop: AbortSignal): Promise<Outcome>;
+  close(): void;
+}
+
+const gzipAsync = promisify(gzip);
+
+/** 408 and 429 as the issue names them, and 502-504, which the OTLP specification names retryable; every other 4xx/5xx is permanent. */
+const RETRYABLE_HTTP = new Set([408, 429, 502, 503, 504]);
+
+/** gRPC codes the OTLP specification names retryable; RESOURCE_EXHAUSTED only with a RetryInfo. */
+const RETRYABLE_GRPC = new Set([status.CANCELLED, status.DEADLINE_EXCEEDED, status.ABORTED, status.OUT_OF_RANGE, status.UNAVAILABLE, status.DATA_LOSS]);
+
+export function createTransport(config: ForwardConfig): Transport {
+  return config.protocol === 'grpc' ? grpcTransport(config) : httpTransport(config, config.protocol === 'http/json' ? 'json' : 'protobuf');
+}
+
+function httpTransport(config: ForwardConfig, format: WireFormat): Transport {
+  const contentType = format === 'json' ? 'application/json' : 'application/x-protobuf';
+  return {
+    format,
+    async send(signal, body, stop) {
+      const headers: Record<string, string> = { ...config.headers, 'content-type': contentType };
+      if (config.gzip) headers['content-encoding'] = 'gzip';
+      // One controller per export, so that nothing stays registered on `stop` once it is over.
+      const abort = new AbortController();
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        abort.abort();
+      }, config.timeoutMs);
+      const onStop = () => abort.abort();
+      stop.addEventListener('abort', onStop);
+      let response: Response;
+      let text: string;
+      try {
+        response = await fetch(config.endpoints[signal]!, { method: 'POST', headers, body: config.gzip ? await gzipAsync(body) : body, signal: abort.signal });
+        // Read to the end either way, so the connection goes back to the pool.
+        text = await response.text();
+      } catch (error) {
+        return { kind: 'retry', reason: timedOut ? `no answer within ${config.timeoutMs} ms` : describe(error) };
+      } finally {
+        clearTimeout(timer);
+        stop.removeEventListener('abort', onStop);
+      }
+      if (response.ok) return { kind: 'delivered' };
+      if (RETRYABLE_HTTP.has(response.status)) {
+        return { kind: 'retry', reason: `HTTP ${response.status}`, afterMs: retryAfterMs(response.headers.get('retry-after')) };
+      }
+      return { kind: 'refused', reason: `http_${response.status}`, message: `HTTP ${response.status}: ${text.slice(0, 200)}` };
+    },
+    close() {},
+  };
+}
+
+/** Retry-After as delay-seconds or an HTTP-date (RFC 9110); undefined when absent or unreadable. */
+export function retryAfterMs(value: string | null): number | undefined {
+  if (value === null) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+function grpcTransport(config: ForwardConfig): Transport {
+  const clients = new Map<string, Client>();
+  const metadata = new Metadata();
+  for (const [key, value] of Object.entries(config.headers)) metadata.set(key, value);
+  const clientFor = (endpoint: string) => {
+    let client = clients.get(endpoint);
+    if (!client) {
+      const url = new URL(endpoint);
+      const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+      client = new Client(`${url.hostname}:${port}`, url.protocol === 'https:' ? credentials.createSsl() : credentials.createInsecure(), {
+        // 2: gzip in grpc-js' compression algorithms.
+        ...(config.gzip ? { 'grpc.default_compression_algorithm': 2 } : {}),
+      });
+      clients.set(endpoint, client);
+    }
+    return client;
+  };
+  const identity = (bytes: Buffer) => bytes;
+  return {
+    format: 'protobuf',
+    send(signal, body, stop) {
+      const client = clientFor(config.endpoints[signal]!);
+      return new Promise<Outcome>((resolve) => {
+        const call = client.makeUnaryRequest(METHODS[signal], identity, identity, body, metadata, { deadline: Date.now() + config.timeoutMs }, (error: ServiceError | null) => {
+          resolve(error ? grpcOutcome(error) : { kind: 'delivered' });
+        });
+        const onStop = () => call.cancel();
+        stop.addEventListener('abort', onStop);
+        call.on('status', () => stop.removeEventListener('abort', onStop));
+      });
+    },
+    close() {
+      for (const client of clients.values()) client.close();
+    },
+  };
+}
+
+function grpcOutcome(error: ServiceError): Outcome {
+  const afterMs = retryInfoMs(error.metadata);
+  const reason = `gRPC ${status[error.code] ?? error.code}: ${error.details}`;
+  if (RETRYABLE_GRPC.has(error.code) || (error.code === status.RESOURCE_EXHAUSTED && afterMs !== undefined)) return { kind: 'retry', reason, afterMs };
+  return { kind: 'refused', reason: `grpc_${(status[error.code] ?? String(error.code)).toLowerCase()}`, message: reason };
+}
+
+/** The delay of a google.rpc.RetryInfo in the status details (grpc-status-details-bin), if any. */
+function retryInfoMs(metadata: Metadata | undefined): number | undefined {
+  const bin = metadata?.get('grpc-status-details-bin')[0];
+  if (!(bin instanceof Buffer)) return undefined;
+  try {
+    const details = (otlpTypes.status.toObject(otlpTypes.status.decode(bin)) as { details?: { type_url?: string; typeUrl?: string; value: Uint8Array }[] }).details ?? [];
+    const info = details.find((d) => (d.type_url ?? d.typeUrl ?? '').endsWith('google.rpc.RetryInfo'));
+    if (!info) return undefined;
+    const { retryDelay } = otlpTypes.retryInfo.toObject(otlpTypes.retryInfo.decode(info.value), { longs: Number }) as { retryDelay?: { seconds?: number; nanos?: number } };
+    return retryDelay ? (retryDelay.seconds ?? 0) * 1000 + Math.round((retryDelay.nanos ?? 0) / 1e6) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function describe(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (error as Error).message;
+}
