@@ -2,12 +2,14 @@ import { status } from '@grpc/grpc-js';
 import { mkdtempSync } from 'node:fs';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:http2';
+import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { peakRssMB, runCli, stop, waitForListening, type Running } from '../../bench/server.js';
 import { otlpTypes } from '../../collector/otlp/decode.js';
+import { callExport, grpcClient } from '../support/grpc.js';
 
 /**
  * Small requests that expand into huge work (issue 17), sent to a real `tokentally serve` process
@@ -285,6 +287,45 @@ function grpcCall(message: Buffer, options: { gzip: boolean }): Promise<{ code: 
   });
 }
 
+/**
+ * A TCP proxy to `port` that corrupts the first gzip member the client sends: the first deflate
+ * byte after the 10-byte gzip header becomes 0xff, a reserved block type, which no inflater accepts.
+ * It follows the stream byte by byte, so a header split across reads is found too.
+ */
+async function corruptingProxy(port: string): Promise<{ port: number; corrupted(): boolean; close(): void }> {
+  const magic = [0x1f, 0x8b, 0x08];
+  let matched = 0;
+  let toSkip = -1;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = createConnection(Number(port), '127.0.0.1');
+    sockets.add(client).add(upstream);
+    client.on('data', (chunk: Buffer) => {
+      for (let i = 0; i < chunk.length && toSkip !== -2; i++) {
+        if (toSkip > 0) toSkip--;
+        else if (toSkip === 0) {
+          chunk[i] = 0xff;
+          toSkip = -2;
+        } else if (chunk[i] === magic[matched]) {
+          if (++matched === magic.length) toSkip = 10 - magic.length;
+        } else matched = chunk[i] === magic[0] ? 1 : 0;
+      }
+      upstream.write(chunk);
+    });
+    upstream.pipe(client);
+    for (const socket of [client, upstream]) socket.on('error', () => {}).on('close', () => [client, upstream].forEach((s) => s.destroy()));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    corrupted: () => toSkip === -2,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
+
 describe('hostile OTLP/gRPC messages against a running tokentally serve', () => {
   it.each<[string, Buffer, RegExp]>([
     // 200 MB of zeros in about 200 KB: grpc-js stops inflating at its message limit (MAX_BODY_BYTES).
@@ -308,6 +349,19 @@ describe('hostile OTLP/gRPC messages against a running tokentally serve', () => 
     const peakAfterFirst = peakRssMB(run);
     for (const outcome of await storm()) expect(outcome.code).toBe(status.RESOURCE_EXHAUSTED);
     expect(peakRssMB(run) - peakAfterFirst).toBeLessThan(100);
+  });
+
+  it('a grpc-js client whose gzip message arrives corrupt → INVALID_ARGUMENT saying so, not INTERNAL', async () => {
+    const proxy = await corruptingProxy(new URL(grpcUrl).port);
+    const client = grpcClient(`http://127.0.0.1:${proxy.port}`, { gzip: true });
+    try {
+      const answer = await callExport(client, traceRequest(field(2, Buffer.alloc(0))));
+      expect(proxy.corrupted()).toBe(true);
+      expect(answer).toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringMatching(/^message is not valid compressed data for its grpc-encoding/) });
+    } finally {
+      client.close();
+      proxy.close();
+    }
   });
 
   it('a gRPC message with invalid UTF-8 → INVALID_ARGUMENT naming the field', async () => {
