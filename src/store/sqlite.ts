@@ -4,18 +4,16 @@ import { dirname, join } from 'node:path';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { migrationName, readMigrations } from './migrations.js';
-import { aggregateSql, carriedRollupSql, eventsSql, groupsFromRows, pinOrderMismatch, rebuildRollupSql, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
-import { metricsFromRow } from './sums.js';
+import { pinOrderMismatch, rebuildRollupSql, rollupDiffSql, type SqlRow } from './query-builder.js';
 import { batchInserter, openSqlite, type SqliteOptions } from './sqlite-connection.js';
-import { listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
-import { SqliteWriteThreads } from './sqlite-threads.js';
+import { PROBE_WRITE_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
+import { projectFromRow, READ_CACHE_KIB, sqliteReads, type ReadName, type SqliteReads } from './sqlite-reads.js';
+import { SqliteReadThreads, SqliteWriteThreads } from './sqlite-threads.js';
 import { NO_RETRY, retrying, type InsertRetry } from './retry.js';
 import type {
   AggregateQuery, AggregateResult, EventsPage, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
   RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
 } from './types.js';
-
-const READ_CACHE_KIB = 32 * 1024;
 
 interface SqliteStoreOptions extends SqliteOptions {
   /**
@@ -23,11 +21,13 @@ interface SqliteStoreOptions extends SqliteOptions {
    * run on the calling thread with SQLite's automatic checkpoints, as a simple app would.
    */
   writeThreads: boolean;
+  /** Run reports and lists on read threads (sqlite-threads.ts); off, on the calling thread. */
+  readThreads: boolean;
   /** For commands that only read (verify, backup): an existing file, opened read-only. */
   readOnly: boolean;
 }
 
-const DEFAULTS: SqliteStoreOptions = { synchronous: 'FULL', busyTimeoutMs: 250, writeThreads: true, readOnly: false };
+const DEFAULTS: SqliteStoreOptions = { synchronous: 'FULL', busyTimeoutMs: 250, writeThreads: true, readThreads: true, readOnly: false };
 const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'migrations');
 
 export class SqliteStore implements Store {
@@ -36,6 +36,8 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly insert: (records: readonly UsageRecord[], retry: InsertRetry) => Promise<boolean[]>;
   private readonly threads: SqliteWriteThreads | undefined;
+  private readonly readThreads: SqliteReadThreads | undefined;
+  private readonly reads: SqliteReads;
 
   constructor(file: string, settings: Partial<SqliteStoreOptions> = {}) {
     const options = { ...DEFAULTS, ...settings };
@@ -43,9 +45,8 @@ export class SqliteStore implements Store {
     if (options.readOnly && !inMemory && !existsSync(file)) throw new Error(`no SQLite database at ${file} (DATABASE_URL)`);
     if (!inMemory && !options.readOnly) mkdirSync(dirname(file), { recursive: true });
     this.db = openSqlite(file, options, options.readOnly);
-    // Reports read the month's rollup rows again and again (about 5 MB at a million events a
-    // month); in SQLite's default 2 MB cache every report read them anew from the file.
     this.db.pragma(`cache_size = -${READ_CACHE_KIB}`);
+    this.reads = sqliteReads(this.db);
     // An in-memory database exists only for its own connection: a thread would open another one.
     if (options.writeThreads && !inMemory && !options.readOnly) {
       const threads = (this.threads = new SqliteWriteThreads(file, options));
@@ -58,6 +59,12 @@ export class SqliteStore implements Store {
       let insert: ReturnType<typeof batchInserter> | undefined;
       this.insert = (records, retry) => retrying(retry, () => (insert ??= batchInserter(this.db))(records));
     }
+    if (options.readThreads && !inMemory && !options.readOnly) this.readThreads = new SqliteReadThreads(file, options);
+  }
+
+  private async read<R extends ReadName>(read: R, query: Parameters<SqliteReads[R]>[0]): Promise<ReturnType<SqliteReads[R]>> {
+    if (this.readThreads) return this.readThreads.read(read, query);
+    return (this.reads[read] as (query: Parameters<SqliteReads[R]>[0]) => ReturnType<SqliteReads[R]>)(query);
   }
 
   async migrate(): Promise<string[]> {
@@ -93,38 +100,12 @@ export class SqliteStore implements Store {
     return this.insert(records, retry);
   }
 
-  async aggregate(query: AggregateQuery): Promise<AggregateResult> {
-    // One read transaction: totals and groups come from one snapshot, so the groups past the
-    // limit ("other" = totals less those shown) add up while the insert thread commits.
-    return this.db.transaction(() => {
-      const carried = carriedRollupSql(query, SQLITE_DIALECT);
-      const wide = carried !== null && this.db.prepare(carried.sql).pluck().get(carried.params) === 1;
-      return (wide ? null : this.aggregateRead(query, false)) ?? this.aggregateRead(query, true)!;
-    })();
+  aggregate(query: AggregateQuery): Promise<AggregateResult> {
+    return this.read('aggregate', query);
   }
 
-  /** The report read narrow, or wide (see sums.ts); null when a narrow reading overflowed. */
-  private aggregateRead(query: AggregateQuery, wide: boolean): AggregateResult | null {
-    const { totals, groups } = aggregateSql(query, SQLITE_DIALECT, wide);
-    try {
-      const result = groupsFromRows(query, this.db.prepare(groups.sql).safeIntegers(wide).all(groups.params) as SqlRow[], groups.parts);
-      if (!result) return null;
-      const sums = totalsFromGroups(query, result)
-        ?? metricsFromRow(this.db.prepare(totals.sql).safeIntegers(wide).get(totals.params) as SqlRow, totals.parts);
-      return sums && { totals: sums, ...result };
-    } catch (error) {
-      if (!wide && (error as Error).message === 'integer overflow') return null;
-      throw error;
-    }
-  }
-
-  async listEvents(query: EventsQuery): Promise<EventsPage> {
-    const { sql, params } = eventsSql(query, SQLITE_DIALECT);
-    const rows = this.db.prepare(sql).all(params) as StoredEvent[];
-    const more = rows.length > query.limit;
-    if (more) rows.pop();
-    const last = rows[rows.length - 1];
-    return { events: rows, next: more && last ? { ts: last.ts, seq: last.seq } : null };
+  listEvents(query: EventsQuery): Promise<EventsPage> {
+    return this.read('listEvents', query);
   }
 
   async reprice(query: RepriceQuery, price: (record: UsageRecord) => void): Promise<RepriceResult> {
@@ -175,9 +156,8 @@ export class SqliteStore implements Store {
     await this.db.backup(file);
   }
 
-  async listProjects(query: ProjectsQuery): Promise<Project[]> {
-    const { sql, params } = listProjectsSql(query);
-    return (this.db.prepare(sql).all(params) as SqlRow[]).map(projectFromRow);
+  listProjects(query: ProjectsQuery): Promise<Project[]> {
+    return this.read('listProjects', query);
   }
 
   async getProject(id: string): Promise<Project | null> {
@@ -244,15 +224,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    await this.threads?.close();
+    await Promise.all([this.threads?.close(), this.readThreads?.close()]);
     if (this.db.open) this.db.close();
   }
-}
-
-function projectFromRow(row: SqlRow): Project {
-  return {
-    id: String(row.id), name: String(row.name), description: String(row.description),
-    archived: row.archived === 1, pinned: row.pinned === 1, pin_order: row.pin_order === null ? null : Number(row.pin_order),
-    created_at: String(row.created_at), updated_at: String(row.updated_at),
-  };
 }
