@@ -1,12 +1,9 @@
-import Database from 'better-sqlite3';
 import { existsSync, readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.js';
-import { createPricer, loadPriceTable } from '../src/pricing/index.js';
-import { SqliteStore } from '../src/store/sqlite.js';
 import { startService } from '../service/server.js';
-import { makeRecords } from './events.js';
+import { growDataset } from './dataset.js';
 
 /**
  * How long each reporting request holds the event loop of the process serving it, over a SQLite
@@ -29,31 +26,14 @@ const { values: args } = parseArgs({
   },
 });
 
-const CHUNK = 25_000;
-
+/** Events over the current UTC month so far, `projects` project ids taking turns. */
 async function build(file: string, events: number, projects: number): Promise<void> {
-  const store = new SqliteStore(file, { synchronous: 'NORMAL' });
-  await store.migrate();
-  const db = new Database(file);
-  const indexes = db
-    .prepare(`SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'usage_events' AND sql IS NOT NULL`)
-    .all() as { name: string; sql: string }[];
-  for (const { name } of indexes) db.exec(`DROP INDEX "${name}"`);
-  const pricer = createPricer(loadPriceTable({}));
   const now = Date.now();
   const monthStart = Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), 1);
-  for (let n = 0; n < events; n += CHUNK) {
-    const records = makeRecords(n, Math.min(CHUNK, events - n), pricer, now);
-    records.forEach((r, i) => {
-      r.project = `project-${((n + i) * 7919) % projects}`;
-      r.ts = monthStart + (((n + i) * 104_729) % (now - monthStart));
-    });
-    await store.insertBatch(records);
-  }
-  await store.close();
-  for (const { sql } of indexes) db.exec(sql);
-  db.exec('ANALYZE');
-  db.close();
+  await growDataset(file, 0, events, (record, n) => {
+    record.project = `project-${(n * 7919) % projects}`;
+    record.ts = monthStart + ((n * 104_729) % (now - monthStart));
+  });
 }
 
 const file = args.db!;
