@@ -225,6 +225,25 @@ describe('hostile bodies against a running tokentally serve', () => {
     expect(after.status).toBe(200);
   });
 
+  it("refuses the issue's 1,100 events of 2^53 − 1 input tokens per event, and reports and /readyz stay fine after", async () => {
+    const events = Array.from({ length: 1100 }, (_, i) => ({ id: `huge-${i}`, agent_id: 'huge', model: 'm', input_tokens: 2 ** 53 - 1 }));
+    const outcome = await observe(() => post('/v1/usage', Buffer.from(JSON.stringify({ events })), { 'content-type': 'application/json' }));
+    expect(outcome.status).toBe(400);
+    expect(outcome.body).toMatchObject({ accepted: 0, rejected: 1100 });
+    expect(outcome.body.errors[0]).toEqual({ index: 0, path: 'events[0].input_tokens', message: expect.stringMatching(/at most 1,000,000,000/) });
+    expectBounded(outcome);
+    for (const path of ['/v1/reports/usage?group_by=run', '/v1/reports/usage?group_by=agent', '/readyz']) expect((await send('GET', reporting + path)).status).toBe(200);
+  });
+
+  it('keeps ids per project: the same id in two projects is two events, a repeat in one project a duplicate', async () => {
+    const event = (project: string) => ({ id: 'shared-id', project, agent_id: 'ids', model: 'm', input_tokens: 1 });
+    const answers = [];
+    for (const project of ['ids-a', 'ids-b', 'ids-b']) {
+      answers.push((await post('/v1/usage', Buffer.from(JSON.stringify({ events: [event(project)] })), { 'content-type': 'application/json' })).body);
+    }
+    expect(answers).toMatchObject([{ accepted: 1, duplicates: 0 }, { accepted: 1, duplicates: 0 }, { accepted: 0, duplicates: 1 }]);
+  });
+
   it.each([3_000, 6_000])('answers an OTLP/JSON log body nested %i deep with 400', async (depth) => {
     let value = '{"stringValue":"x"}';
     for (let i = 0; i < depth; i++) value = `{"kvlistValue":{"values":[{"key":"k","value":${value}}]}}`;
