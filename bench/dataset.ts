@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { createPricer, loadPriceTable } from '../src/pricing/index.js';
 import { SqliteStore } from '../src/store/sqlite.js';
+import type { UsageRecord } from '../src/event/schema.js';
 import { makeRecords } from './events.js';
 
 const CHUNK = 25_000;
@@ -10,9 +11,9 @@ const CHUNK = 25_000;
  * store, so the trigger keeps the rollup exact. It builds a fixture, not a service: large
  * transactions, synchronous=NORMAL, and the secondary indexes of the events table dropped for the
  * load, then rebuilt from their own definitions (one sort each instead of millions of random
- * inserts). Returns the seconds it took.
+ * inserts). `reshape` may change event number n before it is stored. Returns the seconds it took.
  */
-export async function growDataset(file: string, from: number, to: number): Promise<number> {
+export async function growDataset(file: string, from: number, to: number, reshape?: (record: UsageRecord, n: number) => void): Promise<number> {
   const store = new SqliteStore(file, { synchronous: 'NORMAL' });
   await store.migrate();
   const started = performance.now();
@@ -23,7 +24,11 @@ export async function growDataset(file: string, from: number, to: number): Promi
   for (const { name } of indexes) db.exec(`DROP INDEX "${name}"`);
   const pricer = createPricer(loadPriceTable({}));
   const now = Date.now();
-  for (let n = from; n < to; n += CHUNK) await store.insertBatch(makeRecords(n, Math.min(CHUNK, to - n), pricer, now));
+  for (let n = from; n < to; n += CHUNK) {
+    const records = makeRecords(n, Math.min(CHUNK, to - n), pricer, now);
+    if (reshape) records.forEach((record, i) => reshape(record, n + i));
+    await store.insertBatch(records);
+  }
   await store.close();
   for (const { sql } of indexes) db.exec(sql);
   db.close();

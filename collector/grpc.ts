@@ -1,6 +1,6 @@
 import {
   Metadata, Server, ServerCredentials, ServerInterceptingCall, ServerListenerBuilder, status,
-  type sendUnaryData, type ServerInterceptor, type ServerUnaryCall, type ServiceDefinition, type StatusObject,
+  type sendUnaryData, type ServerInterceptingCallInterface, type ServerInterceptor, type ServerUnaryCall, type ServiceDefinition, type StatusObject,
 } from '@grpc/grpc-js';
 import type { Socket } from 'node:net';
 import type { ApiKey, Principal } from '../src/auth/keys.js';
@@ -64,7 +64,7 @@ const first = (metadata: Metadata, key: string) => {
  * routes check the headers, before the message is read: a refused call costs no decoding.
  */
 function requireIngest(keys: readonly ApiKey[]): ServerInterceptor {
-  return (_method, call) => new ServerInterceptingCall(call, {
+  return (_method, call) => new ServerInterceptingCall(answerCorruptCompression(call), {
     start: (next) => next(new ServerListenerBuilder().withOnReceiveMetadata((metadata, proceed) => {
       try {
         principals.set(metadata, authenticate(keys, 'ingest', { authorization: first(metadata, 'authorization'), apiKey: first(metadata, 'x-api-key') }));
@@ -75,6 +75,20 @@ function requireIngest(keys: readonly ApiKey[]): ServerInterceptor {
       proceed(metadata);
     }).build()),
   });
+}
+
+/**
+ * grpc-js inflates a message before any interceptor or handler sees it, and answers one that does
+ * not inflate itself, straight from the innermost call, with INTERNAL "Failed to decompress message"
+ * (server-interceptors.js, `decompressMessage`): a client's bad bytes, so INVALID_ARGUMENT saying so.
+ * `call` must be that innermost call: this interceptor is the server's only one.
+ */
+function answerCorruptCompression(call: ServerInterceptingCallInterface): ServerInterceptingCallInterface {
+  const sendStatus = call.sendStatus.bind(call);
+  call.sendStatus = (answer) => sendStatus(answer.code === status.INTERNAL && answer.details === 'Failed to decompress message'
+    ? { ...answer, code: status.INVALID_ARGUMENT, details: 'message is not valid compressed data for its grpc-encoding (gzip or deflate)' }
+    : answer);
+  return call;
 }
 
 /** Decodes, maps and prepares while the message is held in the decoding budget; resolves with the response once committed. */

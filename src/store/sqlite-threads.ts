@@ -6,8 +6,9 @@ import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import type { OutboxWrite, OutboxWritten, SqliteOptions } from './sqlite-connection.js';
 import type { InsertRetry } from './retry.js';
+import type { ReadName, SqliteReads } from './sqlite-reads.js';
 import type { BatchExtras } from './types.js';
-import type { CheckpointRequest, InsertReply, InsertRequest, ThreadError, WorkerData } from './sqlite-worker.js';
+import type { CheckpointRequest, InsertReply, InsertRequest, ReadReply, ReadRequest, ThreadError, WorkerData } from './sqlite-worker.js';
 
 /**
  * Threads run compiled JavaScript: the sibling file when this module is built, the build's copy
@@ -119,12 +120,96 @@ export class SqliteWriteThreads {
   }
 
   private start(role: WorkerData['role']): Worker {
-    const thread = new Worker(WORKER_SCRIPT, {
-      workerData: { role, file: this.file, options: this.options } satisfies WorkerData,
-      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+    return startThread(role, this.file, this.options);
+  }
+}
+
+function startThread(role: WorkerData['role'], file: string, options: SqliteOptions): Worker {
+  const thread = new Worker(WORKER_SCRIPT, {
+    workerData: { role, file, options } satisfies WorkerData,
+    resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+  });
+  // A thread's failure surfaces as its exit, which fails what it had in hand.
+  thread.on('error', () => {});
+  return thread;
+}
+
+/**
+ * Read threads: two, as this machine has two cores, so one long report (seconds over millions of
+ * raw events) leaves the other thread to the short ones.
+ */
+const READ_THREADS = 2;
+
+interface ReadThread {
+  worker: Worker;
+  waiting: Map<number, { resolve(result: unknown): void; reject(error: Error): void }>;
+}
+
+/**
+ * The main thread's side of the read threads (see sqlite-worker.ts). Each read goes to the thread
+ * with the fewest in hand; threads start on first use, and one that dies fails its reads and is
+ * started again on the next. Once closed, reads are refused.
+ */
+export class SqliteReadThreads {
+  private readonly threads: (ReadThread | undefined)[] = Array.from({ length: READ_THREADS }, () => undefined);
+  private nextId = 0;
+  private closed = false;
+
+  constructor(
+    private readonly file: string,
+    private readonly options: SqliteOptions,
+  ) {}
+
+  read<R extends ReadName>(read: R, query: Parameters<SqliteReads[R]>[0]): Promise<ReturnType<SqliteReads[R]>> {
+    if (this.closed) return Promise.reject(new Error('the SQLite store is closed'));
+    const thread = this.leastBusy();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      thread.waiting.set(id, { resolve: resolve as (result: unknown) => void, reject });
+      thread.worker.ref();
+      thread.worker.postMessage({ id, read, query } as ReadRequest);
     });
-    // A thread's failure surfaces as its exit, which fails the inserts it had in hand.
-    thread.on('error', () => {});
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.threads.map(async (thread) => {
+      if (!thread) return;
+      const exited = new Promise((resolve) => thread.worker.once('exit', resolve));
+      thread.worker.ref();
+      thread.worker.postMessage('close' satisfies ReadRequest);
+      await exited;
+    }));
+  }
+
+  private leastBusy(): ReadThread {
+    let best = -1;
+    for (let i = 0; i < this.threads.length; i++) {
+      const thread = this.threads[i];
+      if (!thread) return (this.threads[i] = this.startReadThread(i));
+      if (best === -1 || thread.waiting.size < this.threads[best]!.waiting.size) best = i;
+    }
+    return this.threads[best]!;
+  }
+
+  private startReadThread(slot: number): ReadThread {
+    const thread: ReadThread = { worker: startThread('read', this.file, this.options), waiting: new Map() };
+    thread.worker.on('message', (reply: ReadReply) => {
+      const waiting = thread.waiting.get(reply.id)!;
+      thread.waiting.delete(reply.id);
+      // Only a thread with work in hand keeps the process alive.
+      if (thread.waiting.size === 0) thread.worker.unref();
+      if ('error' in reply) waiting.reject(fromThread(reply.error));
+      else waiting.resolve(reply.result);
+    });
+    let cause = 'it exited';
+    thread.worker.on('error', (error) => (cause = error.message));
+    thread.worker.on('exit', () => {
+      if (this.threads[slot] === thread) this.threads[slot] = undefined;
+      const failure = new Error(`a SQLite read thread stopped: ${cause}`);
+      for (const waiting of thread.waiting.values()) waiting.reject(failure);
+      thread.waiting.clear();
+    });
     return thread;
   }
 }

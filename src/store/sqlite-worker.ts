@@ -1,18 +1,22 @@
 /**
- * The SQLite store's two helper threads, each with its own connection to the database file:
+ * The SQLite store's helper threads, each with its own connection to the database file:
  * - `insert` commits batches of events, so the SQLite work of one batch runs beside the HTTP,
  *   parsing and validation of the next requests instead of taking turns with them on one thread;
  * - `checkpoint` copies committed WAL frames into the database file after each commit, so no
- *   commit waits for a checkpoint (SQLite's automatic one runs inside the commit that crosses it).
+ *   commit waits for a checkpoint (SQLite's automatic one runs inside the commit that crosses it);
+ * - `read` (a few of them) runs reports and lists on a read-only connection, so a query over millions
+ *   of rows or 100,000 projects never holds the event loop (issue 17: no request may hold it for more
+ *   than ~50 ms); in WAL mode readers and the writer never wait for each other.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { UsageRecord } from '../event/schema.js';
 import { retrying } from './retry.js';
 import { batchInserter, openSqlite, outboxWriter, type OutboxWrite, type OutboxWritten, type SqliteOptions } from './sqlite-connection.js';
+import { READ_CACHE_KIB, sqliteReads, type ReadName, type SqliteReads } from './sqlite-reads.js';
 import type { BatchExtras } from './types.js';
 
 export interface WorkerData {
-  role: 'insert' | 'checkpoint';
+  role: 'insert' | 'checkpoint' | 'read';
   file: string;
   options: SqliteOptions;
 }
@@ -29,6 +33,8 @@ export interface ThreadError {
 export type InsertReply =
   | { id: number; inserted: boolean[] } | { id: number; wrote: OutboxWritten } | { id: number; failed: ThreadError } | { id: number; error: ThreadError };
 export type CheckpointRequest = 'checkpoint' | 'close';
+export type ReadRequest = { [R in ReadName]: { id: number; read: R; query: Parameters<SqliteReads[R]>[0] } }[ReadName] | 'close';
+export type ReadReply = { id: number; result: ReturnType<SqliteReads[ReadName]> } | { id: number; error: ThreadError };
 
 /**
  * The insert thread checkpoints by itself once the WAL holds this many pages (4 KiB each). SQLite
@@ -40,9 +46,20 @@ const BACKSTOP_PAGES = 10_000;
 
 const { role, file, options } = workerData as WorkerData;
 const port = parentPort!;
-const db = openSqlite(file, options);
+const db = openSqlite(file, options, role === 'read');
 
-if (role === 'insert') {
+if (role === 'read') {
+  db.pragma(`cache_size = -${READ_CACHE_KIB}`);
+  const reads = sqliteReads(db);
+  port.on('message', (request: ReadRequest) => {
+    if (request === 'close') return close();
+    try {
+      port.postMessage({ id: request.id, result: (reads[request.read] as (query: unknown) => ReturnType<SqliteReads[ReadName]>)(request.query) } satisfies ReadReply);
+    } catch (error) {
+      port.postMessage({ id: request.id, error: toThreadError(error as Error) } satisfies ReadReply);
+    }
+  });
+} else if (role === 'insert') {
   db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
   let insert: ReturnType<typeof batchInserter> | undefined;
   let writeOutbox: ReturnType<typeof outboxWriter> | undefined;

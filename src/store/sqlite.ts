@@ -4,11 +4,11 @@ import { dirname, join } from 'node:path';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { migrationName, readMigrations } from './migrations.js';
-import { aggregateSql, carriedRollupSql, eventsSql, groupsFromRows, pinOrderMismatch, rebuildRollupSql, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
-import { metricsFromRow } from './sums.js';
+import { pinOrderMismatch, rebuildRollupSql, rollupDiffSql, type SqlRow } from './query-builder.js';
 import { batchInserter, openSqlite, outboxWriter, type OutboxWrite, type OutboxWritten, type SqliteOptions } from './sqlite-connection.js';
-import { listProjectsSql, METRIC_STREAMS_SQL, PROBE_WRITE_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
-import { SqliteWriteThreads } from './sqlite-threads.js';
+import { METRIC_STREAMS_SQL, PROBE_WRITE_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
+import { projectFromRow, READ_CACHE_KIB, sqliteReads, type ReadName, type SqliteReads } from './sqlite-reads.js';
+import { SqliteReadThreads, SqliteWriteThreads } from './sqlite-threads.js';
 import { SqliteBudgets } from './sqlite-budgets.js';
 import { fitting, OUTBOX_SIZE_SQL, outboxRow } from './outbox.js';
 import { NO_RETRY, retrying, type InsertRetry } from './retry.js';
@@ -17,19 +17,19 @@ import type {
   RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
 } from './types.js';
 
-const READ_CACHE_KIB = 32 * 1024;
-
 interface SqliteStoreOptions extends SqliteOptions {
   /**
    * Commit inserts on a thread of their own, with checkpoints on another (the service). Off, they
    * run on the calling thread with SQLite's automatic checkpoints, as a simple app would.
    */
   writeThreads: boolean;
+  /** Run reports and lists on read threads (sqlite-threads.ts); off, on the calling thread. */
+  readThreads: boolean;
   /** For commands that only read (verify, backup): an existing file, opened read-only. */
   readOnly: boolean;
 }
 
-const DEFAULTS: SqliteStoreOptions = { synchronous: 'FULL', busyTimeoutMs: 250, writeThreads: true, readOnly: false };
+const DEFAULTS: SqliteStoreOptions = { synchronous: 'FULL', busyTimeoutMs: 250, writeThreads: true, readThreads: true, readOnly: false };
 const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'migrations');
 /** Outbox deletes are retried briefly; one that still fails leaves its rows to be sent again. */
 const OUTBOX_RETRY: InsertRetry = { forMs: 2_000, onFailure: () => {} };
@@ -42,6 +42,8 @@ export class SqliteStore implements Store {
   private readonly threads: SqliteWriteThreads | undefined;
   readonly budgets: SqliteBudgets;
   private readonly writeOutbox: (write: OutboxWrite) => Promise<OutboxWritten>;
+  private readonly readThreads: SqliteReadThreads | undefined;
+  private readonly reads: SqliteReads;
 
   constructor(file: string, settings: Partial<SqliteStoreOptions> = {}) {
     const options = { ...DEFAULTS, ...settings };
@@ -49,10 +51,9 @@ export class SqliteStore implements Store {
     if (options.readOnly && !inMemory && !existsSync(file)) throw new Error(`no SQLite database at ${file} (DATABASE_URL)`);
     if (!inMemory && !options.readOnly) mkdirSync(dirname(file), { recursive: true });
     this.db = openSqlite(file, options, options.readOnly);
-    // Reports read the month's rollup rows again and again (about 5 MB at a million events a
-    // month); in SQLite's default 2 MB cache every report read them anew from the file.
     this.db.pragma(`cache_size = -${READ_CACHE_KIB}`);
     this.budgets = new SqliteBudgets(this.db);
+    this.reads = sqliteReads(this.db);
     // An in-memory database exists only for its own connection: a thread would open another one.
     if (options.writeThreads && !inMemory && !options.readOnly) {
       const threads = (this.threads = new SqliteWriteThreads(file, options));
@@ -68,6 +69,12 @@ export class SqliteStore implements Store {
       let writeOutbox: ReturnType<typeof outboxWriter> | undefined;
       this.writeOutbox = (write) => retrying(OUTBOX_RETRY, () => (writeOutbox ??= outboxWriter(this.db))(write));
     }
+    if (options.readThreads && !inMemory && !options.readOnly) this.readThreads = new SqliteReadThreads(file, options);
+  }
+
+  private async read<R extends ReadName>(read: R, query: Parameters<SqliteReads[R]>[0]): Promise<ReturnType<SqliteReads[R]>> {
+    if (this.readThreads) return this.readThreads.read(read, query);
+    return (this.reads[read] as (query: Parameters<SqliteReads[R]>[0]) => ReturnType<SqliteReads[R]>)(query);
   }
 
   async migrate(): Promise<string[]> {
@@ -128,38 +135,12 @@ export class SqliteStore implements Store {
     return this.db.prepare(OUTBOX_SIZE_SQL).get() as OutboxSize;
   }
 
-  async aggregate(query: AggregateQuery): Promise<AggregateResult> {
-    // One read transaction: totals and groups come from one snapshot, so the groups past the
-    // limit ("other" = totals less those shown) add up while the insert thread commits.
-    return this.db.transaction(() => {
-      const carried = carriedRollupSql(query, SQLITE_DIALECT);
-      const wide = carried !== null && this.db.prepare(carried.sql).pluck().get(carried.params) === 1;
-      return (wide ? null : this.aggregateRead(query, false)) ?? this.aggregateRead(query, true)!;
-    })();
+  aggregate(query: AggregateQuery): Promise<AggregateResult> {
+    return this.read('aggregate', query);
   }
 
-  /** The report read narrow, or wide (see sums.ts); null when a narrow reading overflowed. */
-  private aggregateRead(query: AggregateQuery, wide: boolean): AggregateResult | null {
-    const { totals, groups } = aggregateSql(query, SQLITE_DIALECT, wide);
-    try {
-      const result = groupsFromRows(query, this.db.prepare(groups.sql).safeIntegers(wide).all(groups.params) as SqlRow[], groups.parts);
-      if (!result) return null;
-      const sums = totalsFromGroups(query, result)
-        ?? metricsFromRow(this.db.prepare(totals.sql).safeIntegers(wide).get(totals.params) as SqlRow, totals.parts);
-      return sums && { totals: sums, ...result };
-    } catch (error) {
-      if (!wide && (error as Error).message === 'integer overflow') return null;
-      throw error;
-    }
-  }
-
-  async listEvents(query: EventsQuery): Promise<EventsPage> {
-    const { sql, params } = eventsSql(query, SQLITE_DIALECT);
-    const rows = this.db.prepare(sql).all(params) as StoredEvent[];
-    const more = rows.length > query.limit;
-    if (more) rows.pop();
-    const last = rows[rows.length - 1];
-    return { events: rows, next: more && last ? { ts: last.ts, seq: last.seq } : null };
+  listEvents(query: EventsQuery): Promise<EventsPage> {
+    return this.read('listEvents', query);
   }
 
   async reprice(query: RepriceQuery, price: (record: UsageRecord) => void): Promise<RepriceResult> {
@@ -210,9 +191,8 @@ export class SqliteStore implements Store {
     await this.db.backup(file);
   }
 
-  async listProjects(query: ProjectsQuery): Promise<Project[]> {
-    const { sql, params } = listProjectsSql(query);
-    return (this.db.prepare(sql).all(params) as SqlRow[]).map(projectFromRow);
+  listProjects(query: ProjectsQuery): Promise<Project[]> {
+    return this.read('listProjects', query);
   }
 
   async getProject(id: string): Promise<Project | null> {
@@ -279,15 +259,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    await this.threads?.close();
+    await Promise.all([this.threads?.close(), this.readThreads?.close()]);
     if (this.db.open) this.db.close();
   }
-}
-
-function projectFromRow(row: SqlRow): Project {
-  return {
-    id: String(row.id), name: String(row.name), description: String(row.description),
-    archived: row.archived === 1, pinned: row.pinned === 1, pin_order: row.pin_order === null ? null : Number(row.pin_order),
-    created_at: String(row.created_at), updated_at: String(row.updated_at),
-  };
 }

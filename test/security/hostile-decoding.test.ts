@@ -2,12 +2,14 @@ import { status } from '@grpc/grpc-js';
 import { mkdtempSync } from 'node:fs';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:http2';
+import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { peakRssMB, runCli, stop, waitForListening, type Running } from '../../bench/server.js';
 import { otlpTypes } from '../../collector/otlp/decode.js';
+import { callExport, grpcClient } from '../support/grpc.js';
 
 /**
  * Small requests that expand into huge work (issue 17), sent to a real `tokentally serve` process
@@ -223,6 +225,25 @@ describe('hostile bodies against a running tokentally serve', () => {
     expect(after.status).toBe(200);
   });
 
+  it("refuses the issue's 1,100 events of 2^53 − 1 input tokens per event, and reports and /readyz stay fine after", async () => {
+    const events = Array.from({ length: 1100 }, (_, i) => ({ id: `huge-${i}`, agent_id: 'huge', model: 'm', input_tokens: 2 ** 53 - 1 }));
+    const outcome = await observe(() => post('/v1/usage', Buffer.from(JSON.stringify({ events })), { 'content-type': 'application/json' }));
+    expect(outcome.status).toBe(400);
+    expect(outcome.body).toMatchObject({ accepted: 0, rejected: 1100 });
+    expect(outcome.body.errors[0]).toEqual({ index: 0, path: 'events[0].input_tokens', message: expect.stringMatching(/at most 1,000,000,000/) });
+    expectBounded(outcome);
+    for (const path of ['/v1/reports/usage?group_by=run', '/v1/reports/usage?group_by=agent', '/readyz']) expect((await send('GET', reporting + path)).status).toBe(200);
+  });
+
+  it('keeps ids per project: the same id in two projects is two events, a repeat in one project a duplicate', async () => {
+    const event = (project: string) => ({ id: 'shared-id', project, agent_id: 'ids', model: 'm', input_tokens: 1 });
+    const answers = [];
+    for (const project of ['ids-a', 'ids-b', 'ids-b']) {
+      answers.push((await post('/v1/usage', Buffer.from(JSON.stringify({ events: [event(project)] })), { 'content-type': 'application/json' })).body);
+    }
+    expect(answers).toMatchObject([{ accepted: 1, duplicates: 0 }, { accepted: 1, duplicates: 0 }, { accepted: 0, duplicates: 1 }]);
+  });
+
   it.each([3_000, 6_000])('answers an OTLP/JSON log body nested %i deep with 400', async (depth) => {
     let value = '{"stringValue":"x"}';
     for (let i = 0; i < depth; i++) value = `{"kvlistValue":{"values":[{"key":"k","value":${value}}]}}`;
@@ -285,6 +306,45 @@ function grpcCall(message: Buffer, options: { gzip: boolean }): Promise<{ code: 
   });
 }
 
+/**
+ * A TCP proxy to `port` that corrupts the first gzip member the client sends: the first deflate
+ * byte after the 10-byte gzip header becomes 0xff, a reserved block type, which no inflater accepts.
+ * It follows the stream byte by byte, so a header split across reads is found too.
+ */
+async function corruptingProxy(port: string): Promise<{ port: number; corrupted(): boolean; close(): void }> {
+  const magic = [0x1f, 0x8b, 0x08];
+  let matched = 0;
+  let toSkip = -1;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = createConnection(Number(port), '127.0.0.1');
+    sockets.add(client).add(upstream);
+    client.on('data', (chunk: Buffer) => {
+      for (let i = 0; i < chunk.length && toSkip !== -2; i++) {
+        if (toSkip > 0) toSkip--;
+        else if (toSkip === 0) {
+          chunk[i] = 0xff;
+          toSkip = -2;
+        } else if (chunk[i] === magic[matched]) {
+          if (++matched === magic.length) toSkip = 10 - magic.length;
+        } else matched = chunk[i] === magic[0] ? 1 : 0;
+      }
+      upstream.write(chunk);
+    });
+    upstream.pipe(client);
+    for (const socket of [client, upstream]) socket.on('error', () => {}).on('close', () => [client, upstream].forEach((s) => s.destroy()));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    corrupted: () => toSkip === -2,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
+
 describe('hostile OTLP/gRPC messages against a running tokentally serve', () => {
   it.each<[string, Buffer, RegExp]>([
     // 200 MB of zeros in about 200 KB: grpc-js stops inflating at its message limit (MAX_BODY_BYTES).
@@ -308,6 +368,19 @@ describe('hostile OTLP/gRPC messages against a running tokentally serve', () => 
     const peakAfterFirst = peakRssMB(run);
     for (const outcome of await storm()) expect(outcome.code).toBe(status.RESOURCE_EXHAUSTED);
     expect(peakRssMB(run) - peakAfterFirst).toBeLessThan(100);
+  });
+
+  it('a grpc-js client whose gzip message arrives corrupt → INVALID_ARGUMENT saying so, not INTERNAL', async () => {
+    const proxy = await corruptingProxy(new URL(grpcUrl).port);
+    const client = grpcClient(`http://127.0.0.1:${proxy.port}`, { gzip: true });
+    try {
+      const answer = await callExport(client, traceRequest(field(2, Buffer.alloc(0))));
+      expect(proxy.corrupted()).toBe(true);
+      expect(answer).toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringMatching(/^message is not valid compressed data for its grpc-encoding/) });
+    } finally {
+      client.close();
+      proxy.close();
+    }
   });
 
   it('a gRPC message with invalid UTF-8 → INVALID_ARGUMENT naming the field', async () => {

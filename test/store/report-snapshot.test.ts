@@ -25,7 +25,8 @@ describe.each(BACKENDS)('on %s, a report during heavy ingest', (backend) => {
     let committed = 0;
     const sender = async (lane: number) => {
       for (let batch = 0; !stop; batch++) {
-        const events = Array.from({ length: 500 }, (_, i) => event(`hot-${lane}-${batch}-${i}`, 'hot', 1, 1));
+        // Small batches: commits as often, while the raw reports' events grow slowly enough for 80 reports.
+        const events = Array.from({ length: 100 }, (_, i) => event(`hot-${lane}-${batch}-${i}`, 'hot', 1, 1));
         const res = await svc.ingest('/v1/usage', { events });
         expect(res.status).toBe(200);
         committed++;

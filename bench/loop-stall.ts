@@ -1,0 +1,100 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../src/config.js';
+import { startService } from '../service/server.js';
+import { growDataset } from './dataset.js';
+
+/**
+ * How long each reporting request holds the event loop of the process serving it, over a SQLite
+ * database of many projects (issue 17: no request may hold it for more than ~50 ms). Builds the
+ * database once at `--db` (events spread over the current UTC month, `--projects` distinct project
+ * ids), then serves the reporting app in this process and asks each request `--runs` times: the
+ * longest event-loop delay seen while it ran (perf_hooks, 1 ms resolution), the CPU time of the
+ * main thread meanwhile (/proc, 10 ms ticks; unlike the delay, it does not grow when other processes
+ * take the cores), and its time.
+ * Run: `npm run build && node dist/bench/loop-stall.js --db /tmp/stall.db`.
+ */
+const { values: args } = parseArgs({
+  options: {
+    db: { type: 'string', default: '/tmp/tokentally-stall.db' },
+    events: { type: 'string', default: '1000000' },
+    projects: { type: 'string', default: '100000' },
+    runs: { type: 'string', default: '3' },
+    /** Only the requests whose path contains this. */
+    only: { type: 'string', default: '' },
+  },
+});
+
+/** Events over the current UTC month so far, `projects` project ids taking turns. */
+async function build(file: string, events: number, projects: number): Promise<void> {
+  const now = Date.now();
+  const monthStart = Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), 1);
+  await growDataset(file, 0, events, (record, n) => {
+    record.project = `project-${(n * 7919) % projects}`;
+    record.ts = monthStart + ((n * 104_729) % (now - monthStart));
+  });
+}
+
+const file = args.db!;
+if (!existsSync(file)) {
+  const started = performance.now();
+  await build(file, Number(args.events), Number(args.projects));
+  console.log(`built ${file} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+}
+
+const service = await startService(loadConfig({ DATABASE_URL: file, REPORTING_PORT: '0' }), { collector: false, reporting: true });
+const base = service.reportingUrl!;
+const month = new Date().toISOString().slice(0, 7);
+const PATHS = [
+  '/v1/projects',
+  '/v1/projects?limit=1000',
+  '/v1/projects?q=project-1234',
+  '/v1/stats/current-month?limit=0',
+  '/v1/stats/current-month',
+  '/v1/stats/current-month?limit=1000',
+  '/v1/stats/current-month?tz=Europe/Paris&limit=0',
+  `/v1/reports/usage?from=${month}-01`,
+  `/v1/reports/usage?from=${month}-01&group_by=project`,
+  `/v1/reports/usage?from=${month}-01&group_by=project&limit=10000`,
+  `/v1/reports/usage?from=${month}-01&group_by=agent&limit=5`,
+  `/v1/reports/usage?from=${month}-01&group_by=agent,model&limit=1000`,
+  `/v1/reports/usage?from=${month}-01&group_by=run&limit=100`,
+  `/v1/reports/usage?from=${month}-01&group_by=user`,
+  `/v1/reports/usage?from=${month}-01&group_by=day&tz=Europe/Paris`,
+  `/v1/reports/timeseries?from=${month}-01&interval=day&group_by=project&limit=8`,
+  `/v1/reports/timeseries?from=${month}-01&interval=hour`,
+  `/v1/events?limit=1000`,
+  `/v1/events?limit=1000&model=o3`,
+  `/api/usage?group_by=agent`,
+  '/',
+];
+
+/** CPU time of this process's main thread so far, in ms (Linux: utime + stime of its task). */
+function mainThreadCpuMs(): number {
+  const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+const delay = monitorEventLoopDelay({ resolution: 1 });
+delay.enable();
+const runs = Number(args.runs);
+console.log(`${'request'.padEnd(80)} ${'max stall'.padStart(10)} ${'main CPU'.padStart(10)} ${'time'.padStart(10)}`);
+for (const path of PATHS.filter((p) => p.includes(args.only!))) {
+  let stall = 0;
+  let time = 0;
+  let cpu = 0;
+  for (let i = 0; i < runs; i++) {
+    delay.reset();
+    const started = performance.now();
+    const cpuBefore = mainThreadCpuMs();
+    const res = await fetch(base + path);
+    await res.arrayBuffer();
+    if (!res.ok) throw new Error(`${path}: ${res.status}`);
+    cpu = Math.max(cpu, mainThreadCpuMs() - cpuBefore);
+    time = Math.max(time, performance.now() - started);
+    stall = Math.max(stall, delay.max / 1e6);
+  }
+  console.log(`${path.padEnd(80)} ${stall.toFixed(0).padStart(7)} ms ${cpu.toFixed(0).padStart(7)} ms ${time.toFixed(0).padStart(7)} ms`);
+}
+await service.stop();
