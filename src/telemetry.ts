@@ -40,6 +40,14 @@ const prom = {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry],
   }),
   storageErrors: new Counter({ name: 'tokentally_storage_errors_total', help: 'Failed database writes', registers: [registry] }),
+  replicaReads: new Counter({
+    name: 'tokentally_replica_reads_total',
+    help: 'Reads with DATABASE_READ_URL set, by the server that answered (replica, primary) and why (fresh, lagging, unreachable, failed)',
+    labelNames: ['server', 'reason'], registers: [registry],
+  }),
+  replicaLag: new Gauge({
+    name: 'tokentally_replica_lag_ms', help: 'Upper bound of the read replica\'s lag behind the primary at its last check', registers: [registry],
+  }),
 };
 
 const otel = {
@@ -78,6 +86,14 @@ export const telemetry = {
 
   recordStorageError(): void {
     prom.storageErrors.inc();
+  },
+
+  recordReplicaRead(server: 'replica' | 'primary', reason: string): void {
+    prom.replicaReads.inc({ server, reason });
+  },
+
+  setReplicaLag(ms: number): void {
+    prom.replicaLag.set(ms);
   },
 
   requestStarted(app: string): void {

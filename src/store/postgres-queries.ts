@@ -129,8 +129,8 @@ export const PRUNE_RAW_SQL = {
     SELECT COUNT(*)::int AS deleted FROM gone`,
 };
 
-/** Partitions from the current month to two months ahead (and for any month strays arrived for). */
-export const ADD_PARTITIONS_SQL = 'SELECT usage_events_add_partitions((EXTRACT(EPOCH FROM now()) * 1000)::bigint, 2) AS added';
+/** Partitions from $1's month to two months ahead (and for any month strays arrived for). */
+export const ADD_PARTITIONS_SQL = 'SELECT usage_events_add_partitions($1, 2) AS added';
 
 const PROJECT_COLUMNS = `id, name, description, archived, is_pinned AS pinned, pin_order,
   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at,

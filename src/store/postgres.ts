@@ -143,11 +143,12 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Creates the monthly partitions of usage_events up to two months ahead, and those of months
-   * that strays arrived for; a month without its partition still takes events (the default partition).
+   * Creates the monthly partitions of usage_events from `from`'s month (default: this one) to two
+   * months ahead, and those of months that strays arrived for; a month without its partition still
+   * takes events (the default partition). Returns how many it made.
    */
-  async addPartitions(): Promise<number> {
-    return (await this.pool.query<{ added: number }>(ADD_PARTITIONS_SQL)).rows[0]!.added;
+  async addPartitions(from = Date.now()): Promise<number> {
+    return (await this.pool.query<{ added: number }>(ADD_PARTITIONS_SQL, [from])).rows[0]!.added;
   }
 
   async pendingMigrations(): Promise<string[]> {
