@@ -34,34 +34,10 @@ ALTER INDEX usage_events_model_ts RENAME TO usage_events_legacy_model_ts;
 ALTER INDEX usage_events_run_ts RENAME TO usage_events_legacy_run_ts;
 ALTER INDEX usage_events_unpriced_ts RENAME TO usage_events_legacy_unpriced_ts;
 
--- The same columns and checks (same names, as ATTACH requires), without a primary key: seq is
--- unique by its sequence, and (ts, seq) is what readers page by.
-CREATE TABLE usage_events (
-  seq                BIGINT NOT NULL DEFAULT nextval('usage_events_seq'),
-  id                 TEXT COLLATE "C" NOT NULL,
-  ts                 BIGINT NOT NULL,
-  project            TEXT COLLATE "C" NOT NULL,
-  agent_id           TEXT COLLATE "C" NOT NULL,
-  model              TEXT COLLATE "C" NOT NULL,
-  provider           TEXT COLLATE "C" NOT NULL DEFAULT '',
-  operation          TEXT COLLATE "C" NOT NULL DEFAULT '',
-  task_label         TEXT COLLATE "C" NOT NULL DEFAULT '',
-  run_id             TEXT COLLATE "C" NOT NULL DEFAULT '',
-  step_id            TEXT COLLATE "C" NOT NULL DEFAULT '',
-  session_id         TEXT COLLATE "C" NOT NULL DEFAULT '',
-  user_id            TEXT COLLATE "C" NOT NULL DEFAULT '',
-  input_tokens       BIGINT NOT NULL DEFAULT 0,
-  output_tokens      BIGINT NOT NULL DEFAULT 0,
-  cache_read_tokens  BIGINT NOT NULL DEFAULT 0,
-  cache_write_tokens BIGINT NOT NULL DEFAULT 0,
-  reasoning_tokens   BIGINT NOT NULL DEFAULT 0,
-  cost_nanos         BIGINT NOT NULL DEFAULT 0,
-  cost_source        TEXT COLLATE "C" NOT NULL CONSTRAINT usage_events_cost_source_check CHECK (cost_source IN ('reported', 'computed', 'unpriced')),
-  duration_ms        BIGINT,
-  status             TEXT COLLATE "C" NOT NULL DEFAULT 'ok' CONSTRAINT usage_events_status_check CHECK (status IN ('ok', 'error')),
-  attributes         TEXT,
-  received_at        BIGINT NOT NULL
-) PARTITION BY RANGE (ts);
+-- The same columns, defaults and checks (same names, as ATTACH requires), without a primary key:
+-- seq is unique by its sequence, and (ts, seq) is what readers page by.
+CREATE TABLE usage_events (LIKE usage_events_legacy INCLUDING DEFAULTS INCLUDING CONSTRAINTS) PARTITION BY RANGE (ts);
+ALTER TABLE usage_events ALTER COLUMN seq SET DEFAULT nextval('usage_events_seq');
 ALTER SEQUENCE usage_events_seq OWNED BY usage_events.seq;
 
 -- The old table's indexes, so that attaching it reuses them instead of building new ones.
