@@ -18,6 +18,7 @@ export const POSTGRES_DIALECT: SqlDialect = {
   },
   rawTableByRun: 'usage_events',
   pregroupsRollup: false,
+  pregroupsRawBuckets: true,
   rollupHigh: false,
   rawBucket: {
     hour: (local, suffix) => `to_char(${utc(local)}, 'YYYY-MM-DD"T"HH24:00:00') || ${suffix}`,

@@ -9,7 +9,7 @@ import {
 } from './postgres-queries.js';
 import { ReplicaReads } from './postgres-replica.js';
 import { NO_RETRY, retrying } from './retry.js';
-import { aggregateSql, eventsSql, groupsFromRows, pinOrderMismatch, rollupDiffSql, type SqlRow } from './query-builder.js';
+import { aggregateSql, eventsSql, groupsFromRows, pinOrderMismatch, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
 import { metricsFromRow } from './sums.js';
 import { eventKey } from './types.js';
 import type {
@@ -174,17 +174,12 @@ export class PostgresStore implements Store {
   async aggregate(query: AggregateQuery): Promise<AggregateResult> {
     const { totals, groups } = aggregateSql(query, POSTGRES_DIALECT);
     // One snapshot for both, so the groups past the limit ("other" = totals less those shown) add up.
-    const [totalRows, groupRows] = await this.read((pool) => this.transaction(
-      (client) => Promise.all([
-        client.query<SqlRow>(numbered(totals.sql), totals.params),
-        client.query<SqlRow>(numbered(groups.sql), groups.params),
-      ]),
-      'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
-      pool,
-    ));
-    // Sums are exact here whatever their size (numeric, read as BigInt past 2^53), so never null.
-    const result = groupsFromRows(query, groupRows.rows, groups.parts)!;
-    return { totals: metricsFromRow(totalRows.rows[0]!, totals.parts)!, ...result };
+    return this.read((pool) => this.transaction(async (client) => {
+      // Sums are exact here whatever their size (numeric, read as BigInt past 2^53), so never null.
+      const result = groupsFromRows(query, (await client.query<SqlRow>(numbered(groups.sql), groups.params)).rows, groups.parts)!;
+      // With every group in hand their sums are the totals (as on SQLite): a raw report then reads its events once.
+      return { totals: totalsFromGroups(query, result) ?? metricsFromRow((await client.query<SqlRow>(numbered(totals.sql), totals.params)).rows[0]!, totals.parts)!, ...result };
+    }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', pool));
   }
 
   async listEvents(query: EventsQuery): Promise<EventsPage> {
