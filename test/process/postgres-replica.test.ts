@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, startStandby, type Cluster } from '../../bench/pg-cluster.js';
 import { runCli, waitForListening, type Running } from '../../bench/server.js';
+import { ConfigError, loadConfig } from '../../src/config.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { POSTGRES_OPTED_OUT } from '../support/postgres.js';
 import { usageRecord } from '../support/records.js';
@@ -108,5 +109,14 @@ describe.skipIf(POSTGRES_OPTED_OUT)('reports from a read replica (DATABASE_READ_
     expect(await events(patient).catch((error) => `${error}\n${running.map((r) => r.output()).join('\n')}`)).toBe(50);
     const seen = await reads(patient);
     expect((seen['primary/unreachable'] ?? 0) + (seen['primary/failed'] ?? 0)).toBeGreaterThan(0);
+  });
+});
+
+describe('DATABASE_READ_URL settings', () => {
+  it('refuses a replica beside SQLite, or one that is not a PostgreSQL URL, naming the variable', () => {
+    expect(() => loadConfig({ DATABASE_READ_URL: 'postgres://replica/db' })).toThrow(/DATABASE_READ_URL=.*needs a PostgreSQL DATABASE_URL/);
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://primary/db', DATABASE_READ_URL: 'replica.db' })).toThrow(ConfigError);
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://primary/db', MAX_REPLICA_LAG_MS: '-1' })).toThrow(/MAX_REPLICA_LAG_MS/);
+    expect(loadConfig({ DATABASE_URL: 'postgres://primary/db', DATABASE_READ_URL: 'postgresql://replica/db' })).toMatchObject({ MAX_REPLICA_LAG_MS: 5000 });
   });
 });
