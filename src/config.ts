@@ -43,6 +43,8 @@ export const ConfigSchema = z
     RAW_RETENTION_DAYS: positiveInt.optional(),
     METRICS_MAX_SERIES: positiveInt.max(100_000).default(500),
     DATABASE_POOL_MAX: positiveInt.max(1000).default(10),
+    DATABASE_READ_URL: z.string().regex(/^postgres(ql)?:\/\//i, 'must be a postgres:// or postgresql:// URL').optional(),
+    MAX_REPLICA_LAG_MS: z.coerce.number().int().min(0).default(5_000),
     API_KEYS: ApiKeysSetting.default([]),
     PRICES_FILE: z.string().min(1).optional(),
     ...FORWARD_SETTINGS,
@@ -54,6 +56,10 @@ export const ConfigSchema = z
   .refine((c) => c.MAX_EVENTS_PER_REQUEST <= c.QUEUE_MAX_EVENTS, {
     path: ['MAX_EVENTS_PER_REQUEST'],
     message: 'must not exceed QUEUE_MAX_EVENTS, or a full-size request could never be queued',
+  })
+  .refine((c) => c.DATABASE_READ_URL === undefined || /^postgres(ql)?:\/\//i.test(c.DATABASE_URL), {
+    path: ['DATABASE_READ_URL'],
+    message: 'needs a PostgreSQL DATABASE_URL: a read replica follows a PostgreSQL primary',
   })
   .refine((c) => c.MAX_DECODED_BODY_BYTES <= c.MAX_DECODED_BYTES_IN_FLIGHT, {
     path: ['MAX_DECODED_BODY_BYTES'],

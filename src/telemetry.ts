@@ -105,6 +105,14 @@ const prom = {
   budgetFailingTargets: new Gauge({
     name: 'tokentally_budget_failing_targets', help: 'Notification targets whose latest delivery failed for good', registers: collectorRegisters,
   }),
+  replicaReads: new Counter({
+    name: 'tokentally_replica_reads_total',
+    help: 'Reads with DATABASE_READ_URL set, by the server that answered (replica, primary) and why (fresh, lagging, unreachable, failed)',
+    labelNames: ['server', 'reason'], registers: [registries.reporting],
+  }),
+  replicaLag: new Gauge({
+    name: 'tokentally_replica_lag_ms', help: 'Upper bound of the read replica\'s lag behind the primary at its last check', registers: [registries.reporting],
+  }),
 };
 
 const otel = {
@@ -198,6 +206,14 @@ export const telemetry = {
       values[at + 5] = r.cost_nanos;
     }
     return { slots, values };
+  },
+
+  recordReplicaRead(server: 'replica' | 'primary', reason: string): void {
+    prom.replicaReads.inc({ server, reason });
+  },
+
+  setReplicaLag(ms: number): void {
+    prom.replicaLag.set(ms);
   },
 
   /** Adds the events of a committed batch that were new (`inserted`), not the duplicates, to the spend counters. */

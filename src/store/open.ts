@@ -9,7 +9,11 @@ import type { Store } from './types.js';
  */
 export function openStore(config: Config, { readOnly = false } = {}): Store {
   const url = config.DATABASE_URL;
-  if (/^postgres(ql)?:\/\//i.test(url)) return new PostgresStore(url, { poolMax: config.DATABASE_POOL_MAX, readOnly });
+  if (/^postgres(ql)?:\/\//i.test(url)) {
+    return new PostgresStore(url, {
+      poolMax: config.DATABASE_POOL_MAX, readOnly, readUrl: config.DATABASE_READ_URL, maxReplicaLagMs: config.MAX_REPLICA_LAG_MS,
+    });
+  }
   const file = url.startsWith('file:') ? url.slice('file:'.length) : url;
   return new SqliteStore(file, {
     synchronous: config.SQLITE_SYNCHRONOUS, busyTimeoutMs: config.SQLITE_BUSY_TIMEOUT_MS, writeThreads: config.SQLITE_WRITE_THREADS === 'on', readOnly,

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import type { UsageRecord } from '../event/schema.js';
 import type { ProjectsQuery } from './types.js';
 import { rebuildRollupSql, type SqlDialect } from './query-builder.js';
@@ -17,6 +18,7 @@ export const POSTGRES_DIALECT: SqlDialect = {
   },
   rawTableByRun: 'usage_events',
   pregroupsRollup: false,
+  pregroupsRawBuckets: true,
   rollupHigh: false,
   rawBucket: {
     hour: (local, suffix) => `to_char(${utc(local)}, 'YYYY-MM-DD"T"HH24:00:00') || ${suffix}`,
@@ -48,18 +50,26 @@ const RECORD_COLUMNS = {
 const RECORD_FIELDS = Object.keys(RECORD_COLUMNS) as (keyof UsageRecord)[];
 
 /**
- * One statement per batch: a single trigger call then folds the whole batch into the rollup. Rows go
- * in the order of the unique key (project, id), so two collectors inserting overlapping batches wait
- * on each other instead of deadlocking; of one id sent twice to a project the first is kept, as on
- * SQLite. The pairs returned are the rows really inserted.
+ * One statement per batch: a single trigger call then folds the whole batch into the rollup. Of one
+ * id sent twice to a project the first is kept, as on SQLite. Its (project, id) pairs go into
+ * usage_event_ids first, in that key's order, so two collectors inserting overlapping batches wait
+ * on each other instead of deadlocking; only the events whose pair was new reach usage_events
+ * (partitioned, so it cannot hold that unique key itself). The pairs returned are the rows really inserted.
  */
 export const INSERT_BATCH_SQL = `
+  WITH batch AS (
+    SELECT DISTINCT ON (project, id) ${RECORD_FIELDS.join(', ')}
+    FROM unnest(${RECORD_FIELDS.map((f, i) => `$${i + 1}::${RECORD_COLUMNS[f]}[]`).join(', ')})
+      WITH ORDINALITY AS batch (${RECORD_FIELDS.join(', ')}, position)
+    ORDER BY project, id, position
+  ), fresh AS (
+    INSERT INTO usage_event_ids (project, id, ts)
+    SELECT project, id, ts FROM batch ORDER BY project, id
+    ON CONFLICT (project, id) DO NOTHING
+    RETURNING project, id
+  )
   INSERT INTO usage_events (${RECORD_FIELDS.join(', ')})
-  SELECT ${RECORD_FIELDS.join(', ')}
-  FROM unnest(${RECORD_FIELDS.map((f, i) => `$${i + 1}::${RECORD_COLUMNS[f]}[]`).join(', ')})
-    WITH ORDINALITY AS batch (${RECORD_FIELDS.join(', ')}, position)
-  ORDER BY project, id, position
-  ON CONFLICT (project, id) DO NOTHING
+  SELECT ${RECORD_FIELDS.map((f) => `batch.${f}`).join(', ')} FROM batch JOIN fresh USING (project, id)
   RETURNING project, id`;
 
 export function insertBatchParams(records: readonly UsageRecord[]): unknown[][] {
@@ -75,15 +85,17 @@ export const MIGRATIONS_TABLE_SQL = `CREATE TABLE IF NOT EXISTS schema_migration
 /** Any fixed number, the same in every process: it names the lock that serialises migrations. */
 export const MIGRATION_LOCK_KEY = 7_301_975_231;
 
+/** Pages by (ts, seq), which the ts index of every partition serves in order. */
 export const REPRICE_SELECT_SQL = `
   SELECT * FROM usage_events
-  WHERE ts >= $1 AND ts < $2 AND cost_source <> 'reported' AND ($3::text[] IS NULL OR model = ANY($3)) AND seq > $4
-  ORDER BY seq LIMIT 1000`;
+  WHERE ts >= $1 AND ts < $2 AND cost_source <> 'reported' AND ($3::text[] IS NULL OR model = ANY($3)) AND (ts, seq) > ($4, $5)
+  ORDER BY ts, seq LIMIT 1000`;
 
+/** ts leads each row to its partition; seq is unique. */
 export const REPRICE_UPDATE_SQL = `
   UPDATE usage_events AS e SET cost_nanos = c.cost_nanos, cost_source = c.cost_source
-  FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS c (seq, cost_nanos, cost_source)
-  WHERE e.seq = c.seq`;
+  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[]) AS c (ts, seq, cost_nanos, cost_source)
+  WHERE e.ts = c.ts AND e.seq = c.seq`;
 
 /** Writers wait while the rollup is rebuilt, so no insert lands between the delete and the refill. */
 export const REBUILD_ROLLUPS_SQL = [
@@ -97,13 +109,33 @@ export const PROBE_WRITE_SQL = 'INSERT INTO write_probe (id, at) VALUES (1, $1) 
 
 export const RAW_HORIZON_SQL = 'SELECT horizon FROM raw_retention WHERE id = 1';
 
-/** The horizon only ever moves forward; the delete then takes at most $2 rows from before it. */
-export const PRUNE_RAW_SQL = [
-  `INSERT INTO raw_retention (id, horizon) VALUES (1, $1)
-   ON CONFLICT (id) DO UPDATE SET horizon = GREATEST(raw_retention.horizon, excluded.horizon)
-   RETURNING horizon`,
-  'DELETE FROM usage_events WHERE seq IN (SELECT seq FROM usage_events WHERE ts < $1 LIMIT $2)',
-] as const;
+/**
+ * Retention drops whole months (see pruneRaw in postgres.ts): the horizon moves forward to the
+ * start of the month holding $1, never back.
+ */
+export const PRUNE_RAW_SQL = {
+  horizon: `INSERT INTO raw_retention (id, horizon) VALUES (1, usage_month_start($1, 0))
+    ON CONFLICT (id) DO UPDATE SET horizon = GREATEST(raw_retention.horizon, excluded.horizon)
+    RETURNING horizon`,
+  // The monthly partitions wholly before the horizon (the old table's too, once its last month is).
+  droppable: `SELECT name FROM usage_events_partitions() WHERE upper_ms <= $1 ORDER BY lower_ms`,
+  // Parent and partition are locked briefly; rather than queue every writer behind a long report, give up and retry.
+  lockTimeout: `SET LOCAL lock_timeout = '1s'`,
+  drop: (name: string) => `DROP TABLE ${pg.escapeIdentifier(name)}`,
+  // The ids of events before the horizon, oldest first, $2 at a time: the count of raw events gone.
+  // Those still stored (strays in the default partition, the old table's events) go with their ids.
+  ids: `WITH gone AS (
+      DELETE FROM usage_event_ids WHERE ctid = ANY(ARRAY(SELECT ctid FROM usage_event_ids WHERE ts < $1 ORDER BY ts LIMIT $2))
+      RETURNING project, id
+    ), events AS (
+      DELETE FROM usage_events AS e USING gone WHERE e.ts < $1 AND e.project = gone.project AND e.id = gone.id
+    )
+    SELECT COUNT(*)::int AS deleted FROM gone`,
+};
+
+/** Partitions from $1's month to two months ahead (and for any month strays arrived for). */
+export const ADD_PARTITIONS_SQL = 'SELECT usage_events_add_partitions($1, 2) AS added';
+
 const PROJECT_COLUMNS = `id, name, description, archived, is_pinned AS pinned, pin_order,
   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at,
   to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS updated_at`;

@@ -4,12 +4,13 @@ import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { migrationName, readMigrations } from './migrations.js';
 import {
-  INSERT_BATCH_SQL, insertBatchParams, METRIC_STREAMS_SQL, MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, numbered, POSTGRES_DIALECT,
+  ADD_PARTITIONS_SQL, INSERT_BATCH_SQL, insertBatchParams, METRIC_STREAMS_SQL, MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, numbered, POSTGRES_DIALECT,
   listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, PRUNE_RAW_SQL, RAW_HORIZON_SQL, REBUILD_ROLLUPS_SQL, REPRICE_SELECT_SQL, REPRICE_UPDATE_SQL,
 } from './postgres-queries.js';
 import { inStreamOrder, metricStreamStatement, streamMoved } from './metric-streams.js';
+import { ReplicaReads } from './postgres-replica.js';
 import { NO_RETRY, retrying } from './retry.js';
-import { aggregateSql, eventsSql, groupsFromRows, pinOrderMismatch, rollupDiffSql, type SqlRow } from './query-builder.js';
+import { aggregateSql, eventsSql, groupsFromRows, pinOrderMismatch, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
 import { metricsFromRow } from './sums.js';
 import { eventKey } from './types.js';
 import { PostgresBudgets } from './postgres-budgets.js';
@@ -24,6 +25,9 @@ export interface PostgresOptions {
   poolMax: number;
   /** For commands that only read (verify): every transaction read-only. */
   readOnly?: boolean;
+  /** A streaming replica for the reporting app's reads (DATABASE_READ_URL), used while it lags at most `maxReplicaLagMs`. */
+  readUrl?: string;
+  maxReplicaLagMs?: number;
 }
 
 const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'migrations', 'postgres');
@@ -60,31 +64,49 @@ function outboxParams(outbox: readonly OutboxEntry[]): unknown[] {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** lock_not_available: a partition's drop gave up waiting for its lock (PRUNE_RAW_SQL.lockTimeout). */
+const LOCK_TIMEOUT = '55P03';
+const DROP_ATTEMPTS = 5;
+/** Monthly partitions are added ahead at start and then this often, by every process. */
+const PARTITIONS_EVERY_MS = 60 * 60 * 1000;
+
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
   // Two transactions on two pool connections may commit in either order.
   readonly insertsInFlight = 1;
   private readonly pool: pg.Pool;
   readonly budgets: PostgresBudgets;
+  private readonly reads: ReplicaReads | null;
+  private partitionTimer: NodeJS.Timeout | undefined;
 
   constructor(url: string, options: PostgresOptions) {
-    this.pool = new pg.Pool({
-      connectionString: url, max: options.poolMax, types: TYPES, application_name: 'tokentally',
-      ...(options.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
-    });
-    // A connection that dies while idle must not take the process down: the next query reconnects,
-    // and a failing one reaches the caller (insertBatch retries, /readyz says why).
-    this.pool.on('error', () => {});
+    const pool = (connectionString: string) => {
+      const made = new pg.Pool({
+        connectionString, max: options.poolMax, types: TYPES, application_name: 'tokentally',
+        ...(options.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
+      });
+      // A connection that dies while idle must not take the process down: the next query reconnects,
+      // and a failing one reaches the caller (insertBatch retries, /readyz says why).
+      made.on('error', () => {});
+      return made;
+    };
+    this.pool = pool(url);
     this.budgets = new PostgresBudgets(this.pool, (work) => this.transaction(work));
+    this.reads = options.readUrl ? new ReplicaReads(this.pool, pool(options.readUrl), options.maxReplicaLagMs ?? 0) : null;
+  }
+
+  /** A read of the reporting app: on the replica when there is one fresh enough, else on the primary. */
+  private read<T>(work: (pool: pg.Pool) => Promise<T>): Promise<T> {
+    return this.reads ? this.reads.run(work) : work(this.pool);
   }
 
   /**
    * Runs `work` in one transaction, again from the start after a deadlock or serialization
    * failure (with jittered backoff). A rolled-back attempt left nothing behind, so nothing is counted twice.
    */
-  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN', pool = this.pool): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const client = await this.pool.connect();
+      const client = await pool.connect();
       let broken: Error | undefined;
       // A connection that dies while checked out between queries (a database restart) reports it as
       // an event, which unheard would end the process; the next query fails, and the client is dropped.
@@ -135,7 +157,18 @@ export class PostgresStore implements Store {
     } finally {
       client.release();
     }
+    await this.addPartitions();
+    this.partitionTimer ??= setInterval(() => void this.addPartitions().catch(() => {}), PARTITIONS_EVERY_MS).unref();
     return done;
+  }
+
+  /**
+   * Creates the monthly partitions of usage_events from `from`'s month (default: this one) to two
+   * months ahead, and those of months that strays arrived for; a month without its partition still
+   * takes events (the default partition). Returns how many it made.
+   */
+  async addPartitions(from = Date.now()): Promise<number> {
+    return (await this.pool.query<{ added: number }>(ADD_PARTITIONS_SQL, [from])).rows[0]!.added;
   }
 
   async pendingMigrations(): Promise<string[]> {
@@ -215,21 +248,17 @@ export class PostgresStore implements Store {
   async aggregate(query: AggregateQuery): Promise<AggregateResult> {
     const { totals, groups } = aggregateSql(query, POSTGRES_DIALECT);
     // One snapshot for both, so the groups past the limit ("other" = totals less those shown) add up.
-    const [totalRows, groupRows] = await this.transaction(
-      (client) => Promise.all([
-        client.query<SqlRow>(numbered(totals.sql), totals.params),
-        client.query<SqlRow>(numbered(groups.sql), groups.params),
-      ]),
-      'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
-    );
-    // Sums are exact here whatever their size (numeric, read as BigInt past 2^53), so never null.
-    const result = groupsFromRows(query, groupRows.rows, groups.parts)!;
-    return { totals: metricsFromRow(totalRows.rows[0]!, totals.parts)!, ...result };
+    return this.read((pool) => this.transaction(async (client) => {
+      // Sums are exact here whatever their size (numeric, read as BigInt past 2^53), so never null.
+      const result = groupsFromRows(query, (await client.query<SqlRow>(numbered(groups.sql), groups.params)).rows, groups.parts)!;
+      // With every group in hand their sums are the totals (as on SQLite): a raw report then reads its events once.
+      return { totals: totalsFromGroups(query, result) ?? metricsFromRow((await client.query<SqlRow>(numbered(totals.sql), totals.params)).rows[0]!, totals.parts)!, ...result };
+    }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', pool));
   }
 
   async listEvents(query: EventsQuery): Promise<EventsPage> {
     const { sql, params } = eventsSql(query, POSTGRES_DIALECT);
-    const rows = (await this.pool.query<StoredEvent>(numbered(sql), params)).rows;
+    const rows = (await this.read((pool) => pool.query<StoredEvent>(numbered(sql), params))).rows;
     const more = rows.length > query.limit;
     if (more) rows.pop();
     const last = rows[rows.length - 1];
@@ -239,8 +268,8 @@ export class PostgresStore implements Store {
   async reprice(query: RepriceQuery, price: (record: UsageRecord) => void): Promise<RepriceResult> {
     const result = { examined: 0, changed: 0 };
     // Bounded batches, each its own transaction, so ingestion is never blocked for long.
-    for (let after = 0; ; ) {
-      const { rows } = await this.pool.query<StoredEvent>(REPRICE_SELECT_SQL, [query.from, query.to, query.models, after]);
+    for (let after = { ts: Number.MIN_SAFE_INTEGER, seq: 0 }; ; ) {
+      const { rows } = await this.pool.query<StoredEvent>(REPRICE_SELECT_SQL, [query.from, query.to, query.models, after.ts, after.seq]);
       if (rows.length === 0) return result;
       const changed = rows.flatMap((row) => {
         const record = { ...row, cost_nanos: 0, cost_source: 'unpriced' as const };
@@ -249,22 +278,23 @@ export class PostgresStore implements Store {
       });
       if (changed.length > 0) {
         await this.transaction((client) =>
-          client.query(REPRICE_UPDATE_SQL, [changed.map((r) => r.seq), changed.map((r) => r.cost_nanos), changed.map((r) => r.cost_source)]),
+          client.query(REPRICE_UPDATE_SQL, [changed.map((r) => r.ts), changed.map((r) => r.seq), changed.map((r) => r.cost_nanos), changed.map((r) => r.cost_source)]),
         );
       }
       result.examined += rows.length;
       result.changed += changed.length;
-      after = rows[rows.length - 1]!.seq;
+      const last = rows[rows.length - 1]!;
+      after = { ts: last.ts, seq: last.seq };
     }
   }
 
   async listProjects(query: ProjectsQuery): Promise<Project[]> {
     const { sql, params } = listProjectsSql(query);
-    return (await this.pool.query<Project>(sql, params)).rows;
+    return (await this.read((pool) => pool.query<Project>(sql, params))).rows;
   }
 
   async getProject(id: string): Promise<Project | null> {
-    return projectById(this.pool, id);
+    return this.read((pool) => projectById(pool, id));
   }
 
   async saveProject(id: string, changes: ProjectChanges): Promise<{ project: Project; created: boolean }> {
@@ -303,15 +333,37 @@ export class PostgresStore implements Store {
   }
 
   async rawHorizon(): Promise<number | null> {
-    const { rows } = await this.pool.query<{ horizon: number }>(RAW_HORIZON_SQL);
+    const { rows } = await this.read((pool) => pool.query<{ horizon: number }>(RAW_HORIZON_SQL));
     return rows[0]?.horizon ?? null;
   }
 
+  /**
+   * Raw retention by month: the horizon moves to the start of `before`'s month, the partitions
+   * wholly before it are dropped (no row is deleted one by one, and no trigger touches the
+   * rollups), then the ids of events before it go, `maxRows` at a time; their count is the number
+   * of raw events deleted. The few events still stored before the horizon (strays in the default
+   * partition, the pre-partitioning table until its last month passes) go with their ids.
+   */
   async pruneRaw(before: number, maxRows: number): Promise<number> {
-    return this.transaction(async (client) => {
-      const { rows } = await client.query<{ horizon: number }>(PRUNE_RAW_SQL[0], [before]);
-      return (await client.query(PRUNE_RAW_SQL[1], [rows[0]!.horizon, maxRows])).rowCount ?? 0;
-    });
+    const horizon = await this.dropMonths(before);
+    return this.transaction(async (client) => (await client.query<{ deleted: number }>(PRUNE_RAW_SQL.ids, [horizon, maxRows])).rows[0]!.deleted);
+  }
+
+  private async dropMonths(before: number): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.transaction(async (client) => {
+          const horizon = (await client.query<{ horizon: number }>(PRUNE_RAW_SQL.horizon, [before])).rows[0]!.horizon;
+          await client.query(PRUNE_RAW_SQL.lockTimeout);
+          for (const { name } of (await client.query<{ name: string }>(PRUNE_RAW_SQL.droppable, [horizon])).rows) {
+            await client.query(PRUNE_RAW_SQL.drop(name));
+          }
+          return horizon;
+        });
+      } catch (error) {
+        if ((error as { code?: string }).code !== LOCK_TIMEOUT || attempt >= DROP_ATTEMPTS) throw error;
+      }
+    }
   }
 
   async backup(): Promise<void> {
@@ -332,7 +384,10 @@ export class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
-    if (!this.pool.ended && !this.pool.ending) await this.pool.end();
+    clearInterval(this.partitionTimer);
+    for (const pool of [this.pool, this.reads?.replica]) {
+      if (pool && !pool.ended && !pool.ending) await pool.end();
+    }
   }
 }
 

@@ -36,6 +36,11 @@ export interface SqlDialect {
   pregroupsRollup: boolean;
   /** Buckets of raw events, from `local` (epoch seconds shifted to local time); hours end in `suffix`. */
   rawBucket: Record<TimeBucket, (local: string, suffix: string) => string>;
+  /**
+   * Group raw events first by the local hour or day as a number, and format only the groups:
+   * PostgreSQL's to_char per event cost 1.4 s of a month's 1.6 s by hour (250,000 events).
+   */
+  pregroupsRawBuckets?: boolean;
   /** The rollup keeps each sum in two columns, `<metric>` and `<metric>_hi` (SQLite; see sums.ts). */
   rollupHigh: boolean;
   /**
@@ -76,10 +81,31 @@ function groupExpression(query: AggregateQuery, key: GroupKey, dialect: SqlDiale
     if (!bucket || query.zone) throw new Error(`the rollup cannot group by ${key}${query.zone ? ' in a time zone' : ''}`);
     return bucket;
   }
+  const { local, suffix } = localTime(query, key as TimeBucket, params);
+  return dialect.rawBucket[key as TimeBucket](local, suffix);
+}
+
+/** Epoch seconds in the query's zone, and for hours the zone's offset as text. */
+function localTime(query: AggregateQuery, key: TimeBucket, params: unknown[]): { local: string; suffix: string } {
   const zone = query.zone ?? UTC;
   const local = `ts / 1000 + ${piecewise(zone, (s) => s.offsetMinutes * 60, 'INTEGER', params)}`;
   const suffix = key === 'hour' ? piecewise(zone, (s) => formatOffset(s.offsetMinutes), 'TEXT', params) : '';
-  return dialect.rawBucket[key as TimeBucket](local, suffix);
+  return { local, suffix };
+}
+
+/**
+ * Raw events grouped by each dimension and, for each time bucket, by the local hour or day it
+ * starts in (with the hour's offset): the groups the outer query then formats and sums again.
+ */
+function rawBucketGroups(query: AggregateQuery, table: string, where: (params: unknown[]) => string, parts: readonly SumPart[], params: unknown[]): string {
+  const columns = query.groupBy.flatMap((g) => {
+    if (g in COLUMN) return [`${COLUMN[g as Dimension]} AS k_${g}`];
+    const { local, suffix } = localTime(query, g as TimeBucket, params);
+    const seconds = g === 'hour' ? 3600 : 86_400;
+    return [`(${local}) / ${seconds} * ${seconds} AS b_${g}`, ...(suffix ? [`${suffix} AS x_${g}`] : [])];
+  });
+  const names = columns.map((c) => c.slice(c.lastIndexOf(' AS ') + 4));
+  return `(SELECT ${columns.join(', ')}, ${selectList(parts)} FROM ${table} WHERE ${where(params)} GROUP BY ${names.join(', ')}) AS bucketed`;
 }
 
 function filterClauses(filters: Filters, dialect: SqlDialect, params: unknown[]): string[] {
@@ -154,14 +180,24 @@ export function aggregateSql(query: AggregateQuery, dialect: SqlDialect, wide = 
 
   const table = query.source === 'raw' && query.groupBy.includes('run') ? dialect.rawTableByRun : TABLE[query.source];
   const params: unknown[] = [];
+  const tableParts = metricParts(query.source, dialect.rollupHigh, wide);
+  const bucketed = dialect.pregroupsRawBuckets && query.source === 'raw' && query.groupBy.some((g) => !(g in COLUMN));
+  if (bucketed) {
+    const keys = query.groupBy.map((g) => (g in COLUMN ? `k_${g}` : `${dialect.rawBucket[g as TimeBucket](`b_${g}`, `x_${g}`)} AS k_${g}`));
+    return { totals, groups: groupsSql(query, keys, rawBucketGroups(query, table, (p) => whereClause(query, dialect, p), tableParts, params), regrouped(tableParts), params) };
+  }
   const keys = query.groupBy.map((g) => `${groupExpression(query, g, dialect, params)} AS k_${g}`);
   const where = whereClause(query, dialect, params);
   const prefix = dialect.pregroupsRollup && query.source === 'rollup' && query.groupBy.length > 0 ? rollupKeyPrefix(query.groupBy) : null;
-  const tableParts = metricParts(query.source, dialect.rollupHigh, wide);
   const parts = prefix ? regrouped(tableParts) : tableParts;
   const rows = prefix
     ? `(SELECT ${prefix.join(', ')}, ${selectList(tableParts)} FROM ${table} WHERE ${where} GROUP BY ${prefix.join(', ')}) AS pregrouped`
     : `${table} WHERE ${where}`;
+  return { totals, groups: groupsSql(query, keys, rows, parts, params) };
+}
+
+/** The groups' query over `rows` (a table and its WHERE, or a subquery), ordered, paged and limited. */
+function groupsSql(query: AggregateQuery, keys: string[], rows: string, parts: SumPart[], params: unknown[]): AggregateSql {
   const keyOrder = query.groupBy.map((g) => `k_${g} ASC`);
   const having = query.after && query.order ? afterClause(query, parts, query.order, query.after, params) : '';
   const order = query.order
@@ -173,7 +209,7 @@ export function aggregateSql(query: AggregateQuery, dialect: SqlDialect, wide = 
       : `SELECT ${keys.join(', ')}, ${selectList(parts)} FROM ${rows}
          GROUP BY ${query.groupBy.map((g) => `k_${g}`).join(', ')}${having} ORDER BY ${order.join(', ')}` +
         (query.limit !== null ? ` LIMIT ${Number(query.limit) + 1}` : '');
-  return { totals, groups: { sql: groupSql, params: query.groupBy.length === 0 ? [] : params, parts } };
+  return { sql: groupSql, params: query.groupBy.length === 0 ? [] : params, parts };
 }
 
 /**
