@@ -228,11 +228,44 @@ export function eventsSql(query: EventsQuery, dialect: SqlDialect): Sql {
   return { sql: `SELECT * FROM usage_events ${where} ORDER BY ts DESC, seq DESC LIMIT ?`, params };
 }
 
+/** What `usage_hours` is keyed by besides the hour (SQLite, migration 0011). */
+const HOUR_DIMENSIONS = ['project', 'agent', 'model'] as const satisfies readonly Dimension[];
+const HOUR_MS = 3_600_000;
+
+/**
+ * The hours, latest first, that hold the events a page may list, by the query's project, agent and
+ * model filters (SQLite's `usage_hours`); null when it filters by none of them.
+ */
+export function eventHoursSql(query: EventsQuery, dialect: SqlDialect): Sql | null {
+  const filters = Object.fromEntries(HOUR_DIMENSIONS.flatMap((d) => (query.filters[d] ? [[d, query.filters[d]]] : []))) as Filters;
+  if (Object.keys(filters).length === 0) return null;
+  const params: unknown[] = [];
+  const clauses = filterClauses(filters, dialect, params);
+  const to = query.after ? query.after.ts + 1 : query.to;
+  if (query.from !== null) clauses.push('hour >= ?'), params.push(Math.floor(query.from / HOUR_MS));
+  if (to !== null) clauses.push('hour <= ?'), params.push(Math.floor((to - 1) / HOUR_MS));
+  return { sql: `SELECT DISTINCT hour FROM usage_hours WHERE ${clauses.join(' AND ')} ORDER BY hour DESC`, params };
+}
+
+/**
+ * The spans of time, latest first, that the hours (latest first, as eventHoursSql lists them)
+ * cover: one per run of consecutive hours, so a value found in every hour is read in one pass.
+ */
+export function hourSpans(hours: readonly number[]): { from: number; to: number }[] {
+  const spans: { from: number; to: number }[] = [];
+  for (const hour of hours) {
+    const last = spans[spans.length - 1];
+    if (last && last.from === (hour + 1) * HOUR_MS) last.from = hour * HOUR_MS;
+    else spans.push({ from: hour * HOUR_MS, to: (hour + 1) * HOUR_MS });
+  }
+  return spans;
+}
+
 /**
  * Where the raw events are complete: read inside each statement, so a prune committing meanwhile
  * can never make a verify or a rebuild work from a stale horizon.
  */
-const HORIZON = 'COALESCE((SELECT horizon FROM raw_retention WHERE id = 1), 0)';
+export const HORIZON = 'COALESCE((SELECT horizon FROM raw_retention WHERE id = 1), 0)';
 
 const ROLLUP_KEY_COLUMNS = ROLLUP_KEY.join(', ');
 

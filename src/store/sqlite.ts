@@ -4,10 +4,11 @@ import { dirname, join } from 'node:path';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { migrationName, readMigrations } from './migrations.js';
-import { aggregateSql, carriedRollupSql, eventsSql, groupsFromRows, pinOrderMismatch, rebuildRollupSql, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
+import { aggregateSql, carriedRollupSql, groupsFromRows, pinOrderMismatch, rebuildRollupSql, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
 import { metricsFromRow } from './sums.js';
 import { batchInserter, openSqlite, type SqliteOptions } from './sqlite-connection.js';
-import { listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
+import { HOURS_SQL, listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
+import { readEventsPage } from './sqlite-events.js';
 import { SqliteWriteThreads } from './sqlite-threads.js';
 import { NO_RETRY, retrying, type InsertRetry } from './retry.js';
 import type {
@@ -119,12 +120,7 @@ export class SqliteStore implements Store {
   }
 
   async listEvents(query: EventsQuery): Promise<EventsPage> {
-    const { sql, params } = eventsSql(query, SQLITE_DIALECT);
-    const rows = this.db.prepare(sql).all(params) as StoredEvent[];
-    const more = rows.length > query.limit;
-    if (more) rows.pop();
-    const last = rows[rows.length - 1];
-    return { events: rows, next: more && last ? { ts: last.ts, seq: last.seq } : null };
+    return readEventsPage(this.db, query);
   }
 
   async reprice(query: RepriceQuery, price: (record: UsageRecord) => void): Promise<RepriceResult> {
@@ -164,9 +160,11 @@ export class SqliteStore implements Store {
       const horizon = this.db
         .prepare('INSERT INTO raw_retention (id, horizon) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET horizon = MAX(horizon, excluded.horizon) RETURNING horizon')
         .pluck().get(before) as number;
-      return this.db
+      const deleted = this.db
         .prepare('DELETE FROM usage_events WHERE seq IN (SELECT seq FROM usage_events WHERE ts < ? LIMIT ?)')
         .run(horizon, maxRows).changes;
+      if (deleted < maxRows) this.db.prepare(HOURS_SQL.prune).run(horizon);
+      return deleted;
     }).immediate();
   }
 
@@ -233,13 +231,14 @@ export class SqliteStore implements Store {
 
   async verify(): Promise<VerifyResult> {
     const integrity = (this.db.pragma('integrity_check', { simple: true }) as string) ?? 'unknown';
-    const mismatches = this.db.prepare(rollupDiffSql(SQLITE_DIALECT)).pluck().get() as number;
+    const mismatches = (this.db.prepare(rollupDiffSql(SQLITE_DIALECT)).pluck().get() as number)
+      + (this.db.prepare(HOURS_SQL.missing).pluck().get() as number);
     return { ok: integrity === 'ok' && mismatches === 0, mismatches, integrity };
   }
 
   async rebuildRollups(): Promise<void> {
     this.db.transaction(() => {
-      for (const sql of rebuildRollupSql(SQLITE_DIALECT)) this.db.exec(sql);
+      for (const sql of [...rebuildRollupSql(SQLITE_DIALECT), HOURS_SQL.refill]) this.db.exec(sql);
     }).immediate();
   }
 
