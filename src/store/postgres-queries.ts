@@ -18,6 +18,7 @@ export const POSTGRES_DIALECT: SqlDialect = {
   rawTableByRun: 'usage_events',
   pregroupsRollup: false,
   rollupHigh: false,
+  rollupHours: false,
   rawBucket: {
     hour: (local, suffix) => `to_char(${utc(local)}, 'YYYY-MM-DD"T"HH24:00:00') || ${suffix}`,
     day: (local) => `to_char(${utc(local)}, 'YYYY-MM-DD')`,

@@ -1,23 +1,23 @@
 import type Database from 'better-sqlite3';
-import { eventHoursSql, eventsSql, hourSpans } from './query-builder.js';
+import { eventDaysSql, eventsSql, hourSpans } from './query-builder.js';
 import { SQLITE_DIALECT } from './sqlite-queries.js';
 import type { EventsPage, EventsQuery, StoredEvent } from './types.js';
 
 /**
  * A page of raw events, newest first. Filtered by project, agent or model, it reads only the hours
- * `usage_hours` names for them, latest first, until the page is full: the raw table has no index
- * per dimension (migration 0011), and a rare agent would otherwise mean reading the whole range.
+ * the rollup names for them, latest first, until the page is full: the raw table has no index per
+ * dimension (migration 0011), and a rare agent would otherwise mean reading the whole range.
  */
 export function readEventsPage(db: Database.Database, query: EventsQuery): EventsPage {
   const rows = db.transaction(() => {
-    const hours = eventHoursSql(query, SQLITE_DIALECT);
-    if (!hours) return eventRows(db, query);
+    const days = eventDaysSql(query, SQLITE_DIALECT);
+    if (!days) return eventRows(db, query);
     const found: StoredEvent[] = [];
-    for (const span of hourSpans(db.prepare(hours.sql).pluck().all(hours.params) as number[])) {
+    for (const span of hourSpans(db.prepare(days.sql).all(days.params) as { day: string; hours: number }[])) {
       if (found.length > query.limit) break;
       const from = Math.max(span.from, query.from ?? span.from);
       const to = Math.min(span.to, query.to ?? span.to);
-      found.push(...eventRows(db, { ...query, from, to, limit: query.limit - found.length }));
+      if (from < to) found.push(...eventRows(db, { ...query, from, to, limit: query.limit - found.length }));
     }
     return found;
   })();

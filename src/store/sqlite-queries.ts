@@ -1,4 +1,4 @@
-import { HORIZON, type Sql, type SqlDialect } from './query-builder.js';
+import type { Sql, SqlDialect } from './query-builder.js';
 import type { ProjectsQuery } from './types.js';
 
 /** SQLite's time buckets: `day` is 'YYYY-MM-DD' text; raw buckets via strftime on epoch seconds. */
@@ -18,6 +18,7 @@ export const SQLITE_DIALECT: SqlDialect = {
   rawTableByRun: 'usage_events INDEXED BY usage_events_run_ts',
   pregroupsRollup: true,
   rollupHigh: true,
+  rollupHours: true,
   rawBucket: {
     hour: (local, suffix) => `strftime('%Y-%m-%dT%H:00:00', ${local}, 'unixepoch') || ${suffix}`,
     day: (local) => `strftime('%Y-%m-%d', ${local}, 'unixepoch')`,
@@ -25,19 +26,6 @@ export const SQLITE_DIALECT: SqlDialect = {
     month: (local) => `strftime('%Y-%m', ${local}, 'unixepoch')`,
   },
   inList: { sql: (column) => `${column} IN (SELECT value FROM json_each(?))`, param: (values) => JSON.stringify(values) },
-};
-
-/**
- * `usage_hours` (migration 0011) must name every hour that holds raw events, or a filtered list of
- * events would miss them: verify counts the hours it lacks, rebuild-rollups adds them, and retention
- * drops the hours before its horizon once their events are gone.
- */
-const RAW_HOURS = `SELECT DISTINCT ts / 3600000, project, agent_id, model FROM usage_events
-  WHERE ts >= ${HORIZON}`;
-export const HOURS_SQL = {
-  missing: `SELECT COUNT(*) FROM (${RAW_HOURS} EXCEPT SELECT hour, project, agent_id, model FROM usage_hours)`,
-  refill: `INSERT INTO usage_hours (hour, project, agent_id, model) ${RAW_HOURS} ON CONFLICT DO NOTHING`,
-  prune: `DELETE FROM usage_hours WHERE hour < ? / 3600000`,
 };
 
 /** See Store.probeWrite. */

@@ -7,7 +7,7 @@ import { migrationName, readMigrations } from './migrations.js';
 import { aggregateSql, carriedRollupSql, groupsFromRows, pinOrderMismatch, rebuildRollupSql, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
 import { metricsFromRow } from './sums.js';
 import { batchInserter, openSqlite, type SqliteOptions } from './sqlite-connection.js';
-import { HOURS_SQL, listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
+import { listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
 import { readEventsPage } from './sqlite-events.js';
 import { SqliteWriteThreads } from './sqlite-threads.js';
 import { NO_RETRY, retrying, type InsertRetry } from './retry.js';
@@ -160,11 +160,9 @@ export class SqliteStore implements Store {
       const horizon = this.db
         .prepare('INSERT INTO raw_retention (id, horizon) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET horizon = MAX(horizon, excluded.horizon) RETURNING horizon')
         .pluck().get(before) as number;
-      const deleted = this.db
+      return this.db
         .prepare('DELETE FROM usage_events WHERE seq IN (SELECT seq FROM usage_events WHERE ts < ? LIMIT ?)')
         .run(horizon, maxRows).changes;
-      if (deleted < maxRows) this.db.prepare(HOURS_SQL.prune).run(horizon);
-      return deleted;
     }).immediate();
   }
 
@@ -231,14 +229,13 @@ export class SqliteStore implements Store {
 
   async verify(): Promise<VerifyResult> {
     const integrity = (this.db.pragma('integrity_check', { simple: true }) as string) ?? 'unknown';
-    const mismatches = (this.db.prepare(rollupDiffSql(SQLITE_DIALECT)).pluck().get() as number)
-      + (this.db.prepare(HOURS_SQL.missing).pluck().get() as number);
+    const mismatches = this.db.prepare(rollupDiffSql(SQLITE_DIALECT)).pluck().get() as number;
     return { ok: integrity === 'ok' && mismatches === 0, mismatches, integrity };
   }
 
   async rebuildRollups(): Promise<void> {
     this.db.transaction(() => {
-      for (const sql of [...rebuildRollupSql(SQLITE_DIALECT), HOURS_SQL.refill]) this.db.exec(sql);
+      for (const sql of rebuildRollupSql(SQLITE_DIALECT)) this.db.exec(sql);
     }).immediate();
   }
 
