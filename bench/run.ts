@@ -43,12 +43,12 @@ const percent = (ratio: number) => `${fmt(ratio * 100)} %`;
 const reportLine = (label: string, r: ReportLatency) =>
   `    ${label.padEnd(58)} p50 ${ms(r.p50)}   p99 ${ms(r.p99)}   (${r.samples} requests, source ${r.source})`;
 
-/** The peak RSS of every service process the run started, in MB: (g') takes the largest. */
-const peaks: number[] = [];
-function notePeakRss(server: Running): number {
-  const peak = peakRssMB(server);
-  peaks.push(peak);
-  return peak;
+/** The peak RSS of every service process the run started, in MB, by what it served: (g') takes the largest. */
+const peaks: { what: string; mb: number }[] = [];
+function notePeakRss(server: Running, what: string): number {
+  const mb = peakRssMB(server);
+  peaks.push({ what, mb });
+  return mb;
 }
 
 /**
@@ -83,7 +83,7 @@ async function onFreshService(
     const { collector, 'OTLP/gRPC': grpc } = await waitForListening(server, ['collector', 'reporting', 'OTLP/gRPC']);
     const result = await load({ collector, grpc });
     await waitForIdle(collector);
-    notePeakRss(server);
+    notePeakRss(server, name);
     return { result, counts: await eventCounts(collector) };
   } finally {
     await stop(server);
@@ -121,7 +121,7 @@ async function ingest(ceilings: { ours: Ceiling; seeds: Ceiling }, dir: string):
     const ofSeeds = b1000.eventsPerSecond / ceilings.seeds.eventsPerSecond;
     console.log(`(c) 1,000-event batches end to end / the seeds' schema in-process (a'): ${percent(ofSeeds)} ${target(ofSeeds >= TARGETS.ofSeedCeiling, `≥ ${percent(TARGETS.ofSeedCeiling)}`)}`);
     console.log(`    / our own schema in-process (a): ${percent(b1000.eventsPerSecond / ceilings.ours.eventsPerSecond)}`);
-    peakRss = notePeakRss(server);
+    peakRss = notePeakRss(server, 'ingest (b)');
   } finally {
     await stop(server);
   }
@@ -143,7 +143,7 @@ async function ingest(ceilings: { ours: Ceiling; seeds: Ceiling }, dir: string):
     const { collector: otlpUrl } = await waitForUrls(otlpServer);
     console.log('(e) OTLP/HTTP protobuf ingest, POST /v1/traces, pre-encoded requests with fresh span ids:');
     console.log(loadLine('100 GenAI spans per request', await runOtlpLoad({ url: otlpUrl, spans: 100, connections: size.connections, seconds: size.seconds })));
-    notePeakRss(otlpServer);
+    notePeakRss(otlpServer, 'OTLP (e)');
   } finally {
     await stop(otlpServer);
   }
@@ -209,7 +209,7 @@ async function reports(dir: string): Promise<void> {
       await ask(`/v1/events, 30 days, agent ${RARE_AGENT} (1 run in 10,000), first page`, last30DaysEvents(RARE_AGENT),
         { p50Ms: TARGETS.eventsP50Ms, text: `${TARGETS.eventsP50Ms} ms` }, quick);
       await ask('yesterday by hour, Europe/Paris', oneDayByHourReport('Europe/Paris'), { p50Ms: TARGETS.hourP50Ms, text: `${TARGETS.hourP50Ms} ms` }, slow);
-      console.log(`    peak RSS of the reporting process: ${fmt(notePeakRss(server))} MB`);
+      console.log(`    peak RSS of the reporting process: ${fmt(notePeakRss(server, `reporting at ${fmt(events)} events`))} MB`);
     } finally {
       await stop(server);
     }
@@ -265,8 +265,8 @@ async function main() {
     await ingest(ceilings, dir);
     await agentTelemetry(dir);
     await reports(dir);
-    const peak = Math.max(...peaks);
-    console.log(`(g') peak RSS of any service process over the whole run: ${fmt(peak)} MB ${target(peak <= TARGETS.rssMB, `≤ ${TARGETS.rssMB} MB`)}`);
+    const peak = peaks.reduce((a, b) => (b.mb > a.mb ? b : a));
+    console.log(`(g') peak RSS of any service process over the whole run: ${fmt(peak.mb)} MB, ${peak.what} ${target(peak.mb <= TARGETS.rssMB, `≤ ${TARGETS.rssMB} MB`)}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
     console.log(`\nfinished in ${((performance.now() - started) / 1000).toFixed(0)} s`);
