@@ -11,6 +11,9 @@ const MODELS: readonly [model: string, provider: string][] = [
 ];
 const PROJECTS = ['atlas', 'borealis', 'cygnus', 'draco', 'eridanus', 'fornax', 'gemini', 'default'];
 const AGENTS = 40;
+/** One run in this many is made by one more agent, RARE_AGENT: the needle of the filtered event list in the report figures. */
+const RARE_RUNS = 10_000;
+export const RARE_AGENT = `agent-${AGENTS}`;
 const TASKS_PER_AGENT = 8;
 const EVENTS_PER_RUN = 25;
 const USERS = 500;
@@ -29,14 +32,14 @@ export type BenchEvent = Required<Omit<ValidUsageEvent, 'cost_usd'>>;
 /**
  * Event number n of a realistic fleet: runs of 25 calls, each run by one agent (which belongs to
  * one project and works on a few tasks, calling a few models), spread over the 30 days before
- * `now`. Cardinality at 1 M events: 8 projects, 40 agents, 320 tasks, 12 models, 40,000 runs,
- * 500 users. Every field is filled, so the result is already a valid event for normalise().
+ * `now`. Cardinality at 1 M events: 8 projects, 40 agents (and RARE_AGENT), 320 tasks, 12 models,
+ * 40,000 runs, 500 users. Every field is filled, so the result is already a valid event for normalise().
  */
 export function makeEvent(n: number, idPrefix: string, now: number): BenchEvent {
   const run = Math.floor(n / EVENTS_PER_RUN);
   const step = n % EVENTS_PER_RUN;
   const r = hash(run, 1);
-  const agent = r % AGENTS;
+  const agent = hash(run, 7) % RARE_RUNS === 0 ? AGENTS : r % AGENTS;
   const [model, provider] = MODELS[(agent + (hash(n, 2) % 3) * 5) % MODELS.length]!;
   const embedding = model.startsWith('text-embedding');
   const input = 200 + (hash(n, 3) % 12_000);

@@ -24,6 +24,18 @@ export function last30DaysReport(groupBy: string): string {
   return `/v1/reports/usage?group_by=${groupBy}&from=${from}&to=${to}`;
 }
 
+/** The first page of raw events of one agent over the 30 days (GET /v1/events, newest first). */
+export function last30DaysEvents(agent: string): string {
+  const { from, to } = last30Days();
+  return `/v1/events?agent=${agent}&from=${from}&to=${to}`;
+}
+
+/** Yesterday (UTC date) as a day of `zone`, by hour: a report only raw events answer. */
+export function oneDayByHourReport(zone: string, now = Date.now()): string {
+  const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+  return `/v1/reports/usage?group_by=hour&tz=${zone}&from=${day(now - DAY_MS)}&to=${day(now)}`;
+}
+
 /**
  * One client asking the same report again and again, each after the previous answer: at least
  * `minSamples` times, then until `maxSamples` or `budgetSeconds` is reached.
@@ -43,7 +55,7 @@ export async function measureReport(
     const body = (await res.json()) as { source?: string };
     latencies.push(performance.now() - started);
     if (!res.ok) throw new Error(`GET ${url} answered ${res.status}: ${JSON.stringify(body)}`);
-    source = body.source ?? '?';
+    source = body.source ?? 'raw events';
   }
   latencies.sort((a, b) => a - b);
   return { source, samples: latencies.length, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };

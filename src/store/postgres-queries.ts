@@ -20,6 +20,7 @@ export const POSTGRES_DIALECT: SqlDialect = {
   pregroupsRollup: false,
   pregroupsRawBuckets: true,
   rollupHigh: false,
+  rollupHours: false,
   rawBucket: {
     hour: (local, suffix) => `to_char(${utc(local)}, 'YYYY-MM-DD"T"HH24:00:00') || ${suffix}`,
     day: (local) => `to_char(${utc(local)}, 'YYYY-MM-DD')`,

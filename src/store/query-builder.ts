@@ -43,6 +43,8 @@ export interface SqlDialect {
   pregroupsRawBuckets?: boolean;
   /** The rollup keeps each sum in two columns, `<metric>` and `<metric>_hi` (SQLite; see sums.ts). */
   rollupHigh: boolean;
+  /** The rollup says which hours of its day hold its events (SQLite, migration 0014; see eventDaysSql). */
+  rollupHours: boolean;
   /**
    * `column` is one of a list of values bound as ONE parameter (`param`), so a list of any length
    * stays within the database's limit on bound variables (SQLite: 32,766).
@@ -264,6 +266,46 @@ export function eventsSql(query: EventsQuery, dialect: SqlDialect): Sql {
   return { sql: `SELECT * FROM usage_events ${where} ORDER BY ts DESC, seq DESC LIMIT ?`, params };
 }
 
+/** The dimensions a rollup row's `hours` mask (SQLite, migration 0014) can narrow an event list by. */
+const HOUR_DIMENSIONS = ['project', 'agent', 'model'] as const satisfies readonly Dimension[];
+const HOUR_MS = 3_600_000;
+/** The bitwise OR of the `hours` masks of a group (SQLite has no such aggregate): bit by bit. */
+const HOURS_OR = Array.from({ length: 24 }, (_, bit) => `MAX(hours & ${2 ** bit})`).join(' | ');
+
+/**
+ * The UTC days, latest first, that hold events a page may list, each with the mask of its hours
+ * that do, by the query's project, agent and model filters; null when it has none of those filters.
+ */
+export function eventDaysSql(query: EventsQuery, dialect: SqlDialect): Sql | null {
+  const filters = Object.fromEntries(HOUR_DIMENSIONS.flatMap((d) => (query.filters[d] ? [[d, query.filters[d]]] : []))) as Filters;
+  if (!dialect.rollupHours || Object.keys(filters).length === 0) return null;
+  const params: unknown[] = [];
+  const clauses = filterClauses(filters, dialect, params);
+  const to = query.after ? query.after.ts + 1 : query.to;
+  if (query.from !== null) clauses.push('day >= ?'), params.push(utcDay(query.from));
+  if (to !== null) clauses.push('day <= ?'), params.push(utcDay(to - 1));
+  return { sql: `SELECT day, ${HOURS_OR} AS hours FROM usage_daily WHERE ${clauses.join(' AND ')} GROUP BY day ORDER BY day DESC`, params };
+}
+
+/**
+ * The spans of time, latest first, that the days' hours cover (rows as eventDaysSql gives them):
+ * one per run of consecutive hours, so a value found in every hour is read in one pass.
+ */
+export function hourSpans(days: readonly { day: string; hours: number }[]): { from: number; to: number }[] {
+  const spans: { from: number; to: number }[] = [];
+  for (const { day, hours } of days) {
+    const midnight = Date.parse(`${day}T00:00:00Z`);
+    for (let bit = 23; bit >= 0; bit--) {
+      if ((hours & (2 ** bit)) === 0) continue;
+      const from = midnight + bit * HOUR_MS;
+      const last = spans[spans.length - 1];
+      if (last && last.from === from + HOUR_MS) last.from = from;
+      else spans.push({ from, to: from + HOUR_MS });
+    }
+  }
+  return spans;
+}
+
 /**
  * Where the raw events are complete: read inside each statement, so a prune committing meanwhile
  * can never make a verify or a rebuild work from a stale horizon.
@@ -279,12 +321,14 @@ const ROLLUP_KEY_COLUMNS = ROLLUP_KEY.join(', ');
  */
 function rawAsRollupSql(dialect: SqlDialect): string {
   const { parts, columns } = rollupFromRaw(dialect.rollupHigh);
-  return `SELECT ${ROLLUP_KEY_COLUMNS}, ${columns.join(', ')} FROM (
-    SELECT ${dialect.utcDay('ts')} AS day, project, agent_id, model, provider, task_label, ${selectList(parts)}
+  const hours = dialect.rollupHours ? [`SUM(DISTINCT 1 << (ts / ${HOUR_MS} % 24)) AS hours`] : [];
+  return `SELECT ${ROLLUP_KEY_COLUMNS}, ${[...columns, ...hours.map(() => 'hours')].join(', ')} FROM (
+    SELECT ${dialect.utcDay('ts')} AS day, project, agent_id, model, provider, task_label, ${[selectList(parts), ...hours].join(', ')}
     FROM usage_events WHERE ts >= ${HORIZON} GROUP BY 1, 2, 3, 4, 5, 6) AS per_key`;
 }
 
-const rollupColumns = (dialect: SqlDialect) => `${ROLLUP_KEY_COLUMNS}, ${rollupMetricColumns(dialect.rollupHigh).join(', ')}`;
+const rollupColumns = (dialect: SqlDialect) =>
+  [ROLLUP_KEY_COLUMNS, ...rollupMetricColumns(dialect.rollupHigh), ...(dialect.rollupHours ? ['hours'] : [])].join(', ');
 
 /** The rollup rows from the horizon's day on. */
 function keptRollupSql(dialect: SqlDialect): string {

@@ -47,13 +47,14 @@ const ROWS_PER_STATEMENT = 50;
 /**
  * Inserts a batch in one IMMEDIATE transaction, with its extras, and tells, per record, whether it
  * was new (an id already stored in its project is skipped, and the triggers fire only for new rows).
+ * `uniqueKey`: the columns of the unique index that tells a repeat (another schema's, for the benchmark).
  */
-export function batchInserter(db: Database.Database): (records: readonly UsageRecord[], extras?: BatchExtras) => boolean[] {
+export function batchInserter(db: Database.Database, uniqueKey = 'project, id'): (records: readonly UsageRecord[], extras?: BatchExtras) => boolean[] {
   const statement = (rows: number) =>
     db.prepare<unknown[], [string, string]>(
       `INSERT INTO usage_events (${RECORD_COLUMNS.join(', ')})
        VALUES ${Array.from({ length: rows }, () => `(${RECORD_COLUMNS.map(() => '?').join(', ')})`).join(', ')}
-       ON CONFLICT (project, id) DO NOTHING RETURNING project, id`,
+       ON CONFLICT (${uniqueKey}) DO NOTHING RETURNING project, id`,
     ).raw();
   // One statement per row count met, so a batch's last rows (or a small batch) go in as one too.
   const statements = new Map<number, ReturnType<typeof statement>>();

@@ -18,6 +18,7 @@ export const SQLITE_DIALECT: SqlDialect = {
   rawTableByRun: 'usage_events INDEXED BY usage_events_run_ts',
   pregroupsRollup: true,
   rollupHigh: true,
+  rollupHours: true,
   rawBucket: {
     hour: (local, suffix) => `strftime('%Y-%m-%dT%H:00:00', ${local}, 'unixepoch') || ${suffix}`,
     day: (local) => `strftime('%Y-%m-%d', ${local}, 'unixepoch')`,

@@ -1,8 +1,9 @@
 import type Database from 'better-sqlite3';
-import { aggregateSql, carriedRollupSql, eventsSql, groupsFromRows, totalsFromGroups, type SqlRow } from './query-builder.js';
+import { aggregateSql, carriedRollupSql, groupsFromRows, totalsFromGroups, type SqlRow } from './query-builder.js';
 import { metricsFromRow } from './sums.js';
+import { readEventsPage } from './sqlite-events.js';
 import { listProjectsSql, SQLITE_DIALECT } from './sqlite-queries.js';
-import type { AggregateQuery, AggregateResult, EventsPage, EventsQuery, Project, ProjectsQuery, StoredEvent } from './types.js';
+import type { AggregateQuery, AggregateResult, EventsPage, EventsQuery, Project, ProjectsQuery } from './types.js';
 
 /**
  * Reports read the month's rollup rows again and again (about 5 MB at a million events a month);
@@ -43,12 +44,7 @@ export function sqliteReads(db: Database.Database) {
     },
 
     listEvents(query: EventsQuery): EventsPage {
-      const { sql, params } = eventsSql(query, SQLITE_DIALECT);
-      const rows = db.prepare(sql).all(params) as StoredEvent[];
-      const more = rows.length > query.limit;
-      if (more) rows.pop();
-      const last = rows[rows.length - 1];
-      return { events: rows, next: more && last ? { ts: last.ts, seq: last.seq } : null };
+      return readEventsPage(db, query);
     },
 
     listProjects(query: ProjectsQuery): Project[] {
