@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { FORWARD_SETTINGS } from '../collector/forward/config.js';
 import { ApiKeysSetting } from './auth/keys.js';
+import { FORWARD_SETTINGS } from './forward-settings.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
