@@ -1,5 +1,6 @@
 import { scalarsOf, type AnyValue, type Attributes, type KeyValueList } from './common.js';
 import type { LogRecord } from './logs-request.js';
+import { RECORDS_PER_STEP, type Steps } from './steps.js';
 import { hex, idIssue, issueError, scope, Wire, WireType, wholeKeyValue, wholeValue, within, type Issue } from './protobuf-reader.js';
 
 /**
@@ -18,7 +19,7 @@ const TIME = tag(1, WireType.Fixed64), OBSERVED = tag(11, WireType.Fixed64), SEV
 const BODY = LENGTH(5), ATTRIBUTES = LENGTH(6), TRACE_ID = LENGTH(9), SPAN_ID = LENGTH(10), EVENT_NAME = LENGTH(12);
 const RESOURCE_ATTRIBUTES = LENGTH(1);
 
-export function decodeLogRecords(body: Buffer): LogRecord[] {
+export function* logRecordSteps(body: Buffer): Steps<LogRecord[]> {
   const r = new Wire(body);
   const records: LogRecord[] = [];
   for (let index = 0; r.pos < body.length; ) {
@@ -27,14 +28,14 @@ export function decodeLogRecords(body: Buffer): LogRecord[] {
       r.skip(t & 7);
       continue;
     }
-    const issue = within(resourceLogs(r, r.end(), index, records), 'resourceLogs', index);
+    const issue = within(yield* resourceLogs(r, r.end(), index, records), 'resourceLogs', index);
     if (issue) throw issueError(issue);
     index++;
   }
   return records;
 }
 
-function resourceLogs(r: Wire, end: number, rIndex: number, records: LogRecord[]): Issue | undefined {
+function* resourceLogs(r: Wire, end: number, rIndex: number, records: LogRecord[]): Steps<Issue | undefined> {
   // The resource comes first in the schema, wherever it lies in the bytes: it is read first.
   const start = r.pos;
   const whole = new Map<string, AnyValue>();
@@ -66,14 +67,14 @@ function resourceLogs(r: Wire, end: number, rIndex: number, records: LogRecord[]
       r.skip(t & 7);
       continue;
     }
-    const found = within(scopeLogs(r, r.end(), resource, `resourceLogs[${rIndex}].scopeLogs[${s}]`, records), 'scopeLogs', s);
+    const found = within(yield* scopeLogs(r, r.end(), resource, `resourceLogs[${rIndex}].scopeLogs[${s}]`, records), 'scopeLogs', s);
     if (found) return found;
     s++;
   }
   return undefined;
 }
 
-function scopeLogs(r: Wire, end: number, resource: { whole: KeyValueList; scalars: Attributes }, at: string, records: LogRecord[]): Issue | undefined {
+function* scopeLogs(r: Wire, end: number, resource: { whole: KeyValueList; scalars: Attributes }, at: string, records: LogRecord[]): Steps<Issue | undefined> {
   const start = r.pos;
   const named = { name: '', version: '' };
   while (r.pos < end) {
@@ -91,6 +92,7 @@ function scopeLogs(r: Wire, end: number, resource: { whole: KeyValueList; scalar
     const found = within(logRecord(r, r.end(), resource, named, `${at}.logRecords[${i}]`, records), 'logRecords', i);
     if (found) return found;
     i++;
+    if (records.length % RECORDS_PER_STEP === 0) yield;
   }
   return undefined;
 }

@@ -1,13 +1,14 @@
 import type { Principal } from '../../src/auth/keys.js';
-import { MAX_LISTED_ERRORS, validateEvents, type EventError } from '../../src/event/validate.js';
+import { MAX_LISTED_ERRORS, validateEvents, type EventError, type ValidationOutcome } from '../../src/event/validate.js';
 import { ApiError } from '../../src/http/errors.js';
 import type { IngestDeps } from '../app.js';
 import { applyProjectScope, commit, prepare, type Prepared } from '../ingest.js';
-import { decodeExport, type OtlpEncoding } from './decode.js';
-import { logRecordsToEvents } from './log-records.js';
+import { decodeSteps, type OtlpEncoding } from './decode.js';
+import { logEventSteps } from './log-records.js';
 import type { MappedEvent } from './mapping.js';
 import { spanMemoryOf } from './span-memory.js';
-import { spansToEvents } from './spans.js';
+import { spanEventSteps } from './spans.js';
+import { runInSlices, type Steps } from './steps.js';
 
 /**
  * One OTLP export as both fronts (HTTP and gRPC) receive it: bytes in one encoding → the signal's
@@ -19,23 +20,31 @@ export type Signal = 'traces' | 'logs' | 'metrics';
 
 interface SignalReceiver {
   /** Bytes → the usage events the signal's records carry (the rest are ignored, not rejected). */
-  toEvents(body: Buffer, encoding: OtlpEncoding, deps: IngestDeps, principal: Principal): MappedEvent[];
+  toEvents(body: Buffer, encoding: OtlpEncoding, deps: IngestDeps, principal: Principal): Steps<MappedEvent[]>;
   /** What the records are called in messages: `span(s)`. */
   noun: string;
 }
 
 const RECEIVERS: Record<Signal, SignalReceiver> = {
   traces: {
-    toEvents: (body, encoding, deps, principal) => spansToEvents(decodeExport('traces', body, encoding, deps.counts), spanMemoryOf(deps.writer), principal.projects),
+    *toEvents(body, encoding, deps, principal) {
+      const spans = yield* decodeSteps('traces', body, encoding, deps.counts);
+      return yield* spanEventSteps(spans, spanMemoryOf(deps.writer), principal.projects);
+    },
     noun: 'span(s)',
   },
-  logs: { toEvents: (body, encoding, deps) => logRecordsToEvents(decodeExport('logs', body, encoding, deps.counts)), noun: 'log record(s)' },
+  logs: {
+    *toEvents(body, encoding, deps) {
+      return yield* logEventSteps(yield* decodeSteps('logs', body, encoding, deps.counts));
+    },
+    noun: 'log record(s)',
+  },
   // Checked whole, then left uncounted: every emitter known to send metrics sends per-call records
   // too, which the metrics only repeat (docs/agents.md). Counting them for an emitter that sends
   // none would map the decoded points here.
   metrics: {
-    toEvents: (body, encoding, deps) => {
-      decodeExport('metrics', body, encoding, deps.counts);
+    *toEvents(body, encoding, deps) {
+      yield* decodeSteps('metrics', body, encoding, deps.counts);
       return [];
     },
     noun: 'data point(s)',
@@ -52,18 +61,42 @@ export interface Rejection {
 const DESCRIBED_REJECTIONS = 5;
 
 /**
- * Decodes, maps and prepares one export. Synchronous, so the body is garbage once it returns and a
- * request waiting for its commit holds only its records (see `prepare`).
+ * Decodes, maps and prepares one export, in steps that give the event loop a turn every few
+ * milliseconds (steps.ts). Once it resolves, the body is garbage: a request waiting for its commit
+ * holds only its records (see `prepare`).
  */
-export function prepareExport(signal: Signal, body: Buffer, encoding: OtlpEncoding, principal: Principal, deps: IngestDeps): Prepared & { rejection?: Rejection } {
+export function prepareExport(signal: Signal, body: Buffer, encoding: OtlpEncoding, principal: Principal, deps: IngestDeps): Promise<Prepared & { rejection?: Rejection }> {
+  return runInSlices(exportSteps(signal, body, encoding, principal, deps));
+}
+
+function* exportSteps(signal: Signal, body: Buffer, encoding: OtlpEncoding, principal: Principal, deps: IngestDeps): Steps<Prepared & { rejection?: Rejection }> {
   const receiver = RECEIVERS[signal];
-  const mapped = receiver.toEvents(body, encoding, deps, principal);
+  const mapped = yield* receiver.toEvents(body, encoding, deps, principal);
   if (mapped.length > deps.limits.maxEventsPerRequest) {
     throw new ApiError(413, 'too_many_events', `${mapped.length} ${receiver.noun} with usage exceed the limit of ${deps.limits.maxEventsPerRequest} per request (MAX_EVENTS_PER_REQUEST)`);
   }
-  const batch = prepare(applyProjectScope(validateEvents(mapped.map((e) => e.input), ''), principal, ''), mapped.length, deps.pricer);
+  const outcome = yield* validationSteps(mapped.map((e) => e.input));
+  const batch = prepare(applyProjectScope(outcome, principal, ''), mapped.length, deps.pricer);
   if (batch.rejected === 0) return batch;
   return { ...batch, rejection: { rejected: batch.rejected, errorMessage: describeRejections(batch.errors, mapped, batch.rejected, receiver.noun) } };
+}
+
+/** Events validated per step. */
+const VALIDATED_PER_STEP = 256;
+
+/** `validateEvents(inputs, '')` a slice at a time, with the same outcome: indexes and paths count from the first event. */
+function* validationSteps(inputs: readonly unknown[]): Steps<ValidationOutcome> {
+  const outcome: ValidationOutcome = { valid: [], errors: [] };
+  for (let first = 0; first < inputs.length; first += VALIDATED_PER_STEP) {
+    const part = validateEvents(inputs.slice(first, first + VALIDATED_PER_STEP), '');
+    for (const { index, event } of part.valid) outcome.valid.push({ index: first + index, event });
+    for (const error of part.errors.slice(0, MAX_LISTED_ERRORS - outcome.errors.length)) {
+      const index = first + error.index;
+      outcome.errors.push({ index, path: error.path.replace(/^\[\d+\]/, `[${index}]`), message: error.message });
+    }
+    yield;
+  }
+  return outcome;
 }
 
 /** Commits a prepared export; resolves, once durable, with its rejection (none when every record was fine). */

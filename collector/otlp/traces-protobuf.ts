@@ -2,6 +2,7 @@ import type { AttributeValue } from './common.js';
 import { SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS, TOKEN_ATTRIBUTES } from './mapping.js';
 import { hex, idIssue, issueError, MISSING_KEY, scalarValue, scope, Wire, WireType, within, type Issue } from './protobuf-reader.js';
 import type { TraceSpan } from './request.js';
+import { RECORDS_PER_STEP, type Steps } from './steps.js';
 
 /**
  * An `ExportTraceServiceRequest` in protobuf → its spans, read from the wire (protobuf-reader.ts)
@@ -31,7 +32,7 @@ const STATUS_CODE = tag(3, WireType.Varint);
 const RESOURCE_ATTRIBUTES = LENGTH(1);
 const KEY = LENGTH(1), VALUE = LENGTH(2);
 
-export function decodeTraceSpans(body: Buffer): TraceSpan[] {
+export function* traceSpanSteps(body: Buffer): Steps<TraceSpan[]> {
   const r = new Wire(body);
   const spans: TraceSpan[] = [];
   const attributes = new KeyValueRanges();
@@ -41,14 +42,14 @@ export function decodeTraceSpans(body: Buffer): TraceSpan[] {
       r.skip(t & 7);
       continue;
     }
-    const issue = within(resourceSpans(r, r.end(), index, spans, attributes), 'resourceSpans', index);
+    const issue = within(yield* resourceSpans(r, r.end(), index, spans, attributes), 'resourceSpans', index);
     index++;
     if (issue) throw issueError(issue);
   }
   return spans;
 }
 
-function resourceSpans(r: Wire, end: number, rIndex: number, spans: TraceSpan[], kvs: KeyValueRanges): Issue | undefined {
+function* resourceSpans(r: Wire, end: number, rIndex: number, spans: TraceSpan[], kvs: KeyValueRanges): Steps<Issue | undefined> {
   // The resource comes first in the schema, wherever it lies in the bytes: it is read first.
   const start = r.pos;
   const resource = new Map<string, AttributeValue>();
@@ -79,14 +80,14 @@ function resourceSpans(r: Wire, end: number, rIndex: number, spans: TraceSpan[],
       r.skip(t & 7);
       continue;
     }
-    const found = within(scopeSpans(r, r.end(), resource, `resourceSpans[${rIndex}].scopeSpans[${s}]`, spans, kvs), 'scopeSpans', s);
+    const found = within(yield* scopeSpans(r, r.end(), resource, `resourceSpans[${rIndex}].scopeSpans[${s}]`, spans, kvs), 'scopeSpans', s);
     if (found) return found;
     s++;
   }
   return undefined;
 }
 
-function scopeSpans(r: Wire, end: number, resource: Map<string, AttributeValue>, at: string, spans: TraceSpan[], kvs: KeyValueRanges): Issue | undefined {
+function* scopeSpans(r: Wire, end: number, resource: Map<string, AttributeValue>, at: string, spans: TraceSpan[], kvs: KeyValueRanges): Steps<Issue | undefined> {
   const start = r.pos;
   const named = { name: '', version: '' };
   while (r.pos < end) {
@@ -106,6 +107,7 @@ function scopeSpans(r: Wire, end: number, resource: Map<string, AttributeValue>,
     if (found) return found;
     r.pos = spanEnd;
     i++;
+    if (spans.length % RECORDS_PER_STEP === 0) yield;
   }
   return undefined;
 }
