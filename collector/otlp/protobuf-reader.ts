@@ -1,6 +1,7 @@
 import { badRequest } from '../../src/http/errors.js';
 import { describeIssue } from '../../src/event/validate.js';
 import type { AnyValue, AttributeValue } from './common.js';
+import { RECORDS_PER_STEP, type Steps } from './steps.js';
 
 /**
  * Reading OTLP protobuf straight from the wire, for the signals whose records are mostly thrown
@@ -147,6 +148,21 @@ const STRING = 1, BOOL = 2, INT = 3, DOUBLE = 4, ARRAY = 5, KVLIST = 6, BYTES = 
 /** The wire type each member is read from; any other is skipped as unknown. */
 const MEMBER_WIRE = [-1, WireType.Length, WireType.Varint, WireType.Varint, WireType.Fixed64, WireType.Length, WireType.Length, WireType.Length, WireType.Varint];
 
+/** The next member of an AnyValue, its tag read; 0 for a field skipped as unknown. */
+function nextMember(r: Wire): number {
+  const tag = r.uint32();
+  const member = tag >>> 3;
+  const wire = tag & 7;
+  if (member <= STRINDEX && member !== 0 && MEMBER_WIRE[member] === wire) return member;
+  r.skip(wire);
+  return 0;
+}
+
+/** A string, bool, int or double member's value. */
+function scalarMember(r: Wire, member: number): AttributeValue {
+  return member === STRING ? r.string(r.end()) : member === BOOL ? r.bool() : member === INT ? r.int64() : r.double();
+}
+
 /**
  * The scalar an AnyValue holds, from one or more of its encodings (a KeyValue's value sent twice is
  * merged); undefined when its last member is no scalar, or it has none (what KeyValues drops).
@@ -154,19 +170,11 @@ const MEMBER_WIRE = [-1, WireType.Length, WireType.Varint, WireType.Varint, Wire
 export function scalarValue(r: Wire, end: number, current: AttributeValue | undefined): AttributeValue | undefined {
   let value = current;
   while (r.pos < end) {
-    const tag = r.uint32();
-    const member = tag >>> 3;
-    const wire = tag & 7;
-    if (member > STRINDEX || member === 0 || MEMBER_WIRE[member] !== wire) {
-      r.skip(wire);
-      continue;
-    }
-    if (member === STRING) value = r.string(r.end());
-    else if (member === BOOL) value = r.bool();
-    else if (member === INT) value = r.int64();
-    else if (member === DOUBLE) value = r.double();
+    const member = nextMember(r);
+    if (member === 0) continue;
+    if (member <= DOUBLE) value = scalarMember(r, member);
     else {
-      r.skip(wire);
+      r.skip(MEMBER_WIRE[member]!);
       value = undefined;
     }
   }
@@ -189,60 +197,39 @@ interface WholeState {
 /** An AnyValue kept whole (logs-request.ts's WholeValue): null when it has no member. */
 export function wholeValue(r: Wire, end: number, state: WholeState = { member: 0, value: null, issue: undefined, count: 0 }): WholeState {
   while (r.pos < end) {
-    const tag = r.uint32();
-    const member = tag >>> 3;
-    const wire = tag & 7;
-    if (member > STRINDEX || member === 0 || MEMBER_WIRE[member] !== wire) {
-      r.skip(wire);
-      continue;
-    }
+    const member = nextMember(r);
+    if (member === 0) continue;
     const merging = member === state.member && (member === ARRAY || member === KVLIST);
     if (!merging) {
       state.issue = undefined;
       state.count = 0;
     }
     state.member = member;
-    if (member === STRING) state.value = r.string(r.end());
-    else if (member === BOOL) state.value = r.bool();
-    else if (member === INT) state.value = r.int64();
-    else if (member === DOUBLE) state.value = r.double();
+    if (member <= DOUBLE) state.value = scalarMember(r, member);
     else if (member === BYTES) {
       const bytesEnd = r.end();
       state.value = Buffer.from(r.buf.subarray(r.pos, bytesEnd));
       r.pos = bytesEnd;
-    }
-    else if (member === STRINDEX) {
-      r.skip(wire);
+    } else if (member === STRINDEX) {
+      r.skip(WireType.Varint);
       state.value = null;
     } else if (member === ARRAY) {
       const values = merging ? (state.value as AnyValue[]) : [];
       state.value = values;
-      const arrayEnd = r.end();
-      while (r.pos < arrayEnd) {
-        const t = r.uint32();
-        if (t !== ((1 << 3) | WireType.Length)) {
-          r.skip(t & 7);
-          continue;
-        }
-        const element = wholeValue(r, r.end());
+      eachField(r, r.end(), FIRST, (elementEnd) => {
+        const element = wholeValue(r, elementEnd);
         state.issue ??= within(element.issue, 'arrayValue', 'values', state.count);
         state.count++;
         values.push(element.value);
-      }
+      });
     } else {
       const entries: Entries = merging ? (state.value as Entries) : new Map();
       state.value = entries;
-      const listEnd = r.end();
-      while (r.pos < listEnd) {
-        const t = r.uint32();
-        if (t !== ((1 << 3) | WireType.Length)) {
-          r.skip(t & 7);
-          continue;
-        }
-        const issue = wholeKeyValue(r, r.end(), entries);
+      eachField(r, r.end(), FIRST, (entryEnd) => {
+        const issue = wholeKeyValue(r, entryEnd, entries);
         state.issue ??= within(issue, 'kvlistValue', 'values', state.count);
         state.count++;
-      }
+      });
     }
   }
   return state;
@@ -274,5 +261,93 @@ export function scope(r: Wire, end: number, into: { name: string; version: strin
     if (tag === ((1 << 3) | WireType.Length)) into.name = r.string(r.end());
     else if (tag === ((2 << 3) | WireType.Length)) into.version = r.string(r.end());
     else r.skip(tag & 7);
+  }
+}
+
+/** What the traces and logs requests share: request → resource_<x>s → { resource, scope_<x>s → { scope, <records> } }. */
+export interface Layout<V, R> {
+  /** The three repeated fields, as error paths name them: `resourceSpans`, `scopeSpans`, `spans`. */
+  names: readonly [string, string, string];
+  /** One KeyValue of the Resource into its attributes; its issue. */
+  attribute(r: Wire, end: number, into: Map<string, V>): Issue | undefined;
+  /** What the resource's records share, from its attributes. */
+  resource(attributes: Map<string, V>): R;
+  /** Reads one record at `path` and keeps it; its issue. */
+  record(r: Wire, end: number, resource: R, scope: { name: string; version: string }, path: string): Issue | undefined;
+}
+
+// Field 1 and 2, length-delimited, at each level of the layout.
+const FIRST = (1 << 3) | WireType.Length, SECOND = (2 << 3) | WireType.Length;
+
+/** Calls `read` with the end of each field tagged `tag` from `pos` to `end`, skipping the others. */
+function eachField(r: Wire, end: number, tag: number, read: (fieldEnd: number) => void): void {
+  while (r.pos < end) {
+    const t = r.uint32();
+    if (t !== tag) {
+      r.skip(t & 7);
+      continue;
+    }
+    const fieldEnd = r.end();
+    read(fieldEnd);
+    r.pos = fieldEnd;
+  }
+}
+
+/**
+ * Reads every record of a request in order, pausing every few records; throws the 400 of the first
+ * issue in the schema's order (a resource's before its scopes', a record's before the next one's).
+ */
+export function* readExport<V, R>(body: Buffer, layout: Layout<V, R>): Steps<void> {
+  const r = new Wire(body);
+  const [outer, middle, inner] = layout.names;
+  let read = 0;
+  for (let resourceIndex = 0; r.pos < body.length; ) {
+    const t = r.uint32();
+    if (t !== FIRST) {
+      r.skip(t & 7);
+      continue;
+    }
+    const end = r.end();
+    const start = r.pos;
+    // The resource comes first in the schema, wherever it lies in the bytes: it is read first.
+    const attributes = new Map<string, V>();
+    let issue: Issue | undefined;
+    let index = 0;
+    eachField(r, end, FIRST, (resourceEnd) => eachField(r, resourceEnd, FIRST, (kvEnd) => {
+      const found = layout.attribute(r, kvEnd, attributes);
+      issue ??= within(found, 'resource', 'attributes', index);
+      index++;
+    }));
+    if (issue) throw issueError(within(issue, outer, resourceIndex)!);
+    const resource = layout.resource(attributes);
+    r.pos = start;
+    for (let scopeIndex = 0; r.pos < end; ) {
+      const s = r.uint32();
+      if (s !== SECOND) {
+        r.skip(s & 7);
+        continue;
+      }
+      const scopeEnd = r.end();
+      const scopeStart = r.pos;
+      const named = { name: '', version: '' };
+      eachField(r, scopeEnd, FIRST, (fieldEnd) => scope(r, fieldEnd, named));
+      r.pos = scopeStart;
+      const at = `${outer}[${resourceIndex}].${middle}[${scopeIndex}].${inner}`;
+      for (let recordIndex = 0; r.pos < scopeEnd; ) {
+        const f = r.uint32();
+        if (f !== SECOND) {
+          r.skip(f & 7);
+          continue;
+        }
+        const recordEnd = r.end();
+        const found = layout.record(r, recordEnd, resource, named, `${at}[${recordIndex}]`);
+        if (found) throw issueError(within(found, outer, resourceIndex, middle, scopeIndex, inner, recordIndex)!);
+        r.pos = recordEnd;
+        recordIndex++;
+        if (++read % RECORDS_PER_STEP === 0) yield;
+      }
+      scopeIndex++;
+    }
+    resourceIndex++;
   }
 }

@@ -1,8 +1,8 @@
 import type { AttributeValue } from './common.js';
 import { SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS, TOKEN_ATTRIBUTES } from './mapping.js';
-import { hex, idIssue, issueError, MISSING_KEY, scalarValue, scope, Wire, WireType, within, type Issue } from './protobuf-reader.js';
+import { hex, idIssue, MISSING_KEY, readExport, scalarValue, Wire, WireType, type Issue } from './protobuf-reader.js';
 import type { TraceSpan } from './request.js';
-import { RECORDS_PER_STEP, type Steps } from './steps.js';
+import type { Steps } from './steps.js';
 
 /**
  * An `ExportTraceServiceRequest` in protobuf → its spans, read from the wire (protobuf-reader.ts)
@@ -21,95 +21,22 @@ const KEPT_OF_OTHERS: ReadonlySet<string> = new Set([...SPAN_FIELDS.operation, .
 const tag = (field: number, wire: WireType) => (field << 3) | wire;
 const LENGTH = (field: number) => tag(field, WireType.Length);
 
-// ExportTraceServiceRequest, ResourceSpans, ScopeSpans, Span, Status (trace.proto).
-const RESOURCE_SPANS = LENGTH(1);
-const RESOURCE = LENGTH(1), SCOPE_SPANS = LENGTH(2);
-const SCOPE = LENGTH(1), SPANS = LENGTH(2);
+// Span and Status (trace.proto), KeyValue (common.proto).
 const TRACE_ID = LENGTH(1), SPAN_ID = LENGTH(2), PARENT_SPAN_ID = LENGTH(4), NAME = LENGTH(5), KIND = tag(6, WireType.Varint);
 const START = tag(7, WireType.Fixed64), END = tag(8, WireType.Fixed64), ATTRIBUTES = LENGTH(9), STATUS = LENGTH(15);
 const STATUS_CODE = tag(3, WireType.Varint);
-// Resource and KeyValue (resource.proto, common.proto).
-const RESOURCE_ATTRIBUTES = LENGTH(1);
 const KEY = LENGTH(1), VALUE = LENGTH(2);
 
 export function* traceSpanSteps(body: Buffer): Steps<TraceSpan[]> {
-  const r = new Wire(body);
   const spans: TraceSpan[] = [];
-  const attributes = new KeyValueRanges();
-  for (let index = 0; r.pos < body.length; ) {
-    const t = r.uint32();
-    if (t !== RESOURCE_SPANS) {
-      r.skip(t & 7);
-      continue;
-    }
-    const issue = within(yield* resourceSpans(r, r.end(), index, spans, attributes), 'resourceSpans', index);
-    index++;
-    if (issue) throw issueError(issue);
-  }
+  const kvs = new KeyValueRanges();
+  yield* readExport<AttributeValue, Map<string, AttributeValue>>(body, {
+    names: ['resourceSpans', 'scopeSpans', 'spans'],
+    attribute: (r, end, into) => scalarKeyValue(r, end, into, undefined),
+    resource: (attributes) => attributes,
+    record: (r, end, resource, named, path) => span(r, end, resource, named, path, spans, kvs),
+  });
   return spans;
-}
-
-function* resourceSpans(r: Wire, end: number, rIndex: number, spans: TraceSpan[], kvs: KeyValueRanges): Steps<Issue | undefined> {
-  // The resource comes first in the schema, wherever it lies in the bytes: it is read first.
-  const start = r.pos;
-  const resource = new Map<string, AttributeValue>();
-  let issue: Issue | undefined;
-  for (let index = 0; r.pos < end; ) {
-    const t = r.uint32();
-    if (t !== RESOURCE) {
-      r.skip(t & 7);
-      continue;
-    }
-    const resourceEnd = r.end();
-    while (r.pos < resourceEnd) {
-      const a = r.uint32();
-      if (a !== RESOURCE_ATTRIBUTES) {
-        r.skip(a & 7);
-        continue;
-      }
-      const found = scalarKeyValue(r, r.end(), resource, undefined);
-      issue ??= within(found, 'resource', 'attributes', index);
-      index++;
-    }
-  }
-  if (issue) return issue;
-  r.pos = start;
-  for (let s = 0; r.pos < end; ) {
-    const t = r.uint32();
-    if (t !== SCOPE_SPANS) {
-      r.skip(t & 7);
-      continue;
-    }
-    const found = within(yield* scopeSpans(r, r.end(), resource, `resourceSpans[${rIndex}].scopeSpans[${s}]`, spans, kvs), 'scopeSpans', s);
-    if (found) return found;
-    s++;
-  }
-  return undefined;
-}
-
-function* scopeSpans(r: Wire, end: number, resource: Map<string, AttributeValue>, at: string, spans: TraceSpan[], kvs: KeyValueRanges): Steps<Issue | undefined> {
-  const start = r.pos;
-  const named = { name: '', version: '' };
-  while (r.pos < end) {
-    const t = r.uint32();
-    if (t === SCOPE) scope(r, r.end(), named);
-    else r.skip(t & 7);
-  }
-  r.pos = start;
-  for (let i = 0; r.pos < end; ) {
-    const t = r.uint32();
-    if (t !== SPANS) {
-      r.skip(t & 7);
-      continue;
-    }
-    const spanEnd = r.end();
-    const found = within(span(r, spanEnd, resource, named, at, i, spans, kvs), 'spans', i);
-    if (found) return found;
-    r.pos = spanEnd;
-    i++;
-    if (spans.length % RECORDS_PER_STEP === 0) yield;
-  }
-  return undefined;
 }
 
 /** Where a span's KeyValues lie, to read their keys before their values; reused from span to span. */
@@ -127,8 +54,7 @@ class KeyValueRanges {
 }
 
 function span(
-  r: Wire, end: number, resource: Map<string, AttributeValue>, named: { name: string; version: string }, at: string, index: number,
-  spans: TraceSpan[], kvs: KeyValueRanges,
+  r: Wire, end: number, resource: Map<string, AttributeValue>, named: { name: string; version: string }, path: string, spans: TraceSpan[], kvs: KeyValueRanges,
 ): Issue | undefined {
   let traceId = '', spanId = '', parentSpanId = '', name = '';
   let kind = 0, statusCode = 0;
@@ -182,7 +108,7 @@ function span(
     scalarKeyValue(r, kvs.ends[k]!, attributes, key);
   }
   spans.push({
-    path: `${at}.spans[${index}]`, traceId, spanId, parentSpanId, name, kind, startNanos, endNanos, statusCode,
+    path, traceId, spanId, parentSpanId, name, kind, startNanos, endNanos, statusCode,
     attributes, scope: named, resource,
   });
   return undefined;
