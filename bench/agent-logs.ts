@@ -211,13 +211,15 @@ let stamps = 0;
  * stamping new times and ids into one. Events = usage records stored.
  */
 export async function runLogsLoad(options: LogsLoadOptions): Promise<LoadResult> {
-  const now = Date.now();
-  const templates = Array.from({ length: TEMPLATES }, (_, t) => logsTemplate(t * options.batch, options.batch, now));
-  const common = {
-    connections: options.connections, seconds: options.seconds, eventsPerRequest: options.batch,
-    body: (n: number) => stampLogs(templates[n % templates.length]!, stamps++, now),
-  };
+  const common = { connections: options.connections, seconds: options.seconds, eventsPerRequest: options.batch, body: logsBodies(options.batch) };
   return options.transport === 'http'
     ? drive({ ...common, url: `${options.url}/v1/logs`, headers: { 'content-type': 'application/x-protobuf' } })
     : driveGrpc({ ...common, url: options.url, path: LOGS_EXPORT });
+}
+
+/** The next body of the logs load: `batch` Claude Code and Codex records, all of them new calls. */
+export function logsBodies(batch: number): (n: number) => Buffer {
+  const now = Date.now();
+  const templates = Array.from({ length: TEMPLATES }, (_, t) => logsTemplate(t * batch, batch, now));
+  return (n) => stampLogs(templates[n % templates.length]!, stamps++, now);
 }

@@ -48,16 +48,20 @@ function template(spans: number): { bytes: Buffer; idOffsets: number[] } {
  * `/v1/traces` bodies; latency is from send to the durable ack. Events = usage spans stored.
  */
 export async function runOtlpLoad(options: { url: string; spans: number; connections: number; seconds: number }): Promise<LoadResult> {
-  const { bytes, idOffsets } = template(options.spans);
   return drive({
     url: `${options.url}/v1/traces`, connections: options.connections, seconds: options.seconds, eventsPerRequest: options.spans,
-    headers: { 'content-type': 'application/x-protobuf' },
-    body: (n) => {
-      const body = Buffer.from(bytes);
-      for (const offset of idOffsets) body.writeUInt32BE(n, offset);
-      return body;
-    },
+    headers: { 'content-type': 'application/x-protobuf' }, body: genAiTraceBodies(options.spans),
   });
+}
+
+/** The n-th body of the GenAI trace load: `spans` chat spans with usage, every span id new. */
+export function genAiTraceBodies(spans: number): (n: number) => Buffer {
+  const { bytes, idOffsets } = template(spans);
+  return (n) => {
+    const body = Buffer.from(bytes);
+    for (const offset of idOffsets) body.writeUInt32BE(n, offset);
+    return body;
+  };
 }
 
 /** Spans per trace in the mixed load, one of them with usage. */
@@ -143,17 +147,21 @@ function mixedTemplate(first: number, spans: number): { bytes: Buffer; traceOffs
  * `spans` spans from 64 templates, each request stamping fresh trace ids. Events = spans decoded.
  */
 export async function runMixedTraceLoad(options: { url: string; spans: number; connections: number; seconds: number }): Promise<LoadResult> {
-  if (options.spans % MIXED_TRACE_SPANS !== 0) throw new Error(`spans per request must be a multiple of ${MIXED_TRACE_SPANS}`);
-  const traces = options.spans / MIXED_TRACE_SPANS;
-  const templates = Array.from({ length: MIXED_TEMPLATES }, (_, t) => mixedTemplate(t * traces, options.spans));
   return drive({
     url: `${options.url}/v1/traces`, connections: options.connections, seconds: options.seconds, eventsPerRequest: options.spans,
-    headers: { 'content-type': 'application/x-protobuf' },
-    body: (n) => {
-      const { bytes, traceOffsets } = templates[n % templates.length]!;
-      const body = Buffer.from(bytes);
-      for (const offset of traceOffsets) body.writeUInt32BE(n, offset);
-      return body;
-    },
+    headers: { 'content-type': 'application/x-protobuf' }, body: mixedTraceBodies(options.spans),
   });
+}
+
+/** The n-th body of the mixed trace load: `spans` spans, 1 in MIXED_TRACE_SPANS with usage, every trace id new. */
+export function mixedTraceBodies(spans: number): (n: number) => Buffer {
+  if (spans % MIXED_TRACE_SPANS !== 0) throw new Error(`spans per request must be a multiple of ${MIXED_TRACE_SPANS}`);
+  const traces = spans / MIXED_TRACE_SPANS;
+  const templates = Array.from({ length: MIXED_TEMPLATES }, (_, t) => mixedTemplate(t * traces, spans));
+  return (n) => {
+    const { bytes, traceOffsets } = templates[n % templates.length]!;
+    const body = Buffer.from(bytes);
+    for (const offset of traceOffsets) body.writeUInt32BE(n, offset);
+    return body;
+  };
 }

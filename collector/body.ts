@@ -30,10 +30,10 @@ export class BodyReader {
   constructor(private readonly limits: BodyLimits) {}
 
   /**
-   * Reads the body and hands it to `use`, which must be synchronous: its bytes stay in the budget
-   * until `use` returns, and what it returns (records, not the body) is what the request keeps.
+   * Reads the body and hands it to `use`: its bytes stay in the budget until `use` returns (or the
+   * promise it returns settles), and what it returns (records, not the body) is what the request keeps.
    */
-  async read<T>(c: Context, use: (body: Buffer) => T): Promise<T> {
+  async read<T>(c: Context, use: (body: Buffer) => T | Promise<T>): Promise<T> {
     const encoding = (c.req.header('content-encoding') ?? 'identity').trim().toLowerCase();
     if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'x-gzip') {
       throw new ApiError(415, 'unsupported_encoding', `Content-Encoding "${excerpt(encoding)}" is not supported; send gzip or no encoding`);
@@ -51,7 +51,7 @@ export class BodyReader {
     try {
       if (encoding === 'identity' && raw.length > this.limits.maxDecodedBytes) throw this.tooLarge();
       if (!hold(raw.length)) throw this.busy();
-      return use(encoding === 'identity' ? raw : await this.inflate(raw, hold));
+      return await use(encoding === 'identity' ? raw : await this.inflate(raw, hold));
     } finally {
       this.inFlight -= held;
     }
@@ -59,13 +59,12 @@ export class BodyReader {
 
   /**
    * Holds a body that its transport has already read and decoded within its own size limit (a gRPC
-   * message, which grpc-js reads and gunzips) in the same budget while `use` runs; `use` is
-   * synchronous, as for `read`.
+   * message, which grpc-js reads and gunzips) in the same budget while `use` runs, as for `read`.
    */
-  hold<T>(body: Buffer, use: (body: Buffer) => T): T {
+  async hold<T>(body: Buffer, use: (body: Buffer) => T | Promise<T>): Promise<T> {
     if (!this.take(body.length)) throw this.busy();
     try {
-      return use(body);
+      return await use(body);
     } finally {
       this.inFlight -= body.length;
     }

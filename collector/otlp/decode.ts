@@ -6,11 +6,14 @@ import { describeIssue } from '../../src/event/validate.js';
 import { ApiError, badRequest } from '../../src/http/errors.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { parseJson } from '../json.js';
+import { logRecordSteps } from './logs-protobuf.js';
 import { ExportLogsRequest, type LogRecord } from './logs-request.js';
 import { ExportMetricsRequest, type MetricPoint } from './metrics-request.js';
 import type { Rejection, Signal } from './receive.js';
 import { ExportTraceRequest, type TraceSpan } from './request.js';
 import { protobufScanner, type ProtobufLimits } from './scan.js';
+import { runNow, type Steps } from './steps.js';
+import { traceSpanSteps } from './traces-protobuf.js';
 import { grpcCode } from './status.js';
 
 /**
@@ -59,6 +62,8 @@ interface Codec<S extends Signal> {
   /** The records as OTLP/JSON members (both spellings), and how many objects and arrays enclose them. */
   json: { keys: string[]; depth: number };
   scan: (body: Buffer, limits: ProtobufLimits) => void;
+  /** Reads a scanned protobuf body straight to the records; without one, protobufjs decodes it and the schema reads that. */
+  fromWire?: (body: Buffer) => Steps<SignalRecords[S]>;
   /** What the response's partialSuccess calls the rejected records. */
   rejectedField: string;
 }
@@ -71,12 +76,14 @@ const CODECS: { [S in Signal]: Codec<S> } = {
     // resourceSpans[].scopeSpans[].spans
     json: { keys: ['spans'], depth: 5 },
     scan: protobufScanner(otlpTypes.traces.request, [root.lookupType('opentelemetry.proto.trace.v1.Span')]),
+    fromWire: traceSpanSteps,
   },
   logs: {
     schema: ExportLogsRequest, noun: 'log records', rejectedField: 'rejectedLogRecords',
     // resourceLogs[].scopeLogs[].logRecords
     json: { keys: ['logRecords', 'log_records'], depth: 5 },
     scan: protobufScanner(otlpTypes.logs.request, [root.lookupType('opentelemetry.proto.logs.v1.LogRecord')]),
+    fromWire: logRecordSteps,
   },
   metrics: {
     schema: ExportMetricsRequest, noun: 'data points', rejectedField: 'rejectedDataPoints',
@@ -111,8 +118,18 @@ export function requireEncoding(contentType: string | undefined): OtlpEncoding {
 
 /** One export's bytes → the signal's records, within the limits (400/413 naming the field otherwise). */
 export function decodeExport<S extends Signal>(signal: S, body: Buffer, encoding: OtlpEncoding, limits: OtlpLimits): SignalRecords[S] {
+  return runNow(decodeSteps(signal, body, encoding, limits));
+}
+
+/** `decodeExport` in steps: protobuf records are read a few at a time; the scan and JSON are one step each. */
+export function* decodeSteps<S extends Signal>(signal: S, body: Buffer, encoding: OtlpEncoding, limits: OtlpLimits): Steps<SignalRecords[S]> {
   const codec: Codec<S> = CODECS[signal];
   const scanLimits: OtlpLimits = { values: limits.values, records: { ...limits.records, noun: codec.noun } };
+  if (encoding === 'protobuf' && codec.fromWire) {
+    codec.scan(body, scanLimits);
+    yield;
+    return yield* codec.fromWire(body);
+  }
   // An empty body is an empty request, which OTLP answers with success.
   const message = body.length === 0 ? {} : encoding === 'json' ? parseOtlpJson(body, codec, scanLimits) : parseProtobuf(signal, body, codec, scanLimits);
   const result = codec.schema.safeParse(message);

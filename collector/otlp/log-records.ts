@@ -3,6 +3,7 @@ import { LIMITS } from '../../src/event/schema.js';
 import type { AnyValue, AttributeValue, KeyValueList } from './common.js';
 import { perCallProfile, type EmitterProfile } from './emitters.js';
 import type { LogRecord } from './logs-request.js';
+import { RECORDS_PER_STEP, runNow, type Steps } from './steps.js';
 import {
   INPUT_PARTS, OUTPUT_PARTS, SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS,
   firstPresent, includeParts, keptAttributes, operationOf, toCount, toText, type MappedEvent,
@@ -18,10 +19,17 @@ const NANOS_PER_MS = 1_000_000n;
  * repeat the per-call record or carry no usage.
  */
 export function logRecordsToEvents(records: readonly LogRecord[]): MappedEvent[] {
+  return runNow(logEventSteps(records));
+}
+
+/** `logRecordsToEvents` in steps of a few records. */
+export function* logEventSteps(records: readonly LogRecord[]): Steps<MappedEvent[]> {
   const events: MappedEvent[] = [];
-  for (const record of records) {
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i]!;
     const call = perCallProfile(record);
     if (call) events.push(toEvent(record, call.profile, call.event));
+    if ((i + 1) % RECORDS_PER_STEP === 0) yield;
   }
   return events;
 }

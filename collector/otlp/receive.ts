@@ -1,15 +1,16 @@
 import type { Principal } from '../../src/auth/keys.js';
-import { MAX_LISTED_ERRORS, validateEvents, type EventError } from '../../src/event/validate.js';
+import { MAX_LISTED_ERRORS, validateEvents, type EventError, type ValidationOutcome } from '../../src/event/validate.js';
 import { ApiError } from '../../src/http/errors.js';
-import type { IngestDeps } from '../app.js';
 import type { OutboxEntry } from '../../src/store/types.js';
+import type { IngestDeps } from '../app.js';
 import { applyProjectScope, commit, prepare, type Prepared } from '../ingest.js';
-import { decodeExport, type OtlpEncoding } from './decode.js';
-import { logRecordsToEvents } from './log-records.js';
+import { decodeSteps, type OtlpEncoding } from './decode.js';
+import { logEventSteps } from './log-records.js';
 import type { MappedEvent } from './mapping.js';
 import { countPoints, cumulativeStreams, streamPoints, type StreamPoint } from './metric-points.js';
 import { spanMemoryOf } from './span-memory.js';
-import { spansToEvents } from './spans.js';
+import { spanEventSteps } from './spans.js';
+import { runInSlices, type Steps } from './steps.js';
 import { streamLocksOf } from './stream-locks.js';
 
 /**
@@ -22,23 +23,31 @@ export type Signal = 'traces' | 'logs' | 'metrics';
 
 interface SignalReceiver {
   /** Bytes → the usage events the signal's records carry (the rest are ignored, not rejected). */
-  toEvents(body: Buffer, encoding: OtlpEncoding, deps: IngestDeps, principal: Principal): MappedEvent[];
+  toEvents(body: Buffer, encoding: OtlpEncoding, deps: IngestDeps, principal: Principal): Steps<MappedEvent[]>;
   /** What the records are called in messages: `span(s)`. */
   noun: string;
 }
 
 const RECEIVERS: Record<Signal, SignalReceiver> = {
   traces: {
-    toEvents: (body, encoding, deps, principal) => spansToEvents(decodeExport('traces', body, encoding, deps.counts), spanMemoryOf(deps.writer), principal.projects),
+    *toEvents(body, encoding, deps, principal) {
+      const spans = yield* decodeSteps('traces', body, encoding, deps.counts);
+      return yield* spanEventSteps(spans, spanMemoryOf(deps.writer), principal.projects);
+    },
     noun: 'span(s)',
   },
-  logs: { toEvents: (body, encoding, deps) => logRecordsToEvents(decodeExport('logs', body, encoding, deps.counts)), noun: 'log record(s)' },
+  logs: {
+    *toEvents(body, encoding, deps) {
+      return yield* logEventSteps(yield* decodeSteps('logs', body, encoding, deps.counts));
+    },
+    noun: 'log record(s)',
+  },
   // Checked whole, then left uncounted: every emitter known to send metrics sends per-call records
   // too, which the metrics only repeat (docs/agents.md). Those COUNT_METRICS names are counted by
-  // prepareMetrics instead.
+  // metricSteps instead.
   metrics: {
-    toEvents: (body, encoding, deps) => {
-      decodeExport('metrics', body, encoding, deps.counts);
+    *toEvents(body, encoding, deps) {
+      yield* decodeSteps('metrics', body, encoding, deps.counts);
       return [];
     },
     noun: 'data point(s)',
@@ -70,23 +79,24 @@ export interface Rejection {
 const DESCRIBED_REJECTIONS = 5;
 
 /**
- * Decodes, maps and prepares one export. Synchronous, so the body is garbage once it returns and a
- * request waiting for its commit holds only its records (see `prepare`), and, when forwarding, the
- * body as its outbox entry: it is the forward copy, committed with the records.
+ * Decodes, maps and prepares one export, in steps that give the event loop a turn every few
+ * milliseconds (steps.ts). Once it resolves, a request waiting for its commit holds only its records
+ * (see `prepare`) and, when forwarding, the body as its outbox entry: it is the forward copy,
+ * committed with the records.
  */
-export function prepareExport(signal: Signal, body: Buffer, encoding: OtlpEncoding, principal: Principal, deps: IngestDeps): PreparedExport {
-  const batch = prepareRecords(signal, body, encoding, principal, deps);
+export async function prepareExport(signal: Signal, body: Buffer, encoding: OtlpEncoding, principal: Principal, deps: IngestDeps): Promise<PreparedExport> {
+  const batch = await runInSlices(recordSteps(signal, body, encoding, principal, deps));
   // The whole request is forwarded, records without usage and with invalid usage too: it was accepted.
   if (deps.forward?.signals.has(signal) && body.length > 0) batch.outbox = [{ signal, encoding, body: ownBytes(body) }];
   return batch;
 }
 
-function prepareRecords(signal: Signal, body: Buffer, encoding: OtlpEncoding, principal: Principal, deps: IngestDeps): PreparedExport {
-  if (signal === 'metrics' && deps.countMetrics) return prepareMetrics(body, encoding, principal, deps);
+function* recordSteps(signal: Signal, body: Buffer, encoding: OtlpEncoding, principal: Principal, deps: IngestDeps): Steps<PreparedExport> {
+  if (signal === 'metrics' && deps.countMetrics) return yield* metricSteps(body, encoding, principal, deps);
   const receiver = RECEIVERS[signal];
-  const mapped = receiver.toEvents(body, encoding, deps, principal);
+  const mapped = yield* receiver.toEvents(body, encoding, deps, principal);
   limitEvents(mapped.length, receiver.noun, deps);
-  return prepareMapped(mapped, receiver.noun, principal, deps);
+  return yield* mappedSteps(mapped, receiver.noun, principal, deps);
 }
 
 /**
@@ -107,17 +117,36 @@ function limitEvents(count: number, noun: string, deps: IngestDeps): void {
   }
 }
 
-function prepareMapped(mapped: readonly MappedEvent[], noun: string, principal: Principal, deps: IngestDeps): Prepared & { rejection?: Rejection } {
-  const batch = prepare(applyProjectScope(validateEvents(mapped.map((e) => e.input), ''), principal, ''), mapped.length, deps.pricer);
+function* mappedSteps(mapped: readonly MappedEvent[], noun: string, principal: Principal, deps: IngestDeps): Steps<Prepared & { rejection?: Rejection }> {
+  const outcome = yield* validationSteps(mapped.map((e) => e.input));
+  const batch = prepare(applyProjectScope(outcome, principal, ''), mapped.length, deps.pricer);
   if (batch.rejected === 0) return batch;
   return { ...batch, rejection: { rejected: batch.rejected, errorMessage: describeRejections(batch.errors, mapped, batch.rejected, noun) } };
 }
 
 /** The points that count tokens, kept for the commit: what they count depends on their streams' state then. */
-function prepareMetrics(body: Buffer, encoding: OtlpEncoding, principal: Principal, deps: IngestDeps): PreparedExport {
-  const points = streamPoints(decodeExport('metrics', body, encoding, deps.counts), deps.countMetrics!, principal.projects);
+function* metricSteps(body: Buffer, encoding: OtlpEncoding, principal: Principal, deps: IngestDeps): Steps<PreparedExport> {
+  const points = streamPoints(yield* decodeSteps('metrics', body, encoding, deps.counts), deps.countMetrics!, principal.projects);
   limitEvents(points.length, RECEIVERS.metrics.noun, deps);
   return { records: [], rejected: 0, errors: [], ...(points.length > 0 && { metrics: { points, principal, deps } }) };
+}
+
+/** Events validated per step. */
+const VALIDATED_PER_STEP = 256;
+
+/** `validateEvents(inputs, '')` a slice at a time, with the same outcome: indexes and paths count from the first event. */
+function* validationSteps(inputs: readonly unknown[]): Steps<ValidationOutcome> {
+  const outcome: ValidationOutcome = { valid: [], errors: [] };
+  for (let first = 0; first < inputs.length; first += VALIDATED_PER_STEP) {
+    const part = validateEvents(inputs.slice(first, first + VALIDATED_PER_STEP), '');
+    for (const { index, event } of part.valid) outcome.valid.push({ index: first + index, event });
+    for (const error of part.errors.slice(0, MAX_LISTED_ERRORS - outcome.errors.length)) {
+      const index = first + error.index;
+      outcome.errors.push({ index, path: error.path.replace(/^\[\d+\]/, `[${index}]`), message: error.message });
+    }
+    yield;
+  }
+  return outcome;
 }
 
 /** Commits a prepared export; resolves, once durable, with its rejection (none when every record was fine). */
@@ -136,7 +165,7 @@ function commitMetrics({ points, principal, deps }: PendingMetrics, writer: Inge
   return streamLocksOf(writer).run(streams, async () => {
     const states = streams.length > 0 ? await deps.store.readMetricStreams(streams).catch(unavailable) : new Map();
     const { events, moves } = countPoints(points, states);
-    const batch = prepareMapped(events, RECEIVERS.metrics.noun, principal, deps);
+    const batch = await runInSlices(mappedSteps(events, RECEIVERS.metrics.noun, principal, deps));
     const extras = { ...(moves.length > 0 && { metricStreams: moves }), ...(outbox && { outbox }) };
     await commit(batch, writer, Object.keys(extras).length > 0 ? extras : undefined);
     return batch.rejection;

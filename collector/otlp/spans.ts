@@ -8,6 +8,7 @@ import {
 import type { AttributeValue, Attributes } from './common.js';
 import { SPAN_KIND_CLIENT, STATUS_CODE_ERROR, type TraceSpan } from './request.js';
 import { MAX_REMEMBERED_TEXT, type CallSpan, type SpanMemory } from './span-memory.js';
+import { RECORDS_PER_STEP, runNow, type Steps } from './steps.js';
 
 /** What the OTel SDKs report when a process sets no `service.name`. */
 const UNKNOWN_SERVICE = 'unknown_service';
@@ -22,19 +23,42 @@ const NANOS_PER_MS = 1_000_000n;
  * project, so one tenant's spans never decide another's.
  */
 export function spansToEvents(spans: readonly TraceSpan[], memory: SpanMemory, keyProjects: readonly string[] | null): MappedEvent[] {
+  return runNow(spanEventSteps(spans, memory, keyProjects));
+}
+
+/** `spansToEvents` in steps: the calls are mapped and matched with the memory a few at a time. */
+export function* spanEventSteps(spans: readonly TraceSpan[], memory: SpanMemory, keyProjects: readonly string[] | null): Steps<MappedEvent[]> {
   const byId = new Map(spans.map((s) => [s.traceId + s.spanId, s]));
   const partitions = new Partitions(keyProjects);
   // The spans of an emitter counted by its log records repeat them (emitters.ts).
   const withUsage = new Set(spans.filter((span) => carriesUsage(span) && emitterOf(span.resource, span.scope)?.counted !== 'logs'));
   const aggregates = spansAboveUsage(spans, withUsage, byId, memory, partitions);
-  const calls = [...withUsage]
-    .filter((span) => !aggregates.has(span) && isInference(span))
-    .map((span) => ({ span, event: toEvent(span, () => ancestorAgent(span, byId)) }));
+  yield;
+  const calls: Call[] = [];
+  let done = 0;
+  for (const span of withUsage) {
+    if (!aggregates.has(span) && isInference(span)) {
+      const event = toEvent(span, () => ancestorAgent(span, byId));
+      calls.push({ span, event, rank: rank(span, event) });
+    }
+    if (++done % RECORDS_PER_STEP === 0) yield;
+  }
   const counted = new Set<TraceSpan>();
-  for (const { span, event } of [...calls].sort(preferred)) {
+  // Stable: calls of equal rank keep the request's order.
+  const ordered = [...calls].sort((a, b) => b.rank - a.rank);
+  for (let i = 0; i < ordered.length; i++) {
+    const { span, event } = ordered[i]!;
     if (memory.call(callSpan(span, event.input.input_tokens, partitions))) counted.add(span);
+    if ((i + 1) % RECORDS_PER_STEP === 0) yield;
   }
   return calls.filter(({ span }) => counted.has(span)).map(({ event }) => event);
+}
+
+interface Call {
+  span: TraceSpan;
+  event: MappedEvent;
+  /** Which span of a call to count when several arrive together: the highest ranked. */
+  rank: number;
 }
 
 /**
@@ -62,11 +86,11 @@ function spansAboveUsage(
   return above;
 }
 
-/** Which span of a call to count when several arrive together: one naming the provider's response id, then the one with more counts. */
-function preferred(a: { span: TraceSpan; event: MappedEvent }, b: { span: TraceSpan; event: MappedEvent }): number {
-  const rank = ({ span, event }: { span: TraceSpan; event: MappedEvent }) =>
-    (span.attributes.has('gen_ai.response.id') ? 100 : 0) + Object.keys(TOKEN_ATTRIBUTES).filter((f) => event.input[f] !== undefined).length;
-  return rank(b) - rank(a);
+const TOKEN_FIELDS = Object.keys(TOKEN_ATTRIBUTES);
+
+/** A span naming the provider's response id first, then the one with more counts. */
+function rank(span: TraceSpan, event: MappedEvent): number {
+  return (span.attributes.has('gen_ai.response.id') ? 100 : 0) + TOKEN_FIELDS.filter((f) => event.input[f] !== undefined).length;
 }
 
 const MODEL_ATTRIBUTES = SPAN_FIELDS.model;

@@ -1,0 +1,60 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import type { IngestDeps } from '../collector/app.js';
+import { countLimits } from '../collector/decode-limits.js';
+import { prepareExport, type Signal } from '../collector/otlp/receive.js';
+import { OPEN_ACCESS } from '../src/auth/keys.js';
+import { createPricer, loadPriceTable } from '../src/pricing/index.js';
+import { logsBodies } from './agent-logs.js';
+import { genAiTraceBodies, mixedTraceBodies } from './otlp.js';
+
+/**
+ * The collector's CPU per OTLP record, in-process and without HTTP or the database: each body of
+ * the bench's loads decoded, mapped, validated and priced (`prepareExport`) over and over, with the
+ * CPU time it took and the longest the event loop was held (by one request, or a slice of one). Steadier on a shared machine
+ * than the end-to-end loads, and what `perf stat` can count instructions of:
+ * `node dist/bench/otlp-cpu.js --load mixed --requests 200`.
+ */
+
+const LOADS: Record<string, { signal: Signal; records: number; bodies: (records: number) => (n: number) => Buffer }> = {
+  genai: { signal: 'traces', records: 100, bodies: genAiTraceBodies },
+  mixed: { signal: 'traces', records: 500, bodies: mixedTraceBodies },
+  'mixed-10k': { signal: 'traces', records: 10_000, bodies: mixedTraceBodies },
+  'genai-10k': { signal: 'traces', records: 10_000, bodies: genAiTraceBodies },
+  logs: { signal: 'logs', records: 1000, bodies: logsBodies },
+};
+
+const { values: args } = parseArgs({ options: { load: { type: 'string' }, requests: { type: 'string', default: '100' } } });
+const limits = { maxValuesPerRequest: 1_000_000, maxRecordsPerRequest: 10_000, maxEventsPerRequest: 10_000 };
+// The span memory is kept per writer object; nothing here writes.
+const deps = { counts: countLimits(limits), limits, pricer: createPricer(loadPriceTable({})), writer: {} } as unknown as IngestDeps;
+
+async function measure(name: string, requests: number): Promise<void> {
+  const load = LOADS[name]!;
+  const bodies = load.bodies(load.records);
+  const next = (n: number) => prepareExport(load.signal, bodies(n), 'protobuf', OPEN_ACCESS, deps);
+  // Warm up, so the optimised code is measured.
+  for (let n = 0; n < Math.min(20, requests); n++) await next(1_000_000 + n);
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  // Each request after a turn of the event loop, so that the delay monitor sees every one.
+  for (let n = 0; n < requests; n++) {
+    await next(n);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const wallMs = performance.now() - started;
+  const { user, system } = process.cpuUsage(cpu);
+  delay.disable();
+  const records = requests * load.records;
+  console.log(
+    `${name.padEnd(10)} ${String(load.records).padStart(6)} records × ${requests}: ${((user + system) / records).toFixed(2)} µs CPU/record, `
+    + `${Math.round(records / (wallMs / 1000)).toLocaleString('en-US')} records/s on one thread, event loop held ≤ ${(delay.max / 1e6).toFixed(1)} ms`,
+  );
+}
+
+for (const name of args.load ? [args.load] : Object.keys(LOADS)) {
+  if (!LOADS[name]) throw new Error(`--load must be one of ${Object.keys(LOADS).join(', ')}`);
+  await measure(name, Number(args.requests) / (LOADS[name].records >= 10_000 ? 10 : 1));
+}

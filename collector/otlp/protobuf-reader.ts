@@ -1,0 +1,353 @@
+import { badRequest } from '../../src/http/errors.js';
+import { describeIssue } from '../../src/event/validate.js';
+import type { AnyValue, AttributeValue } from './common.js';
+import { RECORDS_PER_STEP, type Steps } from './steps.js';
+
+/**
+ * Reading OTLP protobuf straight from the wire, for the signals whose records are mostly thrown
+ * away (spans without usage, log records that repeat a call): no message objects, no schema pass
+ * over them. It reads a body exactly as protobufjs 8 decodes it and the zod schemas then read that
+ * object (request.ts, logs-request.ts), so both give the same records and refuse the same bodies
+ * with the same message (test/otlp/protobuf-differential.test.ts):
+ * - a field whose wire type is not its declared one is skipped as unknown;
+ * - a scalar field sent twice keeps its last value, and an empty string or bytes, or a zero,
+ *   is the field unset (proto3: explicit defaults clear the field);
+ * - a message field sent twice is merged: repeated fields appended, scalars overwritten;
+ * - an AnyValue is the last member of its oneof that was sent (each one clears the others).
+ *
+ * Only bodies that the scan (scan.ts) has passed are read: every length within its message, every
+ * varint at most ten bytes, every string valid UTF-8, the counts and the nesting within their limits.
+ */
+
+export const enum WireType { Varint = 0, Fixed64 = 1, Length = 2, Fixed32 = 5 }
+
+/** A failed check on a decoded value, as zod would word it; `path` runs from the request down. */
+export interface Issue {
+  path: (string | number)[];
+  message: string;
+}
+
+/** A KeyValue without a key: zod's message for the key missing from the decoded object. */
+export const MISSING_KEY = 'Invalid input: expected string, received undefined';
+
+/** A required id field that is absent (protobufjs leaves an empty bytes field out). */
+const MISSING_ID = 'must be a hex string';
+
+/** An issue one level further up: `segment` before its path. */
+export function within(issue: Issue | undefined, ...segments: (string | number)[]): Issue | undefined {
+  if (issue) issue.path.unshift(...segments);
+  return issue;
+}
+
+/** The 400 a request with this issue gets. */
+export function issueError(issue: Issue) {
+  return badRequest(describeIssue([{ code: 'custom', path: issue.path, message: issue.message, input: undefined }]));
+}
+
+/** A binary id field as lowercase hex, '' when unset; an issue when its length is wrong, or (required) it is unset. */
+export function idIssue(hex: string, bytes: number, name: string, required: boolean): Issue | undefined {
+  if (hex.length === bytes * 2) return undefined;
+  if (hex.length === 0) return required ? { path: [name], message: MISSING_ID } : undefined;
+  return { path: [name], message: `must be ${bytes} bytes (${bytes * 2} hex digits)` };
+}
+
+export class Wire {
+  pos = 0;
+  constructor(readonly buf: Buffer) {}
+
+  /** A tag, a length, an enum or a uint32: the varint's low 32 bits, as protobufjs reads them (the scan has held it to ten bytes). */
+  uint32(): number {
+    const buf = this.buf;
+    let b = buf[this.pos++]!;
+    if (b < 0x80) return b;
+    let value = b & 0x7f;
+    for (let shift = 7; shift < 35; shift += 7) {
+      b = buf[this.pos++]!;
+      value |= (b & 0x7f) << shift;
+      if (b < 0x80) return value >>> 0;
+    }
+    while (buf[this.pos++]! >= 0x80);
+    return value >>> 0;
+  }
+
+  int32(): number {
+    return this.uint32() | 0;
+  }
+
+  /** A bool as protobufjs reads it: true when any of the varint's bytes has a bit set. */
+  bool(): boolean {
+    let value = false;
+    for (;;) {
+      const b = this.buf[this.pos++]!;
+      if (b & 0x7f) value = true;
+      if (b < 0x80) return value;
+    }
+  }
+
+  /** A signed int64 varint, exactly: the low 64 bits of the varint, two's complement. */
+  int64(): bigint {
+    const buf = this.buf;
+    const start = this.pos;
+    let small = 0;
+    // Up to seven bytes (49 bits) fit a double exactly, and are positive.
+    for (let i = 0, scale = 1; i < 7; i++, scale *= 0x80) {
+      const b = buf[this.pos++]!;
+      small += (b & 0x7f) * scale;
+      if (b < 0x80) return BigInt(small);
+    }
+    this.pos = start;
+    let value = 0n;
+    for (let shift = 0n; ; shift += 7n) {
+      const b = buf[this.pos++]!;
+      value |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) return BigInt.asIntN(64, value);
+    }
+  }
+
+  fixed64(): bigint {
+    const value = this.buf.readBigUInt64LE(this.pos);
+    this.pos += 8;
+    return value;
+  }
+
+  double(): number {
+    const value = this.buf.readDoubleLE(this.pos);
+    this.pos += 8;
+    return value;
+  }
+
+  /** A length-delimited field's end; `pos` is then at its first byte. */
+  end(): number {
+    const length = this.uint32();
+    return this.pos + length;
+  }
+
+  string(end: number): string {
+    const value = this.buf.toString('utf8', this.pos, end);
+    this.pos = end;
+    return value;
+  }
+
+  skip(wire: number): void {
+    if (wire === WireType.Varint) while (this.buf[this.pos++]! >= 0x80);
+    else if (wire === WireType.Fixed64) this.pos += 8;
+    else if (wire === WireType.Fixed32) this.pos += 4;
+    else this.pos = this.end();
+  }
+}
+
+/** A bytes field as lowercase hex ('' for none). */
+export function hex(r: Wire, end: number): string {
+  const value = r.buf.toString('hex', r.pos, end);
+  r.pos = end;
+  return value;
+}
+
+// AnyValue's oneof members (common.proto).
+const STRING = 1, BOOL = 2, INT = 3, DOUBLE = 4, ARRAY = 5, KVLIST = 6, BYTES = 7, STRINDEX = 8;
+/** The wire type each member is read from; any other is skipped as unknown. */
+const MEMBER_WIRE = [-1, WireType.Length, WireType.Varint, WireType.Varint, WireType.Fixed64, WireType.Length, WireType.Length, WireType.Length, WireType.Varint];
+
+/** The next member of an AnyValue, its tag read; 0 for a field skipped as unknown. */
+function nextMember(r: Wire): number {
+  const tag = r.uint32();
+  const member = tag >>> 3;
+  const wire = tag & 7;
+  if (member <= STRINDEX && member !== 0 && MEMBER_WIRE[member] === wire) return member;
+  r.skip(wire);
+  return 0;
+}
+
+/** A string, bool, int or double member's value. */
+function scalarMember(r: Wire, member: number): AttributeValue {
+  return member === STRING ? r.string(r.end()) : member === BOOL ? r.bool() : member === INT ? r.int64() : r.double();
+}
+
+/**
+ * The scalar an AnyValue holds, from one or more of its encodings (a KeyValue's value sent twice is
+ * merged); undefined when its last member is no scalar, or it has none (what KeyValues drops).
+ */
+export function scalarValue(r: Wire, end: number, current: AttributeValue | undefined): AttributeValue | undefined {
+  let value = current;
+  while (r.pos < end) {
+    const member = nextMember(r);
+    if (member === 0) continue;
+    if (member <= DOUBLE) value = scalarMember(r, member);
+    else {
+      r.skip(MEMBER_WIRE[member]!);
+      value = undefined;
+    }
+  }
+  return value;
+}
+
+/** What a kvlist value is built from: its entries in order (a key sent twice keeps its first place and last value). */
+type Entries = Map<string, AnyValue>;
+
+/** An AnyValue being read whole, as the members seen so far leave it. */
+interface WholeState {
+  member: number;
+  value: AnyValue;
+  /** The first issue within the member that stands: a later member replaces it and its issues. */
+  issue: Issue | undefined;
+  /** Array and kvlist members merge with a later encoding of the same member: its elements so far. */
+  count: number;
+}
+
+/** An AnyValue kept whole (logs-request.ts's WholeValue): null when it has no member. */
+export function wholeValue(r: Wire, end: number, state: WholeState = { member: 0, value: null, issue: undefined, count: 0 }): WholeState {
+  while (r.pos < end) {
+    const member = nextMember(r);
+    if (member === 0) continue;
+    const merging = member === state.member && (member === ARRAY || member === KVLIST);
+    if (!merging) {
+      state.issue = undefined;
+      state.count = 0;
+    }
+    state.member = member;
+    if (member <= DOUBLE) state.value = scalarMember(r, member);
+    else if (member === BYTES) {
+      const bytesEnd = r.end();
+      state.value = Buffer.from(r.buf.subarray(r.pos, bytesEnd));
+      r.pos = bytesEnd;
+    } else if (member === STRINDEX) {
+      r.skip(WireType.Varint);
+      state.value = null;
+    } else if (member === ARRAY) {
+      const values = merging ? (state.value as AnyValue[]) : [];
+      state.value = values;
+      eachField(r, r.end(), FIRST, (elementEnd) => {
+        const element = wholeValue(r, elementEnd);
+        state.issue ??= within(element.issue, 'arrayValue', 'values', state.count);
+        state.count++;
+        values.push(element.value);
+      });
+    } else {
+      const entries: Entries = merging ? (state.value as Entries) : new Map();
+      state.value = entries;
+      eachField(r, r.end(), FIRST, (entryEnd) => {
+        const issue = wholeKeyValue(r, entryEnd, entries);
+        state.issue ??= within(issue, 'kvlistValue', 'values', state.count);
+        state.count++;
+      });
+    }
+  }
+  return state;
+}
+
+/**
+ * One KeyValue read whole into `into` (a key without value maps to null); its issue, if any: a
+ * missing key, or one within its value.
+ */
+export function wholeKeyValue(r: Wire, end: number, into: Map<string, AnyValue>): Issue | undefined {
+  let key = '';
+  let value: WholeState | undefined;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag === ((1 << 3) | WireType.Length)) key = r.string(r.end());
+    else if (tag === ((2 << 3) | WireType.Length)) value = wholeValue(r, r.end(), value);
+    else r.skip(tag & 7);
+  }
+  if (key === '') return { path: ['key'], message: MISSING_KEY };
+  if (value?.issue) return within(value.issue, 'value');
+  into.set(key, value ? value.value : null);
+  return undefined;
+}
+
+/** An InstrumentationScope's name and version, merged over its encodings. */
+export function scope(r: Wire, end: number, into: { name: string; version: string }): void {
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag === ((1 << 3) | WireType.Length)) into.name = r.string(r.end());
+    else if (tag === ((2 << 3) | WireType.Length)) into.version = r.string(r.end());
+    else r.skip(tag & 7);
+  }
+}
+
+/** What the traces and logs requests share: request → resource_<x>s → { resource, scope_<x>s → { scope, <records> } }. */
+export interface Layout<V, R> {
+  /** The three repeated fields, as error paths name them: `resourceSpans`, `scopeSpans`, `spans`. */
+  names: readonly [string, string, string];
+  /** One KeyValue of the Resource into its attributes; its issue. */
+  attribute(r: Wire, end: number, into: Map<string, V>): Issue | undefined;
+  /** What the resource's records share, from its attributes. */
+  resource(attributes: Map<string, V>): R;
+  /** Reads one record at `path` and keeps it; its issue. */
+  record(r: Wire, end: number, resource: R, scope: { name: string; version: string }, path: string): Issue | undefined;
+}
+
+// Field 1 and 2, length-delimited, at each level of the layout.
+const FIRST = (1 << 3) | WireType.Length, SECOND = (2 << 3) | WireType.Length;
+
+/** Calls `read` with the end of each field tagged `tag` from `pos` to `end`, skipping the others. */
+function eachField(r: Wire, end: number, tag: number, read: (fieldEnd: number) => void): void {
+  while (r.pos < end) {
+    const t = r.uint32();
+    if (t !== tag) {
+      r.skip(t & 7);
+      continue;
+    }
+    const fieldEnd = r.end();
+    read(fieldEnd);
+    r.pos = fieldEnd;
+  }
+}
+
+/**
+ * Reads every record of a request in order, pausing every few records; throws the 400 of the first
+ * issue in the schema's order (a resource's before its scopes', a record's before the next one's).
+ */
+export function* readExport<V, R>(body: Buffer, layout: Layout<V, R>): Steps<void> {
+  const r = new Wire(body);
+  const [outer, middle, inner] = layout.names;
+  let read = 0;
+  for (let resourceIndex = 0; r.pos < body.length; ) {
+    const t = r.uint32();
+    if (t !== FIRST) {
+      r.skip(t & 7);
+      continue;
+    }
+    const end = r.end();
+    const start = r.pos;
+    // The resource comes first in the schema, wherever it lies in the bytes: it is read first.
+    const attributes = new Map<string, V>();
+    let issue: Issue | undefined;
+    let index = 0;
+    eachField(r, end, FIRST, (resourceEnd) => eachField(r, resourceEnd, FIRST, (kvEnd) => {
+      const found = layout.attribute(r, kvEnd, attributes);
+      issue ??= within(found, 'resource', 'attributes', index);
+      index++;
+    }));
+    if (issue) throw issueError(within(issue, outer, resourceIndex)!);
+    const resource = layout.resource(attributes);
+    r.pos = start;
+    for (let scopeIndex = 0; r.pos < end; ) {
+      const s = r.uint32();
+      if (s !== SECOND) {
+        r.skip(s & 7);
+        continue;
+      }
+      const scopeEnd = r.end();
+      const scopeStart = r.pos;
+      const named = { name: '', version: '' };
+      eachField(r, scopeEnd, FIRST, (fieldEnd) => scope(r, fieldEnd, named));
+      r.pos = scopeStart;
+      const at = `${outer}[${resourceIndex}].${middle}[${scopeIndex}].${inner}`;
+      for (let recordIndex = 0; r.pos < scopeEnd; ) {
+        const f = r.uint32();
+        if (f !== SECOND) {
+          r.skip(f & 7);
+          continue;
+        }
+        const recordEnd = r.end();
+        const found = layout.record(r, recordEnd, resource, named, `${at}[${recordIndex}]`);
+        if (found) throw issueError(within(found, outer, resourceIndex, middle, scopeIndex, inner, recordIndex)!);
+        r.pos = recordEnd;
+        recordIndex++;
+        if (++read % RECORDS_PER_STEP === 0) yield;
+      }
+      scopeIndex++;
+    }
+    resourceIndex++;
+  }
+}
