@@ -63,7 +63,8 @@ export function createCollectorApp(deps: IngestDeps): CollectorApp {
     // A notification target that keeps failing, or an upstream that is down, is for an operator to
     // fix and not our outage: ready, and saying so.
     async details() {
-      const failing = await deps.store.budgets.failingTargets();
+      // With the database down, check() has said so; the targets' state waits for it to be back.
+      const failing = await deps.store.budgets.failingTargets().catch(() => []);
       const found = {
         ...(deps.forward ? { forward: deps.forward.status() } : {}),
         ...(failing.length > 0 ? { budget_targets_failing: failing.map((f) => ({ target: f.target_key, since: new Date(f.failed_at).toISOString(), error: f.error })) } : {}),

@@ -10,7 +10,7 @@ import type { Store } from '../src/store/types.js';
 import { requireJsonBody } from './body.js';
 import { registerDashboard } from './dashboard/route.js';
 import { registerGrafana } from './grafana/routes.js';
-import { withRawHorizon } from './planner.js';
+import { withRawHorizon } from '../src/store/planner.js';
 import { registerEvents } from './routes/events.js';
 import { registerProjects } from './routes/projects.js';
 import { registerApiUsageReport } from './routes/api-usage.js';

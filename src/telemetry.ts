@@ -111,7 +111,7 @@ const prom = {
     labelNames: ['server', 'reason'], registers: [registries.reporting],
   }),
   replicaLag: new Gauge({
-    name: 'tokentally_replica_lag_ms', help: 'Upper bound of the read replica\'s lag behind the primary at its last check', registers: [registries.reporting],
+    name: 'tokentally_replica_lag_seconds', help: 'Upper bound of the read replica\'s lag behind the primary at its last check', registers: [registries.reporting],
   }),
 };
 
@@ -213,7 +213,7 @@ export const telemetry = {
   },
 
   setReplicaLag(ms: number): void {
-    prom.replicaLag.set(ms);
+    prom.replicaLag.set(ms / 1000);
   },
 
   /** Adds the events of a committed batch that were new (`inserted`), not the duplicates, to the spend counters. */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { badRequest } from '../../src/http/errors.js';
 import { DIMENSIONS, type Dimension, type Filters, type Store, type TimeBucket } from '../../src/store/types.js';
 import { apiMetrics } from '../metrics.js';
-import { plan } from '../planner.js';
+import { plan } from '../../src/store/planner.js';
 import { GRAFANA_METRICS, type GrafanaMetric } from './catalog.js';
 import { adHocFilters, intersect, payloadFilters, variableValues, type AdHocFilter } from './filters.js';
 

@@ -5,7 +5,7 @@ import { once } from '../../src/http/query.js';
 import type { Metrics } from '../../src/store/types.js';
 import type { ReportingApi } from '../app.js';
 import { FILTER_PARAMS, filtersOf, instantMs, instantParam } from '../params.js';
-import { plan } from '../planner.js';
+import { plan } from '../../src/store/planner.js';
 
 const GROUPS = ['agent', 'model', 'task', 'day'] as const;
 const ALL_TIME = { from: Date.UTC(2000, 0, 1), to: Date.UTC(2100, 0, 1) };

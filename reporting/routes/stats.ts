@@ -4,7 +4,7 @@ import type { AggregateQuery, Metrics, Store } from '../../src/store/types.js';
 import type { ReportingApi, ReportingDeps } from '../app.js';
 import { ApiMetrics, apiMetrics } from '../metrics.js';
 import { cursorParam, encodeCursor, limitParam, startOfMonth, tzParam } from '../params.js';
-import { plan } from '../planner.js';
+import { plan } from '../../src/store/planner.js';
 
 /** Where a page of the ranking ended: the last project's cost in nano-dollars, and its id. */
 type RankCursor = NonNullable<AggregateQuery['after']>;

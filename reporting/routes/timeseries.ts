@@ -7,7 +7,7 @@ import type { ReportingApi, ReportingDeps } from '../app.js';
 import { enumerateBuckets } from '../buckets.js';
 import { ApiKey, apiKey, ApiMetrics, apiMetrics, subtractMetrics, ZERO_METRICS } from '../metrics.js';
 import { FILTER_PARAMS, filtersOf, groupByParam, limitParam, RANGE_PARAMS, rangeOf, tzParam, zoneFor } from '../params.js';
-import { plan } from '../planner.js';
+import { plan } from '../../src/store/planner.js';
 
 const OTHER = '(other)';
 

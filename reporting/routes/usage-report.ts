@@ -7,7 +7,7 @@ import { TIME_BUCKETS, type Metrics, type TimeBucket } from '../../src/store/typ
 import type { ReportingApi, ReportingDeps } from '../app.js';
 import { ApiKey, apiKey, ApiMetrics, apiMetrics, restOf } from '../metrics.js';
 import { FILTER_PARAMS, filtersOf, GROUP_KEYS, groupByParam, limitParam, orderParam, RANGE_PARAMS, rangeOf, tzParam, zoneFor } from '../params.js';
-import { plan } from '../planner.js';
+import { plan } from '../../src/store/planner.js';
 
 const OTHER = '(other)';
 

@@ -1,4 +1,4 @@
-import { plan } from '../../reporting/planner.js';
+import { plan } from '../store/planner.js';
 import { ROLLUP_DIMENSIONS, type Dimension, type Filters, type Store } from '../store/types.js';
 import type { BudgetScope } from './schema.js';
 

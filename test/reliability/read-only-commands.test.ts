@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../../bench/server.js';
+import { PACKAGE_ROOT } from '../../src/paths.js';
+import { migrationName, readMigrations } from '../../src/store/migrations.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { postgresAtVersion, sqliteAtVersion } from '../support/old-schema.js';
 import { createDatabase, POSTGRES_OPTED_OUT } from '../support/postgres.js';
@@ -15,7 +17,12 @@ import { usageRecord } from '../support/records.js';
  * `verify` and `backup` only read: they run no migration and write nothing, so the database file
  * stays the same byte for byte, and one from an older version is reported as such, not upgraded.
  */
-const PENDING = /older version of tokentally \(not applied: 0008_ids_per_project, 0009_wide_rollups, 0010_write_probe\); it was left as it is/;
+/** What verify says of a database at `version`: every later migration of `dir`, by name. */
+const pending = (dir: string, version: number) => {
+  const names = readMigrations(join(PACKAGE_ROOT, dir)).filter((m) => m.version > version).map(migrationName);
+  return `older version of tokentally (not applied: ${names.join(', ')}); it was left as it is`;
+};
+const PENDING = pending('migrations', 7);
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 const versions = (file: string) => {
   const db = new Database(file, { readonly: true });
@@ -60,11 +67,11 @@ describe('on SQLite, verify and backup leave the database as it was', () => {
 
     const verify = runCli(['verify'], { DATABASE_URL: file });
     expect(await verify.exited).toBe(1);
-    expect(verify.output()).toMatch(PENDING);
+    expect(verify.output()).toContain(PENDING);
     const copy = join(dir, 'copy.db');
     const backup = runCli(['backup', copy], { DATABASE_URL: file });
     expect(await backup.exited).toBe(0);
-    expect(backup.output()).toMatch(PENDING);
+    expect(backup.output()).toContain(PENDING);
     expect(sha(file)).toBe(before);
     expect(versions(file)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(versions(copy)).toEqual([1, 2, 3, 4, 5, 6, 7]);
@@ -89,7 +96,7 @@ describe.skipIf(POSTGRES_OPTED_OUT)('on PostgreSQL, verify leaves the database a
       await postgresAtVersion(client, 3);
       const verify = runCli(['verify'], { DATABASE_URL: database.url });
       expect(await verify.exited).toBe(1);
-      expect(verify.output()).toMatch(/older version of tokentally \(not applied: 0004_ids_per_project, 0005_wide_rollups, 0006_write_probe\)/);
+      expect(verify.output()).toContain(pending('migrations/postgres', 3));
       expect((await client.query('SELECT version FROM schema_migrations ORDER BY version')).rows.map((r) => r.version)).toEqual([1, 2, 3]);
 
       expect(await runCli(['migrate'], { DATABASE_URL: database.url }).exited).toBe(0);

@@ -1,8 +1,8 @@
-import { ApiError } from '../src/http/errors.js';
+import { ApiError } from '../http/errors.js';
 import {
   type AggregateQuery, ROLLUP_BUCKETS, ROLLUP_DIMENSIONS, type Source, type Store, type TimeBucket, type Dimension,
-} from '../src/store/types.js';
-import { isoUtc } from '../src/time.js';
+} from './types.js';
+import { isoUtc } from '../time.js';
 
 const DAY_MS = 86_400_000;
 
