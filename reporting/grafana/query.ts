@@ -93,7 +93,7 @@ export async function runGrafanaQuery(store: Store, q: GrafanaQuery): Promise<un
       continue;
     }
     const result = await store.aggregate(plan({ groupBy: [interval, ...groupBy], filters, from, to, order: null, limit: null }));
-    const series = new Map<string, [number, number][]>();
+    const series = new Map<string, [number | bigint, number][]>();
     for (const g of result.groups) {
       const name = label(g.key);
       const points = series.get(name) ?? [];

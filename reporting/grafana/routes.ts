@@ -3,6 +3,7 @@ import { badRequest } from '../../src/http/errors.js';
 import { DIMENSIONS, type Dimension } from '../../src/store/types.js';
 import type { ReportingApi, ReportingDeps } from '../app.js';
 import { jsonBody } from '../body.js';
+import { exactJsonAnswer } from '../json.js';
 import { metricList, payloadOptions } from './catalog.js';
 import { distinctValues, GrafanaQuery, runGrafanaQuery } from './query.js';
 
@@ -59,7 +60,7 @@ export function registerGrafana(api: ReportingApi, deps: ReportingDeps): void {
   });
 
   api.route(post('/query', 'Time series or tables for panels', GrafanaQuery, { range: EXAMPLE_RANGE, targets: [{ refId: 'A', target: 'cost_usd', payload: { group_by: ['model'] } }] }, QueryAnswer), async (c) =>
-    c.json(await runGrafanaQuery(c.var.store, await jsonBody(c, GrafanaQuery))));
+    exactJsonAnswer(c, await runGrafanaQuery(c.var.store, await jsonBody(c, GrafanaQuery))));
 
   api.route(post('/variable', 'Values of a dashboard variable', VariableBody, { payload: { target: 'model' }, range: EXAMPLE_RANGE }, z.array(z.object({ __text: z.string(), __value: z.string() }))), async (c) => {
     const q = await jsonBody(c, VariableBody);

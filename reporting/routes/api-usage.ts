@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { nanosToUsd } from '../../src/event/normalise.js';
 import { badRequest, quoteInput } from '../../src/http/errors.js';
 import { once } from '../../src/http/query.js';
-import type { Metrics } from '../../src/store/types.js';
+import type { ExactMetrics } from '../../src/store/types.js';
+import { count, countIn } from '../metrics.js';
+import { exactJsonAnswer } from '../json.js';
 import type { ReportingApi } from '../app.js';
 import { FILTER_PARAMS, filtersOf, instantMs, instantParam } from '../params.js';
 import { plan } from '../../src/store/planner.js';
@@ -20,22 +22,22 @@ const Query = z.strictObject({
 });
 
 const OriginalTotals = z.object({
-  totalInputTokens: z.number(),
-  totalOutputTokens: z.number(),
+  totalInputTokens: count,
+  totalOutputTokens: count,
   totalCostUsd: z.number(),
-  recordCount: z.number(),
+  recordCount: count,
 });
 
 const OriginalReport = OriginalTotals.extend({
   groups: z.array(OriginalTotals.extend({ groupKey: z.string().nullable() })),
 });
 
-function originalTotals(m: Metrics): z.infer<typeof OriginalTotals> {
+function originalTotals(m: ExactMetrics): z.infer<typeof OriginalTotals> {
   return {
-    totalInputTokens: m.input_tokens,
-    totalOutputTokens: m.output_tokens,
+    totalInputTokens: countIn(m, 'input_tokens'),
+    totalOutputTokens: countIn(m, 'output_tokens'),
     totalCostUsd: nanosToUsd(m.cost_nanos),
-    recordCount: m.events,
+    recordCount: countIn(m, 'events'),
   };
 }
 
@@ -57,7 +59,7 @@ export function registerApiUsageReport(api: ReportingApi): void {
     const result = await c.var.store.aggregate(
       plan({ groupBy: group ? [group] : [], filters: filtersOf(q), from, to, order: group === 'day' ? null : { by: 'cost_nanos', dir: 'desc' }, limit: null }),
     );
-    return c.json({
+    return exactJsonAnswer(c, {
       ...originalTotals(result.totals),
       groups: result.groups.map((g) => ({ groupKey: g.key[group!] || null, ...originalTotals(g.metrics) })),
     } satisfies z.infer<typeof OriginalReport>);

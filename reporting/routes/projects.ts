@@ -3,11 +3,12 @@ import { z } from 'zod';
 import { ProjectId } from '../../src/event/schema.js';
 import { requireProjects } from '../../src/auth/scope.js';
 import { ApiError, badRequest, notFound, quoteInput } from '../../src/http/errors.js';
-import type { Metrics, Project, ProjectCursor } from '../../src/store/types.js';
+import type { ExactMetrics, Project, ProjectCursor } from '../../src/store/types.js';
 import { once } from '../../src/http/query.js';
 import type { ReportingApi, ReportingDeps, ReportingEnv } from '../app.js';
 import { jsonBody } from '../body.js';
 import { ApiMetrics, apiMetrics, ZERO_METRICS } from '../metrics.js';
+import { exactJsonAnswer } from '../json.js';
 import { cursorParam, encodeCursor, limitParam, tzParam } from '../params.js';
 import { monthByProject, monthOf } from './stats.js';
 
@@ -26,7 +27,7 @@ const PinOrder = z.strictObject({
   }),
 });
 
-function apiProject(p: Project, month: Metrics | undefined) {
+function apiProject(p: Project, month: ExactMetrics | undefined) {
   return {
     id: p.id, name: p.name, description: p.description, archived: p.archived, pinned: p.pinned, pin_order: p.pin_order,
     created_at: p.created_at, updated_at: p.updated_at, current_month: apiMetrics(month ?? ZERO_METRICS),
@@ -82,7 +83,7 @@ export function registerProjects(api: ReportingApi, deps: ReportingDeps): void {
   async function answerOne(c: Context<ReportingEnv>, project: Project | null, id: string, zone: string, status: 200 | 201 = 200) {
     if (!project) throw notFound(`id: no project "${id}"`);
     const { month, projects } = await withMonth(c, [project], zone);
-    return c.json({ month, ...projects[0]! } satisfies z.infer<typeof OneProject>, status);
+    return exactJsonAnswer(c, { month, ...projects[0]! } satisfies z.infer<typeof OneProject>, status);
   }
 
   const one = { description: 'The project', schema: OneProject };
@@ -97,7 +98,7 @@ export function registerProjects(api: ReportingApi, deps: ReportingDeps): void {
     const more = projects.length > limit;
     if (more) projects.pop();
     const next = more ? encodeCursor(placeOf(projects[projects.length - 1]!)) : null;
-    return c.json({ ...(await withMonth(c, projects, tz)), next_cursor: next } satisfies z.infer<typeof ProjectList>);
+    return exactJsonAnswer(c, { ...(await withMonth(c, projects, tz)), next_cursor: next } satisfies z.infer<typeof ProjectList>);
   });
 
   // Registered before /v1/projects/:id so that "pins" is never taken for a project id.

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { isoUtc } from '../../src/time.js';
-import type { AggregateQuery, Metrics, Store } from '../../src/store/types.js';
+import type { AggregateQuery, ExactMetrics, Store } from '../../src/store/types.js';
 import type { ReportingApi, ReportingDeps } from '../app.js';
 import { ApiMetrics, apiMetrics } from '../metrics.js';
+import { exactJsonAnswer } from '../json.js';
 import { cursorParam, encodeCursor, limitParam, startOfMonth, tzParam } from '../params.js';
 import { plan } from '../../src/store/planner.js';
 
@@ -49,7 +50,7 @@ export function monthOf(now: number, zone: string): Month {
  */
 export async function monthByProject(
   store: Store, month: Month, page: { limit: number; after?: RankCursor } | { projects: string[] },
-): Promise<{ totals: Metrics; projects: { project: string; metrics: Metrics }[]; more: boolean }> {
+): Promise<{ totals: ExactMetrics; projects: { project: string; metrics: ExactMetrics }[]; more: boolean }> {
   const result = await store.aggregate(plan({
     groupBy: 'limit' in page && page.limit === 0 ? [] : ['project'], from: month.from, to: month.to, order: { by: 'cost_nanos', dir: 'desc' },
     ...('projects' in page ? { filters: { project: page.projects }, limit: null } : { filters: {}, limit: page.limit, after: page.after }),
@@ -68,7 +69,7 @@ export function registerCurrentMonthStats(api: ReportingApi, deps: ReportingDeps
     const month = monthOf(now, zone);
     const mtd = await monthByProject(c.var.store, month, { limit, after: cursor });
     const last = mtd.projects[mtd.projects.length - 1];
-    return c.json({
+    return exactJsonAnswer(c, {
       month: month.month,
       tz: zone,
       from: isoUtc(month.from),

@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { quoteInput } from '../../src/http/errors.js';
 import { once } from '../../src/http/query.js';
-import { DIMENSIONS, TIME_BUCKETS, type AggregateGroup, type Dimension, type Filters, type Metrics } from '../../src/store/types.js';
+import { DIMENSIONS, TIME_BUCKETS, type AggregateGroup, type Dimension, type ExactMetrics, type Filters } from '../../src/store/types.js';
 import { isoUtc } from '../../src/time.js';
 import type { ReportingApi, ReportingDeps } from '../app.js';
 import { enumerateBuckets } from '../buckets.js';
 import { ApiKey, apiKey, ApiMetrics, apiMetrics, subtractMetrics, ZERO_METRICS } from '../metrics.js';
+import { exactJsonAnswer } from '../json.js';
 import { FILTER_PARAMS, filtersOf, groupByParam, limitParam, RANGE_PARAMS, rangeOf, tzParam, zoneFor } from '../params.js';
 import { plan } from '../../src/store/planner.js';
 
@@ -14,7 +15,7 @@ const OTHER = '(other)';
 interface Series {
   key: Record<string, string | null>;
   other?: true;
-  points: Map<string, Metrics>;
+  points: Map<string, ExactMetrics>;
 }
 
 const Query = z.strictObject({
@@ -80,7 +81,7 @@ export function registerTimeseries(api: ReportingApi, deps: ReportingDeps): void
       kept.push(other);
     }
 
-    return c.json({
+    return exactJsonAnswer(c, {
       from: isoUtc(range.from),
       to: isoUtc(range.to),
       tz: zone,

@@ -3,9 +3,10 @@ import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
 import { quoteInput } from '../../src/http/errors.js';
 import { once } from '../../src/http/query.js';
-import { TIME_BUCKETS, type Metrics, type TimeBucket } from '../../src/store/types.js';
+import { TIME_BUCKETS, type ExactMetrics, type TimeBucket } from '../../src/store/types.js';
 import type { ReportingApi, ReportingDeps } from '../app.js';
-import { ApiKey, apiKey, ApiMetrics, apiMetrics, restOf } from '../metrics.js';
+import { ApiKey, apiKey, ApiMetrics, apiMetrics, count, countIn, restOf } from '../metrics.js';
+import { exactJsonAnswer } from '../json.js';
 import { FILTER_PARAMS, filtersOf, GROUP_KEYS, groupByParam, limitParam, orderParam, RANGE_PARAMS, rangeOf, tzParam, zoneFor } from '../params.js';
 import { plan } from '../../src/store/planner.js';
 
@@ -23,7 +24,7 @@ const Query = z.strictObject({
 
 /** Unpriced models listed by name; the rest are summed. */
 const UNPRICED_LISTED = 50;
-const UnpricedUsage = z.object({ events: z.number(), input_tokens: z.number(), output_tokens: z.number() });
+const UnpricedUsage = z.object({ events: count, input_tokens: count, output_tokens: count });
 
 const Group = ApiMetrics.extend({ key: ApiKey, other: z.literal(true).optional().describe(`set on the "${OTHER}" group`) });
 
@@ -85,7 +86,9 @@ export function registerUsageReport(api: ReportingApi, deps: ReportingDeps): voi
       groupBy: ['model', 'provider'], filters: { ...query.filters, cost_source: ['unpriced'] }, from: unpricedFrom, to: query.to,
       order: { by: 'events', dir: 'desc' }, limit: UNPRICED_LISTED,
     }));
-    const usage = (m: Metrics) => ({ events: m.events, input_tokens: m.input_tokens, output_tokens: m.output_tokens });
+    const usage = (m: ExactMetrics) => ({
+      events: countIn(m, 'events'), input_tokens: countIn(m, 'input_tokens'), output_tokens: countIn(m, 'output_tokens'),
+    });
     const unpricedModels = (unpriced?.groups ?? []).map((g) => ({ model: g.key.model || null, provider: g.key.provider || null, ...usage(g.metrics) }));
     const unpricedRest = unpriced?.more
       ? usage(restOf(unpriced.totals, unpriced.groups))
@@ -95,7 +98,7 @@ export function registerUsageReport(api: ReportingApi, deps: ReportingDeps): voi
       const csv = stringify(rows.map(({ key, ...metrics }) => ({ ...textCells(key), ...metrics })), { header: true, columns: [...groupBy, ...Object.keys(apiMetrics(result.totals))] });
       return c.body(csv, 200, { 'Content-Type': 'text/csv; charset=utf-8' });
     }
-    return c.json({
+    return exactJsonAnswer(c, {
       from: isoUtc(query.from),
       to: isoUtc(query.to),
       tz: q.tz,

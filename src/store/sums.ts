@@ -1,4 +1,4 @@
-import { METRIC_NAMES, type Metrics, type Source } from './types.js';
+import { METRIC_NAMES, type ExactMetrics, type Metrics, type Source } from './types.js';
 
 /**
  * The report metrics as SQL sums that never overflow or lose precision (docs/operations.md, "Sums").
@@ -110,22 +110,25 @@ export type SqlValue = number | bigint | string | null;
 /**
  * The metrics of one result row. Parts read as BigInt (SQLite wide, PostgreSQL past 2^53) are
  * exact; a number past 2^53 arrived rounded, so the row gives null and the caller reads wide.
- * A metric above 2^53 − 1 is returned as the nearest double (docs/operations.md, "Sums").
+ * A metric above 2^53 − 1 is kept in `exact` too, its number being the nearest double.
  */
-export function metricsFromRow(row: Record<string, SqlValue>, parts: readonly SumPart[]): Metrics | null {
-  const exact: Partial<Record<keyof Metrics, bigint>> = {};
-  const metrics = Object.fromEntries(METRIC_NAMES.map((m) => [m, 0])) as unknown as Metrics;
+export function metricsFromRow(row: Record<string, SqlValue>, parts: readonly SumPart[]): ExactMetrics | null {
+  const wide: Partial<Record<keyof Metrics, bigint>> = {};
+  const metrics = Object.fromEntries(METRIC_NAMES.map((m) => [m, 0])) as unknown as ExactMetrics;
   for (const p of parts) {
     const value = row[p.alias] ?? 0;
     if (typeof value === 'bigint') {
-      exact[p.metric] = (exact[p.metric] ?? 0n) + (value << BigInt(p.shift));
+      wide[p.metric] = (wide[p.metric] ?? 0n) + (value << BigInt(p.shift));
     } else {
       const n = Number(value);
       if (!Number.isSafeInteger(n) || p.shift !== 0) return null;
       metrics[p.metric] += n;
     }
   }
-  for (const [m, value] of Object.entries(exact) as [keyof Metrics, bigint][]) metrics[m] = Number(value);
+  for (const [m, value] of Object.entries(wide) as [keyof Metrics, bigint][]) {
+    metrics[m] = Number(value);
+    if (!Number.isSafeInteger(metrics[m])) (metrics.exact ??= {})[m] = value;
+  }
   return metrics;
 }
 

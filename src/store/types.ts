@@ -30,6 +30,13 @@ export interface Metrics {
   reported_cost_nanos: number;
   unpriced_events: number;
 }
+/**
+ * Metrics as a report reads them: where a sum passed 2^53 − 1 its number is the nearest double and
+ * `exact` holds it exactly (docs/operations.md, "Sums"); absent when every sum is a safe integer.
+ */
+export interface ExactMetrics extends Metrics {
+  exact?: Partial<Record<keyof Metrics, bigint>>;
+}
 export const METRIC_NAMES = [
   'events', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens',
   'cost_nanos', 'reported_cost_nanos', 'unpriced_events',
@@ -63,11 +70,11 @@ export interface AggregateQuery {
 
 export interface AggregateGroup {
   key: Partial<Record<GroupKey, string>>;
-  metrics: Metrics;
+  metrics: ExactMetrics;
 }
 
 export interface AggregateResult {
-  totals: Metrics;
+  totals: ExactMetrics;
   groups: AggregateGroup[];
   more: boolean;
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UsageRecord } from '../../src/event/schema.js';
 import { MAX_LISTED_ERRORS } from '../../src/event/validate.js';
-import type { AggregateQuery, Metrics } from '../../src/store/types.js';
+import { METRIC_NAMES, type AggregateQuery, type ExactMetrics, type Metrics } from '../../src/store/types.js';
 import { usageRecord } from '../support/records.js';
 import { BACKENDS, startTestService, type TestService } from '../support/service.js';
 
@@ -17,7 +17,12 @@ import { BACKENDS, startTestService, type TestService } from '../support/service
 const DAY = Date.UTC(2026, 10, 3);
 const MAX_TOKENS = 1_000_000_000;
 const ALL_TIME = { from: Date.UTC(2000, 0, 1), to: Date.UTC(2100, 0, 1) };
-const big = (n: bigint) => Number(n);
+/** Metrics as the store answers them: numbers, and the sums past 2^53 − 1 exactly in `exact`. */
+const exactMetrics = (sums: Record<keyof Metrics, bigint>): ExactMetrics => {
+  const metrics = Object.fromEntries(METRIC_NAMES.map((m) => [m, Number(sums[m])])) as unknown as ExactMetrics;
+  const exact = Object.fromEntries(METRIC_NAMES.filter((m) => sums[m] > BigInt(Number.MAX_SAFE_INTEGER)).map((m) => [m, sums[m]]));
+  return Object.keys(exact).length ? { ...metrics, exact } : metrics;
+};
 
 describe.each(BACKENDS)('on %s, sums that overflow 64 bits', (backend) => {
   let svc: TestService;
@@ -97,10 +102,10 @@ describe.each(BACKENDS)('on %s, sums that overflow 64 bits', (backend) => {
       ...Array.from({ length: 100 }, (_, i) => huge(1000 + i, { project: 'borealis', ts: Date.UTC(2030, 0, 2, 1) })),
     ];
     for (let i = 0; i < records.length; i += 250) await svc.store.insertBatch(records.slice(i, i + 250));
-    const sums = (n: bigint, computedCost: bigint): Metrics => ({
-      events: Number(n), input_tokens: big(n * BigInt(MAX)), output_tokens: big(n * BigInt(MAX)), cache_read_tokens: big(n * BigInt(MAX)),
-      cache_write_tokens: big(n * BigInt(MAX)), reasoning_tokens: big(n * BigInt(MAX)),
-      cost_nanos: big((n / 2n) * BigInt(MAX) + (n / 2n) * computedCost), reported_cost_nanos: big((n / 2n) * BigInt(MAX)), unpriced_events: 0,
+    const sums = (n: bigint, computedCost: bigint) => exactMetrics({
+      events: n, input_tokens: n * BigInt(MAX), output_tokens: n * BigInt(MAX), cache_read_tokens: n * BigInt(MAX),
+      cache_write_tokens: n * BigInt(MAX), reasoning_tokens: n * BigInt(MAX),
+      cost_nanos: (n / 2n) * BigInt(MAX) + (n / 2n) * computedCost, reported_cost_nanos: (n / 2n) * BigInt(MAX), unpriced_events: 0n,
     });
     const question = (over: Partial<AggregateQuery>): AggregateQuery => ({
       source: 'rollup', groupBy: ['project'], filters: { project: ['atlas', 'borealis'] }, ...ALL_TIME, order: { by: 'cost_nanos', dir: 'desc' }, limit: null, ...over,
@@ -139,7 +144,77 @@ describe.each(BACKENDS)('on %s, sums that overflow 64 bits', (backend) => {
     const { totals } = await svc.store.aggregate({
       source: 'rollup', groupBy: [], filters: { project: ['cygnus'] }, from: ts, to: ts + 86_400_000, order: null, limit: null,
     });
-    expect(totals.input_tokens).toBe(big(2n ** 62n + 10n));
+    expect(totals.input_tokens).toBe(Number(2n ** 62n + 10n));
+    expect(totals.exact).toEqual({ input_tokens: 2n ** 62n + 10n });
     expect(await svc.store.verify()).toMatchObject({ ok: true, mismatches: 0 });
   });
+
+  it('every JSON answer and the CSV carry sums past 2^53 − 1 as their exact digits', async () => {
+    const MAX = 2n ** 53n - 1n;
+    // This month, so the month-to-date answers hold them too: 3 × MAX and 3 × (MAX − 2) input
+    // tokens, neither a double, and orion costlier, so a limit of 1 folds pegasus into "(other)".
+    const ts = Date.now();
+    const records = ['orion', 'pegasus'].flatMap((project, p) => Array.from({ length: 3 }, (_, i) => usageRecord(`${project}-${i}`, {
+      project, ts, input_tokens: Number(MAX - 2n * BigInt(p)), output_tokens: Number(MAX), cost_nanos: 1000 - p, cost_source: 'reported',
+    })));
+    await svc.store.insertBatch(records);
+    const orion = { input: 3n * MAX, output: 3n * MAX };
+    const pegasus = { input: 3n * (MAX - 2n), output: 3n * MAX };
+    const both = { input: orion.input + pegasus.input, output: orion.output + pegasus.output };
+    // The metrics a report gives for these sums, read from the JSON text (see exactJson).
+    const metrics = (m: { input: bigint; output: bigint }) => ({
+      events: 3 * (m === both ? 2 : 1), input_tokens: String(m.input), output_tokens: String(m.output), total_tokens: String(m.input + m.output),
+    });
+    const text = async (path: string, init?: RequestInit) => {
+      const res = await fetch(svc.reportingUrl + path, init);
+      const body = await res.text();
+      expect(res.status, body).toBe(200);
+      return body;
+    };
+    const json = async (path: string, init?: RequestInit) => exactParse(await text(path, init));
+    const filter = 'project=orion&project=pegasus';
+
+    for (const group of ['project', 'run']) {
+      const report = await json(`/v1/reports/usage?group_by=${group}&${filter}&limit=1`);
+      expect(report, group).toMatchObject({ source: group === 'run' ? 'raw' : 'rollup', totals: metrics(both) });
+      if (group === 'project') {
+        expect(report.groups).toMatchObject([{ key: { project: 'orion' }, ...metrics(orion) }, { key: { project: '(other)' }, other: true, ...metrics(pegasus) }]);
+      }
+    }
+    const csv = await text(`/v1/reports/usage?group_by=project&${filter}&format=csv`);
+    expect(csv.split('\n')[1]).toMatch(new RegExp(`^orion,3,${orion.input},${orion.output},0,0,0,${orion.input + orion.output},`));
+
+    const series = await json(`/v1/reports/timeseries?interval=month&group_by=project&${filter}&limit=1`);
+    expect(series.totals).toMatchObject(metrics(both));
+    expect(series.series.map((s: any) => s.points[0])).toMatchObject([metrics(orion), metrics(pegasus)]);
+
+    const day = new Date(ts).toISOString().slice(0, 10);
+    const original = await json(`/api/usage?from_date=${day}&to_date=${day}&group_by=agent&${filter}`);
+    expect(original).toMatchObject({ totalInputTokens: String(both.input), totalOutputTokens: String(both.output), recordCount: 6 });
+
+    const stats = await json('/v1/stats/current-month');
+    expect(stats.global).toEqual((await json('/v1/reports/usage')).totals);
+    expect(stats.projects.filter((p: any) => ['orion', 'pegasus'].includes(p.project))).toMatchObject([
+      { project: 'orion', ...metrics(orion) }, { project: 'pegasus', ...metrics(pegasus) },
+    ]);
+    const projects = await json('/v1/projects');
+    expect(projects.projects.find((p: any) => p.id === 'orion').current_month).toMatchObject(metrics(orion));
+    expect(await json('/v1/projects/pegasus')).toMatchObject({ current_month: metrics(pegasus) });
+
+    const month = { from: new Date(ts - 86_400_000).toISOString(), to: new Date(ts + 86_400_000).toISOString() };
+    const grafana = await json('/grafana/query', {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ range: month, targets: [
+        { refId: 'A', target: 'input_tokens', payload: { format: 'table', group_by: ['project'], project: 'orion' } },
+        { refId: 'B', target: 'total_tokens', payload: { project: 'pegasus' } },
+      ] }),
+    });
+    expect(grafana[0].rows).toEqual([['orion', String(orion.input)]]);
+    expect(grafana[1].datapoints.map((d: any[]) => d[0])).toEqual([String(pegasus.input + pegasus.output)]);
+  });
 });
+
+/** JSON.parse with the integers past 2^53 − 1 kept exact, as decimal strings. */
+function exactParse(text: string): any {
+  return JSON.parse(text.replace(/([:,[])(\d{16,})(?=[,\]}])/g, '$1"$2"'));
+}
