@@ -6,11 +6,10 @@ import type { LogRecord } from './logs-request.js';
 import { RECORDS_PER_STEP, runNow, type Steps } from './steps.js';
 import {
   INPUT_PARTS, OUTPUT_PARTS, SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS,
-  firstPresent, includeParts, keptAttributes, operationOf, toCount, toText, type MappedEvent,
+  firstPresent, includeParts, keptAttributes, operationOf, toCount, toText, UNKNOWN_SERVICE, type MappedEvent,
 } from './mapping.js';
 
 /** What the OTel SDKs report when a process sets no `service.name`. */
-const UNKNOWN_SERVICE = 'unknown_service';
 const NANOS_PER_MS = 1_000_000n;
 
 /**

@@ -89,6 +89,9 @@ const OPERATION_ALIASES: ReadonlyMap<string, string> = new Map([
 /** Spans whose tokens count. Agent, workflow and chain spans carry their children's sums. */
 export const INFERENCE_OPERATIONS: ReadonlySet<string> = new Set(['chat', 'text_completion', 'generate_content', 'embeddings']);
 /** Counted only as a remote call (span kind CLIENT); in-process it sums its children. */
+/** The agent of a record whose resource names no service, as the OTel SDKs name such a service. */
+export const UNKNOWN_SERVICE = 'unknown_service';
+
 export const REMOTE_AGENT_OPERATION = 'invoke_agent';
 /** Ancestors whose name becomes `agent_id` of the inference spans below them. */
 export const AGENT_OPERATIONS: ReadonlySet<string> = new Set(['invoke_agent', 'AGENT']);

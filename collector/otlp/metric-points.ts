@@ -3,7 +3,7 @@ import type { ServiceSelection } from '../../src/config.js';
 import type { MetricStreamPoint, MetricStreamUpdate } from '../../src/store/types.js';
 import type { Attributes } from './common.js';
 import { countsService, metricProfileOf, type MetricProfile } from './emitters.js';
-import { firstPresent, keptAttributes, operationOf, SPAN_OR_RESOURCE_FIELDS, toText, type MappedEvent, type TokenField } from './mapping.js';
+import { firstPresent, keptAttributes, operationOf, SPAN_OR_RESOURCE_FIELDS, toText, UNKNOWN_SERVICE, type MappedEvent, type TokenField } from './mapping.js';
 import type { MetricPoint } from './metrics-request.js';
 
 /**
@@ -22,7 +22,6 @@ const DELTA = 1;
 const CUMULATIVE = 2;
 const NANOS_PER_MS = 1_000_000n;
 /** What the OTel SDKs report when a process sets no `service.name`. */
-const UNKNOWN_SERVICE = 'unknown_service';
 
 /** A point that counts tokens: its stream, where it stands, and its event still without the count. */
 export interface StreamPoint {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { emitterOf } from './emitters.js';
 import {
   AGENT_OPERATIONS, INFERENCE_OPERATIONS, INPUT_PARTS, REMOTE_AGENT_OPERATION, SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS, TOKEN_ATTRIBUTES,
-  VERCEL_AI, VERCEL_MODEL_CALL_TOKEN_ATTRIBUTES, firstPresent, includeParts, keptAttributes, operationOf, reportsExclusiveInput, toCount, toText,
+  VERCEL_AI, VERCEL_MODEL_CALL_TOKEN_ATTRIBUTES, firstPresent, includeParts, keptAttributes, operationOf, reportsExclusiveInput, toCount, toText, UNKNOWN_SERVICE,
   type MappedEvent, type TokenField,
 } from './mapping.js';
 import type { AttributeValue, Attributes } from './common.js';
@@ -11,7 +11,6 @@ import { MAX_REMEMBERED_TEXT, type CallSpan, type SpanMemory } from './span-memo
 import { RECORDS_PER_STEP, runNow, type Steps } from './steps.js';
 
 /** What the OTel SDKs report when a process sets no `service.name`. */
-const UNKNOWN_SERVICE = 'unknown_service';
 const NANOS_PER_MS = 1_000_000n;
 
 /**

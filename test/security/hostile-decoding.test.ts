@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { mkdtempSync } from 'node:fs';
-import { request, type IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:http2';
 import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { peakRssMB, runCli, stop, waitForListening, type Running } from '../../bench/server.js';
-import { otlpTypes } from '../../collector/otlp/decode.js';
 import { callExport, grpcClient } from '../support/grpc.js';
+import { field, gzipJson, gzipProto, send, traceRequest } from '../support/hostile.js';
 import { metricValue, until } from '../support/wait.js';
 
 /**
@@ -42,41 +42,7 @@ beforeAll(async () => {
 });
 afterAll(() => stop(run));
 
-interface Answer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  /** JSON, or the google.rpc.Status of a protobuf answer, as an object. */
-  body: any;
-}
-
-/**
- * One request on a connection of its own. Building a bomb keeps this process busy for seconds, long
- * enough for the server to close idle keep-alive connections, which a pooled client (fetch) may
- * then reuse as they close.
- */
-function send(method: 'GET' | 'POST', url: string, body?: Buffer, headers: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('error', reject);
-      res.on('end', () => {
-        const bytes = Buffer.concat(chunks);
-        const decoded = res.headers['content-type'] === 'application/x-protobuf'
-          ? otlpTypes.status.toObject(otlpTypes.status.decode(bytes))
-          : bytes.length > 0 ? JSON.parse(bytes.toString()) : null;
-        resolve({ status: res.statusCode!, headers: res.headers, body: decoded });
-      });
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 const post = (path: string, body: Buffer, headers: Record<string, string>) => send('POST', collector + path, body, headers);
-
-const gzipJson = { 'content-type': 'application/json', 'content-encoding': 'gzip' };
-const gzipProto = { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' };
 
 /** How long an answer took. */
 interface Timing {
@@ -107,22 +73,6 @@ function expectBounded(outcome: Timing) {
   expect(outcome.healthzMs).toBeLessThan(HEALTHZ_WITHIN_MS);
   expect(peakRssMB(run) - baselinePeakMB).toBeLessThan(PEAK_GROWTH_MB);
 }
-
-/** A protobuf length-delimited field: tag, varint length, bytes. */
-function field(number: number, body: Uint8Array): Buffer {
-  const length: number[] = [];
-  for (let n = body.length; ; n = Math.floor(n / 128)) {
-    if (n < 128) {
-      length.push(n);
-      break;
-    }
-    length.push((n % 128) | 128);
-  }
-  return Buffer.concat([Buffer.from([(number << 3) | 2, ...length]), body]);
-}
-
-/** ExportTraceServiceRequest { resource_spans { scope_spans { <spans> } } }: `spans` are the encoded `spans` fields (number 2). */
-const traceRequest = (spans: Buffer) => field(1, field(2, spans));
 
 describe('hostile bodies against a running tokentally serve', () => {
   it('refuses 10 million empty spans (about 20 KB of gzip protobuf) at MAX_RECORDS_PER_REQUEST', async () => {
