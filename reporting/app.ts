@@ -28,6 +28,8 @@ export interface ReportingDeps {
   now: () => number;
   /** Per attempt of a test notification (BUDGET_NOTIFY_TIMEOUT_MS). */
   notifyTimeoutMs: number;
+  /** Budgets that may exist at once (MAX_BUDGETS): the collector evaluates every one of them every few seconds. */
+  maxBudgets: number;
 }
 
 /** Per request: who asked, and the store limited to what that key may read. */

@@ -124,7 +124,7 @@ export async function startService(config: Config, roles: Roles, now: () => numb
       }
     }
     if (roles.reporting) {
-      const server = await listen(createReportingApp({ store, keys: config.API_KEYS, maxBodyBytes: config.MAX_BODY_BYTES, now, notifyTimeoutMs: config.BUDGET_NOTIFY_TIMEOUT_MS }), config.HOST, config.REPORTING_PORT, 'REPORTING_PORT');
+      const server = await listen(createReportingApp({ store, keys: config.API_KEYS, maxBodyBytes: config.MAX_BODY_BYTES, now, notifyTimeoutMs: config.BUDGET_NOTIFY_TIMEOUT_MS, maxBudgets: config.MAX_BUDGETS }), config.HOST, config.REPORTING_PORT, 'REPORTING_PORT');
       servers.push(server);
       service.reportingUrl = urlOf(server, config.HOST);
     }

@@ -52,6 +52,7 @@ export const ConfigSchema = z
     BUDGET_EVALUATE_MS: positiveInt.max(60_000).default(2_000),
     BUDGET_NOTIFY_ATTEMPTS: positiveInt.max(100).default(10),
     BUDGET_NOTIFY_TIMEOUT_MS: positiveInt.max(60_000).default(5_000),
+    MAX_BUDGETS: positiveInt.max(100_000).default(1_000),
   })
   .refine((c) => c.MAX_EVENTS_PER_REQUEST <= c.QUEUE_MAX_EVENTS, {
     path: ['MAX_EVENTS_PER_REQUEST'],

@@ -99,7 +99,7 @@ export function registerBudgets(api: ReportingApi, deps: ReportingDeps): void {
     description: 'The whole budget: fields left out take their defaults. A webhook target given without `secret` keeps the secret stored for the same URL.',
     body: { schema: BudgetInput, example: EXAMPLE },
     responses: { 200: { description: 'Replaced', schema: ApiBudget }, 201: { description: 'Created', schema: ApiBudget } },
-    errors: [415],
+    errors: [409, 415],
   }, async (c, _q, { id }) => {
     const input = await jsonBody(c, BudgetInput);
     const { principal } = c.var;
@@ -109,6 +109,9 @@ export function registerBudgets(api: ReportingApi, deps: ReportingDeps): void {
     }
     const stored = await c.var.store.budgets.get(id);
     if (stored && !visibleTo(stored, principal)) throw new ApiError(403, 'forbidden', `id: this key may not change budget "${id}"`);
+    if (!stored && (await c.var.store.budgets.list()).length >= deps.maxBudgets) {
+      throw new ApiError(409, 'too_many_budgets', `id: ${deps.maxBudgets} budgets exist already (MAX_BUDGETS); delete one first`);
+    }
     const { budget, created } = await c.var.store.budgets.save({
       id, name: input.name ?? id, scope: input.scope, window: input.window, tz: input.tz, limit_nanos: usdToNanos(input.limit_usd),
       thresholds: input.thresholds, targets: withSecrets(input.targets, stored),

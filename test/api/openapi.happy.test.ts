@@ -22,7 +22,7 @@ beforeAll(async () => {
     docs[name] = (await res.json()) as Document;
   }
   // The same functions the server builds its apps with, for the routes Hono registered.
-  apps.reporting = createReportingApp({ store: svc.store, keys: [], maxBodyBytes: 1024 * 1024, now: () => NOW, notifyTimeoutMs: 1000 });
+  apps.reporting = createReportingApp({ store: svc.store, keys: [], maxBodyBytes: 1024 * 1024, now: () => NOW, notifyTimeoutMs: 1000, maxBudgets: 1000 });
   apps.collector = createCollectorApp(ingestDeps({
     store: svc.store, writer: new BatchWriter(svc.store, { maxQueuedEvents: 1, maxBatchEvents: 1, retryForMs: 0 }),
     pricer: createPricer(loadPriceTable({})), keys: [], limits: {

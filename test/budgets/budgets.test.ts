@@ -102,6 +102,22 @@ describe.each(BACKENDS)('budgets on %s', (backend) => {
       expect((await call(svc, 'GET', '/v1/budgets/bad')).status).toBe(404);
     });
 
+    it('refuses a budget beyond MAX_BUDGETS with 409, and still replaces the existing ones', async () => {
+      const capped = await startTestService({ backend, env: { API_KEYS, MAX_BUDGETS: '2' } });
+      try {
+        const body = { window: 'day', limit_usd: 1 };
+        expect((await call(capped, 'PUT', '/v1/budgets/a', body)).status).toBe(201);
+        expect((await call(capped, 'PUT', '/v1/budgets/b', body)).status).toBe(201);
+        const third = await call(capped, 'PUT', '/v1/budgets/c', body);
+        expect(third.status).toBe(409);
+        expect(third.body.error.message).toMatch(/^id: 2 budgets exist already \(MAX_BUDGETS\)/);
+        expect((await call(capped, 'PUT', '/v1/budgets/b', { ...body, limit_usd: 2 })).status).toBe(200);
+        expect((await call(capped, 'GET', '/v1/budgets')).body.budgets.map((b: any) => b.id)).toEqual(['a', 'b']);
+      } finally {
+        await capped.close();
+      }
+    });
+
     it('refuses a bad id and reserved words, naming the id', async () => {
       for (const id of ['-x', 'status', 'check']) {
         const res = await call(svc, 'PUT', `/v1/budgets/${id}`, { window: 'day', limit_usd: 1 });
