@@ -9,7 +9,7 @@ export interface LoadOptions {
   batch: number;
   connections: number;
   seconds: number;
-  /** Requests per second, evenly spaced on one connection; absent: as fast as the server answers. */
+  /** Requests per second, evenly spaced, sent when due (see pace); absent: as fast as the server answers. */
   rate?: number;
 }
 
@@ -78,15 +78,21 @@ export async function drive(options: DriveOptions): Promise<LoadResult> {
 }
 
 /**
- * Requests evenly spaced at `rate` a second on one keep-alive connection, each latency counted from
- * when the request was due, so a slow answer also counts against the request it held back.
+ * Requests evenly spaced at `rate` a second, each sent when due whether or not the ones before it
+ * were answered (an open loop, as requests from many agents arrive), over at most `connections`
+ * keep-alive connections; each latency counts from when the request was due, so time spent waiting
+ * for a free connection counts too. On one connection with one request in flight, each request
+ * waited for the one before, so the server could neither overlap one request's parsing with
+ * another's commit nor commit several together: 100-event batches at half the peak rate then ran
+ * at about the rate one connection can serve, and measured that queue (docs/benchmarks.md, session 8).
  * autocannon's own rate limit sends each second's quota back to back, and its correction for that
  * assumes requests due every millisecond, which fills the histogram with made-up fast samples.
  */
 async function pace(options: DriveOptions & { rate: number }): Promise<LoadResult> {
   const url = new URL(options.url);
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const agent = new Agent({ keepAlive: true, maxSockets: options.connections });
   const latencies: number[] = [];
+  const answers: Promise<void>[] = [];
   let failures = 0;
   const warmup = Math.floor(options.rate * PACED_WARMUP_SECONDS);
   const started = performance.now();
@@ -96,11 +102,13 @@ async function pace(options: DriveOptions & { rate: number }): Promise<LoadResul
     const due = started + (n * 1000) / options.rate;
     if (n === warmup) measuredFrom = due;
     if (due > performance.now()) await new Promise((r) => setTimeout(r, due - performance.now()));
-    const status = await post(url, agent, options.headers, options.body(n));
-    if (n < warmup) continue;
-    if (status >= 200 && status < 300) latencies.push(performance.now() - due);
-    else failures++;
+    answers.push(post(url, agent, options.headers, options.body(n)).then((status) => {
+      if (n < warmup) return;
+      if (status >= 200 && status < 300) latencies.push(performance.now() - due);
+      else failures++;
+    }));
   }
+  await Promise.all(answers);
   agent.destroy();
   latencies.sort((a, b) => a - b);
   return {
