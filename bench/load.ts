@@ -81,10 +81,10 @@ export async function drive(options: DriveOptions): Promise<LoadResult> {
  * Requests evenly spaced at `rate` a second, each sent when due whether or not the ones before it
  * were answered (an open loop, as requests from many agents arrive), over at most `connections`
  * keep-alive connections; each latency counts from when the request was due, so time spent waiting
- * for a free connection counts too. On one connection with one request in flight, each request
- * waited for the one before, so the server could neither overlap one request's parsing with
- * another's commit nor commit several together: 100-event batches at half the peak rate then ran
- * at about the rate one connection can serve, and measured that queue (docs/benchmarks.md, session 8).
+ * for a free connection counts too. With one request in flight, each would wait for the one before,
+ * so the server could neither parse one request while committing another nor commit several
+ * together, and 100-event batches at half the peak rate come near what one connection can be
+ * served at: the figure would measure that queue (docs/benchmarks.md, session 8).
  * autocannon's own rate limit sends each second's quota back to back, and its correction for that
  * assumes requests due every millisecond, which fills the histogram with made-up fast samples.
  */

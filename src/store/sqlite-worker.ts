@@ -47,9 +47,9 @@ const BACKSTOP_PAGES = 10_000;
 
 /**
  * The checkpoint thread copies the WAL into the database file at most this often, each time
- * everything committed since. Once per commit, a small commit paid for two more fsyncs (the
- * checkpoint's, of the WAL and the database file, on the same disk as the next commit's) and for
- * a third in the next commit: a fully copied WAL starts over, and SQLite syncs its new header
+ * everything committed since. A checkpoint per commit would cost each small commit two more fsyncs
+ * (the checkpoint's, of the WAL and the database file, on the same disk as the next commit's) and
+ * a third inside the next commit: a fully copied WAL starts over, and SQLite syncs its new header
  * before the commit's frames (docs/benchmarks.md, session 8).
  */
 const CHECKPOINT_INTERVAL_MS = 200;
