@@ -3,8 +3,10 @@ import { localToUtc, offsetMinutes, prepareZone, utcMs, zoneSegments, type ZoneS
 
 /** Every change of offset over [from, to), found the slow way: Intl asked every hour, then bisected. */
 function bruteForce(zone: string, from: number, to: number): ZoneSegment[] {
+  // One formatter for all the questions: building one costs far more than asking it.
+  const format = new Intl.DateTimeFormat('en-US', { timeZone: zone, timeZoneName: 'longOffset' });
   const offset = (ms: number) => {
-    const name = new Intl.DateTimeFormat('en-US', { timeZone: zone, timeZoneName: 'longOffset' }).formatToParts(ms).find((p) => p.type === 'timeZoneName')!.value;
+    const name = format.formatToParts(ms).find((p) => p.type === 'timeZoneName')!.value;
     const m = /GMT([+-])(\d{2}):(\d{2})/.exec(name);
     return m ? (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : 0;
   };
