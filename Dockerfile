@@ -66,5 +66,5 @@ EXPOSE 4317 4318 4320
 # Probes the apps that the container's command runs: both for `serve`, one for `collector` or `reporting`.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 CMD ["node", "/app/deploy/healthcheck.mjs"]
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "/app/deploy/docker-entrypoint.mjs"]
+ENTRYPOINT ["node", "--max-old-space-size=1024", "--max-semi-space-size=8", "/app/deploy/docker-entrypoint.mjs"]
 CMD ["serve"]

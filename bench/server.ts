@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { SERVICE_NODE_FLAGS } from '../service/node-flags.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 
 export const CLI = join(PACKAGE_ROOT, 'dist', 'service', 'cli.js');
@@ -22,9 +23,9 @@ export function runScript(script: string, args: string[], env: Record<string, st
   return { child, output: () => output, exited };
 }
 
-/** Starts the built CLI. */
+/** Starts the built CLI, with the V8 flags its shebang and `npm start` give it. */
 export function runCli(args: string[], env: Record<string, string>, nodeFlags: string[] = []): Running {
-  return runScript(CLI, args, env, nodeFlags);
+  return runScript(CLI, args, env, [...SERVICE_NODE_FLAGS, ...nodeFlags]);
 }
 
 /** Resolves with the URLs of the named apps once the process prints `<app> listening on <url>` for each. */

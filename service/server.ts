@@ -98,7 +98,7 @@ export async function startService(config: Config, roles: Roles, now: () => numb
       const w = writer;
       telemetry.observeQueueDepth(() => w.queuedEvents);
       const s = (sender = new DeliverySender(store, { maxAttempts: config.BUDGET_NOTIFY_ATTEMPTS, timeoutMs: config.BUDGET_NOTIFY_TIMEOUT_MS, pollMs: 1_000, now: Date.now }));
-      const e = (evaluator = new EvaluatorThread(config, () => s.wake()));
+      const e = (evaluator = new EvaluatorThread(config, store.budgets, () => s.wake()));
       const ingest = ingestDeps({
         store, writer, pricer, keys: config.API_KEYS, countMetrics: config.COUNT_METRICS, forward: forwarder,
         limits: {

@@ -21,8 +21,9 @@ export type EvaluatorMessage = { kind: 'evaluated'; statuses: readonly BudgetSta
 if (parentPort) {
   const port = parentPort;
   const { config, intervalMs } = workerData as EvaluatorThreadData;
-  // Its writes (crossings) are few: no insert thread of its own.
-  const store = openStore({ ...config, SQLITE_WRITE_THREADS: 'off' });
+  // Its writes (crossings) are few: no insert thread of its own; and its reads are already off the
+  // main thread: no read threads (two more isolates) either.
+  const store = openStore({ ...config, SQLITE_WRITE_THREADS: 'off' }, { readThreads: false });
   const evaluator = new BudgetEvaluator(store, {
     intervalMs, now: Date.now,
     onEnqueued: () => port.postMessage({ kind: 'enqueued' } satisfies EvaluatorMessage),

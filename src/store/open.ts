@@ -6,8 +6,9 @@ import type { Store } from './types.js';
 /**
  * The backend named by DATABASE_URL: `postgres://` or `postgresql://` (PostgreSQL), else a file path
  * (SQLite). `readOnly`: for commands that only read, which then cannot change the database.
+ * `readThreads`: SQLite reports on read threads; off for a caller already on a thread of its own.
  */
-export function openStore(config: Config, { readOnly = false } = {}): Store {
+export function openStore(config: Config, { readOnly = false, readThreads = true } = {}): Store {
   const url = config.DATABASE_URL;
   if (/^postgres(ql)?:\/\//i.test(url)) {
     return new PostgresStore(url, {
@@ -16,6 +17,6 @@ export function openStore(config: Config, { readOnly = false } = {}): Store {
   }
   const file = url.startsWith('file:') ? url.slice('file:'.length) : url;
   return new SqliteStore(file, {
-    synchronous: config.SQLITE_SYNCHRONOUS, busyTimeoutMs: config.SQLITE_BUSY_TIMEOUT_MS, writeThreads: config.SQLITE_WRITE_THREADS === 'on', readOnly,
+    synchronous: config.SQLITE_SYNCHRONOUS, busyTimeoutMs: config.SQLITE_BUSY_TIMEOUT_MS, writeThreads: config.SQLITE_WRITE_THREADS === 'on', readThreads, readOnly,
   });
 }
