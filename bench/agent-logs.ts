@@ -208,10 +208,10 @@ let stamps = 0;
 /**
  * OTLP logs ingest against a running collector, over HTTP protobuf (`POST /v1/logs`) or gRPC
  * (LogsService/Export): bodies encoded from 64 templates before the clock starts, each request
- * stamping new times and ids into one. Events = usage records stored.
+ * stamping new times and ids into one (or `body`'s). Events = usage records stored.
  */
-export async function runLogsLoad(options: LogsLoadOptions): Promise<LoadResult> {
-  const common = { connections: options.connections, seconds: options.seconds, eventsPerRequest: options.batch, body: logsBodies(options.batch) };
+export async function runLogsLoad(options: LogsLoadOptions, body = logsBodies(options.batch)): Promise<LoadResult> {
+  const common = { connections: options.connections, seconds: options.seconds, eventsPerRequest: options.batch, body };
   return options.transport === 'http'
     ? drive({ ...common, url: `${options.url}/v1/logs`, headers: { 'content-type': 'application/x-protobuf' } })
     : driveGrpc({ ...common, url: options.url, path: LOGS_EXPORT });

@@ -1,7 +1,8 @@
 import {
-  Metadata, Server, ServerCredentials, ServerInterceptingCall, ServerListenerBuilder, status,
+  Metadata, Server, ServerCredentials, type ConnectionInjector, ServerInterceptingCall, ServerListenerBuilder, status,
   type sendUnaryData, type ServerInterceptingCallInterface, type ServerInterceptor, type ServerUnaryCall, type ServiceDefinition, type StatusObject,
 } from '@grpc/grpc-js';
+import type { Http2Server, Http2Session, ServerOptions as Http2ServerOptions } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { ApiKey, Principal } from '../src/auth/keys.js';
 import { authenticate } from '../src/http/auth.js';
@@ -118,6 +119,37 @@ function grpcStatus(error: unknown): StatusObject {
   return { code, details: error.message, metadata };
 }
 
+/**
+ * The HTTP/2 flow-control windows the collector grants, per call and per connection: what a client
+ * sends before it must wait for the collector to read it. HTTP/2's default, 64 KiB, made a 100-record
+ * logs export (73 KB) wait once for the busy event loop, and a 1,000-record one (730 KB) eleven times,
+ * where the same body over HTTP/1.1 goes in one write (docs/benchmarks.md, "gRPC per-request cost").
+ * Unread bytes a connection can hold stay bounded by it; grpc-js bounds each message as before.
+ */
+export const FLOW_CONTROL_WINDOW = 1024 * 1024;
+
+/** The grpc-js server fields the windows are set through: its types call them private. */
+interface ServerInternals {
+  commonServerOptions: Http2ServerOptions;
+  http2Servers: Map<Http2Server, unknown>;
+}
+
+/**
+ * grpc-js has no server option for the windows (only its client has `grpc-node.flow_control_window`),
+ * so they go into the options of the HTTP/2 server it makes for each injector (the per-call window
+ * every client is told in SETTINGS) and onto each session it opens (the connection's window).
+ * test/otlp/grpc.test.ts checks what a client sees.
+ */
+function connectionInjector(server: Server): ConnectionInjector {
+  const internals = server as unknown as ServerInternals;
+  internals.commonServerOptions.settings = { ...internals.commonServerOptions.settings, initialWindowSize: FLOW_CONTROL_WINDOW };
+  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+  for (const http2Server of internals.http2Servers.keys()) {
+    http2Server.on('session', (session: Http2Session) => session.setLocalWindowSize(FLOW_CONTROL_WINDOW));
+  }
+  return injector;
+}
+
 export interface GrpcFront {
   /** Serves a connection that the caller's listener accepted. */
   accept(socket: Socket): void;
@@ -139,7 +171,7 @@ export function createGrpcFront(deps: IngestDeps): GrpcFront {
       },
     });
   }
-  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+  const injector = connectionInjector(server);
   return {
     accept: (socket) => injector.injectConnection(socket),
     close: (timeoutMs) => new Promise((resolve) => {

@@ -1,8 +1,10 @@
 import { status } from '@grpc/grpc-js';
 import { SpanKind, type Tracer } from '@opentelemetry/api';
 import Database from 'better-sqlite3';
+import { connect, type Settings } from 'node:http2';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { FLOW_CONTROL_WINDOW } from '../../collector/grpc.js';
 import { otlpTypes } from '../../collector/otlp/decode.js';
 import { hashKey } from '../../src/auth/keys.js';
 import { callExport, grpcClient, grpcExporter, TRACE_EXPORT } from '../support/grpc.js';
@@ -197,5 +199,20 @@ describe('gRPC status codes', () => {
     expect(await answered).toEqual({ code: status.UNAVAILABLE, details: expect.stringMatching(/shutting down/) });
     await stopping;
     client.close();
+  });
+});
+
+describe('HTTP/2 flow control', () => {
+  it('grants each call and each connection FLOW_CONTROL_WINDOW, so a client sends a 1,000-record export without waiting', async () => {
+    svc = await startTestService();
+    const session = connect(svc.grpcUrl);
+    try {
+      const settings = await new Promise<Settings>((resolve) => session.once('remoteSettings', resolve));
+      expect(settings.initialWindowSize).toBe(FLOW_CONTROL_WINDOW);
+      // The connection's window is raised by a WINDOW_UPDATE that follows the SETTINGS.
+      await until(() => session.state.remoteWindowSize === FLOW_CONTROL_WINDOW, 'the connection window to be raised');
+    } finally {
+      session.close();
+    }
   });
 });
