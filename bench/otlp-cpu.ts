@@ -6,14 +6,15 @@ import { prepareExport, type Signal } from '../collector/otlp/receive.js';
 import { OPEN_ACCESS } from '../src/auth/keys.js';
 import { createPricer, loadPriceTable } from '../src/pricing/index.js';
 import { logsBodies } from './agent-logs.js';
-import { genAiTraceBodies, mixedTraceBodies } from './otlp.js';
+import { otlpTypes, type OtlpEncoding } from '../collector/otlp/decode.js';
+import { asOtlpJson, genAiTraceBodies, mixedTraceBodies } from './otlp.js';
 
 /**
  * The collector's CPU per OTLP record, in-process and without HTTP or the database: each body of
  * the bench's loads decoded, mapped, validated and priced (`prepareExport`) over and over, with the
  * CPU time it took and the longest the event loop was held (by one request, or a slice of one). Steadier on a shared machine
  * than the end-to-end loads, and what `perf stat` can count instructions of:
- * `node dist/bench/otlp-cpu.js --load mixed --requests 200`.
+ * `node dist/bench/otlp-cpu.js --load mixed --requests 200` (`--encoding json`: the same requests as OTLP/JSON).
  */
 
 const LOADS: Record<string, { signal: Signal; records: number; bodies: (records: number) => (n: number) => Buffer }> = {
@@ -24,15 +25,19 @@ const LOADS: Record<string, { signal: Signal; records: number; bodies: (records:
   logs: { signal: 'logs', records: 1000, bodies: logsBodies },
 };
 
-const { values: args } = parseArgs({ options: { load: { type: 'string' }, requests: { type: 'string', default: '100' } } });
+const { values: args } = parseArgs({ options: { load: { type: 'string' }, requests: { type: 'string', default: '100' }, encoding: { type: 'string', default: 'protobuf' } } });
+const encoding = args.encoding as OtlpEncoding;
 const limits = { maxValuesPerRequest: 1_000_000, maxRecordsPerRequest: 10_000, maxEventsPerRequest: 10_000 };
 // The span memory is kept per writer object; nothing here writes.
 const deps = { counts: countLimits(limits), limits, pricer: createPricer(loadPriceTable({})), writer: {} } as unknown as IngestDeps;
 
 async function measure(name: string, requests: number): Promise<void> {
   const load = LOADS[name]!;
-  const bodies = load.bodies(load.records);
-  const next = (n: number) => prepareExport(load.signal, bodies(n), 'protobuf', OPEN_ACCESS, deps);
+  const protobufBodies = load.bodies(load.records);
+  // JSON bodies are converted before the clock starts: the conversion is the client's work.
+  const json = encoding === 'json' ? Array.from({ length: requests }, (_, n) => asOtlpJson(otlpTypes[load.signal].request, protobufBodies(n))) : [];
+  const bodies = encoding === 'json' ? (n: number) => json[n % json.length]! : protobufBodies;
+  const next = (n: number) => prepareExport(load.signal, bodies(n), encoding, OPEN_ACCESS, deps);
   // Warm up, so the optimised code is measured.
   for (let n = 0; n < Math.min(20, requests); n++) await next(1_000_000 + n);
   const delay = monitorEventLoopDelay({ resolution: 1 });
@@ -49,7 +54,7 @@ async function measure(name: string, requests: number): Promise<void> {
   delay.disable();
   const records = requests * load.records;
   console.log(
-    `${name.padEnd(10)} ${String(load.records).padStart(6)} records × ${requests}: ${((user + system) / records).toFixed(2)} µs CPU/record, `
+    `${name.padEnd(10)} ${encoding.padEnd(8)} ${String(load.records).padStart(6)} records × ${requests}: ${((user + system) / records).toFixed(2)} µs CPU/record, `
     + `${Math.round(records / (wallMs / 1000)).toLocaleString('en-US')} records/s on one thread, event loop held ≤ ${(delay.max / 1e6).toFixed(1)} ms`,
   );
 }

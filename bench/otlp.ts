@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type protobuf from 'protobufjs';
 import { otlpTypes } from '../collector/otlp/decode.js';
 import { makeEvents, type BenchEvent } from './events.js';
 import { drive, type LoadResult } from './load.js';
@@ -164,4 +165,17 @@ export function mixedTraceBodies(spans: number): (n: number) => Buffer {
     for (const offset of traceOffsets) body.writeUInt32BE(n, offset);
     return body;
   };
+}
+
+/**
+ * A protobuf request of `type` as an OTLP/JSON exporter sends it: ids as hex, other bytes as base64,
+ * 64-bit integers as decimal strings (OTLP/HTTP, "JSON Protobuf Encoding").
+ */
+export function asOtlpJson(type: protobuf.Type, bytes: Uint8Array): Buffer {
+  const object = type.toObject(type.decode(bytes), { longs: String });
+  return Buffer.from(JSON.stringify(object, function (this: Record<string, unknown>, key, value: unknown) {
+    const raw = this[key];
+    if (!(raw instanceof Uint8Array)) return value;
+    return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString(key.endsWith('Id') ? 'hex' : 'base64');
+  }));
 }

@@ -91,3 +91,51 @@ export function scalarsOf(values: KeyValueList): Attributes {
 export const Scope = z.object({ name: z.string().default(''), version: z.string().default('') }).default({ name: '', version: '' });
 
 export const Resource = z.object({ attributes: KeyValues }).default({ attributes: new Map() });
+
+/** A record of an export with where it sits (`resourceSpans[0].scopeSpans[1].spans[2]`) and what encloses it. */
+export interface Placed<R, C> {
+  record: R;
+  path: string;
+  at: C;
+}
+
+/** How to read one record of an OTLP/JSON export on its own. */
+export interface JsonRecord<T> {
+  /** The record's number among the export's records, in the order the body holds them. */
+  n: number;
+  path: string;
+  read(value: unknown): Read<T>;
+}
+
+/** A value read by a schema, or the schema's issues with it. */
+export type Read<T> = { data: T } | { issues: z.core.$ZodIssue[] };
+
+/**
+ * An OTLP/JSON export read in parts (decode.ts): its outline, every record replaced by its number,
+ * checked first; then each record on its own, so that none holds the event loop for the whole export.
+ */
+export type JsonRecords<T> = (outline: unknown) => Read<JsonRecord<T>[]>;
+
+/**
+ * `outline`: the export's schema with a number for every record, flattened to where each goes;
+ * `record`: the schema of a record at that place; `build`: the record as the whole export's schema gives it.
+ */
+export function jsonRecords<C, R, T>(
+  outline: z.ZodType<Placed<number, C>[]>,
+  record: (at: C) => z.ZodType<R>,
+  build: (placed: Placed<R, C>) => T,
+): JsonRecords<T> {
+  return (value) => {
+    const places = outline.safeParse(value);
+    if (!places.success) return { issues: places.error.issues };
+    return {
+      data: places.data.map(({ record: n, path, at }) => ({
+        n, path,
+        read: (recordValue) => {
+          const result = record(at).safeParse(recordValue);
+          return result.success ? { data: build({ record: result.data, path, at }) } : { issues: result.error.issues };
+        },
+      })),
+    };
+  };
+}

@@ -5,12 +5,13 @@ import { excerpt } from '../../src/excerpt.js';
 import { describeIssue } from '../../src/event/validate.js';
 import { ApiError, badRequest } from '../../src/http/errors.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
-import { parseJson } from '../json.js';
+import { cutJson } from '../json.js';
+import type { JsonRecords, Read } from './common.js';
 import { logRecordSteps } from './logs-protobuf.js';
-import { ExportLogsRequest, type LogRecord } from './logs-request.js';
-import { ExportMetricsRequest, type MetricPoint } from './metrics-request.js';
+import { ExportLogsRequest, logsJsonRecords, type LogRecord } from './logs-request.js';
+import { ExportMetricsRequest, metricsJsonRecords, type MetricPoint } from './metrics-request.js';
 import type { Rejection, Signal } from './receive.js';
-import { ExportTraceRequest, type TraceSpan } from './request.js';
+import { ExportTraceRequest, traceJsonRecords, type TraceSpan } from './request.js';
 import { protobufScanner, type ProtobufLimits } from './scan.js';
 import { runNow, type Steps } from './steps.js';
 import { traceSpanSteps } from './traces-protobuf.js';
@@ -61,6 +62,8 @@ interface Codec<S extends Signal> {
   noun: string;
   /** The records as OTLP/JSON members (both spellings), and how many objects and arrays enclose them. */
   json: { keys: string[]; depth: number };
+  /** The schema a record at a time, for a JSON body. */
+  jsonRecords: JsonRecords<SignalRecords[S][number]>;
   scan: (body: Buffer, limits: ProtobufLimits) => void;
   /** Reads a scanned protobuf body straight to the records; without one, protobufjs decodes it and the schema reads that. */
   fromWire?: (body: Buffer) => Steps<SignalRecords[S]>;
@@ -74,21 +77,21 @@ const CODECS: { [S in Signal]: Codec<S> } = {
   traces: {
     schema: ExportTraceRequest, noun: 'spans', rejectedField: 'rejectedSpans',
     // resourceSpans[].scopeSpans[].spans
-    json: { keys: ['spans'], depth: 5 },
+    json: { keys: ['spans'], depth: 5 }, jsonRecords: traceJsonRecords,
     scan: protobufScanner(otlpTypes.traces.request, [root.lookupType('opentelemetry.proto.trace.v1.Span')]),
     fromWire: traceSpanSteps,
   },
   logs: {
     schema: ExportLogsRequest, noun: 'log records', rejectedField: 'rejectedLogRecords',
     // resourceLogs[].scopeLogs[].logRecords
-    json: { keys: ['logRecords', 'log_records'], depth: 5 },
+    json: { keys: ['logRecords', 'log_records'], depth: 5 }, jsonRecords: logsJsonRecords,
     scan: protobufScanner(otlpTypes.logs.request, [root.lookupType('opentelemetry.proto.logs.v1.LogRecord')]),
     fromWire: logRecordSteps,
   },
   metrics: {
     schema: ExportMetricsRequest, noun: 'data points', rejectedField: 'rejectedDataPoints',
     // resourceMetrics[].scopeMetrics[].metrics[].<gauge, sum, histogram, …>.dataPoints
-    json: { keys: ['dataPoints', 'data_points'], depth: 8 },
+    json: { keys: ['dataPoints', 'data_points'], depth: 8 }, jsonRecords: metricsJsonRecords,
     scan: protobufScanner(
       otlpTypes.metrics.request,
       ['NumberDataPoint', 'HistogramDataPoint', 'ExponentialHistogramDataPoint', 'SummaryDataPoint'].map(metricType),
@@ -121,7 +124,7 @@ export function decodeExport<S extends Signal>(signal: S, body: Buffer, encoding
   return runNow(decodeSteps(signal, body, encoding, limits));
 }
 
-/** `decodeExport` in steps: protobuf records are read a few at a time; the scan and JSON are one step each. */
+/** `decodeExport` in steps: records are read a few at a time; the scan of the body is one step. */
 export function* decodeSteps<S extends Signal>(signal: S, body: Buffer, encoding: OtlpEncoding, limits: OtlpLimits): Steps<SignalRecords[S]> {
   const codec: Codec<S> = CODECS[signal];
   const scanLimits: OtlpLimits = { values: limits.values, records: { ...limits.records, noun: codec.noun } };
@@ -130,8 +133,9 @@ export function* decodeSteps<S extends Signal>(signal: S, body: Buffer, encoding
     yield;
     return yield* codec.fromWire(body);
   }
+  if (encoding === 'json' && body.length > 0) return yield* jsonSteps(body, codec, scanLimits);
   // An empty body is an empty request, which OTLP answers with success.
-  const message = body.length === 0 ? {} : encoding === 'json' ? parseOtlpJson(body, codec, scanLimits) : parseProtobuf(signal, body, codec, scanLimits);
+  const message = body.length === 0 ? {} : parseProtobuf(signal, body, codec, scanLimits);
   const result = codec.schema.safeParse(message);
   if (!result.success) throw badRequest(describeIssue(result.error.issues));
   return result.data;
@@ -147,9 +151,27 @@ function parseProtobuf(signal: Signal, body: Buffer, codec: Codec<Signal>, limit
   }
 }
 
-/** JSON with every integer kept exact: one beyond 2^53 (a time in nanoseconds) is read from its digits. */
-function parseOtlpJson(body: Buffer, codec: Codec<Signal>, limits: OtlpLimits): unknown {
-  return camelCaseKeys(parseJson(body, { values: limits.values, counted: { ...codec.json, count: limits.records }, exactIntegers: true }));
+/**
+ * A JSON body with every integer kept exact (one beyond 2^53, a time in nanoseconds, is read from
+ * its digits), read a record at a time after its outline: JSON.parse and the schema of a whole
+ * 10,000-span body held the event loop for seconds.
+ */
+function* jsonSteps<S extends Signal>(body: Buffer, codec: Codec<S>, limits: OtlpLimits): Steps<SignalRecords[S]> {
+  const cut = cutJson(body, { values: limits.values, counted: { ...codec.json, count: limits.records }, exactIntegers: true });
+  yield;
+  const places = read(codec.jsonRecords(camelCaseKeys(cut.outline)), '');
+  const records: SignalRecords[S][number][] = [];
+  for (const place of places) {
+    yield;
+    records.push(read(place.read(camelCaseKeys(cut.element(place.n, place.path))), place.path));
+  }
+  return records as SignalRecords[S];
+}
+
+/** `at`: where the value read sits, which the issues' paths start from. */
+function read<T>(result: Read<T>, at: string): T {
+  if ('issues' in result) throw badRequest(describeIssue(result.issues, 'body', at));
+  return result.data;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { enumValue, id, int64, Scope, scalarsOf, WholeKeyValues, WholeValue, type AnyValue, type Attributes, type KeyValueList } from './common.js';
+import { enumValue, id, int64, jsonRecords, Scope, scalarsOf, WholeKeyValues, WholeValue, type AnyValue, type Attributes, type KeyValueList, type Placed } from './common.js';
 
 /**
  * The in-memory form of an OTLP logs export, whichever encoding it came in: the shape checked, ids
@@ -41,36 +41,54 @@ const Record_ = z.object({
   eventName: z.string().default(''),
 });
 
-export const ExportLogsRequest = z
-  .object({
-    resourceLogs: z
-      .array(
-        z.object({
-          resource: z.object({ attributes: WholeKeyValues }).default({ attributes: new Map() }),
-          scopeLogs: z.array(z.object({ scope: Scope, logRecords: z.array(Record_).default([]) })).default([]),
-        }),
-      )
-      .default([]),
-  })
-  .transform(({ resourceLogs }): LogRecord[] =>
-    resourceLogs.flatMap((rl, r) => {
-      const resource = scalarsOf(rl.resource.attributes);
-      return rl.scopeLogs.flatMap((sl, s) =>
-        sl.logRecords.map((record, i) => ({
-          path: `resourceLogs[${r}].scopeLogs[${s}].logRecords[${i}]`,
-          timeNanos: record.timeUnixNano,
-          observedNanos: record.observedTimeUnixNano,
-          severityNumber: record.severityNumber,
-          severityText: record.severityText,
-          eventName: record.eventName,
-          body: record.body ?? null,
-          traceId: record.traceId,
-          spanId: record.spanId,
-          attributes: scalarsOf(record.attributes),
-          resource,
-          scope: sl.scope,
-          whole: { attributes: record.attributes, resource: rl.resource.attributes },
-        })),
-      );
-    }),
-  );
+/** The export around its records, whatever each record is read as. */
+const logsExport = <R extends z.ZodType>(record: R) => z.object({
+  resourceLogs: z
+    .array(
+      z.object({
+        resource: z.object({ attributes: WholeKeyValues }).default({ attributes: new Map() }),
+        scopeLogs: z.array(z.object({ scope: Scope, logRecords: z.array(record).default([]) })).default([]),
+      }),
+    )
+    .default([]),
+});
+
+interface RecordContext {
+  scope: { name: string; version: string };
+  resource: Attributes;
+  wholeResource: KeyValueList;
+}
+
+function placeRecords<R>({ resourceLogs }: z.output<ReturnType<typeof logsExport<z.ZodType<R>>>>): Placed<R, RecordContext>[] {
+  return resourceLogs.flatMap((rl, r) => {
+    const resource = scalarsOf(rl.resource.attributes);
+    return rl.scopeLogs.flatMap((sl, s) =>
+      sl.logRecords.map((record, i) => ({
+        record, path: `resourceLogs[${r}].scopeLogs[${s}].logRecords[${i}]`, at: { scope: sl.scope, resource, wholeResource: rl.resource.attributes },
+      })),
+    );
+  });
+}
+
+function logRecord({ record, path, at }: Placed<z.output<typeof Record_>, RecordContext>): LogRecord {
+  return {
+    path,
+    timeNanos: record.timeUnixNano,
+    observedNanos: record.observedTimeUnixNano,
+    severityNumber: record.severityNumber,
+    severityText: record.severityText,
+    eventName: record.eventName,
+    body: record.body ?? null,
+    traceId: record.traceId,
+    spanId: record.spanId,
+    attributes: scalarsOf(record.attributes),
+    resource: at.resource,
+    scope: at.scope,
+    whole: { attributes: record.attributes, resource: at.wholeResource },
+  };
+}
+
+export const ExportLogsRequest = logsExport(Record_).transform((request) => placeRecords(request).map(logRecord));
+
+/** `ExportLogsRequest` a record at a time: the same records, the same errors. */
+export const logsJsonRecords = jsonRecords(logsExport(z.number()).transform(placeRecords<number>), () => Record_, logRecord);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { double, enumValue, id, int64, KeyValues, Resource, Scope, type Attributes } from './common.js';
+import { double, enumValue, id, int64, jsonRecords, KeyValues, Resource, Scope, type Attributes, type Placed } from './common.js';
 
 /**
  * The in-memory form of an OTLP metrics export, whichever encoding it came in: every data point
@@ -70,24 +70,34 @@ const SummaryPoint = z
   .object({ ...times, count: int64.default(0n), sum: double.default(0), quantileValues: z.array(z.object({ quantile: double.default(0), value: double.default(0) })).default([]) })
   .transform((p) => ({ ...p, value: p.sum }));
 
-const points = <T extends z.ZodType>(point: T) => z.array(point).default([]);
+/** What a metric point of any type becomes. */
+interface PointFields {
+  startTimeUnixNano: bigint;
+  timeUnixNano: bigint;
+  value: bigint | number | undefined;
+  count: bigint | undefined;
+  attributes: Attributes;
+}
+
+const POINTS: Record<MetricType, z.ZodType<PointFields>> = {
+  gauge: NumberPoint, sum: NumberPoint, histogram: HistogramPoint, exponentialHistogram: ExponentialHistogramPoint, summary: SummaryPoint,
+};
+
 const temporal = { aggregationTemporality: enumValue };
 
-const Metric = z.object({
-  name: z.string().default(''),
-  description: z.string().default(''),
-  unit: z.string().default(''),
-  gauge: z.object({ dataPoints: points(NumberPoint) }).optional(),
-  sum: z.object({ dataPoints: points(NumberPoint), ...temporal, isMonotonic: z.boolean().default(false) }).optional(),
-  histogram: z.object({ dataPoints: points(HistogramPoint), ...temporal }).optional(),
-  exponentialHistogram: z.object({ dataPoints: points(ExponentialHistogramPoint), ...temporal }).optional(),
-  summary: z.object({ dataPoints: points(SummaryPoint) }).optional(),
-});
-
-const TYPES: readonly MetricType[] = ['gauge', 'sum', 'histogram', 'exponentialHistogram', 'summary'];
-
-export const ExportMetricsRequest = z
-  .object({
+/** The export around its data points, whatever each point is read as. */
+const metricsExport = <G extends z.ZodType, H extends z.ZodType, E extends z.ZodType, S extends z.ZodType>(gauge: G, histogram: H, exponential: E, summary: S) => {
+  const Metric = z.object({
+    name: z.string().default(''),
+    description: z.string().default(''),
+    unit: z.string().default(''),
+    gauge: z.object({ dataPoints: z.array(gauge).default([]) }).optional(),
+    sum: z.object({ dataPoints: z.array(gauge).default([]), ...temporal, isMonotonic: z.boolean().default(false) }).optional(),
+    histogram: z.object({ dataPoints: z.array(histogram).default([]), ...temporal }).optional(),
+    exponentialHistogram: z.object({ dataPoints: z.array(exponential).default([]), ...temporal }).optional(),
+    summary: z.object({ dataPoints: z.array(summary).default([]) }).optional(),
+  });
+  return z.object({
     resourceMetrics: z
       .array(
         z.object({
@@ -96,34 +106,70 @@ export const ExportMetricsRequest = z
         }),
       )
       .default([]),
-  })
-  .transform(({ resourceMetrics }): MetricPoint[] =>
-    resourceMetrics.flatMap((rm, r) =>
-      rm.scopeMetrics.flatMap((sm, s) =>
-        sm.metrics.flatMap((metric, m) =>
-          // `data` is a oneof; a JSON body may set more than one member, and each is read.
-          TYPES.flatMap((type) => {
-            const data = metric[type];
-            if (!data) return [];
-            const temporality = 'aggregationTemporality' in data ? data.aggregationTemporality : 0;
-            const isMonotonic = 'isMonotonic' in data ? data.isMonotonic : false;
-            return data.dataPoints.map((point, p): MetricPoint => ({
-              path: `resourceMetrics[${r}].scopeMetrics[${s}].metrics[${m}].${type}.dataPoints[${p}]`,
-              name: metric.name,
-              unit: metric.unit,
-              type,
-              temporality,
-              isMonotonic,
-              startNanos: point.startTimeUnixNano,
-              timeNanos: point.timeUnixNano,
-              value: point.value,
-              count: point.count,
-              attributes: point.attributes,
-              resource: rm.resource.attributes,
-              scope: sm.scope,
-            }));
-          }),
-        ),
+  });
+};
+
+/** A metric's data of one type, as placePoints reads it. */
+interface MetricData<P> {
+  dataPoints: P[];
+  aggregationTemporality?: number;
+  isMonotonic?: boolean;
+}
+
+interface MetricsLayout<P> {
+  resourceMetrics: {
+    resource: { attributes: Attributes };
+    scopeMetrics: { scope: { name: string; version: string }; metrics: ({ name: string; unit: string } & { [T in MetricType]?: MetricData<P> })[] }[];
+  }[];
+}
+
+type PointContext = Omit<MetricPoint, 'path' | 'startNanos' | 'timeNanos' | 'value' | 'count' | 'attributes'>;
+
+const TYPES: readonly MetricType[] = ['gauge', 'sum', 'histogram', 'exponentialHistogram', 'summary'];
+
+function placePoints<P>({ resourceMetrics }: MetricsLayout<P>): Placed<P, PointContext>[] {
+  return resourceMetrics.flatMap((rm, r) =>
+    rm.scopeMetrics.flatMap((sm, s) =>
+      sm.metrics.flatMap((metric, m) =>
+        // `data` is a oneof; a JSON body may set more than one member, and each is read.
+        TYPES.flatMap((type) => {
+          const data = metric[type];
+          if (!data) return [];
+          const at: PointContext = {
+            name: metric.name, unit: metric.unit, type, temporality: data.aggregationTemporality ?? 0, isMonotonic: data.isMonotonic ?? false,
+            resource: rm.resource.attributes, scope: sm.scope,
+          };
+          return data.dataPoints.map((point, p) => ({ record: point, path: `resourceMetrics[${r}].scopeMetrics[${s}].metrics[${m}].${type}.dataPoints[${p}]`, at }));
+        }),
       ),
     ),
   );
+}
+
+function metricPoint({ record: point, path, at }: Placed<PointFields, PointContext>): MetricPoint {
+  return {
+    path,
+    name: at.name,
+    unit: at.unit,
+    type: at.type,
+    temporality: at.temporality,
+    isMonotonic: at.isMonotonic,
+    startNanos: point.startTimeUnixNano,
+    timeNanos: point.timeUnixNano,
+    value: point.value,
+    count: point.count,
+    attributes: point.attributes,
+    resource: at.resource,
+    scope: at.scope,
+  };
+}
+
+export const ExportMetricsRequest = metricsExport(NumberPoint, HistogramPoint, ExponentialHistogramPoint, SummaryPoint)
+  .transform((request) => placePoints<PointFields>(request).map(metricPoint));
+
+/** `ExportMetricsRequest` a data point at a time: the same points, the same errors. */
+export const metricsJsonRecords = jsonRecords(
+  metricsExport(z.number(), z.number(), z.number(), z.number()).transform(placePoints<number>),
+  (at) => POINTS[at.type],
+  metricPoint,
+);

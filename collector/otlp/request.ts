@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { enumValue, id, int64, KeyValues, Resource, Scope, type Attributes } from './common.js';
+import { enumValue, id, int64, jsonRecords, KeyValues, Resource, Scope, type Attributes, type Placed } from './common.js';
 
 /**
  * The one in-memory form of an OTLP trace export, whichever encoding it came in. Both codecs hand
@@ -38,34 +38,51 @@ const Span = z.object({
   status: z.object({ code: enumValue }).default({ code: 0 }),
 });
 
-export const ExportTraceRequest = z
-  .object({
-    resourceSpans: z
-      .array(
-        z.object({
-          resource: Resource,
-          scopeSpans: z.array(z.object({ scope: Scope, spans: z.array(Span).default([]) })).default([]),
-        }),
-      )
-      .default([]),
-  })
-  .transform(({ resourceSpans }): TraceSpan[] =>
-    resourceSpans.flatMap((rs, r) =>
-      rs.scopeSpans.flatMap((ss, s) =>
-        ss.spans.map((span, i) => ({
-          path: `resourceSpans[${r}].scopeSpans[${s}].spans[${i}]`,
-          traceId: span.traceId,
-          spanId: span.spanId,
-          parentSpanId: span.parentSpanId,
-          name: span.name,
-          kind: span.kind,
-          startNanos: span.startTimeUnixNano,
-          endNanos: span.endTimeUnixNano,
-          statusCode: span.status.code,
-          attributes: span.attributes,
-          scope: ss.scope,
-          resource: rs.resource.attributes,
-        })),
-      ),
+/** The export around its spans, whatever each span is read as. */
+const traceExport = <S extends z.ZodType>(span: S) => z.object({
+  resourceSpans: z
+    .array(
+      z.object({
+        resource: Resource,
+        scopeSpans: z.array(z.object({ scope: Scope, spans: z.array(span).default([]) })).default([]),
+      }),
+    )
+    .default([]),
+});
+
+interface SpanContext {
+  scope: { name: string; version: string };
+  resource: Attributes;
+}
+
+function placeSpans<S>({ resourceSpans }: z.output<ReturnType<typeof traceExport<z.ZodType<S>>>>): Placed<S, SpanContext>[] {
+  return resourceSpans.flatMap((rs, r) =>
+    rs.scopeSpans.flatMap((ss, s) =>
+      ss.spans.map((span, i) => ({
+        record: span, path: `resourceSpans[${r}].scopeSpans[${s}].spans[${i}]`, at: { scope: ss.scope, resource: rs.resource.attributes },
+      })),
     ),
   );
+}
+
+function traceSpan({ record: span, path, at }: Placed<z.output<typeof Span>, SpanContext>): TraceSpan {
+  return {
+    path,
+    traceId: span.traceId,
+    spanId: span.spanId,
+    parentSpanId: span.parentSpanId,
+    name: span.name,
+    kind: span.kind,
+    startNanos: span.startTimeUnixNano,
+    endNanos: span.endTimeUnixNano,
+    statusCode: span.status.code,
+    attributes: span.attributes,
+    scope: at.scope,
+    resource: at.resource,
+  };
+}
+
+export const ExportTraceRequest = traceExport(Span).transform((request) => placeSpans(request).map(traceSpan));
+
+/** `ExportTraceRequest` a span at a time: the same spans, the same errors. */
+export const traceJsonRecords = jsonRecords(traceExport(z.number()).transform(placeSpans<number>), () => Span, traceSpan);

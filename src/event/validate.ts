@@ -26,10 +26,10 @@ export function issuesToErrors(index: number, issues: z.core.$ZodIssue[], prefix
   return issues.map((issue) => ({ index, path: formatPath(issue.path, prefix) || '(event)', message: issueMessage(issue) }));
 }
 
-/** A failed parse's first problem as every 4xx says it: `path: message`, `whole` naming an empty path. */
-export function describeIssue(issues: readonly z.core.$ZodIssue[], whole = 'body'): string {
+/** A failed parse's first problem as every 4xx says it: `path: message`, `whole` naming an empty path, `prefix` where the value parsed sits. */
+export function describeIssue(issues: readonly z.core.$ZodIssue[], whole = 'body', prefix = ''): string {
   const issue = issues[0]!;
-  return `${formatPath(issue.path) || whole}: ${issueMessage(issue)}`;
+  return `${formatPath(issue.path, prefix) || whole}: ${issueMessage(issue)}`;
 }
 
 function issueMessage(issue: z.core.$ZodIssue): string {
