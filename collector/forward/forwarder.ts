@@ -1,5 +1,5 @@
 import type { OutboxRow, OutboxTake, Store } from '../../src/store/types.js';
-import type { ForwardConfig, Signal } from './config.js';
+import type { ForwardConfig, Signal, SignalForward } from './config.js';
 import { requestBody } from './encoding.js';
 import { forwardMetrics } from './metrics.js';
 import { createTransport, type Outcome, type Transport } from './transport.js';
@@ -33,7 +33,7 @@ export interface ForwardStatus {
 
 export class Forwarder {
   readonly signals: ReadonlySet<Signal>;
-  private readonly transport: Transport;
+  private readonly transports = new Map<Signal, Transport>();
   private readonly stopping = new AbortController();
   private readonly loops: Promise<void>[] = [];
   private housekeeping: NodeJS.Timeout | undefined;
@@ -47,8 +47,8 @@ export class Forwarder {
     private readonly store: Store,
     private readonly config: ForwardConfig,
   ) {
-    this.signals = new Set(Object.keys(config.endpoints) as Signal[]);
-    this.transport = createTransport(config);
+    for (const [signal, forward] of Object.entries(config.signals) as [Signal, SignalForward][]) this.transports.set(signal, createTransport(signal, forward));
+    this.signals = new Set(this.transports.keys());
   }
 
   start(): void {
@@ -67,7 +67,7 @@ export class Forwarder {
     clearTimeout(this.housekeeping);
     await Promise.all(this.loops);
     this.logDrops(true);
-    this.transport.close();
+    for (const transport of this.transports.values()) transport.close();
   }
 
   status(): ForwardStatus {
@@ -106,14 +106,15 @@ export class Forwarder {
   }
 
   private async export(signal: Signal, rows: OutboxRow[]): Promise<Outcome> {
+    const transport = this.transports.get(signal)!;
     let body: Buffer;
     try {
-      body = requestBody(signal, rows, this.transport.format, this.config.dropAttributes);
+      body = requestBody(signal, rows, transport.format, this.config.dropAttributes);
     } catch (error) {
       // Every entry was decoded once when it was accepted; one that no longer decodes would hold up its signal for ever.
       return { kind: 'refused', reason: 'undecodable', message: `an outbox entry could not be re-encoded: ${(error as Error).message}` };
     }
-    return this.transport.send(signal, body, this.stopping.signal);
+    return transport.send(body, this.stopping.signal);
   }
 
   /** Counts what an export did with its rows; true when they are done with (delivered or refused for good). */

@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { METHODS } from '../grpc.js';
 import { otlpTypes } from '../otlp/decode.js';
-import type { ForwardConfig, Signal } from './config.js';
+import type { Signal, SignalForward } from './config.js';
 import type { WireFormat } from './encoding.js';
 
 /**
@@ -18,10 +18,11 @@ export type Outcome =
   /** Permanent: the upstream will never take this request; `reason` names the kind of refusal. */
   | { kind: 'refused'; reason: string; message: string };
 
+/** One signal's exports. */
 export interface Transport {
   readonly format: WireFormat;
   /** `stop` aborts the export (it then counts as transient: the rows stay for the next start). */
-  send(signal: Signal, body: Buffer, stop: AbortSignal): Promise<Outcome>;
+  send(body: Buffer, stop: AbortSignal): Promise<Outcome>;
   close(): void;
 }
 
@@ -33,15 +34,15 @@ const RETRYABLE_HTTP = new Set([408, 429, 502, 503, 504]);
 /** gRPC codes the OTLP specification names retryable; RESOURCE_EXHAUSTED only with a RetryInfo. */
 const RETRYABLE_GRPC = new Set([status.CANCELLED, status.DEADLINE_EXCEEDED, status.ABORTED, status.OUT_OF_RANGE, status.UNAVAILABLE, status.DATA_LOSS]);
 
-export function createTransport(config: ForwardConfig): Transport {
-  return config.protocol === 'grpc' ? grpcTransport(config) : httpTransport(config, config.protocol === 'http/json' ? 'json' : 'protobuf');
+export function createTransport(signal: Signal, config: SignalForward): Transport {
+  return config.protocol === 'grpc' ? grpcTransport(signal, config) : httpTransport(config, config.protocol === 'http/json' ? 'json' : 'protobuf');
 }
 
-function httpTransport(config: ForwardConfig, format: WireFormat): Transport {
+function httpTransport(config: SignalForward, format: WireFormat): Transport {
   const contentType = format === 'json' ? 'application/json' : 'application/x-protobuf';
   return {
     format,
-    async send(signal, body, stop) {
+    async send(body, stop) {
       const headers: Record<string, string> = { ...config.headers, 'content-type': contentType };
       if (config.gzip) headers['content-encoding'] = 'gzip';
       // One controller per export, so that nothing stays registered on `stop` once it is over.
@@ -56,7 +57,7 @@ function httpTransport(config: ForwardConfig, format: WireFormat): Transport {
       let response: Response;
       let text: string;
       try {
-        response = await fetch(config.endpoints[signal]!, { method: 'POST', headers, body: config.gzip ? await gzipAsync(body) : body, signal: abort.signal });
+        response = await fetch(config.endpoint, { method: 'POST', headers, body: config.gzip ? await gzipAsync(body) : body, signal: abort.signal });
         // Read to the end either way, so the connection goes back to the pool.
         text = await response.text();
       } catch (error) {
@@ -83,28 +84,19 @@ export function retryAfterMs(value: string | null): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
-function grpcTransport(config: ForwardConfig): Transport {
-  const clients = new Map<string, Client>();
+function grpcTransport(signal: Signal, config: SignalForward): Transport {
   const metadata = new Metadata();
   for (const [key, value] of Object.entries(config.headers)) metadata.set(key, value);
-  const clientFor = (endpoint: string) => {
-    let client = clients.get(endpoint);
-    if (!client) {
-      const url = new URL(endpoint);
-      const port = url.port || (url.protocol === 'https:' ? '443' : '80');
-      client = new Client(`${url.hostname}:${port}`, url.protocol === 'https:' ? credentials.createSsl() : credentials.createInsecure(), {
-        // 2: gzip in grpc-js' compression algorithms.
-        ...(config.gzip ? { 'grpc.default_compression_algorithm': 2 } : {}),
-      });
-      clients.set(endpoint, client);
-    }
-    return client;
-  };
+  const url = new URL(config.endpoint);
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  const client = new Client(`${url.hostname}:${port}`, url.protocol === 'https:' ? credentials.createSsl() : credentials.createInsecure(), {
+    // 2: gzip in grpc-js' compression algorithms.
+    ...(config.gzip ? { 'grpc.default_compression_algorithm': 2 } : {}),
+  });
   const identity = (bytes: Buffer) => bytes;
   return {
     format: 'protobuf',
-    send(signal, body, stop) {
-      const client = clientFor(config.endpoints[signal]!);
+    send(body, stop) {
       return new Promise<Outcome>((resolve) => {
         const call = client.makeUnaryRequest(METHODS[signal], identity, identity, body, metadata, { deadline: Date.now() + config.timeoutMs }, (error: ServiceError | null) => {
           resolve(error ? grpcOutcome(error) : { kind: 'delivered' });
@@ -115,7 +107,7 @@ function grpcTransport(config: ForwardConfig): Transport {
       });
     },
     close() {
-      for (const client of clients.values()) client.close();
+      client.close();
     },
   };
 }
