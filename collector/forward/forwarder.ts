@@ -1,3 +1,4 @@
+import { fitting } from '../../src/store/outbox.js';
 import type { OutboxRow, OutboxTake, Store } from '../../src/store/types.js';
 import type { ForwardConfig, Signal, SignalForward } from './config.js';
 import { requestBody } from './encoding.js';
@@ -11,8 +12,13 @@ import { createTransport, type Outcome, type Transport } from './transport.js';
  * here is on the ingest path: ingest only commits outbox rows (collector/otlp/receive.ts).
  */
 
-/** What one export takes at most: small enough for any upstream's default request limit (4 MiB for gRPC). */
-const TAKE: OutboxTake = { maxEntries: 512, maxBytes: 1024 * 1024 };
+/** What one export carries at most (a larger entry goes alone): small enough for any upstream's default request limit (4 MiB for gRPC). */
+const EXPORT_BYTES = 1024 * 1024;
+/**
+ * What one round reads from the outbox: a few exports, sent one after the other and deleted together
+ * in one transaction. It bounds the sender's memory (plus one entry larger than the rest).
+ */
+const TAKE: OutboxTake = { maxEntries: 512, maxBytes: 4 * EXPORT_BYTES };
 /** How often an idle sender looks for new rows, and a sender whose signal another collector holds looks again. */
 const POLL_MS = 200;
 const BACKOFF_FIRST_MS = 500;
@@ -82,8 +88,13 @@ export class Forwarder {
       let handed: number | null = null;
       try {
         handed = await this.store.forwardOutbox(signal, TAKE, async (rows) => {
-          outcome = await this.export(signal, rows);
-          return this.settle(signal, rows.length, outcome);
+          let done = 0;
+          for (const group of exportGroups(rows)) {
+            outcome = await this.export(signal, group);
+            if (!this.settle(signal, group.length, outcome)) break;
+            done += group.length;
+          }
+          return done;
         });
       } catch (error) {
         // The database failed (the ingest path reports that itself): wait, then try again.
@@ -176,5 +187,14 @@ export class Forwarder {
       const timer = setTimeout(done, ms);
       stop.addEventListener('abort', done);
     });
+  }
+}
+
+/** Consecutive rows in groups of at most EXPORT_BYTES (a larger row alone), in order. */
+function* exportGroups(rows: readonly OutboxRow[]): Generator<OutboxRow[]> {
+  for (let first = 0; first < rows.length; ) {
+    const count = fitting(rows.slice(first).map((row) => [row.seq, row.body.byteLength] as const), EXPORT_BYTES).length;
+    yield rows.slice(first, first + count);
+    first += count;
   }
 }
