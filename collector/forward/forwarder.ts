@@ -19,6 +19,8 @@ const EXPORT_BYTES = 1024 * 1024;
  * in one transaction. It bounds the sender's memory (plus one entry larger than the rest).
  */
 const TAKE: OutboxTake = { maxEntries: 512, maxBytes: 4 * EXPORT_BYTES };
+/** While the upstream fails, a retry reads only what its first export needs. */
+const RETRY_TAKE: OutboxTake = { maxEntries: 512, maxBytes: EXPORT_BYTES };
 /** How often an idle sender looks for new rows, and a sender whose signal another collector holds looks again. */
 const POLL_MS = 200;
 const BACKOFF_FIRST_MS = 500;
@@ -87,7 +89,7 @@ export class Forwarder {
       let outcome: Outcome | undefined;
       let handed: number | null = null;
       try {
-        handed = await this.store.forwardOutbox(signal, TAKE, async (rows) => {
+        handed = await this.store.forwardOutbox(signal, failures > 0 ? RETRY_TAKE : TAKE, async (rows) => {
           let done = 0;
           for (const group of exportGroups(rows)) {
             outcome = await this.export(signal, group);
