@@ -38,17 +38,32 @@ function decode(text: string): string | undefined {
 
 const keyList = z.string().transform((value) => value.split(',').map((key) => key.trim()).filter((key) => key !== ''));
 
+const protocol = z.enum(['http/protobuf', 'http/json', 'grpc']);
+const compression = z.enum(['gzip', 'none']);
+/** Milliseconds, as OTEL_EXPORTER_OTLP_TIMEOUT. */
+const timeout = z.coerce.number().int().positive();
+
+type SignalName = 'TRACES' | 'LOGS' | 'METRICS';
+const SIGNAL_NAMES: readonly SignalName[] = ['TRACES', 'LOGS', 'METRICS'];
+type PerSignal<Setting extends string, S> = { [G in SignalName as `FORWARD_OTLP_${G}_${Setting}`]: S };
+
+/** `FORWARD_OTLP_<SIGNAL>_<setting>` for each signal, unset by default: set, it overrides `FORWARD_OTLP_<setting>` for that signal. */
+function perSignal<Setting extends string, S extends z.ZodTypeAny>(setting: Setting, schema: S): PerSignal<Setting, z.ZodOptional<S>> {
+  return Object.fromEntries(SIGNAL_NAMES.map((signal) => [`FORWARD_OTLP_${signal}_${setting}`, schema.optional()])) as PerSignal<Setting, z.ZodOptional<S>>;
+}
+
 /** The variables (spread into the service's ConfigSchema); names are part of the product contract. */
 export const FORWARD_SETTINGS = {
   FORWARD_OTLP_ENDPOINT: url.optional(),
-  FORWARD_OTLP_TRACES_ENDPOINT: url.optional(),
-  FORWARD_OTLP_LOGS_ENDPOINT: url.optional(),
-  FORWARD_OTLP_METRICS_ENDPOINT: url.optional(),
-  FORWARD_OTLP_PROTOCOL: z.enum(['http/protobuf', 'http/json', 'grpc']).default('http/protobuf'),
+  FORWARD_OTLP_PROTOCOL: protocol.default('http/protobuf'),
   FORWARD_OTLP_HEADERS: headers.default({}),
-  FORWARD_OTLP_COMPRESSION: z.enum(['gzip', 'none']).default('none'),
-  /** Milliseconds, as OTEL_EXPORTER_OTLP_TIMEOUT. */
-  FORWARD_OTLP_TIMEOUT: z.coerce.number().int().positive().default(10_000),
+  FORWARD_OTLP_COMPRESSION: compression.default('none'),
+  FORWARD_OTLP_TIMEOUT: timeout.default(10_000),
+  ...perSignal('ENDPOINT', url),
+  ...perSignal('PROTOCOL', protocol),
+  ...perSignal('HEADERS', headers),
+  ...perSignal('COMPRESSION', compression),
+  ...perSignal('TIMEOUT', timeout),
   FORWARD_OTLP_DROP_ATTRIBUTES: keyList.default([]),
   FORWARD_OUTBOX_MAX_BYTES: z.coerce.number().int().positive().default(256 * 1024 * 1024),
 };

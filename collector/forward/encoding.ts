@@ -24,8 +24,9 @@ const UNLIMITED = { limit: Number.MAX_SAFE_INTEGER, code: '', noun: 'values', se
 
 export function requestBody(signal: Signal, rows: readonly OutboxRow[], format: WireFormat, dropAttributes: ReadonlySet<string>): Buffer {
   if (dropAttributes.size === 0 && rows.every((row) => row.encoding === format)) {
+    // One row goes as it is, without a copy (an outbox row's body is a buffer of its own).
+    if (rows.length === 1) return Buffer.from(rows[0]!.body.buffer, rows[0]!.body.byteOffset, rows[0]!.body.byteLength);
     if (format === 'protobuf') return Buffer.concat(rows.map((row) => row.body));
-    if (rows.length === 1) return Buffer.from(rows[0]!.body);
   }
   const type = otlpTypes[signal].request;
   const field = RESOURCES[signal];

@@ -1,5 +1,6 @@
+import { fitting } from '../../src/store/outbox.js';
 import type { OutboxRow, OutboxTake, Store } from '../../src/store/types.js';
-import type { ForwardConfig, Signal } from './config.js';
+import type { ForwardConfig, Signal, SignalForward } from './config.js';
 import { requestBody } from './encoding.js';
 import { forwardMetrics } from './metrics.js';
 import { createTransport, type Outcome, type Transport } from './transport.js';
@@ -11,8 +12,15 @@ import { createTransport, type Outcome, type Transport } from './transport.js';
  * here is on the ingest path: ingest only commits outbox rows (collector/otlp/receive.ts).
  */
 
-/** What one export takes at most: small enough for any upstream's default request limit (4 MiB for gRPC). */
-const TAKE: OutboxTake = { maxEntries: 512, maxBytes: 1024 * 1024 };
+/** What one export carries at most (a larger entry goes alone): small enough for any upstream's default request limit (4 MiB for gRPC). */
+const EXPORT_BYTES = 1024 * 1024;
+/**
+ * What one round reads from the outbox: a few exports, sent one after the other and deleted together
+ * in one transaction. It bounds the sender's memory (plus one entry larger than the rest).
+ */
+const TAKE: OutboxTake = { maxEntries: 512, maxBytes: 4 * EXPORT_BYTES };
+/** While the upstream fails, a retry reads only what its first export needs. */
+const RETRY_TAKE: OutboxTake = { maxEntries: 512, maxBytes: EXPORT_BYTES };
 /** How often an idle sender looks for new rows, and a sender whose signal another collector holds looks again. */
 const POLL_MS = 200;
 const BACKOFF_FIRST_MS = 500;
@@ -33,7 +41,7 @@ export interface ForwardStatus {
 
 export class Forwarder {
   readonly signals: ReadonlySet<Signal>;
-  private readonly transport: Transport;
+  private readonly transports = new Map<Signal, Transport>();
   private readonly stopping = new AbortController();
   private readonly loops: Promise<void>[] = [];
   private housekeeping: NodeJS.Timeout | undefined;
@@ -47,8 +55,8 @@ export class Forwarder {
     private readonly store: Store,
     private readonly config: ForwardConfig,
   ) {
-    this.signals = new Set(Object.keys(config.endpoints) as Signal[]);
-    this.transport = createTransport(config);
+    for (const [signal, forward] of Object.entries(config.signals) as [Signal, SignalForward][]) this.transports.set(signal, createTransport(signal, forward));
+    this.signals = new Set(this.transports.keys());
   }
 
   start(): void {
@@ -67,7 +75,7 @@ export class Forwarder {
     clearTimeout(this.housekeeping);
     await Promise.all(this.loops);
     this.logDrops(true);
-    this.transport.close();
+    for (const transport of this.transports.values()) transport.close();
   }
 
   status(): ForwardStatus {
@@ -81,9 +89,14 @@ export class Forwarder {
       let outcome: Outcome | undefined;
       let handed: number | null = null;
       try {
-        handed = await this.store.forwardOutbox(signal, TAKE, async (rows) => {
-          outcome = await this.export(signal, rows);
-          return this.settle(signal, rows.length, outcome);
+        handed = await this.store.forwardOutbox(signal, failures > 0 ? RETRY_TAKE : TAKE, async (rows) => {
+          let done = 0;
+          for (const group of exportGroups(rows)) {
+            outcome = await this.export(signal, group);
+            if (!this.settle(signal, group.length, outcome)) break;
+            done += group.length;
+          }
+          return done;
         });
       } catch (error) {
         // The database failed (the ingest path reports that itself): wait, then try again.
@@ -106,14 +119,15 @@ export class Forwarder {
   }
 
   private async export(signal: Signal, rows: OutboxRow[]): Promise<Outcome> {
+    const transport = this.transports.get(signal)!;
     let body: Buffer;
     try {
-      body = requestBody(signal, rows, this.transport.format, this.config.dropAttributes);
+      body = requestBody(signal, rows, transport.format, this.config.dropAttributes);
     } catch (error) {
       // Every entry was decoded once when it was accepted; one that no longer decodes would hold up its signal for ever.
       return { kind: 'refused', reason: 'undecodable', message: `an outbox entry could not be re-encoded: ${(error as Error).message}` };
     }
-    return this.transport.send(signal, body, this.stopping.signal);
+    return transport.send(body, this.stopping.signal);
   }
 
   /** Counts what an export did with its rows; true when they are done with (delivered or refused for good). */
@@ -175,5 +189,14 @@ export class Forwarder {
       const timer = setTimeout(done, ms);
       stop.addEventListener('abort', done);
     });
+  }
+}
+
+/** Consecutive rows in groups of at most EXPORT_BYTES (a larger row alone), in order. */
+function* exportGroups(rows: readonly OutboxRow[]): Generator<OutboxRow[]> {
+  for (let first = 0; first < rows.length; ) {
+    const count = fitting(rows.slice(first).map((row) => [row.seq, row.body.byteLength] as const), EXPORT_BYTES).length;
+    yield rows.slice(first, first + count);
+    first += count;
   }
 }

@@ -205,7 +205,7 @@ export class PostgresStore implements Store {
     return new Map(rows.map(({ stream, ...point }) => [stream, point]));
   }
 
-  async forwardOutbox(signal: OutboxEntry['signal'], take: OutboxTake, deliver: (rows: OutboxRow[]) => Promise<boolean>): Promise<number | null> {
+  async forwardOutbox(signal: OutboxEntry['signal'], take: OutboxTake, deliver: (rows: OutboxRow[]) => Promise<number>): Promise<number | null> {
     // The transaction holds the signal (advisory lock) and its rows (row locks) while they are
     // delivered: another collector skips the signal, a trim skips the rows.
     return this.transaction(async (client) => {
@@ -217,7 +217,8 @@ export class PostgresStore implements Store {
       const seqs = fitting(sizes as [number, number][], take.maxBytes);
       if (seqs.length === 0) return 0;
       const { rows } = await client.query<SqlRow>('SELECT seq, encoding, created_at, body FROM forward_outbox WHERE seq = ANY($1::bigint[]) ORDER BY seq', [seqs]);
-      if (await deliver(rows.map((row) => outboxRow(signal, row)))) await client.query('DELETE FROM forward_outbox WHERE seq = ANY($1::bigint[])', [seqs]);
+      const done = await deliver(rows.map((row) => outboxRow(signal, row)));
+      if (done > 0) await client.query('DELETE FROM forward_outbox WHERE seq = ANY($1::bigint[])', [seqs.slice(0, done)]);
       return seqs.length;
     });
   }

@@ -115,7 +115,7 @@ export class SqliteStore implements Store {
     return new Map(rows.map(({ stream, ...point }) => [stream, point]));
   }
 
-  async forwardOutbox(signal: OutboxEntry['signal'], take: OutboxTake, deliver: (rows: OutboxRow[]) => Promise<boolean>): Promise<number | null> {
+  async forwardOutbox(signal: OutboxEntry['signal'], take: OutboxTake, deliver: (rows: OutboxRow[]) => Promise<number>): Promise<number | null> {
     // Reads never wait in WAL mode; the bodies are read only for the rows that fit.
     const sizes = this.db.prepare('SELECT seq, bytes FROM forward_outbox WHERE signal = ? ORDER BY seq LIMIT ?').raw().all(signal, take.maxEntries) as [number, number][];
     const seqs = fitting(sizes, take.maxBytes);
@@ -123,7 +123,8 @@ export class SqliteStore implements Store {
     const last = seqs[seqs.length - 1]!;
     const rows = (this.db.prepare('SELECT seq, encoding, created_at, body FROM forward_outbox WHERE signal = ? AND seq BETWEEN ? AND ? ORDER BY seq').all(signal, seqs[0], last) as SqlRow[])
       .map((row) => outboxRow(signal, row));
-    if (await deliver(rows)) await this.writeOutbox({ delete: { signal, first: seqs[0]!, last } });
+    const done = await deliver(rows);
+    if (done > 0) await this.writeOutbox({ delete: { signal, first: seqs[0]!, last: rows[done - 1]!.seq } });
     return rows.length;
   }
 

@@ -241,12 +241,12 @@ export interface Store {
    */
   insertBatch(records: readonly UsageRecord[], retry?: InsertRetry, extras?: BatchExtras): Promise<boolean[]>;
   /**
-   * Hands the signal's oldest outbox rows to `deliver` and deletes them when it resolves true; they
-   * stay, for a later attempt, when it resolves false or throws. Resolves with how many rows were
+   * Hands the signal's oldest outbox rows to `deliver` and deletes the leading rows it resolves it is
+   * done with (all, some, or none); the others stay for a later attempt, all of them when it throws. Resolves with how many rows were
    * handed over (0: none waiting), or null when another collector is delivering this signal: on
    * PostgreSQL one collector at a time holds each signal, so every row goes out once and in order.
    */
-  forwardOutbox(signal: OutboxEntry['signal'], take: OutboxTake, deliver: (rows: OutboxRow[]) => Promise<boolean>): Promise<number | null>;
+  forwardOutbox(signal: OutboxEntry['signal'], take: OutboxTake, deliver: (rows: OutboxRow[]) => Promise<number>): Promise<number | null>;
   /** Deletes the oldest outbox rows (any signal) until the outbox holds at most `maxBytes`; returns what it deleted. */
   trimOutbox(maxBytes: number): Promise<{ entries: number; bytes: number }>;
   outboxSize(): Promise<OutboxSize>;

@@ -130,6 +130,32 @@ describe('forwarding when the upstream fails', () => {
   });
 });
 
+describe('per-signal settings', () => {
+  it('sends each signal with its own protocol, headers and compression, the others with the general ones', async () => {
+    receiver = await startReceiver();
+    svc = await startTestService({
+      env: {
+        FORWARD_OTLP_ENDPOINT: receiver.httpUrl, FORWARD_OTLP_HEADERS: 'x-team=all,x-shared=1',
+        FORWARD_OTLP_LOGS_PROTOCOL: 'http/json', FORWARD_OTLP_LOGS_HEADERS: 'x-team=logs', FORWARD_OTLP_LOGS_COMPRESSION: 'gzip',
+        FORWARD_OTLP_METRICS_PROTOCOL: 'grpc', FORWARD_OTLP_METRICS_ENDPOINT: receiver.grpcUrl,
+      },
+    });
+    const log = otlpLogsRequest([{ body: 'one line', attributes: { n: 1 } }]);
+    await send(svc, 'traces', usageSpan('00f067aa0ba902c1'), 'protobuf');
+    await send(svc, 'logs', log, 'protobuf');
+    await send(svc, 'metrics', { resourceMetrics: [] }, 'json');
+    await until(() => SIGNALS.every((signal) => receiver!.received.some((r) => r.signal === signal)), 'every signal delivered');
+    const got = (signal: Signal) => receiver!.received.find((r) => r.signal === signal)!;
+    expect(got('traces')).toMatchObject({ via: 'http/protobuf', headers: { 'x-team': 'all', 'x-shared': '1' } });
+    expect(got('traces').headers['content-encoding']).toBeUndefined();
+    expect(got('logs')).toMatchObject({ via: 'http/json', headers: { 'x-team': 'logs', 'content-encoding': 'gzip' } });
+    // Replaced, not merged: the general headers are not sent with the logs.
+    expect(got('logs').headers['x-shared']).toBeUndefined();
+    expect(got('logs').resources).toEqual(canonicalResources('logs', encodeProtobuf('logs', log)));
+    expect(got('metrics')).toMatchObject({ via: 'grpc', headers: { 'x-team': 'all', 'x-shared': '1' } });
+  });
+});
+
 describe('FORWARD_OTLP_DROP_ATTRIBUTES', () => {
   it('removes those keys everywhere and leaves everything else as sent', async () => {
     receiver = await startReceiver();
