@@ -1,10 +1,11 @@
 /**
  * The report dataset of `npm run bench -- --postgres`: the benchmark's fleet (bench/events.ts) over
- * 60 days, priced as the collector would, with one rare agent. `datasetRecords` makes it in this
- * process; `loadDataset` has the server make the same rows with `INSERT … SELECT` from
- * generate_series, through the partitioned table (so the statement-level trigger keeps the rollup)
- * and usage_event_ids, half a million events a statement, four statements at once. Generating, sending and parsing ten million
- * events from Node and inserting them batch by batch took longer than the rest of the benchmark. `checkDataset` proves the two alike on a sample of events and the rollup equal to the raw sums.
+ * 60 days, priced as the collector would, with one rare agent. `loadDataset` has the server make it
+ * with `INSERT … SELECT` from generate_series, through the partitioned table (so the statement-level
+ * triggers keep the rollup) and usage_event_ids, half a million events a statement, four statements
+ * at once: generating, sending and parsing ten million events in Node and inserting them batch by
+ * batch took longer than the rest of the benchmark. `checkDataset` proves the server's rows equal
+ * to what `datasetRecords` makes here on a sample of events, and the rollup equal to the raw sums.
  */
 import pg from 'pg';
 import type { UsageRecord } from '../src/event/schema.js';
@@ -40,7 +41,7 @@ function base(n: number, { total, now }: Dataset): number {
 }
 
 /** Events first … first + count - 1 of the dataset, made here. */
-export function datasetRecords(first: number, count: number, dataset: Dataset): UsageRecord[] {
+function datasetRecords(first: number, count: number, dataset: Dataset): UsageRecord[] {
   const records: UsageRecord[] = [];
   for (let n = first; n < first + count; ) {
     const end = n < dataset.total / 2 ? Math.min(first + count, Math.ceil(dataset.total / 2)) : first + count;
@@ -54,7 +55,7 @@ export function datasetRecords(first: number, count: number, dataset: Dataset): 
 }
 
 /** events.ts's hash() on unsigned 32-bit values held in bigints: Math.imul's low 32 bits, in two 16-bit halves. */
-export const HASH_FUNCTION = `CREATE FUNCTION bench_hash(n bigint, salt bigint) RETURNS bigint LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+const HASH_FUNCTION = `CREATE FUNCTION bench_hash(n bigint, salt bigint) RETURNS bigint LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE h bigint := (n # salt) & 4294967295;
 BEGIN
   h := (h * ${0x9e3779b1 & 0xffff} + (((h * ${0x9e3779b1 >>> 16}) & 65535) << 16)) & 4294967295;
@@ -68,7 +69,7 @@ END $$`;
  * $5 …: the models with their unit prices in pico-dollars per token, $11: the attributes as JSON).
  * Each OFFSET 0 keeps a level from being folded into the next, so every hash is computed once per run or event.
  */
-export const GENERATE_SQL = `
+const GENERATE_SQL = `
   WITH models AS (
     SELECT * FROM unnest($5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[])
       WITH ORDINALITY AS m (model, provider, p_input, p_output, p_cache_read, p_cache_write, position)
@@ -115,14 +116,14 @@ const COLUMNS = 'id, ts, project, agent_id, model, provider, operation, task_lab
   'input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_nanos, cost_source, duration_ms, status, attributes, received_at';
 
 /** The ids first, as the store inserts them, then the events: one statement, so one trigger call. */
-export const INSERT_SQL = `
+const INSERT_SQL = `
   WITH generated AS MATERIALIZED (${GENERATE_SQL}), ids AS (
     INSERT INTO usage_event_ids (project, id, ts) SELECT project, id, ts FROM generated ORDER BY project, id
   )
   INSERT INTO usage_events (${COLUMNS}) SELECT ${COLUMNS} FROM generated`;
 
 /** The models' unit prices, as the pricer applies them at `now` (the sample check catches a price that changed within the 60 days). */
-export function modelParams({ pricer, now }: Dataset): unknown[] {
+function modelParams({ pricer, now }: Dataset): unknown[] {
   const units = MODELS.map(([model, provider]) => {
     const entry = pricer.lookup(model, provider, new Date(now));
     if (!entry) throw new Error(`the benchmark's model ${model} (${provider}) has no price`);
@@ -190,7 +191,7 @@ export async function loadDataset(db: pg.Client, url: string, dataset: Dataset):
 }
 
 /**
- * Throws unless events spread over the whole dataset (and every rare one among the first) equal
+ * Throws unless events spread over the whole dataset (the first of them a rare agent's) equal
  * field by field what this process makes, every id is in usage_event_ids, and `verify` finds the
  * rollup equal to the raw sums.
  */
