@@ -3,21 +3,21 @@ import type { UsageRecord, ValidUsageEvent } from '../src/event/schema.js';
 import type { Pricer } from '../src/pricing/pricer.js';
 
 /** Models an agent may call (all priced by the built-in table), with their providers. */
-const MODELS: readonly [model: string, provider: string][] = [
+export const MODELS: readonly [model: string, provider: string][] = [
   ['gpt-4o', 'openai'], ['gpt-4o-mini', 'openai'], ['gpt-4.1', 'openai'], ['gpt-4.1-mini', 'openai'],
   ['o3', 'openai'], ['o4-mini', 'openai'], ['claude-sonnet-4-5', 'anthropic'], ['claude-haiku-4-5', 'anthropic'],
   ['claude-opus-4-1', 'anthropic'], ['gemini-2.5-flash', 'google'], ['gemini-2.5-pro', 'google'],
   ['text-embedding-3-small', 'openai'],
 ];
-const PROJECTS = ['atlas', 'borealis', 'cygnus', 'draco', 'eridanus', 'fornax', 'gemini', 'default'];
-const AGENTS = 40;
+export const PROJECTS = ['atlas', 'borealis', 'cygnus', 'draco', 'eridanus', 'fornax', 'gemini', 'default'];
+export const AGENTS = 40;
 /** One run in this many is made by one more agent, RARE_AGENT: the needle of the filtered event list in the report figures. */
-const RARE_RUNS = 10_000;
+export const RARE_RUNS = 10_000;
 export const RARE_AGENT = `agent-${AGENTS}`;
-const TASKS_PER_AGENT = 8;
-const EVENTS_PER_RUN = 25;
-const USERS = 500;
-const DAY_S = 86_400;
+export const TASKS_PER_AGENT = 8;
+export const EVENTS_PER_RUN = 25;
+export const USERS = 500;
+export const DAY_S = 86_400;
 
 /** A cheap, stable integer hash, so the same n always makes the same event. */
 function hash(n: number, salt: number): number {
