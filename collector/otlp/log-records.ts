@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { LIMITS } from '../../src/event/schema.js';
 import type { AnyValue, AttributeValue, Attributes, KeyValueList } from './common.js';
 import { perCallProfile, type EmitterProfile } from './emitters.js';
+import { eachLogRecord } from './logs-protobuf.js';
 import type { LogRecord } from './logs-request.js';
 import { RECORDS_PER_STEP, runNow, type Steps } from './steps.js';
 import {
@@ -64,6 +65,20 @@ function tokenTable(profile: EmitterProfile): readonly [string, readonly string[
   let table = tokenTables.get(profile);
   if (table === undefined) tokenTables.set(profile, (table = Object.entries(profile.tokens)));
   return table;
+}
+
+/**
+ * `logEventSteps` over a scanned protobuf body, each record mapped as soon as it is read: no
+ * record outlives its mapping, so a large request's records never pile up in memory together
+ * (which made the garbage collector copy them over and over).
+ */
+export function* wireLogEventSteps(body: Buffer): Steps<MappedEvent[]> {
+  const events: MappedEvent[] = [];
+  yield* eachLogRecord(body, (record) => {
+    const call = perCallProfile(record);
+    if (call) events.push(toEvent(record, call.profile, call.event));
+  });
+  return events;
 }
 
 function toEvent(record: LogRecord, profile: EmitterProfile, event: string): MappedEvent {
