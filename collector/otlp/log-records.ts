@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { LIMITS } from '../../src/event/schema.js';
-import type { AnyValue, AttributeValue, Attributes, KeyValueList } from './common.js';
+import type { AnyValue, KeyValueList } from './common.js';
 import { perCallProfile, type EmitterProfile } from './emitters.js';
 import { eachLogRecord } from './logs-protobuf.js';
 import type { LogRecord } from './logs-request.js';
 import { RECORDS_PER_STEP, runNow, type Steps } from './steps.js';
 import {
   INPUT_PARTS, OUTPUT_PARTS, SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS,
-  firstPresent, includeParts, keptAttributes, operationOf, toCount, toText, UNKNOWN_SERVICE, type MappedEvent,
+  EventInput, firstPresent, includeParts, keptAttributes, operationOf, toCount, toText, UNKNOWN_SERVICE, type MappedEvent,
 } from './mapping.js';
 
 /** What the OTel SDKs report when a process sets no `service.name`. */
@@ -32,29 +32,6 @@ export function* logEventSteps(records: readonly LogRecord[]): Steps<MappedEvent
     if ((i + 1) % RECORDS_PER_STEP === 0) yield;
   }
   return events;
-}
-
-/** An event input being built, and which attribute gave each field (for error messages). */
-class EventInput {
-  readonly input: Record<string, unknown> = {};
-  readonly sources: Record<string, string> = {};
-  constructor(private readonly attributes: Attributes) {}
-
-  set(field: string, value: unknown, source: string): void {
-    this.input[field] = value;
-    this.sources[field] = source;
-  }
-
-  /** The field from the first of `names` present; whether one was. */
-  read(field: string, names: readonly string[], convert: (value: AttributeValue) => unknown): boolean {
-    for (const name of names) {
-      const value = this.attributes.get(name);
-      if (value === undefined) continue;
-      this.set(field, convert(value), name);
-      return true;
-    }
-    return false;
-  }
 }
 
 /** A profile's token table as pairs, made once per profile rather than per record. */

@@ -59,6 +59,29 @@ export interface MappedEvent {
   sources: Record<string, string>;
 }
 
+/** An event input being built, and which attribute gave each field (for error messages). */
+export class EventInput {
+  readonly input: Record<string, unknown> = {};
+  readonly sources: Record<string, string> = {};
+  constructor(private readonly attributes: Attributes) {}
+
+  set(field: string, value: unknown, source: string): void {
+    this.input[field] = value;
+    this.sources[field] = source;
+  }
+
+  /** The field from the first of `names` present; whether one was. */
+  read(field: string, names: readonly string[], convert: (value: AttributeValue) => unknown): boolean {
+    for (const name of names) {
+      const value = this.attributes.get(name);
+      if (value === undefined) continue;
+      this.set(field, convert(value), name);
+      return true;
+    }
+    return false;
+  }
+}
+
 /** Read from the span's own attributes. */
 export const SPAN_FIELDS = {
   model: ['gen_ai.response.model', 'gen_ai.request.model', 'llm.response.model_name', 'llm.model_name', 'llm.request.model_name'],
