@@ -24,6 +24,7 @@ const LOADS: Record<string, { signal: Signal; records: number; bodies: (records:
   mixed: { signal: 'traces', records: 500, bodies: mixedTraceBodies },
   'mixed-10k': { signal: 'traces', records: 10_000, bodies: mixedTraceBodies },
   'genai-10k': { signal: 'traces', records: 10_000, bodies: genAiTraceBodies },
+  'logs-100': { signal: 'logs', records: 100, bodies: logsBodies },
   logs: { signal: 'logs', records: 1000, bodies: logsBodies },
 };
 
