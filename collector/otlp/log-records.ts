@@ -6,7 +6,7 @@ import { eachLogRecord } from './logs-protobuf.js';
 import type { LogRecord } from './logs-request.js';
 import { RECORDS_PER_STEP, runNow, type Steps } from './steps.js';
 import {
-  INPUT_PARTS, OUTPUT_PARTS, SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS,
+  INPUT_PARTS, OUTPUT_PARTS, SPAN_FIELDS, SPAN_OR_RESOURCE_TABLE,
   EventInput, firstPresent, includeParts, keptAttributes, operationOf, toCount, toText, UNKNOWN_SERVICE, type MappedEvent,
 } from './mapping.js';
 
@@ -36,7 +36,6 @@ export function* logEventSteps(records: readonly LogRecord[]): Steps<MappedEvent
 
 /** A profile's token table as pairs, made once per profile rather than per record. */
 const tokenTables = new WeakMap<EmitterProfile, readonly [string, readonly string[]][]>();
-const SPAN_OR_RESOURCE = Object.entries(SPAN_OR_RESOURCE_FIELDS);
 
 function tokenTable(profile: EmitterProfile): readonly [string, readonly string[]][] {
   let table = tokenTables.get(profile);
@@ -75,7 +74,7 @@ function toEvent(record: LogRecord, profile: EmitterProfile, event: string): Map
   built.read('session_id', profile.session, toText);
   built.read('user_id', profile.user, toText);
   built.read('duration_ms', profile.duration, toCount);
-  for (const [field, names] of SPAN_OR_RESOURCE) {
+  for (const [field, names] of SPAN_OR_RESOURCE_TABLE) {
     const found = firstPresent(record.attributes, names) ?? firstPresent(record.resource, names);
     if (found) built.set(field, toText(found.value), found.name);
   }

@@ -101,6 +101,9 @@ export const SPAN_OR_RESOURCE_FIELDS = {
   step_id: ['tokentally.step_id'],
 } as const;
 
+/** SPAN_OR_RESOURCE_FIELDS as [field, names] pairs, for the mappers' loops. */
+export const SPAN_OR_RESOURCE_TABLE = Object.entries(SPAN_OR_RESOURCE_FIELDS);
+
 /** Operation values of the older dialects, in the GenAI conventions' words. */
 const OPERATION_ALIASES: ReadonlyMap<string, string> = new Map([
   ['LLM', 'chat'],

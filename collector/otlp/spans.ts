@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { emitterOf } from './emitters.js';
 import {
-  AGENT_OPERATIONS, EventInput, INFERENCE_OPERATIONS, INPUT_PARTS, REMOTE_AGENT_OPERATION, SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS, TOKEN_ATTRIBUTES,
+  AGENT_OPERATIONS, EventInput, INFERENCE_OPERATIONS, INPUT_PARTS, REMOTE_AGENT_OPERATION, SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS, SPAN_OR_RESOURCE_TABLE, TOKEN_ATTRIBUTES,
   VERCEL_AI, VERCEL_MODEL_CALL_TOKEN_ATTRIBUTES, firstPresent, includeParts, keptAttributes, operationOf, reportsExclusiveInput, toCount, toText, UNKNOWN_SERVICE,
   type MappedEvent, type TokenField,
 } from './mapping.js';
@@ -162,7 +162,6 @@ function isInference(span: TraceSpan): boolean {
 const TOKEN_TABLE = Object.entries(TOKEN_ATTRIBUTES);
 const VERCEL_TOKEN_TABLE = Object.entries(VERCEL_MODEL_CALL_TOKEN_ATTRIBUTES);
 const SPAN_TABLE = Object.entries(SPAN_FIELDS);
-const SPAN_OR_RESOURCE_TABLE = Object.entries(SPAN_OR_RESOURCE_FIELDS);
 
 function toEvent(span: TraceSpan, ancestor: () => string | undefined): MappedEvent {
   const built = new EventInput(span.attributes);
