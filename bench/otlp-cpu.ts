@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type { IngestDeps } from '../collector/app.js';
@@ -14,7 +16,8 @@ import { asOtlpJson, genAiTraceBodies, mixedTraceBodies } from './otlp.js';
  * the bench's loads decoded, mapped, validated and priced (`prepareExport`) over and over, with the
  * CPU time it took and the longest the event loop was held (by one request, or a slice of one). Steadier on a shared machine
  * than the end-to-end loads, and what `perf stat` can count instructions of:
- * `node dist/bench/otlp-cpu.js --load mixed --requests 200` (`--encoding json`: the same requests as OTLP/JSON).
+ * `node dist/bench/otlp-cpu.js --load mixed --requests 200` (`--encoding json`: the same requests as
+ * OTLP/JSON; `--profile /tmp/otlp` writes the timed loop's CPU profile to /tmp/otlp.mixed.cpuprofile).
  */
 
 const LOADS: Record<string, { signal: Signal; records: number; bodies: (records: number) => (n: number) => Buffer }> = {
@@ -22,10 +25,13 @@ const LOADS: Record<string, { signal: Signal; records: number; bodies: (records:
   mixed: { signal: 'traces', records: 500, bodies: mixedTraceBodies },
   'mixed-10k': { signal: 'traces', records: 10_000, bodies: mixedTraceBodies },
   'genai-10k': { signal: 'traces', records: 10_000, bodies: genAiTraceBodies },
+  'logs-100': { signal: 'logs', records: 100, bodies: logsBodies },
   logs: { signal: 'logs', records: 1000, bodies: logsBodies },
 };
 
-const { values: args } = parseArgs({ options: { load: { type: 'string' }, requests: { type: 'string', default: '100' }, encoding: { type: 'string', default: 'protobuf' } } });
+const { values: args } = parseArgs({
+  options: { load: { type: 'string' }, requests: { type: 'string', default: '100' }, encoding: { type: 'string', default: 'protobuf' }, profile: { type: 'string' } },
+});
 const encoding = args.encoding as OtlpEncoding;
 const limits = { maxValuesPerRequest: 1_000_000, maxRecordsPerRequest: 10_000, maxEventsPerRequest: 10_000 };
 // The span memory is kept per writer object; nothing here writes.
@@ -33,13 +39,16 @@ const deps = { counts: countLimits(limits), limits, pricer: createPricer(loadPri
 
 async function measure(name: string, requests: number): Promise<void> {
   const load = LOADS[name]!;
-  const protobufBodies = load.bodies(load.records);
-  // JSON bodies are converted before the clock starts: the conversion is the client's work.
-  const json = encoding === 'json' ? Array.from({ length: requests }, (_, n) => asOtlpJson(otlpTypes[load.signal].request, protobufBodies(n))) : [];
-  const bodies = encoding === 'json' ? (n: number) => json[n % json.length]! : protobufBodies;
-  const next = (n: number) => prepareExport(load.signal, bodies(n), encoding, OPEN_ACCESS, deps);
+  const protobufOf = load.bodies(load.records);
+  // Made (and converted to JSON) before the clock starts, so only the collector's work is measured;
+  // every request's records are new.
+  const bodyOf = encoding === 'json' ? (n: number) => asOtlpJson(otlpTypes[load.signal].request, protobufOf(n)) : protobufOf;
+  const warmUp = Math.min(20, requests);
+  const bodies = Array.from({ length: warmUp + requests }, (_, n) => bodyOf(n));
+  const next = (n: number) => prepareExport(load.signal, bodies[n]!, encoding, OPEN_ACCESS, deps);
   // Warm up, so the optimised code is measured.
-  for (let n = 0; n < Math.min(20, requests); n++) await next(1_000_000 + n);
+  for (let n = 0; n < warmUp; n++) await next(requests + n);
+  const profiler = args.profile === undefined ? undefined : await startProfile();
   const delay = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();
   const cpu = process.cpuUsage();
@@ -52,11 +61,21 @@ async function measure(name: string, requests: number): Promise<void> {
   const wallMs = performance.now() - started;
   const { user, system } = process.cpuUsage(cpu);
   delay.disable();
+  if (profiler) writeFileSync(`${args.profile}.${name}.cpuprofile`, JSON.stringify((await profiler.post('Profiler.stop')).profile));
   const records = requests * load.records;
   console.log(
     `${name.padEnd(10)} ${encoding.padEnd(8)} ${String(load.records).padStart(6)} records × ${requests}: ${((user + system) / records).toFixed(2)} µs CPU/record, `
     + `${Math.round(records / (wallMs / 1000)).toLocaleString('en-US')} records/s on one thread, event loop held ≤ ${(delay.max / 1e6).toFixed(1)} ms`,
   );
+}
+
+/** A CPU profile of the timed loop only (`--profile <path prefix>`), without making the bodies. */
+async function startProfile(): Promise<Session> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return session;
 }
 
 for (const name of args.load ? [args.load] : Object.keys(LOADS)) {

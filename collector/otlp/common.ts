@@ -81,8 +81,11 @@ export const WholeKeyValues: z.ZodType<KeyValueList> = z.lazy(() =>
     .transform((list) => new Map(list.map(({ key, value }) => [key, value ?? null]))),
 ).meta({ id: 'OtlpKeyValueList' });
 
-/** The scalar attributes of a whole list, for usage mapping. */
+/** The scalar attributes of a whole list, for usage mapping: the list itself when it holds nothing else, as most do. */
 export function scalarsOf(values: KeyValueList): Attributes {
+  let scalarsOnly = true;
+  for (const value of values.values()) if (value === null || typeof value === 'object') scalarsOnly = false;
+  if (scalarsOnly) return values as Attributes;
   const out = new Map<string, AttributeValue>();
   for (const [key, value] of values) if (value !== null && typeof value !== 'object') out.set(key, value);
   return out;

@@ -129,7 +129,7 @@ export function* decodeSteps<S extends Signal>(signal: S, body: Buffer, encoding
   const codec: Codec<S> = CODECS[signal];
   const scanLimits: OtlpLimits = { values: limits.values, records: { ...limits.records, noun: codec.noun } };
   if (encoding === 'protobuf' && codec.fromWire) {
-    codec.scan(body, scanLimits);
+    scanProtobuf(signal, body, limits);
     yield;
     return yield* codec.fromWire(body);
   }
@@ -139,6 +139,12 @@ export function* decodeSteps<S extends Signal>(signal: S, body: Buffer, encoding
   const result = codec.schema.safeParse(message);
   if (!result.success) throw badRequest(describeIssue(result.error.issues));
   return result.data;
+}
+
+/** Checks a protobuf body of the signal against the limits and the schema's wire types (scan.ts); only a scanned body is read. */
+export function scanProtobuf(signal: Signal, body: Buffer, limits: OtlpLimits): void {
+  const codec: Codec<Signal> = CODECS[signal];
+  codec.scan(body, { values: limits.values, records: { ...limits.records, noun: codec.noun } });
 }
 
 function parseProtobuf(signal: Signal, body: Buffer, codec: Codec<Signal>, limits: OtlpLimits): unknown {

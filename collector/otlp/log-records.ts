@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { LIMITS } from '../../src/event/schema.js';
-import type { AnyValue, AttributeValue, KeyValueList } from './common.js';
+import type { AnyValue, KeyValueList } from './common.js';
 import { perCallProfile, type EmitterProfile } from './emitters.js';
+import { eachLogRecord } from './logs-protobuf.js';
 import type { LogRecord } from './logs-request.js';
 import { RECORDS_PER_STEP, runNow, type Steps } from './steps.js';
 import {
-  INPUT_PARTS, OUTPUT_PARTS, SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS,
-  firstPresent, includeParts, keptAttributes, operationOf, toCount, toText, UNKNOWN_SERVICE, type MappedEvent,
+  INPUT_PARTS, OUTPUT_PARTS, SPAN_FIELDS, SPAN_OR_RESOURCE_TABLE,
+  EventInput, firstPresent, includeParts, keptAttributes, operationOf, toCount, toText, UNKNOWN_SERVICE, type MappedEvent,
 } from './mapping.js';
 
 /** What the OTel SDKs report when a process sets no `service.name`. */
@@ -33,48 +34,62 @@ export function* logEventSteps(records: readonly LogRecord[]): Steps<MappedEvent
   return events;
 }
 
-function toEvent(record: LogRecord, profile: EmitterProfile, event: string): MappedEvent {
-  const input: Record<string, unknown> = {};
-  const sources: Record<string, string> = {};
-  const set = (field: string, value: unknown, source: string) => {
-    input[field] = value;
-    sources[field] = source;
-  };
-  const read = (field: string, names: readonly string[], convert: (value: AttributeValue) => unknown): boolean => {
-    const found = firstPresent(record.attributes, names);
-    if (found) set(field, convert(found.value), found.name);
-    return found !== undefined;
-  };
+/** A profile's token table as pairs, made once per profile rather than per record. */
+const tokenTables = new WeakMap<EmitterProfile, readonly [string, readonly string[]][]>();
 
-  for (const [field, names] of Object.entries(profile.tokens)) read(field, names, toCount);
+function tokenTable(profile: EmitterProfile): readonly [string, readonly string[]][] {
+  let table = tokenTables.get(profile);
+  if (table === undefined) tokenTables.set(profile, (table = Object.entries(profile.tokens)));
+  return table;
+}
+
+/**
+ * `logEventSteps` over a scanned protobuf body, each record mapped as soon as it is read: no
+ * record outlives its mapping, so a large request's records never pile up in memory together
+ * (which made the garbage collector copy them over and over).
+ */
+export function* wireLogEventSteps(body: Buffer): Steps<MappedEvent[]> {
+  const events: MappedEvent[] = [];
+  yield* eachLogRecord(body, (record) => {
+    const call = perCallProfile(record);
+    if (call) events.push(toEvent(record, call.profile, call.event));
+  });
+  return events;
+}
+
+function toEvent(record: LogRecord, profile: EmitterProfile, event: string): MappedEvent {
+  const built = new EventInput(record.attributes);
+  const { input } = built;
+  for (const [field, names] of tokenTable(profile)) built.read(field, names, toCount);
   includeParts(input, 'input_tokens', INPUT_PARTS, profile.inputExcludesCache);
   includeParts(input, 'output_tokens', OUTPUT_PARTS, profile.outputExcludesReasoning);
 
-  read('model', profile.model, toText);
-  if (!read('provider', profile.provider.names, toText) && profile.provider.otherwise !== undefined) {
-    set('provider', profile.provider.otherwise, `${profile.name}'s provider`);
+  built.read('model', profile.model, toText);
+  if (!built.read('provider', profile.provider.names, toText) && profile.provider.otherwise !== undefined) {
+    built.set('provider', profile.provider.otherwise, `${profile.name}'s provider`);
   }
   const operation = operationOf(record.attributes);
-  if (operation !== undefined) set('operation', operation, firstPresent(record.attributes, SPAN_FIELDS.operation)!.name);
-  read('cost_usd', profile.cost, toCount);
-  read('session_id', profile.session, toText);
-  read('user_id', profile.user, toText);
-  read('duration_ms', profile.duration, toCount);
-  for (const [field, names] of Object.entries(SPAN_OR_RESOURCE_FIELDS)) {
+  if (operation !== undefined) built.set('operation', operation, firstPresent(record.attributes, SPAN_FIELDS.operation)!.name);
+  built.read('cost_usd', profile.cost, toCount);
+  built.read('session_id', profile.session, toText);
+  built.read('user_id', profile.user, toText);
+  built.read('duration_ms', profile.duration, toCount);
+  for (const [field, names] of SPAN_OR_RESOURCE_TABLE) {
     const found = firstPresent(record.attributes, names) ?? firstPresent(record.resource, names);
-    if (found) set(field, toText(found.value), found.name);
+    if (found) built.set(field, toText(found.value), found.name);
   }
-  if (!read('agent_id', profile.agent, toText)) {
+  if (!built.read('agent_id', profile.agent, toText)) {
     const service = record.resource.get('service.name');
-    set('agent_id', service === undefined ? UNKNOWN_SERVICE : toText(service), 'resource service.name');
+    built.set('agent_id', service === undefined ? UNKNOWN_SERVICE : toText(service), 'resource service.name');
   }
 
   const own = ownId(record, profile);
-  set('id', own?.id ?? recordHash(record), own ? own.names.join('/') : 'hash of the record');
+  if (own) built.set('id', own.id, own.names.join('/'));
+  else built.set('id', recordHash(record), 'hash of the record');
   const nanos = record.timeNanos > 0n ? record.timeNanos : record.observedNanos;
   const stamp = record.attributes.get('event.timestamp');
-  if (nanos > 0n) set('timestamp', Number(nanos / NANOS_PER_MS), record.timeNanos > 0n ? 'timeUnixNano' : 'observedTimeUnixNano');
-  else if (stamp !== undefined) set('timestamp', toText(stamp), 'event.timestamp');
+  if (nanos > 0n) built.set('timestamp', Number(nanos / NANOS_PER_MS), record.timeNanos > 0n ? 'timeUnixNano' : 'observedTimeUnixNano');
+  else if (stamp !== undefined) built.set('timestamp', toText(stamp), 'event.timestamp');
 
   const kept: Record<string, string> = { 'event.name': event, 'otel.scope.name': record.scope.name };
   for (const name of profile.kept) {
@@ -82,15 +97,20 @@ function toEvent(record: LogRecord, profile: EmitterProfile, event: string): Map
     if (value !== undefined) kept[name] = toText(value);
   }
   input.attributes = keptAttributes(record.attributes, record.resource, kept);
-  return { record: `log record ${event} (${record.path})`, input, sources };
+  return { record: `log record ${event} (${record.path})`, input, sources: built.sources };
 }
 
 /** The emitter's own id for the call, prefixed with its key; none when it is missing or too long to store. */
 function ownId(record: LogRecord, profile: EmitterProfile): { id: string; names: readonly string[] } | undefined {
   for (const names of profile.ids) {
-    const values = names.map((name) => record.attributes.get(name));
-    if (values.some((v) => v === undefined)) continue;
-    const id = `${profile.key}:${values.map((v) => toText(v!)).join('/')}`;
+    let id = `${profile.key}:`;
+    let complete = true;
+    for (let i = 0; i < names.length && complete; i++) {
+      const value = record.attributes.get(names[i]!);
+      if (value === undefined) complete = false;
+      else id += (i === 0 ? '' : '/') + toText(value);
+    }
+    if (!complete) continue;
     return id.length <= LIMITS.idLength ? { id, names } : undefined;
   }
   return undefined;
@@ -103,16 +123,26 @@ function ownId(record: LogRecord, profile: EmitterProfile): { id: string; names:
  * (which resends the record unchanged) adds nothing.
  */
 function recordHash(record: LogRecord): string {
-  const content = JSON.stringify([
-    entries(record.whole.resource), record.scope.name, record.scope.version, String(record.timeNanos), String(record.observedNanos),
+  // JSON.stringify of the array [resource, ...rest], with the resource's part made once per resource.
+  const rest = JSON.stringify([
+    record.scope.name, record.scope.version, String(record.timeNanos), String(record.observedNanos),
     record.eventName, record.traceId, record.spanId, entries(record.whole.attributes), canonical(record.body),
   ]);
+  const content = `[${resourceJson(record.whole.resource)},${rest.slice(1)}`;
   return `log:${createHash('sha256').update(content).digest('hex')}`;
 }
 
-/** Attributes in key order, so the hash does not depend on the order they were sent in. */
+const resourceJsons = new WeakMap<KeyValueList, string>();
+
+function resourceJson(resource: KeyValueList): string {
+  let json = resourceJsons.get(resource);
+  if (json === undefined) resourceJsons.set(resource, (json = JSON.stringify(entries(resource))));
+  return json;
+}
+
+/** Attributes in key order (UTF-16 code units), so the hash does not depend on the order they were sent in. */
 function entries(values: KeyValueList): unknown[] {
-  return [...values].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, value]) => [key, canonical(value)]);
+  return [...values.keys()].sort().map((key) => [key, canonical(values.get(key)!)]);
 }
 
 /** A value as JSON that tells every kind apart: 5 the int from 5 the double from "5" the string. */

@@ -17,13 +17,18 @@ const BODY = LENGTH(5), ATTRIBUTES = LENGTH(6), TRACE_ID = LENGTH(9), SPAN_ID = 
 
 export function* logRecordSteps(body: Buffer): Steps<LogRecord[]> {
   const records: LogRecord[] = [];
+  yield* eachLogRecord(body, (record) => records.push(record));
+  return records;
+}
+
+/** Reads the records in order, handing each to `each` as soon as it is read (and checked). */
+export function* eachLogRecord(body: Buffer, each: (record: LogRecord) => void): Steps<void> {
   yield* readExport<AnyValue, Resource>(body, {
     names: ['resourceLogs', 'scopeLogs', 'logRecords'],
     attribute: wholeKeyValue,
     resource: (whole) => ({ whole, scalars: scalarsOf(whole) }),
-    record: (r, end, resource, named, path) => logRecord(r, end, resource, named, path, records),
+    record: (r, end, resource, named, path) => logRecord(r, end, resource, named, path, each),
   });
-  return records;
 }
 
 /** A resource's attributes whole (for a record's hash) and its scalars (for mapping). */
@@ -33,7 +38,7 @@ interface Resource {
 }
 
 function logRecord(
-  r: Wire, end: number, resource: Resource, named: { name: string; version: string }, path: string, records: LogRecord[],
+  r: Wire, end: number, resource: Resource, named: { name: string; version: string }, path: string, each: (record: LogRecord) => void,
 ): Issue | undefined {
   let timeNanos = 0n, observedNanos = 0n, severityNumber = 0;
   let severityText = '', eventName = '', traceId = '', spanId = '';
@@ -64,7 +69,7 @@ function logRecord(
   // In the schema's order: body, attributes, trace id, span id.
   const issue = within(body?.issue, 'body') ?? attributeIssue ?? idIssue(traceId, 16, 'traceId', false) ?? idIssue(spanId, 8, 'spanId', false);
   if (issue) return issue;
-  records.push({
+  each({
     path, timeNanos, observedNanos, severityNumber, severityText, eventName, body: body ? body.value : null, traceId, spanId,
     attributes: scalarsOf(attributes), resource: resource.scalars, scope: named, whole: { attributes, resource: resource.whole },
   });

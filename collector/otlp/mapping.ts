@@ -59,6 +59,29 @@ export interface MappedEvent {
   sources: Record<string, string>;
 }
 
+/** An event input being built, and which attribute gave each field (for error messages). */
+export class EventInput {
+  readonly input: Record<string, unknown> = {};
+  readonly sources: Record<string, string> = {};
+  constructor(private readonly attributes: Attributes) {}
+
+  set(field: string, value: unknown, source: string): void {
+    this.input[field] = value;
+    this.sources[field] = source;
+  }
+
+  /** The field from the first of `names` present; whether one was. */
+  read(field: string, names: readonly string[], convert: (value: AttributeValue) => unknown): boolean {
+    for (const name of names) {
+      const value = this.attributes.get(name);
+      if (value === undefined) continue;
+      this.set(field, convert(value), name);
+      return true;
+    }
+    return false;
+  }
+}
+
 /** Read from the span's own attributes. */
 export const SPAN_FIELDS = {
   model: ['gen_ai.response.model', 'gen_ai.request.model', 'llm.response.model_name', 'llm.model_name', 'llm.request.model_name'],
@@ -77,6 +100,9 @@ export const SPAN_OR_RESOURCE_FIELDS = {
   run_id: ['tokentally.run_id'],
   step_id: ['tokentally.step_id'],
 } as const;
+
+/** SPAN_OR_RESOURCE_FIELDS as [field, names] pairs, for the mappers' loops. */
+export const SPAN_OR_RESOURCE_TABLE = Object.entries(SPAN_OR_RESOURCE_FIELDS);
 
 /** Operation values of the older dialects, in the GenAI conventions' words. */
 const OPERATION_ALIASES: ReadonlyMap<string, string> = new Map([
@@ -147,12 +173,18 @@ export const OUTPUT_PARTS = ['reasoning_tokens'] as const satisfies readonly Tok
  * have (the parts exceed it) or the emitter is known to leave them out, the parts are added to it.
  */
 export function includeParts(input: Record<string, unknown>, total: TokenField, parts: readonly TokenField[], knownExclusive: boolean): void {
-  const counts = [total, ...parts].map((f) => input[f] ?? 0);
-  if (!counts.every((n) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0)) return;
-  const [whole, ...rest] = counts as [number, ...number[]];
-  const sum = rest.reduce((a, b) => a + b, 0);
+  const whole = input[total] ?? 0;
+  if (!isCount(whole)) return;
+  let sum = 0;
+  for (const part of parts) {
+    const count = input[part] ?? 0;
+    if (!isCount(count)) return;
+    sum += count;
+  }
   if (sum > 0 && (sum > whole || knownExclusive)) input[total] = whole + sum;
 }
+
+const isCount = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
 
 export function reportsExclusiveInput(scope: { name: string; version: string }): boolean {
   return EXCLUSIVE_INPUT_SCOPES.some((e) => e.scope === scope.name && (!e.before || versionBelow(scope.version, e.before)));
@@ -168,25 +200,36 @@ function versionBelow(version: string, bound: readonly [number, number, number])
 }
 
 /** The kept attributes and tags, within the event schema's bounds (long strings are cut). */
-export function keptAttributes(span: Attributes, resource: Attributes, extra: Record<string, string>): Record<string, string | number | boolean> {
-  const out = new Map<string, string | number | boolean>();
-  const put = (key: string, value: AttributeValue) => {
+export function keptAttributes(span: Attributes, resource: Attributes, extra: Readonly<Record<string, string>>): Record<string, string | number | boolean> {
+  const kept = new Kept();
+  for (const key in extra) kept.put(key, extra[key]!);
+  for (const name of KEPT_ATTRIBUTES) {
+    const value = span.get(name);
+    if (value !== undefined) kept.put(name, value);
+  }
+  for (const attributes of [resource, span]) {
+    for (const [key, value] of attributes) if (key.startsWith(TAG_PREFIX)) kept.put(key.slice(TAG_PREFIX.length), value);
+  }
+  return kept.out;
+}
+
+/** Attributes put one by one: a later value of a key replaces it in its place; past the count, new keys are left out. */
+class Kept {
+  readonly out: Record<string, string | number | boolean> = {};
+  private size = 0;
+
+  put(key: string, value: AttributeValue): void {
     const kept =
       typeof value === 'bigint' ? (Number.isSafeInteger(Number(value)) ? Number(value) : value.toString())
       : typeof value === 'string' ? value.slice(0, LIMITS.attributeValueLength)
       : typeof value === 'number' && !Number.isFinite(value) ? undefined
       : value;
     if (kept === undefined || key === '' || key.length > LIMITS.attributeKeyLength) return;
-    if (out.size >= LIMITS.attributeCount && !out.has(key)) return;
-    out.set(key, kept);
-  };
-  for (const [key, value] of Object.entries(extra)) put(key, value);
-  for (const name of KEPT_ATTRIBUTES) {
-    const value = span.get(name);
-    if (value !== undefined) put(name, value);
+    const known = Object.hasOwn(this.out, key);
+    if (!known && this.size >= LIMITS.attributeCount) return;
+    // As an own property even for `__proto__`, which assignment would take as the prototype.
+    if (key === '__proto__') Object.defineProperty(this.out, key, { value: kept, enumerable: true, writable: true, configurable: true });
+    else this.out[key] = kept;
+    if (!known) this.size++;
   }
-  for (const attributes of [resource, span]) {
-    for (const [key, value] of attributes) if (key.startsWith(TAG_PREFIX)) put(key.slice(TAG_PREFIX.length), value);
-  }
-  return Object.fromEntries(out);
 }

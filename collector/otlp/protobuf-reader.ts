@@ -241,17 +241,43 @@ export function wholeValue(r: Wire, end: number, state: WholeState = { member: 0
  */
 export function wholeKeyValue(r: Wire, end: number, into: Map<string, AnyValue>): Issue | undefined {
   let key = '';
-  let value: WholeState | undefined;
+  // Nearly every value is a scalar, read without the state an array or kvlist needs.
+  let value: AttributeValue | null = null;
+  let state: WholeState | undefined;
   while (r.pos < end) {
     const tag = r.uint32();
     if (tag === ((1 << 3) | WireType.Length)) key = r.string(r.end());
-    else if (tag === ((2 << 3) | WireType.Length)) value = wholeValue(r, r.end(), value);
-    else r.skip(tag & 7);
+    else if (tag === ((2 << 3) | WireType.Length)) {
+      const valueEnd = r.end();
+      const scalar: AttributeValue | null | undefined = state === undefined ? scalarsOnly(r, valueEnd, value) : undefined;
+      if (scalar !== undefined) value = scalar;
+      // A scalar member never merges with a later one: member 0 stands for it.
+      else state = wholeValue(r, valueEnd, state ?? { member: 0, value, issue: undefined, count: 0 });
+    } else r.skip(tag & 7);
   }
   if (key === '') return { path: ['key'], message: MISSING_KEY };
-  if (value?.issue) return within(value.issue, 'value');
-  into.set(key, value ? value.value : null);
+  if (state?.issue) return within(state.issue, 'value');
+  into.set(key, state ? state.value : value);
   return undefined;
+}
+
+/**
+ * What `wholeValue` makes of an AnyValue whose members are all scalars: the last one, else `current`;
+ * undefined, with `pos` back at the start, when a member is not a scalar.
+ */
+function scalarsOnly(r: Wire, end: number, current: AttributeValue | null): AttributeValue | null | undefined {
+  const start = r.pos;
+  let value = current;
+  while (r.pos < end) {
+    const member = nextMember(r);
+    if (member === 0) continue;
+    if (member > DOUBLE) {
+      r.pos = start;
+      return undefined;
+    }
+    value = scalarMember(r, member);
+  }
+  return value;
 }
 
 /** An InstrumentationScope's name and version, merged over its encodings. */

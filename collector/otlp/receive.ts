@@ -4,8 +4,8 @@ import { ApiError } from '../../src/http/errors.js';
 import type { OutboxEntry } from '../../src/store/types.js';
 import type { IngestDeps } from '../app.js';
 import { applyProjectScope, commit, prepare, type Prepared } from '../ingest.js';
-import { decodeSteps, type OtlpEncoding } from './decode.js';
-import { logEventSteps } from './log-records.js';
+import { decodeSteps, scanProtobuf, type OtlpEncoding } from './decode.js';
+import { logEventSteps, wireLogEventSteps } from './log-records.js';
 import type { MappedEvent } from './mapping.js';
 import { countPoints, cumulativeStreams, streamPoints, type StreamPoint } from './metric-points.js';
 import { spanMemoryOf } from './span-memory.js';
@@ -38,7 +38,10 @@ const RECEIVERS: Record<Signal, SignalReceiver> = {
   },
   logs: {
     *toEvents(body, encoding, deps) {
-      return yield* logEventSteps(yield* decodeSteps('logs', body, encoding, deps.counts));
+      if (encoding === 'json') return yield* logEventSteps(yield* decodeSteps('logs', body, encoding, deps.counts));
+      scanProtobuf('logs', body, deps.counts);
+      yield;
+      return yield* wireLogEventSteps(body);
     },
     noun: 'log record(s)',
   },

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { emitterOf } from './emitters.js';
 import {
-  AGENT_OPERATIONS, INFERENCE_OPERATIONS, INPUT_PARTS, REMOTE_AGENT_OPERATION, SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS, TOKEN_ATTRIBUTES,
+  AGENT_OPERATIONS, EventInput, INFERENCE_OPERATIONS, INPUT_PARTS, REMOTE_AGENT_OPERATION, SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS, SPAN_OR_RESOURCE_TABLE, TOKEN_ATTRIBUTES,
   VERCEL_AI, VERCEL_MODEL_CALL_TOKEN_ATTRIBUTES, firstPresent, includeParts, keptAttributes, operationOf, reportsExclusiveInput, toCount, toText, UNKNOWN_SERVICE,
   type MappedEvent, type TokenField,
 } from './mapping.js';
@@ -104,15 +104,21 @@ function callSpan(span: TraceSpan, inputTokens: unknown, partitions: Partitions)
     partition: partitions.of(span),
     scope: cut(span.scope.name),
     resource: partitions.resource(span.resource),
-    models: MODEL_ATTRIBUTES.flatMap((name) => {
-      const value = span.attributes.get(name);
-      return value === undefined ? [] : [cut(value)];
-    }),
+    models: modelsOf(span.attributes),
     responseId: responseId === undefined ? undefined : cut(responseId),
     inputTokens: cut(String(inputTokens)),
     startNanos: span.startNanos,
     endNanos: span.endNanos,
   };
+}
+
+function modelsOf(attributes: Attributes): string[] {
+  const models: string[] = [];
+  for (const name of MODEL_ATTRIBUTES) {
+    const value = attributes.get(name);
+    if (value !== undefined) models.push(cut(value));
+  }
+  return models;
 }
 
 /**
@@ -153,50 +159,48 @@ function isInference(span: TraceSpan): boolean {
   return operation === REMOTE_AGENT_OPERATION && span.kind === SPAN_KIND_CLIENT;
 }
 
+const TOKEN_TABLE = Object.entries(TOKEN_ATTRIBUTES);
+const VERCEL_TOKEN_TABLE = Object.entries(VERCEL_MODEL_CALL_TOKEN_ATTRIBUTES);
+const SPAN_TABLE = Object.entries(SPAN_FIELDS);
+
 function toEvent(span: TraceSpan, ancestor: () => string | undefined): MappedEvent {
-  const input: Record<string, unknown> = { id: span.traceId + span.spanId };
-  const sources: Record<string, string> = { id: 'traceId/spanId' };
-  const set = (field: string, value: unknown, source: string) => {
-    input[field] = value;
-    sources[field] = source;
-  };
+  const built = new EventInput(span.attributes);
+  const { input } = built;
+  built.set('id', span.traceId + span.spanId, 'traceId/spanId');
 
   const vercelModelCall = VERCEL_AI.modelCallSpan.test(span.name);
-  for (const [field, names] of Object.entries(vercelModelCall ? VERCEL_MODEL_CALL_TOKEN_ATTRIBUTES : TOKEN_ATTRIBUTES)) {
-    const found = firstPresent(span.attributes, names);
-    if (found) set(field, toCount(found.value), found.name);
-  }
+  for (const [field, names] of vercelModelCall ? VERCEL_TOKEN_TABLE : TOKEN_TABLE) built.read(field, names, toCount);
   const vercelRawAnthropic = vercelModelCall && isVercelV5Anthropic(span);
-  if (vercelRawAnthropic) readVercelAnthropicCache(span, input, set);
+  if (vercelRawAnthropic) readVercelAnthropicCache(span, input, (field, value, source) => built.set(field, value, source));
   // Input counts cached tokens too, unless the instrumentation is known to leave them out.
   includeParts(input, 'input_tokens', INPUT_PARTS, vercelRawAnthropic || reportsExclusiveInput(span.scope));
 
-  for (const [field, names] of Object.entries(SPAN_FIELDS)) {
+  for (const [field, names] of SPAN_TABLE) {
     const found = firstPresent(span.attributes, names);
     if (!found) continue;
-    if (field === 'cost_usd') set(field, toCount(found.value), found.name);
-    else if (field === 'operation') set(field, operationOf(span.attributes), found.name);
-    else set(field, toText(found.value), found.name);
+    if (field === 'cost_usd') built.set(field, toCount(found.value), found.name);
+    else if (field === 'operation') built.set(field, operationOf(span.attributes), found.name);
+    else built.set(field, toText(found.value), found.name);
   }
-  for (const [field, names] of Object.entries(SPAN_OR_RESOURCE_FIELDS)) {
+  for (const [field, names] of SPAN_OR_RESOURCE_TABLE) {
     const found = firstPresent(span.attributes, names) ?? firstPresent(span.resource, names);
-    if (found) set(field, toText(found.value), found.name);
+    if (found) built.set(field, toText(found.value), found.name);
   }
   if (input.agent_id === undefined) {
     const fromAncestor = ancestor();
     const service = span.resource.get('service.name');
-    if (fromAncestor !== undefined) set('agent_id', fromAncestor, 'invoke_agent ancestor');
-    else set('agent_id', service === undefined ? UNKNOWN_SERVICE : toText(service), 'resource service.name');
+    if (fromAncestor !== undefined) built.set('agent_id', fromAncestor, 'invoke_agent ancestor');
+    else built.set('agent_id', service === undefined ? UNKNOWN_SERVICE : toText(service), 'resource service.name');
   }
 
   const end = span.endNanos > 0n ? span.endNanos : span.startNanos;
-  if (end > 0n) set('timestamp', Number(end / NANOS_PER_MS), 'endTimeUnixNano');
+  if (end > 0n) built.set('timestamp', Number(end / NANOS_PER_MS), 'endTimeUnixNano');
   if (span.startNanos > 0n && span.endNanos >= span.startNanos) {
-    set('duration_ms', Number((span.endNanos - span.startNanos) / NANOS_PER_MS), 'startTimeUnixNano/endTimeUnixNano');
+    built.set('duration_ms', Number((span.endNanos - span.startNanos) / NANOS_PER_MS), 'startTimeUnixNano/endTimeUnixNano');
   }
   input.status = span.statusCode === STATUS_CODE_ERROR ? 'error' : 'ok';
   input.attributes = keptAttributes(span.attributes, span.resource, { 'span.name': span.name, 'otel.scope.name': span.scope.name });
-  return { record: `span ${span.traceId}/${span.spanId} (${span.path})`, input, sources };
+  return { record: `span ${span.traceId}/${span.spanId} (${span.path})`, input, sources: built.sources };
 }
 
 /** A Vercel AI SDK v5 span of an Anthropic call: raw (exclusive) input, cache counts in the provider metadata. */
