@@ -6,7 +6,7 @@ import { once } from '../../src/http/query.js';
 import { TIME_BUCKETS, type ExactMetrics, type TimeBucket } from '../../src/store/types.js';
 import type { ReportingApi, ReportingDeps } from '../app.js';
 import { ApiKey, apiKey, ApiMetrics, apiMetrics, count, countIn, restOf } from '../metrics.js';
-import { exactJsonAnswer } from '../json.js';
+import { exactJsonAnswer, slicedAnswer, slices } from '../json.js';
 import { FILTER_PARAMS, filtersOf, GROUP_KEYS, groupByParam, limitParam, orderParam, RANGE_PARAMS, rangeOf, tzParam, zoneFor } from '../params.js';
 import { plan } from '../../src/store/planner.js';
 
@@ -95,8 +95,9 @@ export function registerUsageReport(api: ReportingApi, deps: ReportingDeps): voi
       : null;
     if (q.format === 'csv') {
       const rows = groupBy.length ? groups : [{ key: {}, ...apiMetrics(result.totals) }];
-      const csv = stringify(rows.map(({ key, ...metrics }) => ({ ...textCells(key), ...metrics })), { header: true, columns: [...groupBy, ...Object.keys(apiMetrics(result.totals))] });
-      return c.body(csv, 200, { 'Content-Type': 'text/csv; charset=utf-8' });
+      const columns = [...groupBy, ...Object.keys(apiMetrics(result.totals))];
+      const csv = slices(rows, (slice, header) => stringify(slice.map(({ key, ...metrics }) => ({ ...textCells(key), ...metrics })), { header, columns }));
+      return slicedAnswer(c, csv, 200, 'text/csv; charset=utf-8');
     }
     return exactJsonAnswer(c, {
       from: isoUtc(query.from),

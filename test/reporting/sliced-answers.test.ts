@@ -1,0 +1,55 @@
+import { Hono } from 'hono';
+import { describe, expect, it } from 'vitest';
+import { exactJson, exactJsonAnswer } from '../../reporting/json.js';
+
+/**
+ * A large answer is written in slices with the event loop free in between (issue 17); its bytes
+ * must be those of the one-piece serialisation, BigInt sums exact, whatever the shape.
+ */
+
+/** The answer's body, and how many chunks it came in. */
+async function answer(value: unknown): Promise<{ text: string; chunks: number; type: string | null }> {
+  const app = new Hono().get('/', (c) => exactJsonAnswer(c, value));
+  const res = await app.request('/');
+  expect(res.status).toBe(200);
+  const decoder = new TextDecoder();
+  let text = '';
+  let chunks = 0;
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    text += decoder.decode(chunk, { stream: true });
+    chunks++;
+  }
+  return { text: text + decoder.decode(), chunks, type: res.headers.get('content-type') };
+}
+
+const group = (i: number) => ({
+  key: { run: `run-${i}`, model: i % 3 ? 'gpt-4o' : null, label: 'é "quoted" \\ \u2028' },
+  events: i, cost_usd: i / 7, input_tokens: i % 1000 === 0 ? 2n ** 64n + BigInt(i) : i * 1000,
+  other: i % 2 ? true : undefined, skipped: () => i, at: new Date(i * 1000),
+});
+
+describe('answers written in slices', () => {
+  it('a report of 20,000 groups is byte-identical to the one-piece serialisation, BigInts exact, and comes in many chunks', async () => {
+    const report = { from: 'a', totals: { events: 2n ** 70n }, groups: Array.from({ length: 20_000 }, (_, i) => group(i)), sparse: [1, undefined, () => 1, Symbol('s')], none: undefined };
+    const { text, chunks, type } = await answer(report);
+    expect(text).toBe(exactJson(report));
+    expect(text).toContain(`"input_tokens":${2n ** 64n + 5000n}`);
+    expect((JSON.parse(text) as { groups: unknown[] }).groups).toHaveLength(20_000);
+    expect(type).toBe('application/json');
+    expect(chunks).toBeGreaterThan(1);
+  });
+
+  it('series with many points each, inside a short array (the Grafana shape), are sliced the same way', async () => {
+    const series = Array.from({ length: 3 }, (_, s) => ({ target: `s${s}`, datapoints: Array.from({ length: 100_000 }, (_, i) => [i / 3, i * 3_600_000]) }));
+    const { text, chunks } = await answer(series);
+    expect(text).toBe(JSON.stringify(series));
+    expect(chunks).toBeGreaterThan(1);
+  });
+
+  it('a small answer is one body, as before', async () => {
+    const small = { a: [1, 2, { b: 3n }], c: 'd' };
+    const app = new Hono().get('/', (c) => exactJsonAnswer(c, small));
+    const res = await app.request('/');
+    expect(await res.text()).toBe('{"a":[1,2,{"b":3}],"c":"d"}');
+  });
+});
