@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,6 +68,14 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'tokentally-bench-'));
 }
 
+/**
+ * Writes the kernel's dirty pages out before a load, so that the previous load's writeback does not
+ * land on this one's fsyncs: the same load measured 40 % apart depending on what ran before it.
+ */
+function settleDisk(): void {
+  execFileSync('sync');
+}
+
 /** `tokentally serve` on a fresh SQLite file `<name>.db` in `dir`, every port chosen by the system. */
 function serve(dir: string, name: string, nodeFlags: string[] = [], env: Record<string, string> = {}) {
   return runCli(['serve'], { DATABASE_URL: join(dir, `${name}.db`), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0', ...env }, nodeFlags);
@@ -81,6 +90,7 @@ interface Urls {
 async function onFreshService(
   dir: string, name: string, load: (urls: Urls) => Promise<LoadResult>, nodeFlags: string[] = [], env: Record<string, string> = {},
 ): Promise<{ result: LoadResult; counts: Record<string, number>; peakRssMB: number; cpuSeconds: number }> {
+  settleDisk();
   const server = serve(dir, name, nodeFlags, env);
   try {
     const { collector, 'OTLP/gRPC': grpc } = await waitForListening(server, ['collector', 'reporting', 'OTLP/gRPC']);
@@ -102,6 +112,7 @@ async function ingest(ceilings: { ours: Ceiling; seeds: Ceiling }, dir: string):
   const { collector } = await waitForUrls(server);
   const load = async (batch: number, connections = size.connections, rate?: number) => {
     await waitForIdle(collector);
+    settleDisk();
     return runLoad({ url: `${collector}/v1/usage`, batch, connections, seconds: size.seconds, rate });
   };
   const paced = async (batch: 100 | 1000, peak: LoadResult) => {
@@ -130,6 +141,7 @@ async function ingest(ceilings: { ours: Ceiling; seeds: Ceiling }, dir: string):
   }
   await verify(join(dir, 'ingest.db'));
 
+  settleDisk();
   const seed = runScript(join(import.meta.dirname, 'seed-server.js'), [join(dir, 'seed.db')], {});
   try {
     const { 'seed-style': url } = await waitForListening(seed, ['seed-style']);
@@ -141,6 +153,7 @@ async function ingest(ceilings: { ours: Ceiling; seeds: Ceiling }, dir: string):
     await stop(seed);
   }
 
+  settleDisk();
   const otlpServer = serve(dir, 'otlp');
   try {
     const { collector: otlpUrl } = await waitForUrls(otlpServer);
