@@ -1,15 +1,8 @@
-import { status } from '@grpc/grpc-js';
-import { mkdtempSync } from 'node:fs';
-import type { IncomingHttpHeaders } from 'node:http';
-import { connect } from 'node:http2';
-import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { peakRssMB, runCli, stop, waitForListening, type Running } from '../../bench/server.js';
-import { callExport, grpcClient } from '../support/grpc.js';
+import { describe, expect, it } from 'vitest';
+import { peakRssMB } from '../../bench/server.js';
 import { field, gzipJson, gzipProto, send, traceRequest } from '../support/hostile.js';
+import { hostileService } from '../support/hostile-service.js';
 
 /**
  * Small requests that expand into huge work (issue 17), sent to a real `tokentally serve` process
@@ -18,60 +11,11 @@ import { field, gzipJson, gzipProto, send, traceRequest } from '../support/hosti
  * far below what the bodies would expand to. The bombs are built here, byte by byte.
  */
 
-/** Generous bounds for a loaded two-core machine; before the limits these cases took 16-90 s and gigabytes. */
-const ANSWER_WITHIN_MS = 5_000;
-const HEALTHZ_WITHIN_MS = 2_000;
-const PEAK_GROWTH_MB = 300;
 /** The slowest /healthz probe while a large valid request is worked on: its event loop gets a turn every few ms. */
 const STALL_WITHIN_MS = 1_000;
 
-let run: Running;
-let collector: string;
-let reporting: string;
-let grpcUrl: string;
-let baselinePeakMB: number;
-
-beforeAll(async () => {
-  run = runCli(['serve'], { DATABASE_URL: join(mkdtempSync(join(tmpdir(), 'tokentally-hostile-')), 'usage.db'), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' });
-  ({ collector, reporting, 'OTLP/gRPC': grpcUrl } = await waitForListening(run, ['collector', 'reporting', 'OTLP/gRPC']));
-  // Warm up the routes once, so the baseline holds what every request path loads.
-  const warm = await post('/v1/usage', Buffer.from(JSON.stringify({ events: [{ agent_id: 'warm', model: 'm', input_tokens: 1 }] })), { 'content-type': 'application/json' });
-  expect(warm.status).toBe(200);
-  baselinePeakMB = peakRssMB(run);
-});
-afterAll(() => stop(run));
-
-const post = (path: string, body: Buffer, headers: Record<string, string>) => send('POST', collector + path, body, headers);
-
-/** How long an answer took. */
-interface Timing {
-  ms: number;
-  /** The slowest /healthz answer while the request was in flight. */
-  healthzMs: number;
-}
-
-/** Sends the request while probing /healthz; the answer, its time and the worst probe. */
-async function observe<A>(sending: () => Promise<A>): Promise<A & Timing> {
-  const started = performance.now();
-  let finished = false;
-  const answer = sending().then((res) => {
-    finished = true;
-    return { ...res, ms: performance.now() - started };
-  });
-  let healthzMs = 0;
-  while (!finished) {
-    const probe = performance.now();
-    expect((await send('GET', `${collector}/healthz`)).status).toBe(200);
-    healthzMs = Math.max(healthzMs, performance.now() - probe);
-  }
-  return { ...(await answer), healthzMs };
-}
-
-function expectBounded(outcome: Timing) {
-  expect(outcome.ms).toBeLessThan(ANSWER_WITHIN_MS);
-  expect(outcome.healthzMs).toBeLessThan(HEALTHZ_WITHIN_MS);
-  expect(peakRssMB(run) - baselinePeakMB).toBeLessThan(PEAK_GROWTH_MB);
-}
+const service = hostileService();
+const { post, observe, expectBounded } = service;
 
 describe('hostile bodies against a running tokentally serve', () => {
   it('refuses 10 million empty spans (about 20 KB of gzip protobuf) at MAX_RECORDS_PER_REQUEST', async () => {
@@ -194,10 +138,10 @@ describe('hostile bodies against a running tokentally serve', () => {
     }
     expect(first.some((o) => o.status === 429)).toBe(true);
     // Nothing is kept: a second storm finds the budget whole and the memory reused, not added to.
-    const peakAfterFirst = peakRssMB(run);
+    const peakAfterFirst = peakRssMB(service.run);
     const second = await storm();
     for (const outcome of second) expect([413, 429]).toContain(outcome.status);
-    expect(peakRssMB(run) - peakAfterFirst).toBeLessThan(100);
+    expect(peakRssMB(service.run) - peakAfterFirst).toBeLessThan(100);
     const after = await post('/v1/usage', gzipSync(JSON.stringify({ events: [{ agent_id: 'after', model: 'm' }] })), gzipJson);
     // Every refused body gave its share back: the budget takes a whole new request.
     expect(after.status).toBe(200);
@@ -210,7 +154,7 @@ describe('hostile bodies against a running tokentally serve', () => {
     expect(outcome.body).toMatchObject({ accepted: 0, rejected: 1100 });
     expect(outcome.body.errors[0]).toEqual({ index: 0, path: 'events[0].input_tokens', message: expect.stringMatching(/at most 1,000,000,000/) });
     expectBounded(outcome);
-    for (const path of ['/v1/reports/usage?group_by=run', '/v1/reports/usage?group_by=agent', '/readyz']) expect((await send('GET', reporting + path)).status).toBe(200);
+    for (const path of ['/v1/reports/usage?group_by=run', '/v1/reports/usage?group_by=agent', '/readyz']) expect((await send('GET', service.reporting + path)).status).toBe(200);
   });
 
   it('keeps ids per project: the same id in two projects is two events, a repeat in one project a duplicate', async () => {
@@ -254,120 +198,6 @@ describe('hostile bodies against a running tokentally serve', () => {
   });
 });
 
-/**
- * One OTLP/gRPC call made by hand over HTTP/2, so that its message can be any bytes: a prebuilt gzip
- * bomb, which a gRPC client library would only send by compressing the whole inflated message itself.
- */
-function grpcCall(message: Buffer, options: { gzip: boolean }): Promise<{ code: number; details: string }> {
-  return new Promise((resolve, reject) => {
-    const session = connect(grpcUrl);
-    const stream = session.request({
-      ':method': 'POST', ':path': '/opentelemetry.proto.collector.trace.v1.TraceService/Export', 'content-type': 'application/grpc', te: 'trailers',
-      ...(options.gzip ? { 'grpc-encoding': 'gzip' } : {}),
-    });
-    const prefix = Buffer.alloc(5);
-    prefix[0] = options.gzip ? 1 : 0;
-    prefix.writeUInt32BE(message.length, 1);
-    let answer = { code: -1, details: '' };
-    const read = (headers: IncomingHttpHeaders) => {
-      if (headers['grpc-status'] !== undefined) answer = { code: Number(headers['grpc-status']), details: decodeURIComponent(String(headers['grpc-message'] ?? '')) };
-    };
-    stream.on('response', read);
-    stream.on('trailers', read);
-    stream.on('data', () => {});
-    stream.on('error', reject);
-    stream.on('close', () => {
-      session.close();
-      resolve(answer);
-    });
-    stream.end(Buffer.concat([prefix, message]));
-  });
-}
-
-/**
- * A TCP proxy to `port` that corrupts the first gzip member the client sends: the first deflate
- * byte after the 10-byte gzip header becomes 0xff, a reserved block type, which no inflater accepts.
- * It follows the stream byte by byte, so a header split across reads is found too.
- */
-async function corruptingProxy(port: string): Promise<{ port: number; corrupted(): boolean; close(): void }> {
-  const magic = [0x1f, 0x8b, 0x08];
-  let matched = 0;
-  let toSkip = -1;
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = createConnection(Number(port), '127.0.0.1');
-    sockets.add(client).add(upstream);
-    client.on('data', (chunk: Buffer) => {
-      for (let i = 0; i < chunk.length && toSkip !== -2; i++) {
-        if (toSkip > 0) toSkip--;
-        else if (toSkip === 0) {
-          chunk[i] = 0xff;
-          toSkip = -2;
-        } else if (chunk[i] === magic[matched]) {
-          if (++matched === magic.length) toSkip = 10 - magic.length;
-        } else matched = chunk[i] === magic[0] ? 1 : 0;
-      }
-      upstream.write(chunk);
-    });
-    upstream.pipe(client);
-    for (const socket of [client, upstream]) socket.on('error', () => {}).on('close', () => [client, upstream].forEach((s) => s.destroy()));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    corrupted: () => toSkip === -2,
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      server.close();
-    },
-  };
-}
-
-describe('hostile OTLP/gRPC messages against a running tokentally serve', () => {
-  it.each<[string, Buffer, RegExp]>([
-    // 200 MB of zeros in about 200 KB: grpc-js stops inflating at its message limit (MAX_BODY_BYTES).
-    ['a gzip bomb', gzipSync(Buffer.alloc(200 * 1024 * 1024)), /decompresses to a size larger than 5242880/],
-    // 2 million empty spans: 4 MB inflated, within the message limit, so the span count stops it.
-    ['a span-count bomb', gzipSync(traceRequest(Buffer.alloc(4_000_000).fill(Buffer.from([0x12, 0x00])))), /spans\[10000\]: more than 10000 spans .*MAX_RECORDS_PER_REQUEST/],
-  ])('%s → RESOURCE_EXHAUSTED, quickly and in bounded memory', async (_name, bomb, details) => {
-    expect(bomb.length).toBeLessThan(300_000);
-    const outcome = await observe(() => grpcCall(bomb, { gzip: true }));
-    expect(outcome).toMatchObject({ code: status.RESOURCE_EXHAUSTED, details: expect.stringMatching(details) });
-    expectBounded(outcome);
-  });
-
-  it('holds 20 parallel gzip bombs to the message limit each: all RESOURCE_EXHAUSTED, memory bounded and given back', async () => {
-    const bomb = gzipSync(Buffer.alloc(200 * 1024 * 1024));
-    const storm = () => Promise.all(Array.from({ length: 20 }, () => observe(() => grpcCall(bomb, { gzip: true }))));
-    for (const outcome of await storm()) {
-      expect(outcome.code).toBe(status.RESOURCE_EXHAUSTED);
-      expectBounded(outcome);
-    }
-    const peakAfterFirst = peakRssMB(run);
-    for (const outcome of await storm()) expect(outcome.code).toBe(status.RESOURCE_EXHAUSTED);
-    expect(peakRssMB(run) - peakAfterFirst).toBeLessThan(100);
-  });
-
-  it('a grpc-js client whose gzip message arrives corrupt → INVALID_ARGUMENT saying so, not INTERNAL', async () => {
-    const proxy = await corruptingProxy(new URL(grpcUrl).port);
-    const client = grpcClient(`http://127.0.0.1:${proxy.port}`, { gzip: true });
-    try {
-      const answer = await callExport(client, traceRequest(field(2, Buffer.alloc(0))));
-      expect(proxy.corrupted()).toBe(true);
-      expect(answer).toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringMatching(/^message is not valid compressed data for its grpc-encoding/) });
-    } finally {
-      client.close();
-      proxy.close();
-    }
-  });
-
-  it('a gRPC message with invalid UTF-8 → INVALID_ARGUMENT naming the field', async () => {
-    const bad = Buffer.from([0x61, 0xc3, 0x28]);
-    const answer = await grpcCall(traceRequest(field(2, field(9, field(1, bad)))), { gzip: false });
-    expect(answer).toEqual({ code: status.INVALID_ARGUMENT, details: expect.stringMatching(/^resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.attributes\[0\]\.key: not valid UTF-8/) });
-  });
-});
-
 describe('invalid UTF-8 is refused naming the field', () => {
   const bad = Buffer.from([0x61, 0xc3, 0x28]); // "a", then a two-byte lead followed by no continuation byte
   const json = (before: string, after: string) => Buffer.concat([Buffer.from(before), bad, Buffer.from(after)]);
@@ -397,6 +227,6 @@ describe('cross-site writes', () => {
       const res = await post(path, Buffer.from(JSON.stringify(body)), headers);
       expect(res.status).toBe(415);
     }
-    expect((await send('GET', `${reporting}/v1/events?agent=cross-site`)).body).toMatchObject({ events: [] });
+    expect((await send('GET', `${service.reporting}/v1/events?agent=cross-site`)).body).toMatchObject({ events: [] });
   });
 });
