@@ -7,14 +7,22 @@ import { exactJsonAnswer } from '../json.js';
 import { cursorParam, encodeCursor, limitParam, startOfMonth, tzParam } from '../params.js';
 import { plan } from '../../src/store/planner.js';
 
-/** Where a page of the ranking ended: the last project's cost in nano-dollars, and its id. */
+/**
+ * Where a page of the ranking ended: the last project's cost in nano-dollars, and its id. The cost
+ * is a decimal string, exact past 2^53 nano-dollars (about $9M), where a JSON number would round.
+ */
 type RankCursor = NonNullable<AggregateQuery['after']>;
+
+function readRankCursor(place: unknown): RankCursor | null {
+  if (!Array.isArray(place) || place.length !== 2 || typeof place[1] !== 'string') return null;
+  const [cost, key] = place as [unknown, string];
+  return typeof cost === 'string' && /^\d{1,40}$/.test(cost) ? { value: BigInt(cost), key } : null;
+}
 
 const Query = z.strictObject({
   tz: tzParam,
   limit: limitParam(100, 1000, 'Projects per page, costliest first; 0 for the global figures only (ranking 100,000 projects costs a pass over all of them).', 0),
-  cursor: cursorParam<RankCursor>((place) =>
-    Array.isArray(place) && place.length === 2 && Number.isSafeInteger(place[0]) && typeof place[1] === 'string' ? { value: place[0], key: place[1] } : null),
+  cursor: cursorParam<RankCursor>(readRankCursor),
 });
 
 const CurrentMonthStats = z.object({
@@ -77,7 +85,7 @@ export function registerCurrentMonthStats(api: ReportingApi, deps: ReportingDeps
       as_of: isoUtc(now),
       global: apiMetrics(mtd.totals),
       projects: mtd.projects.map((p) => ({ project: p.project, ...apiMetrics(p.metrics) })),
-      next_cursor: mtd.more && last ? encodeCursor([last.metrics.cost_nanos, last.project]) : null,
+      next_cursor: mtd.more && last ? encodeCursor([String(last.metrics.exact?.cost_nanos ?? last.metrics.cost_nanos), last.project]) : null,
     } satisfies z.infer<typeof CurrentMonthStats>);
   });
 }

@@ -1,7 +1,7 @@
 import type { AggregateQuery, AggregateResult, PinOrderMismatch, Dimension, EventsQuery, Filters, GroupKey, Metrics, TimeBucket } from './types.js';
 import { METRIC_NAMES } from './types.js';
 import { formatOffset, type ZoneSegment } from '../zone.js';
-import { CARRIED_ROWS, metricParts, metricsFromRow, orderTerm, regrouped, rollupFromRaw, rollupMetricColumns, selectList, type SqlValue, type SumPart } from './sums.js';
+import { CARRIED_ROWS, exactSplit, exactTerms, metricParts, metricsFromRow, orderTerm, regrouped, rollupFromRaw, rollupMetricColumns, selectList, type SqlValue, type SumPart } from './sums.js';
 
 /**
  * The report queries, written once in the SQL both backends share (`?` placeholders, CASE, COALESCE,
@@ -156,14 +156,33 @@ function rollupKeyPrefix(groupBy: readonly GroupKey[]): string[] | null {
   return deepest < ROLLUP_KEY.length - 1 ? ROLLUP_KEY.slice(0, deepest + 1) : null;
 }
 
-/** The groups after `after` in the order (its metric, then the one grouped dimension): a page of a ranked list. */
+/** What a report orders its groups by: a metric exactly (`exactTerms`), total_tokens near enough. */
+function orderTerms(parts: readonly SumPart[], by: NonNullable<AggregateQuery['order']>['by']): string[] {
+  return by === 'total_tokens' ? [orderTerm(parts, by)] : exactTerms(parts, by, 'column');
+}
+
+/**
+ * The groups after `after` in the order (its metric, then the one grouped dimension): a page of a
+ * ranked list. The metric is compared exactly, its value bound as a decimal: a sum can pass 2^53
+ * (and on PostgreSQL 2^63), where a JavaScript number or a bound integer would no longer hold it.
+ */
 function afterClause(query: AggregateQuery, parts: readonly SumPart[], order: NonNullable<AggregateQuery['order']>, after: NonNullable<AggregateQuery['after']>, params: unknown[]): string {
   const [key, ...rest] = query.groupBy;
   if (!key || rest.length > 0 || !(key in COLUMN)) throw new Error('a page after a group needs exactly one dimension to group by');
-  // HAVING cannot name a result column on PostgreSQL: the aggregate itself.
-  const metric = orderTerm(parts, order.by, 'aggregate');
-  params.push(after.value, after.value, after.key);
-  return ` HAVING (${metric} ${order.dir === 'desc' ? '<' : '>'} ? OR (${metric} = ? AND ${COLUMN[key as Dimension]} > ?))`;
+  if (order.by === 'total_tokens') throw new Error('a page after a group needs one metric to order by');
+  // HAVING cannot name a result column on PostgreSQL: the aggregates themselves.
+  const terms = exactTerms(parts, order.by, 'aggregate');
+  const values = exactSplit(after.value, terms.length);
+  for (const value of values) params.push(String(value), String(value));
+  params.push(after.key);
+  // SQLite's CAST to NUMERIC gives an INTEGER where the value fits, exact; a larger one is above
+  // every sum it can hold either way.
+  const slot = 'CAST(? AS NUMERIC)';
+  const comparison = terms.reduceRight(
+    (later, term) => `(${term} ${order.dir === 'desc' ? '<' : '>'} ${slot} OR (${term} = ${slot} AND ${later}))`,
+    `${COLUMN[key as Dimension]} > ?`,
+  );
+  return ` HAVING ${comparison}`;
 }
 
 /**
@@ -203,7 +222,7 @@ function groupsSql(query: AggregateQuery, keys: string[], rows: string, parts: S
   const keyOrder = query.groupBy.map((g) => `k_${g} ASC`);
   const having = query.after && query.order ? afterClause(query, parts, query.order, query.after, params) : '';
   const order = query.order
-    ? [`${orderTerm(parts, query.order.by)} ${query.order.dir.toUpperCase()}`, ...keyOrder]
+    ? [...orderTerms(parts, query.order.by).map((term) => `${term} ${query.order!.dir.toUpperCase()}`), ...keyOrder]
     : keyOrder;
   const groupSql =
     query.groupBy.length === 0

@@ -93,15 +93,14 @@ export function selectList(parts: readonly SumPart[]): string {
 }
 
 /**
- * A term for one metric or total_tokens to order or compare by: the one part's result column (or,
- * as `aggregate`, its aggregate, for a HAVING clause), or the parts added as floating point, near
- * enough to order by. A bare name means the result column; inside an expression it would mean a
- * table column.
+ * A term for one metric or total_tokens to order by: the one part's result column, or the parts
+ * added as floating point, near enough to order by (`exactTerms` orders exactly). A bare name means
+ * the result column; inside an expression it would mean a table column.
  */
-export function orderTerm(parts: readonly SumPart[], by: keyof Metrics | 'total_tokens', as: 'column' | 'aggregate' = 'column'): string {
+export function orderTerm(parts: readonly SumPart[], by: keyof Metrics | 'total_tokens'): string {
   const metrics: (keyof Metrics)[] = by === 'total_tokens' ? ['input_tokens', 'output_tokens'] : [by];
   const terms = parts.filter((p) => metrics.includes(p.metric));
-  if (terms.length === 1) return as === 'column' ? terms[0]!.alias : terms[0]!.sql;
+  if (terms.length === 1) return terms[0]!.alias;
   return `(${terms.map((p) => (p.shift === 0 ? p.sql : `${p.sql} * ${2 ** p.shift}.0`)).join(' + ')})`;
 }
 
@@ -133,11 +132,10 @@ export function metricsFromRow(row: Record<string, SqlValue>, parts: readonly Su
 }
 
 /**
- * The canonical rollup columns (`<metric>` below 2^62, `<metric>_hi`) from a row's wide parts,
- * carrying in SQL from piece to piece: the sum is A·2^42 + B·2^21 + C, each below 2^63.
+ * A sum A·2^42 + B·2^21 + C (each below 2^63) as `high`·2^62 + `low`, `low` below 2^62, carrying
+ * in SQL from piece to piece.
  */
-function carriedColumns(metric: keyof Metrics): { low: string; high: string } {
-  const [a, b, c] = [aliasOf(metric, 2 * PIECE_BITS), aliasOf(metric, PIECE_BITS), metric];
+function carried(a: string, b: string, c: string): { low: string; high: string } {
   const b1 = `(${b} + (${c} >> ${PIECE_BITS}))`;
   const a1 = `(${a} + (${b1} >> ${PIECE_BITS}))`;
   const highBits = HIGH_SHIFT - 2 * PIECE_BITS;
@@ -145,6 +143,30 @@ function carriedColumns(metric: keyof Metrics): { low: string; high: string } {
     high: `(${a1} >> ${highBits})`,
     low: `(((${a1} & ${2 ** highBits - 1}) << ${2 * PIECE_BITS}) | ((${b1} & ${PIECE_MASK}) << ${PIECE_BITS}) | (${c} & ${PIECE_MASK}))`,
   };
+}
+
+/** The canonical rollup columns (`<metric>` below 2^62, `<metric>_hi`) from a row's wide parts. */
+function carriedColumns(metric: keyof Metrics): { low: string; high: string } {
+  return carried(aliasOf(metric, 2 * PIECE_BITS), aliasOf(metric, PIECE_BITS), metric);
+}
+
+/**
+ * One metric as terms that order its groups exactly when compared in turn, and that a value from
+ * `exactSplit` compares with: its one part (as `orderTerm` names it), or, read wide, its parts
+ * carried into a count of 2^62s and the rest (each below 2^63, where the parts added as floating
+ * point would round).
+ */
+export function exactTerms(parts: readonly SumPart[], metric: keyof Metrics, as: 'column' | 'aggregate'): string[] {
+  const terms = parts.filter((p) => p.metric === metric);
+  if (terms.length === 1) return [as === 'column' ? terms[0]!.alias : terms[0]!.sql];
+  const at = (shift: number) => terms.find((p) => p.shift === shift)?.sql ?? '0';
+  const { high, low } = carried(at(2 * PIECE_BITS), at(PIECE_BITS), at(0));
+  return [`(${high} + ${at(HIGH_SHIFT)})`, low];
+}
+
+/** A metric's exact value as `exactTerms` splits it (`terms`: how many it has). */
+export function exactSplit(value: bigint, terms: number): bigint[] {
+  return terms === 1 ? [value] : [value >> BigInt(HIGH_SHIFT), value & ((1n << BigInt(HIGH_SHIFT)) - 1n)];
 }
 
 /** The rollup's metric columns in table order, with the `_hi` ones where the rollup has them. */

@@ -62,8 +62,9 @@ export interface AggregateQuery {
   /**
    * Only the groups after this one in `order`: its metric value, then its key (the one dimension
    * grouped by, ascending). Pages through a ranked list without re-reading the groups before it.
+   * The value is exact: a sum can pass 2^53.
    */
-  after?: { value: number; key: string };
+  after?: { value: bigint; key: string };
   /** UTC offsets over the range for local time buckets (raw only); absent means UTC. */
   zone?: ZoneSegment[];
 }
