@@ -13,7 +13,7 @@ import type { Config } from '../src/config.js';
 import { createPricer, loadPriceTable } from '../src/pricing/index.js';
 import { openStore } from '../src/store/open.js';
 import type { Store } from '../src/store/types.js';
-import { startRetention, type RetentionTask } from '../src/retention.js';
+import { startBookkeepingPrune, startRetention, type RetentionTask } from '../src/retention.js';
 import { EvaluatorThread } from '../src/budgets/evaluator-main.js';
 import { DeliverySender } from '../src/budgets/outbox.js';
 import { telemetry } from '../src/telemetry.js';
@@ -82,6 +82,7 @@ export async function startService(config: Config, roles: Roles, now: () => numb
   const service: Service = { store, stop: async () => {} };
   let writer: BatchWriter | undefined;
   let retention: RetentionTask | undefined;
+  let bookkeeping: RetentionTask | undefined;
   let sender: DeliverySender | undefined;
   let evaluator: EvaluatorThread | undefined;
   let forwarder: Forwarder | undefined;
@@ -122,6 +123,10 @@ export async function startService(config: Config, roles: Roles, now: () => numb
           console.error('raw retention: pruning failed, will try again in an hour:', error);
         });
       }
+      bookkeeping = startBookkeepingPrune(store, { outbox: config.BUDGET_OUTBOX_RETENTION_DAYS, streams: config.METRIC_STREAM_RETENTION_DAYS }, now, (error) => {
+        telemetry.recordStorageError();
+        console.error('pruning delivered budget notifications and idle metric streams failed, will try again in an hour:', error);
+      });
     }
     if (roles.reporting) {
       const server = await listen(createReportingApp({ store, keys: config.API_KEYS, maxBodyBytes: config.MAX_BODY_BYTES, now, notifyTimeoutMs: config.BUDGET_NOTIFY_TIMEOUT_MS, maxBudgets: config.MAX_BUDGETS }), config.HOST, config.REPORTING_PORT, 'REPORTING_PORT');
@@ -133,6 +138,7 @@ export async function startService(config: Config, roles: Roles, now: () => numb
     await Promise.all([...servers.map((s) => closeServer(s, 0)), grpc?.front.close(0)]);
     await Promise.all([evaluator?.stop(), sender?.stop()]);
     await retention?.stop();
+    await bookkeeping?.stop();
     await forwarder?.stop();
     await store.close();
     throw error;
@@ -143,6 +149,7 @@ export async function startService(config: Config, roles: Roles, now: () => numb
     await writer?.drain();
     await Promise.all([evaluator?.stop(), sender?.stop()]);
     await retention?.stop();
+    await bookkeeping?.stop();
     // Whatever it has not delivered stays in the outbox for the next start.
     await forwarder?.stop();
     await Promise.all(closing);

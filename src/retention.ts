@@ -25,18 +25,29 @@ export interface RetentionTask {
   stop(): Promise<void>;
 }
 
+/** Deletes metric streams last moved before `before`, a page at a time in stream order, yielding between pages. */
+export async function pruneMetricStreams(store: Store, before: number, isStopped: () => boolean = () => false): Promise<number> {
+  let deleted = 0;
+  for (let after = ''; ; ) {
+    const page = await store.pruneMetricStreams(before, after, PRUNE_BATCH_ROWS);
+    deleted += page.deleted;
+    if (page.last === null || isStopped()) return deleted;
+    after = page.last;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
 /**
- * Raw retention (RAW_RETENTION_DAYS): prunes at start and then hourly. Rollups are kept, so day,
- * project, agent, model, provider and task reports still cover the whole history.
+ * Runs `work` hourly, and at once when `atStart`; a run that outlasts the hour (a first prune of a
+ * large backlog) delays the next one.
  */
-export function startRetention(store: Store, days: number, now: () => number, onError: (error: unknown) => void): RetentionTask {
+function hourly(work: (isStopped: () => boolean) => Promise<unknown>, atStart: boolean, onError: (error: unknown) => void): RetentionTask {
   let stopped = false;
   let running: Promise<unknown> | null = null;
-  // A first prune of a large backlog can outlast the hour: the next one starts only after it.
   const run = () => {
-    running ??= pruneRaw(store, retentionHorizon(now(), days), () => stopped).catch(onError).finally(() => (running = null));
+    running ??= work(() => stopped).catch(onError).finally(() => (running = null));
   };
-  run();
+  if (atStart) run();
   const timer = setInterval(run, PRUNE_EVERY_MS);
   timer.unref();
   return {
@@ -46,4 +57,25 @@ export function startRetention(store: Store, days: number, now: () => number, on
       await running;
     },
   };
+}
+
+/**
+ * Raw retention (RAW_RETENTION_DAYS): prunes at start and then hourly. Rollups are kept, so day,
+ * project, agent, model, provider and task reports still cover the whole history.
+ */
+export function startRetention(store: Store, days: number, now: () => number, onError: (error: unknown) => void): RetentionTask {
+  return hourly((isStopped) => pruneRaw(store, retentionHorizon(now(), days), isStopped), true, onError);
+}
+
+/**
+ * The collector's bookkeeping tables, hourly: budget deliveries finished more than
+ * `outboxDays` ago (BUDGET_OUTBOX_RETENTION_DAYS) and metric streams not moved for `streamDays`
+ * (METRIC_STREAM_RETENTION_DAYS). Not at start: after a long outage the streams still being sent
+ * are first seen again (and moved, see countPoints) within the hour, rather than pruned.
+ */
+export function startBookkeepingPrune(store: Store, days: { outbox: number; streams: number }, now: () => number, onError: (error: unknown) => void): RetentionTask {
+  return hourly(async (isStopped) => {
+    await store.budgets.pruneDeliveries(now() - days.outbox * DAY_MS);
+    await pruneMetricStreams(store, now() - days.streams * DAY_MS, isStopped);
+  }, false, onError);
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ServiceSelection } from '../../src/config.js';
-import type { MetricStreamPoint, MetricStreamUpdate } from '../../src/store/types.js';
+import type { CommittedStreamPoint, MetricStreamUpdate } from '../../src/store/types.js';
 import type { Attributes } from './common.js';
 import { countsService, metricProfileOf, type MetricProfile } from './emitters.js';
 import { firstPresent, keptAttributes, operationOf, SPAN_OR_RESOURCE_FIELDS, toText, UNKNOWN_SERVICE, type MappedEvent, type TokenField } from './mapping.js';
@@ -21,6 +21,8 @@ import type { MetricPoint } from './metrics-request.js';
 const DELTA = 1;
 const CUMULATIVE = 2;
 const NANOS_PER_MS = 1_000_000n;
+/** How often a stream sent without new counts is moved to where it stands, to show it is still sent. */
+const STILL_SENT_MS = 86_400_000;
 /** What the OTel SDKs report when a process sets no `service.name`. */
 
 /** A point that counts tokens: its stream, where it stands, and its event still without the count. */
@@ -71,9 +73,11 @@ export function cumulativeStreams(points: readonly StreamPoint[]): string[] {
  * The events the points count against their streams' committed points, and the moves of those
  * streams to commit with them. A point whose count is invalid (negative, not a number) is still an
  * event, which validation rejects; a rejected interval is not counted again later, as OTLP clients
- * do not resend rejected points either.
+ * do not resend rejected points either. A stream whose point counts nothing is still moved, to where
+ * it stands, when it was last moved more than a day before `now`: streams left alone for
+ * METRIC_STREAM_RETENTION_DAYS are pruned, and one still being sent must not be.
  */
-export function countPoints(points: readonly StreamPoint[], states: ReadonlyMap<string, MetricStreamPoint>): { events: MappedEvent[]; moves: MetricStreamUpdate[] } {
+export function countPoints(points: readonly StreamPoint[], states: ReadonlyMap<string, CommittedStreamPoint>, now: number): { events: MappedEvent[]; moves: MetricStreamUpdate[] } {
   const events: MappedEvent[] = [];
   const moves: MetricStreamUpdate[] = [];
   const counted = (point: StreamPoint, count: number) => {
@@ -100,7 +104,7 @@ export function countPoints(points: readonly StreamPoint[], states: ReadonlyMap<
       at = { start: point.startNanos, time: point.timeNanos, value: point.value };
       moved = true;
     }
-    if (at && moved) {
+    if (at && (moved || (committed !== undefined && committed.moved_at < now - STILL_SENT_MS))) {
       moves.push({
         stream, start: String(at.start), time: String(at.time), value: at.value,
         previous: committed ? { start: committed.start, time: committed.time } : null,

@@ -167,7 +167,7 @@ function commitMetrics({ points, principal, deps }: PendingMetrics, writer: Inge
   const streams = cumulativeStreams(points);
   return streamLocksOf(writer).run(streams, async () => {
     const states = streams.length > 0 ? await deps.store.readMetricStreams(streams).catch(unavailable) : new Map();
-    const { events, moves } = countPoints(points, states);
+    const { events, moves } = countPoints(points, states, Date.now());
     const batch = await runInSlices(mappedSteps(events, RECEIVERS.metrics.noun, principal, deps));
     const extras = { ...(moves.length > 0 && { metricStreams: moves }), ...(outbox && { outbox }) };
     await commit(batch, writer, Object.keys(extras).length > 0 ? extras : undefined);

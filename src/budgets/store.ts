@@ -66,4 +66,9 @@ export interface BudgetStore {
   claimDeliveries(now: number, leaseUntil: number, limit: number): Promise<Delivery[]>;
   finishDelivery(seq: number, outcome: DeliveryOutcome): Promise<void>;
   failingTargets(): Promise<FailingTarget[]>;
+  /**
+   * Deletes deliveries finished before `before` (epoch ms) except each target's latest finished one,
+   * which tells whether the target is failing; returns how many went.
+   */
+  pruneDeliveries(before: number): Promise<number>;
 }

@@ -33,6 +33,14 @@ export const BUDGET_SQL = {
       SELECT 1 FROM budget_outbox later WHERE later.target_key = o.target_key AND later.seq > o.seq
         AND (later.delivered_at IS NOT NULL OR later.failed_at IS NOT NULL))
     ORDER BY target_key`,
+  /**
+   * Finished deliveries (delivered or failed for good) from before `?`, but never a target's latest:
+   * what `failing` answers stays the same.
+   */
+  prune: `DELETE FROM budget_outbox WHERE seq IN (
+    SELECT seq FROM budget_outbox o WHERE COALESCE(delivered_at, failed_at) < ? AND EXISTS (
+      SELECT 1 FROM budget_outbox later WHERE later.target_key = o.target_key AND later.seq > o.seq
+        AND (later.delivered_at IS NOT NULL OR later.failed_at IS NOT NULL)))`,
 };
 
 /** Whether anything is due, read without a write lock, so an idle outbox never contends with the event writer. */

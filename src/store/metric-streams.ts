@@ -12,6 +12,16 @@ export const METRIC_STREAM_SQL = {
     WHERE stream = ? AND start_nanos = ? AND time_nanos = ?`,
 };
 
+/**
+ * Pruning, a page at a time in stream order: the stale streams found by a read (which never waits
+ * for SQLite's write lock), then deleted by key unless moved meanwhile.
+ */
+export const STALE_STREAMS_SQL = 'SELECT stream FROM metric_streams WHERE stream > ? AND updated_at < ? ORDER BY stream LIMIT ?';
+export const PRUNE_STREAMS_SQL = {
+  sqlite: 'DELETE FROM metric_streams WHERE stream IN (SELECT value FROM json_each(?)) AND updated_at < ?',
+  postgres: 'DELETE FROM metric_streams WHERE stream = ANY($1::text[]) AND updated_at < $2',
+};
+
 /** The statement and parameters of one move. */
 export function metricStreamStatement(update: MetricStreamUpdate, now: number): { sql: string; params: unknown[] } {
   const { stream, start, time, value, previous } = update;

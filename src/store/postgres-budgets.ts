@@ -90,4 +90,8 @@ export class PostgresBudgets implements BudgetStore {
     return (await this.pool.query<SqlRow>(SQL.failing)).rows
       .map((r) => ({ budget_id: String(r.budget_id), target_key: String(r.target_key), failed_at: Number(r.failed_at), error: String(r.error) }));
   }
+
+  async pruneDeliveries(before: number): Promise<number> {
+    return (await this.pool.query(SQL.prune, [before])).rowCount ?? 0;
+  }
 }

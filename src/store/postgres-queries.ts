@@ -78,7 +78,7 @@ export function insertBatchParams(records: readonly UsageRecord[]): unknown[][] 
 }
 
 /** See Store.readMetricStreams. */
-export const METRIC_STREAMS_SQL = `SELECT stream, start_nanos AS start, time_nanos AS time, value FROM metric_streams WHERE stream = ANY($1::text[])`;
+export const METRIC_STREAMS_SQL = `SELECT stream, start_nanos AS start, time_nanos AS time, value, updated_at AS moved_at FROM metric_streams WHERE stream = ANY($1::text[])`;
 
 export const MIGRATIONS_TABLE_SQL = `CREATE TABLE IF NOT EXISTS schema_migrations (
   version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`;

@@ -7,7 +7,7 @@ import {
   ADD_PARTITIONS_SQL, INSERT_BATCH_SQL, insertBatchParams, METRIC_STREAMS_SQL, MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, numbered, POSTGRES_DIALECT,
   listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, PRUNE_RAW_SQL, RAW_HORIZON_SQL, REBUILD_ROLLUPS_SQL, REPRICE_SELECT_SQL, REPRICE_UPDATE_SQL,
 } from './postgres-queries.js';
-import { inStreamOrder, metricStreamStatement, streamMoved } from './metric-streams.js';
+import { inStreamOrder, metricStreamStatement, PRUNE_STREAMS_SQL, STALE_STREAMS_SQL, streamMoved } from './metric-streams.js';
 import { ReplicaReads } from './postgres-replica.js';
 import { NO_RETRY, retrying } from './retry.js';
 import { aggregateSql, eventsSql, groupsFromRows, pinOrderMismatch, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
@@ -16,7 +16,7 @@ import { eventKey } from './types.js';
 import { PostgresBudgets } from './postgres-budgets.js';
 import { fitting, oldestToDrop, OUTBOX_SIZE_SQL, outboxRow, TRIM_ROWS } from './outbox.js';
 import type {
-  AggregateQuery, AggregateResult, BatchExtras, EventsPage, MetricStreamPoint, OutboxEntry, OutboxRow, OutboxSize, OutboxTake, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
+  AggregateQuery, AggregateResult, BatchExtras, CommittedStreamPoint, EventsPage, OutboxEntry, OutboxRow, OutboxSize, OutboxTake, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
   RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
 } from './types.js';
 
@@ -200,9 +200,15 @@ export class PostgresStore implements Store {
     return records.map((r) => stored.delete(eventKey(r.project, r.id)));
   }
 
-  async readMetricStreams(streams: readonly string[]): Promise<Map<string, MetricStreamPoint>> {
-    const { rows } = await this.pool.query<MetricStreamPoint & { stream: string }>(METRIC_STREAMS_SQL, [streams]);
+  async readMetricStreams(streams: readonly string[]): Promise<Map<string, CommittedStreamPoint>> {
+    const { rows } = await this.pool.query<CommittedStreamPoint & { stream: string }>(METRIC_STREAMS_SQL, [streams]);
     return new Map(rows.map(({ stream, ...point }) => [stream, point]));
+  }
+
+  async pruneMetricStreams(before: number, after: string, maxRows: number): Promise<{ deleted: number; last: string | null }> {
+    const stale = (await this.pool.query<{ stream: string }>(numbered(STALE_STREAMS_SQL), [after, before, maxRows])).rows.map((r) => r.stream);
+    if (stale.length === 0) return { deleted: 0, last: null };
+    return { deleted: (await this.pool.query(PRUNE_STREAMS_SQL.postgres, [stale, before])).rowCount ?? 0, last: stale[stale.length - 1]! };
   }
 
   async forwardOutbox(signal: OutboxEntry['signal'], take: OutboxTake, deliver: (rows: OutboxRow[]) => Promise<number>): Promise<number | null> {

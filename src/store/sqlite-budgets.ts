@@ -67,4 +67,8 @@ export class SqliteBudgets implements BudgetStore {
   async failingTargets(): Promise<FailingTarget[]> {
     return this.db.prepare(BUDGET_SQL.failing).all() as FailingTarget[];
   }
+
+  async pruneDeliveries(before: number): Promise<number> {
+    return this.db.prepare(BUDGET_SQL.prune).run(before).changes;
+  }
 }

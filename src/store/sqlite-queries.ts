@@ -29,7 +29,7 @@ export const SQLITE_DIALECT: SqlDialect = {
 };
 
 /** See Store.readMetricStreams: the streams come as one JSON array. */
-export const METRIC_STREAMS_SQL = `SELECT stream, start_nanos AS start, time_nanos AS time, value FROM metric_streams
+export const METRIC_STREAMS_SQL = `SELECT stream, start_nanos AS start, time_nanos AS time, value, updated_at AS moved_at FROM metric_streams
   WHERE stream IN (SELECT value FROM json_each(?))`;
 
 /** See Store.probeWrite. */

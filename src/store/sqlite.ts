@@ -6,6 +6,7 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { migrationName, readMigrations } from './migrations.js';
 import { pinOrderMismatch, rebuildRollupSql, rollupDiffSql, type SqlRow } from './query-builder.js';
 import { batchInserter, openSqlite, outboxWriter, type OutboxWrite, type OutboxWritten, type SqliteOptions } from './sqlite-connection.js';
+import { PRUNE_STREAMS_SQL, STALE_STREAMS_SQL } from './metric-streams.js';
 import { METRIC_STREAMS_SQL, PROBE_WRITE_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
 import { projectFromRow, READ_CACHE_KIB, sqliteReads, type ReadName, type SqliteReads } from './sqlite-reads.js';
 import { SqliteReadThreads, SqliteWriteThreads } from './sqlite-threads.js';
@@ -13,7 +14,7 @@ import { SqliteBudgets } from './sqlite-budgets.js';
 import { fitting, OUTBOX_SIZE_SQL, outboxRow } from './outbox.js';
 import { NO_RETRY, retrying, type InsertRetry } from './retry.js';
 import type {
-  AggregateQuery, AggregateResult, BatchExtras, EventsPage, MetricStreamPoint, OutboxEntry, OutboxRow, OutboxSize, OutboxTake, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
+  AggregateQuery, AggregateResult, BatchExtras, CommittedStreamPoint, EventsPage, OutboxEntry, OutboxRow, OutboxSize, OutboxTake, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
   RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
 } from './types.js';
 
@@ -110,9 +111,15 @@ export class SqliteStore implements Store {
     return this.insert(records, retry, extras);
   }
 
-  async readMetricStreams(streams: readonly string[]): Promise<Map<string, MetricStreamPoint>> {
-    const rows = this.db.prepare(METRIC_STREAMS_SQL).all(JSON.stringify(streams)) as (MetricStreamPoint & { stream: string })[];
+  async readMetricStreams(streams: readonly string[]): Promise<Map<string, CommittedStreamPoint>> {
+    const rows = this.db.prepare(METRIC_STREAMS_SQL).all(JSON.stringify(streams)) as (CommittedStreamPoint & { stream: string })[];
     return new Map(rows.map(({ stream, ...point }) => [stream, point]));
+  }
+
+  async pruneMetricStreams(before: number, after: string, maxRows: number): Promise<{ deleted: number; last: string | null }> {
+    const stale = this.db.prepare(STALE_STREAMS_SQL).pluck().all(after, before, maxRows) as string[];
+    if (stale.length === 0) return { deleted: 0, last: null };
+    return { deleted: this.db.prepare(PRUNE_STREAMS_SQL.sqlite).run(JSON.stringify(stale), before).changes, last: stale[stale.length - 1]! };
   }
 
   async forwardOutbox(signal: OutboxEntry['signal'], take: OutboxTake, deliver: (rows: OutboxRow[]) => Promise<number>): Promise<number | null> {

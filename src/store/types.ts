@@ -204,6 +204,11 @@ export interface MetricStreamPoint {
   value: number;
 }
 
+/** A stream's committed point, and when it was last moved (epoch ms): streams left alone long enough are pruned. */
+export interface CommittedStreamPoint extends MetricStreamPoint {
+  moved_at: number;
+}
+
 /**
  * Moves a stream from `previous` (null: never counted) to a new point. Committed with the events the
  * move counted, so both or neither are stored; the batch fails (error code METRIC_STREAM_MOVED) when
@@ -252,7 +257,13 @@ export interface Store {
   trimOutbox(maxBytes: number): Promise<{ entries: number; bytes: number }>;
   outboxSize(): Promise<OutboxSize>;
   /** The committed points of these metric streams; a stream never counted is absent. */
-  readMetricStreams(streams: readonly string[]): Promise<Map<string, MetricStreamPoint>>;
+  readMetricStreams(streams: readonly string[]): Promise<Map<string, CommittedStreamPoint>>;
+  /**
+   * Deletes up to `maxRows` metric streams last moved before `before` (epoch ms), the first after
+   * the stream `after` in stream order; returns how many went and the last stream looked at (null:
+   * none was left to look at).
+   */
+  pruneMetricStreams(before: number, after: string, maxRows: number): Promise<{ deleted: number; last: string | null }>;
   aggregate(query: AggregateQuery): Promise<AggregateResult>;
   listEvents(query: EventsQuery): Promise<EventsPage>;
   /**

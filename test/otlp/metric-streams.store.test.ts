@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { pruneMetricStreams } from '../../src/retention.js';
 import type { MetricStreamUpdate } from '../../src/store/types.js';
+import { runSql } from '../support/sql.js';
 import { usageRecord } from '../support/records.js';
 import { POSTGRES_OPTED_OUT } from '../support/postgres.js';
 import { startTestService, type Backend, type TestService } from '../support/service.js';
@@ -31,7 +33,7 @@ describe.each(SETUPS)('metric stream state on $name', ({ backend, env }) => {
     const { store } = svc;
     const first = move(null, '1796292060000000000', 100);
     expect(await store.insertBatch([usageRecord('e1')], undefined, { metricStreams: [first] })).toEqual([true]);
-    expect(await store.readMetricStreams(['stream-a', 'stream-b'])).toEqual(new Map([['stream-a', { start: first.start, time: first.time, value: 100 }]]));
+    expect(await store.readMetricStreams(['stream-a', 'stream-b'])).toEqual(new Map([['stream-a', { start: first.start, time: first.time, value: 100, moved_at: expect.any(Number) }]]));
 
     // Counted again from nothing, or from a point it has left: refused, and e2 is not stored.
     for (const stale of [move(null, '1796292120000000000', 250), move({ start: first.start, time: '1796292000000000000' }, '1796292120000000000', 250)]) {
@@ -43,8 +45,22 @@ describe.each(SETUPS)('metric stream state on $name', ({ backend, env }) => {
     const next = move({ start: first.start, time: first.time }, '1796292120000000000', 250);
     expect(await store.insertBatch([], undefined, { metricStreams: [next, move(null, '1796292120000000000', 7, 'stream-b')] })).toEqual([]);
     expect(await store.readMetricStreams(['stream-a', 'stream-b'])).toEqual(new Map([
-      ['stream-a', { start: next.start, time: next.time, value: 250 }],
-      ['stream-b', { start: next.start, time: next.time, value: 7 }],
+      ['stream-a', { start: next.start, time: next.time, value: 250, moved_at: expect.any(Number) }],
+      ['stream-b', { start: next.start, time: next.time, value: 7, moved_at: expect.any(Number) }],
     ]));
+  });
+
+  it('prunes the streams not moved since a time, a page at a time, and no other', async () => {
+    svc = await startTestService({ backend, ...(env && { env }) });
+    const { store } = svc;
+    const streams = Array.from({ length: 7 }, (_, i) => `stream-${i}`);
+    await store.insertBatch([], undefined, { metricStreams: streams.map((s) => move(null, '1796292060000000000', 1, s)) });
+    // Five of them last moved long ago; stream-1 and stream-4 today.
+    await runSql(svc.databaseUrl, 'UPDATE metric_streams SET updated_at = ? WHERE stream NOT IN (?, ?)', [Date.UTC(2026, 0, 1), 'stream-1', 'stream-4']);
+    const before = Date.now() - 86_400_000;
+    expect(await store.pruneMetricStreams(before, '', 2)).toEqual({ deleted: 2, last: 'stream-2' });
+    expect(await pruneMetricStreams(store, before)).toBe(3);
+    expect([...(await store.readMetricStreams(streams)).keys()].sort()).toEqual(['stream-1', 'stream-4']);
+    expect(await pruneMetricStreams(store, before)).toBe(0);
   });
 });

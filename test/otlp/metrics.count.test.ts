@@ -5,11 +5,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, waitForListening, type Running } from '../../bench/server.js';
 import { checkCountMetrics } from '../../collector/otlp/emitters.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
+import { pruneMetricStreams } from '../../src/retention.js';
 import { AGENT_FIXTURES, expectedTotals, loadAgentFixture } from '../support/agent-fixtures.js';
 import { callExport, EXPORTS, grpcClient } from '../support/grpc.js';
 import { encodeProtobuf, otlpAttributes } from '../support/otlp.js';
 import { createDatabase, type TestDatabase } from '../support/postgres.js';
 import { BACKENDS, startTestService, type Backend, type TestService } from '../support/service.js';
+import { runSql } from '../support/sql.js';
 
 /**
  * COUNT_METRICS: the OTel GenAI token histogram of a service that sends no per-call record, counted
@@ -109,6 +111,31 @@ describe.each(BACKENDS)('COUNT_METRICS on %s', (backend) => {
     await send(svc, point(4, 400, 31));
     expect(await totals(svc.reportingUrl)).toEqual({ events: 6, input_tokens: 400, output_tokens: 31 });
     expect(await svc.store.verify()).toMatchObject({ ok: true });
+  });
+
+  it('moves a stream sent without new counts once a day, so that pruning idle streams leaves it', async () => {
+    svc = await counting(backend);
+    const point = (minute: number) =>
+      tokenUsage([{ type: 'input', sum: 100, start: at(0), time: at(minute) }, { type: 'output', sum: 10, start: at(0), time: at(minute) }], CUMULATIVE);
+    const movedAt = async () => (await runSql(svc!.databaseUrl, 'SELECT updated_at FROM metric_streams')).map((r) => Number(r.updated_at));
+    const setMovedAt = (ms: number) => runSql(svc!.databaseUrl, 'UPDATE metric_streams SET updated_at = ?', [ms]);
+    await send(svc, point(1));
+    expect(await movedAt()).toHaveLength(2);
+
+    const hourAgo = Date.now() - 3_600_000;
+    await setMovedAt(hourAgo);
+    await send(svc, point(2));
+    expect(await movedAt()).toEqual([hourAgo, hourAgo]);
+
+    const sent = Date.now();
+    await setMovedAt(sent - 2 * 86_400_000);
+    await send(svc, point(3));
+    for (const ms of await movedAt()) expect(ms).toBeGreaterThanOrEqual(sent);
+    expect(await pruneMetricStreams(svc.store, sent - 86_400_000)).toBe(0);
+    expect(await totals(svc.reportingUrl)).toEqual({ events: 2, input_tokens: 100, output_tokens: 10 });
+    // Counting goes on from the point it stands at.
+    await send(svc, tokenUsage([{ type: 'input', sum: 150, start: at(0), time: at(4) }], CUMULATIVE));
+    expect(await totals(svc.reportingUrl)).toEqual({ events: 3, input_tokens: 150, output_tokens: 10 });
   });
 
   it('counts concurrent exports of many streams, each sent twice at once, exactly', async () => {
