@@ -68,8 +68,8 @@ export function startRetention(store: Store, days: number, now: () => number, on
 }
 
 /**
- * The collector's bookkeeping tables, hourly: budget deliveries finished more than
- * `outboxDays` ago (BUDGET_OUTBOX_RETENTION_DAYS) and metric streams not moved for `streamDays`
+ * The collector's bookkeeping tables, hourly: budget deliveries finished more than `days.outbox`
+ * days ago (BUDGET_OUTBOX_RETENTION_DAYS) and metric streams not moved for `days.streams` days
  * (METRIC_STREAM_RETENTION_DAYS). Not at start: after a long outage the streams still being sent
  * are first seen again (and moved, see countPoints) within the hour, rather than pruned.
  */

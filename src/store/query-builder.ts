@@ -221,9 +221,8 @@ export function aggregateSql(query: AggregateQuery, dialect: SqlDialect, wide = 
 function groupsSql(query: AggregateQuery, keys: string[], rows: string, parts: SumPart[], params: unknown[]): AggregateSql {
   const keyOrder = query.groupBy.map((g) => `k_${g} ASC`);
   const having = query.after && query.order ? afterClause(query, parts, query.order, query.after, params) : '';
-  const order = query.order
-    ? [...orderTerms(parts, query.order.by).map((term) => `${term} ${query.order!.dir.toUpperCase()}`), ...keyOrder]
-    : keyOrder;
+  const dir = query.order?.dir.toUpperCase();
+  const order = query.order ? [...orderTerms(parts, query.order.by).map((term) => `${term} ${dir}`), ...keyOrder] : keyOrder;
   const groupSql =
     query.groupBy.length === 0
       ? 'SELECT 1 WHERE FALSE'
