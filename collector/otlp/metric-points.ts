@@ -23,7 +23,6 @@ const CUMULATIVE = 2;
 const NANOS_PER_MS = 1_000_000n;
 /** How often a stream sent without new counts is moved to where it stands, to show it is still sent. */
 const STILL_SENT_MS = 86_400_000;
-/** What the OTel SDKs report when a process sets no `service.name`. */
 
 /** A point that counts tokens: its stream, where it stands, and its event still without the count. */
 export interface StreamPoint {
