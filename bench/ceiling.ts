@@ -10,7 +10,7 @@ import type { UsageRecord } from '../src/event/schema.js';
  * with a unique id and one time index, and the daily rollup kept by its ON CONFLICT trigger. No
  * per-project ids, report indexes, overflow columns or projects table.
  */
-const SEED_SCHEMA = `
+export const SEED_SCHEMA = `
 CREATE TABLE usage_events (
   seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, ts INTEGER NOT NULL, project TEXT NOT NULL,
   agent_id TEXT NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL, operation TEXT NOT NULL,
@@ -50,7 +50,7 @@ export interface Ceiling {
 }
 
 /** Inserting `records` in `batchSize`-row calls of `insert`, in a fresh directory. */
-async function timeInserts(
+export async function timeInserts(
   records: UsageRecord[], batchSize: number, open: (file: string) => Promise<{ insert(batch: UsageRecord[]): unknown; close(): unknown }>,
 ): Promise<Ceiling> {
   const dir = mkdtempSync(join(tmpdir(), 'tokentally-bench-'));
