@@ -4,13 +4,13 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createPricer, loadPriceTable } from '../src/pricing/index.js';
-import { runLogsLoad } from './agent-logs.js';
 import { measureBudgetCheck } from './budgets.js';
 import { measureCeiling, measureSeedSchemaCeiling, type Ceiling } from './ceiling.js';
 import { growDataset } from './dataset.js';
 import { makeRecords, RARE_AGENT } from './events.js';
-import { eventCounts, runLoad, waitForIdle, type LoadResult } from './load.js';
-import { MIXED_TRACE_SPANS, runMixedTraceLoad, runOtlpLoad } from './otlp.js';
+import { inFreshClient, startClient, type ClientLoad, type ClientResult } from './client.js';
+import { eventCounts, waitForIdle } from './load.js';
+import { MIXED_TRACE_SPANS } from './otlp.js';
 import { runPostgresBench } from './postgres.js';
 import { summariseProfiles } from './profile.js';
 import { last30DaysEvents, last30DaysReport, measureReport, oneDayByHourReport, type ReportLatency } from './reports.js';
@@ -32,6 +32,10 @@ const size = args.quick
 const LOADS = { connections: size.connections, seconds: size.seconds };
 /** Spans per request of the mixed trace load: about what one batch of an OTel SDK's span processor holds (512). */
 const MIXED_SPANS = 500;
+/** The loads of the run, each as LOADS runs it: `POST /v1/usage` batches, OTLP logs, mixed traces. */
+const usageLoad = (collector: string, batch: number): ClientLoad => ({ kind: 'usage', options: { url: `${collector}/v1/usage`, batch, ...LOADS } });
+const logsLoad = (url: string, transport: 'http' | 'grpc', batch: number): ClientLoad => ({ kind: 'logs', options: { url, transport, batch, ...LOADS } });
+const mixedLoad = (collector: string): ClientLoad => ({ kind: 'mixed', options: { url: collector, spans: MIXED_SPANS, ...LOADS } });
 
 const TARGETS = {
   ofSeedCeiling: 0.6, halfRateP99Ms: { 100: 25, 1000: 50 }, rollupP50Ms: 20, rawP50Ms: 2000, eventsP50Ms: 100, hourP50Ms: 500,
@@ -40,10 +44,11 @@ const TARGETS = {
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number) => `${n < 10 ? n.toFixed(1) : fmt(n)} ms`;
-const target = (ok: boolean, text: string) => `(target ${text}: ${ok ? 'met' : 'falls short'})`;
-const loadLine = (label: string, r: LoadResult, unit = 'events') =>
-  `    ${label.padEnd(58)} ${fmt(r.eventsPerSecond).padStart(8)} ${unit}/s   p50 ${ms(r.p50)}   p99 ${ms(r.p99)}   failed ${r.failures}`;
 const percent = (ratio: number) => `${fmt(ratio * 100)} %`;
+const target = (ok: boolean, text: string) => `(target ${text}: ${ok ? 'met' : 'falls short'})`;
+const loadLine = (label: string, r: ClientResult, unit = 'events') =>
+  `    ${label.padEnd(58)} ${fmt(r.eventsPerSecond).padStart(8)} ${unit}/s   p50 ${ms(r.p50)}   p99 ${ms(r.p99)}   failed ${r.failures}   ` +
+  `client CPU ${r.client.cpuSeconds.toFixed(1)} s (${percent(r.client.cpuSeconds / r.client.seconds)} of a core)`;
 const reportLine = (label: string, r: ReportLatency) =>
   `    ${label.padEnd(58)} p50 ${ms(r.p50)}   p99 ${ms(r.p99)}   (${r.samples} requests, source ${r.source})`;
 
@@ -86,16 +91,28 @@ interface Urls {
   grpc: string;
 }
 
+/**
+ * A load from a fresh client process, started once the client has built its bodies, the collector
+ * is idle and the disk settled.
+ */
+async function clientLoad(collector: string, load: ClientLoad): Promise<ClientResult> {
+  const client = await startClient(load);
+  await waitForIdle(collector);
+  settleDisk();
+  return client.go();
+}
+
 /** A load against its own fresh service, and what that service's collector then counted (accepted, duplicate, rejected). */
 async function onFreshService(
-  dir: string, name: string, load: (urls: Urls) => Promise<LoadResult>, nodeFlags: string[] = [], env: Record<string, string> = {},
-): Promise<{ result: LoadResult; counts: Record<string, number>; peakRssMB: number; cpuSeconds: number }> {
+  dir: string, name: string, load: (urls: Urls) => ClientLoad, nodeFlags: string[] = [], env: Record<string, string> = {},
+): Promise<{ result: ClientResult; counts: Record<string, number>; peakRssMB: number; cpuSeconds: number }> {
   settleDisk();
   const server = serve(dir, name, nodeFlags, env);
   try {
     const { collector, 'OTLP/gRPC': grpc } = await waitForListening(server, ['collector', 'reporting', 'OTLP/gRPC']);
+    const client = await startClient(load({ collector, grpc }));
     const cpuBefore = cpuSeconds(server);
-    const result = await load({ collector, grpc });
+    const result = await client.go();
     await waitForIdle(collector);
     return { result, counts: await eventCounts(collector), peakRssMB: notePeakRss(server, name), cpuSeconds: cpuSeconds(server) - cpuBefore };
   } finally {
@@ -110,12 +127,9 @@ const countsText = (c: Record<string, number>) => `${fmt(c.accepted ?? 0)} new, 
 async function ingest(ceilings: { ours: Ceiling; seeds: Ceiling }, dir: string): Promise<void> {
   const server = serve(dir, 'ingest');
   const { collector } = await waitForUrls(server);
-  const load = async (batch: number, connections = size.connections, rate?: number) => {
-    await waitForIdle(collector);
-    settleDisk();
-    return runLoad({ url: `${collector}/v1/usage`, batch, connections, seconds: size.seconds, rate });
-  };
-  const paced = async (batch: 100 | 1000, peak: LoadResult) => {
+  const load = (batch: number, connections = size.connections, rate?: number) =>
+    clientLoad(collector, { kind: 'usage', options: { url: `${collector}/v1/usage`, batch, connections, seconds: size.seconds, rate } });
+  const paced = async (batch: 100 | 1000, peak: ClientResult) => {
     const rate = peak.requests / size.seconds / 2;
     const result = await load(batch, size.connections, rate);
     const limit = TARGETS.halfRateP99Ms[batch];
@@ -123,7 +137,7 @@ async function ingest(ceilings: { ours: Ceiling; seeds: Ceiling }, dir: string):
     console.log(`    ${target(result.p99 <= limit, `p99 ≤ ${limit} ms at half the peak rate`)}`);
   };
   let peakRss: number;
-  let b1000: LoadResult;
+  let b1000: ClientResult;
   try {
     console.log(`(b) end-to-end durable-ack ingest, POST /v1/usage, ${size.connections} autocannon connections:`);
     const b100 = await load(100);
@@ -145,7 +159,7 @@ async function ingest(ceilings: { ours: Ceiling; seeds: Ceiling }, dir: string):
   const seed = runScript(join(import.meta.dirname, 'seed-server.js'), [join(dir, 'seed.db')], {});
   try {
     const { 'seed-style': url } = await waitForListening(seed, ['seed-style']);
-    const baseline = await runLoad({ url: `${url}/api/usage`, batch: 1, connections: size.connections, seconds: size.seconds });
+    const baseline = await inFreshClient({ kind: 'usage', options: { url: `${url}/api/usage`, batch: 1, ...LOADS } });
     console.log('(d) seed-style baseline: one event per request, one autocommit insert each (it measures the disk\'s fsync more than us):');
     console.log(loadLine('1 event per request', baseline));
     console.log(`    1,000-event batches / seed-style: ${(b1000.eventsPerSecond / baseline.eventsPerSecond).toFixed(1)}×`);
@@ -158,7 +172,7 @@ async function ingest(ceilings: { ours: Ceiling; seeds: Ceiling }, dir: string):
   try {
     const { collector: otlpUrl } = await waitForUrls(otlpServer);
     console.log('(e) OTLP/HTTP protobuf ingest, POST /v1/traces, pre-encoded requests with fresh span ids:');
-    console.log(loadLine('100 GenAI spans per request', await runOtlpLoad({ url: otlpUrl, spans: 100, connections: size.connections, seconds: size.seconds })));
+    console.log(loadLine('100 GenAI spans per request', await clientLoad(otlpUrl, { kind: 'otlp', options: { url: otlpUrl, spans: 100, ...LOADS } })));
     notePeakRss(otlpServer, 'OTLP (e)');
   } finally {
     await stop(otlpServer);
@@ -176,9 +190,9 @@ async function agentTelemetry(dir: string): Promise<void> {
   console.log(`(h) OTLP logs as Claude Code and Codex send them (claude_code.api_request, codex.sse_event response.completed; half each),`);
   console.log(`    against POST /v1/usage with the same batch size, ${size.connections} connections, each load on a fresh service:`);
   for (const batch of size.logBatches) {
-    const usage = await onFreshService(dir, `usage-${batch}`, ({ collector }) => runLoad({ url: `${collector}/v1/usage`, batch, ...LOADS }));
-    const http = await onFreshService(dir, `logs-http-${batch}`, ({ collector }) => runLogsLoad({ url: collector, transport: 'http', batch, ...LOADS }));
-    const grpc = await onFreshService(dir, `logs-grpc-${batch}`, ({ grpc }) => runLogsLoad({ url: grpc, transport: 'grpc', batch, ...LOADS }));
+    const usage = await onFreshService(dir, `usage-${batch}`, ({ collector }) => usageLoad(collector, batch));
+    const http = await onFreshService(dir, `logs-http-${batch}`, ({ collector }) => logsLoad(collector, 'http', batch));
+    const grpc = await onFreshService(dir, `logs-grpc-${batch}`, ({ grpc }) => logsLoad(grpc, 'grpc', batch));
     console.log(`  ${fmt(batch)} usage records per request:`);
     console.log(loadLine('POST /v1/usage (the reference)', usage.result));
     console.log(loadLine('POST /v1/logs, HTTP protobuf', http.result, 'records'));
@@ -191,7 +205,7 @@ async function agentTelemetry(dir: string): Promise<void> {
   }
 
   console.log(`(i) mixed trace load, POST /v1/traces over HTTP protobuf, traces of ${MIXED_TRACE_SPANS} spans with 1 GenAI usage span each, the rest tool and HTTP spans:`);
-  const mixed = await onFreshService(dir, 'mixed', ({ collector }) => runMixedTraceLoad({ url: collector, spans: MIXED_SPANS, ...LOADS }));
+  const mixed = await onFreshService(dir, 'mixed', ({ collector }) => mixedLoad(collector));
   console.log(loadLine(`${MIXED_SPANS} spans per request`, mixed.result, 'spans'));
   const spans = mixed.result.eventsPerSecond;
   console.log(`    spans decoded: ${fmt(spans)}/s ${target(spans >= TARGETS.mixedSpansPerSecond, `≥ ${fmt(TARGETS.mixedSpansPerSecond)} spans/s`)}; usage events: ${fmt(spans / MIXED_TRACE_SPANS)}/s`);
@@ -206,7 +220,7 @@ async function agentTelemetry(dir: string): Promise<void> {
 async function forwarding(dir: string): Promise<void> {
   console.log(`(j) forwarding, the mixed trace load of (i), ${MIXED_SPANS} spans per request, each on a fresh service:`);
   const run = (name: string, env: Record<string, string>) =>
-    onFreshService(dir, name, ({ collector }) => runMixedTraceLoad({ url: collector, spans: MIXED_SPANS, ...LOADS }), [], env);
+    onFreshService(dir, name, ({ collector }) => mixedLoad(collector), [], env);
   const off = await run('forward-off', {});
   const sink = runScript(join(import.meta.dirname, 'forward.js'), [], {});
   let up, taken;
@@ -272,22 +286,22 @@ async function reports(dir: string): Promise<void> {
 }
 
 /** What `--profile --load <name>` puts the service under. */
-const PROFILED_LOADS: Record<string, { what: string; unit?: string; run: (urls: Urls) => Promise<LoadResult> }> = {
-  usage: { what: 'POST /v1/usage, 1,000-event batches', run: ({ collector }) => runLoad({ url: `${collector}/v1/usage`, batch: 1000, ...LOADS }) },
+const PROFILED_LOADS: Record<string, { what: string; unit?: string; load: (urls: Urls) => ClientLoad }> = {
+  usage: { what: 'POST /v1/usage, 1,000-event batches', load: ({ collector }) => usageLoad(collector, 1000) },
   'logs-http': {
     what: 'POST /v1/logs, 1,000 Claude Code and Codex records per request',
     unit: 'records',
-    run: ({ collector }) => runLogsLoad({ url: collector, transport: 'http', batch: 1000, ...LOADS }),
+    load: ({ collector }) => logsLoad(collector, 'http', 1000),
   },
   'logs-grpc': {
     what: 'gRPC LogsService/Export, 1,000 Claude Code and Codex records per request',
     unit: 'records',
-    run: ({ grpc }) => runLogsLoad({ url: grpc, transport: 'grpc', batch: 1000, ...LOADS }),
+    load: ({ grpc }) => logsLoad(grpc, 'grpc', 1000),
   },
   'mixed-traces': {
     what: `POST /v1/traces, ${MIXED_SPANS} spans per request, 1 in ${MIXED_TRACE_SPANS} with usage`,
     unit: 'spans',
-    run: ({ collector }) => runMixedTraceLoad({ url: collector, spans: MIXED_SPANS, ...LOADS }),
+    load: ({ collector }) => mixedLoad(collector),
   },
 };
 
@@ -296,7 +310,7 @@ async function profile(dir: string): Promise<void> {
   const load = PROFILED_LOADS[args.load];
   if (!load) throw new Error(`--load must be one of ${Object.keys(PROFILED_LOADS).join(', ')}`);
   const profiles = join(dir, 'profiles');
-  const { result } = await onFreshService(dir, 'profile', load.run, ['--cpu-prof', `--cpu-prof-dir=${profiles}`]);
+  const { result } = await onFreshService(dir, 'profile', load.load, ['--cpu-prof', `--cpu-prof-dir=${profiles}`]);
   console.log(loadLine(load.what, result, load.unit));
   console.log(`CPU profile of the service under ${load.what} (busy time by stage):`);
   const { stages, threads } = summariseProfiles(profiles);

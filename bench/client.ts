@@ -1,0 +1,108 @@
+/**
+ * Every timed load of the benchmark runs in a client process of its own, started for that load:
+ * the benchmark process builds datasets and holds earlier loads' results, and a load generator in
+ * it ran late in a long, large process (docs/benchmarks.md, "Load generator, session 9"). The child
+ * (bench/client-child.ts) builds the load's bodies, says it is ready, runs the load when told to,
+ * and sends back its figures and its own CPU time.
+ */
+import { fork } from 'node:child_process';
+import { join } from 'node:path';
+import type { LogsLoadOptions } from './agent-logs.js';
+import { takePool, type LoadOptions, type LoadResult } from './load.js';
+import type { TraceLoadOptions } from './otlp.js';
+
+/** A load as the child builds and runs it: which generator, with which options. */
+export type ClientLoad =
+  | { kind: 'usage'; options: LoadOptions }
+  | { kind: 'otlp' | 'mixed'; options: TraceLoadOptions }
+  | { kind: 'logs'; options: LogsLoadOptions };
+
+/** What the child is sent: a usage load also gets the first event of its pool, given out here so no two loads share one. */
+export type ClientRequest = ClientLoad & { first: number };
+
+/** The client process's own cost. */
+export interface ClientCost {
+  /** CPU time building the bodies, before the clock started. */
+  buildSeconds: number;
+  /** CPU time of the client process (all its threads) while the load ran. */
+  cpuSeconds: number;
+  /** Wall time of the load, as the client timed it. */
+  seconds: number;
+  /** Share of that time its event loop was busy (1: the client, not the service, set the pace). */
+  loopBusy: number;
+}
+
+export type ClientResult = LoadResult & { client: ClientCost };
+
+/** Messages from the child: ready once its bodies are built, then its result, or an error at any point. */
+export type ClientMessage =
+  | { ready: true; buildSeconds: number }
+  | { result: LoadResult; client: Omit<ClientCost, 'buildSeconds'> }
+  | { error: string };
+
+const CHILD = join(import.meta.dirname, 'client-child.js');
+
+export interface StartedClient {
+  /** Runs the load (the child's clock starts now) and resolves with its figures. */
+  go(): Promise<ClientResult>;
+  /** Ends the child without running the load. */
+  cancel(): void;
+}
+
+/** Starts a client process for `load` and resolves once it has built its bodies. */
+export async function startClient(load: ClientLoad): Promise<StartedClient> {
+  const request: ClientRequest = { ...load, first: load.kind === 'usage' ? takePool(load.options) : 0 };
+  const child = fork(CHILD, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const messages: ClientMessage[] = [];
+  let waiting: (() => void) | undefined;
+  let exited = false;
+  child.on('message', (m: ClientMessage) => {
+    messages.push(m);
+    waiting?.();
+  });
+  child.on('exit', () => {
+    exited = true;
+    waiting?.();
+  });
+  const next = async (): Promise<ClientMessage> => {
+    while (messages.length === 0) {
+      if (exited) throw new Error(`the ${load.kind} client exited with code ${child.exitCode} before it answered`);
+      await new Promise<void>((resolve) => (waiting = resolve));
+    }
+    const message = messages.shift()!;
+    if ('error' in message) throw new Error(`the ${load.kind} client failed: ${message.error}`);
+    return message;
+  };
+  child.send(request);
+  const ready = await next().catch((error: unknown) => {
+    child.kill();
+    throw error;
+  });
+  if (!('ready' in ready)) throw new Error(`the ${load.kind} client answered before it was ready`);
+  return {
+    async go() {
+      child.send('go');
+      const done = await next();
+      if (!('result' in done)) throw new Error(`the ${load.kind} client sent no result`);
+      return { ...done.result, client: { ...done.client, buildSeconds: ready.buildSeconds } };
+    },
+    cancel: () => child.kill(),
+  };
+}
+
+/** A load in a fresh client process, run as soon as its bodies are built. */
+export async function inFreshClient(load: ClientLoad): Promise<ClientResult> {
+  return (await startClient(load)).go();
+}
+
+/** Several clients that build their bodies first and then run at the same moment, e.g. one per collector. */
+export async function inFreshClients(loads: ClientLoad[]): Promise<ClientResult[]> {
+  const started = await Promise.allSettled(loads.map(startClient));
+  const clients = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = started.find((s) => s.status === 'rejected');
+  if (failed) {
+    for (const c of clients) c.cancel();
+    throw failed.reason;
+  }
+  return Promise.all(clients.map((c) => c.go()));
+}
