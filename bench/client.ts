@@ -7,9 +7,9 @@
  */
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
-import type { LogsLoadOptions } from './agent-logs.js';
-import { takePool, type LoadOptions, type LoadResult } from './load.js';
-import type { TraceLoadOptions } from './otlp.js';
+import { logsBodies, runLogsLoad, type LogsLoadOptions } from './agent-logs.js';
+import { runLoad, takePool, usageBodies, type LoadOptions, type LoadResult } from './load.js';
+import { genAiTraceBodies, mixedTraceBodies, runMixedTraceLoad, runOtlpLoad, type TraceLoadOptions } from './otlp.js';
 
 /** A load as the child builds and runs it: which generator, with which options. */
 export type ClientLoad =
@@ -40,7 +40,51 @@ export type ClientMessage =
   | { result: LoadResult; client: Omit<ClientCost, 'buildSeconds'> }
   | { error: string };
 
+/** Builds the load's bodies and returns what runs it with them. */
+export function prepare(load: ClientRequest): () => Promise<LoadResult> {
+  switch (load.kind) {
+    case 'usage': {
+      const body = usageBodies(load.options, load.first);
+      return () => runLoad(load.options, body);
+    }
+    case 'otlp': {
+      const body = genAiTraceBodies(load.options.spans);
+      return () => runOtlpLoad(load.options, body);
+    }
+    case 'mixed': {
+      const body = mixedTraceBodies(load.options.spans);
+      return () => runMixedTraceLoad(load.options, body);
+    }
+    case 'logs': {
+      const body = logsBodies(load.options.batch);
+      return () => runLogsLoad(load.options, body);
+    }
+  }
+}
+
 const CHILD = join(import.meta.dirname, 'client-child.js');
+
+const cpuSeconds = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+};
+
+/** Runs a load in this process and measures what it cost this process. */
+export async function measureClient(run: () => Promise<LoadResult>): Promise<{ result: LoadResult; client: Omit<ClientCost, 'buildSeconds'> }> {
+  const cpuStarted = cpuSeconds();
+  const loopStarted = performance.eventLoopUtilization();
+  const started = performance.now();
+  const result = await run();
+  const seconds = (performance.now() - started) / 1000;
+  return { result, client: { cpuSeconds: cpuSeconds() - cpuStarted, seconds, loopBusy: performance.eventLoopUtilization(loopStarted).utilization } };
+}
+
+/** Builds a load's bodies in this process, and what that cost it in CPU time. */
+export function buildClient<T>(build: () => T): { built: T; buildSeconds: number } {
+  const started = cpuSeconds();
+  const built = build();
+  return { built, buildSeconds: cpuSeconds() - started };
+}
 
 export interface StartedClient {
   /** Runs the load (the child's clock starts now) and resolves with its figures. */
