@@ -64,7 +64,7 @@ try {
       const c = result.client;
       console.log(`  round ${r} ${driver.padEnd(20)} ${Math.round(result.eventsPerSecond).toLocaleString('en-US').padStart(8)} spans/s   ` +
         `p50 ${result.p50.toFixed(0)} ms   failed ${result.failures}   client ${((c.cpuSeconds * 1e3) / Math.max(1, result.requests)).toFixed(2)} ms CPU a request, ` +
-        `loop busy ${Math.round(c.loopBusy * 100)} %   service ${((serviceCpuSeconds * 1e6) / Math.max(1, result.requests * SPANS)).toFixed(2)} µs CPU a span   ` +
+        `loop busy ${Math.round(c.loopBusy * 100)} %, ${c.majorGcs} full GCs (${(c.gcSeconds * 1000).toFixed(0)} ms of GC)   service ${((serviceCpuSeconds * 1e6) / Math.max(1, result.requests * SPANS)).toFixed(2)} µs CPU a span   ` +
         `load average ${loadavg()[0]!.toFixed(1)}`);
     }
   }

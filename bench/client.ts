@@ -7,6 +7,7 @@
  */
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
+import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { logsBodies, runLogsLoad, type LogsLoadOptions } from './agent-logs.js';
 import { runLoad, takePool, usageBodies, type LoadOptions, type LoadResult } from './load.js';
 import { genAiTraceBodies, mixedTraceBodies, runMixedTraceLoad, runOtlpLoad, type TraceLoadOptions } from './otlp.js';
@@ -30,6 +31,9 @@ export interface ClientCost {
   seconds: number;
   /** Share of that time its event loop was busy (1: the client, not the service, set the pace). */
   loopBusy: number;
+  /** Its full (mark-sweep) garbage collections meanwhile, and the time they took: each walks every live object of the process. */
+  majorGcs: number;
+  gcSeconds: number;
 }
 
 export type ClientResult = LoadResult & { client: ClientCost };
@@ -71,12 +75,27 @@ const cpuSeconds = () => {
 
 /** Runs a load in this process and measures what it cost this process. */
 export async function measureClient(run: () => Promise<LoadResult>): Promise<{ result: LoadResult; client: Omit<ClientCost, 'buildSeconds'> }> {
+  const gc = { major: 0, ms: 0 };
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      gc.ms += entry.duration;
+      if ((entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) gc.major++;
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
   const cpuStarted = cpuSeconds();
   const loopStarted = performance.eventLoopUtilization();
   const started = performance.now();
-  const result = await run();
-  const seconds = (performance.now() - started) / 1000;
-  return { result, client: { cpuSeconds: cpuSeconds() - cpuStarted, seconds, loopBusy: performance.eventLoopUtilization(loopStarted).utilization } };
+  try {
+    const result = await run();
+    const seconds = (performance.now() - started) / 1000;
+    const client = { cpuSeconds: cpuSeconds() - cpuStarted, seconds, loopBusy: performance.eventLoopUtilization(loopStarted).utilization };
+    // The observer is called asynchronously: let it take the last entries.
+    await new Promise((resolve) => setImmediate(resolve));
+    return { result, client: { ...client, majorGcs: gc.major, gcSeconds: gc.ms / 1000 } };
+  } finally {
+    observer.disconnect();
+  }
 }
 
 /** Builds a load's bodies in this process, and what that cost it in CPU time. */

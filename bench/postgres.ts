@@ -91,6 +91,7 @@ async function collectors(cluster: Cluster, count: number, clients: number, seco
       client: {
         buildSeconds: a.client.buildSeconds + b.client.buildSeconds, cpuSeconds: a.client.cpuSeconds + b.client.cpuSeconds,
         seconds: Math.max(a.client.seconds, b.client.seconds), loopBusy: Math.max(a.client.loopBusy, b.client.loopBusy),
+        majorGcs: a.client.majorGcs + b.client.majorGcs, gcSeconds: a.client.gcSeconds + b.client.gcSeconds,
       },
     }));
   } finally {
