@@ -11,6 +11,8 @@ const send = (message: ClientMessage) => new Promise<void>((resolve) => process.
 try {
   const [load] = (await once(process, 'message')) as [ClientRequest];
   const { built: run, buildSeconds } = buildClient(() => prepare(load));
+  // A full collection now rather than during the load: a fresh process's heap is small, and the bodies grew it.
+  globalThis.gc?.();
   const go = once(process, 'message');
   await send({ ready: true, buildSeconds });
   await go;
