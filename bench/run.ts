@@ -98,8 +98,13 @@ interface Urls {
  */
 async function clientLoad(collector: string, load: ClientLoad): Promise<ClientResult> {
   const client = await startClient(load);
-  await waitForIdle(collector);
-  settleDisk();
+  try {
+    await waitForIdle(collector);
+    settleDisk();
+  } catch (error) {
+    client.cancel();
+    throw error;
+  }
   return client.go();
 }
 
