@@ -131,27 +131,39 @@ function post(url: URL, agent: Agent, headers: Record<string, string>, body: str
   });
 }
 
+/** Events in the pool of a load of these options (see POOL_EVENTS_PER_SECOND). */
+function poolEvents(options: LoadOptions): number {
+  return POOL_EVENTS_PER_SECOND[options.batch === 1 ? 'single' : 'batches'] * (options.seconds + (options.rate ? PACED_WARMUP_SECONDS : 0));
+}
+
 /**
- * Native batches. Bodies are templates built before the clock starts; each request only splices
- * in a fresh id prefix, so every event is new (no cheap duplicates) and the generator's own JSON
- * work stays off the measurement.
+ * The first event of a new pool for a load of these options: no two loads given their pools by
+ * this process share an event, wherever their bodies are built.
  */
-export async function runLoad(options: LoadOptions): Promise<LoadResult> {
-  const run = runs++;
-  const perSecond = POOL_EVENTS_PER_SECOND[options.batch === 1 ? 'single' : 'batches'];
-  const pool = perSecond * (options.seconds + (options.rate ? PACED_WARMUP_SECONDS : 0));
+export function takePool(options: LoadOptions): number {
   const first = nextEvent;
-  nextEvent += pool;
-  const templates = Array.from({ length: Math.ceil(pool / options.batch) }, (_, t) => {
+  nextEvent += poolEvents(options);
+  return first;
+}
+
+/**
+ * The n-th body of a native load: templates built from the pool that starts at event `first`;
+ * each request only splices in a fresh id prefix (this process's id, so two processes' loads never
+ * share one), so every event is new (no cheap duplicates) and the generator's own JSON work stays
+ * off the measurement.
+ */
+export function usageBodies(options: LoadOptions, first: number): (n: number) => string {
+  const run = runs++;
+  const templates = Array.from({ length: Math.ceil(poolEvents(options) / options.batch) }, (_, t) => {
     const events = makeEvents(first + t * options.batch, options.batch, MARK);
     return JSON.stringify(options.batch === 1 ? events[0] : { events }).split(MARK);
   });
-  return drive({
-    ...options,
-    headers: { 'content-type': 'application/json' },
-    eventsPerRequest: options.batch,
-    body: (n) => templates[n % templates.length]!.join(`p${process.pid}r${run}q${n}`),
-  });
+  return (n) => templates[n % templates.length]!.join(`p${process.pid}r${run}q${n}`);
+}
+
+/** Native batches, bodies built before the clock starts (usageBodies). */
+export async function runLoad(options: LoadOptions, body = usageBodies(options, takePool(options))): Promise<LoadResult> {
+  return drive({ ...options, headers: { 'content-type': 'application/json' }, eventsPerRequest: options.batch, body });
 }
 
 /** The collector's event counts by outcome (`tokentally_events_total`): accepted, duplicate, rejected. */

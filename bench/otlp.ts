@@ -44,14 +44,22 @@ function template(spans: number): { bytes: Buffer; idOffsets: number[] } {
   return { bytes, idOffsets };
 }
 
+/** A trace load: the collector's HTTP URL, spans per request, and how long over how many connections. */
+export interface TraceLoadOptions {
+  url: string;
+  spans: number;
+  connections: number;
+  seconds: number;
+}
+
 /**
  * OTLP protobuf ingest against a running collector: concurrent clients POST pre-encoded
  * `/v1/traces` bodies; latency is from send to the durable ack. Events = usage spans stored.
  */
-export async function runOtlpLoad(options: { url: string; spans: number; connections: number; seconds: number }): Promise<LoadResult> {
+export async function runOtlpLoad(options: TraceLoadOptions, body = genAiTraceBodies(options.spans)): Promise<LoadResult> {
   return drive({
     url: `${options.url}/v1/traces`, connections: options.connections, seconds: options.seconds, eventsPerRequest: options.spans,
-    headers: { 'content-type': 'application/x-protobuf' }, body: genAiTraceBodies(options.spans),
+    headers: { 'content-type': 'application/x-protobuf' }, body,
   });
 }
 
@@ -147,10 +155,10 @@ function mixedTemplate(first: number, spans: number): { bytes: Buffer; traceOffs
  * HTTP spans, which the collector decodes and discards: `POST /v1/traces` with protobuf bodies of
  * `spans` spans from 64 templates, each request stamping fresh trace ids. Events = spans decoded.
  */
-export async function runMixedTraceLoad(options: { url: string; spans: number; connections: number; seconds: number }): Promise<LoadResult> {
+export async function runMixedTraceLoad(options: TraceLoadOptions, body = mixedTraceBodies(options.spans)): Promise<LoadResult> {
   return drive({
     url: `${options.url}/v1/traces`, connections: options.connections, seconds: options.seconds, eventsPerRequest: options.spans,
-    headers: { 'content-type': 'application/x-protobuf' }, body: mixedTraceBodies(options.spans),
+    headers: { 'content-type': 'application/x-protobuf' }, body,
   });
 }
 

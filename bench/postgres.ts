@@ -15,7 +15,7 @@ import { PostgresStore } from '../src/store/postgres.js';
 import { makeRecords } from './events.js';
 import { checkDataset, loadDataset, RARE_AGENT } from './pg-dataset.js';
 import { CLI, runScript } from './server.js';
-import { runLoad, type LoadResult } from './load.js';
+import { inFreshClients, type ClientResult } from './client.js';
 import { startCluster, type Cluster } from './pg-cluster.js';
 import { measureReport } from './reports.js';
 import { runCli, waitForListening, type Running } from './server.js';
@@ -71,7 +71,7 @@ async function partitionedStore(url: string, days: number, poolMax: number): Pro
 let databases = 0;
 
 /** `cli`: this build's, or a baseline's (which then migrates the fresh database itself). */
-async function collectors(cluster: Cluster, count: number, clients: number, seconds: number, cli = CLI): Promise<LoadResult> {
+async function collectors(cluster: Cluster, count: number, clients: number, seconds: number, cli = CLI): Promise<ClientResult> {
   const url = await freshDatabase(cluster, `e2e_${++databases}`);
   // The load's events span the last 30 days.
   if (cli === CLI) await (await partitionedStore(url, 31, 1)).close();
@@ -80,13 +80,19 @@ async function collectors(cluster: Cluster, count: number, clients: number, seco
   );
   try {
     const urls = await Promise.all(runs.map(async (r) => (await waitForListening(r, ['collector'])).collector));
-    // The same number of connections in total, spread over the collectors.
-    const results = await Promise.all(urls.map((u, i) =>
-      runLoad({ url: `${u}/v1/usage`, batch: BATCH, connections: Math.ceil((clients - i) / count), seconds }),
-    ));
+    // The same number of connections in total, spread over the collectors, from one client process
+    // each, all of which start once every one has built its bodies.
+    const results = await inFreshClients(urls.map((u, i) => ({
+      kind: 'usage', options: { url: `${u}/v1/usage`, batch: BATCH, connections: Math.ceil((clients - i) / count), seconds },
+    })));
     return results.reduce((a, b) => ({
       requests: a.requests + b.requests, eventsPerSecond: a.eventsPerSecond + b.eventsPerSecond,
       p50: Math.max(a.p50, b.p50), p99: Math.max(a.p99, b.p99), failures: a.failures + b.failures,
+      client: {
+        buildSeconds: a.client.buildSeconds + b.client.buildSeconds, cpuSeconds: a.client.cpuSeconds + b.client.cpuSeconds,
+        seconds: Math.max(a.client.seconds, b.client.seconds), loopBusy: Math.max(a.client.loopBusy, b.client.loopBusy),
+        majorGcs: a.client.majorGcs + b.client.majorGcs, gcSeconds: a.client.gcSeconds + b.client.gcSeconds,
+      },
     }));
   } finally {
     for (const r of runs) r.child.kill('SIGTERM');
@@ -167,7 +173,7 @@ export async function runPostgresBench(quick: boolean): Promise<void> {
       first ||= r.eventsPerSecond;
       console.log(`  ${count} collector${count > 1 ? 's' : ' '} ${fmt(r.eventsPerSecond).padStart(9)} events/s   ` +
         `${(r.eventsPerSecond / first).toFixed(2)}× one collector   ${(r.eventsPerSecond / four * 100).toFixed(0)} % of the 4-client ceiling   ` +
-        `p50 ${r.p50.toFixed(0)} ms   p99 ${r.p99.toFixed(0)} ms   failed ${r.failures}`);
+        `p50 ${r.p50.toFixed(0)} ms   p99 ${r.p99.toFixed(0)} ms   failed ${r.failures}   client CPU ${r.client.cpuSeconds.toFixed(1)} s`);
     }
     const baseline = process.env.TOKENTALLY_BASELINE_CLI;
     if (baseline) {
