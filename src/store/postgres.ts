@@ -5,8 +5,10 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { migrationName, readMigrations } from './migrations.js';
 import {
   ADD_PARTITIONS_SQL, INSERT_BATCH_SQL, insertBatchParams, METRIC_STREAMS_SQL, MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, numbered, POSTGRES_DIALECT,
-  listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, PRUNE_RAW_SQL, RAW_HORIZON_SQL, REBUILD_ROLLUPS_SQL, REPRICE_SELECT_SQL, REPRICE_UPDATE_SQL,
+  listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, PRUNE_RAW_SQL, PRUNE_SUMMARIES_SQL, RAW_HORIZON_SQL, REBUILD_ROLLUPS_SQL, REPRICE_SELECT_SQL,
+  REPRICE_UPDATE_SQL, SUMMARY_MISMATCHES_SQL,
 } from './postgres-queries.js';
+import { summariesFor } from './postgres-summaries.js';
 import { inStreamOrder, metricStreamStatement, streamMoved } from './metric-streams.js';
 import { ReplicaReads } from './postgres-replica.js';
 import { NO_RETRY, retrying } from './retry.js';
@@ -247,7 +249,7 @@ export class PostgresStore implements Store {
   }
 
   async aggregate(query: AggregateQuery): Promise<AggregateResult> {
-    const { totals, groups } = aggregateSql(query, POSTGRES_DIALECT);
+    const { totals, groups } = aggregateSql(query, POSTGRES_DIALECT, false, summariesFor(query));
     // One snapshot for both, so the groups past the limit ("other" = totals less those shown) add up.
     return this.read((pool) => this.transaction(async (client) => {
       // Sums are exact here whatever their size (numeric, read as BigInt past 2^53), so never null.
@@ -347,7 +349,12 @@ export class PostgresStore implements Store {
    */
   async pruneRaw(before: number, maxRows: number): Promise<number> {
     const horizon = await this.dropMonths(before);
-    return this.transaction(async (client) => (await client.query<{ deleted: number }>(PRUNE_RAW_SQL.ids, [horizon, maxRows])).rows[0]!.deleted);
+    const deleted = await this.transaction(async (client) => (await client.query<{ deleted: number }>(PRUNE_RAW_SQL.ids, [horizon, maxRows])).rows[0]!.deleted);
+    // The caller stops at the first short batch of ids: the summaries' rows before the horizon go then, as many batches as they take.
+    for (let pruned = deleted < maxRows ? maxRows : 0; pruned > 0; ) {
+      pruned = (await this.pool.query<{ deleted: number }>(PRUNE_SUMMARIES_SQL, [maxRows])).rows[0]!.deleted;
+    }
+    return deleted;
   }
 
   private async dropMonths(before: number): Promise<number> {
@@ -373,7 +380,8 @@ export class PostgresStore implements Store {
 
   async verify(): Promise<VerifyResult> {
     const { rows } = await this.pool.query<{ mismatches: number }>(rollupDiffSql(POSTGRES_DIALECT));
-    const mismatches = rows[0]!.mismatches;
+    const { rows: summaries } = await this.pool.query<{ mismatches: number }>(SUMMARY_MISMATCHES_SQL);
+    const mismatches = rows[0]!.mismatches + summaries[0]!.mismatches;
     // Page-level checks belong to PostgreSQL's own tools (amcheck, pg_checksums), not to us.
     return { ok: mismatches === 0, mismatches, integrity: 'not checked on PostgreSQL (use amcheck)' };
   }
