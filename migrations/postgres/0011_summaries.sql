@@ -17,60 +17,6 @@ CREATE FUNCTION usage_slot(ts BIGINT) RETURNS BIGINT
   LANGUAGE sql IMMUTABLE PARALLEL SAFE
   RETURN ts - ((ts % 900000) + 900000) % 900000;
 
-CREATE TABLE usage_daily_notask (
-  day                 DATE NOT NULL,
-  project             TEXT COLLATE "C" NOT NULL,
-  agent_id            TEXT COLLATE "C" NOT NULL,
-  model               TEXT COLLATE "C" NOT NULL,
-  provider            TEXT COLLATE "C" NOT NULL,
-  events              BIGINT NOT NULL,
-  input_tokens        NUMERIC NOT NULL,
-  output_tokens       NUMERIC NOT NULL,
-  cache_read_tokens   NUMERIC NOT NULL,
-  cache_write_tokens  NUMERIC NOT NULL,
-  reasoning_tokens    NUMERIC NOT NULL,
-  cost_nanos          NUMERIC NOT NULL,
-  reported_cost_nanos NUMERIC NOT NULL,
-  unpriced_events     BIGINT NOT NULL,
-  PRIMARY KEY (day, project, agent_id, model, provider)
-);
-
-CREATE TABLE usage_slots (
-  ts                  BIGINT NOT NULL,            -- the slot's first millisecond, UTC
-  project             TEXT COLLATE "C" NOT NULL,
-  agent_id            TEXT COLLATE "C" NOT NULL,
-  model               TEXT COLLATE "C" NOT NULL,
-  provider            TEXT COLLATE "C" NOT NULL,
-  events              BIGINT NOT NULL,
-  input_tokens        NUMERIC NOT NULL,
-  output_tokens       NUMERIC NOT NULL,
-  cache_read_tokens   NUMERIC NOT NULL,
-  cache_write_tokens  NUMERIC NOT NULL,
-  reasoning_tokens    NUMERIC NOT NULL,
-  cost_nanos          NUMERIC NOT NULL,
-  reported_cost_nanos NUMERIC NOT NULL,
-  unpriced_events     BIGINT NOT NULL,
-  PRIMARY KEY (ts, project, agent_id, model, provider)
-);
-
-CREATE TABLE usage_runs (
-  day                 DATE NOT NULL,
-  project             TEXT COLLATE "C" NOT NULL,
-  agent_id            TEXT COLLATE "C" NOT NULL,
-  task_label          TEXT COLLATE "C" NOT NULL,
-  run_id              TEXT COLLATE "C" NOT NULL,
-  events              BIGINT NOT NULL,
-  input_tokens        NUMERIC NOT NULL,
-  output_tokens       NUMERIC NOT NULL,
-  cache_read_tokens   NUMERIC NOT NULL,
-  cache_write_tokens  NUMERIC NOT NULL,
-  reasoning_tokens    NUMERIC NOT NULL,
-  cost_nanos          NUMERIC NOT NULL,
-  reported_cost_nanos NUMERIC NOT NULL,
-  unpriced_events     BIGINT NOT NULL,
-  PRIMARY KEY (day, project, agent_id, task_label, run_id)
-);
-
 -- Every rollup the insert and update triggers keep, in the order they lock them: its key as
 -- computed from an event, its key columns, and what it is kept from (raw events from the raw
 -- horizon on, or usage_daily over the whole history). One list, so the triggers, the backfill
@@ -83,6 +29,23 @@ CREATE FUNCTION usage_rollups() RETURNS TABLE (rollup TEXT, keys TEXT, columns T
     ('usage_slots', 'usage_slot(ts), project, agent_id, model, provider', 'ts, project, agent_id, model, provider', 'raw'),
     ('usage_runs', 'usage_day(ts), project, agent_id, task_label, run_id', 'day, project, agent_id, task_label, run_id', 'raw')
 $$;
+
+-- The three tables: their key columns (a UTC day, a slot's first millisecond as BIGINT, or text
+-- in the "C" collation as in usage_daily) and the metric columns of usage_daily after migration 0005.
+DO $$
+DECLARE
+  r RECORD;
+BEGIN
+  FOR r IN SELECT * FROM usage_rollups() WHERE rollup <> 'usage_daily' LOOP
+    EXECUTE format('CREATE TABLE %I (%s, events BIGINT NOT NULL, input_tokens NUMERIC NOT NULL, output_tokens NUMERIC NOT NULL, '
+      'cache_read_tokens NUMERIC NOT NULL, cache_write_tokens NUMERIC NOT NULL, reasoning_tokens NUMERIC NOT NULL, '
+      'cost_nanos NUMERIC NOT NULL, reported_cost_nanos NUMERIC NOT NULL, unpriced_events BIGINT NOT NULL, PRIMARY KEY (%s))',
+      r.rollup,
+      (SELECT string_agg(format('%I %s NOT NULL', col, CASE col WHEN 'day' THEN 'DATE' WHEN 'ts' THEN 'BIGINT' ELSE 'TEXT COLLATE "C"' END), ', ')
+        FROM unnest(string_to_array(r.columns, ', ')) AS col),
+      r.columns);
+  END LOOP;
+END $$;
 
 -- The metric columns of every rollup, and how a group of events (or of usage_daily rows) sums into them.
 CREATE FUNCTION usage_rollup_metrics(kept_from TEXT) RETURNS TEXT LANGUAGE sql IMMUTABLE
