@@ -113,30 +113,33 @@ END $$;
 
 -- One aggregated upsert per rollup and statement, in key order (see migration 0001: concurrent
 -- collectors then queue on shared rows instead of deadlocking; every transaction takes the
--- rollups in the same order too).
-CREATE OR REPLACE FUNCTION usage_events_rollup_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+-- rollups in the same order too). The function is written out from the list once, here, so that
+-- its statements are plain SQL whose plans PL/pgSQL keeps, not planned again at every batch.
+DO $do$
 DECLARE
   r RECORD;
+  body TEXT := '';
 BEGIN
   FOR r IN SELECT * FROM usage_rollups() LOOP
-    EXECUTE format($sql$
-      INSERT INTO %1$I AS d (%2$s, events, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-        reasoning_tokens, cost_nanos, reported_cost_nanos, unpriced_events)
-      SELECT %3$s, %4$s FROM inserted GROUP BY %3$s ORDER BY %3$s
-      ON CONFLICT (%2$s) DO UPDATE SET
-        events              = d.events + excluded.events,
-        input_tokens        = d.input_tokens + excluded.input_tokens,
-        output_tokens       = d.output_tokens + excluded.output_tokens,
-        cache_read_tokens   = d.cache_read_tokens + excluded.cache_read_tokens,
-        cache_write_tokens  = d.cache_write_tokens + excluded.cache_write_tokens,
-        reasoning_tokens    = d.reasoning_tokens + excluded.reasoning_tokens,
-        cost_nanos          = d.cost_nanos + excluded.cost_nanos,
-        reported_cost_nanos = d.reported_cost_nanos + excluded.reported_cost_nanos,
-        unpriced_events     = d.unpriced_events + excluded.unpriced_events$sql$,
+    body := body || format($sql$
+  INSERT INTO %1$I AS d (%2$s, events, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+    reasoning_tokens, cost_nanos, reported_cost_nanos, unpriced_events)
+  SELECT %3$s, %4$s FROM inserted GROUP BY %3$s ORDER BY %3$s
+  ON CONFLICT (%2$s) DO UPDATE SET
+    events              = d.events + excluded.events,
+    input_tokens        = d.input_tokens + excluded.input_tokens,
+    output_tokens       = d.output_tokens + excluded.output_tokens,
+    cache_read_tokens   = d.cache_read_tokens + excluded.cache_read_tokens,
+    cache_write_tokens  = d.cache_write_tokens + excluded.cache_write_tokens,
+    reasoning_tokens    = d.reasoning_tokens + excluded.reasoning_tokens,
+    cost_nanos          = d.cost_nanos + excluded.cost_nanos,
+    reported_cost_nanos = d.reported_cost_nanos + excluded.reported_cost_nanos,
+    unpriced_events     = d.unpriced_events + excluded.unpriced_events;$sql$,
       r.rollup, r.columns, r.keys, usage_rollup_metrics('raw'));
   END LOOP;
-  RETURN NULL;
-END $$;
+  EXECUTE format('CREATE OR REPLACE FUNCTION usage_events_rollup_insert() RETURNS trigger LANGUAGE plpgsql AS %L',
+    'BEGIN' || body || E'\n  RETURN NULL;\nEND');
+END $do$;
 
 -- A reprice moves every rollup's rows by the difference (only cost fields change after insert),
 -- locking each rollup's rows first in key order, as migration 0001 did for usage_daily.
