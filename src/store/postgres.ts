@@ -8,7 +8,6 @@ import {
   listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, PRUNE_RAW_SQL, PRUNE_SUMMARIES_SQL, RAW_HORIZON_SQL, REBUILD_ROLLUPS_SQL, REPRICE_SELECT_SQL,
   REPRICE_UPDATE_SQL, SUMMARY_MISMATCHES_SQL,
 } from './postgres-queries.js';
-import { summariesFor } from './postgres-summaries.js';
 import { inStreamOrder, metricStreamStatement, streamMoved } from './metric-streams.js';
 import { ReplicaReads } from './postgres-replica.js';
 import { NO_RETRY, retrying } from './retry.js';
@@ -16,6 +15,7 @@ import { aggregateSql, eventsSql, groupsFromRows, pinOrderMismatch, rollupDiffSq
 import { metricsFromRow } from './sums.js';
 import { eventKey } from './types.js';
 import { PostgresBudgets } from './postgres-budgets.js';
+import { summariesFor } from './postgres-summaries.js';
 import { fitting, oldestToDrop, OUTBOX_SIZE_SQL, outboxRow, TRIM_ROWS } from './outbox.js';
 import type {
   AggregateQuery, AggregateResult, BatchExtras, EventsPage, MetricStreamPoint, OutboxEntry, OutboxRow, OutboxSize, OutboxTake, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
