@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { UsageRecord } from '../event/schema.js';
 import type { ProjectsQuery } from './types.js';
 import { rebuildRollupSql, type SqlDialect } from './query-builder.js';
+import { SUMMARY_TABLES } from './postgres-summaries.js';
 
 /**
  * Every statement the PostgreSQL store runs beyond the shared report queries. Table layout and
@@ -98,12 +99,22 @@ export const REPRICE_UPDATE_SQL = `
   FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[]) AS c (ts, seq, cost_nanos, cost_source)
   WHERE e.ts = c.ts AND e.seq = c.seq`;
 
-/** Writers wait while the rollup is rebuilt, so no insert lands between the delete and the refill. */
+/**
+ * Writers wait while the rollups are rebuilt, so no insert lands between a delete and its refill;
+ * the summaries (migration 0011) after usage_daily, as one of them is kept from it.
+ */
 export const REBUILD_ROLLUPS_SQL = [
   'LOCK TABLE usage_events IN SHARE MODE',
-  'LOCK TABLE usage_daily IN EXCLUSIVE MODE',
+  `LOCK TABLE usage_daily, ${SUMMARY_TABLES.join(', ')} IN EXCLUSIVE MODE`,
   ...rebuildRollupSql(POSTGRES_DIALECT),
+  ...SUMMARY_TABLES.map((table) => `SELECT usage_rollup_rebuild('${table}')`),
 ];
+
+/** The summaries' rows that differ from what they are kept from (migration 0011), all summaries together. */
+export const SUMMARY_MISMATCHES_SQL = `SELECT (${SUMMARY_TABLES.map((table) => `usage_rollup_mismatches('${table}')`).join(' + ')})::int AS mismatches`;
+
+/** Up to $1 rows of each summary kept from raw events before the horizon (slots, runs): retention's last step. */
+export const PRUNE_SUMMARIES_SQL = 'SELECT usage_rollup_prune($1)::int AS deleted';
 
 /** See Store.probeWrite; only probes write this row, so none waits for long. */
 export const PROBE_WRITE_SQL = 'INSERT INTO write_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at';

@@ -5,7 +5,8 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { migrationName, readMigrations } from './migrations.js';
 import {
   ADD_PARTITIONS_SQL, INSERT_BATCH_SQL, insertBatchParams, METRIC_STREAMS_SQL, MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, numbered, POSTGRES_DIALECT,
-  listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, PRUNE_RAW_SQL, RAW_HORIZON_SQL, REBUILD_ROLLUPS_SQL, REPRICE_SELECT_SQL, REPRICE_UPDATE_SQL,
+  listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, PRUNE_RAW_SQL, PRUNE_SUMMARIES_SQL, RAW_HORIZON_SQL, REBUILD_ROLLUPS_SQL, REPRICE_SELECT_SQL,
+  REPRICE_UPDATE_SQL, SUMMARY_MISMATCHES_SQL,
 } from './postgres-queries.js';
 import { inStreamOrder, metricStreamStatement, PRUNE_STREAMS_SQL, STALE_STREAMS_SQL, streamMoved } from './metric-streams.js';
 import { ReplicaReads } from './postgres-replica.js';
@@ -14,6 +15,7 @@ import { aggregateSql, eventsSql, groupsFromRows, pinOrderMismatch, rollupDiffSq
 import { metricsFromRow } from './sums.js';
 import { eventKey } from './types.js';
 import { PostgresBudgets } from './postgres-budgets.js';
+import { summariesFor } from './postgres-summaries.js';
 import { fitting, oldestToDrop, OUTBOX_SIZE_SQL, outboxRow, TRIM_ROWS } from './outbox.js';
 import type {
   AggregateQuery, AggregateResult, BatchExtras, CommittedStreamPoint, EventsPage, OutboxEntry, OutboxRow, OutboxSize, OutboxTake, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
@@ -253,7 +255,7 @@ export class PostgresStore implements Store {
   }
 
   async aggregate(query: AggregateQuery): Promise<AggregateResult> {
-    const { totals, groups } = aggregateSql(query, POSTGRES_DIALECT);
+    const { totals, groups } = aggregateSql(query, POSTGRES_DIALECT, false, summariesFor(query));
     // One snapshot for both, so the groups past the limit ("other" = totals less those shown) add up.
     return this.read((pool) => this.transaction(async (client) => {
       // Sums are exact here whatever their size (numeric, read as BigInt past 2^53), so never null.
@@ -353,7 +355,12 @@ export class PostgresStore implements Store {
    */
   async pruneRaw(before: number, maxRows: number): Promise<number> {
     const horizon = await this.dropMonths(before);
-    return this.transaction(async (client) => (await client.query<{ deleted: number }>(PRUNE_RAW_SQL.ids, [horizon, maxRows])).rows[0]!.deleted);
+    const deleted = await this.transaction(async (client) => (await client.query<{ deleted: number }>(PRUNE_RAW_SQL.ids, [horizon, maxRows])).rows[0]!.deleted);
+    // The caller stops at the first short batch of ids: the summaries' rows before the horizon go then, as many batches as they take.
+    for (let pruned = deleted < maxRows ? maxRows : 0; pruned > 0; ) {
+      pruned = (await this.pool.query<{ deleted: number }>(PRUNE_SUMMARIES_SQL, [maxRows])).rows[0]!.deleted;
+    }
+    return deleted;
   }
 
   private async dropMonths(before: number): Promise<number> {
@@ -379,7 +386,8 @@ export class PostgresStore implements Store {
 
   async verify(): Promise<VerifyResult> {
     const { rows } = await this.pool.query<{ mismatches: number }>(rollupDiffSql(POSTGRES_DIALECT));
-    const mismatches = rows[0]!.mismatches;
+    const { rows: summaries } = await this.pool.query<{ mismatches: number }>(SUMMARY_MISMATCHES_SQL);
+    const mismatches = rows[0]!.mismatches + summaries[0]!.mismatches;
     // Page-level checks belong to PostgreSQL's own tools (amcheck, pg_checksums), not to us.
     return { ok: mismatches === 0, mismatches, integrity: 'not checked on PostgreSQL (use amcheck)' };
   }

@@ -1,4 +1,4 @@
-import type { AggregateQuery, AggregateResult, PinOrderMismatch, Dimension, EventsQuery, Filters, GroupKey, Metrics, TimeBucket } from './types.js';
+import type { AggregateQuery, AggregateResult, PinOrderMismatch, Dimension, EventsQuery, Filters, GroupKey, Metrics, Source, TimeBucket } from './types.js';
 import { METRIC_NAMES } from './types.js';
 import { formatOffset, type ZoneSegment } from '../zone.js';
 import { CARRIED_ROWS, exactSplit, exactTerms, metricParts, metricsFromRow, orderTerm, regrouped, rollupFromRaw, rollupMetricColumns, selectList, type SqlValue, type SumPart } from './sums.js';
@@ -186,22 +186,44 @@ function afterClause(query: AggregateQuery, parts: readonly SumPart[], order: No
 }
 
 /**
+ * A table a backend keeps beside the rollup that answers some questions from fewer rows (PostgreSQL;
+ * see postgres-summaries.ts): the rollup's metric columns, keyed by a UTC `day` (read as the
+ * rollup is) or by `ts`, the first millisecond of a slot no bucket of the question cuts (read as
+ * raw events are).
+ */
+export interface SummaryTable {
+  name: string;
+  keyedBy: 'day' | 'ts';
+}
+
+/** The query as its table is read (a summary's by its key), the table, and whose metric columns it has. */
+function reading(query: AggregateQuery, summary: SummaryTable | null | undefined): { query: AggregateQuery; table: string; columns: Source } {
+  if (!summary) return { query, table: TABLE[query.source], columns: query.source };
+  return { query: { ...query, source: summary.keyedBy === 'day' ? 'rollup' : 'raw' }, table: summary.name, columns: 'rollup' };
+}
+
+/**
  * The totals and the groups of a report. `wide`: metrics read in overflow-proof pieces (SQLite,
  * when a narrow sum overflows or the range holds a rollup row that carried; see sums.ts).
+ * `summaries`: the tables that answer the groups or the totals in place of their source's.
  */
-export function aggregateSql(query: AggregateQuery, dialect: SqlDialect, wide = false): { totals: AggregateSql; groups: AggregateSql } {
-  const totalsQuery = { ...query, source: query.totalsSource ?? query.source };
+export function aggregateSql(
+  original: AggregateQuery, dialect: SqlDialect, wide = false,
+  summaries: { groups?: SummaryTable | null; totals?: SummaryTable | null } = {},
+): { totals: AggregateSql; groups: AggregateSql } {
+  const totalsRead = reading({ ...original, source: original.totalsSource ?? original.source }, summaries.totals);
   const totalParams: unknown[] = [];
-  const totalParts = metricParts(totalsQuery.source, dialect.rollupHigh, wide);
+  const totalParts = metricParts(totalsRead.columns, dialect.rollupHigh, wide);
   const totals = {
-    sql: `SELECT ${selectList(totalParts)} FROM ${TABLE[totalsQuery.source]} WHERE ${whereClause(totalsQuery, dialect, totalParams)}`,
+    sql: `SELECT ${selectList(totalParts)} FROM ${totalsRead.table} WHERE ${whereClause(totalsRead.query, dialect, totalParams)}`,
     params: totalParams,
     parts: totalParts,
   };
 
-  const table = query.source === 'raw' && query.groupBy.includes('run') ? dialect.rawTableByRun : TABLE[query.source];
+  const { query, table: read, columns } = reading(original, summaries.groups);
+  const table = !summaries.groups && query.source === 'raw' && query.groupBy.includes('run') ? dialect.rawTableByRun : read;
   const params: unknown[] = [];
-  const tableParts = metricParts(query.source, dialect.rollupHigh, wide);
+  const tableParts = metricParts(columns, dialect.rollupHigh, wide);
   const bucketed = dialect.pregroupsRawBuckets && query.source === 'raw' && query.groupBy.some((g) => !(g in COLUMN));
   if (bucketed) {
     const keys = query.groupBy.map((g) => (g in COLUMN ? `k_${g}` : `${dialect.rawBucket[g as TimeBucket](`b_${g}`, `x_${g}`)} AS k_${g}`));
@@ -209,7 +231,7 @@ export function aggregateSql(query: AggregateQuery, dialect: SqlDialect, wide = 
   }
   const keys = query.groupBy.map((g) => `${groupExpression(query, g, dialect, params)} AS k_${g}`);
   const where = whereClause(query, dialect, params);
-  const prefix = dialect.pregroupsRollup && query.source === 'rollup' && query.groupBy.length > 0 ? rollupKeyPrefix(query.groupBy) : null;
+  const prefix = dialect.pregroupsRollup && !summaries.groups && query.source === 'rollup' && query.groupBy.length > 0 ? rollupKeyPrefix(query.groupBy) : null;
   const parts = prefix ? regrouped(tableParts) : tableParts;
   const rows = prefix
     ? `(SELECT ${prefix.join(', ')}, ${selectList(tableParts)} FROM ${table} WHERE ${where} GROUP BY ${prefix.join(', ')}) AS pregrouped`
