@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SERVICE_NODE_FLAGS } from '../service/node-flags.js';
 import { runLoad, waitForIdle, type LoadResult } from './load.js';
-import { CLI, runCli, runScript, stop, waitForUrls } from './server.js';
+import { CLI, peakRssMB, runCli, runScript, stop, waitForUrls } from './server.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -50,6 +50,7 @@ async function round(cli: string): Promise<void> {
       const rate = peak.requests / seconds / 2;
       console.log(line(`${fmt(batch)}, half (${rate.toFixed(1)}/s)`, await load(batch, rate)));
     }
+    console.log(`  peak RSS ${fmt(peakRssMB(server))} MB`);
   } finally {
     await stop(server);
     const verify = runCli(['verify'], { DATABASE_URL: file });
