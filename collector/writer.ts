@@ -38,7 +38,9 @@ const RETRY_AFTER_SECONDS = 1;
 /**
  * The single writer: requests hand over their events and wait; a flush (p-queue, as many at once
  * as the store keeps in order) takes everything pending and commits it in one transaction, so
- * concurrent requests share a commit. A request is answered only after its events are committed.
+ * concurrent requests share a commit. A store that takes every flush at once (SQLite's insert
+ * thread) commits those that wait for it together instead. A request is answered only after its
+ * events are committed.
  */
 export class BatchWriter {
   private readonly queue: PQueue;

@@ -18,5 +18,6 @@ export function openStore(config: Config, { readOnly = false, readThreads = true
   const file = url.startsWith('file:') ? url.slice('file:'.length) : url;
   return new SqliteStore(file, {
     synchronous: config.SQLITE_SYNCHRONOUS, busyTimeoutMs: config.SQLITE_BUSY_TIMEOUT_MS, writeThreads: config.SQLITE_WRITE_THREADS === 'on', readThreads, readOnly,
+    maxBatchEvents: config.BATCH_MAX_EVENTS,
   });
 }

@@ -44,12 +44,27 @@ const RECORD_COLUMNS = [
  */
 const ROWS_PER_STATEMENT = 50;
 
+/** Records to insert, with the extras committed in the same transaction. */
+export interface InsertBatch {
+  records: readonly UsageRecord[];
+  extras?: BatchExtras;
+}
+
 /**
  * Inserts a batch in one IMMEDIATE transaction, with its extras, and tells, per record, whether it
  * was new (an id already stored in its project is skipped, and the triggers fire only for new rows).
  * `uniqueKey`: the columns of the unique index that tells a repeat (another schema's, for the benchmark).
  */
 export function batchInserter(db: Database.Database, uniqueKey = 'project, id'): (records: readonly UsageRecord[], extras?: BatchExtras) => boolean[] {
+  const insert = batchesInserter(db, uniqueKey);
+  return (records, extras) => insert([{ records, ...(extras && { extras }) }])[0]!;
+}
+
+/**
+ * Inserts several batches, in order, in one IMMEDIATE transaction (one commit, one fsync), and tells
+ * for each batch which of its records were new, as if each had been committed on its own.
+ */
+export function batchesInserter(db: Database.Database, uniqueKey = 'project, id'): (batches: readonly InsertBatch[]) => boolean[][] {
   const statement = (rows: number) =>
     db.prepare<unknown[], [string, string]>(
       `INSERT INTO usage_events (${RECORD_COLUMNS.join(', ')})
@@ -60,7 +75,7 @@ export function batchInserter(db: Database.Database, uniqueKey = 'project, id'):
   const statements = new Map<number, ReturnType<typeof statement>>();
   let outbox: Database.Statement | undefined;
   const moves = new Map<string, Database.Statement>();
-  const insert = db.transaction((records: readonly UsageRecord[], extras: BatchExtras | undefined) => {
+  const insert = ({ records, extras }: InsertBatch): boolean[] => {
     const now = Date.now();
     for (const update of inStreamOrder(extras?.metricStreams ?? [])) {
       const { sql, params } = metricStreamStatement(update, now);
@@ -86,8 +101,9 @@ export function batchInserter(db: Database.Database, uniqueKey = 'project, id'):
     }
     // Of records sharing a project and id, only the first can have been stored: rows go in in batch order.
     return records.map((record) => stored.delete(eventKey(record.project, record.id)));
-  });
-  return (records, extras) => insert.immediate(records, extras);
+  };
+  const insertAll = db.transaction((batches: readonly InsertBatch[]) => batches.map(insert));
+  return (batches) => insertAll.immediate(batches);
 }
 
 /** A write to the forward outbox outside ingest: delivered rows (one signal's seq range) deleted, or the outbox trimmed to a byte bound. */

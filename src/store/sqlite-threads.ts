@@ -47,6 +47,8 @@ export class SqliteWriteThreads {
   constructor(
     private readonly file: string,
     private readonly options: SqliteOptions,
+    /** Events in one transaction at most: the insert thread commits the batches waiting for it together up to this. */
+    private readonly maxBatchEvents: number,
   ) {}
 
   /** Hands the batch to the insert thread, which retries it there: nothing here keeps the records. */
@@ -120,13 +122,13 @@ export class SqliteWriteThreads {
   }
 
   private start(role: WorkerData['role']): Worker {
-    return startThread(role, this.file, this.options);
+    return startThread(role, this.file, this.options, this.maxBatchEvents);
   }
 }
 
-function startThread(role: WorkerData['role'], file: string, options: SqliteOptions): Worker {
+function startThread(role: WorkerData['role'], file: string, options: SqliteOptions, maxBatchEvents?: number): Worker {
   const thread = new Worker(WORKER_SCRIPT, {
-    workerData: { role, file, options } satisfies WorkerData,
+    workerData: { role, file, options, ...(maxBatchEvents !== undefined && { maxBatchEvents }) } satisfies WorkerData,
     resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
   });
   // A thread's failure surfaces as its exit, which fails what it had in hand.

@@ -2,6 +2,7 @@
  * The SQLite store's helper threads, each with its own connection to the database file:
  * - `insert` commits batches of events, so the SQLite work of one batch runs beside the HTTP,
  *   parsing and validation of the next requests instead of taking turns with them on one thread;
+ *   the batches that arrived while it committed go in together, in one transaction (group commit);
  * - `checkpoint` copies committed WAL frames into the database file after the commits (at most every
  *   CHECKPOINT_INTERVAL_MS), so no commit waits for a checkpoint (SQLite's automatic one runs inside
  *   the commit that crosses it);
@@ -12,7 +13,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { UsageRecord } from '../event/schema.js';
 import { retrying } from './retry.js';
-import { batchInserter, openSqlite, outboxWriter, type OutboxWrite, type OutboxWritten, type SqliteOptions } from './sqlite-connection.js';
+import { batchesInserter, openSqlite, outboxWriter, type OutboxWrite, type OutboxWritten, type SqliteOptions } from './sqlite-connection.js';
 import { READ_CACHE_KIB, sqliteReads, type ReadName, type SqliteReads } from './sqlite-reads.js';
 import type { BatchExtras } from './types.js';
 
@@ -20,6 +21,8 @@ export interface WorkerData {
   role: 'insert' | 'checkpoint' | 'read';
   file: string;
   options: SqliteOptions;
+  /** Events the insert thread commits in one transaction at most, over the batches it takes together. */
+  maxBatchEvents?: number;
 }
 
 export type InsertRequest =
@@ -54,7 +57,7 @@ const BACKSTOP_PAGES = 10_000;
  */
 const CHECKPOINT_INTERVAL_MS = 200;
 
-const { role, file, options } = workerData as WorkerData;
+const { role, file, options, maxBatchEvents } = workerData as WorkerData;
 const port = parentPort!;
 const db = openSqlite(file, options, role === 'read');
 
@@ -71,22 +74,63 @@ if (role === 'read') {
   });
 } else if (role === 'insert') {
   db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
-  let insert: ReturnType<typeof batchInserter> | undefined;
+  type Insert = Extract<InsertRequest, { records: UsageRecord[] }>;
+  type Write = Exclude<InsertRequest, 'close'>;
+  let insert: ReturnType<typeof batchesInserter> | undefined;
   let writeOutbox: ReturnType<typeof outboxWriter> | undefined;
-  // One request at a time, in the order sent: a batch waiting to be retried holds back those behind it.
-  let turn = Promise.resolve();
+  const waiting: Write[] = [];
+  let closing = false;
+  let working: Promise<void> | undefined;
   port.on('message', (request: InsertRequest) => {
-    turn = turn.then(() => (request === 'close' ? close() : insertRetrying(request)));
+    if (request === 'close') closing = true;
+    else waiting.push(request);
+    working ??= work();
   });
-  async function insertRetrying(request: Exclude<InsertRequest, 'close'>): Promise<void> {
-    const { id, retryForMs } = request;
+  /**
+   * Commits what waits, in the order sent: a group of batches waiting to be retried holds back those
+   * behind it. Before each commit the thread takes its messages (setImmediate runs after them), so a
+   * request that arrived during a commit waits for that one and its own, never for one commit per
+   * request ahead of it.
+   */
+  async function work(): Promise<void> {
+    for (;;) {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (waiting.length === 0) break;
+      const first = waiting[0]!;
+      await ('outbox' in first ? write(waiting.shift() as Extract<Write, { outbox: OutboxWrite }>) : insertGroup(takeGroup()));
+    }
+    working = undefined;
+    if (closing) close();
+  }
+  /** The inserts at the head of the line, as many as fit in one transaction (the first always does). */
+  function takeGroup(): Insert[] {
+    let events = 0;
+    let taken = 0;
+    for (; taken < waiting.length; taken++) {
+      const next = waiting[taken]!;
+      if ('outbox' in next || (taken > 0 && events + next.records.length > maxBatchEvents!)) break;
+      events += next.records.length;
+    }
+    return waiting.splice(0, taken) as Insert[];
+  }
+  async function insertGroup(group: Insert[]): Promise<void> {
+    const retry = {
+      forMs: group[0]!.retryForMs,
+      onFailure: (error: Error) => {
+        for (const { id } of group) port.postMessage({ id, failed: toThreadError(error) } satisfies InsertReply);
+      },
+    };
+    try {
+      const inserted = await retrying(retry, () => (insert ??= batchesInserter(db))(group));
+      group.forEach(({ id }, i) => port.postMessage({ id, inserted: inserted[i]! } satisfies InsertReply));
+    } catch (error) {
+      for (const { id } of group) port.postMessage({ id, error: toThreadError(error as Error) } satisfies InsertReply);
+    }
+  }
+  async function write({ id, outbox, retryForMs }: Extract<Write, { outbox: OutboxWrite }>): Promise<void> {
     const retry = { forMs: retryForMs, onFailure: (error: Error) => port.postMessage({ id, failed: toThreadError(error) } satisfies InsertReply) };
     try {
-      port.postMessage((
-        'outbox' in request
-          ? { id, wrote: await retrying(retry, () => (writeOutbox ??= outboxWriter(db))(request.outbox)) }
-          : { id, inserted: await retrying(retry, () => (insert ??= batchInserter(db))(request.records, request.extras)) }
-      ) satisfies InsertReply);
+      port.postMessage({ id, wrote: await retrying(retry, () => (writeOutbox ??= outboxWriter(db))(outbox)) } satisfies InsertReply);
     } catch (error) {
       port.postMessage({ id, error: toThreadError(error as Error) } satisfies InsertReply);
     }

@@ -28,9 +28,11 @@ interface SqliteStoreOptions extends SqliteOptions {
   readThreads: boolean;
   /** For commands that only read (verify, backup): an existing file, opened read-only. */
   readOnly: boolean;
+  /** Events committed in one transaction at most, when the insert thread commits several batches together. */
+  maxBatchEvents: number;
 }
 
-const DEFAULTS: SqliteStoreOptions = { synchronous: 'FULL', busyTimeoutMs: 250, writeThreads: true, readThreads: true, readOnly: false };
+const DEFAULTS: SqliteStoreOptions = { synchronous: 'FULL', busyTimeoutMs: 250, writeThreads: true, readThreads: true, readOnly: false, maxBatchEvents: 5_000 };
 const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'migrations');
 /** Outbox deletes are retried briefly; one that still fails leaves its rows to be sent again. */
 const OUTBOX_RETRY: InsertRetry = { forMs: 2_000, onFailure: () => {} };
@@ -57,12 +59,13 @@ export class SqliteStore implements Store {
     this.reads = sqliteReads(this.db);
     // An in-memory database exists only for its own connection: a thread would open another one.
     if (options.writeThreads && !inMemory && !options.readOnly) {
-      const threads = (this.threads = new SqliteWriteThreads(file, options));
+      const threads = (this.threads = new SqliteWriteThreads(file, options, options.maxBatchEvents));
       this.insert = (records, retry, extras) => threads.insert(records, retry, extras);
       this.writeOutbox = (write) => threads.writeOutbox(write, OUTBOX_RETRY);
-      // The insert thread takes batches in turn: with the next one already waiting there when a
-      // commit ends, it does not idle until the main thread has read the reply and sent more.
-      this.insertsInFlight = 2;
+      // Every batch goes to the insert thread as it comes: the thread commits those that arrived
+      // during a commit together in the next (group commit), and never idles while the main thread
+      // is busy elsewhere before it reads a reply and sends more.
+      this.insertsInFlight = Number.POSITIVE_INFINITY;
     } else {
       this.insertsInFlight = 1;
       let insert: ReturnType<typeof batchInserter> | undefined;

@@ -106,7 +106,7 @@ describe('SQLite inserts', () => {
   it('fail the inserts of a thread that stops, with its reason told as a failed attempt, and start a new thread for the next', async () => {
     const dir = join(tempDir(), 'not-yet');
     const file = join(dir, 'usage.db');
-    const threads = new SqliteWriteThreads(file, OPTIONS);
+    const threads = new SqliteWriteThreads(file, OPTIONS, 5_000);
     cleanup.push(() => threads.close());
     const failures: string[] = [];
     const retry = { forMs: 5000, onFailure: (error: Error) => failures.push(error.message) };
@@ -116,6 +116,33 @@ describe('SQLite inserts', () => {
     mkdirSync(dir);
     await openStore(file, false);
     expect(await threads.insert(records('d', 2), NO_RETRY)).toEqual([true, true]);
+  });
+
+  it('commit the batches that wait for the insert thread together, up to the events of one transaction, each told which of its records were new', async () => {
+    const file = join(tempDir(), 'usage.db');
+    await openStore(file, false);
+    const threads = new SqliteWriteThreads(file, OPTIONS, 6);
+    cleanup.push(() => threads.close());
+    expect(await threads.insert(records('warm', 1), NO_RETRY)).toEqual([true]);
+    // Another connection holds the write lock: each attempt fails, and the batch attempted is told.
+    const lock = new Database(file);
+    cleanup.push(() => lock.close());
+    lock.exec('BEGIN IMMEDIATE');
+    const failures = { a: 0, b: 0, c: 0, d: 0 };
+    const retry = (batch: keyof typeof failures, forMs = 30_000) => ({ forMs, onFailure: () => failures[batch]++ });
+    const a = threads.insert(records('a', 2), retry('a', 2_000));
+    await until(() => failures.a > 0, 'the first attempt of batch a');
+    // b, c and d arrive while a is retried; b and c (4 events) go in together, d would make 7.
+    const [b, c, d] = [records('b', 2), [records('c', 1)[0]!, records('b', 1)[0]!], records('d', 3)];
+    const results = [threads.insert(b, retry('b')), threads.insert(c, retry('c')), threads.insert(d, retry('d'))];
+    await expect(a).rejects.toThrow(/database is locked/);
+    await until(() => failures.b > 0 && failures.c > 0, 'an attempt of b and c together');
+    expect(failures.d).toBe(0);
+    lock.exec('ROLLBACK');
+    expect(await Promise.all(results)).toEqual([[true, true], [true, false], [true, true, true]]);
+    const reader = readOnly(file);
+    expect(reader.prepare('SELECT COUNT(*) FROM usage_events').pluck().get()).toBe(7);
+    expect(reader.prepare('SELECT SUM(events) FROM usage_daily').pluck().get()).toBe(7);
   });
 
   it.each(['on', 'off'])('serve ingestion and reports alike with SQLITE_WRITE_THREADS=%s', async (setting) => {
