@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import { exactJson, exactJsonAnswer } from '../../reporting/json.js';
+import { exactJson, exactJsonAnswer, mapLater } from '../../reporting/json.js';
 
 /**
  * A large answer is written in slices with the event loop free in between (issue 17); its bytes
@@ -44,6 +44,27 @@ describe('answers written in slices', () => {
     const { text, chunks } = await answer(series);
     expect(text).toBe(JSON.stringify(series));
     expect(chunks).toBeGreaterThan(1);
+  });
+
+  it('a list made as it is written (mapLater) has the text of the made list, and is made a slice at a time, not before the first bytes', async () => {
+    const items = Array.from({ length: 20_000 }, (_, i) => i);
+    let made = 0;
+    const report = { totals: { events: 2n ** 70n }, groups: mapLater(items, (i) => (made++, group(i))), few: mapLater([1, 2], (i) => ({ i })), none: mapLater([], (i) => i) };
+    const app = new Hono().get('/', (c) => exactJsonAnswer(c, report));
+    const res = await app.request('/');
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = decoder.decode((await reader.read()).value, { stream: true });
+    // The first chunk is out while most groups are still to be made: building them all before
+    // writing would hold the event loop for the whole list.
+    expect(made).toBeLessThan(items.length);
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += decoder.decode(chunk.value, { stream: true });
+    text += decoder.decode();
+    expect(made).toBe(items.length);
+    const eager = { totals: report.totals, groups: items.map(group), few: [{ i: 1 }, { i: 2 }], none: [] };
+    expect(text).toBe(exactJson(eager));
+    // Serialised whole (exactJson, c.json), it gives the same text.
+    expect(exactJson(report)).toBe(text);
   });
 
   it('a small answer is one body, as before', async () => {
