@@ -1,6 +1,9 @@
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { exactJson, exactJsonAnswer, mapLater } from '../../reporting/json.js';
+import { plan } from '../../src/store/planner.js';
+import { POSTGRES_DIALECT } from '../../src/store/postgres-queries.js';
+import { aggregateSql, groupsFromRows, groupsFromRowsInTurns, type SqlRow } from '../../src/store/query-builder.js';
 
 /**
  * A large answer is written in slices with the event loop free in between (issue 17); its bytes
@@ -72,5 +75,25 @@ describe('answers written in slices', () => {
     const app = new Hono().get('/', (c) => exactJsonAnswer(c, small));
     const res = await app.request('/');
     expect(await res.text()).toBe('{"a":[1,2,{"b":3}],"c":"d"}');
+  });
+
+  it('report rows read on the main thread (PostgreSQL) become groups with the event loop turning between slices, the same groups as in one piece', async () => {
+    const query = plan({ groupBy: ['hour', 'project'], filters: {}, from: Date.UTC(2026, 11, 1), to: Date.UTC(2026, 11, 5), order: null, limit: null });
+    const { parts } = aggregateSql(query, POSTGRES_DIALECT).groups;
+    const rows = (): SqlRow[] => Array.from({ length: 5_000 }, (_, i) =>
+      Object.fromEntries([['k_hour', `2026-12-01T${String(i % 24).padStart(2, '0')}`], ['k_project', `p${i}`], ...parts.map((p) => [p.alias, i])]));
+    let turns = 0;
+    let counting = true;
+    const count = () => {
+      turns++;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
+    const inTurns = await groupsFromRowsInTurns(query, rows(), parts);
+    counting = false;
+    // In one piece, nothing else would run until every row was a group.
+    expect(turns).toBeGreaterThanOrEqual(4);
+    expect(inTurns).toEqual(groupsFromRows(query, rows(), parts));
+    expect(inTurns!.groups).toHaveLength(5_000);
   });
 });
