@@ -4,6 +4,7 @@ import { exactJson, exactJsonAnswer, mapLater } from '../../reporting/json.js';
 import { plan } from '../../src/store/planner.js';
 import { POSTGRES_DIALECT } from '../../src/store/postgres-queries.js';
 import { aggregateSql, groupsFromRows, groupsFromRowsInTurns, type SqlRow } from '../../src/store/query-builder.js';
+import { turnsDuring } from '../support/turns.js';
 
 /**
  * A large answer is written in slices with the event loop free in between (issue 17); its bytes
@@ -82,15 +83,7 @@ describe('answers written in slices', () => {
     const { parts } = aggregateSql(query, POSTGRES_DIALECT).groups;
     const rows = (): SqlRow[] => Array.from({ length: 5_000 }, (_, i) =>
       Object.fromEntries([['k_hour', `2026-12-01T${String(i % 24).padStart(2, '0')}`], ['k_project', `p${i}`], ...parts.map((p) => [p.alias, i])]));
-    let turns = 0;
-    let counting = true;
-    const count = () => {
-      turns++;
-      if (counting) setImmediate(count);
-    };
-    setImmediate(count);
-    const inTurns = await groupsFromRowsInTurns(query, rows(), parts);
-    counting = false;
+    const { result: inTurns, turns } = await turnsDuring(() => groupsFromRowsInTurns(query, rows(), parts));
     // In one piece, nothing else would run until every row was a group.
     expect(turns).toBeGreaterThanOrEqual(4);
     expect(inTurns).toEqual(groupsFromRows(query, rows(), parts));
