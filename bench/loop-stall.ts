@@ -1,4 +1,7 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.js';
@@ -12,7 +15,8 @@ import { growDataset } from './dataset.js';
  * ids), then serves the reporting app in this process and asks each request `--runs` times: the
  * longest event-loop delay seen while it ran (perf_hooks, 1 ms resolution), the CPU time of the
  * main thread meanwhile (/proc, 10 ms ticks; unlike the delay, it does not grow when other processes
- * take the cores), and its time.
+ * take the cores), and its time. The requests are sent, and the answers read, by a client process of
+ * its own, so that reading a 15 MB answer is not counted as the server's.
  * Run: `npm run build && node dist/bench/loop-stall.js --db /tmp/stall.db`.
  */
 const { values: args } = parseArgs({
@@ -46,6 +50,8 @@ if (!existsSync(file)) {
 const service = await startService(loadConfig({ DATABASE_URL: file, REPORTING_PORT: '0' }), { collector: false, reporting: true });
 const base = service.reportingUrl!;
 const month = new Date().toISOString().slice(0, 7);
+const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000).toISOString().slice(0, 10);
+const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
 const PATHS = [
   '/v1/projects',
   '/v1/projects?limit=1000',
@@ -57,6 +63,7 @@ const PATHS = [
   `/v1/reports/usage?from=${month}-01`,
   `/v1/reports/usage?from=${month}-01&group_by=project`,
   `/v1/reports/usage?from=${month}-01&group_by=project&limit=10000`,
+  `/v1/reports/usage?from=${month}-01&group_by=project&limit=10000&format=csv`,
   `/v1/reports/usage?from=${month}-01&group_by=agent&limit=5`,
   `/v1/reports/usage?from=${month}-01&group_by=agent,model&limit=1000`,
   `/v1/reports/usage?from=${month}-01&group_by=run&limit=100`,
@@ -64,37 +71,76 @@ const PATHS = [
   `/v1/reports/usage?from=${month}-01&group_by=day&tz=Europe/Paris`,
   `/v1/reports/timeseries?from=${month}-01&interval=day&group_by=project&limit=8`,
   `/v1/reports/timeseries?from=${month}-01&interval=hour`,
+  `/v1/reports/timeseries?from=${twoDaysAgo}&to=${tomorrow}&interval=hour&group_by=project&limit=1000`,
   `/v1/events?limit=1000`,
   `/v1/events?limit=1000&model=o3`,
   `/api/usage?group_by=agent`,
   '/',
 ];
 
-/** CPU time of this process's main thread so far, in ms (Linux: utime + stime of its task). */
+/** CPU time of this process's main thread so far, in ms (Linux: the run time of its task, in ns). */
 function mainThreadCpuMs(): number {
-  const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+  return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+}
+
+/**
+ * The longest hold of the event loop in CPU time of the main thread: a timer every millisecond
+ * notes the thread's CPU time, and the most it grew between two firings is a hold's own work
+ * (what the delay monitor shows too, less the time other processes took the core meanwhile).
+ */
+let lastCpu = mainThreadCpuMs();
+let holdCpu = 0;
+const probe = setInterval(() => {
+  const cpu = mainThreadCpuMs();
+  holdCpu = Math.max(holdCpu, cpu - lastCpu);
+  lastCpu = cpu;
+}, 1);
+
+/** Reads URLs, one a line, and answers each with its status and size, once read. */
+const CLIENT = `
+  const lines = require('node:readline').createInterface({ input: process.stdin });
+  lines.on('line', async (url) => {
+    const res = await fetch(url);
+    const size = (await res.arrayBuffer()).byteLength;
+    process.stdout.write(res.status + ' ' + size + '\\n');
+  });
+`;
+const client = spawn(process.execPath, ['-e', CLIENT], { stdio: ['pipe', 'pipe', 'inherit'] });
+const answers = createInterface({ input: client.stdout })[Symbol.asyncIterator]();
+/** The status and size of the answer to GET `url`, asked by the client process. */
+async function get(url: string): Promise<{ status: number; size: number }> {
+  client.stdin.write(`${url}\n`);
+  const [status, size] = ((await answers.next()).value as string).split(' ').map(Number);
+  return { status: status!, size: size! };
 }
 
 const delay = monitorEventLoopDelay({ resolution: 1 });
 delay.enable();
 const runs = Number(args.runs);
-console.log(`${'request'.padEnd(80)} ${'max stall'.padStart(10)} ${'main CPU'.padStart(10)} ${'time'.padStart(10)}`);
+console.log(`${'request'.padEnd(80)} ${'max stall'.padStart(10)} ${'its CPU'.padStart(10)} ${'main CPU'.padStart(10)} ${'time'.padStart(10)} ${'bytes'.padStart(10)}`);
 for (const path of PATHS.filter((p) => p.includes(args.only!))) {
   let stall = 0;
+  let stallCpu = 0;
   let time = 0;
   let cpu = 0;
+  let size = 0;
   for (let i = 0; i < runs; i++) {
     delay.reset();
+    lastCpu = mainThreadCpuMs();
+    holdCpu = 0;
     const started = performance.now();
     const cpuBefore = mainThreadCpuMs();
-    const res = await fetch(base + path);
-    await res.arrayBuffer();
-    if (!res.ok) throw new Error(`${path}: ${res.status}`);
+    const res = await get(base + path);
+    if (res.status !== 200) throw new Error(`${path}: ${res.status}`);
+    size = res.size;
     cpu = Math.max(cpu, mainThreadCpuMs() - cpuBefore);
     time = Math.max(time, performance.now() - started);
     stall = Math.max(stall, delay.max / 1e6);
+    stallCpu = Math.max(stallCpu, holdCpu);
   }
-  console.log(`${path.padEnd(80)} ${stall.toFixed(0).padStart(7)} ms ${cpu.toFixed(0).padStart(7)} ms ${time.toFixed(0).padStart(7)} ms`);
+  console.log(`${path.padEnd(80)} ${stall.toFixed(0).padStart(7)} ms ${stallCpu.toFixed(0).padStart(7)} ms ${cpu.toFixed(0).padStart(7)} ms ${time.toFixed(0).padStart(7)} ms ${String(size).padStart(10)}`);
 }
+clearInterval(probe);
+client.stdin.end();
+await once(client, 'exit');
 await service.stop();

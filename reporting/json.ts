@@ -45,6 +45,37 @@ export function* slices<T>(items: readonly T[], write: (slice: readonly T[], fir
   } while (at < items.length);
 }
 
+/** A list whose elements are made as they are written (see mapLater). */
+class Later<T, U> {
+  constructor(
+    readonly items: readonly T[],
+    readonly map: (item: T) => U,
+  ) {}
+
+  toJSON(): U[] {
+    return this.items.map(this.map);
+  }
+}
+
+/**
+ * `items.map(map)` for an answer written by exactJsonAnswer, which makes the elements a slice at a
+ * time as it writes them: 10,000 groups or 1,000 series are never built in one piece, and each
+ * slice's objects are garbage before the next. Typed as the array it stands for, which it is only
+ * to JSON (exactJson gives the same text): use it nowhere else.
+ */
+export function mapLater<T, U>(items: readonly T[], map: (item: T) => U): U[] {
+  return new Later(items, map) as unknown as U[];
+}
+
+/** A long list as pieces: `[`, slices of its elements (`map`ped), `]`. */
+function* listPieces<T>(items: readonly T[], map: (item: T) => unknown): Generator<string> {
+  yield '[';
+  yield* slices(items, (slice, first) => (first ? '' : ',') + exactJson(slice.map(map)).slice(1, -1));
+  yield ']';
+}
+
+const same = <T>(item: T) => item;
+
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && [Object.prototype, null].includes(Object.getPrototypeOf(v))
   && typeof (v as { toJSON?: unknown }).toJSON !== 'function';
@@ -53,13 +84,13 @@ const omitted = (v: unknown) => v === undefined || typeof v === 'function' || ty
 
 /**
  * exactJson(value) as pieces, the same text once joined: plain objects and short arrays are walked,
- * long arrays are written in slices, anything else (toJSON, BigInt, …) goes through exactJson whole.
+ * long arrays (and mapLater's lists) are written in slices, anything else (toJSON, BigInt, …) goes through exactJson whole.
  */
 function* jsonPieces(value: unknown): Generator<string> {
-  if (Array.isArray(value) && value.length > WALKED) {
-    yield '[';
-    for (const text of slices(value, (slice, first) => (first ? '' : ',') + exactJson(slice).slice(1, -1))) yield text;
-    yield ']';
+  if (value instanceof Later) {
+    yield* listPieces(value.items, value.map);
+  } else if (Array.isArray(value) && value.length > WALKED) {
+    yield* listPieces(value, same);
   } else if (Array.isArray(value)) {
     yield '[';
     for (const [i, v] of value.entries()) {

@@ -6,7 +6,7 @@ import { isoUtc } from '../../src/time.js';
 import type { ReportingApi, ReportingDeps } from '../app.js';
 import { enumerateBuckets } from '../buckets.js';
 import { ApiKey, apiKey, ApiMetrics, apiMetrics, subtractMetrics, ZERO_METRICS } from '../metrics.js';
-import { exactJsonAnswer } from '../json.js';
+import { exactJsonAnswer, mapLater } from '../json.js';
 import { FILTER_PARAMS, filtersOf, groupByParam, limitParam, RANGE_PARAMS, rangeOf, tzParam, zoneFor } from '../params.js';
 import { plan } from '../../src/store/planner.js';
 
@@ -90,7 +90,8 @@ export function registerTimeseries(api: ReportingApi, deps: ReportingDeps): void
       group_by: groupBy,
       totals: apiMetrics(top.totals ?? result.totals),
       buckets,
-      series: kept.map((s) => ({
+      // A series' points are made as it is written (1,000 series of up to 10,000 points), not all before.
+      series: mapLater(kept, (s) => ({
         key: s.key,
         ...(s.other ? { other: true } : {}),
         points: buckets.map((bucket) => ({ bucket, ...apiMetrics(s.points.get(bucket) ?? ZERO_METRICS) })),

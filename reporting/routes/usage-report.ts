@@ -3,10 +3,10 @@ import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
 import { quoteInput } from '../../src/http/errors.js';
 import { once } from '../../src/http/query.js';
-import { TIME_BUCKETS, type ExactMetrics, type TimeBucket } from '../../src/store/types.js';
+import { TIME_BUCKETS, type ExactMetrics, type GroupKey, type TimeBucket } from '../../src/store/types.js';
 import type { ReportingApi, ReportingDeps } from '../app.js';
 import { ApiKey, apiKey, ApiMetrics, apiMetrics, count, countIn, restOf } from '../metrics.js';
-import { exactJsonAnswer, slicedAnswer, slices } from '../json.js';
+import { exactJsonAnswer, mapLater, slicedAnswer, slices } from '../json.js';
 import { FILTER_PARAMS, filtersOf, GROUP_KEYS, groupByParam, limitParam, orderParam, RANGE_PARAMS, rangeOf, tzParam, zoneFor } from '../params.js';
 import { plan } from '../../src/store/planner.js';
 
@@ -73,12 +73,13 @@ export function registerUsageReport(api: ReportingApi, deps: ReportingDeps): voi
       limit: q.limit,
     });
     const result = await c.var.store.aggregate(query);
-    const groups: z.infer<typeof Group>[] = result.groups.map((g) => ({ key: apiKey(g.key), ...apiMetrics(g.metrics) }));
-    if (result.more) {
+    const listed: { key: Partial<Record<GroupKey, string>>; metrics: ExactMetrics; other?: true }[] = result.more
       // Everything past the limit, folded into one group: the totals less what was shown.
-      const key = Object.fromEntries(groupBy.map((g) => [g, OTHER]));
-      groups.push({ key, other: true, ...apiMetrics(restOf(result.totals, result.groups)) });
-    }
+      ? [...result.groups, { key: Object.fromEntries(groupBy.map((g) => [g, OTHER])), metrics: restOf(result.totals, result.groups), other: true }]
+      : result.groups;
+    // Made as they are written (up to 10,000 groups), not all before.
+    const apiGroup = (g: (typeof listed)[number]): z.infer<typeof Group> =>
+      ({ key: apiKey(g.key), ...(g.other && { other: true as const }), ...apiMetrics(g.metrics) });
     // Models without a price, so no spend silently reads as $0; raw events are read only when the
     // totals say there are some, and only those kept under RAW_RETENTION_DAYS.
     const unpricedFrom = result.totals.unpriced_events === 0 ? query.to : Math.max(query.from, (await c.var.store.rawHorizon()) ?? 0);
@@ -94,9 +95,9 @@ export function registerUsageReport(api: ReportingApi, deps: ReportingDeps): voi
       ? usage(restOf(unpriced.totals, unpriced.groups))
       : null;
     if (q.format === 'csv') {
-      const rows = groupBy.length ? groups : [{ key: {}, ...apiMetrics(result.totals) }];
+      const rows = groupBy.length ? listed : [{ key: {}, metrics: result.totals }];
       const columns = [...groupBy, ...Object.keys(apiMetrics(result.totals))];
-      const csv = slices(rows, (slice, header) => stringify(slice.map(({ key, ...metrics }) => ({ ...textCells(key), ...metrics })), { header, columns }));
+      const csv = slices(rows, (slice, header) => stringify(slice.map((g) => ({ ...textCells(apiKey(g.key)), ...apiMetrics(g.metrics) })), { header, columns }));
       return slicedAnswer(c, csv, 200, 'text/csv; charset=utf-8');
     }
     return exactJsonAnswer(c, {
@@ -106,7 +107,7 @@ export function registerUsageReport(api: ReportingApi, deps: ReportingDeps): voi
       source: query.source,
       group_by: groupBy,
       totals: apiMetrics(result.totals),
-      groups,
+      groups: mapLater(listed, apiGroup),
       unpriced_models: unpricedModels,
       unpriced_models_rest: unpricedRest,
     } satisfies z.infer<typeof UsageReport>);

@@ -11,7 +11,7 @@ import {
 import { inStreamOrder, metricStreamStatement, PRUNE_STREAMS_SQL, STALE_STREAMS_SQL, streamMoved } from './metric-streams.js';
 import { ReplicaReads } from './postgres-replica.js';
 import { NO_RETRY, retrying } from './retry.js';
-import { aggregateSql, eventsSql, groupsFromRows, pinOrderMismatch, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
+import { aggregateSql, eventsSql, groupsFromRowsInTurns, pinOrderMismatch, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
 import { metricsFromRow } from './sums.js';
 import { eventKey } from './types.js';
 import { PostgresBudgets } from './postgres-budgets.js';
@@ -259,7 +259,7 @@ export class PostgresStore implements Store {
     // One snapshot for both, so the groups past the limit ("other" = totals less those shown) add up.
     return this.read((pool) => this.transaction(async (client) => {
       // Sums are exact here whatever their size (numeric, read as BigInt past 2^53), so never null.
-      const result = groupsFromRows(query, (await client.query<SqlRow>(numbered(groups.sql), groups.params)).rows, groups.parts)!;
+      const result = (await groupsFromRowsInTurns(query, (await client.query<SqlRow>(numbered(groups.sql), groups.params)).rows, groups.parts))!;
       // With every group in hand their sums are the totals (as on SQLite): a raw report then reads its events once.
       return { totals: totalsFromGroups(query, result) ?? metricsFromRow((await client.query<SqlRow>(numbered(totals.sql), totals.params)).rows[0]!, totals.parts)!, ...result };
     }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', pool));

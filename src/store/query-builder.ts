@@ -272,10 +272,36 @@ export function carriedRollupSql(query: AggregateQuery, dialect: SqlDialect): Sq
  * `metricsFromRow`), and the report is to be read wide.
  */
 export function groupsFromRows(query: AggregateQuery, rows: SqlRow[], parts: readonly SumPart[]): Omit<AggregateResult, 'totals'> | null {
+  const steps = groupSteps(query, rows, parts);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * groupsFromRows with a turn of the event loop every ROWS_PER_TURN rows, for rows read on the main
+ * thread (PostgreSQL): 64,000 hourly points took 170-240 ms in one piece (issue 17).
+ */
+export async function groupsFromRowsInTurns(query: AggregateQuery, rows: SqlRow[], parts: readonly SumPart[]): Promise<Omit<AggregateResult, 'totals'> | null> {
+  const steps = groupSteps(query, rows, parts);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    await new Promise(setImmediate);
+  }
+}
+
+/** Rows made into groups between two pauses of groupSteps: a few ms. */
+const ROWS_PER_TURN = 1_000;
+
+function* groupSteps(query: AggregateQuery, rows: SqlRow[], parts: readonly SumPart[]): Generator<void, Omit<AggregateResult, 'totals'> | null> {
   const more = query.limit !== null && rows.length > query.limit;
   if (more) rows.pop();
   const groups: AggregateResult['groups'] = [];
-  for (const row of rows) {
+  for (let i = 0; i < rows.length; i++) {
+    if (i > 0 && i % ROWS_PER_TURN === 0) yield;
+    const row = rows[i]!;
     const metrics = metricsFromRow(row, parts);
     if (!metrics) return null;
     groups.push({ key: Object.fromEntries(query.groupBy.map((g) => [g, String(row[`k_${g}`] ?? '')])), metrics });

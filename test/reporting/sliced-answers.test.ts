@@ -1,6 +1,10 @@
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import { exactJson, exactJsonAnswer } from '../../reporting/json.js';
+import { exactJson, exactJsonAnswer, mapLater } from '../../reporting/json.js';
+import { plan } from '../../src/store/planner.js';
+import { POSTGRES_DIALECT } from '../../src/store/postgres-queries.js';
+import { aggregateSql, groupsFromRows, groupsFromRowsInTurns, type SqlRow } from '../../src/store/query-builder.js';
+import { turnsDuring } from '../support/turns.js';
 
 /**
  * A large answer is written in slices with the event loop free in between (issue 17); its bytes
@@ -46,10 +50,43 @@ describe('answers written in slices', () => {
     expect(chunks).toBeGreaterThan(1);
   });
 
+  it('a list made as it is written (mapLater) has the text of the made list, and is made a slice at a time, not before the first bytes', async () => {
+    const items = Array.from({ length: 20_000 }, (_, i) => i);
+    let made = 0;
+    const report = { totals: { events: 2n ** 70n }, groups: mapLater(items, (i) => (made++, group(i))), few: mapLater([1, 2], (i) => ({ i })), none: mapLater([], (i) => i) };
+    const app = new Hono().get('/', (c) => exactJsonAnswer(c, report));
+    const res = await app.request('/');
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = decoder.decode((await reader.read()).value, { stream: true });
+    // The first chunk is out while most groups are still to be made: building them all before
+    // writing would hold the event loop for the whole list.
+    expect(made).toBeLessThan(items.length);
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += decoder.decode(chunk.value, { stream: true });
+    text += decoder.decode();
+    expect(made).toBe(items.length);
+    const eager = { totals: report.totals, groups: items.map(group), few: [{ i: 1 }, { i: 2 }], none: [] };
+    expect(text).toBe(exactJson(eager));
+    // Serialised whole (exactJson, c.json), it gives the same text.
+    expect(exactJson(report)).toBe(text);
+  });
+
   it('a small answer is one body, as before', async () => {
     const small = { a: [1, 2, { b: 3n }], c: 'd' };
     const app = new Hono().get('/', (c) => exactJsonAnswer(c, small));
     const res = await app.request('/');
     expect(await res.text()).toBe('{"a":[1,2,{"b":3}],"c":"d"}');
+  });
+
+  it('report rows read on the main thread (PostgreSQL) become groups with the event loop turning between slices, the same groups as in one piece', async () => {
+    const query = plan({ groupBy: ['hour', 'project'], filters: {}, from: Date.UTC(2026, 11, 1), to: Date.UTC(2026, 11, 5), order: null, limit: null });
+    const { parts } = aggregateSql(query, POSTGRES_DIALECT).groups;
+    const rows = (): SqlRow[] => Array.from({ length: 5_000 }, (_, i) =>
+      Object.fromEntries([['k_hour', `2026-12-01T${String(i % 24).padStart(2, '0')}`], ['k_project', `p${i}`], ...parts.map((p) => [p.alias, i])]));
+    const { result: inTurns, turns } = await turnsDuring(() => groupsFromRowsInTurns(query, rows(), parts));
+    // In one piece, nothing else would run until every row was a group.
+    expect(turns).toBeGreaterThanOrEqual(4);
+    expect(inTurns).toEqual(groupsFromRows(query, rows(), parts));
+    expect(inTurns!.groups).toHaveLength(5_000);
   });
 });

@@ -13,6 +13,7 @@ import { NO_RETRY } from '../../src/store/retry.js';
 import { SqliteWriteThreads } from '../../src/store/sqlite-threads.js';
 import { usageRecord } from '../support/records.js';
 import { startTestService } from '../support/service.js';
+import { turnsDuring } from '../support/turns.js';
 import { until } from '../support/wait.js';
 
 const OPTIONS = { synchronous: 'FULL', busyTimeoutMs: 250 } as const;
@@ -160,15 +161,7 @@ describe('SQLite inserts', () => {
     await store.insertBatch(records('warm', 10));
     // An insert on the calling thread holds the event loop until it is done; one on a write thread
     // leaves it turning meanwhile.
-    let turns = 0;
-    let turning = true;
-    const turn = () => {
-      turns++;
-      if (turning) setImmediate(turn);
-    };
-    setImmediate(turn);
-    await store.insertBatch(records('big', 20_000));
-    turning = false;
+    const { turns } = await turnsDuring(() => store.insertBatch(records('big', 20_000)));
     expect(turns > 5).toBe(threaded);
   });
 
