@@ -19,19 +19,22 @@ const NANOS_PER_MS = 1_000_000n;
  * repeat the per-call record or carry no usage.
  */
 export function logRecordsToEvents(records: readonly LogRecord[]): MappedEvent[] {
-  return runNow(logEventSteps(records));
+  const events: MappedEvent[] = [];
+  runNow(logEventSteps(records, (event) => events.push(event)));
+  return events;
 }
 
-/** `logRecordsToEvents` in steps of a few records. */
-export function* logEventSteps(records: readonly LogRecord[]): Steps<MappedEvent[]> {
-  const events: MappedEvent[] = [];
+/** Each event of `logRecordsToEvents` handed to `each`, in steps of a few records. */
+export function* logEventSteps(records: readonly LogRecord[], each: (event: MappedEvent) => void): Steps<void> {
   for (let i = 0; i < records.length; i++) {
-    const record = records[i]!;
-    const call = perCallProfile(record);
-    if (call) events.push(toEvent(record, call.profile, call.event));
+    mapRecord(records[i]!, each);
     if ((i + 1) % RECORDS_PER_STEP === 0) yield;
   }
-  return events;
+}
+
+function mapRecord(record: LogRecord, each: (event: MappedEvent) => void): void {
+  const call = perCallProfile(record);
+  if (call) each(toEvent(record, call.profile, call.event));
 }
 
 /** A profile's token table as pairs, made once per profile rather than per record. */
@@ -44,17 +47,12 @@ function tokenTable(profile: EmitterProfile): readonly [string, readonly string[
 }
 
 /**
- * `logEventSteps` over a scanned protobuf body, each record mapped as soon as it is read: no
- * record outlives its mapping, so a large request's records never pile up in memory together
- * (which made the garbage collector copy them over and over).
+ * `logEventSteps` over a scanned protobuf body, each record mapped as soon as it is read and its
+ * event handed on: no record outlives its mapping, so a large request's records never pile up in
+ * memory together (which made the garbage collector copy them over and over).
  */
-export function* wireLogEventSteps(body: Buffer): Steps<MappedEvent[]> {
-  const events: MappedEvent[] = [];
-  yield* eachLogRecord(body, (record) => {
-    const call = perCallProfile(record);
-    if (call) events.push(toEvent(record, call.profile, call.event));
-  });
-  return events;
+export function* wireLogEventSteps(body: Buffer, each: (event: MappedEvent) => void): Steps<void> {
+  yield* eachLogRecord(body, (record) => mapRecord(record, each));
 }
 
 function toEvent(record: LogRecord, profile: EmitterProfile, event: string): MappedEvent {
