@@ -142,10 +142,29 @@ function resourceJson(resource: KeyValueList): string {
 
 /** Attributes as `[[key, value], …]` in key order (UTF-16 code units), so the hash does not depend on the order they were sent in. */
 function entries(values: KeyValueList): string {
-  const keys = [...values.keys()].sort();
+  const keys = sortedKeys(values);
   let json = '[';
   for (let i = 0; i < keys.length; i++) json += `${i === 0 ? '' : ','}[${quote(keys[i]!)},${canonical(values.get(keys[i]!)!)}]`;
   return `${json}]`;
+}
+
+/** The keys of the last list sorted, and in the order they came: an emitter's records mostly share their keys in one order. */
+let lastKeys: string[] = [];
+let lastSorted: string[] = [];
+
+function sortedKeys(values: KeyValueList): readonly string[] {
+  if (!sameKeys(values, lastKeys)) {
+    lastKeys = [...values.keys()];
+    lastSorted = [...lastKeys].sort();
+  }
+  return lastSorted;
+}
+
+function sameKeys(values: KeyValueList, keys: readonly string[]): boolean {
+  if (values.size !== keys.length) return false;
+  let i = 0;
+  for (const key of values.keys()) if (key !== keys[i++]) return false;
+  return true;
 }
 
 /** A value as JSON that tells every kind apart: 5 the int from 5 the double from "5" the string. */
