@@ -1,5 +1,5 @@
 import type { Principal } from '../src/auth/keys.js';
-import type { UsageRecord } from '../src/event/schema.js';
+import type { UsageRecord, ValidUsageEvent } from '../src/event/schema.js';
 import { normalise } from '../src/event/normalise.js';
 import { MAX_LISTED_ERRORS, type EventError, type ValidationOutcome } from '../src/event/validate.js';
 import type { Pricer } from '../src/pricing/pricer.js';
@@ -26,17 +26,25 @@ export interface IngestResult {
  * one, an event naming another is rejected on its own.
  */
 export function applyProjectScope(outcome: ValidationOutcome, principal: Principal, pathPrefix: string): ValidationOutcome {
-  const scope = principal.projects;
-  if (scope === null) return outcome;
+  if (principal.projects === null) return outcome;
   const result: ValidationOutcome = { valid: [], errors: [...outcome.errors] };
   for (const item of outcome.valid) {
-    const project = item.event.project;
-    if (project === undefined) result.valid.push({ ...item, event: { ...item.event, project: scope[0] } });
-    else if (scope.includes(project)) result.valid.push(item);
-    else result.errors.push({ index: item.index, path: `${pathPrefix}[${item.index}].project`, message: `this key may not write to project "${project}"` });
+    const event = scopeEvent(item.event, item.index, principal, pathPrefix, result.errors);
+    if (event) result.valid.push(event === item.event ? item : { ...item, event });
   }
   result.errors.sort((a, b) => a.index - b.index);
   return result;
+}
+
+/** `applyProjectScope` for one valid event at `index`: the event to store, or undefined with its refusal added to `errors`. */
+export function scopeEvent(event: ValidUsageEvent, index: number, principal: Principal, pathPrefix: string, errors: EventError[]): ValidUsageEvent | undefined {
+  const scope = principal.projects;
+  if (scope === null) return event;
+  const project = event.project;
+  if (project === undefined) return { ...event, project: scope[0] };
+  if (scope.includes(project)) return event;
+  errors.push({ index, path: `${pathPrefix}[${index}].project`, message: `this key may not write to project "${project}"` });
+  return undefined;
 }
 
 /**
@@ -47,13 +55,16 @@ export function applyProjectScope(outcome: ValidationOutcome, principal: Princip
  */
 export function prepare(outcome: ValidationOutcome, total: number, pricer: Pricer): Prepared {
   const receivedAt = Date.now();
-  const records = outcome.valid.map(({ event }) => {
-    const record = normalise(event, receivedAt);
-    pricer.price(record);
-    return record;
-  });
+  const records = outcome.valid.map(({ event }) => priced(event, receivedAt, pricer));
   // The project scope's refusals join validation's, which stopped listing at the same bound.
   return { records, rejected: total - records.length, errors: outcome.errors.slice(0, MAX_LISTED_ERRORS) };
+}
+
+/** A valid event as the record to store: normalised and priced. */
+export function priced(event: ValidUsageEvent, receivedAt: number, pricer: Pricer): UsageRecord {
+  const record = normalise(event, receivedAt);
+  pricer.price(record);
+  return record;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { LIMITS } from '../../src/event/schema.js';
 import type { AnyValue, KeyValueList } from './common.js';
 import { perCallProfile, type EmitterProfile } from './emitters.js';
@@ -19,19 +19,22 @@ const NANOS_PER_MS = 1_000_000n;
  * repeat the per-call record or carry no usage.
  */
 export function logRecordsToEvents(records: readonly LogRecord[]): MappedEvent[] {
-  return runNow(logEventSteps(records));
+  const events: MappedEvent[] = [];
+  runNow(logEventSteps(records, (event) => events.push(event)));
+  return events;
 }
 
-/** `logRecordsToEvents` in steps of a few records. */
-export function* logEventSteps(records: readonly LogRecord[]): Steps<MappedEvent[]> {
-  const events: MappedEvent[] = [];
+/** Each event of `logRecordsToEvents` handed to `each`, in steps of a few records. */
+export function* logEventSteps(records: readonly LogRecord[], each: (event: MappedEvent) => void): Steps<void> {
   for (let i = 0; i < records.length; i++) {
-    const record = records[i]!;
-    const call = perCallProfile(record);
-    if (call) events.push(toEvent(record, call.profile, call.event));
+    mapRecord(records[i]!, each);
     if ((i + 1) % RECORDS_PER_STEP === 0) yield;
   }
-  return events;
+}
+
+function mapRecord(record: LogRecord, each: (event: MappedEvent) => void): void {
+  const call = perCallProfile(record);
+  if (call) each(toEvent(record, call.profile, call.event));
 }
 
 /** A profile's token table as pairs, made once per profile rather than per record. */
@@ -44,17 +47,12 @@ function tokenTable(profile: EmitterProfile): readonly [string, readonly string[
 }
 
 /**
- * `logEventSteps` over a scanned protobuf body, each record mapped as soon as it is read: no
- * record outlives its mapping, so a large request's records never pile up in memory together
- * (which made the garbage collector copy them over and over).
+ * `logEventSteps` over a scanned protobuf body, each record mapped as soon as it is read and its
+ * event handed on: no record outlives its mapping, so a large request's records never pile up in
+ * memory together (which made the garbage collector copy them over and over).
  */
-export function* wireLogEventSteps(body: Buffer): Steps<MappedEvent[]> {
-  const events: MappedEvent[] = [];
-  yield* eachLogRecord(body, (record) => {
-    const call = perCallProfile(record);
-    if (call) events.push(toEvent(record, call.profile, call.event));
-  });
-  return events;
+export function* wireLogEventSteps(body: Buffer, each: (event: MappedEvent) => void): Steps<void> {
+  yield* eachLogRecord(body, (record) => mapRecord(record, each));
 }
 
 function toEvent(record: LogRecord, profile: EmitterProfile, event: string): MappedEvent {
@@ -120,37 +118,68 @@ function ownId(record: LogRecord, profile: EmitterProfile): { id: string; names:
  * `log:` + the SHA-256 of the record's decoded content: its resource, scope, times, event name,
  * trace context, attributes and body. It is built from values, not bytes, so the same record has
  * the same id whether it came as JSON or protobuf, over HTTP or gRPC, and an exporter's retry
- * (which resends the record unchanged) adds nothing.
+ * (which resends the record unchanged) adds nothing. The content is the JSON of
+ * `[resource, scope name, scope version, time, observed time, event name, trace id, span id,
+ * attributes, body]`, written out directly rather than by JSON.stringify of arrays made for it: the
+ * same text, so stored ids stay what they were (test/otlp/record-hash.test.ts).
  */
 function recordHash(record: LogRecord): string {
-  // JSON.stringify of the array [resource, ...rest], with the resource's part made once per resource.
-  const rest = JSON.stringify([
-    record.scope.name, record.scope.version, String(record.timeNanos), String(record.observedNanos),
-    record.eventName, record.traceId, record.spanId, entries(record.whole.attributes), canonical(record.body),
-  ]);
-  const content = `[${resourceJson(record.whole.resource)},${rest.slice(1)}`;
-  return `log:${createHash('sha256').update(content).digest('hex')}`;
+  const content = `[${resourceJson(record.whole.resource)},${quote(record.scope.name)},${quote(record.scope.version)},`
+    + `"${record.timeNanos}","${record.observedNanos}",${quote(record.eventName)},${quote(record.traceId)},${quote(record.spanId)},`
+    + `${entries(record.whole.attributes)},${canonical(record.body)}]`;
+  return `log:${hash('sha256', content, 'hex')}`;
 }
+
+const quote = JSON.stringify as (text: string) => string;
 
 const resourceJsons = new WeakMap<KeyValueList, string>();
 
 function resourceJson(resource: KeyValueList): string {
   let json = resourceJsons.get(resource);
-  if (json === undefined) resourceJsons.set(resource, (json = JSON.stringify(entries(resource))));
+  if (json === undefined) resourceJsons.set(resource, (json = entries(resource)));
   return json;
 }
 
-/** Attributes in key order (UTF-16 code units), so the hash does not depend on the order they were sent in. */
-function entries(values: KeyValueList): unknown[] {
-  return [...values.keys()].sort().map((key) => [key, canonical(values.get(key)!)]);
+/** Attributes as `[[key, value], …]` in key order (UTF-16 code units), so the hash does not depend on the order they were sent in. */
+function entries(values: KeyValueList): string {
+  const keys = sortedKeys(values);
+  let json = '[';
+  for (let i = 0; i < keys.length; i++) json += `${i === 0 ? '' : ','}[${quote(keys[i]!)},${canonical(values.get(keys[i]!)!)}]`;
+  return `${json}]`;
+}
+
+/** The keys of the last list sorted, and in the order they came: an emitter's records mostly share their keys in one order. */
+let lastKeys: string[] = [];
+let lastSorted: string[] = [];
+
+function sortedKeys(values: KeyValueList): readonly string[] {
+  if (!sameKeys(values, lastKeys)) {
+    lastKeys = [...values.keys()];
+    lastSorted = [...lastKeys].sort();
+  }
+  return lastSorted;
+}
+
+function sameKeys(values: KeyValueList, keys: readonly string[]): boolean {
+  if (values.size !== keys.length) return false;
+  let i = 0;
+  for (const key of values.keys()) if (key !== keys[i++]) return false;
+  return true;
 }
 
 /** A value as JSON that tells every kind apart: 5 the int from 5 the double from "5" the string. */
-function canonical(value: AnyValue): unknown {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
-  if (typeof value === 'bigint') return ['int', value.toString()];
-  if (typeof value === 'number') return ['double', String(value)];
-  if (value instanceof Uint8Array) return ['bytes', Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')];
-  if (Array.isArray(value)) return ['array', (value as readonly AnyValue[]).map(canonical)];
-  return ['kvlist', [...(value as KeyValueList)].map(([key, v]) => [key, canonical(v)])];
+function canonical(value: AnyValue): string {
+  if (typeof value === 'string') return quote(value);
+  if (value === null || typeof value === 'boolean') return String(value);
+  if (typeof value === 'bigint') return `["int","${value}"]`;
+  if (typeof value === 'number') return `["double","${value}"]`;
+  if (value instanceof Uint8Array) return `["bytes","${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}"]`;
+  if (Array.isArray(value)) return `["array",[${(value as readonly AnyValue[]).map(canonical).join(',')}]]`;
+  let json = '["kvlist",[';
+  let first = true;
+  for (const [key, v] of value as KeyValueList) {
+    json += `${first ? '' : ','}[${quote(key)},${canonical(v)}]`;
+    first = false;
+  }
+  return `${json}]]`;
 }

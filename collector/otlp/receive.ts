@@ -1,16 +1,17 @@
 import type { Principal } from '../../src/auth/keys.js';
-import { MAX_LISTED_ERRORS, validateEvents, type EventError, type ValidationOutcome } from '../../src/event/validate.js';
+import type { UsageRecord } from '../../src/event/schema.js';
+import { MAX_LISTED_ERRORS, validateEvent, type EventError } from '../../src/event/validate.js';
 import { ApiError } from '../../src/http/errors.js';
 import type { OutboxEntry } from '../../src/store/types.js';
 import type { IngestDeps } from '../app.js';
-import { applyProjectScope, commit, prepare, type Prepared } from '../ingest.js';
+import { commit, priced, scopeEvent, type Prepared } from '../ingest.js';
 import { decodeSteps, scanProtobuf, type OtlpEncoding } from './decode.js';
 import { logEventSteps, wireLogEventSteps } from './log-records.js';
 import type { MappedEvent } from './mapping.js';
 import { countPoints, cumulativeStreams, streamPoints, type StreamPoint } from './metric-points.js';
 import { spanMemoryOf } from './span-memory.js';
 import { spanEventSteps } from './spans.js';
-import { runInSlices, type Steps } from './steps.js';
+import { RECORDS_PER_STEP, runInSlices, type Steps } from './steps.js';
 import { streamLocksOf } from './stream-locks.js';
 
 /**
@@ -21,27 +22,30 @@ import { streamLocksOf } from './stream-locks.js';
 
 export type Signal = 'traces' | 'logs' | 'metrics';
 
+/** Where a request's usage events go, one at a time, as soon as each is mapped. */
+type EachEvent = (event: MappedEvent) => void;
+
 interface SignalReceiver {
-  /** Bytes → the usage events the signal's records carry (the rest are ignored, not rejected). */
-  toEvents(body: Buffer, encoding: OtlpEncoding, deps: IngestDeps, principal: Principal): Steps<MappedEvent[]>;
+  /** Bytes → each usage event the signal's records carry, handed to `each` (the rest are ignored, not rejected). */
+  eachEvent(body: Buffer, encoding: OtlpEncoding, deps: IngestDeps, principal: Principal, each: EachEvent): Steps<void>;
   /** What the records are called in messages: `span(s)`. */
   noun: string;
 }
 
 const RECEIVERS: Record<Signal, SignalReceiver> = {
   traces: {
-    *toEvents(body, encoding, deps, principal) {
+    *eachEvent(body, encoding, deps, principal, each) {
       const spans = yield* decodeSteps('traces', body, encoding, deps.counts);
-      return yield* spanEventSteps(spans, spanMemoryOf(deps.writer), principal.projects);
+      for (const event of yield* spanEventSteps(spans, spanMemoryOf(deps.writer), principal.projects)) each(event);
     },
     noun: 'span(s)',
   },
   logs: {
-    *toEvents(body, encoding, deps) {
-      if (encoding === 'json') return yield* logEventSteps(yield* decodeSteps('logs', body, encoding, deps.counts));
+    *eachEvent(body, encoding, deps, _principal, each) {
+      if (encoding === 'json') return yield* logEventSteps(yield* decodeSteps('logs', body, encoding, deps.counts), each);
       scanProtobuf('logs', body, deps.counts);
       yield;
-      return yield* wireLogEventSteps(body);
+      yield* wireLogEventSteps(body, each);
     },
     noun: 'log record(s)',
   },
@@ -49,9 +53,8 @@ const RECEIVERS: Record<Signal, SignalReceiver> = {
   // too, which the metrics only repeat (docs/agents.md). Those COUNT_METRICS names are counted by
   // metricSteps instead.
   metrics: {
-    *toEvents(body, encoding, deps) {
+    *eachEvent(body, encoding, deps) {
       yield* decodeSteps('metrics', body, encoding, deps.counts);
-      return [];
     },
     noun: 'data point(s)',
   },
@@ -97,9 +100,9 @@ export async function prepareExport(signal: Signal, body: Buffer, encoding: Otlp
 function* recordSteps(signal: Signal, body: Buffer, encoding: OtlpEncoding, principal: Principal, deps: IngestDeps): Steps<PreparedExport> {
   if (signal === 'metrics' && deps.countMetrics) return yield* metricSteps(body, encoding, principal, deps);
   const receiver = RECEIVERS[signal];
-  const mapped = yield* receiver.toEvents(body, encoding, deps, principal);
-  limitEvents(mapped.length, receiver.noun, deps);
-  return yield* mappedSteps(mapped, receiver.noun, principal, deps);
+  const preparation = new Preparation(receiver.noun, principal, deps);
+  yield* receiver.eachEvent(body, encoding, deps, principal, preparation.add);
+  return preparation.done();
 }
 
 /**
@@ -120,11 +123,51 @@ function limitEvents(count: number, noun: string, deps: IngestDeps): void {
   }
 }
 
+/**
+ * A request's events validated, scoped to the key's projects, normalised and priced one at a time,
+ * as they are mapped: only the records to store are kept, so the mapped and validated forms of a
+ * large request's events never pile up in memory together (the garbage collector would copy them
+ * over and over). The outcome is `prepare`'s over the whole list: the same records, errors and paths.
+ */
+class Preparation {
+  private readonly records: UsageRecord[] = [];
+  private readonly errors: EventError[] = [];
+  /** The events of the first rejections, by index: what the partialSuccess message describes. */
+  private readonly described = new Map<number, MappedEvent>();
+  private count = 0;
+  private readonly receivedAt = Date.now();
+
+  constructor(private readonly noun: string, private readonly principal: Principal, private readonly deps: IngestDeps) {}
+
+  readonly add = (mapped: MappedEvent): void => {
+    const index = this.count++;
+    // Past the limit the request gets a 413 naming how many there are: they are only counted.
+    if (index >= this.deps.limits.maxEventsPerRequest) return;
+    const listed = this.errors.length;
+    const valid = validateEvent(mapped.input, index, '', this.errors);
+    const event = valid && scopeEvent(valid, index, this.principal, '', this.errors);
+    if (event) this.records.push(priced(event, this.receivedAt, this.deps.pricer));
+    else if (listed < DESCRIBED_REJECTIONS) this.described.set(index, mapped);
+  };
+
+  done(): Prepared & { rejection?: Rejection } {
+    limitEvents(this.count, this.noun, this.deps);
+    const rejected = this.count - this.records.length;
+    // The project scope's refusals join validation's, which stopped listing at the same bound.
+    const batch = { records: this.records, rejected, errors: this.errors.slice(0, MAX_LISTED_ERRORS) };
+    if (rejected === 0) return batch;
+    return { ...batch, rejection: { rejected, errorMessage: describeRejections(batch.errors, this.described, rejected, this.noun) } };
+  }
+}
+
+/** `Preparation` over events already mapped, a few at a time. */
 function* mappedSteps(mapped: readonly MappedEvent[], noun: string, principal: Principal, deps: IngestDeps): Steps<Prepared & { rejection?: Rejection }> {
-  const outcome = yield* validationSteps(mapped.map((e) => e.input));
-  const batch = prepare(applyProjectScope(outcome, principal, ''), mapped.length, deps.pricer);
-  if (batch.rejected === 0) return batch;
-  return { ...batch, rejection: { rejected: batch.rejected, errorMessage: describeRejections(batch.errors, mapped, batch.rejected, noun) } };
+  const preparation = new Preparation(noun, principal, deps);
+  for (let i = 0; i < mapped.length; i++) {
+    preparation.add(mapped[i]!);
+    if ((i + 1) % RECORDS_PER_STEP === 0) yield;
+  }
+  return preparation.done();
 }
 
 /** The points that count tokens, kept for the commit: what they count depends on their streams' state then. */
@@ -132,24 +175,6 @@ function* metricSteps(body: Buffer, encoding: OtlpEncoding, principal: Principal
   const points = streamPoints(yield* decodeSteps('metrics', body, encoding, deps.counts), deps.countMetrics!, principal.projects);
   limitEvents(points.length, RECEIVERS.metrics.noun, deps);
   return { records: [], rejected: 0, errors: [], ...(points.length > 0 && { metrics: { points, principal, deps } }) };
-}
-
-/** Events validated per step. */
-const VALIDATED_PER_STEP = 256;
-
-/** `validateEvents(inputs, '')` a slice at a time, with the same outcome: indexes and paths count from the first event. */
-function* validationSteps(inputs: readonly unknown[]): Steps<ValidationOutcome> {
-  const outcome: ValidationOutcome = { valid: [], errors: [] };
-  for (let first = 0; first < inputs.length; first += VALIDATED_PER_STEP) {
-    const part = validateEvents(inputs.slice(first, first + VALIDATED_PER_STEP), '');
-    for (const { index, event } of part.valid) outcome.valid.push({ index: first + index, event });
-    for (const error of part.errors.slice(0, MAX_LISTED_ERRORS - outcome.errors.length)) {
-      const index = first + error.index;
-      outcome.errors.push({ index, path: error.path.replace(/^\[\d+\]/, `[${index}]`), message: error.message });
-    }
-    yield;
-  }
-  return outcome;
 }
 
 /** Commits a prepared export; resolves, once durable, with its rejection (none when every record was fine). */
@@ -176,9 +201,9 @@ function commitMetrics({ points, principal, deps }: PendingMetrics, writer: Inge
 }
 
 /** `span 4bf9…/00f0… (resourceSpans[0].scopeSpans[0].spans[2]) gen_ai.usage.input_tokens: must not be negative` */
-function describeRejections(errors: readonly EventError[], mapped: readonly MappedEvent[], rejected: number, noun: string): string {
+function describeRejections(errors: readonly EventError[], mapped: ReadonlyMap<number, MappedEvent>, rejected: number, noun: string): string {
   const lines = errors.slice(0, DESCRIBED_REJECTIONS).map(({ index, path, message }) => {
-    const { record, sources } = mapped[index]!;
+    const { record, sources } = mapped.get(index)!;
     const field = path.replace(/^\[\d+\]\.?/, '');
     return `${record} ${sources[field] ?? (field || 'usage')}: ${message}`;
   });

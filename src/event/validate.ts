@@ -50,14 +50,20 @@ export interface ValidationOutcome {
 export function validateEvents(events: readonly unknown[], pathPrefix = 'events'): ValidationOutcome {
   const outcome: ValidationOutcome = { valid: [], errors: [] };
   events.forEach((raw, index) => {
-    const fast = fastValidate(raw);
-    if (fast) return void outcome.valid.push({ index, event: fast });
-    const result = UsageEventInput.safeParse(raw);
-    if (result.success) outcome.valid.push({ index, event: result.data });
-    else if (outcome.errors.length < MAX_LISTED_ERRORS) {
-      const errors = issuesToErrors(index, result.error.issues, `${pathPrefix}[${index}]`);
-      outcome.errors.push(...errors.slice(0, MAX_LISTED_ERRORS - outcome.errors.length));
-    }
+    const event = validateEvent(raw, index, pathPrefix, outcome.errors);
+    if (event) outcome.valid.push({ index, event });
   });
   return outcome;
+}
+
+/** One event of a batch at `index`: the valid event, or undefined with its problems added to `errors` (up to MAX_LISTED_ERRORS). */
+export function validateEvent(raw: unknown, index: number, pathPrefix: string, errors: EventError[]): ValidUsageEvent | undefined {
+  const fast = fastValidate(raw);
+  if (fast) return fast;
+  const result = UsageEventInput.safeParse(raw);
+  if (result.success) return result.data;
+  if (errors.length < MAX_LISTED_ERRORS) {
+    errors.push(...issuesToErrors(index, result.error.issues, `${pathPrefix}[${index}]`).slice(0, MAX_LISTED_ERRORS - errors.length));
+  }
+  return undefined;
 }
