@@ -9,7 +9,8 @@ import { WireNames } from './wire-names.js';
  * An `ExportTraceServiceRequest` in protobuf → its spans, read from the wire (protobuf-reader.ts)
  * with the result of `ExportTraceRequest` over protobufjs's object, except that a span keeps only
  * the attributes the span rules read (spans.ts): a span with usage those of SPAN_RULE_ATTRIBUTES and
- * the tags, any other its operation, agent name and project. A span's attribute keys are compared
+ * the tags, any other its operation, agent name and project; and a span with none of those has no
+ * name (nothing reads it). A span's attribute keys are compared
  * as bytes first (wire-names.ts), and only those kept are decoded with their values. Most spans of an
  * agent's trace carry no usage (tool calls, HTTP, files), and are then a few ids and a name.
  */
@@ -83,8 +84,8 @@ class SpanReader {
   span(
     r: Wire, end: number, resource: Map<string, AttributeValue>, named: { name: string; version: string }, path: string, spans: TraceSpan[],
   ): Issue | undefined {
-    let traceId = '', spanId = '', parentSpanId = '', name = '';
-    let kind = 0, statusCode = 0;
+    let traceId = '', spanId = '', parentSpanId = '';
+    let nameStart = 0, nameEnd = 0, kind = 0, statusCode = 0;
     let startNanos = 0n, endNanos = 0n;
     this.length = 0;
     while (r.pos < end) {
@@ -93,7 +94,7 @@ class SpanReader {
         case TRACE_ID: traceId = this.traceIds.read(r, r.end()); break;
         case SPAN_ID: spanId = hex(r, r.end()); break;
         case PARENT_SPAN_ID: parentSpanId = this.parentIds.read(r, r.end()); break;
-        case NAME: name = r.string(r.end()); break;
+        case NAME: nameEnd = r.end(); nameStart = r.pos; r.pos = nameEnd; break;
         case KIND: kind = r.int32(); break;
         case START: startNanos = r.fixed64(); break;
         case END: endNanos = r.fixed64(); break;
@@ -140,6 +141,8 @@ class SpanReader {
       }
       attributes = kept;
     }
+    // Only a span with kept attributes can be a call or an agent whose name is read.
+    const name = attributes === NO_ATTRIBUTES ? '' : r.buf.toString('utf8', nameStart, nameEnd);
     spans.push({
       path, traceId, spanId, parentSpanId, name, kind, startNanos, endNanos, statusCode,
       attributes, scope: named, resource,
