@@ -3,18 +3,19 @@ import { SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS, SPAN_RULE_ATTRIBUTES, TAG_PREFIX,
 import { hex, idIssue, MISSING_KEY, readExport, scalarValue, Wire, WireType, type Issue } from './protobuf-reader.js';
 import type { TraceSpan } from './request.js';
 import type { Steps } from './steps.js';
-import { WireNames } from './wire-names.js';
+import { sameBytes, WireNames } from './wire-names.js';
 
 /**
  * An `ExportTraceServiceRequest` in protobuf → its spans, read from the wire (protobuf-reader.ts)
  * with the result of `ExportTraceRequest` over protobufjs's object, except that a span keeps only
  * the attributes the span rules read (spans.ts): a span with usage those of SPAN_RULE_ATTRIBUTES and
  * the tags, any other its operation, agent name and project; and a span with none of those has no
- * name (nothing reads it). A span's attribute keys are compared
- * as bytes first (wire-names.ts), and only those kept are decoded with their values. Most spans of an
- * agent's trace carry no usage (tool calls, HTTP, files), and are then a few ids and a name.
+ * name (nothing reads it). A span's attribute keys are compared as bytes first (wire-names.ts), and
+ * only those kept are decoded with their values. Most spans of an agent's trace carry no usage (tool
+ * calls, HTTP, files), and are then a few ids.
  */
 
+/** Flags of a key: a usage count; read of a span with usage; read of any other span. */
 const USAGE = 1, READ = 2, KEPT_OF_OTHERS = 4;
 const NAMES = new Map<string, number>();
 const flag = (names: Iterable<string>, bit: number) => {
@@ -23,7 +24,7 @@ const flag = (names: Iterable<string>, bit: number) => {
 flag(Object.values(TOKEN_ATTRIBUTES).flat(), USAGE);
 flag(SPAN_RULE_ATTRIBUTES, READ);
 flag([...SPAN_FIELDS.operation, ...SPAN_FIELDS.agent_id, ...SPAN_OR_RESOURCE_FIELDS.project], KEPT_OF_OTHERS);
-/** A span's key names, shared by every request (a request is read at once, on one thread). */
+/** A span's key names, shared by every request: the name a lookup leaves is read right after it, with no pause between. */
 const spanKeys = new WireNames(NAMES, TAG_PREFIX, READ);
 
 /** What a span without kept attributes has: never written to. */
@@ -59,16 +60,11 @@ class IdReader {
   read(r: Wire, end: number): string {
     const { buf, pos } = r;
     r.pos = end;
-    if (end - pos === this.length && sameBytes(buf, pos, this.start, this.length)) return this.text;
+    if (end - pos === this.length && sameBytes(buf, pos, buf, this.start, this.length)) return this.text;
     this.start = pos;
     this.length = end - pos;
     return (this.text = buf.toString('hex', pos, end));
   }
-}
-
-function sameBytes(buf: Buffer, a: number, b: number, length: number): boolean {
-  for (let i = 0; i < length; i++) if (buf[a + i] !== buf[b + i]) return false;
-  return true;
 }
 
 /** Reads the spans of one request; where a span's KeyValues lie is kept from span to span. */

@@ -20,9 +20,9 @@ function sample(buf: Buffer, start: number, end: number): number {
   return (((length & 0xff) * 0x100 + buf[start + (length >> 1)]!) * 0x100 + buf[end - 1]!) * 0x40 + (buf[start + (length >> 2)]! & 0x3f);
 }
 
-function sameBytes(buf: Buffer, start: number, end: number, bytes: Buffer): boolean {
-  if (end - start !== bytes.length) return false;
-  for (let i = 0; i < bytes.length; i++) if (buf[start + i] !== bytes[i]) return false;
+/** Whether `length` bytes of `a` from `aStart` equal those of `b` from `bStart`. */
+export function sameBytes(a: Buffer, aStart: number, b: Buffer, bStart: number, length: number): boolean {
+  for (let i = 0; i < length; i++) if (a[aStart + i] !== b[bStart + i]) return false;
   return true;
 }
 
@@ -50,13 +50,13 @@ export class WireNames {
     if (list !== undefined) {
       for (let i = 0; i < list.length; i++) {
         const entry = list[i]!;
-        if (sameBytes(buf, start, end, entry.bytes)) {
+        if (end - start === entry.bytes.length && sameBytes(buf, start, entry.bytes, 0, entry.bytes.length)) {
           this.name = entry.name;
           return entry.flags;
         }
       }
     }
-    if (end - start < this.prefix.length || !sameBytes(buf, start, start + this.prefix.length, this.prefix)) return 0;
+    if (end - start < this.prefix.length || !sameBytes(buf, start, this.prefix, 0, this.prefix.length)) return 0;
     this.name = buf.toString('utf8', start, end);
     return this.prefixFlags;
   }
