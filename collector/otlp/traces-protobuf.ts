@@ -10,7 +10,7 @@ import { sameBytes, WireNames } from './wire-names.js';
  * with the result of `ExportTraceRequest` over protobufjs's object, except that a span keeps only
  * the attributes the span rules read (spans.ts): a span with usage those of SPAN_RULE_ATTRIBUTES and
  * the tags, any other its operation, agent name and project; and a span with none of those has no
- * name (nothing reads it). A span's attribute keys are compared as bytes first (wire-names.ts), and
+ * name and no times (nothing reads them). A span's attribute keys are compared as bytes first (wire-names.ts), and
  * only those kept are decoded with their values. Most spans of an agent's trace carry no usage (tool
  * calls, HTTP, files), and are then a few ids.
  */
@@ -82,7 +82,8 @@ class SpanReader {
   ): Issue | undefined {
     let traceId = '', spanId = '', parentSpanId = '';
     let nameStart = 0, nameEnd = 0, kind = 0, statusCode = 0;
-    let startNanos = 0n, endNanos = 0n;
+    // Where the times lie (-1: not sent), read with the name.
+    let startAt = -1, endAt = -1;
     this.length = 0;
     while (r.pos < end) {
       const t = r.uint32();
@@ -92,8 +93,8 @@ class SpanReader {
         case PARENT_SPAN_ID: parentSpanId = this.parentIds.read(r, r.end()); break;
         case NAME: nameEnd = r.end(); nameStart = r.pos; r.pos = nameEnd; break;
         case KIND: kind = r.int32(); break;
-        case START: startNanos = r.fixed64(); break;
-        case END: endNanos = r.fixed64(); break;
+        case START: startAt = r.pos; r.pos += 8; break;
+        case END: endAt = r.pos; r.pos += 8; break;
         case ATTRIBUTES: {
           const kvEnd = r.end();
           this.starts[this.length] = r.pos;
@@ -137,8 +138,11 @@ class SpanReader {
       }
       attributes = kept;
     }
-    // Only a span with kept attributes can be a call or an agent whose name is read.
-    const name = attributes === NO_ATTRIBUTES ? '' : r.buf.toString('utf8', nameStart, nameEnd);
+    // Only a span with kept attributes can be a call, whose times are read, or an agent, whose name is.
+    const kept = attributes !== NO_ATTRIBUTES;
+    const name = kept ? r.buf.toString('utf8', nameStart, nameEnd) : '';
+    const startNanos = kept && startAt >= 0 ? r.buf.readBigUInt64LE(startAt) : 0n;
+    const endNanos = kept && endAt >= 0 ? r.buf.readBigUInt64LE(endAt) : 0n;
     spans.push({
       path, traceId, spanId, parentSpanId, name, kind, startNanos, endNanos, statusCode,
       attributes, scope: named, resource,
