@@ -33,6 +33,7 @@ export function* spanEventSteps(spans: readonly TraceSpan[], memory: SpanMemory,
     byId.add(span);
     // The spans of an emitter counted by its log records repeat them (emitters.ts).
     if (carriesUsage(span) && emitterOf(span.resource, span.scope)?.counted !== 'logs') withUsage.add(span);
+    if (byId.spans % RECORDS_PER_STEP === 0) yield;
   }
   const partitions = new Partitions(keyProjects);
   const aggregates = spansAboveUsage(spans, withUsage, byId, memory, partitions);
