@@ -133,7 +133,16 @@ const EXCLUSIVE_INPUT_SCOPES: readonly { scope: string; before?: readonly [numbe
 
 /** Other span attributes worth keeping on the event, besides `tokentally.tag.*`. */
 const KEPT_ATTRIBUTES: readonly string[] = ['gen_ai.request.model', 'gen_ai.response.id', 'server.address', 'error.type'];
-const TAG_PREFIX = 'tokentally.tag.';
+export const TAG_PREFIX = 'tokentally.tag.';
+
+/**
+ * Every attribute of a span that the span rules (spans.ts) read, besides the tags: a decoder may
+ * leave any other out (traces-protobuf.ts).
+ */
+export const SPAN_RULE_ATTRIBUTES: ReadonlySet<string> = new Set([
+  ...Object.values(VERCEL_MODEL_CALL_TOKEN_ATTRIBUTES).flat(), ...Object.values(SPAN_FIELDS).flat(), ...Object.values(SPAN_OR_RESOURCE_FIELDS).flat(),
+  VERCEL_AI.providerMetadata, VERCEL_AI.v6Marker, ...KEPT_ATTRIBUTES,
+]);
 
 export function firstPresent(attributes: Attributes, names: readonly string[]): { name: string; value: AttributeValue } | undefined {
   for (const name of names) {

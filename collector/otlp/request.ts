@@ -13,6 +13,7 @@ export interface TraceSpan {
   traceId: string;
   spanId: string;
   parentSpanId: string;
+  /** This and the times are left empty (0) by the protobuf reader for a span without an attribute the span rules read (traces-protobuf.ts). */
   name: string;
   kind: number;
   startNanos: bigint;

@@ -39,12 +39,14 @@ class LruMap<K, V> {
   }
 
   set(key: K, value: V, weight = 1): void {
-    const old = this.map.get(key);
-    if (old) {
-      this.weight -= old.weight;
+    let entry = this.map.get(key);
+    if (entry) {
+      this.weight -= entry.weight;
       this.map.delete(key);
-    }
-    this.map.set(key, { value, weight });
+      entry.value = value;
+      entry.weight = weight;
+    } else entry = { value, weight };
+    this.map.set(key, entry);
     this.weight += weight;
     while (this.map.size > this.maxEntries || this.weight > this.maxWeight) {
       const [oldestKey, oldest] = this.map.entries().next().value!;
@@ -127,19 +129,18 @@ export class SpanMemory {
     if (known) return this.join(known, span);
 
     const key = `${span.partition}\n${span.resource}\n${span.inputTokens}`;
-    const calls = this.calls.get(key) ?? [];
-    const same = calls.find((c) => c.members.has(span.key))
-      ?? calls.find((c) => !c.scopes.has(span.scope) && (c.responseId === undefined || span.responseId === undefined)
-        && overlaps(c, span) && c.models.some((m) => span.models.includes(m)));
+    const calls = this.calls.get(key);
+    const same = calls === undefined ? undefined : sameCall(calls, span);
     if (same) {
       if (byResponse !== undefined) this.responses.set(byResponse, same);
       return this.join(same, span);
     }
     const call: Call = {
-      members: new Map([[span.key, true]]), scopes: new Set([span.scope]), responseId: span.responseId,
+      members: new Map<string, boolean>().set(span.key, true), scopes: new Set<string>().add(span.scope), responseId: span.responseId,
       models: span.models, startNanos: span.startNanos, endNanos: span.endNanos,
     };
-    const kept = [...calls.slice(1 - MAX_CALLS_PER_KEY), call];
+    const kept = calls ?? [];
+    if (kept.push(call) > MAX_CALLS_PER_KEY) kept.shift();
     this.calls.set(key, kept, kept.length);
     if (byResponse !== undefined) this.responses.set(byResponse, call);
     return true;
@@ -155,6 +156,16 @@ export class SpanMemory {
     call.responseId ??= span.responseId;
     return false;
   }
+}
+
+/** The call of the same key that this span is (again), else the one it is another span of. */
+function sameCall(calls: readonly Call[], span: CallSpan): Call | undefined {
+  for (const call of calls) if (call.members.has(span.key)) return call;
+  for (const call of calls) {
+    if (call.scopes.has(span.scope) || (call.responseId !== undefined && span.responseId !== undefined) || !overlaps(call, span)) continue;
+    for (const model of call.models) if (span.models.includes(model)) return call;
+  }
+  return undefined;
 }
 
 function overlaps(call: Call, span: CallSpan): boolean {

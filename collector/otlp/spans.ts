@@ -27,10 +27,15 @@ export function spansToEvents(spans: readonly TraceSpan[], memory: SpanMemory, k
 
 /** `spansToEvents` in steps: the calls are mapped and matched with the memory a few at a time. */
 export function* spanEventSteps(spans: readonly TraceSpan[], memory: SpanMemory, keyProjects: readonly string[] | null): Steps<MappedEvent[]> {
-  const byId = new Map(spans.map((s) => [s.traceId + s.spanId, s]));
+  const byId = new SpanIndex();
+  const withUsage = new Set<TraceSpan>();
+  for (const span of spans) {
+    byId.add(span);
+    // The spans of an emitter counted by its log records repeat them (emitters.ts).
+    if (carriesUsage(span) && emitterOf(span.resource, span.scope)?.counted !== 'logs') withUsage.add(span);
+    if (byId.spans % RECORDS_PER_STEP === 0) yield;
+  }
   const partitions = new Partitions(keyProjects);
-  // The spans of an emitter counted by its log records repeat them (emitters.ts).
-  const withUsage = new Set(spans.filter((span) => carriesUsage(span) && emitterOf(span.resource, span.scope)?.counted !== 'logs'));
   const aggregates = spansAboveUsage(spans, withUsage, byId, memory, partitions);
   yield;
   const calls: Call[] = [];
@@ -66,7 +71,7 @@ interface Call {
  * outside the request, so that an aggregate arriving in a later request is still known as one.
  */
 function spansAboveUsage(
-  spans: readonly TraceSpan[], withUsage: ReadonlySet<TraceSpan>, byId: ReadonlyMap<string, TraceSpan>, memory: SpanMemory, partitions: Partitions,
+  spans: readonly TraceSpan[], withUsage: ReadonlySet<TraceSpan>, byId: SpanIndex, memory: SpanMemory, partitions: Partitions,
 ): Set<TraceSpan> {
   const above = new Set<TraceSpan>();
   for (const span of spans) {
@@ -74,9 +79,9 @@ function spansAboveUsage(
     if (remembered) above.add(span);
     if (!remembered && !withUsage.has(span)) continue;
     const partition = partitions.of(span);
-    for (let child = span, hops = 0; child.parentSpanId !== '' && hops < byId.size; hops++) {
+    for (let child = span, hops = 0; child.parentSpanId !== '' && hops < byId.spans; hops++) {
       memory.rememberUsageBelow(child.traceId, child.parentSpanId, partition);
-      const parent = byId.get(child.traceId + child.parentSpanId);
+      const parent = byId.parentOf(child);
       if (!parent || above.has(parent)) break;
       above.add(parent);
       child = parent;
@@ -89,7 +94,9 @@ const TOKEN_FIELDS = Object.keys(TOKEN_ATTRIBUTES);
 
 /** A span naming the provider's response id first, then the one with more counts. */
 function rank(span: TraceSpan, event: MappedEvent): number {
-  return (span.attributes.has('gen_ai.response.id') ? 100 : 0) + TOKEN_FIELDS.filter((f) => event.input[f] !== undefined).length;
+  let rank = span.attributes.has('gen_ai.response.id') ? 100 : 0;
+  for (const field of TOKEN_FIELDS) if (event.input[field] !== undefined) rank++;
+  return rank;
 }
 
 const MODEL_ATTRIBUTES = SPAN_FIELDS.model;
@@ -128,13 +135,29 @@ function modelsOf(attributes: Attributes): string[] {
 class Partitions {
   private readonly scope: string;
   private readonly resources = new Map<Attributes, string>();
+  /** Partitions by project, and by the resource of spans that name none of their own. */
+  private readonly byProject = new Map<AttributeValue, string>();
+  private readonly byResource = new Map<Attributes, string>();
   constructor(keyProjects: readonly string[] | null) {
     this.scope = keyProjects === null ? '*' : keyProjects.join('+');
   }
 
   of(span: TraceSpan): string {
-    const project = firstPresent(span.attributes, SPAN_OR_RESOURCE_FIELDS.project) ?? firstPresent(span.resource, SPAN_OR_RESOURCE_FIELDS.project);
-    return project === undefined ? this.scope : `${this.scope}\n${cut(project.value)}`;
+    const own = firstPresent(span.attributes, SPAN_OR_RESOURCE_FIELDS.project);
+    if (own !== undefined) return this.ofProject(own.value);
+    let partition = this.byResource.get(span.resource);
+    if (partition === undefined) {
+      const project = firstPresent(span.resource, SPAN_OR_RESOURCE_FIELDS.project);
+      partition = project === undefined ? this.scope : this.ofProject(project.value);
+      this.byResource.set(span.resource, partition);
+    }
+    return partition;
+  }
+
+  private ofProject(project: AttributeValue): string {
+    let partition = this.byProject.get(project);
+    if (partition === undefined) this.byProject.set(project, (partition = `${this.scope}\n${cut(project)}`));
+    return partition;
   }
 
   /** A digest of the resource's attributes, sorted: equal for the spans of one process. */
@@ -149,8 +172,12 @@ class Partitions {
   }
 }
 
-function carriesUsage(span: TraceSpan): boolean {
-  return Object.values(TOKEN_ATTRIBUTES).some((names) => firstPresent(span.attributes, names) !== undefined);
+const USAGE_NAMES: readonly string[] = Object.values(TOKEN_ATTRIBUTES).flat();
+
+function carriesUsage({ attributes }: TraceSpan): boolean {
+  if (attributes.size === 0) return false;
+  for (const name of USAGE_NAMES) if (attributes.has(name)) return true;
+  return false;
 }
 
 function isInference(span: TraceSpan): boolean {
@@ -228,16 +255,34 @@ function readVercelAnthropicCache(span: TraceSpan, input: Record<string, unknown
 }
 
 /** The name of the nearest agent span above this one among the spans of the same request. */
-function ancestorAgent(span: TraceSpan, byId: ReadonlyMap<string, TraceSpan>): string | undefined {
-  let parent = byId.get(span.traceId + span.parentSpanId);
-  for (let hops = 0; parent && hops < byId.size; hops++) {
+function ancestorAgent(span: TraceSpan, byId: SpanIndex): string | undefined {
+  let parent = byId.parentOf(span);
+  for (let hops = 0; parent && hops < byId.spans; hops++) {
     const operation = operationOf(parent.attributes);
     if (operation !== undefined && AGENT_OPERATIONS.has(operation)) {
       const named = firstPresent(parent.attributes, SPAN_FIELDS.agent_id);
       const name = named ? toText(named.value) : parent.name.replace(/^invoke_agent\s+/, '');
       if (name.trim() !== '') return name;
     }
-    parent = byId.get(parent.traceId + parent.parentSpanId);
+    parent = byId.parentOf(parent);
   }
   return undefined;
+}
+
+/** The request's spans by trace id, then span id (the last of a pair sent wins), without joining the two ids into a key. */
+class SpanIndex {
+  private readonly traces = new Map<string, Map<string, TraceSpan>>();
+  /** Spans added: no chain of parents is longer. */
+  spans = 0;
+
+  add(span: TraceSpan): void {
+    let spans = this.traces.get(span.traceId);
+    if (spans === undefined) this.traces.set(span.traceId, (spans = new Map()));
+    spans.set(span.spanId, span);
+    this.spans++;
+  }
+
+  parentOf(span: TraceSpan): TraceSpan | undefined {
+    return span.parentSpanId === '' ? undefined : this.traces.get(span.traceId)?.get(span.parentSpanId);
+  }
 }

@@ -1,22 +1,34 @@
-import type { AttributeValue } from './common.js';
-import { SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS, TOKEN_ATTRIBUTES } from './mapping.js';
+import type { AttributeValue, Attributes } from './common.js';
+import { SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS, SPAN_RULE_ATTRIBUTES, TAG_PREFIX, TOKEN_ATTRIBUTES } from './mapping.js';
 import { hex, idIssue, MISSING_KEY, readExport, scalarValue, Wire, WireType, type Issue } from './protobuf-reader.js';
 import type { TraceSpan } from './request.js';
 import type { Steps } from './steps.js';
+import { sameBytes, WireNames } from './wire-names.js';
 
 /**
  * An `ExportTraceServiceRequest` in protobuf → its spans, read from the wire (protobuf-reader.ts)
- * with the result of `ExportTraceRequest` over protobufjs's object, except that a span without
- * usage keeps only the attributes the span rules read of it (spans.ts: its operation, agent name and
- * project). A span's attribute keys are read first; its values only when one of the keys is a usage
- * count. Most spans of an agent's trace carry none (tool calls, HTTP, files), and are then a few
- * ids and a name.
+ * with the result of `ExportTraceRequest` over protobufjs's object, except that a span keeps only
+ * the attributes the span rules read (spans.ts): a span with usage those of SPAN_RULE_ATTRIBUTES and
+ * the tags, any other its operation, agent name and project; and a span with none of those has no
+ * name and no times (nothing reads them). A span's attribute keys are compared as bytes first (wire-names.ts), and
+ * only those kept are decoded with their values. Most spans of an agent's trace carry no usage (tool
+ * calls, HTTP, files), and are then a few ids.
  */
 
-/** The keys that make a span one with usage: every attribute of it is read. */
-const USAGE_KEYS: ReadonlySet<string> = new Set(Object.values(TOKEN_ATTRIBUTES).flat());
-/** What spans.ts reads of a span without usage (an ancestor of one, or an aggregate). */
-const KEPT_OF_OTHERS: ReadonlySet<string> = new Set([...SPAN_FIELDS.operation, ...SPAN_FIELDS.agent_id, ...SPAN_OR_RESOURCE_FIELDS.project]);
+/** Flags of a key: a usage count; read of a span with usage; read of any other span. */
+const USAGE = 1, READ = 2, KEPT_OF_OTHERS = 4;
+const NAMES = new Map<string, number>();
+const flag = (names: Iterable<string>, bit: number) => {
+  for (const name of names) NAMES.set(name, (NAMES.get(name) ?? 0) | bit);
+};
+flag(Object.values(TOKEN_ATTRIBUTES).flat(), USAGE);
+flag(SPAN_RULE_ATTRIBUTES, READ);
+flag([...SPAN_FIELDS.operation, ...SPAN_FIELDS.agent_id, ...SPAN_OR_RESOURCE_FIELDS.project], KEPT_OF_OTHERS);
+/** A span's key names, shared by every request: the name a lookup leaves is read right after it, with no pause between. */
+const spanKeys = new WireNames(NAMES, TAG_PREFIX, READ);
+
+/** What a span without kept attributes has: never written to. */
+const NO_ATTRIBUTES: Attributes = new Map();
 
 const tag = (field: number, wire: WireType) => (field << 3) | wire;
 const LENGTH = (field: number) => tag(field, WireType.Length);
@@ -29,100 +41,128 @@ const KEY = LENGTH(1), VALUE = LENGTH(2);
 
 export function* traceSpanSteps(body: Buffer): Steps<TraceSpan[]> {
   const spans: TraceSpan[] = [];
-  const kvs = new KeyValueRanges();
+  const read = new SpanReader();
   yield* readExport<AttributeValue, Map<string, AttributeValue>>(body, {
     names: ['resourceSpans', 'scopeSpans', 'spans'],
     attribute: (r, end, into) => scalarKeyValue(r, end, into, undefined),
     resource: (attributes) => attributes,
-    record: (r, end, resource, named, path) => span(r, end, resource, named, path, spans, kvs),
+    record: (r, end, resource, named, path) => read.span(r, end, resource, named, path, spans),
   });
   return spans;
 }
 
-/** Where a span's KeyValues lie, to read their keys before their values; reused from span to span. */
-class KeyValueRanges {
-  starts: number[] = [];
-  ends: number[] = [];
-  keys: string[] = [];
-  length = 0;
+/** An id as lowercase hex; one equal to the id read before it (the spans of a trace share theirs) is not made again. */
+class IdReader {
+  private start = 0;
+  private length = -1;
+  private text = '';
 
-  add(start: number, end: number): void {
-    this.starts[this.length] = start;
-    this.ends[this.length] = end;
-    this.length++;
+  read(r: Wire, end: number): string {
+    const { buf, pos } = r;
+    r.pos = end;
+    if (end - pos === this.length && sameBytes(buf, pos, buf, this.start, this.length)) return this.text;
+    this.start = pos;
+    this.length = end - pos;
+    return (this.text = buf.toString('hex', pos, end));
   }
 }
 
-function span(
-  r: Wire, end: number, resource: Map<string, AttributeValue>, named: { name: string; version: string }, path: string, spans: TraceSpan[], kvs: KeyValueRanges,
-): Issue | undefined {
-  let traceId = '', spanId = '', parentSpanId = '', name = '';
-  let kind = 0, statusCode = 0;
-  let startNanos = 0n, endNanos = 0n;
-  kvs.length = 0;
-  while (r.pos < end) {
-    const t = r.uint32();
-    switch (t) {
-      case TRACE_ID: traceId = hex(r, r.end()); break;
-      case SPAN_ID: spanId = hex(r, r.end()); break;
-      case PARENT_SPAN_ID: parentSpanId = hex(r, r.end()); break;
-      case NAME: name = r.string(r.end()); break;
-      case KIND: kind = r.int32(); break;
-      case START: startNanos = r.fixed64(); break;
-      case END: endNanos = r.fixed64(); break;
-      case ATTRIBUTES: {
-        const kvEnd = r.end();
-        kvs.add(r.pos, kvEnd);
-        r.pos = kvEnd;
-        break;
-      }
-      case STATUS: {
-        const statusEnd = r.end();
-        while (r.pos < statusEnd) {
-          const s = r.uint32();
-          if (s === STATUS_CODE) statusCode = r.int32();
-          else r.skip(s & 7);
+/** Reads the spans of one request; where a span's KeyValues lie is kept from span to span. */
+class SpanReader {
+  private readonly traceIds = new IdReader();
+  private readonly parentIds = new IdReader();
+  private starts: number[] = [];
+  private ends: number[] = [];
+  private flags: number[] = [];
+  private names: string[] = [];
+  private length = 0;
+
+  span(
+    r: Wire, end: number, resource: Map<string, AttributeValue>, named: { name: string; version: string }, path: string, spans: TraceSpan[],
+  ): Issue | undefined {
+    let traceId = '', spanId = '', parentSpanId = '';
+    let nameStart = 0, nameEnd = 0, kind = 0, statusCode = 0;
+    // Where the times lie (-1: not sent), read with the name.
+    let startAt = -1, endAt = -1;
+    this.length = 0;
+    while (r.pos < end) {
+      const t = r.uint32();
+      switch (t) {
+        case TRACE_ID: traceId = this.traceIds.read(r, r.end()); break;
+        case SPAN_ID: spanId = hex(r, r.end()); break;
+        case PARENT_SPAN_ID: parentSpanId = this.parentIds.read(r, r.end()); break;
+        case NAME: nameEnd = r.end(); nameStart = r.pos; r.pos = nameEnd; break;
+        case KIND: kind = r.int32(); break;
+        case START: startAt = r.pos; r.pos += 8; break;
+        case END: endAt = r.pos; r.pos += 8; break;
+        case ATTRIBUTES: {
+          const kvEnd = r.end();
+          this.starts[this.length] = r.pos;
+          this.ends[this.length++] = kvEnd;
+          r.pos = kvEnd;
+          break;
         }
-        break;
+        case STATUS: {
+          const statusEnd = r.end();
+          while (r.pos < statusEnd) {
+            const s = r.uint32();
+            if (s === STATUS_CODE) statusCode = r.int32();
+            else r.skip(s & 7);
+          }
+          break;
+        }
+        default: r.skip(t & 7);
       }
-      default: r.skip(t & 7);
     }
-  }
-  const idProblem = idIssue(traceId, 16, 'traceId', true) ?? idIssue(spanId, 8, 'spanId', true) ?? idIssue(parentSpanId, 8, 'parentSpanId', false);
-  if (idProblem) return idProblem;
+    const idProblem = idIssue(traceId, 16, 'traceId', true) ?? idIssue(spanId, 8, 'spanId', true) ?? idIssue(parentSpanId, 8, 'parentSpanId', false);
+    if (idProblem) return idProblem;
 
-  // The keys first: a span with a usage count is read whole, any other only for what the rules read.
-  let usage = false;
-  for (let k = 0; k < kvs.length; k++) {
-    r.pos = kvs.starts[k]!;
-    const key = keyOf(r, kvs.ends[k]!);
-    if (key === '') return { path: ['attributes', k, 'key'], message: MISSING_KEY };
-    kvs.keys[k] = key;
-    if (!usage && USAGE_KEYS.has(key)) usage = true;
+    // The keys first: a span with a usage count keeps what the rules read of a call, any other what they read of an ancestor.
+    let all = 0;
+    for (let k = 0; k < this.length; k++) {
+      r.pos = this.starts[k]!;
+      const flags = keyFlags(r, this.ends[k]!);
+      if (flags < 0) return { path: ['attributes', k, 'key'], message: MISSING_KEY };
+      this.flags[k] = flags;
+      if (flags !== 0) this.names[k] = spanKeys.name;
+      all |= flags;
+    }
+    const wanted = all & USAGE ? READ : KEPT_OF_OTHERS;
+    let attributes = NO_ATTRIBUTES;
+    if (all & wanted) {
+      const kept = new Map<string, AttributeValue>();
+      for (let k = 0; k < this.length; k++) {
+        if ((this.flags[k]! & wanted) === 0) continue;
+        r.pos = this.starts[k]!;
+        scalarKeyValue(r, this.ends[k]!, kept, this.names[k]);
+      }
+      attributes = kept;
+    }
+    // Only a span with kept attributes can be a call, whose times are read, or an agent, whose name is.
+    const kept = attributes !== NO_ATTRIBUTES;
+    const name = kept ? r.buf.toString('utf8', nameStart, nameEnd) : '';
+    const startNanos = kept && startAt >= 0 ? r.buf.readBigUInt64LE(startAt) : 0n;
+    const endNanos = kept && endAt >= 0 ? r.buf.readBigUInt64LE(endAt) : 0n;
+    spans.push({
+      path, traceId, spanId, parentSpanId, name, kind, startNanos, endNanos, statusCode,
+      attributes, scope: named, resource,
+    });
+    return undefined;
   }
-  const attributes = new Map<string, AttributeValue>();
-  for (let k = 0; k < kvs.length; k++) {
-    const key = kvs.keys[k]!;
-    if (!usage && !KEPT_OF_OTHERS.has(key)) continue;
-    r.pos = kvs.starts[k]!;
-    scalarKeyValue(r, kvs.ends[k]!, attributes, key);
-  }
-  spans.push({
-    path, traceId, spanId, parentSpanId, name, kind, startNanos, endNanos, statusCode,
-    attributes, scope: named, resource,
-  });
-  return undefined;
 }
 
-/** A KeyValue's key, the last one sent ('' when none). */
-function keyOf(r: Wire, end: number): string {
-  let key = '';
+/** The flags of a KeyValue's key, the last one sent (spanKeys.name then holds it when kept); -1 when it has none or an empty one. */
+function keyFlags(r: Wire, end: number): number {
+  let keyStart = 0, keyEnd = 0;
   while (r.pos < end) {
     const t = r.uint32();
-    if (t === KEY) key = r.string(r.end());
-    else r.skip(t & 7);
+    if (t === KEY) {
+      keyEnd = r.end();
+      keyStart = r.pos;
+      r.pos = keyEnd;
+    } else r.skip(t & 7);
   }
-  return key;
+  return keyEnd === keyStart ? -1 : spanKeys.flags(r.buf, keyStart, keyEnd);
 }
 
 /**
