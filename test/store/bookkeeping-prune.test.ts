@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeliveryOutcome, NewDelivery } from '../../src/budgets/store.js';
+import { loadConfig } from '../../src/config.js';
 import { startBookkeepingPrune } from '../../src/retention.js';
 import type { MetricStreamUpdate } from '../../src/store/types.js';
 import { BACKENDS, startTestService, type TestService } from '../support/service.js';
@@ -30,6 +31,15 @@ const REFUSE_DELETES = {
     'CREATE TRIGGER refuse_deletes BEFORE DELETE ON budget_outbox FOR EACH STATEMENT EXECUTE FUNCTION refuse_deletes()',
   ],
 };
+
+describe('bookkeeping retention settings', () => {
+  it('are at most 36500 days, where the horizon is still a date', () => {
+    for (const name of ['BUDGET_OUTBOX_RETENTION_DAYS', 'METRIC_STREAM_RETENTION_DAYS']) {
+      expect(loadConfig({ [name]: '36500' })[name as 'BUDGET_OUTBOX_RETENTION_DAYS']).toBe(36_500);
+      expect(() => loadConfig({ [name]: '36501' })).toThrow(name);
+    }
+  });
+});
 
 describe.each(BACKENDS)('bookkeeping prune on %s', (backend) => {
   let svc: TestService;
