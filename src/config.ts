@@ -53,8 +53,8 @@ export const ConfigSchema = z
     BUDGET_NOTIFY_ATTEMPTS: positiveInt.max(100).default(10),
     BUDGET_NOTIFY_TIMEOUT_MS: positiveInt.max(60_000).default(5_000),
     MAX_BUDGETS: positiveInt.max(100_000).default(1_000),
-    BUDGET_OUTBOX_RETENTION_DAYS: positiveInt.default(30),
-    METRIC_STREAM_RETENTION_DAYS: positiveInt.default(30),
+    BUDGET_OUTBOX_RETENTION_DAYS: positiveInt.max(36_500).default(30),
+    METRIC_STREAM_RETENTION_DAYS: positiveInt.max(36_500).default(30),
   })
   .refine((c) => c.MAX_EVENTS_PER_REQUEST <= c.QUEUE_MAX_EVENTS, {
     path: ['MAX_EVENTS_PER_REQUEST'],

@@ -4,6 +4,11 @@ const DAY_MS = 86_400_000;
 /** Rows deleted per transaction: small enough that the writer never waits long for the lock. */
 const PRUNE_BATCH_ROWS = 5_000;
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
+/**
+ * How often a stream sent without new counts is moved to where it stands, to show it is still
+ * sent (see countPoints): a stream is pruned only once it has not moved for its retention and this.
+ */
+export const STILL_SENT_MS = DAY_MS;
 
 /** The first UTC midnight whose day is still kept when raw events live `days` days. */
 export function retentionHorizon(now: number, days: number): number {
@@ -37,23 +42,43 @@ export async function pruneMetricStreams(store: Store, before: number, isStopped
   }
 }
 
+/** When a periodic prune first runs (0: at once) and how often after that, in ms. */
+export interface PruneTiming {
+  firstMs: number;
+  everyMs: number;
+}
+
+const HOURLY: PruneTiming = { firstMs: PRUNE_EVERY_MS, everyMs: PRUNE_EVERY_MS };
+
 /**
- * Runs `work` hourly, and at once when `atStart`; a run that outlasts the hour (a first prune of a
- * large backlog) delays the next one.
+ * Runs `work` on `timing`; a run that outlasts the period (a first prune of a large backlog) delays
+ * the next one.
  */
-function hourly(work: (isStopped: () => boolean) => Promise<unknown>, atStart: boolean, onError: (error: unknown) => void): RetentionTask {
+function periodic(work: (isStopped: () => boolean) => Promise<unknown>, timing: PruneTiming, onError: (error: unknown) => void): RetentionTask {
   let stopped = false;
   let running: Promise<unknown> | null = null;
+  let timer: NodeJS.Timeout | undefined;
   const run = () => {
     running ??= work(() => stopped).catch(onError).finally(() => (running = null));
   };
-  if (atStart) run();
-  const timer = setInterval(run, PRUNE_EVERY_MS);
-  timer.unref();
+  const repeat = () => {
+    timer = setInterval(run, timing.everyMs);
+    timer.unref();
+  };
+  if (timing.firstMs === 0) {
+    run();
+    repeat();
+  } else {
+    timer = setTimeout(() => {
+      run();
+      if (!stopped) repeat();
+    }, timing.firstMs);
+    timer.unref();
+  }
   return {
     async stop() {
       stopped = true;
-      clearInterval(timer);
+      clearTimeout(timer); // the first delay's or the interval's: Node clears either
       await running;
     },
   };
@@ -64,18 +89,21 @@ function hourly(work: (isStopped: () => boolean) => Promise<unknown>, atStart: b
  * project, agent, model, provider and task reports still cover the whole history.
  */
 export function startRetention(store: Store, days: number, now: () => number, onError: (error: unknown) => void): RetentionTask {
-  return hourly((isStopped) => pruneRaw(store, retentionHorizon(now(), days), isStopped), true, onError);
+  return periodic((isStopped) => pruneRaw(store, retentionHorizon(now(), days), isStopped), { ...HOURLY, firstMs: 0 }, onError);
 }
 
 /**
  * The collector's bookkeeping tables, hourly: budget deliveries finished more than `days.outbox`
  * days ago (BUDGET_OUTBOX_RETENTION_DAYS) and metric streams not moved for `days.streams` days
- * (METRIC_STREAM_RETENTION_DAYS). Not at start: after a long outage the streams still being sent
- * are first seen again (and moved, see countPoints) within the hour, rather than pruned.
+ * and STILL_SENT_MS (METRIC_STREAM_RETENTION_DAYS), each on its own: one failing does not keep
+ * the other from running. First an hour after start: after a long outage the streams still being
+ * sent are first seen again (and moved, see countPoints) within the hour, rather than pruned.
  */
-export function startBookkeepingPrune(store: Store, days: { outbox: number; streams: number }, now: () => number, onError: (error: unknown) => void): RetentionTask {
-  return hourly(async (isStopped) => {
-    await store.budgets.pruneDeliveries(now() - days.outbox * DAY_MS);
-    await pruneMetricStreams(store, now() - days.streams * DAY_MS, isStopped);
-  }, false, onError);
+export function startBookkeepingPrune(
+  store: Store, days: { outbox: number; streams: number }, now: () => number, onError: (error: unknown) => void, timing: PruneTiming = HOURLY,
+): RetentionTask {
+  return periodic(async (isStopped) => {
+    await store.budgets.pruneDeliveries(now() - days.outbox * DAY_MS).catch(onError);
+    await pruneMetricStreams(store, now() - days.streams * DAY_MS - STILL_SENT_MS, isStopped).catch(onError);
+  }, timing, onError);
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ServiceSelection } from '../../src/config.js';
+import { STILL_SENT_MS } from '../../src/retention.js';
 import type { CommittedStreamPoint, MetricStreamUpdate } from '../../src/store/types.js';
 import type { Attributes } from './common.js';
 import { countsService, metricProfileOf, type MetricProfile } from './emitters.js';
@@ -21,8 +22,6 @@ import type { MetricPoint } from './metrics-request.js';
 const DELTA = 1;
 const CUMULATIVE = 2;
 const NANOS_PER_MS = 1_000_000n;
-/** How often a stream sent without new counts is moved to where it stands, to show it is still sent. */
-const STILL_SENT_MS = 86_400_000;
 
 /** A point that counts tokens: its stream, where it stands, and its event still without the count. */
 export interface StreamPoint {
@@ -73,8 +72,8 @@ export function cumulativeStreams(points: readonly StreamPoint[]): string[] {
  * streams to commit with them. A point whose count is invalid (negative, not a number) is still an
  * event, which validation rejects; a rejected interval is not counted again later, as OTLP clients
  * do not resend rejected points either. A stream whose point counts nothing is still moved, to where
- * it stands, when it was last moved more than a day before `now`: streams left alone for
- * METRIC_STREAM_RETENTION_DAYS are pruned, and one still being sent must not be.
+ * it stands, when it was last moved more than STILL_SENT_MS before `now`: streams left alone for
+ * METRIC_STREAM_RETENTION_DAYS and STILL_SENT_MS more are pruned, and one still being sent must not be.
  */
 export function countPoints(points: readonly StreamPoint[], states: ReadonlyMap<string, CommittedStreamPoint>, now: number): { events: MappedEvent[]; moves: MetricStreamUpdate[] } {
   const events: MappedEvent[] = [];

@@ -59,9 +59,11 @@ export function monthOf(now: number, zone: string): Month {
 export async function monthByProject(
   store: Store, month: Month, page: { limit: number; after?: RankCursor } | { projects: string[] },
 ): Promise<{ totals: ExactMetrics; projects: { project: string; metrics: ExactMetrics }[]; more: boolean }> {
+  // No page of projects at limit 0, so nothing for a cursor to start after.
+  const globalOnly = 'limit' in page && page.limit === 0;
   const result = await store.aggregate(plan({
-    groupBy: 'limit' in page && page.limit === 0 ? [] : ['project'], from: month.from, to: month.to, order: { by: 'cost_nanos', dir: 'desc' },
-    ...('projects' in page ? { filters: { project: page.projects }, limit: null } : { filters: {}, limit: page.limit, after: page.after }),
+    groupBy: globalOnly ? [] : ['project'], from: month.from, to: month.to, order: { by: 'cost_nanos', dir: 'desc' },
+    ...('projects' in page ? { filters: { project: page.projects }, limit: null } : { filters: {}, limit: page.limit, after: globalOnly ? undefined : page.after }),
   }));
   return { totals: result.totals, projects: result.groups.map((g) => ({ project: g.key.project!, metrics: g.metrics })), more: result.more };
 }

@@ -13,14 +13,19 @@ export const METRIC_STREAM_SQL = {
 };
 
 /**
- * Pruning, a page at a time in stream order: the stale streams found by a read (which never waits
- * for SQLite's write lock), then deleted by key unless moved meanwhile.
+ * Pruning, a page of keys at a time in stream order: a page read by key (at most its own rows, and
+ * never waiting for SQLite's write lock), then its stale streams deleted by key unless moved
+ * meanwhile (PRUNE_STREAMS_SQL of each backend).
  */
-export const STALE_STREAMS_SQL = 'SELECT stream FROM metric_streams WHERE stream > ? AND updated_at < ? ORDER BY stream LIMIT ?';
-export const PRUNE_STREAMS_SQL = {
-  sqlite: 'DELETE FROM metric_streams WHERE stream IN (SELECT value FROM json_each(?)) AND updated_at < ?',
-  postgres: 'DELETE FROM metric_streams WHERE stream = ANY($1::text[]) AND updated_at < $2',
-};
+export const STREAMS_PAGE_SQL = 'SELECT stream, updated_at FROM metric_streams WHERE stream > ? ORDER BY stream LIMIT ?';
+
+/** The streams of a page last moved before `before`, and where the next page starts (null: none). */
+export function stalePage(rows: readonly { stream: string; updated_at: number | string }[], before: number, maxRows: number): { stale: string[]; last: string | null } {
+  return {
+    stale: rows.filter((r) => Number(r.updated_at) < before).map((r) => r.stream),
+    last: rows.length < maxRows ? null : rows[rows.length - 1]!.stream,
+  };
+}
 
 /** The statement and parameters of one move. */
 export function metricStreamStatement(update: MetricStreamUpdate, now: number): { sql: string; params: unknown[] } {

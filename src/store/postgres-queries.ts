@@ -81,6 +81,9 @@ export function insertBatchParams(records: readonly UsageRecord[]): unknown[][] 
 /** See Store.readMetricStreams. */
 export const METRIC_STREAMS_SQL = `SELECT stream, start_nanos AS start, time_nanos AS time, value, updated_at AS moved_at FROM metric_streams WHERE stream = ANY($1::text[])`;
 
+/** See Store.pruneMetricStreams. */
+export const PRUNE_STREAMS_SQL = 'DELETE FROM metric_streams WHERE stream = ANY($1::text[]) AND updated_at < $2';
+
 export const MIGRATIONS_TABLE_SQL = `CREATE TABLE IF NOT EXISTS schema_migrations (
   version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`;
 

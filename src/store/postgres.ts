@@ -5,10 +5,10 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { migrationName, readMigrations } from './migrations.js';
 import {
   ADD_PARTITIONS_SQL, INSERT_BATCH_SQL, insertBatchParams, METRIC_STREAMS_SQL, MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, numbered, POSTGRES_DIALECT,
-  listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, PRUNE_RAW_SQL, PRUNE_SUMMARIES_SQL, RAW_HORIZON_SQL, REBUILD_ROLLUPS_SQL, REPRICE_SELECT_SQL,
+  listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, PRUNE_RAW_SQL, PRUNE_STREAMS_SQL, PRUNE_SUMMARIES_SQL, RAW_HORIZON_SQL, REBUILD_ROLLUPS_SQL, REPRICE_SELECT_SQL,
   REPRICE_UPDATE_SQL, SUMMARY_MISMATCHES_SQL,
 } from './postgres-queries.js';
-import { inStreamOrder, metricStreamStatement, PRUNE_STREAMS_SQL, STALE_STREAMS_SQL, streamMoved } from './metric-streams.js';
+import { inStreamOrder, metricStreamStatement, stalePage, STREAMS_PAGE_SQL, streamMoved } from './metric-streams.js';
 import { ReplicaReads } from './postgres-replica.js';
 import { NO_RETRY, retrying } from './retry.js';
 import { aggregateSql, eventsSql, groupsFromRowsInTurns, pinOrderMismatch, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
@@ -208,9 +208,9 @@ export class PostgresStore implements Store {
   }
 
   async pruneMetricStreams(before: number, after: string, maxRows: number): Promise<{ deleted: number; last: string | null }> {
-    const stale = (await this.pool.query<{ stream: string }>(numbered(STALE_STREAMS_SQL), [after, before, maxRows])).rows.map((r) => r.stream);
-    if (stale.length === 0) return { deleted: 0, last: null };
-    return { deleted: (await this.pool.query(PRUNE_STREAMS_SQL.postgres, [stale, before])).rowCount ?? 0, last: stale[stale.length - 1]! };
+    const { rows } = await this.pool.query<{ stream: string; updated_at: string }>(numbered(STREAMS_PAGE_SQL), [after, maxRows]);
+    const { stale, last } = stalePage(rows, before, maxRows);
+    return { deleted: stale.length === 0 ? 0 : (await this.pool.query(PRUNE_STREAMS_SQL, [stale, before])).rowCount ?? 0, last };
   }
 
   async forwardOutbox(signal: OutboxEntry['signal'], take: OutboxTake, deliver: (rows: OutboxRow[]) => Promise<number>): Promise<number | null> {

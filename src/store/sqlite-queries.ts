@@ -32,6 +32,9 @@ export const SQLITE_DIALECT: SqlDialect = {
 export const METRIC_STREAMS_SQL = `SELECT stream, start_nanos AS start, time_nanos AS time, value, updated_at AS moved_at FROM metric_streams
   WHERE stream IN (SELECT value FROM json_each(?))`;
 
+/** See Store.pruneMetricStreams: the streams come as one JSON array. */
+export const PRUNE_STREAMS_SQL = 'DELETE FROM metric_streams WHERE stream IN (SELECT value FROM json_each(?)) AND updated_at < ?';
+
 /** See Store.probeWrite. */
 export const PROBE_WRITE_SQL = 'INSERT INTO write_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at';
 

@@ -6,8 +6,8 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { migrationName, readMigrations } from './migrations.js';
 import { pinOrderMismatch, rebuildRollupSql, rollupDiffSql, type SqlRow } from './query-builder.js';
 import { batchInserter, openSqlite, outboxWriter, type OutboxWrite, type OutboxWritten, type SqliteOptions } from './sqlite-connection.js';
-import { PRUNE_STREAMS_SQL, STALE_STREAMS_SQL } from './metric-streams.js';
-import { METRIC_STREAMS_SQL, PROBE_WRITE_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
+import { stalePage, STREAMS_PAGE_SQL } from './metric-streams.js';
+import { METRIC_STREAMS_SQL, PROBE_WRITE_SQL, PRUNE_STREAMS_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
 import { projectFromRow, READ_CACHE_KIB, sqliteReads, type ReadName, type SqliteReads } from './sqlite-reads.js';
 import { SqliteReadThreads, SqliteWriteThreads } from './sqlite-threads.js';
 import { SqliteBudgets } from './sqlite-budgets.js';
@@ -120,9 +120,8 @@ export class SqliteStore implements Store {
   }
 
   async pruneMetricStreams(before: number, after: string, maxRows: number): Promise<{ deleted: number; last: string | null }> {
-    const stale = this.db.prepare(STALE_STREAMS_SQL).pluck().all(after, before, maxRows) as string[];
-    if (stale.length === 0) return { deleted: 0, last: null };
-    return { deleted: this.db.prepare(PRUNE_STREAMS_SQL.sqlite).run(JSON.stringify(stale), before).changes, last: stale[stale.length - 1]! };
+    const { stale, last } = stalePage(this.db.prepare(STREAMS_PAGE_SQL).all(after, maxRows) as { stream: string; updated_at: number }[], before, maxRows);
+    return { deleted: stale.length === 0 ? 0 : this.db.prepare(PRUNE_STREAMS_SQL).run(JSON.stringify(stale), before).changes, last };
   }
 
   async forwardOutbox(signal: OutboxEntry['signal'], take: OutboxTake, deliver: (rows: OutboxRow[]) => Promise<number>): Promise<number | null> {

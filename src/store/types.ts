@@ -259,9 +259,9 @@ export interface Store {
   /** The committed points of these metric streams; a stream never counted is absent. */
   readMetricStreams(streams: readonly string[]): Promise<Map<string, CommittedStreamPoint>>;
   /**
-   * Deletes up to `maxRows` metric streams last moved before `before` (epoch ms), the first after
-   * the stream `after` in stream order; returns how many went and the last stream looked at (null:
-   * none was left to look at).
+   * Looks at the next `maxRows` metric streams after the stream `after` in stream order (reading no
+   * more rows than that) and deletes those last moved before `before` (epoch ms); returns how many
+   * went and the last stream looked at (null: fewer than `maxRows` were left, so none is).
    */
   pruneMetricStreams(before: number, after: string, maxRows: number): Promise<{ deleted: number; last: string | null }>;
   aggregate(query: AggregateQuery): Promise<AggregateResult>;

@@ -27,7 +27,8 @@ describe.each(BACKENDS)('budget outbox pruning on %s', (backend) => {
     const budgets = svc.store.budgets;
     await budgets.save({ id: 'prune', name: 'prune', scope: { project: ['nobody'] }, window: 'month', tz: 'UTC', limit_nanos: 1e9, thresholds: [50], targets: [] });
     // Per target, in the order sent: (a) delivered, failed, delivered; (b) delivered, failed;
-    // (c) delivered, then one still waiting; (d) delivered twice, recently.
+    // (c) delivered, then one still waiting; (d) delivered twice, recently; (e) one still retried,
+    // long before the horizon, then a later one delivered.
     const plan: [NewDelivery, DeliveryOutcome | null][] = [
       [delivery(1, 'a'), { delivered: true, at: LATER + 1 * DAY }],
       [delivery(2, 'a'), { delivered: false, at: LATER + 2 * DAY, error: 'HTTP 500', retryAt: null }],
@@ -38,6 +39,8 @@ describe.each(BACKENDS)('budget outbox pruning on %s', (backend) => {
       [delivery(7, 'c'), null],
       [delivery(8, 'd'), { delivered: true, at: LATER + 40 * DAY }],
       [delivery(9, 'd'), { delivered: true, at: LATER + 41 * DAY }],
+      [delivery(10, 'e'), { delivered: false, at: LATER + 1 * DAY, error: 'HTTP 503', retryAt: LATER + 2 * DAY }],
+      [delivery(11, 'e'), { delivered: true, at: LATER + 2 * DAY }],
     ];
     expect(await budgets.recordCrossing('prune', 0, { threshold: 50, crossed_at: LATER, spend_nanos: 5e8 }, plan.map(([d]) => d), LATER)).toBe(true);
     const claimed = await budgets.claimDeliveries(LATER, LATER + DAY, 20);
@@ -51,10 +54,10 @@ describe.each(BACKENDS)('budget outbox pruning on %s', (backend) => {
     const remaining = async () => (await runSql(svc.databaseUrl, 'SELECT delivery_id FROM budget_outbox ORDER BY seq')).map((r) => r.delivery_id);
     expect(await budgets.pruneDeliveries(LATER)).toBe(0);
     expect(await budgets.pruneDeliveries(LATER + 10 * DAY)).toBe(3);
-    expect(await remaining()).toEqual(['d3', 'd5', 'd6', 'd7', 'd8', 'd9']);
+    expect(await remaining()).toEqual(['d3', 'd5', 'd6', 'd7', 'd8', 'd9', 'd10', 'd11']);
     expect(await budgets.failingTargets()).toEqual(failing);
     expect(await budgets.pruneDeliveries(LATER + 100 * DAY)).toBe(1);
-    expect(await remaining()).toEqual(['d3', 'd5', 'd6', 'd7', 'd9']);
+    expect(await remaining()).toEqual(['d3', 'd5', 'd6', 'd7', 'd9', 'd10', 'd11']);
     expect(await budgets.failingTargets()).toEqual(failing);
   });
 });

@@ -13,9 +13,9 @@ import { startTestService, type TestService } from '../support/service.js';
  */
 const SCRIPT = join(PACKAGE_ROOT, 'deploy/healthcheck.mjs');
 
-function check(role: string, env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+function check(role: string | undefined, env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
   // Only what the image sets: none of the test run's own settings.
-  const child = spawn(process.execPath, [SCRIPT, role], { env: { PATH: process.env.PATH ?? '', ...env } });
+  const child = spawn(process.execPath, role === undefined ? [SCRIPT] : [SCRIPT, role], { env: { PATH: process.env.PATH ?? '', ...env } });
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr += chunk));
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stderr })));
@@ -45,6 +45,8 @@ describe('deploy/healthcheck.mjs', () => {
     expect(await check('serve', { ...env, HOST: '127.0.0.1' })).toEqual({ code: 0, stderr: '' });
     // An empty setting is its default, as for the service: 127.0.0.1.
     expect(await check('serve', { ...env, HOST: '' })).toEqual({ code: 0, stderr: '' });
+    // `::` on IPv4 loopback too: the service here listens on IPv4 only, as in an IPv4-only network.
+    expect(await check('serve', { ...env, HOST: '::' })).toEqual({ code: 0, stderr: '' });
   });
 
   it('is unhealthy, naming the setting, when an app of its role does not answer ready', async () => {
@@ -53,6 +55,12 @@ describe('deploy/healthcheck.mjs', () => {
     expect(down.code).toBe(1);
     expect(down.stderr).toContain(`REPORTING_PORT: http://127.0.0.1:${closed}/readyz: ECONNREFUSED`);
     expect((await check('reporting', env)).code).toBe(1);
+  });
+
+  it('checks serve without an argument when PID 1 is not the entry point (as here)', async () => {
+    const down = await check(undefined, { HOST: '0.0.0.0', COLLECTOR_PORT: portOf(svc.collectorUrl), REPORTING_PORT: closed });
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain(`REPORTING_PORT: http://127.0.0.1:${closed}/readyz: ECONNREFUSED`);
   });
 
   it("is the Dockerfile's HEALTHCHECK, copied into the image, and imports only Node's own modules, not fetch", () => {

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pruneMetricStreams } from '../../src/retention.js';
 import type { MetricStreamUpdate } from '../../src/store/types.js';
@@ -5,6 +6,7 @@ import { runSql } from '../support/sql.js';
 import { usageRecord } from '../support/records.js';
 import { POSTGRES_OPTED_OUT } from '../support/postgres.js';
 import { startTestService, type Backend, type TestService } from '../support/service.js';
+import { until } from '../support/wait.js';
 
 /**
  * The store's half of counting cumulative metrics: a stream's new point commits with the events
@@ -58,9 +60,36 @@ describe.each(SETUPS)('metric stream state on $name', ({ backend, env }) => {
     // Five of them last moved long ago; stream-1 and stream-4 today.
     await runSql(svc.databaseUrl, 'UPDATE metric_streams SET updated_at = ? WHERE stream NOT IN (?, ?)', [Date.UTC(2026, 0, 1), 'stream-1', 'stream-4']);
     const before = Date.now() - 86_400_000;
-    expect(await store.pruneMetricStreams(before, '', 2)).toEqual({ deleted: 2, last: 'stream-2' });
-    expect(await pruneMetricStreams(store, before)).toBe(3);
+    // A page looks at its two streams after `after`, whatever their age; a short page is the last.
+    expect(await store.pruneMetricStreams(before, '', 2)).toEqual({ deleted: 1, last: 'stream-1' });
+    expect(await store.pruneMetricStreams(before, 'stream-1', 2)).toEqual({ deleted: 2, last: 'stream-3' });
+    expect(await store.pruneMetricStreams(before, 'stream-5', 2)).toEqual({ deleted: 1, last: null });
+    expect(await pruneMetricStreams(store, before)).toBe(1);
     expect([...(await store.readMetricStreams(streams)).keys()].sort()).toEqual(['stream-1', 'stream-4']);
     expect(await pruneMetricStreams(store, before)).toBe(0);
+  });
+});
+
+describe.skipIf(POSTGRES_OPTED_OUT)('metric stream pruning on PostgreSQL', () => {
+  it('keeps a stream moved between the read of its page and the delete', async () => {
+    svc = await startTestService({ backend: 'postgres' });
+    const { store } = svc;
+    await store.insertBatch([], undefined, { metricStreams: [move(null, '1796292060000000000', 1, 'stream-a'), move(null, '1796292060000000000', 1, 'stream-b')] });
+    await runSql(svc.databaseUrl, 'UPDATE metric_streams SET updated_at = ?', [Date.UTC(2026, 0, 1)]);
+    // Another collector holds stream-a while moving it: the prune reads it stale, its delete waits.
+    const other = new pg.Client({ connectionString: svc.databaseUrl });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT 1 FROM metric_streams WHERE stream = $1 FOR UPDATE', ['stream-a']);
+      const pruning = store.pruneMetricStreams(Date.now() - 86_400_000, '', 10);
+      await until(async () => (await other.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'DELETE FROM metric_streams%'`)).rowCount === 1, 'the delete waiting');
+      await other.query('UPDATE metric_streams SET updated_at = $1 WHERE stream = $2', [Date.now(), 'stream-a']);
+      await other.query('COMMIT');
+      expect(await pruning).toEqual({ deleted: 1, last: null });
+    } finally {
+      await other.end();
+    }
+    expect([...(await store.readMetricStreams(['stream-a', 'stream-b'])).keys()]).toEqual(['stream-a']);
   });
 });

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, waitForListening, type Running } from '../../bench/server.js';
 import { checkCountMetrics } from '../../collector/otlp/emitters.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
-import { pruneMetricStreams } from '../../src/retention.js';
+import { pruneMetricStreams, startBookkeepingPrune } from '../../src/retention.js';
 import { AGENT_FIXTURES, expectedTotals, loadAgentFixture } from '../support/agent-fixtures.js';
 import { callExport, EXPORTS, grpcClient } from '../support/grpc.js';
 import { encodeProtobuf, otlpAttributes } from '../support/otlp.js';
@@ -133,6 +133,13 @@ describe.each(BACKENDS)('COUNT_METRICS on %s', (backend) => {
     for (const ms of await movedAt()) expect(ms).toBeGreaterThanOrEqual(sent);
     expect(await pruneMetricStreams(svc.store, sent - 86_400_000)).toBe(0);
     expect(await totals(svc.reportingUrl)).toEqual({ events: 2, input_tokens: 100, output_tokens: 10 });
+    // Its mark just over a day old, the minute's point not yet come: the hourly prune at the
+    // shortest retention (1 day) leaves it.
+    await setMovedAt(Date.now() - 86_400_000 - 60_000);
+    const errors: unknown[] = [];
+    await startBookkeepingPrune(svc.store, { outbox: 1, streams: 1 }, Date.now, (e) => errors.push(e), { firstMs: 0, everyMs: 3_600_000 }).stop();
+    expect(errors).toEqual([]);
+    expect(await movedAt()).toHaveLength(2);
     // Counting goes on from the point it stands at.
     await send(svc, tokenUsage([{ type: 'input', sum: 150, start: at(0), time: at(4) }], CUMULATIVE));
     expect(await totals(svc.reportingUrl)).toEqual({ events: 3, input_tokens: 150, output_tokens: 10 });

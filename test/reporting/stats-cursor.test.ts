@@ -70,4 +70,13 @@ describe.each(BACKENDS)('on %s, /v1/stats/current-month pages by exact cost', (b
     const forged = Buffer.from(JSON.stringify([Number(COSTS.p4), 'p4'])).toString('base64url');
     expect((await svc.report(`/v1/stats/current-month?cursor=${forged}`)).status).toBe(400);
   });
+
+  it('limit=0 answers the global figures whatever the cursor', async () => {
+    const whole = await svc.report('/v1/stats/current-month?limit=0');
+    const { body: page } = await svc.report('/v1/stats/current-month?limit=3');
+    const after = await svc.report(`/v1/stats/current-month?limit=0&cursor=${page.next_cursor}`);
+    expect(after.status, JSON.stringify(after.body)).toBe(200);
+    expect(after.body).toEqual(whole.body);
+    expect(after.body).toMatchObject({ projects: [], next_cursor: null });
+  });
 });
