@@ -116,9 +116,8 @@ if (role === 'read') {
   async function insertGroup(group: Insert[]): Promise<void> {
     const retry = {
       forMs: group[0]!.retryForMs,
-      onFailure: (error: Error) => {
-        for (const { id } of group) port.postMessage({ id, failed: toThreadError(error) } satisfies InsertReply);
-      },
+      // One report per failed attempt, as for a single batch: the writer counts each as a storage error.
+      onFailure: (error: Error) => port.postMessage({ id: group[0]!.id, failed: toThreadError(error) } satisfies InsertReply),
     };
     try {
       const inserted = await retrying(retry, () => (insert ??= batchesInserter(db))(group));
