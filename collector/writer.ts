@@ -182,8 +182,11 @@ function mergeExtras(batch: readonly Pending[]): BatchExtras | undefined {
   return { ...(metricStreams.length > 0 && { metricStreams }), ...(outbox.length > 0 && { outbox }) };
 }
 
+/** A metric stream's move in memory, a rough upper bound: its key, resource and counts. */
+const STREAM_MOVE_BYTES = 200;
+
 function extrasBytes(extras: BatchExtras | undefined): number {
-  return extras?.outbox?.reduce((sum, e) => sum + e.body.byteLength, 0) ?? 0;
+  return (extras?.outbox?.reduce((sum, e) => sum + e.body.byteLength, 0) ?? 0) + (extras?.metricStreams?.length ?? 0) * STREAM_MOVE_BYTES;
 }
 
 /** Fixed per-record overhead plus its strings (UTF-16 in memory), a cheap upper-bound estimate. */
