@@ -61,7 +61,8 @@ class Later<T, U> {
  * `items.map(map)` for an answer written by exactJsonAnswer, which makes the elements a slice at a
  * time as it writes them: 10,000 groups or 1,000 series are never built in one piece, and each
  * slice's objects are garbage before the next. Typed as the array it stands for, which it is only
- * to JSON (exactJson gives the same text): use it nowhere else.
+ * to JSON (exactJson gives the same text): use it nowhere else. `map` must not throw: after the
+ * first slice the status is sent, and a throw can only cut the answer short.
  */
 export function mapLater<T, U>(items: readonly T[], map: (item: T) => U): U[] {
   return new Later(items, map) as unknown as U[];

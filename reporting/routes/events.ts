@@ -5,7 +5,7 @@ import { COST_SOURCES } from '../../src/event/schema.js';
 import { once } from '../../src/http/query.js';
 import type { EventCursor, StoredEvent } from '../../src/store/types.js';
 import type { ReportingApi } from '../app.js';
-import { exactJsonAnswer, mapLater } from '../json.js';
+import { exactJsonAnswer } from '../json.js';
 import { FILTER_PARAMS, filtersOf, instantMs, instantParam, limitParam } from '../params.js';
 
 const OPTIONAL_DIMENSIONS = ['provider', 'operation', 'task_label', 'run_id', 'step_id', 'session_id', 'user_id'] as const;
@@ -94,6 +94,6 @@ export function registerEvents(api: ReportingApi): void {
       limit: q.limit,
       after: q.cursor ?? null,
     });
-    return exactJsonAnswer(c, { events: mapLater(page.events, apiEvent), next_cursor: page.next ? encodeCursor(page.next) : null } satisfies z.infer<typeof EventsPage>);
+    return exactJsonAnswer(c, { events: page.events.map(apiEvent), next_cursor: page.next ? encodeCursor(page.next) : null } satisfies z.infer<typeof EventsPage>);
   });
 }
