@@ -68,7 +68,7 @@ const prom = {
     },
   }),
   flushSize: new Histogram({
-    name: 'tokentally_flush_events', help: 'Events per committed transaction',
+    name: 'tokentally_flush_events', help: 'Events per flush handed to the store (SQLite\'s insert thread commits the flushes waiting for it together)',
     buckets: [1, 10, 100, 500, 1000, 2000, 5000, 10000], registers: collectorRegisters,
   }),
   flushSeconds: new Histogram({
@@ -117,7 +117,7 @@ const prom = {
 
 const otel = {
   events: meter.createCounter('tokentally.events', { description: 'Events received, by outcome' }),
-  flushSize: meter.createHistogram('tokentally.flush.events', { description: 'Events per committed transaction' }),
+  flushSize: meter.createHistogram('tokentally.flush.events', { description: 'Events per flush handed to the store (SQLite\'s insert thread commits the flushes waiting for it together)' }),
 };
 
 meter.createObservableGauge('tokentally.queue.events', { description: 'Events waiting for a commit' })
