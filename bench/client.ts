@@ -124,10 +124,14 @@ export async function startClient(load: ClientLoad): Promise<StartedClient> {
     messages.push(m);
     waiting?.();
   });
-  child.on('exit', () => {
+  // 'close', not 'exit': a child's last messages may still be in the pipe when it exits. A fork or
+  // send that fails ends the wait the same way.
+  const ended = () => {
     exited = true;
     waiting?.();
-  });
+  };
+  child.on('close', ended);
+  child.on('error', ended);
   const next = async (): Promise<ClientMessage> => {
     while (messages.length === 0) {
       if (exited) throw new Error(`the ${load.kind} client exited with code ${child.exitCode} before it answered`);
@@ -138,16 +142,22 @@ export async function startClient(load: ClientLoad): Promise<StartedClient> {
     return message;
   };
   child.send(request);
-  const ready = await next().catch((error: unknown) => {
-    child.kill();
-    throw error;
-  });
-  if (!('ready' in ready)) throw new Error(`the ${load.kind} client answered before it was ready`);
+  /** `next()`, the child ended if it fails or answers what `expected` does not accept. */
+  const expect = async <M extends ClientMessage>(expected: (m: ClientMessage) => m is M, what: string): Promise<M> => {
+    try {
+      const message = await next();
+      if (!expected(message)) throw new Error(`the ${load.kind} client ${what}`);
+      return message;
+    } catch (error) {
+      child.kill();
+      throw error;
+    }
+  };
+  const ready = await expect((m): m is Extract<ClientMessage, { ready: true }> => 'ready' in m, 'answered before it was ready');
   return {
     async go() {
       child.send('go');
-      const done = await next();
-      if (!('result' in done)) throw new Error(`the ${load.kind} client sent no result`);
+      const done = await expect((m): m is Extract<ClientMessage, { result: LoadResult }> => 'result' in m, 'sent no result');
       return { ...done.result, client: { ...done.client, buildSeconds: ready.buildSeconds } };
     },
     cancel: () => child.kill(),
@@ -168,5 +178,9 @@ export async function inFreshClients(loads: ClientLoad[]): Promise<ClientResult[
     for (const c of clients) c.cancel();
     throw failed.reason;
   }
-  return Promise.all(clients.map((c) => c.go()));
+  // One client failing ends the others, so their load does not run on into the next measurement.
+  return Promise.all(clients.map((c) => c.go().catch((error: unknown) => {
+    for (const other of clients) other.cancel();
+    throw error;
+  })));
 }
