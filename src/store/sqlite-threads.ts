@@ -89,8 +89,12 @@ export class SqliteWriteThreads {
   private startInsertThread(): Worker {
     const thread = this.start('insert');
     thread.on('message', (reply: InsertReply) => {
+      if ('failed' in reply) {
+        const error = fromThread(reply.failed);
+        for (const onFailure of new Set(reply.ids.map((id) => this.waiting.get(id)!.onFailure))) onFailure(error);
+        return;
+      }
       const waiting = this.waiting.get(reply.id)!;
-      if ('failed' in reply) return waiting.onFailure(fromThread(reply.failed));
       this.waiting.delete(reply.id);
       if (this.waiting.size === 0) thread.unref();
       if ('error' in reply) return waiting.reject(fromThread(reply.error));

@@ -35,7 +35,7 @@ export interface ThreadError {
 }
 /** `failed`: an attempt failed (told of each); `error`: no attempt is left, the batch is not stored. */
 export type InsertReply =
-  | { id: number; inserted: boolean[] } | { id: number; wrote: OutboxWritten } | { id: number; failed: ThreadError } | { id: number; error: ThreadError };
+  | { id: number; inserted: boolean[] } | { id: number; wrote: OutboxWritten } | { ids: number[]; failed: ThreadError } | { id: number; error: ThreadError };
 export type CheckpointRequest = 'checkpoint' | 'close';
 export type ReadRequest = { [R in ReadName]: { id: number; read: R; query: Parameters<SqliteReads[R]>[0] } }[ReadName] | 'close';
 export type ReadReply = { id: number; result: ReturnType<SqliteReads[ReadName]> } | { id: number; error: ThreadError };
@@ -116,8 +116,9 @@ if (role === 'read') {
   async function insertGroup(group: Insert[]): Promise<void> {
     const retry = {
       forMs: group[0]!.retryForMs,
-      // One report per failed attempt, as for a single batch: the writer counts each as a storage error.
-      onFailure: (error: Error) => port.postMessage({ id: group[0]!.id, failed: toThreadError(error) } satisfies InsertReply),
+      // One report per failed attempt for the whole group: each batch's caller is told once, and
+      // callers that share one callback (the writer counts storage errors with it) are told once.
+      onFailure: (error: Error) => port.postMessage({ ids: group.map(({ id }) => id), failed: toThreadError(error) } satisfies InsertReply),
     };
     try {
       const inserted = await retrying(retry, () => (insert ??= batchesInserter(db))(group));
@@ -127,7 +128,7 @@ if (role === 'read') {
     }
   }
   async function write({ id, outbox, retryForMs }: Extract<Write, { outbox: OutboxWrite }>): Promise<void> {
-    const retry = { forMs: retryForMs, onFailure: (error: Error) => port.postMessage({ id, failed: toThreadError(error) } satisfies InsertReply) };
+    const retry = { forMs: retryForMs, onFailure: (error: Error) => port.postMessage({ ids: [id], failed: toThreadError(error) } satisfies InsertReply) };
     try {
       port.postMessage({ id, wrote: await retrying(retry, () => (writeOutbox ??= outboxWriter(db))(outbox)) } satisfies InsertReply);
     } catch (error) {

@@ -129,21 +129,25 @@ describe('SQLite inserts', () => {
     const lock = new Database(file);
     cleanup.push(() => lock.close());
     lock.exec('BEGIN IMMEDIATE');
-    const failures = { a: 0, b: 0, c: 0, d: 0 };
+    const failures = { a: 0, b: 0, c: 0, d: 0, shared: 0 };
     const retry = (batch: keyof typeof failures, forMs = 30_000) => ({ forMs, onFailure: () => failures[batch]++ });
     const a = threads.insert(records('a', 2), retry('a', 2_000));
     await until(() => failures.a > 0, 'the first attempt of batch a');
-    // b, c and d arrive while a is retried; b and c (4 events) go in together, d would make 7.
-    const [b, c, d] = [records('b', 2), [records('c', 1)[0]!, records('b', 1)[0]!], records('d', 3)];
-    const results = [threads.insert(b, retry('b')), threads.insert(c, retry('c')), threads.insert(d, retry('d'))];
+    // b, c, e and f arrive while a is retried; they (6 events) go in together, d would make 9. e and f
+    // share one callback, as the writer's flushes do: it is told once an attempt, as b and c are.
+    const [b, c, d, e, f] = [records('b', 2), [records('c', 1)[0]!, records('b', 1)[0]!], records('d', 3), records('e', 1), records('f', 1)];
+    const shared = retry('shared');
+    const results = [threads.insert(b, retry('b')), threads.insert(c, retry('c')), threads.insert(e, shared), threads.insert(f, shared), threads.insert(d, retry('d'))];
     await expect(a).rejects.toThrow(/database is locked/);
-    await until(() => failures.b > 0 && failures.c > 0, 'an attempt of b and c together');
+    await until(() => failures.b > 0 && failures.c > 0, 'an attempt of b, c, e and f together');
     expect(failures.d).toBe(0);
     lock.exec('ROLLBACK');
-    expect(await Promise.all(results)).toEqual([[true, true], [true, false], [true, true, true]]);
+    expect(await Promise.all(results)).toEqual([[true, true], [true, false], [true], [true], [true, true, true]]);
+    expect(failures.shared).toBe(failures.b);
+    expect(failures.c).toBe(failures.b);
     const reader = readOnly(file);
-    expect(reader.prepare('SELECT COUNT(*) FROM usage_events').pluck().get()).toBe(7);
-    expect(reader.prepare('SELECT SUM(events) FROM usage_daily').pluck().get()).toBe(7);
+    expect(reader.prepare('SELECT COUNT(*) FROM usage_events').pluck().get()).toBe(9);
+    expect(reader.prepare('SELECT SUM(events) FROM usage_daily').pluck().get()).toBe(9);
   });
 
   it.each(['on', 'off'])('serve ingestion and reports alike with SQLITE_WRITE_THREADS=%s', async (setting) => {
