@@ -111,8 +111,9 @@ describe('hostile bodies against a running tokentally serve', () => {
     const outcome = await observe(() => post(path, gzipSync(JSON.stringify(request())), gzipJson));
     expect(outcome.status).toBe(200);
     expectBounded(outcome);
-    // Held in one piece, the slowest probe would wait about as long as the request took.
-    expect(outcome.healthzMs).toBeLessThan(Math.min(STALL_WITHIN_MS, outcome.ms / 3));
+    // Held in one piece, the slowest probe would wait about as long as the request took; half of it
+    // leaves room for the other test files' processes on two cores, which a fast request feels most.
+    expect(outcome.healthzMs).toBeLessThan(Math.min(STALL_WITHIN_MS, outcome.ms / 2));
   }, 60_000);
 
   // One value as large as the decoded body may be (MAX_DECODED_BODY_BYTES, 50 MiB), sent as 50 KB of
