@@ -1,7 +1,8 @@
 import pg from 'pg';
 import type { UsageRecord } from '../event/schema.js';
 import type { ProjectsQuery } from './types.js';
-import { rebuildRollupSql, type SqlDialect } from './query-builder.js';
+import type { SqlDialect } from './query-builder.js';
+import { rebuildRollupSql } from './rollup-check-sql.js';
 import { SUMMARY_TABLES } from './postgres-summaries.js';
 
 /**

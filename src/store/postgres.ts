@@ -11,7 +11,10 @@ import {
 import { inStreamOrder, metricStreamStatement, stalePage, STREAMS_PAGE_SQL, streamMoved } from './metric-streams.js';
 import { ReplicaReads } from './postgres-replica.js';
 import { NO_RETRY, retrying } from './retry.js';
-import { aggregateSql, eventsSql, groupsFromRowsInTurns, pinOrderMismatch, rollupDiffSql, totalsFromGroups, type SqlRow } from './query-builder.js';
+import { eventsSql } from './events-sql.js';
+import { pinOrderMismatch } from './pin-order.js';
+import { aggregateSql, groupsFromRowsInTurns, totalsFromGroups, type SqlRow } from './query-builder.js';
+import { rollupDiffSql } from './rollup-check-sql.js';
 import { metricsFromRow } from './sums.js';
 import { eventKey } from './types.js';
 import { PostgresBudgets } from './postgres-budgets.js';

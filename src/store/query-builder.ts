@@ -1,7 +1,7 @@
-import type { AggregateQuery, AggregateResult, PinOrderMismatch, Dimension, EventsQuery, Filters, GroupKey, Metrics, Source, TimeBucket } from './types.js';
+import type { AggregateQuery, AggregateResult, Dimension, Filters, GroupKey, Metrics, Source, TimeBucket } from './types.js';
 import { METRIC_NAMES } from './types.js';
 import { formatOffset, type ZoneSegment } from '../zone.js';
-import { CARRIED_ROWS, exactSplit, exactTerms, metricParts, metricsFromRow, orderTerm, regrouped, rollupFromRaw, rollupMetricColumns, selectList, type SqlValue, type SumPart } from './sums.js';
+import { CARRIED_ROWS, exactSplit, exactTerms, metricParts, metricsFromRow, orderTerm, regrouped, selectList, type SqlValue, type SumPart } from './sums.js';
 
 /**
  * The report queries, written once in the SQL both backends share (`?` placeholders, CASE, COALESCE,
@@ -110,7 +110,7 @@ function rawBucketGroups(query: AggregateQuery, table: string, where: (params: u
   return `(SELECT ${columns.join(', ')}, ${selectList(parts)} FROM ${table} WHERE ${where(params)} GROUP BY ${names.join(', ')}) AS bucketed`;
 }
 
-function filterClauses(filters: Filters, dialect: SqlDialect, params: unknown[]): string[] {
+export function filterClauses(filters: Filters, dialect: SqlDialect, params: unknown[]): string[] {
   return Object.entries(filters).flatMap(([dimension, values]) => {
     if (!values) return [];
     const column = COLUMN[dimension as Dimension];
@@ -126,7 +126,7 @@ function filterClauses(filters: Filters, dialect: SqlDialect, params: unknown[])
   });
 }
 
-function utcDay(ms: number): string {
+export function utcDay(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
 }
 
@@ -143,7 +143,7 @@ function whereClause(query: AggregateQuery, dialect: SqlDialect, params: unknown
 const TABLE = { rollup: 'usage_daily', raw: 'usage_events' } as const;
 
 /** The rollup's primary key, in its order (both backends). */
-const ROLLUP_KEY = ['day', 'project', 'agent_id', 'model', 'provider', 'task_label'];
+export const ROLLUP_KEY = ['day', 'project', 'agent_id', 'model', 'provider', 'task_label'];
 
 /**
  * The leading part of the rollup's key that holds every grouped column, or null when that is the
@@ -319,110 +319,4 @@ export function totalsFromGroups(query: AggregateQuery, result: Omit<AggregateRe
   const sums = Object.fromEntries(METRIC_NAMES.map((m) => [m, 0])) as unknown as Metrics;
   for (const { metrics } of result.groups) for (const m of METRIC_NAMES) sums[m] += metrics[m];
   return METRIC_NAMES.every((m) => Number.isSafeInteger(sums[m])) ? sums : null;
-}
-
-export function eventsSql(query: EventsQuery, dialect: SqlDialect): Sql {
-  const params: unknown[] = [];
-  const clauses = filterClauses(query.filters, dialect, params);
-  if (query.from !== null) clauses.push('ts >= ?'), params.push(query.from);
-  if (query.to !== null) clauses.push('ts < ?'), params.push(query.to);
-  if (query.after) clauses.push('(ts < ? OR (ts = ? AND seq < ?))'), params.push(query.after.ts, query.after.ts, query.after.seq);
-  const where = clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
-  params.push(query.limit + 1);
-  return { sql: `SELECT * FROM usage_events ${where} ORDER BY ts DESC, seq DESC LIMIT ?`, params };
-}
-
-/** The dimensions a rollup row's `hours` mask (SQLite, migration 0014) can narrow an event list by. */
-const HOUR_DIMENSIONS = ['project', 'agent', 'model'] as const satisfies readonly Dimension[];
-const HOUR_MS = 3_600_000;
-/** The bitwise OR of the `hours` masks of a group (SQLite has no such aggregate): bit by bit. */
-const HOURS_OR = Array.from({ length: 24 }, (_, bit) => `MAX(hours & ${2 ** bit})`).join(' | ');
-
-/**
- * The UTC days, latest first, that hold events a page may list, each with the mask of its hours
- * that do, by the query's project, agent and model filters; null when it has none of those filters.
- */
-export function eventDaysSql(query: EventsQuery, dialect: SqlDialect): Sql | null {
-  const filters = Object.fromEntries(HOUR_DIMENSIONS.flatMap((d) => (query.filters[d] ? [[d, query.filters[d]]] : []))) as Filters;
-  if (!dialect.rollupHours || Object.keys(filters).length === 0) return null;
-  const params: unknown[] = [];
-  const clauses = filterClauses(filters, dialect, params);
-  const to = query.after ? query.after.ts + 1 : query.to;
-  if (query.from !== null) clauses.push('day >= ?'), params.push(utcDay(query.from));
-  if (to !== null) clauses.push('day <= ?'), params.push(utcDay(to - 1));
-  return { sql: `SELECT day, ${HOURS_OR} AS hours FROM usage_daily WHERE ${clauses.join(' AND ')} GROUP BY day ORDER BY day DESC`, params };
-}
-
-/**
- * The spans of time, latest first, that the days' hours cover (rows as eventDaysSql gives them):
- * one per run of consecutive hours, so a value found in every hour is read in one pass.
- */
-export function hourSpans(days: readonly { day: string; hours: number }[]): { from: number; to: number }[] {
-  const spans: { from: number; to: number }[] = [];
-  for (const { day, hours } of days) {
-    const midnight = Date.parse(`${day}T00:00:00Z`);
-    for (let bit = 23; bit >= 0; bit--) {
-      if ((hours & (2 ** bit)) === 0) continue;
-      const from = midnight + bit * HOUR_MS;
-      const last = spans[spans.length - 1];
-      if (last && last.from === from + HOUR_MS) last.from = from;
-      else spans.push({ from, to: from + HOUR_MS });
-    }
-  }
-  return spans;
-}
-
-/**
- * Where the raw events are complete: read inside each statement, so a prune committing meanwhile
- * can never make a verify or a rebuild work from a stale horizon.
- */
-const HORIZON = 'COALESCE((SELECT horizon FROM raw_retention WHERE id = 1), 0)';
-
-const ROLLUP_KEY_COLUMNS = ROLLUP_KEY.join(', ');
-
-/**
- * The rollup as it should be, computed from the raw events kept: those from the retention horizon
- * on (older days exist only as rollups). The same query verifies and rebuilds. Its sums are read
- * so that they cannot overflow, however many events a rollup key holds (see sums.ts).
- */
-function rawAsRollupSql(dialect: SqlDialect): string {
-  const { parts, columns } = rollupFromRaw(dialect.rollupHigh);
-  const hours = dialect.rollupHours ? [`SUM(DISTINCT 1 << (ts / ${HOUR_MS} % 24)) AS hours`] : [];
-  return `SELECT ${ROLLUP_KEY_COLUMNS}, ${[...columns, ...hours.map(() => 'hours')].join(', ')} FROM (
-    SELECT ${dialect.utcDay('ts')} AS day, project, agent_id, model, provider, task_label, ${[selectList(parts), ...hours].join(', ')}
-    FROM usage_events WHERE ts >= ${HORIZON} GROUP BY 1, 2, 3, 4, 5, 6) AS per_key`;
-}
-
-const rollupColumns = (dialect: SqlDialect) =>
-  [ROLLUP_KEY_COLUMNS, ...rollupMetricColumns(dialect.rollupHigh), ...(dialect.rollupHours ? ['hours'] : [])].join(', ');
-
-/** The rollup rows from the horizon's day on. */
-function keptRollupSql(dialect: SqlDialect): string {
-  return `SELECT ${rollupColumns(dialect)} FROM usage_daily WHERE day >= ${dialect.utcDay(HORIZON)}`;
-}
-
-/** Rollup rows from the horizon on that differ from the raw sums, counted from both sides, as `mismatches`. */
-export function rollupDiffSql(dialect: SqlDialect): string {
-  const raw = rawAsRollupSql(dialect);
-  const kept = keptRollupSql(dialect);
-  return `SELECT (SELECT COUNT(*) FROM (${raw} EXCEPT ${kept}) AS missing)
-      + (SELECT COUNT(*) FROM (${kept} EXCEPT ${raw}) AS extra) AS mismatches`;
-}
-
-/** Rebuilding the rollup from the horizon on: delete those rows, then refill them from raw. */
-export function rebuildRollupSql(dialect: SqlDialect): string[] {
-  return [
-    `DELETE FROM usage_daily WHERE day >= ${dialect.utcDay(HORIZON)}`,
-    `INSERT INTO usage_daily (${rollupColumns(dialect)}) ${rawAsRollupSql(dialect)}`,
-  ];
-}
-
-/** How a requested pin order differs from the pinned set; null when it is exactly that set. */
-export function pinOrderMismatch(pinned: ReadonlySet<string>, ids: readonly string[]): PinOrderMismatch | null {
-  const wanted = new Set(ids);
-  const mismatch = {
-    missing: [...pinned].filter((id) => !wanted.has(id)).sort(),
-    unexpected: [...wanted].filter((id) => !pinned.has(id)).sort(),
-  };
-  return mismatch.missing.length || mismatch.unexpected.length ? mismatch : null;
 }

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { eventDaysSql, eventsSql, hourSpans } from './query-builder.js';
+import { eventDaysSql, eventsSql, hourSpans } from './events-sql.js';
 import { SQLITE_DIALECT } from './sqlite-queries.js';
 import type { EventsPage, EventsQuery, StoredEvent } from './types.js';
 
