@@ -12,24 +12,35 @@ export const attribute = (key: string, value: string | number | boolean, double 
   value: typeof value === 'string' ? { stringValue: value } : typeof value === 'boolean' ? { boolValue: value } : double ? { doubleValue: value } : { intValue: value },
 });
 
-/** Span ids of the template: a marker, the span's index, and four bytes each request overwrites. */
-const templateSpanId = (i: number) => Buffer.from([0xb0, 0x0b, i >> 8, i & 0xff, 0, 0, 0, 0]);
+/** Where the template's trace id and span end times sit in its bytes, so that each request rewrites them. */
+interface GenAiTemplate {
+  bytes: Buffer;
+  traceOffsets: number[];
+  endOffsets: number[];
+  startOffsets: number[];
+  endNanos: bigint;
+}
+
+/** The span's duration in the template. */
+const CALL_NANOS = 1_500_000_000n;
 
 /**
- * One protobuf ExportTraceServiceRequest of `spans` GenAI chat spans, encoded once, and where each
- * span id sits in the bytes, so a request only stamps its number into them (every span is new).
+ * One protobuf ExportTraceServiceRequest of `spans` GenAI chat spans of one trace, encoded once,
+ * and where its trace id and times sit in the bytes: each request writes a new trace id and later
+ * times into a copy, as an exporter's next batch carries the next calls.
  */
-function template(spans: number): { bytes: Buffer; idOffsets: number[] } {
+function template(spans: number): GenAiTemplate {
   const traceId = randomBytes(16);
-  const nowNanos = BigInt(Date.now()) * 1_000_000n;
+  // An hour back, so that the times each request moves forward stay in the past.
+  const endNanos = (BigInt(Date.now()) - 3_600_000n) * 1_000_000n;
   const message = otlpTypes.traces.request.fromObject({
     resourceSpans: [{
       resource: { attributes: [attribute('service.name', 'bench-agent'), attribute('tokentally.project', 'bench')] },
       scopeSpans: [{
         scope: { name: 'bench', version: '1.0.0' },
         spans: Array.from({ length: spans }, (_, i) => ({
-          traceId, spanId: templateSpanId(i), name: 'chat', kind: 3,
-          startTimeUnixNano: String(nowNanos - 1_500_000_000n), endTimeUnixNano: String(nowNanos),
+          traceId, spanId: Buffer.from([0xb0, 0x0b, i >> 8, i & 0xff, 0x5e, 0x1f, 0xca, 0x11]), name: 'chat', kind: 3,
+          startTimeUnixNano: String(endNanos - CALL_NANOS), endTimeUnixNano: String(endNanos),
           attributes: [
             attribute('gen_ai.operation.name', 'chat'), attribute('gen_ai.provider.name', 'openai'),
             attribute('gen_ai.request.model', MODELS[i % MODELS.length]!), attribute('gen_ai.usage.input_tokens', 200 + i),
@@ -40,8 +51,24 @@ function template(spans: number): { bytes: Buffer; idOffsets: number[] } {
     }],
   });
   const bytes = Buffer.from(otlpTypes.traces.request.encode(message).finish());
-  const idOffsets = Array.from({ length: spans }, (_, i) => bytes.indexOf(templateSpanId(i)) + 4);
-  return { bytes, idOffsets };
+  // Span.start_time_unix_nano and end_time_unix_nano are fixed64 fields 7 and 8 (tags 0x39, 0x41).
+  const fixed64 = (tag: number, nanos: bigint) => {
+    const field = Buffer.alloc(9, tag);
+    field.writeBigUInt64LE(nanos, 1);
+    return field;
+  };
+  const offsetsOf = (value: Buffer, within = 0) => {
+    const found: number[] = [];
+    for (let at = bytes.indexOf(value); at >= 0; at = bytes.indexOf(value, at + 1)) found.push(at + within);
+    if (found.length !== spans) throw new Error(`found ${found.length} of ${spans} values in the encoded spans`);
+    return found;
+  };
+  return {
+    bytes, endNanos,
+    traceOffsets: offsetsOf(traceId),
+    startOffsets: offsetsOf(fixed64(0x39, endNanos - CALL_NANOS), 1),
+    endOffsets: offsetsOf(fixed64(0x41, endNanos), 1),
+  };
 }
 
 /** A trace load: the collector's HTTP URL, spans per request, and how long over how many connections. */
@@ -63,12 +90,20 @@ export async function runOtlpLoad(options: TraceLoadOptions, body = genAiTraceBo
   });
 }
 
-/** The n-th body of the GenAI trace load: `spans` chat spans with usage, every span id new. */
+/**
+ * The n-th body of the GenAI trace load: `spans` chat spans with usage in a trace of their own (its
+ * id scattered by n, as random trace ids are), ending n ms after the template's calls.
+ */
 export function genAiTraceBodies(spans: number): (n: number) => Buffer {
-  const { bytes, idOffsets } = template(spans);
+  const { bytes, traceOffsets, startOffsets, endOffsets, endNanos } = template(spans);
   return (n) => {
     const body = Buffer.from(bytes);
-    for (const offset of idOffsets) body.writeUInt32BE(n, offset);
+    // A multiplicative hash is a bijection on 32 bits: a new trace id per request, in no order.
+    const scattered = Math.imul(n + 1, 0x9e3779b1) >>> 0;
+    for (const offset of traceOffsets) body.writeUInt32BE(scattered, offset);
+    const end = endNanos + BigInt(n) * 1_000_000n;
+    for (const offset of endOffsets) body.writeBigUInt64LE(end, offset);
+    for (const offset of startOffsets) body.writeBigUInt64LE(end - CALL_NANOS, offset);
     return body;
   };
 }

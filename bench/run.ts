@@ -328,6 +328,13 @@ const PROFILED_LOADS: Record<string, { what: string; unit?: string; load: (urls:
     unit: 'records',
     load: ({ collector }) => logsLoad(collector, 'http', 1000),
   },
+  'usage-100': { what: 'POST /v1/usage, 100-event batches', load: ({ collector }) => usageLoad(collector, 100) },
+  'logs-http-100': {
+    what: 'POST /v1/logs, 100 Claude Code and Codex records per request',
+    unit: 'records',
+    load: ({ collector }) => logsLoad(collector, 'http', 100),
+  },
+  traces: { what: 'POST /v1/traces, 100 GenAI spans per request', load: ({ collector }) => otlpLoad(collector) },
   'logs-grpc': {
     what: 'gRPC LogsService/Export, 1,000 Claude Code and Codex records per request',
     unit: 'records',
