@@ -1,4 +1,5 @@
 import autocannon from 'autocannon';
+import { randomBytes } from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
 import { makeEvents } from './events.js';
 import { percentile } from './reports.js';
@@ -11,6 +12,12 @@ export interface LoadOptions {
   seconds: number;
   /** Requests per second, evenly spaced, sent when due (see pace); absent: as fast as the server answers. */
   rate?: number;
+  /**
+   * `scattered`: each event's id leads with 16 hex digits of its own, so a request's ids fall all
+   * over the id index, as random ids (UUIDs, OTLP log records' request ids and hashes) do; absent:
+   * a request's ids share their start and land together.
+   */
+  ids?: 'scattered';
 }
 
 export interface LoadResult {
@@ -156,6 +163,7 @@ export function usageBodies(options: LoadOptions, first: number): (n: number) =>
   const run = runs++;
   const templates = Array.from({ length: Math.ceil(poolEvents(options) / options.batch) }, (_, t) => {
     const events = makeEvents(first + t * options.batch, options.batch, MARK);
+    if (options.ids === 'scattered') for (const event of events) event.id = `${randomBytes(8).toString('hex')}${event.id}`;
     return JSON.stringify(options.batch === 1 ? events[0] : { events }).split(MARK);
   });
   return (n) => templates[n % templates.length]!.join(`p${process.pid}r${run}q${n}`);
