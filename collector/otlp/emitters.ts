@@ -225,10 +225,30 @@ export function emitterOf(resource: Attributes, scope: { name: string }): Emitte
   return (typeof service === 'string' ? BY_SERVICE.get(service) : undefined) ?? BY_SCOPE.get(scope.name);
 }
 
-/** The names a log record goes by: its OTLP eventName, its `event.name` attribute, a string body. */
-function eventNames(record: LogRecord): string[] {
+/** The event name of a log record that is one of `events`: its OTLP eventName, its `event.name` attribute, a string body, in that order. */
+function eventNamed(record: LogRecord, events: readonly string[]): string | undefined {
+  if (events.includes(record.eventName)) return record.eventName;
   const attribute = record.attributes.get('event.name');
-  return [record.eventName, typeof attribute === 'string' ? attribute : '', typeof record.body === 'string' ? record.body : ''];
+  if (typeof attribute === 'string' && events.includes(attribute)) return attribute;
+  return typeof record.body === 'string' && events.includes(record.body) ? record.body : undefined;
+}
+
+/** What tells a profile's per-call record, made once per profile rather than per record. */
+interface CallTest {
+  where: readonly [string, string][];
+  /** Its input and output count attributes: the record must have one. */
+  counts: readonly string[];
+}
+
+const callTests = new WeakMap<EmitterProfile, CallTest>();
+
+function callTest(profile: EmitterProfile): CallTest {
+  let test = callTests.get(profile);
+  if (test === undefined) {
+    const counts = [...(profile.tokens.input_tokens ?? []), ...(profile.tokens.output_tokens ?? [])];
+    callTests.set(profile, (test = { where: Object.entries(profile.call.where ?? {}), counts }));
+  }
+  return test;
 }
 
 /**
@@ -239,10 +259,10 @@ export function perCallProfile(record: LogRecord): { profile: EmitterProfile; ev
   const emitter = emitterOf(record.resource, record.scope);
   if (emitter?.counted === 'spans') return undefined;
   const profile = emitter ?? GENAI_EVENT;
-  const event = eventNames(record).find((name) => profile.call.events.includes(name));
+  const event = eventNamed(record, profile.call.events);
   if (event === undefined) return undefined;
-  for (const [key, value] of Object.entries(profile.call.where ?? {})) if (record.attributes.get(key) !== value) return undefined;
-  const counts = [...(profile.tokens.input_tokens ?? []), ...(profile.tokens.output_tokens ?? [])];
+  const { where, counts } = callTest(profile);
+  for (const [key, value] of where) if (record.attributes.get(key) !== value) return undefined;
   return counts.some((name) => record.attributes.has(name)) ? { profile, event } : undefined;
 }
 

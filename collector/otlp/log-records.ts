@@ -142,20 +142,24 @@ function resourceJson(resource: KeyValueList): string {
 
 /** Attributes as `[[key, value], …]` in key order (UTF-16 code units), so the hash does not depend on the order they were sent in. */
 function entries(values: KeyValueList): string {
-  const keys = sortedKeys(values);
+  const { keys, openings } = sortedKeys(values);
   let json = '[';
-  for (let i = 0; i < keys.length; i++) json += `${i === 0 ? '' : ','}[${quote(keys[i]!)},${canonical(values.get(keys[i]!)!)}]`;
+  for (let i = 0; i < keys.length; i++) json += `${openings[i]}${canonical(values.get(keys[i]!)!)}]`;
   return `${json}]`;
 }
 
-/** The keys of the last list sorted, and in the order they came: an emitter's records mostly share their keys in one order. */
+/**
+ * The keys of the last list in the order they came, and sorted with the JSON that opens each one's
+ * entry (`,["key",`): an emitter's records mostly share their keys in one order.
+ */
 let lastKeys: string[] = [];
-let lastSorted: string[] = [];
+let lastSorted: { keys: readonly string[]; openings: readonly string[] } = { keys: [], openings: [] };
 
-function sortedKeys(values: KeyValueList): readonly string[] {
+function sortedKeys(values: KeyValueList): { keys: readonly string[]; openings: readonly string[] } {
   if (!sameKeys(values, lastKeys)) {
     lastKeys = [...values.keys()];
-    lastSorted = [...lastKeys].sort();
+    const keys = [...lastKeys].sort();
+    lastSorted = { keys, openings: keys.map((key, i) => `${i === 0 ? '' : ','}[${quote(key)},`) };
   }
   return lastSorted;
 }

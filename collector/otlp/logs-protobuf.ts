@@ -52,7 +52,7 @@ function logRecord(
       case TIME: timeNanos = r.fixed64(); break;
       case OBSERVED: observedNanos = r.fixed64(); break;
       case SEVERITY_NUMBER: severityNumber = r.int32(); break;
-      case SEVERITY_TEXT: severityText = r.string(r.end()); break;
+      case SEVERITY_TEXT: severityText = r.recurring(r.end()); break;
       case BODY: body = wholeValue(r, r.end(), body); break;
       case ATTRIBUTES: {
         const found = wholeKeyValue(r, r.end(), attributes);
@@ -62,7 +62,7 @@ function logRecord(
       }
       case TRACE_ID: traceId = hex(r, r.end()); break;
       case SPAN_ID: spanId = hex(r, r.end()); break;
-      case EVENT_NAME: eventName = r.string(r.end()); break;
+      case EVENT_NAME: eventName = r.recurring(r.end()); break;
       default: r.skip(t & 7);
     }
   }

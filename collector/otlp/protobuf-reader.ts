@@ -51,9 +51,23 @@ export function idIssue(hex: string, bytes: number, name: string, required: bool
   return { path: [name], message: `must be ${bytes} bytes (${bytes * 2} hex digits)` };
 }
 
+/** Buffer's own UTF-8 decoder, which its `toString` calls after checking its arguments (node:buffer). */
+interface NativeSlices {
+  utf8Slice(start: number, end: number): string;
+}
+
+/** `Wire.recurring`'s strings, by a hash of their bytes: the last one decoded in each slot. */
+const RECURRING_SLOTS = 1024;
+const MAX_RECURRING_BYTES = 64;
+const recurringStrings: (string | undefined)[] = new Array(RECURRING_SLOTS).fill(undefined);
+
 export class Wire {
   pos = 0;
-  constructor(readonly buf: Buffer) {}
+  /** For the fixed-width numbers: DataView's reads are compiled inline, Buffer's readDoubleLE is not. */
+  private readonly view: DataView;
+  constructor(readonly buf: Buffer) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
 
   /** A tag, a length, an enum or a uint32: the varint's low 32 bits, as protobufjs reads them (the scan has held it to ten bytes). */
   uint32(): number {
@@ -105,13 +119,13 @@ export class Wire {
   }
 
   fixed64(): bigint {
-    const value = this.buf.readBigUInt64LE(this.pos);
+    const value = this.view.getBigUint64(this.pos, true);
     this.pos += 8;
     return value;
   }
 
   double(): number {
-    const value = this.buf.readDoubleLE(this.pos);
+    const value = this.view.getFloat64(this.pos, true);
     this.pos += 8;
     return value;
   }
@@ -123,8 +137,35 @@ export class Wire {
   }
 
   string(end: number): string {
-    const value = this.buf.toString('utf8', this.pos, end);
+    // Buffer's own decoder, without toString's argument checks and encoding lookup (a tenth of
+    // the reading's time): the scan has checked the bounds and the UTF-8.
+    const value = (this.buf as unknown as NativeSlices).utf8Slice(this.pos, end);
     this.pos = end;
+    return value;
+  }
+
+  /**
+   * A string that recurs from record to record (an attribute key, a scope name): the one decoded
+   * before when its bytes are the same, so the records share one string instead of each allocating
+   * and hashing its own. Only ASCII strings are kept; the others are decoded as `string` does.
+   */
+  recurring(end: number): string {
+    const { buf, pos } = this;
+    const length = end - pos;
+    if (length === 0 || length > MAX_RECURRING_BYTES) return this.string(end);
+    const slot = (length * 0x9e5 + buf[pos]! * 0x3b + buf[pos + (length >> 1)]! * 0x11 + buf[end - 1]!) & (RECURRING_SLOTS - 1);
+    const known = recurringStrings[slot];
+    if (known !== undefined && known.length === length) {
+      let i = 0;
+      while (i < length && buf[pos + i] === known.charCodeAt(i)) i++;
+      if (i === length) {
+        this.pos = end;
+        return known;
+      }
+    }
+    const value = this.string(end);
+    // As many UTF-16 units as bytes: every byte is ASCII, which the comparison above relies on.
+    if (value.length === length) recurringStrings[slot] = value;
     return value;
   }
 
@@ -246,7 +287,7 @@ export function wholeKeyValue(r: Wire, end: number, into: Map<string, AnyValue>)
   let state: WholeState | undefined;
   while (r.pos < end) {
     const tag = r.uint32();
-    if (tag === ((1 << 3) | WireType.Length)) key = r.string(r.end());
+    if (tag === ((1 << 3) | WireType.Length)) key = r.recurring(r.end());
     else if (tag === ((2 << 3) | WireType.Length)) {
       const valueEnd = r.end();
       const scalar: AttributeValue | null | undefined = state === undefined ? scalarsOnly(r, valueEnd, value) : undefined;
@@ -284,8 +325,8 @@ function scalarsOnly(r: Wire, end: number, current: AttributeValue | null): Attr
 export function scope(r: Wire, end: number, into: { name: string; version: string }): void {
   while (r.pos < end) {
     const tag = r.uint32();
-    if (tag === ((1 << 3) | WireType.Length)) into.name = r.string(r.end());
-    else if (tag === ((2 << 3) | WireType.Length)) into.version = r.string(r.end());
+    if (tag === ((1 << 3) | WireType.Length)) into.name = r.recurring(r.end());
+    else if (tag === ((2 << 3) | WireType.Length)) into.version = r.recurring(r.end());
     else r.skip(tag & 7);
   }
 }

@@ -208,8 +208,12 @@ class Scan {
   }
 }
 
-/** ASCII is checked here; only text with other bytes goes to the native checker. */
+/**
+ * ASCII is checked here, its bytes or'ed together (no branch per byte); only text with other bytes
+ * goes to the native checker.
+ */
 function isUtf8Text(buf: Buffer, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (buf[i]! >= 0x80) return isUtf8(buf.subarray(i, end));
-  return true;
+  let bits = 0;
+  for (let i = start; i < end; i++) bits |= buf[i]!;
+  return bits < 0x80 || isUtf8(buf.subarray(start, end));
 }

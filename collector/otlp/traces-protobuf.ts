@@ -174,7 +174,7 @@ function scalarKeyValue(r: Wire, end: number, into: Map<string, AttributeValue>,
   let value: AttributeValue | undefined;
   while (r.pos < end) {
     const t = r.uint32();
-    if (t === KEY && key === undefined) name = r.string(r.end());
+    if (t === KEY && key === undefined) name = r.recurring(r.end());
     else if (t === VALUE) value = scalarValue(r, r.end(), value);
     else r.skip(t & 7);
   }
