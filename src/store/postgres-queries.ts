@@ -22,6 +22,7 @@ export const POSTGRES_DIALECT: SqlDialect = {
   pregroupsRollup: false,
   pregroupsRawBuckets: true,
   rollupHigh: false,
+  narrowSum: 'narrow_sum',
   rollupHours: false,
   rawBucket: {
     hour: (local, suffix) => `to_char(${utc(local)}, 'YYYY-MM-DD"T"HH24:00:00') || ${suffix}`,

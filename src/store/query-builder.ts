@@ -43,6 +43,8 @@ export interface SqlDialect {
   pregroupsRawBuckets?: boolean;
   /** The rollup keeps each sum in two columns, `<metric>` and `<metric>_hi` (SQLite; see sums.ts). */
   rollupHigh: boolean;
+  /** The aggregate a narrow reading sums BIGINTs with in place of SUM, wide reading SUM (PostgreSQL; see sums.ts). */
+  narrowSum?: string;
   /** The rollup says which hours of its day hold its events (SQLite, migration 0014; see eventDaysSql). */
   rollupHours: boolean;
   /**
@@ -213,7 +215,7 @@ export function aggregateSql(
 ): { totals: AggregateSql; groups: AggregateSql } {
   const totalsRead = reading({ ...original, source: original.totalsSource ?? original.source }, summaries.totals);
   const totalParams: unknown[] = [];
-  const totalParts = metricParts(totalsRead.columns, dialect.rollupHigh, wide);
+  const totalParts = metricParts(totalsRead.columns, dialect.rollupHigh, wide, dialect.narrowSum);
   const totals = {
     sql: `SELECT ${selectList(totalParts)} FROM ${totalsRead.table} WHERE ${whereClause(totalsRead.query, dialect, totalParams)}`,
     params: totalParams,
@@ -223,16 +225,17 @@ export function aggregateSql(
   const { query, table: read, columns } = reading(original, summaries.groups);
   const table = !summaries.groups && query.source === 'raw' && query.groupBy.includes('run') ? dialect.rawTableByRun : read;
   const params: unknown[] = [];
-  const tableParts = metricParts(columns, dialect.rollupHigh, wide);
+  const tableParts = metricParts(columns, dialect.rollupHigh, wide, dialect.narrowSum);
+  const regroup = !wide && dialect.narrowSum ? dialect.narrowSum : 'SUM';
   const bucketed = dialect.pregroupsRawBuckets && query.source === 'raw' && query.groupBy.some((g) => !(g in COLUMN));
   if (bucketed) {
     const keys = query.groupBy.map((g) => (g in COLUMN ? `k_${g}` : `${dialect.rawBucket[g as TimeBucket](`b_${g}`, `x_${g}`)} AS k_${g}`));
-    return { totals, groups: groupsSql(query, keys, rawBucketGroups(query, table, (p) => whereClause(query, dialect, p), tableParts, params), regrouped(tableParts), params) };
+    return { totals, groups: groupsSql(query, keys, rawBucketGroups(query, table, (p) => whereClause(query, dialect, p), tableParts, params), regrouped(tableParts, regroup), params) };
   }
   const keys = query.groupBy.map((g) => `${groupExpression(query, g, dialect, params)} AS k_${g}`);
   const where = whereClause(query, dialect, params);
   const prefix = dialect.pregroupsRollup && !summaries.groups && query.source === 'rollup' && query.groupBy.length > 0 ? rollupKeyPrefix(query.groupBy) : null;
-  const parts = prefix ? regrouped(tableParts) : tableParts;
+  const parts = prefix ? regrouped(tableParts, regroup) : tableParts;
   const rows = prefix
     ? `(SELECT ${prefix.join(', ')}, ${selectList(tableParts)} FROM ${table} WHERE ${where} GROUP BY ${prefix.join(', ')}) AS pregrouped`
     : `${table} WHERE ${where}`;
