@@ -120,11 +120,12 @@ export type SqlValue = number | bigint | string | null;
  * A metric above 2^53 − 1 is kept in `exact` too, its number being the nearest double.
  */
 export function metricsFromRow(row: Record<string, SqlValue>, parts: readonly SumPart[]): ExactMetrics | null {
-  const wide: Partial<Record<keyof Metrics, bigint>> = {};
-  const metrics = Object.fromEntries(METRIC_NAMES.map((m) => [m, 0])) as unknown as ExactMetrics;
+  let wide: Partial<Record<keyof Metrics, bigint>> | undefined;
+  const metrics = zeroMetrics();
   for (const p of parts) {
     const value = row[p.alias] ?? 0;
     if (typeof value === 'bigint') {
+      wide ??= {};
       wide[p.metric] = (wide[p.metric] ?? 0n) + (value << BigInt(p.shift));
     } else {
       const n = Number(value);
@@ -132,11 +133,19 @@ export function metricsFromRow(row: Record<string, SqlValue>, parts: readonly Su
       metrics[p.metric] += n;
     }
   }
-  for (const [m, value] of Object.entries(wide) as [keyof Metrics, bigint][]) {
+  for (const [m, value] of Object.entries(wide ?? {}) as [keyof Metrics, bigint][]) {
     metrics[m] = Number(value);
     if (!Number.isSafeInteger(metrics[m])) (metrics.exact ??= {})[m] = value;
   }
   return metrics;
+}
+
+/**
+ * Metrics of zero as one object literal, so that every group's metrics share its shape: made with
+ * Object.fromEntries they were dictionaries, and reading a report's 1,001 rows took 1.9-2.5 ms instead of 0.8-0.9.
+ */
+function zeroMetrics(): ExactMetrics {
+  return { events: 0, input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0, cost_nanos: 0, reported_cost_nanos: 0, unpriced_events: 0 } satisfies Record<(typeof METRIC_NAMES)[number], number>;
 }
 
 /**
