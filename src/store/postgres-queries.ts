@@ -16,8 +16,9 @@ export const POSTGRES_DIALECT: SqlDialect = {
   rollupBucket: {
     day: `to_char(day, 'YYYY-MM-DD')`,
     week: `to_char(date_trunc('week', day::timestamp), 'YYYY-MM-DD')`,
-    month: `to_char(day, 'YYYY-MM')`,
+    month: `to_char(date_trunc('month', day::timestamp), 'YYYY-MM')`,
   },
+  rollupBucketGroup: { day: 'day', week: `date_trunc('week', day::timestamp)`, month: `date_trunc('month', day::timestamp)` },
   rawTableByRun: 'usage_events',
   pregroupsRollup: false,
   pregroupsRawBuckets: true,

@@ -26,6 +26,12 @@ export interface SqlDialect {
   utcDay: (ts: string) => string;
   /** Buckets of the rollup, from its UTC `day` column; weeks start on Monday (ISO 8601). */
   rollupBucket: Record<'day' | 'week' | 'month', string>;
+  /**
+   * What to group rollup rows by for each bucket, `rollupBucket` then being made of it once per
+   * group (PostgreSQL: to_char per row cost 30 days by agent × day 1.8 ms of its 8.2, 60 days by
+   * project × week 3.8 of 9.2).
+   */
+  rollupBucketGroup?: Record<'day' | 'week' | 'month', string>;
   /** The raw table as a report grouped by run should read it (SQLite needs telling to use the run index). */
   rawTableByRun: string;
   /**
@@ -239,11 +245,15 @@ export function aggregateSql(
   const rows = prefix
     ? `(SELECT ${prefix.join(', ')}, ${selectList(tableParts)} FROM ${table} WHERE ${where} GROUP BY ${prefix.join(', ')}) AS pregrouped`
     : `${table} WHERE ${where}`;
-  return { totals, groups: groupsSql(query, keys, rows, parts, params) };
+  const bucketGroups = query.source === 'rollup' ? dialect.rollupBucketGroup as Partial<Record<GroupKey, string>> | undefined : undefined;
+  return { totals, groups: groupsSql(query, keys, rows, parts, params, query.groupBy.map((g) => bucketGroups?.[g] ?? `k_${g}`)) };
 }
 
-/** The groups' query over `rows` (a table and its WHERE, or a subquery), ordered, paged and limited. */
-function groupsSql(query: AggregateQuery, keys: string[], rows: string, parts: SumPart[], params: unknown[]): AggregateSql {
+/**
+ * The groups' query over `rows` (a table and its WHERE, or a subquery), ordered, paged and limited;
+ * grouped by `groupTerms`, each key's result column unless given.
+ */
+function groupsSql(query: AggregateQuery, keys: string[], rows: string, parts: SumPart[], params: unknown[], groupTerms = query.groupBy.map((g) => `k_${g}`)): AggregateSql {
   const keyOrder = query.groupBy.map((g) => `k_${g} ASC`);
   const having = query.after && query.order ? afterClause(query, parts, query.order, query.after, params) : '';
   const dir = query.order?.dir.toUpperCase();
@@ -252,7 +262,7 @@ function groupsSql(query: AggregateQuery, keys: string[], rows: string, parts: S
     query.groupBy.length === 0
       ? 'SELECT 1 WHERE FALSE'
       : `SELECT ${keys.join(', ')}, ${selectList(parts)} FROM ${rows}
-         GROUP BY ${query.groupBy.map((g) => `k_${g}`).join(', ')}${having} ORDER BY ${order.join(', ')}` +
+         GROUP BY ${groupTerms.join(', ')}${having} ORDER BY ${order.join(', ')}` +
         (query.limit !== null ? ` LIMIT ${Number(query.limit) + 1}` : '');
   return { sql: groupSql, params: query.groupBy.length === 0 ? [] : params, parts };
 }
