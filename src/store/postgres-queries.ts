@@ -16,12 +16,14 @@ export const POSTGRES_DIALECT: SqlDialect = {
   rollupBucket: {
     day: `to_char(day, 'YYYY-MM-DD')`,
     week: `to_char(date_trunc('week', day::timestamp), 'YYYY-MM-DD')`,
-    month: `to_char(day, 'YYYY-MM')`,
+    month: `to_char(date_trunc('month', day::timestamp), 'YYYY-MM')`,
   },
+  rollupBucketGroup: { day: 'day', week: `date_trunc('week', day::timestamp)`, month: `date_trunc('month', day::timestamp)` },
   rawTableByRun: 'usage_events',
   pregroupsRollup: false,
   pregroupsRawBuckets: true,
   rollupHigh: false,
+  narrowSum: 'narrow_sum',
   rollupHours: false,
   rawBucket: {
     hour: (local, suffix) => `to_char(${utc(local)}, 'YYYY-MM-DD"T"HH24:00:00') || ${suffix}`,

@@ -48,6 +48,9 @@ TYPES.setTypeParser(pg.types.builtins.NUMERIC, (text: string) => {
   return Number.isSafeInteger(value) ? value : BigInt(text);
 });
 
+/** "bigint out of range": a narrow report sum overflowed (sums.ts). */
+const NUMERIC_OUT_OF_RANGE = '22003';
+
 /** Deadlock and serialization failures: the transaction was rolled back whole and may simply run again. */
 const RETRYABLE = new Set(['40P01', '40001']);
 const MAX_ATTEMPTS = 5;
@@ -257,15 +260,30 @@ export class PostgresStore implements Store {
     return size!;
   }
 
+  /** Read narrow (sums as BIGINT), and wide only where a sum passed 2^53 or overflowed (sums.ts). */
   async aggregate(query: AggregateQuery): Promise<AggregateResult> {
-    const { totals, groups } = aggregateSql(query, POSTGRES_DIALECT, false, summariesFor(query));
-    // One snapshot for both, so the groups past the limit ("other" = totals less those shown) add up.
-    return this.read((pool) => this.transaction(async (client) => {
-      // Sums are exact here whatever their size (numeric, read as BigInt past 2^53), so never null.
-      const result = (await groupsFromRowsInTurns(query, (await client.query<SqlRow>(numbered(groups.sql), groups.params)).rows, groups.parts))!;
-      // With every group in hand their sums are the totals (as on SQLite): a raw report then reads its events once.
-      return { totals: totalsFromGroups(query, result) ?? metricsFromRow((await client.query<SqlRow>(numbered(totals.sql), totals.params)).rows[0]!, totals.parts)!, ...result };
-    }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', pool));
+    return (await this.aggregateRead(query, false)) ?? (await this.aggregateRead(query, true))!;
+  }
+
+  /** The report read narrow or wide (see sums.ts); null when a narrow reading cannot give it exactly. */
+  private aggregateRead(query: AggregateQuery, wide: boolean): Promise<AggregateResult | null> {
+    const { totals, groups } = aggregateSql(query, POSTGRES_DIALECT, wide, summariesFor(query));
+    // Inside the read, so a replica's overflow is an answer, not a failed read sent to the primary.
+    return this.read(async (pool) => {
+      try {
+        // One snapshot for both, so the groups past the limit ("other" = totals less those shown) add up.
+        return await this.transaction(async (client) => {
+          const result = await groupsFromRowsInTurns(query, (await client.query<SqlRow>(numbered(groups.sql), groups.params)).rows, groups.parts);
+          if (!result) return null;
+          // With every group in hand their sums are the totals (as on SQLite): a raw report then reads its events once.
+          const sums = totalsFromGroups(query, result) ?? metricsFromRow((await client.query<SqlRow>(numbered(totals.sql), totals.params)).rows[0]!, totals.parts);
+          return sums && { totals: sums, ...result };
+        }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', pool);
+      } catch (error) {
+        if (!wide && (error as { code?: string }).code === NUMERIC_OUT_OF_RANGE) return null;
+        throw error;
+      }
+    });
   }
 
   async listEvents(query: EventsQuery): Promise<EventsPage> {

@@ -4,7 +4,10 @@ import { METRIC_NAMES, type ExactMetrics, type Metrics, type Source } from './ty
  * The report metrics as SQL sums that never overflow or lose precision (docs/operations.md, "Sums").
  *
  * A metric is read in parts: aggregates whose values, each shifted left by its `shift` bits, add up
- * to it. PostgreSQL needs one part per metric: SUM over bigint and numeric is exact at any size.
+ * to it. PostgreSQL needs one part per metric: SUM over bigint and numeric is exact at any size,
+ * but keeps a numeric state per group; read narrow there, a metric is `narrow_sum` (migration 0012)
+ * of the values as BIGINT, which raises "bigint out of range" where a sum passes 2^63 − 1, and read
+ * wide it is that SUM.
  * SQLite's SUM raises "integer overflow" past 2^63 − 1, so there a metric is read
  * - narrow: one SUM per column, as fast as a sum gets; right whenever no SUM overflows;
  * - wide: each value cut into three 21-bit pieces (bits 42-62, 21-41, 0-20) summed apart. A piece is
@@ -56,8 +59,12 @@ const RAW: Record<keyof Metrics, { column: string | null; filter: string }> = {
 
 const aliasOf = (metric: keyof Metrics, shift: number) => (shift === 0 ? metric : `${metric}_${shift}`);
 
-/** `SUM(value)`, or with `wide` its three pieces' SUMs. */
-function sums(metric: keyof Metrics, value: string, filter: string, wide: boolean): SumPart[] {
+/**
+ * `SUM(value)`, or with `wide` its three pieces' SUMs. With `narrowSum` (PostgreSQL) one part
+ * either way: narrow that aggregate of the value as BIGINT, wide `SUM(value)`.
+ */
+function sums(metric: keyof Metrics, value: string, filter: string, wide: boolean, narrowSum?: string): SumPart[] {
+  if (narrowSum) return [{ metric, alias: metric, sql: wide ? `SUM(${value})${filter}` : `${narrowSum}(CAST(${value} AS BIGINT))${filter}`, shift: 0 }];
   if (!wide) return [{ metric, alias: metric, sql: `SUM(${value})${filter}`, shift: 0 }];
   return [2 * PIECE_BITS, PIECE_BITS, 0].map((shift) => {
     const piece = shift === 2 * PIECE_BITS ? `${value} >> ${shift}` : shift === 0 ? `${value} & ${PIECE_MASK}` : `(${value} >> ${shift}) & ${PIECE_MASK}`;
@@ -67,25 +74,26 @@ function sums(metric: keyof Metrics, value: string, filter: string, wide: boolea
 
 /**
  * The parts of every metric over the raw events or the rollup rows. `high`: the rollup has the
- * `_hi` columns (SQLite), which only a wide reading includes.
+ * `_hi` columns (SQLite), which only a wide reading includes. `narrowSum`: the dialect's narrow
+ * aggregate (see `sums`).
  */
-export function metricParts(source: Source, high: boolean, wide: boolean): SumPart[] {
+export function metricParts(source: Source, high: boolean, wide: boolean, narrowSum?: string): SumPart[] {
   return METRIC_NAMES.flatMap((m): SumPart[] => {
     if (source === 'raw') {
       const { column, filter } = RAW[m];
-      return column === null ? [{ metric: m, alias: m, sql: `COUNT(*)${filter}`, shift: 0 }] : sums(m, column, filter, wide);
+      return column === null ? [{ metric: m, alias: m, sql: `COUNT(*)${filter}`, shift: 0 }] : sums(m, column, filter, wide, narrowSum);
     }
-    if (COUNTS.has(m)) return [{ metric: m, alias: m, sql: `SUM(${m})`, shift: 0 }];
+    if (COUNTS.has(m)) return narrowSum ? sums(m, m, '', wide, narrowSum) : [{ metric: m, alias: m, sql: `SUM(${m})`, shift: 0 }];
     return [
       ...(high && wide ? [{ metric: m, alias: aliasOf(m, HIGH_SHIFT), sql: `SUM(${m}_hi)`, shift: HIGH_SHIFT }] : []),
-      ...sums(m, m, '', wide),
+      ...sums(m, m, '', wide, narrowSum),
     ];
   });
 }
 
-/** The same parts summed again over an inner query that produced them (groups of groups). */
-export function regrouped(parts: readonly SumPart[]): SumPart[] {
-  return parts.map((p) => ({ ...p, sql: `SUM(${p.alias})` }));
+/** The same parts summed again (by `sum`) over an inner query that produced them (groups of groups). */
+export function regrouped(parts: readonly SumPart[], sum = 'SUM'): SumPart[] {
+  return parts.map((p) => ({ ...p, sql: `${sum}(${p.alias})` }));
 }
 
 export function selectList(parts: readonly SumPart[]): string {
@@ -112,11 +120,12 @@ export type SqlValue = number | bigint | string | null;
  * A metric above 2^53 − 1 is kept in `exact` too, its number being the nearest double.
  */
 export function metricsFromRow(row: Record<string, SqlValue>, parts: readonly SumPart[]): ExactMetrics | null {
-  const wide: Partial<Record<keyof Metrics, bigint>> = {};
-  const metrics = Object.fromEntries(METRIC_NAMES.map((m) => [m, 0])) as unknown as ExactMetrics;
+  let wide: Partial<Record<keyof Metrics, bigint>> | undefined;
+  const metrics = zeroMetrics();
   for (const p of parts) {
     const value = row[p.alias] ?? 0;
     if (typeof value === 'bigint') {
+      wide ??= {};
       wide[p.metric] = (wide[p.metric] ?? 0n) + (value << BigInt(p.shift));
     } else {
       const n = Number(value);
@@ -124,11 +133,19 @@ export function metricsFromRow(row: Record<string, SqlValue>, parts: readonly Su
       metrics[p.metric] += n;
     }
   }
-  for (const [m, value] of Object.entries(wide) as [keyof Metrics, bigint][]) {
+  for (const [m, value] of Object.entries(wide ?? {}) as [keyof Metrics, bigint][]) {
     metrics[m] = Number(value);
     if (!Number.isSafeInteger(metrics[m])) (metrics.exact ??= {})[m] = value;
   }
   return metrics;
+}
+
+/**
+ * Metrics of zero as one object literal, so that every group's metrics share its shape: made with
+ * Object.fromEntries they were dictionaries, and reading a report's 1,001 rows took 1.9-2.5 ms instead of 0.8-0.9.
+ */
+function zeroMetrics(): ExactMetrics {
+  return { events: 0, input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0, cost_nanos: 0, reported_cost_nanos: 0, unpriced_events: 0 } satisfies Record<(typeof METRIC_NAMES)[number], number>;
 }
 
 /**

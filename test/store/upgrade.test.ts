@@ -83,7 +83,9 @@ async function postgresAtOldVersion(database: TestDatabase): Promise<OldDatabase
     UNION ALL SELECT 'constraint', conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
       WHERE connamespace = 'public'::regnamespace AND conrelid NOT IN (SELECT oid FROM partition)
     UNION ALL SELECT 'trigger', pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal
-    UNION ALL SELECT 'function', pg_get_functiondef(p.oid) FROM pg_proc p WHERE pronamespace = 'public'::regnamespace
+    UNION ALL SELECT 'function', pg_get_functiondef(p.oid) FROM pg_proc p WHERE pronamespace = 'public'::regnamespace AND prokind <> 'a'
+    UNION ALL SELECT 'aggregate', aggfnoid::regprocedure || ' ' || aggtransfn::regproc || ' ' || aggtranstype::regtype || ' ' || aggcombinefn::regproc
+      FROM pg_aggregate JOIN pg_proc p ON p.oid = aggfnoid WHERE pronamespace = 'public'::regnamespace
     UNION ALL SELECT 'default partition', pg_get_expr(relpartbound, oid) FROM pg_class
       WHERE relispartition AND relnamespace = 'public'::regnamespace AND pg_get_expr(relpartbound, oid) = 'DEFAULT'
     ORDER BY 1, 2`;
