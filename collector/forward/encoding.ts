@@ -22,18 +22,20 @@ const HEX_IDS = new Set(['traceId', 'spanId', 'parentSpanId']);
 /** Held to no count here: the request passed every limit when it was accepted. */
 const UNLIMITED = { limit: Number.MAX_SAFE_INTEGER, code: '', noun: 'values', setting: '' };
 
-export function requestBody(signal: Signal, rows: readonly OutboxRow[], format: WireFormat, dropAttributes: ReadonlySet<string>): Buffer {
-  if (dropAttributes.size === 0 && rows.every((row) => row.encoding === format)) {
-    // One row goes as it is, without a copy (an outbox row's body is a buffer of its own).
-    if (rows.length === 1) return Buffer.from(rows[0]!.body.buffer, rows[0]!.body.byteOffset, rows[0]!.body.byteLength);
-    if (format === 'protobuf') return Buffer.concat(rows.map((row) => row.body));
+/**
+ * The body as parts whose concatenation it is, so that protobuf rows passed through go to the
+ * socket as they were read, without a copy into one buffer.
+ */
+export function requestBody(signal: Signal, rows: readonly OutboxRow[], format: WireFormat, dropAttributes: ReadonlySet<string>): readonly Buffer[] {
+  if (dropAttributes.size === 0 && rows.every((row) => row.encoding === format) && (format === 'protobuf' || rows.length === 1)) {
+    return rows.map((row) => Buffer.from(row.body.buffer, row.body.byteOffset, row.body.byteLength));
   }
   const type = otlpTypes[signal].request;
   const field = RESOURCES[signal];
   const merged = type.create({ [field]: rows.flatMap((row) => (decodeRow(type, row) as unknown as Record<string, unknown[]>)[field] ?? []) });
   if (dropAttributes.size > 0) dropKeys(merged, dropAttributes);
-  if (format === 'protobuf') return Buffer.from(type.encode(merged).finish());
-  return Buffer.from(JSON.stringify(hexIds(type.toObject(merged, { longs: String, enums: Number, bytes: String }))));
+  if (format === 'protobuf') return [Buffer.from(type.encode(merged).finish())];
+  return [Buffer.from(JSON.stringify(hexIds(type.toObject(merged, { longs: String, enums: Number, bytes: String }))))];
 }
 
 function decodeRow(type: protobuf.Type, row: OutboxRow): protobuf.Message {

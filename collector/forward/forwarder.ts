@@ -120,7 +120,7 @@ export class Forwarder {
 
   private async export(signal: Signal, rows: OutboxRow[]): Promise<Outcome> {
     const transport = this.transports.get(signal)!;
-    let body: Buffer;
+    let body: readonly Buffer[];
     try {
       body = requestBody(signal, rows, transport.format, this.config.dropAttributes);
     } catch (error) {

@@ -10,6 +10,8 @@
  *   of rows or 100,000 projects never holds the event loop (issue 17: no request may hold it for more
  *   than ~50 ms); in WAL mode readers and the writer never wait for each other.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { UsageRecord } from '../event/schema.js';
 import { retrying } from './retry.js';
@@ -57,6 +59,22 @@ const BACKSTOP_PAGES = 10_000;
  */
 const CHECKPOINT_INTERVAL_MS = 200;
 
+/**
+ * Forwarded bodies reach the insert thread as ArrayBuffers of their own (the outbox, docs/forwarding.md),
+ * and the thread makes so few JavaScript objects that its young generation, and with it the dead
+ * bodies, was collected only every few hundred requests: about 20 MB held at 30,000 spans/s in the
+ * forwarding benchmark (docs/benchmarks.md, "Forwarding, session 10"). A minor collection after each
+ * this many bytes of bodies bounds them.
+ */
+const OUTBOX_COLLECT_BYTES = 2 * 1024 * 1024;
+
+/** V8's minor collection. It gives `gc` only to contexts made after --expose-gc is set, as jest's leak detector takes it. */
+function youngCollection(): () => void {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as (options: { type: 'minor' }) => void;
+  return () => gc({ type: 'minor' });
+}
+
 const { role, file, options, maxBatchEvents } = workerData as WorkerData;
 const port = parentPort!;
 const db = openSqlite(file, options, role === 'read');
@@ -78,6 +96,8 @@ if (role === 'read') {
   type Write = Exclude<InsertRequest, 'close'>;
   let insert: ReturnType<typeof batchesInserter> | undefined;
   let writeOutbox: ReturnType<typeof outboxWriter> | undefined;
+  let collectYoung: (() => void) | undefined;
+  let outboxBytes = 0;
   const waiting: Write[] = [];
   let closing = false;
   let working: Promise<void> | undefined;
@@ -125,6 +145,12 @@ if (role === 'read') {
       group.forEach(({ id }, i) => port.postMessage({ id, inserted: inserted[i]! } satisfies InsertReply));
     } catch (error) {
       for (const { id } of group) port.postMessage({ id, error: toThreadError(error as Error) } satisfies InsertReply);
+    }
+    // This group's bodies outlive this collection, but only this one: the next frees them.
+    for (const { extras } of group) for (const { body } of extras?.outbox ?? []) outboxBytes += body.byteLength;
+    if (outboxBytes >= OUTBOX_COLLECT_BYTES) {
+      outboxBytes = 0;
+      (collectYoung ??= youngCollection())();
     }
   }
   async function write({ id, outbox, retryForMs }: Extract<Write, { outbox: OutboxWrite }>): Promise<void> {

@@ -169,6 +169,21 @@ describe('SQLite inserts', () => {
     expect(turns > 5).toBe(threaded);
   });
 
+  it('commit forward outbox bodies moved to the insert thread byte for byte, past the collections it runs after every few MiB of them', async () => {
+    const store = await openStore(join(tempDir(), 'usage.db'), true);
+    // 40 bodies of 128 KiB: 5 MiB, so the thread collects its young generation twice while they come.
+    const bodies = Array.from({ length: 40 }, (_, i) => Buffer.allocUnsafeSlow(128 * 1024).fill(i + 1));
+    const sent = bodies.map((body) => Buffer.from(body));
+    await Promise.all(bodies.map((body, i) => store.insertBatch(records(`outbox-${i}`, 1), NO_RETRY, { outbox: [{ signal: 'traces', encoding: 'protobuf', body }] })));
+    const stored: Buffer[] = [];
+    await store.forwardOutbox('traces', { maxEntries: 100, maxBytes: 64 * 1024 * 1024 }, async (rows) => {
+      stored.push(...rows.map((row) => Buffer.from(row.body)));
+      return 0;
+    });
+    expect(stored.length).toBe(sent.length);
+    expect(stored.every((body, i) => body.equals(sent[i]!))).toBe(true);
+  });
+
   it('refuse a SQLITE_WRITE_THREADS that is neither on nor off, naming it', () => {
     expect(() => loadConfig({ SQLITE_WRITE_THREADS: 'yes' })).toThrow(/SQLITE_WRITE_THREADS="yes"/);
   });
