@@ -157,6 +157,8 @@ function scanJson(buf: Buffer, limits: JsonLimits, invalidAt: number): Scanned {
   const each = counted?.each;
   /** The value count before the element being read. */
   let elementValues = 0;
+  /** The last element with a problem noted: only its first is. */
+  let noted = -1;
   /** The depth inside the counted array whose element is being read, or -1. */
   let elementDepth = -1;
   let values = 0;
@@ -176,7 +178,7 @@ function scanJson(buf: Buffer, limits: JsonLimits, invalidAt: number): Scanned {
         elementDepth = depth;
         elementValues = values - 1;
       }
-      if (each && elementDepth >= 0 && values - elementValues > each.values) noteProblem(problems, counts - 1, buf, levels, depth, 'values');
+      if (each && elementDepth >= 0 && noted !== counts - 1 && values - elementValues > each.values) noted = noteProblem(problems, counts - 1, buf, levels, depth, 'values');
       const c = buf[pos]!;
       if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
         if (depth === MAX_NESTING) throw tooDeep(pathOf(buf, levels, depth));
@@ -201,7 +203,7 @@ function scanJson(buf: Buffer, limits: JsonLimits, invalidAt: number): Scanned {
       if (c === QUOTE) {
         const start = pos;
         pos = stringEnd(buf, pos, invalidAt, levels, depth, false);
-        if (each && elementDepth >= 0 && pos - start - 2 > each.stringBytes) noteProblem(problems, counts - 1, buf, levels, depth, 'stringBytes');
+        if (each && elementDepth >= 0 && noted !== counts - 1 && pos - start - 2 > each.stringBytes) noted = noteProblem(problems, counts - 1, buf, levels, depth, 'stringBytes');
       } else {
         const start = pos;
         while (pos < n && SCALAR[buf[pos]!]) pos++;
@@ -215,7 +217,7 @@ function scanJson(buf: Buffer, limits: JsonLimits, invalidAt: number): Scanned {
       pos = stringEnd(buf, pos, invalidAt, levels, depth, true);
       keyStart[depth - 1] = start;
       keyEnd[depth - 1] = pos;
-      if (each && elementDepth >= 0 && pos - start - 2 > each.stringBytes) noteProblem(problems, counts - 1, buf, levels, depth, 'stringBytes');
+      if (each && elementDepth >= 0 && noted !== counts - 1 && pos - start - 2 > each.stringBytes) noted = noteProblem(problems, counts - 1, buf, levels, depth, 'stringBytes');
       while (pos < n && SPACE[buf[pos]!]) pos++;
       if (buf[pos] !== COLON) throw unexpected(buf, pos);
       pos++;
@@ -263,9 +265,10 @@ function stringEnd(buf: Buffer, start: number, invalidAt: number, levels: Levels
   return quote + 1;
 }
 
-/** Keeps an element's first problem only: the one its answer names. */
-function noteProblem(problems: Map<number, ElementProblem>, n: number, buf: Buffer, levels: Levels, depth: number, over: ElementProblem['over']): void {
-  if (!problems.has(n)) problems.set(n, { path: pathOf(buf, levels, depth), over });
+/** Notes element `n`'s problem (its first: the one its answer names) and returns `n`. */
+function noteProblem(problems: Map<number, ElementProblem>, n: number, buf: Buffer, levels: Levels, depth: number, over: ElementProblem['over']): number {
+  problems.set(n, { path: pathOf(buf, levels, depth), over });
+  return n;
 }
 
 /** `events[3].attributes.team`: where the scan is, each member name cut. */
