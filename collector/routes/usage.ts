@@ -1,13 +1,13 @@
 import { z } from 'zod';
 import type { Principal } from '../../src/auth/keys.js';
-import { LIMITS, UsageBatchInput, UsageEventInput } from '../../src/event/schema.js';
-import { describeIssue, MAX_LISTED_ERRORS, validateEvent, type ValidationOutcome } from '../../src/event/validate.js';
+import { LIMITS, UsageBatchInput, UsageEventInput, type UsageRecord } from '../../src/event/schema.js';
+import { describeIssue, MAX_LISTED_ERRORS, validateEvent, type EventError } from '../../src/event/validate.js';
 import { badRequest, ErrorBody } from '../../src/http/errors.js';
 import { requireJson } from '../body.js';
 import type { CollectorApi, IngestDeps } from '../app.js';
 import { cutJson, type ElementLimits, type ElementProblem } from '../json.js';
 import { runInSlices, type Steps } from '../otlp/steps.js';
-import { applyProjectScope, commit, prepare, type Prepared } from '../ingest.js';
+import { commit, priced, scopeEvent, type Prepared } from '../ingest.js';
 
 const count = z.number().int().min(0);
 
@@ -71,8 +71,8 @@ const PROBLEMS: Record<ElementProblem['over'], string> = {
 };
 
 /**
- * Parses, checks and prepares a batch an event at a time, so a large batch does not hold the event
- * loop; the scan before the parse holds MAX_EVENTS_PER_REQUEST and EVENT_LIMITS.
+ * Parses, checks, scopes and prices a batch an event at a time, so a large batch does not hold the
+ * event loop; the scan before the parse holds MAX_EVENTS_PER_REQUEST and EVENT_LIMITS.
  */
 function* batchSteps(body: Buffer, principal: Principal, deps: IngestDeps): Steps<Prepared> {
   const cut = cutJson(body, { values: deps.counts.values, counted: { keys: ['events'], depth: 1, count: deps.counts.events, each: EVENT_LIMITS } });
@@ -81,16 +81,20 @@ function* batchSteps(body: Buffer, principal: Principal, deps: IngestDeps): Step
   // The outline holds each event's number among the body's counted elements.
   const events = parsed.data.events as number[];
   if (events.length === 0) throw badRequest('events: must contain at least one event');
-  const outcome: ValidationOutcome = { valid: [], errors: [] };
+  const records: UsageRecord[] = [];
+  // In index order, so the first MAX_LISTED_ERRORS problems are those listed.
+  const errors: EventError[] = [];
+  const receivedAt = Date.now();
   for (let index = 0; index < events.length; index++) {
     yield;
     const problem = cut.problem(events[index]!);
     if (problem) {
-      if (outcome.errors.length < MAX_LISTED_ERRORS) outcome.errors.push({ index, path: problem.path, message: PROBLEMS[problem.over] });
+      if (errors.length < MAX_LISTED_ERRORS) errors.push({ index, path: problem.path, message: PROBLEMS[problem.over] });
       continue;
     }
-    const event = validateEvent(cut.element(events[index]!, `events[${index}]`), index, 'events', outcome.errors);
-    if (event) outcome.valid.push({ index, event });
+    const valid = validateEvent(cut.element(events[index]!, `events[${index}]`), index, 'events', errors);
+    const event = valid && scopeEvent(valid, index, principal, 'events', errors);
+    if (event) records.push(priced(event, receivedAt, deps.pricer));
   }
-  return prepare(applyProjectScope(outcome, principal, 'events'), events.length, deps.pricer);
+  return { records, rejected: events.length - records.length, errors: errors.slice(0, MAX_LISTED_ERRORS) };
 }
