@@ -13,7 +13,7 @@ import { invalidUtf8, MAX_NESTING, overCount, tooDeep, type CountLimit } from '.
 export interface CountedArray {
   /** The member holding the array (any of these names: OTLP/JSON takes both spellings of a field)... */
   keys: readonly string[];
-  /** ...and how many objects and arrays enclose the array (1: a member of the root object). */
+  /** ...and how many objects and arrays enclose the array (1: a member of the root object; 0: no array, the root value is the one element). */
   depth: number;
   count: CountLimit;
   /** Bounds on each element: one beyond them is not parsed, and `CutJson.problem` says where it went over. */
@@ -172,7 +172,7 @@ function scanJson(buf: Buffer, limits: JsonLimits, invalidAt: number): Scanned {
     if (expect === Expect.Value) {
       if (pos >= n) throw unexpected(buf, pos);
       if (++values > valueLimit.limit) throw overCount(pathOf(buf, levels, depth), valueLimit);
-      if (depth > 0 && isCounted[depth - 1]) {
+      if (depth > 0 ? isCounted[depth - 1] : counted?.depth === 0) {
         if (++counts > counted!.count.limit) throw overCount(pathOf(buf, levels, depth), counted!.count);
         elements.push(pos);
         elementDepth = depth;

@@ -61,12 +61,13 @@ function answerBatch(batch: Prepared, deps: IngestDeps) {
 /**
  * Past these an event cannot be valid, so the scan refuses it before it is parsed (a 49 MiB
  * attribute took about 400 ms to parse): no field takes more than 1,024 characters, which JSON
- * spells in at most 6 bytes each (`\uXXXX`), and an event has at most 22 fields and 64 attributes.
+ * spells in at most 6 bytes each (`\uXXXX`), and an event has at most 21 fields and 64 attributes.
  */
-const EVENT_LIMITS: ElementLimits = { values: 256, stringBytes: 6 * LIMITS.attributeValueLength };
+export const EVENT_LIMITS: ElementLimits = { values: 256, stringBytes: 6 * LIMITS.attributeValueLength };
 
-const PROBLEMS: Record<ElementProblem['over'], string> = {
-  values: `more than ${EVENT_LIMITS.values} JSON values in one event (an event has at most 22 fields and ${LIMITS.attributeCount} attributes)`,
+/** What an answer says of an event over EVENT_LIMITS. */
+export const EVENT_PROBLEMS: Record<ElementProblem['over'], string> = {
+  values: `more than ${EVENT_LIMITS.values} JSON values in one event (an event has at most ${Object.keys(UsageEventInput.shape).length} fields and ${LIMITS.attributeCount} attributes)`,
   stringBytes: `a string of more than ${EVENT_LIMITS.stringBytes.toLocaleString('en-US')} bytes (no field takes more than ${LIMITS.attributeValueLength.toLocaleString('en-US')} characters)`,
 };
 
@@ -89,7 +90,7 @@ function* batchSteps(body: Buffer, principal: Principal, deps: IngestDeps): Step
     yield;
     const problem = cut.problem(events[index]!);
     if (problem) {
-      if (errors.length < MAX_LISTED_ERRORS) errors.push({ index, path: problem.path, message: PROBLEMS[problem.over] });
+      if (errors.length < MAX_LISTED_ERRORS) errors.push({ index, path: problem.path, message: EVENT_PROBLEMS[problem.over] });
       continue;
     }
     const valid = validateEvent(cut.element(events[index]!, `events[${index}]`), index, 'events', errors);

@@ -118,6 +118,15 @@ describe('the JSON scan before JSON.parse', () => {
     expect(cut.element(5, 'events[5]')).toBe('abcdef');
   });
 
+  it('takes the root value as the one element at depth 0', () => {
+    const whole = (each: { values: number; stringBytes: number }) => ({ values: count(1e6), counted: { keys: [], depth: 0, count: count(1, 'events'), each } });
+    const body = Buffer.from(' {"a":"abcdefg","b":[1,2]} ');
+    const roomyCut = cutJson(body, whole({ values: 10, stringBytes: 10 }));
+    expect([roomyCut.outline, roomyCut.problem(0), roomyCut.element(0, '')]).toEqual([0, undefined, { a: 'abcdefg', b: [1, 2] }]);
+    expect(cutJson(body, whole({ values: 10, stringBytes: 6 })).problem(0)).toEqual({ path: 'a', over: 'stringBytes' });
+    expect(cutJson(body, whole({ values: 4, stringBytes: 10 })).problem(0)).toEqual({ path: 'b[1]', over: 'values' });
+  });
+
   it('quotes at most the start of a member name of megabytes in a path', () => {
     const name = `${'é'.repeat(60)}${'k'.repeat(4 * 1024 * 1024)}`;
     const cut = cutJson(Buffer.from(`{"events":[{"${name}":"${'x'.repeat(100)}"}]}`), { values: count(1e6), counted: { keys: ['events'], depth: 1, count: count(10, 'events'), each: { values: 10, stringBytes: 50 } } });
