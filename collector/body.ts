@@ -17,6 +17,12 @@ export interface BodyLimits {
 const BUSY_RETRY_AFTER = 1;
 /** Inflated in pieces of this size, each taken from the budget before the next is made. */
 const INFLATE_CHUNK = 64 * 1024;
+/**
+ * A body the gzip trailer says is at least this large is inflated into a buffer of that size, each
+ * piece copied in as it comes: joined at the end, the fresh memory of a 50 MiB body was faulted in
+ * at once, which held the event loop for about 200 ms of CPU on this machine.
+ */
+const PLACED_FROM = 1024 * 1024;
 
 /**
  * Request bodies as bytes, gunzipped when the client says so, within a per-request limit and a
@@ -78,8 +84,13 @@ export class BodyReader {
 
   /** Gunzips in pieces, each held in the budget as it comes; stops at the first piece beyond either limit. */
   private inflate(raw: Buffer, hold: (bytes: number) => boolean): Promise<Buffer> {
+    // ISIZE, the last member's size mod 2^32 (RFC 1952): a hint only, as a body may hold several members or lie.
+    const expected = raw.length >= 18 ? raw.readUInt32LE(raw.length - 4) : 0;
+    const target = expected >= PLACED_FROM && expected <= this.limits.maxDecodedBytes ? Buffer.allocUnsafeSlow(expected) : undefined;
     return new Promise((resolve, reject) => {
+      /** Pieces beyond what `target` took. */
       const chunks: Buffer[] = [];
+      let placed = 0;
       let size = 0;
       let failed = false;
       const gunzip = createGunzip({ chunkSize: INFLATE_CHUNK });
@@ -93,13 +104,18 @@ export class BodyReader {
         size += chunk.length;
         if (size > this.limits.maxDecodedBytes) return fail(this.tooLarge());
         if (!hold(chunk.length)) return fail(this.busy());
-        chunks.push(chunk);
+        if (target && placed === size - chunk.length && size <= target.length) {
+          chunk.copy(target, placed);
+          placed = size;
+        } else {
+          chunks.push(chunk);
+        }
       });
       gunzip.on('error', (error) => {
         if (!failed) fail(new ApiError(400, 'bad_gzip', `body is not valid gzip: ${error.message}`));
       });
       gunzip.on('end', () => {
-        if (!failed) resolve(Buffer.concat(chunks, size));
+        if (!failed) resolve(target && placed === size ? target.subarray(0, size) : Buffer.concat(target ? [target.subarray(0, placed), ...chunks] : chunks, size));
       });
       gunzip.end(raw);
     });

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { ApiError } from '../src/http/errors.js';
-import { excerpt } from '../src/excerpt.js';
+import { excerpt, EXCERPT_LENGTH } from '../src/excerpt.js';
 import { invalidUtf8, MAX_NESTING, overCount, tooDeep, type CountLimit } from './decode-limits.js';
 
 /**
@@ -13,9 +13,24 @@ import { invalidUtf8, MAX_NESTING, overCount, tooDeep, type CountLimit } from '.
 export interface CountedArray {
   /** The member holding the array (any of these names: OTLP/JSON takes both spellings of a field)... */
   keys: readonly string[];
-  /** ...and how many objects and arrays enclose the array (1: a member of the root object). */
+  /** ...and how many objects and arrays enclose the array (1: a member of the root object; 0: no array, the root value is the one element). */
   depth: number;
   count: CountLimit;
+  /** Bounds on each element: one beyond them is not parsed, and `CutJson.problem` says where it went over. */
+  each?: ElementLimits;
+}
+
+export interface ElementLimits {
+  /** Values in one element, itself included. */
+  values: number;
+  /** Bytes between the quotes of any string in it (member names too). */
+  stringBytes: number;
+}
+
+/** Where an element went over its `ElementLimits`, and which. */
+export interface ElementProblem {
+  path: string;
+  over: 'values' | 'stringBytes';
 }
 
 export interface JsonLimits {
@@ -38,6 +53,8 @@ export interface CutJson {
   outline: unknown;
   /** Element `n`'s value; `where` names it when its text is not valid JSON. */
   element(n: number, where: string): unknown;
+  /** Where element `n` went over the counted array's `each` limits, if it did: it is then not to be parsed. */
+  problem(n: number): ElementProblem | undefined;
 }
 
 /**
@@ -46,7 +63,7 @@ export interface CutJson {
  * event loop a turn between elements.
  */
 export function cutJson(body: Buffer, limits: JsonLimits): CutJson {
-  const { unsafeIntegers, elements } = scanBody(body, limits);
+  const { unsafeIntegers, elements, problems } = scanBody(body, limits);
   const count = elements.length / 2;
   // The first unsafe integer at or after each element's start.
   const firstUnsafe = new Int32Array(count);
@@ -64,6 +81,7 @@ export function cutJson(body: Buffer, limits: JsonLimits): CutJson {
   return {
     outline: parseText(outline, ''),
     element: (n, where) => parseText(quotedText(body, elements[2 * n]!, elements[2 * n + 1]!, unsafeIntegers, firstUnsafe[n]!).text, where),
+    problem: (n) => problems.get(n),
   };
 }
 
@@ -101,6 +119,8 @@ interface Scanned {
   unsafeIntegers: number[];
   /** [start, end) of each element of the counted arrays, in the body's order. */
   elements: number[];
+  /** The first problem of each element over the `each` limits, by its number. */
+  problems: Map<number, ElementProblem>;
 }
 
 /** Per nesting level: what the scan needs to go on and to name where it is. */
@@ -133,6 +153,12 @@ function scanJson(buf: Buffer, limits: JsonLimits, invalidAt: number): Scanned {
   const { isArray, isCounted, index, keyStart, keyEnd } = levels;
   const unsafeIntegers: number[] = [];
   const elements: number[] = [];
+  const problems = new Map<number, ElementProblem>();
+  const each = counted?.each;
+  /** The value count before the element being read. */
+  let elementValues = 0;
+  /** The last element with a problem noted: only its first is. */
+  let noted = -1;
   /** The depth inside the counted array whose element is being read, or -1. */
   let elementDepth = -1;
   let values = 0;
@@ -146,11 +172,13 @@ function scanJson(buf: Buffer, limits: JsonLimits, invalidAt: number): Scanned {
     if (expect === Expect.Value) {
       if (pos >= n) throw unexpected(buf, pos);
       if (++values > valueLimit.limit) throw overCount(pathOf(buf, levels, depth), valueLimit);
-      if (depth > 0 && isCounted[depth - 1]) {
+      if (depth > 0 ? isCounted[depth - 1] : counted?.depth === 0) {
         if (++counts > counted!.count.limit) throw overCount(pathOf(buf, levels, depth), counted!.count);
         elements.push(pos);
         elementDepth = depth;
+        elementValues = values - 1;
       }
+      if (each && elementDepth >= 0 && noted !== counts - 1 && values - elementValues > each.values) noted = noteProblem(problems, counts - 1, buf, levels, depth, 'values');
       const c = buf[pos]!;
       if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
         if (depth === MAX_NESTING) throw tooDeep(pathOf(buf, levels, depth));
@@ -173,7 +201,9 @@ function scanJson(buf: Buffer, limits: JsonLimits, invalidAt: number): Scanned {
         continue;
       }
       if (c === QUOTE) {
+        const start = pos;
         pos = stringEnd(buf, pos, invalidAt, levels, depth, false);
+        if (each && elementDepth >= 0 && noted !== counts - 1 && pos - start - 2 > each.stringBytes) noted = noteProblem(problems, counts - 1, buf, levels, depth, 'stringBytes');
       } else {
         const start = pos;
         while (pos < n && SCALAR[buf[pos]!]) pos++;
@@ -187,6 +217,7 @@ function scanJson(buf: Buffer, limits: JsonLimits, invalidAt: number): Scanned {
       pos = stringEnd(buf, pos, invalidAt, levels, depth, true);
       keyStart[depth - 1] = start;
       keyEnd[depth - 1] = pos;
+      if (each && elementDepth >= 0 && noted !== counts - 1 && pos - start - 2 > each.stringBytes) noted = noteProblem(problems, counts - 1, buf, levels, depth, 'stringBytes');
       while (pos < n && SPACE[buf[pos]!]) pos++;
       if (buf[pos] !== COLON) throw unexpected(buf, pos);
       pos++;
@@ -198,7 +229,7 @@ function scanJson(buf: Buffer, limits: JsonLimits, invalidAt: number): Scanned {
       }
       if (depth === 0) {
         if (pos < n) throw unexpected(buf, pos);
-        return { unsafeIntegers, elements };
+        return { unsafeIntegers, elements, problems };
       }
       const d = depth - 1;
       const c = buf[pos];
@@ -234,6 +265,12 @@ function stringEnd(buf: Buffer, start: number, invalidAt: number, levels: Levels
   return quote + 1;
 }
 
+/** Notes element `n`'s problem (its first: the one its answer names) and returns `n`. */
+function noteProblem(problems: Map<number, ElementProblem>, n: number, buf: Buffer, levels: Levels, depth: number, over: ElementProblem['over']): number {
+  problems.set(n, { path: pathOf(buf, levels, depth), over });
+  return n;
+}
+
 /** `events[3].attributes.team`: where the scan is, each member name cut. */
 function pathOf(buf: Buffer, { isArray, index, keyStart, keyEnd }: Levels, depth: number): string {
   let out = '';
@@ -254,8 +291,15 @@ function isEscaped(buf: Buffer, quote: number, stringStart: number): boolean {
   return backslashes % 2 === 1;
 }
 
-/** A member name as JSON.parse would read it (escapes resolved), from its quoted bytes. */
+/**
+ * Bytes of a member name read at most: more than an excerpt of it quotes (over EXCERPT_LENGTH
+ * characters of 4 bytes), so a name of megabytes is not decoded whole to be cut.
+ */
+const KEY_BYTES_READ = 4 * (EXCERPT_LENGTH + 2);
+
+/** A member name as JSON.parse would read it (escapes resolved), from its quoted bytes; a longer one than KEY_BYTES_READ begins so. */
 function keyText(buf: Buffer, start: number, end: number): string {
+  if (end - start - 2 > KEY_BYTES_READ) return buf.toString('utf8', start + 1, start + 1 + KEY_BYTES_READ);
   if (!buf.subarray(start, end).includes(BACKSLASH)) return buf.toString('utf8', start + 1, end - 1);
   try {
     return JSON.parse(buf.toString('utf8', start, end)) as string;

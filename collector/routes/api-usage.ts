@@ -6,8 +6,9 @@ import { ApiError, badRequest } from '../../src/http/errors.js';
 import { requireJson } from '../body.js';
 import type { CollectorApi, IngestDeps } from '../app.js';
 import { applyProjectScope, commit, prepare, type Prepared } from '../ingest.js';
-import { parseJson } from '../json.js';
-import { EXAMPLE_EVENT } from './usage.js';
+import type { CountLimit } from '../decode-limits.js';
+import { cutJson } from '../json.js';
+import { EVENT_LIMITS, EVENT_PROBLEMS, EXAMPLE_EVENT } from './usage.js';
 
 const Stored = z.object({ id: z.string(), duplicate: z.boolean().describe('the id was already stored') });
 
@@ -32,9 +33,15 @@ function storeEvent(prepared: Prepared, deps: IngestDeps): Promise<z.infer<typeo
   return commit(prepared, deps.writer).then(({ duplicates }) => ({ id, duplicate: duplicates === 1 }));
 }
 
+/** The body as its one counted element, so the scan holds it to EVENT_LIMITS before it is parsed. */
+const WHOLE_EVENT: CountLimit = { limit: 1, code: 'too_many_events', noun: 'events', setting: 'one event' };
+
 /** The one event checked and prepared, or refused with its first error. */
 function prepareEvent(body: Buffer, principal: Principal, deps: IngestDeps): Prepared {
-  const outcome = applyProjectScope(validateEvents([parseJson(body, { values: deps.counts.values })], ''), principal, '');
+  const cut = cutJson(body, { values: deps.counts.values, counted: { keys: [], depth: 0, count: WHOLE_EVENT, each: EVENT_LIMITS } });
+  const problem = cut.problem(0);
+  if (problem) throw badRequest(`${problem.path || 'body'}: ${EVENT_PROBLEMS[problem.over]}`);
+  const outcome = applyProjectScope(validateEvents([cut.element(0, '')], ''), principal, '');
   const error = outcome.errors[0];
   if (error) {
     const field = error.path.replace(/^\[0\]\.?/, '') || 'body';

@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import type { Principal } from '../../src/auth/keys.js';
-import { UsageBatchInput, UsageEventInput } from '../../src/event/schema.js';
-import { describeIssue, validateEvents } from '../../src/event/validate.js';
+import { LIMITS, UsageBatchInput, UsageEventInput, type UsageRecord } from '../../src/event/schema.js';
+import { describeIssue, MAX_LISTED_ERRORS, validateEvent, type EventError } from '../../src/event/validate.js';
 import { badRequest, ErrorBody } from '../../src/http/errors.js';
 import { requireJson } from '../body.js';
 import type { CollectorApi, IngestDeps } from '../app.js';
-import { parseJson } from '../json.js';
-import { applyProjectScope, commit, prepare, type Prepared } from '../ingest.js';
+import { cutJson, type ElementLimits, type ElementProblem } from '../json.js';
+import { runInSlices, type Steps } from '../otlp/steps.js';
+import { commit, priced, scopeEvent, type Prepared } from '../ingest.js';
 
 const count = z.number().int().min(0);
 
@@ -39,7 +40,7 @@ export function registerUsageBatch(api: CollectorApi, deps: IngestDeps): void {
     errors: [413, 415, 429, 503],
   }, async (c) => {
     requireJson(c);
-    const batch = await deps.bodies.read(c, (body) => prepareBatch(body, c.var.principal, deps));
+    const batch = await deps.bodies.read(c, (body) => runInSlices(batchSteps(body, c.var.principal, deps)));
     const answer = await answerBatch(batch, deps);
     return 'error' in answer ? c.json(answer, 400) : c.json(answer satisfies z.infer<typeof BatchAnswer>);
   });
@@ -57,12 +58,44 @@ function answerBatch(batch: Prepared, deps: IngestDeps) {
   return commit(batch, deps.writer);
 }
 
-/** Parses, checks and prepares a batch; the scan before the parse holds MAX_EVENTS_PER_REQUEST. */
-function prepareBatch(body: Buffer, principal: Principal, deps: IngestDeps): Prepared {
-  const json = parseJson(body, { values: deps.counts.values, counted: { keys: ['events'], depth: 1, count: deps.counts.events } });
-  const parsed = UsageBatchInput.safeParse(json);
+/**
+ * Past these an event cannot be valid, so the scan refuses it before it is parsed (a 49 MiB
+ * attribute took about 400 ms to parse): no field takes more than 1,024 characters, which JSON
+ * spells in at most 6 bytes each (`\uXXXX`), and an event has at most 21 fields and 64 attributes.
+ */
+export const EVENT_LIMITS: ElementLimits = { values: 256, stringBytes: 6 * LIMITS.attributeValueLength };
+
+/** What an answer says of an event over EVENT_LIMITS. */
+export const EVENT_PROBLEMS: Record<ElementProblem['over'], string> = {
+  values: `more than ${EVENT_LIMITS.values} JSON values in one event (an event has at most ${Object.keys(UsageEventInput.shape).length} fields and ${LIMITS.attributeCount} attributes)`,
+  stringBytes: `a string of more than ${EVENT_LIMITS.stringBytes.toLocaleString('en-US')} bytes (no field takes more than ${LIMITS.attributeValueLength.toLocaleString('en-US')} characters)`,
+};
+
+/**
+ * Parses, checks, scopes and prices a batch an event at a time, so a large batch does not hold the
+ * event loop; the scan before the parse holds MAX_EVENTS_PER_REQUEST and EVENT_LIMITS.
+ */
+function* batchSteps(body: Buffer, principal: Principal, deps: IngestDeps): Steps<Prepared> {
+  const cut = cutJson(body, { values: deps.counts.values, counted: { keys: ['events'], depth: 1, count: deps.counts.events, each: EVENT_LIMITS } });
+  const parsed = UsageBatchInput.safeParse(cut.outline);
   if (!parsed.success) throw badRequest(`${describeIssue(parsed.error.issues)}; expected {"events": [...]}`);
-  const { events } = parsed.data;
+  // The outline holds each event's number among the body's counted elements.
+  const events = parsed.data.events as number[];
   if (events.length === 0) throw badRequest('events: must contain at least one event');
-  return prepare(applyProjectScope(validateEvents(events), principal, 'events'), events.length, deps.pricer);
+  const records: UsageRecord[] = [];
+  // In index order, so the first MAX_LISTED_ERRORS problems are those listed.
+  const errors: EventError[] = [];
+  const receivedAt = Date.now();
+  for (let index = 0; index < events.length; index++) {
+    yield;
+    const problem = cut.problem(events[index]!);
+    if (problem) {
+      if (errors.length < MAX_LISTED_ERRORS) errors.push({ index, path: problem.path, message: EVENT_PROBLEMS[problem.over] });
+      continue;
+    }
+    const valid = validateEvent(cut.element(events[index]!, `events[${index}]`), index, 'events', errors);
+    const event = valid && scopeEvent(valid, index, principal, 'events', errors);
+    if (event) records.push(priced(event, receivedAt, deps.pricer));
+  }
+  return { records, rejected: events.length - records.length, errors: errors.slice(0, MAX_LISTED_ERRORS) };
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { quoteInput } from '../../src/http/errors.js';
+import { badRequest, quoteInput } from '../../src/http/errors.js';
 import { once } from '../../src/http/query.js';
 import { DIMENSIONS, TIME_BUCKETS, type AggregateGroup, type Dimension, type ExactMetrics, type Filters } from '../../src/store/types.js';
 import { isoUtc } from '../../src/time.js';
@@ -11,6 +11,12 @@ import { FILTER_PARAMS, filtersOf, groupByParam, limitParam, RANGE_PARAMS, range
 import { plan } from '../../src/store/planner.js';
 
 const OTHER = '(other)';
+/**
+ * Points in one answer (series, with "(other)", times buckets): about 100 MB of JSON and as many
+ * rows read from the store. Each point is a row held in memory until written, so without this
+ * 1,001 series of 10,000 buckets would make ten million of them.
+ */
+export const MAX_POINTS = 400_000;
 
 interface Series {
   key: Record<string, string | null>;
@@ -66,6 +72,10 @@ export function registerTimeseries(api: ReportingApi, deps: ReportingDeps): void
     const top = groupBy.length
       ? await c.var.store.aggregate(plan({ groupBy, filters, ...range, order: { by: 'cost_nanos', dir: 'desc' }, limit }))
       : { totals: null, groups: [{ key: {} as AggregateGroup['key'] }], more: false };
+    const seriesCount = top.groups.length + (top.more ? 1 : 0);
+    if (seriesCount * buckets.length > MAX_POINTS) {
+      throw badRequest(`limit, interval: ${seriesCount} series of ${buckets.length} ${interval} buckets are more than ${MAX_POINTS.toLocaleString('en-US')} points; lower limit, or choose a longer interval or a shorter range`);
+    }
     const keptValues = Object.fromEntries(groupBy.map((g) => [g, [...new Set(top.groups.map((t) => t.key[g]!))]]));
     const query = bucketed(groupBy, { ...filters, ...keptValues });
     const result = await c.var.store.aggregate(query);

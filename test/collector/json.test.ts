@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
 import { MAX_NESTING, type CountLimit } from '../../collector/decode-limits.js';
-import { firstInvalidUtf8, parseJson, type JsonLimits } from '../../collector/json.js';
+import { cutJson, firstInvalidUtf8, parseJson, type JsonLimits } from '../../collector/json.js';
 import { rng } from '../support/random.js';
 import { refusal } from '../support/refusal.js';
 
@@ -92,6 +92,45 @@ describe('the JSON scan before JSON.parse', () => {
     expect(at('{"events":[{"attributes":{"', '":1}}]}')).toMatchObject({ message: 'events[0].attributes: a member name is not valid UTF-8' });
     expect(at(`{"${'k'.repeat(5000)}":"`, '"}')).toMatchObject({ message: `${'k'.repeat(100)}…: not valid UTF-8` });
     expect(at('{"a":1', '}')).toMatchObject({ status: 400, code: 'bad_json' });
+  });
+
+  it('notes the first place each element goes over its own limits, and parses the others as JSON.parse does', () => {
+    const events = { keys: ['events'], depth: 1, count: count(10, 'events'), each: { values: 4, stringBytes: 6 } };
+    const body = Buffer.from(JSON.stringify({ events: [
+      { a: 'abcdef', b: [1, 2] }, // 5 values
+      { a: 'abcdefg' }, // a string of 7 bytes
+      { 'seven!!': 1 }, // a member name of 7 bytes
+      { a: '\\"é' }, // 6 bytes between the quotes: \\, \", é
+      [[1, 'abcdefghij'], 2], // both over: the first met is named
+      'abcdef',
+    ] }));
+    const cut = cutJson(body, { values: count(1e6), counted: events });
+    expect(cut.outline).toEqual({ events: [0, 1, 2, 3, 4, 5] });
+    expect([0, 1, 2, 3, 4, 5].map((n) => cut.problem(n))).toEqual([
+      { path: 'events[0].b[1]', over: 'values' },
+      { path: 'events[1].a', over: 'stringBytes' },
+      { path: 'events[2].seven!!', over: 'stringBytes' },
+      undefined,
+      { path: 'events[4][0][1]', over: 'stringBytes' },
+      undefined,
+    ]);
+    expect(cut.element(3, 'events[3]')).toEqual({ a: '\\"é' });
+    expect(cut.element(5, 'events[5]')).toBe('abcdef');
+  });
+
+  it('takes the root value as the one element at depth 0', () => {
+    const whole = (each: { values: number; stringBytes: number }) => ({ values: count(1e6), counted: { keys: [], depth: 0, count: count(1, 'events'), each } });
+    const body = Buffer.from(' {"a":"abcdefg","b":[1,2]} ');
+    const roomyCut = cutJson(body, whole({ values: 10, stringBytes: 10 }));
+    expect([roomyCut.outline, roomyCut.problem(0), roomyCut.element(0, '')]).toEqual([0, undefined, { a: 'abcdefg', b: [1, 2] }]);
+    expect(cutJson(body, whole({ values: 10, stringBytes: 6 })).problem(0)).toEqual({ path: 'a', over: 'stringBytes' });
+    expect(cutJson(body, whole({ values: 4, stringBytes: 10 })).problem(0)).toEqual({ path: 'b[1]', over: 'values' });
+  });
+
+  it('quotes at most the start of a member name of megabytes in a path', () => {
+    const name = `${'é'.repeat(60)}${'k'.repeat(4 * 1024 * 1024)}`;
+    const cut = cutJson(Buffer.from(`{"events":[{"${name}":"${'x'.repeat(100)}"}]}`), { values: count(1e6), counted: { keys: ['events'], depth: 1, count: count(10, 'events'), each: { values: 10, stringBytes: 50 } } });
+    expect(cut.problem(0)).toEqual({ path: `events[0].${name.slice(0, 100)}…`, over: 'stringBytes' });
   });
 
   it('finds the first byte that is not UTF-8 exactly where Node finds the body invalid', () => {

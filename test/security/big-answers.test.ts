@@ -72,3 +72,16 @@ describe('the largest report answers beside /healthz', () => {
     expect(outcome.healthzMs, `request ${outcome.ms.toFixed(0)} ms`).toBeLessThan(Math.min(STALL_WITHIN_MS, outcome.ms / 2));
   }, 60_000);
 });
+
+describe('a time series answer is bounded', () => {
+  it('refuses 1,001 series of a month of hours (over 400,000 points) with a 400 naming limit and interval', async () => {
+    const month = `from=${new Date(NOW - 30 * 86_400_000).toISOString()}&to=${TO}`;
+    const res = await fetch(`${reporting}/v1/reports/timeseries?interval=hour&group_by=run&limit=1000&${month}`);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/^limit, interval: 1001 series of 72\d hour buckets are more than 400,000 points/);
+    // The same range by day fits: 1,001 series of 31 points.
+    const daily = await fetch(`${reporting}/v1/reports/timeseries?interval=day&group_by=run&limit=1000&${month}`);
+    expect(daily.status).toBe(200);
+    expect(((await daily.json()) as { series: unknown[] }).series).toHaveLength(1_001);
+  }, 60_000);
+});

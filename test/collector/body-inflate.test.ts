@@ -1,0 +1,47 @@
+import { Hono } from 'hono';
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { BodyReader } from '../../collector/body.js';
+import { ApiError } from '../../src/http/errors.js';
+
+/** Bytes that do not compress to nothing, so a body spans many inflated pieces. */
+function bytes(length: number, seed: number): Buffer {
+  const out = Buffer.alloc(length);
+  let x = seed;
+  for (let i = 0; i < length; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = 0x61 + ((x >>> 16) % 8);
+  }
+  return out;
+}
+
+const reader = new BodyReader({ maxDecodedBytes: 8 * 1024 * 1024, maxDecodedBytesInFlight: 64 * 1024 * 1024 });
+const app = new Hono();
+app.post('/', (c) => reader.read(c, (body) => c.json({ length: body.length, sha256: createHash('sha256').update(body).digest('hex') })));
+app.onError((error, c) => c.json({ code: (error as ApiError).code }, (error as ApiError).status as 413));
+
+const post = async (body: Buffer) => {
+  const res = await app.request('/', { method: 'POST', body, headers: { 'content-encoding': 'gzip' } });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+};
+const digest = (body: Buffer) => ({ length: body.length, sha256: createHash('sha256').update(body).digest('hex') });
+
+describe('a gzip body is inflated to exactly its bytes', () => {
+  it.each([
+    ['small, joined at the end', [10_000]],
+    ['3 MiB, placed as it comes (the trailer tells its size)', [3 * 1024 * 1024]],
+    ['two members, the last 1.5 MiB: the rest goes beyond the placed part', [3 * 1024 * 1024, 1.5 * 1024 * 1024]],
+    ['two members, the first tiny', [1_000, 2 * 1024 * 1024]],
+    ['an empty body', [0]],
+  ])('%s', async (_name, sizes) => {
+    const members = sizes.map((size, i) => bytes(size, i + 1));
+    const answer = await post(Buffer.concat(members.map((m) => gzipSync(m))));
+    expect(answer).toEqual({ status: 200, body: digest(Buffer.concat(members)) });
+  });
+
+  it('refuses a body beyond the limit with 413, however its trailer spells its size', async () => {
+    expect(await post(gzipSync(bytes(9 * 1024 * 1024, 7)))).toEqual({ status: 413, body: { code: 'body_too_large' } });
+    expect(await post(Buffer.concat([gzipSync(bytes(5 * 1024 * 1024, 8)), gzipSync(bytes(4 * 1024 * 1024, 9))]))).toEqual({ status: 413, body: { code: 'body_too_large' } });
+  });
+});
