@@ -6,10 +6,12 @@
  *
  * `a` and `a'` are the benchmark's two ceilings as `npm run bench` measures them. The others run on
  * the calling thread with SQLite's own checkpoints, as (a') does: our schema (`ours`), or our schema
- * changed as the variant says. `@page=<bytes>` after a variant's name creates its file with that
- * page size. On a shared machine the CPU time per event is the figure to compare.
+ * changed as the variant says; `sql:<file>` runs that file's SQL on our schema (another rollup
+ * trigger, say). `@page=<bytes>` after a variant's name creates its file with that page size. On a
+ * shared machine the CPU time per event is the figure to compare; instructions (callgrind) move less.
  */
 import Database from 'better-sqlite3';
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createPricer, loadPriceTable } from '../src/pricing/index.js';
@@ -105,6 +107,7 @@ async function ourVariant(file: string, variant: string): Promise<{ insert: Inse
     clustered: 'DROP INDEX usage_events_ts',
     'clustered-blind': 'DROP INDEX usage_events_ts',
   };
+  if (variant.startsWith('sql:')) changes[variant] = readFileSync(variant.slice('sql:'.length), 'utf8');
   if (!(variant in changes)) throw new Error(`unknown variant ${variant}`);
   db.exec(changes[variant]!);
   return { insert: variant.startsWith('clustered') ? clusteredInserter(db, variant === 'clustered') : batchInserter(db), close: () => db.close() };

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import type { UsageRecord } from '../event/schema.js';
 import { inStreamOrder, metricStreamStatement, streamMoved } from './metric-streams.js';
 import { oldestToDrop, TRIM_ROWS } from './outbox.js';
-import { eventKey, type BatchExtras } from './types.js';
+import type { BatchExtras } from './types.js';
 
 export interface SqliteOptions {
   synchronous: 'FULL' | 'NORMAL';
@@ -38,6 +38,13 @@ const RECORD_COLUMNS = [
 ] as const satisfies readonly (keyof UsageRecord)[];
 
 /**
+ * Appends a record's values in RECORD_COLUMNS order. Compiled from the list, so each value is a
+ * plain property read rather than a read by a key from the list: half the time of that loop
+ * (docs/benchmarks.md, "Insert cost, session 10").
+ */
+const pushValues = new Function('r', 'values', `values.push(${RECORD_COLUMNS.map((c) => `r.${c}`).join(', ')});`) as (r: UsageRecord, values: unknown[]) => void;
+
+/**
  * Rows per INSERT statement. Each statement costs SQLite a statement journal and a round trip from
  * JavaScript; 50 rows a statement make 1,000-row batches a sixth to a quarter faster than one row a
  * statement (docs/benchmarks.md). 50 × 23 parameters stays far below SQLite's limit.
@@ -63,16 +70,24 @@ export function batchInserter(db: Database.Database, uniqueKey = 'project, id'):
 /**
  * Inserts several batches, in order, in one IMMEDIATE transaction (one commit, one fsync), and tells
  * for each batch which of its records were new, as if each had been committed on its own.
+ *
+ * A statement's rows go in in order, each new one with the next seq (one more than the largest,
+ * as SQLite numbers rows), so its new rows hold the `changes` seqs ending at `lastInsertRowid`. All
+ * or none of a statement's rows new is all a statement tells in the usual case, which is why there is
+ * no RETURNING (SQLite would copy every new row into a temporary table and back, and each row would
+ * become two JavaScript strings). Otherwise each record's seq is looked up: the new ones are those
+ * in that range, in order (of records sharing a project and id, only the first can have been stored).
  */
 export function batchesInserter(db: Database.Database, uniqueKey = 'project, id'): (batches: readonly InsertBatch[]) => boolean[][] {
   const statement = (rows: number) =>
-    db.prepare<unknown[], [string, string]>(
+    db.prepare<unknown[]>(
       `INSERT INTO usage_events (${RECORD_COLUMNS.join(', ')})
        VALUES ${Array.from({ length: rows }, () => `(${RECORD_COLUMNS.map(() => '?').join(', ')})`).join(', ')}
-       ON CONFLICT (${uniqueKey}) DO NOTHING RETURNING project, id`,
-    ).raw();
+       ON CONFLICT (${uniqueKey}) DO NOTHING`,
+    );
   // One statement per row count met, so a batch's last rows (or a small batch) go in as one too.
   const statements = new Map<number, ReturnType<typeof statement>>();
+  const seqOf = db.prepare<[string, string], number>('SELECT seq FROM usage_events WHERE project = ? AND id = ?').pluck();
   let outbox: Database.Statement | undefined;
   const moves = new Map<string, Database.Statement>();
   const insert = ({ records, extras }: InsertBatch): boolean[] => {
@@ -83,15 +98,24 @@ export function batchesInserter(db: Database.Database, uniqueKey = 'project, id'
       if (!prepared) moves.set(sql, (prepared = db.prepare(sql)));
       if (prepared.run(params).changes === 0) throw streamMoved(update);
     }
-    const stored = new Set<string>();
+    const inserted = new Array<boolean>(records.length);
     const values: unknown[] = [];
     for (let start = 0; start < records.length; ) {
       const rows = Math.min(ROWS_PER_STATEMENT, records.length - start);
       values.length = 0;
-      for (let r = start; r < start + rows; r++) for (const column of RECORD_COLUMNS) values.push(records[r]![column]);
+      for (let r = start; r < start + rows; r++) pushValues(records[r]!, values);
       let prepared = statements.get(rows);
       if (!prepared) statements.set(rows, (prepared = statement(rows)));
-      for (const [project, id] of prepared.all(values)) stored.add(eventKey(project, id));
+      const { changes, lastInsertRowid } = prepared.run(values);
+      if (changes === rows || changes === 0) inserted.fill(changes === rows, start, start + rows);
+      else {
+        const last = Number(lastInsertRowid);
+        let next = last - changes + 1;
+        for (let r = start; r < start + rows; r++) if ((inserted[r] = seqOf.get(records[r]!.project, records[r]!.id) === next)) next++;
+        // Only if SQLite ran out of seqs above the largest (2^63 − 1) and numbered rows at random:
+        // rather fail the transaction than tell a caller a wrong answer.
+        if (next !== last + 1) throw new Error(`${changes} new rows, but not at seqs ${last - changes + 1}-${last}`);
+      }
       start += rows;
     }
     if (extras?.outbox?.length) {
@@ -99,8 +123,7 @@ export function batchesInserter(db: Database.Database, uniqueKey = 'project, id'
       // A body that crossed from another thread is a plain Uint8Array, which SQLite binds only as a Buffer.
       for (const e of extras.outbox) outbox.run(e.signal, e.encoding, now, e.body.byteLength, Buffer.from(e.body.buffer, e.body.byteOffset, e.body.byteLength));
     }
-    // Of records sharing a project and id, only the first can have been stored: rows go in in batch order.
-    return records.map((record) => stored.delete(eventKey(record.project, record.id)));
+    return inserted;
   };
   const insertAll = db.transaction((batches: readonly InsertBatch[]) => batches.map(insert));
   return (batches) => insertAll.immediate(batches);

@@ -150,6 +150,24 @@ describe('SQLite inserts', () => {
     expect(reader.prepare('SELECT SUM(events) FROM usage_daily').pluck().get()).toBe(9);
   });
 
+  it('tell each record of a batch whether it was new, where stored ids, repeats and new ones share a statement or span several', async () => {
+    const file = join(tempDir(), 'usage.db');
+    await openStore(file, false);
+    const threads = new SqliteWriteThreads(file, OPTIONS, 5_000);
+    cleanup.push(() => threads.close());
+    const stored = records('r', 180);
+    expect(await threads.insert(stored.filter((_, i) => i % 3 === 0), NO_RETRY)).toEqual(stored.filter((_, i) => i % 3 === 0).map(() => true));
+    // Every third record is stored already; record 10 comes again at the end, in the last statement;
+    // one statement (rows 50-99 of the batch) is all repeats of stored ones.
+    const batch = [...stored.slice(0, 50), ...stored.filter((_, i) => i % 3 === 0).slice(0, 50), ...stored.slice(50), stored[10]!];
+    const expected = [...stored.slice(0, 50).map((_, i) => i % 3 !== 0), ...Array<boolean>(50).fill(false), ...stored.slice(50).map((_, i) => (50 + i) % 3 !== 0), false];
+    expect(await threads.insert(batch, NO_RETRY)).toEqual(expected);
+    expect(await threads.insert(batch, NO_RETRY)).toEqual(batch.map(() => false));
+    const reader = readOnly(file);
+    expect(reader.prepare('SELECT COUNT(*) FROM usage_events').pluck().get()).toBe(180);
+    expect(reader.prepare('SELECT SUM(events), SUM(input_tokens) FROM usage_daily').raw().get()).toEqual([180, (179 * 180) / 2]);
+  });
+
   it.each(['on', 'off'])('serve ingestion and reports alike with SQLITE_WRITE_THREADS=%s', async (setting) => {
     const svc = await startTestService({ env: { SQLITE_WRITE_THREADS: setting } });
     cleanup.push(() => svc.close());
