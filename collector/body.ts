@@ -19,10 +19,12 @@ const BUSY_RETRY_AFTER = 1;
 const INFLATE_CHUNK = 64 * 1024;
 /**
  * A body the gzip trailer says is at least this large is inflated into a buffer of that size, each
- * piece copied in as it comes: joined at the end, the fresh memory of a 50 MiB body was faulted in
- * at once, which held the event loop for about 200 ms of CPU on this machine.
+ * piece copied in as it comes: joining the pieces at the end would fault in the fresh memory of a
+ * 50 MiB body at once, about 200 ms of CPU on the event loop on this machine.
  */
 const PLACED_FROM = 1024 * 1024;
+/** The most deflate can expand (RFC 1951: 258 bytes from a 2-bit code at best), so a trailer claiming more lies. */
+const MAX_DEFLATE_RATIO = 1032;
 
 /**
  * Request bodies as bytes, gunzipped when the client says so, within a per-request limit and a
@@ -68,11 +70,13 @@ export class BodyReader {
    * message, which grpc-js reads and gunzips) in the same budget while `use` runs, as for `read`.
    */
   async hold<T>(body: Buffer, use: (body: Buffer) => T | Promise<T>): Promise<T> {
-    if (!this.take(body.length)) throw this.busy();
+    // Kept apart from the body, whose memory `use` may hand to another thread.
+    const bytes = body.length;
+    if (!this.take(bytes)) throw this.busy();
     try {
       return await use(body);
     } finally {
-      this.inFlight -= body.length;
+      this.inFlight -= bytes;
     }
   }
 
@@ -82,11 +86,16 @@ export class BodyReader {
     return true;
   }
 
-  /** Gunzips in pieces, each held in the budget as it comes; stops at the first piece beyond either limit. */
+  /**
+   * Gunzips in pieces, each held in the budget as it comes; stops at the first piece beyond either
+   * limit. A buffer made ahead for the whole body (PLACED_FROM) is held in the budget whole before
+   * it is made, so a trailer that claims more than comes costs budget, not memory beyond it.
+   */
   private inflate(raw: Buffer, hold: (bytes: number) => boolean): Promise<Buffer> {
     // ISIZE, the last member's size mod 2^32 (RFC 1952): a hint only, as a body may hold several members or lie.
     const expected = raw.length >= 18 ? raw.readUInt32LE(raw.length - 4) : 0;
-    const target = expected >= PLACED_FROM && expected <= this.limits.maxDecodedBytes ? Buffer.allocUnsafeSlow(expected) : undefined;
+    const placeable = expected >= PLACED_FROM && expected <= this.limits.maxDecodedBytes && expected <= raw.length * MAX_DEFLATE_RATIO;
+    const target = placeable && hold(expected) ? Buffer.allocUnsafeSlow(expected) : undefined;
     return new Promise((resolve, reject) => {
       /** Pieces beyond what `target` took. */
       const chunks: Buffer[] = [];
@@ -103,8 +112,9 @@ export class BodyReader {
         if (failed) return;
         size += chunk.length;
         if (size > this.limits.maxDecodedBytes) return fail(this.tooLarge());
-        if (!hold(chunk.length)) return fail(this.busy());
-        if (target && placed === size - chunk.length && size <= target.length) {
+        const intoTarget = target !== undefined && placed === size - chunk.length && size <= target.length;
+        if (!intoTarget && !hold(chunk.length)) return fail(this.busy());
+        if (intoTarget) {
           chunk.copy(target, placed);
           placed = size;
         } else {

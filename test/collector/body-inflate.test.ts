@@ -45,3 +45,21 @@ describe('a gzip body is inflated to exactly its bytes', () => {
     expect(await post(Buffer.concat([gzipSync(bytes(5 * 1024 * 1024, 8)), gzipSync(bytes(4 * 1024 * 1024, 9))]))).toEqual({ status: 413, body: { code: 'body_too_large' } });
   });
 });
+
+describe('a gzip trailer is a hint, not a claim on memory', () => {
+  it('a tiny body whose trailer claims megabytes gets no buffer of that size', async () => {
+    let held = 0;
+    const probe = new Hono();
+    probe.post('/', (c) => reader.read(c, (body) => {
+      held = process.memoryUsage().arrayBuffers;
+      return c.json({ length: body.length });
+    }));
+    // Bytes after a complete gzip member are ignored by gunzip, yet their last four read as the ISIZE.
+    const lie = Buffer.alloc(8);
+    lie.writeUInt32LE(8 * 1024 * 1024, 4);
+    const before = process.memoryUsage().arrayBuffers;
+    const res = await probe.request('/', { method: 'POST', body: Buffer.concat([gzipSync(Buffer.from('{}')), lie]), headers: { 'content-encoding': 'gzip' } });
+    expect(await res.json()).toEqual({ length: 2 });
+    expect(held - before).toBeLessThan(1024 * 1024);
+  });
+});
