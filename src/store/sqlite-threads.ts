@@ -73,10 +73,11 @@ export class SqliteWriteThreads {
     const thread = (this.insertThread ??= this.startInsertThread());
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
+      // Posted before it is awaited: a message that cannot be posted leaves nothing waiting.
+      thread.postMessage(request(id), transfer);
       this.waiting.set(id, { resolve, reject, onFailure: retry.onFailure });
       // Only a thread with work in hand keeps the process alive.
       thread.ref();
-      thread.postMessage(request(id), transfer);
     });
   }
 

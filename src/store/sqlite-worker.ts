@@ -62,9 +62,9 @@ const CHECKPOINT_INTERVAL_MS = 200;
 /**
  * Forwarded bodies reach the insert thread as ArrayBuffers of their own (the outbox, docs/forwarding.md),
  * and the thread makes so few JavaScript objects that its young generation, and with it the dead
- * bodies, was collected only every few hundred requests: about 20 MB held at 30,000 spans/s in the
- * forwarding benchmark (docs/benchmarks.md, "Forwarding, session 10"). A minor collection after each
- * this many bytes of bodies bounds them.
+ * bodies, is otherwise collected only every few hundred requests: about 20 MB held at 30,000 spans/s
+ * in the forwarding benchmark (docs/benchmarks.md, "Forwarding, session 10"). A minor collection
+ * after each this many bytes of bodies bounds them.
  */
 const OUTBOX_COLLECT_BYTES = 2 * 1024 * 1024;
 
