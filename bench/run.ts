@@ -209,9 +209,9 @@ async function agentTelemetry(dir: string): Promise<void> {
   console.log(`(h) OTLP logs as Claude Code and Codex send them (claude_code.api_request, codex.sse_event response.completed; half each),`);
   console.log(`    against POST /v1/usage with the same batch size, ${size.connections} connections, each load on a fresh service, ${size.rounds} round${size.rounds > 1 ? 's' : ''} of each in turn;`);
   console.log(`    at 100 a request also (e) OTLP/HTTP protobuf traces, POST /v1/traces, 100 GenAI spans per request, pre-encoded, each request a new trace:`);
-  console.log(`    The logs' ids fall all over the id index (Claude Code's request ids, Codex's record hashes), a request's spans`);
-  console.log(`    share their trace id, and the reference's ids share their start per request: so the logs are also set against`);
-  console.log(`    the same /v1/usage load with ids scattered as theirs are, and that ratio is the one held to the target.`);
+  console.log(`    The logs' ids fall all over the id index (Claude Code's request ids, Codex's record hashes), where the reference's`);
+  console.log(`    share their start per request: the logs are also set against the same /v1/usage load with ids scattered as theirs`);
+  console.log(`    are, printed beside the ratio to the reference, which is the one held to the target.`);
   for (const batch of size.logBatches) {
     const loads: { name: string; label: string; unit: string; load: (urls: Urls) => ClientLoad; ratio?: string; reference?: number[] }[] = [
       { name: `usage-${batch}`, label: 'POST /v1/usage (the reference)', unit: 'events', load: ({ collector }) => usageLoad(collector, batch) },
@@ -219,8 +219,8 @@ async function agentTelemetry(dir: string): Promise<void> {
         name: `usage-scattered-${batch}`, label: 'POST /v1/usage, ids scattered', unit: 'events',
         load: ({ collector }) => usageLoad(collector, batch, 'scattered'),
       },
-      { name: `logs-http-${batch}`, label: 'POST /v1/logs, HTTP protobuf', unit: 'records', load: ({ collector }) => logsLoad(collector, 'http', batch), ratio: 'logs over HTTP', reference: [1, 0] },
-      { name: `logs-grpc-${batch}`, label: 'LogsService/Export, gRPC', unit: 'records', load: ({ grpc }) => logsLoad(grpc, 'grpc', batch), ratio: 'logs over gRPC', reference: [1, 0] },
+      { name: `logs-http-${batch}`, label: 'POST /v1/logs, HTTP protobuf', unit: 'records', load: ({ collector }) => logsLoad(collector, 'http', batch), ratio: 'logs over HTTP', reference: [0, 1] },
+      { name: `logs-grpc-${batch}`, label: 'LogsService/Export, gRPC', unit: 'records', load: ({ grpc }) => logsLoad(grpc, 'grpc', batch), ratio: 'logs over gRPC', reference: [0, 1] },
       ...(batch === 100
         ? [{ name: 'otlp', label: '(e) POST /v1/traces, 100 GenAI spans', unit: 'events', load: ({ collector }: Urls) => otlpLoad(collector), ratio: '(e) OTLP traces', reference: [0] }]
         : []),
