@@ -59,9 +59,10 @@ function answerBatch(batch: Prepared, deps: IngestDeps) {
 }
 
 /**
- * Past these an event cannot be valid, so the scan refuses it before it is parsed (a 49 MiB
- * attribute took about 400 ms to parse): no field takes more than 1,024 characters, which JSON
- * spells in at most 6 bytes each (`\uXXXX`), and an event has at most 21 fields and 64 attributes.
+ * Past these the scan refuses an event before it is parsed, so a huge value is never decoded whole
+ * (a 49 MiB attribute took about 400 ms to parse): no field needs more than 1,024 characters, which
+ * JSON spells in at most 6 bytes each (`\uXXXX`), and an event has at most 21 fields and 64
+ * attributes. Whitespace padding, long fractions of a second or repeated keys past them are refused too.
  */
 export const EVENT_LIMITS: ElementLimits = { values: 256, stringBytes: 6 * LIMITS.attributeValueLength };
 

@@ -40,6 +40,8 @@ const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'migrations', 'postgres');
 /**
  * bigint and numeric arrive as text. A bigint column holds what a JavaScript number gave it, so
  * Number() is exact; a sum (numeric) can pass 2^53, and is then kept exact as a BigInt (sums.ts).
+ * A narrow sum (BIGINT) past 2^53 comes out as an unsafe number, which has the report read again
+ * with the numeric sums (metricsFromRow).
  */
 const TYPES = new pg.TypeOverrides();
 TYPES.setTypeParser(pg.types.builtins.INT8, Number);
