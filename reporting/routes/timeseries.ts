@@ -16,7 +16,7 @@ const OTHER = '(other)';
  * rows read from the store. Each point is a row held in memory until written, so without this
  * 1,001 series of 10,000 buckets would make ten million of them.
  */
-export const MAX_POINTS = 400_000;
+const MAX_POINTS = 400_000;
 
 interface Series {
   key: Record<string, string | null>;
