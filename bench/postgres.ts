@@ -27,6 +27,8 @@ const DAY_MS = 86_400_000;
 const ISSUE_EVENTS = 10_000_000;
 
 const BATCH = 1000;
+/** How long each report with a target under a second is asked in turn. */
+const FAST_REPORT_SECONDS = 5;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 async function freshDatabase(cluster: Cluster, name: string): Promise<string> {
@@ -124,7 +126,8 @@ async function reportLatency(cluster: Cluster, events: number): Promise<void> {
     `SELECT name, (SELECT COUNT(*) FROM usage_events e WHERE e.tableoid = to_regclass(name))::text AS rows FROM usage_events_partitions() ORDER BY lower_ms`);
   await admin.end();
   console.log(`(c) report latency over ${fmt(events)} events over 60 days (made by the server at ${fmt(rate)} events/s through the trigger, ` +
-    `VACUUM ANALYZE in ${vacuumSeconds.toFixed(0)} s, sample and rollup checked in ${checkSeconds.toFixed(0)} s), p50 / p99 of 5 requests each:`);
+    `VACUUM ANALYZE in ${vacuumSeconds.toFixed(0)} s, sample and rollup checked in ${checkSeconds.toFixed(0)} s), p50 / p99 of each report asked in turn ` +
+    `for ${FAST_REPORT_SECONDS} s when its target is under a second (as npm run bench asks the SQLite ones), else 5 times:`);
   console.log(`  partitions: ${sizes.map((p) => `${p.name} ${fmt(Number(p.rows))}`).join(', ')}`);
   if (events < ISSUE_EVENTS) console.log(`  (issue 24's targets below are for ${fmt(ISSUE_EVENTS)} events: at this size they are indicative only)`);
   const run = runCli(['reporting'], { DATABASE_URL: url, REPORTING_PORT: '0' });
@@ -153,9 +156,11 @@ async function reportLatency(cluster: Cluster, events: number): Promise<void> {
       [`/v1/events agent=${RARE_AGENT}, first page`, `/v1/events?agent=${RARE_AGENT}&limit=50`, EVENTS_MS],
     ];
     for (const [label, path, target] of queries) {
-      const r = await measureReport(base, path, { minSamples: 5, maxSamples: 5, budgetSeconds: 0 });
+      // A fast report's p50 is that of a server past its first requests (compiled code, warm caches), as users meet it.
+      const fast = target !== null && target < 1000;
+      const r = await measureReport(base, path, fast ? { minSamples: 5, maxSamples: 1000, budgetSeconds: FAST_REPORT_SECONDS } : { minSamples: 5, maxSamples: 5, budgetSeconds: 0 });
       const verdict = target === null ? '' : `   target p50 ≤ ${fmt(target)} ms: ${r.p50 <= target ? 'met' : 'not met'}`;
-      console.log(`  ${label.padEnd(44)} ${r.p50.toFixed(0).padStart(6)} / ${r.p99.toFixed(0)} ms   (source: ${r.source})${verdict}`);
+      console.log(`  ${label.padEnd(44)} ${r.p50.toFixed(0).padStart(6)} / ${r.p99.toFixed(0)} ms   (${r.samples} requests, source: ${r.source})${verdict}`);
     }
   } finally {
     run.child.kill('SIGTERM');
