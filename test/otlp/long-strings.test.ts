@@ -1,0 +1,84 @@
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_OTLP_STRING_BYTES } from '../../collector/otlp/long-strings.js';
+import { encodeProtobuf, otlpLogsRequest, otlpRequest, type Wire } from '../support/otlp.js';
+import { startTestService, type TestService } from '../support/service.js';
+
+/** OTLP strings over MAX_OTLP_STRING_BYTES: never decoded; a usage record holding one is rejected on its own. */
+
+const LONG = 'x'.repeat(MAX_OTLP_STRING_BYTES + 1);
+const TOO_LONG = 'a string of more than 1,048,576 bytes';
+const claude = { resource: { 'service.name': 'claude-code' } };
+const call = (id: string | undefined, extra: Record<string, string> = {}) => ({
+  body: 'claude_code.api_request',
+  attributes: { 'event.name': 'api_request', ...(id && { request_id: id }), model: 'claude-haiku-4-5', input_tokens: 10, output_tokens: 5, ...extra },
+});
+const usage = { 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'gpt-4o', 'gen_ai.usage.input_tokens': 10, 'gen_ai.usage.output_tokens': 5 };
+
+const send = (svc: TestService, signal: 'logs' | 'traces', request: unknown, wire: Wire) =>
+  svc.ingest(
+    `/v1/${signal}`,
+    gzipSync(wire === 'json' ? JSON.stringify(request) : encodeProtobuf(signal, request)),
+    { 'content-type': wire === 'json' ? 'application/json' : 'application/x-protobuf', 'content-encoding': 'gzip', accept: 'application/json' },
+  );
+
+/** The export answer, decoded whichever encoding it came in. */
+async function answerOf(res: Response, signal: 'logs' | 'traces'): Promise<Record<string, unknown>> {
+  if ((res.headers.get('content-type') ?? '').startsWith('application/json')) return res.json();
+  const { otlpTypes } = await import('../../collector/otlp/decode.js');
+  const type = otlpTypes[signal].response;
+  return type.toObject(type.decode(new Uint8Array(await res.arrayBuffer())), { longs: String });
+}
+
+describe.each<Wire>(['json', 'protobuf'])('OTLP strings over the maximum, %s', (wire) => {
+  let svc: TestService;
+  beforeAll(async () => {
+    svc = await startTestService();
+  });
+  afterAll(() => svc.close());
+
+  const ids = async () => ((await svc.report('/v1/events')).body.events as { id: string }[]).map((e) => e.id).sort();
+
+  it('rejects the usage log records holding one in partialSuccess, stores the others, ignores the record without usage', async () => {
+    const request = otlpLogsRequest([
+      call(`${wire}-ok`),
+      { ...call(`${wire}-body`), body: LONG },
+      call(undefined, { prompt: LONG }),
+      { body: LONG, attributes: { 'event.name': 'user_prompt', prompt: LONG } },
+      { body: 'x'.repeat(MAX_OTLP_STRING_BYTES), ...call(`${wire}-at-limit`) },
+    ], claude);
+    request.resourceLogs[0]!.scopeLogs[0]!.logRecords[4]!.body = { stringValue: 'é'.repeat(MAX_OTLP_STRING_BYTES / 2) };
+    const res = await send(svc, 'logs', request, wire);
+    expect(res.status).toBe(200);
+    const answer = await answerOf(res, 'logs');
+    expect(answer).toEqual({ partialSuccess: { rejectedLogRecords: '2', errorMessage: expect.any(String) } });
+    const message = (answer.partialSuccess as { errorMessage: string }).errorMessage;
+    expect(message).toMatch(/^2 log record\(s\) with invalid GenAI usage were not stored: /);
+    expect(message).toContain(`(resourceLogs[0].scopeLogs[0].logRecords[1]) resourceLogs[0].scopeLogs[0].logRecords[1].body.stringValue: ${TOO_LONG}`);
+    expect(message).toMatch(/logRecords\[2\]\) resourceLogs\[0\]\.scopeLogs\[0\]\.logRecords\[2\]\.attributes\[\d\]\.value\.stringValue: a string of more/);
+    expect(await ids()).toEqual([`claude-code:${wire}-at-limit`, `claude-code:${wire}-ok`]);
+  });
+
+  it('rejects every usage record of a resource holding one', async () => {
+    const request = otlpLogsRequest([call(`${wire}-resource`)], { resource: { 'service.name': 'claude-code', 'host.name': LONG } });
+    const answer = await answerOf(await send(svc, 'logs', request, wire), 'logs');
+    expect(answer).toEqual({ partialSuccess: { rejectedLogRecords: '1', errorMessage: expect.stringContaining(`resourceLogs[0].resource.attributes[1].value.stringValue: ${TOO_LONG}`) } });
+    expect(await ids()).not.toContain(`claude-code:${wire}-resource`);
+  });
+
+  it('rejects a usage span holding one, ignores a span without usage holding one', async () => {
+    const base = wire === 'json' ? 'a0' : 'b0';
+    const request = otlpRequest([
+      { spanId: `${base}f067aa0ba90201`, attributes: usage },
+      { spanId: `${base}f067aa0ba90202`, attributes: { ...usage, 'gen_ai.request.model': LONG } },
+      { spanId: `${base}f067aa0ba90203`, name: LONG, attributes: { 'http.url': LONG } },
+    ]);
+    const res = await send(svc, 'traces', request, wire);
+    expect(res.status).toBe(200);
+    expect(await answerOf(res, 'traces')).toEqual({
+      partialSuccess: { rejectedSpans: '1', errorMessage: expect.stringContaining(`spans[1]) resourceSpans[0].scopeSpans[0].spans[1].attributes[1].value.stringValue: ${TOO_LONG}`) },
+    });
+    const stored = await ids();
+    expect(stored.filter((id) => id.includes(`${base}f067aa0ba902`))).toHaveLength(1);
+  });
+});
