@@ -213,9 +213,13 @@ class Scan {
 
 /**
  * ASCII is checked here, its bytes or'ed together (no branch per byte); only text with other bytes
- * goes to the native checker.
+ * goes to the native checker, and long text straight away (it is ten times faster per byte).
  */
+/** Text longer than this goes to the native checker: below it the call costs more than the loop. */
+const NATIVE_CHECK_BYTES = 4096;
+
 function isUtf8Text(buf: Buffer, start: number, end: number): boolean {
+  if (end - start > NATIVE_CHECK_BYTES) return isUtf8(buf.subarray(start, end));
   let bits = 0;
   for (let i = start; i < end; i++) bits |= buf[i]!;
   return bits < 0x80 || isUtf8(buf.subarray(start, end));
