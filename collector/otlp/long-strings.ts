@@ -9,8 +9,12 @@
 /** UTF-8 bytes in one OTLP string value, attribute key or name. */
 export const MAX_OTLP_STRING_BYTES = 1024 * 1024;
 
-/** What a string over the maximum is read as: short, never empty (an empty key is an error of its own). */
-export const LONG_STRING = '\u2026';
+/**
+ * What a string over the maximum is read as: short, never empty (an empty key is an error of its
+ * own), and with a NUL, which no stored text may hold (src/event/schema.ts): an event that takes it
+ * from another record (a parent span's agent name, a metric's stream) is invalid, never stored with it.
+ */
+export const LONG_STRING = '\u0000\u2026';
 
 /** What a rejected record's message says of the string. */
 export const TOO_LONG = `a string of more than ${MAX_OTLP_STRING_BYTES.toLocaleString('en-US')} bytes`;

@@ -69,6 +69,7 @@ interface PendingMetrics {
   points: StreamPoint[];
   principal: Principal;
   deps: IngestDeps;
+  long: LongStrings;
 }
 
 /** `outbox`: the request's forward copy (docs/forwarding.md), committed with whatever it counts. */
@@ -145,7 +146,7 @@ class Preparation {
   constructor(
     private readonly noun: string, private readonly principal: Principal, private readonly deps: IngestDeps,
     /** Strings the records were read without: an event made from one of them is rejected. */
-    private readonly long = new LongStrings(),
+    private readonly long: LongStrings,
   ) {}
 
   readonly add = (mapped: MappedEvent): void => {
@@ -179,8 +180,8 @@ class Preparation {
 }
 
 /** `Preparation` over events already mapped, a few at a time. */
-function* mappedSteps(mapped: readonly MappedEvent[], noun: string, principal: Principal, deps: IngestDeps): Steps<Prepared & { rejection?: Rejection }> {
-  const preparation = new Preparation(noun, principal, deps);
+function* mappedSteps(mapped: readonly MappedEvent[], noun: string, principal: Principal, deps: IngestDeps, long: LongStrings): Steps<Prepared & { rejection?: Rejection }> {
+  const preparation = new Preparation(noun, principal, deps, long);
   for (let i = 0; i < mapped.length; i++) {
     preparation.add(mapped[i]!);
     if ((i + 1) % RECORDS_PER_STEP === 0) yield;
@@ -190,9 +191,10 @@ function* mappedSteps(mapped: readonly MappedEvent[], noun: string, principal: P
 
 /** The points that count tokens, kept for the commit: what they count depends on their streams' state then. */
 function* metricSteps(body: Buffer, encoding: OtlpEncoding, principal: Principal, deps: IngestDeps): Steps<PreparedExport> {
-  const points = streamPoints(yield* decodeSteps('metrics', body, encoding, deps.counts), deps.countMetrics!, principal.projects);
+  const long = new LongStrings();
+  const points = streamPoints(yield* decodeSteps('metrics', body, encoding, deps.counts, long), deps.countMetrics!, principal.projects);
   limitEvents(points.length, RECEIVERS.metrics.noun, deps);
-  return { records: [], rejected: 0, errors: [], ...(points.length > 0 && { metrics: { points, principal, deps } }) };
+  return { records: [], rejected: 0, errors: [], ...(points.length > 0 && { metrics: { points, principal, deps, long } }) };
 }
 
 /** Commits a prepared export; resolves, once durable, with its rejection (none when every record was fine). */
@@ -206,12 +208,12 @@ export function commitExport(batch: PreparedExport, writer: IngestDeps['writer']
  * Counts the points against their streams' committed state and commits the events with the streams'
  * moves, in one transaction, holding the streams meanwhile (stream-locks.ts).
  */
-function commitMetrics({ points, principal, deps }: PendingMetrics, writer: IngestDeps['writer'], outbox: OutboxEntry[] | undefined): Promise<Rejection | undefined> {
+function commitMetrics({ points, principal, deps, long }: PendingMetrics, writer: IngestDeps['writer'], outbox: OutboxEntry[] | undefined): Promise<Rejection | undefined> {
   const streams = cumulativeStreams(points);
   return streamLocksOf(writer).run(streams, async () => {
     const states = streams.length > 0 ? await deps.store.readMetricStreams(streams).catch(unavailable) : new Map();
     const { events, moves } = countPoints(points, states, Date.now());
-    const batch = await runInSlices(mappedSteps(events, RECEIVERS.metrics.noun, principal, deps));
+    const batch = await runInSlices(mappedSteps(events, RECEIVERS.metrics.noun, principal, deps, long));
     const extras = { ...(moves.length > 0 && { metricStreams: moves }), ...(outbox && { outbox }) };
     await commit(batch, writer, Object.keys(extras).length > 0 ? extras : undefined);
     return batch.rejection;

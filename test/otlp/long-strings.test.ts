@@ -81,4 +81,15 @@ describe.each<Wire>(['json', 'protobuf'])('OTLP strings over the maximum, %s', (
     const stored = await ids();
     expect(stored.filter((id) => id.includes(`${base}f067aa0ba902`))).toHaveLength(1);
   });
+
+  it('never stores what stands for one: a usage span taking its agent name from a parent holding one is rejected', async () => {
+    const parent = wire === 'json' ? 'c0f067aa0ba90201' : 'd0f067aa0ba90201';
+    const request = otlpRequest([
+      { spanId: parent, kind: 1, attributes: { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.name': LONG } },
+      { spanId: `${parent.slice(0, 14)}02`, parentSpanId: parent, attributes: usage },
+    ]);
+    const answer = await answerOf(await send(svc, 'traces', request, wire), 'traces');
+    expect(answer).toEqual({ partialSuccess: { rejectedSpans: '1', errorMessage: expect.stringMatching(/spans\[1\]\) .*NUL/) } });
+    expect((await ids()).filter((id) => id.includes(parent.slice(0, 14)))).toEqual([]);
+  });
 });
