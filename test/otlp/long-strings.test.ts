@@ -59,6 +59,20 @@ describe.each<Wire>(['json', 'protobuf'])('OTLP strings over the maximum, %s', (
     expect(await ids()).toEqual([`claude-code:${wire}-at-limit`, `claude-code:${wire}-ok`]);
   });
 
+  it('counts the bytes of UTF-8 the string decodes to, whichever encoding it came in', async () => {
+    const request = otlpLogsRequest([
+      // 1 MiB as decoded; as JSON writes it, 2 MiB of `\n` escapes.
+      { ...call(`${wire}-escaped`), body: '\n'.repeat(MAX_OTLP_STRING_BYTES) },
+      // Half a million characters, a byte over the maximum in UTF-8.
+      { ...call(`${wire}-accented`), body: `${'é'.repeat(MAX_OTLP_STRING_BYTES / 2)}x` },
+    ], claude);
+    const answer = await answerOf(await send(svc, 'logs', request, wire), 'logs');
+    expect(answer).toEqual({ partialSuccess: { rejectedLogRecords: '1', errorMessage: expect.stringContaining(`logRecords[1].body.stringValue: ${TOO_LONG}`) } });
+    const stored = await ids();
+    expect(stored).toContain(`claude-code:${wire}-escaped`);
+    expect(stored).not.toContain(`claude-code:${wire}-accented`);
+  });
+
   it('rejects every usage record of a resource holding one', async () => {
     const request = otlpLogsRequest([call(`${wire}-resource`)], { resource: { 'service.name': 'claude-code', 'host.name': LONG } });
     const answer = await answerOf(await send(svc, 'logs', request, wire), 'logs');
