@@ -1,6 +1,8 @@
+import { status } from '@grpc/grpc-js';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_OTLP_STRING_BYTES } from '../../collector/otlp/long-strings.js';
+import { callExport, EXPORTS, grpcClient } from '../support/grpc.js';
 import { encodeProtobuf, otlpLogsRequest, otlpRequest, type Wire } from '../support/otlp.js';
 import { startTestService, type TestService } from '../support/service.js';
 
@@ -105,5 +107,26 @@ describe.each<Wire>(['json', 'protobuf'])('OTLP strings over the maximum, %s', (
     const answer = await answerOf(await send(svc, 'traces', request, wire), 'traces');
     expect(answer).toEqual({ partialSuccess: { rejectedSpans: '1', errorMessage: expect.stringMatching(/spans\[1\]\) .*NUL/) } });
     expect((await ids()).filter((id) => id.includes(parent.slice(0, 14)))).toEqual([]);
+  });
+});
+
+describe('OTLP strings over the maximum, over gRPC', () => {
+  let svc: TestService;
+  beforeAll(async () => {
+    svc = await startTestService();
+  });
+  afterAll(() => svc.close());
+
+  it('answers OK with partialSuccess rejecting the usage log record holding one, and stores its sibling', async () => {
+    const client = grpcClient(svc.grpcUrl);
+    const request = otlpLogsRequest([call('grpc-ok'), { ...call('grpc-long'), body: LONG }], claude);
+    const answer = await callExport(client, encodeProtobuf('logs', request), {}, EXPORTS.logs);
+    client.close();
+    expect(answer).toMatchObject({
+      code: status.OK,
+      response: { partialSuccess: { rejectedLogRecords: 1, errorMessage: expect.stringContaining(`logRecords[1].body.stringValue: ${TOO_LONG}`) } },
+    });
+    const ids = ((await svc.report('/v1/events')).body.events as { id: string }[]).map((e) => e.id);
+    expect(ids).toEqual(['claude-code:grpc-ok']);
   });
 });
