@@ -44,11 +44,12 @@ export interface JsonLimits {
 
 /**
  * Strings of more than `bytes` bytes of UTF-8 (decoded: escapes count as what they stand for) are
- * never decoded: each is read as `placeholder`, and a value's path (not a member name's) is added
- * to `found`.
+ * never decoded: member names, and the values of the `fields` members, are each read as
+ * `placeholder`, and such a value's path is added to `found`. Other values are read as they are.
  */
 export interface LongStringRule {
   bytes: number;
+  fields: ReadonlySet<string>;
   placeholder: string;
   found: string[];
 }
@@ -218,7 +219,8 @@ function scanJson(buf: Buffer, limits: JsonLimits, invalidAt: number): Scanned {
       if (c === QUOTE) {
         const start = pos;
         pos = stringEnd(buf, pos, invalidAt, levels, depth, false);
-        if (long && pos - start - 2 > long.bytes && isLong(buf, start, pos, long.bytes)) {
+        if (long && pos - start - 2 > long.bytes && depth > 0 && !isArray[depth - 1]
+          && long.fields.has(keyText(buf, keyStart[depth - 1]!, keyEnd[depth - 1]!)) && isLong(buf, start, pos, long.bytes)) {
           rewrites.push(start, pos);
           long.found.push(pathOf(buf, levels, depth));
         }

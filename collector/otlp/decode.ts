@@ -50,6 +50,20 @@ export const otlpTypes = {
   retryInfo: root.lookupType('google.rpc.RetryInfo'),
 };
 
+/**
+ * The OTLP/JSON members that are protobuf `string` fields, in both spellings: the strings held to
+ * MAX_OTLP_STRING_BYTES, as the protobuf scan holds them (bytes in base64, ids in hex and unknown
+ * fields are not).
+ */
+const STRING_FIELDS: ReadonlySet<string> = new Set(stringFields(root).flatMap((name) => [name, name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)]));
+
+function stringFields(namespace: protobuf.NamespaceBase): string[] {
+  return namespace.nestedArray.flatMap((nested) => [
+    ...(nested instanceof protobuf.Type ? nested.fieldsArray.filter((field) => field.type === 'string').map((field) => field.name) : []),
+    ...(nested instanceof protobuf.Namespace ? stringFields(nested) : []),
+  ]);
+}
+
 /** What each signal's request decodes to. */
 export interface SignalRecords {
   traces: TraceSpan[];
@@ -171,7 +185,7 @@ function parseProtobuf(signal: Signal, body: Buffer, codec: Codec<Signal>, limit
 function* jsonSteps<S extends Signal>(body: Buffer, codec: Codec<S>, limits: OtlpLimits, long: LongStrings): Steps<SignalRecords[S]> {
   const cut = cutJson(body, {
     values: limits.values, counted: { ...codec.json, count: limits.records }, exactIntegers: true,
-    long: { bytes: MAX_OTLP_STRING_BYTES, placeholder: LONG_STRING, found: long.paths },
+    long: { bytes: MAX_OTLP_STRING_BYTES, fields: STRING_FIELDS, placeholder: LONG_STRING, found: long.paths },
   });
   yield;
   const places = read(codec.jsonRecords(camelCaseKeys(cut.outline)), '');

@@ -75,6 +75,20 @@ describe.each<Wire>(['json', 'protobuf'])('OTLP strings over the maximum, %s', (
     expect(stored).not.toContain(`claude-code:${wire}-accented`);
   });
 
+  it('holds only string fields to it: bytes (base64 in JSON) and unknown fields are read as before', async () => {
+    const blob = Buffer.alloc(900 * 1024, 7).toString('base64');
+    const request = otlpLogsRequest([call(`${wire}-unknown`), call(undefined, { [`${wire}-blob`]: 'x' })], claude);
+    const [withUnknown, withBlob] = request.resourceLogs[0]!.scopeLogs[0]!.logRecords as Record<string, unknown>[];
+    withUnknown!.note = LONG;
+    (withBlob!.attributes as unknown[]).push({ key: 'blob', value: { bytesValue: blob } });
+    const res = await send(svc, 'logs', request, wire);
+    expect(res.status).toBe(200);
+    expect(await answerOf(res, 'logs')).toEqual({});
+    const stored = await ids();
+    expect(stored).toContain(`claude-code:${wire}-unknown`);
+    expect(stored.filter((id) => id.startsWith('log:'))).toHaveLength(1);
+  });
+
   it('rejects every usage record of a resource holding one', async () => {
     const request = otlpLogsRequest([call(`${wire}-resource`)], { resource: { 'service.name': 'claude-code', 'host.name': LONG } });
     const answer = await answerOf(await send(svc, 'logs', request, wire), 'logs');
