@@ -155,9 +155,9 @@ interface Levels {
 /**
  * Walks the JSON grammar over the bytes with nothing allocated but the level stacks: counts values
  * and the counted array's elements, holds the nesting limit, and reports invalid UTF-8 at
- * `invalidAt` as the field it falls in. Returns the byte ranges to rewrite (`Scanned.rewrites`). A syntax error is refused here too, so JSON.parse never meets a
- * prefix the scan did not count. (Plain locals, no closures over them: this loop runs over every
- * byte of every JSON body.)
+ * `invalidAt` as the field it falls in. Returns the byte ranges to rewrite (`Scanned.rewrites`). A
+ * syntax error is refused here too, so JSON.parse never meets a prefix the scan did not count.
+ * (Plain locals, no closures over them: this loop runs over every byte of every JSON body.)
  */
 function scanJson(buf: Buffer, limits: JsonLimits, invalidAt: number): Scanned {
   const { values: valueLimit, counted, exactIntegers, long } = limits;
