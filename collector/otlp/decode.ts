@@ -167,11 +167,35 @@ export function scanProtobuf(signal: Signal, body: Buffer, limits: OtlpLimits, l
   codec.scan(body, { values: limits.values, records: { ...limits.records, noun: codec.noun } }, long);
 }
 
+/** protobufjs's reader, but a string over MAX_OTLP_STRING_BYTES (which the scan noted) is skipped, read as LONG_STRING. */
+class LongStringReader extends protobuf.BufferReader {
+  override string(): string {
+    return this.skipLong() ?? super.string();
+  }
+
+  /** What proto3 strings are read with (UTF-8 checked, in JavaScript). */
+  override stringVerify(): string {
+    return this.skipLong() ?? super.stringVerify();
+  }
+
+  /** LONG_STRING, past the string, when the next one is over the maximum; else undefined, nothing read. */
+  private skipLong(): string | undefined {
+    const start = this.pos;
+    const length = this.uint32();
+    if (length > MAX_OTLP_STRING_BYTES) {
+      this.pos += length;
+      return LONG_STRING;
+    }
+    this.pos = start;
+    return undefined;
+  }
+}
+
 function parseProtobuf(signal: Signal, body: Buffer, codec: Codec<Signal>, limits: OtlpLimits, long: LongStrings): unknown {
   codec.scan(body, limits, long);
   const { request } = otlpTypes[signal];
   try {
-    return request.toObject(request.decode(body), { longs: String });
+    return request.toObject(request.decode(new LongStringReader(body)), { longs: String });
   } catch (error) {
     throw badRequest(`body is not a protobuf ${request.name}: ${(error as Error).message}`);
   }

@@ -3,7 +3,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_OTLP_STRING_BYTES } from '../../collector/otlp/long-strings.js';
 import { callExport, EXPORTS, grpcClient } from '../support/grpc.js';
-import { encodeProtobuf, otlpLogsRequest, otlpRequest, type Wire } from '../support/otlp.js';
+import { encodeProtobuf, otlpAttributes, otlpLogsRequest, otlpRequest, type Wire } from '../support/otlp.js';
 import { startTestService, type TestService } from '../support/service.js';
 
 /** OTLP strings over MAX_OTLP_STRING_BYTES: never decoded; a usage record holding one is rejected on its own. */
@@ -142,5 +142,38 @@ describe('OTLP strings over the maximum, over gRPC', () => {
     });
     const ids = ((await svc.report('/v1/events')).body.events as { id: string }[]).map((e) => e.id);
     expect(ids).toEqual(['claude-code:grpc-ok']);
+  });
+});
+
+describe.each<Wire>(['json', 'protobuf'])('OTLP strings over the maximum in counted metrics (COUNT_METRICS), %s', (wire) => {
+  let svc: TestService;
+  beforeAll(async () => {
+    svc = await startTestService({ env: { COUNT_METRICS: 'billing-bot' } });
+  });
+  afterAll(() => svc.close());
+
+  it('rejects the token data point holding one in partialSuccess and counts the other', async () => {
+    const point = (type: string, model: string) => ({
+      attributes: otlpAttributes({ 'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': model, 'gen_ai.token.type': type }),
+      startTimeUnixNano: '1796292000000000000', timeUnixNano: '1796292060000000000', count: '1', sum: 100, bucketCounts: ['0', '1'], explicitBounds: [1],
+    });
+    const request = {
+      resourceMetrics: [{
+        resource: { attributes: otlpAttributes({ 'service.name': 'billing-bot' }) },
+        scopeMetrics: [{ metrics: [{ name: 'gen_ai.client.token.usage', histogram: { aggregationTemporality: 1, dataPoints: [point('input', 'gpt-4o'), point('output', LONG)] } }] }],
+      }],
+    };
+    const res = await svc.ingest(
+      '/v1/metrics',
+      gzipSync(wire === 'json' ? JSON.stringify(request) : encodeProtobuf('metrics', request)),
+      { 'content-type': wire === 'json' ? 'application/json' : 'application/x-protobuf', 'content-encoding': 'gzip' },
+    );
+    expect(res.status).toBe(200);
+    const type = (await import('../../collector/otlp/decode.js')).otlpTypes.metrics.response;
+    const answer = wire === 'json' ? await res.json() : type.toObject(type.decode(new Uint8Array(await res.arrayBuffer())), { longs: String });
+    expect(answer).toEqual({
+      partialSuccess: { rejectedDataPoints: '1', errorMessage: expect.stringContaining(`histogram.dataPoints[1].attributes[2].value.stringValue: ${TOO_LONG}`) },
+    });
+    expect((await svc.report('/v1/events')).body.events).toEqual([expect.objectContaining({ input_tokens: 100, model: 'gpt-4o' })]);
   });
 });
