@@ -39,12 +39,25 @@ export interface JsonLimits {
   counted?: CountedArray;
   /** Integers beyond 2^53 come back as decimal strings, so nothing reads them as an inexact float. */
   exactIntegers?: boolean;
+  long?: LongStringRule;
+}
+
+/**
+ * Strings of more than `bytes` bytes of UTF-8 (decoded: escapes count as what they stand for) are
+ * never decoded: member names, and the values of the `fields` members, are each read as
+ * `placeholder`, and such a value's path is added to `found`. Other values are read as they are.
+ */
+export interface LongStringRule {
+  bytes: number;
+  fields: ReadonlySet<string>;
+  placeholder: string;
+  found: string[];
 }
 
 /** The body's JSON value, or a 400 (413 beyond a count) naming where the body went wrong. */
 export function parseJson(body: Buffer, limits: JsonLimits): unknown {
-  const { unsafeIntegers } = scanBody(body, limits);
-  return parseText(quotedText(body, 0, body.length, unsafeIntegers, 0).text, '');
+  const { rewrites } = scanBody(body, limits);
+  return parseText(rewritten(body, 0, body.length, rewrites, 0, limits.long).text, '');
 }
 
 /** A JSON body whose counted elements are read one at a time (`cutJson`). */
@@ -63,24 +76,25 @@ export interface CutJson {
  * event loop a turn between elements.
  */
 export function cutJson(body: Buffer, limits: JsonLimits): CutJson {
-  const { unsafeIntegers, elements, problems } = scanBody(body, limits);
+  const { rewrites, elements, problems } = scanBody(body, limits);
   const count = elements.length / 2;
-  // The first unsafe integer at or after each element's start.
-  const firstUnsafe = new Int32Array(count);
+  const { long } = limits;
+  // The first rewrite at or after each element's start.
+  const firstRewrite = new Int32Array(count);
   let outline = '';
   let from = 0;
   let u = 0;
   for (let n = 0; n < count; n++) {
-    const quoted = quotedText(body, from, elements[2 * n]!, unsafeIntegers, u);
-    firstUnsafe[n] = quoted.next;
+    const quoted = rewritten(body, from, elements[2 * n]!, rewrites, u, long);
+    firstRewrite[n] = quoted.next;
     outline += quoted.text + n;
     from = elements[2 * n + 1]!;
-    for (u = quoted.next; u < unsafeIntegers.length && unsafeIntegers[u]! < from; u += 2);
+    for (u = quoted.next; u < rewrites.length && rewrites[u]! < from; u += 2);
   }
-  outline += quotedText(body, from, body.length, unsafeIntegers, u).text;
+  outline += rewritten(body, from, body.length, rewrites, u, long).text;
   return {
     outline: parseText(outline, ''),
-    element: (n, where) => parseText(quotedText(body, elements[2 * n]!, elements[2 * n + 1]!, unsafeIntegers, firstUnsafe[n]!).text, where),
+    element: (n, where) => parseText(rewritten(body, elements[2 * n]!, elements[2 * n + 1]!, rewrites, firstRewrite[n]!, long).text, where),
     problem: (n) => problems.get(n),
   };
 }
@@ -115,8 +129,11 @@ for (const c of ' \t\n\r') SPACE[c.charCodeAt(0)] = 1;
 const SAFE_DIGITS = 15;
 
 interface Scanned {
-  /** [start, end) of each integer beyond 2^53 when `exactIntegers` asks for them, in the body's order. */
-  unsafeIntegers: number[];
+  /**
+   * [start, end) of what the text to parse has in place of the body's bytes, in the body's order:
+   * integers beyond 2^53 when `exactIntegers` asks for them (quoted), and strings over `long`'s bytes.
+   */
+  rewrites: number[];
   /** [start, end) of each element of the counted arrays, in the body's order. */
   elements: number[];
   /** The first problem of each element over the `each` limits, by its number. */
@@ -138,20 +155,19 @@ interface Levels {
 /**
  * Walks the JSON grammar over the bytes with nothing allocated but the level stacks: counts values
  * and the counted array's elements, holds the nesting limit, and reports invalid UTF-8 at
- * `invalidAt` as the field it falls in. Returns the byte ranges of integers beyond 2^53 when
- * `exactIntegers` asks for them. A syntax error is refused here too, so JSON.parse never meets a
- * prefix the scan did not count. (Plain locals, no closures over them: this loop runs over every
- * byte of every JSON body.)
+ * `invalidAt` as the field it falls in. Returns the byte ranges to rewrite (`Scanned.rewrites`). A
+ * syntax error is refused here too, so JSON.parse never meets a prefix the scan did not count.
+ * (Plain locals, no closures over them: this loop runs over every byte of every JSON body.)
  */
 function scanJson(buf: Buffer, limits: JsonLimits, invalidAt: number): Scanned {
-  const { values: valueLimit, counted, exactIntegers } = limits;
+  const { values: valueLimit, counted, exactIntegers, long } = limits;
   const n = buf.length;
   const levels: Levels = {
     isArray: new Uint8Array(MAX_NESTING), isCounted: new Uint8Array(MAX_NESTING), index: new Int32Array(MAX_NESTING),
     keyStart: new Int32Array(MAX_NESTING), keyEnd: new Int32Array(MAX_NESTING),
   };
   const { isArray, isCounted, index, keyStart, keyEnd } = levels;
-  const unsafeIntegers: number[] = [];
+  const rewrites: number[] = [];
   const elements: number[] = [];
   const problems = new Map<number, ElementProblem>();
   const each = counted?.each;
@@ -203,18 +219,24 @@ function scanJson(buf: Buffer, limits: JsonLimits, invalidAt: number): Scanned {
       if (c === QUOTE) {
         const start = pos;
         pos = stringEnd(buf, pos, invalidAt, levels, depth, false);
+        if (long && pos - start - 2 > long.bytes && depth > 0 && !isArray[depth - 1]
+          && long.fields.has(keyText(buf, keyStart[depth - 1]!, keyEnd[depth - 1]!)) && isLong(buf, start, pos, long.bytes)) {
+          rewrites.push(start, pos);
+          long.found.push(pathOf(buf, levels, depth));
+        }
         if (each && elementDepth >= 0 && noted !== counts - 1 && pos - start - 2 > each.stringBytes) noted = noteProblem(problems, counts - 1, buf, levels, depth, 'stringBytes');
       } else {
         const start = pos;
         while (pos < n && SCALAR[buf[pos]!]) pos++;
         if (pos === start) throw unexpected(buf, pos);
-        if (exactIntegers && pos - start > SAFE_DIGITS && isUnsafeInteger(buf, start, pos)) unsafeIntegers.push(start, pos);
+        if (exactIntegers && pos - start > SAFE_DIGITS && isUnsafeInteger(buf, start, pos)) rewrites.push(start, pos);
       }
       expect = Expect.Next;
     } else if (expect === Expect.Key) {
       if (buf[pos] !== QUOTE) throw unexpected(buf, pos);
       const start = pos;
       pos = stringEnd(buf, pos, invalidAt, levels, depth, true);
+      if (long && pos - start - 2 > long.bytes && isLong(buf, start, pos, long.bytes)) rewrites.push(start, pos);
       keyStart[depth - 1] = start;
       keyEnd[depth - 1] = pos;
       if (each && elementDepth >= 0 && noted !== counts - 1 && pos - start - 2 > each.stringBytes) noted = noteProblem(problems, counts - 1, buf, levels, depth, 'stringBytes');
@@ -229,7 +251,7 @@ function scanJson(buf: Buffer, limits: JsonLimits, invalidAt: number): Scanned {
       }
       if (depth === 0) {
         if (pos < n) throw unexpected(buf, pos);
-        return { unsafeIntegers, elements, problems };
+        return { rewrites, elements, problems };
       }
       const d = depth - 1;
       const c = buf[pos];
@@ -318,18 +340,48 @@ function isUnsafeInteger(buf: Buffer, start: number, end: number): boolean {
 }
 
 /**
- * The text of [start, end) with the unsafe integers in it put in double quotes, those from index
- * `first` of `unsafe` on; `next`: the index of the first one at or after `end`.
+ * The text of [start, end) with the rewrites in it made, those from index `first` of `rewrites` on:
+ * an unsafe integer put in double quotes, a long string replaced by `long`'s placeholder; `next`:
+ * the index of the first one at or after `end`.
  */
-function quotedText(buf: Buffer, start: number, end: number, unsafe: readonly number[], first: number): { text: string; next: number } {
+function rewritten(buf: Buffer, start: number, end: number, rewrites: readonly number[], first: number, long: LongStringRule | undefined): { text: string; next: number } {
   let text = '';
   let from = start;
   let i = first;
-  for (; i < unsafe.length && unsafe[i]! < end; i += 2) {
-    text += `${buf.toString('utf8', from, unsafe[i])}"${buf.toString('latin1', unsafe[i], unsafe[i + 1])}"`;
-    from = unsafe[i + 1]!;
+  for (; i < rewrites.length && rewrites[i]! < end; i += 2) {
+    const replaced = buf[rewrites[i]!] === QUOTE ? JSON.stringify(long!.placeholder) : `"${buf.toString('latin1', rewrites[i], rewrites[i + 1])}"`;
+    text += buf.toString('utf8', from, rewrites[i]) + replaced;
+    from = rewrites[i + 1]!;
   }
   return { text: text + buf.toString('utf8', from, end), next: i };
+}
+
+/**
+ * Whether the quoted string [start, end), more than `bytes` bytes long as written, decodes to more
+ * than `bytes` bytes of UTF-8: only escapes make it shorter (`\u00e9` is 2 bytes, `\n` one).
+ */
+function isLong(buf: Buffer, start: number, end: number, bytes: number): boolean {
+  let escape = buf.indexOf(BACKSLASH, start + 1);
+  if (escape < 0 || escape >= end) return true;
+  let length = escape - start - 1;
+  for (let i = escape; i < end - 1; ) {
+    if (buf[i] !== BACKSLASH) {
+      length++;
+      i++;
+    } else if (buf[i + 1] !== 0x75) {
+      length++;
+      i += 2;
+    } else {
+      const unit = parseInt(buf.toString('latin1', i + 2, i + 6), 16);
+      const low = buf[i + 6] === BACKSLASH && buf[i + 7] === 0x75 ? parseInt(buf.toString('latin1', i + 8, i + 12), 16) : -1;
+      // A surrogate pair is one character of 4 bytes; a lone surrogate becomes U+FFFD, 3 bytes.
+      const pair = unit >= 0xd800 && unit < 0xdc00 && low >= 0xdc00 && low < 0xe000;
+      length += pair ? 4 : unit < 0x80 ? 1 : unit < 0x800 ? 2 : 3;
+      i += pair ? 12 : 6;
+    }
+    if (length > bytes) return true;
+  }
+  return false;
 }
 
 /**

@@ -8,6 +8,7 @@ import { PACKAGE_ROOT } from '../../src/paths.js';
 import { cutJson } from '../json.js';
 import type { JsonRecords, Read } from './common.js';
 import { logRecordSteps } from './logs-protobuf.js';
+import { LONG_STRING, LongStrings, MAX_OTLP_STRING_BYTES } from './long-strings.js';
 import { ExportLogsRequest, logsJsonRecords, type LogRecord } from './logs-request.js';
 import { ExportMetricsRequest, metricsJsonRecords, type MetricPoint } from './metrics-request.js';
 import type { Rejection, Signal } from './receive.js';
@@ -49,6 +50,20 @@ export const otlpTypes = {
   retryInfo: root.lookupType('google.rpc.RetryInfo'),
 };
 
+/**
+ * The OTLP/JSON members that are protobuf `string` fields, in both spellings: the strings held to
+ * MAX_OTLP_STRING_BYTES, as the protobuf scan holds them (bytes in base64, ids in hex and unknown
+ * fields are not).
+ */
+const STRING_FIELDS: ReadonlySet<string> = new Set(stringFields(root).flatMap((name) => [name, name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)]));
+
+function stringFields(namespace: protobuf.NamespaceBase): string[] {
+  return namespace.nestedArray.flatMap((nested) => [
+    ...(nested instanceof protobuf.Type ? nested.fieldsArray.filter((field) => field.type === 'string').map((field) => field.name) : []),
+    ...(nested instanceof protobuf.Namespace ? stringFields(nested) : []),
+  ]);
+}
+
 /** What each signal's request decodes to. */
 export interface SignalRecords {
   traces: TraceSpan[];
@@ -64,7 +79,7 @@ interface Codec<S extends Signal> {
   json: { keys: string[]; depth: number };
   /** The schema a record at a time, for a JSON body. */
   jsonRecords: JsonRecords<SignalRecords[S][number]>;
-  scan: (body: Buffer, limits: ProtobufLimits) => void;
+  scan: (body: Buffer, limits: ProtobufLimits, long: LongStrings) => void;
   /** Reads a scanned protobuf body straight to the records; without one, protobufjs decodes it and the schema reads that. */
   fromWire?: (body: Buffer) => Steps<SignalRecords[S]>;
   /** What the response's partialSuccess calls the rejected records. */
@@ -124,34 +139,63 @@ export function decodeExport<S extends Signal>(signal: S, body: Buffer, encoding
   return runNow(decodeSteps(signal, body, encoding, limits));
 }
 
-/** `decodeExport` in steps: records are read a few at a time; the scan of the body is one step. */
-export function* decodeSteps<S extends Signal>(signal: S, body: Buffer, encoding: OtlpEncoding, limits: OtlpLimits): Steps<SignalRecords[S]> {
+/**
+ * `decodeExport` in steps: records are read a few at a time; the scan of the body is one step. The
+ * strings over MAX_OTLP_STRING_BYTES are read as LONG_STRING, and noted in `long`.
+ */
+export function* decodeSteps<S extends Signal>(
+  signal: S, body: Buffer, encoding: OtlpEncoding, limits: OtlpLimits, long = new LongStrings(),
+): Steps<SignalRecords[S]> {
   const codec: Codec<S> = CODECS[signal];
   const scanLimits: OtlpLimits = { values: limits.values, records: { ...limits.records, noun: codec.noun } };
   if (encoding === 'protobuf' && codec.fromWire) {
-    scanProtobuf(signal, body, limits);
+    scanProtobuf(signal, body, limits, long);
     yield;
     return yield* codec.fromWire(body);
   }
-  if (encoding === 'json' && body.length > 0) return yield* jsonSteps(body, codec, scanLimits);
+  if (encoding === 'json' && body.length > 0) return yield* jsonSteps(body, codec, scanLimits, long);
   // An empty body is an empty request, which OTLP answers with success.
-  const message = body.length === 0 ? {} : parseProtobuf(signal, body, codec, scanLimits);
+  const message = body.length === 0 ? {} : parseProtobuf(signal, body, codec, scanLimits, long);
   const result = codec.schema.safeParse(message);
   if (!result.success) throw badRequest(describeIssue(result.error.issues));
   return result.data;
 }
 
 /** Checks a protobuf body of the signal against the limits and the schema's wire types (scan.ts); only a scanned body is read. */
-export function scanProtobuf(signal: Signal, body: Buffer, limits: OtlpLimits): void {
+export function scanProtobuf(signal: Signal, body: Buffer, limits: OtlpLimits, long: LongStrings): void {
   const codec: Codec<Signal> = CODECS[signal];
-  codec.scan(body, { values: limits.values, records: { ...limits.records, noun: codec.noun } });
+  codec.scan(body, { values: limits.values, records: { ...limits.records, noun: codec.noun } }, long);
 }
 
-function parseProtobuf(signal: Signal, body: Buffer, codec: Codec<Signal>, limits: OtlpLimits): unknown {
-  codec.scan(body, limits);
+/** protobufjs's reader, but a string over MAX_OTLP_STRING_BYTES (which the scan noted) is skipped, read as LONG_STRING. */
+class LongStringReader extends protobuf.BufferReader {
+  override string(): string {
+    return this.skipLong() ?? super.string();
+  }
+
+  /** What proto3 strings are read with (UTF-8 checked, in JavaScript). */
+  override stringVerify(): string {
+    return this.skipLong() ?? super.stringVerify();
+  }
+
+  /** LONG_STRING, past the string, when the next one is over the maximum; else undefined, nothing read. */
+  private skipLong(): string | undefined {
+    const start = this.pos;
+    const length = this.uint32();
+    if (length > MAX_OTLP_STRING_BYTES) {
+      this.pos += length;
+      return LONG_STRING;
+    }
+    this.pos = start;
+    return undefined;
+  }
+}
+
+function parseProtobuf(signal: Signal, body: Buffer, codec: Codec<Signal>, limits: OtlpLimits, long: LongStrings): unknown {
+  codec.scan(body, limits, long);
   const { request } = otlpTypes[signal];
   try {
-    return request.toObject(request.decode(body), { longs: String });
+    return request.toObject(request.decode(new LongStringReader(body)), { longs: String });
   } catch (error) {
     throw badRequest(`body is not a protobuf ${request.name}: ${(error as Error).message}`);
   }
@@ -162,8 +206,11 @@ function parseProtobuf(signal: Signal, body: Buffer, codec: Codec<Signal>, limit
  * its digits), read a record at a time after its outline: JSON.parse and the schema of a whole
  * 10,000-span body held the event loop for seconds.
  */
-function* jsonSteps<S extends Signal>(body: Buffer, codec: Codec<S>, limits: OtlpLimits): Steps<SignalRecords[S]> {
-  const cut = cutJson(body, { values: limits.values, counted: { ...codec.json, count: limits.records }, exactIntegers: true });
+function* jsonSteps<S extends Signal>(body: Buffer, codec: Codec<S>, limits: OtlpLimits, long: LongStrings): Steps<SignalRecords[S]> {
+  const cut = cutJson(body, {
+    values: limits.values, counted: { ...codec.json, count: limits.records }, exactIntegers: true,
+    long: { bytes: MAX_OTLP_STRING_BYTES, fields: STRING_FIELDS, placeholder: LONG_STRING, found: long.paths },
+  });
   yield;
   const places = read(codec.jsonRecords(camelCaseKeys(cut.outline)), '');
   const records: SignalRecords[S][number][] = [];

@@ -95,7 +95,7 @@ function toEvent(record: LogRecord, profile: EmitterProfile, event: string): Map
     if (value !== undefined) kept[name] = toText(value);
   }
   input.attributes = keptAttributes(record.attributes, record.resource, kept);
-  return { record: `log record ${event} (${record.path})`, input, sources: built.sources };
+  return { record: `log record ${event} (${record.path})`, path: record.path, input, sources: built.sources };
 }
 
 /** The emitter's own id for the call, prefixed with its key; none when it is missing or too long to store. */

@@ -55,6 +55,8 @@ export const VERCEL_MODEL_CALL_TOKEN_ATTRIBUTES: Record<TokenField, readonly str
 export interface MappedEvent {
   /** The record in words for an error message: `span 4bf9…/00f0… (resourceSpans[0].scopeSpans[0].spans[2])`. */
   record: string;
+  /** Where the record sits in the request: `resourceSpans[0].scopeSpans[0].spans[2]`. */
+  path: string;
   input: Record<string, unknown>;
   sources: Record<string, string>;
 }

@@ -148,7 +148,7 @@ function eventOf(point: MetricPoint, profile: MetricProfile, field: TokenField, 
   if (operation !== undefined) input.operation = operation;
   if (point.timeNanos > 0n) input.timestamp = Number(point.timeNanos / NANOS_PER_MS);
   input.attributes = keptAttributes(point.attributes, point.resource, { 'otel.metric.name': point.name, 'otel.scope.name': point.scope.name });
-  return { record: `data point ${point.name} (${point.path})`, input, sources };
+  return { record: `data point ${point.name} (${point.path})`, path: point.path, input, sources };
 }
 
 /** Attributes in key order, each value with its kind, so that 5 the int, 5 the double and "5" differ. */

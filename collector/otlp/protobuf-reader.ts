@@ -1,6 +1,7 @@
 import { badRequest } from '../../src/http/errors.js';
 import { describeIssue } from '../../src/event/validate.js';
 import type { AnyValue, AttributeValue } from './common.js';
+import { LONG_STRING, MAX_OTLP_STRING_BYTES } from './long-strings.js';
 import { RECORDS_PER_STEP, type Steps } from './steps.js';
 
 /**
@@ -136,7 +137,12 @@ export class Wire {
     return this.pos + length;
   }
 
+  /** The string from `pos` to `end`; LONG_STRING, not decoded, for one over MAX_OTLP_STRING_BYTES (the scan noted where). */
   string(end: number): string {
+    if (end - this.pos > MAX_OTLP_STRING_BYTES) {
+      this.pos = end;
+      return LONG_STRING;
+    }
     // Buffer's own decoder, without toString's argument checks and encoding lookup (a tenth of
     // the reading's time): the scan has checked the bounds and the UTF-8.
     const value = (this.buf as unknown as NativeSlices).utf8Slice(this.pos, end);

@@ -7,6 +7,7 @@ import type { IngestDeps } from '../app.js';
 import { commit, priced, scopeEvent, type Prepared } from '../ingest.js';
 import { decodeSteps, scanProtobuf, type OtlpEncoding } from './decode.js';
 import { logEventSteps, wireLogEventSteps } from './log-records.js';
+import { LongStrings, TOO_LONG } from './long-strings.js';
 import type { MappedEvent } from './mapping.js';
 import { countPoints, cumulativeStreams, streamPoints, type StreamPoint } from './metric-points.js';
 import { spanMemoryOf } from './span-memory.js';
@@ -26,24 +27,27 @@ export type Signal = 'traces' | 'logs' | 'metrics';
 type EachEvent = (event: MappedEvent) => void;
 
 interface SignalReceiver {
-  /** Bytes → each usage event the signal's records carry, handed to `each` (the rest are ignored, not rejected). */
-  eachEvent(body: Buffer, encoding: OtlpEncoding, deps: IngestDeps, principal: Principal, each: EachEvent): Steps<void>;
+  /**
+   * Bytes → each usage event the signal's records carry, handed to `each` (the rest are ignored, not
+   * rejected); the strings too long to decode noted in `long`.
+   */
+  eachEvent(body: Buffer, encoding: OtlpEncoding, deps: IngestDeps, principal: Principal, each: EachEvent, long: LongStrings): Steps<void>;
   /** What the records are called in messages: `span(s)`. */
   noun: string;
 }
 
 const RECEIVERS: Record<Signal, SignalReceiver> = {
   traces: {
-    *eachEvent(body, encoding, deps, principal, each) {
-      const spans = yield* decodeSteps('traces', body, encoding, deps.counts);
+    *eachEvent(body, encoding, deps, principal, each, long) {
+      const spans = yield* decodeSteps('traces', body, encoding, deps.counts, long);
       for (const event of yield* spanEventSteps(spans, spanMemoryOf(deps.writer), principal.projects)) each(event);
     },
     noun: 'span(s)',
   },
   logs: {
-    *eachEvent(body, encoding, deps, _principal, each) {
-      if (encoding === 'json') return yield* logEventSteps(yield* decodeSteps('logs', body, encoding, deps.counts), each);
-      scanProtobuf('logs', body, deps.counts);
+    *eachEvent(body, encoding, deps, _principal, each, long) {
+      if (encoding === 'json') return yield* logEventSteps(yield* decodeSteps('logs', body, encoding, deps.counts, long), each);
+      scanProtobuf('logs', body, deps.counts, long);
       yield;
       yield* wireLogEventSteps(body, each);
     },
@@ -65,6 +69,7 @@ interface PendingMetrics {
   points: StreamPoint[];
   principal: Principal;
   deps: IngestDeps;
+  long: LongStrings;
 }
 
 /** `outbox`: the request's forward copy (docs/forwarding.md), committed with whatever it counts. */
@@ -100,8 +105,9 @@ export async function prepareExport(signal: Signal, body: Buffer, encoding: Otlp
 function* recordSteps(signal: Signal, body: Buffer, encoding: OtlpEncoding, principal: Principal, deps: IngestDeps): Steps<PreparedExport> {
   if (signal === 'metrics' && deps.countMetrics) return yield* metricSteps(body, encoding, principal, deps);
   const receiver = RECEIVERS[signal];
-  const preparation = new Preparation(receiver.noun, principal, deps);
-  yield* receiver.eachEvent(body, encoding, deps, principal, preparation.add);
+  const long = new LongStrings();
+  const preparation = new Preparation(receiver.noun, principal, deps, long);
+  yield* receiver.eachEvent(body, encoding, deps, principal, preparation.add, long);
   return preparation.done();
 }
 
@@ -137,18 +143,31 @@ class Preparation {
   private count = 0;
   private readonly receivedAt = Date.now();
 
-  constructor(private readonly noun: string, private readonly principal: Principal, private readonly deps: IngestDeps) {}
+  constructor(
+    private readonly noun: string, private readonly principal: Principal, private readonly deps: IngestDeps,
+    /** Strings the records were read without: an event made from one of them is rejected. */
+    private readonly long: LongStrings,
+  ) {}
 
   readonly add = (mapped: MappedEvent): void => {
     const index = this.count++;
     // Past the limit the request gets a 413 naming how many there are: they are only counted.
     if (index >= this.deps.limits.maxEventsPerRequest) return;
     const listed = this.errors.length;
-    const valid = validateEvent(mapped.input, index, '', this.errors);
+    const valid = this.withoutLongStrings(mapped, index) && validateEvent(mapped.input, index, '', this.errors);
     const event = valid && scopeEvent(valid, index, this.principal, '', this.errors);
     if (event) this.records.push(priced(event, this.receivedAt, this.deps.pricer));
     else if (listed < DESCRIBED_REJECTIONS) this.described.set(index, mapped);
   };
+
+  /** False, with the error listed, when the event's record holds a string that was never read. */
+  private withoutLongStrings(mapped: MappedEvent, index: number): boolean {
+    const path = this.long.within(mapped.path);
+    if (path === undefined) return true;
+    // describeRejections names the record, then this path as the field.
+    if (this.errors.length < MAX_LISTED_ERRORS) this.errors.push({ index, path: `[${index}].${path}`, message: TOO_LONG });
+    return false;
+  }
 
   done(): Prepared & { rejection?: Rejection } {
     limitEvents(this.count, this.noun, this.deps);
@@ -161,8 +180,8 @@ class Preparation {
 }
 
 /** `Preparation` over events already mapped, a few at a time. */
-function* mappedSteps(mapped: readonly MappedEvent[], noun: string, principal: Principal, deps: IngestDeps): Steps<Prepared & { rejection?: Rejection }> {
-  const preparation = new Preparation(noun, principal, deps);
+function* mappedSteps(mapped: readonly MappedEvent[], noun: string, principal: Principal, deps: IngestDeps, long: LongStrings): Steps<Prepared & { rejection?: Rejection }> {
+  const preparation = new Preparation(noun, principal, deps, long);
   for (let i = 0; i < mapped.length; i++) {
     preparation.add(mapped[i]!);
     if ((i + 1) % RECORDS_PER_STEP === 0) yield;
@@ -172,9 +191,10 @@ function* mappedSteps(mapped: readonly MappedEvent[], noun: string, principal: P
 
 /** The points that count tokens, kept for the commit: what they count depends on their streams' state then. */
 function* metricSteps(body: Buffer, encoding: OtlpEncoding, principal: Principal, deps: IngestDeps): Steps<PreparedExport> {
-  const points = streamPoints(yield* decodeSteps('metrics', body, encoding, deps.counts), deps.countMetrics!, principal.projects);
+  const long = new LongStrings();
+  const points = streamPoints(yield* decodeSteps('metrics', body, encoding, deps.counts, long), deps.countMetrics!, principal.projects);
   limitEvents(points.length, RECEIVERS.metrics.noun, deps);
-  return { records: [], rejected: 0, errors: [], ...(points.length > 0 && { metrics: { points, principal, deps } }) };
+  return { records: [], rejected: 0, errors: [], ...(points.length > 0 && { metrics: { points, principal, deps, long } }) };
 }
 
 /** Commits a prepared export; resolves, once durable, with its rejection (none when every record was fine). */
@@ -188,12 +208,12 @@ export function commitExport(batch: PreparedExport, writer: IngestDeps['writer']
  * Counts the points against their streams' committed state and commits the events with the streams'
  * moves, in one transaction, holding the streams meanwhile (stream-locks.ts).
  */
-function commitMetrics({ points, principal, deps }: PendingMetrics, writer: IngestDeps['writer'], outbox: OutboxEntry[] | undefined): Promise<Rejection | undefined> {
+function commitMetrics({ points, principal, deps, long }: PendingMetrics, writer: IngestDeps['writer'], outbox: OutboxEntry[] | undefined): Promise<Rejection | undefined> {
   const streams = cumulativeStreams(points);
   return streamLocksOf(writer).run(streams, async () => {
     const states = streams.length > 0 ? await deps.store.readMetricStreams(streams).catch(unavailable) : new Map();
     const { events, moves } = countPoints(points, states, Date.now());
-    const batch = await runInSlices(mappedSteps(events, RECEIVERS.metrics.noun, principal, deps));
+    const batch = await runInSlices(mappedSteps(events, RECEIVERS.metrics.noun, principal, deps, long));
     const extras = { ...(moves.length > 0 && { metricStreams: moves }), ...(outbox && { outbox }) };
     await commit(batch, writer, Object.keys(extras).length > 0 ? extras : undefined);
     return batch.rejection;

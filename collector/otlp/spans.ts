@@ -227,7 +227,7 @@ function toEvent(span: TraceSpan, ancestor: () => string | undefined): MappedEve
   }
   input.status = span.statusCode === STATUS_CODE_ERROR ? 'error' : 'ok';
   input.attributes = keptAttributes(span.attributes, span.resource, { 'span.name': span.name, 'otel.scope.name': span.scope.name });
-  return { record: `span ${span.traceId}/${span.spanId} (${span.path})`, input, sources: built.sources };
+  return { record: `span ${span.traceId}/${span.spanId} (${span.path})`, path: span.path, input, sources: built.sources };
 }
 
 /** A Vercel AI SDK v5 span of an Anthropic call: raw (exclusive) input, cache counts in the provider metadata. */

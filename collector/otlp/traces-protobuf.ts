@@ -140,7 +140,11 @@ class SpanReader {
     }
     // Only a span with kept attributes can be a call, whose times are read, or an agent, whose name is.
     const kept = attributes !== NO_ATTRIBUTES;
-    const name = kept ? r.buf.toString('utf8', nameStart, nameEnd) : '';
+    let name = '';
+    if (kept) {
+      r.pos = nameStart;
+      name = r.string(nameEnd);
+    }
     const startNanos = kept && startAt >= 0 ? r.buf.readBigUInt64LE(startAt) : 0n;
     const endNanos = kept && endAt >= 0 ? r.buf.readBigUInt64LE(endAt) : 0n;
     spans.push({

@@ -118,6 +118,25 @@ describe('the JSON scan before JSON.parse', () => {
     expect(cut.element(5, 'events[5]')).toBe('abcdef');
   });
 
+  it('reads a string field longer than the rule allows as the placeholder, noting where, by the UTF-8 it decodes to', () => {
+    const rule = () => ({ bytes: 8, fields: new Set(['s']), placeholder: '?', found: [] as string[] });
+    // Two escaped surrogate pairs: 24 bytes as written, 8 bytes of UTF-8; then a lone surrogate (3 bytes).
+    const cases: [string, unknown][] = [
+      ['"\\ud83d\\ude00\\ud83d\\ude00"', '😀😀'],
+      ['"\\ud83d\\ude00\\ud83d\\ude00x"', '?'],
+      ['"\\u00e9\\u00e9\\u00e9\\u00e9"', 'éééé'],
+      ['"\\u00e9\\u00e9\\u00e9\\u00e9\\n"', '?'],
+      ['"\\ud800\\ud800x"', '\ud800\ud800x'],
+      ['"\\ud800\\ud800xyz"', '?'],
+      ['"123456789"', '?'],
+    ];
+    for (const [text, expected] of cases) {
+      const long = rule();
+      expect(parseJson(Buffer.from(`{"a":[{"s":${text},"t":${text}}]}`), { ...roomy, long }), text).toEqual({ a: [{ s: expected, t: JSON.parse(text) }] });
+      expect(long.found, text).toEqual(expected === '?' ? ['a[0].s'] : []);
+    }
+  });
+
   it('takes the root value as the one element at depth 0', () => {
     const whole = (each: { values: number; stringBytes: number }) => ({ values: count(1e6), counted: { keys: [], depth: 0, count: count(1, 'events'), each } });
     const body = Buffer.from(' {"a":"abcdefg","b":[1,2]} ');

@@ -8,6 +8,8 @@ export interface Answer {
   headers: IncomingHttpHeaders;
   /** JSON, or the google.rpc.Status of a protobuf answer, as an object. */
   body: any;
+  /** The body as sent, for a protobuf answer of another type. */
+  bytes: Buffer;
 }
 
 /**
@@ -26,7 +28,7 @@ export function send(method: 'GET' | 'POST', url: string, body?: Buffer, headers
         const decoded = res.headers['content-type'] === 'application/x-protobuf'
           ? otlpTypes.status.toObject(otlpTypes.status.decode(bytes))
           : bytes.length > 0 ? JSON.parse(bytes.toString()) : null;
-        resolve({ status: res.statusCode!, headers: res.headers, body: decoded });
+        resolve({ status: res.statusCode!, headers: res.headers, body: decoded, bytes });
       });
     });
     req.on('error', reject);
