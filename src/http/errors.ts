@@ -38,6 +38,9 @@ export const notFound = (message: string) => new ApiError(404, 'not_found', mess
 export function errorResponse(error: unknown, c: Context): Response {
   if (error instanceof ApiError) {
     if (error.retryAfter !== undefined) c.header('Retry-After', String(error.retryAfter));
+    // Refused because the service is stopping: the connection goes too, even for a request that
+    // arrived before the stop (later ones close theirs anyway), so a keep-alive client reconnects.
+    if (error.code === 'draining') c.header('Connection', 'close');
     return c.json({ error: { code: error.code, message: error.message } } satisfies z.infer<typeof ErrorBody>, error.status);
   }
   console.error('unexpected error', error);
