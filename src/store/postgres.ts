@@ -19,7 +19,8 @@ import { metricsFromRow } from './sums.js';
 import { eventKey } from './types.js';
 import { PostgresBudgets } from './postgres-budgets.js';
 import { summariesFor } from './postgres-summaries.js';
-import { fitting, oldestToDrop, OUTBOX_SIZE_SQL, outboxRow, TRIM_ROWS } from './outbox.js';
+import { OUTBOX_SIZE_SQL } from './outbox.js';
+import { deliverOutbox, insertOutbox, trimOutbox } from './postgres-outbox.js';
 import type {
   AggregateQuery, AggregateResult, BatchExtras, CommittedStreamPoint, EventsPage, OutboxEntry, OutboxRow, OutboxSize, OutboxTake, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
   RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
@@ -56,21 +57,6 @@ const NUMERIC_OUT_OF_RANGE = '22003';
 /** Deadlock and serialization failures: the transaction was rolled back whole and may simply run again. */
 const RETRYABLE = new Set(['40P01', '40001']);
 const MAX_ATTEMPTS = 5;
-
-/** Advisory lock keys (two ints) under which one collector at a time delivers a signal's outbox rows. */
-const FORWARD_LOCK_KEY = 0x746b6677;
-const SIGNAL_LOCKS: Record<OutboxEntry['signal'], number> = { traces: 1, logs: 2, metrics: 3 };
-
-const INSERT_OUTBOX_SQL = `INSERT INTO forward_outbox (signal, encoding, created_at, bytes, body)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::int[], $5::bytea[])`;
-
-function outboxParams(outbox: readonly OutboxEntry[]): unknown[] {
-  const now = Date.now();
-  return [
-    outbox.map((e) => e.signal), outbox.map((e) => e.encoding), outbox.map(() => now), outbox.map((e) => e.body.byteLength),
-    outbox.map((e) => Buffer.from(e.body.buffer, e.body.byteOffset, e.body.byteLength)),
-  ];
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -203,7 +189,7 @@ export class PostgresStore implements Store {
       }
       const { rows } = records.length === 0 ? { rows: [] } : await client.query<{ project: string; id: string }>(INSERT_BATCH_SQL, insertBatchParams(records));
       // After the events: the outbox's size row is the last lock the transaction takes.
-      if (outbox.length > 0) await client.query(INSERT_OUTBOX_SQL, outboxParams(outbox));
+      if (outbox.length > 0) await insertOutbox(client, outbox);
       return new Set(rows.map((r) => eventKey(r.project, r.id)));
     }));
     // Like SQLite row by row: the first occurrence of a new (project, id) is the insert, any repeat a duplicate.
@@ -222,39 +208,11 @@ export class PostgresStore implements Store {
   }
 
   async forwardOutbox(signal: OutboxEntry['signal'], take: OutboxTake, deliver: (rows: OutboxRow[]) => Promise<number>): Promise<number | null> {
-    // The transaction holds the signal (advisory lock) and its rows (row locks) while they are
-    // delivered: another collector skips the signal, a trim skips the rows.
-    return this.transaction(async (client) => {
-      const { rows: [lock] } = await client.query<{ held: boolean }>('SELECT pg_try_advisory_xact_lock($1, $2) AS held', [FORWARD_LOCK_KEY, SIGNAL_LOCKS[signal]]);
-      if (!lock!.held) return null;
-      const { rows: sizes } = await client.query({
-        text: 'SELECT seq, bytes FROM forward_outbox WHERE signal = $1 ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED', values: [signal, take.maxEntries], rowMode: 'array',
-      });
-      const seqs = fitting(sizes as [number, number][], take.maxBytes);
-      if (seqs.length === 0) return 0;
-      const { rows } = await client.query<SqlRow>('SELECT seq, encoding, created_at, body FROM forward_outbox WHERE seq = ANY($1::bigint[]) ORDER BY seq', [seqs]);
-      const done = await deliver(rows.map((row) => outboxRow(signal, row)));
-      if (done > 0) await client.query('DELETE FROM forward_outbox WHERE seq = ANY($1::bigint[])', [seqs.slice(0, done)]);
-      return seqs.length;
-    });
+    return this.transaction((client) => deliverOutbox(client, signal, take, deliver));
   }
 
   async trimOutbox(maxBytes: number): Promise<{ entries: number; bytes: number }> {
-    return this.transaction(async (client) => {
-      const dropped = { entries: 0, bytes: 0 };
-      const { rows: [size] } = await client.query<{ bytes: number }>('SELECT bytes FROM forward_outbox_size WHERE id = 1');
-      const excess = size!.bytes - maxBytes;
-      while (dropped.bytes < excess) {
-        // Rows a sender holds are being delivered: they go that way, not here.
-        const { rows } = await client.query({ text: 'SELECT seq, bytes FROM forward_outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED', values: [TRIM_ROWS], rowMode: 'array' });
-        const { seqs, bytes } = oldestToDrop(rows as [number, number][], excess - dropped.bytes);
-        if (seqs.length === 0) break;
-        await client.query('DELETE FROM forward_outbox WHERE seq = ANY($1::bigint[])', [seqs]);
-        dropped.entries += seqs.length;
-        dropped.bytes += bytes;
-      }
-      return dropped;
-    });
+    return this.transaction((client) => trimOutbox(client, maxBytes));
   }
 
   async outboxSize(): Promise<OutboxSize> {
