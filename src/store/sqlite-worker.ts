@@ -68,13 +68,6 @@ const CHECKPOINT_INTERVAL_MS = 200;
  */
 const OUTBOX_COLLECT_BYTES = 2 * 1024 * 1024;
 
-/**
- * The insert thread's page cache. Random ids (span ids, API request ids, record hashes, UUIDs) put
- * each row's id index entry on a leaf of its own; in SQLite's default 2 MB most of those leaves had
- * to be read from the file again for every insert (docs/benchmarks.md, "Run 17").
- */
-const INSERT_CACHE_KIB = 16 * 1024;
-
 /** V8's minor collection. It gives `gc` only to contexts made after --expose-gc is set, as jest's leak detector takes it. */
 function youngCollection(): () => void {
   setFlagsFromString('--expose-gc');
@@ -99,7 +92,6 @@ if (role === 'read') {
   });
 } else if (role === 'insert') {
   db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
-  db.pragma(`cache_size = -${INSERT_CACHE_KIB}`);
   type Insert = Extract<InsertRequest, { records: UsageRecord[] }>;
   type Write = Exclude<InsertRequest, 'close'>;
   let insert: ReturnType<typeof batchesInserter> | undefined;
