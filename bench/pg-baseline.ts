@@ -35,13 +35,17 @@ export function baselineCli(log: (line: string) => void): { cli: string; commit:
   const commit = commitBeforePartitions();
   const dir = join(tmpdir(), `tokentally-baseline-${commit.slice(0, 12)}`);
   const cli = join(dir, 'dist', 'service', 'cli.js');
-  if (existsSync(cli)) return { cli, commit };
+  if (existsSync(cli)) {
+    // Given this checkout's node_modules again: the checkout that made the build may be gone.
+    linkModules(dir);
+    return { cli, commit };
+  }
   log(`    building the unpartitioned baseline ${commit.slice(0, 12)} in ${dir} (git archive + tsc)`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   try {
     execFileSync('sh', ['-c', 'git archive --format=tar "$1" | tar -x -C "$2"', 'sh', commit, dir], { cwd: PACKAGE_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-    symlinkSync(join(PACKAGE_ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    linkModules(dir);
     execFileSync(process.execPath, [join(PACKAGE_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (error) {
     // A half-made build must not pass for a made one next time.
@@ -49,4 +53,10 @@ export function baselineCli(log: (line: string) => void): { cli: string; commit:
     throw error;
   }
   return { cli, commit };
+}
+
+function linkModules(dir: string): void {
+  const modules = join(dir, 'node_modules');
+  rmSync(modules, { force: true });
+  symlinkSync(join(PACKAGE_ROOT, 'node_modules'), modules, 'dir');
 }
