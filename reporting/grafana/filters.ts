@@ -139,16 +139,19 @@ async function passing(values: readonly string[], test: (v: string) => boolean, 
 
 /**
  * Ad hoc filters become plain value lists: every operator is applied in JavaScript to the values the
- * dimension really has, so regexes never reach SQL and every backend filters the same way.
+ * dimension really has, so regexes never reach SQL and every backend filters the same way. `=` and
+ * `=|` name their values already: they need no list of the dimension's values (`distinct`, which
+ * may refuse a dimension with too many).
  */
-export async function adHocFilters(filters: AdHocFilter[], distinct: (d: Dimension) => Promise<string[]>): Promise<Filters> {
+export async function adHocFilters(filters: AdHocFilter[], field: string, distinct: (d: Dimension, field: string) => Promise<string[]>): Promise<Filters> {
   const result: Filters = {};
   for (const [i, f] of filters.entries()) {
-    const at = `filters[${i}]`;
+    const at = `${field}[${i}]`;
     if (!DIMENSIONS.includes(f.key as Dimension)) throw badRequest(`${at}.key: unknown key ${quoteInput(f.key)}; use one of ${DIMENSIONS.join(', ')}`);
     const d = f.key as Dimension;
     const test = matcher(f, `${at}.value`);
-    const allowed = await passing(await distinct(d), test, `${at}.value`);
+    const named = f.operator === '=' ? [f.value ?? ''] : f.operator === '=|' ? [...new Set(f.values ?? [f.value ?? ''])] : null;
+    const allowed = named ?? await passing(await distinct(d, `${at}.key`), test, `${at}.value`);
     const before = result[d];
     result[d] = before ? intersect(before, allowed) : allowed;
   }

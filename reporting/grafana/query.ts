@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { badRequest } from '../../src/http/errors.js';
-import { DIMENSIONS, type Dimension, type Filters, type Store, type TimeBucket } from '../../src/store/types.js';
+import { DIMENSIONS, type AggregateGroup, type Dimension, type Filters, type Store, type TimeBucket } from '../../src/store/types.js';
+import { RECORDS_PER_STEP, runInSlices, type Steps } from '../../collector/otlp/steps.js';
+import { MAX_POINTS } from '../buckets.js';
+import { mapLater } from '../json.js';
 import { apiMetrics } from '../metrics.js';
 import { plan } from '../../src/store/planner.js';
 import { GRAFANA_METRICS, type GrafanaMetric } from './catalog.js';
@@ -61,20 +64,54 @@ function groupByOf(payload: Record<string, unknown>): Dimension[] {
   return dims as Dimension[];
 }
 
-export async function distinctValues(store: Store, d: Dimension, from: number, to: number): Promise<string[]> {
-  const result = await store.aggregate(plan({ groupBy: [d], filters: {}, from, to, order: null, limit: null }));
+/**
+ * Values of one dimension a request may list or match (variables, ad hoc filter keys, the values an
+ * ad hoc filter other than `=` and `=|` is tested against): 100,000 distinct runs are a few MB.
+ */
+export const MAX_VALUES = 100_000;
+
+/** The values `d` takes in the range, ascending; more than MAX_VALUES is a 400 naming `field`. */
+export async function distinctValues(store: Store, d: Dimension, from: number, to: number, field: string): Promise<string[]> {
+  const result = await store.aggregate(plan({ groupBy: [d], filters: {}, from, to, order: null, limit: MAX_VALUES }));
+  if (result.more) {
+    throw badRequest(`${field}: ${d} has more than ${MAX_VALUES.toLocaleString('en-US')} values in the range; choose a shorter range, or filter with = or =| (which need no list of values)`);
+  }
   return result.groups.map((g) => g.key[d]!);
 }
 
-/** Answers `POST /grafana/query`: a bare array of time series or tables, one or more per target. */
+/**
+ * The rows of each series, named by `label`, in the store's order: by bucket first, so each series
+ * ascends as Grafana needs without a sort. Made a step at a time (up to MAX_POINTS rows).
+ */
+function* seriesSteps(rows: readonly AggregateGroup[], label: (key: AggregateGroup['key']) => string): Steps<Map<string, AggregateGroup[]>> {
+  const series = new Map<string, AggregateGroup[]>();
+  for (let i = 0; i < rows.length; i++) {
+    if (i % RECORDS_PER_STEP === 0) yield;
+    const name = label(rows[i]!.key);
+    const points = series.get(name);
+    if (points) points.push(rows[i]!);
+    else series.set(name, [rows[i]!]);
+  }
+  return series;
+}
+
+/**
+ * Answers `POST /grafana/query`: a bare array of time series or tables, one or more per target.
+ * Each target's rows are read with the points left of MAX_POINTS (shared by all targets) as their
+ * limit, so no answer holds more; past it the query is refused, naming what the user can change.
+ * Grafana's answer has no zero-filled buckets, so the points are the rows that hold data, however
+ * many series times buckets that is.
+ */
 export async function runGrafanaQuery(store: Store, q: GrafanaQuery): Promise<unknown[]> {
   const from = Date.parse(q.range.from);
   const to = Date.parse(q.range.to);
   if (from > to) throw badRequest('range.from: is after range.to');
-  const adhoc = await adHocFilters((q.filters ?? q.adhocFilters ?? []) as AdHocFilter[], (d) => distinctValues(store, d, from, to));
+  const adhocField = q.filters ? 'filters' : 'adhocFilters';
+  const adhoc = await adHocFilters((q.filters ?? q.adhocFilters ?? []) as AdHocFilter[], adhocField, (d, field) => distinctValues(store, d, from, to, field));
   const interval = chooseInterval(from, to, q.intervalMs, q.maxDataPoints);
   const answers: unknown[] = [];
-  for (const target of q.targets) {
+  let points = 0;
+  for (const [i, target] of q.targets.entries()) {
     if (target.hide) continue;
     const metric = (target.target || 'cost_usd') as GrafanaMetric;
     if (!(metric in GRAFANA_METRICS)) throw badRequest(`targets[].target: "${metric}" is not one of ${Object.keys(GRAFANA_METRICS).join(', ')}`);
@@ -82,26 +119,32 @@ export async function runGrafanaQuery(store: Store, q: GrafanaQuery): Promise<un
     const groupBy = groupByOf(payload);
     const filters = bothFilters(adhoc, payloadFilters(payload));
     const label = (key: Partial<Record<string, string>>) => groupBy.map((g) => key[g] || '(none)').join(' / ') || metric;
+    const left = MAX_POINTS - points;
+    const tooMany = (fields: string, what: string) => badRequest(
+      `targets[${i}].payload.group_by, ${fields}: ${metric}${groupBy.length ? ` by ${groupBy.join(', ')}` : ''} has more than ` +
+      `${left.toLocaleString('en-US')} ${what}${points ? ` (of ${MAX_POINTS.toLocaleString('en-US')} per query, the targets before took ${points.toLocaleString('en-US')})` : ''}; ` +
+      `group by fewer dimensions or filter them, or ask for ${fields === 'range' ? 'a shorter range' : 'fewer points (Max data points, Min interval) or a shorter range'}`,
+    );
     if (payload.format === 'table') {
-      const result = await store.aggregate(plan({ groupBy, filters, from, to, order: { by: 'cost_nanos', dir: 'desc' }, limit: null }));
+      const result = await store.aggregate(plan({ groupBy, filters, from, to, order: { by: 'cost_nanos', dir: 'desc' }, limit: left }));
+      if (result.more) throw tooMany('range', 'rows');
       const rows = groupBy.length ? result.groups : [{ key: {}, metrics: result.totals }];
+      points += rows.length;
       answers.push({
         refId: target.refId, type: 'table',
         columns: [...groupBy.map((g) => ({ text: g, type: 'string' })), { text: metric, type: 'number' }],
-        rows: rows.map((g) => [...groupBy.map((d) => g.key[d] ?? ''), apiMetrics(g.metrics)[metric]]),
+        rows: mapLater(rows, (g) => [...groupBy.map((d) => g.key[d] ?? ''), apiMetrics(g.metrics)[metric]]),
       });
       continue;
     }
-    const result = await store.aggregate(plan({ groupBy: [interval, ...groupBy], filters, from, to, order: null, limit: null }));
-    const series = new Map<string, [number | bigint, number][]>();
-    for (const g of result.groups) {
-      const name = label(g.key);
-      const points = series.get(name) ?? [];
-      points.push([apiMetrics(g.metrics)[metric], bucketMs(g.key[interval]!)]);
-      series.set(name, points);
-    }
+    const result = await store.aggregate(plan({ groupBy: [interval, ...groupBy], filters, from, to, order: null, limit: left }));
+    if (result.more) throw tooMany('maxDataPoints, intervalMs, range', `points (${interval} buckets with data${groupBy.length ? ' in each series' : ''})`);
+    points += result.groups.length;
+    const series = await runInSlices(seriesSteps(result.groups, label));
     if (series.size === 0 && groupBy.length === 0) series.set(metric, []);
-    for (const [name, datapoints] of series) answers.push({ refId: target.refId, target: name, datapoints: datapoints.sort((a, b) => a[1] - b[1]) });
+    for (const [name, rows] of series) {
+      answers.push({ refId: target.refId, target: name, datapoints: mapLater(rows, (g) => [apiMetrics(g.metrics)[metric], bucketMs(g.key[interval]!)]) });
+    }
   }
   return answers;
 }

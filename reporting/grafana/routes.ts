@@ -3,7 +3,7 @@ import { badRequest } from '../../src/http/errors.js';
 import { DIMENSIONS, type Dimension } from '../../src/store/types.js';
 import type { ReportingApi, ReportingDeps } from '../app.js';
 import { jsonBody } from '../body.js';
-import { exactJsonAnswer } from '../json.js';
+import { exactJsonAnswer, mapLater } from '../json.js';
 import { metricList, payloadOptions } from './catalog.js';
 import { distinctValues, GrafanaQuery, runGrafanaQuery } from './query.js';
 
@@ -65,8 +65,8 @@ export function registerGrafana(api: ReportingApi, deps: ReportingDeps): void {
   api.route(post('/variable', 'Values of a dashboard variable', VariableBody, { payload: { target: 'model' }, range: EXAMPLE_RANGE }, z.array(z.object({ __text: z.string(), __value: z.string() }))), async (c) => {
     const q = await jsonBody(c, VariableBody);
     const { from, to } = rangeOf(q.range, deps.now());
-    const values = await distinctValues(c.var.store, dimensionOf(q.payload.target.trim(), 'payload.target'), from, to);
-    return c.json(values.filter((v) => v !== '').map((v) => ({ __text: v, __value: v })));
+    const values = await distinctValues(c.var.store, dimensionOf(q.payload.target.trim(), 'payload.target'), from, to, 'payload.target');
+    return exactJsonAnswer(c, mapLater(values.filter((v) => v !== ''), (v) => ({ __text: v, __value: v })));
   });
 
   api.route(post('/tag-keys', 'Keys for ad hoc filters', AnyBody, {}, z.array(z.object({ type: z.literal('string'), text: z.string() }))), async (c) => {
@@ -77,7 +77,7 @@ export function registerGrafana(api: ReportingApi, deps: ReportingDeps): void {
   api.route(post('/tag-values', 'Values of one ad hoc filter key', TagValuesBody, { key: 'model' }, z.array(z.object({ text: z.string() }))), async (c) => {
     const q = await jsonBody(c, TagValuesBody);
     const { from, to } = rangeOf(q.range, deps.now());
-    const values = await distinctValues(c.var.store, dimensionOf(q.key, 'key'), from, to);
-    return c.json(values.filter((v) => v !== '').map((text) => ({ text })));
+    const values = await distinctValues(c.var.store, dimensionOf(q.key, 'key'), from, to, 'key');
+    return exactJsonAnswer(c, mapLater(values.filter((v) => v !== ''), (text) => ({ text })));
   });
 }

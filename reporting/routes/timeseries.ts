@@ -4,19 +4,13 @@ import { once } from '../../src/http/query.js';
 import { DIMENSIONS, TIME_BUCKETS, type AggregateGroup, type Dimension, type ExactMetrics, type Filters } from '../../src/store/types.js';
 import { isoUtc } from '../../src/time.js';
 import type { ReportingApi, ReportingDeps } from '../app.js';
-import { enumerateBuckets } from '../buckets.js';
+import { enumerateBuckets, MAX_POINTS } from '../buckets.js';
 import { ApiKey, apiKey, ApiMetrics, apiMetrics, subtractMetrics, ZERO_METRICS } from '../metrics.js';
 import { exactJsonAnswer, mapLater } from '../json.js';
 import { FILTER_PARAMS, filtersOf, groupByParam, limitParam, RANGE_PARAMS, rangeOf, tzParam, zoneFor } from '../params.js';
 import { plan } from '../../src/store/planner.js';
 
 const OTHER = '(other)';
-/**
- * Points in one answer (series, with "(other)", times buckets): about 100 MB of JSON and as many
- * rows read from the store. Each point is a row held in memory until written, so without this
- * 1,001 series of 10,000 buckets would make ten million of them.
- */
-const MAX_POINTS = 400_000;
 
 interface Series {
   key: Record<string, string | null>;
