@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { badRequest, quoteInput } from '../../src/http/errors.js';
 import { once } from '../../src/http/query.js';
-import { DIMENSIONS, TIME_BUCKETS, type AggregateGroup, type Dimension, type ExactMetrics, type Filters } from '../../src/store/types.js';
+import { DIMENSIONS, TIME_BUCKETS, type AggregateGroup, type AggregateQuery, type Dimension, type ExactMetrics, type Filters } from '../../src/store/types.js';
 import { isoUtc } from '../../src/time.js';
 import type { ReportingApi, ReportingDeps } from '../app.js';
 import { enumerateBuckets, MAX_POINTS } from '../buckets.js';
@@ -59,10 +59,12 @@ export function registerTimeseries(api: ReportingApi, deps: ReportingDeps): void
     const segments = await zoneFor(zone, range.from, range.to, [interval]);
     const buckets = enumerateBuckets(interval, range.from, range.to, zone);
     const filters = filtersOf(q);
-    const bucketed = (dimensions: Dimension[], only: Filters) =>
-      plan({ groupBy: [interval, ...dimensions], filters: only, ...range, zone: segments, order: null, limit: null });
+    const bucketed = (dimensions: Dimension[], only: Filters, tuples?: AggregateQuery['tuples']) =>
+      plan({ groupBy: [interval, ...dimensions], filters: only, ...(tuples && { tuples }), ...range, zone: segments, order: null, limit: null });
     // The costliest groups are chosen first, so only their rows are read bucket by bucket, however
-    // many groups there are (100,000 projects); the rest is the totals per bucket less theirs.
+    // many groups there are (100,000 projects); the rest is the totals per bucket less theirs. By
+    // several dimensions, their key tuples: each dimension's top values would also pass every
+    // other combination of them (1,000 top project × model pairs span most of the models).
     const top = groupBy.length
       ? await c.var.store.aggregate(plan({ groupBy, filters, ...range, order: { by: 'cost_nanos', dir: 'desc' }, limit }))
       : { totals: null, groups: [{ key: {} as AggregateGroup['key'] }], more: false };
@@ -71,7 +73,8 @@ export function registerTimeseries(api: ReportingApi, deps: ReportingDeps): void
       throw badRequest(`limit, interval: ${seriesCount} series of ${buckets.length} ${interval} buckets are more than ${MAX_POINTS.toLocaleString('en-US')} points; lower limit, or choose a longer interval or a shorter range`);
     }
     const keptValues = Object.fromEntries(groupBy.map((g) => [g, [...new Set(top.groups.map((t) => t.key[g]!))]]));
-    const query = bucketed(groupBy, { ...filters, ...keptValues });
+    const tuples = groupBy.length > 1 ? { dimensions: groupBy, values: top.groups.map((t) => groupBy.map((g) => t.key[g]!)) } : undefined;
+    const query = bucketed(groupBy, { ...filters, ...keptValues }, tuples);
     const result = await c.var.store.aggregate(query);
     const idOf = (key: Partial<Record<string, string>>) => JSON.stringify(groupBy.map((g) => key[g]));
 

@@ -32,6 +32,10 @@ export const POSTGRES_DIALECT: SqlDialect = {
     month: (local) => `to_char(${utc(local)}, 'YYYY-MM')`,
   },
   inList: { sql: (column) => `${column} = ANY(CAST(? AS text[]))`, param: (values) => values },
+  inTuples: {
+    sql: (columns) => `(${columns.join(', ')}) IN (SELECT * FROM unnest(${columns.map(() => 'CAST(? AS text[])').join(', ')}))`,
+    params: (tuples, width) => Array.from({ length: width }, (_, i) => tuples.map((t) => t[i])),
+  },
 };
 
 /** Epoch seconds as a timestamp without zone, so no session TimeZone setting can shift it. */

@@ -58,6 +58,8 @@ export interface SqlDialect {
    * stays within the database's limit on bound variables (SQLite: 32,766).
    */
   inList: { sql: (column: string) => string; param: (values: readonly string[]) => unknown };
+  /** `columns`, together, are one of a list of tuples, bound as one parameter per column at most (see inList). */
+  inTuples: { sql: (columns: readonly string[]) => string; params: (tuples: readonly (readonly string[])[], width: number) => unknown[] };
 }
 
 const COLUMN: Record<Dimension, string> = {
@@ -134,6 +136,12 @@ export function filterClauses(filters: Filters, dialect: SqlDialect, params: unk
   });
 }
 
+function tuplesClause({ dimensions, values }: NonNullable<AggregateQuery['tuples']>, dialect: SqlDialect, params: unknown[]): string {
+  if (values.length === 0) return 'FALSE';
+  params.push(...dialect.inTuples.params(values, dimensions.length));
+  return dialect.inTuples.sql(dimensions.map((d) => COLUMN[d]));
+}
+
 export function utcDay(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
 }
@@ -145,6 +153,7 @@ function whereClause(query: AggregateQuery, dialect: SqlDialect, params: unknown
       : ['ts >= ?', 'ts < ?'];
   params.push(...(query.source === 'rollup' ? [utcDay(query.from), utcDay(query.to)] : [query.from, query.to]));
   clauses.push(...filterClauses(query.filters, dialect, params));
+  if (query.tuples) clauses.push(tuplesClause(query.tuples, dialect, params));
   return clauses.join(' AND ');
 }
 

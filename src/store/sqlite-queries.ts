@@ -26,6 +26,10 @@ export const SQLITE_DIALECT: SqlDialect = {
     month: (local) => `strftime('%Y-%m', ${local}, 'unixepoch')`,
   },
   inList: { sql: (column) => `${column} IN (SELECT value FROM json_each(?))`, param: (values) => JSON.stringify(values) },
+  inTuples: {
+    sql: (columns) => `(${columns.join(', ')}) IN (SELECT ${columns.map((_, i) => `value ->> ${i}`).join(', ')} FROM json_each(?))`,
+    params: (tuples) => [JSON.stringify(tuples)],
+  },
 };
 
 /** See Store.readMetricStreams: the streams come as one JSON array. */

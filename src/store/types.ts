@@ -53,6 +53,13 @@ export interface AggregateQuery {
   totalsSource?: Source;
   groupBy: GroupKey[];
   filters: Filters;
+  /**
+   * Only the rows whose values of `dimensions` are one of `values` (each in the order of
+   * `dimensions`): a report's top groups by several dimensions, which filters per dimension would
+   * also pass every other combination of. `filters` should hold each dimension's values too, for
+   * the planner and the indexes.
+   */
+  tuples?: { dimensions: Dimension[]; values: string[][] };
   /** Epoch ms, inclusive / exclusive. For the rollup both are UTC midnights. */
   from: number;
   to: number;

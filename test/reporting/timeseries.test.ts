@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomEvent, rng } from '../support/random.js';
 import { BACKENDS, startTestService, type TestService } from '../support/service.js';
+import { plan } from '../../src/store/planner.js';
+import type { Dimension } from '../../src/store/types.js';
 
 describe.each(BACKENDS)('on %s', (backend) => {
   let svc: TestService;
@@ -18,6 +20,12 @@ describe.each(BACKENDS)('on %s', (backend) => {
         ev('4', '2026-11-01T05:30:00Z', { project: 'ny' }),
         ev('5', '2026-11-01T06:30:00Z', { project: 'ny' }),
         ev('6', '2026-10-31T23:30:00Z', { project: 'tokyo' }),
+        // Pairs by project × model: the top two (p-a × gpt-4o, p-b × o3) and the other combinations of their values.
+        ev('p1', '2026-08-03T10:00:00Z', { project: 'p-a', model: 'gpt-4o', cost_usd: 10 }),
+        ev('p2', '2026-08-03T11:00:00Z', { project: 'p-b', model: 'o3', cost_usd: 9 }),
+        ev('p3', '2026-08-04T10:00:00Z', { project: 'p-a', model: 'o3', cost_usd: 1 }),
+        ev('p4', '2026-08-04T11:00:00Z', { project: 'p-b', model: 'gpt-4o', cost_usd: 1 }),
+        ev('p5', '2026-08-04T12:00:00Z', { project: 'p-c', model: 'gpt-4o', cost_usd: 0.5 }),
       ],
     });
   });
@@ -40,6 +48,35 @@ describe.each(BACKENDS)('on %s', (backend) => {
         ['default', false, [0, 3]],
         ['(other)', true, [1, 2]],
       ]);
+    });
+
+    it.each([
+      ['day', 'from=2026-08-03&to=2026-08-05', 'rollup', [['2026-08-03', 10]], [['2026-08-03', 9]], [['2026-08-04', 2.5]]],
+      ['hour', 'from=2026-08-03T10:00:00Z&to=2026-08-04T13:00:00Z', 'raw', [['2026-08-03T10:00:00Z', 10]], [['2026-08-03T11:00:00Z', 9]],
+        [['2026-08-04T10:00:00Z', 1], ['2026-08-04T11:00:00Z', 1], ['2026-08-04T12:00:00Z', 0.5]]],
+    ])('by two dimensions, by %s, the other pairs of the top values go to "(other)", not to a top pair', async (interval, range, source, pa, pb, other) => {
+      const { body } = await svc.report(`/v1/reports/timeseries?interval=${interval}&${range}&group_by=project,model&limit=2`);
+      expect(body.source).toBe(source);
+      const nonZero = (s: any) => s.points.filter((p: any) => p.cost_usd > 0).map((p: any) => [p.bucket, p.cost_usd]);
+      expect(body.series.map((s: any) => [s.key, nonZero(s)])).toEqual([
+        [{ project: 'p-a', model: 'gpt-4o' }, pa],
+        [{ project: 'p-b', model: 'o3' }, pb],
+        [{ project: '(other)', model: '(other)' }, other],
+      ]);
+      expect(body.totals.cost_usd).toBe(21.5);
+    });
+
+    it('a store read by key tuples gives exactly those groups', async () => {
+      const from = Date.UTC(2026, 7, 3);
+      const to = Date.UTC(2026, 7, 5);
+      const filters = { project: ['p-a', 'p-b'], model: ['gpt-4o', 'o3'] };
+      for (const groupBy of [['project', 'model'], ['day', 'project', 'model'], ['hour', 'project', 'model']] as const) {
+        const tuples = { dimensions: ['model', 'project'] as Dimension[], values: [['gpt-4o', 'p-a'], ['o3', 'p-b'], ['o3', 'nowhere']] };
+        const result = await svc.store.aggregate(plan({ groupBy: [...groupBy], filters, tuples, from, to, order: null, limit: null }));
+        expect(result.groups.map((g) => [g.key.project, g.key.model, g.metrics.events]), groupBy.join()).toEqual([['p-a', 'gpt-4o', 1], ['p-b', 'o3', 1]]);
+      }
+      const none = await svc.store.aggregate(plan({ groupBy: ['project', 'model'], filters, tuples: { dimensions: ['project', 'model'], values: [] }, from, to, order: null, limit: null }));
+      expect(none.groups).toEqual([]);
     });
 
     it('buckets by local days of the zone in tz, from raw events', async () => {
