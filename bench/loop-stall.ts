@@ -12,11 +12,12 @@ import { growDataset } from './dataset.js';
  * How long each reporting request holds the event loop of the process serving it, over a SQLite
  * database of many projects (issue 17: no request may hold it for more than ~50 ms). Builds the
  * database once at `--db` (events spread over the current UTC month, `--projects` distinct project
- * ids), then serves the reporting app in this process and asks each request `--runs` times: the
- * longest event-loop delay seen while it ran (perf_hooks, 1 ms resolution), the CPU time of the
- * main thread meanwhile (/proc, 10 ms ticks; unlike the delay, it does not grow when other processes
- * take the cores), and its time. The requests are sent, and the answers read, by a client process of
- * its own, so that reading a 15 MB answer is not counted as the server's.
+ * ids), then serves the reporting app in this process and asks each request (GETs, and the Grafana
+ * datasource's POSTs) `--runs` times: the longest event-loop delay seen while it ran (perf_hooks,
+ * 1 ms resolution), the CPU time of the main thread meanwhile (/proc, 10 ms ticks; unlike the
+ * delay, it does not grow when other processes take the cores), and its time. The requests are
+ * sent, and the answers read, by a client process of its own, so that reading a 15 MB answer is not
+ * counted as the server's.
  * Run: `npm run build && node dist/bench/loop-stall.js --db /tmp/stall.db`.
  */
 const { values: args } = parseArgs({
@@ -25,7 +26,7 @@ const { values: args } = parseArgs({
     events: { type: 'string', default: '1000000' },
     projects: { type: 'string', default: '100000' },
     runs: { type: 'string', default: '3' },
-    /** Only the requests whose path contains this. */
+    /** Only the requests whose name (the path; for Grafana's POSTs, the path and what they ask) contains this. */
     only: { type: 'string', default: '' },
   },
 });
@@ -72,10 +73,26 @@ const PATHS = [
   `/v1/reports/timeseries?from=${month}-01&interval=day&group_by=project&limit=8`,
   `/v1/reports/timeseries?from=${month}-01&interval=hour`,
   `/v1/reports/timeseries?from=${twoDaysAgo}&to=${tomorrow}&interval=hour&group_by=project&limit=1000`,
+  `/v1/reports/timeseries?from=${month}-01&interval=day&group_by=project,model&limit=1000`,
+  `/v1/reports/timeseries?from=${twoDaysAgo}&to=${tomorrow}&interval=hour&group_by=project,model&limit=1000`,
   `/v1/events?limit=1000`,
   `/v1/events?limit=1000&model=o3`,
   `/api/usage?group_by=agent`,
   '/',
+];
+
+/** Grafana's POSTs, as the plugin sends them (a panel 1,000 points wide), named for the table. */
+const monthRange = { from: `${month}-01T00:00:00Z`, to: new Date(Date.now() + 3_600_000).toISOString() };
+const grafana = (name: string, body: Record<string, unknown>) => ({ name: `/grafana/${name}`, path: `/grafana/${name.split(' ')[0]}`, body });
+const panel = (payload: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+  ({ range: monthRange, intervalMs: 3_600_000, maxDataPoints: 1000, targets: [{ refId: 'A', target: 'cost_usd', payload }], ...extra });
+const POSTS = [
+  grafana('query cost_usd by project, hours', panel({ group_by: ['project'] })),
+  grafana('query cost_usd by project, model, hours', panel({ group_by: ['project', 'model'] })),
+  grafana('query cost_usd by run, hours', panel({ group_by: ['run'] })),
+  grafana('query table by project', panel({ group_by: ['project'], format: 'table' })),
+  grafana('query ad hoc project =~ project-1.*', panel({}, { filters: [{ key: 'project', operator: '=~', value: 'project-1.*' }] })),
+  grafana('tag-values project', { key: 'project', range: monthRange }),
 ];
 
 /** CPU time of this process's main thread so far, in ms (Linux: the run time of its task, in ns). */
@@ -96,20 +113,21 @@ const probe = setInterval(() => {
   lastCpu = cpu;
 }, 1);
 
-/** Reads URLs, one a line, and answers each with its status and size, once read. */
+/** Reads requests, one a line (`{url, body?}`: a GET, or a POST of a JSON body), and answers each with its status and size, once read. */
 const CLIENT = `
   const lines = require('node:readline').createInterface({ input: process.stdin });
-  lines.on('line', async (url) => {
-    const res = await fetch(url);
+  lines.on('line', async (line) => {
+    const { url, body } = JSON.parse(line);
+    const res = await fetch(url, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const size = (await res.arrayBuffer()).byteLength;
     process.stdout.write(res.status + ' ' + size + '\\n');
   });
 `;
 const client = spawn(process.execPath, ['-e', CLIENT], { stdio: ['pipe', 'pipe', 'inherit'] });
 const answers = createInterface({ input: client.stdout })[Symbol.asyncIterator]();
-/** The status and size of the answer to GET `url`, asked by the client process. */
-async function get(url: string): Promise<{ status: number; size: number }> {
-  client.stdin.write(`${url}\n`);
+/** The status and size of the answer to GET `url` (POST `body`), asked by the client process. */
+async function ask(url: string, body?: unknown): Promise<{ status: number; size: number }> {
+  client.stdin.write(`${JSON.stringify({ url, body })}\n`);
   const [status, size] = ((await answers.next()).value as string).split(' ').map(Number);
   return { status: status!, size: size! };
 }
@@ -118,7 +136,8 @@ const delay = monitorEventLoopDelay({ resolution: 1 });
 delay.enable();
 const runs = Number(args.runs);
 console.log(`${'request'.padEnd(80)} ${'max stall'.padStart(10)} ${'its CPU'.padStart(10)} ${'main CPU'.padStart(10)} ${'time'.padStart(10)} ${'bytes'.padStart(10)}`);
-for (const path of PATHS.filter((p) => p.includes(args.only!))) {
+const requests = [...PATHS.map((path) => ({ name: path, path, body: undefined as unknown })), ...POSTS];
+for (const { name, path, body } of requests.filter((r) => r.name.includes(args.only!))) {
   let stall = 0;
   let stallCpu = 0;
   let time = 0;
@@ -130,15 +149,15 @@ for (const path of PATHS.filter((p) => p.includes(args.only!))) {
     holdCpu = 0;
     const started = performance.now();
     const cpuBefore = mainThreadCpuMs();
-    const res = await get(base + path);
-    if (res.status !== 200) throw new Error(`${path}: ${res.status}`);
+    const res = await ask(base + path, body);
+    if (res.status !== 200) throw new Error(`${name}: ${res.status}`);
     size = res.size;
     cpu = Math.max(cpu, mainThreadCpuMs() - cpuBefore);
     time = Math.max(time, performance.now() - started);
     stall = Math.max(stall, delay.max / 1e6);
     stallCpu = Math.max(stallCpu, holdCpu);
   }
-  console.log(`${path.padEnd(80)} ${stall.toFixed(0).padStart(7)} ms ${stallCpu.toFixed(0).padStart(7)} ms ${cpu.toFixed(0).padStart(7)} ms ${time.toFixed(0).padStart(7)} ms ${String(size).padStart(10)}`);
+  console.log(`${name.padEnd(80)} ${stall.toFixed(0).padStart(7)} ms ${stallCpu.toFixed(0).padStart(7)} ms ${cpu.toFixed(0).padStart(7)} ms ${time.toFixed(0).padStart(7)} ms ${String(size).padStart(10)}`);
 }
 clearInterval(probe);
 client.stdin.end();
