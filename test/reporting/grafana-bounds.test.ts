@@ -42,12 +42,13 @@ describe.each(BACKENDS)('on %s', (backend) => {
     expect(run7).toEqual({ refId: 'R0', target: 'run-7', datapoints: [[1, START + 7 * 3_600_000]] });
   }, 60_000);
 
-  it('refuses the target whose points pass 400,000 with the points of the targets before, naming what to change', async () => {
-    const targets = Array.from({ length: 4 }, () => ({ target: 'events', payload: { group_by: ['run'] } }));
+  it('refuses the target whose points pass 400,000 with the points (and table rows) of the targets before, naming what to change', async () => {
+    const series = { target: 'events', payload: { group_by: ['run'] } };
+    const targets = [series, { target: 'events', payload: { group_by: ['run'], format: 'table' } }, { ...series, hide: true }, series, series];
     const { status, body } = await post('/query', query(targets));
     expect(status).toBe(400);
     expect(body.error.message).toMatch(
-      /^targets\[3\]\.payload\.group_by, maxDataPoints, intervalMs, range: events by run has more than 99,997 points \(hour buckets with data in each series\) \(of 400,000 per query, the targets before took 300,003\); group by fewer/,
+      /^targets\[4\]\.payload\.group_by, maxDataPoints, intervalMs, range: events by run has more than 99,997 points \(hour buckets with data in each series\) \(of 400,000 per query, the targets before took 300,003\); group by fewer/,
     );
   }, 60_000);
 
