@@ -2,7 +2,7 @@ import type { Env, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import type { Api } from './api.js';
-import { ApiError, errorResponse } from './errors.js';
+import { ApiError, errorBody, errorResponse } from './errors.js';
 import { telemetry } from '../telemetry.js';
 
 export interface Readiness {
@@ -19,7 +19,7 @@ export interface Readiness {
 export function registerCommon<E extends Env>(api: Api<E>, name: 'collector' | 'reporting', readiness: Readiness): void {
   const { app } = api;
   app.onError(errorResponse);
-  app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
+  app.notFound((c) => c.json(errorBody(c, 'not_found', `no route for ${c.req.method} ${c.req.path}`), 404));
   app.use(async (c, next) => {
     const started = telemetry.requestStarted(name);
     await telemetry.withSpan(`${name} ${c.req.method}`, { 'http.request.method': c.req.method, 'url.path': c.req.path }, async (span) => {

@@ -34,6 +34,15 @@ export function quoteInput(input: unknown): string {
 export const badRequest = (message: string) => new ApiError(400, 'bad_request', message);
 export const notFound = (message: string) => new ApiError(404, 'not_found', message);
 
+/**
+ * The error body for a request. Grafana shows a failed datasource call's top-level `message`
+ * (`toDataQueryError` reads `data.message` first, and would print our `error` object as
+ * "[object Object]"), so answers under /grafana repeat the message there.
+ */
+export function errorBody(c: Context, code: string, message: string): z.infer<typeof ErrorBody> & { message?: string } {
+  return c.req.path === '/grafana' || c.req.path.startsWith('/grafana/') ? { error: { code, message }, message } : { error: { code, message } };
+}
+
 /** Maps any thrown error to a JSON answer; only a bug in the service becomes a 500. */
 export function errorResponse(error: unknown, c: Context): Response {
   if (error instanceof ApiError) {
@@ -41,8 +50,8 @@ export function errorResponse(error: unknown, c: Context): Response {
     // Refused because the service is stopping: the connection goes too, even for a request that
     // arrived before the stop (later ones close theirs anyway), so a keep-alive client reconnects.
     if (error.code === 'draining') c.header('Connection', 'close');
-    return c.json({ error: { code: error.code, message: error.message } } satisfies z.infer<typeof ErrorBody>, error.status);
+    return c.json(errorBody(c, error.code, error.message), error.status);
   }
   console.error('unexpected error', error);
-  return c.json({ error: { code: 'internal', message: 'internal error' } }, 500);
+  return c.json(errorBody(c, 'internal', 'internal error'), 500);
 }

@@ -112,6 +112,8 @@ describe.each(BACKENDS)('on %s', (backend) => {
       const res = await post(path, body);
       expect(res.status).toBe(400);
       expect(res.body.error.message).toMatch(message);
+      // What Grafana's toDataQueryError shows in the panel.
+      expect(res.body.message).toBe(res.body.error.message);
     });
   });
 
