@@ -1,0 +1,152 @@
+/**
+ * `node dist/bench/pg-batch-cost.js [batches]`: where a 1,000-event batch's time goes on PostgreSQL,
+ * this build's partitioned schema against the unpartitioned baseline (pg-baseline.ts), on one
+ * durable cluster. Both databases get the same batches in alternating rounds from one client, so
+ * the machine's drift falls on both; the ratio of each round is printed. Then one more batch of
+ * this build runs under auto_explain with nested statements, whose per-statement times (the id
+ * table and partition insert, each trigger statement) are printed from the server log.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import type { UsageRecord } from '../src/event/schema.js';
+import { createPricer, loadPriceTable } from '../src/pricing/index.js';
+import { PostgresStore } from '../src/store/postgres.js';
+import { makeRecords } from './events.js';
+import { baselineCli } from './pg-baseline.js';
+import { startCluster, type Cluster } from './pg-cluster.js';
+
+const BATCH = 1000;
+const ROUNDS = 6;
+const DAY_MS = 86_400_000;
+
+interface BatchStore {
+  migrate(): Promise<unknown>;
+  insertBatch(records: readonly UsageRecord[]): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+async function database(cluster: Cluster, name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: cluster.url });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(cluster.url);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** CPU seconds so far of the server processes serving database `name` (Linux /proc; 100 ticks a second). */
+function serverCpu(name: string): number {
+  let ticks = 0;
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(`postgres: postgres ${name} `)) continue;
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return ticks / 100;
+}
+
+/** The cluster's WAL written so far (pg_stat_wal). */
+async function wal(admin: pg.Client): Promise<{ bytes: number; fpi: number; records: number }> {
+  const { rows } = await admin.query<{ bytes: string; fpi: string; records: string }>('SELECT wal_bytes::text AS bytes, wal_fpi::text AS fpi, wal_records::text AS records FROM pg_stat_wal');
+  return { bytes: Number(rows[0]!.bytes), fpi: Number(rows[0]!.fpi), records: Number(rows[0]!.records) };
+}
+
+/** Seconds for `batches` in turn, from `first` on. */
+async function timeBatches(store: BatchStore, records: UsageRecord[], first: number, batches: number): Promise<number> {
+  const started = performance.now();
+  for (let b = 0; b < batches; b++) await store.insertBatch(records.slice((first + b) * BATCH, (first + b + 1) * BATCH));
+  return (performance.now() - started) / 1000;
+}
+
+async function main(): Promise<void> {
+  const perRound = Number(process.argv[2] ?? 40);
+  const warm = 100;
+  const cluster = await startCluster({ durable: true });
+  try {
+    const { cli } = baselineCli((line) => console.log(line));
+    const baselineModule = join(cli, '..', '..', 'src', 'store', 'postgres.js');
+    const { PostgresStore: BaselineStore } = (await import(baselineModule)) as { PostgresStore: new (url: string, o: { poolMax: number }) => BatchStore };
+    const ours = new PostgresStore(await database(cluster, 'ours'), { poolMax: 1 });
+    await ours.migrate();
+    await ours.addPartitions(Date.now() - 31 * DAY_MS);
+    if (process.env.VARIANT_SQL) {
+      const c = new pg.Client({ connectionString: cluster.url.replace(/\/postgres$/, '/ours') });
+      await c.connect();
+      await c.query(process.env.VARIANT_SQL);
+      await c.end();
+    }
+    const base = new BaselineStore(await database(cluster, 'base'), { poolMax: 1 });
+    await base.migrate();
+    const records = makeRecords(0, (warm + ROUNDS * perRound * 2 + 1) * BATCH, createPricer(loadPriceTable({})));
+    await timeBatches(ours, records, 0, warm);
+    await timeBatches(base, records, 0, warm);
+    let next = warm;
+    const totals = { ours: 0, base: 0 };
+    const cpuTotals = { ours: 0, base: 0 };
+    const walTotals = { ours: { bytes: 0, fpi: 0, records: 0 }, base: { bytes: 0, fpi: 0, records: 0 } };
+    const admin = new pg.Client({ connectionString: cluster.url });
+    await admin.connect();
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 === 0 ? (['base', 'ours'] as const) : (['ours', 'base'] as const);
+      const ms: Record<string, number> = {};
+      const cpuMs: Record<string, number> = {};
+      for (const which of order) {
+        const walBefore = await wal(admin);
+        const cpuBefore = serverCpu(which);
+        const seconds = await timeBatches(which === 'ours' ? ours : base, records, next, perRound);
+        const cpu = serverCpu(which) - cpuBefore;
+        const walAfter = await wal(admin);
+        walTotals[which].bytes += walAfter.bytes - walBefore.bytes;
+        walTotals[which].fpi += walAfter.fpi - walBefore.fpi;
+        walTotals[which].records += walAfter.records - walBefore.records;
+        ms[which] = (seconds * 1000) / perRound;
+        cpuMs[which] = (cpu * 1000) / perRound;
+        totals[which] += seconds;
+        cpuTotals[which] += cpu;
+      }
+      next += perRound;
+      console.log(`round ${round + 1}: baseline ${ms.base!.toFixed(1)} ms/batch (server CPU ${cpuMs.base!.toFixed(1)} ms), ` +
+        `this build ${ms.ours!.toFixed(1)} ms/batch (server CPU ${cpuMs.ours!.toFixed(1)} ms), baseline/this ${(ms.base! / ms.ours!).toFixed(2)}`);
+    }
+    await admin.end();
+    const batches = ROUNDS * perRound;
+    for (const which of ['base', 'ours'] as const) {
+      const w = walTotals[which];
+      console.log(`${which === 'base' ? 'baseline  ' : 'this build'} WAL per batch: ${Math.round(w.bytes / batches / 1024)} kB, ${Math.round(w.records / batches)} records, ${(w.fpi / batches).toFixed(1)} full-page images`);
+    }
+    console.log(`over the rounds: baseline/this ${(totals.base / totals.ours).toFixed(2)} in time, ${(cpuTotals.base / cpuTotals.ours).toFixed(2)} in server CPU`);
+
+    // One batch under auto_explain: the nested statements' times land in the server log.
+    const log = join(cluster.home.dir, 'server.log');
+    const before = readFileSync(log, 'utf8').length;
+    const client = new pg.Client({ connectionString: cluster.url.replace(/\/postgres$/, '/ours') });
+    await client.connect();
+    await client.query(`LOAD 'auto_explain'`);
+    await client.query(`SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on; SET auto_explain.log_nested_statements = on; SET auto_explain.log_timing = on; SET auto_explain.log_buffers = on`);
+    const { INSERT_BATCH_SQL, insertBatchParams } = await import('../src/store/postgres-queries.js');
+    for (let b = 0; b < 3; b++) {
+      await client.query('BEGIN');
+      await client.query(INSERT_BATCH_SQL, insertBatchParams(records.slice((next + b) * BATCH, (next + b + 1) * BATCH)));
+      await client.query('COMMIT');
+    }
+    await client.end();
+    const text = readFileSync(log, 'utf8').slice(before);
+    if (!process.env.NO_EXPLAIN) for (const m of text.matchAll(/duration: ([\d.]+) ms\s+plan:\s+Query Text: ([^\n]{0,160})/g)) console.log(`${m[1]!.padStart(9)} ms  ${m[2]!.replace(/\s+/g, ' ')}`);
+    if (process.env.SHOW_PLANS) console.log(text);
+    await ours.close();
+    await base.close();
+  } finally {
+    await cluster.stop();
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
