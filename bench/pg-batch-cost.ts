@@ -1,10 +1,13 @@
 /**
- * `node dist/bench/pg-batch-cost.js [batches]`: where a 1,000-event batch's time goes on PostgreSQL,
- * this build's partitioned schema against the unpartitioned baseline (pg-baseline.ts), on one
- * durable cluster. Both databases get the same batches in alternating rounds from one client, so
- * the machine's drift falls on both; the ratio of each round is printed. Then one more batch of
- * this build runs under auto_explain with nested statements, whose per-statement times (the id
- * table and partition insert, each trigger statement) are printed from the server log.
+ * `node dist/bench/pg-batch-cost.js [batches per round]`: where a 1,000-event batch's time goes on
+ * PostgreSQL, this build's partitioned schema against the unpartitioned baseline (pg-baseline.ts),
+ * on one durable cluster. Both databases get the same batches in alternating rounds from one client,
+ * so the machine's drift falls on both; each round prints wall time and the server processes' CPU
+ * per batch, and the run the WAL each build wrote per batch (pg_stat_wal: bytes, records, full-page
+ * images), which a loaded machine does not blur. Then three more batches of this build run under
+ * auto_explain with nested statements: the time of each trigger statement and of the whole insert
+ * (SHOW_PLANS=1 prints the plans too, NO_EXPLAIN=1 skips it). VARIANT_SQL runs on this build's
+ * database after its migrations, to measure a schema change before writing it as a migration.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,9 +15,10 @@ import pg from 'pg';
 import type { UsageRecord } from '../src/event/schema.js';
 import { createPricer, loadPriceTable } from '../src/pricing/index.js';
 import { PostgresStore } from '../src/store/postgres.js';
+import { INSERT_BATCH_SQL, insertBatchParams } from '../src/store/postgres-queries.js';
 import { makeRecords } from './events.js';
 import { baselineCli } from './pg-baseline.js';
-import { startCluster, type Cluster } from './pg-cluster.js';
+import { freshDatabase, startCluster, type Cluster } from './pg-cluster.js';
 
 const BATCH = 1000;
 const ROUNDS = 6;
@@ -24,16 +28,6 @@ interface BatchStore {
   migrate(): Promise<unknown>;
   insertBatch(records: readonly UsageRecord[]): Promise<unknown>;
   close(): Promise<void>;
-}
-
-async function database(cluster: Cluster, name: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: cluster.url });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(cluster.url);
-  url.pathname = `/${name}`;
-  return url.toString();
 }
 
 /** CPU seconds so far of the server processes serving database `name` (Linux /proc; 100 ticks a second). */
@@ -64,6 +58,25 @@ async function timeBatches(store: BatchStore, records: UsageRecord[], first: num
   return (performance.now() - started) / 1000;
 }
 
+/** Three batches under auto_explain: the nested statements' times land in the server log, read back from it. */
+async function explainBatches(cluster: Cluster, url: string, records: UsageRecord[]): Promise<void> {
+  const log = join(cluster.home.dir, 'server.log');
+  const before = readFileSync(log, 'utf8').length;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query(`LOAD 'auto_explain'`);
+  await client.query(`SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on; SET auto_explain.log_nested_statements = on; SET auto_explain.log_timing = on; SET auto_explain.log_buffers = on`);
+  for (let b = 0; b < 3; b++) {
+    await client.query('BEGIN');
+    await client.query(INSERT_BATCH_SQL, insertBatchParams(records.slice(b * BATCH, (b + 1) * BATCH)));
+    await client.query('COMMIT');
+  }
+  await client.end();
+  const text = readFileSync(log, 'utf8').slice(before);
+  for (const m of text.matchAll(/duration: ([\d.]+) ms\s+plan:\s+Query Text: ([^\n]{0,160})/g)) console.log(`${m[1]!.padStart(9)} ms  ${m[2]!.replace(/\s+/g, ' ')}`);
+  if (process.env.SHOW_PLANS) console.log(text);
+}
+
 async function main(): Promise<void> {
   const perRound = Number(process.argv[2] ?? 40);
   const warm = 100;
@@ -72,16 +85,17 @@ async function main(): Promise<void> {
     const { cli } = baselineCli((line) => console.log(line));
     const baselineModule = join(cli, '..', '..', 'src', 'store', 'postgres.js');
     const { PostgresStore: BaselineStore } = (await import(baselineModule)) as { PostgresStore: new (url: string, o: { poolMax: number }) => BatchStore };
-    const ours = new PostgresStore(await database(cluster, 'ours'), { poolMax: 1 });
+    const oursUrl = await freshDatabase(cluster, 'ours');
+    const ours = new PostgresStore(oursUrl, { poolMax: 1 });
     await ours.migrate();
     await ours.addPartitions(Date.now() - 31 * DAY_MS);
     if (process.env.VARIANT_SQL) {
-      const c = new pg.Client({ connectionString: cluster.url.replace(/\/postgres$/, '/ours') });
+      const c = new pg.Client({ connectionString: oursUrl });
       await c.connect();
       await c.query(process.env.VARIANT_SQL);
       await c.end();
     }
-    const base = new BaselineStore(await database(cluster, 'base'), { poolMax: 1 });
+    const base = new BaselineStore(await freshDatabase(cluster, 'base'), { poolMax: 1 });
     await base.migrate();
     const records = makeRecords(0, (warm + ROUNDS * perRound * 2 + 1) * BATCH, createPricer(loadPriceTable({})));
     await timeBatches(ours, records, 0, warm);
@@ -122,23 +136,7 @@ async function main(): Promise<void> {
     }
     console.log(`over the rounds: baseline/this ${(totals.base / totals.ours).toFixed(2)} in time, ${(cpuTotals.base / cpuTotals.ours).toFixed(2)} in server CPU`);
 
-    // One batch under auto_explain: the nested statements' times land in the server log.
-    const log = join(cluster.home.dir, 'server.log');
-    const before = readFileSync(log, 'utf8').length;
-    const client = new pg.Client({ connectionString: cluster.url.replace(/\/postgres$/, '/ours') });
-    await client.connect();
-    await client.query(`LOAD 'auto_explain'`);
-    await client.query(`SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on; SET auto_explain.log_nested_statements = on; SET auto_explain.log_timing = on; SET auto_explain.log_buffers = on`);
-    const { INSERT_BATCH_SQL, insertBatchParams } = await import('../src/store/postgres-queries.js');
-    for (let b = 0; b < 3; b++) {
-      await client.query('BEGIN');
-      await client.query(INSERT_BATCH_SQL, insertBatchParams(records.slice((next + b) * BATCH, (next + b + 1) * BATCH)));
-      await client.query('COMMIT');
-    }
-    await client.end();
-    const text = readFileSync(log, 'utf8').slice(before);
-    if (!process.env.NO_EXPLAIN) for (const m of text.matchAll(/duration: ([\d.]+) ms\s+plan:\s+Query Text: ([^\n]{0,160})/g)) console.log(`${m[1]!.padStart(9)} ms  ${m[2]!.replace(/\s+/g, ' ')}`);
-    if (process.env.SHOW_PLANS) console.log(text);
+    if (!process.env.NO_EXPLAIN) await explainBatches(cluster, oursUrl, records.slice(next * BATCH, (next + 3) * BATCH));
     await ours.close();
     await base.close();
   } finally {

@@ -17,7 +17,7 @@ import { makeRecords } from './events.js';
 import { checkDataset, loadDataset, RARE_AGENT } from './pg-dataset.js';
 import { CLI, runScript } from './server.js';
 import { inFreshClients, type ClientResult } from './client.js';
-import { startCluster, type Cluster } from './pg-cluster.js';
+import { freshDatabase, startCluster, type Cluster } from './pg-cluster.js';
 import { measureReport } from './reports.js';
 import { baselineCli } from './pg-baseline.js';
 import { runCli, waitForListening, type Running } from './server.js';
@@ -30,16 +30,6 @@ const BATCH = 1000;
 /** How long each report with a target under a second is asked in turn. */
 const FAST_REPORT_SECONDS = 5;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-
-async function freshDatabase(cluster: Cluster, name: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: cluster.url });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(cluster.url);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
 
 /** `clients` concurrent loops, each committing 1,000-row batches taken from `next` until it runs dry. */
 async function insertAll(store: PostgresStore, clients: number, next: () => UsageRecord[] | null): Promise<number> {
