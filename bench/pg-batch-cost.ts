@@ -129,6 +129,13 @@ async function main(): Promise<void> {
         `this build ${ms.ours!.toFixed(1)} ms/batch (server CPU ${cpuMs.ours!.toFixed(1)} ms), baseline/this ${(ms.base! / ms.ours!).toFixed(2)}`);
     }
     await admin.end();
+    // Updates of the rollups that stayed on their page (HOT: no index entry), this build's database.
+    const stats = new pg.Client({ connectionString: oursUrl });
+    await stats.connect();
+    const { rows: hot } = await stats.query<{ relname: string; upd: string; hot: string }>(
+      `SELECT relname, n_tup_upd::text AS upd, n_tup_hot_upd::text AS hot FROM pg_stat_user_tables WHERE relname IN ('usage_daily', 'usage_daily_notask', 'usage_slots', 'usage_runs') ORDER BY relname`);
+    await stats.end();
+    console.log(`this build's rollup updates, HOT of all: ${hot.map((r) => `${r.relname} ${r.hot}/${r.upd}`).join(', ')}`);
     const batches = ROUNDS * perRound;
     for (const which of ['base', 'ours'] as const) {
       const w = walTotals[which];
