@@ -159,6 +159,17 @@ async function launch(home: Home, durable: boolean): Promise<Cluster> {
   };
 }
 
+/** A new empty database on `cluster`, and its URL. */
+export async function freshDatabase(cluster: Cluster, name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: cluster.url });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(cluster.url);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
 /** Files a base backup leaves out (PostgreSQL docs, "Making a Base Backup Using the Low Level API"). */
 const NOT_COPIED = new Set(['postmaster.pid', 'postmaster.opts']);
 const EMPTIED = new Set(['pg_wal', 'pg_replslot', 'pg_stat_tmp', 'pg_dynshmem', 'pg_notify', 'pg_serial', 'pg_snapshots', 'pg_subtrans']);

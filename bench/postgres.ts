@@ -7,7 +7,7 @@
  * BENCH_PG_EVENTS sets the size of that table. Outside --quick, 2-collector ingest is also measured
  * against the unpartitioned schema in the same run, alternating (pg-baseline.ts builds it;
  * TOKENTALLY_BASELINE_CLI names another build's CLI instead). Each figure issue 24 names is printed
- * with its target.
+ * with its target. BENCH_PG_ONLY=baseline runs only that comparison (BENCH_PG_ROUNDS rounds, default 3).
  */
 import pg from 'pg';
 import type { UsageRecord } from '../src/event/schema.js';
@@ -17,7 +17,7 @@ import { makeRecords } from './events.js';
 import { checkDataset, loadDataset, RARE_AGENT } from './pg-dataset.js';
 import { CLI, runScript } from './server.js';
 import { inFreshClients, type ClientResult } from './client.js';
-import { startCluster, type Cluster } from './pg-cluster.js';
+import { freshDatabase, startCluster, type Cluster } from './pg-cluster.js';
 import { measureReport } from './reports.js';
 import { baselineCli } from './pg-baseline.js';
 import { runCli, waitForListening, type Running } from './server.js';
@@ -30,16 +30,6 @@ const BATCH = 1000;
 /** How long each report with a target under a second is asked in turn. */
 const FAST_REPORT_SECONDS = 5;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-
-async function freshDatabase(cluster: Cluster, name: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: cluster.url });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(cluster.url);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
 
 /** `clients` concurrent loops, each committing 1,000-row batches taken from `next` until it runs dry. */
 async function insertAll(store: PostgresStore, clients: number, next: () => UsageRecord[] | null): Promise<number> {
@@ -76,11 +66,29 @@ async function partitionedStore(url: string, days: number, poolMax: number): Pro
 
 let databases = 0;
 
-/** `cli`: this build's, or a baseline's (which then migrates the fresh database itself). */
+/**
+ * Another build's schema on a fresh database, by its own `migrate`, with the partitions of the last
+ * `days` days when that build partitions (an earlier partitioned build measured against this one).
+ */
+async function migrateOther(cli: string, url: string, days: number): Promise<void> {
+  const run = runScript(cli, ['migrate'], { DATABASE_URL: url });
+  if ((await run.exited) !== 0) throw new Error(`${cli} migrate failed: ${run.output()}`);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ partitioned: boolean }>(`SELECT to_regproc('usage_events_add_partitions') IS NOT NULL AS partitioned`);
+    if (rows[0]!.partitioned) await client.query('SELECT usage_events_add_partitions($1, 2)', [Date.now() - days * DAY_MS]);
+  } finally {
+    await client.end();
+  }
+}
+
+/** `cli`: this build's, or another build's (a baseline), whose own `migrate` makes its schema. */
 async function collectors(cluster: Cluster, count: number, clients: number, seconds: number, cli = CLI): Promise<ClientResult> {
   const url = await freshDatabase(cluster, `e2e_${++databases}`);
-  // The load's events span the last 30 days.
+  // The load's events span the last 30 days: a partitioned build gets their months' partitions first.
   if (cli === CLI) await (await partitionedStore(url, 31, 1)).close();
+  else await migrateOther(cli, url, 31);
   const runs: Running[] = Array.from({ length: count }, () =>
     runScript(cli, ['collector'], { DATABASE_URL: url, COLLECTOR_PORT: '0', GRPC_PORT: '0', DATABASE_POOL_MAX: '4' }),
   );
@@ -169,7 +177,7 @@ async function reportLatency(cluster: Cluster, events: number): Promise<void> {
 }
 
 /** Rounds of 2-collector ingest per build, the builds' order alternating (ABBA…) so that drift in the machine's load falls on both. */
-const BASELINE_ROUNDS = 3;
+const BASELINE_ROUNDS = Number(process.env.BENCH_PG_ROUNDS ?? 3);
 
 /**
  * Issue 24's ingest target: 2 collectors of this build against 2 of the unpartitioned schema's
@@ -206,6 +214,10 @@ export async function runPostgresBench(quick: boolean): Promise<void> {
   const cluster = await startCluster({ durable: true });
   console.log(`server: ${cluster.server}\n`);
   try {
+    if (process.env.BENCH_PG_ONLY === 'baseline') {
+      await againstBaseline(cluster, size);
+      return;
+    }
     const one = await ceiling(cluster, 1, size.ceilingEvents);
     const four = await ceiling(cluster, 4, size.ceilingEvents);
     console.log('(a) in-process ceiling, project schema and statement-level trigger, 1,000-row transactions:');
