@@ -31,7 +31,7 @@ export function openSqlite(file: string, options: SqliteOptions, readOnly = fals
   return db;
 }
 
-const RECORD_COLUMNS = [
+export const RECORD_COLUMNS = [
   'id', 'ts', 'project', 'agent_id', 'model', 'provider', 'operation', 'task_label', 'run_id', 'step_id',
   'session_id', 'user_id', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens',
   'reasoning_tokens', 'cost_nanos', 'cost_source', 'duration_ms', 'status', 'attributes', 'received_at',
