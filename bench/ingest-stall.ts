@@ -7,9 +7,9 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { loadConfig } from '../src/config.js';
-import { LIMITS } from '../src/event/schema.js';
 import { startService } from '../service/server.js';
-import { makeEvents, type BenchEvent } from './events.js';
+import { makeEvents } from './events.js';
+import { largestBatch } from './large-batch.js';
 
 /**
  * How long one `POST /v1/usage` holds the event loop of the collector serving it (issue 17: no
@@ -36,35 +36,10 @@ const { values: args } = parseArgs({
 });
 
 const config = loadConfig({});
-const MAX_EVENTS = config.MAX_EVENTS_PER_REQUEST;
-/** Bytes per event of the largest batch: its share of the decoded-body limit, less room for the envelope. */
-const MAX_EVENT_BYTES = Math.floor((config.MAX_DECODED_BODY_BYTES - 1024) / MAX_EVENTS);
-
-/** A field of `length` characters that differs per event but compresses, so the body fits MAX_BODY_BYTES gzipped. */
-function filler(n: number, field: number, length: number): string {
-  const seed = `${field}-${n.toString(36)}-`;
-  return seed.repeat(Math.ceil(length / seed.length)).slice(0, length);
-}
-
-/** An event grown to `bytes` of JSON with the longest fields the limits allow, then attributes. */
-function large(event: BenchEvent, n: number, bytes: number): BenchEvent {
-  const long = { ...event };
-  for (const [i, key] of (['agent_id', 'task_label', 'run_id', 'step_id', 'session_id', 'user_id'] as const).entries()) {
-    long[key] = filler(n, i, LIMITS.dimensionLength);
-  }
-  const attributes: Record<string, string> = {};
-  for (let a = 0; JSON.stringify(long).length + 16 + LIMITS.attributeValueLength <= bytes && a < LIMITS.attributeCount; a++) {
-    attributes[`attr-${a}`] = filler(n, 100 + a, LIMITS.attributeValueLength);
-    long.attributes = attributes;
-  }
-  return long;
-}
 
 /** The gzipped body of a batch of `size` (a count, or `max`), with ids of its own. */
 function body(size: string, prefix: string): Buffer {
-  const count = size === 'max' ? MAX_EVENTS : Number(size);
-  let events = makeEvents(0, count, prefix);
-  if (size === 'max') events = events.map((event, n) => large(event, n, MAX_EVENT_BYTES));
+  const events = size === 'max' ? largestBatch(prefix) : makeEvents(0, Number(size), prefix);
   const json = JSON.stringify({ events });
   const gzipped = gzipSync(json);
   if (json.length > config.MAX_DECODED_BODY_BYTES || gzipped.length > config.MAX_BODY_BYTES) throw new Error(`the ${size} body is over the limits: ${json.length} bytes, ${gzipped.length} gzipped`);
@@ -75,14 +50,11 @@ const sizes = args.sizes!.split(',');
 const runs = Number(args.runs);
 const dir = mkdtempSync(join(tmpdir(), 'tokentally-ingest-stall-'));
 // Every body is made before anything is measured: making it is not the server's work.
-const bodies = new Map<string, string[]>();
-for (const size of sizes) {
-  bodies.set(size, Array.from({ length: runs }, (_, run) => {
-    const file = join(dir, `${size}-${run}.json.gz`);
-    writeFileSync(file, body(size, `stall-${size}-${run}`));
-    return file;
-  }));
-}
+const bodies = sizes.map((size, s) => Array.from({ length: runs }, (_, run) => {
+  const file = join(dir, `${s}-${size}-${run}.json.gz`);
+  writeFileSync(file, body(size, `stall-${s}-${run}`));
+  return file;
+}));
 
 const service = await startService(loadConfig({ DATABASE_URL: join(dir, 'ingest.db'), COLLECTOR_PORT: '0', GRPC_PORT: '0' }), { collector: true, reporting: false });
 const url = `${service.collectorUrl!}/v1/usage`;
@@ -128,8 +100,8 @@ async function post(file: string): Promise<{ status: number; answer: string }> {
 
 console.log(`load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 console.log(`${'events'.padEnd(8)} ${'gzip bytes'.padStart(11)} ${'longest hold'.padStart(13)} ${'main CPU'.padStart(10)} ${'time'.padStart(9)}  holds of each run`);
-for (const size of sizes) {
-  const files = bodies.get(size)!;
+for (const [s, size] of sizes.entries()) {
+  const files = bodies[s]!;
   const longest: number[] = [];
   let cpu = 0;
   let time = 0;
@@ -141,7 +113,7 @@ for (const size of sizes) {
     const { status, answer } = await post(file);
     if (status !== 200 || !answer.startsWith('{"accepted":')) throw new Error(`${size}: ${status} ${answer}`);
     const { accepted, rejected } = JSON.parse(answer) as { accepted: number; rejected: number };
-    if (rejected !== 0 || accepted !== (size === 'max' ? MAX_EVENTS : Number(size))) throw new Error(`${size}: ${answer}`);
+    if (rejected !== 0 || accepted !== (size === 'max' ? config.MAX_EVENTS_PER_REQUEST : Number(size))) throw new Error(`${size}: ${answer}`);
     // The hold the answer ended, if it ended one.
     holds.push(mainThreadCpuMs() - lastCpu);
     cpu = Math.max(cpu, mainThreadCpuMs() - cpuBefore);
