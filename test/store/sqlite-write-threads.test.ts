@@ -43,6 +43,15 @@ async function openStore(file: string, writeThreads: boolean): Promise<SqliteSto
   return store;
 }
 
+/** Write threads on a fresh, migrated file, closed after the test. */
+async function writeThreads(maxBatchEvents: number): Promise<{ file: string; threads: SqliteWriteThreads }> {
+  const file = join(tempDir(), 'usage.db');
+  await openStore(file, false);
+  const threads = new SqliteWriteThreads(file, OPTIONS, maxBatchEvents);
+  cleanup.push(() => threads.close());
+  return { file, threads };
+}
+
 describe('SQLite inserts', () => {
   it.each([true, false])('tell new events from duplicates alike on the write thread and on the calling thread (write threads: %s)', async (writeThreads) => {
     const file = join(tempDir(), 'usage.db');
@@ -120,10 +129,7 @@ describe('SQLite inserts', () => {
   });
 
   it('commit the batches that wait for the insert thread together, up to the events of one transaction, each told which of its records were new', async () => {
-    const file = join(tempDir(), 'usage.db');
-    await openStore(file, false);
-    const threads = new SqliteWriteThreads(file, OPTIONS, 6);
-    cleanup.push(() => threads.close());
+    const { file, threads } = await writeThreads(6);
     expect(await threads.insert(records('warm', 1), NO_RETRY)).toEqual([true]);
     // Another connection holds the write lock: each attempt fails, and the batch attempted is told.
     const lock = new Database(file);
@@ -151,10 +157,7 @@ describe('SQLite inserts', () => {
   });
 
   it('tell each record of a batch whether it was new, where stored ids, repeats and new ones share a statement or span several', async () => {
-    const file = join(tempDir(), 'usage.db');
-    await openStore(file, false);
-    const threads = new SqliteWriteThreads(file, OPTIONS, 5_000);
-    cleanup.push(() => threads.close());
+    const { file, threads } = await writeThreads(5_000);
     const stored = records('r', 180);
     expect(await threads.insert(stored.filter((_, i) => i % 3 === 0), NO_RETRY)).toEqual(stored.filter((_, i) => i % 3 === 0).map(() => true));
     // Every third record is stored already; record 10 comes again at the end, in the last statement;
@@ -171,10 +174,7 @@ describe('SQLite inserts', () => {
   // A batch larger than one message goes to the insert thread in parts (sqlite-threads.ts): 256
   // records a message at most, fewer when their attributes are long.
   it('commit a batch sent in many messages whole, telling repeats within a message, across messages and of stored ids, in the order the batches were sent', async () => {
-    const file = join(tempDir(), 'usage.db');
-    await openStore(file, false);
-    const threads = new SqliteWriteThreads(file, OPTIONS, 5_000);
-    cleanup.push(() => threads.close());
+    const { file, threads } = await writeThreads(5_000);
     const stored = records('stored', 3);
     expect(await threads.insert(stored, NO_RETRY)).toEqual([true, true, true]);
     // 10,000 records, with 4 KiB of attributes from the 5,000th on (about 250 a message).
@@ -199,10 +199,7 @@ describe('SQLite inserts', () => {
   });
 
   it('store nothing of a batch sent in many messages whose commit fails, and everything of it once the database takes it', async () => {
-    const file = join(tempDir(), 'usage.db');
-    await openStore(file, false);
-    const threads = new SqliteWriteThreads(file, OPTIONS, 5_000);
-    cleanup.push(() => threads.close());
+    const { file, threads } = await writeThreads(5_000);
     const lock = new Database(file);
     cleanup.push(() => lock.close());
     lock.exec('BEGIN IMMEDIATE');
@@ -214,10 +211,7 @@ describe('SQLite inserts', () => {
   });
 
   it('refuse a batch whose later message cannot be posted, storing none of it, and go on with the next', async () => {
-    const file = join(tempDir(), 'usage.db');
-    await openStore(file, false);
-    const threads = new SqliteWriteThreads(file, OPTIONS, 5_000);
-    cleanup.push(() => threads.close());
+    const { file, threads } = await writeThreads(5_000);
     const batch = records('unposted', 1_000);
     // A function cannot be cloned: the first messages go, the one holding it does not.
     (batch[700] as unknown as { attributes: unknown }).attributes = () => {};
