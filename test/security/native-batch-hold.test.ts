@@ -66,7 +66,7 @@ describe('the largest native batch the limits allow', () => {
     expect(Buffer.byteLength(JSON.stringify({ events }))).toBeGreaterThan(45 * 1024 * 1024);
     // Repeats of earlier events: in what goes to the insert thread as its first message, in a later one, in the last.
     events[20] = events[10]!;
-    events[300] = events[5]!;
+    events[1_000] = events[5]!;
     events[9_999] = events[100]!;
     const first = await sendWhileProbing(events, 'first');
     expect(first.status).toBe(200);

@@ -171,17 +171,17 @@ describe('SQLite inserts', () => {
     expect(reader.prepare('SELECT SUM(events), SUM(input_tokens) FROM usage_daily').raw().get()).toEqual([180, (179 * 180) / 2]);
   });
 
-  // A batch larger than one message goes to the insert thread in parts (sqlite-threads.ts): 256
+  // A batch larger than one message goes to the insert thread in parts (sqlite-threads.ts): 1,024
   // records a message at most, fewer when their attributes are long.
   it('commit a batch sent in many messages whole, telling repeats within a message, across messages and of stored ids, in the order the batches were sent', async () => {
     const { file, threads } = await writeThreads(5_000);
     const stored = records('stored', 3);
     expect(await threads.insert(stored, NO_RETRY)).toEqual([true, true, true]);
-    // 10,000 records, with 4 KiB of attributes from the 5,000th on (about 250 a message).
+    // 10,000 records, with 4 KiB of attributes from the 5,000th on (about 200 a message).
     const fresh = records('big', 10_000).map((r, i) => (i < 5_000 ? r : { ...r, attributes: JSON.stringify({ note: `${i}`.padEnd(4096, 'x') }) }));
     const big = [...fresh];
     big[20] = fresh[10]!; // within the first message
-    big[300] = fresh[5]!; // in the second message, of one in the first
+    big[1_300] = fresh[5]!; // in the second message, of one in the first
     big[9_999] = fresh[100]!; // in the last message, of one in the first
     big[7_000] = stored[1]!; // of a stored one
     const expected = big.map((r, i) => !r.id.startsWith('stored') && big.findIndex((s) => s.id === r.id) === i);
@@ -212,13 +212,13 @@ describe('SQLite inserts', () => {
 
   it('refuse a batch whose later message cannot be posted, storing none of it, and go on with the next', async () => {
     const { file, threads } = await writeThreads(5_000);
-    const batch = records('unposted', 1_000);
+    const batch = records('unposted', 3_000);
     // A function cannot be cloned: the first messages go, the one holding it does not.
-    (batch[700] as unknown as { attributes: unknown }).attributes = () => {};
+    (batch[2_500] as unknown as { attributes: unknown }).attributes = () => {};
     await expect(threads.insert(batch, NO_RETRY)).rejects.toThrow(/could not be cloned/);
-    const next = records('unposted', 1_000);
+    const next = records('unposted', 3_000);
     expect(await threads.insert(next, NO_RETRY)).toEqual(next.map(() => true));
-    expect(readOnly(file).prepare('SELECT COUNT(*) FROM usage_events').pluck().get()).toBe(1_000);
+    expect(readOnly(file).prepare('SELECT COUNT(*) FROM usage_events').pluck().get()).toBe(3_000);
   });
 
   it.each(['on', 'off'])('serve ingestion and reports alike with SQLITE_WRITE_THREADS=%s', async (setting) => {
