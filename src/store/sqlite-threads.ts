@@ -32,6 +32,55 @@ interface Waiting {
   onFailure(error: Error): void;
 }
 
+/** A message to the insert thread, with the buffers it moves there. */
+interface Posted {
+  message: Exclude<InsertRequest, 'close'>;
+  transfer: ArrayBuffer[];
+}
+
+interface Outgoing {
+  thread: Worker;
+  id: number;
+  messages: Iterator<Posted>;
+  posted: number;
+}
+
+/**
+ * A batch goes to the insert thread in messages of at most MESSAGE_RECORDS records and about
+ * MESSAGE_BYTES: cloned whole, 10,000 records of 5 KB took 350 ms of the main thread's CPU in one
+ * piece (most of it faulting in a fresh 50 MB message), in messages of 256 records 30-60 ms in all,
+ * none over 7 ms (docs/benchmarks.md, "Native batch hold, session 11"). A batch of 1,000 ordinary
+ * records, the hot path's, still goes in one.
+ */
+const MESSAGE_RECORDS = 1024;
+const MESSAGE_BYTES = 1024 * 1024;
+/** A record's bytes in a message, roughly: its attributes, plus at most a few KiB for the rest (a dimension takes at most 256 characters). */
+const messageBytes = (record: UsageRecord) => 1024 + (record.attributes?.length ?? 0);
+/** How long the hand-over posts before the event loop gets a turn. */
+const HANDOVER_SLICE_MS = 5;
+
+/**
+ * The messages of one insert: the first carries the extras (and the buffers they move) and says how
+ * many parts follow with the rest of the records; the insert thread commits it once it has them all.
+ */
+function insertMessages(id: number, records: UsageRecord[], retryForMs: number, extras: BatchExtras | undefined, transfer: ArrayBuffer[]): Posted[] {
+  const ends: number[] = [];
+  let bytes = 0;
+  for (let i = 0, start = 0; i < records.length; i++) {
+    const size = messageBytes(records[i]!);
+    if (i > start && (i - start === MESSAGE_RECORDS || bytes + size > MESSAGE_BYTES)) {
+      ends.push(i);
+      start = i;
+      bytes = 0;
+    }
+    bytes += size;
+  }
+  if (ends.length === 0) return [{ message: { id, records, retryForMs, ...(extras && { extras }) }, transfer }];
+  ends.push(records.length);
+  const first: Posted = { message: { id, records: records.slice(0, ends[0]), retryForMs, ...(extras && { extras }), parts: ends.length - 1 }, transfer };
+  return [first, ...ends.slice(1).map((end, i): Posted => ({ message: { id, part: records.slice(ends[i], end) }, transfer: [] }))];
+}
+
 /**
  * The main thread's side of the insert and checkpoint threads (see sqlite-worker.ts). Started on
  * the first insert; a thread that dies fails what it had in hand and is started again on the next.
@@ -43,6 +92,10 @@ export class SqliteWriteThreads {
   private readonly waiting = new Map<number, Waiting>();
   private nextId = 0;
   private closed = false;
+  /** Requests whose messages are not all posted yet, oldest first. */
+  private readonly outgoing: Outgoing[] = [];
+  /** A turn of handOver is due: the next request's messages wait for it. */
+  private handingOver = false;
 
   constructor(
     private readonly file: string,
@@ -52,37 +105,84 @@ export class SqliteWriteThreads {
   ) {}
 
   /**
-   * Hands the batch to the insert thread, which retries it there: nothing here keeps the records.
-   * Outbox bodies that own their memory move there instead of being copied twice (serialised and
-   * read back): a request waiting for its commit would otherwise hold its copy into V8's old
-   * generation, and the insert thread its own until its next collection.
+   * Hands the batch to the insert thread, which retries it there: nothing here keeps the records
+   * once they are posted. Outbox bodies that own their memory move there instead of being copied
+   * twice (serialised and read back): a request waiting for its commit would otherwise hold its copy
+   * into V8's old generation, and the insert thread its own until its next collection.
    */
   insert(records: readonly UsageRecord[], retry: InsertRetry, extras?: BatchExtras): Promise<boolean[]> {
     const moved = new Set<ArrayBuffer>();
     for (const { body } of extras?.outbox ?? []) if (body.buffer instanceof ArrayBuffer && body.byteLength === body.buffer.byteLength) moved.add(body.buffer);
-    return this.send((id) => ({ id, records: records as UsageRecord[], retryForMs: retry.forMs, ...(extras && { extras }) }), retry, [...moved]) as Promise<boolean[]>;
+    return this.send((id) => insertMessages(id, records as UsageRecord[], retry.forMs, extras, [...moved]), retry) as Promise<boolean[]>;
   }
 
   /** An outbox delete or trim, in turn with the inserts. */
   writeOutbox(outbox: OutboxWrite, retry: InsertRetry): Promise<OutboxWritten> {
-    return this.send((id) => ({ id, outbox, retryForMs: retry.forMs }), retry) as Promise<OutboxWritten>;
+    return this.send((id) => [{ message: { id, outbox, retryForMs: retry.forMs }, transfer: [] }], retry) as Promise<OutboxWritten>;
   }
 
-  private send(request: (id: number) => Exclude<InsertRequest, 'close'>, retry: InsertRetry, transfer: ArrayBuffer[] = []): Promise<boolean[] | OutboxWritten> {
+  private send(messages: (id: number) => Iterable<Posted>, retry: InsertRetry): Promise<boolean[] | OutboxWritten> {
     if (this.closed) return Promise.reject(new Error('the SQLite store is closed'));
     const thread = (this.insertThread ??= this.startInsertThread());
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      // Posted before it is awaited: a message that cannot be posted leaves nothing waiting.
-      thread.postMessage(request(id), transfer);
       this.waiting.set(id, { resolve, reject, onFailure: retry.onFailure });
       // Only a thread with work in hand keeps the process alive.
       thread.ref();
+      this.outgoing.push({ thread, id, messages: messages(id)[Symbol.iterator](), posted: 0 });
+      this.handOver();
     });
+  }
+
+  /**
+   * Posts what waits to go, in the order sent (the insert thread commits in that order), giving the
+   * event loop a turn whenever it has posted for HANDOVER_SLICE_MS: a batch that fits in a slice
+   * goes at once, a larger one over several turns.
+   */
+  private handOver(): void {
+    if (this.handingOver) return;
+    const sliceStart = performance.now();
+    while (this.outgoing.length > 0) {
+      const head = this.outgoing[0]!;
+      const next = this.waiting.has(head.id) ? head.messages.next() : undefined;
+      // Done, or failed meanwhile with the thread it was going to.
+      if (!next || next.done) {
+        this.outgoing.shift();
+        continue;
+      }
+      try {
+        head.thread.postMessage(next.value.message, next.value.transfer);
+        head.posted++;
+      } catch (error) {
+        this.outgoing.shift();
+        this.settle(head.thread, head.id).reject(error as Error);
+        // The parts it has are of no use now.
+        if (head.posted > 0) head.thread.postMessage({ id: head.id, dropped: true } satisfies InsertRequest);
+        continue;
+      }
+      if (performance.now() - sliceStart >= HANDOVER_SLICE_MS) {
+        this.handingOver = true;
+        setImmediate(() => {
+          this.handingOver = false;
+          this.handOver();
+        });
+        return;
+      }
+    }
+  }
+
+  /** Takes request `id` off the waiting list, letting the thread go once nothing else waits. */
+  private settle(thread: Worker, id: number): Waiting {
+    const waiting = this.waiting.get(id)!;
+    this.waiting.delete(id);
+    if (this.waiting.size === 0) thread.unref();
+    return waiting;
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    // The inserts already sent are committed before the thread closes, as those posted whole are.
+    while (this.outgoing.length > 0) await new Promise((resolve) => setImmediate(resolve));
     await Promise.all([this.insertThread, this.checkpointThread].map(async (thread) => {
       if (!thread) return;
       const exited = new Promise((resolve) => thread.once('exit', resolve));
@@ -102,9 +202,7 @@ export class SqliteWriteThreads {
         for (const onFailure of new Set(reply.ids.map((id) => this.waiting.get(id)!.onFailure))) onFailure(error);
         return;
       }
-      const waiting = this.waiting.get(reply.id)!;
-      this.waiting.delete(reply.id);
-      if (this.waiting.size === 0) thread.unref();
+      const waiting = this.settle(thread, reply.id);
       if ('error' in reply) return waiting.reject(fromThread(reply.error));
       waiting.resolve('wrote' in reply ? reply.wrote : reply.inserted);
       if (!this.closed) (this.checkpointThread ??= this.startCheckpointThread()).postMessage('checkpoint' satisfies CheckpointRequest);

@@ -27,8 +27,15 @@ export interface WorkerData {
   maxBatchEvents?: number;
 }
 
+/**
+ * An insert comes in one message, or (a large one) in `parts` more messages after its first, each
+ * with the next of its records (sqlite-threads.ts); it is committed once it has them all. `dropped`:
+ * the rest of its parts will not come, the insert is abandoned.
+ */
 export type InsertRequest =
-  | { id: number; records: UsageRecord[]; extras?: BatchExtras; retryForMs: number }
+  | { id: number; records: UsageRecord[]; extras?: BatchExtras; retryForMs: number; parts?: number }
+  | { id: number; part: UsageRecord[] }
+  | { id: number; dropped: true }
   | { id: number; outbox: OutboxWrite; retryForMs: number }
   | 'close';
 export interface ThreadError {
@@ -93,7 +100,7 @@ if (role === 'read') {
 } else if (role === 'insert') {
   db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
   type Insert = Extract<InsertRequest, { records: UsageRecord[] }>;
-  type Write = Exclude<InsertRequest, 'close'>;
+  type Write = Insert | Extract<InsertRequest, { outbox: OutboxWrite }>;
   let insert: ReturnType<typeof batchesInserter> | undefined;
   let writeOutbox: ReturnType<typeof outboxWriter> | undefined;
   let collectYoung: (() => void) | undefined;
@@ -101,8 +108,18 @@ if (role === 'read') {
   const waiting: Write[] = [];
   let closing = false;
   let working: Promise<void> | undefined;
+  /** Inserts whose parts are still coming, each with the number left. */
+  const incoming = new Map<number, { insert: Insert; parts: number }>();
   port.on('message', (request: InsertRequest) => {
     if (request === 'close') closing = true;
+    else if ('dropped' in request) return void incoming.delete(request.id);
+    else if ('part' in request) {
+      const started = incoming.get(request.id)!;
+      for (const record of request.part) started.insert.records.push(record);
+      if (--started.parts > 0) return;
+      incoming.delete(request.id);
+      waiting.push(started.insert);
+    } else if ('records' in request && request.parts) return void incoming.set(request.id, { insert: request, parts: request.parts });
     else waiting.push(request);
     working ??= work();
   });

@@ -43,6 +43,15 @@ async function openStore(file: string, writeThreads: boolean): Promise<SqliteSto
   return store;
 }
 
+/** Write threads on a fresh, migrated file, closed after the test. */
+async function writeThreads(maxBatchEvents: number): Promise<{ file: string; threads: SqliteWriteThreads }> {
+  const file = join(tempDir(), 'usage.db');
+  await openStore(file, false);
+  const threads = new SqliteWriteThreads(file, OPTIONS, maxBatchEvents);
+  cleanup.push(() => threads.close());
+  return { file, threads };
+}
+
 describe('SQLite inserts', () => {
   it.each([true, false])('tell new events from duplicates alike on the write thread and on the calling thread (write threads: %s)', async (writeThreads) => {
     const file = join(tempDir(), 'usage.db');
@@ -120,10 +129,7 @@ describe('SQLite inserts', () => {
   });
 
   it('commit the batches that wait for the insert thread together, up to the events of one transaction, each told which of its records were new', async () => {
-    const file = join(tempDir(), 'usage.db');
-    await openStore(file, false);
-    const threads = new SqliteWriteThreads(file, OPTIONS, 6);
-    cleanup.push(() => threads.close());
+    const { file, threads } = await writeThreads(6);
     expect(await threads.insert(records('warm', 1), NO_RETRY)).toEqual([true]);
     // Another connection holds the write lock: each attempt fails, and the batch attempted is told.
     const lock = new Database(file);
@@ -151,10 +157,7 @@ describe('SQLite inserts', () => {
   });
 
   it('tell each record of a batch whether it was new, where stored ids, repeats and new ones share a statement or span several', async () => {
-    const file = join(tempDir(), 'usage.db');
-    await openStore(file, false);
-    const threads = new SqliteWriteThreads(file, OPTIONS, 5_000);
-    cleanup.push(() => threads.close());
+    const { file, threads } = await writeThreads(5_000);
     const stored = records('r', 180);
     expect(await threads.insert(stored.filter((_, i) => i % 3 === 0), NO_RETRY)).toEqual(stored.filter((_, i) => i % 3 === 0).map(() => true));
     // Every third record is stored already; record 10 comes again at the end, in the last statement;
@@ -166,6 +169,56 @@ describe('SQLite inserts', () => {
     const reader = readOnly(file);
     expect(reader.prepare('SELECT COUNT(*) FROM usage_events').pluck().get()).toBe(180);
     expect(reader.prepare('SELECT SUM(events), SUM(input_tokens) FROM usage_daily').raw().get()).toEqual([180, (179 * 180) / 2]);
+  });
+
+  // A batch larger than one message goes to the insert thread in parts (sqlite-threads.ts): 1,024
+  // records a message at most, fewer when their attributes are long.
+  it('commit a batch sent in many messages whole, telling repeats within a message, across messages and of stored ids, in the order the batches were sent', async () => {
+    const { file, threads } = await writeThreads(5_000);
+    const stored = records('stored', 3);
+    expect(await threads.insert(stored, NO_RETRY)).toEqual([true, true, true]);
+    // 10,000 records, with 4 KiB of attributes from the 5,000th on (about 200 a message).
+    const fresh = records('big', 10_000).map((r, i) => (i < 5_000 ? r : { ...r, attributes: JSON.stringify({ note: `${i}`.padEnd(4096, 'x') }) }));
+    const big = [...fresh];
+    big[20] = fresh[10]!; // within the first message
+    big[1_300] = fresh[5]!; // in the second message, of one in the first
+    big[9_999] = fresh[100]!; // in the last message, of one in the first
+    big[7_000] = stored[1]!; // of a stored one
+    const expected = big.map((r, i) => !r.id.startsWith('stored') && big.findIndex((s) => s.id === r.id) === i);
+    // Sent right after the large one, so while it is still being handed over: committed after it.
+    const after = [fresh[9_998]!, records('after', 1)[0]!];
+    const [bigInserted, afterInserted] = await Promise.all([threads.insert(big, NO_RETRY), threads.insert(after, NO_RETRY)]);
+    expect(bigInserted).toEqual(expected);
+    expect(afterInserted).toEqual([false, true]);
+    const reader = readOnly(file);
+    const newOnes = expected.filter(Boolean).length;
+    expect(newOnes).toBe(9_996);
+    expect(reader.prepare('SELECT COUNT(*) FROM usage_events').pluck().get()).toBe(3 + newOnes + 1);
+    expect(reader.prepare(`SELECT COUNT(*) FROM usage_events WHERE id LIKE 'big-%' AND length(attributes) > 4096`).pluck().get()).toBe(fresh.slice(5_000).filter((r) => big.includes(r)).length);
+    expect(reader.prepare('SELECT SUM(events) FROM usage_daily').pluck().get()).toBe(3 + newOnes + 1);
+  });
+
+  it('store nothing of a batch sent in many messages whose commit fails, and everything of it once the database takes it', async () => {
+    const { file, threads } = await writeThreads(5_000);
+    const lock = new Database(file);
+    cleanup.push(() => lock.close());
+    lock.exec('BEGIN IMMEDIATE');
+    const batch = records('locked', 3_000);
+    await expect(threads.insert(batch, { forMs: 300, onFailure: () => {} })).rejects.toThrow(/database is locked/);
+    lock.exec('ROLLBACK');
+    expect(readOnly(file).prepare('SELECT COUNT(*) FROM usage_events').pluck().get()).toBe(0);
+    expect(await threads.insert(batch, NO_RETRY)).toEqual(batch.map(() => true));
+  });
+
+  it('refuse a batch whose later message cannot be posted, storing none of it, and go on with the next', async () => {
+    const { file, threads } = await writeThreads(5_000);
+    const batch = records('unposted', 3_000);
+    // A function cannot be cloned: the first messages go, the one holding it does not.
+    (batch[2_500] as unknown as { attributes: unknown }).attributes = () => {};
+    await expect(threads.insert(batch, NO_RETRY)).rejects.toThrow(/could not be cloned/);
+    const next = records('unposted', 3_000);
+    expect(await threads.insert(next, NO_RETRY)).toEqual(next.map(() => true));
+    expect(readOnly(file).prepare('SELECT COUNT(*) FROM usage_events').pluck().get()).toBe(3_000);
   });
 
   it.each(['on', 'off'])('serve ingestion and reports alike with SQLITE_WRITE_THREADS=%s', async (setting) => {
