@@ -5,6 +5,7 @@ import { Worker } from 'node:worker_threads';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import type { OutboxWrite, OutboxWritten, SqliteOptions } from './sqlite-connection.js';
+import { joinAnswer } from './read-pieces.js';
 import type { InsertRetry } from './retry.js';
 import type { ReadName, SqliteReads } from './sqlite-reads.js';
 import type { BatchExtras } from './types.js';
@@ -312,7 +313,7 @@ export class SqliteReadThreads {
       // Only a thread with work in hand keeps the process alive.
       if (thread.waiting.size === 0) thread.worker.unref();
       if ('error' in reply) waiting.reject(fromThread(reply.error));
-      else waiting.resolve(reply.result);
+      else waiting.resolve(reply.pieces ? joinAnswer(reply.result, reply.pieces) : reply.result);
     });
     let cause = 'it exited';
     thread.worker.on('error', (error) => (cause = error.message));

@@ -15,6 +15,7 @@ import { runInNewContext } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { UsageRecord } from '../event/schema.js';
 import { retrying } from './retry.js';
+import { splitAnswer } from './read-pieces.js';
 import { batchesInserter, openSqlite, outboxWriter, type OutboxWrite, type OutboxWritten, type SqliteOptions } from './sqlite-connection.js';
 import { READ_CACHE_KIB, sqliteReads, type ReadName, type SqliteReads } from './sqlite-reads.js';
 import type { BatchExtras } from './types.js';
@@ -47,7 +48,8 @@ export type InsertReply =
   | { id: number; inserted: boolean[] } | { id: number; wrote: OutboxWritten } | { ids: number[]; failed: ThreadError } | { id: number; error: ThreadError };
 export type CheckpointRequest = 'checkpoint' | 'close';
 export type ReadRequest = { [R in ReadName]: { id: number; read: R; query: Parameters<SqliteReads[R]>[0] } }[ReadName] | 'close';
-export type ReadReply = { id: number; result: ReturnType<SqliteReads[ReadName]> } | { id: number; error: ThreadError };
+/** `pieces`: the answer's long list, taken out of `result` (see read-pieces.ts). */
+export type ReadReply = { id: number; result: ReturnType<SqliteReads[ReadName]>; pieces?: Uint8Array[] } | { id: number; error: ThreadError };
 
 /**
  * The insert thread checkpoints by itself once the WAL holds this many pages (4 KiB each). SQLite
@@ -92,7 +94,8 @@ if (role === 'read') {
   port.on('message', (request: ReadRequest) => {
     if (request === 'close') return close();
     try {
-      port.postMessage({ id: request.id, result: (reads[request.read] as (query: unknown) => ReturnType<SqliteReads[ReadName]>)(request.query) } satisfies ReadReply);
+      const { answer, pieces } = splitAnswer((reads[request.read] as (query: unknown) => ReturnType<SqliteReads[ReadName]>)(request.query));
+      port.postMessage({ id: request.id, result: answer, pieces } satisfies ReadReply);
     } catch (error) {
       port.postMessage({ id: request.id, error: toThreadError(error as Error) } satisfies ReadReply);
     }

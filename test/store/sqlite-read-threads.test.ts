@@ -1,0 +1,59 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { plan } from '../../src/store/planner.js';
+import { joinAnswer, splitAnswer } from '../../src/store/read-pieces.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import type { AggregateResult } from '../../src/store/types.js';
+import { usageRecord } from '../support/records.js';
+import { turnsDuring } from '../support/turns.js';
+
+const RUNS = 10_000;
+const DAY = Date.UTC(2026, 10, 3);
+
+describe('SQLite read threads, long answers', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tokentally-read-threads-'));
+  const file = join(dir, 'usage.db');
+  let threaded: SqliteStore;
+  let direct: SqliteStore;
+
+  beforeAll(async () => {
+    threaded = new SqliteStore(file, { writeThreads: false });
+    await threaded.migrate();
+    const records = Array.from({ length: RUNS }, (_, i) => usageRecord(`e-${i}`, { ts: DAY + i, run_id: `run-${i}`, input_tokens: i + 1 }));
+    for (let i = 0; i < RUNS; i += 1_000) await threaded.insertBatch(records.slice(i, i + 1_000));
+    direct = new SqliteStore(file, { writeThreads: false, readThreads: false });
+  });
+  afterAll(async () => {
+    await threaded?.close();
+    await direct?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a report of 10,000 groups from a read thread is the one read on the calling thread', async () => {
+    const query = plan({ groupBy: ['run'], filters: {}, from: DAY, to: DAY + 86_400_000, order: { by: 'input_tokens', dir: 'desc' }, limit: null });
+    const fromThread = await threaded.aggregate(query);
+    expect(fromThread.groups).toHaveLength(RUNS);
+    expect(fromThread.groups[0]).toMatchObject({ key: { run: `run-${RUNS - 1}` } });
+    expect(fromThread).toEqual(await direct.aggregate(query));
+  });
+
+  it('a long list crosses in pieces decoded a turn apart, and comes back whole', async () => {
+    const answer: AggregateResult = {
+      totals: { events: 1 } as AggregateResult['totals'], more: false,
+      groups: Array.from({ length: RUNS }, (_, i) => ({ key: { run: `run-${i}` }, metrics: { events: i, exact: { cost_nanos: 2n ** 70n + BigInt(i) } } as never })),
+    };
+    const { answer: rest, pieces } = splitAnswer(answer);
+    expect(rest.groups).toEqual([]);
+    expect(pieces!.length).toBe(3);
+    const { result, turns } = await turnsDuring(() => joinAnswer(rest, pieces!));
+    expect(turns).toBeGreaterThanOrEqual(pieces!.length - 1);
+    expect(result).toEqual(answer);
+    const projects = Array.from({ length: 5_000 }, (_, i) => ({ id: `p-${i}` }));
+    const split = splitAnswer(projects);
+    expect(split.answer).toEqual([]);
+    expect(await joinAnswer(split.answer, split.pieces!)).toEqual(projects);
+    expect(splitAnswer(answer.groups.slice(0, 100)).pieces).toBeUndefined();
+  });
+});
