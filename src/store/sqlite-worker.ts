@@ -193,9 +193,11 @@ if (role === 'read') {
   let due: NodeJS.Timeout | undefined;
   const checkpoint = () => {
     due = undefined;
-    lastCheckpoint = performance.now();
     // PASSIVE never waits for readers or the writer; what it cannot copy now, the next one does.
     checkpointPassive();
+    // Counted from its end: a checkpoint slower than the interval would otherwise start the next at
+    // once, and the insert thread's copy would keep finding the checkpoint lock taken.
+    lastCheckpoint = performance.now();
     port.postMessage('copied' satisfies CheckpointDone);
   };
   port.on('message', (request: CheckpointRequest) => {
