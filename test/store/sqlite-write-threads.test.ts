@@ -113,7 +113,8 @@ describe('SQLite inserts', () => {
     });
     // Always a batch waiting, so a commit lands during every checkpoint: about 40,000 frames in all,
     // where the backstop is at 10,000. With only the checkpoint thread copying, the WAL started over
-    // 2-6 times (the backstop's, and by chance); with the insert thread copying the rest, 19-22 times (a loaded 2-core machine).
+    // 2-6 times (the backstop's, and by chance); with the insert thread copying the rest, 19-22
+    // times (a loaded 2-core machine).
     let next = 0;
     const committer = async () => {
       while (next < 400) await store.insertBatch(records(`w${next++}`, 200));
