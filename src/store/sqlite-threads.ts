@@ -9,7 +9,7 @@ import { joinAnswer } from './read-pieces.js';
 import type { InsertRetry } from './retry.js';
 import type { ReadName, SqliteReads } from './sqlite-reads.js';
 import type { BatchExtras } from './types.js';
-import type { CheckpointRequest, InsertReply, InsertRequest, ReadReply, ReadRequest, ThreadError, WorkerData } from './sqlite-worker.js';
+import type { CheckpointDone, CheckpointRequest, InsertReply, InsertRequest, ReadReply, ReadRequest, TailCheckpoint, ThreadError, WorkerData } from './sqlite-worker.js';
 
 /**
  * Threads run compiled JavaScript: the sibling file when this module is built, the build's copy
@@ -226,6 +226,8 @@ export class SqliteWriteThreads {
   private startCheckpointThread(): Worker {
     const thread = this.start('checkpoint');
     thread.unref();
+    // What was committed during its checkpoint, the insert thread copies before its next commit (sqlite-worker.ts).
+    thread.on('message', (_: CheckpointDone) => this.insertThread?.postMessage('checkpoint' satisfies TailCheckpoint));
     thread.on('exit', () => {
       if (this.checkpointThread === thread) this.checkpointThread = undefined;
     });

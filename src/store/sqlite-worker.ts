@@ -5,7 +5,8 @@
  *   the batches that arrived while it committed go in together, in one transaction (group commit);
  * - `checkpoint` copies committed WAL frames into the database file after the commits (at most every
  *   CHECKPOINT_INTERVAL_MS), so no commit waits for a checkpoint (SQLite's automatic one runs inside
- *   the commit that crosses it);
+ *   the commit that crosses it); after each, the insert thread copies, between two commits, the few
+ *   frames committed meanwhile, so that its next transaction starts the WAL over;
  * - `read` (a few of them) runs reports and lists on a read-only connection, so a query over millions
  *   of rows or 100,000 projects never holds the event loop (issue 17: no request may hold it for more
  *   than ~50 ms); in WAL mode readers and the writer never wait for each other.
@@ -47,6 +48,9 @@ export interface ThreadError {
 export type InsertReply =
   | { id: number; inserted: boolean[] } | { id: number; wrote: OutboxWritten } | { ids: number[]; failed: ThreadError } | { id: number; error: ThreadError };
 export type CheckpointRequest = 'checkpoint' | 'close';
+/** The checkpoint thread tells it has copied the WAL (`copied`); the insert thread is then asked to copy what is left (`checkpoint`). */
+export type CheckpointDone = 'copied';
+export type TailCheckpoint = 'checkpoint';
 export type ReadRequest = { [R in ReadName]: { id: number; read: R; query: Parameters<SqliteReads[R]>[0] } }[ReadName] | 'close';
 /** `pieces`: the answer's long list, taken out of `result` (see read-pieces.ts). */
 export type ReadReply = { id: number; result: ReturnType<SqliteReads[ReadName]>; pieces?: Uint8Array[] } | { id: number; error: ThreadError };
@@ -67,6 +71,22 @@ const BACKSTOP_PAGES = 10_000;
  * before the commit's frames (docs/benchmarks.md, session 8).
  */
 const CHECKPOINT_INTERVAL_MS = 200;
+
+/**
+ * A PASSIVE checkpoint copies the frames committed before it began. SQLite starts the WAL over only
+ * in a write transaction that begins with every frame copied, and under steady load a commit lands
+ * during nearly every checkpoint: the WAL then grew until the backstop's checkpoint ran inside a
+ * commit (docs/benchmarks.md, "Half-rate tails, session 11"). Run by the insert thread between two
+ * commits, after the checkpoint thread's, this one copies only the frames committed meanwhile, and
+ * no commit can land during it.
+ */
+function checkpointPassive(): void {
+  // A failure is left to the next checkpoint or the backstop: the commits themselves, and their
+  // errors, never depend on it.
+  try {
+    db.pragma('wal_checkpoint(PASSIVE)');
+  } catch {}
+}
 
 /**
  * Forwarded bodies reach the insert thread as ArrayBuffers of their own (the outbox, docs/forwarding.md),
@@ -110,11 +130,13 @@ if (role === 'read') {
   let outboxBytes = 0;
   const waiting: Write[] = [];
   let closing = false;
+  let copyRest = false;
   let working: Promise<void> | undefined;
   /** Inserts whose parts are still coming, each with the number left. */
   const incoming = new Map<number, { insert: Insert; parts: number }>();
-  port.on('message', (request: InsertRequest) => {
+  port.on('message', (request: InsertRequest | TailCheckpoint) => {
     if (request === 'close') closing = true;
+    else if (request === 'checkpoint') copyRest = !closing;
     else if ('dropped' in request) return void incoming.delete(request.id);
     else if ('part' in request) {
       const started = incoming.get(request.id)!;
@@ -135,6 +157,10 @@ if (role === 'read') {
   async function work(): Promise<void> {
     for (;;) {
       await new Promise((resolve) => setImmediate(resolve));
+      if (copyRest) {
+        copyRest = false;
+        checkpointPassive();
+      }
       if (waiting.length === 0) break;
       const first = waiting[0]!;
       await ('outbox' in first ? write(waiting.shift() as Extract<Write, { outbox: OutboxWrite }>) : insertGroup(takeGroup()));
@@ -187,13 +213,12 @@ if (role === 'read') {
   let due: NodeJS.Timeout | undefined;
   const checkpoint = () => {
     due = undefined;
-    lastCheckpoint = performance.now();
     // PASSIVE never waits for readers or the writer; what it cannot copy now, the next one does.
-    // A failure is left to the next checkpoint or the backstop: the commits themselves, and their
-    // errors, never depend on it.
-    try {
-      db.pragma('wal_checkpoint(PASSIVE)');
-    } catch {}
+    checkpointPassive();
+    // Counted from its end: a checkpoint slower than the interval would otherwise start the next at
+    // once, and the insert thread's copy would keep finding the checkpoint lock taken.
+    lastCheckpoint = performance.now();
+    port.postMessage('copied' satisfies CheckpointDone);
   };
   port.on('message', (request: CheckpointRequest) => {
     if (request === 'close') {

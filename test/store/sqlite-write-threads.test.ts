@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -95,6 +95,52 @@ describe('SQLite inserts', () => {
     await until(() => statSync(file).size > before + 1_000_000, 'the checkpoint thread to grow the database file', 5000);
     expect(readOnly(file).prepare('SELECT COUNT(*) FROM usage_events').pluck().get()).toBe(10_000);
   });
+
+  it('start the WAL over after each checkpoint while commits keep coming, instead of only at the backstop', async () => {
+    const file = join(tempDir(), 'usage.db');
+    const store = await openStore(file, true);
+    // SQLite's wal-index header at the start of the -shm file (native-order u32s): the WAL's frames
+    // (mxFrame, byte 16), a drop of which is the WAL started over, and the frames copied into the
+    // database file (nBackfill, byte 96), a rise of which is a checkpoint that copied something. The
+    // checkpoint thread's come at least 200 ms apart; the insert thread's follows one within a few ms.
+    const header = Buffer.alloc(100);
+    let shm: number | undefined;
+    const seen = { frames: 0, copied: 0, lastCopy: -Infinity, checkpoints: 0, startedOver: true, notStartedOver: 0 };
+    const poll = setInterval(() => {
+      try {
+        shm ??= openSync(`${file}-shm`, 'r');
+        readSync(shm, header, 0, 100, 0);
+      } catch {
+        return;
+      }
+      const frames = header.readUInt32LE(16);
+      const copied = header.readUInt32LE(96);
+      if (frames < seen.frames) seen.startedOver = true;
+      else if (copied > seen.copied && performance.now() - seen.lastCopy > 150) {
+        // The checkpoint thread's: did the WAL start over since its last one?
+        if (!seen.startedOver) seen.notStartedOver++;
+        seen.checkpoints++;
+        seen.startedOver = false;
+      }
+      if (copied > seen.copied) seen.lastCopy = performance.now();
+      Object.assign(seen, { frames, copied });
+    }, 1);
+    cleanup.push(() => {
+      clearInterval(poll);
+      if (shm !== undefined) closeSync(shm);
+    });
+    // Small batches, always one waiting, so commits land during the checkpoints. With only the
+    // checkpoint thread copying, the WAL did not start over after 3 of 9 and 20 of 32 of its
+    // checkpoints (it did when no commit happened to land during one); with the insert thread
+    // copying the rest, after 0 of 11 and 0 of 20.
+    let next = 0;
+    const committer = async () => {
+      while (next < 4000) await store.insertBatch(records(`w${next++}`, 20));
+    };
+    await Promise.all([committer(), committer()]);
+    expect(seen.checkpoints).toBeGreaterThan(3);
+    expect(seen.notStartedOver).toBeLessThanOrEqual(seen.checkpoints / 6);
+  }, 120_000);
 
   it('keep a process alive until its store is closed, and no longer', () => {
     // A program that inserts, closes the store and goes on: idle threads must neither keep it
