@@ -80,10 +80,14 @@ export async function distinctValues(store: Store, d: Dimension, from: number, t
 }
 
 /**
- * The rows of each series, named by `label`, in the store's order: by bucket first, so each series
- * ascends as Grafana needs without a sort. Made a step at a time (up to MAX_POINTS rows).
+ * Each series' answer (`answer`, pushed to `answers`) from its rows, named by `label`, in the
+ * store's order: by bucket first, so each series ascends as Grafana needs without a sort. Made a
+ * step at a time: up to MAX_POINTS rows, and as many series.
  */
-function* seriesSteps(rows: readonly AggregateGroup[], label: (key: AggregateGroup['key']) => string): Steps<Map<string, AggregateGroup[]>> {
+function* seriesSteps(
+  rows: readonly AggregateGroup[], label: (key: AggregateGroup['key']) => string,
+  answer: (name: string, rows: AggregateGroup[]) => unknown, answers: unknown[],
+): Steps<number> {
   const series = new Map<string, AggregateGroup[]>();
   for (let i = 0; i < rows.length; i++) {
     if (i % RECORDS_PER_STEP === 0) yield;
@@ -92,7 +96,12 @@ function* seriesSteps(rows: readonly AggregateGroup[], label: (key: AggregateGro
     if (points) points.push(rows[i]!);
     else series.set(name, [rows[i]!]);
   }
-  return series;
+  let made = 0;
+  for (const [name, points] of series) {
+    if (made++ % RECORDS_PER_STEP === 0) yield;
+    answers.push(answer(name, points));
+  }
+  return made;
 }
 
 /**
@@ -140,11 +149,10 @@ export async function runGrafanaQuery(store: Store, q: GrafanaQuery): Promise<un
     const result = await store.aggregate(plan({ groupBy: [interval, ...groupBy], filters, from, to, order: null, limit: left }));
     if (result.more) throw tooMany('maxDataPoints, intervalMs, range', `points (${interval} buckets with data${groupBy.length ? ' in each series' : ''})`);
     points += result.groups.length;
-    const series = await runInSlices(seriesSteps(result.groups, label));
-    if (series.size === 0 && groupBy.length === 0) series.set(metric, []);
-    for (const [name, rows] of series) {
-      answers.push({ refId: target.refId, target: name, datapoints: mapLater(rows, (g) => [apiMetrics(g.metrics)[metric], bucketMs(g.key[interval]!)]) });
-    }
+    const answer = (name: string, rows: AggregateGroup[]) =>
+      ({ refId: target.refId, target: name, datapoints: mapLater(rows, (g) => [apiMetrics(g.metrics)[metric], bucketMs(g.key[interval]!)]) });
+    const made = await runInSlices(seriesSteps(result.groups, label, answer, answers));
+    if (made === 0 && groupBy.length === 0) answers.push(answer(metric, []));
   }
   return answers;
 }

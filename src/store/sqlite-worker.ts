@@ -115,7 +115,7 @@ if (role === 'read') {
     if (request === 'close') return close();
     try {
       const { answer, pieces } = splitAnswer((reads[request.read] as (query: unknown) => ReturnType<SqliteReads[ReadName]>)(request.query));
-      port.postMessage({ id: request.id, result: answer, pieces } satisfies ReadReply);
+      port.postMessage({ id: request.id, result: answer, pieces } satisfies ReadReply, pieces?.map((piece) => piece.buffer as ArrayBuffer));
     } catch (error) {
       port.postMessage({ id: request.id, error: toThreadError(error as Error) } satisfies ReadReply);
     }
