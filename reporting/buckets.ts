@@ -5,7 +5,7 @@ import { formatOffset, localToUtc, offsetMinutes, utcToLocal } from '../src/zone
 const DAY_MS = 86_400_000;
 const MAX_BUCKETS = 10_000;
 /**
- * Points in one time series answer (here series, with "(other)", times buckets; for Grafana the
+ * Points in one time series answer (series, with "(other)", times buckets; for Grafana the
  * points of all its targets): about 100 MB of JSON and as many rows read from the store. Each point
  * is a row held in memory until written, so without this 1,001 series of 10,000 buckets would make
  * ten million of them.

@@ -80,17 +80,24 @@ const same = <T>(item: T) => item;
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && [Object.prototype, null].includes(Object.getPrototypeOf(v))
   && typeof (v as { toJSON?: unknown }).toJSON !== 'function';
+/**
+ * An object with a mapLater list among its values (a Grafana series' datapoints, a table's rows):
+ * a long array of them is walked element by element, as each list may be long. An answer's long
+ * arrays hold one kind of element, so the first tells.
+ */
+const holdsLater = (v: unknown) => isPlainObject(v) && Object.values(v).some((x) => x instanceof Later);
 /** What JSON.stringify leaves out of an object (and writes as null in an array). */
 const omitted = (v: unknown) => v === undefined || typeof v === 'function' || typeof v === 'symbol';
 
 /**
- * exactJson(value) as pieces, the same text once joined: plain objects and short arrays are walked,
- * long arrays (and mapLater's lists) are written in slices, anything else (toJSON, BigInt, …) goes through exactJson whole.
+ * exactJson(value) as pieces, the same text once joined: plain objects, short arrays and arrays of
+ * objects holding mapLater lists are walked, other long arrays (and mapLater's lists) are written in
+ * slices, anything else (toJSON, BigInt, …) goes through exactJson whole.
  */
 function* jsonPieces(value: unknown): Generator<string> {
   if (value instanceof Later) {
     yield* listPieces(value.items, value.map);
-  } else if (Array.isArray(value) && value.length > WALKED) {
+  } else if (Array.isArray(value) && value.length > WALKED && !holdsLater(value[0])) {
     yield* listPieces(value, same);
   } else if (Array.isArray(value)) {
     yield '[';

@@ -130,14 +130,15 @@ export async function runGrafanaQuery(store: Store, q: GrafanaQuery): Promise<un
     const label = (key: Partial<Record<string, string>>) => groupBy.map((g) => key[g] || '(none)').join(' / ') || metric;
     const left = MAX_POINTS - points;
     const tooMany = (fields: string, what: string) => badRequest(
-      `targets[${i}].payload.group_by, ${fields}: ${metric}${groupBy.length ? ` by ${groupBy.join(', ')}` : ''} has more than ` +
+      `${groupBy.length ? `targets[${i}].payload.group_by, ` : ''}${fields}: ${metric}${groupBy.length ? ` by ${groupBy.join(', ')}` : ''} has more than ` +
       `${left.toLocaleString('en-US')} ${what}${points ? ` (of ${MAX_POINTS.toLocaleString('en-US')} per query, the targets before took ${points.toLocaleString('en-US')})` : ''}; ` +
       `group by fewer dimensions or filter them, or ask for ${fields === 'range' ? 'a shorter range' : 'fewer points (Max data points, Min interval) or a shorter range'}`,
     );
     if (payload.format === 'table') {
       const result = await store.aggregate(plan({ groupBy, filters, from, to, order: { by: 'cost_nanos', dir: 'desc' }, limit: left }));
-      if (result.more) throw tooMany('range', 'rows');
       const rows = groupBy.length ? result.groups : [{ key: {}, metrics: result.totals }];
+      // A table of totals is one row, even when the targets before took every point.
+      if (result.more || rows.length > left) throw tooMany('range', 'rows');
       points += rows.length;
       answers.push({
         refId: target.refId, type: 'table',

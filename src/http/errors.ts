@@ -9,6 +9,7 @@ export const ErrorBody = z.object({
     code: z.string().describe('machine-readable, e.g. bad_request, unauthorized, queue_full'),
     message: z.string().describe('names the field or parameter at fault'),
   }),
+  message: z.string().optional().describe('the same message, under /grafana only (what a Grafana panel shows)'),
 });
 
 /**
@@ -39,7 +40,7 @@ export const notFound = (message: string) => new ApiError(404, 'not_found', mess
  * (`toDataQueryError` reads `data.message` first, and would print our `error` object as
  * "[object Object]"), so answers under /grafana repeat the message there.
  */
-export function errorBody(c: Context, code: string, message: string): z.infer<typeof ErrorBody> & { message?: string } {
+export function errorBody(c: Context, code: string, message: string): z.infer<typeof ErrorBody> {
   return c.req.path === '/grafana' || c.req.path.startsWith('/grafana/') ? { error: { code, message }, message } : { error: { code, message } };
 }
 

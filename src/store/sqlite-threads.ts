@@ -49,12 +49,12 @@ interface Outgoing {
 /**
  * A batch goes to the insert thread in messages of at most MESSAGE_RECORDS records and about
  * MESSAGE_BYTES: cloned whole, 10,000 records of 5 KB took 350 ms of the main thread's CPU in one
- * piece (most of it faulting in a fresh 50 MB message), in messages of 256 records 30-60 ms in all,
- * none over 7 ms (docs/benchmarks.md, "Native batch hold, session 11"). A batch of 1,000 ordinary
- * records, the hot path's, still goes in one.
+ * piece (most of it faulting in a fresh 50 MB message); in parts, the largest batch holds it about
+ * 20 ms at most (docs/benchmarks.md, "Native batch hold, session 11"). A batch of 1,000 ordinary
+ * records, the hot path's (attributes of a few dozen characters), still goes in one.
  */
 const MESSAGE_RECORDS = 1024;
-const MESSAGE_BYTES = 1024 * 1024;
+const MESSAGE_BYTES = 2 * 1024 * 1024;
 /** A record's bytes in a message, roughly: its attributes, plus at most a few KiB for the rest (a dimension takes at most 256 characters). */
 const messageBytes = (record: UsageRecord) => 1024 + (record.attributes?.length ?? 0);
 /** How long the hand-over posts before the event loop gets a turn. */
@@ -176,7 +176,8 @@ export class SqliteWriteThreads {
   private settle(thread: Worker, id: number): Waiting {
     const waiting = this.waiting.get(id)!;
     this.waiting.delete(id);
-    if (this.waiting.size === 0) thread.unref();
+    // Once closing, waiting for the thread's exit keeps the process alive (see close).
+    if (this.waiting.size === 0 && !this.closed) thread.unref();
     return waiting;
   }
 

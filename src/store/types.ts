@@ -56,8 +56,8 @@ export interface AggregateQuery {
   /**
    * Only the rows whose values of `dimensions` are one of `values` (each in the order of
    * `dimensions`): a report's top groups by several dimensions, which filters per dimension would
-   * also pass every other combination of. `filters` should hold each dimension's values too, for
-   * the planner and the indexes.
+   * also pass every other combination of. `filters` must hold each dimension's values too: the
+   * planner chooses the source (and PostgreSQL the summary) from `groupBy` and `filters` only.
    */
   tuples?: { dimensions: Dimension[]; values: string[][] };
   /** Epoch ms, inclusive / exclusive. For the rollup both are UTC midnights. */

@@ -129,10 +129,9 @@ describe('SQLite inserts', () => {
       clearInterval(poll);
       if (shm !== undefined) closeSync(shm);
     });
-    // Small batches, always one waiting, so commits land during the checkpoints. With only the
-    // checkpoint thread copying, the WAL did not start over after 3 of 9 and 20 of 32 of its
-    // checkpoints (it did when no commit happened to land during one); with the insert thread
-    // copying the rest, after 0 of 11 and 0 of 20.
+    // Small batches, always one waiting, so commits land during the checkpoints: a commit that
+    // lands during one leaves frames the checkpoint did not copy, and the WAL starts over only if
+    // the insert thread copies them before its next commit.
     let next = 0;
     const committer = async () => {
       while (next < 4000) await store.insertBatch(records(`w${next++}`, 20));
@@ -152,8 +151,12 @@ describe('SQLite inserts', () => {
       const store = new SqliteStore(${JSON.stringify(join(dir, 'usage.db'))});
       await store.migrate();
       const record = ${JSON.stringify(records('e', 1)[0])};
-      for (let i = 0; i < 4; i++) await store.insertBatch(Array.from({ length: 500 }, (_, j) => ({ ...record, id: i + '-' + j })));
+      const batch = (i) => Array.from({ length: 500 }, (_, j) => ({ ...record, id: i + '-' + j }));
+      await store.insertBatch(batch(9));
+      // Closed with inserts still in hand: their replies, arriving after close, must not let go of the thread.
+      const inFlight = [0, 1, 2].map((i) => store.insertBatch(batch(i)));
       await store.close();
+      await Promise.all(inFlight);
       console.log('closed');`);
     const output = execFileSync(process.execPath, [script], { encoding: 'utf8', timeout: 20_000 });
     expect(output.trim()).toBe('closed');
