@@ -83,8 +83,9 @@ describe.skipIf(POSTGRES_OPTED_OUT)('metric stream pruning on PostgreSQL', () =>
       await other.query('BEGIN');
       await other.query('SELECT 1 FROM metric_streams WHERE stream = $1 FOR UPDATE', ['stream-a']);
       const pruning = store.pruneMetricStreams(Date.now() - 86_400_000, '', 10);
-      // This database's only: other test files prune streams in databases of the same server.
-      await until(async () => (await other.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM metric_streams%'`)).rowCount === 1, 'the delete waiting');
+      // This database's only: other test files prune streams in databases of the same server. Asked
+      // outside `other`'s transaction, in which pg_stat_activity would keep its first read's snapshot.
+      await until(async () => (await runSql(svc.databaseUrl, `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM metric_streams%'`)).length === 1, 'the delete waiting');
       await other.query('UPDATE metric_streams SET updated_at = $1 WHERE stream = $2', [Date.now(), 'stream-a']);
       await other.query('COMMIT');
       expect(await pruning).toEqual({ deleted: 1, last: null });
