@@ -313,8 +313,8 @@ export class SqliteReadThreads {
     thread.worker.on('message', (reply: ReadReply) => {
       const waiting = thread.waiting.get(reply.id)!;
       thread.waiting.delete(reply.id);
-      // Only a thread with work in hand keeps the process alive.
-      if (thread.waiting.size === 0) thread.worker.unref();
+      // Only a thread with work in hand keeps the process alive; once closing, waiting for its exit does (see close).
+      if (thread.waiting.size === 0 && !this.closed) thread.worker.unref();
       if ('error' in reply) waiting.reject(fromThread(reply.error));
       else waiting.resolve(reply.pieces ? joinAnswer(reply.result, reply.pieces) : reply.result);
     });

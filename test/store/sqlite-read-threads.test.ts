@@ -1,7 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PACKAGE_ROOT } from '../../src/paths.js';
 import { plan } from '../../src/store/planner.js';
 import { joinAnswer, PIECE_ROWS, splitAnswer } from '../../src/store/read-pieces.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
@@ -37,6 +39,20 @@ describe('SQLite read threads, long answers', () => {
     expect(fromThread.groups).toHaveLength(RUNS);
     expect(fromThread.groups[0]).toMatchObject({ key: { run: `run-${RUNS - 1}` } });
     expect(fromThread).toEqual(await direct.aggregate(query));
+  });
+
+  it('keep a process alive until the store is closed with reads in flight, and no longer', () => {
+    // A read's answer that arrives after close must not let go of the thread close waits for.
+    const script = join(dir, 'program.mjs');
+    const query = plan({ groupBy: ['run'], filters: {}, from: DAY, to: DAY + 86_400_000, order: null, limit: null });
+    writeFileSync(script, `
+      import { SqliteStore } from ${JSON.stringify(join(PACKAGE_ROOT, 'dist', 'src', 'store', 'sqlite.js'))};
+      const store = new SqliteStore(${JSON.stringify(file)}, { writeThreads: false });
+      const reads = [0, 1, 2].map(() => store.aggregate(${JSON.stringify(query)}));
+      await store.close();
+      await Promise.all(reads);
+      console.log('closed');`);
+    expect(execFileSync(process.execPath, [script], { encoding: 'utf8', timeout: 20_000 }).trim()).toBe('closed');
   });
 
   it('a long list crosses in pieces decoded a turn apart, and comes back whole', async () => {
