@@ -45,6 +45,31 @@ export const RECORD_COLUMNS = [
 const pushValues = new Function('r', 'values', `values.push(${RECORD_COLUMNS.map((c) => `r.${c}`).join(', ')});`) as (r: UsageRecord, values: unknown[]) => void;
 
 /**
+ * A record as its values in RECORD_COLUMNS order: the form records cross to the insert thread in.
+ * V8 copies an array of values between threads in about half the time of an object with its keys,
+ * and on both sides (docs/benchmarks.md, "Insert cost, session 12").
+ */
+export type RecordRow = unknown[];
+export const toRow = new Function('r', `return [${RECORD_COLUMNS.map((c) => `r.${c}`).join(', ')}];`) as (r: UsageRecord) => RecordRow;
+
+/** How the inserter reads a row of either form: its values, and the key that tells a repeat. */
+interface RowForm<R> {
+  push(row: R, values: unknown[]): void;
+  project(row: R): string;
+  id(row: R): string;
+}
+const RECORDS: RowForm<UsageRecord> = { push: pushValues, project: (r) => r.project, id: (r) => r.id };
+const ID = RECORD_COLUMNS.indexOf('id');
+const PROJECT = RECORD_COLUMNS.indexOf('project');
+export const ROWS: RowForm<RecordRow> = {
+  push: (row, values) => {
+    for (let i = 0; i < row.length; i++) values.push(row[i]);
+  },
+  project: (row) => row[PROJECT] as string,
+  id: (row) => row[ID] as string,
+};
+
+/**
  * Rows per INSERT statement. Each statement costs SQLite a statement journal and a round trip from
  * JavaScript; 50 rows a statement make 1,000-row batches a sixth to a quarter faster than one row a
  * statement (docs/benchmarks.md). 50 × 23 parameters stays far below SQLite's limit.
@@ -52,8 +77,8 @@ const pushValues = new Function('r', 'values', `values.push(${RECORD_COLUMNS.map
 const ROWS_PER_STATEMENT = 50;
 
 /** Records to insert, with the extras committed in the same transaction. */
-export interface InsertBatch {
-  records: readonly UsageRecord[];
+export interface InsertBatch<R = UsageRecord> {
+  records: readonly R[];
   extras?: BatchExtras;
 }
 
@@ -63,7 +88,7 @@ export interface InsertBatch {
  * `uniqueKey`: the columns of the unique index that tells a repeat (another schema's, for the benchmark).
  */
 export function batchInserter(db: Database.Database, uniqueKey = 'project, id'): (records: readonly UsageRecord[], extras?: BatchExtras) => boolean[] {
-  const insert = batchesInserter(db, uniqueKey);
+  const insert = batchesInserter(db, RECORDS, uniqueKey);
   return (records, extras) => insert([{ records, ...(extras && { extras }) }])[0]!;
 }
 
@@ -78,7 +103,7 @@ export function batchInserter(db: Database.Database, uniqueKey = 'project, id'):
  * become two JavaScript strings). Otherwise each record's seq is looked up: the new ones are those
  * in that range, in order (of records sharing a project and id, only the first can have been stored).
  */
-export function batchesInserter(db: Database.Database, uniqueKey = 'project, id'): (batches: readonly InsertBatch[]) => boolean[][] {
+export function batchesInserter<R>(db: Database.Database, form: RowForm<R>, uniqueKey = 'project, id'): (batches: readonly InsertBatch<R>[]) => boolean[][] {
   const statement = (rows: number) =>
     db.prepare<unknown[]>(
       `INSERT INTO usage_events (${RECORD_COLUMNS.join(', ')})
@@ -90,7 +115,7 @@ export function batchesInserter(db: Database.Database, uniqueKey = 'project, id'
   const seqOf = db.prepare<[string, string], number>('SELECT seq FROM usage_events WHERE project = ? AND id = ?').pluck();
   let outbox: Database.Statement | undefined;
   const moves = new Map<string, Database.Statement>();
-  const insert = ({ records, extras }: InsertBatch): boolean[] => {
+  const insert = ({ records, extras }: InsertBatch<R>): boolean[] => {
     const now = Date.now();
     for (const update of inStreamOrder(extras?.metricStreams ?? [])) {
       const { sql, params } = metricStreamStatement(update, now);
@@ -103,7 +128,7 @@ export function batchesInserter(db: Database.Database, uniqueKey = 'project, id'
     for (let start = 0; start < records.length; ) {
       const rows = Math.min(ROWS_PER_STATEMENT, records.length - start);
       values.length = 0;
-      for (let r = start; r < start + rows; r++) pushValues(records[r]!, values);
+      for (let r = start; r < start + rows; r++) form.push(records[r]!, values);
       let prepared = statements.get(rows);
       if (!prepared) statements.set(rows, (prepared = statement(rows)));
       const { changes, lastInsertRowid } = prepared.run(values);
@@ -111,7 +136,7 @@ export function batchesInserter(db: Database.Database, uniqueKey = 'project, id'
       else {
         const last = Number(lastInsertRowid);
         let next = last - changes + 1;
-        for (let r = start; r < start + rows; r++) if ((inserted[r] = seqOf.get(records[r]!.project, records[r]!.id) === next)) next++;
+        for (let r = start; r < start + rows; r++) if ((inserted[r] = seqOf.get(form.project(records[r]!), form.id(records[r]!)) === next)) next++;
         // Only if SQLite ran out of seqs above the largest (2^63 − 1) and numbered rows at random:
         // rather fail the transaction than tell a caller a wrong answer.
         if (next !== last + 1) throw new Error(`${changes} new rows, but not at seqs ${last - changes + 1}-${last}`);
@@ -125,7 +150,7 @@ export function batchesInserter(db: Database.Database, uniqueKey = 'project, id'
     }
     return inserted;
   };
-  const insertAll = db.transaction((batches: readonly InsertBatch[]) => batches.map(insert));
+  const insertAll = db.transaction((batches: readonly InsertBatch<R>[]) => batches.map(insert));
   return (batches) => insertAll.immediate(batches);
 }
 

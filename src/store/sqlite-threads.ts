@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import type { OutboxWrite, OutboxWritten, SqliteOptions } from './sqlite-connection.js';
+import { toRow, type OutboxWrite, type OutboxWritten, type SqliteOptions } from './sqlite-connection.js';
 import { joinAnswer } from './read-pieces.js';
 import type { InsertRetry } from './retry.js';
 import type { ReadName, SqliteReads } from './sqlite-reads.js';
@@ -76,10 +76,10 @@ function insertMessages(id: number, records: UsageRecord[], retryForMs: number, 
     }
     bytes += size;
   }
-  if (ends.length === 0) return [{ message: { id, records, retryForMs, ...(extras && { extras }) }, transfer }];
+  if (ends.length === 0) return [{ message: { id, records: records.map(toRow), retryForMs, ...(extras && { extras }) }, transfer }];
   ends.push(records.length);
-  const first: Posted = { message: { id, records: records.slice(0, ends[0]), retryForMs, ...(extras && { extras }), parts: ends.length - 1 }, transfer };
-  return [first, ...ends.slice(1).map((end, i): Posted => ({ message: { id, part: records.slice(ends[i], end) }, transfer: [] }))];
+  const first: Posted = { message: { id, records: records.slice(0, ends[0]).map(toRow), retryForMs, ...(extras && { extras }), parts: ends.length - 1 }, transfer };
+  return [first, ...ends.slice(1).map((end, i): Posted => ({ message: { id, part: records.slice(ends[i], end).map(toRow) }, transfer: [] }))];
 }
 
 /**

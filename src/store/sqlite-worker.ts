@@ -14,10 +14,9 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { UsageRecord } from '../event/schema.js';
 import { retrying } from './retry.js';
 import { splitAnswer } from './read-pieces.js';
-import { batchesInserter, openSqlite, outboxWriter, type OutboxWrite, type OutboxWritten, type SqliteOptions } from './sqlite-connection.js';
+import { batchesInserter, openSqlite, outboxWriter, ROWS, type OutboxWrite, type OutboxWritten, type RecordRow, type SqliteOptions } from './sqlite-connection.js';
 import { READ_CACHE_KIB, sqliteReads, type ReadName, type SqliteReads } from './sqlite-reads.js';
 import type { BatchExtras } from './types.js';
 
@@ -35,8 +34,8 @@ export interface WorkerData {
  * the rest of its parts will not come, the insert is abandoned.
  */
 export type InsertRequest =
-  | { id: number; records: UsageRecord[]; extras?: BatchExtras; retryForMs: number; parts?: number }
-  | { id: number; part: UsageRecord[] }
+  | { id: number; records: RecordRow[]; extras?: BatchExtras; retryForMs: number; parts?: number }
+  | { id: number; part: RecordRow[] }
   | { id: number; dropped: true }
   | { id: number; outbox: OutboxWrite; retryForMs: number }
   | 'close';
@@ -122,9 +121,9 @@ if (role === 'read') {
   });
 } else if (role === 'insert') {
   db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
-  type Insert = Extract<InsertRequest, { records: UsageRecord[] }>;
+  type Insert = Extract<InsertRequest, { records: RecordRow[] }>;
   type Write = Insert | Extract<InsertRequest, { outbox: OutboxWrite }>;
-  let insert: ReturnType<typeof batchesInserter> | undefined;
+  let insert: ReturnType<typeof batchesInserter<RecordRow>> | undefined;
   let writeOutbox: ReturnType<typeof outboxWriter> | undefined;
   let collectYoung: (() => void) | undefined;
   let outboxBytes = 0;
@@ -187,7 +186,7 @@ if (role === 'read') {
       onFailure: (error: Error) => port.postMessage({ ids: group.map(({ id }) => id), failed: toThreadError(error) } satisfies InsertReply),
     };
     try {
-      const inserted = await retrying(retry, () => (insert ??= batchesInserter(db))(group));
+      const inserted = await retrying(retry, () => (insert ??= batchesInserter(db, ROWS))(group));
       group.forEach(({ id }, i) => port.postMessage({ id, inserted: inserted[i]! } satisfies InsertReply));
     } catch (error) {
       for (const { id } of group) port.postMessage({ id, error: toThreadError(error as Error) } satisfies InsertReply);

@@ -64,6 +64,23 @@ describe('SQLite inserts', () => {
     expect(reader.prepare('SELECT SUM(events) FROM usage_daily').pluck().get()).toBe(5);
   });
 
+  it('store every column of a record alike through the insert thread and on the calling thread', async () => {
+    const full = usageRecord('full', {
+      ts: Date.UTC(2026, 10, 2, 7, 8, 9, 123), project: 'proj', agent_id: 'agent', model: 'model', provider: 'provider', operation: 'chat',
+      task_label: 'task', run_id: 'run', step_id: 'step', session_id: 'session', user_id: 'user', input_tokens: 1, output_tokens: 2,
+      cache_read_tokens: 3, cache_write_tokens: 4, reasoning_tokens: 5, cost_nanos: 2 ** 53 - 1, cost_source: 'reported', duration_ms: 6,
+      status: 'error', attributes: '{"k":"v é"}', received_at: Date.UTC(2026, 10, 2, 7, 8, 10),
+    });
+    const batch = [full, usageRecord('bare')];
+    const stored = await Promise.all([true, false].map(async (threaded) => {
+      const file = join(tempDir(), 'usage.db');
+      expect(await (await openStore(file, threaded)).insertBatch(batch)).toEqual([true, true]);
+      return readOnly(file).prepare('SELECT * FROM usage_events ORDER BY seq').all();
+    }));
+    expect(stored[0]).toEqual(stored[1]);
+    expect(stored[0]).toEqual(batch.map((r, i) => ({ seq: i + 1, ...r })));
+  });
+
   it.each([true, false])('tell the first of repeated ids from the rest across the many-row statements of a large batch (write threads: %s)', async (writeThreads) => {
     const file = join(tempDir(), 'usage.db');
     const store = await openStore(file, writeThreads);
