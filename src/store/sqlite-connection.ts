@@ -102,6 +102,7 @@ export function batchInserter(db: Database.Database, uniqueKey = 'project, id'):
  * no RETURNING (SQLite would copy every new row into a temporary table and back, and each row would
  * become two JavaScript strings). Otherwise each record's seq is looked up: the new ones are those
  * in that range, in order (of records sharing a project and id, only the first can have been stored).
+ * `form`: whether the records come as objects (RECORDS) or as their values (ROWS, on the insert thread).
  */
 export function batchesInserter<R>(db: Database.Database, form: RowForm<R>, uniqueKey = 'project, id'): (batches: readonly InsertBatch<R>[]) => boolean[][] {
   const statement = (rows: number) =>
