@@ -63,8 +63,10 @@ const HANDOVER_SLICE_MS = 5;
 /**
  * The messages of one insert: the first carries the extras (and the buffers they move) and says how
  * many parts follow with the rest of the records; the insert thread commits it once it has them all.
+ * Each part's records become rows as it is posted, so a large batch's conversion is spread over the
+ * hand-over's turns as its posting is.
  */
-function insertMessages(id: number, records: UsageRecord[], retryForMs: number, extras: BatchExtras | undefined, transfer: ArrayBuffer[]): Posted[] {
+function* insertMessages(id: number, records: UsageRecord[], retryForMs: number, extras: BatchExtras | undefined, transfer: ArrayBuffer[]): Generator<Posted> {
   const ends: number[] = [];
   let bytes = 0;
   for (let i = 0, start = 0; i < records.length; i++) {
@@ -76,10 +78,14 @@ function insertMessages(id: number, records: UsageRecord[], retryForMs: number, 
     }
     bytes += size;
   }
-  if (ends.length === 0) return [{ message: { id, records: records.map(toRow), retryForMs, ...(extras && { extras }) }, transfer }];
+  if (ends.length === 0) {
+    yield { message: { id, records: records.map(toRow), retryForMs, ...(extras && { extras }) }, transfer };
+    return;
+  }
   ends.push(records.length);
-  const first: Posted = { message: { id, records: records.slice(0, ends[0]).map(toRow), retryForMs, ...(extras && { extras }), parts: ends.length - 1 }, transfer };
-  return [first, ...ends.slice(1).map((end, i): Posted => ({ message: { id, part: records.slice(ends[i], end).map(toRow) }, transfer: [] }))];
+  const parts = ends.map((end, i) => records.slice(i === 0 ? 0 : ends[i - 1], end));
+  yield { message: { id, records: parts[0]!.map(toRow), retryForMs, ...(extras && { extras }), parts: parts.length - 1 }, transfer };
+  for (const part of parts.slice(1)) yield { message: { id, part: part.map(toRow) }, transfer: [] };
 }
 
 /**
