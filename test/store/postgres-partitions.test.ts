@@ -109,4 +109,38 @@ describe.skipIf(POSTGRES_OPTED_OUT)('PostgreSQL monthly partitions', () => {
     expect((await where()).usage_events_default).toBeUndefined();
     expect(await store.verify()).toMatchObject({ ok: true, mismatches: 0 });
   });
+  it('retention walks a month past the horizon for its ids, stopped after any step and run again, and drops it at the end', async () => {
+    const idsIn = async (offset: number) =>
+      (await sql.query('SELECT COUNT(*)::int AS n FROM usage_event_ids WHERE ts >= $1 AND ts < $2', [monthStart(offset), monthStart(offset + 1)])).rows[0].n;
+    const retiring = async () => (await sql.query<{ name: string }>('SELECT name FROM usage_events_retiring')).rows.map((r) => r.name);
+    const month = await idsIn(-2);
+    const later = await Promise.all([-1, 0, 1].map(idsIn));
+    expect(month).toBe(160);
+    // One step of 50 rows, as a retention stopped (or crashed) after it leaves the database:
+    // the month detached (no insert reaches it now), 50 of its ids gone in ts order, the rest kept.
+    expect(await store.pruneRaw(inMonth(-1), 50)).toBe(50);
+    expect(await partitions()).toEqual([-1, 0, 1, 2].map(name));
+    const [detached] = await retiring();
+    expect((await sql.query(`SELECT COUNT(*)::int AS n FROM ${detached}`)).rows[0].n).toBe(160);
+    expect(await idsIn(-2)).toBe(110);
+    // Its first event's id is free again (stored anew, a stray before the horizon); its last one's is not yet.
+    expect(await store.insertBatch([usageRecord('m-2-0', { ts: inMonth(-2) }), usageRecord('m-2-9', { ts: inMonth(-2, 9) })])).toEqual([true, false]);
+    expect((await where()).usage_events_default).toBe(1);
+    const rollupBefore = await rollupTotals();
+    // Run again: the walk resumes at its cursor, the month is dropped, the stray goes with its id.
+    expect(await pruneRaw(store, inMonth(-1))).toBe(111);
+    expect(await retiring()).toEqual([]);
+    expect((await sql.query(`SELECT to_regclass($1) AS t`, [detached])).rows[0].t).toBeNull();
+    expect(await idsIn(-2)).toBe(0);
+    expect(await Promise.all([-1, 0, 1].map(idsIn))).toEqual(later);
+    expect((await where()).usage_events_default).toBeUndefined();
+    expect(await rollupTotals()).toEqual(rollupBefore);
+    expect(await store.verify()).toMatchObject({ ok: true, mismatches: 0 });
+    expect(await store.insertBatch([usageRecord('m-2-9', { ts: inMonth(-2, 9) }), usageRecord('m-1-0', { ts: inMonth(-1) })])).toEqual([true, false]);
+  });
+
+  it('has no index on the ids\' timestamps for inserts to keep', async () => {
+    const { rows } = await sql.query(`SELECT indexname FROM pg_indexes WHERE tablename = 'usage_event_ids'`);
+    expect(rows.map((r) => r.indexname)).toEqual(['usage_event_ids_pkey']);
+  });
 });
