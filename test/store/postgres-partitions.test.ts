@@ -5,6 +5,8 @@ import { PostgresStore } from '../../src/store/postgres.js';
 import type { AggregateQuery } from '../../src/store/types.js';
 import { createDatabase, POSTGRES_OPTED_OUT, type TestDatabase } from '../support/postgres.js';
 import { usageRecord } from '../support/records.js';
+import { postgresAtVersion } from '../support/old-schema.js';
+import { INSERT_BATCH_SQL, insertBatchParams } from '../../src/store/postgres-queries.js';
 
 /**
  * usage_events on PostgreSQL is partitioned by month (migration 0010): events reach their month's
@@ -142,5 +144,38 @@ describe.skipIf(POSTGRES_OPTED_OUT)('PostgreSQL monthly partitions', () => {
   it('has no index on the ids\' timestamps for inserts to keep', async () => {
     const { rows } = await sql.query(`SELECT indexname FROM pg_indexes WHERE tablename = 'usage_event_ids'`);
     expect(rows.map((r) => r.indexname)).toEqual(['usage_event_ids_pkey']);
+  });
+});
+
+describe.skipIf(POSTGRES_OPTED_OUT)('migration 0014 after a retention stopped between a drop and its ids', () => {
+  it('deletes the ids that only the dropped index could find, and keeps those of events still stored', async () => {
+    const old = await createDatabase();
+    const client = new pg.Client({ connectionString: old.url });
+    let upgraded: PostgresStore | undefined;
+    try {
+      await client.connect();
+      await postgresAtVersion(client, 13);
+      await client.query('SELECT usage_events_add_partitions($1, 0)', [monthStart(-3)]);
+      const records = [
+        ...[0, 1, 2].map((i) => usageRecord(`dropped-${i}`, { ts: inMonth(-3, i) })),
+        ...[0, 1].map((i) => usageRecord(`kept-${i}`, { ts: inMonth(-1, i) })),
+        usageRecord('stray', { ts: Date.UTC(2001, 0, 1) }),
+      ];
+      await client.query(INSERT_BATCH_SQL, insertBatchParams(records));
+      // What the retention before 0014 had done when it stopped: horizon recorded, month -3 dropped, its ids not yet deleted.
+      await client.query('INSERT INTO raw_retention (id, horizon) VALUES (1, $1)', [monthStart(-2)]);
+      await client.query(`DROP TABLE ${name(-3)}`);
+      upgraded = new PostgresStore(old.url, { poolMax: 2 });
+      await upgraded.migrate();
+      const ids = async () => (await client.query('SELECT id FROM usage_event_ids ORDER BY id')).rows.map((r) => r.id);
+      expect(await ids()).toEqual(['kept-0', 'kept-1', 'stray']);
+      expect(await pruneRaw(upgraded, inMonth(-2))).toBe(1);
+      expect(await ids()).toEqual(['kept-0', 'kept-1']);
+      expect(await upgraded.insertBatch([usageRecord('dropped-0', { ts: inMonth(-1) }), usageRecord('kept-0', { ts: inMonth(-1) })])).toEqual([true, false]);
+    } finally {
+      await client.end();
+      await upgraded?.close();
+      await old.drop();
+    }
   });
 });
