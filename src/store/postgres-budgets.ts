@@ -8,7 +8,7 @@ import type { SqlRow } from './query-builder.js';
 /** The advisory lock the alerting collector holds while it evaluates (another key than the migrations'). */
 export const ALERT_LOCK_KEY = 7_301_975_232;
 
-type Transaction = <T>(work: (client: pg.PoolClient) => Promise<T>) => Promise<T>;
+export type Transaction = <T>(work: (client: pg.PoolClient) => Promise<T>) => Promise<T>;
 
 const SQL = Object.fromEntries(Object.entries(BUDGET_SQL).map(([name, sql]) => [name, numbered(sql)])) as typeof BUDGET_SQL;
 const CLAIM_SQL = numbered(POSTGRES_CLAIM_SQL);

@@ -1,4 +1,3 @@
-import pg from 'pg';
 import type { UsageRecord } from '../event/schema.js';
 import type { ProjectsQuery } from './types.js';
 import type { SqlDialect } from './query-builder.js';
@@ -130,30 +129,6 @@ export const PRUNE_SUMMARIES_SQL = 'SELECT usage_rollup_prune($1)::int AS delete
 export const PROBE_WRITE_SQL = 'INSERT INTO write_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at';
 
 export const RAW_HORIZON_SQL = 'SELECT horizon FROM raw_retention WHERE id = 1';
-
-/**
- * Retention drops whole months (see pruneRaw in postgres.ts): the horizon moves forward to the
- * start of the month holding $1, never back.
- */
-export const PRUNE_RAW_SQL = {
-  horizon: `INSERT INTO raw_retention (id, horizon) VALUES (1, usage_month_start($1, 0))
-    ON CONFLICT (id) DO UPDATE SET horizon = GREATEST(raw_retention.horizon, excluded.horizon)
-    RETURNING horizon`,
-  // The monthly partitions wholly before the horizon (the old table's too, once its last month is).
-  droppable: `SELECT name FROM usage_events_partitions() WHERE upper_ms <= $1 ORDER BY lower_ms`,
-  // Parent and partition are locked briefly; rather than queue every writer behind a long report, give up and retry.
-  lockTimeout: `SET LOCAL lock_timeout = '1s'`,
-  drop: (name: string) => `DROP TABLE ${pg.escapeIdentifier(name)}`,
-  // The ids of events before the horizon, oldest first, $2 at a time: the count of raw events gone.
-  // Those still stored (strays in the default partition, the old table's events) go with their ids.
-  ids: `WITH gone AS (
-      DELETE FROM usage_event_ids WHERE ctid = ANY(ARRAY(SELECT ctid FROM usage_event_ids WHERE ts < $1 ORDER BY ts LIMIT $2))
-      RETURNING project, id
-    ), events AS (
-      DELETE FROM usage_events AS e USING gone WHERE e.ts < $1 AND e.project = gone.project AND e.id = gone.id
-    )
-    SELECT COUNT(*)::int AS deleted FROM gone`,
-};
 
 /** Partitions from $1's month to two months ahead (and for any month strays arrived for). */
 export const ADD_PARTITIONS_SQL = 'SELECT usage_events_add_partitions($1, 2) AS added';

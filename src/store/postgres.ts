@@ -5,11 +5,12 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { migrationName, readMigrations } from './migrations.js';
 import {
   ADD_PARTITIONS_SQL, INSERT_BATCH_SQL, insertBatchParams, METRIC_STREAMS_SQL, MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, numbered, POSTGRES_DIALECT,
-  listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, PRUNE_RAW_SQL, PRUNE_STREAMS_SQL, PRUNE_SUMMARIES_SQL, RAW_HORIZON_SQL, REBUILD_ROLLUPS_SQL, REPRICE_SELECT_SQL,
+  listProjectsSql, PROBE_WRITE_SQL, PROJECT_SQL, PRUNE_STREAMS_SQL, PRUNE_SUMMARIES_SQL, RAW_HORIZON_SQL, REBUILD_ROLLUPS_SQL, REPRICE_SELECT_SQL,
   REPRICE_UPDATE_SQL, SUMMARY_MISMATCHES_SQL,
 } from './postgres-queries.js';
 import { inStreamOrder, metricStreamStatement, stalePage, STREAMS_PAGE_SQL, streamMoved } from './metric-streams.js';
 import { ReplicaReads } from './postgres-replica.js';
+import { pruneBeforeHorizon, retireMonths } from './postgres-retention.js';
 import { NO_RETRY, retrying } from './retry.js';
 import { eventsSql } from './events-sql.js';
 import { pinOrderMismatch } from './pin-order.js';
@@ -17,7 +18,7 @@ import { aggregateSql, groupsFromRowsInTurns, totalsFromGroups, type SqlRow } fr
 import { rollupDiffSql } from './rollup-check-sql.js';
 import { metricsFromRow } from './sums.js';
 import { eventKey } from './types.js';
-import { PostgresBudgets } from './postgres-budgets.js';
+import { PostgresBudgets, type Transaction } from './postgres-budgets.js';
 import { summariesFor } from './postgres-summaries.js';
 import { OUTBOX_SIZE_SQL } from './outbox.js';
 import { deliverOutbox, insertOutbox, trimOutbox } from './postgres-outbox.js';
@@ -60,9 +61,6 @@ const MAX_ATTEMPTS = 5;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** lock_not_available: a partition's drop gave up waiting for its lock (PRUNE_RAW_SQL.lockTimeout). */
-const LOCK_TIMEOUT = '55P03';
-const DROP_ATTEMPTS = 5;
 /** Monthly partitions are added ahead at start and then this often, by every process. */
 const PARTITIONS_EVERY_MS = 60 * 60 * 1000;
 
@@ -328,37 +326,18 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Raw retention by month: the horizon moves to the start of `before`'s month, the partitions
-   * wholly before it are dropped (no row is deleted one by one, and no trigger touches the
-   * rollups), then the ids of events before it go, `maxRows` at a time; their count is the number
-   * of raw events deleted. The few events still stored before the horizon (strays in the default
-   * partition, the pre-partitioning table until its last month passes) go with their ids.
+   * Raw retention by month (postgres-retention.ts): the horizon moves to the start of `before`'s
+   * month, the months wholly before it are detached, then their ids and the strays before it go,
+   * `maxRows` at a time; their count is the number of raw events deleted.
    */
   async pruneRaw(before: number, maxRows: number): Promise<number> {
-    const horizon = await this.dropMonths(before);
-    const deleted = await this.transaction(async (client) => (await client.query<{ deleted: number }>(PRUNE_RAW_SQL.ids, [horizon, maxRows])).rows[0]!.deleted);
-    // The caller stops at the first short batch of ids: the summaries' rows before the horizon go then, as many batches as they take.
+    const transaction: Transaction = (work) => this.transaction(work);
+    const deleted = await pruneBeforeHorizon(transaction, await retireMonths(transaction, before), maxRows);
+    // The caller stops at the first short batch: the summaries' rows before the horizon go then, as many batches as they take.
     for (let pruned = deleted < maxRows ? maxRows : 0; pruned > 0; ) {
       pruned = (await this.pool.query<{ deleted: number }>(PRUNE_SUMMARIES_SQL, [maxRows])).rows[0]!.deleted;
     }
     return deleted;
-  }
-
-  private async dropMonths(before: number): Promise<number> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.transaction(async (client) => {
-          const horizon = (await client.query<{ horizon: number }>(PRUNE_RAW_SQL.horizon, [before])).rows[0]!.horizon;
-          await client.query(PRUNE_RAW_SQL.lockTimeout);
-          for (const { name } of (await client.query<{ name: string }>(PRUNE_RAW_SQL.droppable, [horizon])).rows) {
-            await client.query(PRUNE_RAW_SQL.drop(name));
-          }
-          return horizon;
-        });
-      } catch (error) {
-        if ((error as { code?: string }).code !== LOCK_TIMEOUT || attempt >= DROP_ATTEMPTS) throw error;
-      }
-    }
   }
 
   async backup(): Promise<void> {

@@ -283,8 +283,8 @@ export interface Store {
   /**
    * Raises the raw horizon to `before` (a UTC midnight; it never moves back), then deletes at most
    * `maxRows` raw events older than it, leaving the rollups alone. Returns how many were deleted.
-   * PostgreSQL moves the horizon to the start of its month and drops whole months first, then
-   * counts the events gone by their ids, `maxRows` at a time.
+   * PostgreSQL moves the horizon to the start of its month and detaches whole months first, then
+   * counts the events gone as it deletes their ids (and drops each month after its last), `maxRows` at a time.
    */
   pruneRaw(before: number, maxRows: number): Promise<number>;
   /** A consistent copy of the database, taken while it keeps serving; rejects, saying what to use, where the backend has its own tools. */

@@ -5,6 +5,8 @@ import { PostgresStore } from '../../src/store/postgres.js';
 import type { AggregateQuery } from '../../src/store/types.js';
 import { createDatabase, POSTGRES_OPTED_OUT, type TestDatabase } from '../support/postgres.js';
 import { usageRecord } from '../support/records.js';
+import { postgresAtVersion } from '../support/old-schema.js';
+import { INSERT_BATCH_SQL, insertBatchParams } from '../../src/store/postgres-queries.js';
 
 /**
  * usage_events on PostgreSQL is partitioned by month (migration 0010): events reach their month's
@@ -108,5 +110,72 @@ describe.skipIf(POSTGRES_OPTED_OUT)('PostgreSQL monthly partitions', () => {
     expect(await pruneRaw(store, inMonth(-2))).toBe(3);
     expect((await where()).usage_events_default).toBeUndefined();
     expect(await store.verify()).toMatchObject({ ok: true, mismatches: 0 });
+  });
+  it('retention walks a month past the horizon for its ids, stopped after any step and run again, and drops it at the end', async () => {
+    const idsIn = async (offset: number) =>
+      (await sql.query('SELECT COUNT(*)::int AS n FROM usage_event_ids WHERE ts >= $1 AND ts < $2', [monthStart(offset), monthStart(offset + 1)])).rows[0].n;
+    const retiring = async () => (await sql.query<{ name: string }>('SELECT name FROM usage_events_retiring')).rows.map((r) => r.name);
+    const month = await idsIn(-2);
+    const later = await Promise.all([-1, 0, 1].map(idsIn));
+    expect(month).toBe(160);
+    // One step of 50 rows, as a retention stopped (or crashed) after it leaves the database:
+    // the month detached (no insert reaches it now), 50 of its ids gone in ts order, the rest kept.
+    expect(await store.pruneRaw(inMonth(-1), 50)).toBe(50);
+    expect(await partitions()).toEqual([-1, 0, 1, 2].map(name));
+    const [detached] = await retiring();
+    expect((await sql.query(`SELECT COUNT(*)::int AS n FROM ${detached}`)).rows[0].n).toBe(160);
+    expect(await idsIn(-2)).toBe(110);
+    // Its first event's id is free again (stored anew, a stray before the horizon); its last one's is not yet.
+    expect(await store.insertBatch([usageRecord('m-2-0', { ts: inMonth(-2) }), usageRecord('m-2-9', { ts: inMonth(-2, 9) })])).toEqual([true, false]);
+    expect((await where()).usage_events_default).toBe(1);
+    const rollupBefore = await rollupTotals();
+    // Run again: the walk resumes at its cursor, the month is dropped, the stray goes with its id.
+    expect(await pruneRaw(store, inMonth(-1))).toBe(111);
+    expect(await retiring()).toEqual([]);
+    expect((await sql.query(`SELECT to_regclass($1) AS t`, [detached])).rows[0].t).toBeNull();
+    expect(await idsIn(-2)).toBe(0);
+    expect(await Promise.all([-1, 0, 1].map(idsIn))).toEqual(later);
+    expect((await where()).usage_events_default).toBeUndefined();
+    expect(await rollupTotals()).toEqual(rollupBefore);
+    expect(await store.verify()).toMatchObject({ ok: true, mismatches: 0 });
+    expect(await store.insertBatch([usageRecord('m-2-9', { ts: inMonth(-2, 9) }), usageRecord('m-1-0', { ts: inMonth(-1) })])).toEqual([true, false]);
+  });
+
+  it('has no index on the ids\' timestamps for inserts to keep', async () => {
+    const { rows } = await sql.query(`SELECT indexname FROM pg_indexes WHERE tablename = 'usage_event_ids'`);
+    expect(rows.map((r) => r.indexname)).toEqual(['usage_event_ids_pkey']);
+  });
+});
+
+describe.skipIf(POSTGRES_OPTED_OUT)('migration 0014 after a retention stopped between a drop and its ids', () => {
+  it('deletes the ids that only the dropped index could find, and keeps those of events still stored', async () => {
+    const old = await createDatabase();
+    const client = new pg.Client({ connectionString: old.url });
+    let upgraded: PostgresStore | undefined;
+    try {
+      await client.connect();
+      await postgresAtVersion(client, 13);
+      await client.query('SELECT usage_events_add_partitions($1, 0)', [monthStart(-3)]);
+      const records = [
+        ...[0, 1, 2].map((i) => usageRecord(`dropped-${i}`, { ts: inMonth(-3, i) })),
+        ...[0, 1].map((i) => usageRecord(`kept-${i}`, { ts: inMonth(-1, i) })),
+        usageRecord('stray', { ts: Date.UTC(2001, 0, 1) }),
+      ];
+      await client.query(INSERT_BATCH_SQL, insertBatchParams(records));
+      // What the retention before 0014 had done when it stopped: horizon recorded, month -3 dropped, its ids not yet deleted.
+      await client.query('INSERT INTO raw_retention (id, horizon) VALUES (1, $1)', [monthStart(-2)]);
+      await client.query(`DROP TABLE ${name(-3)}`);
+      upgraded = new PostgresStore(old.url, { poolMax: 2 });
+      await upgraded.migrate();
+      const ids = async () => (await client.query('SELECT id FROM usage_event_ids ORDER BY id')).rows.map((r) => r.id);
+      expect(await ids()).toEqual(['kept-0', 'kept-1', 'stray']);
+      expect(await pruneRaw(upgraded, inMonth(-2))).toBe(1);
+      expect(await ids()).toEqual(['kept-0', 'kept-1']);
+      expect(await upgraded.insertBatch([usageRecord('dropped-0', { ts: inMonth(-1) }), usageRecord('kept-0', { ts: inMonth(-1) })])).toEqual([true, false]);
+    } finally {
+      await client.end();
+      await upgraded?.close();
+      await old.drop();
+    }
   });
 });
