@@ -68,6 +68,19 @@ export function makeEvent(n: number, idPrefix: string, now: number): BenchEvent 
   };
 }
 
+/**
+ * Loads whose times are live (as agents send: each call's record within seconds of the call) put
+ * each event's call at most this long before its request is sent: the generator's own time of the
+ * event, folded into the window. Its ids then land near the newest in a time-led id index, as a
+ * live agent's do, rather than all over 30 days of them.
+ */
+const LIVE_WINDOW_MS = 60_000;
+
+/** How long before its request is sent an event generated as of `now` was made, in a load with live times. */
+export function msBeforeSend(timestamp: number, now: number): number {
+  return (now - timestamp) % LIVE_WINDOW_MS;
+}
+
 export function makeEvents(first: number, count: number, idPrefix: string, now = Date.now()): BenchEvent[] {
   return Array.from({ length: count }, (_, i) => makeEvent(first + i, idPrefix, now));
 }
