@@ -196,7 +196,7 @@ function logsTemplate(first: number, count: number, now: number): LogsTemplate {
 
 /**
  * A copy of the template whose records are all new calls for each distinct `stamp` (below 2^32),
- * made as live agents send theirs: each record's call within the minute before `sent`, the time
+ * made as live agents send theirs: each record's call within the 5 s before `sent`, the time
  * the request goes out (msBeforeSend). Its nanoseconds below the millisecond are the stamp's (mod
  * 10^6) and its request_id's lowest 32 bits the stamp, so no two requests send the same record
  * even in the same millisecond.
@@ -240,7 +240,7 @@ export async function runLogsLoad(options: LogsLoadOptions, body = logsBodies(op
     : driveGrpc({ ...common, url: options.url, path: LOGS_EXPORT });
 }
 
-/** The next body of the logs load: `batch` Claude Code and Codex records, all of them new calls made in the minute before it is sent. */
+/** The next body of the logs load: `batch` Claude Code and Codex records, all of them new calls made in the 5 s before it is sent. */
 export function logsBodies(batch: number): (n: number) => Buffer {
   const now = Date.now();
   const templates = Array.from({ length: TEMPLATES }, (_, t) => logsTemplate(t * batch, batch, now));

@@ -19,7 +19,7 @@ export interface LoadOptions {
    */
   ids?: 'scattered';
   /**
-   * `live`: each request's events made within the minute before it is sent (msBeforeSend), as the
+   * `live`: each request's events made within the 5 s before it is sent (msBeforeSend), as the
    * logs load's are; absent: the generator's times, over the 30 days before the load was built.
    */
   times?: 'live';

@@ -209,7 +209,7 @@ async function agentTelemetry(dir: string): Promise<void> {
   console.log(`(h) OTLP logs as Claude Code and Codex send them (claude_code.api_request, codex.sse_event response.completed; half each),`);
   console.log(`    against POST /v1/usage with the same batch size, ${size.connections} connections, each load on a fresh service, ${size.rounds} round${size.rounds > 1 ? 's' : ''} of each in turn;`);
   console.log(`    at 100 a request also (e) OTLP/HTTP protobuf traces, POST /v1/traces, 100 GenAI spans per request, pre-encoded, each request a new trace:`);
-  console.log(`    Every load's calls are live: made within the minute before their request is sent. The logs' ids lead with that time`);
+  console.log(`    Every load's calls are live: made within the 5 s before their request is sent. The logs' ids lead with that time`);
   console.log(`    (Claude Code's request ids, Codex's record ids), and the reference's share their start per request; the logs are also`);
   console.log(`    set against the same /v1/usage load with ids scattered (16 random hex digits first), printed beside the ratio to the`);
   console.log(`    reference, which is the one held to the target.`);
