@@ -9,7 +9,8 @@ import { attribute } from './otlp.js';
  * OTLP logs exports as Claude Code and Codex CLI send them, with the shapes of the records captured
  * from the real CLIs (test/fixtures/agents/*-http-protobuf.json): each request carries one resource
  * per CLI, holding half the batch each, and every record is a model call of the bench's event
- * generator (its counts, times, sessions, users and projects; the model one the CLI calls).
+ * generator (its counts, sessions, users and projects; the model one the CLI calls), made within the
+ * 5 s before its request is sent, as a live agent's are (msBeforeSend).
  */
 
 const CLAUDE_MODELS = ['claude-sonnet-4-5', 'claude-haiku-4-5', 'claude-opus-4-1'];
