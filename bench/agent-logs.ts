@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { otlpTypes } from '../collector/otlp/decode.js';
-import { makeEvents, type BenchEvent } from './events.js';
+import { makeEvents, msBeforeSend, type BenchEvent } from './events.js';
 import { driveGrpc, LOGS_EXPORT } from './grpc.js';
 import { drive, type LoadResult } from './load.js';
 import { attribute } from './otlp.js';
@@ -9,7 +9,8 @@ import { attribute } from './otlp.js';
  * OTLP logs exports as Claude Code and Codex CLI send them, with the shapes of the records captured
  * from the real CLIs (test/fixtures/agents/*-http-protobuf.json): each request carries one resource
  * per CLI, holding half the batch each, and every record is a model call of the bench's event
- * generator (its counts, times, sessions, users and projects; the model one the CLI calls).
+ * generator (its counts, sessions, users and projects; the model one the CLI calls), made within the
+ * 5 s before its request is sent, as a live agent's are (msBeforeSend).
  */
 
 const CLAUDE_MODELS = ['claude-sonnet-4-5', 'claude-haiku-4-5', 'claude-opus-4-1'];
@@ -22,13 +23,54 @@ function uuidOf(text: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
-/** Written into each Claude Code request_id by every request: eight hex digits. */
-const STAMP_TEXT = '00000000';
-const REQUEST_ID_PREFIX_LENGTH = 'req_011C'.length + 12;
-const requestIdOf = (n: number) => `req_011C${n.toString(16).padStart(12, '0')}${STAMP_TEXT}`;
+/**
+ * Claude Code's request_id is the Anthropic API's: `req_011C` and 20 base58 digits, which read as
+ * one number are the call's time in ms (since about 2023-07-07 12:00 UTC) times 2^80, plus 80 bits
+ * that tell calls of the same millisecond apart. So ids of calls made close in time share their
+ * start, and a later call's id sorts after an earlier one's. Public ids with a known date decode to
+ * it: req_011CSHoEeqs5C35K2UUqR7Fy (Anthropic's docs, August 2025) to 2025-08-20,
+ * req_011Cb5yifXRS84ZBXqQCW8hL (a bot's log of 2026-05-16) to 2026-05-16,
+ * req_011CfKMizsVsBFXTfU7EVVhQ (first seen 2026-09-23) to 2026-09-23, and two calls made one
+ * after the other, req_011CacuXVv6cHVEr1AGAz5S9 and req_011CacuXX7HJwkyZT2rV6ABn, to 279 ms apart.
+ */
+const REQUEST_ID_EPOCH = Date.UTC(2023, 6, 7, 12);
+const BASE58 = Buffer.from('123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz', 'latin1');
+const REQUEST_ID_DIGITS = 20;
+const REQUEST_ID_PREFIX = 'req_011C';
+/** The number being written, in 16-bit limbs, most significant first. */
+const limbs = new Uint32Array(8);
+
+/**
+ * Writes the 20 digits of the request_id of a call at `ms` whose low 80 bits are `low` (48 bits)
+ * and `stamp` (32) into `into` at `at`. The number is divided by 58 in 16-bit limbs, into the bytes
+ * themselves: with BigInt and strings the load's client spent ~2 µs more a record.
+ */
+function writeRequestId(ms: number, low: number, stamp: number, into: Buffer, at: number): void {
+  const t = ms - REQUEST_ID_EPOCH;
+  limbs.set([
+    Math.floor(t / 2 ** 32) & 0xffff, (t >>> 16) & 0xffff, t & 0xffff,
+    Math.floor(low / 2 ** 32) & 0xffff, (low >>> 16) & 0xffff, low & 0xffff,
+    (stamp >>> 16) & 0xffff, stamp & 0xffff,
+  ]);
+  for (let d = REQUEST_ID_DIGITS - 1; d >= 0; d--) {
+    let rest = 0;
+    for (let i = 0; i < limbs.length; i++) {
+      const value = rest * 0x10000 + limbs[i]!;
+      limbs[i] = Math.floor(value / 58);
+      rest = value - limbs[i]! * 58;
+    }
+    into[at + d] = BASE58[rest]!;
+  }
+}
+
+function requestIdOf(ms: number, low: number, stamp: number): string {
+  const id = Buffer.alloc(REQUEST_ID_PREFIX.length + REQUEST_ID_DIGITS, REQUEST_ID_PREFIX, 'latin1');
+  writeRequestId(ms, low, stamp, id, REQUEST_ID_PREFIX.length);
+  return id.toString('latin1');
+}
 
 /** Claude Code's `claude_code.api_request`: input without cache, its own cost and request id. */
-function claudeRecord(event: BenchEvent, n: number) {
+function claudeRecord(event: BenchEvent, n: number, requestId: string) {
   const nanos = String(BigInt(event.timestamp) * NANOS_PER_MS);
   const cacheRead = event.cache_read_tokens;
   const cacheWrite = event.cache_write_tokens;
@@ -58,7 +100,7 @@ function claudeRecord(event: BenchEvent, n: number) {
       attribute('cost_usd_micros', Math.round(cost * 1e6)),
       attribute('duration_ms', event.duration_ms),
       attribute('ttft_ms', Math.floor(event.duration_ms / 3)),
-      attribute('request_id', requestIdOf(n)),
+      attribute('request_id', requestId),
       attribute('speed', 'normal'),
       attribute('query_source', 'repl_main_thread'),
       attribute('effort', 'medium'),
@@ -112,29 +154,31 @@ const codexResource = (project: string) => ({
 /** Where a value that each request rewrites sits in a template's bytes. */
 interface Slot {
   offset: number;
-  /** The record's time in the template, in ms. */
-  ms: number;
-  kind: 'nanos' | 'iso' | 'stamp';
+  /** How long before its request is sent the record's call was made, in ms (msBeforeSend). */
+  ago: number;
+  kind: 'nanos' | 'iso' | 'id';
+  /** Of an `id` slot: 48 random bits of the request_id's low 80, the slot's own (0 for the others, so all slots share one shape). */
+  low: number;
 }
 
 /**
  * One encoded ExportLogsServiceRequest and where each record's time (the fixed64 times and the
  * `event.timestamp` text) and Claude Code's request_id sit in its bytes, so that a request makes
  * every record another call without encoding again: new times (a Codex record's id is a hash of the
- * record) and a new request_id (a Claude Code record's id).
+ * record, led by its time) and a new request_id (a Claude Code record's id, led by its time).
  */
 interface LogsTemplate {
   bytes: Buffer;
   slots: Slot[];
 }
 
-const DAYS_30_MS = 30 * 86_400_000;
-
 /** Claude Code and Codex records for events first … first + count - 1, half each, as of `now`. */
 function logsTemplate(first: number, count: number, now: number): LogsTemplate {
   const events = makeEvents(first, count, 'unused', now);
   const half = Math.ceil(count / 2);
-  const claude = events.slice(0, half).map((e, i) => claudeRecord(e, first + i));
+  const lows = events.slice(0, half).map(() => randomBytes(6).readUIntBE(0, 6));
+  const requestIds = events.slice(0, half).map((e, i) => requestIdOf(e.timestamp, lows[i]!, 0));
+  const claude = events.slice(0, half).map((e, i) => claudeRecord(e, first + i, requestIds[i]!));
   const codex = events.slice(half).map((e, i) => codexRecord(e, first + half + i));
   const project = events[0]!.project;
   const message = otlpTypes.logs.request.fromObject({
@@ -149,10 +193,10 @@ function logsTemplate(first: number, count: number, now: number): LogsTemplate {
   // is searched for after the one before it.
   const slots: Slot[] = [];
   let at = 0;
-  const find = (value: Buffer | string, kind: Slot['kind'], ms: number, within = 0) => {
+  const find = (value: Buffer | string, slot: Omit<Slot, 'offset'>, within = 0) => {
     at = bytes.indexOf(value, at);
-    if (at < 0) throw new Error(`a ${kind} slot was not found in the encoded logs`);
-    slots.push({ offset: at + within, ms, kind });
+    if (at < 0) throw new Error(`a ${slot.kind} slot was not found in the encoded logs`);
+    slots.push({ offset: at + within, ago: slot.ago, kind: slot.kind, low: slot.low });
     at += Buffer.byteLength(value);
   };
   const fixed64 = (tag: number, ms: number) => {
@@ -162,30 +206,30 @@ function logsTemplate(first: number, count: number, now: number): LogsTemplate {
   };
   events.forEach((event, i) => {
     const ms = event.timestamp;
-    if (i < half) find(fixed64(0x09, ms), 'nanos', ms, 1);
-    find(new Date(ms).toISOString(), 'iso', ms);
-    if (i < half) find(requestIdOf(first + i), 'stamp', ms, REQUEST_ID_PREFIX_LENGTH);
-    find(fixed64(0x59, ms), 'nanos', ms, 1);
+    const ago = msBeforeSend(ms, now);
+    if (i < half) find(fixed64(0x09, ms), { kind: 'nanos', ago, low: 0 }, 1);
+    find(new Date(ms).toISOString(), { kind: 'iso', ago, low: 0 });
+    if (i < half) find(requestIds[i]!, { kind: 'id', ago, low: lows[i]! }, REQUEST_ID_PREFIX.length);
+    find(fixed64(0x59, ms), { kind: 'nanos', ago, low: 0 }, 1);
   });
   return { bytes, slots };
 }
 
 /**
- * A copy of the template whose records are all new calls for each distinct `stamp` (below 16^8):
- * every time moves back by its own amount, wrapping within the 30 days before `now`, and the
- * request ids end in the stamp.
+ * A copy of the template whose records are all new calls for each distinct `stamp` (below 2^32),
+ * made as live agents send theirs: each record's call within the 5 s before `sent`, the time
+ * the request goes out (msBeforeSend). Its nanoseconds below the millisecond are the stamp's (mod
+ * 10^6) and its request_id's lowest 32 bits the stamp, so no two requests send the same record
+ * even in the same millisecond.
  */
-function stampLogs(template: LogsTemplate, stamp: number, now: number): Buffer {
+function stampLogs(template: LogsTemplate, stamp: number, sent: number): Buffer {
   const body = Buffer.from(template.bytes);
-  // 1,000,003 is prime, so two stamps move a time alike only when they differ by a multiple of the
-  // 2,592,000,000 ms in 30 days.
-  const shift = (stamp * 1_000_003) % DAYS_30_MS;
-  const text = stamp.toString(16).padStart(STAMP_TEXT.length, '0');
-  for (const { offset, ms, kind } of template.slots) {
-    const moved = now - ((now - ms + shift) % DAYS_30_MS);
-    if (kind === 'nanos') body.writeBigUInt64LE(BigInt(moved) * NANOS_PER_MS, offset);
-    else if (kind === 'iso') body.write(new Date(moved).toISOString(), offset, 'latin1');
-    else body.write(text, offset, 'latin1');
+  const subMs = BigInt(stamp % 1_000_000);
+  for (const { offset, ago, kind, low } of template.slots) {
+    const ms = sent - ago;
+    if (kind === 'nanos') body.writeBigUInt64LE(BigInt(ms) * NANOS_PER_MS + subMs, offset);
+    else if (kind === 'iso') body.write(new Date(ms).toISOString(), offset, 'latin1');
+    else writeRequestId(ms, low, stamp, body, offset);
   }
   return body;
 }
@@ -217,9 +261,9 @@ export async function runLogsLoad(options: LogsLoadOptions, body = logsBodies(op
     : driveGrpc({ ...common, url: options.url, path: LOGS_EXPORT });
 }
 
-/** The next body of the logs load: `batch` Claude Code and Codex records, all of them new calls. */
+/** The next body of the logs load: `batch` Claude Code and Codex records, all of them new calls made in the 5 s before it is sent. */
 export function logsBodies(batch: number): (n: number) => Buffer {
   const now = Date.now();
   const templates = Array.from({ length: TEMPLATES }, (_, t) => logsTemplate(t * batch, batch, now));
-  return (n) => stampLogs(templates[n % templates.length]!, stamps++, now);
+  return (n) => stampLogs(templates[n % templates.length]!, stamps++, Date.now());
 }

@@ -68,6 +68,21 @@ export function makeEvent(n: number, idPrefix: string, now: number): BenchEvent 
   };
 }
 
+/**
+ * Loads whose times are live put each event's call at most this long before its request is sent
+ * (the generator's own time of the event, folded into the window): Claude Code exports its log
+ * records every 5 s by default (`OTEL_LOGS_EXPORT_INTERVAL`, code.claude.com/docs/en/monitoring-usage),
+ * so a live record is 0–5 s old when it goes out. Ids led by that time land among the newest in the
+ * id index, as a live agent's do. A wider window scatters them again: a minute holds every event of
+ * a 10 s load (docs/benchmarks.md, "Logs ids, session 12").
+ */
+const LIVE_WINDOW_MS = 5_000;
+
+/** How long before its request is sent an event generated as of `now` was made, in a load with live times. */
+export function msBeforeSend(timestamp: number, now: number): number {
+  return (now - timestamp) % LIVE_WINDOW_MS;
+}
+
 export function makeEvents(first: number, count: number, idPrefix: string, now = Date.now()): BenchEvent[] {
   return Array.from({ length: count }, (_, i) => makeEvent(first + i, idPrefix, now));
 }

@@ -1,7 +1,7 @@
 import autocannon from 'autocannon';
 import { randomBytes } from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
-import { makeEvents } from './events.js';
+import { makeEvents, msBeforeSend } from './events.js';
 import { percentile } from './reports.js';
 
 export interface LoadOptions {
@@ -18,6 +18,11 @@ export interface LoadOptions {
    * a request's ids share their start and land together.
    */
   ids?: 'scattered';
+  /**
+   * `live`: each request's events made within the 5 s before it is sent (msBeforeSend), as the
+   * logs load's are; absent: the generator's times, over the 30 days before the load was built.
+   */
+  times?: 'live';
 }
 
 export interface LoadResult {
@@ -29,6 +34,7 @@ export interface LoadResult {
 }
 
 const MARK = '~ID~';
+const TIME_MARK = '~T~';
 /**
  * Events a run draws its request bodies from, per second of the run: no request repeats another's
  * timestamps and run ids unless the run goes faster than this, and no two runs share any. With 16
@@ -161,12 +167,37 @@ export function takePool(options: LoadOptions): number {
  */
 export function usageBodies(options: LoadOptions, first: number): (n: number) => string {
   const run = runs++;
+  const now = Date.now();
   const templates = Array.from({ length: Math.ceil(poolEvents(options) / options.batch) }, (_, t) => {
-    const events = makeEvents(first + t * options.batch, options.batch, MARK);
+    const events = makeEvents(first + t * options.batch, options.batch, MARK, now);
     if (options.ids === 'scattered') for (const event of events) event.id = `${randomBytes(8).toString('hex')}${event.id}`;
-    return JSON.stringify(options.batch === 1 ? events[0] : { events }).split(MARK);
+    if (options.times === 'live') for (const event of events) (event as { timestamp: unknown }).timestamp = `${TIME_MARK}${msBeforeSend(event.timestamp, now)}`;
+    return JSON.stringify(options.batch === 1 ? events[0] : { events });
   });
-  return (n) => templates[n % templates.length]!.join(`p${process.pid}r${run}q${n}`);
+  if (options.times === 'live') {
+    const live = templates.map(liveTemplate);
+    return (n) => live[n % live.length]!(`p${process.pid}r${run}q${n}`, Date.now());
+  }
+  const parts = templates.map((json) => json.split(MARK));
+  return (n) => parts[n % parts.length]!.join(`p${process.pid}r${run}q${n}`);
+}
+
+/**
+ * A template of a load with live times as the function that fills it: each id mark with the
+ * request's id prefix, each time mark (a quoted `~T~<ms before the send>`) with the time that many
+ * ms before `sent`.
+ */
+function liveTemplate(json: string): (prefix: string, sent: number) => string {
+  // split with a capturing group: the texts between marks, each followed by its mark's capture
+  // (undefined for an id mark, the ms for a time mark).
+  const parts = json.split(new RegExp(`${MARK}|"${TIME_MARK}(\\d+)"`));
+  const texts = parts.filter((_, i) => i % 2 === 0);
+  const agos = parts.filter((_, i) => i % 2 === 1).map((ago) => (ago === undefined ? undefined : Number(ago)));
+  return (prefix, sent) => {
+    let body = texts[0]!;
+    for (let i = 0; i < agos.length; i++) body += (agos[i] === undefined ? prefix : String(sent - agos[i]!)) + texts[i + 1]!;
+    return body;
+  };
 }
 
 /** Native batches, bodies built before the clock starts (usageBodies). */

@@ -33,8 +33,8 @@ const LOADS = { connections: size.connections, seconds: size.seconds };
 /** Spans per request of the mixed trace load: about what one batch of an OTel SDK's span processor holds (512). */
 const MIXED_SPANS = 500;
 /** The loads of the run, each as LOADS runs it: `POST /v1/usage` batches, OTLP logs, mixed traces. */
-const usageLoad = (collector: string, batch: number, ids?: LoadOptions['ids']): ClientLoad =>
-  ({ kind: 'usage', options: { url: `${collector}/v1/usage`, batch, ...LOADS, ...(ids && { ids }) } });
+const usageLoad = (collector: string, batch: number, shape: Pick<LoadOptions, 'ids' | 'times'> = {}): ClientLoad =>
+  ({ kind: 'usage', options: { url: `${collector}/v1/usage`, batch, ...LOADS, ...shape } });
 const logsLoad = (url: string, transport: 'http' | 'grpc', batch: number): ClientLoad => ({ kind: 'logs', options: { url, transport, batch, ...LOADS } });
 const otlpLoad = (collector: string): ClientLoad => ({ kind: 'otlp', options: { url: collector, spans: 100, ...LOADS } });
 const mixedLoad = (collector: string): ClientLoad => ({ kind: 'mixed', options: { url: collector, spans: MIXED_SPANS, ...LOADS } });
@@ -209,15 +209,16 @@ async function agentTelemetry(dir: string): Promise<void> {
   console.log(`(h) OTLP logs as Claude Code and Codex send them (claude_code.api_request, codex.sse_event response.completed; half each),`);
   console.log(`    against POST /v1/usage with the same batch size, ${size.connections} connections, each load on a fresh service, ${size.rounds} round${size.rounds > 1 ? 's' : ''} of each in turn;`);
   console.log(`    at 100 a request also (e) OTLP/HTTP protobuf traces, POST /v1/traces, 100 GenAI spans per request, pre-encoded, each request a new trace:`);
-  console.log(`    The logs' ids fall all over the id index (Claude Code's request ids, Codex's record hashes), where the reference's`);
-  console.log(`    share their start per request: the logs are also set against the same /v1/usage load with ids scattered as theirs`);
-  console.log(`    are, printed beside the ratio to the reference, which is the one held to the target.`);
+  console.log(`    Every load's calls are live: made within the 5 s before their request is sent. The logs' ids lead with that time`);
+  console.log(`    (Claude Code's request ids, Codex's record ids), and the reference's share their start per request; the logs are also`);
+  console.log(`    set against the same /v1/usage load with ids scattered (16 random hex digits first), printed beside the ratio to the`);
+  console.log(`    reference, which is the one held to the target.`);
   for (const batch of size.logBatches) {
     const loads: { name: string; label: string; unit: string; load: (urls: Urls) => ClientLoad; ratio?: string; reference?: number[] }[] = [
-      { name: `usage-${batch}`, label: 'POST /v1/usage (the reference)', unit: 'events', load: ({ collector }) => usageLoad(collector, batch) },
+      { name: `usage-${batch}`, label: 'POST /v1/usage (the reference)', unit: 'events', load: ({ collector }) => usageLoad(collector, batch, { times: 'live' }) },
       {
         name: `usage-scattered-${batch}`, label: 'POST /v1/usage, ids scattered', unit: 'events',
-        load: ({ collector }) => usageLoad(collector, batch, 'scattered'),
+        load: ({ collector }) => usageLoad(collector, batch, { ids: 'scattered', times: 'live' }),
       },
       { name: `logs-http-${batch}`, label: 'POST /v1/logs, HTTP protobuf', unit: 'records', load: ({ collector }) => logsLoad(collector, 'http', batch), ratio: 'logs over HTTP', reference: [0, 1] },
       { name: `logs-grpc-${batch}`, label: 'LogsService/Export, gRPC', unit: 'records', load: ({ grpc }) => logsLoad(grpc, 'grpc', batch), ratio: 'logs over gRPC', reference: [0, 1] },
@@ -341,8 +342,11 @@ const PROFILED_LOADS: Record<string, { what: string; unit?: string; load: (urls:
     unit: 'records',
     load: ({ collector }) => logsLoad(collector, 'http', 1000),
   },
-  'usage-100': { what: 'POST /v1/usage, 100-event batches', load: ({ collector }) => usageLoad(collector, 100) },
-  'usage-scattered-100': { what: 'POST /v1/usage, 100-event batches, ids scattered', load: ({ collector }) => usageLoad(collector, 100, 'scattered') },
+  'usage-100': { what: 'POST /v1/usage, 100-event batches, times live', load: ({ collector }) => usageLoad(collector, 100, { times: 'live' }) },
+  'usage-scattered-100': {
+    what: 'POST /v1/usage, 100-event batches, ids scattered, times live',
+    load: ({ collector }) => usageLoad(collector, 100, { ids: 'scattered', times: 'live' }),
+  },
   'logs-http-100': {
     what: 'POST /v1/logs, 100 Claude Code and Codex records per request',
     unit: 'records',

@@ -1,6 +1,6 @@
-import { hash } from 'node:crypto';
 import { LIMITS } from '../../src/event/schema.js';
 import type { AnyValue, KeyValueList } from './common.js';
+import { contentId } from './content-id.js';
 import { perCallProfile, type EmitterProfile } from './emitters.js';
 import { eachLogRecord } from './logs-protobuf.js';
 import type { LogRecord } from './logs-request.js';
@@ -10,7 +10,6 @@ import {
   EventInput, firstPresent, includeParts, keptAttributes, operationOf, toCount, toText, UNKNOWN_SERVICE, type MappedEvent,
 } from './mapping.js';
 
-/** What the OTel SDKs report when a process sets no `service.name`. */
 const NANOS_PER_MS = 1_000_000n;
 
 /**
@@ -81,10 +80,10 @@ function toEvent(record: LogRecord, profile: EmitterProfile, event: string): Map
     built.set('agent_id', service === undefined ? UNKNOWN_SERVICE : toText(service), 'resource service.name');
   }
 
+  const nanos = record.timeNanos > 0n ? record.timeNanos : record.observedNanos;
   const own = ownId(record, profile);
   if (own) built.set('id', own.id, own.names.join('/'));
-  else built.set('id', recordHash(record), 'hash of the record');
-  const nanos = record.timeNanos > 0n ? record.timeNanos : record.observedNanos;
+  else built.set('id', contentId('log', nanos, recordContent(record)), 'hash of the record');
   const stamp = record.attributes.get('event.timestamp');
   if (nanos > 0n) built.set('timestamp', Number(nanos / NANOS_PER_MS), record.timeNanos > 0n ? 'timeUnixNano' : 'observedTimeUnixNano');
   else if (stamp !== undefined) built.set('timestamp', toText(stamp), 'event.timestamp');
@@ -115,19 +114,17 @@ function ownId(record: LogRecord, profile: EmitterProfile): { id: string; names:
 }
 
 /**
- * `log:` + the SHA-256 of the record's decoded content: its resource, scope, times, event name,
- * trace context, attributes and body. It is built from values, not bytes, so the same record has
- * the same id whether it came as JSON or protobuf, over HTTP or gRPC, and an exporter's retry
- * (which resends the record unchanged) adds nothing. The content is the JSON of
- * `[resource, scope name, scope version, time, observed time, event name, trace id, span id,
- * attributes, body]`, written out directly rather than by JSON.stringify of arrays made for it: the
- * same text, so stored ids stay what they were (test/otlp/record-hash.test.ts).
+ * What a record's id is a hash of (contentId): its resource, scope, times, event name, trace
+ * context, attributes and body. It is built from values, not bytes, so the same record has the same
+ * id whether it came as JSON or protobuf, over HTTP or gRPC, and an exporter's retry (which resends
+ * the record unchanged) adds nothing. The content is the JSON of `[resource, scope name, scope
+ * version, time, observed time, event name, trace id, span id, attributes, body]`, written out
+ * directly rather than by JSON.stringify of arrays made for it (test/otlp/record-hash.test.ts).
  */
-function recordHash(record: LogRecord): string {
-  const content = `[${resourceJson(record.whole.resource)},${quote(record.scope.name)},${quote(record.scope.version)},`
+function recordContent(record: LogRecord): string {
+  return `[${resourceJson(record.whole.resource)},${quote(record.scope.name)},${quote(record.scope.version)},`
     + `"${record.timeNanos}","${record.observedNanos}",${quote(record.eventName)},${quote(record.traceId)},${quote(record.spanId)},`
     + `${entries(record.whole.attributes)},${canonical(record.body)}]`;
-  return `log:${hash('sha256', content, 'hex')}`;
 }
 
 const quote = JSON.stringify as (text: string) => string;

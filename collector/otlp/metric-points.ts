@@ -3,6 +3,7 @@ import type { ServiceSelection } from '../../src/config.js';
 import { STILL_SENT_MS } from '../../src/retention.js';
 import type { CommittedStreamPoint, MetricStreamUpdate } from '../../src/store/types.js';
 import type { Attributes } from './common.js';
+import { contentId } from './content-id.js';
 import { countsService, metricProfileOf, type MetricProfile } from './emitters.js';
 import { firstPresent, keptAttributes, operationOf, SPAN_OR_RESOURCE_FIELDS, toText, UNKNOWN_SERVICE, type MappedEvent, type TokenField } from './mapping.js';
 import type { MetricPoint } from './metrics-request.js';
@@ -56,7 +57,7 @@ export function streamPoints(points: readonly MetricPoint[], selection: ServiceS
       timeNanos: point.timeNanos,
       value: Number(point.value),
       field,
-      event: eventOf(point, profile, field, `metric:${sha256([stream, String(point.startNanos), String(point.timeNanos)])}`),
+      event: eventOf(point, profile, field, contentId('metric', point.timeNanos, JSON.stringify([stream, String(point.startNanos), String(point.timeNanos)]))),
     });
   }
   return out;

@@ -124,7 +124,7 @@ if (why && !process.env.CI) {
         const calls = [...result.modelCalls].sort((a, b) => a.usage.input - b.usage.input);
         expect(before.events).toEqual(calls.map((call) => expect.objectContaining({
           // Claude Code's records carry the API's request-id; the others are hashed.
-          id: call.requestId ? `claude-code:${call.requestId}` : expect.stringMatching(/^log:[0-9a-f]{64}$/),
+          id: call.requestId ? `claude-code:${call.requestId}` : expect.stringMatching(/^log:[0-9a-f]{12}-[0-9a-f]{32}$/),
           agent_id: AGENT[spec.name],
           model: call.model,
           input_tokens: call.usage.input,

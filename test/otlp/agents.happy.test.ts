@@ -113,7 +113,7 @@ describe('the fields of each agent\'s events', () => {
     expect(calls[0]!.get('input_token_count')).toBe('3630'); // a stringValue
     const stored = (await events()).sort((a, b) => a.input_tokens - b.input_tokens);
     expect(stored).toEqual([
-      expect.objectContaining({ id: expect.stringMatching(/^log:[0-9a-f]{64}$/), agent_id: 'codex_exec', model: 'gpt-5.5', input_tokens: 3630, output_tokens: 56, reasoning_tokens: 12, session_id: calls[0]!.get('conversation.id') }),
+      expect.objectContaining({ id: expect.stringMatching(/^log:[0-9a-f]{12}-[0-9a-f]{32}$/), agent_id: 'codex_exec', model: 'gpt-5.5', input_tokens: 3630, output_tokens: 56, reasoning_tokens: 12, session_id: calls[0]!.get('conversation.id') }),
       expect.objectContaining({ input_tokens: 4170, output_tokens: 86, reasoning_tokens: 20 }),
     ]);
     expect(Date.parse(stored[0]!.timestamp)).toBeGreaterThan(Date.UTC(2026, 11, 1));

@@ -47,7 +47,7 @@ describe('emitter profiles from their sources', () => {
     const stored = (await events()).sort((a, b) => a.input_tokens - b.input_tokens);
     expect(stored).toEqual([
       expect.objectContaining({
-        id: expect.stringMatching(/^log:[0-9a-f]{64}$/), agent_id: 'cline', model: 'claude-sonnet-4-5', provider: 'anthropic',
+        id: expect.stringMatching(/^log:[0-9a-f]{12}-[0-9a-f]{32}$/), agent_id: 'cline', model: 'claude-sonnet-4-5', provider: 'anthropic',
         input_tokens: 2420, cache_read_tokens: 2000, cache_write_tokens: 300, output_tokens: 40, cost_usd: 0.0123, cost_source: 'reported',
         session_id: '01JD5Z', user_id: 'u-7', attributes: expect.objectContaining({ 'event.name': 'task.conversation_turn', mode: 'act' }),
       }),

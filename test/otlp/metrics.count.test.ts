@@ -91,8 +91,10 @@ describe.each(BACKENDS)('COUNT_METRICS on %s', (backend) => {
     await send(svc, first);
     expect(await totals(svc.reportingUrl)).toEqual({ events: 3, input_tokens: 350, output_tokens: 10 });
     const events = (await svc.report('/v1/events?limit=10')).body.events as Record<string, unknown>[];
+    // The id leads with the point's time in ms, as 12 hex digits.
+    const ms = (T0 + MINUTE) / 1_000_000n;
     expect(events.find((e) => e.output_tokens === 10)).toMatchObject({
-      agent_id: 'billing-bot', model: 'gpt-4o', provider: 'openai', operation: 'chat', timestamp: '2026-12-03T10:01:00Z',
+      id: expect.stringMatching(new RegExp(`^metric:${ms.toString(16).padStart(12, '0')}-[0-9a-f]{32}$`)), agent_id: 'billing-bot', model: 'gpt-4o', provider: 'openai', operation: 'chat', timestamp: '2026-12-03T10:01:00Z',
       cost_source: 'computed',
     });
   });

@@ -1,15 +1,16 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { logRecordsToEvents, wireLogEventSteps } from '../../collector/otlp/log-records.js';
 import { ExportLogsRequest } from '../../collector/otlp/logs-request.js';
 import type { MappedEvent } from '../../collector/otlp/mapping.js';
 import { runNow } from '../../collector/otlp/steps.js';
-import { encodeProtobuf, otlpLogsRequest, type LogSpec } from '../support/otlp.js';
+import { encodeProtobuf, END_NANOS, otlpLogsRequest, type LogSpec } from '../support/otlp.js';
 
 /**
- * The id of a log record without an id of its own (Codex's) is a hash of the record. A stored id
- * must never change between versions for the same record: an exporter's retry across an upgrade
- * would count the call twice. The ids below were made by the first version of the hash; every value
- * kind the hash tells apart is in them.
+ * The id of a log record without an id of its own (Codex's) is the record's time and a hash of the
+ * record. A stored id must not change between versions for the same record: an exporter's retry
+ * across an upgrade would count the call twice. The ids below pin the hash of every kind of value
+ * it tells apart; the hash part is the first 128 bits of the first version's hash, whose content
+ * has not changed.
  */
 
 const codex = { 'service.name': 'codex_exec', 'host.arch': 'amd64', 'tags': { arrayValue: { values: [{ stringValue: 'a' }, { intValue: '2' }] } } };
@@ -23,18 +24,19 @@ const call = (attributes: LogSpec['attributes'], more: Partial<LogSpec> = {}): L
 });
 
 const RECORDS: [string, LogSpec, string][] = [
-  ['plain', call({}), 'log:251072f87e2542acc2cc3d0d698f107df1c1603122c4a4306de55a563d8b6c96'],
-  ['every scalar kind, keys out of order', call({ 'zeta': true, 'alpha': 1.5, 'big': '9007199254740993', 'nan': { doubleValue: 'NaN' }, 'int': { intValue: '-7' } }), 'log:138167ead1ab46a6d38061d4cecb4db35cae7c1b8e89bc2ee9472ae30f523fa0'],
+  ['plain', call({}), 'log:01a1a0d9f757-251072f87e2542acc2cc3d0d698f107d'],
+  ['every scalar kind, keys out of order', call({ 'zeta': true, 'alpha': 1.5, 'big': '9007199254740993', 'nan': { doubleValue: 'NaN' }, 'int': { intValue: '-7' } }), 'log:01a1a0d9f757-138167ead1ab46a6d38061d4cecb4db3'],
   ['arrays, kvlists, bytes and an empty value', call({
     'list': { arrayValue: { values: [{ boolValue: false }, { kvlistValue: { values: [{ key: 'b', value: { stringValue: 'x' } }, { key: 'a', value: {} }] } }] } },
     'raw': { bytesValue: Buffer.from([0, 1, 254, 255]).toString('base64') },
     'empty': {},
-  }), 'log:ec4ebb09872da366d5875da884aca048c4d92a7995d4b247b0c6c24f4ed693ce'],
-  ['text needing escapes, non-ASCII keys', call({ 'quote"back\\slash': 'line\nbreak\ttab\u0001', 'clé': 'é😀' }), 'log:97d5f113b348ce98ede4fbe8fa408289c03a0c56e13b23ba00fec7cc916e6f9d'],
-  ['a body, trace context and no time', call({}, { body: { kvlistValue: { values: [{ key: 'k', value: { doubleValue: 2 } }] } }, time: '0', observed: '1793700001623456789', traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', eventName: 'codex.sse_event' }), 'log:b91a10558d94710c14fa9241af054255c75e368bc7cad10c7d81555db7c210cf'],
-  ['a string body', call({}, { body: 'response.completed' }), 'log:ed9583669f36f7a6ff844b8fbf9811d40202663a8c5056d158c57a80a524872f'],
+  }), 'log:01a1a0d9f757-ec4ebb09872da366d5875da884aca048'],
+  ['text needing escapes, non-ASCII keys', call({ 'quote"back\\slash': 'line\nbreak\ttab\u0001', 'clé': 'é😀' }), 'log:01a1a0d9f757-97d5f113b348ce98ede4fbe8fa408289'],
+  ['a body, trace context and no time', call({}, { body: { kvlistValue: { values: [{ key: 'k', value: { doubleValue: 2 } }] } }, time: '0', observed: '1793700001623456789', traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', eventName: 'codex.sse_event' }), 'log:01a1a0d9f757-b91a10558d94710c14fa9241af054255'],
+  ['no time at all', call({}, { time: '0', observed: '0' }), 'log:000000000000-99e983efaa642c02bd19c4abbef6d3e0'],
+  ['a string body', call({}, { body: 'response.completed' }), 'log:01a1a0d9f757-ed9583669f36f7a6ff844b8fbf9811d4'],
   // Last: OTLP/JSON only, as protobuf strings are UTF-8, which cannot hold it.
-  ['a lone surrogate', call({ 'surrogate': '\ud800x' }), 'log:084f43aa39a8338865ca57f8a0655f5b2e1c8eee0842ecb21d9b0059025173d0'],
+  ['a lone surrogate', call({ 'surrogate': '\ud800x' }), 'log:01a1a0d9f757-084f43aa39a8338865ca57f8a0655f5b'],
 ];
 
 function ids(events: MappedEvent[]): unknown[] {
@@ -44,7 +46,7 @@ function ids(events: MappedEvent[]): unknown[] {
 describe('the hash id of a log record', () => {
   const request = otlpLogsRequest(RECORDS.map(([, spec]) => spec), { resource: codex, scope });
 
-  it('is what the first version made, for every kind of value', () => {
+  it('is pinned for every kind of value', () => {
     const events = logRecordsToEvents(ExportLogsRequest.parse(request));
     expect(Object.fromEntries(RECORDS.map(([name], i) => [name, events[i]!.input.id]))).toEqual(Object.fromEntries(RECORDS.map(([name, , id]) => [name, id])));
   });
@@ -55,5 +57,37 @@ describe('the hash id of a log record', () => {
     runNow(wireLogEventSteps(Buffer.from(encodeProtobuf('logs', request)), (event) => fromWire.push(event)));
     expect(ids(fromWire)).toEqual(ids(logRecordsToEvents(ExportLogsRequest.parse(request))));
     expect(new Set(ids(fromWire)).size).toBe(RECORDS.length - 1);
+  });
+
+  it("leads with the record's time, so a later record sorts after an earlier one", () => {
+    // Twenty calls a millisecond apart, the first with only an observed time; by their hashes alone they would not be in order.
+    const first = BigInt(END_NANOS);
+    const specs = Array.from({ length: 20 }, (_, i) =>
+      call({ 'conversation.id': `conv-${i}` }, i === 0 ? { time: '0', observed: END_NANOS } : { time: String(first + BigInt(i) * 1_000_000n) }));
+    const made = ids(logRecordsToEvents(ExportLogsRequest.parse(otlpLogsRequest(specs, { resource: codex, scope })))) as string[];
+    const ms = first / 1_000_000n;
+    expect(made.map((id) => id.slice(0, 'log:'.length + 13))).toEqual(specs.map((_, i) => `log:${(ms + BigInt(i)).toString(16).padStart(12, '0')}-`));
+    expect([...made].sort()).toEqual(made);
+    const hashes = made.map((id) => id.slice('log:'.length + 13));
+    expect([...hashes].sort()).not.toEqual(hashes);
+  });
+
+  it('is the same for a byte-identical retry, whenever it arrives', () => {
+    const body = Buffer.from(encodeProtobuf('logs', otlpLogsRequest(RECORDS.slice(0, -1).map(([, spec]) => spec), { resource: codex, scope })));
+    const receivedAt = (ms: number) => {
+      vi.setSystemTime(ms);
+      const events: MappedEvent[] = [];
+      runNow(wireLogEventSteps(body, (event) => events.push(event)));
+      return ids(events);
+    };
+    vi.useFakeTimers();
+    try {
+      const sent = receivedAt(Date.UTC(2026, 10, 3, 10));
+      const retried = receivedAt(Date.UTC(2026, 11, 6, 1));
+      expect(retried).toEqual(sent);
+      expect(sent).toEqual(RECORDS.slice(0, -1).map(([, , id]) => id));
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
