@@ -37,6 +37,8 @@ const REQUEST_ID_EPOCH = Date.UTC(2023, 6, 7, 12);
 const BASE58 = Buffer.from('123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz', 'latin1');
 const REQUEST_ID_DIGITS = 20;
 const REQUEST_ID_PREFIX = 'req_011C';
+/** Past this many ms after the epoch (mid-2028) the time no longer fits above the 80 bits in 20 digits. */
+const REQUEST_ID_MS_LIMIT = Math.floor(58 ** REQUEST_ID_DIGITS / 2 ** 80);
 /** The number being written, in 16-bit limbs, most significant first. */
 const limbs = new Uint32Array(8);
 
@@ -47,6 +49,7 @@ const limbs = new Uint32Array(8);
  */
 function writeRequestId(ms: number, low: number, stamp: number, into: Buffer, at: number): void {
   const t = ms - REQUEST_ID_EPOCH;
+  if (t < 0 || t >= REQUEST_ID_MS_LIMIT) throw new Error(`a request_id's 20 digits hold times from ${new Date(REQUEST_ID_EPOCH).toISOString()} to ${new Date(REQUEST_ID_EPOCH + REQUEST_ID_MS_LIMIT).toISOString()}`);
   limbs.set([
     Math.floor(t / 2 ** 32) & 0xffff, (t >>> 16) & 0xffff, t & 0xffff,
     Math.floor(low / 2 ** 32) & 0xffff, (low >>> 16) & 0xffff, low & 0xffff,

@@ -31,14 +31,24 @@ END $$;
 
 -- A retention that stopped between dropping a month and deleting its ids (possible before this
 -- migration) left ids without events, which only the ts index could find: they go now, while it
--- is still there (an index range scan of what lies before the horizon, usually nothing).
-DELETE FROM usage_event_ids AS i
-WHERE i.ts < (SELECT horizon FROM raw_retention WHERE id = 1)
-  AND NOT EXISTS (SELECT 1 FROM usage_events AS e WHERE e.ts = i.ts AND e.project = i.project AND e.id = i.id);
+-- is still there. With no retention set there is no horizon and nothing to do. The horizon goes in
+-- as a literal, so the plan is a range scan of the index below it (usually empty), and each id
+-- found is looked up among the events by key, never a hash of every event.
+DO $$
+DECLARE
+  horizon BIGINT := (SELECT r.horizon FROM raw_retention AS r WHERE r.id = 1);
+BEGIN
+  IF horizon IS NULL THEN RETURN; END IF;
+  PERFORM set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true);
+  EXECUTE format('DELETE FROM usage_event_ids AS i WHERE i.ts < %s
+    AND NOT EXISTS (SELECT 1 FROM usage_events AS e WHERE e.ts = i.ts AND e.project = i.project AND e.id = i.id)', horizon);
+  PERFORM set_config('enable_hashjoin', 'on', true), set_config('enable_mergejoin', 'on', true);
+END $$;
 
 -- Not CONCURRENTLY: migrations run in a transaction. Dropping an index rewrites nothing; it waits
--- for the inserts in flight and holds the next ones only for the rest of this transaction.
-DROP INDEX usage_event_ids_ts;
+-- for the statements using its table and holds the next ones for the rest of this transaction.
 -- Strays before the horizon are now found by the default partition's ts index and deleted with
 -- their ids, so its index on the pair has no reader left.
 DROP INDEX usage_events_default_project_id;
+-- Last, just before the commit: from here every insert waits for the migration to end.
+DROP INDEX usage_event_ids_ts;

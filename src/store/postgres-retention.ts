@@ -13,6 +13,8 @@ import type { Transaction } from './postgres-budgets.js';
 /** lock_not_available: detaching gave up waiting for the parent's lock (RETIRE_SQL.lockTimeout). */
 const LOCK_TIMEOUT = '55P03';
 const DETACH_ATTEMPTS = 5;
+/** undefined_table: a partition listed in a step was detached by another process before the step used it. */
+const UNDEFINED_TABLE = '42P01';
 
 /**
  * The id row of each event in `events`, looked up one by one in the primary key: a join would let
@@ -80,8 +82,16 @@ export async function retireMonths(transaction: Transaction, before: number): Pr
  */
 export async function pruneBeforeHorizon(transaction: Transaction, horizon: number, maxRows: number): Promise<number> {
   let deleted = 0;
-  for (;;) {
-    const step = await transaction((client) => retireStep(client, horizon, maxRows - deleted));
+  for (let gone = 0; ; ) {
+    let step: { deleted: number; last: boolean };
+    try {
+      step = await transaction((client) => retireStep(client, horizon, maxRows - deleted));
+    } catch (error) {
+      // Another process detached (and renamed) a partition this step had listed: the step did
+      // nothing; the next one lists what is there now.
+      if ((error as { code?: string }).code !== UNDEFINED_TABLE || ++gone > DETACH_ATTEMPTS) throw error;
+      continue;
+    }
     deleted += step.deleted;
     if (step.last || deleted >= maxRows) return deleted;
   }

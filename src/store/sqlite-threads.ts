@@ -151,13 +151,14 @@ export class SqliteWriteThreads {
     const sliceStart = performance.now();
     while (this.outgoing.length > 0) {
       const head = this.outgoing[0]!;
-      const next = this.waiting.has(head.id) ? head.messages.next() : undefined;
-      // Done, or failed meanwhile with the thread it was going to.
-      if (!next || next.done) {
-        this.outgoing.shift();
-        continue;
-      }
       try {
+        // Making the next message converts its records (toRow), so it fails as posting does.
+        const next = this.waiting.has(head.id) ? head.messages.next() : undefined;
+        // Done, or failed meanwhile with the thread it was going to.
+        if (!next || next.done) {
+          this.outgoing.shift();
+          continue;
+        }
         head.thread.postMessage(next.value.message, next.value.transfer);
         head.posted++;
       } catch (error) {

@@ -7,10 +7,9 @@ import { encodeProtobuf, END_NANOS, otlpLogsRequest, type LogSpec } from '../sup
 
 /**
  * The id of a log record without an id of its own (Codex's) is the record's time and a hash of the
- * record. A stored id must not change between versions for the same record: an exporter's retry
- * across an upgrade would count the call twice. The ids below pin the hash of every kind of value
- * it tells apart; the hash part is the first 128 bits of the first version's hash, whose content
- * has not changed.
+ * record. The id of a record must not change unannounced: an exporter's retry across an upgrade
+ * would count the call twice (docs/operations.md, Upgrading, says when it did). The ids below pin
+ * the hash of every kind of value it tells apart.
  */
 
 const codex = { 'service.name': 'codex_exec', 'host.arch': 'amd64', 'tags': { arrayValue: { values: [{ stringValue: 'a' }, { intValue: '2' }] } } };
