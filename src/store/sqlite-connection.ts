@@ -132,7 +132,9 @@ export function batchesInserter<R>(db: Database.Database, form: RowForm<R>, uniq
       for (let r = start; r < start + rows; r++) form.push(records[r]!, values);
       let prepared = statements.get(rows);
       if (!prepared) statements.set(rows, (prepared = statement(rows)));
-      const { changes, lastInsertRowid } = prepared.run(values);
+      // As arguments, not one array: better-sqlite3 reads an array's elements one by one through
+      // V8's API, a third of the binding's cost (docs/benchmarks.md, "Insert cost, session 12").
+      const { changes, lastInsertRowid } = prepared.run(...values);
       if (changes === rows || changes === 0) inserted.fill(changes === rows, start, start + rows);
       else {
         const last = Number(lastInsertRowid);
