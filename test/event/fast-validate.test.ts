@@ -48,6 +48,14 @@ describe('fastValidate', () => {
     expect(fast).toBeGreaterThan(1500);
   });
 
+  it('leaves keys named __proto__ (own keys when parsed from JSON) and present but undefined fields to the schema', () => {
+    for (const text of ['{"agent_id":"a","model":"m","__proto__":{}}', '{"agent_id":"a","model":"m","attributes":{"__proto__":"x"}}']) {
+      expect(fastValidate(JSON.parse(text)), text).toBeUndefined();
+    }
+    expect(fastValidate({ agent_id: 'a', model: 'm', project: undefined })).toBeUndefined();
+    expect(fastValidate({ agent_id: 'a', model: 'm', attributes: { region: 'eu' } })).toStrictEqual(UsageEventInput.parse({ agent_id: 'a', model: 'm', attributes: { region: 'eu' } }));
+  });
+
   it('takes the common valid event', () => {
     const r = rng(3);
     for (let i = 0; i < 200; i++) expect(fastValidate(randomEvent(r, 1000))).toBeDefined();
