@@ -92,11 +92,64 @@ export function cutJson(body: Buffer, limits: JsonLimits): CutJson {
     for (u = quoted.next; u < rewrites.length && rewrites[u]! < from; u += 2);
   }
   outline += rewritten(body, from, body.length, rewrites, u, long).text;
-  return {
-    outline: parseText(outline, ''),
-    element: (n, where) => parseText(rewritten(body, elements[2 * n]!, elements[2 * n + 1]!, rewrites, firstRewrite[n]!, long).text, where),
-    problem: (n) => problems.get(n),
+  /** The text of elements first to last, and what is between them. */
+  const text = (first: number, last: number) => rewritten(body, elements[2 * first]!, elements[2 * last + 1]!, rewrites, firstRewrite[first]!, long).text;
+  // Elements read in order are parsed a run at a time, as one array: a JSON.parse and a string
+  // each cost more than a 500-byte event's parsing itself (docs/benchmarks.md, "JSON ingest CPU,
+  // session 13"). Each is handed out once, as parsing it alone would make a fresh one.
+  let ahead: unknown[] = [];
+  let aheadFrom = 0;
+  let previous = -2;
+  /** A run that did not parse is read element by element up to here, so the bad one is named. */
+  let singlyThrough = -1;
+  const element = (n: number, where: string): unknown => {
+    const inOrder = n === previous + 1;
+    previous = n;
+    const value = n >= aheadFrom ? ahead[n - aheadFrom] : undefined;
+    if (value !== undefined) {
+      ahead[n - aheadFrom] = undefined;
+      return value;
+    }
+    const last = inOrder && n > singlyThrough ? runEnd(body, elements, problems, n) : n;
+    if (last > n) {
+      try {
+        ahead = JSON.parse(`[${text(n, last)}]`) as unknown[];
+        aheadFrom = n;
+        return element(n, where);
+      } catch {
+        singlyThrough = last;
+      }
+    }
+    return parseText(text(n, n), where);
   };
+  return { outline: parseText(outline, ''), element, problem: (n) => problems.get(n) };
+}
+
+/** At most this many elements, or bytes of them, are parsed at once (the event loop waits for it). */
+const RUN_ELEMENTS = 64;
+const RUN_BYTES = 64 * 1024;
+
+/**
+ * The last element of the run starting at `first` that is parsed with it: siblings in one array
+ * (only a comma between them), none over its limits (those are never parsed), within the bounds.
+ */
+function runEnd(body: Buffer, elements: readonly number[], problems: ReadonlyMap<number, ElementProblem>, first: number): number {
+  const count = elements.length / 2;
+  const start = elements[2 * first]!;
+  let last = first;
+  while (last + 1 < count && last + 1 - first < RUN_ELEMENTS && elements[2 * last + 3]! - start <= RUN_BYTES
+    && !problems.has(last + 1) && onlyComma(body, elements[2 * last + 1]!, elements[2 * last + 2]!)) last++;
+  return last;
+}
+
+/** Whether [from, to) holds one comma and whitespace. */
+function onlyComma(body: Buffer, from: number, to: number): boolean {
+  let commas = 0;
+  for (let i = from; i < to; i++) {
+    if (body[i] === COMMA) commas++;
+    else if (!SPACE[body[i]!]) return false;
+  }
+  return commas === 1;
 }
 
 function scanBody(body: Buffer, limits: JsonLimits): Scanned {

@@ -37,6 +37,15 @@ function randomText(r: ReturnType<typeof rng>): string {
   ])();
 }
 
+/** What `run` returns, or how it refuses. */
+function outcome(run: () => unknown): unknown {
+  try {
+    return { value: run() };
+  } catch (error) {
+    return { refusal: refusal(() => { throw error; }) };
+  }
+}
+
 describe('the JSON scan before JSON.parse', () => {
   it('accepts exactly what JSON.parse accepts, returns the same value and counts every value JSON.parse builds', () => {
     const r = rng(17);
@@ -135,6 +144,40 @@ describe('the JSON scan before JSON.parse', () => {
       expect(parseJson(Buffer.from(`{"a":[{"s":${text},"t":${text}}]}`), { ...roomy, long }), text).toEqual({ a: [{ s: expected, t: JSON.parse(text) }] });
       expect(long.found, text).toEqual(expected === '?' ? ['a[0].s'] : []);
     }
+  });
+
+  it('parses elements read in order a run at a time, each as parsing it alone would, and still names the one that is not JSON', () => {
+    const r = rng(5);
+    const counted = { keys: ['events'], depth: 3, count: count(1000, 'events'), each: { values: 6, stringBytes: 20 } };
+    let read = 0;
+    for (let i = 0; i < 100; i++) {
+      // Elements in several arrays (inside others, as OTLP's records sit), some over their limits, some not JSON.
+      const element = () => r.pick(['{"a":1}', '{"a":[1,2,3,4,5,6]}', '"abc"', '[true,null]', '{"a":"x"}', '-1.5e3', '"12345678901234567890123"', 'tru', '01', '{"a":"\\x"}']);
+      const arrays = Array.from({ length: r.int(1, 3) }, () => `{"events":[${Array.from({ length: r.int(0, 150) }, element).join(r.pick([',', ' , ', ',\n']))}]}`);
+      const body = Buffer.from(`{"x":[${arrays.join(',')}]}`);
+      let cut: ReturnType<typeof cutJson>;
+      try {
+        cut = cutJson(body, { values: count(1e6), counted });
+      } catch {
+        continue;
+      }
+      const numbers = (cut.outline as { x: { events: number[] }[] }).x.flatMap((a) => a.events);
+      const order = r.next() < 0.8 ? numbers : [...numbers].sort(() => r.next() - 0.5);
+      const fresh = () => cutJson(body, { values: count(1e6), counted });
+      for (const n of order) {
+        if (cut.problem(n)) continue;
+        expect(outcome(() => cut.element(n, `e${n}`)), `${body} ${n}`).toEqual(outcome(() => fresh().element(n, `e${n}`)));
+        read++;
+      }
+    }
+    expect(read).toBeGreaterThan(3_000);
+  });
+
+  it('hands each element out once from a run: reading it again parses it again', () => {
+    const cut = cutJson(Buffer.from('{"events":[{"a":1},{"a":2},{"a":3}]}'), { values: count(1e6), counted: { keys: ['events'], depth: 1, count: count(10, 'events') } });
+    const first = cut.element(0, 'events[0]') as { a: number };
+    first.a = 9;
+    expect([cut.element(1, 'events[1]'), cut.element(0, 'events[0]'), cut.element(1, 'events[1]'), cut.element(2, 'events[2]')]).toEqual([{ a: 2 }, { a: 1 }, { a: 2 }, { a: 3 }]);
   });
 
   it('takes the root value as the one element at depth 0', () => {
