@@ -17,7 +17,9 @@ import { asOtlpJson, genAiTraceBodies, mixedTraceBodies } from './otlp.js';
  * CPU time it took and the longest the event loop was held (by one request, or a slice of one). Steadier on a shared machine
  * than the end-to-end loads, and what `perf stat` can count instructions of:
  * `node dist/bench/otlp-cpu.js --load mixed --requests 200` (`--encoding json`: the same requests as
- * OTLP/JSON; `--profile /tmp/otlp` writes the timed loop's CPU profile to /tmp/otlp.mixed.cpuprofile).
+ * OTLP/JSON; `--profile /tmp/otlp` writes the timed loop's CPU profile to /tmp/otlp.mixed.cpuprofile;
+ * `--allocations` prints the bytes the timed loop allocated a record, in all and by function, from
+ * V8's sampling heap profiler, objects that died young included: what fills the young generation).
  */
 
 const LOADS: Record<string, { signal: Signal; records: number; bodies: (records: number) => (n: number) => Buffer }> = {
@@ -30,7 +32,7 @@ const LOADS: Record<string, { signal: Signal; records: number; bodies: (records:
 };
 
 const { values: args } = parseArgs({
-  options: { load: { type: 'string' }, requests: { type: 'string', default: '100' }, encoding: { type: 'string', default: 'protobuf' }, profile: { type: 'string' } },
+  options: { load: { type: 'string' }, requests: { type: 'string', default: '100' }, encoding: { type: 'string', default: 'protobuf' }, profile: { type: 'string' }, allocations: { type: 'boolean', default: false } },
 });
 const encoding = args.encoding as OtlpEncoding;
 const limits = { maxValuesPerRequest: 1_000_000, maxRecordsPerRequest: 10_000, maxEventsPerRequest: 10_000 };
@@ -49,6 +51,7 @@ async function measure(name: string, requests: number): Promise<void> {
   // Warm up, so the optimised code is measured.
   for (let n = 0; n < warmUp; n++) await next(requests + n);
   const profiler = args.profile === undefined ? undefined : await startProfile();
+  const sampler = args.allocations ? await startAllocations() : undefined;
   const delay = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();
   const cpu = process.cpuUsage();
@@ -61,6 +64,7 @@ async function measure(name: string, requests: number): Promise<void> {
   const wallMs = performance.now() - started;
   const { user, system } = process.cpuUsage(cpu);
   delay.disable();
+  if (sampler) printAllocations((await sampler.post('HeapProfiler.stopSampling')).profile, requests * load.records);
   if (profiler) writeFileSync(`${args.profile}.${name}.cpuprofile`, JSON.stringify((await profiler.post('Profiler.stop')).profile));
   const records = requests * load.records;
   console.log(
@@ -76,6 +80,30 @@ async function startProfile(): Promise<Session> {
   await session.post('Profiler.enable');
   await session.post('Profiler.start');
   return session;
+}
+
+/** V8's sampling heap profiler, every 256 bytes, keeping the samples of objects collected since. */
+async function startAllocations(): Promise<Session> {
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  return session;
+}
+
+type SamplingNode = { callFrame: { functionName: string; url: string; lineNumber: number }; selfSize: number; children: SamplingNode[] };
+
+function printAllocations(profile: { head: SamplingNode }, records: number): void {
+  const bytes = new Map<string, number>();
+  const walk = (node: SamplingNode) => {
+    const { functionName, url, lineNumber } = node.callFrame;
+    const key = `${functionName || '(anonymous)'} ${url.split('/').pop()}:${lineNumber + 1}`;
+    bytes.set(key, (bytes.get(key) ?? 0) + node.selfSize);
+    node.children.forEach(walk);
+  };
+  walk(profile.head);
+  const total = [...bytes.values()].reduce((a, b) => a + b, 0);
+  console.log(`allocated ${Math.round(total / records)} bytes a record; by function:`);
+  for (const [key, size] of [...bytes].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${Math.round(size / records).toString().padStart(6)}  ${key}`);
 }
 
 for (const name of args.load ? [args.load] : Object.keys(LOADS)) {

@@ -16,7 +16,7 @@ const HASH_DIGITS = 32;
  * same millisecond and the same 128 bits of hash, which content that differs does not reach by
  * chance; and ids are unique per project, so only a sender's own records could ever meet.
  */
-export function contentId(kind: string, nanos: bigint, content: string): string {
+export function contentId(kind: string, nanos: bigint, content: string | Uint8Array): string {
   const ms = nanos > 0n ? nanos / NANOS_PER_MS : 0n;
   return `${kind}:${ms.toString(16).padStart(TIME_DIGITS, '0')}-${hash('sha256', content, 'hex').slice(0, HASH_DIGITS)}`;
 }

@@ -1,6 +1,7 @@
 import { LIMITS } from '../../src/event/schema.js';
 import type { AnyValue, KeyValueList } from './common.js';
 import { contentId } from './content-id.js';
+import { JsonBytes } from './json-bytes.js';
 import { perCallProfile, type EmitterProfile } from './emitters.js';
 import { eachLogRecord } from './logs-protobuf.js';
 import type { LogRecord } from './logs-request.js';
@@ -119,30 +120,58 @@ function ownId(record: LogRecord, profile: EmitterProfile): { id: string; names:
  * id whether it came as JSON or protobuf, over HTTP or gRPC, and an exporter's retry (which resends
  * the record unchanged) adds nothing. The content is the JSON of `[resource, scope name, scope
  * version, time, observed time, event name, trace id, span id, attributes, body]`, written out
- * directly rather than by JSON.stringify of arrays made for it (test/otlp/record-hash.test.ts).
+ * directly as UTF-8 (json-bytes.ts) rather than by JSON.stringify of arrays made for it
+ * (test/otlp/record-hash.test.ts).
  */
-function recordContent(record: LogRecord): string {
-  return `[${resourceJson(record.whole.resource)},${quote(record.scope.name)},${quote(record.scope.version)},`
-    + `"${record.timeNanos}","${record.observedNanos}",${quote(record.eventName)},${quote(record.traceId)},${quote(record.spanId)},`
-    + `${entries(record.whole.attributes)},${canonical(record.body)}]`;
+function recordContent(record: LogRecord): Buffer {
+  // First: written once, it is written in the same buffer.
+  const resource = resourceJson(record.whole.resource);
+  json.reset();
+  json.text('[');
+  json.copy(resource);
+  json.text(',');
+  json.quoted(record.scope.name);
+  json.text(',');
+  json.quoted(record.scope.version);
+  json.text(`,"${record.timeNanos}","${record.observedNanos}",`);
+  json.quoted(record.eventName);
+  json.text(',');
+  json.quoted(record.traceId);
+  json.text(',');
+  json.quoted(record.spanId);
+  json.text(',');
+  entries(record.whole.attributes);
+  json.text(',');
+  canonical(record.body);
+  json.text(']');
+  return json.bytes();
 }
 
-const quote = JSON.stringify as (text: string) => string;
+const json = new JsonBytes();
 
-const resourceJsons = new WeakMap<KeyValueList, string>();
+/** A resource's JSON, written once for all its records. */
+const resourceJsons = new WeakMap<KeyValueList, Buffer>();
 
-function resourceJson(resource: KeyValueList): string {
-  let json = resourceJsons.get(resource);
-  if (json === undefined) resourceJsons.set(resource, (json = entries(resource)));
-  return json;
+function resourceJson(resource: KeyValueList): Buffer {
+  let bytes = resourceJsons.get(resource);
+  if (bytes === undefined) {
+    json.reset();
+    entries(resource);
+    resourceJsons.set(resource, (bytes = Buffer.from(json.bytes())));
+  }
+  return bytes;
 }
 
 /** Attributes as `[[key, value], …]` in key order (UTF-16 code units), so the hash does not depend on the order they were sent in. */
-function entries(values: KeyValueList): string {
+function entries(values: KeyValueList): void {
   const { keys, openings } = sortedKeys(values);
-  let json = '[';
-  for (let i = 0; i < keys.length; i++) json += `${openings[i]}${canonical(values.get(keys[i]!)!)}]`;
-  return `${json}]`;
+  json.text('[');
+  for (let i = 0; i < keys.length; i++) {
+    json.text(openings[i]!);
+    canonical(values.get(keys[i]!)!);
+    json.text(']');
+  }
+  json.text(']');
 }
 
 /**
@@ -156,7 +185,7 @@ function sortedKeys(values: KeyValueList): { keys: readonly string[]; openings: 
   if (!sameKeys(values, lastKeys)) {
     lastKeys = [...values.keys()];
     const keys = [...lastKeys].sort();
-    lastSorted = { keys, openings: keys.map((key, i) => `${i === 0 ? '' : ','}[${quote(key)},`) };
+    lastSorted = { keys, openings: keys.map((key, i) => `${i === 0 ? '' : ','}[${JSON.stringify(key)},`) };
   }
   return lastSorted;
 }
@@ -169,18 +198,30 @@ function sameKeys(values: KeyValueList, keys: readonly string[]): boolean {
 }
 
 /** A value as JSON that tells every kind apart: 5 the int from 5 the double from "5" the string. */
-function canonical(value: AnyValue): string {
-  if (typeof value === 'string') return quote(value);
-  if (value === null || typeof value === 'boolean') return String(value);
-  if (typeof value === 'bigint') return `["int","${value}"]`;
-  if (typeof value === 'number') return `["double","${value}"]`;
-  if (value instanceof Uint8Array) return `["bytes","${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}"]`;
-  if (Array.isArray(value)) return `["array",[${(value as readonly AnyValue[]).map(canonical).join(',')}]]`;
-  let json = '["kvlist",[';
-  let first = true;
-  for (const [key, v] of value as KeyValueList) {
-    json += `${first ? '' : ','}[${quote(key)},${canonical(v)}]`;
-    first = false;
+function canonical(value: AnyValue): void {
+  if (typeof value === 'string') json.quoted(value);
+  else if (value === null || typeof value === 'boolean') json.text(String(value));
+  else if (typeof value === 'bigint') json.text(`["int","${value}"]`);
+  else if (typeof value === 'number') json.text(`["double","${value}"]`);
+  else if (value instanceof Uint8Array) json.text(`["bytes","${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}"]`);
+  else if (Array.isArray(value)) {
+    json.text('["array",[');
+    (value as readonly AnyValue[]).forEach((element, i) => {
+      if (i > 0) json.text(',');
+      canonical(element);
+    });
+    json.text(']]');
+  } else {
+    json.text('["kvlist",[');
+    let first = true;
+    for (const key of (value as KeyValueList).keys()) {
+      json.text(first ? '[' : ',[');
+      json.quoted(key);
+      json.text(',');
+      canonical((value as KeyValueList).get(key)!);
+      json.text(']');
+      first = false;
+    }
+    json.text(']]');
   }
-  return `${json}]]`;
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
+import { contentId } from '../../collector/otlp/content-id.js';
 import { logRecordsToEvents, wireLogEventSteps } from '../../collector/otlp/log-records.js';
 import { ExportLogsRequest } from '../../collector/otlp/logs-request.js';
 import type { MappedEvent } from '../../collector/otlp/mapping.js';
@@ -56,6 +57,22 @@ describe('the hash id of a log record', () => {
     runNow(wireLogEventSteps(Buffer.from(encodeProtobuf('logs', request)), (event) => fromWire.push(event)));
     expect(ids(fromWire)).toEqual(ids(logRecordsToEvents(ExportLogsRequest.parse(request))));
     expect(new Set(ids(fromWire)).size).toBe(RECORDS.length - 1);
+  });
+
+  it('is the hash of the JSON of the record, however long, from either encoding', () => {
+    // Longer than the buffer the content is first written in (16 KiB), with text that needs escapes after it.
+    const note = `${'x'.repeat(40_000)}"é\n`;
+    const attributes = { 'event.name': 'codex.sse_event', 'event.kind': 'response.completed', 'input_token_count': '1200', 'output_token_count': '340', note };
+    const resource = { 'service.name': 'codex_exec', 'host.arch': 'amd64' };
+    const request = otlpLogsRequest([{ attributes }, { attributes: { ...attributes, note: 'short' } }], { resource, scope });
+    const sorted = (values: Record<string, string>) => Object.keys(values).sort().map((key) => [key, values[key]]);
+    const expected = [note, 'short'].map((text) => contentId('log', BigInt(END_NANOS), JSON.stringify([
+      sorted(resource), scope.name, scope.version, END_NANOS, END_NANOS, '', '', '', sorted({ ...attributes, note: text }), null,
+    ])));
+    const fromWire: MappedEvent[] = [];
+    runNow(wireLogEventSteps(Buffer.from(encodeProtobuf('logs', request)), (event) => fromWire.push(event)));
+    expect(ids(fromWire)).toEqual(expected);
+    expect(ids(logRecordsToEvents(ExportLogsRequest.parse(request)))).toEqual(expected);
   });
 
   it("leads with the record's time, so a later record sorts after an earlier one", () => {

@@ -1,0 +1,70 @@
+/**
+ * JSON written straight as UTF-8 into one buffer, for content that is hashed and then dropped (a log
+ * record's content id): the bytes are exactly those of the same JSON built as a string and encoded,
+ * without the string and the pieces it is concatenated from (a third of what reading a Codex record
+ * allocated, docs/benchmarks.md, "OTLP CPU, session 13"). The buffer is reused: what `bytes`
+ * returns is valid until the next `reset`.
+ */
+export class JsonBytes {
+  private buf = Buffer.allocUnsafeSlow(16 * 1024);
+  private pos = 0;
+
+  reset(): void {
+    this.pos = 0;
+  }
+
+  /** The bytes written since `reset`. */
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+
+  /** Text as it is (JSON already, or what needs no escaping), as UTF-8. */
+  text(text: string): void {
+    this.room(text.length);
+    const buf = this.buf;
+    let pos = this.pos;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c > 0x7f) return this.encoded(text);
+      buf[pos++] = c;
+    }
+    this.pos = pos;
+  }
+
+  /** A string quoted as `JSON.stringify` quotes it. */
+  quoted(text: string): void {
+    this.room(text.length + 2);
+    const buf = this.buf;
+    let pos = this.pos;
+    buf[pos++] = 0x22;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      // Control characters, `"`, `\` and everything beyond ASCII: JSON.stringify's own quoting.
+      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return this.encoded(JSON.stringify(text));
+      buf[pos++] = c;
+    }
+    buf[pos++] = 0x22;
+    this.pos = pos;
+  }
+
+  /** Bytes written before, copied in. */
+  copy(bytes: Uint8Array): void {
+    this.room(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
+  /** Any well-formed text (JSON.stringify escapes lone surrogates) as UTF-8, as a string is hashed. */
+  private encoded(text: string): void {
+    this.room(Buffer.byteLength(text));
+    this.pos += this.buf.write(text, this.pos);
+  }
+
+  private room(bytes: number): void {
+    // The ASCII fast paths ask for a byte a character; `encoded` for the exact length.
+    if (this.pos + bytes <= this.buf.length) return;
+    const grown = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.pos + bytes));
+    this.buf.copy(grown, 0, 0, this.pos);
+    this.buf = grown;
+  }
+}
