@@ -8,11 +8,11 @@ import type { EventsQuery, StoredEvent } from './types.js';
 const SLOT_MS = 900_000;
 
 /**
- * Up to `limit` + 1 events of a page, newest first. Filtered by project, agent or model, it reads
- * only the 15-minute slots usage_slots names for them (migration 0015 dropped the raw events'
- * index per dimension): the spans of those slots, latest first, a few more per statement each time
- * (1, 2, 4, …), so a value found everywhere costs one statement and a rare one a handful, not one
- * per slot.
+ * Up to `limit` + 1 events of a page, newest first. Filtered by project or model and not by agent,
+ * it reads only the 15-minute slots usage_slots names for them (migration 0015 dropped the raw
+ * events' indexes by project and by model; the one by agent answers a filter by agent itself): the
+ * spans of those slots, latest first, a few more per statement each time (1, 2, 4, …), so a value
+ * found everywhere costs one statement and a rare one a handful, not one per slot.
  */
 export async function readEventRows(client: pg.ClientBase, query: EventsQuery): Promise<StoredEvent[]> {
   const slots = eventSlotsSql(query);
@@ -30,10 +30,10 @@ async function rows(client: pg.ClientBase, { sql, params }: Sql): Promise<Stored
   return (await client.query<StoredEvent>(numbered(sql), params)).rows;
 }
 
-/** The starts of the slots, latest first, that hold events the page may list; null without a filter by an unindexed dimension. */
+/** The starts of the slots, latest first, that hold events the page may list; null when an index answers the filters. */
 function eventSlotsSql(query: EventsQuery): Sql | null {
   const filters = unindexedFilters(query);
-  if (!filters) return null;
+  if (!filters || query.filters.agent) return null;
   const params: unknown[] = [];
   const clauses = filterClauses(filters, POSTGRES_DIALECT, params);
   const to = query.after ? query.after.ts + 1 : query.to;

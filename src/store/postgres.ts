@@ -245,8 +245,11 @@ export class PostgresStore implements Store {
   }
 
   async listEvents(query: EventsQuery): Promise<EventsPage> {
-    // One snapshot for the slots and their events.
-    const rows = await this.read((pool) => this.transaction((client) => readEventRows(client, query), 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', pool));
+    // One snapshot for the slots and their events. No JIT: the planner cannot know how many events
+    // a span (a parameter) holds, guesses thousands per partition, and at ten million events
+    // compiled the statement for seconds to read a few hundred rows (docs/benchmarks.md, session 13).
+    const begin = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL jit = off';
+    const rows = await this.read((pool) => this.transaction((client) => readEventRows(client, query), begin, pool));
     const more = rows.length > query.limit;
     if (more) rows.pop();
     const last = rows[rows.length - 1];
