@@ -21,9 +21,9 @@ export function eventClauses(query: EventsQuery, dialect: SqlDialect, params: un
 }
 
 /**
- * The dimensions the raw events have no index for (SQLite migration 0014, PostgreSQL 0015): a list
- * filtered by them reads only the times a summary names for them (SQLite the rollup's hours,
- * PostgreSQL the 15-minute slots).
+ * The dimensions SQLite's raw events have no index for (migration 0014; PostgreSQL's 0015 drops
+ * those by project and model and keeps the one by agent): a list filtered by them reads only the
+ * times a summary names for them (SQLite the rollup's hours, PostgreSQL the 15-minute slots).
  */
 const UNINDEXED_DIMENSIONS = ['project', 'agent', 'model'] as const satisfies readonly Dimension[];
 
