@@ -7,7 +7,8 @@
  * BENCH_PG_EVENTS sets the size of that table. Outside --quick, 2-collector ingest is also measured
  * against the unpartitioned schema in the same run, alternating (pg-baseline.ts builds it;
  * TOKENTALLY_BASELINE_CLI names another build's CLI instead). Each figure issue 24 names is printed
- * with its target. BENCH_PG_ONLY=baseline runs only that comparison (BENCH_PG_ROUNDS rounds, default 3).
+ * with its target. BENCH_PG_ONLY=baseline runs only that comparison (BENCH_PG_ROUNDS rounds, default 3),
+ * BENCH_PG_ONLY=reports only the report latency.
  */
 import pg from 'pg';
 import type { UsageRecord } from '../src/event/schema.js';
@@ -216,6 +217,10 @@ export async function runPostgresBench(quick: boolean): Promise<void> {
   try {
     if (process.env.BENCH_PG_ONLY === 'baseline') {
       await againstBaseline(cluster, size);
+      return;
+    }
+    if (process.env.BENCH_PG_ONLY === 'reports') {
+      await reportLatency(cluster, size.reportEvents);
       return;
     }
     const one = await ceiling(cluster, 1, size.ceilingEvents);

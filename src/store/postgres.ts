@@ -12,7 +12,7 @@ import { inStreamOrder, metricStreamStatement, stalePage, STREAMS_PAGE_SQL, stre
 import { ReplicaReads } from './postgres-replica.js';
 import { pruneBeforeHorizon, retireMonths } from './postgres-retention.js';
 import { NO_RETRY, retrying } from './retry.js';
-import { eventsSql } from './events-sql.js';
+import { readEventRows } from './postgres-events.js';
 import { pinOrderMismatch } from './pin-order.js';
 import { aggregateSql, groupsFromRowsInTurns, totalsFromGroups, type SqlRow } from './query-builder.js';
 import { rollupDiffSql } from './rollup-check-sql.js';
@@ -245,8 +245,11 @@ export class PostgresStore implements Store {
   }
 
   async listEvents(query: EventsQuery): Promise<EventsPage> {
-    const { sql, params } = eventsSql(query, POSTGRES_DIALECT);
-    const rows = (await this.read((pool) => pool.query<StoredEvent>(numbered(sql), params))).rows;
+    // One snapshot for the slots and their events. No JIT: the planner cannot know how many events
+    // a span (a parameter) holds, guesses thousands per partition, and at ten million events
+    // compiled the statement for seconds to read a few hundred rows (docs/benchmarks.md, session 13).
+    const begin = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL jit = off';
+    const rows = await this.read((pool) => this.transaction((client) => readEventRows(client, query), begin, pool));
     const more = rows.length > query.limit;
     if (more) rows.pop();
     const last = rows[rows.length - 1];

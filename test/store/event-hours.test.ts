@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import type { EventCursor, EventsQuery, StoredEvent } from '../../src/store/types.js';
+import type { EventsQuery } from '../../src/store/types.js';
+import { idsOfAllPages } from '../support/event-pages.js';
 import { usageRecord } from '../support/records.js';
 
 /**
@@ -17,15 +18,7 @@ let dir: string;
 let file: string;
 let store: SqliteStore;
 
-async function allPages(query: Omit<EventsQuery, 'after'>): Promise<string[]> {
-  const events: StoredEvent[] = [];
-  for (let after: EventCursor | null = null, pages = 0; pages === 0 || after; pages++) {
-    const page = await store.listEvents({ ...query, after });
-    events.push(...page.events);
-    after = page.next;
-  }
-  return events.map((e) => e.id);
-}
+const allPages = (query: Omit<EventsQuery, 'after'>) => idsOfAllPages(store, query);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tokentally-hours-'));

@@ -9,6 +9,7 @@ import { SqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/types.js';
 import { postgresAtVersion, sqliteAtVersion } from '../support/old-schema.js';
 import { createDatabase, POSTGRES_OPTED_OUT, type TestDatabase } from '../support/postgres.js';
+import { idsOfAllPages } from '../support/event-pages.js';
 import { usageRecord } from '../support/records.js';
 import type { UsageRecord } from '../../src/event/schema.js';
 
@@ -158,6 +159,13 @@ describe.each(BACKENDS)('upgrading a %s database from before per-project ids', (
     expect(await old.query(allEvents)).toEqual(eventsBefore);
     expect(await old.query(rollup)).toEqual(rollupBefore);
     expect(await store.verify()).toMatchObject({ ok: true, mismatches: 0 });
+  });
+
+  it('lists the events kept by project and model, page by page, as the old table holds them', async () => {
+    // Neither backend has an index per dimension any more: SQLite reads the hours its rollup names, PostgreSQL the slots.
+    const expected = (await old.query(`SELECT id FROM usage_events WHERE project = 'atlas' AND model = 'm2' ORDER BY ts DESC, seq DESC`)).map((r) => r.id);
+    expect(expected.length).toBeGreaterThan(20);
+    expect(await idsOfAllPages(store, { filters: { project: ['atlas'], model: ['m2'] }, from: null, to: null, limit: 7 })).toEqual(expected);
   });
 
   it('ends with the schema of a database this version creates from nothing', async () => {
