@@ -138,9 +138,8 @@ function* batchSteps(body: Buffer, principal: Principal, deps: IngestDeps): Step
 
 /**
  * The queue's bytes held for `events` events of a body, before their records exist: the writer's
- * estimate of a record (a fixed part and its strings in UTF-16) with the whole body for the strings:
- * the records take theirs from it, and the few the service adds (a generated id, the default
- * project) are shorter than the keys each event spells.
+ * estimate of a record (a fixed part and its strings in UTF-16) with the whole body for the strings,
+ * which holds every string the records take from it.
  */
 function reservedBytes(events: number, body: Buffer): number {
   return events * RECORD_OVERHEAD_BYTES + 2 * body.byteLength;
