@@ -73,12 +73,7 @@ export function priced(event: ValidUsageEvent, receivedAt: number, pricer: Price
  * counts and errors wait for the commit, never the records (see BatchWriter.startCommit).
  */
 export function commit({ records, rejected, errors }: Prepared, writer: BatchWriter, extras?: BatchExtras): Promise<IngestResult> {
-  return answer(writer.submit(records, extras), rejected, errors);
-}
-
-/** The answer, once the commit says which of the records were new. */
-export function answer(committed: Promise<boolean[]>, rejected: number, errors: EventError[]): Promise<IngestResult> {
-  return committed.then((inserted) => {
+  return writer.submit(records, extras).then((inserted) => {
     const accepted = inserted.filter(Boolean).length;
     const duplicates = inserted.length - accepted;
     telemetry.recordEvents('accepted', accepted);

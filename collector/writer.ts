@@ -19,27 +19,12 @@ export interface WriterOptions {
   retryForMs: number;
 }
 
-/** A request (or a part of one) waiting for its commit: only this waits, its records are with the store by then. */
+/** A request waiting for its commit: only this waits, its records are with the store by then. */
 interface Waiter {
   events: number;
+  bytes: number;
   resolve(inserted: boolean[]): void;
   reject(error: unknown): void;
-}
-
-/**
- * A request's place in the queue, taken whole before any of its records is handed over, so that a
- * refused request (429) stores nothing. Its records may then go in parts, each committed as soon as
- * the store can (see `reserve`).
- */
-export interface Reservation {
-  /** Hands over the request's next records (and extras, committed in the same transaction). */
-  add(records: readonly UsageRecord[], extras?: BatchExtras): void;
-  /**
-   * Once every part is handed over: resolves, when all are durable, with which records were new, in
-   * the order added; rejects with the first failed part's error. The place is given back once every
-   * part is settled.
-   */
-  committed(): Promise<boolean[]>;
 }
 
 interface Pending {
@@ -62,9 +47,6 @@ export class BatchWriter {
   private pending: Pending[] = [];
   private pendingEvents = 0;
   private pendingBytes = 0;
-  /** Reservations whose parts are not all settled; drain waits for them. */
-  private open = 0;
-  private onReleased: (() => void)[] = [];
   private flushScheduled = false;
   private draining = false;
   /** Why the last attempt to commit failed, for /readyz; cleared by the next successful flush or probe. */
@@ -98,49 +80,20 @@ export class BatchWriter {
 
   /** Commits the records, and the extras in the same transaction; resolves, once durable, with which records were new. */
   submit(records: readonly UsageRecord[], extras?: BatchExtras): Promise<boolean[]> {
-    if (records.length === 0 && extras === undefined && !this.draining) return Promise.resolve([]);
-    try {
-      const reservation = this.reserve(records.length, records.reduce((sum, r) => sum + recordBytes(r), extrasBytes(extras)));
-      reservation.add(records, extras);
-      return reservation.committed();
-    } catch (error) {
-      return Promise.reject(error);
+    if (this.draining) {
+      return Promise.reject(new ApiError(503, 'draining', 'the collector is shutting down; retry against another instance or later', RETRY_AFTER_SECONDS));
     }
-  }
-
-  /**
-   * Takes a place in the queue for a request of `events` events of about `bytes` (see recordBytes),
-   * or throws 429 (queue full) or 503 (draining). The place counts as waiting until its parts are
-   * settled, and drain waits for it: parts handed over after SIGTERM are still committed. Parts
-   * commit on their own, so a later part's failure (503) may leave earlier ones stored: each id is
-   * stored once, and a retry of the request answers those as duplicates.
-   */
-  reserve(events: number, bytes: number): Reservation {
-    if (this.draining) throw new ApiError(503, 'draining', 'the collector is shutting down; retry against another instance or later', RETRY_AFTER_SECONDS);
-    if (this.pendingEvents + events > this.options.maxQueuedEvents || (this.pendingBytes > 0 && this.pendingBytes + bytes > this.options.maxQueuedBytes)) {
-      throw new ApiError(429, 'queue_full', `the write queue is full (${this.pendingEvents} events, ${this.pendingBytes} bytes waiting); retry shortly`, RETRY_AFTER_SECONDS);
+    if (records.length === 0 && extras === undefined) return Promise.resolve([]);
+    const bytes = records.reduce((sum, r) => sum + recordBytes(r), extrasBytes(extras));
+    if (this.pendingEvents + records.length > this.options.maxQueuedEvents || (this.pendingBytes > 0 && this.pendingBytes + bytes > this.options.maxQueuedBytes)) {
+      return Promise.reject(new ApiError(429, 'queue_full', `the write queue is full (${this.pendingEvents} events, ${this.pendingBytes} bytes waiting); retry shortly`, RETRY_AFTER_SECONDS));
     }
-    this.pendingEvents += events;
-    this.pendingBytes += bytes;
-    this.open++;
-    const parts: Promise<boolean[]>[] = [];
-    return {
-      add: (records, extras) => {
-        if (records.length === 0 && extras === undefined) return;
-        parts.push(new Promise((resolve, reject) => {
-          this.pending.push({ records, ...(extras && { extras }), waiter: { events: records.length, resolve, reject } });
-          this.scheduleFlush();
-        }));
-      },
-      committed: () => Promise.allSettled(parts).then((settled) => {
-        this.pendingEvents -= events;
-        this.pendingBytes -= bytes;
-        if (--this.open === 0) for (const resolve of this.onReleased.splice(0)) resolve();
-        const failed = settled.find((part) => part.status === 'rejected');
-        if (failed) throw failed.reason;
-        return settled.flatMap((part) => (part as PromiseFulfilledResult<boolean[]>).value);
-      }),
-    };
+    return new Promise((resolve, reject) => {
+      this.pending.push({ records, ...(extras && { extras }), waiter: { events: records.length, bytes, resolve, reject } });
+      this.pendingEvents += records.length;
+      this.pendingBytes += bytes;
+      this.scheduleFlush();
+    });
   }
 
   /**
@@ -162,7 +115,6 @@ export class BatchWriter {
   /** Refuses new work, then waits until everything already accepted is committed or failed. */
   async drain(): Promise<void> {
     this.draining = true;
-    if (this.open > 0) await new Promise<void>((resolve) => this.onReleased.push(resolve));
     await this.queue.onIdle();
   }
 
@@ -203,6 +155,8 @@ export class BatchWriter {
       const failure = new ApiError(503, 'storage_unavailable', `events not stored: the database is unavailable (${describe(error)}); retry later`, RETRY_AFTER_SECONDS);
       for (const w of waiters) w.reject(failure);
     } finally {
+      this.pendingEvents -= events;
+      for (const w of waiters) this.pendingBytes -= w.bytes;
       telemetry.recordFlush(events, (performance.now() - started) / 1000);
     }
   }
@@ -235,12 +189,9 @@ function extrasBytes(extras: BatchExtras | undefined): number {
   return (extras?.outbox?.reduce((sum, e) => sum + e.body.byteLength, 0) ?? 0) + (extras?.metricStreams?.length ?? 0) * STREAM_MOVE_BYTES;
 }
 
-/** A record's memory beside its strings, roughly. */
-export const RECORD_OVERHEAD_BYTES = 400;
-
 /** Fixed per-record overhead plus its strings (UTF-16 in memory), a cheap upper-bound estimate. */
 function recordBytes(record: UsageRecord): number {
-  let bytes = RECORD_OVERHEAD_BYTES;
+  let bytes = 400;
   for (const value of Object.values(record)) if (typeof value === 'string') bytes += 2 * value.length;
   return bytes;
 }

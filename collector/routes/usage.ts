@@ -7,8 +7,7 @@ import { requireJson } from '../body.js';
 import type { CollectorApi, IngestDeps } from '../app.js';
 import { cutJson, type ElementLimits, type ElementProblem } from '../json.js';
 import { runInSlices, type Steps } from '../otlp/steps.js';
-import { answer, priced, scopeEvent } from '../ingest.js';
-import { RECORD_OVERHEAD_BYTES, type Reservation } from '../writer.js';
+import { commit, priced, scopeEvent, type Prepared } from '../ingest.js';
 
 const count = z.number().int().min(0);
 
@@ -42,38 +41,22 @@ export function registerUsageBatch(api: CollectorApi, deps: IngestDeps): void {
   }, async (c) => {
     requireJson(c);
     const batch = await deps.bodies.read(c, (body) => runInSlices(batchSteps(body, c.var.principal, deps)));
-    const answer = await answerBatch(batch);
+    const answer = await answerBatch(batch, deps);
     return 'error' in answer ? c.json(answer, 400) : c.json(answer satisfies z.infer<typeof BatchAnswer>);
   });
 }
 
-/** A batch checked and handed over: its valid events' commit, if any, and what the answer says about the rest. */
-interface HandedOver {
-  reservation: Reservation | undefined;
-  rejected: number;
-  errors: EventError[];
-}
-
-/** The answer when no event is valid, or once those that are are committed. */
-function answerBatch({ reservation, rejected, errors }: HandedOver) {
-  if (!reservation) {
-    const first = errors[0]!;
+/** The answer when no event is valid, or the commit of those that are (see `commit`). */
+function answerBatch(batch: Prepared, deps: IngestDeps) {
+  if (batch.records.length === 0) {
+    const first = batch.errors[0]!;
     return {
-      accepted: 0, duplicates: 0, rejected, errors,
+      accepted: 0, duplicates: 0, rejected: batch.rejected, errors: batch.errors,
       error: { code: 'no_valid_events', message: `no event in the batch is valid; first error: ${first.path}: ${first.message}` },
     };
   }
-  return answer(reservation.committed(), rejected, errors);
+  return commit(batch, deps.writer);
 }
-
-/**
- * A large batch's valid records go to the writer in parts of this many, as they are ready, so that
- * the insert thread stores the first part while the main thread still checks the rest: one request's
- * path was these two in turn (a 1,000-event request: main thread 14 ms, insert thread 17 ms of CPU,
- * docs/benchmarks.md, "Half-rate tails, session 13"). Parts that reach the insert thread during a
- * commit go in together in the next.
- */
-const PART_RECORDS = 256;
 
 /**
  * Past these the scan refuses an event before it is parsed, so a huge value is never decoded whole
@@ -91,56 +74,29 @@ export const EVENT_PROBLEMS: Record<ElementProblem['over'], string> = {
 
 /**
  * Parses, checks, scopes and prices a batch an event at a time, so a large batch does not hold the
- * event loop, handing the valid records over in parts (PART_RECORDS); the scan before the parse
- * holds MAX_EVENTS_PER_REQUEST and EVENT_LIMITS. The queue's place is taken for all the events left
- * at the first valid one, before anything is handed over, so a refused request stores nothing.
+ * event loop; the scan before the parse holds MAX_EVENTS_PER_REQUEST and EVENT_LIMITS.
  */
-function* batchSteps(body: Buffer, principal: Principal, deps: IngestDeps): Steps<HandedOver> {
+function* batchSteps(body: Buffer, principal: Principal, deps: IngestDeps): Steps<Prepared> {
   const cut = cutJson(body, { values: deps.counts.values, counted: { keys: ['events'], depth: 1, count: deps.counts.events, each: EVENT_LIMITS } });
   const parsed = UsageBatchInput.safeParse(cut.outline);
   if (!parsed.success) throw badRequest(`${describeIssue(parsed.error.issues)}; expected {"events": [...]}`);
   // The outline holds each event's number among the body's counted elements.
   const events = parsed.data.events as number[];
   if (events.length === 0) throw badRequest('events: must contain at least one event');
-  let reservation: Reservation | undefined;
-  let records: UsageRecord[] = [];
+  const records: UsageRecord[] = [];
   // In index order, so the first MAX_LISTED_ERRORS problems are those listed.
   const errors: EventError[] = [];
-  let accepted = 0;
   const receivedAt = Date.now();
-  try {
-    for (let index = 0; index < events.length; index++) {
-      yield;
-      const problem = cut.problem(events[index]!);
-      if (problem) {
-        if (errors.length < MAX_LISTED_ERRORS) errors.push({ index, path: problem.path, message: EVENT_PROBLEMS[problem.over] });
-        continue;
-      }
-      const valid = validateEvent(cut.element(events[index]!, `events[${index}]`), index, 'events', errors);
-      const event = valid && scopeEvent(valid, index, principal, 'events', errors);
-      if (!event) continue;
-      reservation ??= deps.writer.reserve(events.length - index, reservedBytes(events.length - index, body));
-      records.push(priced(event, receivedAt, deps.pricer));
-      accepted++;
-      if (records.length === PART_RECORDS) {
-        reservation.add(records);
-        records = [];
-      }
+  for (let index = 0; index < events.length; index++) {
+    yield;
+    const problem = cut.problem(events[index]!);
+    if (problem) {
+      if (errors.length < MAX_LISTED_ERRORS) errors.push({ index, path: problem.path, message: EVENT_PROBLEMS[problem.over] });
+      continue;
     }
-    reservation?.add(records);
-  } catch (error) {
-    // What was handed over commits; the place is given back once it has.
-    reservation?.committed().catch(() => {});
-    throw error;
+    const valid = validateEvent(cut.element(events[index]!, `events[${index}]`), index, 'events', errors);
+    const event = valid && scopeEvent(valid, index, principal, 'events', errors);
+    if (event) records.push(priced(event, receivedAt, deps.pricer));
   }
-  return { reservation, rejected: events.length - accepted, errors: errors.slice(0, MAX_LISTED_ERRORS) };
-}
-
-/**
- * The queue's bytes held for `events` events of a body, before their records exist: the writer's
- * estimate of a record (a fixed part and its strings in UTF-16) with the whole body for the strings,
- * which holds every string the records take from it.
- */
-function reservedBytes(events: number, body: Buffer): number {
-  return events * RECORD_OVERHEAD_BYTES + 2 * body.byteLength;
+  return { records, rejected: events.length - records.length, errors: errors.slice(0, MAX_LISTED_ERRORS) };
 }
