@@ -5,12 +5,18 @@
  * allocated, docs/benchmarks.md, "OTLP CPU, session 13"). The buffer is reused: what `bytes`
  * returns is valid until the next `reset`.
  */
+const START_BYTES = 16 * 1024;
+/** Past this a buffer grown for one large record is not kept for the next. */
+const KEPT_BYTES = 1024 * 1024;
+
 export class JsonBytes {
-  private buf = Buffer.allocUnsafeSlow(16 * 1024);
+  private buf = Buffer.allocUnsafeSlow(START_BYTES);
   private pos = 0;
 
   reset(): void {
     this.pos = 0;
+    // A record of tens of MiB would otherwise hold its buffer for the life of the process.
+    if (this.buf.length > KEPT_BYTES) this.buf = Buffer.allocUnsafeSlow(START_BYTES);
   }
 
   /** The bytes written since `reset`. */
