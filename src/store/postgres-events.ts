@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { eventClauses, eventsSql, spansOf, unindexedFilters, type Span } from './events-sql.js';
 import { filterClauses, type Sql } from './query-builder.js';
 import { numbered, POSTGRES_DIALECT } from './postgres-queries.js';
-import type { EventsQuery, StoredEvent } from './types.js';
+import type { EventsQuery, Filters, StoredEvent } from './types.js';
 
 /** usage_slots' period (migration 0011's usage_slot()). */
 const SLOT_MS = 900_000;
@@ -14,7 +14,7 @@ const SLOT_MS = 900_000;
  * spans of those slots, latest first, a few more per statement each time (1, 2, 4, …), so a value
  * found everywhere costs one statement and a rare one a handful, not one per slot.
  */
-export async function readEventRows(client: pg.ClientBase, query: EventsQuery): Promise<StoredEvent[]> {
+export async function readEventRows(client: pg.ClientBase | pg.Pool, query: EventsQuery): Promise<StoredEvent[]> {
   const slots = eventSlotsSql(query);
   if (!slots) return rows(client, eventsSql(query, POSTGRES_DIALECT));
   const starts = (await client.query<{ ts: number }>(numbered(slots.sql), slots.params)).rows.map((r) => r.ts);
@@ -26,14 +26,23 @@ export async function readEventRows(client: pg.ClientBase, query: EventsQuery): 
   return found;
 }
 
-async function rows(client: pg.ClientBase, { sql, params }: Sql): Promise<StoredEvent[]> {
+async function rows(client: pg.ClientBase | pg.Pool, { sql, params }: Sql): Promise<StoredEvent[]> {
   return (await client.query<StoredEvent>(numbered(sql), params)).rows;
+}
+
+/**
+ * The list's filters by project or model when it has no filter by agent: the filters it reads
+ * slots for; null when an index answers the list (unfiltered, or by agent).
+ */
+export function slotFilters(query: EventsQuery): Filters | null {
+  const filters = unindexedFilters(query);
+  return filters && !query.filters.agent ? filters : null;
 }
 
 /** The starts of the slots, latest first, that hold events the page may list; null when an index answers the filters. */
 function eventSlotsSql(query: EventsQuery): Sql | null {
-  const filters = unindexedFilters(query);
-  if (!filters || query.filters.agent) return null;
+  const filters = slotFilters(query);
+  if (!filters) return null;
   const params: unknown[] = [];
   const clauses = filterClauses(filters, POSTGRES_DIALECT, params);
   const to = query.after ? query.after.ts + 1 : query.to;

@@ -12,7 +12,7 @@ import { inStreamOrder, metricStreamStatement, stalePage, STREAMS_PAGE_SQL, stre
 import { ReplicaReads } from './postgres-replica.js';
 import { pruneBeforeHorizon, retireMonths } from './postgres-retention.js';
 import { NO_RETRY, retrying } from './retry.js';
-import { readEventRows } from './postgres-events.js';
+import { readEventRows, slotFilters } from './postgres-events.js';
 import { pinOrderMismatch } from './pin-order.js';
 import { aggregateSql, groupsFromRowsInTurns, totalsFromGroups, type SqlRow } from './query-builder.js';
 import { rollupDiffSql } from './rollup-check-sql.js';
@@ -60,6 +60,9 @@ const RETRYABLE = new Set(['40P01', '40001']);
 const MAX_ATTEMPTS = 5;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** How a list that reads slots begins its transaction (see listEvents). */
+const SLOTS_SNAPSHOT = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL jit = off';
 
 /** Monthly partitions are added ahead at start and then this often, by every process. */
 const PARTITIONS_EVERY_MS = 60 * 60 * 1000;
@@ -245,11 +248,13 @@ export class PostgresStore implements Store {
   }
 
   async listEvents(query: EventsQuery): Promise<EventsPage> {
-    // One snapshot for the slots and their events. No JIT: the planner cannot know how many events
-    // a span (a parameter) holds, guesses thousands per partition, and at ten million events
-    // compiled the statement for seconds to read a few hundred rows (docs/benchmarks.md, session 13).
-    const begin = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL jit = off';
-    const rows = await this.read((pool) => this.transaction((client) => readEventRows(client, query), begin, pool));
+    // Through the slots, one snapshot for the slots and their events. No JIT: the planner cannot know
+    // how many events a span (a parameter) holds, guesses thousands per partition, and at ten million
+    // events compiled the statement for seconds to read a few hundred rows (docs/benchmarks.md,
+    // session 13). A list an index answers is one statement, and needs neither.
+    const rows = await this.read((pool) => (slotFilters(query)
+      ? this.transaction((client) => readEventRows(client, query), SLOTS_SNAPSHOT, pool)
+      : readEventRows(pool, query)));
     const more = rows.length > query.limit;
     if (more) rows.pop();
     const last = rows[rows.length - 1];
