@@ -20,6 +20,12 @@ import { asOtlpJson, genAiTraceBodies, mixedTraceBodies } from './otlp.js';
  * OTLP/JSON; `--profile /tmp/otlp` writes the timed loop's CPU profile to /tmp/otlp.mixed.cpuprofile;
  * `--allocations` prints the bytes the timed loop allocated a record, in all and by function, from
  * V8's sampling heap profiler, objects that died young included: what fills the young generation).
+ * Instructions of the timed loop's main thread, once the JIT has compiled the hot code (under
+ * valgrind that takes more warm-up requests than the default 20):
+ *
+ *   valgrind --tool=callgrind --separate-threads=yes --zero-before='*ResourceUsage*' node dist/bench/otlp-cpu.js --load genai --warmup 150 --requests 100
+ *
+ * less the same with `--requests 0` (the exit), over the records of the timed requests.
  */
 
 const LOADS: Record<string, { signal: Signal; records: number; bodies: (records: number) => (n: number) => Buffer }> = {
@@ -32,7 +38,10 @@ const LOADS: Record<string, { signal: Signal; records: number; bodies: (records:
 };
 
 const { values: args } = parseArgs({
-  options: { load: { type: 'string' }, requests: { type: 'string', default: '100' }, encoding: { type: 'string', default: 'protobuf' }, profile: { type: 'string' }, allocations: { type: 'boolean', default: false } },
+  options: {
+    load: { type: 'string' }, requests: { type: 'string', default: '100' }, warmup: { type: 'string' }, encoding: { type: 'string', default: 'protobuf' },
+    profile: { type: 'string' }, allocations: { type: 'boolean', default: false },
+  },
 });
 const encoding = args.encoding as OtlpEncoding;
 const limits = { maxValuesPerRequest: 1_000_000, maxRecordsPerRequest: 10_000, maxEventsPerRequest: 10_000 };
@@ -45,7 +54,7 @@ async function measure(name: string, requests: number): Promise<void> {
   // Made (and converted to JSON) before the clock starts, so only the collector's work is measured;
   // every request's records are new.
   const bodyOf = encoding === 'json' ? (n: number) => asOtlpJson(otlpTypes[load.signal].request, protobufOf(n)) : protobufOf;
-  const warmUp = Math.min(20, requests);
+  const warmUp = args.warmup === undefined ? Math.min(20, requests) : Number(args.warmup);
   const bodies = Array.from({ length: warmUp + requests }, (_, n) => bodyOf(n));
   const next = (n: number) => prepareExport(load.signal, bodies[n]!, encoding, OPEN_ACCESS, deps);
   // Warm up, so the optimised code is measured.
@@ -54,6 +63,8 @@ async function measure(name: string, requests: number): Promise<void> {
   const sampler = args.allocations ? await startAllocations() : undefined;
   const delay = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();
+  // Where the timed loop starts, for callgrind's --zero-before='*ResourceUsage*' (see above).
+  process.resourceUsage();
   const cpu = process.cpuUsage();
   const started = performance.now();
   // Each request after a turn of the event loop, so that the delay monitor sees every one.
