@@ -1,3 +1,5 @@
+import { flat } from './flat-string.js';
+
 /**
  * What the collector remembers of the usage spans it read lately, so that the spans of one model
  * call are counted once even when they reach it in different requests: an exporter sends a span when
@@ -56,9 +58,9 @@ class LruMap<K, V> {
   }
 }
 
-/** Drops a Map's or Set's oldest entry while it holds more than `max`. */
-function trim(collection: Map<unknown, unknown> | Set<unknown>, max: number): void {
-  while (collection.size > max) collection.delete(collection.keys().next().value);
+/** Drops a Map's oldest entry while it holds more than `max`. */
+function trim(map: Map<unknown, unknown>, max: number): void {
+  while (map.size > max) map.delete(map.keys().next().value);
 }
 
 /** One span with usage as `call()` compares it with the calls already seen. */
@@ -80,10 +82,19 @@ export interface CallSpan {
   endNanos: bigint;
 }
 
+/**
+ * A call's members and scopes are short lists (at most MAX_SPANS_PER_CALL), not a Map and a Set: a
+ * span is compared with every call of its key, and most calls are passed over by `memberBits` alone,
+ * without reading their members (docs/benchmarks.md, "OTLP spans main thread, session 14").
+ */
 interface Call {
-  /** Span key → whether that span was the one counted. A retried span gets the same verdict. */
-  members: Map<string, boolean>;
-  scopes: Set<string>;
+  /** The keys of the call's spans, oldest first, and whether each was the one counted. A retried span gets the same verdict. */
+  members: string[];
+  verdicts: boolean[];
+  /** The `keyBit`s of its members, or'ed: a key whose bit is not set is no member. */
+  memberBits: number;
+  /** Scopes of its spans, each once, oldest first. */
+  scopes: string[];
   /** The provider's id for the call, once a span named it: spans naming another id are another call. */
   responseId: string | undefined;
   models: readonly string[];
@@ -124,19 +135,20 @@ export class SpanMemory {
    * Each call takes at most one span per scope, so two identical calls made at once stay two.
    */
   call(span: CallSpan): boolean {
-    const byResponse = span.responseId === undefined ? undefined : `${span.partition}\n${span.responseId}`;
+    const bit = keyBit(span.key);
+    const byResponse = span.responseId === undefined ? undefined : flat(`${span.partition}\n${span.responseId}`);
     const known = byResponse === undefined ? undefined : this.responses.get(byResponse);
-    if (known) return this.join(known, span);
+    if (known) return this.join(known, span, bit);
 
-    const key = `${span.partition}\n${span.resource}\n${span.inputTokens}`;
+    const key = flat(`${span.partition}\n${span.resource}\n${span.inputTokens}`);
     const calls = this.calls.get(key);
-    const same = calls === undefined ? undefined : sameCall(calls, span);
+    const same = calls === undefined ? undefined : sameCall(calls, span, bit);
     if (same) {
       if (byResponse !== undefined) this.responses.set(byResponse, same);
-      return this.join(same, span);
+      return this.join(same, span, bit);
     }
     const call: Call = {
-      members: new Map<string, boolean>().set(span.key, true), scopes: new Set<string>().add(span.scope), responseId: span.responseId,
+      members: [span.key], verdicts: [true], memberBits: bit, scopes: [span.scope], responseId: span.responseId,
       models: span.models, startNanos: span.startNanos, endNanos: span.endNanos,
     };
     const kept = calls ?? [];
@@ -146,23 +158,38 @@ export class SpanMemory {
     return true;
   }
 
-  private join(call: Call, span: CallSpan): boolean {
-    const verdict = call.members.get(span.key);
-    if (verdict !== undefined) return verdict;
-    call.members.set(span.key, false);
-    call.scopes.add(span.scope);
-    trim(call.members, MAX_SPANS_PER_CALL);
-    trim(call.scopes, MAX_SPANS_PER_CALL);
+  private join(call: Call, span: CallSpan, bit: number): boolean {
+    const member = call.memberBits & bit ? call.members.indexOf(span.key) : -1;
+    if (member >= 0) return call.verdicts[member]!;
+    call.memberBits |= bit;
+    // One more of each at most: the oldest goes.
+    if (call.members.push(span.key) > MAX_SPANS_PER_CALL) {
+      call.members.shift();
+      call.memberBits = 0;
+      for (const key of call.members) call.memberBits |= keyBit(key);
+    }
+    if (call.verdicts.push(false) > MAX_SPANS_PER_CALL) call.verdicts.shift();
+    if (!call.scopes.includes(span.scope) && call.scopes.push(span.scope) > MAX_SPANS_PER_CALL) call.scopes.shift();
     call.responseId ??= span.responseId;
     return false;
   }
 }
 
-/** The call of the same key that this span is (again), else the one it is another span of. */
-function sameCall(calls: readonly Call[], span: CallSpan): Call | undefined {
-  for (const call of calls) if (call.members.has(span.key)) return call;
+/**
+ * One of 32 bits for a span key, from all its characters (which reading flattens, see flat-string.ts:
+ * a key is compared with the members of every call of its key).
+ */
+function keyBit(key: string): number {
+  let hash = 0;
+  for (let i = 0; i < key.length; i++) hash = (Math.imul(hash, 31) + key.charCodeAt(i)) | 0;
+  return 1 << (hash & 31);
+}
+
+/** The call of the same key that this span is (again), else the one it is another span of; `bit`: the span key's. */
+function sameCall(calls: readonly Call[], span: CallSpan, bit: number): Call | undefined {
+  for (const call of calls) if (call.memberBits & bit && call.members.includes(span.key)) return call;
   for (const call of calls) {
-    if (call.scopes.has(span.scope) || (call.responseId !== undefined && span.responseId !== undefined) || !overlaps(call, span)) continue;
+    if (call.scopes.includes(span.scope) || (call.responseId !== undefined && span.responseId !== undefined) || !overlaps(call, span)) continue;
     for (const model of call.models) if (span.models.includes(model)) return call;
   }
   return undefined;

@@ -217,3 +217,31 @@ describe('over HTTP, as the emitters\' exporters send them', () => {
     });
   });
 });
+
+describe('the span memory keeps each span\'s verdict', () => {
+  const callSpan = (key: string, scope: string, inputTokens: number, responseId?: string) => ({
+    key, partition: '*', scope, resource: 'r', models: ['gpt-4o'], responseId, inputTokens: String(inputTokens), startNanos: 0n, endNanos: 10n,
+  });
+  const traceId = (n: number) => n.toString(16).padStart(32, '0');
+
+  it('for many calls of one key (same input count), and many spans of one call, as long as the call keeps them', () => {
+    const memory = new SpanMemory();
+    // Eight calls of one key, each with a copy from another instrumentation: the first span of each counts.
+    const calls = Array.from({ length: 8 }, (_, n) => [`${traceId(n)}a00000000000000${n}`, `${traceId(n + 100)}b00000000000000${n}`] as const);
+    for (const [first, copy] of calls) {
+      expect(memory.call(callSpan(first, 'sdk', 1320))).toBe(true);
+      expect(memory.call(callSpan(copy, 'copy', 1320))).toBe(false);
+    }
+    // Retried, in another order, concatenated as the mapper makes keys: the same verdicts.
+    for (const [first, copy] of calls.reverse()) {
+      expect(memory.call(callSpan(copy.slice(0, 32) + copy.slice(32), 'copy', 1320))).toBe(false);
+      expect(memory.call(callSpan(first.slice(0, 32) + first.slice(32), 'sdk', 1320))).toBe(true);
+    }
+    // One call by its response id, with a span of each of nine instrumentations: it keeps eight, the oldest goes.
+    const spans = Array.from({ length: 9 }, (_, n) => `${traceId(200 + n)}c00000000000000${n}`);
+    spans.forEach((key, n) => expect(memory.call(callSpan(key, `scope-${n}`, 7, 'msg_1'))).toBe(n === 0));
+    spans.slice(1).forEach((key, n) => expect(memory.call(callSpan(key, `scope-${n + 1}`, 7, 'msg_1'))).toBe(false));
+    // The first, forgotten by its call, joins it again as another span of it.
+    expect(memory.call(callSpan(spans[0]!, 'scope-0', 7, 'msg_1'))).toBe(false);
+  });
+});
