@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { emitterOf } from './emitters.js';
+import { flat } from './flat-string.js';
 import {
   AGENT_OPERATIONS, EventInput, INFERENCE_OPERATIONS, INPUT_PARTS, REMOTE_AGENT_OPERATION, SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS, SPAN_OR_RESOURCE_TABLE, TOKEN_ATTRIBUTES,
   VERCEL_AI, VERCEL_MODEL_CALL_TOKEN_ATTRIBUTES, firstPresent, includeParts, keptAttributes, operationOf, reportsExclusiveInput, toCount, toText, UNKNOWN_SERVICE,
@@ -29,10 +30,11 @@ export function spansToEvents(spans: readonly TraceSpan[], memory: SpanMemory, k
 export function* spanEventSteps(spans: readonly TraceSpan[], memory: SpanMemory, keyProjects: readonly string[] | null): Steps<MappedEvent[]> {
   const byId = new SpanIndex();
   const withUsage = new Set<TraceSpan>();
+  const countedByLogs = new CountedByLogs();
   for (const span of spans) {
     byId.add(span);
     // The spans of an emitter counted by its log records repeat them (emitters.ts).
-    if (carriesUsage(span) && emitterOf(span.resource, span.scope)?.counted !== 'logs') withUsage.add(span);
+    if (carriesUsage(span) && !countedByLogs.of(span)) withUsage.add(span);
     if (byId.spans % RECORDS_PER_STEP === 0) yield;
   }
   const partitions = new Partitions(keyProjects);
@@ -41,8 +43,9 @@ export function* spanEventSteps(spans: readonly TraceSpan[], memory: SpanMemory,
   const calls: Call[] = [];
   let done = 0;
   for (const span of withUsage) {
-    if (!aggregates.has(span) && isInference(span)) {
-      const event = toEvent(span, () => ancestorAgent(span, byId));
+    const operation = aggregates.has(span) ? undefined : operationOf(span.attributes);
+    if (!aggregates.has(span) && isInference(span, operation)) {
+      const event = toEvent(span, operation, byId);
       calls.push({ span, event, rank: rank(span, event) });
     }
     if (++done % RECORDS_PER_STEP === 0) yield;
@@ -52,7 +55,7 @@ export function* spanEventSteps(spans: readonly TraceSpan[], memory: SpanMemory,
   const ordered = [...calls].sort((a, b) => b.rank - a.rank);
   for (let i = 0; i < ordered.length; i++) {
     const { span, event } = ordered[i]!;
-    if (memory.call(callSpan(span, event.input.input_tokens, partitions))) counted.add(span);
+    if (memory.call(callSpan(span, event, partitions))) counted.add(span);
     if ((i + 1) % RECORDS_PER_STEP === 0) yield;
   }
   return calls.filter(({ span }) => counted.has(span)).map(({ event }) => event);
@@ -92,6 +95,12 @@ function spansAboveUsage(
 
 const TOKEN_FIELDS = Object.keys(TOKEN_ATTRIBUTES);
 
+/** The first of `names` present in the attributes. */
+function presentName(attributes: Attributes, names: readonly string[]): string | undefined {
+  for (const name of names) if (attributes.has(name)) return name;
+  return undefined;
+}
+
 /** A span naming the provider's response id first, then the one with more counts. */
 function rank(span: TraceSpan, event: MappedEvent): number {
   let rank = span.attributes.has('gen_ai.response.id') ? 100 : 0;
@@ -104,16 +113,17 @@ const MODEL_ATTRIBUTES = SPAN_FIELDS.model;
 /** A client's text as the memory keeps it (see MAX_REMEMBERED_TEXT). */
 const cut = (value: AttributeValue) => toText(value).slice(0, MAX_REMEMBERED_TEXT);
 
-function callSpan(span: TraceSpan, inputTokens: unknown, partitions: Partitions): CallSpan {
+function callSpan(span: TraceSpan, { input }: MappedEvent, partitions: Partitions): CallSpan {
   const responseId = span.attributes.get('gen_ai.response.id');
   return {
-    key: span.traceId + span.spanId,
+    // The event's id: one string, hashed once.
+    key: input.id as string,
     partition: partitions.of(span),
     scope: cut(span.scope.name),
     resource: partitions.resource(span.resource),
     models: modelsOf(span.attributes),
     responseId: responseId === undefined ? undefined : cut(responseId),
-    inputTokens: cut(String(inputTokens)),
+    inputTokens: cut(String(input.input_tokens)),
     startNanos: span.startNanos,
     endNanos: span.endNanos,
   };
@@ -143,8 +153,8 @@ class Partitions {
   }
 
   of(span: TraceSpan): string {
-    const own = firstPresent(span.attributes, SPAN_OR_RESOURCE_FIELDS.project);
-    if (own !== undefined) return this.ofProject(own.value);
+    const own = presentName(span.attributes, SPAN_OR_RESOURCE_FIELDS.project);
+    if (own !== undefined) return this.ofProject(span.attributes.get(own)!);
     let partition = this.byResource.get(span.resource);
     if (partition === undefined) {
       const project = firstPresent(span.resource, SPAN_OR_RESOURCE_FIELDS.project);
@@ -156,7 +166,7 @@ class Partitions {
 
   private ofProject(project: AttributeValue): string {
     let partition = this.byProject.get(project);
-    if (partition === undefined) this.byProject.set(project, (partition = `${this.scope}\n${cut(project)}`));
+    if (partition === undefined) this.byProject.set(project, (partition = flat(`${this.scope}\n${cut(project)}`)));
     return partition;
   }
 
@@ -172,6 +182,22 @@ class Partitions {
   }
 }
 
+/** Whether a span's emitter is counted by its log records (emitters.ts), asked once per resource and scope: a request's spans share few. */
+class CountedByLogs {
+  private resource: Attributes | undefined;
+  private scope: TraceSpan['scope'] | undefined;
+  private answer = false;
+
+  of(span: TraceSpan): boolean {
+    if (span.resource !== this.resource || span.scope !== this.scope) {
+      this.resource = span.resource;
+      this.scope = span.scope;
+      this.answer = emitterOf(span.resource, span.scope)?.counted === 'logs';
+    }
+    return this.answer;
+  }
+}
+
 const USAGE_NAMES: readonly string[] = Object.values(TOKEN_ATTRIBUTES).flat();
 
 function carriesUsage({ attributes }: TraceSpan): boolean {
@@ -180,8 +206,8 @@ function carriesUsage({ attributes }: TraceSpan): boolean {
   return false;
 }
 
-function isInference(span: TraceSpan): boolean {
-  const operation = operationOf(span.attributes);
+/** `operation`: the span's, as operationOf reads it. */
+function isInference(span: TraceSpan, operation: string | undefined): boolean {
   if (operation === undefined || INFERENCE_OPERATIONS.has(operation)) return true;
   return operation === REMOTE_AGENT_OPERATION && span.kind === SPAN_KIND_CLIENT;
 }
@@ -190,7 +216,8 @@ const TOKEN_TABLE = Object.entries(TOKEN_ATTRIBUTES);
 const VERCEL_TOKEN_TABLE = Object.entries(VERCEL_MODEL_CALL_TOKEN_ATTRIBUTES);
 const SPAN_TABLE = Object.entries(SPAN_FIELDS);
 
-function toEvent(span: TraceSpan, ancestor: () => string | undefined): MappedEvent {
+/** `operation`: the span's, as operationOf reads it. */
+function toEvent(span: TraceSpan, operation: string | undefined, byId: SpanIndex): MappedEvent {
   const built = new EventInput(span.attributes);
   const { input } = built;
   built.set('id', span.traceId + span.spanId, 'traceId/spanId');
@@ -203,18 +230,17 @@ function toEvent(span: TraceSpan, ancestor: () => string | undefined): MappedEve
   includeParts(input, 'input_tokens', INPUT_PARTS, vercelRawAnthropic || reportsExclusiveInput(span.scope));
 
   for (const [field, names] of SPAN_TABLE) {
-    const found = firstPresent(span.attributes, names);
-    if (!found) continue;
-    if (field === 'cost_usd') built.set(field, toCount(found.value), found.name);
-    else if (field === 'operation') built.set(field, operationOf(span.attributes), found.name);
-    else built.set(field, toText(found.value), found.name);
+    if (field === 'operation') {
+      if (operation !== undefined) built.set(field, operation, presentName(span.attributes, names)!);
+    } else built.read(field, names, field === 'cost_usd' ? toCount : toText);
   }
   for (const [field, names] of SPAN_OR_RESOURCE_TABLE) {
-    const found = firstPresent(span.attributes, names) ?? firstPresent(span.resource, names);
+    if (built.read(field, names, toText)) continue;
+    const found = firstPresent(span.resource, names);
     if (found) built.set(field, toText(found.value), found.name);
   }
   if (input.agent_id === undefined) {
-    const fromAncestor = ancestor();
+    const fromAncestor = ancestorAgent(span, byId);
     const service = span.resource.get('service.name');
     if (fromAncestor !== undefined) built.set('agent_id', fromAncestor, 'invoke_agent ancestor');
     else built.set('agent_id', service === undefined ? UNKNOWN_SERVICE : toText(service), 'resource service.name');

@@ -143,16 +143,23 @@ class SpanReader {
     let name = '';
     if (kept) {
       r.pos = nameStart;
-      name = r.string(nameEnd);
+      // The spans of an instrumentation repeat a few names (`chat gpt-4o`).
+      name = r.recurring(nameEnd);
     }
-    const startNanos = kept && startAt >= 0 ? r.buf.readBigUInt64LE(startAt) : 0n;
-    const endNanos = kept && endAt >= 0 ? r.buf.readBigUInt64LE(endAt) : 0n;
+    const startNanos = kept && startAt >= 0 ? fixed64At(r, startAt) : 0n;
+    const endNanos = kept && endAt >= 0 ? fixed64At(r, endAt) : 0n;
     spans.push({
       path, traceId, spanId, parentSpanId, name, kind, startNanos, endNanos, statusCode,
       attributes, scope: named, resource,
     });
     return undefined;
   }
+}
+
+/** The fixed64 at `at`, read as the wire reads one (Buffer's readBigUInt64LE builds it from four BigInts). */
+function fixed64At(r: Wire, at: number): bigint {
+  r.pos = at;
+  return r.fixed64();
 }
 
 /** The flags of a KeyValue's key, the last one sent (spanKeys.name then holds it when kept); -1 when it has none or an empty one. */
