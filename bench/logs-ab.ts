@@ -16,7 +16,7 @@ import type { Running } from './server.js';
  * medians, and each build's logs / usage ratios (median of the rounds'). Each build is a package
  * root with its own `dist/` (another commit: `git archive <commit> | tar -x -C <dir>`, node_modules
  * linked, `npx tsc`); a build that does not know the live times runs its usage load as it is.
- * `--threads` also splits the CPU per stored event by thread (docs/benchmarks.md, "OTLP CPU, session
+ * `--loads usage,traces` runs (e)'s trace load (GenAI spans over OTLP/HTTP protobuf) instead of the logs. `--threads` also splits the CPU per stored event by thread (docs/benchmarks.md, "OTLP CPU, session
  * 13"): the main thread; the first and second thread started after the service listens (the insert
  * thread, started on the first insert, and the checkpoint thread); and the rest (V8's platform
  * threads, which run most of the garbage collector's work, and libuv's).
@@ -50,6 +50,8 @@ const allLoads = (batch: number): [string, (urls: { collector: string; grpc: str
   [`usage-${batch}`, ({ collector }) => ({ kind: 'usage', options: { url: `${collector}/v1/usage`, batch, ...LOADS, times: 'live' } })],
   [`logs-http-${batch}`, ({ collector }) => ({ kind: 'logs', options: { url: collector, transport: 'http', batch, ...LOADS } })],
   [`logs-grpc-${batch}`, ({ grpc }) => ({ kind: 'logs', options: { url: grpc, transport: 'grpc', batch, ...LOADS } })],
+  // (e): OTLP/HTTP protobuf, `batch` GenAI chat spans a request; only when `--loads` names it.
+  [`traces-${batch}`, ({ collector }) => ({ kind: 'otlp', options: { url: collector, spans: batch, ...LOADS } })],
 ];
 const loads = (batch: number) => allLoads(batch).filter(([name]) => args.loads.split(',').includes(name.replace(/-\d+$/, '')));
 
@@ -135,11 +137,11 @@ for (const [key, f] of figures) {
 }
 for (const build of builds) {
   for (const batch of batches) {
-    if (loads(batch).length < 3) continue;
-    const usage = figures.get(`usage-${batch} ${build.root}`)!.rate;
-    for (const transport of ['http', 'grpc']) {
-      const ratios = figures.get(`logs-${transport}-${batch} ${build.root}`)!.rate.map((rate, i) => rate / usage[i]!);
-      console.log(`  ${build.root}: logs over ${transport} / usage, ${batch} a request: ${Math.round(median(ratios) * 100)} % (${ratios.map((r) => Math.round(r * 100)).join(', ')})`);
+    const usage = figures.get(`usage-${batch} ${build.root}`)?.rate;
+    if (usage === undefined) continue;
+    for (const [name] of loads(batch).filter(([load]) => load !== `usage-${batch}`)) {
+      const ratios = figures.get(`${name} ${build.root}`)!.rate.map((rate, i) => rate / usage[i]!);
+      console.log(`  ${build.root}: ${name} / usage-${batch}: ${Math.round(median(ratios) * 100)} % (${ratios.map((r) => Math.round(r * 100)).join(', ')})`);
     }
   }
 }
