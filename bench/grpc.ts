@@ -35,7 +35,7 @@ export function openSession(url: string): Promise<ClientHttp2Session> {
   });
 }
 
-/** One unary call: `message` in a length-prefixed frame (uncompressed) and `metadata` as headers; rejects only if the stream itself fails. */
+/** One unary call: `message` in a length-prefixed frame (uncompressed) and `metadata` as headers; rejects only if the stream fails before any status. */
 export function callGrpc(session: ClientHttp2Session, path: string, message: Buffer, metadata: Record<string, string> = {}): Promise<GrpcReply> {
   return new Promise((resolve, reject) => {
     // The message's prefix: not compressed, its length. Written apart from the message, which is not copied.
@@ -51,8 +51,9 @@ export function callGrpc(session: ClientHttp2Session, path: string, message: Buf
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     stream.on('error', reject);
     stream.on('close', () => {
-      if (stream.rstCode && stream.rstCode !== 0) return reject(new Error(`stream reset with code ${stream.rstCode}`));
       const fields = trailers['grpc-status'] === undefined ? headers : trailers;
+      // A reset after the status (a server that answered before reading all of the message) leaves the answer standing.
+      if (fields['grpc-status'] === undefined && stream.rstCode) return reject(new Error(`stream reset with code ${stream.rstCode}`));
       const body = Buffer.concat(chunks);
       resolve({
         httpStatus: Number(headers[':status']),

@@ -32,7 +32,7 @@ describe("the bench's lean gRPC client", () => {
     expect(await svc.store.verify()).toMatchObject({ ok: true });
   });
 
-  it('gets the answers grpc-js gets for the same messages: OK, partial success, INVALID_ARGUMENT, UNIMPLEMENTED, UNAUTHENTICATED, PERMISSION_DENIED', async () => {
+  it('gets the answers grpc-js gets for the same messages: OK, partial success, INVALID_ARGUMENT, UNIMPLEMENTED, UNAUTHENTICATED, PERMISSION_DENIED, RESOURCE_EXHAUSTED', async () => {
     const keys = { ingest: 'tt_ingest_key', read: 'tt_read_key' };
     svc = await startTestService({ env: { API_KEYS: `ingest:${hashKey(keys.ingest).toString('hex')},read:${hashKey(keys.read).toString('hex')}` } });
     const logs = logsBodies(10);
@@ -46,6 +46,8 @@ describe("the bench's lean gRPC client", () => {
       [LOGS_EXPORT.replace('Export', 'Import'), () => logs(0), ingest],
       [LOGS_EXPORT, () => logs(0), {}],
       [LOGS_EXPORT, () => logs(0), { 'x-api-key': keys.read }],
+      // Over MAX_BODY_BYTES (5 MiB): grpc-js answers before it has read all of the message.
+      [LOGS_EXPORT, () => Buffer.alloc(6 * 1024 * 1024), ingest],
     ];
     const responseType = (path: string) => otlpTypes[path === TRACE_EXPORT ? 'traces' : 'logs'].response;
     const before = await eventCounts(svc.collectorUrl);
@@ -63,7 +65,7 @@ describe("the bench's lean gRPC client", () => {
       answers.push(reference);
     }
     expect(answers.map((a) => a.code)).toEqual([
-      status.OK, status.OK, status.INVALID_ARGUMENT, status.UNIMPLEMENTED, status.UNAUTHENTICATED, status.PERMISSION_DENIED,
+      status.OK, status.OK, status.INVALID_ARGUMENT, status.UNIMPLEMENTED, status.UNAUTHENTICATED, status.PERMISSION_DENIED, status.RESOURCE_EXHAUSTED,
     ]);
     expect(answers[1]!.response).toMatchObject({ partialSuccess: { rejectedSpans: 1 } });
     // The two clients' logs calls carry 10 new records each; the span with negative tokens is refused twice.
