@@ -3,16 +3,15 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { ClientLoad, StartedClient } from './client.js';
-import type { LoadResult } from './load.js';
+import type { ClientLoad, ClientResult, StartedClient } from './client.js';
 import type { Running } from './server.js';
 
 /**
  * The loads of (h) on two or more builds side by side (docs/benchmarks.md, "Logs ids, session 12"):
  * for each round, batch size and load (`POST /v1/usage` with live times, OTLP logs over HTTP
  * protobuf and over gRPC), a fresh service of each build in turn, the first build turning with the
- * round. Prints per load its events/s and the service's CPU µs and bytes written (`wchar`) per
- * stored event, which, unlike events/s, hardly move when other work shares the machine; then the
+ * round. Prints per load its events/s and the service's CPU µs (and the load's client's, in
+ * brackets) and bytes written (`wchar`) per stored event, which, unlike events/s, hardly move when other work shares the machine; then the
  * medians, and each build's logs / usage ratios (median of the rounds'). Each build is a package
  * root with its own `dist/` (another commit: `git archive <commit> | tar -x -C <dir>`, node_modules
  * linked, `npx tsc`); a build that does not know the live times runs its usage load as it is.
@@ -57,7 +56,7 @@ const loads = (batch: number) => allLoads(batch).filter(([name]) => args.loads.s
 
 const written = (server: Running) => Number(/wchar: (\d+)/.exec(readFileSync(`/proc/${server.child.pid}/io`, 'utf8'))![1]);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
-const figures = new Map<string, { rate: number[]; cpu: number[]; bytes: number[]; threads: number[][] }>();
+const figures = new Map<string, { rate: number[]; cpu: number[]; client: number[]; bytes: number[]; threads: number[][] }>();
 const THREADS = ['main', 'insert', 'checkpoint', 'other'];
 
 /** CPU seconds so far of each thread of the process, by thread id (Linux: /proc/<pid>/task/<tid>/stat). */
@@ -93,18 +92,19 @@ async function measure(build: Build, name: string, load: (urls: { collector: str
     const cpu = build.server.cpuSeconds(server);
     const threadsBefore = threadSeconds(pid);
     const bytes = written(server);
-    const result: LoadResult = await client.go();
+    const result: ClientResult = await client.go();
     await build.load.waitForIdle(collector);
     const counts = await build.load.eventCounts(collector);
     const stored = counts.accepted ?? 0;
-    const f = figures.get(`${name} ${build.root}`) ?? { rate: [], cpu: [], bytes: [], threads: [] };
+    const f = figures.get(`${name} ${build.root}`) ?? { rate: [], cpu: [], client: [], bytes: [], threads: [] };
     figures.set(`${name} ${build.root}`, f);
     f.rate.push(result.eventsPerSecond);
     const total = build.server.cpuSeconds(server) - cpu;
     f.cpu.push((total * 1e6) / stored);
+    f.client.push((result.client.cpuSeconds * 1e6) / stored);
     f.threads.push(splitThreads(pid, atListen, threadsBefore, threadSeconds(pid), total).map((s) => (s * 1e6) / stored));
     f.bytes.push((written(server) - bytes) / stored);
-    console.log(`round ${round} ${`${name} ${build.root}`.padEnd(44)} ${Math.round(result.eventsPerSecond).toString().padStart(6)}/s  ${f.cpu.at(-1)!.toFixed(1)} µs CPU/ev  ` +
+    console.log(`round ${round} ${`${name} ${build.root}`.padEnd(44)} ${Math.round(result.eventsPerSecond).toString().padStart(6)}/s  ${f.cpu.at(-1)!.toFixed(1)} µs CPU/ev (client ${f.client.at(-1)!.toFixed(1)})  ` +
       `${Math.round(f.bytes.at(-1)!)} B written/ev  ${args.threads ? `${threadsText(f.threads.at(-1)!)}  ` : ''}failed ${result.failures}, duplicate ${counts.duplicate ?? 0}, rejected ${counts.rejected ?? 0}  load ${loadavg()[0]!.toFixed(1)}`);
   } finally {
     await build.server.stop(server);
@@ -133,7 +133,7 @@ try {
 console.log('medians:');
 for (const [key, f] of figures) {
   const threads = args.threads ? `  ${threadsText(THREADS.map((_, i) => median(f.threads.map((t) => t[i]!))))}` : '';
-  console.log(`  ${key.padEnd(44)} ${Math.round(median(f.rate)).toString().padStart(6)}/s (${f.rate.map(Math.round).join(', ')})  ${median(f.cpu).toFixed(1)} µs CPU/ev  ${Math.round(median(f.bytes))} B written/ev${threads}`);
+  console.log(`  ${key.padEnd(44)} ${Math.round(median(f.rate)).toString().padStart(6)}/s (${f.rate.map(Math.round).join(', ')})  ${median(f.cpu).toFixed(1)} µs CPU/ev (client ${median(f.client).toFixed(1)})  ${Math.round(median(f.bytes))} B written/ev${threads}`);
 }
 for (const build of builds) {
   for (const batch of batches) {
