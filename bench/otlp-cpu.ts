@@ -20,6 +20,11 @@ import { asOtlpJson, genAiTraceBodies, mixedTraceBodies } from './otlp.js';
  * OTLP/JSON; `--profile /tmp/otlp` writes the timed loop's CPU profile to /tmp/otlp.mixed.cpuprofile;
  * `--allocations` prints the bytes the timed loop allocated a record, in all and by function, from
  * V8's sampling heap profiler, objects that died young included: what fills the young generation).
+ * `--warmup <n>` requests first, not timed (20, at most as many as are timed). The main thread's
+ * instructions in the timed loop alone: callgrind dumps its counts at each `process.cpuUsage()`, and
+ * the last dump of thread 1 is the loop (docs/benchmarks.md, "OTLP logs main thread, session 14"):
+ * `valgrind --tool=callgrind --separate-threads=yes --dump-before='node::CPUUsage*' node
+ * dist/bench/otlp-cpu.js --load logs-100 --requests 60 --warmup 60`.
  */
 
 const LOADS: Record<string, { signal: Signal; records: number; bodies: (records: number) => (n: number) => Buffer }> = {
@@ -32,7 +37,7 @@ const LOADS: Record<string, { signal: Signal; records: number; bodies: (records:
 };
 
 const { values: args } = parseArgs({
-  options: { load: { type: 'string' }, requests: { type: 'string', default: '100' }, encoding: { type: 'string', default: 'protobuf' }, profile: { type: 'string' }, allocations: { type: 'boolean', default: false } },
+  options: { load: { type: 'string' }, requests: { type: 'string', default: '100' }, encoding: { type: 'string', default: 'protobuf' }, profile: { type: 'string' }, allocations: { type: 'boolean', default: false }, warmup: { type: 'string', default: '20' } },
 });
 const encoding = args.encoding as OtlpEncoding;
 const limits = { maxValuesPerRequest: 1_000_000, maxRecordsPerRequest: 10_000, maxEventsPerRequest: 10_000 };
@@ -45,7 +50,7 @@ async function measure(name: string, requests: number): Promise<void> {
   // Made (and converted to JSON) before the clock starts, so only the collector's work is measured;
   // every request's records are new.
   const bodyOf = encoding === 'json' ? (n: number) => asOtlpJson(otlpTypes[load.signal].request, protobufOf(n)) : protobufOf;
-  const warmUp = Math.min(20, requests);
+  const warmUp = Math.min(Number(args.warmup), requests);
   const bodies = Array.from({ length: warmUp + requests }, (_, n) => bodyOf(n));
   const next = (n: number) => prepareExport(load.signal, bodies[n]!, encoding, OPEN_ACCESS, deps);
   // Warm up, so the optimised code is measured.
