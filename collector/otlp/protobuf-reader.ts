@@ -286,7 +286,7 @@ export function wholeValue(r: Wire, end: number, state: WholeState = { member: 0
  * One KeyValue read whole into `into` (a key without value maps to null); its issue, if any: a
  * missing key, or one within its value.
  */
-export function wholeKeyValue(r: Wire, end: number, into: Map<string, AnyValue>): Issue | undefined {
+export function wholeKeyValue(r: Wire, end: number, into: { set(key: string, value: AnyValue): unknown }): Issue | undefined {
   let key = '';
   // Nearly every value is a scalar, read without the state an array or kvlist needs.
   let value: AttributeValue | null = null;
