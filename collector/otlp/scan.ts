@@ -83,14 +83,22 @@ export function protobufScanner(requestType: protobuf.Type, recordTypes: readonl
   return (body, limits, long) => new Scan(body, limits, requestType.name, long).message(rules, body.length, 0);
 }
 
+/**
+ * A scan's counters, shared by every scan: a scan runs start to end without a pause, and each level's
+ * are set before they are read. Typed arrays of this size live outside V8's heap, each allocated and
+ * accounted for on its own: once, not once a request.
+ */
+const PATH_INDEX = new Int32Array(MAX_NESTING);
+const SEEN = new Int32Array(MAX_NESTING * COUNTERS);
+
 class Scan {
   private pos = 0;
   private values = 0;
   private records = 0;
   /** Per level, the field being walked and its element number (-1: not repeated): the error path. */
   private readonly pathField: FieldRule[] = [];
-  private readonly pathIndex = new Int32Array(MAX_NESTING);
-  private readonly seen = new Int32Array(MAX_NESTING * COUNTERS);
+  private readonly pathIndex = PATH_INDEX;
+  private readonly seen = SEEN;
 
   private readonly maxValues: number;
   private readonly maxRecords: number;
