@@ -5,6 +5,7 @@ import { JsonBytes } from './json-bytes.js';
 import { perCallProfile, type EmitterProfile } from './emitters.js';
 import { eachLogRecord } from './logs-protobuf.js';
 import type { LogRecord } from './logs-request.js';
+import { ReusedAttributes } from './reused-attributes.js';
 import { RECORDS_PER_STEP, runNow, type Steps } from './steps.js';
 import {
   INPUT_PARTS, OUTPUT_PARTS, SPAN_FIELDS, SPAN_OR_RESOURCE_TABLE,
@@ -52,7 +53,7 @@ function tokenTable(profile: EmitterProfile): readonly [string, readonly string[
  * memory together (which made the garbage collector copy them over and over).
  */
 export function* wireLogEventSteps(body: Buffer, each: (event: MappedEvent) => void): Steps<void> {
-  yield* eachLogRecord(body, (record) => mapRecord(record, each));
+  yield* eachLogRecord(body, (record) => mapRecord(record, each), new ReusedAttributes());
 }
 
 function toEvent(record: LogRecord, profile: EmitterProfile, event: string): MappedEvent {

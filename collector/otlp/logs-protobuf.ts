@@ -2,6 +2,7 @@ import { scalarsOf, type AnyValue, type Attributes, type KeyValueList } from './
 import type { LogRecord } from './logs-request.js';
 import type { Steps } from './steps.js';
 import { hex, idIssue, readExport, Wire, WireType, wholeKeyValue, wholeValue, within, type Issue } from './protobuf-reader.js';
+import { ReusedAttributes } from './reused-attributes.js';
 
 /**
  * An `ExportLogsServiceRequest` in protobuf → its log records, read from the wire
@@ -21,13 +22,17 @@ export function* logRecordSteps(body: Buffer): Steps<LogRecord[]> {
   return records;
 }
 
-/** Reads the records in order, handing each to `each` as soon as it is read (and checked). */
-export function* eachLogRecord(body: Buffer, each: (record: LogRecord) => void): Steps<void> {
+/**
+ * Reads the records in order, handing each to `each` as soon as it is read (and checked). With
+ * `reused`, every record's attributes are read into its one Map: only for an `each` that keeps
+ * neither the record nor its attributes.
+ */
+export function* eachLogRecord(body: Buffer, each: (record: LogRecord) => void, reused?: ReusedAttributes): Steps<void> {
   yield* readExport<AnyValue, Resource>(body, {
     names: ['resourceLogs', 'scopeLogs', 'logRecords'],
     attribute: wholeKeyValue,
     resource: (whole) => ({ whole, scalars: scalarsOf(whole) }),
-    record: (r, end, resource, named, path) => logRecord(r, end, resource, named, path, each),
+    record: (r, end, resource, named, path) => logRecord(r, end, resource, named, path, reused ?? new ReusedAttributes(), each),
   });
 }
 
@@ -38,12 +43,13 @@ interface Resource {
 }
 
 function logRecord(
-  r: Wire, end: number, resource: Resource, named: { name: string; version: string }, path: string, each: (record: LogRecord) => void,
+  r: Wire, end: number, resource: Resource, named: { name: string; version: string }, path: string, into: ReusedAttributes,
+  each: (record: LogRecord) => void,
 ): Issue | undefined {
   let timeNanos = 0n, observedNanos = 0n, severityNumber = 0;
   let severityText = '', eventName = '', traceId = '', spanId = '';
   let body: ReturnType<typeof wholeValue> | undefined;
-  const attributes = new Map<string, AnyValue>();
+  into.start();
   let attributeIssue: Issue | undefined;
   let attributeCount = 0;
   while (r.pos < end) {
@@ -55,7 +61,7 @@ function logRecord(
       case SEVERITY_TEXT: severityText = r.recurring(r.end()); break;
       case BODY: body = wholeValue(r, r.end(), body); break;
       case ATTRIBUTES: {
-        const found = wholeKeyValue(r, r.end(), attributes);
+        const found = wholeKeyValue(r, r.end(), into);
         attributeIssue ??= within(found, 'attributes', attributeCount);
         attributeCount++;
         break;
@@ -69,6 +75,7 @@ function logRecord(
   // In the schema's order: body, attributes, trace id, span id.
   const issue = within(body?.issue, 'body') ?? attributeIssue ?? idIssue(traceId, 16, 'traceId', false) ?? idIssue(spanId, 8, 'spanId', false);
   if (issue) return issue;
+  const attributes = into.finish();
   each({
     path, timeNanos, observedNanos, severityNumber, severityText, eventName, body: body ? body.value : null, traceId, spanId,
     attributes: scalarsOf(attributes), resource: resource.scalars, scope: named, whole: { attributes, resource: resource.whole },

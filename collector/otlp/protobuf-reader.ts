@@ -57,10 +57,17 @@ interface NativeSlices {
   utf8Slice(start: number, end: number): string;
 }
 
-/** `Wire.recurring`'s strings, by a hash of their bytes: the last one decoded in each slot. */
+/**
+ * `Wire.recurring`'s strings, by a hash of their bytes: the last two decoded in each pair of slots,
+ * the newer first, so that two that share a hash (`cache_creation_5m_tokens` and `…_1h_tokens`) do
+ * not push each other out record after record.
+ */
 const RECURRING_SLOTS = 1024;
 const MAX_RECURRING_BYTES = 64;
 const recurringStrings: (string | undefined)[] = new Array(RECURRING_SLOTS).fill(undefined);
+/** Each slot's string as its bytes, MAX_RECURRING_BYTES a slot: compared four bytes at a time, not a character at a time. */
+const recurringBytes = new Uint8Array(RECURRING_SLOTS * MAX_RECURRING_BYTES);
+const recurringView = new DataView(recurringBytes.buffer);
 
 export class Wire {
   pos = 0;
@@ -159,19 +166,29 @@ export class Wire {
     const { buf, pos } = this;
     const length = end - pos;
     if (length === 0 || length > MAX_RECURRING_BYTES) return this.string(end);
-    const slot = (length * 0x9e5 + buf[pos]! * 0x3b + buf[pos + (length >> 1)]! * 0x11 + buf[end - 1]!) & (RECURRING_SLOTS - 1);
-    const known = recurringStrings[slot];
-    if (known !== undefined && known.length === length) {
+    const slot = (length * 0x9e5 + buf[pos]! * 0x3b + buf[pos + (length >> 1)]! * 0x11 + buf[end - 1]!) & (RECURRING_SLOTS - 2);
+    const view = this.view;
+    for (let way = slot; way < slot + 2; way++) {
+      const known = recurringStrings[way];
+      if (known === undefined || known.length !== length) continue;
+      const at = way * MAX_RECURRING_BYTES;
       let i = 0;
-      while (i < length && buf[pos + i] === known.charCodeAt(i)) i++;
+      while (i + 4 <= length && view.getUint32(pos + i) === recurringView.getUint32(at + i)) i += 4;
+      while (i < length && buf[pos + i] === recurringBytes[at + i]) i++;
       if (i === length) {
         this.pos = end;
         return known;
       }
     }
     const value = this.string(end);
-    // As many UTF-16 units as bytes: every byte is ASCII, which the comparison above relies on.
-    if (value.length === length) recurringStrings[slot] = value;
+    // As many UTF-16 units as bytes: every byte is ASCII, so equal bytes are an equal string.
+    if (value.length === length) {
+      const at = slot * MAX_RECURRING_BYTES;
+      recurringStrings[slot + 1] = recurringStrings[slot];
+      recurringBytes.copyWithin(at + MAX_RECURRING_BYTES, at, at + MAX_RECURRING_BYTES);
+      recurringStrings[slot] = value;
+      recurringBytes.set(buf.subarray(pos, end), at);
+    }
     return value;
   }
 
@@ -286,7 +303,7 @@ export function wholeValue(r: Wire, end: number, state: WholeState = { member: 0
  * One KeyValue read whole into `into` (a key without value maps to null); its issue, if any: a
  * missing key, or one within its value.
  */
-export function wholeKeyValue(r: Wire, end: number, into: Map<string, AnyValue>): Issue | undefined {
+export function wholeKeyValue(r: Wire, end: number, into: { set(key: string, value: AnyValue): unknown }): Issue | undefined {
   let key = '';
   // Nearly every value is a scalar, read without the state an array or kvlist needs.
   let value: AttributeValue | null = null;

@@ -83,17 +83,26 @@ export function protobufScanner(requestType: protobuf.Type, recordTypes: readonl
   return (body, limits, long) => new Scan(body, limits, requestType.name, long).message(rules, body.length, 0);
 }
 
+/**
+ * A scan's counters, shared by every scan: a scan runs start to end without a pause, and each level's
+ * are set before they are read. Typed arrays of this size live outside V8's heap, each allocated and
+ * accounted for on its own: once, not once a request.
+ */
+const PATH_INDEX = new Int32Array(MAX_NESTING);
+const SEEN = new Int32Array(MAX_NESTING * COUNTERS);
+
 class Scan {
   private pos = 0;
   private values = 0;
   private records = 0;
   /** Per level, the field being walked and its element number (-1: not repeated): the error path. */
   private readonly pathField: FieldRule[] = [];
-  private readonly pathIndex = new Int32Array(MAX_NESTING);
-  private readonly seen = new Int32Array(MAX_NESTING * COUNTERS);
+  private readonly pathIndex = PATH_INDEX;
+  private readonly seen = SEEN;
 
   private readonly maxValues: number;
   private readonly maxRecords: number;
+  private readonly view: DataView;
 
   constructor(
     private readonly buf: Buffer,
@@ -104,6 +113,7 @@ class Scan {
   ) {
     this.maxValues = limits.values.limit;
     this.maxRecords = limits.records.limit;
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
   /** Walks the message from `pos` to `end`; `level`: how many messages enclose it. */
@@ -141,7 +151,7 @@ class Scan {
       this.pos = start;
       this.message(field.message, after, level + 1);
     } else if (field.string) {
-      if (!isUtf8Text(this.buf, start, this.pos)) throw invalidUtf8(this.path(level + 1));
+      if (!isUtf8Text(this.buf, this.view, start, this.pos)) throw invalidUtf8(this.path(level + 1));
       if (this.pos - start > MAX_OTLP_STRING_BYTES) this.long.paths.push(this.path(level + 1));
     }
   }
@@ -212,15 +222,18 @@ class Scan {
 }
 
 /**
- * ASCII is checked here, its bytes or'ed together (no branch per byte); only text with other bytes
- * goes to the native checker, and long text straight away (it is ten times faster per byte).
+ * ASCII is checked here, its bytes or'ed together four at a time (no branch per byte; DataView's
+ * reads are compiled inline, at any alignment); only text with other bytes goes to the native
+ * checker, and long text straight away (it is ten times faster per byte).
  */
 /** Text longer than this goes to the native checker: below it the call costs more than the loop. */
 const NATIVE_CHECK_BYTES = 4096;
 
-function isUtf8Text(buf: Buffer, start: number, end: number): boolean {
+function isUtf8Text(buf: Buffer, view: DataView, start: number, end: number): boolean {
   if (end - start > NATIVE_CHECK_BYTES) return isUtf8(buf.subarray(start, end));
   let bits = 0;
-  for (let i = start; i < end; i++) bits |= buf[i]!;
-  return bits < 0x80 || isUtf8(buf.subarray(start, end));
+  let i = start;
+  for (; i + 4 <= end; i += 4) bits |= view.getUint32(i);
+  for (; i < end; i++) bits |= buf[i]!;
+  return (bits & 0x80808080) === 0 || isUtf8(buf.subarray(start, end));
 }

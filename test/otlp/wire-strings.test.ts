@@ -19,6 +19,10 @@ function read(key: string): string {
 
 it('reads each recurring key as its own bytes, whichever key was read before it', () => {
   // Same length and the same first, middle and last bytes: the same slot of the reader's string cache.
-  const keys = ['abcde', 'abcxe', 'abcde', 'clé', 'cle', 'clé', 'x'.repeat(65), 'x'.repeat(64), 'x'.repeat(64), 'a\u00e9b', 'a\u00e8b', 'a\ud83d\ude00'];
+  // Three at a time in one slot, read in turn: each pair of slots holds two.
+  const keys = [
+    'abcde', 'abcxe', 'abcde', 'abcye', 'abcxe', 'abcde', 'abcye', 'clé', 'cle', 'clé', 'x'.repeat(65), 'x'.repeat(64), 'x'.repeat(64),
+    'abcdefghi', 'abcdexghi', 'abcdefghi', 'abcdexghi', 'a\u00e9b', 'a\u00e8b', 'a\ud83d\ude00',
+  ];
   for (const key of keys) expect(read(key)).toBe(key);
 });
