@@ -15,8 +15,8 @@ export const LOGS_EXPORT = '/opentelemetry.proto.collector.logs.v1.LogsService/E
 /** A call's answer: its HTTP status, its grpc-status and grpc-message, and the response message's bytes (empty when there is none). */
 export interface GrpcReply {
   httpStatus: number;
-  /** From the trailers, or from the headers of a trailers-only answer; undefined if neither holds one. */
-  grpcStatus: number | undefined;
+  /** From the trailers, or from the headers of a trailers-only answer. */
+  grpcStatus: number;
   grpcMessage: string;
   message: Buffer;
 }
@@ -35,7 +35,7 @@ export function openSession(url: string): Promise<ClientHttp2Session> {
   });
 }
 
-/** One unary call: `message` in a length-prefixed frame (uncompressed) and `metadata` as headers; rejects only if the stream fails before any status. */
+/** One unary call: `message` in a length-prefixed frame (uncompressed) and `metadata` as headers; rejects only if the stream ends without a status. */
 export function callGrpc(session: ClientHttp2Session, path: string, message: Buffer, metadata: Record<string, string> = {}): Promise<GrpcReply> {
   return new Promise((resolve, reject) => {
     // The message's prefix: not compressed, its length. Written apart from the message, which is not copied.
@@ -49,16 +49,18 @@ export function callGrpc(session: ClientHttp2Session, path: string, message: Buf
     stream.on('response', (h) => (headers = h));
     stream.on('trailers', (t) => (trailers = t));
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    stream.on('error', reject);
+    // Decided at 'close': a reset after the status (a server that answered before reading all of the
+    // message) leaves the answer standing, whatever its code.
+    let failure: Error | undefined;
+    stream.on('error', (error) => (failure = error));
     stream.on('close', () => {
       const fields = trailers['grpc-status'] === undefined ? headers : trailers;
-      // A reset after the status (a server that answered before reading all of the message) leaves the answer standing.
-      if (fields['grpc-status'] === undefined && stream.rstCode) return reject(new Error(`stream reset with code ${stream.rstCode}`));
+      if (fields['grpc-status'] === undefined) return reject(failure ?? new Error(`stream closed without a grpc-status (reset code ${stream.rstCode})`));
       const body = Buffer.concat(chunks);
       resolve({
         httpStatus: Number(headers[':status']),
-        grpcStatus: fields['grpc-status'] === undefined ? undefined : Number(fields['grpc-status']),
-        grpcMessage: decodeURIComponent(String(fields['grpc-message'] ?? '')),
+        grpcStatus: Number(fields['grpc-status']),
+        grpcMessage: percentDecoded(String(fields['grpc-message'] ?? '')),
         message: body.subarray(5, 5 + (body.length >= 5 ? body.readUInt32BE(1) : 0)),
       });
     });
@@ -67,6 +69,15 @@ export function callGrpc(session: ClientHttp2Session, path: string, message: Buf
     stream.end(message);
     stream.uncork();
   });
+}
+
+/** grpc-message is percent-encoded; one that is not validly so is kept as sent. */
+function percentDecoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 export interface GrpcDriveOptions {

@@ -71,7 +71,7 @@ const recurringView = new DataView(recurringBytes.buffer);
 
 export class Wire {
   pos = 0;
-  /** For the fixed-width numbers: DataView's reads are compiled inline, Buffer's readDoubleLE is not. */
+  /** For the fixed-width numbers and `recurring`'s four-byte compares: DataView's reads are compiled inline, Buffer's readDoubleLE is not. */
   private readonly view: DataView;
   constructor(readonly buf: Buffer) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);

@@ -29,8 +29,9 @@ export class ReusedAttributes {
         this.matched++;
         return;
       }
-      // A key out of the last record's order (or one sent twice): the keys matched so far, in a new Map.
-      const own = new Map<string, AnyValue>();
+      // A key out of the last record's order (or one sent twice): the keys matched so far, in a new
+      // Map; a fresh instance's empty one will do (logs-protobuf.ts makes one a record where none is reused).
+      const own = this.map.size === 0 ? this.map : new Map<string, AnyValue>();
       for (let i = 0; i < this.matched; i++) own.set(this.keys[i]!, this.map.get(this.keys[i]!)!);
       this.map = own;
       this.diverged = true;
