@@ -11,12 +11,13 @@ import type { Running } from './server.js';
  * for each round, batch size and load (`POST /v1/usage` with live times, OTLP logs over HTTP
  * protobuf and over gRPC), a fresh service of each build in turn, the first build turning with the
  * round. Prints per load its events/s and the service's CPU µs (and the load's client's, in
- * brackets) and bytes written (`wchar`) per stored event, which, unlike events/s, hardly move when other work shares the machine; then the
- * medians, and each build's logs / usage ratios (median of the rounds'). Each build is a package
- * root with its own `dist/` (another commit: `git archive <commit> | tar -x -C <dir>`, node_modules
- * linked, `npx tsc`); a build that does not know the live times runs its usage load as it is.
- * `--loads usage,traces` runs (e)'s trace load (GenAI spans over OTLP/HTTP protobuf) instead of the logs. `--threads` also splits the CPU per stored event by thread (docs/benchmarks.md, "OTLP CPU, session
- * 13"): the main thread; the first and second thread started after the service listens (the insert
+ * brackets) and bytes written (`wchar`) per stored event, which, unlike events/s, hardly move when
+ * other work shares the machine; then the medians, and each build's ratio of every other load to
+ * usage (median of the rounds'). Each build is a package root with its own `dist/` (another
+ * commit: `git archive <commit> | tar -x -C <dir>`, node_modules linked, `npx tsc`); a build that
+ * does not know the live times runs its usage load as it is. `--loads usage,traces` runs (e)'s
+ * trace load (GenAI spans over OTLP/HTTP protobuf) instead of the logs. `--threads` also splits the
+ * CPU per stored event by thread (docs/benchmarks.md, "OTLP CPU, session 13"): the main thread; the first and second thread started after the service listens (the insert
  * thread, started on the first insert, and the checkpoint thread); and the rest (V8's platform
  * threads, which run most of the garbage collector's work, and libuv's).
  *
