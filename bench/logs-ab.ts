@@ -15,11 +15,12 @@ import type { Running } from './server.js';
  * other work shares the machine; then the medians, and each build's ratio of every other load to
  * usage (median of the rounds'). Each build is a package root with its own `dist/` (another
  * commit: `git archive <commit> | tar -x -C <dir>`, node_modules linked, `npx tsc`); a build that
- * does not know the live times runs its usage load as it is. `--loads usage,traces` runs (e)'s
- * trace load (GenAI spans over OTLP/HTTP protobuf) instead of the logs. `--threads` also splits the
- * CPU per stored event by thread (docs/benchmarks.md, "OTLP CPU, session 13"): the main thread; the first and second thread started after the service listens (the insert
- * thread, started on the first insert, and the checkpoint thread); and the rest (V8's platform
- * threads, which run most of the garbage collector's work, and libuv's).
+ * does not know the live times runs its usage load as it is. `--loads` picks them from `usage`,
+ * `logs-http`, `logs-grpc` (the default three) and `traces`, (e)'s GenAI spans over OTLP/HTTP
+ * protobuf. `--threads` also splits the CPU per stored event by thread (docs/benchmarks.md, "OTLP
+ * CPU, session 13"): the main thread; the first and second thread started after the service
+ * listens (the insert thread, started on the first insert, and the checkpoint thread); and the rest
+ * (V8's platform threads, which run most of the garbage collector's work, and libuv's).
  *
  *   npm run build && node dist/bench/logs-ab.js [--rounds 3] [--batches 100,1000] <root> <root> …
  */
