@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ClientLoad, ClientResult, StartedClient } from './client.js';
-import type { Running } from './server.js';
+import { threadCpuSeconds, type Running } from './server.js';
 
 /**
  * The loads of (h) on two or more builds side by side (docs/benchmarks.md, "Logs ids, session 12"):
@@ -61,20 +61,6 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 const figures = new Map<string, { rate: number[]; cpu: number[]; client: number[]; bytes: number[]; threads: number[][] }>();
 const THREADS = ['main', 'insert', 'checkpoint', 'other'];
 
-/** CPU seconds so far of each thread of the process, by thread id (Linux: /proc/<pid>/task/<tid>/stat). */
-function threadSeconds(pid: number): Map<number, number> {
-  const seconds = new Map<number, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      seconds.set(Number(tid), (Number(fields[11]) + Number(fields[12])) / 100);
-    } catch {
-      // The thread ended meanwhile: its time stays in the process's.
-    }
-  }
-  return seconds;
-}
-
 /** The CPU seconds between two readings as THREADS splits them; `atListen` holds the threads that ran before the first insert. */
 function splitThreads(pid: number, atListen: Set<number>, before: Map<number, number>, after: Map<number, number>, total: number): number[] {
   const delta = (tid: number) => (after.get(tid) ?? 0) - (before.get(tid) ?? 0);
@@ -89,10 +75,10 @@ async function measure(build: Build, name: string, load: (urls: { collector: str
   try {
     const { collector, 'OTLP/gRPC': grpc } = await build.server.waitForListening(server, ['collector', 'reporting', 'OTLP/gRPC']);
     const pid = server.child.pid!;
-    const atListen = new Set(threadSeconds(pid).keys());
+    const atListen = new Set(threadCpuSeconds(pid).keys());
     const client: StartedClient = await build.client.startClient(load({ collector, grpc }));
     const cpu = build.server.cpuSeconds(server);
-    const threadsBefore = threadSeconds(pid);
+    const threadsBefore = threadCpuSeconds(pid);
     const bytes = written(server);
     const result: ClientResult = await client.go();
     await build.load.waitForIdle(collector);
@@ -104,7 +90,7 @@ async function measure(build: Build, name: string, load: (urls: { collector: str
     const total = build.server.cpuSeconds(server) - cpu;
     f.cpu.push((total * 1e6) / stored);
     f.client.push((result.client.cpuSeconds * 1e6) / stored);
-    f.threads.push(splitThreads(pid, atListen, threadsBefore, threadSeconds(pid), total).map((s) => (s * 1e6) / stored));
+    f.threads.push(splitThreads(pid, atListen, threadsBefore, threadCpuSeconds(pid), total).map((s) => (s * 1e6) / stored));
     f.bytes.push((written(server) - bytes) / stored);
     console.log(`round ${round} ${`${name} ${build.root}`.padEnd(44)} ${Math.round(result.eventsPerSecond).toString().padStart(6)}/s  ${f.cpu.at(-1)!.toFixed(1)} µs CPU/ev (client ${f.client.at(-1)!.toFixed(1)})  ` +
       `${Math.round(f.bytes.at(-1)!)} B written/ev  ${args.threads ? `${threadsText(f.threads.at(-1)!)}  ` : ''}failed ${result.failures}, duplicate ${counts.duplicate ?? 0}, rejected ${counts.rejected ?? 0}  load ${loadavg()[0]!.toFixed(1)}`);

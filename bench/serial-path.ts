@@ -10,14 +10,14 @@
  *
  *   npm run build && node dist/bench/serial-path.js [--cli <dist/service/cli.js>]... [--rounds 3] [--requests 200] [--batch 1000]
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SERVICE_NODE_FLAGS } from '../service/node-flags.js';
 import { takePool, usageBodies } from './load.js';
 import { percentile } from './reports.js';
-import { CLI, runScript, stop, waitForUrls } from './server.js';
+import { CLI, runScript, stop, threadCpuSeconds, waitForUrls } from './server.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -34,17 +34,6 @@ const batch = Number(args.batch);
 /** Requests sent first and not counted: the threads start, V8 compiles the hot path. */
 const WARMUP = 50;
 
-/** Each thread's CPU so far, ns. */
-function threadCpu(pid: number): Map<number, number> {
-  const cpu = new Map<number, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      cpu.set(Number(tid), Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
-    } catch {}
-  }
-  return cpu;
-}
-
 async function round(cli: string): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tokentally-serial-path-'));
   const server = runScript(cli, ['serve'], { DATABASE_URL: join(dir, 'ingest.db'), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' }, [...SERVICE_NODE_FLAGS]);
@@ -56,7 +45,7 @@ async function round(cli: string): Promise<void> {
     const latencies: number[] = [];
     let before = new Map<number, number>();
     for (let n = 0; n < WARMUP + requests; n++) {
-      if (n === WARMUP) before = threadCpu(pid);
+      if (n === WARMUP) before = threadCpuSeconds(pid);
       const sent = performance.now();
       const answer = await fetch(options.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(n) });
       await answer.arrayBuffer();
@@ -64,8 +53,8 @@ async function round(cli: string): Promise<void> {
       if (n >= WARMUP) latencies.push(performance.now() - sent);
       await new Promise((r) => setTimeout(r, Number(args.gap)));
     }
-    const after = threadCpu(pid);
-    const used = [...after].map(([tid, ns]) => ({ tid, ms: (ns - (before.get(tid) ?? 0)) / 1e6 / requests }));
+    const after = threadCpuSeconds(pid);
+    const used = [...after].map(([tid, seconds]) => ({ tid, ms: ((seconds - (before.get(tid) ?? 0)) * 1e3) / requests }));
     const main = used.find((t) => t.tid === pid)!.ms;
     const others = used.filter((t) => t.tid !== pid).sort((a, b) => b.ms - a.ms);
     const insert = others[0]!.ms;

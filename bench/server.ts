@@ -1,6 +1,6 @@
 /** Starting built entry points as separate processes: used by the benchmark and the process tests. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SERVICE_NODE_FLAGS } from '../service/node-flags.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
@@ -56,6 +56,22 @@ export function cpuSeconds(run: Running): number {
   // Fields after the command name (which may hold spaces), from the 3rd: utime and stime are the 14th and 15th.
   const fields = readFileSync(`/proc/${run.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * CPU seconds so far of each thread of process `pid`, by thread id, from the kernel's run time in ns
+ * (Linux: /proc/<pid>/task/<tid>/schedstat): what a load cost each thread, on a shared machine too.
+ */
+export function threadCpuSeconds(pid: number): Map<number, number> {
+  const seconds = new Map<number, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      seconds.set(Number(tid), Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e9);
+    } catch {
+      // The thread ended meanwhile: its time stays in the process's.
+    }
+  }
+  return seconds;
 }
 
 /** The process's peak resident set so far, in MB of 10^6 bytes as the target is set (Linux: VmHWM, in KiB). */

@@ -18,6 +18,8 @@ export class ReusedAttributes {
   private diverged = false;
 
   start(): void {
+    // A record that left the order and was never finished (its request failed) left its own Map.
+    if (this.diverged) this.keys = [...this.map.keys()];
     this.matched = 0;
     this.diverged = false;
   }

@@ -42,6 +42,18 @@ describe('attributes read into one Map, record after record', () => {
     expect(reused).toEqual(fresh);
   });
 
+  it('after a record that left the order and was never finished, the next holds only its own keys', () => {
+    const reused = new ReusedAttributes();
+    reused.start();
+    for (const [key, value] of kv('ab', '1')) reused.set(key, value);
+    reused.finish();
+    reused.start();
+    for (const [key, value] of kv('xa', '2')) reused.set(key, value);
+    reused.start();
+    for (const [key, value] of kv('ab', '3')) reused.set(key, value);
+    expect([...reused.finish()]).toEqual([...new Map(kv('ab', '3'))]);
+  });
+
   it('holds what a new Map holds over many random records', () => {
     let seed = 7;
     const random = (n: number) => (seed = (seed * 48271) % 2147483647) % n;
