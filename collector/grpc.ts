@@ -95,8 +95,9 @@ function answerCorruptCompression(call: ServerInterceptingCallInterface): Server
 /** Decodes, maps and prepares while the message is held in the decoding budget; resolves with the response once committed. */
 async function exportRecords(signal: Signal, call: ServerUnaryCall<MessageBytes, Buffer>, deps: IngestDeps): Promise<Buffer> {
   const principal = principals.get(call.metadata)!;
-  const batch = await deps.bodies.hold(call.request.take(), (body) => prepareExport(signal, body, 'protobuf', principal, deps));
-  const { body } = encodeExportResponse(signal, 'protobuf', await commitExport(batch, deps.writer));
+  // Chained: a variable would hold the records through the commit (see `commit`).
+  const rejection = await deps.bodies.hold(call.request.take(), (body) => prepareExport(signal, body, 'protobuf', principal, deps)).then((batch) => commitExport(batch, deps.writer));
+  const { body } = encodeExportResponse(signal, 'protobuf', rejection);
   return Buffer.from(body as Uint8Array);
 }
 

@@ -69,8 +69,10 @@ export function priced(event: ValidUsageEvent, receivedAt: number, pricer: Price
 
 /**
  * The shared back half of every ingestion route: hands the records to the writer; resolves once
- * they are durable. Not async, and the routes call it from synchronous helpers: only the answer's
- * counts and errors wait for the commit, never the records (see BatchWriter.startCommit).
+ * they are durable. Not async, and the routes call it in a `.then` of their prepared batch, never
+ * after awaiting the batch into a variable (an async function keeps its variables through each
+ * await): only the answer's counts and errors wait for the commit, never the records (see
+ * BatchWriter.startCommit).
  */
 export function commit({ records, rejected, errors }: Prepared, writer: BatchWriter, extras?: BatchExtras): Promise<IngestResult> {
   return writer.submit(records, extras).then((inserted) => {

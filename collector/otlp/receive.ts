@@ -213,10 +213,10 @@ function commitMetrics({ points, principal, deps, long }: PendingMetrics, writer
   return streamLocksOf(writer).run(streams, async () => {
     const states = streams.length > 0 ? await deps.store.readMetricStreams(streams).catch(unavailable) : new Map();
     const { events, moves } = countPoints(points, states, Date.now());
-    const batch = await runInSlices(mappedSteps(events, RECEIVERS.metrics.noun, principal, deps, long));
     const extras = { ...(moves.length > 0 && { metricStreams: moves }), ...(outbox && { outbox }) };
-    await commit(batch, writer, Object.keys(extras).length > 0 ? extras : undefined);
-    return batch.rejection;
+    // Chained: a variable would hold the records through the commit (see `commit`).
+    return runInSlices(mappedSteps(events, RECEIVERS.metrics.noun, principal, deps, long)).then(({ rejection, ...batch }) =>
+      commit(batch, writer, Object.keys(extras).length > 0 ? extras : undefined).then(() => rejection));
   });
 }
 

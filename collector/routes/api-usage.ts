@@ -22,8 +22,8 @@ export function registerApiUsage(api: CollectorApi, deps: IngestDeps): void {
     errors: [413, 415, 429, 503],
   }, async (c) => {
     requireJson(c);
-    const prepared = await deps.bodies.read(c, (body) => prepareEvent(body, c.var.principal, deps));
-    return c.json(await storeEvent(prepared, deps), 201);
+    // Chained: a variable would hold the records through the commit (see `commit`).
+    return c.json(await deps.bodies.read(c, (body) => prepareEvent(body, c.var.principal, deps)).then((prepared) => storeEvent(prepared, deps)), 201);
   });
 }
 

@@ -107,8 +107,9 @@ export function registerOtlp(api: CollectorApi, deps: IngestDeps): void {
       errors: [413, 415, 429, 503],
     }, async (c) => {
       const encoding = requireEncoding(c.req.header('content-type'));
-      const batch = await deps.bodies.read(c, (body) => prepareExport(signal, body, encoding, c.var.principal, deps));
-      return send(encodeExportResponse(signal, encoding, await commitExport(batch, deps.writer)));
+      // Chained: a variable would hold the records through the commit (see `commit`).
+      const rejection = await deps.bodies.read(c, (body) => prepareExport(signal, body, encoding, c.var.principal, deps)).then((batch) => commitExport(batch, deps.writer));
+      return send(encodeExportResponse(signal, encoding, rejection));
     });
   }
 }

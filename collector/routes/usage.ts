@@ -40,8 +40,8 @@ export function registerUsageBatch(api: CollectorApi, deps: IngestDeps): void {
     errors: [413, 415, 429, 503],
   }, async (c) => {
     requireJson(c);
-    const batch = await deps.bodies.read(c, (body) => runInSlices(batchSteps(body, c.var.principal, deps)));
-    const answer = await answerBatch(batch, deps);
+    // Chained: a variable would hold the records through the commit (see `commit`).
+    const answer = await deps.bodies.read(c, (body) => runInSlices(batchSteps(body, c.var.principal, deps))).then((batch) => answerBatch(batch, deps));
     return 'error' in answer ? c.json(answer, 400) : c.json(answer satisfies z.infer<typeof BatchAnswer>);
   });
 }
