@@ -2,11 +2,11 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { UsageRecord } from '../../src/event/schema.js';
 import { EXPORTS, callExport, grpcClient } from '../support/grpc.js';
 import { encodeProtobuf, otlpLogsRequest, otlpRequest } from '../support/otlp.js';
-import { startTestService, type TestService } from '../support/service.js';
+import { startTestService } from '../support/service.js';
 import { metricValue, until } from '../support/wait.js';
 
 /**
@@ -18,16 +18,6 @@ import { metricValue, until } from '../support/wait.js';
 setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
 
-let svc: TestService | undefined;
-let other: Database.Database | undefined;
-afterEach(async () => {
-  if (other?.inTransaction) other.exec('ROLLBACK');
-  other?.close();
-  other = undefined;
-  await svc?.close();
-  svc = undefined;
-});
-
 const usage = { 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'gpt-4o', 'gen_ai.usage.input_tokens': 10, 'gen_ai.usage.output_tokens': 5 };
 const claudeCall = (requestId: string) => ({
   body: 'claude_code.api_request',
@@ -35,31 +25,37 @@ const claudeCall = (requestId: string) => ({
 });
 
 it('no route keeps its records once they are handed to the store, while the commit waits', async () => {
-  svc = await startTestService({ env: { WRITE_RETRY_MS: '20000' } });
-  const handed: WeakRef<readonly UsageRecord[]>[] = [];
-  const insertBatch = svc.store.insertBatch.bind(svc.store);
-  svc.store.insertBatch = (records, ...rest) => {
-    handed.push(new WeakRef(records));
-    return insertBatch(records, ...rest);
-  };
+  const svc = await startTestService({ env: { WRITE_RETRY_MS: '20000' } });
   // The commits wait while another connection holds the write lock.
-  other = new Database(join(svc.dir, 'usage.db'));
+  const other = new Database(join(svc.dir, 'usage.db'));
   other.exec('BEGIN IMMEDIATE');
   const grpc = grpcClient(svc.grpcUrl);
-  const answers = [
-    svc.ingest('/v1/usage', { events: Array.from({ length: 50 }, (_, i) => ({ id: `u-${i}`, agent_id: 'a', model: 'm', input_tokens: 1 })) }).then((r) => r.status),
-    svc.ingest('/api/usage', { id: 'one', agent_id: 'a', model: 'm', input_tokens: 1 }).then((r) => r.status),
-    svc.ingest('/v1/traces', otlpRequest([{ spanId: '00f067aa0ba902b7', attributes: usage }])).then((r) => r.status),
-    svc.ingest('/v1/logs', otlpLogsRequest([claudeCall('req_http')], { resource: { 'service.name': 'claude-code' } })).then((r) => r.status),
-    callExport(grpc, encodeProtobuf('logs', otlpLogsRequest([claudeCall('req_grpc')], { resource: { 'service.name': 'claude-code' } })), {}, EXPORTS.logs).then((a) => a.code),
-  ];
-  await until(async () => handed.length === answers.length && (await metricValue(svc!.collectorUrl, 'tokentally_queue_events')) === 54, 'every request to wait for its commit');
-  collectGarbage();
-  collectGarbage();
-  expect(handed.filter((records) => records.deref() !== undefined)).toHaveLength(0);
+  try {
+    const handed: WeakRef<readonly UsageRecord[]>[] = [];
+    const insertBatch = svc.store.insertBatch.bind(svc.store);
+    svc.store.insertBatch = (records, ...rest) => {
+      handed.push(new WeakRef(records));
+      return insertBatch(records, ...rest);
+    };
+    const answers = [
+      svc.ingest('/v1/usage', { events: Array.from({ length: 50 }, (_, i) => ({ id: `u-${i}`, agent_id: 'a', model: 'm', input_tokens: 1 })) }).then((r) => r.status),
+      svc.ingest('/api/usage', { id: 'one', agent_id: 'a', model: 'm', input_tokens: 1 }).then((r) => r.status),
+      svc.ingest('/v1/traces', otlpRequest([{ spanId: '00f067aa0ba902b7', attributes: usage }])).then((r) => r.status),
+      svc.ingest('/v1/logs', otlpLogsRequest([claudeCall('req_http')], { resource: { 'service.name': 'claude-code' } })).then((r) => r.status),
+      callExport(grpc, encodeProtobuf('logs', otlpLogsRequest([claudeCall('req_grpc')], { resource: { 'service.name': 'claude-code' } })), {}, EXPORTS.logs).then((a) => a.code),
+    ];
+    await until(async () => handed.length === answers.length && (await metricValue(svc.collectorUrl, 'tokentally_queue_events')) === 54, 'every request to wait for its commit');
+    collectGarbage();
+    collectGarbage();
+    expect(handed.filter((records) => records.deref() !== undefined)).toHaveLength(0);
 
-  other.exec('ROLLBACK');
-  expect(await Promise.all(answers)).toEqual([200, 201, 200, 200, 0]);
-  expect((await svc.report('/v1/reports/usage?from=2000-01-01')).body.totals.events).toBe(54);
-  grpc.close();
+    other.exec('ROLLBACK');
+    expect(await Promise.all(answers)).toEqual([200, 201, 200, 200, 0]);
+    expect((await svc.report('/v1/reports/usage?from=2000-01-01')).body.totals.events).toBe(54);
+  } finally {
+    grpc.close();
+    if (other.inTransaction) other.exec('ROLLBACK');
+    other.close();
+    await svc.close();
+  }
 });
