@@ -11,6 +11,8 @@ import { RECORD_COLUMNS, type RowForm } from './sqlite-connection.js';
 export interface PackedRows {
   /** The shared columns' values, each once. */
   strings: string[];
+  /** The same as bound (see `bound`), made on the insert thread. */
+  bound?: (string | Buffer)[];
   /** TEXTS.length values a record. */
   texts: (string | null)[];
   /** NUMBERS.length values a record: the shared columns' indexes and the numbers, a null number as NaN. */
@@ -73,16 +75,25 @@ const pushRow = new Function('strings', 'texts', 't', 'numbers', 'n', 'values', 
   const number = `numbers[n + ${NUMBERS.indexOf(c)}]`;
   return SHARED.has(c) ? `strings[${number}]` : NULLABLE.includes(c) ? `orNull(${number})` : number;
 }).join(', ')});`) as (
-  strings: string[], texts: PackedRows['texts'], t: number, numbers: Float64Array, n: number, values: unknown[], orNull: (n: number) => number | null,
+  strings: PackedRows['bound'], texts: PackedRows['texts'], t: number, numbers: Float64Array, n: number, values: unknown[], orNull: (n: number) => number | null,
 ) => void;
 
 const ID = TEXTS.indexOf('id');
 const PROJECT = NUMBERS.indexOf('project');
 
+/**
+ * A shared value as the insert thread binds it: its UTF-8 bytes, made once a batch, which the
+ * statement casts back to the same text. A string is bound as better-sqlite3 converts it to UTF-8
+ * each time, once a record (docs/benchmarks.md, "Insert cost, session 15"). A string holding a
+ * surrogate is bound as it is, so that one not well formed is stored as before.
+ */
+const bound = (s: string): string | Buffer => (/[\ud800-\udfff]/.test(s) ? s : Buffer.from(s, 'utf8'));
+
 /** How the inserter reads packed rows (on the insert thread). */
 export const PACKED: RowForm<PackedRows> = {
+  row: `(${RECORD_COLUMNS.map((c) => (SHARED.has(c) ? 'CAST(? AS TEXT)' : '?')).join(', ')})`,
   count: (packed) => packed.texts.length / TEXTS.length,
-  push: (packed, row, values) => pushRow(packed.strings, packed.texts, row * TEXTS.length, packed.numbers, row * NUMBERS.length, values, orNull),
+  push: (packed, row, values) => pushRow((packed.bound ??= packed.strings.map(bound)), packed.texts, row * TEXTS.length, packed.numbers, row * NUMBERS.length, values, orNull),
   project: (packed, row) => packed.strings[packed.numbers[row * NUMBERS.length + PROJECT]!]!,
   id: (packed, row) => packed.texts[row * TEXTS.length + ID] as string,
 };

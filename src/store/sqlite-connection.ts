@@ -50,6 +50,8 @@ const pushValues = new Function('r', 'values', `values.push(${RECORD_COLUMNS.map
  * (packed-rows.ts).
  */
 export interface RowForm<B> {
+  /** One row of the INSERT's VALUES: its parameters, in RECORD_COLUMNS order. */
+  row: string;
   count(batch: B): number;
   push(batch: B, row: number, values: unknown[]): void;
   project(batch: B, row: number): string;
@@ -57,6 +59,7 @@ export interface RowForm<B> {
 }
 type Records = readonly UsageRecord[];
 const RECORDS: RowForm<Records> = {
+  row: `(${RECORD_COLUMNS.map(() => '?').join(', ')})`,
   count: (records) => records.length,
   push: (records, row, values) => pushValues(records[row]!, values),
   project: (records, row) => records[row]!.project,
@@ -102,7 +105,7 @@ export function batchesInserter<B>(db: Database.Database, form: RowForm<B>, uniq
   const statement = (rows: number) =>
     db.prepare<unknown[]>(
       `INSERT INTO usage_events (${RECORD_COLUMNS.join(', ')})
-       VALUES ${Array.from({ length: rows }, () => `(${RECORD_COLUMNS.map(() => '?').join(', ')})`).join(', ')}
+       VALUES ${Array.from({ length: rows }, () => form.row).join(', ')}
        ON CONFLICT (${uniqueKey}) DO NOTHING`,
     );
   // One statement per row count met, so a batch's last rows (or a small batch) go in as one too.
