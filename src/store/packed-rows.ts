@@ -83,8 +83,8 @@ const PROJECT = NUMBERS.indexOf('project');
 
 /**
  * A shared value as the insert thread binds it: its UTF-8 bytes, made once a batch, which the
- * statement casts back to the same text. A string is bound as better-sqlite3 converts it to UTF-8
- * each time, once a record (docs/benchmarks.md, "Insert cost, session 15"). A string holding a
+ * statement casts back to the same text; better-sqlite3 converts a string to UTF-8 each time it is
+ * bound, once a record (docs/benchmarks.md, "Insert cost, session 15"). A string holding a
  * surrogate is bound as it is, so that one not well formed is stored as before.
  */
 const bound = (s: string): string | Buffer => (/[\ud800-\udfff]/.test(s) ? s : Buffer.from(s, 'utf8'));
