@@ -21,7 +21,7 @@ import { OPEN_ACCESS } from '../src/auth/keys.js';
 import type { UsageRecord, ValidUsageEvent } from '../src/event/schema.js';
 import { validateEvent, type EventError } from '../src/event/validate.js';
 import { createPricer, loadPriceTable } from '../src/pricing/index.js';
-import { toRow, type RecordRow } from '../src/store/sqlite-connection.js';
+import { packRows } from '../src/store/packed-rows.js';
 import { cutJson } from '../collector/json.js';
 import { priced, scopeEvent } from '../collector/ingest.js';
 import { EVENT_LIMITS } from '../collector/routes/usage.js';
@@ -72,7 +72,7 @@ function ingest(body: Buffer, spent: Float64Array): void {
   const receivedAt = Date.now();
   const records: UsageRecord[] = scoped.map((event) => priced(event, receivedAt, pricer));
   if (!lap(4)) return;
-  const rows: RecordRow[] = records.map(toRow);
+  const rows = packRows(records);
   if (!lap(5)) return;
   serialize({ id: 1, records: rows, retryForMs: 30_000 });
   lap(6);

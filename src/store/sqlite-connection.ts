@@ -45,28 +45,25 @@ export const RECORD_COLUMNS = [
 const pushValues = new Function('r', 'values', `values.push(${RECORD_COLUMNS.map((c) => `r.${c}`).join(', ')});`) as (r: UsageRecord, values: unknown[]) => void;
 
 /**
- * A record as its values in RECORD_COLUMNS order: the form records cross to the insert thread in.
- * V8 copies an array of values between threads in about half the time of an object with its keys,
- * and on both sides (docs/benchmarks.md, "Insert cost, session 12").
+ * How the inserter reads a batch of either form, by a row's number: its count, its values, and the
+ * key that tells a repeat. Records on the calling thread (RECORDS), packed rows on the insert thread
+ * (packed-rows.ts).
  */
-export type RecordRow = unknown[];
-export const toRow = new Function('r', `return [${RECORD_COLUMNS.map((c) => `r.${c}`).join(', ')}];`) as (r: UsageRecord) => RecordRow;
-
-/** How the inserter reads a row of either form: its values, and the key that tells a repeat. */
-interface RowForm<R> {
-  push(row: R, values: unknown[]): void;
-  project(row: R): string;
-  id(row: R): string;
+export interface RowForm<B> {
+  /** One row of the INSERT's VALUES: its parameters, in RECORD_COLUMNS order. */
+  row: string;
+  count(batch: B): number;
+  push(batch: B, row: number, values: unknown[]): void;
+  project(batch: B, row: number): string;
+  id(batch: B, row: number): string;
 }
-const RECORDS: RowForm<UsageRecord> = { push: pushValues, project: (r) => r.project, id: (r) => r.id };
-const ID = RECORD_COLUMNS.indexOf('id');
-const PROJECT = RECORD_COLUMNS.indexOf('project');
-export const ROWS: RowForm<RecordRow> = {
-  push: (row, values) => {
-    for (let i = 0; i < row.length; i++) values.push(row[i]);
-  },
-  project: (row) => row[PROJECT] as string,
-  id: (row) => row[ID] as string,
+type Records = readonly UsageRecord[];
+const RECORDS: RowForm<Records> = {
+  row: `(${RECORD_COLUMNS.map(() => '?').join(', ')})`,
+  count: (records) => records.length,
+  push: (records, row, values) => pushValues(records[row]!, values),
+  project: (records, row) => records[row]!.project,
+  id: (records, row) => records[row]!.id,
 };
 
 /**
@@ -77,8 +74,8 @@ export const ROWS: RowForm<RecordRow> = {
 const ROWS_PER_STATEMENT = 50;
 
 /** Records to insert, with the extras committed in the same transaction. */
-export interface InsertBatch<R = UsageRecord> {
-  records: readonly R[];
+export interface InsertBatch<B = Records> {
+  records: B;
   extras?: BatchExtras;
 }
 
@@ -102,13 +99,13 @@ export function batchInserter(db: Database.Database, uniqueKey = 'project, id'):
  * no RETURNING (SQLite would copy every new row into a temporary table and back, and each row would
  * become two JavaScript strings). Otherwise each record's seq is looked up: the new ones are those
  * in that range, in order (of records sharing a project and id, only the first can have been stored).
- * `form`: whether the records come as objects (RECORDS) or as their values (ROWS, on the insert thread).
+ * `form`: how to read the batches' records (RowForm).
  */
-export function batchesInserter<R>(db: Database.Database, form: RowForm<R>, uniqueKey = 'project, id'): (batches: readonly InsertBatch<R>[]) => boolean[][] {
+export function batchesInserter<B>(db: Database.Database, form: RowForm<B>, uniqueKey = 'project, id'): (batches: readonly InsertBatch<B>[]) => boolean[][] {
   const statement = (rows: number) =>
     db.prepare<unknown[]>(
       `INSERT INTO usage_events (${RECORD_COLUMNS.join(', ')})
-       VALUES ${Array.from({ length: rows }, () => `(${RECORD_COLUMNS.map(() => '?').join(', ')})`).join(', ')}
+       VALUES ${Array.from({ length: rows }, () => form.row).join(', ')}
        ON CONFLICT (${uniqueKey}) DO NOTHING`,
     );
   // One statement per row count met, so a batch's last rows (or a small batch) go in as one too.
@@ -116,7 +113,7 @@ export function batchesInserter<R>(db: Database.Database, form: RowForm<R>, uniq
   const seqOf = db.prepare<[string, string], number>('SELECT seq FROM usage_events WHERE project = ? AND id = ?').pluck();
   let outbox: Database.Statement | undefined;
   const moves = new Map<string, Database.Statement>();
-  const insert = ({ records, extras }: InsertBatch<R>): boolean[] => {
+  const insert = ({ records, extras }: InsertBatch<B>): boolean[] => {
     const now = Date.now();
     for (const update of inStreamOrder(extras?.metricStreams ?? [])) {
       const { sql, params } = metricStreamStatement(update, now);
@@ -124,12 +121,13 @@ export function batchesInserter<R>(db: Database.Database, form: RowForm<R>, uniq
       if (!prepared) moves.set(sql, (prepared = db.prepare(sql)));
       if (prepared.run(params).changes === 0) throw streamMoved(update);
     }
-    const inserted = new Array<boolean>(records.length);
+    const count = form.count(records);
+    const inserted = new Array<boolean>(count);
     const values: unknown[] = [];
-    for (let start = 0; start < records.length; ) {
-      const rows = Math.min(ROWS_PER_STATEMENT, records.length - start);
+    for (let start = 0; start < count; ) {
+      const rows = Math.min(ROWS_PER_STATEMENT, count - start);
       values.length = 0;
-      for (let r = start; r < start + rows; r++) form.push(records[r]!, values);
+      for (let r = start; r < start + rows; r++) form.push(records, r, values);
       let prepared = statements.get(rows);
       if (!prepared) statements.set(rows, (prepared = statement(rows)));
       // As arguments, not one array: better-sqlite3 reads an array's elements one by one through
@@ -139,7 +137,7 @@ export function batchesInserter<R>(db: Database.Database, form: RowForm<R>, uniq
       else {
         const last = Number(lastInsertRowid);
         let next = last - changes + 1;
-        for (let r = start; r < start + rows; r++) if ((inserted[r] = seqOf.get(form.project(records[r]!), form.id(records[r]!)) === next)) next++;
+        for (let r = start; r < start + rows; r++) if ((inserted[r] = seqOf.get(form.project(records, r), form.id(records, r)) === next)) next++;
         // Only if SQLite ran out of seqs above the largest (2^63 − 1) and numbered rows at random:
         // rather fail the transaction than tell a caller a wrong answer.
         if (next !== last + 1) throw new Error(`${changes} new rows, but not at seqs ${last - changes + 1}-${last}`);
@@ -153,7 +151,7 @@ export function batchesInserter<R>(db: Database.Database, form: RowForm<R>, uniq
     }
     return inserted;
   };
-  const insertAll = db.transaction((batches: readonly InsertBatch<R>[]) => batches.map(insert));
+  const insertAll = db.transaction((batches: readonly InsertBatch<B>[]) => batches.map(insert));
   return (batches) => insertAll.immediate(batches);
 }
 

@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import { toRow, type OutboxWrite, type OutboxWritten, type SqliteOptions } from './sqlite-connection.js';
+import { packRows } from './packed-rows.js';
+import type { OutboxWrite, OutboxWritten, SqliteOptions } from './sqlite-connection.js';
 import { joinAnswer } from './read-pieces.js';
 import type { InsertRetry } from './retry.js';
 import type { ReadName, SqliteReads } from './sqlite-reads.js';
@@ -63,7 +64,7 @@ const HANDOVER_SLICE_MS = 5;
 /**
  * The messages of one insert: the first carries the extras (and the buffers they move) and says how
  * many parts follow with the rest of the records; the insert thread commits it once it has them all.
- * Each part's records become rows as it is posted, so a large batch's conversion is spread over the
+ * Each part's records are packed as it is posted, so a large batch's packing is spread over the
  * hand-over's turns as its posting is.
  */
 function* insertMessages(id: number, records: UsageRecord[], retryForMs: number, extras: BatchExtras | undefined, transfer: ArrayBuffer[]): Generator<Posted> {
@@ -79,13 +80,18 @@ function* insertMessages(id: number, records: UsageRecord[], retryForMs: number,
     bytes += size;
   }
   if (ends.length === 0) {
-    yield { message: { id, records: records.map(toRow), retryForMs, ...(extras && { extras }) }, transfer };
+    const rows = packRows(records);
+    yield { message: { id, records: rows, retryForMs, ...(extras && { extras }) }, transfer: [...transfer, rows.numbers.buffer as ArrayBuffer] };
     return;
   }
   ends.push(records.length);
   const parts = ends.map((end, i) => records.slice(i === 0 ? 0 : ends[i - 1], end));
-  yield { message: { id, records: parts[0]!.map(toRow), retryForMs, ...(extras && { extras }), parts: parts.length - 1 }, transfer };
-  for (const part of parts.slice(1)) yield { message: { id, part: part.map(toRow) }, transfer: [] };
+  const first = packRows(parts[0]!);
+  yield { message: { id, records: first, retryForMs, ...(extras && { extras }), parts: parts.length - 1 }, transfer: [...transfer, first.numbers.buffer as ArrayBuffer] };
+  for (const part of parts.slice(1)) {
+    const rows = packRows(part);
+    yield { message: { id, part: rows }, transfer: [rows.numbers.buffer as ArrayBuffer] };
+  }
 }
 
 /**
@@ -152,7 +158,7 @@ export class SqliteWriteThreads {
     while (this.outgoing.length > 0) {
       const head = this.outgoing[0]!;
       try {
-        // Making the next message converts its records (toRow), so it fails as posting does.
+        // Making the next message packs its records, so it fails as posting does.
         const next = this.waiting.has(head.id) ? head.messages.next() : undefined;
         // Done, or failed meanwhile with the thread it was going to.
         if (!next || next.done) {

@@ -16,7 +16,8 @@ import { runInNewContext } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import { retrying } from './retry.js';
 import { splitAnswer } from './read-pieces.js';
-import { batchesInserter, openSqlite, outboxWriter, ROWS, type OutboxWrite, type OutboxWritten, type RecordRow, type SqliteOptions } from './sqlite-connection.js';
+import { joinParts, PACKED, type PackedRows } from './packed-rows.js';
+import { batchesInserter, openSqlite, outboxWriter, type OutboxWrite, type OutboxWritten, type SqliteOptions } from './sqlite-connection.js';
 import { READ_CACHE_KIB, sqliteReads, type ReadName, type SqliteReads } from './sqlite-reads.js';
 import type { BatchExtras } from './types.js';
 
@@ -34,8 +35,8 @@ export interface WorkerData {
  * the rest of its parts will not come, the insert is abandoned.
  */
 export type InsertRequest =
-  | { id: number; records: RecordRow[]; extras?: BatchExtras; retryForMs: number; parts?: number }
-  | { id: number; part: RecordRow[] }
+  | { id: number; records: PackedRows; extras?: BatchExtras; retryForMs: number; parts?: number }
+  | { id: number; part: PackedRows }
   | { id: number; dropped: true }
   | { id: number; outbox: OutboxWrite; retryForMs: number }
   | 'close';
@@ -121,9 +122,9 @@ if (role === 'read') {
   });
 } else if (role === 'insert') {
   db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
-  type Insert = Extract<InsertRequest, { records: RecordRow[] }>;
+  type Insert = Extract<InsertRequest, { records: PackedRows }>;
   type Write = Insert | Extract<InsertRequest, { outbox: OutboxWrite }>;
-  let insert: ReturnType<typeof batchesInserter<RecordRow>> | undefined;
+  let insert: ReturnType<typeof batchesInserter<PackedRows>> | undefined;
   let writeOutbox: ReturnType<typeof outboxWriter> | undefined;
   let collectYoung: (() => void) | undefined;
   let outboxBytes = 0;
@@ -131,19 +132,19 @@ if (role === 'read') {
   let closing = false;
   let copyRest = false;
   let working: Promise<void> | undefined;
-  /** Inserts whose parts are still coming, each with the number left. */
-  const incoming = new Map<number, { insert: Insert; parts: number }>();
+  /** Inserts whose parts are still coming, each with those come and the number left. */
+  const incoming = new Map<number, { insert: Insert; parts: PackedRows[]; left: number }>();
   port.on('message', (request: InsertRequest | TailCheckpoint) => {
     if (request === 'close') closing = true;
     else if (request === 'checkpoint') copyRest = !closing;
     else if ('dropped' in request) return void incoming.delete(request.id);
     else if ('part' in request) {
       const started = incoming.get(request.id)!;
-      for (const record of request.part) started.insert.records.push(record);
-      if (--started.parts > 0) return;
+      started.parts.push(request.part);
+      if (--started.left > 0) return;
       incoming.delete(request.id);
-      waiting.push(started.insert);
-    } else if ('records' in request && request.parts) return void incoming.set(request.id, { insert: request, parts: request.parts });
+      waiting.push({ ...started.insert, records: joinParts(started.parts) });
+    } else if ('records' in request && request.parts) return void incoming.set(request.id, { insert: request, parts: [request.records], left: request.parts });
     else waiting.push(request);
     working ??= work();
   });
@@ -173,8 +174,8 @@ if (role === 'read') {
     let taken = 0;
     for (; taken < waiting.length; taken++) {
       const next = waiting[taken]!;
-      if ('outbox' in next || (taken > 0 && events + next.records.length > maxBatchEvents!)) break;
-      events += next.records.length;
+      if ('outbox' in next || (taken > 0 && events + PACKED.count(next.records) > maxBatchEvents!)) break;
+      events += PACKED.count(next.records);
     }
     return waiting.splice(0, taken) as Insert[];
   }
@@ -186,7 +187,7 @@ if (role === 'read') {
       onFailure: (error: Error) => port.postMessage({ ids: group.map(({ id }) => id), failed: toThreadError(error) } satisfies InsertReply),
     };
     try {
-      const inserted = await retrying(retry, () => (insert ??= batchesInserter(db, ROWS))(group));
+      const inserted = await retrying(retry, () => (insert ??= batchesInserter(db, PACKED))(group));
       group.forEach(({ id }, i) => port.postMessage({ id, inserted: inserted[i]! } satisfies InsertReply));
     } catch (error) {
       for (const { id } of group) port.postMessage({ id, error: toThreadError(error as Error) } satisfies InsertReply);

@@ -81,6 +81,35 @@ describe('SQLite inserts', () => {
     expect(stored[0]).toEqual(batch.map((r, i) => ({ seq: i + 1, ...r })));
   });
 
+  // Records cross to the insert thread packed (packed-rows.ts): the values a batch repeats once, as
+  // UTF-8 bytes the statement casts back to text, and each part of a large batch with strings of its own.
+  it('store every column alike through the insert thread and on the calling thread, for a batch sent in parts and for strings not well formed', async () => {
+    const many = Array.from({ length: 2_500 }, (_, i) => usageRecord(`many-${i}`, {
+      ts: Date.UTC(2026, 10, 2) + i, project: `proj-${i % 3}`, agent_id: `agent-${(i * 7) % 11} é`, model: `model-${i % 5}`,
+      provider: i % 2 ? 'openai' : 'anthropic', operation: 'chat', task_label: `task-${i % 13}`, run_id: `run-${Math.floor(i / 25)}`,
+      step_id: `step-${i}`, session_id: `session-${i % 4}`, user_id: `user-${i % 9}`, input_tokens: i, output_tokens: i * 3,
+      cost_nanos: i * 1_000_003, cost_source: i % 2 ? 'computed' : 'reported', duration_ms: i % 10 ? i : null, status: i % 17 ? 'ok' : 'error',
+      attributes: i % 3 ? `{"i":${i}}` : null, received_at: Date.UTC(2026, 10, 2, 1) + i,
+    }));
+    const odd = [
+      usageRecord('odd-1', { project: 'half \ud83d', agent_id: '\udc00 alone', model: 'pair \ud83d\ude00', task_label: '\u0000 nul', step_id: 'x \ud800' }),
+      usageRecord('odd-2', { project: 'half \ud83d', agent_id: 'plain', model: '日本語', run_id: 'x'.repeat(200), duration_ms: 0, cost_nanos: -0 }),
+    ];
+    const columns = 'seq, typeof(project), hex(id), hex(project), hex(agent_id), hex(model), hex(task_label), hex(step_id), run_id, duration_ms, cost_nanos';
+    const stored = await Promise.all([true, false].map(async (threaded) => {
+      const file = join(tempDir(), 'usage.db');
+      const store = await openStore(file, threaded);
+      expect(await store.insertBatch(many)).toEqual(many.map(() => true));
+      expect(await store.insertBatch(odd)).toEqual([true, true]);
+      const reader = readOnly(file);
+      return { all: reader.prepare('SELECT * FROM usage_events ORDER BY seq').all(), raw: reader.prepare(`SELECT ${columns} FROM usage_events ORDER BY seq`).all() };
+    }));
+    expect(stored[0]!.raw).toEqual(stored[1]!.raw);
+    expect(stored[0]!.all).toEqual(stored[1]!.all);
+    expect(stored[0]!.all.slice(0, many.length)).toEqual(many.map((r, i) => ({ seq: i + 1, ...r })));
+    expect(new Set(stored[0]!.raw.map((r) => (r as { 'typeof(project)': string })['typeof(project)']))).toEqual(new Set(['text']));
+  });
+
   it.each([true, false])('tell the first of repeated ids from the rest across the many-row statements of a large batch (write threads: %s)', async (writeThreads) => {
     const file = join(tempDir(), 'usage.db');
     const store = await openStore(file, writeThreads);
