@@ -9,8 +9,9 @@
  *
  *   npm run build && node dist/bench/route-cost.js --load usage --batch 1000 --requests 200
  *
- * Instructions of the timed requests' main thread: callgrind dumps at each `process.cpuUsage()`, and
- * the last dump of thread 1 is the timed loop:
+ * Instructions of the timed requests' main thread: callgrind dumps at each `process.cpuUsage()`, which
+ * prom-client calls once as the collector's modules load and this tool before and after the timed
+ * loop, so thread 1's third dump (`callgrind.out.<pid>.3-01`) is the timed loop:
  *
  *   valgrind --tool=callgrind --separate-threads=yes --dump-before='node::CPUUsage*' node dist/bench/route-cost.js --load usage --requests 60 --warmup 60
  */
