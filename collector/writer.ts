@@ -189,11 +189,15 @@ function extrasBytes(extras: BatchExtras | undefined): number {
   return (extras?.outbox?.reduce((sum, e) => sum + e.body.byteLength, 0) ?? 0) + (extras?.metricStreams?.length ?? 0) * STREAM_MOVE_BYTES;
 }
 
-/** Fixed per-record overhead plus its strings (UTF-16 in memory), a cheap upper-bound estimate. */
-function recordBytes(record: UsageRecord): number {
-  let bytes = 400;
-  for (const value of Object.values(record)) if (typeof value === 'string') bytes += 2 * value.length;
-  return bytes;
+/**
+ * Fixed per-record overhead plus its strings (UTF-16 in memory), a cheap upper-bound estimate. Read
+ * by name: `Object.values` built an array of 23 values a record on the main thread.
+ */
+function recordBytes(r: UsageRecord): number {
+  const chars = r.id.length + r.project.length + r.agent_id.length + r.model.length + r.provider.length + r.operation.length
+    + r.task_label.length + r.run_id.length + r.step_id.length + r.session_id.length + r.user_id.length
+    + r.cost_source.length + r.status.length + (r.attributes?.length ?? 0);
+  return 400 + 2 * chars;
 }
 
 function describe(error: unknown): string {

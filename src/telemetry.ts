@@ -80,10 +80,16 @@ const prom = {
     name: 'tokentally_tokens_total',
     help: 'Tokens of committed events by type, project and model; cache_read and cache_write are part of input, reasoning part of output',
     labelNames: ['type', 'project', 'model'], registers: collectorRegisters,
+    collect() {
+      fromSpendTotals(this, (labels, total) => TOKEN_TYPES.forEach((type, v) => this.inc({ type, ...labels }, total[v]!)));
+    },
   }),
   cost: new Counter({
     name: 'tokentally_cost_usd_total', help: 'Cost in US dollars of committed events, by project and model',
     labelNames: ['project', 'model'], registers: collectorRegisters,
+    collect() {
+      fromSpendTotals(this, (labels, total) => this.inc(labels, total[TOKEN_TYPES.length]!));
+    },
   }),
   folded: new Counter({
     name: 'tokentally_metrics_folded_events_total',
@@ -150,7 +156,36 @@ const spend = {
     this.labels.push({ project, model });
     return this.labels.length - 1;
   },
+
+  /**
+   * Per slot, in the order first counted: the five token totals and the cost in US dollars. Kept
+   * here and given to the counters only when they are read: an `inc` with labels builds and looks
+   * up a string of them (~0.6 µs), and six a pair of every committed batch cost the main thread
+   * 0.2–0.4 µs an event (docs/benchmarks.md, "Main thread after decoding, session 15").
+   */
+  totals: new Map<number, Float64Array>(),
+  /** Batches added to `totals`, so that a counter is built again only when they moved. */
+  added: 0,
+
+  /** A batch's sums of one slot, added as each counter's `inc` added them, so the totals are the same to the bit. */
+  add(slot: number, sum: Float64Array): void {
+    let total = this.totals.get(slot);
+    if (total === undefined) this.totals.set(slot, (total = new Float64Array(VALUES_PER_EVENT)));
+    for (let v = 0; v < TOKEN_TYPES.length; v++) total[v]! += sum[v]!;
+    total[TOKEN_TYPES.length]! += sum[TOKEN_TYPES.length]! / 1e9;
+    this.added++;
+  },
 };
+
+const builtAt = new WeakMap<Counter, number>();
+
+/** Makes a spend counter's series anew from `spend.totals`, in the order they were first counted, when those moved since it was last read. */
+function fromSpendTotals(counter: Counter, write: (labels: { project: string; model: string }, total: Float64Array) => void): void {
+  if (builtAt.get(counter) === spend.added) return;
+  builtAt.set(counter, spend.added);
+  counter.reset();
+  for (const [slot, total] of spend.totals) write(spend.labels[slot]!, total);
+}
 
 /**
  * What the spend counters need of a batch while it commits, in typed arrays: the writer lets go of
@@ -228,11 +263,7 @@ export const telemetry = {
       if (sum === undefined) sums.set(slot, (sum = new Float64Array(VALUES_PER_EVENT)));
       for (let v = 0; v < VALUES_PER_EVENT; v++) sum[v]! += usage.values[i * VALUES_PER_EVENT + v]!;
     }
-    for (const [slot, sum] of sums) {
-      const labels = spend.labels[slot]!;
-      TOKEN_TYPES.forEach((type, v) => prom.tokens.inc({ type, ...labels }, sum[v]!));
-      prom.cost.inc(labels, sum[TOKEN_TYPES.length]! / 1e9);
-    }
+    for (const [slot, sum] of sums) spend.add(slot, sum);
     if (folded > 0) prom.folded.inc(folded);
   },
 

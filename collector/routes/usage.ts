@@ -6,7 +6,7 @@ import { badRequest, ErrorBody } from '../../src/http/errors.js';
 import { requireJson } from '../body.js';
 import type { CollectorApi, IngestDeps } from '../app.js';
 import { cutJson, type ElementLimits, type ElementProblem } from '../json.js';
-import { runInSlices, type Steps } from '../otlp/steps.js';
+import { RECORDS_PER_STEP, runInSlices, type Steps } from '../otlp/steps.js';
 import { commit, priced, scopeEvent, type Prepared } from '../ingest.js';
 
 const count = z.number().int().min(0);
@@ -88,7 +88,8 @@ function* batchSteps(body: Buffer, principal: Principal, deps: IngestDeps): Step
   const errors: EventError[] = [];
   const receivedAt = Date.now();
   for (let index = 0; index < events.length; index++) {
-    yield;
+    // A pause point every few events, not every one: each is a generator step and a clock read.
+    if (index % RECORDS_PER_STEP === 0) yield;
     const problem = cut.problem(events[index]!);
     if (problem) {
       if (errors.length < MAX_LISTED_ERRORS) errors.push({ index, path: problem.path, message: EVENT_PROBLEMS[problem.over] });

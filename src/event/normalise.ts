@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { attributesJson } from './attributes-json.js';
 import type { UsageRecord, ValidUsageEvent } from './schema.js';
 
 export const DEFAULT_PROJECT = 'default';
@@ -40,7 +41,7 @@ export function normalise(event: ValidUsageEvent, receivedAt: number): UsageReco
     cost_source: reported ? 'reported' : 'unpriced',
     duration_ms: event.duration_ms ?? null,
     status: event.status,
-    attributes: event.attributes ? JSON.stringify(event.attributes) : null,
+    attributes: event.attributes ? attributesJson(event.attributes) : null,
     received_at: receivedAt,
   };
 }
