@@ -1,3 +1,5 @@
+import { LIMITS } from './schema.js';
+
 /**
  * The stored JSON of an event's attributes. Events in a row mostly carry the same attributes (one
  * agent's batch, one prompt's log records), and `JSON.stringify` was most of `normalise`'s time
@@ -22,8 +24,11 @@ function remember(attributes: Readonly<Record<string, string | number | boolean>
   lastKeys.length = 0;
   lastValues.length = 0;
   for (const key in attributes) {
+    const value = attributes[key];
     lastKeys.push(key);
-    lastValues.push(attributes[key]);
+    // A value as long as the limit may be cut from a far longer string (OTLP mapping), which it
+    // would keep alive while it is kept here; NaN equals nothing, so such attributes are never reused.
+    lastValues.push(typeof value === 'string' && value.length >= LIMITS.attributeValueLength ? NaN : value);
   }
   lastJson = JSON.stringify(attributes);
   return lastJson;

@@ -1,5 +1,8 @@
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { attributesJson } from '../../src/event/attributes-json.js';
+import { LIMITS } from '../../src/event/schema.js';
 import { rng } from '../support/random.js';
 
 type Attributes = Record<string, string | number | boolean>;
@@ -33,5 +36,23 @@ describe('attributesJson', () => {
     expect(attributesJson({})).toBe('{}');
     expect(attributesJson({})).toBe('{}');
     expect(attributesJson({ 2: 'x', 1: 'y' })).toBe('{"1":"y","2":"x"}');
+  });
+
+  it('keeps no value cut from a longer string, which would keep that string alive', () => {
+    setFlagsFromString('--expose-gc');
+    const collectGarbage = runInNewContext('gc') as () => void;
+    const heapAfter = (use: () => void) => {
+      use();
+      collectGarbage();
+      collectGarbage();
+      return getHeapStatistics().used_heap_size;
+    };
+    const before = heapAfter(() => attributesJson({ a: 1 }));
+    const after = heapAfter(() => {
+      // As OTLP mapping cuts a long value: V8 makes the cut a slice that points into the whole.
+      const whole = `${Math.random()}`.padEnd(32 * 1024 * 1024, 'x');
+      expect(attributesJson({ prompt: whole.slice(0, LIMITS.attributeValueLength) })).toBe(JSON.stringify({ prompt: whole.slice(0, LIMITS.attributeValueLength) }));
+    });
+    expect(after - before).toBeLessThan(8 * 1024 * 1024);
   });
 });
