@@ -6,7 +6,9 @@
  *   npm run build && node dist/bench/json-ingest-cost.js --bodies 40 --rounds 5
  *
  * `post` is the structured serialization that posting the rows to the insert thread does
- * (`v8.serialize`, the same serializer). `--through <stage>` stops after that stage. Instructions in
+ * (`v8.serialize`, the same serializer; it copies the packed numbers, which posting moves, so it
+ * reads a little high). Since session 15 the rows are packed (`packRows`), so the last two stages
+ * do not compare with earlier sessions' `toRow` arrays. `--through <stage>` stops after that stage. Instructions in
  * the steady state, once the JIT has compiled the hot code (under valgrind that takes rounds), come
  * from callgrind zeroing its counts where the warm-up rounds end (`process.resourceUsage()` marks it):
  *

@@ -31,7 +31,8 @@ export interface WorkerData {
 
 /**
  * An insert comes in one message, or (a large one) in `parts` more messages after its first, each
- * with the next of its records (sqlite-threads.ts); it is committed once it has them all. `dropped`:
+ * with the next of its records packed with their own strings (sqlite-threads.ts, packed-rows.ts);
+ * it is committed once it has them all. `dropped`:
  * the rest of its parts will not come, the insert is abandoned.
  */
 export type InsertRequest =
