@@ -134,7 +134,11 @@ function recordContent(record: LogRecord): Buffer {
   json.quoted(record.scope.name);
   json.text(',');
   json.quoted(record.scope.version);
-  json.text(`,"${record.timeNanos}","${record.observedNanos}",`);
+  json.text(',"');
+  json.integer(record.timeNanos);
+  json.text('","');
+  json.integer(record.observedNanos);
+  json.text('",');
   json.quoted(record.eventName);
   json.text(',');
   json.quoted(record.traceId);
@@ -165,28 +169,42 @@ function resourceJson(resource: KeyValueList): Buffer {
 
 /** Attributes as `[[key, value], …]` in key order (UTF-16 code units), so the hash does not depend on the order they were sent in. */
 function entries(values: KeyValueList): void {
-  const { keys, openings } = sortedKeys(values);
+  const { order, openings } = sortedKeys(values);
+  // The values in the order they came, then written in key order: no lookup by key.
+  let n = 0;
+  for (const value of values.values()) inOrder[n++] = value;
   json.text('[');
-  for (let i = 0; i < keys.length; i++) {
-    json.text(openings[i]!);
-    canonical(values.get(keys[i]!)!);
+  for (let i = 0; i < order.length; i++) {
+    json.copy(openings[i]!);
+    canonical(inOrder[order[i]!]!);
     json.text(']');
   }
   json.text(']');
+  // Not kept alive until the next record.
+  inOrder.fill(null, 0, n);
 }
 
-/**
- * The keys of the last list in the order they came, and sorted with the JSON that opens each one's
- * entry (`,["key",`): an emitter's records mostly share their keys in one order.
- */
-let lastKeys: string[] = [];
-let lastSorted: { keys: readonly string[]; openings: readonly string[] } = { keys: [], openings: [] };
+const inOrder: AnyValue[] = [];
 
-function sortedKeys(values: KeyValueList): { keys: readonly string[]; openings: readonly string[] } {
-  if (!sameKeys(values, lastKeys)) {
-    lastKeys = [...values.keys()];
-    const keys = [...lastKeys].sort();
-    lastSorted = { keys, openings: keys.map((key, i) => `${i === 0 ? '' : ','}[${JSON.stringify(key)},`) };
+/**
+ * The keys of a list in the order they came; where each of them sorted comes in that order, and the
+ * JSON that opens its entry (`,["key",`) as UTF-8, copied whole rather than written a character at
+ * a time (about 490 instructions an entry against 780). An emitter's records mostly share their
+ * keys in one order, so the last list's are kept.
+ */
+interface SortedKeys {
+  keys: readonly string[];
+  order: readonly number[];
+  openings: readonly Buffer[];
+}
+
+let lastSorted: SortedKeys = { keys: [], order: [], openings: [] };
+
+function sortedKeys(values: KeyValueList): SortedKeys {
+  if (!sameKeys(values, lastSorted.keys)) {
+    const keys = [...values.keys()];
+    const order = keys.map((_, i) => i).sort((a, b) => (keys[a]! < keys[b]! ? -1 : 1));
+    lastSorted = { keys, order, openings: order.map((at, i) => Buffer.from(`${i === 0 ? '' : ','}[${JSON.stringify(keys[at])},`)) };
   }
   return lastSorted;
 }
@@ -202,7 +220,11 @@ function sameKeys(values: KeyValueList, keys: readonly string[]): boolean {
 function canonical(value: AnyValue): void {
   if (typeof value === 'string') json.quoted(value);
   else if (value === null || typeof value === 'boolean') json.text(String(value));
-  else if (typeof value === 'bigint') json.text(`["int","${value}"]`);
+  else if (typeof value === 'bigint') {
+    json.text('["int","');
+    json.integer(value);
+    json.text('"]');
+  }
   else if (typeof value === 'number') json.text(`["double","${value}"]`);
   else if (value instanceof Uint8Array) json.text(`["bytes","${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}"]`);
   else if (Array.isArray(value)) {
