@@ -94,7 +94,7 @@ export class EventInput {
       case 'reasoning_tokens': i.reasoning_tokens = value; s.reasoning_tokens = source; return;
       case 'cost_usd': i.cost_usd = value; s.cost_usd = source; return;
       case 'duration_ms': i.duration_ms = value; s.duration_ms = source; return;
-      default: throw new Error(`no event field ${field}`);
+      default: i[field] = value; s[field] = source;
     }
   }
 
