@@ -1,7 +1,8 @@
 import { isUtf8 } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
 import { MAX_NESTING, type CountLimit } from '../../collector/decode-limits.js';
-import { cutJson, firstInvalidUtf8, parseJson, type JsonLimits } from '../../collector/json.js';
+import { cutJson, parseJson, type JsonLimits } from '../../collector/json.js';
+import { firstInvalidUtf8 } from '../../collector/json-scan.js';
 import { rng } from '../support/random.js';
 import { refusal } from '../support/refusal.js';
 
