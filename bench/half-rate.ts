@@ -12,6 +12,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SERVICE_NODE_FLAGS } from '../service/node-flags.js';
+import { fmt } from './format.js';
 import { runLoad, waitForIdle, type LoadResult } from './load.js';
 import { CLI, peakRssMB, runCli, runScript, stop, waitForUrls } from './server.js';
 
@@ -26,7 +27,6 @@ const { values: args } = parseArgs({
 const seconds = Number(args.seconds);
 const connections = Number(args.connections);
 
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const line = (label: string, r: LoadResult) =>
   `  ${label.padEnd(22)} ${fmt(r.eventsPerSecond).padStart(7)} ev/s  p50 ${r.p50.toFixed(1).padStart(6)} ms  p99 ${r.p99.toFixed(1).padStart(6)} ms  failed ${r.failures}`;
 

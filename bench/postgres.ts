@@ -15,6 +15,7 @@ import type { UsageRecord } from '../src/event/schema.js';
 import { createPricer, loadPriceTable } from '../src/pricing/index.js';
 import { PostgresStore } from '../src/store/postgres.js';
 import { makeRecords } from './events.js';
+import { fmt } from './format.js';
 import { checkDataset, loadDataset, RARE_AGENT } from './pg-dataset.js';
 import { CLI, runScript } from './server.js';
 import { inFreshClients, type ClientResult } from './client.js';
@@ -30,7 +31,6 @@ const ISSUE_EVENTS = 10_000_000;
 const BATCH = 1000;
 /** How long each report with a target under a second is asked in turn. */
 const FAST_REPORT_SECONDS = 5;
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 /** `clients` concurrent loops, each committing 1,000-row batches taken from `next` until it runs dry. */
 async function insertAll(store: PostgresStore, clients: number, next: () => UsageRecord[] | null): Promise<number> {

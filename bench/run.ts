@@ -7,6 +7,7 @@ import { createPricer, loadPriceTable } from '../src/pricing/index.js';
 import { measureBudgetCheck } from './budgets.js';
 import { measureCeiling, measureSeedSchemaCeiling, type Ceiling } from './ceiling.js';
 import { growDataset } from './dataset.js';
+import { fmt, loadLine, ms, percent, reportLine, target } from './format.js';
 import { makeRecords, RARE_AGENT } from './events.js';
 import { inFreshClient, startClient, type ClientLoad, type ClientResult } from './client.js';
 import { eventCounts, waitForIdle, type LoadOptions } from './load.js';
@@ -43,16 +44,6 @@ const TARGETS = {
   ofSeedCeiling: 0.6, halfRateP99Ms: { 100: 25, 1000: 50 }, rollupP50Ms: 20, rawP50Ms: 2000, eventsP50Ms: 100, hourP50Ms: 500,
   rssMB: 250, logsOfUsage: 0.8, mixedSpansPerSecond: 100_000, budgetCheckP99Ms: 5, forwardCost: 0.2,
 };
-
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-const ms = (n: number) => `${n < 10 ? n.toFixed(1) : fmt(n)} ms`;
-const percent = (ratio: number) => `${fmt(ratio * 100)} %`;
-const target = (ok: boolean, text: string) => `(target ${text}: ${ok ? 'met' : 'falls short'})`;
-const loadLine = (label: string, r: ClientResult, unit = 'events') =>
-  `    ${label.padEnd(58)} ${fmt(r.eventsPerSecond).padStart(8)} ${unit}/s   p50 ${ms(r.p50)}   p99 ${ms(r.p99)}   failed ${r.failures}   ` +
-  `client CPU ${r.client.cpuSeconds.toFixed(1)} s (${percent(r.client.cpuSeconds / r.client.seconds)} of a core)`;
-const reportLine = (label: string, r: ReportLatency) =>
-  `    ${label.padEnd(58)} p50 ${ms(r.p50)}   p99 ${ms(r.p99)}   (${r.samples} requests, source ${r.source})`;
 
 /** The peak RSS of every service process the run started, in MB, by what it served: (g') takes the largest. */
 const peaks: { what: string; mb: number }[] = [];
