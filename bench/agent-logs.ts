@@ -270,3 +270,13 @@ export function logsBodies(batch: number): (n: number) => Buffer {
   const templates = Array.from({ length: TEMPLATES }, (_, t) => logsTemplate(t * batch, batch, now));
   return (n) => stampLogs(templates[n % templates.length]!, stamps++, Date.now());
 }
+
+/**
+ * An ExportLogsServiceRequest of `bytes` holding only field 15, unknown to OTLP, so the receiver
+ * skips it (up to 2 MB: a 3-byte length); appended to another request's bytes, it pads that one.
+ */
+export function paddingBody(bytes: number): Buffer {
+  const length = Math.max(0, bytes - 4);
+  const head = Buffer.from([(15 << 3) | 2, 0x80 | (length & 0x7f), 0x80 | ((length >> 7) & 0x7f), length >> 14]);
+  return Buffer.concat([head, Buffer.alloc(length)]);
+}

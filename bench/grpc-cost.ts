@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { logsBodies, runLogsLoad } from './agent-logs.js';
+import { logsBodies, paddingBody, runLogsLoad } from './agent-logs.js';
 import { waitForIdle } from './load.js';
 import { cpuSeconds, runCli, stop, waitForListening } from './server.js';
 
@@ -25,13 +25,6 @@ const { values: args } = parseArgs({
   },
 });
 const batch = args.padding === undefined ? Number(args.batch) : 1;
-
-/** An ExportLogsServiceRequest holding only field 15, unknown to OTLP, so the receiver skips it (up to 2 MB: a 3-byte length). */
-function paddingBody(bytes: number): Buffer {
-  const length = Math.max(0, bytes - 4);
-  const head = Buffer.from([(15 << 3) | 2, 0x80 | (length & 0x7f), 0x80 | ((length >> 7) & 0x7f), length >> 14]);
-  return Buffer.concat([head, Buffer.alloc(length)]);
-}
 
 const transports = ['http', 'grpc'] as const;
 type Transport = (typeof transports)[number];

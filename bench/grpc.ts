@@ -1,4 +1,4 @@
-import { connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import { connect, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import type { LoadResult } from './load.js';
 import { percentile } from './reports.js';
 
@@ -35,14 +35,26 @@ export function openSession(url: string): Promise<ClientHttp2Session> {
   });
 }
 
-/** One unary call: `message` in a length-prefixed frame (uncompressed) and `metadata` as headers; rejects only if the stream ends without a status. */
+/**
+ * One unary call: `message` in a length-prefixed frame (uncompressed) and `metadata` as headers;
+ * rejects only if the stream ends without a status. The message is written before the call's
+ * listeners are made, so none of them holds it while the call waits for its answer.
+ */
 export function callGrpc(session: ClientHttp2Session, path: string, message: Buffer, metadata: Record<string, string> = {}): Promise<GrpcReply> {
+  const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...metadata });
+  // The message's prefix: not compressed, its length. Written apart from the message, which is not copied.
+  const prefix = Buffer.allocUnsafe(5);
+  prefix[0] = 0;
+  prefix.writeUInt32BE(message.length, 1);
+  stream.cork();
+  stream.write(prefix);
+  stream.end(message);
+  stream.uncork();
+  return replyOf(stream);
+}
+
+function replyOf(stream: ClientHttp2Stream): Promise<GrpcReply> {
   return new Promise((resolve, reject) => {
-    // The message's prefix: not compressed, its length. Written apart from the message, which is not copied.
-    const prefix = Buffer.allocUnsafe(5);
-    prefix[0] = 0;
-    prefix.writeUInt32BE(message.length, 1);
-    const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...metadata });
     let headers: IncomingHttpHeaders = {};
     let trailers: IncomingHttpHeaders = {};
     const chunks: Buffer[] = [];
@@ -64,10 +76,6 @@ export function callGrpc(session: ClientHttp2Session, path: string, message: Buf
         message: body.subarray(5, 5 + (body.length >= 5 ? body.readUInt32BE(1) : 0)),
       });
     });
-    stream.cork();
-    stream.write(prefix);
-    stream.end(message);
-    stream.uncork();
   });
 }
 
@@ -105,14 +113,18 @@ export async function driveGrpc(options: GrpcDriveOptions): Promise<LoadResult> 
   let sent = 0;
   const started = performance.now();
   const end = started + options.seconds * 1000;
+  // Takes the body as an argument, where the loop below would hold it in a variable while the call waits.
+  const call = (session: ClientHttp2Session, body: Buffer) => {
+    const due = performance.now();
+    return callGrpc(session, options.path, body).then((reply) => {
+      if (reply.httpStatus === 200 && reply.grpcStatus === 0) latencies.push(performance.now() - due);
+      else failures++;
+    }, () => failures++);
+  };
   await Promise.all(sessions.map(async (_, i) => {
     while (performance.now() < end) {
       if (sessions[i]!.closed || sessions[i]!.destroyed) sessions[i] = await openSession(options.url);
-      const body = options.body(sent++);
-      const due = performance.now();
-      const reply = await callGrpc(sessions[i]!, options.path, body).catch(() => undefined);
-      if (reply?.httpStatus === 200 && reply.grpcStatus === 0) latencies.push(performance.now() - due);
-      else failures++;
+      await call(sessions[i]!, options.body(sent++));
     }
   }));
   const seconds = (performance.now() - started) / 1000;

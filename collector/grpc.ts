@@ -62,7 +62,8 @@ const first = (metadata: Metadata, key: string) => {
 
 /**
  * Checks the key in the call's metadata (`authorization: Bearer <key>` or `x-api-key`) as the HTTP
- * routes check the headers, before the message is read: a refused call costs no decoding.
+ * routes check the headers, before the message is read: a refused call costs no decoding. Once the
+ * message is read, lets go of its frames (see `releaseFrames`).
  */
 function requireIngest(keys: readonly ApiKey[]): ServerInterceptor {
   return (_method, call) => new ServerInterceptingCall(answerCorruptCompression(call), {
@@ -74,8 +75,37 @@ function requireIngest(keys: readonly ApiKey[]): ServerInterceptor {
         return;
       }
       proceed(metadata);
+    }).withOnReceiveMessage((message, proceed) => {
+      releaseFrames(call);
+      proceed(message);
     }).build()),
   });
+}
+
+/** The fields of grpc-js's message decoder (stream-decoder.js, `call.decoder`) that hold a message's frames. */
+interface DecoderInternals {
+  readState: number;
+  readCompressFlag: Buffer;
+  readPartialMessage: Buffer[];
+}
+
+/** The decoder's state between messages, when those fields are only read again once the next message starts. */
+const BETWEEN_MESSAGES = 0;
+const UNCOMPRESSED_FLAG = Buffer.alloc(1);
+
+/**
+ * grpc-js's decoder keeps views of the DATA frames a message came in until the next message starts,
+ * for a unary call until the call is collected, and each view holds the whole 64 KiB socket read it
+ * is in: a call waiting for its commit lives through young collections, so its reads (73 KB for 100
+ * log records) wait for a mark-compact, and V8 counts them towards starting one: one every ~100 calls
+ * over gRPC and none over HTTP (docs/benchmarks.md, "gRPC logs path, session 16"). The message
+ * itself is a copy of its own. `call` must be the innermost call, as in `answerCorruptCompression`.
+ */
+function releaseFrames(call: ServerInterceptingCallInterface): void {
+  const decoder = (call as unknown as { decoder?: DecoderInternals }).decoder;
+  if (decoder?.readState !== BETWEEN_MESSAGES) return;
+  decoder.readPartialMessage = [];
+  decoder.readCompressFlag = UNCOMPRESSED_FLAG;
 }
 
 /**

@@ -4,6 +4,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { expect, it } from 'vitest';
 import type { UsageRecord } from '../../src/event/schema.js';
+import { paddingBody } from '../../bench/agent-logs.js';
+import { callGrpc, LOGS_EXPORT, openSession } from '../../bench/grpc.js';
 import { EXPORTS, callExport, grpcClient } from '../support/grpc.js';
 import { encodeProtobuf, otlpLogsRequest, otlpRequest } from '../support/otlp.js';
 import { startTestService } from '../support/service.js';
@@ -54,6 +56,35 @@ it('no route keeps its records once they are handed to the store, while the comm
     expect((await svc.report('/v1/reports/usage?from=2000-01-01')).body.totals.events).toBe(54);
   } finally {
     grpc.close();
+    if (other.inTransaction) other.exec('ROLLBACK');
+    other.close();
+    await svc.close();
+  }
+});
+
+it('a gRPC call waiting for its commit keeps none of the socket reads its message came in', async () => {
+  const svc = await startTestService({ env: { WRITE_RETRY_MS: '20000' } });
+  const other = new Database(join(svc.dir, 'usage.db'));
+  other.exec('BEGIN IMMEDIATE');
+  const session = await openSession(svc.grpcUrl);
+  try {
+    const calls = 8;
+    const bytes = 512 * 1024;
+    collectGarbage();
+    const before = process.memoryUsage().arrayBuffers;
+    // Each message is made in the call's argument: the client holds none of them once written.
+    const answers = Array.from({ length: calls }, (_, i) =>
+      callGrpc(session, LOGS_EXPORT, Buffer.concat([encodeProtobuf('logs', otlpLogsRequest([claudeCall(`req_${i}`)], { resource: { 'service.name': 'claude-code' } })), paddingBody(bytes)])));
+    await until(async () => (await metricValue(svc.collectorUrl, 'tokentally_queue_events')) === calls, 'every call to wait for its commit');
+    collectGarbage();
+    collectGarbage();
+    // grpc-js's decoder held views of each message's DATA frames, each pinning its 64 KiB socket read: 4 MB here.
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan((calls * bytes) / 4);
+
+    other.exec('ROLLBACK');
+    expect((await Promise.all(answers)).map((a) => a.grpcStatus)).toEqual(Array(calls).fill(0));
+  } finally {
+    session.close();
     if (other.inTransaction) other.exec('ROLLBACK');
     other.close();
     await svc.close();
