@@ -68,5 +68,5 @@ EXPOSE 4317 4318 4320
 # shared), so that load alone never marks a healthy container unhealthy.
 HEALTHCHECK --interval=10s --timeout=10s --start-period=10s --retries=3 CMD ["node", "/app/deploy/healthcheck.mjs"]
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "--max-old-space-size=1024", "--max-semi-space-size=8", "/app/deploy/docker-entrypoint.mjs"]
+ENTRYPOINT ["node", "--max-old-space-size=1024", "--max-semi-space-size=8", "--no-memory-reducer", "/app/deploy/docker-entrypoint.mjs"]
 CMD ["serve"]

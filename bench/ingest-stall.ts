@@ -20,7 +20,7 @@ import { largestBatch } from './large-batch.js';
  * so each is stored in full. The largest batch (`max`) is the most the default limits take:
  * MAX_EVENTS_PER_REQUEST events of long fields and attributes, just under MAX_DECODED_BODY_BYTES.
  *
- *   npm run build && node --max-old-space-size=1024 --max-semi-space-size=8 dist/bench/ingest-stall.js [--sizes 1000,10000,max] [--runs 3]
+ *   npm run build && node --max-old-space-size=1024 --max-semi-space-size=8 --no-memory-reducer dist/bench/ingest-stall.js [--sizes 1000,10000,max] [--runs 3]
  *
  * With `--cpu-prof` before the script the main thread's profile shows what the holds are made of.
  */

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-old-space-size=1024 --max-semi-space-size=8
+#!/usr/bin/env -S node --max-old-space-size=1024 --max-semi-space-size=8 --no-memory-reducer
 import { randomBytes } from 'node:crypto';
 import { hashKey } from '../src/auth/keys.js';
 import { printPrices, reprice } from '../src/commands/pricing.js';

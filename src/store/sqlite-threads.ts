@@ -24,7 +24,8 @@ const WORKER_SCRIPT = (() => {
 /**
  * The threads' young generation, in MB. Left to V8 the insert thread's grows large, as a batch in
  * hand outlives several collections; capped, the thread's heap stays small at the same events/s
- * (docs/benchmarks.md).
+ * (docs/benchmarks.md). A `--max-semi-space-size` given to the process overrides this (the service's
+ * 8 MB semi-spaces make the same size).
  */
 const YOUNG_GENERATION_MB = 16;
 

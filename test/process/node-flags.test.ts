@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
@@ -12,4 +13,9 @@ it('every way of starting the service gives Node the same V8 flags', () => {
   expect((JSON.parse(read('package.json')) as { scripts: { start: string } }).scripts.start).toBe(`node ${flags} dist/service/cli.js serve`);
   const entrypoint = /^ENTRYPOINT (.*)$/m.exec(read('Dockerfile'))?.[1];
   expect(JSON.parse(entrypoint!)).toEqual(['node', ...SERVICE_NODE_FLAGS, '/app/deploy/docker-entrypoint.mjs']);
+});
+
+it('this Node takes every one of them (an unknown V8 flag stops it before it starts)', () => {
+  expect(execFileSync(process.execPath, [...SERVICE_NODE_FLAGS, '-p', "require('node:v8').getHeapStatistics().heap_size_limit > 0"], { encoding: 'utf8' }).trim()).toBe('true');
+  expect(() => execFileSync(process.execPath, ['--no-such-v8-flag', '-e', '0'], { stdio: 'ignore' })).toThrow();
 });
