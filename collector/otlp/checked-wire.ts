@@ -10,6 +10,10 @@ import { isUtf8Text } from './scan.js';
  * the scan), and a body that fails one is not refused here: `LeftToScan` is thrown, and the body is
  * scanned and read again the two-pass way, whose error names the first problem in the scan's order.
  * So a body read through to its end by this reader is one the scan passes, read the same way.
+ *
+ * It holds because, inside a LogRecord, the reader reads every string and message field the scan
+ * would walk (LogRecord, KeyValue, AnyValue, ArrayValue, KeyValueList: none is skipped), and none of
+ * those messages has a packed field: a field the reader skips needs only its length checked.
  */
 export class LeftToScan extends Error {}
 
