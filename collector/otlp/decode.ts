@@ -86,6 +86,7 @@ interface Codec<S extends Signal> {
   rejectedField: string;
 }
 
+const logRecordType = root.lookupType('opentelemetry.proto.logs.v1.LogRecord');
 const metricType = (name: string) => root.lookupType(`opentelemetry.proto.metrics.v1.${name}`);
 
 const CODECS: { [S in Signal]: Codec<S> } = {
@@ -100,7 +101,7 @@ const CODECS: { [S in Signal]: Codec<S> } = {
     schema: ExportLogsRequest, noun: 'log records', rejectedField: 'rejectedLogRecords',
     // resourceLogs[].scopeLogs[].logRecords
     json: { keys: ['logRecords', 'log_records'], depth: 5 }, jsonRecords: logsJsonRecords,
-    scan: protobufScanner(otlpTypes.logs.request, [root.lookupType('opentelemetry.proto.logs.v1.LogRecord')]),
+    scan: protobufScanner(otlpTypes.logs.request, [logRecordType]),
     fromWire: logRecordSteps,
   },
   metrics: {
@@ -163,8 +164,22 @@ export function* decodeSteps<S extends Signal>(
 
 /** Checks a protobuf body of the signal against the limits and the schema's wire types (scan.ts); only a scanned body is read. */
 export function scanProtobuf(signal: Signal, body: Buffer, limits: OtlpLimits, long: LongStrings): void {
-  const codec: Codec<Signal> = CODECS[signal];
-  codec.scan(body, { values: limits.values, records: { ...limits.records, noun: codec.noun } }, long);
+  CODECS[signal].scan(body, signalLimits(signal, limits), long);
+}
+
+const scanAroundLogRecords = protobufScanner(otlpTypes.logs.request, [logRecordType], 'counted');
+
+/**
+ * `scanProtobuf` of a logs body that walks none of the log records' bytes, only counts them: what
+ * the one-pass read checks itself (checked-wire.ts). Returns the values counted.
+ */
+export function scanAroundLogs(body: Buffer, limits: OtlpLimits, long: LongStrings): number {
+  return scanAroundLogRecords(body, signalLimits('logs', limits), long);
+}
+
+/** The limits with the records named as the signal calls them. */
+function signalLimits(signal: Signal, limits: OtlpLimits): OtlpLimits {
+  return { values: limits.values, records: { ...limits.records, noun: CODECS[signal].noun } };
 }
 
 /** protobufjs's reader, but a string over MAX_OTLP_STRING_BYTES (which the scan noted) is skipped, read as LONG_STRING. */

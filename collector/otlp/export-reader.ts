@@ -32,11 +32,12 @@ export interface Layout<V, R> {
  * Reads every record of a request in order, pausing every few records; throws the 400 of the first
  * issue in the schema's order (a resource's before its scopes', a record's before the next one's).
  */
-export function* readExport<V, R>(body: Buffer, layout: Layout<V, R>): Steps<void> {
-  const r = new Wire(body);
+export function* readExport<V, R>(r: Wire, layout: Layout<V, R>): Steps<void> {
   const [outer, middle, inner] = layout.names;
+  // The resources and scopes, read ahead of their records: the scan has walked them, whatever `r` checks.
+  const ahead = new Wire(r.buf);
   let read = 0;
-  for (let resourceIndex = 0; r.pos < body.length; ) {
+  for (let resourceIndex = 0; r.pos < r.buf.length; ) {
     const t = r.uint32();
     if (t !== FIRST) {
       r.skip(t & 7);
@@ -48,14 +49,14 @@ export function* readExport<V, R>(body: Buffer, layout: Layout<V, R>): Steps<voi
     const attributes = new Map<string, V>();
     let issue: Issue | undefined;
     let index = 0;
-    eachField(r, end, FIRST, (resourceEnd) => eachField(r, resourceEnd, FIRST, (kvEnd) => {
-      const found = layout.attribute(r, kvEnd, attributes);
+    ahead.pos = start;
+    eachField(ahead, end, FIRST, (resourceEnd) => eachField(ahead, resourceEnd, FIRST, (kvEnd) => {
+      const found = layout.attribute(ahead, kvEnd, attributes);
       issue ??= within(found, 'resource', 'attributes', index);
       index++;
     }));
     if (issue) throw issueError(within(issue, outer, resourceIndex)!);
     const resource = layout.resource(attributes);
-    r.pos = start;
     for (let scopeIndex = 0; r.pos < end; ) {
       const s = r.uint32();
       if (s !== SECOND) {
@@ -63,10 +64,9 @@ export function* readExport<V, R>(body: Buffer, layout: Layout<V, R>): Steps<voi
         continue;
       }
       const scopeEnd = r.end();
-      const scopeStart = r.pos;
       const named = { name: '', version: '' };
-      eachField(r, scopeEnd, FIRST, (fieldEnd) => scope(r, fieldEnd, named));
-      r.pos = scopeStart;
+      ahead.pos = r.pos;
+      eachField(ahead, scopeEnd, FIRST, (fieldEnd) => scope(ahead, fieldEnd, named));
       const at = `${outer}[${resourceIndex}].${middle}[${scopeIndex}].${inner}`;
       for (let recordIndex = 0; r.pos < scopeEnd; ) {
         const f = r.uint32();

@@ -3,7 +3,11 @@ import type { AnyValue, KeyValueList } from './common.js';
 import { contentId } from './content-id.js';
 import { JsonBytes } from './json-bytes.js';
 import { perCallProfile, type EmitterProfile } from './emitters.js';
+import { CheckedWire } from './checked-wire.js';
+import { scanAroundLogs, type OtlpLimits } from './decode.js';
 import { eachLogRecord } from './logs-protobuf.js';
+import { LongStrings } from './long-strings.js';
+import { Wire } from './protobuf-reader.js';
 import type { LogRecord } from './logs-request.js';
 import { ReusedAttributes } from './reused-attributes.js';
 import { RECORDS_PER_STEP, runNow, type Steps } from './steps.js';
@@ -53,7 +57,29 @@ function tokenTable(profile: EmitterProfile): readonly [string, readonly string[
  * memory together (which made the garbage collector copy them over and over).
  */
 export function* wireLogEventSteps(body: Buffer, each: (event: MappedEvent) => void): Steps<void> {
-  yield* eachLogRecord(body, (record) => mapRecord(record, each), new ReusedAttributes());
+  yield* eachLogRecord(new Wire(body), (record) => mapRecord(record, each), new ReusedAttributes());
+}
+
+/**
+ * `wireLogEventSteps` without the scan of the records' bytes before it: the scan walks around them
+ * (`scanAroundLogs`), and the records are checked as they are read (checked-wire.ts), so that each
+ * byte of a record is walked once, not twice. True when the body was read through: it is one the
+ * scan passes, and `each` had every event. False when anything failed, with some events already
+ * handed to `each`, which must drop them: the body is then scanned and read the two-pass way, which
+ * refuses it with the error the scan's order puts first (or, for a long string, reads it with that
+ * string noted). Which error a body has is never decided here.
+ */
+export function* onePassLogEventSteps(body: Buffer, limits: OtlpLimits, each: (event: MappedEvent) => void): Steps<boolean> {
+  try {
+    const long = new LongStrings();
+    const values = scanAroundLogs(body, limits, long);
+    if (long.paths.length > 0) return false;
+    yield;
+    yield* eachLogRecord(new CheckedWire(body, values, limits.values.limit), (record) => mapRecord(record, each), new ReusedAttributes());
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function toEvent(record: LogRecord, profile: EmitterProfile, event: string): MappedEvent {

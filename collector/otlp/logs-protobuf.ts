@@ -19,7 +19,7 @@ const BODY = LENGTH(5), ATTRIBUTES = LENGTH(6), TRACE_ID = LENGTH(9), SPAN_ID = 
 
 export function* logRecordSteps(body: Buffer): Steps<LogRecord[]> {
   const records: LogRecord[] = [];
-  yield* eachLogRecord(body, (record) => records.push(record));
+  yield* eachLogRecord(new Wire(body), (record) => records.push(record));
   return records;
 }
 
@@ -28,8 +28,8 @@ export function* logRecordSteps(body: Buffer): Steps<LogRecord[]> {
  * `reused`, every record's attributes are read into its one Map: only for an `each` that keeps
  * neither the record nor its attributes.
  */
-export function* eachLogRecord(body: Buffer, each: (record: LogRecord) => void, reused?: ReusedAttributes): Steps<void> {
-  yield* readExport<AnyValue, Resource>(body, {
+export function* eachLogRecord(wire: Wire, each: (record: LogRecord) => void, reused?: ReusedAttributes): Steps<void> {
+  yield* readExport<AnyValue, Resource>(wire, {
     names: ['resourceLogs', 'scopeLogs', 'logRecords'],
     attribute: wholeKeyValue,
     resource: (whole) => ({ whole, scalars: scalarsOf(whole) }),
@@ -54,7 +54,7 @@ function logRecord(
   let attributeIssue: Issue | undefined;
   let attributeCount = 0;
   while (r.pos < end) {
-    const t = r.uint32();
+    const t = r.tag();
     switch (t) {
       case TIME: timeNanos = r.fixed64(); break;
       case OBSERVED: observedNanos = r.fixed64(); break;
@@ -73,6 +73,7 @@ function logRecord(
       default: r.skip(t & 7);
     }
   }
+  r.atEnd(end);
   // In the schema's order: body, attributes, trace id, span id.
   const issue = within(body?.issue, 'body') ?? attributeIssue ?? idIssue(traceId, 16, 'traceId', false) ?? idIssue(spanId, 8, 'spanId', false);
   if (issue) return issue;

@@ -16,7 +16,8 @@ import { LONG_STRING, MAX_OTLP_STRING_BYTES } from './long-strings.js';
  * - an AnyValue is the last member of its oneof that was sent (each one clears the others).
  *
  * Only bodies that the scan (scan.ts) has passed are read: every length within its message, every
- * varint at most ten bytes, every string valid UTF-8, the counts and the nesting within their limits.
+ * varint at most ten bytes, every string valid UTF-8, the counts and the nesting within their limits;
+ * or, through CheckedWire (checked-wire.ts), bytes whose every such check the reading makes itself.
  */
 
 export const enum WireType { Varint = 0, Fixed64 = 1, Length = 2, Fixed32 = 5 }
@@ -71,7 +72,7 @@ const recurringView = new DataView(recurringBytes.buffer);
 export class Wire {
   pos = 0;
   /** For the fixed-width numbers and `recurring`'s four-byte compares: DataView's reads are compiled inline, Buffer's readDoubleLE is not. */
-  private readonly view: DataView;
+  protected readonly view: DataView;
   constructor(readonly buf: Buffer) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
@@ -94,6 +95,30 @@ export class Wire {
   int32(): number {
     return this.uint32() | 0;
   }
+
+  /** A field's tag. */
+  tag(): number {
+    return this.uint32();
+  }
+
+  /**
+   * Where a message read from its start should end. A scanned body's lengths all hold within their
+   * messages; a body read unscanned checks them here (checked-wire.ts).
+   */
+  atEnd(_end: number): void {}
+
+  /** `pos`, to read again from with `rewind` (one place at a time). */
+  mark(): number {
+    return this.pos;
+  }
+
+  rewind(mark: number): void {
+    this.pos = mark;
+  }
+
+  /** An array or key-value list value entered, and left: the scan has held their nesting to MAX_NESTING. */
+  enterList(): void {}
+  leaveList(): void {}
 
   /** A bool as protobufjs reads it: true when any of the varint's bytes has a bit set. */
   bool(): boolean {
@@ -213,7 +238,7 @@ const MEMBER_WIRE = [-1, WireType.Length, WireType.Varint, WireType.Varint, Wire
 
 /** The next member of an AnyValue, its tag read; 0 for a field skipped as unknown. */
 function nextMember(r: Wire): number {
-  const tag = r.uint32();
+  const tag = r.tag();
   const member = tag >>> 3;
   const wire = tag & 7;
   if (member <= STRINDEX && member !== 0 && MEMBER_WIRE[member] === wire) return member;
@@ -279,22 +304,27 @@ export function wholeValue(r: Wire, end: number, state: WholeState = { member: 0
     } else if (member === ARRAY) {
       const values = merging ? (state.value as AnyValue[]) : [];
       state.value = values;
+      r.enterList();
       eachField(r, r.end(), FIRST, (elementEnd) => {
         const element = wholeValue(r, elementEnd);
         state.issue ??= within(element.issue, 'arrayValue', 'values', state.count);
         state.count++;
         values.push(element.value);
       });
+      r.leaveList();
     } else {
       const entries: Entries = merging ? (state.value as Entries) : new Map();
       state.value = entries;
+      r.enterList();
       eachField(r, r.end(), FIRST, (entryEnd) => {
         const issue = wholeKeyValue(r, entryEnd, entries);
         state.issue ??= within(issue, 'kvlistValue', 'values', state.count);
         state.count++;
       });
+      r.leaveList();
     }
   }
+  r.atEnd(end);
   return state;
 }
 
@@ -308,7 +338,7 @@ export function wholeKeyValue(r: Wire, end: number, into: { set(key: string, val
   let value: AttributeValue | null = null;
   let state: WholeState | undefined;
   while (r.pos < end) {
-    const tag = r.uint32();
+    const tag = r.tag();
     if (tag === ((1 << 3) | WireType.Length)) key = r.recurring(r.end());
     else if (tag === ((2 << 3) | WireType.Length)) {
       const valueEnd = r.end();
@@ -318,6 +348,7 @@ export function wholeKeyValue(r: Wire, end: number, into: { set(key: string, val
       else state = wholeValue(r, valueEnd, state ?? { member: 0, value, issue: undefined, count: 0 });
     } else r.skip(tag & 7);
   }
+  r.atEnd(end);
   if (key === '') return { path: ['key'], message: MISSING_KEY };
   if (state?.issue) return within(state.issue, 'value');
   into.set(key, state ? state.value : value);
@@ -329,17 +360,18 @@ export function wholeKeyValue(r: Wire, end: number, into: { set(key: string, val
  * undefined, with `pos` back at the start, when a member is not a scalar.
  */
 function scalarsOnly(r: Wire, end: number, current: AttributeValue | null): AttributeValue | null | undefined {
-  const start = r.pos;
+  const start = r.mark();
   let value = current;
   while (r.pos < end) {
     const member = nextMember(r);
     if (member === 0) continue;
     if (member > DOUBLE) {
-      r.pos = start;
+      r.rewind(start);
       return undefined;
     }
     value = scalarMember(r, member);
   }
+  r.atEnd(end);
   return value;
 }
 
@@ -349,7 +381,7 @@ export const FIRST = (1 << 3) | WireType.Length, SECOND = (2 << 3) | WireType.Le
 /** Calls `read` with the end of each field tagged `tag` from `pos` to `end`, skipping the others. */
 export function eachField(r: Wire, end: number, tag: number, read: (fieldEnd: number) => void): void {
   while (r.pos < end) {
-    const t = r.uint32();
+    const t = r.tag();
     if (t !== tag) {
       r.skip(t & 7);
       continue;
@@ -358,4 +390,5 @@ export function eachField(r: Wire, end: number, tag: number, read: (fieldEnd: nu
     read(fieldEnd);
     r.pos = fieldEnd;
   }
+  r.atEnd(end);
 }

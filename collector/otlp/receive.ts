@@ -6,7 +6,7 @@ import type { OutboxEntry } from '../../src/store/types.js';
 import type { IngestDeps } from '../app.js';
 import { commit, priced, scopeEvent, type Prepared } from '../ingest.js';
 import { decodeSteps, scanProtobuf, type OtlpEncoding } from './decode.js';
-import { logEventSteps, wireLogEventSteps } from './log-records.js';
+import { logEventSteps, onePassLogEventSteps, wireLogEventSteps } from './log-records.js';
 import { LongStrings, TOO_LONG } from './long-strings.js';
 import type { MappedEvent } from './mapping.js';
 import { countPoints, cumulativeStreams, streamPoints, type StreamPoint } from './metric-points.js';
@@ -26,30 +26,38 @@ export type Signal = 'traces' | 'logs' | 'metrics';
 /** Where a request's usage events go, one at a time, as soon as each is mapped. */
 type EachEvent = (event: MappedEvent) => void;
 
+interface EventSink {
+  add: EachEvent;
+  /** Drops the events added so far: the request is read again from its start. */
+  restart(): void;
+}
+
 interface SignalReceiver {
   /**
-   * Bytes → each usage event the signal's records carry, handed to `each` (the rest are ignored, not
+   * Bytes → each usage event the signal's records carry, handed to `events` (the rest are ignored, not
    * rejected); the strings too long to decode noted in `long`.
    */
-  eachEvent(body: Buffer, encoding: OtlpEncoding, deps: IngestDeps, principal: Principal, each: EachEvent, long: LongStrings): Steps<void>;
+  eachEvent(body: Buffer, encoding: OtlpEncoding, deps: IngestDeps, principal: Principal, events: EventSink, long: LongStrings): Steps<void>;
   /** What the records are called in messages: `span(s)`. */
   noun: string;
 }
 
 const RECEIVERS: Record<Signal, SignalReceiver> = {
   traces: {
-    *eachEvent(body, encoding, deps, principal, each, long) {
+    *eachEvent(body, encoding, deps, principal, events, long) {
       const spans = yield* decodeSteps('traces', body, encoding, deps.counts, long);
-      for (const event of yield* spanEventSteps(spans, spanMemoryOf(deps.writer), principal.projects)) each(event);
+      for (const event of yield* spanEventSteps(spans, spanMemoryOf(deps.writer), principal.projects)) events.add(event);
     },
     noun: 'span(s)',
   },
   logs: {
-    *eachEvent(body, encoding, deps, _principal, each, long) {
-      if (encoding === 'json') return yield* logEventSteps(yield* decodeSteps('logs', body, encoding, deps.counts, long), each);
+    *eachEvent(body, encoding, deps, _principal, events, long) {
+      if (encoding === 'json') return yield* logEventSteps(yield* decodeSteps('logs', body, encoding, deps.counts, long), events.add);
+      if (yield* onePassLogEventSteps(body, deps.counts, events.add)) return;
+      events.restart();
       scanProtobuf('logs', body, deps.counts, long);
       yield;
-      yield* wireLogEventSteps(body, each);
+      yield* wireLogEventSteps(body, events.add);
     },
     noun: 'log record(s)',
   },
@@ -107,7 +115,7 @@ function* recordSteps(signal: Signal, body: Buffer, encoding: OtlpEncoding, prin
   const receiver = RECEIVERS[signal];
   const long = new LongStrings();
   const preparation = new Preparation(receiver.noun, principal, deps, long);
-  yield* receiver.eachEvent(body, encoding, deps, principal, preparation.add, long);
+  yield* receiver.eachEvent(body, encoding, deps, principal, preparation, long);
   return preparation.done();
 }
 
@@ -135,11 +143,11 @@ function limitEvents(count: number, noun: string, deps: IngestDeps): void {
  * large request's events never pile up in memory together (the garbage collector would copy them
  * over and over). The outcome is `prepare`'s over the whole list: the same records, errors and paths.
  */
-class Preparation {
-  private readonly records: UsageRecord[] = [];
-  private readonly errors: EventError[] = [];
+class Preparation implements EventSink {
+  private records: UsageRecord[] = [];
+  private errors: EventError[] = [];
   /** The events of the first rejections, by index: what the partialSuccess message describes. */
-  private readonly described = new Map<number, MappedEvent>();
+  private described = new Map<number, MappedEvent>();
   private count = 0;
   private readonly receivedAt = Date.now();
 
@@ -159,6 +167,13 @@ class Preparation {
     if (event) this.records.push(priced(event, this.receivedAt, this.deps.pricer));
     else if (listed < DESCRIBED_REJECTIONS) this.described.set(index, mapped);
   };
+
+  restart(): void {
+    this.records = [];
+    this.errors = [];
+    this.described = new Map();
+    this.count = 0;
+  }
 
   /** False, with the error listed, when the event's record holds a string that was never read. */
   private withoutLongStrings(mapped: MappedEvent, index: number): boolean {

@@ -76,11 +76,21 @@ function rulesOf(type: protobuf.Type, recordTypes: ReadonlySet<protobuf.Type>, d
 /**
  * The checker for one request type whose records are messages of `recordTypes`. Throws a 413 naming
  * the limit when a count goes beyond it, a 400 when the nesting is too deep, a string is not UTF-8
- * (naming the field) or the bytes are not protobuf. Notes the strings over MAX_OTLP_STRING_BYTES in `long`.
+ * (naming the field) or the bytes are not protobuf. Notes the strings over MAX_OTLP_STRING_BYTES in
+ * `long`. Returns the values it counted.
+ *
+ * With `records: 'counted'` it counts the records (each one value, and one record) but walks none
+ * of their bytes: what the one-pass read of log records checks itself (checked-wire.ts).
  */
-export function protobufScanner(requestType: protobuf.Type, recordTypes: readonly protobuf.Type[]): (body: Buffer, limits: ProtobufLimits, long: LongStrings) => void {
+export function protobufScanner(
+  requestType: protobuf.Type, recordTypes: readonly protobuf.Type[], records: 'walked' | 'counted' = 'walked',
+): (body: Buffer, limits: ProtobufLimits, long: LongStrings) => number {
   const rules = rulesOf(requestType, new Set(recordTypes));
-  return (body, limits, long) => new Scan(body, limits, requestType.name, long).message(rules, body.length, 0);
+  return (body, limits, long) => {
+    const scan = new Scan(body, limits, requestType.name, long, records === 'walked');
+    scan.message(rules, body.length, 0);
+    return scan.values;
+  };
 }
 
 /**
@@ -93,7 +103,7 @@ const SEEN = new Int32Array(MAX_NESTING * COUNTERS);
 
 class Scan {
   private pos = 0;
-  private values = 0;
+  values = 0;
   private records = 0;
   /** Per level, the field being walked and its element number (-1: not repeated): the error path. */
   private readonly pathField: FieldRule[] = [];
@@ -110,6 +120,7 @@ class Scan {
     /** The request type, for the message of a malformed body. */
     private readonly requestName: string,
     private readonly long: LongStrings,
+    private readonly walkRecords: boolean,
   ) {
     this.maxValues = limits.values.limit;
     this.maxRecords = limits.records.limit;
@@ -147,6 +158,7 @@ class Scan {
     } else if (field.message) {
       if (level + 1 >= MAX_NESTING) throw tooDeep(this.path(level + 1));
       if (field.record && ++this.records > this.maxRecords) throw overCount(this.path(level + 1), this.limits.records);
+      if (field.record && !this.walkRecords) return;
       const after = this.pos;
       this.pos = start;
       this.message(field.message, after, level + 1);
@@ -229,7 +241,7 @@ class Scan {
 /** Text longer than this goes to the native checker: below it the call costs more than the loop. */
 const NATIVE_CHECK_BYTES = 4096;
 
-function isUtf8Text(buf: Buffer, view: DataView, start: number, end: number): boolean {
+export function isUtf8Text(buf: Buffer, view: DataView, start: number, end: number): boolean {
   if (end - start > NATIVE_CHECK_BYTES) return isUtf8(buf.subarray(start, end));
   let bits = 0;
   let i = start;

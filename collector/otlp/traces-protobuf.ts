@@ -43,7 +43,7 @@ const KEY = LENGTH(1), VALUE = LENGTH(2);
 export function* traceSpanSteps(body: Buffer): Steps<TraceSpan[]> {
   const spans: TraceSpan[] = [];
   const read = new SpanReader();
-  yield* readExport<AttributeValue, Map<string, AttributeValue>>(body, {
+  yield* readExport<AttributeValue, Map<string, AttributeValue>>(new Wire(body), {
     names: ['resourceSpans', 'scopeSpans', 'spans'],
     attribute: (r, end, into) => scalarKeyValue(r, end, into, undefined),
     resource: (attributes) => attributes,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { IngestDeps } from '../../collector/app.js';
 import { countLimits } from '../../collector/decode-limits.js';
+import { MAX_OTLP_STRING_BYTES, TOO_LONG } from '../../collector/otlp/long-strings.js';
 import { prepareExport } from '../../collector/otlp/receive.js';
 import { OPEN_ACCESS } from '../../src/auth/keys.js';
 import { ApiError } from '../../src/http/errors.js';
@@ -45,6 +46,19 @@ describe('prepareExport, an event at a time', () => {
         'log record codex.sse_event[6] input_token_count: must not be negative',
       ]);
       expect(lines[5]).toBe('and 1 more');
+    });
+
+    it(`keeps each event once when a string too long to read comes after them (${encoding})`, async () => {
+      // The one-pass read of protobuf has handed on the first records' events when it meets the
+      // long string; the two-pass read that follows must start the request's events afresh.
+      const long = { attributes: { ...call('40').attributes, 'session.id': 'x'.repeat(MAX_OTLP_STRING_BYTES + 1) } };
+      const withLong = otlpLogsRequest([call('10'), call('-1'), call('20'), long], codex);
+      const longBody = encoding === 'json' ? Buffer.from(JSON.stringify(withLong)) : Buffer.from(encodeProtobuf('logs', withLong));
+      const batch = await prepareExport('logs', longBody, encoding, OPEN_ACCESS, deps);
+      expect(batch.records.map((r) => r.input_tokens)).toEqual([10, 20]);
+      expect(batch.errors.map((e) => [e.index, e.path, e.message])).toEqual([
+        [1, '[1].input_tokens', expect.any(String)], [3, '[3].resourceLogs[0].scopeLogs[0].logRecords[3].attributes[5].value.stringValue', TOO_LONG],
+      ]);
     });
 
     it(`counts every event of a request over the limit in its 413 (${encoding})`, async () => {

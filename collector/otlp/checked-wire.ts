@@ -1,0 +1,141 @@
+import { MAX_NESTING } from '../decode-limits.js';
+import { MAX_OTLP_STRING_BYTES } from './long-strings.js';
+import { Wire } from './protobuf-reader.js';
+import { isUtf8Text } from './scan.js';
+
+/**
+ * The wire reader for the one-pass read of log records (log-records.ts): bytes the scan has not
+ * walked, checked as they are read. Every check the scan would make on them is made here, some
+ * more strictly (a tag or a length of five bytes, a long string, deep lists of values are left to
+ * the scan), and a body that fails one is not refused here: `LeftToScan` is thrown, and the body is
+ * scanned and read again the two-pass way, whose error names the first problem in the scan's order.
+ * So a body read through to its end by this reader is one the scan passes, read the same way.
+ *
+ * It holds because, inside a LogRecord, the reader reads every string and message field the scan
+ * would walk (LogRecord, KeyValue, AnyValue, ArrayValue, KeyValueList: none is skipped), and none of
+ * those messages has a packed field: a field the reader skips needs only its length checked.
+ */
+export class LeftToScan extends Error {}
+
+/**
+ * Arrays and key-value lists inside each other in one value. A record's values start at message
+ * level 5 (request, resource_logs, scope_logs, log_records, attributes) and each list adds two
+ * (ArrayValue and AnyValue, or KeyValueList and KeyValue), so this holds them well within MAX_NESTING.
+ */
+const MAX_LISTS = (MAX_NESTING - 14) >> 1;
+
+/** A tag or a length longer than this is left to the scan: the rules of its fifth byte are the scan's. */
+const MAX_SHORT_VARINT_BYTES = 4;
+
+export class CheckedWire extends Wire {
+  private lists = 0;
+  /** The values counted at `mark`: bytes read again are not counted again. */
+  private valuesAtMark = 0;
+
+  constructor(
+    buf: Buffer,
+    /** Values the scan counted around the records: each tag read here counts one more. */
+    private values: number,
+    private readonly maxValues: number,
+  ) {
+    super(buf);
+  }
+
+  /** A tag of up to four bytes: a field number other than 0, a wire type protobuf has. */
+  override tag(): number {
+    if (++this.values > this.maxValues) throw new LeftToScan('too many values');
+    const tag = this.shortVarint();
+    const wire = tag & 7;
+    if (tag < 8 || wire === 3 || wire === 4 || wire > 5) throw new LeftToScan('not a tag');
+    return tag;
+  }
+
+  /** A length of up to four bytes that ends within the body (within its message: `atEnd`). */
+  override end(): number {
+    const end = this.shortVarint() + this.pos;
+    if (end > this.buf.length) throw new LeftToScan('past the body');
+    return end;
+  }
+
+  override uint32(): number {
+    this.checkVarint();
+    return super.uint32();
+  }
+
+  override bool(): boolean {
+    this.checkVarint();
+    return super.bool();
+  }
+
+  override int64(): bigint {
+    this.checkVarint();
+    return super.int64();
+  }
+
+  override fixed64(): bigint {
+    this.checkFixed(8);
+    return super.fixed64();
+  }
+
+  override double(): number {
+    this.checkFixed(8);
+    return super.double();
+  }
+
+  /** Valid UTF-8 of at most MAX_OTLP_STRING_BYTES (`recurring` takes its known strings without a check: equal bytes to ASCII ones). */
+  override string(end: number): string {
+    if (end - this.pos > MAX_OTLP_STRING_BYTES || !isUtf8Text(this.buf, this.view, this.pos, end)) throw new LeftToScan('not a string read here');
+    return super.string(end);
+  }
+
+  override skip(wire: number): void {
+    if (wire === 0) this.checkVarint();
+    else if (wire === 1) this.checkFixed(8);
+    else if (wire === 5) this.checkFixed(4);
+    super.skip(wire);
+  }
+
+  override mark(): number {
+    this.valuesAtMark = this.values;
+    return this.pos;
+  }
+
+  override rewind(mark: number): void {
+    this.values = this.valuesAtMark;
+    this.pos = mark;
+  }
+
+  override atEnd(end: number): void {
+    if (this.pos !== end) throw new LeftToScan('a field runs past its message');
+  }
+
+  override enterList(): void {
+    if (++this.lists > MAX_LISTS) throw new LeftToScan('lists nested deeply');
+  }
+
+  override leaveList(): void {
+    this.lists--;
+  }
+
+  private shortVarint(): number {
+    const { buf } = this;
+    let value = 0;
+    for (let i = 0, shift = 0; i < MAX_SHORT_VARINT_BYTES && this.pos < buf.length; i++, shift += 7) {
+      const b = buf[this.pos++]!;
+      value |= (b & 0x7f) << shift;
+      if (b < 0x80) return value;
+    }
+    throw new LeftToScan('a long or truncated varint');
+  }
+
+  /** A varint value of at most ten bytes within the body, as the scan holds them. */
+  private checkVarint(): void {
+    const { buf } = this;
+    for (let p = this.pos, stop = Math.min(p + 10, buf.length); p < stop; ) if (buf[p++]! < 0x80) return;
+    throw new LeftToScan('a long or truncated varint');
+  }
+
+  private checkFixed(bytes: number): void {
+    if (this.pos + bytes > this.buf.length) throw new LeftToScan('past the body');
+  }
+}

@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { countLimits, type RequestLimits } from '../../collector/decode-limits.js';
+import { scanProtobuf, type OtlpLimits } from '../../collector/otlp/decode.js';
+import { onePassLogEventSteps, wireLogEventSteps } from '../../collector/otlp/log-records.js';
+import { LongStrings } from '../../collector/otlp/long-strings.js';
+import type { MappedEvent } from '../../collector/otlp/mapping.js';
+import { runNow } from '../../collector/otlp/steps.js';
+import { ApiError } from '../../src/http/errors.js';
+import { loadAgentFixture, AGENT_FIXTURES } from '../support/agent-fixtures.js';
+import { encodeProtobuf } from '../support/otlp.js';
+import { logsRequest } from '../support/protobuf-fields.js';
+import { rng } from '../support/random.js';
+
+/**
+ * The one-pass read of a logs body (log-records.ts, checked-wire.ts) against the two-pass one it
+ * stands in for (the scan, then the reader): whenever the one pass reads a body through, the scan
+ * passes it and the reader gives the same events. Any other body is left to the two-pass read,
+ * which alone decides its error, so the one pass must never read through a body the scan refuses,
+ * whatever its bytes.
+ */
+
+const limitsOf = (limits: RequestLimits): OtlpLimits => {
+  const { values, records } = countLimits(limits);
+  return { values, records };
+};
+const WIDE = limitsOf({ maxValuesPerRequest: 1_000_000, maxRecordsPerRequest: 10_000, maxEventsPerRequest: 10_000 });
+
+type TwoPass = { events: MappedEvent[] } | { error: string };
+
+function twoPass(body: Buffer, limits: OtlpLimits): TwoPass {
+  const events: MappedEvent[] = [];
+  try {
+    const long = new LongStrings();
+    scanProtobuf('logs', body, limits, long);
+    if (long.paths.length > 0) return { error: `long strings at ${long.paths.join(', ')}` };
+    runNow(wireLogEventSteps(body, (event) => events.push(event)));
+    return { events };
+  } catch (error) {
+    if (error instanceof ApiError) return { error: `${error.status} ${error.message}` };
+    throw error;
+  }
+}
+
+/** The one pass's events, or undefined when it left the body to the two-pass read. */
+function onePass(body: Buffer, limits: OtlpLimits): MappedEvent[] | undefined {
+  const events: MappedEvent[] = [];
+  return runNow(onePassLogEventSteps(body, limits, (event) => events.push(event))) ? events : undefined;
+}
+
+/** Whether the one pass read the body through (and then gave the two-pass events). */
+function expectSound(body: Buffer, limits: OtlpLimits, label: string): boolean {
+  const events = onePass(body, limits);
+  if (events === undefined) return false;
+  expect(twoPass(body, limits), label).toEqual({ events });
+  return true;
+}
+
+/** The body with one byte changed, a few bytes cut from its end, or a byte inserted. */
+function damaged(r: ReturnType<typeof rng>, body: Buffer): Buffer {
+  const at = r.int(0, body.length - 1);
+  const kind = r.int(0, 2);
+  if (kind === 0) {
+    const copy = Buffer.from(body);
+    copy[at] = r.pick([0x00, 0x01, 0x7f, 0x80, 0xc3, 0xe9, 0xff, copy[at]! ^ 0x08, copy[at]! + 1]) & 0xff;
+    return copy;
+  }
+  if (kind === 1) return body.subarray(0, at);
+  return Buffer.concat([body.subarray(0, at), Buffer.from([r.pick([0x80, 0xff, 0x0a, 0x12, 0x00])]), body.subarray(at)]);
+}
+
+describe('the one-pass read of log records', () => {
+  it('reads the captured agents\' exports through, with the events of the two-pass read', () => {
+    let read = 0;
+    for (const file of AGENT_FIXTURES) {
+      for (const { seq, signal, body } of loadAgentFixture(file).requests) {
+        if (signal !== 'logs') continue;
+        const bytes = Buffer.from(encodeProtobuf('logs', body));
+        expect(expectSound(bytes, WIDE, `${file} #${seq}`), `${file} #${seq} read in one pass`).toBe(true);
+        read++;
+      }
+    }
+    expect(read).toBeGreaterThan(0);
+  });
+
+  it('never reads through a body the scan refuses: random bodies, damaged bodies, small limits', () => {
+    const r = rng(16);
+    let through = 0, refused = 0, bodies = 0;
+    for (let i = 0; i < 3000; i++) {
+      const body = logsRequest(r);
+      const limits = r.int(0, 3) === 0
+        ? limitsOf({ maxValuesPerRequest: r.int(1, 200), maxRecordsPerRequest: r.int(1, 6), maxEventsPerRequest: 10 })
+        : WIDE;
+      for (const variant of [body, damaged(r, body), damaged(r, body), damaged(r, damaged(r, body))]) {
+        const label = `body #${i} of seed 16 (${variant === body ? 'as made' : 'damaged'})`;
+        if (expectSound(variant, limits, label)) through++;
+        else if ('error' in twoPass(variant, limits)) refused++;
+        bodies++;
+      }
+    }
+    // Both ways are exercised, and no body the two-pass read accepts was left to it.
+    expect(through).toBeGreaterThan(bodies / 20);
+    expect(refused).toBeGreaterThan(bodies / 2);
+    expect(through + refused).toBe(bodies);
+  }, 180_000);
+
+  it('leaves deep lists of values to the two-pass read, before its scan refuses them', () => {
+    // A length-delimited field (lengths below 2^14 here).
+    const field = (number: number, payload: Buffer) => {
+      const length = payload.length < 0x80 ? [payload.length] : [(payload.length & 0x7f) | 0x80, payload.length >> 7];
+      return Buffer.concat([Buffer.from([(number << 3) | 2, ...length]), payload]);
+    };
+    // AnyValue: array_value (5) → ArrayValue: values (1) → AnyValue …, then string_value (1).
+    const nested = (depth: number): Buffer => (depth === 0 ? field(1, Buffer.from('x')) : field(5, field(1, nested(depth - 1))));
+    const body = (depth: number) => field(1, field(2, field(2, field(6, Buffer.concat([field(1, Buffer.from('a')), field(2, nested(depth))])))));
+    expect(twoPass(body(29), WIDE)).toEqual({ events: [] });
+    expect(twoPass(body(30), WIDE)).toMatchObject({ error: expect.stringMatching(/^400 .*too deep|^400 .*nest/i) });
+    expect(onePass(body(25), WIDE)).toEqual([]);
+    for (const depth of [26, 29, 30, 200]) expect(onePass(body(depth), WIDE), `${depth} lists`).toBeUndefined();
+  });
+
+  it('leaves a body to the two-pass read at the values limit, exactly where the scan counts past it', () => {
+    const body = Buffer.from(encodeProtobuf('logs', { resourceLogs: [{ scopeLogs: [{ logRecords: [{ attributes: [{ key: 'a', value: { stringValue: 'b' } }] }] }] }] }));
+    // resource_logs, scope_logs, log_records, attributes, key, value, string_value: 7 values.
+    const at = (values: number) => limitsOf({ maxValuesPerRequest: values, maxRecordsPerRequest: 10, maxEventsPerRequest: 10 });
+    expect(twoPass(body, at(6))).toMatchObject({ error: expect.stringMatching(/^413 /) });
+    expect(onePass(body, at(6))).toBeUndefined();
+    expect(twoPass(body, at(7))).toEqual({ events: [] });
+    expect(onePass(body, at(7))).toEqual([]);
+  });
+});
