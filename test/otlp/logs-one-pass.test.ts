@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { countLimits, type RequestLimits } from '../../collector/decode-limits.js';
-import { scanProtobuf, type OtlpLimits } from '../../collector/otlp/decode.js';
+import protobuf from 'protobufjs';
+import { otlpTypes, scanProtobuf, type OtlpLimits } from '../../collector/otlp/decode.js';
 import { onePassLogEventSteps, wireLogEventSteps } from '../../collector/otlp/log-records.js';
 import { LongStrings } from '../../collector/otlp/long-strings.js';
 import type { MappedEvent } from '../../collector/otlp/mapping.js';
@@ -126,5 +127,27 @@ describe('the one-pass read of log records', () => {
     expect(onePass(body, at(6))).toBeUndefined();
     expect(twoPass(body, at(7))).toEqual({ events: [] });
     expect(onePass(body, at(7))).toEqual([]);
+  });
+
+  it('relies on a schema it holds: the messages inside a LogRecord and none of their fields packed', () => {
+    // checked-wire.ts: the one pass checks what the reader reads, so it stands for the scan only while
+    // every message a record holds is one the reader reads whole and none has a packed field. A new
+    // field or message type in the vendored protos fails here, before it could open a gap.
+    const logRecord = otlpTypes.logs.request.lookupType('opentelemetry.proto.logs.v1.LogRecord');
+    const reached = new Map<string, protobuf.Type>();
+    const visit = (type: protobuf.Type) => {
+      if (reached.has(type.name)) return;
+      reached.set(type.name, type);
+      for (const field of type.fieldsArray) {
+        field.resolve();
+        if (field.resolvedType instanceof protobuf.Type) visit(field.resolvedType);
+      }
+    };
+    visit(logRecord);
+    expect([...reached.keys()].sort()).toEqual(['AnyValue', 'ArrayValue', 'KeyValue', 'KeyValueList', 'LogRecord']);
+    const packable = [...reached.values()].flatMap((type) => type.fieldsArray
+      .filter((field) => field.repeated && !(field.resolvedType instanceof protobuf.Type) && field.type !== 'string' && field.type !== 'bytes')
+      .map((field) => `${type.name}.${field.name}`));
+    expect(packable).toEqual([]);
   });
 });
