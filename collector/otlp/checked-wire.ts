@@ -6,7 +6,7 @@ import { isUtf8Text } from './scan.js';
 /**
  * The wire reader for the one-pass read of log records (log-records.ts): bytes the scan has not
  * walked, checked as they are read. Every check the scan would make on them is made here, some
- * more strictly (a tag or a length of five bytes, a long string, deep lists of values are left to
+ * more strictly (a long string and deep lists of values are left to
  * the scan), and a body that fails one is not refused here: `LeftToScan` is thrown, and the body is
  * scanned and read again the two-pass way, whose error names the first problem in the scan's order.
  * So a body read through to its end by this reader is one the scan passes, read the same way.
@@ -18,14 +18,16 @@ import { isUtf8Text } from './scan.js';
 export class LeftToScan extends Error {}
 
 /**
- * Arrays and key-value lists inside each other in one value. A record's values start at message
- * level 5 (request, resource_logs, scope_logs, log_records, attributes) and each list adds two
- * (ArrayValue and AnyValue, or KeyValueList and KeyValue), so this holds them well within MAX_NESTING.
+ * Arrays and key-value lists inside each other in one value. A key-value list nests three messages
+ * (KeyValueList, KeyValue, AnyValue; an array two) and a record's values start at message level 5
+ * at most (the request at 0), so lists this deep stay within MAX_NESTING whatever their kinds:
+ * deeper ones are left to the scan, which refuses key-value lists from 20 deep.
  */
-const MAX_LISTS = (MAX_NESTING - 14) >> 1;
+const MAX_LISTS = Math.floor((MAX_NESTING - 6) / 3);
 
-/** A tag or a length longer than this is left to the scan: the rules of its fifth byte are the scan's. */
-const MAX_SHORT_VARINT_BYTES = 4;
+/** The largest fifth byte of a tag (no bits beyond 32) and of a length (none beyond 31), as the scan's `varint32` holds them. */
+const TAG_FIFTH_BYTE_MAX = 0x0f;
+const LENGTH_FIFTH_BYTE_MAX = 0x07;
 
 export class CheckedWire extends Wire {
   private lists = 0;
@@ -41,18 +43,18 @@ export class CheckedWire extends Wire {
     super(buf);
   }
 
-  /** A tag of up to four bytes: a field number other than 0, a wire type protobuf has. */
+  /** A tag: a field number other than 0, a wire type protobuf has. */
   override tag(): number {
     if (++this.values > this.maxValues) throw new LeftToScan('too many values');
-    const tag = this.shortVarint();
+    const tag = this.varint32(TAG_FIFTH_BYTE_MAX);
     const wire = tag & 7;
     if (tag < 8 || wire === 3 || wire === 4 || wire > 5) throw new LeftToScan('not a tag');
     return tag;
   }
 
-  /** A length of up to four bytes that ends within the body (within its message: `atEnd`). */
+  /** A length that ends within the body (within its message: `atEnd`). */
   override end(): number {
-    const end = this.shortVarint() + this.pos;
+    const end = this.varint32(LENGTH_FIFTH_BYTE_MAX) + this.pos;
     if (end > this.buf.length) throw new LeftToScan('past the body');
     return end;
   }
@@ -117,15 +119,17 @@ export class CheckedWire extends Wire {
     this.lists--;
   }
 
-  private shortVarint(): number {
+  /** A tag or a length as `Wire.uint32` reads it, of at most five bytes, the fifth at most `fifthMax`. */
+  private varint32(fifthMax: number): number {
     const { buf } = this;
     let value = 0;
-    for (let i = 0, shift = 0; i < MAX_SHORT_VARINT_BYTES && this.pos < buf.length; i++, shift += 7) {
+    for (let i = 0, shift = 0; i < 5 && this.pos < buf.length; i++, shift += 7) {
       const b = buf[this.pos++]!;
+      if (i === 4 && b > fifthMax) break;
       value |= (b & 0x7f) << shift;
-      if (b < 0x80) return value;
+      if (b < 0x80) return value >>> 0;
     }
-    throw new LeftToScan('a long or truncated varint');
+    throw new LeftToScan('an invalid or truncated varint');
   }
 
   /** A varint value of at most ten bytes within the body, as the scan holds them. */

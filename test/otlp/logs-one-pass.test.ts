@@ -112,11 +112,40 @@ describe('the one-pass read of log records', () => {
     };
     // AnyValue: array_value (5) → ArrayValue: values (1) → AnyValue …, then string_value (1).
     const nested = (depth: number): Buffer => (depth === 0 ? field(1, Buffer.from('x')) : field(5, field(1, nested(depth - 1))));
-    const body = (depth: number) => field(1, field(2, field(2, field(6, Buffer.concat([field(1, Buffer.from('a')), field(2, nested(depth))])))));
-    expect(twoPass(body(29), WIDE)).toEqual({ events: [] });
-    expect(twoPass(body(30), WIDE)).toMatchObject({ error: expect.stringMatching(/^400 .*too deep|^400 .*nest/i) });
-    expect(onePass(body(25), WIDE)).toEqual([]);
-    for (const depth of [26, 29, 30, 200]) expect(onePass(body(depth), WIDE), `${depth} lists`).toBeUndefined();
+    // AnyValue: kvlist_value (6) → KeyValueList: values (1) → KeyValue: key (1), value (2) → AnyValue …
+    const nestedKv = (depth: number): Buffer =>
+      (depth === 0 ? field(1, Buffer.from('x')) : field(6, field(1, Buffer.concat([field(1, Buffer.from('k')), field(2, nestedKv(depth - 1))]))));
+    const body = (value: Buffer) => field(1, field(2, field(2, field(6, Buffer.concat([field(1, Buffer.from('a')), field(2, value)])))));
+    expect(twoPass(body(nested(29)), WIDE)).toEqual({ events: [] });
+    expect(twoPass(body(nested(30)), WIDE)).toMatchObject({ error: expect.stringMatching(/^400 .*nested more than/) });
+    expect(twoPass(body(nestedKv(19)), WIDE)).toEqual({ events: [] });
+    expect(twoPass(body(nestedKv(20)), WIDE)).toMatchObject({ error: expect.stringMatching(/^400 .*nested more than/) });
+    expect(onePass(body(nested(19)), WIDE)).toEqual([]);
+    expect(onePass(body(nestedKv(19)), WIDE)).toEqual([]);
+    for (const depth of [20, 25, 29, 30, 200]) {
+      expect(onePass(body(nested(depth)), WIDE), `${depth} arrays`).toBeUndefined();
+      expect(onePass(body(nestedKv(depth)), WIDE), `${depth} key-value lists`).toBeUndefined();
+    }
+  });
+
+  it('reads five-byte tags and lengths through, as the scan takes them, and leaves a bad fifth byte to it', () => {
+    // A value in five bytes, non-canonically when it is small, with `fifth` as its fifth byte.
+    const five = (value: number, fifth = value >>> 28) => Buffer.from([0, 7, 14, 21].map((shift) => ((value >>> shift) & 0x7f) | 0x80).concat(fifth));
+    const field = (number: number, payload: Buffer) => Buffer.concat([Buffer.from([(number << 3) | 2, payload.length]), payload]);
+    const attribute = field(6, Buffer.concat([field(1, Buffer.from('a')), field(2, field(1, Buffer.from('b')))]));
+    const body = (extra: Buffer) => field(1, field(2, field(2, Buffer.concat([attribute, extra]))));
+    // An unknown varint field numbered 2^27 (its tag 2^30), and an unknown string field (15) whose length takes five bytes.
+    const bigTag = Buffer.concat([five(2 ** 30), Buffer.from([1])]);
+    const longLength = Buffer.concat([Buffer.from([(15 << 3) | 2]), five(3), Buffer.from('xyz')]);
+    for (const extra of [bigTag, longLength]) {
+      expect(twoPass(body(extra), WIDE)).toEqual({ events: [] });
+      expect(onePass(body(extra), WIDE)).toEqual([]);
+    }
+    // A tag's fifth byte with bits beyond 32, a length's beyond 31: the scan refuses both.
+    for (const extra of [Buffer.concat([five(2 ** 30, 0x10), Buffer.from([1])]), Buffer.concat([Buffer.from([(15 << 3) | 2]), five(3, 0x08), Buffer.from('xyz')])]) {
+      expect(twoPass(body(extra), WIDE)).toMatchObject({ error: expect.stringMatching(/^400 /) });
+      expect(onePass(body(extra), WIDE)).toBeUndefined();
+    }
   });
 
   it('leaves a body to the two-pass read at the values limit, exactly where the scan counts past it', () => {
