@@ -37,11 +37,17 @@ export function openSession(url: string): Promise<ClientHttp2Session> {
 
 /**
  * One unary call: `message` in a length-prefixed frame (uncompressed) and `metadata` as headers;
- * rejects only if the stream ends without a status. The message is written before the call's
- * listeners are made, so none of them holds it while the call waits for its answer.
+ * rejects if the session takes no more calls or the stream ends without a status. The message is
+ * written before the call's listeners are made, so none of them holds it while it waits.
  */
 export function callGrpc(session: ClientHttp2Session, path: string, message: Buffer, metadata: Record<string, string> = {}): Promise<GrpcReply> {
-  const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...metadata });
+  let stream: ClientHttp2Stream;
+  try {
+    stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...metadata });
+  } catch (error) {
+    // A session closed meanwhile: the call fails as any other, not the caller.
+    return Promise.reject(error);
+  }
   // The message's prefix: not compressed, its length. Written apart from the message, which is not copied.
   const prefix = Buffer.allocUnsafe(5);
   prefix[0] = 0;

@@ -7,14 +7,14 @@ import { createPricer, loadPriceTable } from '../src/pricing/index.js';
 import { measureBudgetCheck } from './budgets.js';
 import { measureCeiling, measureSeedSchemaCeiling, type Ceiling } from './ceiling.js';
 import { growDataset } from './dataset.js';
-import { fmt, loadLine, ms, percent, reportLine, target } from './format.js';
+import { fmt, loadLine, percent, reportLine, target } from './format.js';
 import { makeRecords, RARE_AGENT } from './events.js';
 import { inFreshClient, startClient, type ClientLoad, type ClientResult } from './client.js';
 import { eventCounts, waitForIdle, type LoadOptions } from './load.js';
 import { MIXED_TRACE_SPANS } from './otlp.js';
 import { runPostgresBench } from './postgres.js';
 import { summariseProfiles } from './profile.js';
-import { last30DaysEvents, last30DaysReport, measureReport, oneDayByHourReport, type ReportLatency } from './reports.js';
+import { last30DaysEvents, last30DaysReport, measureReport, oneDayByHourReport } from './reports.js';
 import { cpuSeconds, peakRssMB, runCli, runScript, stop, waitForListening, waitForUrls, type Running } from './server.js';
 
 const { values: args } = parseArgs({

@@ -91,7 +91,6 @@ interface DecoderInternals {
 
 /** The decoder's state between messages, when those fields are only read again once the next message starts. */
 const BETWEEN_MESSAGES = 0;
-const UNCOMPRESSED_FLAG = Buffer.alloc(1);
 
 /**
  * grpc-js's decoder keeps views of the DATA frames a message came in until the next message starts,
@@ -105,7 +104,8 @@ function releaseFrames(call: ServerInterceptingCallInterface): void {
   const decoder = (call as unknown as { decoder?: DecoderInternals }).decoder;
   if (decoder?.readState !== BETWEEN_MESSAGES) return;
   decoder.readPartialMessage = [];
-  decoder.readCompressFlag = UNCOMPRESSED_FLAG;
+  // A buffer of its own, as the decoder starts with: none is shared between calls.
+  decoder.readCompressFlag = Buffer.alloc(1);
 }
 
 /**

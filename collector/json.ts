@@ -150,7 +150,6 @@ function onlyComma(body: Buffer, from: number, to: number): boolean {
   return commas === 1;
 }
 
-
 function parseText(text: string, where: string): unknown {
   try {
     return JSON.parse(text);

@@ -14,8 +14,9 @@
  *   for every isolate of the process, so this one caps the worker threads' semi-spaces too, over
  *   their `resourceLimits`.
  * - No memory reducer: when the load steps down, V8's memory reducer compacts an isolate whose
- *   allocation rate fell, the checkpoint thread's in two pauses of 13-33 ms that took the cores
- *   from the threads answering requests; without it the peak RSS is the same, and an idle service
- *   keeps up to ~15 MB more until the next collection ("Service heap flags, session 16").
+ *   allocation rate fell: the checkpoint thread's, in one to three pauses of 6-39 ms in half the
+ *   rounds measured, which holds no lock but most likely takes a core from the threads answering
+ *   requests. Without it no such pause ran, the peak RSS is the same, and an idle service keeps up
+ *   to ~15 MB more until the next collection ("Service heap flags, session 16").
  */
 export const SERVICE_NODE_FLAGS = ['--max-old-space-size=1024', '--max-semi-space-size=8', '--no-memory-reducer'] as const;

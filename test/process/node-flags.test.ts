@@ -13,6 +13,8 @@ it('every way of starting the service gives Node the same V8 flags', () => {
   expect((JSON.parse(read('package.json')) as { scripts: { start: string } }).scripts.start).toBe(`node ${flags} dist/service/cli.js serve`);
   const entrypoint = /^ENTRYPOINT (.*)$/m.exec(read('Dockerfile'))?.[1];
   expect(JSON.parse(entrypoint!)).toEqual(['node', ...SERVICE_NODE_FLAGS, '/app/deploy/docker-entrypoint.mjs']);
+  // The docs that name them.
+  for (const doc of ['README.md', 'docs/operations.md']) expect(read(doc), doc).toContain(`\`${flags}\``);
 });
 
 it('this Node takes every one of them (an unknown V8 flag stops it before it starts)', () => {
