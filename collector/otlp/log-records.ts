@@ -174,7 +174,7 @@ function recordContent(record: LogRecord): Buffer {
   json.text(',');
   json.quoted(record.spanId);
   json.text(',');
-  entries(record.whole.attributes);
+  entries(record.whole.attributes, recordKeys);
   json.text(',');
   canonical(record.body);
   json.text(']');
@@ -190,15 +190,15 @@ function resourceJson(resource: KeyValueList): Buffer {
   let bytes = resourceJsons.get(resource);
   if (bytes === undefined) {
     json.reset();
-    entries(resource);
+    entries(resource, resourceKeys);
     resourceJsons.set(resource, (bytes = Buffer.from(json.bytes())));
   }
   return bytes;
 }
 
 /** Attributes as `[[key, value], …]` in key order (UTF-16 code units), so the hash does not depend on the order they were sent in. */
-function entries(values: KeyValueList): void {
-  const { order, openings } = sortedKeys(values);
+function entries(values: KeyValueList, last: LastSorted): void {
+  const { order, openings } = sortedKeys(values, last);
   // The values in the order they came, then written in key order: no lookup by key.
   let n = 0;
   for (const value of values.values()) inOrder[n++] = value;
@@ -219,7 +219,9 @@ const inOrder: AnyValue[] = [];
  * The keys of a list in the order they came; where each of them sorted comes in that order, and the
  * JSON that opens its entry (`,["key",`) as UTF-8, copied whole rather than written a character at
  * a time (about 490 instructions an entry against 780). An emitter's records mostly share their
- * keys in one order, so the last list's are kept.
+ * keys in one order, so the last list's are kept: one for records, one for resources, so that a
+ * request's resource does not push out the records' keys (two sorts a request, 0.8 % of the main
+ * thread at 100 records a request, docs/benchmarks.md, "OTLP logs after the one pass, session 16").
  */
 interface SortedKeys {
   keys: readonly string[];
@@ -227,15 +229,20 @@ interface SortedKeys {
   openings: readonly Buffer[];
 }
 
-let lastSorted: SortedKeys = { keys: [], order: [], openings: [] };
+interface LastSorted {
+  sorted: SortedKeys;
+}
 
-function sortedKeys(values: KeyValueList): SortedKeys {
-  if (!sameKeys(values, lastSorted.keys)) {
+const recordKeys: LastSorted = { sorted: { keys: [], order: [], openings: [] } };
+const resourceKeys: LastSorted = { sorted: { keys: [], order: [], openings: [] } };
+
+function sortedKeys(values: KeyValueList, last: LastSorted): SortedKeys {
+  if (!sameKeys(values, last.sorted.keys)) {
     const keys = [...values.keys()];
     const order = keys.map((_, i) => i).sort((a, b) => (keys[a]! < keys[b]! ? -1 : 1));
-    lastSorted = { keys, order, openings: order.map((at, i) => Buffer.from(`${i === 0 ? '' : ','}[${JSON.stringify(keys[at])},`)) };
+    last.sorted = { keys, order, openings: order.map((at, i) => Buffer.from(`${i === 0 ? '' : ','}[${JSON.stringify(keys[at])},`)) };
   }
-  return lastSorted;
+  return last.sorted;
 }
 
 function sameKeys(values: KeyValueList, keys: readonly string[]): boolean {

@@ -88,6 +88,27 @@ describe('the hash id of a log record', () => {
     expect([...hashes].sort()).not.toEqual(hashes);
   });
 
+  it('does not depend on the records and resources hashed before it', () => {
+    // The keys sorted last are kept (one list for records, one for resources): each pinned record,
+    // read after requests with other resources' and records' keys, in either order, keeps its id.
+    // `other` has as many keys as `codex`, `small` fewer: what `other` left is what `codex` meets.
+    const other = { 'service.name': 'codex_exec', 'os.type': 'linux', 'a': 'first' };
+    const small = { 'service.name': 'codex_exec' };
+    const pinned = RECORDS.slice(0, -1);
+    const idOf = (spec: LogSpec, resource: Record<string, unknown>) => {
+      const events: MappedEvent[] = [];
+      runNow(wireLogEventSteps(Buffer.from(encodeProtobuf('logs', otlpLogsRequest([spec], { resource, scope }))), (event) => events.push(event)));
+      return events[0]!.input.id;
+    };
+    for (const order of [pinned, [...pinned].reverse()]) {
+      for (const [i, [name, spec, id]] of order.entries()) {
+        idOf(order[(i + 1) % order.length]![1], small);
+        idOf(order[(i + 2) % order.length]![1], other);
+        expect([name, idOf(spec, codex)]).toEqual([name, id]);
+      }
+    }
+  });
+
   it('is the same for a byte-identical retry, whenever it arrives', () => {
     const body = Buffer.from(encodeProtobuf('logs', otlpLogsRequest(RECORDS.slice(0, -1).map(([, spec]) => spec), { resource: codex, scope })));
     const receivedAt = (ms: number) => {
