@@ -69,6 +69,12 @@ function damaged(r: ReturnType<typeof rng>, body: Buffer): Buffer {
   return Buffer.concat([body.subarray(0, at), Buffer.from([r.pick([0x80, 0xff, 0x0a, 0x12, 0x00])]), body.subarray(at)]);
 }
 
+/** A length-delimited field, written by hand for bodies the schema's encoder would not make (lengths below 2^14). */
+function field(number: number, payload: Buffer): Buffer {
+  const length = payload.length < 0x80 ? [payload.length] : [(payload.length & 0x7f) | 0x80, payload.length >> 7];
+  return Buffer.concat([Buffer.from([(number << 3) | 2, ...length]), payload]);
+}
+
 describe('the one-pass read of log records', () => {
   it('reads the captured agents\' exports through, with the events of the two-pass read', () => {
     let read = 0;
@@ -105,11 +111,6 @@ describe('the one-pass read of log records', () => {
   }, 180_000);
 
   it('leaves deep lists of values to the two-pass read, before its scan refuses them', () => {
-    // A length-delimited field (lengths below 2^14 here).
-    const field = (number: number, payload: Buffer) => {
-      const length = payload.length < 0x80 ? [payload.length] : [(payload.length & 0x7f) | 0x80, payload.length >> 7];
-      return Buffer.concat([Buffer.from([(number << 3) | 2, ...length]), payload]);
-    };
     // AnyValue: array_value (5) → ArrayValue: values (1) → AnyValue …, then string_value (1).
     const nested = (depth: number): Buffer => (depth === 0 ? field(1, Buffer.from('x')) : field(5, field(1, nested(depth - 1))));
     // AnyValue: kvlist_value (6) → KeyValueList: values (1) → KeyValue: key (1), value (2) → AnyValue …
@@ -131,7 +132,6 @@ describe('the one-pass read of log records', () => {
   it('reads five-byte tags and lengths through, as the scan takes them, and leaves a bad fifth byte to it', () => {
     // A value in five bytes, non-canonically when it is small, with `fifth` as its fifth byte.
     const five = (value: number, fifth = value >>> 28) => Buffer.from([0, 7, 14, 21].map((shift) => ((value >>> shift) & 0x7f) | 0x80).concat(fifth));
-    const field = (number: number, payload: Buffer) => Buffer.concat([Buffer.from([(number << 3) | 2, payload.length]), payload]);
     const attribute = field(6, Buffer.concat([field(1, Buffer.from('a')), field(2, field(1, Buffer.from('b')))]));
     const body = (extra: Buffer) => field(1, field(2, field(2, Buffer.concat([attribute, extra]))));
     // An unknown varint field numbered 2^27 (its tag 2^30), and an unknown string field (15) whose length takes five bytes.
