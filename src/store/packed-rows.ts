@@ -27,6 +27,8 @@ const SHARED = new Set<Column>([
 /** Strings mostly a record's own. */
 const TEXTS: readonly Column[] = ['id', 'step_id', 'attributes'];
 const NUMBERS = RECORD_COLUMNS.filter((c) => !TEXTS.includes(c));
+/** Where each SHARED column's string index sits among a record's numbers. */
+const SHARED_AT = [...SHARED].map((c) => NUMBERS.indexOf(c));
 /** Numbers that may be null: NaN in `numbers`. */
 const NULLABLE: readonly Column[] = ['duration_ms'];
 
@@ -63,7 +65,7 @@ export function joinParts(parts: readonly PackedRows[]): PackedRows {
     for (const t of texts) joined.texts.push(t);
     for (let k = 0; k < numbers.length; k++) joined.numbers[at + k] = numbers[k]!;
     // Each part's indexes are into its own strings.
-    for (let k = 0; k < numbers.length; k += NUMBERS.length) for (const c of SHARED) joined.numbers[at + k + NUMBERS.indexOf(c)]! += offset;
+    for (let k = 0; k < numbers.length; k += NUMBERS.length) for (const n of SHARED_AT) joined.numbers[at + k + n]! += offset;
     at += numbers.length;
   }
   return joined;
