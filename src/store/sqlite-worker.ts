@@ -5,8 +5,9 @@
  *   the batches that arrived while it committed go in together, in one transaction (group commit);
  * - `checkpoint` copies committed WAL frames into the database file after the commits (at most every
  *   CHECKPOINT_INTERVAL_MS), so no commit waits for a checkpoint (SQLite's automatic one runs inside
- *   the commit that crosses it); after each, the insert thread copies, between two commits, the few
- *   frames committed meanwhile, so that its next transaction starts the WAL over;
+ *   the commit that crosses it); after each, the insert thread copies, between two commits and when
+ *   no write waits for it if it can, the few frames committed meanwhile, so that its next
+ *   transaction starts the WAL over;
  * - `read` (a few of them) runs reports and lists on a read-only connection, so a query over millions
  *   of rows or 100,000 projects never holds the event loop (issue 17: no request may hold it for more
  *   than ~50 ms); in WAL mode readers and the writer never wait for each other.
@@ -20,6 +21,7 @@ import { joinParts, PACKED, type PackedRows } from './packed-rows.js';
 import { batchesInserter, openSqlite, outboxWriter, type OutboxWrite, type OutboxWritten, type SqliteOptions } from './sqlite-connection.js';
 import { READ_CACHE_KIB, sqliteReads, type ReadName, type SqliteReads } from './sqlite-reads.js';
 import type { BatchExtras } from './types.js';
+import { copyTailNow } from './wal-tail-copy.js';
 
 export interface WorkerData {
   role: 'insert' | 'checkpoint' | 'read';
@@ -79,7 +81,7 @@ const CHECKPOINT_INTERVAL_MS = 200;
  * during nearly every checkpoint: the WAL then grew until the backstop's checkpoint ran inside a
  * commit (docs/benchmarks.md, "Half-rate tails, session 11"). Run by the insert thread between two
  * commits, after the checkpoint thread's, this one copies only the frames committed meanwhile, and
- * no commit can land during it.
+ * no commit can land during it; it waits for a moment when no write waits (wal-tail-copy.ts).
  */
 function checkpointPassive(): void {
   // A failure is left to the next checkpoint or the backstop: the commits themselves, and their
@@ -131,13 +133,14 @@ if (role === 'read') {
   let outboxBytes = 0;
   const waiting: Write[] = [];
   let closing = false;
-  let copyRest = false;
+  /** When the checkpoint thread last asked for the WAL's rest to be copied, until it is. */
+  let copyAskedAt: number | undefined;
   let working: Promise<void> | undefined;
   /** Inserts whose parts are still coming, each with those come and the number left. */
   const incoming = new Map<number, { insert: Insert; parts: PackedRows[]; left: number }>();
   port.on('message', (request: InsertRequest | TailCheckpoint) => {
     if (request === 'close') closing = true;
-    else if (request === 'checkpoint') copyRest = !closing;
+    else if (request === 'checkpoint') copyAskedAt = closing ? undefined : (copyAskedAt ?? performance.now());
     else if ('dropped' in request) return void incoming.delete(request.id);
     else if ('part' in request) {
       const started = incoming.get(request.id)!;
@@ -158,8 +161,8 @@ if (role === 'read') {
   async function work(): Promise<void> {
     for (;;) {
       await new Promise((resolve) => setImmediate(resolve));
-      if (copyRest) {
-        copyRest = false;
+      if (copyAskedAt !== undefined && copyTailNow(copyAskedAt, waiting.length, performance.now())) {
+        copyAskedAt = undefined;
         checkpointPassive();
       }
       if (waiting.length === 0) break;

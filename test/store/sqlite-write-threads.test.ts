@@ -52,6 +52,44 @@ async function writeThreads(maxBatchEvents: number): Promise<{ file: string; thr
   return { file, threads };
 }
 
+/**
+ * Watches SQLite's wal-index header at the start of the -shm file (native-order u32s): the WAL's
+ * frames (mxFrame, byte 16), a drop of which is the WAL started over, and the frames copied into the
+ * database file (nBackfill, byte 96), a rise of which is a checkpoint that copied something. The
+ * checkpoint thread's come at least 200 ms apart; the insert thread's follows one within a few ms
+ * (at most TAIL_COPY_WAIT_MS and a commit later). Counts the checkpoint thread's checkpoints, and
+ * those after which the WAL did not start over before the next.
+ */
+function watchWal(file: string): { checkpoints: number; notStartedOver: number } {
+  const header = Buffer.alloc(100);
+  let shm: number | undefined;
+  const seen = { frames: 0, copied: 0, lastCopy: -Infinity, checkpoints: 0, startedOver: true, notStartedOver: 0 };
+  const poll = setInterval(() => {
+    try {
+      shm ??= openSync(`${file}-shm`, 'r');
+      readSync(shm, header, 0, 100, 0);
+    } catch {
+      return;
+    }
+    const frames = header.readUInt32LE(16);
+    const copied = header.readUInt32LE(96);
+    if (frames < seen.frames) seen.startedOver = true;
+    else if (copied > seen.copied && performance.now() - seen.lastCopy > 150) {
+      // The checkpoint thread's: did the WAL start over since its last one?
+      if (!seen.startedOver) seen.notStartedOver++;
+      seen.checkpoints++;
+      seen.startedOver = false;
+    }
+    if (copied > seen.copied) seen.lastCopy = performance.now();
+    Object.assign(seen, { frames, copied });
+  }, 1);
+  cleanup.push(() => {
+    clearInterval(poll);
+    if (shm !== undefined) closeSync(shm);
+  });
+  return seen;
+}
+
 describe('SQLite inserts', () => {
   it.each([true, false])('tell new events from duplicates alike on the write thread and on the calling thread (write threads: %s)', async (writeThreads) => {
     const file = join(tempDir(), 'usage.db');
@@ -145,36 +183,7 @@ describe('SQLite inserts', () => {
   it('start the WAL over after each checkpoint while commits keep coming, instead of only at the backstop', async () => {
     const file = join(tempDir(), 'usage.db');
     const store = await openStore(file, true);
-    // SQLite's wal-index header at the start of the -shm file (native-order u32s): the WAL's frames
-    // (mxFrame, byte 16), a drop of which is the WAL started over, and the frames copied into the
-    // database file (nBackfill, byte 96), a rise of which is a checkpoint that copied something. The
-    // checkpoint thread's come at least 200 ms apart; the insert thread's follows one within a few ms.
-    const header = Buffer.alloc(100);
-    let shm: number | undefined;
-    const seen = { frames: 0, copied: 0, lastCopy: -Infinity, checkpoints: 0, startedOver: true, notStartedOver: 0 };
-    const poll = setInterval(() => {
-      try {
-        shm ??= openSync(`${file}-shm`, 'r');
-        readSync(shm, header, 0, 100, 0);
-      } catch {
-        return;
-      }
-      const frames = header.readUInt32LE(16);
-      const copied = header.readUInt32LE(96);
-      if (frames < seen.frames) seen.startedOver = true;
-      else if (copied > seen.copied && performance.now() - seen.lastCopy > 150) {
-        // The checkpoint thread's: did the WAL start over since its last one?
-        if (!seen.startedOver) seen.notStartedOver++;
-        seen.checkpoints++;
-        seen.startedOver = false;
-      }
-      if (copied > seen.copied) seen.lastCopy = performance.now();
-      Object.assign(seen, { frames, copied });
-    }, 1);
-    cleanup.push(() => {
-      clearInterval(poll);
-      if (shm !== undefined) closeSync(shm);
-    });
+    const seen = watchWal(file);
     // Small batches, always one waiting, so commits land during the checkpoints: a commit that
     // lands during one leaves frames the checkpoint did not copy, and the WAL starts over only if
     // the insert thread copies them before its next commit.
@@ -183,6 +192,21 @@ describe('SQLite inserts', () => {
       while (next < 4000) await store.insertBatch(records(`w${next++}`, 20));
     };
     await Promise.all([committer(), committer()]);
+    expect(seen.checkpoints).toBeGreaterThan(3);
+    expect(seen.notStartedOver).toBeLessThanOrEqual(seen.checkpoints / 6);
+  }, 120_000);
+
+  it('start the WAL over after each checkpoint also when a write always waits for the insert thread, whose copy then waits only a little', async () => {
+    // One batch a transaction and eight submitters: after each commit seven batches still wait, so
+    // the insert thread's copy, which waits for a moment when none does, runs only once it has
+    // waited TAIL_COPY_WAIT_MS.
+    const { file, threads } = await writeThreads(20);
+    const seen = watchWal(file);
+    let next = 0;
+    const committer = async () => {
+      while (next < 4000) await threads.insert(records(`a${next++}`, 20), NO_RETRY);
+    };
+    await Promise.all(Array.from({ length: 8 }, committer));
     expect(seen.checkpoints).toBeGreaterThan(3);
     expect(seen.notStartedOver).toBeLessThanOrEqual(seen.checkpoints / 6);
   }, 120_000);
