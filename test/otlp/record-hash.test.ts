@@ -160,6 +160,32 @@ describe('the hash id of a log record', () => {
     }
   });
 
+  it("is the record's own under each scope and resource of a request, whichever came before", () => {
+    // The opening (resource and scope) is hashed once for the records that share it: records of
+    // other scopes of the same resource, and of other resources, in between must not share it.
+    const [plain, second] = [RECORDS[0]![1], call({ 'conversation.id': 'conv-2' })];
+    const scopes = [scope, { ...scope, version: '0.172.0' }, { name: 'codex_otel.other', version: scope.version }];
+    const alone = (spec: LogSpec, at: typeof scope, resource: Record<string, unknown>) => {
+      const events: MappedEvent[] = [];
+      runNow(wireLogEventSteps(Buffer.from(encodeProtobuf('logs', otlpLogsRequest([spec], { resource, scope: at }))), (event) => events.push(event)));
+      return events[0]!.input.id;
+    };
+    // The second resource's scopes in the other order: its first scope is the one before it.
+    const layout = [{ resource: codex, scopes }, { resource: { ...codex, 'host.arch': 'arm64' }, scopes: [...scopes].reverse() }];
+    const expected = layout.flatMap(({ resource, scopes }) => scopes.flatMap((at) => [plain, second].map((spec) => alone(spec, at, resource))));
+    expect(new Set(expected).size).toBe(expected.length);
+    const request = {
+      resourceLogs: layout.map(({ resource, scopes }) => ({
+        resource: otlpLogsRequest([], { resource }).resourceLogs[0]!.resource,
+        scopeLogs: scopes.map((at) => otlpLogsRequest([plain, second], { resource, scope: at }).resourceLogs[0]!.scopeLogs[0]!),
+      })),
+    };
+    const fromWire: MappedEvent[] = [];
+    runNow(wireLogEventSteps(Buffer.from(encodeProtobuf('logs', request)), (event) => fromWire.push(event)));
+    expect(ids(fromWire)).toEqual(expected);
+    expect(ids(logRecordsToEvents(ExportLogsRequest.parse(request)))).toEqual(expected);
+  });
+
   it('is the same for a byte-identical retry, whenever it arrives', () => {
     const body = Buffer.from(encodeProtobuf('logs', otlpLogsRequest(RECORDS.slice(0, -1).map(([, spec]) => spec), { resource: codex, scope })));
     const receivedAt = (ms: number) => {
