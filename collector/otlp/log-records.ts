@@ -168,7 +168,7 @@ function recordContent(record: LogRecord): Buffer {
   json.text('","');
   json.integer(record.observedNanos);
   json.text('",');
-  json.quoted(record.eventName);
+  json.copy(eventNameJson(record.eventName));
   json.text(',');
   json.quoted(record.traceId);
   json.text(',');
@@ -182,6 +182,17 @@ function recordContent(record: LogRecord): Buffer {
 }
 
 const json = new JsonBytes();
+
+/**
+ * The event name's JSON as UTF-8, kept for the next record: an emitter names its records alike
+ * (Codex every one by its source line, ~50 characters that took ~2.3 k instructions to write).
+ */
+let lastEventName = { name: '', json: Buffer.from('""') };
+
+function eventNameJson(name: string): Buffer {
+  if (name !== lastEventName.name) lastEventName = { name, json: Buffer.from(JSON.stringify(name)) };
+  return lastEventName.json;
+}
 
 /**
  * The SHA-256 fed what the content of every record of one resource and scope opens with, up to the
