@@ -1,4 +1,4 @@
-import { hash } from 'node:crypto';
+import { hash, type Hash } from 'node:crypto';
 
 const NANOS_PER_MS = 1_000_000n;
 /** Hex digits of the time: every uint64 nanosecond time (protobuf's fixed64) is below 16^12 ms. */
@@ -15,8 +15,11 @@ const HASH_DIGITS = 32;
  * byte. A record with no time (0 or less) gets twelve zeros. Two records share an id only with the
  * same millisecond and the same 128 bits of hash, which content that differs does not reach by
  * chance; and ids are unique per project, so only a sender's own records could ever meet.
+ * `opening`, when given, is a SHA-256 already fed the content's first bytes: a copy of it is fed
+ * `content` (the rest), and it is left as it was, for the next record that opens the same way.
  */
-export function contentId(kind: string, nanos: bigint, content: string | Uint8Array): string {
+export function contentId(kind: string, nanos: bigint, content: string | Uint8Array, opening?: Hash): string {
   const ms = nanos > 0n ? nanos / NANOS_PER_MS : 0n;
-  return `${kind}:${ms.toString(16).padStart(TIME_DIGITS, '0')}-${hash('sha256', content, 'hex').slice(0, HASH_DIGITS)}`;
+  const digest = opening === undefined ? hash('sha256', content, 'hex') : opening.copy().update(content).digest('hex');
+  return `${kind}:${ms.toString(16).padStart(TIME_DIGITS, '0')}-${digest.slice(0, HASH_DIGITS)}`;
 }

@@ -1,3 +1,4 @@
+import { createHash, type Hash } from 'node:crypto';
 import { LIMITS } from '../../src/event/schema.js';
 import type { AnyValue, KeyValueList } from './common.js';
 import { contentId } from './content-id.js';
@@ -114,7 +115,7 @@ function toEvent(record: LogRecord, profile: EmitterProfile, event: string): Map
   const nanos = record.timeNanos > 0n ? record.timeNanos : record.observedNanos;
   const own = ownId(record, profile);
   if (own) built.set('id', own.id, own.names.join('/'));
-  else built.set('id', contentId('log', nanos, recordContent(record)), 'hash of the record');
+  else built.set('id', recordId(record, nanos), 'hash of the record');
   const stamp = record.attributes.get('event.timestamp');
   if (nanos > 0n) built.set('timestamp', Number(nanos / NANOS_PER_MS), record.timeNanos > 0n ? 'timeUnixNano' : 'observedTimeUnixNano');
   else if (stamp !== undefined) built.set('timestamp', toText(stamp), 'event.timestamp');
@@ -145,30 +146,29 @@ function ownId(record: LogRecord, profile: EmitterProfile): { id: string; names:
 }
 
 /**
- * What a record's id is a hash of (contentId): its resource, scope, times, event name, trace
- * context, attributes and body. It is built from values, not bytes, so the same record has the same
- * id whether it came as JSON or protobuf, over HTTP or gRPC, and an exporter's retry (which resends
- * the record unchanged) adds nothing. The content is the JSON of `[resource, scope name, scope
- * version, time, observed time, event name, trace id, span id, attributes, body]`, written out
- * directly as UTF-8 (json-bytes.ts) rather than by JSON.stringify of arrays made for it
- * (test/otlp/record-hash.test.ts).
+ * The id of a record that has none of its own: a hash of its content (contentId), which is its
+ * resource, scope, times, event name, trace context, attributes and body. It is built from values,
+ * not bytes, so the same record has the same id whether it came as JSON or protobuf, over HTTP or
+ * gRPC, and an exporter's retry (which resends the record unchanged) adds nothing. The content is
+ * the JSON of `[resource, scope name, scope version, time, observed time, event name, trace id,
+ * span id, attributes, body]`, written out directly as UTF-8 (json-bytes.ts) rather than by
+ * JSON.stringify of arrays made for it (test/otlp/record-hash.test.ts). What opens it is the same
+ * for every record of a resource and scope: it is hashed once for them all (`openingOf`).
  */
+function recordId(record: LogRecord, nanos: bigint): string {
+  // First: the opening, when new, is written in the buffer that the rest is then written in.
+  const opening = openingOf(record);
+  return contentId('log', nanos, recordContent(record), opening);
+}
+
+/** The content after its opening: from the time on. */
 function recordContent(record: LogRecord): Buffer {
-  // First: written once, it is written in the same buffer.
-  const resource = resourceJson(record.whole.resource);
   json.reset();
-  json.text('[');
-  json.copy(resource);
-  json.text(',');
-  json.quoted(record.scope.name);
-  json.text(',');
-  json.quoted(record.scope.version);
-  json.text(',"');
   json.integer(record.timeNanos);
   json.text('","');
   json.integer(record.observedNanos);
   json.text('",');
-  json.quoted(record.eventName);
+  json.copy(eventNameJson(record.eventName));
   json.text(',');
   json.quoted(record.traceId);
   json.text(',');
@@ -183,45 +183,67 @@ function recordContent(record: LogRecord): Buffer {
 
 const json = new JsonBytes();
 
-/** A resource's JSON, written once for all its records. */
-const resourceJsons = new WeakMap<KeyValueList, Buffer>();
+/**
+ * The event name's JSON as UTF-8, kept for the next record: an emitter names its records alike
+ * (Codex every one by its source line, ~50 characters that took ~2.3 k instructions to write).
+ */
+let lastEventName = { name: '', json: Buffer.from('""') };
 
-function resourceJson(resource: KeyValueList): Buffer {
-  let bytes = resourceJsons.get(resource);
-  if (bytes === undefined) {
-    json.reset();
-    entries(resource, resourceKeys);
-    resourceJsons.set(resource, (bytes = Buffer.from(json.bytes())));
-  }
-  return bytes;
+function eventNameJson(name: string): Buffer {
+  if (name !== lastEventName.name) lastEventName = { name, json: Buffer.from(JSON.stringify(name)) };
+  return lastEventName.json;
+}
+
+/**
+ * The SHA-256 fed what the content of every record of one resource and scope opens with, up to the
+ * time's opening quote: `[<resource>,"<scope name>","<scope version>","`. Each record's hash is a
+ * copy of it fed the rest, so the blocks of the opening (a quarter of a Codex record's content) are
+ * hashed once. Records come grouped by resource and scope, so the last one's is kept.
+ */
+let lastOpening = { resource: new Map() as KeyValueList, name: '', version: '', hash: createHash('sha256') };
+
+function openingOf(record: LogRecord): Hash {
+  const { whole: { resource }, scope: { name, version } } = record;
+  const last = lastOpening;
+  if (last.resource === resource && last.name === name && last.version === version) return last.hash;
+  json.reset();
+  json.text('[');
+  entries(resource, resourceKeys);
+  json.text(',');
+  json.quoted(name);
+  json.text(',');
+  json.quoted(version);
+  json.text(',"');
+  lastOpening = { resource, name, version, hash: createHash('sha256').update(json.bytes()) };
+  return lastOpening.hash;
 }
 
 /** Attributes as `[[key, value], …]` in key order (UTF-16 code units), so the hash does not depend on the order they were sent in. */
 function entries(values: KeyValueList, last: LastSorted): void {
   const { order, openings } = sortedKeys(values, last);
+  if (order.length === 0) return json.text('[]');
   // The values in the order they came, then written in key order: no lookup by key.
   let n = 0;
   for (const value of values.values()) inOrder[n++] = value;
-  json.text('[');
   for (let i = 0; i < order.length; i++) {
     json.copy(openings[i]!);
     canonical(inOrder[order[i]!]!);
-    json.text(']');
   }
-  json.text(']');
+  json.text(']]');
   // Not kept alive until the next record.
-  inOrder.fill(null, 0, n);
+  for (let i = 0; i < n; i++) inOrder[i] = null;
 }
 
 const inOrder: AnyValue[] = [];
 
 /**
  * The keys of a list in the order they came; where each of them sorted comes in that order, and the
- * JSON that opens its entry (`,["key",`) as UTF-8, copied whole rather than written a character at
- * a time (about 490 instructions an entry against 780). An emitter's records mostly share their
- * keys in one order, so the last list's are kept: one for records, one for resources, so that a
- * request's resource does not push out the records' keys (two sorts a request, 0.8 % of the main
- * thread at 100 records a request, docs/benchmarks.md, "OTLP logs after the one pass, session 16").
+ * JSON that opens its entry (`],["key",`, closing the entry before it; the first `[["key",`) as
+ * UTF-8, copied whole rather than written a character at a time (about 490 instructions an entry
+ * against 780). An emitter's records mostly share their keys in one order, so the last list's are
+ * kept: one for records, one for resources, so that a request's resource does not push out the
+ * records' keys (two sorts a request, 0.8 % of the main thread at 100 records a request,
+ * docs/benchmarks.md, "OTLP logs after the one pass, session 16").
  */
 interface SortedKeys {
   keys: readonly string[];
@@ -240,7 +262,7 @@ function sortedKeys(values: KeyValueList, last: LastSorted): SortedKeys {
   if (!sameKeys(values, last.sorted.keys)) {
     const keys = [...values.keys()];
     const order = keys.map((_, i) => i).sort((a, b) => (keys[a]! < keys[b]! ? -1 : 1));
-    last.sorted = { keys, order, openings: order.map((at, i) => Buffer.from(`${i === 0 ? '' : ','}[${JSON.stringify(keys[at])},`)) };
+    last.sorted = { keys, order, openings: order.map((at, i) => Buffer.from(`${i === 0 ? '[[' : '],['}${JSON.stringify(keys[at])},`)) };
   }
   return last.sorted;
 }

@@ -15,6 +15,8 @@ import { encodeProtobuf, END_NANOS, otlpLogsRequest, type LogSpec } from '../sup
 
 const codex = { 'service.name': 'codex_exec', 'host.arch': 'amd64', 'tags': { arrayValue: { values: [{ stringValue: 'a' }, { intValue: '2' }] } } };
 const scope = { name: 'codex_otel.log_only', version: '0.171.0' };
+/** Every control character, which JSON writes as an escape. */
+const CONTROLS = Array.from({ length: 0x20 }, (_, c) => String.fromCharCode(c)).join('');
 const call = (attributes: LogSpec['attributes'], more: Partial<LogSpec> = {}): LogSpec => ({
   attributes: {
     'event.name': 'codex.sse_event', 'event.kind': 'response.completed', 'model': 'gpt-5.1-codex', 'conversation.id': 'conv-1',
@@ -35,6 +37,32 @@ const RECORDS: [string, LogSpec, string][] = [
   ['a body, trace context and no time', call({}, { body: { kvlistValue: { values: [{ key: 'k', value: { doubleValue: 2 } }] } }, time: '0', observed: '1793700001623456789', traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', eventName: 'codex.sse_event' }), 'log:01a1a0d9f757-b91a10558d94710c14fa9241af054255'],
   ['no time at all', call({}, { time: '0', observed: '0' }), 'log:000000000000-99e983efaa642c02bd19c4abbef6d3e0'],
   ['a string body', call({}, { body: 'response.completed' }), 'log:01a1a0d9f757-ed9583669f36f7a6ff844b8fbf9811d4'],
+  ['numbers of every size', call({
+    'd1': 0.1, 'd2': -2.5e-7, 'd3': { doubleValue: 1e21 }, 'd4': { doubleValue: -0 }, 'd5': { doubleValue: 'Infinity' }, 'd6': { doubleValue: '-Infinity' },
+    'd7': 123456789.125, 'd8': { doubleValue: 5e-324 }, 'd9': { doubleValue: 3 }, 'i1': { intValue: '9223372036854775807' }, 'i2': { intValue: '-9223372036854775808' },
+    'i3': { intValue: '9007199254740991' }, 'i4': { intValue: '-9007199254740992' }, 'i5': { intValue: '0' }, 'i6': { intValue: '-1' }, 'i7': { intValue: '1000000000000' },
+  }), 'log:01a1a0d9f757-b6238372590da552bc9ecd94762d168f'],
+  ['every character JSON escapes, in keys, values, body and event name', call({
+    [`all${CONTROLS}`]: `${CONTROLS}\u007f"\\/\u2028\u2029`, 'quote"': '"', 'back\\': '\\', 'tab\t': 'a\tb', 'del': '\u007f', 'slash/': '/',
+  }, { body: `say "hi"\n\\`, eventName: 'ev"ent\n' }), 'log:01a1a0d9f757-0837cf1022322d09394a5e73c29d6510'],
+  ['non-ASCII keys and values, sorted by UTF-16 code units', call({
+    'é': 'ü', 'z': 'ÿþ', 'Z': '日本語', '😀': '👍🏽', '\uffee': 'half', 'ä': 'aé"😀\n', '日本': 'é'.repeat(40), 'a': 'plain',
+  }, { body: { stringValue: 'ñ' } }), 'log:01a1a0d9f757-b98feb959b99d6361acd393e7ba9d2e0'],
+  ['long strings', call({
+    'long': `${'x'.repeat(100_000)}"é\u0001`, 'wide': 'é'.repeat(30_000), 'clean': 'y'.repeat(200_000), 'emoji': '😀'.repeat(5_000),
+  }), 'log:01a1a0d9f757-3ab5d1e002ea14e8d92fb1eff0648391'],
+  ['nested lists, empty ones and every kind inside them', call({
+    'deep': { arrayValue: { values: [
+      { arrayValue: { values: [{ kvlistValue: { values: [{ key: 'z', value: { arrayValue: { values: [{ intValue: '1' }, { doubleValue: 1 }, { stringValue: '1' }] } } }, { key: 'a', value: { boolValue: true } }] } }] } },
+      { arrayValue: {} }, { kvlistValue: {} }, {}, { bytesValue: '' }, { stringValue: '' },
+    ] } },
+    'kv': { kvlistValue: { values: [{ key: 'é"', value: { stringValue: 'ü\n' } }, { key: 'e', value: {} }, { key: 'b', value: { kvlistValue: { values: [{ key: 'x', value: { doubleValue: 0.5 } }] } } }] } },
+    'none': { arrayValue: { values: [] } },
+  }), 'log:01a1a0d9f757-26fc4603fb3d009e9b2da9903aef8aba'],
+  ['bytes, empty and long', call({
+    'b0': { bytesValue: '' }, 'b1': { bytesValue: Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 37) & 0xff)).toString('base64') },
+  }), 'log:01a1a0d9f757-462997f899881e314a263d547eb817cb'],
+  ['empty values: string, AnyValue, body', call({ 'blank': '', 'unset': {} }, { body: {} }), 'log:01a1a0d9f757-71d49eba097413c88fa875db4ff0b1d0'],
   // Last: OTLP/JSON only, as protobuf strings are UTF-8, which cannot hold it.
   ['a lone surrogate', call({ 'surrogate': '\ud800x' }), 'log:01a1a0d9f757-084f43aa39a8338865ca57f8a0655f5b'],
 ];
@@ -75,6 +103,29 @@ describe('the hash id of a log record', () => {
     expect(ids(logRecordsToEvents(ExportLogsRequest.parse(request)))).toEqual(expected);
   });
 
+  it('does not depend on the order the attributes came in', () => {
+    const reversed = (attributes: LogSpec['attributes']) => Object.fromEntries(Object.entries(attributes!).reverse());
+    const pinned = RECORDS.slice(0, -1);
+    const request = otlpLogsRequest(pinned.map(([, spec]) => ({ ...spec, attributes: reversed(spec.attributes) })), { resource: reversed(codex), scope });
+    const fromWire: MappedEvent[] = [];
+    runNow(wireLogEventSteps(Buffer.from(encodeProtobuf('logs', request)), (event) => fromWire.push(event)));
+    expect(ids(fromWire)).toEqual(pinned.map(([, , id]) => id));
+    expect(ids(logRecordsToEvents(ExportLogsRequest.parse(request)))).toEqual(pinned.map(([, , id]) => id));
+  });
+
+  it('is pinned for a resource and a scope with escapes, non-ASCII and nested values', () => {
+    const resource = {
+      'service.name': 'codex_exec', 'ünï"code\n': 'ö"\n\u0001', 'n': 1.5, 'i': 7,
+      'nested': { kvlistValue: { values: [{ key: 'k', value: { arrayValue: { values: [{ stringValue: '日本' }, { bytesValue: 'AAE=' }] } } }] } },
+    };
+    const request = otlpLogsRequest([call({}), call({ 'conversation.id': 'conv-2' })], { resource, scope: { name: 'sc"ope é', version: 'v\t1' } });
+    const expected = ['log:01a1a0d9f757-886bc08ee28c460f5f993c52c2f3d4ea', 'log:01a1a0d9f757-ac85056c41362022fbf099bb072b9961'];
+    const fromWire: MappedEvent[] = [];
+    runNow(wireLogEventSteps(Buffer.from(encodeProtobuf('logs', request)), (event) => fromWire.push(event)));
+    expect(ids(fromWire)).toEqual(expected);
+    expect(ids(logRecordsToEvents(ExportLogsRequest.parse(request)))).toEqual(expected);
+  });
+
   it("leads with the record's time, so a later record sorts after an earlier one", () => {
     // Twenty calls a millisecond apart, the first with only an observed time; by their hashes alone they would not be in order.
     const first = BigInt(END_NANOS);
@@ -107,6 +158,32 @@ describe('the hash id of a log record', () => {
         expect([name, idOf(spec, codex)]).toEqual([name, id]);
       }
     }
+  });
+
+  it("is the record's own under each scope and resource of a request, whichever came before", () => {
+    // The opening (resource and scope) is hashed once for the records that share it: records of
+    // other scopes of the same resource, and of other resources, in between must not share it.
+    const [plain, second] = [RECORDS[0]![1], call({ 'conversation.id': 'conv-2' })];
+    const scopes = [scope, { ...scope, version: '0.172.0' }, { name: 'codex_otel.other', version: scope.version }];
+    const alone = (spec: LogSpec, at: typeof scope, resource: Record<string, unknown>) => {
+      const events: MappedEvent[] = [];
+      runNow(wireLogEventSteps(Buffer.from(encodeProtobuf('logs', otlpLogsRequest([spec], { resource, scope: at }))), (event) => events.push(event)));
+      return events[0]!.input.id;
+    };
+    // The second resource's scopes in the other order: its first scope is the one before it.
+    const layout = [{ resource: codex, scopes }, { resource: { ...codex, 'host.arch': 'arm64' }, scopes: [...scopes].reverse() }];
+    const expected = layout.flatMap(({ resource, scopes }) => scopes.flatMap((at) => [plain, second].map((spec) => alone(spec, at, resource))));
+    expect(new Set(expected).size).toBe(expected.length);
+    const request = {
+      resourceLogs: layout.map(({ resource, scopes }) => ({
+        resource: otlpLogsRequest([], { resource }).resourceLogs[0]!.resource,
+        scopeLogs: scopes.map((at) => otlpLogsRequest([plain, second], { resource, scope: at }).resourceLogs[0]!.scopeLogs[0]!),
+      })),
+    };
+    const fromWire: MappedEvent[] = [];
+    runNow(wireLogEventSteps(Buffer.from(encodeProtobuf('logs', request)), (event) => fromWire.push(event)));
+    expect(ids(fromWire)).toEqual(expected);
+    expect(ids(logRecordsToEvents(ExportLogsRequest.parse(request)))).toEqual(expected);
   });
 
   it('is the same for a byte-identical retry, whenever it arrives', () => {
