@@ -43,6 +43,14 @@ export class CheckedWire extends Wire {
     super(buf);
   }
 
+  /**
+   * Reads ahead over bytes the scan has walked (resources, scopes): nothing to count. A check that
+   * the scan does not make (lists nested deeper than read here) sends the body to the two-pass read.
+   */
+  override another(): CheckedWire {
+    return new CheckedWire(this.buf, 0, Infinity);
+  }
+
   /** A tag: a field number other than 0, a wire type protobuf has. */
   override tag(): number {
     if (++this.values > this.maxValues) throw new LeftToScan('too many values');
