@@ -43,10 +43,18 @@ export class CheckedWire extends Wire {
     super(buf);
   }
 
+  /**
+   * Reads ahead over bytes the scan has walked (resources, scopes): nothing to count. A check that
+   * the scan does not make (lists nested deeper than read here) sends the body to the two-pass read.
+   */
+  override another(): CheckedWire {
+    return new CheckedWire(this.buf, 0, Infinity);
+  }
+
   /** A tag: a field number other than 0, a wire type protobuf has. */
   override tag(): number {
     if (++this.values > this.maxValues) throw new LeftToScan('too many values');
-    const tag = this.varint32(TAG_FIFTH_BYTE_MAX);
+    const tag = this.byte() ?? this.varint32(TAG_FIFTH_BYTE_MAX);
     const wire = tag & 7;
     if (tag < 8 || wire === 3 || wire === 4 || wire > 5) throw new LeftToScan('not a tag');
     return tag;
@@ -54,7 +62,8 @@ export class CheckedWire extends Wire {
 
   /** A length that ends within the body (within its message: `atEnd`). */
   override end(): number {
-    const end = this.varint32(LENGTH_FIFTH_BYTE_MAX) + this.pos;
+    const length = this.byte() ?? this.varint32(LENGTH_FIFTH_BYTE_MAX);
+    const end = length + this.pos;
     if (end > this.buf.length) throw new LeftToScan('past the body');
     return end;
   }
@@ -117,6 +126,17 @@ export class CheckedWire extends Wire {
 
   override leaveList(): void {
     this.lists--;
+  }
+
+  /**
+   * A varint of one byte, read; undefined (nothing read) for any other: nearly every tag and length
+   * is one byte, read here without `varint32`'s loop.
+   */
+  private byte(): number | undefined {
+    const { buf, pos } = this;
+    if (pos >= buf.length || buf[pos]! >= 0x80) return undefined;
+    this.pos = pos + 1;
+    return buf[pos]!;
   }
 
   /** A tag or a length as `Wire.uint32` reads it, of at most five bytes, the fifth at most `fifthMax`. */

@@ -35,7 +35,7 @@ export interface Layout<V, R> {
 export function* readExport<V, R>(r: Wire, layout: Layout<V, R>): Steps<void> {
   const [outer, middle, inner] = layout.names;
   // The resources and scopes, read ahead of their records: the scan has walked them, whatever `r` checks.
-  const ahead = new Wire(r.buf);
+  const ahead = r.another();
   let read = 0;
   for (let resourceIndex = 0; r.pos < r.buf.length; ) {
     const t = r.uint32();

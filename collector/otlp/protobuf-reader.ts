@@ -60,14 +60,27 @@ interface NativeSlices {
 /**
  * `Wire.recurring`'s strings, by a hash of their bytes: the last two decoded in each pair of slots,
  * the newer first, so that two that share a hash (`cache_creation_5m_tokens` and `…_1h_tokens`) do
- * not push each other out record after record.
+ * not push each other out record after record. Only ASCII strings are kept: equal bytes are an
+ * equal string.
  */
 const RECURRING_SLOTS = 1024;
 const MAX_RECURRING_BYTES = 64;
-const recurringStrings: (string | undefined)[] = new Array(RECURRING_SLOTS).fill(undefined);
-/** Each slot's string as its bytes, MAX_RECURRING_BYTES a slot: compared four bytes at a time, not a character at a time. */
-const recurringBytes = new Uint8Array(RECURRING_SLOTS * MAX_RECURRING_BYTES);
-const recurringView = new DataView(recurringBytes.buffer);
+
+class RecurringStrings {
+  readonly strings: (string | undefined)[] = new Array(RECURRING_SLOTS).fill(undefined);
+  /** Each slot's string as its bytes, MAX_RECURRING_BYTES a slot: compared four bytes at a time, not a character at a time. */
+  readonly bytes = new Uint8Array(RECURRING_SLOTS * MAX_RECURRING_BYTES);
+  readonly view = new DataView(this.bytes.buffer);
+}
+
+/**
+ * Keys and names (a few dozen an emitter) apart from string values, most of which recur (a model, an
+ * event kind, a terminal) but some never do (a time, a request id): those pass through the values'
+ * slots without pushing the keys out. A value found skips its UTF-8 check and decoding: 2.3 k
+ * instructions a log record (docs/benchmarks.md, "OTLP log records' reading, session 17").
+ */
+const names = new RecurringStrings();
+const values = new RecurringStrings();
 
 export class Wire {
   pos = 0;
@@ -75,6 +88,16 @@ export class Wire {
   protected readonly view: DataView;
   constructor(readonly buf: Buffer) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  /**
+   * A second reader over the same bytes, for what is read ahead of its place (export-reader.ts): of
+   * this reader's class, so that the reading functions meet one class of reader per request and V8
+   * calls its methods directly, inlined, instead of through a lookup (2.5 k instructions a log
+   * record, docs/benchmarks.md, "OTLP log records' reading, session 17").
+   */
+  another(): Wire {
+    return new Wire(this.buf);
   }
 
   /** A tag, a length, an enum or a uint32: the varint's low 32 bits, as protobufjs reads them (the scan has held it to ten bytes). */
@@ -182,36 +205,39 @@ export class Wire {
   }
 
   /**
-   * A string that recurs from record to record (an attribute key, a scope name): the one decoded
-   * before when its bytes are the same, so the records share one string instead of each allocating
-   * and hashing its own. Only ASCII strings are kept; the others are decoded as `string` does.
+   * A string that recurs from record to record (an attribute key, a scope name; with `values`, an
+   * attribute's value): the one decoded before when its bytes are the same, so the records share one
+   * string instead of each checking, allocating and hashing its own. Only ASCII strings are kept;
+   * the others are decoded as `string` does.
    */
-  recurring(end: number): string {
+  recurring(end: number, known: RecurringStrings = names): string {
     const { buf, pos } = this;
     const length = end - pos;
     if (length === 0 || length > MAX_RECURRING_BYTES) return this.string(end);
     const slot = (length * 0x9e5 + buf[pos]! * 0x3b + buf[pos + (length >> 1)]! * 0x11 + buf[end - 1]!) & (RECURRING_SLOTS - 2);
-    const view = this.view;
+    const { view } = this;
+    const { strings, bytes } = known;
     for (let way = slot; way < slot + 2; way++) {
-      const known = recurringStrings[way];
-      if (known === undefined || known.length !== length) continue;
+      const string = strings[way];
+      if (string === undefined || string.length !== length) continue;
       const at = way * MAX_RECURRING_BYTES;
       let i = 0;
-      while (i + 4 <= length && view.getUint32(pos + i) === recurringView.getUint32(at + i)) i += 4;
-      while (i < length && buf[pos + i] === recurringBytes[at + i]) i++;
+      while (i + 4 <= length && view.getUint32(pos + i) === known.view.getUint32(at + i)) i += 4;
+      while (i < length && buf[pos + i] === bytes[at + i]) i++;
       if (i === length) {
         this.pos = end;
-        return known;
+        return string;
       }
     }
     const value = this.string(end);
-    // As many UTF-16 units as bytes: every byte is ASCII, so equal bytes are an equal string.
+    // As many UTF-16 units as bytes: every byte is ASCII.
     if (value.length === length) {
       const at = slot * MAX_RECURRING_BYTES;
-      recurringStrings[slot + 1] = recurringStrings[slot];
-      recurringBytes.copyWithin(at + MAX_RECURRING_BYTES, at, at + MAX_RECURRING_BYTES);
-      recurringStrings[slot] = value;
-      recurringBytes.set(buf.subarray(pos, end), at);
+      const newer = strings[slot];
+      if (newer !== undefined) bytes.copyWithin(at + MAX_RECURRING_BYTES, at, at + newer.length);
+      strings[slot + 1] = newer;
+      strings[slot] = value;
+      for (let i = 0; i < length; i++) bytes[at + i] = buf[pos + i]!;
     }
     return value;
   }
@@ -248,7 +274,7 @@ function nextMember(r: Wire): number {
 
 /** A string, bool, int or double member's value. */
 function scalarMember(r: Wire, member: number): AttributeValue {
-  return member === STRING ? r.string(r.end()) : member === BOOL ? r.bool() : member === INT ? r.int64() : r.double();
+  return member === STRING ? r.recurring(r.end(), values) : member === BOOL ? r.bool() : member === INT ? r.int64() : r.double();
 }
 
 /**

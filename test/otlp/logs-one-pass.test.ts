@@ -148,6 +148,21 @@ describe('the one-pass read of log records', () => {
     }
   });
 
+  it('leaves invalid UTF-8 to the two-pass read where a known ASCII key or value has nearly its bytes', () => {
+    // The second record's key or value differs from the first's in one byte past the first four
+    // (the reader's string caches compare four at a time), made invalid UTF-8.
+    const record = (key: string, value: string) => ({ attributes: [{ key, value: { stringValue: value } }] });
+    for (const [first, second, path] of [
+      [record('model', 'abcdef'), record('model', 'abcdXf'), 'attributes[0].value.stringValue'],
+      [record('abcdef', 'v'), record('abcdXf', 'v'), 'attributes[0].key'],
+    ] as const) {
+      const body = Buffer.from(encodeProtobuf('logs', { resourceLogs: [{ scopeLogs: [{ logRecords: [first, second] }] }] }));
+      body[body.indexOf('abcdXf') + 4] = 0xff;
+      expect(onePass(body, WIDE)).toBeUndefined();
+      expect(twoPass(body, WIDE)).toEqual({ error: `400 resourceLogs[0].scopeLogs[0].logRecords[1].${path}: not valid UTF-8` });
+    }
+  });
+
   it('leaves a body to the two-pass read at the values limit, exactly where the scan counts past it', () => {
     const body = Buffer.from(encodeProtobuf('logs', { resourceLogs: [{ scopeLogs: [{ logRecords: [{ attributes: [{ key: 'a', value: { stringValue: 'b' } }] }] }] }] }));
     // resource_logs, scope_logs, log_records, attributes, key, value, string_value: 7 values.
