@@ -168,7 +168,7 @@ function recordContent(record: LogRecord): Buffer {
   json.text('","');
   json.integer(record.observedNanos);
   json.text('",');
-  json.copy(eventNameJson(record.eventName));
+  writeEventName(record.eventName);
   json.text(',');
   json.quoted(record.traceId);
   json.text(',');
@@ -186,26 +186,30 @@ const json = new JsonBytes();
 /**
  * The event name's JSON as UTF-8, kept for the next record: an emitter names its records alike
  * (Codex every one by its source line, ~50 characters that took ~2.3 k instructions to write).
+ * Only a short name is kept, so that a client's long one is not held after its request.
  */
 let lastEventName = { name: '', json: Buffer.from('""') };
+const KEPT_EVENT_NAME_LENGTH = 256;
 
-function eventNameJson(name: string): Buffer {
+function writeEventName(name: string): void {
+  if (name.length > KEPT_EVENT_NAME_LENGTH) return json.quoted(name);
   if (name !== lastEventName.name) lastEventName = { name, json: Buffer.from(JSON.stringify(name)) };
-  return lastEventName.json;
+  json.copy(lastEventName.json);
 }
 
 /**
  * The SHA-256 fed what the content of every record of one resource and scope opens with, up to the
  * time's opening quote: `[<resource>,"<scope name>","<scope version>","`. Each record's hash is a
  * copy of it fed the rest, so the blocks of the opening (a quarter of a Codex record's content) are
- * hashed once. Records come grouped by resource and scope, so the last one's is kept.
+ * hashed once. Records come grouped by resource and scope, so each resource keeps its last scope's,
+ * for as long as its request holds the resource (a WeakMap: an idle service keeps none).
  */
-let lastOpening = { resource: new Map() as KeyValueList, name: '', version: '', hash: createHash('sha256') };
+const openings = new WeakMap<KeyValueList, { name: string; version: string; hash: Hash }>();
 
 function openingOf(record: LogRecord): Hash {
   const { whole: { resource }, scope: { name, version } } = record;
-  const last = lastOpening;
-  if (last.resource === resource && last.name === name && last.version === version) return last.hash;
+  const known = openings.get(resource);
+  if (known !== undefined && known.name === name && known.version === version) return known.hash;
   json.reset();
   json.text('[');
   entries(resource, resourceKeys);
@@ -214,8 +218,9 @@ function openingOf(record: LogRecord): Hash {
   json.text(',');
   json.quoted(version);
   json.text(',"');
-  lastOpening = { resource, name, version, hash: createHash('sha256').update(json.bytes()) };
-  return lastOpening.hash;
+  const hash = createHash('sha256').update(json.bytes());
+  openings.set(resource, { name, version, hash });
+  return hash;
 }
 
 /** Attributes as `[[key, value], …]` in key order (UTF-16 code units), so the hash does not depend on the order they were sent in. */
