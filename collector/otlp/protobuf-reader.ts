@@ -230,8 +230,11 @@ export class Wire {
       }
     }
     const value = this.string(end);
-    // As many UTF-16 units as bytes: every byte is ASCII.
-    if (value.length === length) {
+    // Only ASCII is kept: the same length alone would also pass bytes that are not UTF-8 (each
+    // decoded as one U+FFFD), which CheckedWire would then take from here unchecked.
+    let high = 0;
+    for (let i = pos; i < end; i++) high |= buf[i]!;
+    if (high < 0x80) {
       const at = slot * MAX_RECURRING_BYTES;
       const newer = strings[slot];
       if (newer !== undefined) bytes.copyWithin(at + MAX_RECURRING_BYTES, at, at + newer.length);

@@ -59,3 +59,14 @@ it('checks the UTF-8 of a key or a value whose bytes differ from a known ASCII o
     expect(() => wholeKeyValue(new CheckedWire(bytes, 0, Infinity), bytes.length, new Map())).toThrow(LeftToScan);
   }
 });
+
+it('keeps no string decoded from bytes that are not UTF-8, so the checked reader never takes one unchecked', () => {
+  // `abc\xff` decodes to as many UTF-16 units as it has bytes (the last as U+FFFD): read first by
+  // the plain reader, then by the checked one, whose UTF-8 check it must still meet.
+  for (const make of [(text: string) => keyValue('k', text), (text: string) => keyValue(text, 'v')]) {
+    const bytes = make('abcZ');
+    bytes[bytes.indexOf('abcZ') + 3] = 0xff;
+    wholeKeyValue(new Wire(bytes), bytes.length, new Map());
+    expect(() => wholeKeyValue(new CheckedWire(bytes, 0, Infinity), bytes.length, new Map())).toThrow(LeftToScan);
+  }
+});
