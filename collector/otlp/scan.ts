@@ -110,7 +110,9 @@ export function ruleAt(rules: RecordRules, ...fields: number[]): RecordRules {
  * one-pass read (traces-one-pass.ts) that checks the fields it reads itself and leaves those it
  * skips to this. Each walk counts the values beneath the field (`values`; its own tag is the
  * caller's), and throws as the scan would, and on a string over MAX_OTLP_STRING_BYTES (which the
- * scan would note: the one pass leaves those to the two-pass read).
+ * scan would note: the one pass leaves those to the two-pass read). Its errors only end the one
+ * pass, never answer a request: their paths lack the levels above the walk, and the element numbers
+ * at its first level are whatever the shared counters held.
  */
 export class FieldScan {
   private readonly scan: Scan;

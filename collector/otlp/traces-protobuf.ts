@@ -219,9 +219,13 @@ class SpanReader {
       const at = r.pos;
       const keyEnd = r.end();
       const keyStart = r.pos;
-      r.pos = at;
-      fields.pass(r, t, Within.Attribute, end);
       flags = keyEnd === keyStart ? -1 : spanKeys.flags(r.buf, keyStart, keyEnd);
+      // A key that is one of the table's names needs no check: its bytes are that name's.
+      if (flags > 0 && spanKeys.known) r.pos = keyEnd;
+      else {
+        r.pos = at;
+        fields.pass(r, t, Within.Attribute, end);
+      }
     }
     r.atEnd(end);
     this.values[k] = value;

@@ -168,7 +168,7 @@ describe('the one-pass read of spans', () => {
   it('leaves invalid UTF-8 and long strings in the fields it passes over to the two-pass read', () => {
     const bad = Buffer.from([0x61, 0xc3]);
     const kv = (key: Buffer, value: Buffer) => field(9, Buffer.concat([field(1, key), field(2, field(1, value))]));
-    for (const extra of [field(5, bad), field(3, bad), kv(bad, Buffer.from('v')), kv(Buffer.from('k'), bad), field(15, field(2, bad)), field(11, field(2, bad))]) {
+    for (const extra of [field(5, bad), field(3, bad), kv(bad, Buffer.from('v')), kv(Buffer.concat([Buffer.from('tokentally.tag.'), bad]), Buffer.from('v')), kv(Buffer.from('k'), bad), field(15, field(2, bad)), field(11, field(2, bad))]) {
       expect(twoPass(spanBody(extra), WIDE)).toMatchObject({ error: expect.stringMatching(/^400 .*UTF-8/) });
       expect(onePass(spanBody(extra), WIDE)).toBeUndefined();
     }
