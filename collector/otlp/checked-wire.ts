@@ -4,7 +4,8 @@ import { Wire } from './protobuf-reader.js';
 import { isUtf8Text } from './scan.js';
 
 /**
- * The wire reader for the one-pass read of log records (log-records.ts): bytes the scan has not
+ * The wire reader for the one-pass reads of log records (log-records.ts) and spans
+ * (traces-one-pass.ts): bytes the scan has not
  * walked, checked as they are read. Every check the scan would make on them is made here, some
  * more strictly (a long string and deep lists of values are left to
  * the scan), and a body that fails one is not refused here: `LeftToScan` is thrown, and the body is
@@ -126,6 +127,12 @@ export class CheckedWire extends Wire {
 
   override leaveList(): void {
     this.lists--;
+  }
+
+  /** Values counted by a walk over bytes this wire passed over (scan.ts's `FieldScan`), counted here too. */
+  count(values: number): void {
+    this.values += values;
+    if (this.values > this.maxValues) throw new LeftToScan('too many values');
   }
 
   /**

@@ -13,7 +13,7 @@ import { ExportLogsRequest, logsJsonRecords, type LogRecord } from './logs-reque
 import { ExportMetricsRequest, metricsJsonRecords, type MetricPoint } from './metrics-request.js';
 import type { Rejection, Signal } from './receive.js';
 import { ExportTraceRequest, traceJsonRecords, type TraceSpan } from './request.js';
-import { protobufScanner, type ProtobufLimits } from './scan.js';
+import { protobufScanner, recordRules, type ProtobufLimits, type RecordRules } from './scan.js';
 import { runNow, type Steps } from './steps.js';
 import { traceSpanSteps } from './traces-protobuf.js';
 import { grpcCode } from './status.js';
@@ -87,6 +87,7 @@ interface Codec<S extends Signal> {
 }
 
 const logRecordType = root.lookupType('opentelemetry.proto.logs.v1.LogRecord');
+const spanType = root.lookupType('opentelemetry.proto.trace.v1.Span');
 const metricType = (name: string) => root.lookupType(`opentelemetry.proto.metrics.v1.${name}`);
 
 const CODECS: { [S in Signal]: Codec<S> } = {
@@ -94,7 +95,7 @@ const CODECS: { [S in Signal]: Codec<S> } = {
     schema: ExportTraceRequest, noun: 'spans', rejectedField: 'rejectedSpans',
     // resourceSpans[].scopeSpans[].spans
     json: { keys: ['spans'], depth: 5 }, jsonRecords: traceJsonRecords,
-    scan: protobufScanner(otlpTypes.traces.request, [root.lookupType('opentelemetry.proto.trace.v1.Span')]),
+    scan: protobufScanner(otlpTypes.traces.request, [spanType]),
     fromWire: traceSpanSteps,
   },
   logs: {
@@ -167,15 +168,21 @@ export function scanProtobuf(signal: Signal, body: Buffer, limits: OtlpLimits, l
   CODECS[signal].scan(body, signalLimits(signal, limits), long);
 }
 
-const scanAroundLogRecords = protobufScanner(otlpTypes.logs.request, [logRecordType], 'counted');
+const scansAround = {
+  logs: protobufScanner(otlpTypes.logs.request, [logRecordType], 'counted'),
+  traces: protobufScanner(otlpTypes.traces.request, [spanType], 'counted'),
+};
 
 /**
- * `scanProtobuf` of a logs body that walks none of the log records' bytes, only counts them: what
- * the one-pass read checks itself (checked-wire.ts). Returns the values counted.
+ * `scanProtobuf` of a logs or traces body that walks none of the records' bytes, only counts them:
+ * what the one-pass read checks itself (checked-wire.ts). Returns the values counted.
  */
-export function scanAroundLogs(body: Buffer, limits: OtlpLimits, long: LongStrings): number {
-  return scanAroundLogRecords(body, signalLimits('logs', limits), long);
+export function scanAround(signal: keyof typeof scansAround, body: Buffer, limits: OtlpLimits, long: LongStrings): number {
+  return scansAround[signal](body, signalLimits(signal, limits), long);
 }
+
+/** The scan's rules of a Span and the messages within it, for the one-pass read of spans (traces-one-pass.ts). */
+export const SPAN_RULES: RecordRules = recordRules(spanType);
 
 /** The limits with the records named as the signal calls them. */
 function signalLimits(signal: Signal, limits: OtlpLimits): OtlpLimits {

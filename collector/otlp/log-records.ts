@@ -5,7 +5,7 @@ import { contentId } from './content-id.js';
 import { JsonBytes } from './json-bytes.js';
 import { perCallProfile, type EmitterProfile } from './emitters.js';
 import { CheckedWire } from './checked-wire.js';
-import { scanAroundLogs, type OtlpLimits } from './decode.js';
+import { scanAround, type OtlpLimits } from './decode.js';
 import { eachLogRecord } from './logs-protobuf.js';
 import { LongStrings } from './long-strings.js';
 import { Wire } from './protobuf-reader.js';
@@ -63,7 +63,7 @@ export function* wireLogEventSteps(body: Buffer, each: (event: MappedEvent) => v
 
 /**
  * `wireLogEventSteps` without the scan of the records' bytes before it: the scan walks around them
- * (`scanAroundLogs`), and the records are checked as they are read (checked-wire.ts), so that each
+ * (`scanAround`), and the records are checked as they are read (checked-wire.ts), so that each
  * byte of a record is walked once, not twice. True when the body was read through: it is one the
  * scan passes, and `each` had every event. False when anything failed, with some events already
  * handed to `each`, which must drop them: the body is then scanned and read the two-pass way, which
@@ -73,7 +73,7 @@ export function* wireLogEventSteps(body: Buffer, each: (event: MappedEvent) => v
 export function* onePassLogEventSteps(body: Buffer, limits: OtlpLimits, each: (event: MappedEvent) => void): Steps<boolean> {
   try {
     const long = new LongStrings();
-    const values = scanAroundLogs(body, limits, long);
+    const values = scanAround('logs', body, limits, long);
     if (long.paths.length > 0) return false;
     yield;
     yield* eachLogRecord(new CheckedWire(body, values, limits.values.limit), (record) => mapRecord(record, each), new ReusedAttributes());

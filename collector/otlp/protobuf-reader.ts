@@ -283,18 +283,23 @@ function scalarMember(r: Wire, member: number): AttributeValue {
 /**
  * The scalar an AnyValue holds, from one or more of its encodings (a KeyValue's value sent twice is
  * merged); undefined when its last member is no scalar, or it has none (what KeyValues drops).
+ * `passOver` passes over a member that is no scalar, its tag read (the one-pass read of spans walks
+ * it by the scan's rules: traces-one-pass.ts).
  */
-export function scalarValue(r: Wire, end: number, current: AttributeValue | undefined): AttributeValue | undefined {
+export function scalarValue(
+  r: Wire, end: number, current: AttributeValue | undefined, passOver = (wire: Wire, tag: number, _end: number) => wire.skip(tag & 7),
+): AttributeValue | undefined {
   let value = current;
   while (r.pos < end) {
     const member = nextMember(r);
     if (member === 0) continue;
     if (member <= DOUBLE) value = scalarMember(r, member);
     else {
-      r.skip(MEMBER_WIRE[member]!);
+      passOver(r, (member << 3) | MEMBER_WIRE[member]!, end);
       value = undefined;
     }
   }
+  r.atEnd(end);
   return value;
 }
 

@@ -14,6 +14,7 @@ import { spanMemoryOf } from './span-memory.js';
 import { spanEventSteps } from './spans.js';
 import { RECORDS_PER_STEP, runInSlices, type Steps } from './steps.js';
 import { streamLocksOf } from './stream-locks.js';
+import { onePassSpanSteps } from './traces-one-pass.js';
 
 /**
  * One OTLP export as both fronts (HTTP and gRPC) receive it: bytes in one encoding → the signal's
@@ -45,7 +46,8 @@ interface SignalReceiver {
 const RECEIVERS: Record<Signal, SignalReceiver> = {
   traces: {
     *eachEvent(body, encoding, deps, principal, events, long) {
-      const spans = yield* decodeSteps('traces', body, encoding, deps.counts, long);
+      const spans = (encoding === 'protobuf' ? yield* onePassSpanSteps(body, deps.counts) : undefined)
+        ?? (yield* decodeSteps('traces', body, encoding, deps.counts, long));
       for (const event of yield* spanEventSteps(spans, spanMemoryOf(deps.writer), principal.projects)) events.add(event);
     },
     noun: 'span(s)',

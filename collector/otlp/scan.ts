@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import protobuf from 'protobufjs';
 import { badRequest } from '../../src/http/errors.js';
 import { invalidUtf8, MAX_NESTING, overCount, tooDeep, type CountLimit } from '../decode-limits.js';
-import { MAX_OTLP_STRING_BYTES, type LongStrings } from './long-strings.js';
+import { LongStrings, MAX_OTLP_STRING_BYTES } from './long-strings.js';
 
 /**
  * A walk over the protobuf wire format of an OTLP `Export…ServiceRequest` before protobufjs decodes
@@ -93,6 +93,52 @@ export function protobufScanner(
   };
 }
 
+/** The rules of a record's message type and of the types within it, for `FieldScan`. */
+export type RecordRules = MessageRule;
+
+export function recordRules(recordType: protobuf.Type): RecordRules {
+  return rulesOf(recordType, new Set());
+}
+
+/** The message rules at `fields` from `rules`: `ruleAt(span, 9)` is the rule of a span's attributes. */
+export function ruleAt(rules: RecordRules, ...fields: number[]): RecordRules {
+  return fields.reduce((rule, field) => rule.fields[field]!.message!, rules);
+}
+
+/**
+ * Single fields inside a body's records, walked as the scan of the whole body walks them: for a
+ * one-pass read (traces-one-pass.ts) that checks the fields it reads itself and leaves those it
+ * skips to this. Each walk counts the values beneath the field (`values`; its own tag is the
+ * caller's), and throws as the scan would, and on a string over MAX_OTLP_STRING_BYTES (which the
+ * scan would note: the one pass leaves those to the two-pass read). Its errors only end the one
+ * pass, never answer a request: their paths lack the levels above the walk, and the element numbers
+ * at its first level are whatever the shared counters held.
+ */
+export class FieldScan {
+  private readonly scan: Scan;
+  private readonly long = new LongStrings();
+  /** The values the last walk counted. */
+  values = 0;
+
+  constructor(body: Buffer, limits: ProtobufLimits) {
+    this.scan = new Scan(body, limits, 'record field', this.long, true);
+  }
+
+  /**
+   * Walks the field tagged `tag` from `pos` (just after its tag) of a message of `rule` that ends at
+   * `end` and that `level` messages enclose (the request's records: 3); returns where the field ends.
+   */
+  walk(rule: RecordRules, tag: number, pos: number, end: number, level: number): number {
+    const { scan } = this;
+    scan.pos = pos;
+    scan.values = 0;
+    scan.field(rule, tag, end, level);
+    if (this.long.paths.length > 0) throw new Error('a long string, left to the two-pass read');
+    this.values = scan.values;
+    return scan.pos;
+  }
+}
+
 /**
  * A scan's counters, shared by every scan: a scan runs start to end without a pause, and each level's
  * are set before they are read. Typed arrays of this size live outside V8's heap, each allocated and
@@ -102,7 +148,7 @@ const PATH_INDEX = new Int32Array(MAX_NESTING);
 const SEEN = new Int32Array(MAX_NESTING * COUNTERS);
 
 class Scan {
-  private pos = 0;
+  pos = 0;
   values = 0;
   private records = 0;
   /** Per level, the field being walked and its element number (-1: not repeated): the error path. */
@@ -132,18 +178,22 @@ class Scan {
     for (let i = 0, row = level * COUNTERS; i < rule.counters; i++) this.seen[row + i] = 0;
     while (this.pos < end) {
       const tag = this.varint32(end, 'tag');
-      const number = tag >>> 3;
-      const wire = tag & 7;
-      if (number === 0) throw this.malformed('field number 0');
+      if (tag >>> 3 === 0) throw this.malformed('field number 0');
       if (++this.values > this.maxValues) throw overCount(this.path(level), this.limits.values);
-      const declared = rule.fields[number];
-      const field = declared && (declared.wire === wire || (wire === 2 && declared.packed >= 0)) ? declared : undefined;
-      if (wire === 0) this.skipVarint(end);
-      else if (wire === 1) this.skip(8, end);
-      else if (wire === 5) this.skip(4, end);
-      else if (wire === 2) this.lengthDelimited(field, end, level);
-      else throw this.malformed(`wire type ${wire}`);
+      this.field(rule, tag, end, level);
     }
+  }
+
+  /** The field tagged `tag` (read and counted) of the message at `level`, from `pos` to at most `end`. */
+  field(rule: MessageRule, tag: number, end: number, level: number): void {
+    const wire = tag & 7;
+    const declared = rule.fields[tag >>> 3];
+    const field = declared && (declared.wire === wire || (wire === 2 && declared.packed >= 0)) ? declared : undefined;
+    if (wire === 0) this.skipVarint(end);
+    else if (wire === 1) this.skip(8, end);
+    else if (wire === 5) this.skip(4, end);
+    else if (wire === 2) this.lengthDelimited(field, end, level);
+    else throw this.malformed(`wire type ${wire}`);
   }
 
   private lengthDelimited(field: FieldRule | undefined, end: number, level: number): void {
@@ -189,8 +239,11 @@ class Scan {
   private path(level: number): string {
     const parts: string[] = [];
     for (let l = 0; l < level; l++) {
+      // A `FieldScan` starts inside a record: the levels above it are not its own.
+      const field = this.pathField[l];
+      if (field === undefined) continue;
       const index = this.pathIndex[l]!;
-      parts.push(index >= 0 ? `${this.pathField[l]!.name}[${index}]` : this.pathField[l]!.name);
+      parts.push(index >= 0 ? `${field.name}[${index}]` : field.name);
     }
     return parts.join('.');
   }

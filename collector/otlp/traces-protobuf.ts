@@ -12,7 +12,7 @@ import { sameBytes, WireNames } from './wire-names.js';
  * the attributes the span rules read (spans.ts): a span with usage those of SPAN_RULE_ATTRIBUTES and
  * the tags, any other its operation, agent name and project; and a span with none of those has no
  * name and no times (nothing reads them). A span's attribute keys are compared as bytes first (wire-names.ts), and
- * only those kept are decoded with their values. Most spans of an agent's trace carry no usage (tool
+ * only those the rules may keep are decoded with their values. Most spans of an agent's trace carry no usage (tool
  * calls, HTTP, files), and are then a few ids.
  */
 
@@ -41,13 +41,35 @@ const STATUS_CODE = tag(3, WireType.Varint);
 const KEY = LENGTH(1), VALUE = LENGTH(2);
 
 export function* traceSpanSteps(body: Buffer): Steps<TraceSpan[]> {
+  const r = new Wire(body);
+  return yield* readSpans(r, { pass: (wire, t) => wire.skip(t & 7), again: r });
+}
+
+/** Where a field that the reader passes over lies: its message (`Value`: an attribute's AnyValue). */
+export const enum Within { Span, Attribute, Status, Value }
+
+/**
+ * How the reader passes over what it does not read of a span as it walks it (every field but the
+ * ids, kind, times, KeyValues, status code and the scalar values of the keys the rules may keep; the
+ * name and the keys, which it reads again later if at all): skipped in a scanned body; walked by the
+ * scan's rules in the one pass (traces-one-pass.ts), whose `CheckedWire` checks the rest.
+ */
+export interface PassedFields {
+  /** The field tagged `t`, from `r.pos` just after its tag, of the message `within` that ends at `end`. */
+  pass(r: Wire, t: number, within: Within, end: number): void;
+  /** Reads again what was passed over, from bytes already checked. */
+  again: Wire;
+}
+
+/** The spans of the request that `r` reads. */
+export function* readSpans(r: Wire, fields: PassedFields): Steps<TraceSpan[]> {
   const spans: TraceSpan[] = [];
-  const read = new SpanReader();
-  yield* readExport<AttributeValue, Map<string, AttributeValue>>(new Wire(body), {
+  const read = new SpanReader(fields);
+  yield* readExport<AttributeValue, Map<string, AttributeValue>>(r, {
     names: ['resourceSpans', 'scopeSpans', 'spans'],
-    attribute: (r, end, into) => scalarKeyValue(r, end, into, undefined),
+    attribute: (wire, end, into) => scalarKeyValue(wire, end, into, undefined),
     resource: (attributes) => attributes,
-    record: (r, end, resource, named, path) => read.span(r, end, resource, named, path, spans),
+    record: (wire, end, resource, named, path) => read.span(wire, end, resource, named, path, spans),
   });
   return spans;
 }
@@ -76,26 +98,35 @@ class SpanReader {
   private ends: number[] = [];
   private flags: number[] = [];
   private names: string[] = [];
+  /** Each KeyValue's value when it was read as its key was checked (`read`); else it is read again if kept. */
+  private values: (AttributeValue | undefined)[] = [];
+  private read: boolean[] = [];
   private length = 0;
+  private readonly passValue: (r: Wire, tag: number, end: number) => void;
+
+  constructor(private readonly fields: PassedFields) {
+    this.passValue = (r, tag, end) => fields.pass(r, tag, Within.Value, end);
+  }
 
   span(
     r: Wire, end: number, resource: Map<string, AttributeValue>, named: { name: string; version: string }, path: string, spans: TraceSpan[],
   ): Issue | undefined {
+    const { fields } = this;
     let traceId = '', spanId = '', parentSpanId = '';
-    let nameStart = 0, nameEnd = 0, kind = 0, statusCode = 0;
-    // Where the times lie (-1: not sent), read with the name.
-    let startAt = -1, endAt = -1;
+    let kind = 0, statusCode = 0;
+    // Where the name's length and the times lie (-1: not sent), read again for a span with kept attributes.
+    let nameAt = -1, startAt = -1, endAt = -1;
     this.length = 0;
     while (r.pos < end) {
-      const t = r.uint32();
+      const t = r.tag();
       switch (t) {
         case TRACE_ID: traceId = this.traceIds.read(r, r.end()); break;
         case SPAN_ID: spanId = hex(r, r.end()); break;
         case PARENT_SPAN_ID: parentSpanId = this.parentIds.read(r, r.end()); break;
-        case NAME: nameEnd = r.end(); nameStart = r.pos; r.pos = nameEnd; break;
+        case NAME: nameAt = r.pos; fields.pass(r, t, Within.Span, end); break;
         case KIND: kind = r.int32(); break;
-        case START: startAt = r.pos; r.pos += 8; break;
-        case END: endAt = r.pos; r.pos += 8; break;
+        case START: startAt = r.pos; r.skip(WireType.Fixed64); break;
+        case END: endAt = r.pos; r.skip(WireType.Fixed64); break;
         case ATTRIBUTES: {
           const kvEnd = r.end();
           this.starts[this.length] = r.pos;
@@ -106,15 +137,17 @@ class SpanReader {
         case STATUS: {
           const statusEnd = r.end();
           while (r.pos < statusEnd) {
-            const s = r.uint32();
+            const s = r.tag();
             if (s === STATUS_CODE) statusCode = r.int32();
-            else r.skip(s & 7);
+            else fields.pass(r, s, Within.Status, statusEnd);
           }
+          r.atEnd(statusEnd);
           break;
         }
-        default: r.skip(t & 7);
+        default: fields.pass(r, t, Within.Span, end);
       }
     }
+    r.atEnd(end);
     const idProblem = idIssue(traceId, 16, 'traceId', true) ?? idIssue(spanId, 8, 'spanId', true) ?? idIssue(parentSpanId, 8, 'parentSpanId', false);
     if (idProblem) return idProblem;
 
@@ -122,38 +155,82 @@ class SpanReader {
     let all = 0;
     for (let k = 0; k < this.length; k++) {
       r.pos = this.starts[k]!;
-      const flags = keyFlags(r, this.ends[k]!);
+      const flags = this.keyValue(r, this.ends[k]!, k);
       if (flags < 0) return { path: ['attributes', k, 'key'], message: MISSING_KEY };
       this.flags[k] = flags;
       if (flags !== 0) this.names[k] = spanKeys.name;
       all |= flags;
     }
+    const { again } = fields;
     const wanted = all & USAGE ? READ : KEPT_OF_OTHERS;
     let attributes = NO_ATTRIBUTES;
     if (all & wanted) {
       const kept = new Map<string, AttributeValue>();
       for (let k = 0; k < this.length; k++) {
         if ((this.flags[k]! & wanted) === 0) continue;
-        r.pos = this.starts[k]!;
-        scalarKeyValue(r, this.ends[k]!, kept, this.names[k]);
+        if (this.read[k]) {
+          const value = this.values[k];
+          if (value !== undefined) kept.set(this.names[k]!, value);
+          continue;
+        }
+        again.pos = this.starts[k]!;
+        scalarKeyValue(again, this.ends[k]!, kept, this.names[k]);
       }
       attributes = kept;
     }
     // Only a span with kept attributes can be a call, whose times are read, or an agent, whose name is.
     const kept = attributes !== NO_ATTRIBUTES;
     let name = '';
-    if (kept) {
-      r.pos = nameStart;
+    if (kept && nameAt >= 0) {
+      again.pos = nameAt;
       // The spans of an instrumentation repeat a few names (`chat gpt-4o`).
-      name = r.recurring(nameEnd);
+      name = again.recurring(again.end());
     }
-    const startNanos = kept && startAt >= 0 ? fixed64At(r, startAt) : 0n;
-    const endNanos = kept && endAt >= 0 ? fixed64At(r, endAt) : 0n;
+    const startNanos = kept && startAt >= 0 ? fixed64At(again, startAt) : 0n;
+    const endNanos = kept && endAt >= 0 ? fixed64At(again, endAt) : 0n;
     spans.push({
       path, traceId, spanId, parentSpanId, name, kind, startNanos, endNanos, statusCode,
       attributes, scope: named, resource,
     });
     return undefined;
+  }
+
+  /**
+   * The flags of the k-th KeyValue's key, the last one sent (spanKeys.name then holds it when kept);
+   * -1 when it has none or an empty one. Its value is read as it comes when the key before it is one
+   * the rules may keep (nearly always: a key comes before its value), and passed over otherwise.
+   */
+  private keyValue(r: Wire, end: number, k: number): number {
+    const { fields } = this;
+    let flags = -1;
+    let value: AttributeValue | undefined;
+    let read = true;
+    while (r.pos < end) {
+      const t = r.tag();
+      if (t === VALUE && flags > 0) {
+        value = scalarValue(r, r.end(), value, this.passValue);
+        continue;
+      }
+      if (t === VALUE) read = false;
+      if (t !== KEY) {
+        fields.pass(r, t, Within.Attribute, end);
+        continue;
+      }
+      const at = r.pos;
+      const keyEnd = r.end();
+      const keyStart = r.pos;
+      flags = keyEnd === keyStart ? -1 : spanKeys.flags(r.buf, keyStart, keyEnd);
+      // A key that is one of the table's names needs no check: its bytes are that name's.
+      if (flags > 0 && spanKeys.known) r.pos = keyEnd;
+      else {
+        r.pos = at;
+        fields.pass(r, t, Within.Attribute, end);
+      }
+    }
+    r.atEnd(end);
+    this.values[k] = value;
+    this.read[k] = read;
+    return flags;
   }
 }
 
@@ -161,20 +238,6 @@ class SpanReader {
 function fixed64At(r: Wire, at: number): bigint {
   r.pos = at;
   return r.fixed64();
-}
-
-/** The flags of a KeyValue's key, the last one sent (spanKeys.name then holds it when kept); -1 when it has none or an empty one. */
-function keyFlags(r: Wire, end: number): number {
-  let keyStart = 0, keyEnd = 0;
-  while (r.pos < end) {
-    const t = r.uint32();
-    if (t === KEY) {
-      keyEnd = r.end();
-      keyStart = r.pos;
-      r.pos = keyEnd;
-    } else r.skip(t & 7);
-  }
-  return keyEnd === keyStart ? -1 : spanKeys.flags(r.buf, keyStart, keyEnd);
 }
 
 /**

@@ -31,6 +31,8 @@ export class WireNames {
   private readonly prefix: Buffer;
   /** The name `flags` found last: the table's string, or a key with the prefix, decoded. */
   name = '';
+  /** Whether the key `flags` looked at last is one of the table's names: its bytes are then valid UTF-8. */
+  known = false;
 
   /** `prefixFlags`: the flags of every key that starts with `prefix` and is not in `names`. */
   constructor(names: ReadonlyMap<string, NameFlags>, prefix: string, private readonly prefixFlags: NameFlags) {
@@ -52,10 +54,12 @@ export class WireNames {
         const entry = list[i]!;
         if (end - start === entry.bytes.length && sameBytes(buf, start, entry.bytes, 0, entry.bytes.length)) {
           this.name = entry.name;
+          this.known = true;
           return entry.flags;
         }
       }
     }
+    this.known = false;
     if (end - start < this.prefix.length || !sameBytes(buf, start, this.prefix, 0, this.prefix.length)) return 0;
     this.name = buf.toString('utf8', start, end);
     return this.prefixFlags;

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { countLimits, type RequestLimits } from '../../collector/decode-limits.js';
 import protobuf from 'protobufjs';
 import { otlpTypes, scanProtobuf, type OtlpLimits } from '../../collector/otlp/decode.js';
 import { onePassLogEventSteps, wireLogEventSteps } from '../../collector/otlp/log-records.js';
@@ -10,7 +9,7 @@ import { ApiError } from '../../src/http/errors.js';
 import { loadAgentFixture, AGENT_FIXTURES } from '../support/agent-fixtures.js';
 import { encodeProtobuf } from '../support/otlp.js';
 import { logsRequest } from '../support/protobuf-fields.js';
-import { rng } from '../support/random.js';
+import { expectSoundOverRandomBodies, field, limitsOf, WIDE } from '../support/one-pass.js';
 
 /**
  * The one-pass read of a logs body (log-records.ts, checked-wire.ts) against the two-pass one it
@@ -19,12 +18,6 @@ import { rng } from '../support/random.js';
  * which alone decides its error, so the one pass must never read through a body the scan refuses,
  * whatever its bytes.
  */
-
-const limitsOf = (limits: RequestLimits): OtlpLimits => {
-  const { values, records } = countLimits(limits);
-  return { values, records };
-};
-const WIDE = limitsOf({ maxValuesPerRequest: 1_000_000, maxRecordsPerRequest: 10_000, maxEventsPerRequest: 10_000 });
 
 type TwoPass = { events: MappedEvent[] } | { error: string };
 
@@ -56,25 +49,6 @@ function expectSound(body: Buffer, limits: OtlpLimits, label: string): boolean {
   return true;
 }
 
-/** The body with one byte changed, a few bytes cut from its end, or a byte inserted. */
-function damaged(r: ReturnType<typeof rng>, body: Buffer): Buffer {
-  const at = r.int(0, body.length - 1);
-  const kind = r.int(0, 2);
-  if (kind === 0) {
-    const copy = Buffer.from(body);
-    copy[at] = r.pick([0x00, 0x01, 0x7f, 0x80, 0xc3, 0xe9, 0xff, copy[at]! ^ 0x08, copy[at]! + 1]) & 0xff;
-    return copy;
-  }
-  if (kind === 1) return body.subarray(0, at);
-  return Buffer.concat([body.subarray(0, at), Buffer.from([r.pick([0x80, 0xff, 0x0a, 0x12, 0x00])]), body.subarray(at)]);
-}
-
-/** A length-delimited field, written by hand for bodies the schema's encoder would not make (lengths below 2^14). */
-function field(number: number, payload: Buffer): Buffer {
-  const length = payload.length < 0x80 ? [payload.length] : [(payload.length & 0x7f) | 0x80, payload.length >> 7];
-  return Buffer.concat([Buffer.from([(number << 3) | 2, ...length]), payload]);
-}
-
 describe('the one-pass read of log records', () => {
   it('reads the captured agents\' exports through, with the events of the two-pass read', () => {
     let read = 0;
@@ -90,24 +64,7 @@ describe('the one-pass read of log records', () => {
   });
 
   it('never reads through a body the scan refuses: random bodies, damaged bodies, small limits', () => {
-    const r = rng(16);
-    let through = 0, refused = 0, bodies = 0;
-    for (let i = 0; i < 3000; i++) {
-      const body = logsRequest(r);
-      const limits = r.int(0, 3) === 0
-        ? limitsOf({ maxValuesPerRequest: r.int(1, 200), maxRecordsPerRequest: r.int(1, 6), maxEventsPerRequest: 10 })
-        : WIDE;
-      for (const variant of [body, damaged(r, body), damaged(r, body), damaged(r, damaged(r, body))]) {
-        const label = `body #${i} of seed 16 (${variant === body ? 'as made' : 'damaged'})`;
-        if (expectSound(variant, limits, label)) through++;
-        else if ('error' in twoPass(variant, limits)) refused++;
-        bodies++;
-      }
-    }
-    // Both ways are exercised, and no body the two-pass read accepts was left to it.
-    expect(through).toBeGreaterThan(bodies / 20);
-    expect(refused).toBeGreaterThan(bodies / 2);
-    expect(through + refused).toBe(bodies);
+    expectSoundOverRandomBodies(16, logsRequest, { values: 200, records: 6 }, expectSound, (body, limits) => 'error' in twoPass(body, limits));
   }, 180_000);
 
   it('leaves deep lists of values to the two-pass read, before its scan refuses them', () => {

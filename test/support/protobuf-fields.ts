@@ -99,8 +99,16 @@ function span(r: Random, n: number): Field[] {
     [6, 'varint', BigInt(r.pick([0, 1, 3, -1]))],
     [7, 'fixed64', 1_793_700_000_000_000_000n + BigInt(r.int(0, 1e9))],
     [8, 'fixed64', r.int(0, 8) === 0 ? 0n : 1_793_700_001_000_000_000n + BigInt(r.int(0, 1e9))],
-    ...attributes(r, 9, 1),
-    ...Array.from({ length: r.int(0, 2) }, (): Field => [15, 'bytes', [[2, 'bytes', text('m')], [3, 'varint', BigInt(r.int(0, 2))]]]),
+    ...attributes(r, 9, r.int(0, 3) === 0 ? 3 : 1),
+    ...Array.from({ length: r.int(0, 2) }, (): Field => [15, 'bytes', [[2, 'bytes', text(r.pick(['m', 'é✓', '']))], [3, 'varint', BigInt(r.int(0, 2))]]]),
+    // trace_state, flags, events (time, name, attributes, dropped count) and links (ids, trace_state, attributes, flags).
+    ...(r.int(0, 3) === 0 ? [[3, 'bytes', text(r.pick(['rojo=00f067aa0ba902b7', '']))] as Field, [16, 'fixed32', 0x101] as Field] : []),
+    ...Array.from({ length: r.int(0, 2) }, (): Field => [11, 'bytes', [
+      [1, 'fixed64', 1_793_700_000_500_000_000n], [2, 'bytes', text(r.pick(['gen_ai.content.prompt', 'exception', '']))], ...attributes(r, 3, 2), [4, 'varint', 1n],
+    ]]),
+    ...Array.from({ length: r.int(0, 1) }, (): Field => [13, 'bytes', [
+      [1, 'bytes', SHARED_TRACE], [2, 'bytes', Buffer.alloc(8, 7)], [3, 'bytes', text('k=v')], ...attributes(r, 4, 1), [6, 'fixed32', 1],
+    ]]),
   ];
   // Repeats, wrong wire types and unknown fields, at random places.
   for (let extra = r.int(0, 3); extra > 0; extra--) {
