@@ -1,7 +1,8 @@
 import { scalarsOf, type AnyValue, type Attributes, type KeyValueList } from './common.js';
 import type { LogRecord } from './logs-request.js';
 import type { Steps } from './steps.js';
-import { hex, idIssue, Wire, WireType, wholeKeyValue, wholeValue, within, type Issue } from './protobuf-reader.js';
+import { wholeKeyValue, wholeValue } from './any-value-reader.js';
+import { hex, idIssue, Wire, WireType, within, type Issue } from './protobuf-reader.js';
 import { readExport } from './export-reader.js';
 import { ReusedAttributes } from './reused-attributes.js';
 

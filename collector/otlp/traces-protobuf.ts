@@ -1,6 +1,7 @@
 import type { AttributeValue, Attributes } from './common.js';
 import { SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS, SPAN_RULE_ATTRIBUTES, TAG_PREFIX, TOKEN_ATTRIBUTES } from './mapping.js';
-import { hex, idIssue, MISSING_KEY, scalarValue, Wire, WireType, type Issue } from './protobuf-reader.js';
+import { scalarValue } from './any-value-reader.js';
+import { hex, idIssue, MISSING_KEY, Wire, WireType, type Issue } from './protobuf-reader.js';
 import { readExport } from './export-reader.js';
 import type { TraceSpan } from './request.js';
 import type { Steps } from './steps.js';

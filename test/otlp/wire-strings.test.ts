@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest';
-import { Wire, wholeKeyValue } from '../../collector/otlp/protobuf-reader.js';
+import { wholeKeyValue } from '../../collector/otlp/any-value-reader.js';
+import { Wire } from '../../collector/otlp/protobuf-reader.js';
 import type { AnyValue } from '../../collector/otlp/common.js';
 import { CheckedWire, LeftToScan } from '../../collector/otlp/checked-wire.js';
 
