@@ -26,6 +26,8 @@ function scalarMember(r: Wire, member: number): AttributeValue {
   return member === STRING ? r.recurring(r.end(), recurringValues) : member === BOOL ? r.bool() : member === INT ? r.int64() : r.double();
 }
 
+const skipMember = (wire: Wire, tag: number): void => wire.skip(tag & 7);
+
 /**
  * The scalar an AnyValue holds, from one or more of its encodings (a KeyValue's value sent twice is
  * merged); undefined when its last member is no scalar, or it has none (what KeyValues drops).
@@ -33,7 +35,7 @@ function scalarMember(r: Wire, member: number): AttributeValue {
  * it by the scan's rules: traces-one-pass.ts).
  */
 export function scalarValue(
-  r: Wire, end: number, current: AttributeValue | undefined, passOver = (wire: Wire, tag: number, _end: number) => wire.skip(tag & 7),
+  r: Wire, end: number, current: AttributeValue | undefined, passOver: (wire: Wire, tag: number, end: number) => void = skipMember,
 ): AttributeValue | undefined {
   let value = current;
   while (r.pos < end) {

@@ -14,7 +14,9 @@ import { isUtf8Text } from './scan.js';
  *
  * It holds because, inside a LogRecord, the reader reads every string and message field the scan
  * would walk (LogRecord, KeyValue, AnyValue, ArrayValue, KeyValueList: none is skipped), and none of
- * those messages has a packed field: a field the reader skips needs only its length checked.
+ * those messages has a packed field: a field the reader skips needs only its length checked. Inside
+ * a Span, what the reader skips (events, links, values it does not keep) is walked by the scan's own
+ * rules (scan.ts's `FieldScan`, traces-one-pass.ts), its values counted here (`count`).
  */
 export class LeftToScan extends Error {}
 

@@ -1,6 +1,8 @@
 import { expect } from 'vitest';
 import { countLimits, type RequestLimits } from '../../collector/decode-limits.js';
 import type { OtlpLimits } from '../../collector/otlp/decode.js';
+import { AGENT_FIXTURES, loadAgentFixture } from './agent-fixtures.js';
+import { encodeProtobuf } from './otlp.js';
 import { rng } from './random.js';
 
 /**
@@ -13,6 +15,15 @@ export const limitsOf = (limits: RequestLimits): OtlpLimits => {
   return { values, records };
 };
 export const WIDE = limitsOf({ maxValuesPerRequest: 1_000_000, maxRecordsPerRequest: 10_000, maxEventsPerRequest: 10_000 });
+
+/** The captured agents' exports of one signal as protobuf bodies, each with a label naming it. */
+export function capturedBodies(signal: 'logs' | 'traces'): { label: string; body: Buffer }[] {
+  const bodies = AGENT_FIXTURES.flatMap((file) =>
+    loadAgentFixture(file).requests.filter((request) => request.signal === signal).map(({ seq, body }) => ({ label: `${file} #${seq}`, body: Buffer.from(encodeProtobuf(signal, body)) })),
+  );
+  expect(bodies.length).toBeGreaterThan(0);
+  return bodies;
+}
 
 type Random = ReturnType<typeof rng>;
 
