@@ -4,15 +4,15 @@
  * thread's copy of the rest (two more, with writes waiting behind it) and the WAL's start-over (one
  * more, inside the next commit); a page written again and again between two checkpoints is copied
  * once. In stamped 100-event half-rate runs, 200 ms apart they overlapped 16–27 % of the requests,
- * 1,000 ms apart 5–6 %, and the checkpoints and copies took half the time (docs/benchmarks.md,
- * "Half-rate tails, session 18").
+ * 1,000 ms apart 5–6 % (17 % in one round at load 15), and the checkpoints and copies took half the
+ * time (docs/benchmarks.md, "Half-rate tails, session 18").
  */
 export const CHECKPOINT_INTERVAL_MS = 1000;
 
 /**
  * Records committed since the last checkpoint after which the next comes sooner, so that at the
  * peak the WAL stays about as large as at half rate (0.5–0.8 frames of 4 KiB a record in those runs:
- * 40–60 MB), and far from the insert thread's backstop.
+ * 40–65 MB), and far from the insert thread's backstop.
  */
 export const CHECKPOINT_RECORDS = 20_000;
 

@@ -3,11 +3,11 @@
  * - `insert` commits batches of events, so the SQLite work of one batch runs beside the HTTP,
  *   parsing and validation of the next requests instead of taking turns with them on one thread;
  *   the batches that arrived while it committed go in together, in one transaction (group commit);
- * - `checkpoint` copies committed WAL frames into the database file after the commits (at most every
- *   CHECKPOINT_INTERVAL_MS, checkpoint-schedule.ts), so no commit waits for a checkpoint (SQLite's automatic one runs inside
- *   the commit that crosses it); after each, the insert thread copies, between two commits and when
- *   no write waits for it if it can, the few frames committed meanwhile, so that its next
- *   transaction starts the WAL over;
+ * - `checkpoint` copies committed WAL frames into the database file after the commits (about once a
+ *   second, checkpoint-schedule.ts), so no commit waits for a checkpoint (SQLite's automatic one
+ *   runs inside the commit that crosses it); after each, the insert thread copies, between two
+ *   commits and when no write waits for it if it can, the few frames committed meanwhile, so that
+ *   its next transaction starts the WAL over;
  * - `read` (a few of them) runs reports and lists on a read-only connection, so a query over millions
  *   of rows or 100,000 projects never holds the event loop (issue 17: no request may hold it for more
  *   than ~50 ms); in WAL mode readers and the writer never wait for each other.
