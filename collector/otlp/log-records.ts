@@ -15,7 +15,7 @@ import { ReusedAttributes } from './reused-attributes.js';
 import { RECORDS_PER_STEP, runNow, type Steps } from './steps.js';
 import {
   INPUT_PARTS, OUTPUT_PARTS, SPAN_FIELDS,
-  EventInput, firstPresent, includeParts, Kept, operationOf, toCount, toText, type MappedEvent,
+  EventInput, firstPresent, includeParts, Kept, operationOf, toText, type MappedEvent,
 } from './mapping.js';
 
 const NANOS_PER_MS = 1_000_000n;
@@ -94,24 +94,24 @@ export function* onePassLogEventSteps(body: Buffer, limits: OtlpLimits, each: (e
 function toEvent(record: LogRecord, origin: Origin, profile: EmitterProfile, event: string): MappedEvent {
   const built = new EventInput(record.attributes);
   const { input } = built;
-  for (const [field, names] of tokenTable(profile)) built.read(field, names, toCount);
+  for (const [field, names] of tokenTable(profile)) built.readCount(field, names);
   includeParts(input, 'input_tokens', INPUT_PARTS, profile.inputExcludesCache);
   includeParts(input, 'output_tokens', OUTPUT_PARTS, profile.outputExcludesReasoning);
 
-  built.read('model', profile.model, toText);
-  if (!built.read('provider', profile.provider.names, toText) && profile.provider.otherwise !== undefined) {
+  built.readText('model', profile.model);
+  if (!built.readText('provider', profile.provider.names) && profile.provider.otherwise !== undefined) {
     built.set('provider', profile.provider.otherwise, `${profile.name}'s provider`);
   }
   const operation = operationOf(record.attributes);
   if (operation !== undefined) built.set('operation', operation, firstPresent(record.attributes, SPAN_FIELDS.operation)!.name);
-  built.read('cost_usd', profile.cost, toCount);
-  built.read('session_id', profile.session, toText);
-  built.read('user_id', profile.user, toText);
-  built.read('duration_ms', profile.duration, toCount);
+  built.readCount('cost_usd', profile.cost);
+  built.readText('session_id', profile.session);
+  built.readText('user_id', profile.user);
+  built.readCount('duration_ms', profile.duration);
   for (const { field, names, resource } of origin.fields) {
-    if (!built.read(field, names, toText) && resource !== undefined) built.set(field, resource.text, resource.name);
+    if (!built.readText(field, names) && resource !== undefined) built.set(field, resource.text, resource.name);
   }
-  if (!built.read('agent_id', profile.agent, toText)) built.set('agent_id', origin.service, 'resource service.name');
+  if (!built.readText('agent_id', profile.agent)) built.set('agent_id', origin.service, 'resource service.name');
 
   const nanos = record.timeNanos > 0n ? record.timeNanos : record.observedNanos;
   const own = ownId(record, profile);
