@@ -253,10 +253,12 @@ function callTest(profile: EmitterProfile): CallTest {
 
 /**
  * The profile a log record is the per-call record of, with the event name it matched; undefined
- * for every other record (repeats, other events, logs without usage).
+ * for every other record (repeats, other events, logs without usage). `emitter`: the record's
+ * (`emitterOf` its resource and scope).
  */
-export function perCallProfile(record: LogRecord): { profile: EmitterProfile; event: string } | undefined {
-  const emitter = emitterOf(record.resource, record.scope);
+export function perCallProfile(
+  record: LogRecord, emitter: EmitterProfile | SpanEmitter | undefined,
+): { profile: EmitterProfile; event: string } | undefined {
   if (emitter?.counted === 'spans') return undefined;
   const profile = emitter ?? GENAI_EVENT;
   const event = eventNamed(record, profile.call.events);

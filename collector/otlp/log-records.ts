@@ -8,13 +8,14 @@ import { CheckedWire } from './checked-wire.js';
 import { scanAround, type OtlpLimits } from './decode.js';
 import { eachLogRecord } from './logs-protobuf.js';
 import { LongStrings } from './long-strings.js';
+import { Origins, type Origin } from './log-origin.js';
 import { Wire } from './protobuf-reader.js';
 import type { LogRecord } from './logs-request.js';
 import { ReusedAttributes } from './reused-attributes.js';
 import { RECORDS_PER_STEP, runNow, type Steps } from './steps.js';
 import {
-  INPUT_PARTS, OUTPUT_PARTS, SPAN_FIELDS, SPAN_OR_RESOURCE_TABLE,
-  EventInput, firstPresent, includeParts, keptAttributes, operationOf, toCount, toText, UNKNOWN_SERVICE, type MappedEvent,
+  INPUT_PARTS, OUTPUT_PARTS, SPAN_FIELDS,
+  EventInput, firstPresent, includeParts, Kept, operationOf, toText, type MappedEvent,
 } from './mapping.js';
 
 const NANOS_PER_MS = 1_000_000n;
@@ -32,15 +33,17 @@ export function logRecordsToEvents(records: readonly LogRecord[]): MappedEvent[]
 
 /** Each event of `logRecordsToEvents` handed to `each`, in steps of a few records. */
 export function* logEventSteps(records: readonly LogRecord[], each: (event: MappedEvent) => void): Steps<void> {
+  const origins = new Origins();
   for (let i = 0; i < records.length; i++) {
-    mapRecord(records[i]!, each);
+    mapRecord(records[i]!, origins, each);
     if ((i + 1) % RECORDS_PER_STEP === 0) yield;
   }
 }
 
-function mapRecord(record: LogRecord, each: (event: MappedEvent) => void): void {
-  const call = perCallProfile(record);
-  if (call) each(toEvent(record, call.profile, call.event));
+function mapRecord(record: LogRecord, origins: Origins, each: (event: MappedEvent) => void): void {
+  const origin = origins.of(record);
+  const call = perCallProfile(record, origin.emitter);
+  if (call) each(toEvent(record, origin, call.profile, call.event));
 }
 
 /** A profile's token table as pairs, made once per profile rather than per record. */
@@ -58,7 +61,8 @@ function tokenTable(profile: EmitterProfile): readonly [string, readonly string[
  * memory together (which made the garbage collector copy them over and over).
  */
 export function* wireLogEventSteps(body: Buffer, each: (event: MappedEvent) => void): Steps<void> {
-  yield* eachLogRecord(new Wire(body), (record) => mapRecord(record, each), new ReusedAttributes());
+  const origins = new Origins();
+  yield* eachLogRecord(new Wire(body), (record) => mapRecord(record, origins, each), new ReusedAttributes());
 }
 
 /**
@@ -76,7 +80,8 @@ export function* onePassLogEventSteps(body: Buffer, limits: OtlpLimits, each: (e
     const values = scanAround('logs', body, limits, long);
     if (long.paths.length > 0) return false;
     yield;
-    yield* eachLogRecord(new CheckedWire(body, values, limits.values.limit), (record) => mapRecord(record, each), new ReusedAttributes());
+    const origins = new Origins();
+    yield* eachLogRecord(new CheckedWire(body, values, limits.values.limit), (record) => mapRecord(record, origins, each), new ReusedAttributes());
     return true;
   } catch {
     // Whatever failed, the two-pass read judges the body again: an error raised here on bytes not yet
@@ -86,31 +91,27 @@ export function* onePassLogEventSteps(body: Buffer, limits: OtlpLimits, each: (e
   }
 }
 
-function toEvent(record: LogRecord, profile: EmitterProfile, event: string): MappedEvent {
+function toEvent(record: LogRecord, origin: Origin, profile: EmitterProfile, event: string): MappedEvent {
   const built = new EventInput(record.attributes);
   const { input } = built;
-  for (const [field, names] of tokenTable(profile)) built.read(field, names, toCount);
+  for (const [field, names] of tokenTable(profile)) built.readCount(field, names);
   includeParts(input, 'input_tokens', INPUT_PARTS, profile.inputExcludesCache);
   includeParts(input, 'output_tokens', OUTPUT_PARTS, profile.outputExcludesReasoning);
 
-  built.read('model', profile.model, toText);
-  if (!built.read('provider', profile.provider.names, toText) && profile.provider.otherwise !== undefined) {
+  built.readText('model', profile.model);
+  if (!built.readText('provider', profile.provider.names) && profile.provider.otherwise !== undefined) {
     built.set('provider', profile.provider.otherwise, `${profile.name}'s provider`);
   }
   const operation = operationOf(record.attributes);
   if (operation !== undefined) built.set('operation', operation, firstPresent(record.attributes, SPAN_FIELDS.operation)!.name);
-  built.read('cost_usd', profile.cost, toCount);
-  built.read('session_id', profile.session, toText);
-  built.read('user_id', profile.user, toText);
-  built.read('duration_ms', profile.duration, toCount);
-  for (const [field, names] of SPAN_OR_RESOURCE_TABLE) {
-    const found = firstPresent(record.attributes, names) ?? firstPresent(record.resource, names);
-    if (found) built.set(field, toText(found.value), found.name);
+  built.readCount('cost_usd', profile.cost);
+  built.readText('session_id', profile.session);
+  built.readText('user_id', profile.user);
+  built.readCount('duration_ms', profile.duration);
+  for (const { field, names, resource } of origin.fields) {
+    if (!built.readText(field, names) && resource !== undefined) built.set(field, resource.text, resource.name);
   }
-  if (!built.read('agent_id', profile.agent, toText)) {
-    const service = record.resource.get('service.name');
-    built.set('agent_id', service === undefined ? UNKNOWN_SERVICE : toText(service), 'resource service.name');
-  }
+  if (!built.readText('agent_id', profile.agent)) built.set('agent_id', origin.service, 'resource service.name');
 
   const nanos = record.timeNanos > 0n ? record.timeNanos : record.observedNanos;
   const own = ownId(record, profile);
@@ -120,12 +121,14 @@ function toEvent(record: LogRecord, profile: EmitterProfile, event: string): Map
   if (nanos > 0n) built.set('timestamp', Number(nanos / NANOS_PER_MS), record.timeNanos > 0n ? 'timeUnixNano' : 'observedTimeUnixNano');
   else if (stamp !== undefined) built.set('timestamp', toText(stamp), 'event.timestamp');
 
-  const kept: Record<string, string> = { 'event.name': event, 'otel.scope.name': record.scope.name };
+  const kept = new Kept();
+  kept.put('event.name', event);
+  kept.put('otel.scope.name', record.scope.name);
   for (const name of profile.kept) {
     const value = record.attributes.get(name);
-    if (value !== undefined) kept[name] = toText(value);
+    if (value !== undefined) kept.put(name, toText(value));
   }
-  input.attributes = keptAttributes(record.attributes, record.resource, kept);
+  input.attributes = kept.finish(record.attributes, origin.tags);
   return { record: `log record ${event} (${record.path})`, path: record.path, input, sources: built.sources };
 }
 

@@ -3,7 +3,7 @@ import { emitterOf } from './emitters.js';
 import { flat } from './flat-string.js';
 import {
   AGENT_OPERATIONS, EventInput, INFERENCE_OPERATIONS, INPUT_PARTS, REMOTE_AGENT_OPERATION, SPAN_FIELDS, SPAN_OR_RESOURCE_FIELDS, SPAN_OR_RESOURCE_TABLE, TOKEN_ATTRIBUTES,
-  VERCEL_AI, VERCEL_MODEL_CALL_TOKEN_ATTRIBUTES, firstPresent, includeParts, keptAttributes, operationOf, reportsExclusiveInput, toCount, toText, UNKNOWN_SERVICE,
+  VERCEL_AI, VERCEL_MODEL_CALL_TOKEN_ATTRIBUTES, firstPresent, includeParts, keptAttributes, operationOf, reportsExclusiveInput, toText, UNKNOWN_SERVICE,
   type MappedEvent, type TokenField,
 } from './mapping.js';
 import type { AttributeValue, Attributes } from './common.js';
@@ -223,7 +223,7 @@ function toEvent(span: TraceSpan, operation: string | undefined, byId: SpanIndex
   built.set('id', span.traceId + span.spanId, 'traceId/spanId');
 
   const vercelModelCall = VERCEL_AI.modelCallSpan.test(span.name);
-  for (const [field, names] of vercelModelCall ? VERCEL_TOKEN_TABLE : TOKEN_TABLE) built.read(field, names, toCount);
+  for (const [field, names] of vercelModelCall ? VERCEL_TOKEN_TABLE : TOKEN_TABLE) built.readCount(field, names);
   const vercelRawAnthropic = vercelModelCall && isVercelV5Anthropic(span);
   if (vercelRawAnthropic) readVercelAnthropicCache(span, input, (field, value, source) => built.set(field, value, source));
   // Input counts cached tokens too, unless the instrumentation is known to leave them out.
@@ -232,10 +232,11 @@ function toEvent(span: TraceSpan, operation: string | undefined, byId: SpanIndex
   for (const [field, names] of SPAN_TABLE) {
     if (field === 'operation') {
       if (operation !== undefined) built.set(field, operation, presentName(span.attributes, names)!);
-    } else built.read(field, names, field === 'cost_usd' ? toCount : toText);
+    } else if (field === 'cost_usd') built.readCount(field, names);
+    else built.readText(field, names);
   }
   for (const [field, names] of SPAN_OR_RESOURCE_TABLE) {
-    if (built.read(field, names, toText)) continue;
+    if (built.readText(field, names)) continue;
     const found = firstPresent(span.resource, names);
     if (found) built.set(field, toText(found.value), found.name);
   }
