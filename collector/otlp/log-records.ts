@@ -225,29 +225,30 @@ function openingOf(record: LogRecord): Hash {
 
 /**
  * Attributes as `[[key, value], …]` in key order (UTF-16 code units), so the hash does not depend on
- * the order they were sent in. An entry whose value is the one at its place in the last content
- * written (same keys) is copied from that content, a run of them at once (`Written`).
+ * the order they were sent in. An entry whose value is the one at its place in the last list of its
+ * kind, written just before (same keys), is copied from that content, a run of them at once (`Written`).
  */
 function entries(values: KeyValueList, last: LastSorted): void {
   const sorted = sortedKeys(values, last);
   const { order, openings } = sorted;
   if (order.length === 0) return json.text('[]');
   // The values in the order they came, then written in key order: no lookup by key.
+  const current = inOrder;
   let n = 0;
-  for (const value of values.values()) inOrder[n++] = value;
+  for (const value of values.values()) current[n++] = value;
   const { written } = last;
   const { values: before, starts } = written;
   const again = written.sorted === sorted && json.isLast(written.content);
   // Until these entries are all written, `written` describes no content.
   written.content = -1;
   written.sorted = sorted;
-  if (!again) before.length = starts.length = order.length;
   // Where the run of entries being copied starts in the last content; -1 for none.
   let from = -1;
   for (let i = 0; i < order.length; i++) {
-    const value = inOrder[order[i]!]!;
+    const at = order[i]!;
+    const value = current[at] as AnyValue;
     const start = starts[i]!;
-    if (again && value === before[i]) {
+    if (again && value === before[at]) {
       if (from < 0) from = start;
       starts[i] = json.length + start - from;
       continue;
@@ -257,23 +258,27 @@ function entries(values: KeyValueList, last: LastSorted): void {
     starts[i] = json.length;
     json.copy(openings[i]!);
     canonical(value);
-    before[i] = keptValue(value);
   }
   if (from >= 0) json.copyLast(from, written.end);
   written.end = json.length;
   json.text(']]');
   written.content = json.content;
-  // Not kept alive until the next record.
-  for (let i = 0; i < n; i++) inOrder[i] = null;
+  // These values are the next list's `before` (the array passed on, not each value stored again):
+  // but those that are not kept, and any beyond them.
+  for (let i = 0; i < n; i++) if (!kept(current[i]!)) current[i] = NOT_KEPT;
+  if (current.length > n) current.length = n;
+  written.values = current;
+  inOrder = before;
 }
 
-const inOrder: AnyValue[] = [];
+let inOrder: (AnyValue | typeof NOT_KEPT)[] = [];
 
 /**
  * The entries of the last list of a kind as they were written: the content they are in, their
- * values in key order and where each entry (`],["key",value`) starts in that content, and where the
- * last one ends. Only values whose JSON equal values share are kept (a short string, a number, a
- * bigint, a boolean, null), so `===` stands for "the same bytes"; `NOT_KEPT` for any other.
+ * values in the order they came, where each entry (`],["key",value`) starts in that content, in key
+ * order, and where the last one ends. Only values whose JSON equal values share are kept (a short
+ * string, a number, a bigint, a boolean, null), so that `===` stands for "the same bytes";
+ * `NOT_KEPT` in place of any other.
  */
 interface Written {
   sorted: SortedKeys | undefined;
@@ -287,9 +292,9 @@ const NOT_KEPT = Symbol('not kept');
 /** Longer strings are written again, not held until the next record. */
 const KEPT_STRING_LENGTH = 256;
 
-function keptValue(value: AnyValue): AnyValue | typeof NOT_KEPT {
-  if (typeof value === 'string') return value.length <= KEPT_STRING_LENGTH ? value : NOT_KEPT;
-  return value === null || typeof value !== 'object' ? value : NOT_KEPT;
+function kept(value: AnyValue | typeof NOT_KEPT): boolean {
+  if (typeof value === 'string') return value.length <= KEPT_STRING_LENGTH;
+  return value === null || (typeof value !== 'object' && value !== NOT_KEPT);
 }
 
 /**
