@@ -3,25 +3,64 @@
  * record's content id): the bytes are exactly those of the same JSON built as a string and encoded,
  * without the string and the pieces it is concatenated from (a third of what reading a Codex record
  * allocated, docs/benchmarks.md, "OTLP CPU, session 13"). The buffer is reused: what `bytes`
- * returns is valid until the next `reset`.
+ * returns is valid until the next `reset`. The content written before the current one is kept in
+ * the buffer's other half, so that pieces of it can be copied (`copyLast`) rather than written again.
  */
 const START_BYTES = 16 * 1024;
 /** Past this a buffer grown for one large record is not kept for the next. */
 const KEPT_BYTES = 1024 * 1024;
 
 export class JsonBytes {
-  private buf = Buffer.allocUnsafeSlow(START_BYTES);
+  /** Two halves: the content being written in one, the last one in the other. */
+  private buf = Buffer.allocUnsafeSlow(2 * START_BYTES);
+  /** Where the current content starts: 0 or half the buffer. */
+  private base = 0;
   private pos = 0;
+  /** The last content's length; -1 when it was not kept. */
+  private lastLength = -1;
+  /** Contents started since the writer was made: names the current one (`content`). */
+  private started = 0;
 
   reset(): void {
-    this.pos = 0;
     // A record of tens of MiB would otherwise hold its buffer for the life of the process.
-    if (this.buf.length > KEPT_BYTES) this.buf = Buffer.allocUnsafeSlow(START_BYTES);
+    if (this.buf.length > 2 * KEPT_BYTES) {
+      this.buf = Buffer.allocUnsafeSlow(2 * START_BYTES);
+      this.base = 0;
+      this.lastLength = -1;
+    } else {
+      this.lastLength = this.pos - this.base;
+      this.base = this.buf.length / 2 - this.base;
+    }
+    this.pos = this.base;
+    this.started++;
   }
 
   /** The bytes written since `reset`. */
   bytes(): Buffer {
-    return this.buf.subarray(0, this.pos);
+    return this.buf.subarray(this.base, this.pos);
+  }
+
+  /** The content being written, to tell later (`isLast`) whether it is the one that `copyLast` copies from. */
+  get content(): number {
+    return this.started;
+  }
+
+  /** How many bytes the current content has so far: where the next one goes. */
+  get length(): number {
+    return this.pos - this.base;
+  }
+
+  /** Whether `content` is the one written before the current one, and kept. */
+  isLast(content: number): boolean {
+    return content === this.started - 1 && this.lastLength >= 0;
+  }
+
+  /** The last content's bytes from `start` to `end` (as `length` counted them while it was written), copied in. */
+  copyLast(start: number, end: number): void {
+    this.room(end - start);
+    const lastBase = this.buf.length / 2 - this.base;
+    this.buf.copyWithin(this.pos, lastBase + start, lastBase + end);
+    this.pos += end - start;
   }
 
   /** Text as it is (JSON already, or what needs no escaping), as UTF-8. */
@@ -91,9 +130,16 @@ export class JsonBytes {
 
   private room(bytes: number): void {
     // The ASCII fast paths ask for a byte a character; `encoded` for the exact length.
-    if (this.pos + bytes <= this.buf.length) return;
-    const grown = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.pos + bytes));
-    this.buf.copy(grown, 0, 0, this.pos);
+    const half = this.buf.length / 2;
+    if (this.pos + bytes <= this.base + half) return;
+    // Both contents move to their halves of a larger buffer: the last one may still be copied from.
+    const grownHalf = Math.max(half * 2, this.pos - this.base + bytes);
+    const grown = Buffer.allocUnsafeSlow(2 * grownHalf);
+    const base = this.base === 0 ? 0 : grownHalf;
+    this.buf.copy(grown, base, this.base, this.pos);
+    if (this.lastLength > 0) this.buf.copy(grown, grownHalf - base, half - this.base, half - this.base + this.lastLength);
+    this.pos += base - this.base;
+    this.base = base;
     this.buf = grown;
   }
 }

@@ -226,23 +226,79 @@ function openingOf(record: LogRecord): Hash {
   return hash;
 }
 
-/** Attributes as `[[key, value], …]` in key order (UTF-16 code units), so the hash does not depend on the order they were sent in. */
+/**
+ * Attributes as `[[key, value], …]` in key order (UTF-16 code units), so the hash does not depend on
+ * the order they were sent in. An entry whose value is the one at its place in the last list of its
+ * kind, written just before (same keys), is copied from that content, a run of them at once (`Written`).
+ */
 function entries(values: KeyValueList, last: LastSorted): void {
-  const { order, openings } = sortedKeys(values, last);
+  const sorted = sortedKeys(values, last);
+  const { order, openings } = sorted;
   if (order.length === 0) return json.text('[]');
   // The values in the order they came, then written in key order: no lookup by key.
+  const current = inOrder;
   let n = 0;
-  for (const value of values.values()) inOrder[n++] = value;
+  for (const value of values.values()) current[n++] = value;
+  const { written } = last;
+  const { values: before, starts } = written;
+  const again = written.sorted === sorted && json.isLast(written.content);
+  // Until these entries are all written, `written` describes no content.
+  written.content = -1;
+  written.sorted = sorted;
+  // Where the run of entries being copied starts in the last content; -1 for none.
+  let from = -1;
   for (let i = 0; i < order.length; i++) {
+    const at = order[i]!;
+    const value = current[at] as AnyValue;
+    const start = starts[i]!;
+    if (again && value === before[at]) {
+      if (from < 0) from = start;
+      starts[i] = json.length + start - from;
+      continue;
+    }
+    if (from >= 0) json.copyLast(from, start);
+    from = -1;
+    starts[i] = json.length;
     json.copy(openings[i]!);
-    canonical(inOrder[order[i]!]!);
+    canonical(value);
   }
+  if (from >= 0) json.copyLast(from, written.end);
+  written.end = json.length;
   json.text(']]');
-  // Not kept alive until the next record.
-  for (let i = 0; i < n; i++) inOrder[i] = null;
+  written.content = json.content;
+  // These values are the next list's `before` (the array passed on, not each value stored again):
+  // but those that are not kept, and any beyond them.
+  for (let i = 0; i < n; i++) if (!kept(current[i]!)) current[i] = NOT_KEPT;
+  if (current.length > n) current.length = n;
+  written.values = current;
+  inOrder = before;
 }
 
-const inOrder: AnyValue[] = [];
+let inOrder: (AnyValue | typeof NOT_KEPT)[] = [];
+
+/**
+ * The entries of the last list of a kind as they were written: the content they are in, their
+ * values in the order they came, where each entry (`],["key",value`) starts in that content, in key
+ * order, and where the last one ends. Only values whose JSON equal values share are kept (a short
+ * string, a number, a bigint, a boolean, null), so that `===` stands for "the same bytes";
+ * `NOT_KEPT` in place of any other.
+ */
+interface Written {
+  sorted: SortedKeys | undefined;
+  content: number;
+  values: (AnyValue | typeof NOT_KEPT)[];
+  starts: number[];
+  end: number;
+}
+
+const NOT_KEPT = Symbol('not kept');
+/** Longer strings are written again, not held until the next record. */
+const KEPT_STRING_LENGTH = 256;
+
+function kept(value: AnyValue | typeof NOT_KEPT): boolean {
+  if (typeof value === 'string') return value.length <= KEPT_STRING_LENGTH;
+  return value === null || (typeof value !== 'object' && value !== NOT_KEPT);
+}
 
 /**
  * The keys of a list in the order they came; where each of them sorted comes in that order, and the
@@ -261,10 +317,15 @@ interface SortedKeys {
 
 interface LastSorted {
   sorted: SortedKeys;
+  written: Written;
 }
 
-const recordKeys: LastSorted = { sorted: { keys: [], order: [], openings: [] } };
-const resourceKeys: LastSorted = { sorted: { keys: [], order: [], openings: [] } };
+const lastSorted = (): LastSorted => ({
+  sorted: { keys: [], order: [], openings: [] },
+  written: { sorted: undefined, content: -1, values: [], starts: [], end: 0 },
+});
+const recordKeys = lastSorted();
+const resourceKeys = lastSorted();
 
 function sortedKeys(values: KeyValueList, last: LastSorted): SortedKeys {
   if (!sameKeys(values, last.sorted.keys)) {

@@ -186,6 +186,60 @@ describe('the hash id of a log record', () => {
     expect(ids(logRecordsToEvents(ExportLogsRequest.parse(request)))).toEqual(expected);
   });
 
+  describe("with values the same as the last record's at their place", () => {
+    // An entry whose value is the last record's at its place (same keys) is copied from that
+    // record's content: each record must still hash what it would alone. Values that look alike
+    // but are written apart (5 the int, 5 the double, "5", -0 and 0, NaN), that need escapes, that
+    // are not ASCII, that are too long to keep, or long enough to grow the buffer, next to plain ones.
+    const POOL: unknown[] = [
+      'plain', 'codex.sse_event', '', 'line\nbreak', 'quote"d', 'back\\slash', '\u007f', CONTROLS, 'é😀', '日本語', '\u2028',
+      'x'.repeat(256), 'x'.repeat(257), `${'y'.repeat(20_000)}"é`, '5', { intValue: '5' }, { doubleValue: 5 }, { doubleValue: -0 },
+      { doubleValue: 0 }, { intValue: '0' }, { doubleValue: 'NaN' }, true, false, {}, { bytesValue: 'AAE=' },
+      { arrayValue: { values: [{ stringValue: 'a' }] } }, { kvlistValue: { values: [{ key: 'k', value: { stringValue: 'v' } }] } },
+    ];
+    const KEYS = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
+    /** Records whose values at each key mostly stay (a run), sometimes change; a pseudo-random walk, the same every run. */
+    const walk = (count: number, seed: number): LogSpec[] => {
+      let state = seed;
+      const next = (n: number) => {
+        state = (state * 1103515245 + 12345) & 0x7fffffff;
+        return state % n;
+      };
+      const at = KEYS.map(() => next(POOL.length));
+      return Array.from({ length: count }, (_, r) => {
+        for (let k = 0; k < KEYS.length; k++) if (next(3) === 0) at[k] = next(POOL.length);
+        return call(Object.fromEntries(KEYS.map((key, k) => [key, POOL[at[k]!]])) as LogSpec['attributes'], { eventName: r % 5 === 0 ? 'ev"ent' : 'event' });
+      });
+    };
+    const alone = (spec: LogSpec) => {
+      const events: MappedEvent[] = [];
+      runNow(wireLogEventSteps(Buffer.from(encodeProtobuf('logs', otlpLogsRequest([spec], { resource: codex, scope }))), (event) => events.push(event)));
+      return events[0]!.input.id;
+    };
+
+    it('hashes each record as it would alone, from either encoding', () => {
+      const specs = walk(150, 7);
+      const expected = specs.map(alone);
+      const request = otlpLogsRequest(specs, { resource: codex, scope });
+      const fromWire: MappedEvent[] = [];
+      runNow(wireLogEventSteps(Buffer.from(encodeProtobuf('logs', request)), (event) => fromWire.push(event)));
+      expect(ids(fromWire)).toEqual(expected);
+      expect(ids(logRecordsToEvents(ExportLogsRequest.parse(request)))).toEqual(expected);
+    });
+
+    it('hashes each record as it would alone when requests are read in turns', () => {
+      // Requests are read a few records a step, interleaved (steps.ts): a record may follow another
+      // request's, with the same keys.
+      const specs = [walk(200, 11), walk(200, 12)];
+      const expected = specs.map((list) => list.map(alone));
+      const got: MappedEvent[][] = [[], []];
+      const steps = specs.map((list, i) => wireLogEventSteps(Buffer.from(encodeProtobuf('logs', otlpLogsRequest(list, { resource: codex, scope }))), (event) => got[i]!.push(event)));
+      const done = [false, false];
+      while (!done[0] || !done[1]) for (const i of [0, 1]) if (!done[i]) done[i] = steps[i]!.next().done === true;
+      expect(got.map(ids)).toEqual(expected);
+    });
+  });
+
   it('is the same for a byte-identical retry, whenever it arrives', () => {
     const body = Buffer.from(encodeProtobuf('logs', otlpLogsRequest(RECORDS.slice(0, -1).map(([, spec]) => spec), { resource: codex, scope })));
     const receivedAt = (ms: number) => {
