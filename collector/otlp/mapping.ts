@@ -259,7 +259,7 @@ function versionBelow(version: string, bound: readonly [number, number, number])
 export function keptAttributes(span: Attributes, resource: Attributes, extra: Readonly<Record<string, string>>): Record<string, string | number | boolean> {
   const kept = new Kept();
   for (const key in extra) kept.put(key, extra[key]!);
-  return kept.finish(span, tagsOf(resource));
+  return kept.finish(span, resource);
 }
 
 /** A list's tags as [key less TAG_PREFIX, value], in their order. */
@@ -300,13 +300,17 @@ export class Kept {
     if (!known) this.size++;
   }
 
-  /** After what the caller put: the record's KEPT_ATTRIBUTES, its resource's tags, then its own tags. */
-  finish(own: Attributes, resourceTags: Tags): Record<string, string | number | boolean> {
+  /**
+   * After what the caller put: the record's KEPT_ATTRIBUTES, its resource's tags, then its own tags.
+   * `resource`: the resource's attributes, or their tags made once for its records (`tagsOf`).
+   */
+  finish(own: Attributes, resource: Attributes | Tags): Record<string, string | number | boolean> {
     for (const name of KEPT_ATTRIBUTES) {
       const value = own.get(name);
       if (value !== undefined) this.put(name, value);
     }
-    for (const [key, value] of resourceTags) this.put(key, value);
+    if (Array.isArray(resource)) for (const [key, value] of resource as Tags) this.put(key, value);
+    else putTags(this, resource as Attributes);
     putTags(this, own);
     return this.out;
   }
