@@ -7,7 +7,7 @@
  * the buffer's other half, so that pieces of it can be copied (`copyLast`) rather than written again.
  */
 const START_BYTES = 16 * 1024;
-/** Past this a buffer grown for one large record is not kept for the next. */
+/** Past this a half, a buffer grown for one large record is not kept for the next (the whole is twice it). */
 const KEPT_BYTES = 1024 * 1024;
 
 export class JsonBytes {

@@ -307,7 +307,9 @@ function kept(value: AnyValue | typeof NOT_KEPT): boolean {
  * against 780). An emitter's records mostly share their keys in one order, so the last list's are
  * kept: one for records, one for resources, so that a request's resource does not push out the
  * records' keys (two sorts a request, 0.8 % of the main thread at 100 records a request,
- * docs/benchmarks.md, "OTLP logs after the one pass, session 16").
+ * docs/benchmarks.md, "OTLP logs after the one pass, session 16"). A resource's entries are never
+ * copied (a record's content always comes between two resources'): its `Written` only gives both
+ * kinds one path, at the cost of a resource's short values held until the next resource.
  */
 interface SortedKeys {
   keys: readonly string[];
