@@ -10,10 +10,9 @@
 export const CHECKPOINT_INTERVAL_MS = 1000;
 
 /**
- * Records committed since the last checkpoint after which the next comes sooner, so that at the peak
- * the WAL grows by at most about this many records' frames between two checkpoints (0.5–0.8 frames
- * of 4 KiB a record in the half-rate runs, up to 1.7 in a burst of 1,000-record commits at full
- * speed: 40–140 MB), below the insert thread's backstop.
+ * Records committed since the last checkpoint after which the next comes sooner, so that at the
+ * peak the WAL stays about as large as at half rate (0.5–0.8 frames of 4 KiB a record in those runs:
+ * 40–65 MB), and far from the insert thread's backstop.
  */
 export const CHECKPOINT_RECORDS = 20_000;
 

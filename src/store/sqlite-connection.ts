@@ -13,9 +13,6 @@ export interface SqliteOptions {
   busyTimeoutMs: number;
 }
 
-/** What the WAL file is cut back to when it starts over: above the 12–32 MiB of a half-rate load's. */
-const WAL_FILE_LIMIT_BYTES = 64 * 1024 * 1024;
-
 /**
  * A connection as every part of the SQLite store uses it, on whichever thread. `readOnly`: the file
  * must exist and nothing about it changes, its journal mode included.
@@ -27,9 +24,6 @@ export function openSqlite(file: string, options: SqliteOptions, readOnly = fals
   if (!readOnly) {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.synchronous}`);
-    // SQLite writes the WAL over from its start but never shrinks the file: without a limit it would
-    // keep the size of the largest burst's WAL (over 100 MB of 1,000-record commits at full speed).
-    db.pragma(`journal_size_limit = ${WAL_FILE_LIMIT_BYTES}`);
   }
   // Each insert fires the rollup trigger, so SQLite keeps a statement journal per row; spilled to
   // a temp file it cost more than the insert itself (2-5x slower batches in the benchmark).

@@ -64,9 +64,8 @@ export type ReadReply = { id: number; result: ReturnType<SqliteReads[ReadName]>;
  * The insert thread checkpoints by itself once the WAL holds this many pages (4 KiB each). SQLite
  * starts the WAL over only when a write transaction begins with every frame already copied; should
  * the checkpoint thread and the copy after it not manage that, the WAL grows to this size, and
- * this checkpoint, with little left to copy, lets the next batch start it over. Above what a
- * checkpoint interval adds in a burst of 1,000-record commits at full speed (up to ~34,000 pages:
- * frames follow the pages each commit touches, not its records; checkpoint-schedule.ts).
+ * this checkpoint, with little left to copy, lets the next batch start it over. About twice what a
+ * checkpoint interval adds at the peak (checkpoint-schedule.ts).
  */
 const BACKSTOP_PAGES = 40_000;
 
