@@ -221,8 +221,7 @@ export class SqliteWriteThreads {
       const waiting = this.settle(thread, reply.id);
       if ('error' in reply) return waiting.reject(fromThread(reply.error));
       waiting.resolve('wrote' in reply ? reply.wrote : reply.inserted);
-      const committed = 'wrote' in reply ? 0 : reply.inserted.length;
-      if (!this.closed) (this.checkpointThread ??= this.startCheckpointThread()).postMessage({ committed } satisfies CheckpointRequest);
+      if (!this.closed) (this.checkpointThread ??= this.startCheckpointThread()).postMessage('checkpoint' satisfies CheckpointRequest);
     });
     let cause = 'it exited';
     thread.on('error', (error) => (cause = error.message));

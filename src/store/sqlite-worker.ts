@@ -3,11 +3,11 @@
  * - `insert` commits batches of events, so the SQLite work of one batch runs beside the HTTP,
  *   parsing and validation of the next requests instead of taking turns with them on one thread;
  *   the batches that arrived while it committed go in together, in one transaction (group commit);
- * - `checkpoint` copies committed WAL frames into the database file after the commits (about once a
- *   second, checkpoint-schedule.ts), so no commit waits for a checkpoint (SQLite's automatic one
- *   runs inside the commit that crosses it); after each, the insert thread copies, between two
- *   commits and when no write waits for it if it can, the few frames committed meanwhile, so that
- *   its next transaction starts the WAL over;
+ * - `checkpoint` copies committed WAL frames into the database file after the commits (at most every
+ *   CHECKPOINT_INTERVAL_MS), so no commit waits for a checkpoint (SQLite's automatic one runs inside
+ *   the commit that crosses it); after each, the insert thread copies, between two commits and when
+ *   no write waits for it if it can, the few frames committed meanwhile, so that its next
+ *   transaction starts the WAL over;
  * - `read` (a few of them) runs reports and lists on a read-only connection, so a query over millions
  *   of rows or 100,000 projects never holds the event loop (issue 17: no request may hold it for more
  *   than ~50 ms); in WAL mode readers and the writer never wait for each other.
@@ -21,7 +21,6 @@ import { joinParts, PACKED, type PackedRows } from './packed-rows.js';
 import { batchesInserter, openSqlite, outboxWriter, type OutboxWrite, type OutboxWritten, type SqliteOptions } from './sqlite-connection.js';
 import { READ_CACHE_KIB, sqliteReads, type ReadName, type SqliteReads } from './sqlite-reads.js';
 import type { BatchExtras } from './types.js';
-import { checkpointWait } from './checkpoint-schedule.js';
 import { copyTailNow } from './wal-tail-copy.js';
 
 export interface WorkerData {
@@ -51,8 +50,7 @@ export interface ThreadError {
 /** `failed`: an attempt failed (told of each); `error`: no attempt is left, the batch is not stored. */
 export type InsertReply =
   | { id: number; inserted: boolean[] } | { id: number; wrote: OutboxWritten } | { ids: number[]; failed: ThreadError } | { id: number; error: ThreadError };
-/** The records of a commit (its checkpoint comes sooner after many: checkpoint-schedule.ts). */
-export type CheckpointRequest = { committed: number } | 'close';
+export type CheckpointRequest = 'checkpoint' | 'close';
 /** The checkpoint thread tells it has copied the WAL (`copied`); the insert thread is then asked to copy what is left (`checkpoint`). */
 export type CheckpointDone = 'copied';
 export type TailCheckpoint = 'checkpoint';
@@ -62,12 +60,20 @@ export type ReadReply = { id: number; result: ReturnType<SqliteReads[ReadName]>;
 
 /**
  * The insert thread checkpoints by itself once the WAL holds this many pages (4 KiB each). SQLite
- * starts the WAL over only when a write transaction begins with every frame already copied; should
- * the checkpoint thread and the copy after it not manage that, the WAL grows to this size, and
- * this checkpoint, with little left to copy, lets the next batch start it over. About twice what a
- * checkpoint interval adds at the peak (checkpoint-schedule.ts).
+ * starts the WAL over only when a write transaction begins with every frame already copied; under
+ * sustained load the next batch begins before the checkpoint thread is done, so the WAL grows to
+ * this size, and this checkpoint, with little left to copy, lets the next batch start it over.
  */
-const BACKSTOP_PAGES = 40_000;
+const BACKSTOP_PAGES = 10_000;
+
+/**
+ * The checkpoint thread copies the WAL into the database file at most this often, each time
+ * everything committed since. A checkpoint per commit would cost each small commit two more fsyncs
+ * (the checkpoint's, of the WAL and the database file, on the same disk as the next commit's) and
+ * a third inside the next commit: a fully copied WAL starts over, and SQLite syncs its new header
+ * before the commit's frames (docs/benchmarks.md, session 8).
+ */
+const CHECKPOINT_INTERVAL_MS = 200;
 
 /**
  * A PASSIVE checkpoint copies the frames committed before it began. SQLite starts the WAL over only
@@ -208,13 +214,13 @@ if (role === 'read') {
 } else {
   db.pragma('wal_autocheckpoint = 0');
   let lastCheckpoint = -Infinity;
-  let committed = 0;
   let due: NodeJS.Timeout | undefined;
   const checkpoint = () => {
     due = undefined;
-    committed = 0;
     // PASSIVE never waits for readers or the writer; what it cannot copy now, the next one does.
     checkpointPassive();
+    // Counted from its end: a checkpoint slower than the interval would otherwise start the next at
+    // once, and the insert thread's copy would keep finding the checkpoint lock taken.
     lastCheckpoint = performance.now();
     port.postMessage('copied' satisfies CheckpointDone);
   };
@@ -223,11 +229,9 @@ if (role === 'read') {
       clearTimeout(due);
       return close();
     }
-    committed += request.committed;
-    // Set again on each commit, which may bring it forward.
-    clearTimeout(due);
-    const wait = checkpointWait(performance.now() - lastCheckpoint, committed);
-    if (wait === 0) checkpoint();
+    if (due) return;
+    const wait = lastCheckpoint + CHECKPOINT_INTERVAL_MS - performance.now();
+    if (wait <= 0) checkpoint();
     else due = setTimeout(checkpoint, wait);
   });
 }

@@ -6,7 +6,7 @@
  * of the slowest 1 % in most rounds (docs/benchmarks.md, "The 100-event half-rate tail, session 17").
  * Past this it runs anyway, at the next gap between two commits (so up to this and one commit late),
  * so that under continuous commits the WAL still starts over after the checkpoint thread's
- * checkpoints (at least CHECKPOINT_MIN_INTERVAL_MS apart, checkpoint-schedule.ts) and never grows to the backstop.
+ * checkpoints (at least 200 ms apart) and never grows to the backstop.
  */
 export const TAIL_COPY_WAIT_MS = 50;
 

@@ -11,4 +11,8 @@ describe("the insert thread's copy of the WAL's rest", () => {
     expect(copyTailNow(1000, 3, 1000 + TAIL_COPY_WAIT_MS - 1)).toBe(false);
     expect(copyTailNow(1000, 3, 1000 + TAIL_COPY_WAIT_MS)).toBe(true);
   });
+
+  it("waits less than the checkpoint thread's interval, so that continuous commits still start the WAL over after each checkpoint", () => {
+    expect(TAIL_COPY_WAIT_MS).toBeLessThan(200);
+  });
 });
