@@ -276,9 +276,9 @@ interface ReadThread {
 }
 
 /**
- * The main thread's side of the read threads (see sqlite-worker.ts). Each read goes to the thread
- * with the fewest in hand; threads start on first use, and one that dies fails its reads and is
- * started again on the next. Once closed, reads are refused.
+ * The main thread's side of the read threads (see sqlite-worker.ts). Each read goes to an idle
+ * thread, or the least busy (see leastBusy); threads start when a read finds none idle, and one that
+ * dies fails its reads and is started again on the next. Once closed, reads are refused.
  */
 export class SqliteReadThreads {
   private readonly threads: (ReadThread | undefined)[] = Array.from({ length: READ_THREADS }, () => undefined);
@@ -312,14 +312,19 @@ export class SqliteReadThreads {
     }));
   }
 
+  /**
+   * A running thread with nothing in hand; else a new one while there is room; else the running one
+   * with the fewest reads in hand. One client asking in turn is served by one thread: starting the
+   * second for its second request cost that request 240-300 ms (docs/benchmarks.md, "Rollup report
+   * latency, session 19").
+   */
   private leastBusy(): ReadThread {
-    let best = -1;
-    for (let i = 0; i < this.threads.length; i++) {
-      const thread = this.threads[i];
-      if (!thread) return (this.threads[i] = this.startReadThread(i));
-      if (best === -1 || thread.waiting.size < this.threads[best]!.waiting.size) best = i;
-    }
-    return this.threads[best]!;
+    const running = this.threads.filter((thread) => thread !== undefined);
+    const idle = running.find((thread) => thread.waiting.size === 0);
+    if (idle) return idle;
+    const slot = this.threads.indexOf(undefined);
+    if (slot !== -1) return (this.threads[slot] = this.startReadThread(slot));
+    return running.reduce((best, thread) => (thread.waiting.size < best.waiting.size ? thread : best));
   }
 
   private startReadThread(slot: number): ReadThread {

@@ -41,6 +41,24 @@ describe('SQLite read threads, long answers', () => {
     expect(fromThread).toEqual(await direct.aggregate(query));
   });
 
+  it('start a second thread only when a read finds the first one busy', async () => {
+    const file2 = join(dir, 'threads.db');
+    const store = new SqliteStore(file2, { writeThreads: false });
+    try {
+      await store.migrate();
+      await store.insertBatch([usageRecord('e-0', { ts: DAY })]);
+      const query = plan({ groupBy: ['model'], filters: {}, from: DAY, to: DAY + 86_400_000, order: null, limit: null });
+      // Private: how many threads the store has started is all this test asks of it.
+      const started = () => (store as unknown as { readThreads: { threads: unknown[] } }).readThreads.threads.filter(Boolean).length;
+      for (let i = 0; i < 3; i++) await store.aggregate(query);
+      expect(started()).toBe(1);
+      await Promise.all([store.aggregate(query), store.aggregate(query)]);
+      expect(started()).toBe(2);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('keep a process alive until the store is closed with reads in flight, and no longer', () => {
     // A read's answer that arrives after close must not let go of the thread close waits for.
     const script = join(dir, 'program.mjs');
