@@ -1,6 +1,7 @@
 import { badRequest } from '../src/http/errors.js';
 import type { TimeBucket } from '../src/store/types.js';
-import { formatOffset, localToUtc, offsetMinutes, utcToLocal } from '../src/zone.js';
+import { localToUtc, offsetMinutes, utcToLocal } from '../src/zone.js';
+import { formatOffset } from '../src/zone-offset.js';
 
 const DAY_MS = 86_400_000;
 const MAX_BUCKETS = 10_000;

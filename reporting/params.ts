@@ -3,7 +3,8 @@ import { badRequest, quoteInput } from '../src/http/errors.js';
 import { list, once } from '../src/http/query.js';
 import { DIMENSIONS, type Dimension, type Filters, type GroupKey, type Metrics, TIME_BUCKETS } from '../src/store/types.js';
 import { isoUtc } from '../src/time.js';
-import { localToUtc, prepareZone, utcMs, utcToLocal, ZoneName, zoneSegments, type ZoneSegment } from '../src/zone.js';
+import { localToUtc, prepareZone, utcMs, utcToLocal, ZoneName, zoneSegments } from '../src/zone.js';
+import type { ZoneSegment } from '../src/zone-offset.js';
 
 /**
  * The query parameters the reports share, as zod schemas: each route's query schema is built from

@@ -1,6 +1,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { z } from 'zod';
 import { quoteInput } from './http/errors.js';
+import type { ZoneSegment } from './zone-offset.js';
 
 /**
  * Time-zone arithmetic on top of Intl (no tz database of our own). A zone is described to the store
@@ -44,12 +45,6 @@ function intlOffset(zone: string, ms: number): number {
   const name = formatter(zone).formatToParts(ms).find((p) => p.type === 'timeZoneName')?.value ?? 'GMT';
   const match = /GMT([+-])(\d{2}):(\d{2})/.exec(name);
   return match ? (match[1] === '-' ? -1 : 1) * (Number(match[2]) * 60 + Number(match[3])) : 0;
-}
-
-export interface ZoneSegment {
-  /** The segment applies from this instant (epoch ms) on, until the next segment's start. */
-  from: number;
-  offsetMinutes: number;
 }
 
 /**
@@ -154,10 +149,4 @@ export function zoneSegments(zone: string, from: number, to: number): ZoneSegmen
     }
   }
   return segments;
-}
-
-export function formatOffset(minutes: number): string {
-  if (minutes === 0) return 'Z';
-  const abs = Math.abs(minutes);
-  return `${minutes < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
 }

@@ -1,6 +1,6 @@
 import type { AggregateQuery, AggregateResult, Dimension, Filters, GroupKey, Metrics, Source, TimeBucket } from './types.js';
 import { METRIC_NAMES } from './types.js';
-import { formatOffset, type ZoneSegment } from '../zone.js';
+import { formatOffset, type ZoneSegment } from '../zone-offset.js';
 import { CARRIED_ROWS, exactSplit, exactTerms, metricParts, metricsFromRow, orderTerm, regrouped, selectList, type SqlValue, type SumPart } from './sums.js';
 
 /**

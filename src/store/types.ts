@@ -1,6 +1,6 @@
 import type { InsertRetry } from './retry.js';
 import type { UsageRecord } from '../event/schema.js';
-import type { ZoneSegment } from '../zone.js';
+import type { ZoneSegment } from '../zone-offset.js';
 import type { BudgetStore } from '../budgets/store.js';
 
 /** Dimensions a report can group and filter by, as named in the API. */

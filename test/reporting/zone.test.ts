@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { localToUtc, offsetMinutes, prepareZone, utcMs, zoneSegments, type ZoneSegment } from '../../src/zone.js';
+import { localToUtc, offsetMinutes, prepareZone, utcMs, zoneSegments } from '../../src/zone.js';
+import type { ZoneSegment } from '../../src/zone-offset.js';
 
 /** Every change of offset over [from, to), found the slow way: Intl asked every hour, then bisected. */
 function bruteForce(zone: string, from: number, to: number): ZoneSegment[] {

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { plan } from '../../src/store/planner.js';
@@ -57,6 +57,21 @@ describe('SQLite read threads, long answers', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('load no package but better-sqlite3: zod, which report queries do not need, made a read thread start 130-150 ms later', () => {
+    const packages = new Set<string>();
+    const seen = new Set<string>();
+    const walk = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const [, spec] of readFileSync(file, 'utf8').matchAll(/^import\s+(?:[^'"]*?\s+from\s+)?['"]([^'"]+)['"]/gm)) {
+        if (spec!.startsWith('.')) walk(resolve(dirname(file), spec!));
+        else if (!spec!.startsWith('node:')) packages.add(spec!);
+      }
+    };
+    walk(join(PACKAGE_ROOT, 'dist', 'src', 'store', 'sqlite-worker.js'));
+    expect([...packages]).toEqual(['better-sqlite3']);
   });
 
   it('keep a process alive until the store is closed with reads in flight, and no longer', () => {
