@@ -218,9 +218,9 @@ export async function runLogsLoad(options: LogsLoadOptions, body = logsBodies(op
 /**
  * The next body of the logs load: `batch` Claude Code and Codex records, all of them new calls made
  * in the 5 s before it is sent. Given a `slot` (one per request in flight), the body is written
- * over the slot's last one, which the caller no longer needs; without, into new bytes. A new
- * 73 KB buffer a request cost the client ~1 µs a record in allocation alone (docs/benchmarks.md,
- * "Logs load client, session 19").
+ * over the slot's last one, which the caller no longer needs; without, into new bytes. New bytes
+ * for each 73 KB request took the client 80-90 µs (~0.8 µs a record) in allocation alone
+ * (docs/benchmarks.md, "Logs load client, session 19").
  */
 export function logsBodies(batch: number): (n: number, slot?: number) => Buffer {
   const now = Date.now();

@@ -2,7 +2,7 @@
  * Writing a logs record's time and Claude Code request_id straight into encoded bytes, for the logs
  * load's client to make every record of every request a new call. The load's client runs on the
  * service's cores, so these take no BigInt, Date or string a value: with them, stamping cost
- * ~1 µs a record (docs/benchmarks.md, "Logs load client, session 19").
+ * ~1.5 µs a record, without ~0.2 (docs/benchmarks.md, "Logs load client, session 19").
  */
 
 /**
