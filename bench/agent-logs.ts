@@ -3,6 +3,7 @@ import { otlpTypes } from '../collector/otlp/decode.js';
 import { makeEvents, msBeforeSend, type BenchEvent } from './events.js';
 import { driveGrpc, LOGS_EXPORT } from './grpc.js';
 import { drive, type LoadResult } from './load.js';
+import { REQUEST_ID_PREFIX, requestIdOf, writeIsoTime, writeNanos, writeRequestId } from './logs-stamp.js';
 import { attribute } from './otlp.js';
 
 /**
@@ -21,55 +22,6 @@ const NANOS_PER_MS = 1_000_000n;
 function uuidOf(text: string): string {
   const h = createHash('md5').update(text).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
-}
-
-/**
- * Claude Code's request_id is the Anthropic API's: `req_011C` and 20 base58 digits, which read as
- * one number are the call's time in ms (since about 2023-07-07 12:00 UTC) times 2^80, plus 80 bits
- * that tell calls of the same millisecond apart. So ids of calls made close in time share their
- * start, and a later call's id sorts after an earlier one's. Public ids with a known date decode to
- * it: req_011CSHoEeqs5C35K2UUqR7Fy (Anthropic's docs, August 2025) to 2025-08-20,
- * req_011Cb5yifXRS84ZBXqQCW8hL (a bot's log of 2026-05-16) to 2026-05-16,
- * req_011CfKMizsVsBFXTfU7EVVhQ (first seen 2026-09-23) to 2026-09-23, and two calls made one
- * after the other, req_011CacuXVv6cHVEr1AGAz5S9 and req_011CacuXX7HJwkyZT2rV6ABn, to 279 ms apart.
- */
-const REQUEST_ID_EPOCH = Date.UTC(2023, 6, 7, 12);
-const BASE58 = Buffer.from('123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz', 'latin1');
-const REQUEST_ID_DIGITS = 20;
-const REQUEST_ID_PREFIX = 'req_011C';
-/** Past this many ms after the epoch (mid-2028) the time no longer fits above the 80 bits in 20 digits. */
-const REQUEST_ID_MS_LIMIT = Math.floor(58 ** REQUEST_ID_DIGITS / 2 ** 80);
-/** The number being written, in 16-bit limbs, most significant first. */
-const limbs = new Uint32Array(8);
-
-/**
- * Writes the 20 digits of the request_id of a call at `ms` whose low 80 bits are `low` (48 bits)
- * and `stamp` (32) into `into` at `at`. The number is divided by 58 in 16-bit limbs, into the bytes
- * themselves: with BigInt and strings the load's client spent ~2 µs more a record.
- */
-function writeRequestId(ms: number, low: number, stamp: number, into: Buffer, at: number): void {
-  const t = ms - REQUEST_ID_EPOCH;
-  if (t < 0 || t >= REQUEST_ID_MS_LIMIT) throw new Error(`a request_id's 20 digits hold times from ${new Date(REQUEST_ID_EPOCH).toISOString()} to ${new Date(REQUEST_ID_EPOCH + REQUEST_ID_MS_LIMIT).toISOString()}`);
-  limbs.set([
-    Math.floor(t / 2 ** 32) & 0xffff, (t >>> 16) & 0xffff, t & 0xffff,
-    Math.floor(low / 2 ** 32) & 0xffff, (low >>> 16) & 0xffff, low & 0xffff,
-    (stamp >>> 16) & 0xffff, stamp & 0xffff,
-  ]);
-  for (let d = REQUEST_ID_DIGITS - 1; d >= 0; d--) {
-    let rest = 0;
-    for (let i = 0; i < limbs.length; i++) {
-      const value = rest * 0x10000 + limbs[i]!;
-      limbs[i] = Math.floor(value / 58);
-      rest = value - limbs[i]! * 58;
-    }
-    into[at + d] = BASE58[rest]!;
-  }
-}
-
-function requestIdOf(ms: number, low: number, stamp: number): string {
-  const id = Buffer.alloc(REQUEST_ID_PREFIX.length + REQUEST_ID_DIGITS, REQUEST_ID_PREFIX, 'latin1');
-  writeRequestId(ms, low, stamp, id, REQUEST_ID_PREFIX.length);
-  return id.toString('latin1');
 }
 
 /** Claude Code's `claude_code.api_request`: input without cache, its own cost and request id. */
@@ -219,19 +171,18 @@ function logsTemplate(first: number, count: number, now: number): LogsTemplate {
 }
 
 /**
- * A copy of the template whose records are all new calls for each distinct `stamp` (below 2^32),
- * made as live agents send theirs: each record's call within the 5 s before `sent`, the time
+ * Writes into `body`, a copy of the template's bytes, new calls for each distinct `stamp` (below
+ * 2^32), made as live agents send theirs: each record's call within the 5 s before `sent`, the time
  * the request goes out (msBeforeSend). Its nanoseconds below the millisecond are the stamp's (mod
  * 10^6) and its request_id's lowest 32 bits the stamp, so no two requests send the same record
  * even in the same millisecond.
  */
-function stampLogs(template: LogsTemplate, stamp: number, sent: number): Buffer {
-  const body = Buffer.from(template.bytes);
-  const subMs = BigInt(stamp % 1_000_000);
+function stampLogs(template: LogsTemplate, body: Buffer, stamp: number, sent: number): Buffer {
+  const subMs = stamp % 1_000_000;
   for (const { offset, ago, kind, low } of template.slots) {
     const ms = sent - ago;
-    if (kind === 'nanos') body.writeBigUInt64LE(BigInt(ms) * NANOS_PER_MS + subMs, offset);
-    else if (kind === 'iso') body.write(new Date(ms).toISOString(), offset, 'latin1');
+    if (kind === 'nanos') writeNanos(ms, subMs, body, offset);
+    else if (kind === 'iso') writeIsoTime(ms, body, offset);
     else writeRequestId(ms, low, stamp, body, offset);
   }
   return body;
@@ -264,11 +215,25 @@ export async function runLogsLoad(options: LogsLoadOptions, body = logsBodies(op
     : driveGrpc({ ...common, url: options.url, path: LOGS_EXPORT });
 }
 
-/** The next body of the logs load: `batch` Claude Code and Codex records, all of them new calls made in the 5 s before it is sent. */
-export function logsBodies(batch: number): (n: number) => Buffer {
+/**
+ * The next body of the logs load: `batch` Claude Code and Codex records, all of them new calls made
+ * in the 5 s before it is sent. Given a `slot` (one per request in flight), the body is written
+ * over the slot's last one, which the caller no longer needs; without, into new bytes. New bytes
+ * for each 73 KB request took the client 80-90 µs (~0.8 µs a record) in allocation alone
+ * (docs/benchmarks.md, "Logs load client, session 19").
+ */
+export function logsBodies(batch: number): (n: number, slot?: number) => Buffer {
   const now = Date.now();
   const templates = Array.from({ length: TEMPLATES }, (_, t) => logsTemplate(t * batch, batch, now));
-  return (n) => stampLogs(templates[n % templates.length]!, stamps++, Date.now());
+  const size = Math.max(...templates.map((t) => t.bytes.length));
+  const slots: Buffer[] = [];
+  return (n, slot) => {
+    const template = templates[n % templates.length]!;
+    const length = template.bytes.length;
+    const body = slot === undefined ? Buffer.allocUnsafe(length) : (slots[slot] ??= Buffer.allocUnsafeSlow(size)).subarray(0, length);
+    template.bytes.copy(body);
+    return stampLogs(template, body, stamps++, Date.now());
+  };
 }
 
 /**

@@ -102,8 +102,11 @@ export interface GrpcDriveOptions {
   connections: number;
   seconds: number;
   eventsPerRequest: number;
-  /** The message bytes of the n-th call: every one must carry new records. */
-  body(n: number): Buffer;
+  /**
+   * The message bytes of the n-th call, made on connection `slot`: every one must carry new records.
+   * The connection's call before has ended, so its bytes may be written over.
+   */
+  body(n: number, slot: number): Buffer;
 }
 
 /**
@@ -130,7 +133,7 @@ export async function driveGrpc(options: GrpcDriveOptions): Promise<LoadResult> 
   await Promise.all(sessions.map(async (_, i) => {
     while (performance.now() < end) {
       if (sessions[i]!.closed || sessions[i]!.destroyed) sessions[i] = await openSession(options.url);
-      await call(sessions[i]!, options.body(sent++));
+      await call(sessions[i]!, options.body(sent++, i));
     }
   }));
   const seconds = (performance.now() - started) / 1000;

@@ -61,8 +61,11 @@ export interface DriveOptions {
   seconds: number;
   rate?: number;
   eventsPerRequest: number;
-  /** The body of the n-th request: every one must carry new events. */
-  body(n: number): string | Buffer;
+  /**
+   * The body of the n-th request: every one must carry new events. With a `slot`, it may be written
+   * over the bytes of the slot's body before, which the caller no longer needs.
+   */
+  body(n: number, slot?: number): string | Buffer;
 }
 
 /**
@@ -78,7 +81,8 @@ export async function drive(options: DriveOptions): Promise<LoadResult> {
     headers: options.headers,
     connections: options.connections,
     duration: options.seconds,
-    requests: [{ setupRequest: (request) => ({ ...request, body: options.body(sent++) }) }],
+    // autocannon copies the body into the request's bytes as it sets the request up, so one slot serves every connection.
+    requests: [{ setupRequest: (request) => ({ ...request, body: options.body(sent++, 0) }) }],
   });
   const ok = result['2xx'];
   return {
