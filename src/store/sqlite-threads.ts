@@ -272,13 +272,15 @@ const READ_THREADS = 2;
 
 interface ReadThread {
   worker: Worker;
-  waiting: Map<number, { resolve(result: unknown): void; reject(error: Error): void }>;
+  /** The reads in hand, in the order they were sent, each with when (performance.now()). */
+  waiting: Map<number, { sent: number; resolve(result: unknown): void; reject(error: Error): void }>;
 }
 
 /**
  * The main thread's side of the read threads (see sqlite-worker.ts). Each read goes to an idle
  * thread, or the least busy (see leastBusy); threads start when a read finds none idle, and one that
- * dies fails its reads and is started again on the next. Once closed, reads are refused.
+ * dies fails its reads, its slot filled again when a read finds no thread idle. Once closed, reads
+ * are refused.
  */
 export class SqliteReadThreads {
   private readonly threads: (ReadThread | undefined)[] = Array.from({ length: READ_THREADS }, () => undefined);
@@ -295,7 +297,7 @@ export class SqliteReadThreads {
     const thread = this.leastBusy();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      thread.waiting.set(id, { resolve: resolve as (result: unknown) => void, reject });
+      thread.waiting.set(id, { sent: performance.now(), resolve: resolve as (result: unknown) => void, reject });
       thread.worker.ref();
       thread.worker.postMessage({ id, read, query } as ReadRequest);
     });
@@ -314,9 +316,10 @@ export class SqliteReadThreads {
 
   /**
    * A running thread with nothing in hand; else a new one while there is room; else the running one
-   * with the fewest reads in hand. One client asking in turn is served by one thread: starting the
-   * second for its second request cost that request 240-300 ms (docs/benchmarks.md, "Rollup report
-   * latency, session 19").
+   * with the fewest reads in hand, and of those the one busy for the shortest time: a thread still
+   * starting for a short read is soon free, one that has run a long report for seconds may not be.
+   * One client asking in turn is served by one thread: starting the second for its second request
+   * cost that request 240-300 ms (docs/benchmarks.md, "Rollup report latency, session 19").
    */
   private leastBusy(): ReadThread {
     const running = this.threads.filter((thread) => thread !== undefined);
@@ -324,7 +327,11 @@ export class SqliteReadThreads {
     if (idle) return idle;
     const slot = this.threads.indexOf(undefined);
     if (slot !== -1) return (this.threads[slot] = this.startReadThread(slot));
-    return running.reduce((best, thread) => (thread.waiting.size < best.waiting.size ? thread : best));
+    const busySince = (thread: ReadThread) => thread.waiting.values().next().value!.sent;
+    return running.reduce((best, thread) => {
+      const fewer = thread.waiting.size - best.waiting.size;
+      return fewer < 0 || (fewer === 0 && busySince(thread) > busySince(best)) ? thread : best;
+    });
   }
 
   private startReadThread(slot: number): ReadThread {

@@ -59,13 +59,32 @@ describe('SQLite read threads, long answers', () => {
     }
   });
 
+  it('send a read behind the thread that became busy last when each has one in hand', async () => {
+    // The first read stands for a long report; the second starts the other thread, which the third
+    // must join rather than wait behind the report.
+    const store = new SqliteStore(join(dir, 'turns.db'), { writeThreads: false });
+    try {
+      await store.migrate();
+      await store.insertBatch([usageRecord('e-0', { ts: DAY })]);
+      const query = plan({ groupBy: ['model'], filters: {}, from: DAY, to: DAY + 86_400_000, order: null, limit: null });
+      await store.aggregate(query);
+      const threads = () => (store as unknown as { readThreads: { threads: { waiting: Map<number, unknown> }[] } }).readThreads.threads;
+      const reads = [store.aggregate(query), store.aggregate(query), store.aggregate(query)];
+      expect(threads().map((thread) => thread.waiting.size)).toEqual([1, 2]);
+      await Promise.all(reads);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('load no package but better-sqlite3: zod, which report queries do not need, made a read thread start 130-150 ms later', () => {
     const packages = new Set<string>();
     const seen = new Set<string>();
     const walk = (file: string) => {
       if (seen.has(file)) return;
       seen.add(file);
-      for (const [, spec] of readFileSync(file, 'utf8').matchAll(/^import\s+(?:[^'"]*?\s+from\s+)?['"]([^'"]+)['"]/gm)) {
+      for (const [, imported, loaded] of readFileSync(file, 'utf8').matchAll(/^(?:import|export)\s+(?:[^'"]*?\s+from\s+)?['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]/gm)) {
+        const spec = imported ?? loaded;
         if (spec!.startsWith('.')) walk(resolve(dirname(file), spec!));
         else if (!spec!.startsWith('node:')) packages.add(spec!);
       }
