@@ -57,15 +57,16 @@ it('keeps nothing of a stream of requests whose every string is new beyond the c
     }
     return heapAfterCollection();
   };
-  // The first rounds fill the caches and compile the code; the heap took a one-off step of up to
-  // 450 KiB as late as the second round, and was flat after it.
+  // The first rounds fill the caches and compile the code.
   for (const from of [0, 100]) await round(from);
-  const filled = await round(200);
-  // 300 requests more: 12,000 new keys and values, 6,000 new event names, 300 new resources and
-  // scopes; a Map that kept only the new keys grew the heap by 960 KiB over them.
-  for (const from of [300, 400]) await round(from);
-  const after = await round(500);
-  expect(after - filled).toBeLessThan(512 * 1024);
+  // Then 100 requests a round, each 4,000 new keys and values, 2,000 new event names, 100 new
+  // resources and scopes. A cache without bound grows the heap every round (a Map that kept only
+  // the new keys: about 320 KiB a round); V8 also takes one-off steps of up to 700 KiB, at any
+  // round under a busy machine, so the typical round's growth is held to the bound, not the sum.
+  const heaps = [];
+  for (let from = 200; from <= 800; from += 100) heaps.push(await round(from));
+  const growth = heaps.slice(1).map((heap, i) => heap - heaps[i]!).sort((a, b) => a - b);
+  expect(growth[Math.floor(growth.length / 2)]).toBeLessThan(128 * 1024);
 }, 120_000);
 
 it('lets go of a traces body once its spans are read, so a young-generation collection frees it', async () => {
