@@ -221,7 +221,8 @@ export class SqliteWriteThreads {
       const waiting = this.settle(thread, reply.id);
       if ('error' in reply) return waiting.reject(fromThread(reply.error));
       waiting.resolve('wrote' in reply ? reply.wrote : reply.inserted);
-      if (!this.closed) (this.checkpointThread ??= this.startCheckpointThread()).postMessage('checkpoint' satisfies CheckpointRequest);
+      // Writes still in hand: the insert thread goes on committing (checkpoint-due.ts).
+      if (!this.closed) (this.checkpointThread ??= this.startCheckpointThread()).postMessage((this.waiting.size > 0 ? 'busy' : 'idle') satisfies CheckpointRequest);
     });
     let cause = 'it exited';
     thread.on('error', (error) => (cause = error.message));

@@ -4,10 +4,10 @@
  *   parsing and validation of the next requests instead of taking turns with them on one thread;
  *   the batches that arrived while it committed go in together, in one transaction (group commit);
  * - `checkpoint` copies committed WAL frames into the database file after the commits (at most every
- *   CHECKPOINT_INTERVAL_MS), so no commit waits for a checkpoint (SQLite's automatic one runs inside
- *   the commit that crosses it); after each, the insert thread copies, between two commits and when
- *   no write waits for it if it can, the few frames committed meanwhile, so that its next
- *   transaction starts the WAL over;
+ *   200 ms, or 500 ms while commits follow one another: checkpoint-due.ts), so no commit waits for
+ *   a checkpoint (SQLite's automatic one runs inside the commit that crosses it); after each, the
+ *   insert thread copies, between two commits and when no write waits for it if it can, the few
+ *   frames committed meanwhile, so that its next transaction starts the WAL over;
  * - `read` (a few of them) runs reports and lists on a read-only connection, so a query over millions
  *   of rows or 100,000 projects never holds the event loop (issue 17: no request may hold it for more
  *   than ~50 ms); in WAL mode readers and the writer never wait for each other.
@@ -21,6 +21,7 @@ import { joinParts, PACKED, type PackedRows } from './packed-rows.js';
 import { batchesInserter, openSqlite, outboxWriter, type OutboxWrite, type OutboxWritten, type SqliteOptions } from './sqlite-connection.js';
 import { READ_CACHE_KIB, sqliteReads, type ReadName, type SqliteReads } from './sqlite-reads.js';
 import type { BatchExtras } from './types.js';
+import { checkpointDueAt, type CommitState } from './checkpoint-due.js';
 import { copyTailNow } from './wal-tail-copy.js';
 
 export interface WorkerData {
@@ -50,7 +51,7 @@ export interface ThreadError {
 /** `failed`: an attempt failed (told of each); `error`: no attempt is left, the batch is not stored. */
 export type InsertReply =
   | { id: number; inserted: boolean[] } | { id: number; wrote: OutboxWritten } | { ids: number[]; failed: ThreadError } | { id: number; error: ThreadError };
-export type CheckpointRequest = 'checkpoint' | 'close';
+export type CheckpointRequest = CommitState | 'close';
 /** The checkpoint thread tells it has copied the WAL (`copied`); the insert thread is then asked to copy what is left (`checkpoint`). */
 export type CheckpointDone = 'copied';
 export type TailCheckpoint = 'checkpoint';
@@ -63,17 +64,10 @@ export type ReadReply = { id: number; result: ReturnType<SqliteReads[ReadName]>;
  * starts the WAL over only when a write transaction begins with every frame already copied; under
  * sustained load the next batch begins before the checkpoint thread is done, so the WAL grows to
  * this size, and this checkpoint, with little left to copy, lets the next batch start it over.
+ * Half a second of commits at the peak (checkpoint-due.ts) wrote at most 5,100 pages at 30,000
+ * events/s here: this leaves room for twice that rate before the backstop steps in.
  */
-const BACKSTOP_PAGES = 10_000;
-
-/**
- * The checkpoint thread copies the WAL into the database file at most this often, each time
- * everything committed since. A checkpoint per commit would cost each small commit two more fsyncs
- * (the checkpoint's, of the WAL and the database file, on the same disk as the next commit's) and
- * a third inside the next commit: a fully copied WAL starts over, and SQLite syncs its new header
- * before the commit's frames (docs/benchmarks.md, session 8).
- */
-const CHECKPOINT_INTERVAL_MS = 200;
+const BACKSTOP_PAGES = 20_000;
 
 /**
  * A PASSIVE checkpoint copies the frames committed before it began. SQLite starts the WAL over only
@@ -215,8 +209,10 @@ if (role === 'read') {
   db.pragma('wal_autocheckpoint = 0');
   let lastCheckpoint = -Infinity;
   let due: NodeJS.Timeout | undefined;
+  let dueAt = Infinity;
   const checkpoint = () => {
     due = undefined;
+    dueAt = Infinity;
     // PASSIVE never waits for readers or the writer; what it cannot copy now, the next one does.
     checkpointPassive();
     // Counted from its end: a checkpoint slower than the interval would otherwise start the next at
@@ -229,10 +225,14 @@ if (role === 'read') {
       clearTimeout(due);
       return close();
     }
-    if (due) return;
-    const wait = lastCheckpoint + CHECKPOINT_INTERVAL_MS - performance.now();
-    if (wait <= 0) checkpoint();
-    else due = setTimeout(checkpoint, wait);
+    // The earliest time any commit since the last checkpoint allows.
+    const at = checkpointDueAt(lastCheckpoint, request);
+    if (at >= dueAt) return;
+    clearTimeout(due);
+    const wait = at - performance.now();
+    if (wait <= 0) return checkpoint();
+    dueAt = at;
+    due = setTimeout(checkpoint, wait);
   });
 }
 

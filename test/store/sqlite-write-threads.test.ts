@@ -60,10 +60,10 @@ async function writeThreads(maxBatchEvents: number): Promise<{ file: string; thr
  * (at most TAIL_COPY_WAIT_MS and a commit later). Counts the checkpoint thread's checkpoints, and
  * those after which the WAL did not start over before the next.
  */
-function watchWal(file: string): { checkpoints: number; notStartedOver: number } {
+function watchWal(file: string): { checkpoints: number; notStartedOver: number; times: number[] } {
   const header = Buffer.alloc(100);
   let shm: number | undefined;
-  const seen = { frames: 0, copied: 0, lastCopy: -Infinity, checkpoints: 0, startedOver: true, notStartedOver: 0 };
+  const seen = { frames: 0, copied: 0, lastCopy: -Infinity, checkpoints: 0, startedOver: true, notStartedOver: 0, times: [] as number[] };
   const poll = setInterval(() => {
     try {
       shm ??= openSync(`${file}-shm`, 'r');
@@ -78,6 +78,7 @@ function watchWal(file: string): { checkpoints: number; notStartedOver: number }
       // The checkpoint thread's: did the WAL start over since its last one?
       if (!seen.startedOver) seen.notStartedOver++;
       seen.checkpoints++;
+      seen.times.push(performance.now());
       seen.startedOver = false;
     }
     if (copied > seen.copied) seen.lastCopy = performance.now();
@@ -174,7 +175,7 @@ describe('SQLite inserts', () => {
     const store = await openStore(file, true);
     const before = statSync(file).size;
     for (let batch = 0; batch < 10; batch++) await store.insertBatch(records(`c${batch}`, 1000));
-    // 10,000 events take about 400 pages (1.5 MB), a twenty-fifth of the 10,000 at which the insert
+    // 10,000 events take about 400 pages (1.5 MB), a fiftieth of the 20,000 at which the insert
     // thread would checkpoint by itself: only the checkpoint thread moves them into the file now.
     await until(() => statSync(file).size > before + 1_000_000, 'the checkpoint thread to grow the database file', 5000);
     expect(readOnly(file).prepare('SELECT COUNT(*) FROM usage_events').pluck().get()).toBe(10_000);
@@ -210,6 +211,31 @@ describe('SQLite inserts', () => {
     expect(seen.checkpoints).toBeGreaterThan(3);
     expect(seen.notStartedOver).toBeLessThanOrEqual(seen.checkpoints / 6);
   }, 120_000);
+
+  it('checkpoint at most every 500 ms while a write always waits for the insert thread, and about every 200 ms when each commit leaves it idle', async () => {
+    const gaps = (times: number[]) => times.slice(1).map((t, i) => t - times[i]!);
+    const load = async (submitters: number, prefix: string) => {
+      const { file, threads } = await writeThreads(20);
+      const seen = watchWal(file);
+      const end = performance.now() + 3000;
+      let next = 0;
+      const committer = async () => {
+        while (performance.now() < end) await threads.insert(records(`${prefix}${next++}`, 20), NO_RETRY);
+      };
+      await Promise.all(Array.from({ length: submitters }, committer));
+      // Only the checkpoints of the load: its last commit leaves the thread idle.
+      return gaps(seen.times.filter((t) => t < end));
+    };
+    // Eight submitters, one batch a transaction: after each commit seven batches still wait.
+    const busy = await load(8, 'b');
+    expect(busy.length).toBeGreaterThan(2);
+    // The shm is polled from the main thread, which the submitters keep busy: tens of ms of slack.
+    expect(Math.min(...busy)).toBeGreaterThanOrEqual(400);
+    // One submitter in turn: nothing waits when a commit comes back.
+    const idle = (await load(1, 'i')).sort((a, b) => a - b);
+    expect(idle.length).toBeGreaterThan(5);
+    expect(idle[Math.floor(idle.length / 2)]).toBeLessThan(350);
+  }, 60_000);
 
   it('keep a process alive until its store is closed, and no longer', () => {
     // A program that inserts, closes the store and goes on: idle threads must neither keep it
