@@ -273,20 +273,32 @@ const READ_THREADS = 2;
 
 interface ReadThread {
   worker: Worker;
-  /** The reads in hand, in the order they were sent, each with when (performance.now()). */
-  waiting: Map<number, { sent: number; resolve(result: unknown): void; reject(error: Error): void }>;
+  /** The read in hand, if any: a thread is given one at a time. */
+  reading: { id: number; resolve(result: unknown): void; reject(error: Error): void } | undefined;
+}
+
+interface QueuedRead {
+  request: Exclude<ReadRequest, 'close'>;
+  resolve(result: unknown): void;
+  reject(error: Error): void;
 }
 
 /**
- * The main thread's side of the read threads (see sqlite-worker.ts). Each read goes to an idle
- * thread, or the least busy (see leastBusy); threads start when a read finds none idle, and one that
- * dies fails its reads, its slot filled again when a read finds no thread idle. Once closed, reads
- * are refused.
+ * The main thread's side of the read threads (see sqlite-worker.ts). Reads wait here, in the order
+ * asked, and each goes to the first thread free: a running one with nothing in hand, else a new one
+ * while there is room. A read handed to a busy thread waited behind whatever it had in hand, a long
+ * report included, while the other thread might be free long before (docs/benchmarks.md, "Rollup
+ * report latency, session 19"). One client asking in turn is served by one thread. A thread that
+ * dies fails its read, its slot filled again for the next. Once closed, new reads are refused; those
+ * already asked are answered first.
  */
 export class SqliteReadThreads {
   private readonly threads: (ReadThread | undefined)[] = Array.from({ length: READ_THREADS }, () => undefined);
+  private readonly queued: QueuedRead[] = [];
   private nextId = 0;
   private closed = false;
+  /** Resolves close() once the queue is empty. */
+  private drained: (() => void) | undefined;
 
   constructor(
     private readonly file: string,
@@ -295,17 +307,15 @@ export class SqliteReadThreads {
 
   read<R extends ReadName>(read: R, query: Parameters<SqliteReads[R]>[0]): Promise<ReturnType<SqliteReads[R]>> {
     if (this.closed) return Promise.reject(new Error('the SQLite store is closed'));
-    const thread = this.leastBusy();
-    const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      thread.waiting.set(id, { sent: performance.now(), resolve: resolve as (result: unknown) => void, reject });
-      thread.worker.ref();
-      thread.worker.postMessage({ id, read, query } as ReadRequest);
+      this.queued.push({ request: { id: this.nextId++, read, query } as Exclude<ReadRequest, 'close'>, resolve: resolve as (result: unknown) => void, reject });
+      this.dispatch();
     });
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.queued.length > 0) await new Promise<void>((resolve) => (this.drained = resolve));
     await Promise.all(this.threads.map(async (thread) => {
       if (!thread) return;
       const exited = new Promise((resolve) => thread.worker.once('exit', resolve));
@@ -315,43 +325,43 @@ export class SqliteReadThreads {
     }));
   }
 
-  /**
-   * A running thread with nothing in hand; else a new one while there is room; else the running one
-   * with the fewest reads in hand, and of those the one busy for the shortest time: a thread still
-   * starting for a short read is soon free, one that has run a long report for seconds may not be.
-   * One client asking in turn is served by one thread: starting the second for its second request
-   * cost that request 240-300 ms (docs/benchmarks.md, "Rollup report latency, session 19").
-   */
-  private leastBusy(): ReadThread {
-    const running = this.threads.filter((thread) => thread !== undefined);
-    const idle = running.find((thread) => thread.waiting.size === 0);
-    if (idle) return idle;
+  /** Hands the reads that wait to the threads free, starting threads while there is room. */
+  private dispatch(): void {
+    while (this.queued.length > 0) {
+      const thread = this.threads.find((t) => t !== undefined && t.reading === undefined) ?? this.startInFreeSlot();
+      if (!thread) return;
+      const { request, resolve, reject } = this.queued.shift()!;
+      thread.reading = { id: request.id, resolve, reject };
+      // Only a thread with a read in hand keeps the process alive.
+      thread.worker.ref();
+      thread.worker.postMessage(request);
+    }
+    this.drained?.();
+  }
+
+  private startInFreeSlot(): ReadThread | undefined {
     const slot = this.threads.indexOf(undefined);
-    if (slot !== -1) return (this.threads[slot] = this.startReadThread(slot));
-    const busySince = (thread: ReadThread) => thread.waiting.values().next().value!.sent;
-    return running.reduce((best, thread) => {
-      const fewer = thread.waiting.size - best.waiting.size;
-      return fewer < 0 || (fewer === 0 && busySince(thread) > busySince(best)) ? thread : best;
-    });
+    return slot === -1 ? undefined : (this.threads[slot] = this.startReadThread(slot));
   }
 
   private startReadThread(slot: number): ReadThread {
-    const thread: ReadThread = { worker: startThread('read', this.file, this.options), waiting: new Map() };
+    const thread: ReadThread = { worker: startThread('read', this.file, this.options), reading: undefined };
     thread.worker.on('message', (reply: ReadReply) => {
-      const waiting = thread.waiting.get(reply.id)!;
-      thread.waiting.delete(reply.id);
-      // Only a thread with work in hand keeps the process alive; once closing, waiting for its exit does (see close).
-      if (thread.waiting.size === 0 && !this.closed) thread.worker.unref();
-      if ('error' in reply) waiting.reject(fromThread(reply.error));
-      else waiting.resolve(reply.pieces ? joinAnswer(reply.result, reply.pieces) : reply.result);
+      const reading = thread.reading!;
+      thread.reading = undefined;
+      this.dispatch();
+      // Once closing, waiting for its exit keeps the process alive (see close).
+      if (thread.reading === undefined && !this.closed) thread.worker.unref();
+      if ('error' in reply) reading.reject(fromThread(reply.error));
+      else reading.resolve(reply.pieces ? joinAnswer(reply.result, reply.pieces) : reply.result);
     });
     let cause = 'it exited';
     thread.worker.on('error', (error) => (cause = error.message));
     thread.worker.on('exit', () => {
       if (this.threads[slot] === thread) this.threads[slot] = undefined;
-      const failure = new Error(`a SQLite read thread stopped: ${cause}`);
-      for (const waiting of thread.waiting.values()) waiting.reject(failure);
-      thread.waiting.clear();
+      thread.reading?.reject(new Error(`a SQLite read thread stopped: ${cause}`));
+      thread.reading = undefined;
+      this.dispatch();
     });
     return thread;
   }

@@ -59,19 +59,25 @@ describe('SQLite read threads, long answers', () => {
     }
   });
 
-  it('send a read behind the thread that became busy last when each has one in hand', async () => {
-    // The first read stands for a long report; the second starts the other thread, which the third
-    // must join rather than wait behind the report.
-    const store = new SqliteStore(join(dir, 'turns.db'), { writeThreads: false });
+  it('keep reads waiting on the main thread for the first thread free, not behind a read another thread has in hand', async () => {
+    // Handed out as they came, the fourth read went behind the first, which stands for a long
+    // report: the other thread already had two in hand.
+    const store = new SqliteStore(file, { writeThreads: false });
     try {
-      await store.migrate();
-      await store.insertBatch([usageRecord('e-0', { ts: DAY })]);
-      const query = plan({ groupBy: ['model'], filters: {}, from: DAY, to: DAY + 86_400_000, order: null, limit: null });
-      await store.aggregate(query);
-      const threads = () => (store as unknown as { readThreads: { threads: { waiting: Map<number, unknown> }[] } }).readThreads.threads;
-      const reads = [store.aggregate(query), store.aggregate(query), store.aggregate(query)];
-      expect(threads().map((thread) => thread.waiting.size)).toEqual([1, 2]);
+      const day = { filters: {}, from: DAY, to: DAY + 86_400_000, limit: null };
+      const short = plan({ ...day, groupBy: ['model'], order: null });
+      await Promise.all([store.aggregate(short), store.aggregate(short)]);
+      const reads = [plan({ ...day, groupBy: ['run'], order: { by: 'input_tokens', dir: 'desc' } }), short, short, short].map((query) => store.aggregate(query));
+      // Private: where the reads are is all this test asks of the store.
+      const { threads, queued } = (store as unknown as { readThreads: { threads: { reading?: unknown }[]; queued: unknown[] } }).readThreads;
+      expect(threads.map((thread) => thread.reading !== undefined)).toEqual([true, true]);
+      expect(queued).toHaveLength(2);
       await Promise.all(reads);
+      // Close lets the reads already asked finish, and refuses new ones.
+      const late = [store.aggregate(short), store.aggregate(short), store.aggregate(short)];
+      const closed = store.close();
+      await expect(store.aggregate(short)).rejects.toThrow('closed');
+      await Promise.all([...late, closed]);
     } finally {
       await store.close();
     }
