@@ -13,6 +13,7 @@ import { METRIC_STREAMS_SQL, PROBE_WRITE_SQL, PRUNE_STREAMS_SQL, PROJECT_SQL, SQ
 import { projectFromRow, READ_CACHE_KIB, sqliteReads, type ReadName, type SqliteReads } from './sqlite-reads.js';
 import { SqliteReadThreads, SqliteWriteThreads } from './sqlite-threads.js';
 import { SqliteBudgets } from './sqlite-budgets.js';
+import { mergeHalves, splitHalves } from './split-report.js';
 import { fitting, OUTBOX_SIZE_SQL, outboxRow } from './outbox.js';
 import { NO_RETRY, retrying, type InsertRetry } from './retry.js';
 import type {
@@ -147,8 +148,12 @@ export class SqliteStore implements Store {
     return this.db.prepare(OUTBOX_SIZE_SQL).get() as OutboxSize;
   }
 
-  aggregate(query: AggregateQuery): Promise<AggregateResult> {
-    return this.read('aggregate', query);
+  async aggregate(query: AggregateQuery): Promise<AggregateResult> {
+    // A rollup report's days in two halves, one on each read thread (split-report.ts).
+    const halves = this.readThreads && splitHalves(query);
+    if (!halves) return this.read('aggregate', query);
+    const [first, second] = await Promise.all(halves.map((half) => this.readThreads!.read('aggregate', half)));
+    return mergeHalves(query, first!, second!);
   }
 
   listEvents(query: EventsQuery): Promise<EventsPage> {
