@@ -52,6 +52,29 @@ export async function mergeHalves(query: AggregateQuery, first: AggregateResult,
   return { totals: addInto(first.totals, second.totals), groups: more ? ordered.slice(0, query.limit!) : ordered, more };
 }
 
+/**
+ * A raw report by run read as two halves of its runs, cut at `middle()` (a run_id near the middle of
+ * the range's, sampled by the store), each half ordered and limited as the whole: their groups are
+ * apart, so the whole's first groups are among each half's first. The report reads the whole run
+ * index whatever its range (5 M events: 2.5 s on a 2-core machine, docs/benchmarks.md, "Reports by
+ * run on two read threads, session 20"). Null for a page after a group, or totals read from raw events
+ * (each half would read them again; from the rollup they cost a few ms), or no middle.
+ */
+export function splitRuns(query: AggregateQuery, middle: () => string | undefined): [AggregateQuery, AggregateQuery] | null {
+  if (query.source !== 'raw' || query.totalsSource !== 'rollup' || !query.groupBy.includes('run') || query.after || query.runs) return null;
+  const cut = middle();
+  return cut === undefined ? null : [{ ...query, runs: { below: cut } }, { ...query, runs: { from: cut } }];
+}
+
+/** The answer the whole report gives, from the answers of its halves of runs. */
+export async function mergeRunHalves(query: AggregateQuery, first: AggregateResult, second: AggregateResult): Promise<AggregateResult> {
+  const byKey = keyOrder(query);
+  const groups = await merged(first.groups, second.groups, query.order ? metricOrder(query.order, byKey) : byKey);
+  const cut = query.limit !== null && groups.length > query.limit;
+  // Each half's totals are the whole report's: the first's.
+  return { totals: first.totals, groups: cut ? groups.slice(0, query.limit!) : groups, more: cut || first.more || second.more };
+}
+
 type Compare = (a: AggregateGroup, b: AggregateGroup) => number;
 
 /** Two lists ordered by `compare` as one, those that compare equal made one by `same`. */
