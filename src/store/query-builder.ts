@@ -154,6 +154,14 @@ function whereClause(query: AggregateQuery, dialect: SqlDialect, params: unknown
   params.push(...(query.source === 'rollup' ? [utcDay(query.from), utcDay(query.to)] : [query.from, query.to]));
   clauses.push(...filterClauses(query.filters, dialect, params));
   if (query.tuples) clauses.push(tuplesClause(query.tuples, dialect, params));
+  if (query.runs?.from !== undefined) {
+    clauses.push('run_id >= ?');
+    params.push(query.runs.from);
+  }
+  if (query.runs?.below !== undefined) {
+    clauses.push('run_id < ?');
+    params.push(query.runs.below);
+  }
   return clauses.join(' AND ');
 }
 
@@ -228,7 +236,8 @@ export function aggregateSql(
   original: AggregateQuery, dialect: SqlDialect, wide = false,
   summaries: { groups?: SummaryTable | null; totals?: SummaryTable | null } = {},
 ): { totals: AggregateSql; groups: AggregateSql } {
-  const totalsRead = reading({ ...original, source: original.totalsSource ?? original.source }, summaries.totals);
+  // A half of the runs (split-report.ts) still has the whole report's totals.
+  const totalsRead = reading({ ...original, runs: undefined, source: original.totalsSource ?? original.source }, summaries.totals);
   const totalParams: unknown[] = [];
   const totalParts = metricParts(totalsRead.columns, dialect.rollupHigh, wide, dialect.narrowSum);
   const totals = {
@@ -337,7 +346,7 @@ function* groupSteps(query: AggregateQuery, rows: SqlRow[], parts: readonly SumP
  * longer exact.
  */
 export function totalsFromGroups(query: AggregateQuery, result: Omit<AggregateResult, 'totals'>): Metrics | null {
-  if (query.groupBy.length === 0 || query.after || result.more) return null;
+  if (query.groupBy.length === 0 || query.after || query.runs || result.more) return null;
   const sums = Object.fromEntries(METRIC_NAMES.map((m) => [m, 0])) as unknown as Metrics;
   for (const { metrics } of result.groups) for (const m of METRIC_NAMES) sums[m] += metrics[m];
   return METRIC_NAMES.every((m) => Number.isSafeInteger(sums[m])) ? sums : null;

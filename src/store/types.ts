@@ -74,6 +74,12 @@ export interface AggregateQuery {
   after?: { value: bigint; key: string };
   /** UTC offsets over the range for local time buckets (raw only); absent means UTC. */
   zone?: ZoneSegment[];
+  /**
+   * Only the groups of the runs from `from` (inclusive) to `below` (exclusive), in run_id's BINARY
+   * order (raw only): one of the two halves of a report by run, read on each SQLite read thread
+   * (split-report.ts). The totals are the whole report's.
+   */
+  runs?: { from?: string; below?: string };
 }
 
 export interface AggregateGroup {
