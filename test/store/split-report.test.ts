@@ -88,7 +88,7 @@ function randomQuery(): AggregateQuery {
 
 /** The store's read threads, private: which of them a report's reads went to is all these tests ask. */
 const readsInHand = (store: SqliteStore) =>
-  (store as unknown as { readThreads: { threads: ({ waiting: Map<number, unknown> } | undefined)[] } }).readThreads.threads.map((t) => t?.waiting.size ?? 0);
+  (store as unknown as { readThreads: { threads: ({ reading?: unknown } | undefined)[] } }).readThreads.threads.map((t) => (t?.reading ? 1 : 0));
 
 describe('rollup reports split across the two read threads', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tokentally-split-'));

@@ -89,6 +89,17 @@ describe('reports by run split across the two read threads', () => {
     expect(splitRuns({ ...query, after: { value: 1n, key: 'run-1' } }, () => 'run-5')).toBeNull();
   });
 
+  it('read a report by run on both threads', async () => {
+    const query = plan({ groupBy: ['run'], filters: {}, from: FIRST, to: FIRST + DAYS * DAY, order: { by: 'cost_nanos', dir: 'desc' }, limit: 5 });
+    // Every thread started and idle first, so what follows shows where the report's reads went.
+    await Promise.all([threaded.aggregate(query), threaded.aggregate(query)]);
+    const answer = threaded.aggregate(query);
+    // Private: which threads have a read in hand is all this test asks of the store.
+    const { threads } = (threaded as unknown as { readThreads: { threads: { reading?: unknown }[] } }).readThreads;
+    expect(threads.map((thread) => thread.reading !== undefined)).toEqual([true, true]);
+    expect(await answer).toEqual(await direct.aggregate(query));
+  });
+
   it('say there are more groups when one half has more than the limit and the other none', async () => {
     // The range's middle run is near 'run-3', and both runs of project "solo" are below it.
     const query = plan({ groupBy: ['run'], filters: { project: ['solo'] }, from: FIRST, to: FIRST + DAYS * DAY, order: { by: 'events', dir: 'desc' }, limit: 1 });
