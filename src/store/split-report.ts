@@ -12,15 +12,16 @@ const DAY_MS = 86_400_000;
 
 /**
  * Groups merged or sorted between two turns of the event loop: a few ms. A year of rollup rows can
- * make 340,000 groups, which one sort held the loop 385 ms for.
+ * make 340,000 groups; one sort of that many held the loop 385 ms.
  */
 const GROUPS_PER_TURN = 4096;
 
 /**
- * The report's two halves, cut at the UTC midnight nearest its middle day, or null where a split
- * would not give the same answer or gain nothing: a raw source or raw totals, no grouping (one
- * statement of sums), a page after a group, a zone, fewer than two days. Each half is every group
- * of its days, unordered and unlimited: the order and the limit apply to the merged sums.
+ * The report's two halves, cut at the UTC midnight halfway (of an odd count of days the first half
+ * has one day less), or null where a split would not give the same answer or gain nothing: a raw
+ * source or raw totals, no grouping (one statement of sums), a page after a group, a zone, fewer
+ * than two days. Each half is every group of its days, unordered and unlimited: the order and the
+ * limit apply to the merged sums.
  */
 export function splitHalves(query: AggregateQuery): [AggregateQuery, AggregateQuery] | null {
   if (query.source !== 'rollup' || (query.totalsSource ?? query.source) !== 'rollup') return null;
