@@ -17,11 +17,20 @@ const DAY_MS = 86_400_000;
 const GROUPS_PER_TURN = 4096;
 
 /**
+ * Groups a half of a limited report may have: past them the report is read whole (see splitHalves).
+ * Every group of a half crosses from its thread, where a report cut to its limit sends only those:
+ * 30 days by every key but provider (27,456 groups, limit 1,000) took 82-126 ms whole and 428-458
+ * split with every group sent.
+ */
+const HALF_GROUPS = 1024;
+
+/**
  * The report's two halves, cut at the UTC midnight halfway (of an odd count of days the first half
  * has one day less), or null where a split would not give the same answer or gain nothing: a raw
  * source or raw totals, no grouping (one statement of sums), a page after a group, a zone, fewer
- * than two days. Each half is every group of its days, unordered and unlimited: the order and the
- * limit apply to the merged sums.
+ * than two days. Each half is read unordered, the order and the limit applying to the merged sums;
+ * a limited report's halves stop past HALF_GROUPS (or its limit), and one that says `more` sends
+ * the report to be read whole.
  */
 export function splitHalves(query: AggregateQuery): [AggregateQuery, AggregateQuery] | null {
   if (query.source !== 'rollup' || (query.totalsSource ?? query.source) !== 'rollup') return null;
@@ -32,14 +41,14 @@ export function splitHalves(query: AggregateQuery): [AggregateQuery, AggregateQu
   const days = (Date.parse(last) - Date.parse(first)) / DAY_MS;
   if (days < 2) return null;
   const cut = Date.parse(first) + Math.floor(days / 2) * DAY_MS;
-  const half = { ...query, order: null, limit: null };
+  const half = { ...query, order: null, limit: query.limit === null ? null : Math.max(query.limit, HALF_GROUPS) };
   return [{ ...half, to: cut }, { ...half, from: cut }];
 }
 
 /**
- * The answer the whole range gives, from its halves' answers: groups of the same key added, ordered
- * as the SQL orders them, cut to the limit. The totals are the halves' totals added, which are
- * the sums of all their groups, shown or cut off.
+ * The answer the whole range gives, from its halves' answers (each with all its groups, `more`
+ * false): groups of the same key added, ordered as the SQL orders them, cut to the limit. The
+ * totals are the halves' totals added, which are the sums of all their groups, shown or cut off.
  */
 export async function mergeHalves(query: AggregateQuery, first: AggregateResult, second: AggregateResult): Promise<AggregateResult> {
   const byKey = keyOrder(query);

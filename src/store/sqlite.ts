@@ -158,7 +158,10 @@ export class SqliteStore implements Store {
     const halves = days ?? splitRuns(query, () => this.runMiddle(query));
     if (!halves) return this.read('aggregate', query);
     const [first, second] = await Promise.all(halves.map((half) => this.readThreads!.read('aggregate', half)));
-    return (days ? mergeHalves : mergeRunHalves)(query, first!, second!);
+    if (!days) return mergeRunHalves(query, first!, second!);
+    // A half cut short holds too many groups to send them all: one read sends only the limit's.
+    if (first!.more || second!.more) return this.read('aggregate', query);
+    return mergeHalves(query, first!, second!);
   }
 
   /**

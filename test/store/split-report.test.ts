@@ -135,11 +135,11 @@ describe('rollup reports split across the two read threads', () => {
     }
   });
 
-  it('more groups than are merged or sorted in one turn of the event loop', async () => {
+  it("more groups than are merged or sorted in one turn of the event loop, or than a limited report's half sends", async () => {
     const everyKey: AggregateQuery = { source: 'rollup', groupBy: [...DIMENSIONS, 'day'], filters: {}, from: FIRST, to: FIRST + DAYS * DAY, order: null, limit: null };
     expect((await direct.aggregate(everyKey)).groups.length).toBeGreaterThan(4096);
     const orders = [null, { by: 'cost_nanos', dir: 'desc' }, { by: 'total_tokens', dir: 'asc' }] as const;
-    for (const [order, limit] of [[orders[0], null], [orders[1], null], [orders[2], 3]] as const) {
+    for (const [order, limit] of [[orders[0], null], [orders[1], null], [orders[2], 3], [orders[1], 2000]] as const) {
       const query = { ...everyKey, order, limit };
       expect(await threaded.aggregate(query), JSON.stringify(query)).toEqual(await direct.aggregate(query));
     }
@@ -165,10 +165,13 @@ describe('rollup reports split across the two read threads', () => {
 
   it('cuts at the middle UTC midnight, and only a rollup report grouped over two days or more', () => {
     const query: AggregateQuery = { source: 'rollup', groupBy: ['model'], filters: {}, from: FIRST, to: FIRST + 5 * DAY, order: null, limit: 10 };
+    // A limited report's halves stop past 1,024 groups (or its limit), and say so with `more`.
     expect(splitHalves(query)).toEqual([
-      { ...query, to: FIRST + 2 * DAY, limit: null },
-      { ...query, from: FIRST + 2 * DAY, limit: null },
+      { ...query, to: FIRST + 2 * DAY, limit: 1024 },
+      { ...query, from: FIRST + 2 * DAY, limit: 1024 },
     ]);
+    expect(splitHalves({ ...query, limit: 5000 })?.map((h) => h.limit)).toEqual([5000, 5000]);
+    expect(splitHalves({ ...query, limit: null })?.map((h) => h.limit)).toEqual([null, null]);
     expect(splitHalves({ ...query, to: FIRST + 2 * DAY })?.map((h) => [h.from, h.to])).toEqual([[FIRST, FIRST + DAY], [FIRST + DAY, FIRST + 2 * DAY]]);
     expect(splitHalves({ ...query, to: FIRST + DAY })).toBeNull();
     expect(splitHalves({ ...query, source: 'raw' })).toBeNull();
