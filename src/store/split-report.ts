@@ -3,9 +3,10 @@ import { utcDay } from './query-builder.js';
 import { METRIC_NAMES, type AggregateGroup, type AggregateQuery, type AggregateResult, type ExactMetrics, type Metrics } from './types.js';
 
 /**
- * A rollup report read as two halves of its days, one on each SQLite read thread, and merged here:
- * the by-model report's statement is nearly all of its time (docs/benchmarks.md, "Rollup reports on
- * two read threads, session 20"), and with one client asking in turn the second core is idle.
+ * A report read as two halves, one on each SQLite read thread, and merged here: a rollup report as
+ * two halves of its days, a raw report by run as two halves of its runs. Their statements are nearly
+ * all of their time (docs/benchmarks.md, "Rollup reports on two read threads, session 20"), and with
+ * one client asking in turn the second core is idle.
  */
 
 const DAY_MS = 86_400_000;
