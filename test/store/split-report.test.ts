@@ -1,13 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { UsageRecord } from '../../src/event/schema.js';
 import { compareBinary, splitHalves } from '../../src/store/split-report.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
 import { METRIC_NAMES, type AggregateQuery, type Filters, type GroupKey } from '../../src/store/types.js';
 import { usageRecord } from '../support/records.js';
 import { rng } from '../support/random.js';
+import { readStores, readsInHand } from '../support/read-stores.js';
 
 /**
  * A rollup report read as two halves of its days on the two read threads, merged on the main
@@ -86,28 +83,8 @@ function randomQuery(): AggregateQuery {
   };
 }
 
-/** The store's read threads, private: which of them a report's reads went to is all these tests ask. */
-const readsInHand = (store: SqliteStore) =>
-  (store as unknown as { readThreads: { threads: ({ reading?: unknown } | undefined)[] } }).readThreads.threads.map((t) => (t?.reading ? 1 : 0));
-
 describe('rollup reports split across the two read threads', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tokentally-split-'));
-  const file = join(dir, 'usage.db');
-  let threaded: SqliteStore;
-  let direct: SqliteStore;
-
-  beforeAll(async () => {
-    threaded = new SqliteStore(file, { writeThreads: false });
-    await threaded.migrate();
-    const records = [...Array.from({ length: 8_000 }, (_, i) => randomRecord(i)), ...hugeRecords()];
-    for (let i = 0; i < records.length; i += 1_000) await threaded.insertBatch(records.slice(i, i + 1_000));
-    direct = new SqliteStore(file, { writeThreads: false, readThreads: false });
-  });
-  afterAll(async () => {
-    await threaded?.close();
-    await direct?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const stores = readStores('split', () => [...Array.from({ length: 8_000 }, (_, i) => randomRecord(i)), ...hugeRecords()]);
 
   it('400 random rollup reports: the same answer read in halves as in one read', async () => {
     let split = 0;
@@ -115,7 +92,7 @@ describe('rollup reports split across the two read threads', () => {
     for (let i = 0; i < 400; i++) {
       const query = randomQuery();
       if (splitHalves(query)) split++;
-      const [halves, whole] = await Promise.all([threaded.aggregate(query), direct.aggregate(query)]);
+      const [halves, whole] = await Promise.all([stores.threaded.aggregate(query), stores.direct.aggregate(query)]);
       if (whole.totals.exact) wide++;
       expect(halves, JSON.stringify(query, (_, v) => (typeof v === 'bigint' ? String(v) : v))).toEqual(whole);
     }
@@ -130,37 +107,37 @@ describe('rollup reports split across the two read threads', () => {
         const query: AggregateQuery = {
           source: 'rollup', groupBy, filters: {}, from: FIRST, to: FIRST + DAYS * DAY, order: { by, dir: r.pick(['asc', 'desc']) }, limit: r.pick([1, 3, null]),
         };
-        expect(await threaded.aggregate(query), JSON.stringify(query)).toEqual(await direct.aggregate(query));
+        expect(await stores.threaded.aggregate(query), JSON.stringify(query)).toEqual(await stores.direct.aggregate(query));
       }
     }
   });
 
   it("more groups than are merged or sorted in one turn of the event loop, or than a limited report's half sends", async () => {
     const everyKey: AggregateQuery = { source: 'rollup', groupBy: [...DIMENSIONS, 'day'], filters: {}, from: FIRST, to: FIRST + DAYS * DAY, order: null, limit: null };
-    expect((await direct.aggregate(everyKey)).groups.length).toBeGreaterThan(4096);
+    expect((await stores.direct.aggregate(everyKey)).groups.length).toBeGreaterThan(4096);
     const orders = [null, { by: 'cost_nanos', dir: 'desc' }, { by: 'total_tokens', dir: 'asc' }] as const;
     for (const [order, limit] of [[orders[0], null], [orders[1], null], [orders[2], 3], [orders[1], 2000]] as const) {
       const query = { ...everyKey, order, limit };
-      expect(await threaded.aggregate(query), JSON.stringify(query)).toEqual(await direct.aggregate(query));
+      expect(await stores.threaded.aggregate(query), JSON.stringify(query)).toEqual(await stores.direct.aggregate(query));
     }
   });
 
   it('one report reads on both threads; a page after a group, or one day, reads on one', async () => {
     const query: AggregateQuery = { source: 'rollup', groupBy: ['model'], filters: {}, from: FIRST, to: FIRST + 30 * DAY, order: { by: 'events', dir: 'desc' }, limit: 3 };
     // Every thread started and idle first, so what follows shows where each read went.
-    await Promise.all([threaded.aggregate(query), threaded.aggregate(query)]);
+    await Promise.all([stores.threaded.aggregate(query), stores.threaded.aggregate(query)]);
     const readsOf = async (q: AggregateQuery) => {
-      const answer = threaded.aggregate(q);
-      const reads = readsInHand(threaded);
+      const answer = stores.threaded.aggregate(q);
+      const reads = readsInHand(stores.threaded);
       await answer;
       return reads;
     };
-    expect(await readsOf(query)).toEqual([1, 1]);
-    expect(await readsOf({ ...query, from: FIRST + 29 * DAY })).toEqual([1, 0]);
-    const first = await direct.aggregate({ ...query, limit: 1 });
+    expect(await readsOf(query)).toEqual([true, true]);
+    expect(await readsOf({ ...query, from: FIRST + 29 * DAY })).toEqual([true, false]);
+    const first = await stores.direct.aggregate({ ...query, limit: 1 });
     const after = { value: BigInt(first.groups[0]!.metrics.events), key: first.groups[0]!.key.model! };
-    expect(await readsOf({ ...query, after })).toEqual([1, 0]);
-    expect(await readsOf({ ...query, groupBy: [] })).toEqual([1, 0]);
+    expect(await readsOf({ ...query, after })).toEqual([true, false]);
+    expect(await readsOf({ ...query, groupBy: [] })).toEqual([true, false]);
   });
 
   it('cuts at the middle UTC midnight, and only a rollup report grouped over two days or more', () => {

@@ -1,14 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { UsageRecord } from '../../src/event/schema.js';
 import { plan } from '../../src/store/planner.js';
 import { splitRuns } from '../../src/store/split-report.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
 import { METRIC_NAMES, type AggregateQuery, type GroupKey } from '../../src/store/types.js';
 import { usageRecord } from '../support/records.js';
 import { rng } from '../support/random.js';
+import { readStores, readsInHand } from '../support/read-stores.js';
 
 /**
  * A raw report by run read as two halves of its runs on the two read threads must be the answer
@@ -44,27 +41,14 @@ function randomQuery(): AggregateQuery {
 }
 
 describe('reports by run split across the two read threads', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tokentally-split-runs-'));
-  const file = join(dir, 'usage.db');
-  let threaded: SqliteStore;
-  let direct: SqliteStore;
-
-  beforeAll(async () => {
-    threaded = new SqliteStore(file, { writeThreads: false });
-    await threaded.migrate();
+  const stores = readStores('split-runs', () => {
     const records = Array.from({ length: 6_000 }, (_, i) => randomRecord(i));
     // Sums past 2^53 in one run, and in two runs on either side of any middle.
     for (const [i, run] of ['run-7', 'run-7', 'R', 'r-\u{1F600}'].entries()) {
       records.push(usageRecord(`huge-${i}`, { ts: FIRST + DAY + i, run_id: run, input_tokens: MAX, cost_nanos: MAX, cost_source: 'reported' }));
     }
     records.push(...['run-1', 'run-1', 'run-10'].map((run, i) => usageRecord(`solo-${i}`, { ts: FIRST + 2 * DAY + i, project: 'solo', run_id: run })));
-    for (let i = 0; i < records.length; i += 1_000) await threaded.insertBatch(records.slice(i, i + 1_000));
-    direct = new SqliteStore(file, { writeThreads: false, readThreads: false });
-  });
-  afterAll(async () => {
-    await threaded?.close();
-    await direct?.close();
-    rmSync(dir, { recursive: true, force: true });
+    return records;
   });
 
   it('300 random reports by run: the same answer read in halves of runs as in one read', async () => {
@@ -72,7 +56,7 @@ describe('reports by run split across the two read threads', () => {
     for (let i = 0; i < 300; i++) {
       const query = randomQuery();
       if (splitRuns(query, () => 'run-5')) split++;
-      const [halves, whole] = await Promise.all([threaded.aggregate(query), direct.aggregate(query)]);
+      const [halves, whole] = await Promise.all([stores.threaded.aggregate(query), stores.direct.aggregate(query)]);
       expect(halves, JSON.stringify(query)).toEqual(whole);
     }
     // Whole days take the totals from the rollup, the rest from raw events: both were asked.
@@ -92,20 +76,18 @@ describe('reports by run split across the two read threads', () => {
   it('read a report by run on both threads', async () => {
     const query = plan({ groupBy: ['run'], filters: {}, from: FIRST, to: FIRST + DAYS * DAY, order: { by: 'cost_nanos', dir: 'desc' }, limit: 5 });
     // Every thread started and idle first, so what follows shows where the report's reads went.
-    await Promise.all([threaded.aggregate(query), threaded.aggregate(query)]);
-    const answer = threaded.aggregate(query);
-    // Private: which threads have a read in hand is all this test asks of the store.
-    const { threads } = (threaded as unknown as { readThreads: { threads: { reading?: unknown }[] } }).readThreads;
-    expect(threads.map((thread) => thread.reading !== undefined)).toEqual([true, true]);
-    expect(await answer).toEqual(await direct.aggregate(query));
+    await Promise.all([stores.threaded.aggregate(query), stores.threaded.aggregate(query)]);
+    const answer = stores.threaded.aggregate(query);
+    expect(readsInHand(stores.threaded)).toEqual([true, true]);
+    expect(await answer).toEqual(await stores.direct.aggregate(query));
   });
 
   it('say there are more groups when one half has more than the limit and the other none', async () => {
     // The range's middle run is near 'run-3', and both runs of project "solo" are below it.
     const query = plan({ groupBy: ['run'], filters: { project: ['solo'] }, from: FIRST, to: FIRST + DAYS * DAY, order: { by: 'events', dir: 'desc' }, limit: 1 });
     expect(query.totalsSource).toBe('rollup');
-    const whole = await direct.aggregate(query);
+    const whole = await stores.direct.aggregate(query);
     expect(whole.more).toBe(true);
-    expect(await threaded.aggregate(query)).toEqual(whole);
+    expect(await stores.threaded.aggregate(query)).toEqual(whole);
   });
 });

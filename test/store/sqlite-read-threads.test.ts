@@ -1,8 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { plan } from '../../src/store/planner.js';
 import { joinAnswer, PIECE_ROWS, splitAnswer } from '../../src/store/read-pieces.js';
@@ -10,39 +9,24 @@ import { SqliteStore } from '../../src/store/sqlite.js';
 import type { AggregateResult } from '../../src/store/types.js';
 import { usageRecord } from '../support/records.js';
 import { turnsDuring } from '../support/turns.js';
+import { readStores } from '../support/read-stores.js';
 
 const RUNS = 10_000;
 const DAY = Date.UTC(2026, 10, 3);
 
 describe('SQLite read threads, long answers', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tokentally-read-threads-'));
-  const file = join(dir, 'usage.db');
-  let threaded: SqliteStore;
-  let direct: SqliteStore;
-
-  beforeAll(async () => {
-    threaded = new SqliteStore(file, { writeThreads: false });
-    await threaded.migrate();
-    const records = Array.from({ length: RUNS }, (_, i) => usageRecord(`e-${i}`, { ts: DAY + i, run_id: `run-${i}`, input_tokens: i + 1 }));
-    for (let i = 0; i < RUNS; i += 1_000) await threaded.insertBatch(records.slice(i, i + 1_000));
-    direct = new SqliteStore(file, { writeThreads: false, readThreads: false });
-  });
-  afterAll(async () => {
-    await threaded?.close();
-    await direct?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const stores = readStores('read-threads', () => Array.from({ length: RUNS }, (_, i) => usageRecord(`e-${i}`, { ts: DAY + i, run_id: `run-${i}`, input_tokens: i + 1 })));
 
   it('a report of 10,000 groups from a read thread is the one read on the calling thread', async () => {
     const query = plan({ groupBy: ['run'], filters: {}, from: DAY, to: DAY + 86_400_000, order: { by: 'input_tokens', dir: 'desc' }, limit: null });
-    const fromThread = await threaded.aggregate(query);
+    const fromThread = await stores.threaded.aggregate(query);
     expect(fromThread.groups).toHaveLength(RUNS);
     expect(fromThread.groups[0]).toMatchObject({ key: { run: `run-${RUNS - 1}` } });
-    expect(fromThread).toEqual(await direct.aggregate(query));
+    expect(fromThread).toEqual(await stores.direct.aggregate(query));
   });
 
   it('start a second thread only when a read finds the first one busy', async () => {
-    const file2 = join(dir, 'threads.db');
+    const file2 = join(stores.dir, 'threads.db');
     const store = new SqliteStore(file2, { writeThreads: false });
     try {
       await store.migrate();
@@ -62,7 +46,7 @@ describe('SQLite read threads, long answers', () => {
   it('keep reads waiting on the main thread for the first thread free, not behind a read another thread has in hand', async () => {
     // Handed out as they came, the fourth read went behind the first, which stands for a long
     // report: the other thread already had two in hand.
-    const store = new SqliteStore(file, { writeThreads: false });
+    const store = new SqliteStore(stores.file, { writeThreads: false });
     try {
       const day = { filters: {}, from: DAY, to: DAY + 86_400_000, limit: null };
       const short = plan({ ...day, groupBy: ['model'], order: null });
@@ -101,11 +85,11 @@ describe('SQLite read threads, long answers', () => {
 
   it('keep a process alive until the store is closed with reads in flight, and no longer', () => {
     // A read's answer that arrives after close must not let go of the thread close waits for.
-    const script = join(dir, 'program.mjs');
+    const script = join(stores.dir, 'program.mjs');
     const query = plan({ groupBy: ['run'], filters: {}, from: DAY, to: DAY + 86_400_000, order: null, limit: null });
     writeFileSync(script, `
       import { SqliteStore } from ${JSON.stringify(join(PACKAGE_ROOT, 'dist', 'src', 'store', 'sqlite.js'))};
-      const store = new SqliteStore(${JSON.stringify(file)}, { writeThreads: false });
+      const store = new SqliteStore(${JSON.stringify(stores.file)}, { writeThreads: false });
       const reads = [0, 1, 2].map(() => store.aggregate(${JSON.stringify(query)}));
       await store.close();
       await Promise.all(reads);
