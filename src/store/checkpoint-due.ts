@@ -12,8 +12,9 @@
  * While commits follow one another with writes waiting, at most every BUSY_INTERVAL_MS: the
  * indexes' and the rollup's hot pages, written again by every commit, are then copied once for
  * several commits, and the insert thread, the limit at the peak, copies the WAL's rest and starts
- * it over less often: 1,000-event batches at the peak went from 37-42 k to 45-53 k events/s
- * (docs/benchmarks.md, "Checkpoints at the peak, session 20"). One idle commit brings the shorter
+ * it over less often: in rounds of the benchmark's ingest loads, builds alternating, 1,000-event
+ * batches at the peak went from 37-42 k to 45-53 k events/s (docs/benchmarks.md, "Checkpoints at the
+ * peak, session 20"; the two full runs after it read 37-40 k). One idle commit brings the shorter
  * interval back.
  */
 export const CHECKPOINT_INTERVAL_MS = 200;

@@ -273,8 +273,8 @@ const READ_THREADS = 2;
 
 interface ReadThread {
   worker: Worker;
-  /** The read in hand, if any: a thread is given one at a time. */
-  reading: { id: number; resolve(result: unknown): void; reject(error: Error): void } | undefined;
+  /** Who waits for the read in hand, if any: a thread is given one at a time. */
+  reading: Pick<QueuedRead, 'resolve' | 'reject'> | undefined;
 }
 
 interface QueuedRead {
@@ -331,7 +331,7 @@ export class SqliteReadThreads {
       const thread = this.threads.find((t) => t !== undefined && t.reading === undefined) ?? this.startInFreeSlot();
       if (!thread) return;
       const { request, resolve, reject } = this.queued.shift()!;
-      thread.reading = { id: request.id, resolve, reject };
+      thread.reading = { resolve, reject };
       // Only a thread with a read in hand keeps the process alive.
       thread.worker.ref();
       thread.worker.postMessage(request);
