@@ -1,10 +1,8 @@
 import Database from 'better-sqlite3';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { UsageRecord } from '../../src/event/schema.js';
+import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { openStore as openConfiguredStore } from '../../src/store/open.js';
@@ -12,84 +10,10 @@ import { SqliteStore } from '../../src/store/sqlite.js';
 import { NO_RETRY } from '../../src/store/retry.js';
 import { SqliteWriteThreads } from '../../src/store/sqlite-threads.js';
 import { usageRecord } from '../support/records.js';
+import { cleanup, openStore, OPTIONS, readOnly, records, tempDir, writeThreads } from '../support/store-files.js';
 import { startTestService } from '../support/service.js';
 import { turnsDuring } from '../support/turns.js';
 import { until } from '../support/wait.js';
-
-const OPTIONS = { synchronous: 'FULL', busyTimeoutMs: 250 } as const;
-const records = (prefix: string, n: number): UsageRecord[] =>
-  Array.from({ length: n }, (_, i) =>
-    usageRecord(`${prefix}-${i}`, { ts: Date.UTC(2026, 10, 1) + i * 1000, agent_id: `agent-${i % 7}`, operation: 'chat', run_id: `run-${prefix}-${i % 50}`, input_tokens: i }),
-  );
-
-const cleanup: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const step of cleanup.splice(0).reverse()) await step();
-});
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tokentally-threads-'));
-  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-function readOnly(file: string): Database.Database {
-  const db = new Database(file, { readonly: true });
-  cleanup.push(() => db.close());
-  return db;
-}
-async function openStore(file: string, writeThreads: boolean): Promise<SqliteStore> {
-  const store = new SqliteStore(file, { ...OPTIONS, writeThreads });
-  cleanup.push(() => store.close());
-  await store.migrate();
-  return store;
-}
-
-/** Write threads on a fresh, migrated file, closed after the test. */
-async function writeThreads(maxBatchEvents: number): Promise<{ file: string; threads: SqliteWriteThreads }> {
-  const file = join(tempDir(), 'usage.db');
-  await openStore(file, false);
-  const threads = new SqliteWriteThreads(file, OPTIONS, maxBatchEvents);
-  cleanup.push(() => threads.close());
-  return { file, threads };
-}
-
-/**
- * Watches SQLite's wal-index header at the start of the -shm file (native-order u32s): the WAL's
- * frames (mxFrame, byte 16), a drop of which is the WAL started over, and the frames copied into the
- * database file (nBackfill, byte 96), a rise of which is a checkpoint that copied something. The
- * checkpoint thread's come at least 200 ms apart; the insert thread's follows one within a few ms
- * (at most TAIL_COPY_WAIT_MS and a commit later). Counts the checkpoint thread's checkpoints, and
- * those after which the WAL did not start over before the next.
- */
-function watchWal(file: string): { checkpoints: number; notStartedOver: number; times: number[] } {
-  const header = Buffer.alloc(100);
-  let shm: number | undefined;
-  const seen = { frames: 0, copied: 0, lastCopy: -Infinity, checkpoints: 0, startedOver: true, notStartedOver: 0, times: [] as number[] };
-  const poll = setInterval(() => {
-    try {
-      shm ??= openSync(`${file}-shm`, 'r');
-      readSync(shm, header, 0, 100, 0);
-    } catch {
-      return;
-    }
-    const frames = header.readUInt32LE(16);
-    const copied = header.readUInt32LE(96);
-    if (frames < seen.frames) seen.startedOver = true;
-    else if (copied > seen.copied && performance.now() - seen.lastCopy > 150) {
-      // The checkpoint thread's: did the WAL start over since its last one?
-      if (!seen.startedOver) seen.notStartedOver++;
-      seen.checkpoints++;
-      seen.times.push(performance.now());
-      seen.startedOver = false;
-    }
-    if (copied > seen.copied) seen.lastCopy = performance.now();
-    Object.assign(seen, { frames, copied });
-  }, 1);
-  cleanup.push(() => {
-    clearInterval(poll);
-    if (shm !== undefined) closeSync(shm);
-  });
-  return seen;
-}
 
 describe('SQLite inserts', () => {
   it.each([true, false])('tell new events from duplicates alike on the write thread and on the calling thread (write threads: %s)', async (writeThreads) => {
@@ -169,73 +93,6 @@ describe('SQLite inserts', () => {
     expect(reader.prepare('SELECT COUNT(*) FROM usage_events').pluck().get()).toBe(134);
     expect(reader.prepare('SELECT SUM(events) FROM usage_daily').pluck().get()).toBe(134);
   });
-
-  it('copy committed pages into the database file in the background, long before the WAL reaches the backstop', async () => {
-    const file = join(tempDir(), 'usage.db');
-    const store = await openStore(file, true);
-    const before = statSync(file).size;
-    for (let batch = 0; batch < 10; batch++) await store.insertBatch(records(`c${batch}`, 1000));
-    // 10,000 events take about 400 pages (1.5 MB), a fiftieth of the 20,000 at which the insert
-    // thread would checkpoint by itself: only the checkpoint thread moves them into the file now.
-    await until(() => statSync(file).size > before + 1_000_000, 'the checkpoint thread to grow the database file', 5000);
-    expect(readOnly(file).prepare('SELECT COUNT(*) FROM usage_events').pluck().get()).toBe(10_000);
-  });
-
-  it('start the WAL over after each checkpoint while commits keep coming, instead of only at the backstop', async () => {
-    const file = join(tempDir(), 'usage.db');
-    const store = await openStore(file, true);
-    const seen = watchWal(file);
-    // Small batches, always one waiting, so commits land during the checkpoints: a commit that
-    // lands during one leaves frames the checkpoint did not copy, and the WAL starts over only if
-    // the insert thread copies them before its next commit.
-    let next = 0;
-    const committer = async () => {
-      while (next < 4000) await store.insertBatch(records(`w${next++}`, 20));
-    };
-    await Promise.all([committer(), committer()]);
-    expect(seen.checkpoints).toBeGreaterThan(3);
-    expect(seen.notStartedOver).toBeLessThanOrEqual(seen.checkpoints / 6);
-  }, 120_000);
-
-  it('start the WAL over after each checkpoint also when a write always waits for the insert thread, whose copy then waits only a little', async () => {
-    // One batch a transaction and eight submitters: after each commit seven batches still wait, so
-    // the insert thread's copy, which waits for a moment when none does, runs only once it has
-    // waited TAIL_COPY_WAIT_MS.
-    const { file, threads } = await writeThreads(20);
-    const seen = watchWal(file);
-    let next = 0;
-    const committer = async () => {
-      while (next < 4000) await threads.insert(records(`a${next++}`, 20), NO_RETRY);
-    };
-    await Promise.all(Array.from({ length: 8 }, committer));
-    expect(seen.checkpoints).toBeGreaterThan(3);
-    expect(seen.notStartedOver).toBeLessThanOrEqual(seen.checkpoints / 6);
-  }, 120_000);
-
-  it('checkpoint at most every 500 ms while a write always waits for the insert thread, and about every 200 ms when each commit leaves it idle', async () => {
-    const gaps = (times: number[]) => times.slice(1).map((t, i) => t - times[i]!);
-    const load = async (submitters: number, prefix: string) => {
-      const { file, threads } = await writeThreads(20);
-      const seen = watchWal(file);
-      const end = performance.now() + 3000;
-      let next = 0;
-      const committer = async () => {
-        while (performance.now() < end) await threads.insert(records(`${prefix}${next++}`, 20), NO_RETRY);
-      };
-      await Promise.all(Array.from({ length: submitters }, committer));
-      // Only the checkpoints of the load: its last commit leaves the thread idle.
-      return gaps(seen.times.filter((t) => t < end));
-    };
-    // Eight submitters, one batch a transaction: after each commit seven batches still wait.
-    const busy = await load(8, 'b');
-    expect(busy.length).toBeGreaterThan(2);
-    // The shm is polled from the main thread, which the submitters keep busy: tens of ms of slack.
-    expect(Math.min(...busy)).toBeGreaterThanOrEqual(400);
-    // One submitter in turn: nothing waits when a commit comes back.
-    const idle = (await load(1, 'i')).sort((a, b) => a - b);
-    expect(idle.length).toBeGreaterThan(5);
-    expect(idle[Math.floor(idle.length / 2)]).toBeLessThan(350);
-  }, 60_000);
 
   it('keep a process alive until its store is closed, and no longer', () => {
     // A program that inserts, closes the store and goes on: idle threads must neither keep it
