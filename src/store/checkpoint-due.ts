@@ -17,8 +17,8 @@
  * peak, session 20"; the two full runs after it read 37-40 k). One idle commit brings the shorter
  * interval back.
  */
-export const CHECKPOINT_INTERVAL_MS = 200;
-export const BUSY_INTERVAL_MS = 500;
+const CHECKPOINT_INTERVAL_MS = 200;
+const BUSY_INTERVAL_MS = 500;
 
 /** A commit came back: `idle` when the insert thread had nothing more in hand, `busy` when it had. */
 export type CommitState = 'idle' | 'busy';
