@@ -102,6 +102,13 @@ export function batchInserter(db: Database.Database, uniqueKey = 'project, id'):
  * `form`: how to read the batches' records (RowForm).
  */
 export function batchesInserter<B>(db: Database.Database, form: RowForm<B>, uniqueKey = 'project, id'): (batches: readonly InsertBatch<B>[]) => boolean[][] {
+  const insert = rowsInserter(db, form, uniqueKey);
+  const insertAll = db.transaction((batches: readonly InsertBatch<B>[]) => batches.map(insert));
+  return (batches) => insertAll.immediate(batches);
+}
+
+/** batchesInserter's insert of one batch, inside a transaction the caller holds open. */
+export function rowsInserter<B>(db: Database.Database, form: RowForm<B>, uniqueKey = 'project, id'): (batch: InsertBatch<B>) => boolean[] {
   const statement = (rows: number) =>
     db.prepare<unknown[]>(
       `INSERT INTO usage_events (${RECORD_COLUMNS.join(', ')})
@@ -113,7 +120,7 @@ export function batchesInserter<B>(db: Database.Database, form: RowForm<B>, uniq
   const seqOf = db.prepare<[string, string], number>('SELECT seq FROM usage_events WHERE project = ? AND id = ?').pluck();
   let outbox: Database.Statement | undefined;
   const moves = new Map<string, Database.Statement>();
-  const insert = ({ records, extras }: InsertBatch<B>): boolean[] => {
+  return ({ records, extras }) => {
     const now = Date.now();
     for (const update of inStreamOrder(extras?.metricStreams ?? [])) {
       const { sql, params } = metricStreamStatement(update, now);
@@ -151,8 +158,6 @@ export function batchesInserter<B>(db: Database.Database, form: RowForm<B>, uniq
     }
     return inserted;
   };
-  const insertAll = db.transaction((batches: readonly InsertBatch<B>[]) => batches.map(insert));
-  return (batches) => insertAll.immediate(batches);
 }
 
 /** A write to the forward outbox outside ingest: delivered rows (one signal's seq range) deleted, or the outbox trimmed to a byte bound. */

@@ -9,7 +9,7 @@ import type { OutboxWrite, OutboxWritten, SqliteOptions } from './sqlite-connect
 import { joinAnswer } from './read-pieces.js';
 import type { InsertRetry } from './retry.js';
 import type { ReadName, SqliteReads } from './sqlite-reads.js';
-import type { BatchExtras } from './types.js';
+import type { BatchExtras, InsertParts } from './types.js';
 import type { CheckpointDone, CheckpointRequest, InsertReply, InsertRequest, ReadReply, ReadRequest, TailCheckpoint, ThreadError, WorkerData } from './sqlite-worker.js';
 
 /**
@@ -44,8 +44,15 @@ interface Posted {
 interface Outgoing {
   thread: Worker;
   id: number;
-  messages: Iterator<Posted>;
+  /** Undefined: the next is not ready yet (an insert in parts whose next part has not come). */
+  messages: Iterator<Posted | undefined>;
   posted: number;
+}
+
+/** Records of an insert as they come: `last` says no more follow. */
+interface Piece {
+  records: readonly UsageRecord[];
+  last: boolean;
 }
 
 /**
@@ -63,12 +70,36 @@ const messageBytes = (record: UsageRecord) => 1024 + (record.attributes?.length 
 const HANDOVER_SLICE_MS = 5;
 
 /**
- * The messages of one insert: the first carries the extras (and the buffers they move) and says how
- * many parts follow with the rest of the records; the insert thread commits it once it has them all.
- * Each part's records are packed as it is posted, so a large batch's packing is spread over the
+ * The messages of one insert, its records taken from `next` as they come (undefined: not yet, the
+ * hand-over stops there until more come). The first carries the extras (and the buffers they move);
+ * each says `more` while messages follow; the insert thread commits it once it has them all. Each
+ * message's records are packed as it is posted, so a large batch's packing is spread over the
  * hand-over's turns as its posting is.
  */
-function* insertMessages(id: number, records: UsageRecord[], retryForMs: number, extras: BatchExtras | undefined, transfer: ArrayBuffer[]): Generator<Posted> {
+function* insertMessages(id: number, next: () => Piece | undefined, retryForMs: number, extras: BatchExtras | undefined, transfer: ArrayBuffer[]): Generator<Posted | undefined> {
+  let first = true;
+  for (;;) {
+    const piece = next();
+    if (!piece) {
+      yield undefined;
+      continue;
+    }
+    const messages = messageRecords(piece.records);
+    for (let m = 0; m < messages.length; m++) {
+      const rows = packRows(messages[m]!);
+      const more = !piece.last || m < messages.length - 1;
+      const buffer = rows.numbers.buffer as ArrayBuffer;
+      yield first
+        ? { message: { id, records: rows, retryForMs, ...(extras && { extras }), ...(more && { more }) }, transfer: [...transfer, buffer] }
+        : { message: { id, part: rows, ...(more && { more }) }, transfer: [buffer] };
+      first = false;
+    }
+    if (piece.last) return;
+  }
+}
+
+/** Records cut into the messages that carry them: at least one, within MESSAGE_RECORDS and MESSAGE_BYTES each. */
+function messageRecords(records: readonly UsageRecord[]): (readonly UsageRecord[])[] {
   const ends: number[] = [];
   let bytes = 0;
   for (let i = 0, start = 0; i < records.length; i++) {
@@ -80,19 +111,9 @@ function* insertMessages(id: number, records: UsageRecord[], retryForMs: number,
     }
     bytes += size;
   }
-  if (ends.length === 0) {
-    const rows = packRows(records);
-    yield { message: { id, records: rows, retryForMs, ...(extras && { extras }) }, transfer: [...transfer, rows.numbers.buffer as ArrayBuffer] };
-    return;
-  }
+  if (ends.length === 0) return [records];
   ends.push(records.length);
-  const parts = ends.map((end, i) => records.slice(i === 0 ? 0 : ends[i - 1], end));
-  const first = packRows(parts[0]!);
-  yield { message: { id, records: first, retryForMs, ...(extras && { extras }), parts: parts.length - 1 }, transfer: [...transfer, first.numbers.buffer as ArrayBuffer] };
-  for (const part of parts.slice(1)) {
-    const rows = packRows(part);
-    yield { message: { id, part: rows }, transfer: [rows.numbers.buffer as ArrayBuffer] };
-  }
+  return ends.map((end, i) => records.slice(i === 0 ? 0 : ends[i - 1], end));
 }
 
 /**
@@ -127,7 +148,37 @@ export class SqliteWriteThreads {
   insert(records: readonly UsageRecord[], retry: InsertRetry, extras?: BatchExtras): Promise<boolean[]> {
     const moved = new Set<ArrayBuffer>();
     for (const { body } of extras?.outbox ?? []) if (body.buffer instanceof ArrayBuffer && body.byteLength === body.buffer.byteLength) moved.add(body.buffer);
-    return this.send((id) => insertMessages(id, records as UsageRecord[], retry.forMs, extras, [...moved]), retry) as Promise<boolean[]>;
+    const pieces: Piece[] = [{ records, last: true }];
+    return this.send((id) => insertMessages(id, () => pieces.shift(), retry.forMs, extras, [...moved]), retry) as Promise<boolean[]>;
+  }
+
+  /**
+   * An insert whose records come in parts (see InsertParts), committed in one transaction once the
+   * last has come. Begun on an idle insert thread, it inserts each part as it comes.
+   */
+  insertInParts(retry: InsertRetry): InsertParts {
+    const pieces: Piece[] = [];
+    let outgoing: Outgoing | undefined;
+    const inserted = this.send((id) => insertMessages(id, () => pieces.shift(), retry.forMs, undefined, []), retry, (o) => (outgoing = o)) as Promise<boolean[]>;
+    // Its failure is the caller's once it ends the insert, not before.
+    inserted.catch(() => {});
+    const piece = (records: readonly UsageRecord[], last: boolean) => {
+      pieces.push({ records, last });
+      this.handOver();
+    };
+    return {
+      add: (records) => piece(records, false),
+      end: (records) => {
+        piece(records, true);
+        return inserted;
+      },
+      abort: () => {
+        if (!outgoing) return;
+        this.drop(outgoing, new Error('the insert was abandoned'));
+        // What waited behind it goes now.
+        this.handOver();
+      },
+    };
   }
 
   /** An outbox delete or trim, in turn with the inserts. */
@@ -135,7 +186,8 @@ export class SqliteWriteThreads {
     return this.send((id) => [{ message: { id, outbox, retryForMs: retry.forMs }, transfer: [] }], retry) as Promise<OutboxWritten>;
   }
 
-  private send(messages: (id: number) => Iterable<Posted>, retry: InsertRetry): Promise<boolean[] | OutboxWritten> {
+  /** `sent`: told of the request's outgoing messages, so it can be dropped before they are all posted. */
+  private send(messages: (id: number) => Iterable<Posted | undefined>, retry: InsertRetry, sent?: (outgoing: Outgoing) => void): Promise<boolean[] | OutboxWritten> {
     if (this.closed) return Promise.reject(new Error('the SQLite store is closed'));
     const thread = (this.insertThread ??= this.startInsertThread());
     const id = this.nextId++;
@@ -143,7 +195,9 @@ export class SqliteWriteThreads {
       this.waiting.set(id, { resolve, reject, onFailure: retry.onFailure });
       // Only a thread with work in hand keeps the process alive.
       thread.ref();
-      this.outgoing.push({ thread, id, messages: messages(id)[Symbol.iterator](), posted: 0 });
+      const outgoing: Outgoing = { thread, id, messages: messages(id)[Symbol.iterator](), posted: 0 };
+      sent?.(outgoing);
+      this.outgoing.push(outgoing);
       this.handOver();
     });
   }
@@ -166,13 +220,12 @@ export class SqliteWriteThreads {
           this.outgoing.shift();
           continue;
         }
+        // Its next part has not come: what is behind it waits too, as the thread commits in order.
+        if (!next.value) return;
         head.thread.postMessage(next.value.message, next.value.transfer);
         head.posted++;
       } catch (error) {
-        this.outgoing.shift();
-        this.settle(head.thread, head.id).reject(error as Error);
-        // The parts it has are of no use now.
-        if (head.posted > 0) head.thread.postMessage({ id: head.id, dropped: true } satisfies InsertRequest);
+        this.drop(head, error as Error);
         continue;
       }
       if (performance.now() - sliceStart >= HANDOVER_SLICE_MS) {
@@ -184,6 +237,15 @@ export class SqliteWriteThreads {
         return;
       }
     }
+  }
+
+  /** Fails a request whose messages are not all posted; the thread lets go of those it has. */
+  private drop(outgoing: Outgoing, error: Error): void {
+    const at = this.outgoing.indexOf(outgoing);
+    if (at === -1) return;
+    this.outgoing.splice(at, 1);
+    if (this.waiting.has(outgoing.id)) this.settle(outgoing.thread, outgoing.id).reject(error);
+    if (outgoing.posted > 0) outgoing.thread.postMessage({ id: outgoing.id, dropped: true } satisfies InsertRequest);
   }
 
   /** Takes request `id` off the waiting list, letting the thread go once nothing else waits. */

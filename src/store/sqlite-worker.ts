@@ -18,7 +18,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { retrying } from './retry.js';
 import { splitAnswer } from './read-pieces.js';
 import { joinParts, PACKED, type PackedRows } from './packed-rows.js';
-import { batchesInserter, openSqlite, outboxWriter, type OutboxWrite, type OutboxWritten, type SqliteOptions } from './sqlite-connection.js';
+import { batchesInserter, openSqlite, outboxWriter, rowsInserter, type InsertBatch, type OutboxWrite, type OutboxWritten, type SqliteOptions } from './sqlite-connection.js';
 import { READ_CACHE_KIB, sqliteReads, type ReadName, type SqliteReads } from './sqlite-reads.js';
 import type { BatchExtras } from './types.js';
 import { checkpointDueAt, type CommitState } from './checkpoint-due.js';
@@ -33,14 +33,14 @@ export interface WorkerData {
 }
 
 /**
- * An insert comes in one message, or (a large one) in `parts` more messages after its first, each
- * with the next of its records packed with their own strings (sqlite-threads.ts, packed-rows.ts);
- * it is committed once it has them all. `dropped`:
- * the rest of its parts will not come, the insert is abandoned.
+ * An insert comes in one message, or in parts: its first message and each part after it say
+ * `more` while parts follow, each with the next of its records packed with their own strings
+ * (sqlite-threads.ts, packed-rows.ts); it is committed in one transaction once it has them all.
+ * `dropped`: the rest of its parts will not come, the insert is abandoned.
  */
 export type InsertRequest =
-  | { id: number; records: PackedRows; extras?: BatchExtras; retryForMs: number; parts?: number }
-  | { id: number; part: PackedRows }
+  | { id: number; records: PackedRows; extras?: BatchExtras; retryForMs: number; more?: true }
+  | { id: number; part: PackedRows; more?: true }
   | { id: number; dropped: true }
   | { id: number; outbox: OutboxWrite; retryForMs: number }
   | 'close';
@@ -130,22 +130,79 @@ if (role === 'read') {
   /** When the checkpoint thread last asked for the WAL's rest to be copied, until it is. */
   let copyAskedAt: number | undefined;
   let working: Promise<void> | undefined;
-  /** Inserts whose parts are still coming, each with those come and the number left. */
-  const incoming = new Map<number, { insert: Insert; parts: PackedRows[]; left: number }>();
+  /** Inserts whose parts are still coming, each with those come. */
+  const incoming = new Map<number, { insert: Insert; parts: PackedRows[] }>();
+  /**
+   * The insert in parts whose rows go in as its parts come, in a transaction left open until its
+   * last: begun only on a thread with nothing else to do, so its rows are inserted while the main
+   * thread still checks the rest of the request, and nothing else waits behind the open
+   * transaction but what arrives meanwhile. `inserted`: what each part's rows told.
+   */
+  let open: { id: number; inserted: boolean[][] } | undefined;
+  /** A commit (or its retries' waits) is in progress. */
+  let committing = false;
+  let insertRows: ReturnType<typeof rowsInserter<PackedRows>> | undefined;
   port.on('message', (request: InsertRequest | TailCheckpoint) => {
     if (request === 'close') closing = true;
     else if (request === 'checkpoint') copyAskedAt = closing ? undefined : (copyAskedAt ?? performance.now());
-    else if ('dropped' in request) return void incoming.delete(request.id);
-    else if ('part' in request) {
+    else if ('dropped' in request) {
+      incoming.delete(request.id);
+      if (open?.id === request.id) rollBack();
+    } else if ('part' in request) {
       const started = incoming.get(request.id)!;
       started.parts.push(request.part);
-      if (--started.left > 0) return;
+      if (open?.id === request.id) insertOpen({ records: request.part });
+      if (request.more) return;
       incoming.delete(request.id);
-      waiting.push({ ...started.insert, records: joinParts(started.parts) });
-    } else if ('records' in request && request.parts) return void incoming.set(request.id, { insert: request, parts: [request.records], left: request.parts });
-    else waiting.push(request);
-    working ??= work();
+      const inserted = open?.id === request.id ? commitOpen() : undefined;
+      if (inserted) {
+        port.postMessage({ id: request.id, inserted } satisfies InsertReply);
+        countOutbox([started.insert]);
+      } else waiting.push({ ...started.insert, records: joinParts(started.parts) });
+    } else if ('records' in request && request.more) {
+      incoming.set(request.id, { insert: request, parts: [request.records] });
+      if (!committing && waiting.length === 0 && open === undefined) beginOpen(request);
+      if (open) return;
+    } else waiting.push(request);
+    if (!open) working ??= work();
   });
+  /** Opens the transaction of an insert in parts and inserts its first; a database that refuses leaves it to be committed whole. */
+  function beginOpen({ id, records, extras }: Insert): void {
+    try {
+      db.exec('BEGIN IMMEDIATE');
+    } catch {
+      return;
+    }
+    open = { id, inserted: [] };
+    insertOpen({ records, ...(extras && { extras }) });
+  }
+  /** A part's rows into the open transaction. If they fail, it is rolled back: the insert is then committed whole once it has all its parts, with its retries. */
+  function insertOpen(batch: InsertBatch<PackedRows>): void {
+    try {
+      open!.inserted.push((insertRows ??= rowsInserter(db, PACKED))(batch));
+    } catch {
+      rollBack();
+    }
+  }
+  /** What the open insert's rows told, once committed; undefined when the commit failed (rolled back). */
+  function commitOpen(): boolean[] | undefined {
+    try {
+      db.exec('COMMIT');
+    } catch {
+      rollBack();
+      return undefined;
+    }
+    const inserted = open!.inserted.flat();
+    open = undefined;
+    return inserted;
+  }
+  function rollBack(): void {
+    open = undefined;
+    // A failed statement may have rolled the transaction back already.
+    try {
+      if (db.inTransaction) db.exec('ROLLBACK');
+    } catch {}
+  }
   /**
    * Commits what waits, in the order sent: a group of batches waiting to be retried holds back those
    * behind it. Before each commit the thread takes its messages (setImmediate runs after them), so a
@@ -155,16 +212,20 @@ if (role === 'read') {
   async function work(): Promise<void> {
     for (;;) {
       await new Promise((resolve) => setImmediate(resolve));
+      // An insert in parts began meanwhile and holds the transaction: the rest waits for its commit.
+      if (open) break;
       if (copyAskedAt !== undefined && copyTailNow(copyAskedAt, waiting.length, performance.now())) {
         copyAskedAt = undefined;
         checkpointPassive();
       }
       if (waiting.length === 0) break;
       const first = waiting[0]!;
+      committing = true;
       await ('outbox' in first ? write(waiting.shift() as Extract<Write, { outbox: OutboxWrite }>) : insertGroup(takeGroup()));
+      committing = false;
     }
     working = undefined;
-    if (closing) close();
+    if (closing && !open) close();
   }
   /** The inserts at the head of the line, as many as fit in one transaction (the first always does). */
   function takeGroup(): Insert[] {
@@ -190,8 +251,12 @@ if (role === 'read') {
     } catch (error) {
       for (const { id } of group) port.postMessage({ id, error: toThreadError(error as Error) } satisfies InsertReply);
     }
-    // This group's bodies outlive this collection, but only this one: the next frees them.
-    for (const { extras } of group) for (const { body } of extras?.outbox ?? []) outboxBytes += body.byteLength;
+    countOutbox(group);
+  }
+  /** Collects the young generation once enough outbox bodies were committed. */
+  function countOutbox(committed: readonly Insert[]): void {
+    // These bodies outlive this collection, but only this one: the next frees them.
+    for (const { extras } of committed) for (const { body } of extras?.outbox ?? []) outboxBytes += body.byteLength;
     if (outboxBytes >= OUTBOX_COLLECT_BYTES) {
       outboxBytes = 0;
       (collectYoung ??= youngCollection())();

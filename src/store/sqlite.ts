@@ -17,7 +17,7 @@ import { compareBinary, mergeHalves, mergeRunHalves, splitHalves, splitRuns } fr
 import { fitting, OUTBOX_SIZE_SQL, outboxRow } from './outbox.js';
 import { NO_RETRY, retrying, type InsertRetry } from './retry.js';
 import type {
-  AggregateQuery, AggregateResult, BatchExtras, CommittedStreamPoint, EventsPage, OutboxEntry, OutboxRow, OutboxSize, OutboxTake, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
+  AggregateQuery, AggregateResult, BatchExtras, CommittedStreamPoint, EventsPage, InsertParts, OutboxEntry, OutboxRow, OutboxSize, OutboxTake, EventsQuery, PinOrderMismatch, Project, ProjectChanges, ProjectsQuery,
   RepriceQuery, RepriceResult, StoredEvent, Store, VerifyResult,
 } from './types.js';
 
@@ -118,6 +118,11 @@ export class SqliteStore implements Store {
 
   insertBatch(records: readonly UsageRecord[], retry = NO_RETRY, extras?: BatchExtras): Promise<boolean[]> {
     return this.insert(records, retry, extras);
+  }
+
+  /** Only with the insert thread, which can begin the transaction before the last part comes. */
+  insertInParts(retry: InsertRetry): InsertParts | undefined {
+    return this.threads?.insertInParts(retry);
   }
 
   async readMetricStreams(streams: readonly string[]): Promise<Map<string, CommittedStreamPoint>> {

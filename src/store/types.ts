@@ -239,6 +239,15 @@ export interface BatchExtras {
   outbox?: OutboxEntry[];
 }
 
+/** A batch handed to the store in parts (Store.insertInParts). */
+export interface InsertParts {
+  add(records: readonly UsageRecord[]): void;
+  /** The last part: resolves, once every part is committed, as insertBatch does. */
+  end(records: readonly UsageRecord[]): Promise<boolean[]>;
+  /** The rest will not come: nothing of the batch is stored. */
+  abort(): void;
+}
+
 /**
  * Everything the apps need from a database. Async so a networked backend fits behind it;
  * collector/ and reporting/ never know which backend runs.
@@ -259,6 +268,12 @@ export interface Store {
    * A failing database is retried as `retry` says (not at all by default).
    */
   insertBatch(records: readonly UsageRecord[], retry?: InsertRetry, extras?: BatchExtras): Promise<boolean[]>;
+  /**
+   * insertBatch for a batch whose records come in parts, as the caller prepares them: one
+   * transaction still, its first rows inserted while the rest are on their way. Absent where a
+   * backend gains nothing from it (it would only collect the parts).
+   */
+  insertInParts?(retry: InsertRetry): InsertParts | undefined;
   /**
    * Hands the signal's oldest outbox rows to `deliver` and deletes the leading rows it resolves it is
    * done with (all, some, or none); the others stay for a later attempt, all of them when it throws. Resolves with how many rows were
