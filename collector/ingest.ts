@@ -10,6 +10,8 @@ import type { BatchWriter } from './writer.js';
 /** The valid events normalised and priced, and what the answer says about the rest. */
 export interface Prepared {
   records: UsageRecord[];
+  /** Set when the records went to the writer in parts as they were prepared (BatchWriter.submitInParts), `records` then empty: their commit. */
+  committed?: Promise<boolean[]>;
   rejected: number;
   errors: EventError[];
 }
@@ -75,7 +77,12 @@ export function priced(event: ValidUsageEvent, receivedAt: number, pricer: Price
  * BatchWriter.startCommit).
  */
 export function commit({ records, rejected, errors }: Prepared, writer: BatchWriter, extras?: BatchExtras): Promise<IngestResult> {
-  return writer.submit(records, extras).then((inserted) => {
+  return counted(writer.submit(records, extras), { rejected, errors });
+}
+
+/** The answer once a batch's commit is done: what it stored, and what was refused before. */
+export function counted(committed: Promise<boolean[]>, { rejected, errors }: Pick<Prepared, 'rejected' | 'errors'>): Promise<IngestResult> {
+  return committed.then((inserted) => {
     const accepted = inserted.filter(Boolean).length;
     const duplicates = inserted.length - accepted;
     telemetry.recordEvents('accepted', accepted);

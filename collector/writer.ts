@@ -3,7 +3,7 @@ import type { UsageRecord } from '../src/event/schema.js';
 import { ApiError } from '../src/http/errors.js';
 import type { InsertRetry } from '../src/store/retry.js';
 import type { BatchExtras, Store } from '../src/store/types.js';
-import { telemetry, type BatchUsage } from '../src/telemetry.js';
+import { joinUsage, telemetry, type BatchUsage } from '../src/telemetry.js';
 
 export interface WriterOptions {
   /** Events waiting for a commit, across all requests; beyond it new requests are refused with 429. */
@@ -17,6 +17,14 @@ export interface WriterOptions {
   maxBatchEvents: number;
   /** How long a failing database is retried before the waiting requests get 503. */
   retryForMs: number;
+}
+
+/** A batch handed over in parts (BatchWriter.submitInParts): each part's records, then the last, or abandoned. */
+export interface BatchParts {
+  add(records: readonly UsageRecord[]): void;
+  /** Resolves, once every part is durable, with which records were new. */
+  end(records: readonly UsageRecord[]): Promise<boolean[]>;
+  abort(): void;
 }
 
 /** A request waiting for its commit: only this waits, its records are with the store by then. */
@@ -136,10 +144,65 @@ export class BatchWriter {
     return this.pending.splice(0, taken);
   }
 
+  /**
+   * A batch handed over in parts as the route prepares it (Store.insertInParts): the store inserts
+   * its first records while the rest are checked, and commits them all in one transaction after the
+   * last, which `end` is answered after. Only into an idle writer: behind other commits the parts
+   * would only wait, and the requests after them with them. `events`, `bytes`: at most what it
+   * holds, counted against the queue's limits until its commit. Undefined: submit the batch whole.
+   */
+  submitInParts(events: number, bytes: number): BatchParts | undefined {
+    if (this.draining || this.pendingEvents > 0 || events > this.options.maxQueuedEvents || bytes > this.options.maxQueuedBytes) return undefined;
+    const parts = this.store.insertInParts?.(this.retry);
+    if (!parts) return undefined;
+    this.pendingEvents += events;
+    this.pendingBytes += bytes;
+    let answer!: Waiter;
+    const answered = new Promise<boolean[]>((resolve, reject) => (answer = { events, bytes, resolve, reject }));
+    let end!: (ended: { committed: Promise<boolean[]>; usage: BatchUsage } | 'aborted') => void;
+    const ended = new Promise<Parameters<typeof end>[0]>((resolve) => (end = resolve));
+    // In the queue from the first part, so that a drain waits for it.
+    void this.queue.add(async () => {
+      const outcome = await ended;
+      if (outcome !== 'aborted') return this.committed([answer], outcome.committed, outcome.usage);
+      this.pendingEvents -= events;
+      this.pendingBytes -= bytes;
+    });
+    const usages: BatchUsage[] = [];
+    let handed = 0;
+    const add = (records: readonly UsageRecord[]) => {
+      usages.push(telemetry.usageOf(records));
+      handed += records.length;
+    };
+    return {
+      add: (records) => {
+        add(records);
+        parts.add(records);
+      },
+      end: (records) => {
+        add(records);
+        // Counted as what it held from now on.
+        this.pendingEvents -= events - handed;
+        answer.events = handed;
+        end({ committed: parts.end(records), usage: joinUsage(usages) });
+        return answered;
+      },
+      abort: () => {
+        parts.abort();
+        end('aborted');
+      },
+    };
+  }
+
   private async flush(): Promise<void> {
     this.flushScheduled = false;
     const { waiters, committed, usage } = this.startCommit();
     if (this.pending.length > 0) this.scheduleFlush();
+    await this.committed(waiters, committed, usage);
+  }
+
+  /** Answers the waiters once their commit is done, in their order, and counts it. */
+  private async committed(waiters: readonly Waiter[], committed: Promise<boolean[]>, usage: BatchUsage): Promise<void> {
     const events = waiters.reduce((sum, w) => sum + w.events, 0);
     const started = performance.now();
     try {

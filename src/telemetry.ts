@@ -196,6 +196,24 @@ export interface BatchUsage {
   values: Float64Array;
 }
 
+/** The usage of batches handed over in parts, as one batch's. */
+export function joinUsage(parts: readonly BatchUsage[]): BatchUsage {
+  if (parts.length === 1) return parts[0]!;
+  const joined: BatchUsage = {
+    slots: new Uint32Array(parts.reduce((n, p) => n + p.slots.length, 0)),
+    values: new Float64Array(parts.reduce((n, p) => n + p.values.length, 0)),
+  };
+  let slots = 0;
+  let values = 0;
+  for (const part of parts) {
+    joined.slots.set(part.slots, slots);
+    joined.values.set(part.values, values);
+    slots += part.slots.length;
+    values += part.values.length;
+  }
+  return joined;
+}
+
 export const telemetry = {
   async withSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
     return tracer.startActiveSpan(name, { attributes }, async (span) => {
