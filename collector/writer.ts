@@ -2,7 +2,7 @@ import PQueue from 'p-queue';
 import type { UsageRecord } from '../src/event/schema.js';
 import { ApiError } from '../src/http/errors.js';
 import type { InsertRetry } from '../src/store/retry.js';
-import type { BatchExtras, Store } from '../src/store/types.js';
+import type { BatchExtras, InsertParts, Store } from '../src/store/types.js';
 import { joinUsage, telemetry, type BatchUsage } from '../src/telemetry.js';
 
 export interface WriterOptions {
@@ -17,14 +17,6 @@ export interface WriterOptions {
   maxBatchEvents: number;
   /** How long a failing database is retried before the waiting requests get 503. */
   retryForMs: number;
-}
-
-/** A batch handed over in parts (BatchWriter.submitInParts): each part's records, then the last, or abandoned. */
-export interface BatchParts {
-  add(records: readonly UsageRecord[]): void;
-  /** Resolves, once every part is durable, with which records were new. */
-  end(records: readonly UsageRecord[]): Promise<boolean[]>;
-  abort(): void;
 }
 
 /** A request waiting for its commit: only this waits, its records are with the store by then. */
@@ -151,7 +143,7 @@ export class BatchWriter {
    * would only wait, and the requests after them with them. `events`, `bytes`: at most what it
    * holds, counted against the queue's limits until its commit. Undefined: submit the batch whole.
    */
-  submitInParts(events: number, bytes: number): BatchParts | undefined {
+  submitInParts(events: number, bytes: number): InsertParts | undefined {
     if (this.draining || this.pendingEvents > 0 || events > this.options.maxQueuedEvents || bytes > this.options.maxQueuedBytes) return undefined;
     const parts = this.store.insertInParts?.(this.retry);
     if (!parts) return undefined;

@@ -239,7 +239,7 @@ export interface BatchExtras {
   outbox?: OutboxEntry[];
 }
 
-/** A batch handed to the store in parts (Store.insertInParts). */
+/** A batch handed over in parts, as it is prepared (Store.insertInParts, BatchWriter.submitInParts). */
 export interface InsertParts {
   add(records: readonly UsageRecord[]): void;
   /** The last part: resolves, once every part is committed, as insertBatch does. */
