@@ -271,7 +271,8 @@ export interface Store {
   /**
    * insertBatch for a batch whose records come in parts, as the caller prepares them: one
    * transaction still, its first rows inserted while the rest are on their way. Absent where a
-   * backend gains nothing from it (it would only collect the parts).
+   * backend gains nothing from it (it would only collect the parts); undefined where this store
+   * cannot (SQLite on the calling thread): the batch is then inserted whole.
    */
   insertInParts?(retry: InsertRetry): InsertParts | undefined;
   /**

@@ -15,6 +15,13 @@ const event = (id: string, over: Record<string, unknown> = {}) => ({
   id, agent_id: 'planner', model: 'gpt-4o', timestamp: '2026-11-03T10:00:00Z', input_tokens: 10, output_tokens: 2, ...over,
 });
 
+/** The collector's count of input tokens committed (`tokentally_tokens_total`), all projects and models. */
+async function inputCounted(): Promise<number> {
+  const text = await (await fetch(`${svc.collectorUrl}/metrics`)).text();
+  return text.split('\n').filter((line) => line.startsWith('tokentally_tokens_total{') && line.includes('type="input"'))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+
 async function totals(): Promise<{ events: number; input_tokens: number }> {
   return (await svc.report<{ totals: { events: number; input_tokens: number } }>('/v1/reports/usage?from=2026-11-01&to=2026-12-01')).body.totals;
 }
@@ -22,6 +29,7 @@ async function totals(): Promise<{ events: number; input_tokens: number }> {
 describe('POST /v1/usage in parts', () => {
   it('answers and stores a 1,000-event batch with rejected events and repeats across its parts as a whole one', async () => {
     await svc.ingest('/v1/usage', { events: [event('stored')] });
+    const countedBefore = await inputCounted();
     const events: Record<string, unknown>[] = Array.from({ length: 1_000 }, (_, i) => event(`e${i}`, { input_tokens: i }));
     // Rejected at either side of a part's edge and last; repeats of an earlier part's, of their own part's, of a stored id.
     for (const i of [199, 200, 999]) events[i] = event(`bad${i}`, { output_tokens: -1 });
@@ -37,6 +45,8 @@ describe('POST /v1/usage in parts', () => {
     const skipped = new Set([199, 200, 999, 201, 450, 600]);
     const input = Array.from({ length: 1_000 }, (_, i) => (skipped.has(i) ? 0 : i)).reduce((a, b) => a + b, 0);
     expect(await totals()).toMatchObject({ events: 995, input_tokens: input + 10 });
+    // The spend counters count each part's new records once.
+    expect(await inputCounted() - countedBefore).toBe(input);
     expect(await svc.store.verify()).toMatchObject({ ok: true });
   });
 
