@@ -13,7 +13,7 @@ export const READ_CACHE_KIB = 32 * 1024;
 
 /**
  * The SQLite store's reports and lists, on one connection: the service runs them on its read threads
- * (see sqlite-threads.ts), so a long query never holds the event loop; a store without threads runs
+ * (see sqlite-read-threads.ts), so a long query never holds the event loop; a store without threads runs
  * them on its own connection.
  */
 export function sqliteReads(db: Database.Database) {

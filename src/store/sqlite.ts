@@ -11,7 +11,8 @@ import { batchInserter, openSqlite, outboxWriter, type OutboxWrite, type OutboxW
 import { stalePage, STREAMS_PAGE_SQL } from './metric-streams.js';
 import { METRIC_STREAMS_SQL, PROBE_WRITE_SQL, PRUNE_STREAMS_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
 import { projectFromRow, READ_CACHE_KIB, sqliteReads, type ReadName, type SqliteReads } from './sqlite-reads.js';
-import { SqliteReadThreads, SqliteWriteThreads } from './sqlite-threads.js';
+import { SqliteReadThreads } from './sqlite-read-threads.js';
+import { SqliteWriteThreads } from './sqlite-threads.js';
 import { SqliteBudgets } from './sqlite-budgets.js';
 import { compareBinary, mergeHalves, mergeRunHalves, splitHalves, splitRuns } from './split-report.js';
 import { fitting, OUTBOX_SIZE_SQL, outboxRow } from './outbox.js';
@@ -27,7 +28,7 @@ interface SqliteStoreOptions extends SqliteOptions {
    * run on the calling thread with SQLite's automatic checkpoints, as a simple app would.
    */
   writeThreads: boolean;
-  /** Run reports and lists on read threads (sqlite-threads.ts); off, on the calling thread. */
+  /** Run reports and lists on read threads (sqlite-read-threads.ts); off, on the calling thread. */
   readThreads: boolean;
   /** For commands that only read (verify, backup): an existing file, opened read-only. */
   readOnly: boolean;
