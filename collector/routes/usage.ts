@@ -62,7 +62,8 @@ function answerBatch(batch: Prepared, deps: IngestDeps) {
 /**
  * A batch of more than this many events goes to the writer in parts of this many as they are
  * checked (BatchWriter.submitInParts), so the first are inserted while the rest are: a 1,000-event
- * batch on an idle collector was ~9 ms of checking, then ~22 of inserting (docs/benchmarks.md).
+ * batch on an idle collector was ~9 ms of checking, then ~22 of inserting (docs/benchmarks.md,
+ * "Batches in parts, session 21").
  */
 const EVENTS_PER_PART = 200;
 

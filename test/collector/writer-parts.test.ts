@@ -1,14 +1,11 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BatchWriter } from '../../collector/writer.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
-import { cleanup, OPTIONS, readOnly, records, tempDir } from '../support/store-files.js';
+import { openStore, readOnly, records, tempDir } from '../support/store-files.js';
 
 async function writer(writeThreads = true): Promise<{ writer: BatchWriter; count(): number }> {
   const file = join(tempDir(), 'usage.db');
-  const store = new SqliteStore(file, { ...OPTIONS, writeThreads });
-  cleanup.push(() => store.close());
-  await store.migrate();
+  const store = await openStore(file, writeThreads);
   const reader = readOnly(file);
   return {
     writer: new BatchWriter(store, { maxQueuedEvents: 10_000, maxQueuedBytes: 64 * 1024 * 1024, maxBatchEvents: 1_000, retryForMs: 0 }),
