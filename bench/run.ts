@@ -246,7 +246,7 @@ async function agentTelemetry(dir: string): Promise<void> {
   }
 
   console.log(`(i) mixed trace load, POST /v1/traces over HTTP protobuf, traces of ${MIXED_TRACE_SPANS} spans with 1 GenAI usage span each, the rest tool and HTTP spans:`);
-  // In rounds as (e) and (h), each on a fresh service: one 10 s run of the same build read 73,000 to 144,000
+  // In rounds as (e) and (h), each on a fresh service: one 10 s run of the same build read 73,000 to 153,000
   // spans/s within minutes here (docs/benchmarks.md, "Mixed traces in rounds, session 22").
   const rounds: Awaited<ReturnType<typeof onFreshService>>[] = [];
   for (let round = 0; round < size.rounds; round++) rounds.push(await onFreshService(dir, `mixed-r${round + 1}`, ({ collector }) => mixedLoad(collector)));
