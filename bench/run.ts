@@ -195,7 +195,6 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
  * a fresh service, so none inherits another's database. The loads a ratio compares run in rounds,
  * one of each in turn, and a ratio is the median of the rounds' ratios: one load's own figure varies
  * by ±10 % from minute to minute on this machine, a ratio of loads taken in the same minutes less.
- * The mixed load, held to an absolute figure, runs in rounds too and gives its median round.
  */
 async function agentTelemetry(dir: string): Promise<void> {
   console.log(`(h) OTLP logs as Claude Code and Codex send them (claude_code.api_request, codex.sse_event response.completed; half each),`);
@@ -246,8 +245,7 @@ async function agentTelemetry(dir: string): Promise<void> {
   }
 
   console.log(`(i) mixed trace load, POST /v1/traces over HTTP protobuf, traces of ${MIXED_TRACE_SPANS} spans with 1 GenAI usage span each, the rest tool and HTTP spans:`);
-  // In rounds as (e) and (h), each on a fresh service: one 10 s run of the same build read 73,000 to 153,000
-  // spans/s within minutes here (docs/benchmarks.md, "Mixed traces in rounds, session 22").
+  // In rounds, as (e) and (h): one 10 s run read 73,000 to 153,000 spans/s within minutes ("Mixed traces in rounds, session 22").
   const rounds: Awaited<ReturnType<typeof onFreshService>>[] = [];
   for (let round = 0; round < size.rounds; round++) rounds.push(await onFreshService(dir, `mixed-r${round + 1}`, ({ collector }) => mixedLoad(collector)));
   const mixed = medianRound(rounds);
