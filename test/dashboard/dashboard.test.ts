@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, watchedPage } from '../support/browser.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { realisticEvents } from '../support/usage-seed.js';
+import { scratchDir } from '../support/scratch-dirs.js';
 
 const NOW = Date.UTC(2026, 10, 20, 15, 30);
 const PAGE_BUDGET_BYTES = 200_000;
@@ -158,7 +158,7 @@ describe('the dashboard with data', () => {
   it('renders a full-page screenshot (into docs/dashboard.png only when DASHBOARD_SCREENSHOT asks, as `npm run screenshot` does)', async () => {
     const { page, context } = await watchedPage(browser);
     await open(page, base);
-    const path = process.env.DASHBOARD_SCREENSHOT ?? join(mkdtempSync(join(tmpdir(), 'tokentally-screenshot-')), 'dashboard.png');
+    const path = process.env.DASHBOARD_SCREENSHOT ?? join(scratchDir('tokentally-screenshot-'), 'dashboard.png');
     await page.screenshot({ path, fullPage: true });
     expect(statSync(path).size).toBeGreaterThan(10_000);
     await context.close();

@@ -1,5 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, waitForUrls } from '../../bench/server.js';
@@ -10,6 +8,7 @@ import { startReceiver, type Receiver } from '../support/otlp-receiver.js';
 import { BACKENDS, startTestService, type TestService } from '../support/service.js';
 import { POSTGRES_OPTED_OUT } from '../support/postgres.js';
 import { metricValue, until } from '../support/wait.js';
+import { scratchDir } from '../support/scratch-dirs.js';
 
 /** The outbox across processes: a kill -9 and restart, several collectors on one PostgreSQL, its bound on both backends. */
 
@@ -37,7 +36,7 @@ describe('the forward outbox', () => {
     receiver = await startReceiver();
     let down = true;
     receiver.answer = () => (down ? { status: 503 } : 'ok');
-    const db = join(mkdtempSync(join(tmpdir(), 'tokentally-forward-')), 'usage.db');
+    const db = join(scratchDir('tokentally-forward-'), 'usage.db');
     const env = { DATABASE_URL: db, COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0', FORWARD_OTLP_ENDPOINT: receiver.httpUrl };
     const first = runCli(['serve'], env);
     const { collector } = await waitForUrls(first);

@@ -1,11 +1,10 @@
-import { mkdtempSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { genAiTraceBodies, mixedTraceBodies } from '../../bench/otlp.js';
 import { runCli, stop, waitForListening, type Running } from '../../bench/server.js';
+import { scratchDir } from '../support/scratch-dirs.js';
 
 /**
  * A request at the span limit does not hold the event loop (issue 17: no request more than ~50 ms):
@@ -18,7 +17,7 @@ let run: Running;
 let collector: string;
 
 beforeAll(async () => {
-  run = runCli(['serve'], { DATABASE_URL: join(mkdtempSync(join(tmpdir(), 'tokentally-loop-')), 'usage.db'), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' });
+  run = runCli(['serve'], { DATABASE_URL: join(scratchDir('tokentally-loop-'), 'usage.db'), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' });
   ({ collector } = await waitForListening(run, ['collector', 'reporting', 'OTLP/gRPC']));
 });
 afterAll(() => stop(run));

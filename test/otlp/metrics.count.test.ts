@@ -1,5 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, waitForListening, type Running } from '../../bench/server.js';
@@ -12,6 +10,7 @@ import { encodeProtobuf, otlpAttributes } from '../support/otlp.js';
 import { createDatabase, type TestDatabase } from '../support/postgres.js';
 import { BACKENDS, startTestService, type Backend, type TestService } from '../support/service.js';
 import { runSql } from '../support/sql.js';
+import { scratchDir } from '../support/scratch-dirs.js';
 
 /**
  * COUNT_METRICS: the OTel GenAI token histogram of a service that sends no per-call record, counted
@@ -249,7 +248,7 @@ describe('COUNT_METRICS set wrong', () => {
   });
 
   it('stops the service at start, naming the variable', async () => {
-    const run = runCli(['serve'], { DATABASE_URL: join(mkdtempSync(join(tmpdir(), 'tokentally-metrics-')), 'usage.db'), COUNT_METRICS: 'gemini-cli' });
+    const run = runCli(['serve'], { DATABASE_URL: join(scratchDir('tokentally-metrics-'), 'usage.db'), COUNT_METRICS: 'gemini-cli' });
     expect(await run.exited).not.toBe(0);
     expect(run.output()).toMatch(/COUNT_METRICS="gemini-cli": "gemini-cli" is Gemini CLI, which sends a per-call log record \(gemini_cli\.api_response\)/);
   });
@@ -267,7 +266,7 @@ describe.each(BACKENDS)('cumulative streams across a kill -9 on %s', (backend) =
   it('counts each interval once when the server dies between points and the exporter resends', async () => {
     db = backend === 'postgres' ? await createDatabase() : undefined;
     const env = {
-      DATABASE_URL: db?.url ?? join(mkdtempSync(join(tmpdir(), 'tokentally-metrics-')), 'usage.db'),
+      DATABASE_URL: db?.url ?? join(scratchDir('tokentally-metrics-'), 'usage.db'),
       COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0', COUNT_METRICS: 'billing-bot',
     };
     const start = async () => {

@@ -1,8 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import Database from 'better-sqlite3';
-import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, waitForListening, waitForUrls } from '../../bench/server.js';
@@ -10,8 +8,9 @@ import { PACKAGE_ROOT } from '../../src/paths.js';
 import { callExport, grpcClient } from '../support/grpc.js';
 import { otlpRequest, toProtobuf, TRACE_ID } from '../support/otlp.js';
 import { postUntilStopped, until } from '../support/wait.js';
+import { scratchDir } from '../support/scratch-dirs.js';
 
-const tempDb = () => join(mkdtempSync(join(tmpdir(), 'tokentally-cli-')), 'nested', 'usage.db');
+const tempDb = () => join(scratchDir('tokentally-cli-'), 'nested', 'usage.db');
 
 describe('tokentally serve', () => {
   it('creates the database file and its folder, serves both apps, and exits 0 on SIGTERM', async () => {

@@ -1,6 +1,4 @@
 import Database from 'better-sqlite3';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BatchWriter } from '../../collector/writer.js';
@@ -10,6 +8,7 @@ import { ApiError } from '../../src/http/errors.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { metricValue, until } from '../support/wait.js';
+import { scratchDir } from '../support/scratch-dirs.js';
 
 const events = (prefix: string, n: number, extra: Record<string, unknown> = {}) =>
   Array.from({ length: n }, (_, i) => ({ id: `${prefix}-${i}`, agent_id: 'a', model: 'm', input_tokens: 1, ...extra }));
@@ -66,7 +65,7 @@ describe('a bounded queue', () => {
 
 describe('the writer while draining', () => {
   it('refuses new events with 503 and Retry-After, and commits what it already took', async () => {
-    const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'tokentally-drain-')), 'usage.db'));
+    const store = new SqliteStore(join(scratchDir('tokentally-drain-'), 'usage.db'));
     await store.migrate();
     const writer = new BatchWriter(store, { maxQueuedEvents: 100, maxQueuedBytes: 1e6, maxBatchEvents: 10, retryForMs: 1000 });
     const records = events('d', 3).map((e) => normalise(UsageEventInput.parse(e), Date.now()));

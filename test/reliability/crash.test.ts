@@ -1,10 +1,9 @@
 import Database from 'better-sqlite3';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, waitForUrls } from '../../bench/server.js';
 import { fetchUntilStopped, until } from '../support/wait.js';
+import { scratchDir } from '../support/scratch-dirs.js';
 
 const CLIENTS = 4;
 const BATCH = 50;
@@ -24,7 +23,7 @@ async function client(url: string, name: string, acked: string[], killed: { now:
 
 describe('crash safety', () => {
   it('keeps every acknowledged event exactly once, with rollups equal to raw, after kill -9 mid-load', async () => {
-    const db = join(mkdtempSync(join(tmpdir(), 'tokentally-crash-')), 'usage.db');
+    const db = join(scratchDir('tokentally-crash-'), 'usage.db');
     const env = { DATABASE_URL: db, COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' };
     const run = runCli(['serve'], env);
     const { collector } = await waitForUrls(run);

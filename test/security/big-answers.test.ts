@@ -1,9 +1,8 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, stop, waitForListening, type Running } from '../../bench/server.js';
 import { send } from '../support/hostile.js';
+import { scratchDir } from '../support/scratch-dirs.js';
 
 /**
  * Answers of the largest size a report allows (10,000 groups, 1,000 hourly series) against a real
@@ -23,7 +22,7 @@ let collector: string;
 let reporting: string;
 
 beforeAll(async () => {
-  run = runCli(['serve'], { DATABASE_URL: join(mkdtempSync(join(tmpdir(), 'tokentally-big-')), 'usage.db'), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' });
+  run = runCli(['serve'], { DATABASE_URL: join(scratchDir('tokentally-big-'), 'usage.db'), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' });
   ({ collector, reporting } = await waitForListening(run, ['collector', 'reporting']));
   for (let n = 0; n < RUNS; n += 1_000) {
     const events = Array.from({ length: 1_000 }, (_, i) => ({

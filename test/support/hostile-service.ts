@@ -1,9 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
 import { peakRssMB, runCli, stop, waitForListening, type Running } from '../../bench/server.js';
 import { send, type Answer } from './hostile.js';
+import { scratchDir } from './scratch-dirs.js';
 
 /** Generous bounds for a loaded two-core machine; before the limits these cases took 16-90 s and gigabytes. */
 const ANSWER_WITHIN_MS = 5_000;
@@ -64,7 +64,7 @@ export function hostileService(): HostileService {
     },
   };
   beforeAll(async () => {
-    service.run = runCli(['serve'], { DATABASE_URL: join(mkdtempSync(join(tmpdir(), 'tokentally-hostile-')), 'usage.db'), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' });
+    service.run = runCli(['serve'], { DATABASE_URL: join(scratchDir('tokentally-hostile-'), 'usage.db'), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' });
     const urls = await waitForListening(service.run, ['collector', 'reporting', 'OTLP/gRPC']);
     Object.assign(service, { collector: urls.collector, reporting: urls.reporting, grpcUrl: urls['OTLP/gRPC'] });
     // Warm up the routes once, so the baseline holds what every request path loads.
