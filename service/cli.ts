@@ -49,10 +49,10 @@ async function serve(roles: Roles): Promise<void> {
     stopping = true;
     console.log(`${signal}: draining and stopping`);
     service.stop().then(
-      () => process.exit(0),
+      () => exitWhenWritten(0),
       (error) => {
         console.error('stop failed:', error);
-        process.exit(1);
+        exitWhenWritten(1);
       },
     );
   };
@@ -88,6 +88,11 @@ const older = (pending: string[]) =>
   `the database is from an older version of tokentally (not applied: ${pending.join(', ')}); it was left as it is`;
 
 async function main(command: string): Promise<number> {
+  // `tokentally serve --help` asks for help, not for a service.
+  if (['help', '--help', '-h'].includes(command) || process.argv.slice(3).some((arg) => arg === '--help' || arg === '-h')) {
+    console.log(USAGE);
+    return 0;
+  }
   const roles = ROLES[command];
   if (roles) {
     await serve(roles);
@@ -144,23 +149,31 @@ async function main(command: string): Promise<number> {
       console.log(`hash: ${hashKey(key).toString('hex')}`);
       return 0;
     }
-    case 'help':
-    case '--help':
-    case '-h':
-      console.log(USAGE);
-      return 0;
     default:
       console.error(`unknown command "${command}"\n\n${USAGE}`);
       return 2;
   }
 }
 
+/**
+ * Exits once stdout and stderr have taken everything written to them: into a pipe Node writes what
+ * the pipe takes (64 KiB) and queues the rest, which `process.exit` alone would drop.
+ */
+function exitWhenWritten(code: number): void {
+  let open = 2;
+  const written = () => {
+    if (--open === 0) process.exit(code);
+  };
+  process.stdout.write('', written);
+  process.stderr.write('', written);
+}
+
 main(process.argv[2] ?? 'serve').then(
   (code) => {
-    if (code >= 0) process.exit(code);
+    if (code >= 0) exitWhenWritten(code);
   },
   (error: unknown) => {
     console.error(error instanceof ConfigError || error instanceof Error ? error.message : error);
-    process.exit(1);
+    exitWhenWritten(1);
   },
 );

@@ -1,9 +1,11 @@
 import { status } from '@grpc/grpc-js';
 import Database from 'better-sqlite3';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli, waitForListening, waitForUrls } from '../../bench/server.js';
+import { CLI, runCli, waitForListening, waitForUrls } from '../../bench/server.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { callExport, grpcClient } from '../support/grpc.js';
 import { otlpRequest, toProtobuf, TRACE_ID } from '../support/otlp.js';
@@ -132,6 +134,22 @@ describe('maintenance commands', () => {
     const good = runCli(['verify'], { DATABASE_URL: db });
     expect(await good.exited).toBe(0);
     expect(good.output()).toMatch(/integrity: ok; rollup rows differing from the raw sums \(either side\): 0/);
+  });
+
+  it('prints the whole price table as JSON into a pipe, past the 64 KiB a pipe takes at once', () => {
+    // Through a shell pipe, as `tokentally prices --json | jq` runs: Node writes into it without blocking.
+    const json = execFileSync('sh', ['-c', `"${process.execPath}" "${CLI}" prices --json | cat`], { env: { PATH: process.env.PATH ?? '' }, maxBuffer: 64 * 1024 * 1024 });
+    expect(json.length).toBeGreaterThan(64 * 1024);
+    expect(JSON.parse(json.toString('utf8'))).toEqual(expect.arrayContaining([expect.objectContaining({ provider: 'openai', model: 'gpt-4o' })]));
+  });
+
+  it.each([['serve', '--help'], ['hash-key', '--help'], ['prices', '-h'], ['verify', '--help']])('prints the usage for %s %s and does nothing else', async (...args) => {
+    const db = tempDb();
+    const run = runCli(args, { DATABASE_URL: db, COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' });
+    expect(await run.exited).toBe(0);
+    expect(run.output()).toMatch(/^usage: tokentally <command>/);
+    expect(run.output()).not.toMatch(/listening|hash:|integrity/);
+    expect(existsSync(db)).toBe(false);
   });
 
   it('rejects an unknown command with the usage', async () => {
