@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { badRequest, quoteInput } from '../src/http/errors.js';
 import { list, once } from '../src/http/query.js';
-import { DIMENSIONS, type Dimension, type Filters, type GroupKey, type Metrics, TIME_BUCKETS } from '../src/store/types.js';
+import { DIMENSIONS, type Dimension, type Filters, type GroupKey, type OrderBy, TIME_BUCKETS } from '../src/store/types.js';
 import { isoUtc } from '../src/time.js';
 import { localToUtc, prepareZone, utcMs, utcToLocal, ZoneName, zoneSegments } from '../src/zone.js';
 import type { ZoneSegment } from '../src/zone-offset.js';
@@ -116,11 +116,11 @@ export function rangeOf(query: { from?: string; to?: string }, now: number, zone
 }
 
 /** Metric names as the API spells them, and the stored metric each sorts by. */
-const ORDER_METRICS: Record<string, keyof Metrics | 'total_tokens'> = {
+const ORDER_METRICS: Record<string, OrderBy> = {
   events: 'events', input_tokens: 'input_tokens', output_tokens: 'output_tokens',
   cache_read_tokens: 'cache_read_tokens', cache_write_tokens: 'cache_write_tokens',
   reasoning_tokens: 'reasoning_tokens', total_tokens: 'total_tokens', cost_usd: 'cost_nanos',
-  cost_reported_usd: 'reported_cost_nanos', unpriced_events: 'unpriced_events',
+  cost_reported_usd: 'reported_cost_nanos', cost_computed_usd: 'computed_cost_nanos', unpriced_events: 'unpriced_events',
 };
 
 /** `order=cost_usd` (largest first) or `order=cost_usd:asc`. */

@@ -1,7 +1,7 @@
 import type { AggregateQuery, AggregateResult, Dimension, Filters, GroupKey, Metrics, Source, TimeBucket } from './types.js';
 import { METRIC_NAMES } from './types.js';
 import { formatOffset, type ZoneSegment } from '../zone-offset.js';
-import { CARRIED_ROWS, exactSplit, exactTerms, metricParts, metricsFromRow, orderTerm, regrouped, selectList, type SqlValue, type SumPart } from './sums.js';
+import { CARRIED_ROWS, exactSplit, metricParts, metricsFromRow, orderTerms, regrouped, selectList, type SqlValue, type SumPart } from './sums.js';
 
 /**
  * The report queries, written once in the SQL both backends share (`?` placeholders, CASE, COALESCE,
@@ -181,11 +181,6 @@ function rollupKeyPrefix(groupBy: readonly GroupKey[]): string[] | null {
   return deepest < ROLLUP_KEY.length - 1 ? ROLLUP_KEY.slice(0, deepest + 1) : null;
 }
 
-/** What a report orders its groups by: a metric exactly (`exactTerms`), total_tokens near enough. */
-function orderTerms(parts: readonly SumPart[], by: NonNullable<AggregateQuery['order']>['by']): string[] {
-  return by === 'total_tokens' ? [orderTerm(parts, by)] : exactTerms(parts, by, 'column');
-}
-
 /**
  * The groups after `after` in the order (its metric, then the one grouped dimension): a page of a
  * ranked list. The metric is compared exactly, its value bound as a decimal: a sum can pass 2^53
@@ -194,9 +189,8 @@ function orderTerms(parts: readonly SumPart[], by: NonNullable<AggregateQuery['o
 function afterClause(query: AggregateQuery, parts: readonly SumPart[], order: NonNullable<AggregateQuery['order']>, after: NonNullable<AggregateQuery['after']>, params: unknown[]): string {
   const [key, ...rest] = query.groupBy;
   if (!key || rest.length > 0 || !(key in COLUMN)) throw new Error('a page after a group needs exactly one dimension to group by');
-  if (order.by === 'total_tokens') throw new Error('a page after a group needs one metric to order by');
   // HAVING cannot name a result column on PostgreSQL: the aggregates themselves.
-  const terms = exactTerms(parts, order.by, 'aggregate');
+  const terms = orderTerms(parts, order.by, 'aggregate');
   const values = exactSplit(after.value, terms.length);
   for (const value of values) params.push(String(value), String(value));
   params.push(after.key);
@@ -275,7 +269,7 @@ function groupsSql(query: AggregateQuery, keys: string[], rows: string, parts: S
   const keyOrder = query.groupBy.map((g) => `k_${g} ASC`);
   const having = query.after && query.order ? afterClause(query, parts, query.order, query.after, params) : '';
   const dir = query.order?.dir.toUpperCase();
-  const order = query.order ? [...orderTerms(parts, query.order.by).map((term) => `${term} ${dir}`), ...keyOrder] : keyOrder;
+  const order = query.order ? [...orderTerms(parts, query.order.by, 'column').map((term) => `${term} ${dir}`), ...keyOrder] : keyOrder;
   const groupSql =
     query.groupBy.length === 0
       ? 'SELECT 1 WHERE FALSE'

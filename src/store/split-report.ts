@@ -1,6 +1,6 @@
 import { setImmediate as turn } from 'node:timers/promises';
 import { utcDay } from './query-builder.js';
-import { METRIC_NAMES, type AggregateGroup, type AggregateQuery, type AggregateResult, type ExactMetrics, type Metrics } from './types.js';
+import { DERIVED_ORDER, isDerivedOrder, METRIC_NAMES, type AggregateGroup, type AggregateQuery, type AggregateResult, type ExactMetrics, type Metrics, type OrderBy } from './types.js';
 
 /**
  * A report read as two halves, one on each SQLite read thread, and merged here: a rollup report as
@@ -155,12 +155,13 @@ function metricOrder({ by, dir }: NonNullable<AggregateQuery['order']>, byKey: C
   };
 }
 
-/** A metric, or total_tokens (input + output), exactly: a number while it is a safe integer. */
-function orderValue(metrics: ExactMetrics, by: keyof Metrics | 'total_tokens'): number | bigint {
-  if (by !== 'total_tokens') return metrics.exact?.[by] ?? metrics[by];
-  const sum = metrics.input_tokens + metrics.output_tokens;
-  if (metrics.exact?.input_tokens === undefined && metrics.exact?.output_tokens === undefined && Number.isSafeInteger(sum)) return sum;
-  return exactValue(metrics, 'input_tokens') + exactValue(metrics, 'output_tokens');
+/** A metric, or a derived one (DERIVED_ORDER), exactly: a number while it is a safe integer. */
+function orderValue(metrics: ExactMetrics, by: OrderBy): number | bigint {
+  if (!isDerivedOrder(by)) return metrics.exact?.[by] ?? metrics[by];
+  const [first, second, sign] = DERIVED_ORDER[by];
+  const value = metrics[first] + sign * metrics[second];
+  if (metrics.exact?.[first] === undefined && metrics.exact?.[second] === undefined && Number.isSafeInteger(value)) return value;
+  return exactValue(metrics, first) + BigInt(sign) * exactValue(metrics, second);
 }
 
 const exactValue = (metrics: ExactMetrics, m: keyof Metrics) => metrics.exact?.[m] ?? BigInt(metrics[m]);

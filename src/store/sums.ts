@@ -1,4 +1,4 @@
-import { METRIC_NAMES, type ExactMetrics, type Metrics, type Source } from './types.js';
+import { DERIVED_ORDER, isDerivedOrder, METRIC_NAMES, type ExactMetrics, type Metrics, type OrderBy, type Source } from './types.js';
 
 /**
  * The report metrics as SQL sums that never overflow or lose precision (docs/operations.md, "Sums").
@@ -100,18 +100,6 @@ export function selectList(parts: readonly SumPart[]): string {
   return parts.map((p) => `COALESCE(${p.sql}, 0) AS ${p.alias}`).join(', ');
 }
 
-/**
- * A term for one metric or total_tokens to order by: the one part's result column, or the parts
- * added as floating point, near enough to order by (`exactTerms` orders exactly). A bare name means
- * the result column; inside an expression it would mean a table column.
- */
-export function orderTerm(parts: readonly SumPart[], by: keyof Metrics | 'total_tokens'): string {
-  const metrics: (keyof Metrics)[] = by === 'total_tokens' ? ['input_tokens', 'output_tokens'] : [by];
-  const terms = parts.filter((p) => metrics.includes(p.metric));
-  if (terms.length === 1) return terms[0]!.alias;
-  return `(${terms.map((p) => (p.shift === 0 ? p.sql : `${p.sql} * ${2 ** p.shift}.0`)).join(' + ')})`;
-}
-
 export type SqlValue = number | bigint | string | null;
 
 /**
@@ -165,20 +153,46 @@ function carriedColumns(metric: keyof Metrics): { low: string; high: string } {
 }
 
 /**
- * One metric as terms that order its groups exactly when compared in turn, and that a value from
- * `exactSplit` compares with: its one part (as `orderTerm` names it), or, read wide, its parts
+ * One metric as terms that order its groups exactly when compared in turn: its one part (the result
+ * column, or its aggregate where a bare name would mean a table column), or, read wide, its parts
  * carried into a count of 2^62s and the rest (each below 2^63, where the parts added as floating
- * point would round).
+ * point would round). A filtered raw sum (reported cost) is NULL in a group without a matching row.
  */
-export function exactTerms(parts: readonly SumPart[], metric: keyof Metrics, as: 'column' | 'aggregate'): string[] {
+function exactTerms(parts: readonly SumPart[], metric: keyof Metrics, as: 'column' | 'aggregate'): string[] {
   const terms = parts.filter((p) => p.metric === metric);
-  if (terms.length === 1) return [as === 'column' ? terms[0]!.alias : terms[0]!.sql];
-  const at = (shift: number) => terms.find((p) => p.shift === shift)?.sql ?? '0';
+  if (terms.length === 1) return [as === 'column' ? terms[0]!.alias : `COALESCE(${terms[0]!.sql}, 0)`];
+  const at = (shift: number) => {
+    const part = terms.find((p) => p.shift === shift);
+    return part ? `COALESCE(${part.sql}, 0)` : '0';
+  };
   const { high, low } = carried(at(2 * PIECE_BITS), at(PIECE_BITS), at(0));
   return [`(${high} + ${at(HIGH_SHIFT)})`, low];
 }
 
-/** A metric's exact value as `exactTerms` splits it (`terms`: how many it has). */
+/**
+ * What orders groups by `by` exactly, compared in turn, and what a value from `exactSplit` compares
+ * with: a metric's `exactTerms`; a derived one (DERIVED_ORDER) the two metrics' terms added or
+ * taken away, read wide with the low terms' carry or borrow moved into the high one.
+ */
+export function orderTerms(parts: readonly SumPart[], by: OrderBy, as: 'column' | 'aggregate'): string[] {
+  if (!isDerivedOrder(by)) return exactTerms(parts, by, as);
+  const [first, second, sign] = DERIVED_ORDER[by];
+  const [a, b] = [first, second].map((m) => exactTerms(parts, m, 'aggregate')) as [string[], string[]];
+  const op = sign === 1 ? '+' : '-';
+  if (a.length === 1 && b.length === 1) return [`(${a[0]} ${op} ${b[0]})`];
+  const [highA, lowA] = a as [string, string];
+  const [highB, lowB] = b as [string, string];
+  // Written from BigInt: a double prints 2^62 rounded and cannot hold 2^62 − 1.
+  const whole = 1n << BigInt(HIGH_SHIFT);
+  if (sign === 1) {
+    const low = `(${lowA} + ${lowB})`;
+    return [`(${highA} + ${highB} + (${low} >> ${HIGH_SHIFT}))`, `(${low} & ${whole - 1n})`];
+  }
+  const borrow = `(CASE WHEN ${lowA} < ${lowB} THEN 1 ELSE 0 END)`;
+  return [`(${highA} - ${highB} - ${borrow})`, `(${lowA} - ${lowB} + ${borrow} * ${whole})`];
+}
+
+/** A metric's exact value as `orderTerms` splits it (`terms`: how many it has). */
 export function exactSplit(value: bigint, terms: number): bigint[] {
   return terms === 1 ? [value] : [value >> BigInt(HIGH_SHIFT), value & ((1n << BigInt(HIGH_SHIFT)) - 1n)];
 }

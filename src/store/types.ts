@@ -42,6 +42,22 @@ export const METRIC_NAMES = [
   'cost_nanos', 'reported_cost_nanos', 'unpriced_events',
 ] as const satisfies readonly (keyof Metrics)[];
 
+/**
+ * Order metrics that are no stored column: the first metric plus (sign 1) or minus (sign −1) the
+ * second. total_tokens is input + output; computed cost is cost − reported cost.
+ */
+export const DERIVED_ORDER = {
+  total_tokens: ['input_tokens', 'output_tokens', 1],
+  computed_cost_nanos: ['cost_nanos', 'reported_cost_nanos', -1],
+} as const satisfies Record<string, readonly [keyof Metrics, keyof Metrics, 1 | -1]>;
+
+export type DerivedOrder = keyof typeof DERIVED_ORDER;
+
+/** What a report can order its groups by. */
+export type OrderBy = keyof Metrics | DerivedOrder;
+
+export const isDerivedOrder = (by: OrderBy): by is DerivedOrder => Object.hasOwn(DERIVED_ORDER, by);
+
 export type Source = 'rollup' | 'raw';
 
 export interface AggregateQuery {
@@ -63,7 +79,7 @@ export interface AggregateQuery {
   /** Epoch ms, inclusive / exclusive. For the rollup both are UTC midnights. */
   from: number;
   to: number;
-  order: { by: keyof Metrics | 'total_tokens'; dir: 'asc' | 'desc' } | null;
+  order: { by: OrderBy; dir: 'asc' | 'desc' } | null;
   /** At most this many groups; the answer says whether more exist. */
   limit: number | null;
   /**

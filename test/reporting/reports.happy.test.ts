@@ -111,6 +111,25 @@ describe.each(BACKENDS)('on %s', (backend) => {
       expect(body.groups[1]).toMatchObject({ key: { model: '(other)' }, other: true, events: 4, cost_usd: 0.0025 });
     });
 
+    it('orders by the computed part of the cost, from the rollup and from raw events', async () => {
+      // In September, so the other tests' months are untouched: a reported cost has no computed part.
+      const september = (id: string, agent: string, over: Record<string, unknown>) =>
+        e(id, 1, { timestamp: Date.UTC(2026, 8, 10), agent_id: agent, run_id: agent, cost_usd: undefined, ...over });
+      const events = [
+        september('s1', 'alpha', { input_tokens: 1_000_000 }),
+        september('s2', 'beta', { cost_usd: 50 }),
+        september('s3', 'gamma', { input_tokens: 1_000 }),
+      ];
+      expect(await (await svc.ingest('/v1/usage', { events })).json()).toMatchObject({ accepted: 3 });
+      for (const by of ['agent', 'run']) {
+        const { rows, body } = await groups(`from=2026-09-01&to=2026-10-01&group_by=${by}&order=cost_computed_usd`);
+        expect(rows.map(([key]: [Record<string, string>]) => key[by]), by).toEqual(['alpha', 'gamma', 'beta']);
+        expect(body.source).toBe(by === 'agent' ? 'rollup' : 'raw');
+        const asc = await groups(`from=2026-09-01&to=2026-10-01&group_by=${by}&order=cost_computed_usd:asc&limit=1`);
+        expect(asc.body.groups.map((g: any) => [g.key[by], g.cost_computed_usd > 0])).toEqual([['beta', false], ['(other)', true]]);
+      }
+    });
+
     it('answers CSV with a header and quoted values', async () => {
       const res = await fetch(`${svc.reportingUrl}/v1/reports/usage?group_by=model&format=csv&order=events`);
       expect(res.headers.get('content-type')).toMatch(/text\/csv/);

@@ -62,7 +62,7 @@ function randomQuery(): AggregateQuery {
     filters,
     from,
     to,
-    order: r.next() < 0.5 ? null : { by: r.pick(['cost_nanos', 'events', 'total_tokens', 'unpriced_events'] as const), dir: r.pick(['asc', 'desc'] as const) },
+    order: r.next() < 0.5 ? null : { by: r.pick(['cost_nanos', 'events', 'total_tokens', 'computed_cost_nanos', 'unpriced_events'] as const), dir: r.pick(['asc', 'desc'] as const) },
     limit: r.next() < 0.3 ? r.int(1, 5) : null,
     ...(zone === 'UTC' ? {} : { zone: zoneSegments(zone, from, to) }),
   };

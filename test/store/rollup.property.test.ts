@@ -41,7 +41,7 @@ describe.each(BACKENDS)('on %s', (backend) => {
       filters,
       from: Date.UTC(2026, 10, 1 + fromDay),
       to: Date.UTC(2026, 10, 1 + r.int(fromDay, 30)),
-      order: r.next() < 0.5 ? null : { by: r.pick(['cost_nanos', 'events', 'total_tokens'] as const), dir: r.pick(['asc', 'desc'] as const) },
+      order: r.next() < 0.5 ? null : { by: r.pick(['cost_nanos', 'events', 'total_tokens', 'computed_cost_nanos'] as const), dir: r.pick(['asc', 'desc'] as const) },
       limit: null,
     };
   }

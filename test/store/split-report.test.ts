@@ -77,7 +77,7 @@ function randomQuery(): AggregateQuery {
   const tuples = r.next() < 0.15 ? randomTuples(filters) : undefined;
   return {
     source: 'rollup', totalsSource: 'rollup', groupBy, filters, from: a, to: b,
-    order: r.next() < 0.25 ? null : { by: r.pick([...METRIC_NAMES, 'total_tokens'] as const), dir: r.pick(['asc', 'desc'] as const) },
+    order: r.next() < 0.25 ? null : { by: r.pick([...METRIC_NAMES, 'total_tokens', 'computed_cost_nanos'] as const), dir: r.pick(['asc', 'desc'] as const) },
     limit: r.pick([1, 3, null]),
     ...(tuples && { tuples }),
   };
@@ -103,7 +103,7 @@ describe('rollup reports split across the two read threads', () => {
 
   it('each grouping by every metric, over the whole range', async () => {
     for (const groupBy of [...DIMENSIONS.map((d) => [d]), ['day'], ['week'], ['month'], ['project', 'day'], ['model', 'week']] as GroupKey[][]) {
-      for (const by of [...METRIC_NAMES, 'total_tokens'] as const) {
+      for (const by of [...METRIC_NAMES, 'total_tokens', 'computed_cost_nanos'] as const) {
         const query: AggregateQuery = {
           source: 'rollup', groupBy, filters: {}, from: FIRST, to: FIRST + DAYS * DAY, order: { by, dir: r.pick(['asc', 'desc']) }, limit: r.pick([1, 3, null]),
         };

@@ -83,6 +83,8 @@ describe.each(BACKENDS)('on %s, sums that overflow 64 bits', (backend) => {
     expect(raw).toMatchObject({ source: 'raw', totals });
     const limited = await report('from=2026-11-01&to=2026-12-01&group_by=model&limit=1');
     expect(limited.groups.map((g: any) => [g.key.model, g.cost_usd])).toEqual([['priciest', 2e10], ['(other)', 1.2e10]]);
+    const leastComputed = await report('from=2026-11-01&to=2026-12-01&group_by=model&order=cost_computed_usd:asc&limit=1');
+    expect(leastComputed.groups.map((g: any) => [g.key.model, g.cost_usd, g.cost_computed_usd])).toEqual([['m', 1.2e10, 0], ['(other)', 2e10, 2e10]]);
 
     expect(await svc.store.verify()).toMatchObject({ ok: true, mismatches: 0 });
     await svc.store.rebuildRollups();
@@ -121,6 +123,8 @@ describe.each(BACKENDS)('on %s, sums that overflow 64 bits', (backend) => {
         // Ordered and cut by the limit, with the totals read on their own.
         const top = await svc.store.aggregate(question({ source, order: { by: 'total_tokens', dir: 'asc' }, limit: 1 }));
         expect(top).toEqual({ totals: sums(1100n, computedCost), groups: [{ key: { project: 'borealis' }, metrics: sums(100n, computedCost) }], more: true });
+        const computed = await svc.store.aggregate(question({ source, order: { by: 'computed_cost_nanos', dir: 'desc' }, limit: 1 }));
+        expect(computed.groups, source).toEqual([{ key: { project: 'atlas' }, metrics: sums(1000n, computedCost) }]);
       }
       expect(await svc.store.verify()).toMatchObject({ ok: true, mismatches: 0 });
     };
