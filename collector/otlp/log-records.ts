@@ -132,18 +132,22 @@ function toEvent(record: LogRecord, origin: Origin, profile: EmitterProfile, eve
   return { record: `log record ${event} (${record.path})`, path: record.path, input, sources: built.sources };
 }
 
-/** The emitter's own id for the call, prefixed with its key; none when it is missing or too long to store. */
+/**
+ * The emitter's own id for the call, prefixed with its key, from the first of the profile's id
+ * attributes the record has, none of them empty (an empty id would make every such call one) and
+ * short enough to store; none when no such id is there.
+ */
 function ownId(record: LogRecord, profile: EmitterProfile): { id: string; names: readonly string[] } | undefined {
   for (const names of profile.ids) {
     let id = `${profile.key}:`;
     let complete = true;
     for (let i = 0; i < names.length && complete; i++) {
       const value = record.attributes.get(names[i]!);
-      if (value === undefined) complete = false;
-      else id += (i === 0 ? '' : '/') + toText(value);
+      const text = value === undefined ? '' : toText(value);
+      if (text === '') complete = false;
+      else id += (i === 0 ? '' : '/') + text;
     }
-    if (!complete) continue;
-    return id.length <= LIMITS.idLength ? { id, names } : undefined;
+    if (complete && id.length <= LIMITS.idLength) return { id, names };
   }
   return undefined;
 }

@@ -101,9 +101,16 @@ function presentName(attributes: Attributes, names: readonly string[]): string |
   return undefined;
 }
 
+/** The provider's response id for the call; an empty one names no call (every such span would be one). */
+function responseIdOf(span: TraceSpan): string | undefined {
+  const value = span.attributes.get('gen_ai.response.id');
+  const text = value === undefined ? '' : cut(value);
+  return text === '' ? undefined : text;
+}
+
 /** A span naming the provider's response id first, then the one with more counts. */
 function rank(span: TraceSpan, event: MappedEvent): number {
-  let rank = span.attributes.has('gen_ai.response.id') ? 100 : 0;
+  let rank = responseIdOf(span) === undefined ? 0 : 100;
   for (const field of TOKEN_FIELDS) if (event.input[field] !== undefined) rank++;
   return rank;
 }
@@ -114,7 +121,6 @@ const MODEL_ATTRIBUTES = SPAN_FIELDS.model;
 const cut = (value: AttributeValue) => toText(value).slice(0, MAX_REMEMBERED_TEXT);
 
 function callSpan(span: TraceSpan, { input }: MappedEvent, partitions: Partitions): CallSpan {
-  const responseId = span.attributes.get('gen_ai.response.id');
   return {
     // The event's id: one string, hashed once.
     key: input.id as string,
@@ -122,7 +128,7 @@ function callSpan(span: TraceSpan, { input }: MappedEvent, partitions: Partition
     scope: cut(span.scope.name),
     resource: partitions.resource(span.resource),
     models: modelsOf(span.attributes),
-    responseId: responseId === undefined ? undefined : cut(responseId),
+    responseId: responseIdOf(span),
     inputTokens: cut(String(input.input_tokens)),
     startNanos: span.startNanos,
     endNanos: span.endNanos,

@@ -106,6 +106,12 @@ describe('two spans of one model call are one event', () => {
     expect(map([{ ...sdk, traceId: '33333333333333333333333333333333', spanId: 'c000000000000009' }], copyScope)).toEqual([]);
   });
 
+  it('an empty response id names no call: spans of other calls that send one are each counted', () => {
+    const map = mapper();
+    const blank = (n: number): SpanSpec => ({ ...sdk, traceId: `${n}`.repeat(32), attributes: { ...sdk.attributes, ...usage(n, 1), 'gen_ai.response.id': '' } });
+    expect([...map([blank(1)], sdkScope), ...map([blank(2)], sdkScope), ...map([blank(3)], sdkScope)]).toHaveLength(3);
+  });
+
   it('a copy without the response id: same process, another instrumentation, same input and model, overlapping in time', () => {
     const map = mapper();
     expect(map([copy], copyScope)).toHaveLength(1);

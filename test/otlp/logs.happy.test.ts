@@ -80,6 +80,19 @@ describe('emitter profiles from their sources', () => {
       id: 'claude-code:sess-9/4', user_id: 'ada@example.com', cost_source: 'computed', attributes: expect.objectContaining({ 'organization.id': 'org-1' }),
     })]);
   });
+
+  it('an empty id is no id: Claude Code falls back to session.id and event.sequence, a GenAI event to its hash', async () => {
+    const claude = (sequence: number) => ({
+      body: 'claude_code.api_request',
+      attributes: { 'event.name': 'api_request', request_id: '', 'session.id': 'sess-9', 'event.sequence': sequence, model: 'claude-haiku-4-5', input_tokens: 10 * sequence, output_tokens: 5 },
+    });
+    await sendLogs([claude(1), claude(2)], { resource: { 'service.name': 'claude-code' }, scope: { name: 'com.anthropic.claude_code.events' } });
+    const inference = (input: number) => ({ eventName: 'gen_ai.client.inference.operation.details', attributes: { 'gen_ai.response.id': '', 'gen_ai.request.model': 'gpt-4o', 'gen_ai.usage.input_tokens': input } });
+    await sendLogs([inference(11), inference(22)]);
+    expect((await events()).map((e) => [e.id, e.input_tokens]).sort((a, b) => a[1] - b[1])).toEqual([
+      ['claude-code:sess-9/1', 10], [expect.stringMatching(/^log:/), 11], ['claude-code:sess-9/2', 20], [expect.stringMatching(/^log:/), 22],
+    ]);
+  });
 });
 
 describe('GitHub Copilot: counted by its chat spans', () => {
