@@ -13,26 +13,54 @@ import type { ZoneSegment } from './zone-offset.js';
  * years and transitions it spans, not with its buckets or its length in hours.
  */
 
+/**
+ * Intl's name for each zone name given, by its lower case, and one formatter per Intl name. Intl
+ * takes a name in any letter case and a link's name for its zone; making a formatter costs about
+ * 10 KB that a collection does not give back soon, so one is made only for a name not seen before
+ * in any case (the valid ones are a bounded set; MAX_NAMES is a guard).
+ */
+const MAX_NAMES = 4096;
+const intlNames = new Map<string, string>();
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
-function formatter(zone: string): Intl.DateTimeFormat {
-  let f = formatters.get(zone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, timeZoneName: 'longOffset' });
-    formatters.set(zone, f);
+/** Intl's name for the zone; undefined for a name Intl does not know. */
+function intlName(zone: string): string | undefined {
+  const key = zone.toLowerCase();
+  let name = intlNames.get(key);
+  if (name === undefined) {
+    let f: Intl.DateTimeFormat;
+    try {
+      f = new Intl.DateTimeFormat('en-US', { timeZone: zone, timeZoneName: 'longOffset' });
+    } catch {
+      return undefined;
+    }
+    name = f.resolvedOptions().timeZone;
+    if (!formatters.has(name)) formatters.set(name, f);
+    if (intlNames.size >= MAX_NAMES) intlNames.delete(intlNames.keys().next().value!);
+    intlNames.set(key, name);
   }
-  return f;
+  return name;
 }
 
-export const ZoneName = z.string().refine((zone) => {
-  if (zone.length > 64) return false;
-  try {
-    formatter(zone);
-    return true;
-  } catch {
-    return false;
+function formatter(zone: string): Intl.DateTimeFormat {
+  const name = intlName(zone);
+  if (name === undefined) throw new RangeError(`Invalid time zone specified: ${zone}`);
+  return formatters.get(name)!;
+}
+
+/**
+ * A zone name as given, in Intl's letter case where only that differs (`europe/paris` is
+ * `Europe/Paris`); a link keeps its own name (Intl answers its zone's, e.g. `Asia/Calcutta` for
+ * `Asia/Kolkata`).
+ */
+export const ZoneName = z.string().transform((zone, ctx) => {
+  const name = zone.length > 64 ? undefined : intlName(zone);
+  if (name === undefined) {
+    ctx.addIssue({ code: 'custom', input: zone, message: `${quoteInput(zone)} is not an IANA time zone (e.g. Europe/Paris)` });
+    return z.NEVER;
   }
-}, { error: (issue) => `${quoteInput(issue.input)} is not an IANA time zone (e.g. Europe/Paris)` });
+  return name.toLowerCase() === zone.toLowerCase() ? name : zone;
+});
 
 /** Epoch ms of a UTC calendar time; any year, unlike Date.UTC, which reads years 0-99 as 1900-1999. */
 export function utcMs(year: number, month: number, day: number, hour = 0, minute = 0, second = 0, ms = 0): number {
