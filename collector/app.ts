@@ -75,7 +75,7 @@ export function createCollectorApp(deps: IngestDeps): CollectorApp {
   // Before auth and the body limit, so their refusals reach OTLP clients as a google.rpc.Status too.
   for (const path of OTLP_PATHS) app.use(path, otlpErrorBodies);
   app.use(refuseCrossSite());
-  app.use(limitBody(deps.limits.maxBodyBytes));
+  app.use(limitBody(deps.limits.maxBodyBytes, 'route'));
   registerUsageBatch(api, deps);
   registerApiUsage(api, deps);
   registerOtlp(api, deps);

@@ -1,10 +1,16 @@
 import type { Context } from 'hono';
 import { createGunzip } from 'node:zlib';
 import { excerpt } from '../src/excerpt.js';
+import { bodyTooLarge } from '../src/http/common.js';
 import { ApiError } from '../src/http/errors.js';
 
 export interface BodyLimits {
-  /** Decompressed size; the compressed size is limited by the bodyLimit middleware before this runs. */
+  /**
+   * Size as sent: a declared Content-Length beyond it is refused by the limitBody middleware before
+   * this runs, a chunked body here as it comes in.
+   */
+  maxBodyBytes: number;
+  /** Decompressed size. */
   maxDecodedBytes: number;
   /**
    * Body bytes of all requests together (as received, plus decompressed), held from reading a body
@@ -46,10 +52,6 @@ export class BodyReader {
     if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'x-gzip') {
       throw new ApiError(415, 'unsupported_encoding', `Content-Encoding "${excerpt(encoding)}" is not supported; send gzip or no encoding`);
     }
-    // The raw request's, not Hono's, which would keep the bytes for the life of the request: a
-    // request waiting for its commit needs only its records. (A chunked body is the exception: the
-    // body limit has already read it into a buffer the request keeps.)
-    const raw = Buffer.from(await c.req.raw.arrayBuffer());
     let held = 0;
     const hold = (bytes: number): boolean => {
       if (!this.take(bytes)) return false;
@@ -57,12 +59,43 @@ export class BodyReader {
       return true;
     };
     try {
-      if (encoding === 'identity' && raw.length > this.limits.maxDecodedBytes) throw this.tooLarge();
-      if (!hold(raw.length)) throw this.busy();
+      const raw = await this.receive(c, encoding === 'identity', hold);
       return await use(encoding === 'identity' ? raw : await this.inflate(raw, hold));
     } finally {
       this.inFlight -= held;
     }
+  }
+
+  /**
+   * The body as sent, held in the budget before its bytes are: a body still coming in holds memory
+   * too, and clients that send slowly must not hold more than the budget between them. A declared
+   * length is held whole first; any other body (chunked) piece by piece as it comes. Read from the raw
+   * request, not through Hono, which would keep the bytes for the life of the request: a request
+   * waiting for its commit needs only its records.
+   */
+  private async receive(c: Context, identity: boolean, hold: (bytes: number) => boolean): Promise<Buffer> {
+    const { maxBodyBytes, maxDecodedBytes } = this.limits;
+    const check = (size: number) => {
+      if (size > maxBodyBytes) throw bodyTooLarge(maxBodyBytes);
+      if (identity && size > maxDecodedBytes) throw this.tooLarge();
+    };
+    const length = c.req.header('content-length');
+    if (length !== undefined && c.req.header('transfer-encoding') === undefined) {
+      // Node has checked that it is a number and that the body is that long.
+      const declared = Number(length);
+      check(declared);
+      if (!hold(declared)) throw this.busy();
+      return Buffer.from(await c.req.raw.arrayBuffer());
+    }
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of c.req.raw.body ?? []) {
+      size += chunk.length;
+      check(size);
+      if (!hold(chunk.length)) throw this.busy();
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks, size);
   }
 
   /**

@@ -65,19 +65,22 @@ export function registerCommon<E extends Env>(api: Api<E>, name: 'collector' | '
   });
 }
 
+export const bodyTooLarge = (maxBytes: number) => new ApiError(413, 'body_too_large', `body exceeds ${maxBytes} bytes (MAX_BODY_BYTES)`);
+
 /**
  * Request bodies as sent (compressed or not) stop at MAX_BODY_BYTES with a 413, before anything
- * reads them: by their Content-Length, or while they stream in when they are chunked.
+ * reads them: by their Content-Length, or while they stream in when they are chunked. `chunked:
+ * 'route'` leaves a chunked body to the route, whose reader limits it (the collector's BodyReader,
+ * which also holds it in its memory budget as it comes).
  */
-export function limitBody(maxBytes: number): MiddlewareHandler {
-  const tooLarge = () => new ApiError(413, 'body_too_large', `body exceeds ${maxBytes} bytes (MAX_BODY_BYTES)`);
-  const streaming = bodyLimit({ maxSize: maxBytes, onError: () => { throw tooLarge(); } });
+export function limitBody(maxBytes: number, chunked: 'buffer' | 'route' = 'buffer'): MiddlewareHandler {
+  const streaming = bodyLimit({ maxSize: maxBytes, onError: () => { throw bodyTooLarge(maxBytes); } });
   return async (c, next) => {
     // Hono's limit looks at the body stream first, which makes the Node adapter wrap every request,
     // GETs included, in web streams. Only a chunked body needs it: without Transfer-Encoding a
     // request's body is exactly its Content-Length (none: no body), read straight from the socket.
-    if (c.req.header('transfer-encoding') !== undefined) return streaming(c, next);
-    if (Number(c.req.header('content-length') ?? 0) > maxBytes) throw tooLarge();
+    if (c.req.header('transfer-encoding') !== undefined) return chunked === 'buffer' ? streaming(c, next) : next();
+    if (Number(c.req.header('content-length') ?? 0) > maxBytes) throw bodyTooLarge(maxBytes);
     return next();
   };
 }

@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import type { IncomingMessage } from 'node:http';
 import { excerpt } from '../excerpt.js';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
@@ -53,6 +54,14 @@ export function errorResponse(error: unknown, c: Context): Response {
     if (error.code === 'draining') c.header('Connection', 'close');
     return c.json(errorBody(c, error.code, error.message), error.status);
   }
+  // Nobody is left to answer, and it is no fault of the service: counted as nginx's 499, not logged.
+  if (clientGone(c)) return new Response(null, { status: 499 });
   console.error('unexpected error', error);
   return c.json(errorBody(c, 'internal', 'internal error'), 500);
+}
+
+/** Whether the client closed its connection before its request was whole (a body cut short). */
+function clientGone(c: Context): boolean {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  return incoming !== undefined && !incoming.complete && incoming.destroyed;
 }

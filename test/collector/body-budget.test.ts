@@ -1,0 +1,68 @@
+import { connect, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestService, type TestService } from '../support/service.js';
+import { until } from '../support/wait.js';
+
+/**
+ * Bodies still arriving hold memory, so they count against MAX_DECODED_BYTES_IN_FLIGHT: clients that
+ * send slowly (or stop just short of the end) cannot together hold more than it. Before, only a
+ * body fully received was counted, and 400 such clients held 2 GB.
+ */
+describe('the decoding budget counts bodies still arriving', () => {
+  let svc: TestService;
+  const open: Socket[] = [];
+
+  beforeAll(async () => {
+    svc = await startTestService({ env: { MAX_BODY_BYTES: '600000', MAX_DECODED_BODY_BYTES: '600000', MAX_DECODED_BYTES_IN_FLIGHT: '1000000' } });
+  });
+  afterAll(async () => {
+    for (const socket of open) socket.destroy();
+    await svc.close();
+  });
+
+  /**
+   * A request whose headers and first bytes are sent, the rest never; resolves once the service has
+   * had time to read what was sent (a request that came while it read could take the budget first).
+   */
+  async function stalled(headers: string, first: string): Promise<Socket> {
+    const { port } = new URL(svc.collectorUrl);
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.on('error', () => {});
+    open.push(socket);
+    await new Promise((sent) => socket.write(`POST /v1/usage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${headers}\r\n${first}`, sent));
+    await new Promise((read) => setTimeout(read, 300));
+    return socket;
+  }
+
+  /** A valid batch of one event, padded with whitespace to `bytes`. */
+  const probe = async (bytes: number) => {
+    const json = JSON.stringify({ events: [{ agent_id: 'a', model: 'm', input_tokens: 1 }] });
+    const res = await svc.ingest('/v1/usage', json.padEnd(bytes, ' '));
+    return { status: res.status, code: ((await res.json()) as { error?: { code: string } }).error?.code };
+  };
+
+  it('at their Content-Length, from before a byte of them is read; given back when the clients leave', async () => {
+    const slow = [await stalled('Content-Length: 500000\r\n', '{"events": ['), await stalled('Content-Length: 500000\r\n', '{"events": [')];
+    expect(await probe(100_000)).toEqual({ status: 429, code: 'decoding_busy' });
+    for (const socket of slow) socket.destroy();
+    await until(async () => (await probe(100_000)).status === 200, 'the budget given back');
+    // A client gone mid-body is no error of the service's: counted as 499, not 500.
+    const metrics = await (await fetch(`${svc.collectorUrl}/metrics`)).text();
+    expect(metrics).toMatch(/tokentally_http_requests_total\{app="collector",route="\/v1\/usage",method="POST",status="499"\} 2/);
+    expect(metrics).not.toMatch(/status="500"/);
+  });
+
+  it('piece by piece when chunked, and a chunked body past MAX_BODY_BYTES gets 413', async () => {
+    const chunk = `{"events": [${' '.repeat(450_000)}`;
+    const slow = await stalled('Transfer-Encoding: chunked\r\n', `${chunk.length.toString(16)}\r\n${chunk}\r\n`);
+    expect(await probe(600_000)).toEqual({ status: 429, code: 'decoding_busy' });
+    slow.destroy();
+    await until(async () => (await probe(600_000)).status === 200, 'the budget given back');
+    const res = await fetch(`${svc.collectorUrl}/v1/usage`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, duplex: 'half',
+      body: new ReadableStream({ pull: (c) => { c.enqueue(new TextEncoder().encode(' '.repeat(100_000))); } }),
+    } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ error: { code: 'body_too_large' } });
+  });
+});
