@@ -123,7 +123,7 @@ export async function runGrafanaQuery(store: Store, q: GrafanaQuery): Promise<un
   for (const [i, target] of q.targets.entries()) {
     if (target.hide) continue;
     const metric = (target.target || 'cost_usd') as GrafanaMetric;
-    if (!(metric in GRAFANA_METRICS)) throw badRequest(`targets[].target: "${metric}" is not one of ${Object.keys(GRAFANA_METRICS).join(', ')}`);
+    if (!Object.hasOwn(GRAFANA_METRICS, metric)) throw badRequest(`targets[].target: "${metric}" is not one of ${Object.keys(GRAFANA_METRICS).join(', ')}`);
     const payload = parsePayload(target.payload);
     const groupBy = groupByOf(payload);
     const filters = bothFilters(adhoc, payloadFilters(payload));

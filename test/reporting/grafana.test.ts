@@ -104,6 +104,7 @@ describe.each(BACKENDS)('on %s', (backend) => {
     it.each([
       ['/query', { targets: [] }, /^range: /],
       ['/query', queryBody([{ target: 'price' }]), /^targets\[\]\.target: "price"/],
+      ...['__proto__', 'toString', 'constructor'].map((name) => ['/query', queryBody([{ target: name }]), new RegExp(`^targets\\[\\]\\.target: "${name}" is not one of`)] as const),
       ['/query', queryBody([{ target: 'events', payload: { group_by: ['colour'] } }]), /group_by: unknown dimension "colour"/],
       ['/query', queryBody([{ target: 'events' }], { filters: [{ key: 'model', operator: '=~', value: '(' }] }), /^filters\[0\]\.value: "\(" is not a regular expression RE2 accepts/],
       ['/variable', { payload: { target: 'colour' } }, /^payload.target: "colour"/],
