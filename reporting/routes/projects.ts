@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
-import { ProjectId } from '../../src/event/schema.js';
+import { ProjectId, storableText } from '../../src/event/schema.js';
 import { requireProjects } from '../../src/auth/scope.js';
 import { ApiError, badRequest, notFound, quoteInput } from '../../src/http/errors.js';
 import type { ExactMetrics, Project, ProjectCursor } from '../../src/store/types.js';
@@ -13,8 +13,8 @@ import { cursorParam, encodeCursor, limitParam, tzParam } from '../params.js';
 import { monthByProject, monthOf } from './stats.js';
 
 const ProjectChanges = z.strictObject({
-  name: z.string().trim().min(1, 'must not be empty').max(200).optional(),
-  description: z.string().max(2000).optional(),
+  name: storableText().trim().min(1, 'must not be empty').max(200).optional(),
+  description: storableText().max(2000).optional(),
   archived: z.boolean().optional(),
 });
 

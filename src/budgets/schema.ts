@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Principal } from '../auth/keys.js';
-import { isStorableText, LIMITS } from '../event/schema.js';
+import { usdToNanos } from '../event/normalise.js';
+import { LIMITS, storableText } from '../event/schema.js';
 import { quoteInput } from '../http/errors.js';
 import { ZoneName } from '../zone.js';
 
@@ -20,7 +21,7 @@ export const MAX_THRESHOLDS = 10;
 
 export const BudgetId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit');
 
-const value = z.string().trim().min(1, 'must not be empty').max(LIMITS.dimensionLength).refine(isStorableText, 'must be valid Unicode text without NUL characters');
+const value = storableText().trim().min(1, 'must not be empty').max(LIMITS.dimensionLength);
 /** One value or a list of them: the budget covers events with any of them. */
 const values = z.union([value.transform((v) => [v]), z.array(value).min(1, 'must list at least one value').max(100)], {
   error: 'must be a string or a list of strings',
@@ -46,11 +47,13 @@ export type TargetInput = z.infer<typeof TargetInput>;
 export type Target = { type: 'webhook'; url: string; secret: string } | { type: 'slack'; url: string };
 
 export const BudgetInput = z.strictObject({
-  name: z.string().trim().min(1, 'must not be empty').max(200).refine(isStorableText, 'must be valid Unicode text without NUL characters').optional(),
+  name: storableText().trim().min(1, 'must not be empty').max(200).optional(),
   scope: BudgetScope.default({}),
   window: z.enum(WINDOWS, { error: (issue) => `${quoteInput(issue.input)} is not one of ${WINDOWS.join(', ')}` }),
   tz: ZoneName.default('UTC'),
-  limit_usd: z.number({ error: 'must be a number of US dollars' }).positive('must be more than 0').max(LIMITS.costUsd, `must be at most ${LIMITS.costUsd}`),
+  limit_usd: z.number({ error: 'must be a number of US dollars' }).positive('must be more than 0').max(LIMITS.costUsd, `must be at most ${LIMITS.costUsd}`)
+    // Kept in whole nano-dollars: a smaller limit would be stored as 0.
+    .refine((usd) => usd <= 0 || usdToNanos(usd) >= 1, 'must be at least 0.000000001 (one nano-dollar)'),
   thresholds: z.array(z.number({ error: 'must be a percentage of the limit' }).positive('must be more than 0').max(1000, 'must be at most 1000'))
     .min(1, 'must list at least one threshold').max(MAX_THRESHOLDS, `must list at most ${MAX_THRESHOLDS} thresholds`)
     .superRefine((list, ctx) => {

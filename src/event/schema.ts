@@ -38,9 +38,10 @@ export function isStorableText(s: string): boolean {
   return !s.includes('\u0000') && s.isWellFormed();
 }
 
-const text = () => z.string().refine(isStorableText, 'must be valid Unicode text without NUL characters');
+/** A string that must be `isStorableText`. */
+export const storableText = () => z.string().refine(isStorableText, 'must be valid Unicode text without NUL characters');
 
-const dimension = text().trim().min(1, 'must not be empty').max(LIMITS.dimensionLength);
+const dimension = storableText().trim().min(1, 'must not be empty').max(LIMITS.dimensionLength);
 /** A project id as events name it; the projects API takes the same ids. */
 export const ProjectId = dimension;
 
@@ -54,8 +55,8 @@ const timestamp = z.union(
 
 const attributes = z
   .record(
-    text().min(1).max(LIMITS.attributeKeyLength),
-    z.union([text().max(LIMITS.attributeValueLength), z.number().finite(), z.boolean()], {
+    storableText().min(1).max(LIMITS.attributeKeyLength),
+    z.union([storableText().max(LIMITS.attributeValueLength), z.number().finite(), z.boolean()], {
       error: `must be a string of at most ${LIMITS.attributeValueLength} characters, a finite number or a boolean`,
     }),
   )
@@ -67,7 +68,7 @@ const attributes = z
  */
 export const UsageEventInput = z
   .strictObject({
-    id: text().min(1, 'must not be empty').max(LIMITS.idLength).optional(),
+    id: storableText().min(1, 'must not be empty').max(LIMITS.idLength).optional(),
     timestamp: timestamp.optional(),
     project: dimension.optional(),
     agent_id: dimension,

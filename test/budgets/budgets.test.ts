@@ -85,6 +85,7 @@ describe.each(BACKENDS)('budgets on %s', (backend) => {
       [{ window: 'month' }, /^limit_usd: /],
       [{ window: 'fortnight', limit_usd: 1 }, /^window: "fortnight" is not one of day, week, month, 24h, 7d, 30d/],
       [{ window: 'day', limit_usd: -1 }, /^limit_usd: must be more than 0/],
+      [{ window: 'day', limit_usd: 1e-12 }, /^limit_usd: must be at least 0.000000001 \(one nano-dollar\)/],
       [{ window: 'day', limit_usd: 1, tz: 'Mars/Olympus' }, /^tz: "Mars\/Olympus" is not an IANA time zone/],
       [{ window: 'day', limit_usd: 1, thresholds: [50, 0] }, /^thresholds\[1\]: must be more than 0/],
       [{ window: 'day', limit_usd: 1, thresholds: [50, 50] }, /^thresholds: lists a threshold more than once/],

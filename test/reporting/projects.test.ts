@@ -128,6 +128,8 @@ describe.each(BACKENDS)('on %s', (backend) => {
     it.each([
       [{ name: '' }, 'name: must not be empty'],
       [{ name: 42 }, 'name: Invalid input: expected string, received number'],
+      [{ name: 'a\ud800b' }, 'name: must be valid Unicode text without NUL characters'],
+      [{ description: 'x\u0000y' }, 'description: must be valid Unicode text without NUL characters'],
       [{ archived: 'yes' }, 'archived: Invalid input: expected boolean, received string'],
       [{ colour: 'red' }, 'body: unknown field(s): colour'],
       ['not json', 'body is not valid JSON'],
