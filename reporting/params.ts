@@ -88,7 +88,9 @@ export const tzParam = once(ZoneName.default('UTC')).meta({ description: 'IANA t
 
 export function limitParam(fallback: number, max: number, description: string, min = 1) {
   const message = `must be a whole number from ${min} to ${max}`;
-  return once(z.coerce.number({ error: message }).int(message).min(min, message).max(max, message).default(fallback)).describe(description);
+  // Digits only: Number() would also read 0x10, 1e3 or " 12 ".
+  const whole = z.string().regex(/^\d{1,9}$/, message).transform(Number).pipe(z.number().min(min, message).max(max, message));
+  return once(whole.default(fallback)).describe(description);
 }
 
 /** The start of the month holding `ms` in the zone, or of a month after it. */

@@ -16,6 +16,7 @@ describe.each(BACKENDS)('on %s', (backend) => {
       ['/v1/reports/usage?from=2026-11-10&to=2026-11-01', /^from: .* is after to/],
       ['/v1/reports/usage?limit=0', /^limit: /],
       ['/v1/reports/usage?limit=abc', /^limit: /],
+      ...['0x10', '1e3', '12.0'].map((limit) => [`/v1/reports/usage?limit=${limit}`, /^limit: must be a whole number from 1 to 10000/] as const),
       ['/v1/reports/usage?order=price', /^order: /],
       ['/v1/reports/usage?format=xml', /^format: /],
       ['/v1/reports/usage?modle=gpt-4o', /^modle: unknown parameter/],
