@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import { ProjectId } from '../event/schema.js';
 
 export const ROLES = ['ingest', 'read', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -37,7 +38,14 @@ export const ApiKeysSetting = z.string().transform((text, ctx): ApiKey[] => {
       ctx.addIssue({ code: 'custom', message: `entry ${i + 1} ("${entry.slice(0, 24)}…") is not role[@project+project]:<64 hex digits of SHA-256>, with role ingest, read or admin` });
       return [];
     }
-    return [{ role: match[1]!.toLowerCase() as Role, projects: match[2] ? match[2].split('+') : null, hash: Buffer.from(match[3]!, 'hex') }];
+    const projects = match[2] === undefined ? null : match[2].split('+').flatMap((project) => {
+      // Scoped events are stamped with the key's first project: it must be one an event could name.
+      const id = ProjectId.safeParse(project);
+      if (id.success) return [id.data];
+      ctx.addIssue({ code: 'custom', message: `entry ${i + 1} ("${entry.slice(0, 24)}…"): project ${JSON.stringify(project)} ${id.error.issues[0]!.message}` });
+      return [];
+    });
+    return [{ role: match[1]!.toLowerCase() as Role, projects, hash: Buffer.from(match[3]!, 'hex') }];
   });
 });
 

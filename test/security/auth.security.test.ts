@@ -114,5 +114,7 @@ describe('the OpenAPI documents', () => {
 describe('configuration', () => {
   it('a malformed API_KEYS entry stops start-up naming the entry', async () => {
     await expect(startTestService({ env: { API_KEYS: `read:${sha('x')},writer:abc` } })).rejects.toThrow(/API_KEYS=.*entry 2/);
+    // A scope's projects are ids an event could name: an empty one would stamp events with project "".
+    await expect(startTestService({ env: { API_KEYS: `ingest@+atlas:${sha('x')}` } })).rejects.toThrow(/API_KEYS=.*entry 1 .*: project "" must not be empty/);
   });
 });
