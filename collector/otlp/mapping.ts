@@ -59,6 +59,8 @@ export interface MappedEvent {
   path: string;
   input: Record<string, unknown>;
   sources: Record<string, string>;
+  /** Why the record is refused whatever its input: the field of the record at fault, and what is wrong with it. */
+  refused?: { field: string; message: string };
 }
 
 /** An event input being built, and which attribute gave each field (for error messages). */

@@ -71,7 +71,8 @@ export function cumulativeStreams(points: readonly StreamPoint[]): string[] {
 /**
  * The events the points count against their streams' committed points, and the moves of those
  * streams to commit with them. A point whose count is invalid (negative, not a number) is still an
- * event, which validation rejects; a rejected interval is not counted again later, as OTLP clients
+ * event, which validation rejects, and so is one whose start comes after its time, refused as such;
+ * a rejected interval is not counted again later, as OTLP clients
  * do not resend rejected points either. A stream whose point counts nothing is still moved, to where
  * it stands, when it was last moved more than STILL_SENT_MS before `now`: streams left alone for
  * METRIC_STREAM_RETENTION_DAYS and STILL_SENT_MS more are pruned, and one still being sent must not be.
@@ -84,7 +85,9 @@ export function countPoints(points: readonly StreamPoint[], states: ReadonlyMap<
   };
   const byStream = new Map<string, StreamPoint[]>();
   for (const point of points) {
-    if (!point.cumulative || !isCount(point.value)) counted(point, point.value);
+    // Refused, and kept off its stream: a cumulative point's start after its time would count as a reset.
+    if (point.startNanos > point.timeNanos) events.push({ ...point.event, refused: { field: 'startTimeUnixNano', message: 'must not be after timeUnixNano' } });
+    else if (!point.cumulative || !isCount(point.value)) counted(point, point.value);
     else if (byStream.has(point.stream)) byStream.get(point.stream)!.push(point);
     else byStream.set(point.stream, [point]);
   }

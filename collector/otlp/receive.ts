@@ -164,7 +164,7 @@ class Preparation implements EventSink {
     // Past the limit the request gets a 413 naming how many there are: they are only counted.
     if (index >= this.deps.limits.maxEventsPerRequest) return;
     const listed = this.errors.length;
-    const valid = this.withoutLongStrings(mapped, index) && validateEvent(mapped.input, index, '', this.errors);
+    const valid = this.notRefused(mapped, index) && validateEvent(mapped.input, index, '', this.errors);
     const event = valid && scopeEvent(valid, index, this.principal, '', this.errors);
     if (event) this.records.push(priced(event, this.receivedAt, this.deps.pricer));
     else if (listed < DESCRIBED_REJECTIONS) this.described.set(index, mapped);
@@ -177,12 +177,12 @@ class Preparation implements EventSink {
     this.count = 0;
   }
 
-  /** False, with the error listed, when the event's record holds a string that was never read. */
-  private withoutLongStrings(mapped: MappedEvent, index: number): boolean {
-    const path = this.long.within(mapped.path);
-    if (path === undefined) return true;
+  /** False, with the error listed, when the event's record is refused, or holds a string that was never read. */
+  private notRefused(mapped: MappedEvent, index: number): boolean {
+    const { field, message } = mapped.refused ?? { field: this.long.within(mapped.path), message: TOO_LONG };
+    if (field === undefined) return true;
     // describeRejections names the record, then this path as the field.
-    if (this.errors.length < MAX_LISTED_ERRORS) this.errors.push({ index, path: `[${index}].${path}`, message: TOO_LONG });
+    if (this.errors.length < MAX_LISTED_ERRORS) this.errors.push({ index, path: `[${index}].${field}`, message });
     return false;
   }
 

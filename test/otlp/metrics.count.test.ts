@@ -203,6 +203,20 @@ describe.each(BACKENDS)('COUNT_METRICS on %s', (backend) => {
     expect(await totals(svc.reportingUrl)).toEqual({ events: 1, input_tokens: 0, output_tokens: 5 });
   });
 
+  it('rejects a point whose start comes after its time, naming it, and keeps it off its stream', async () => {
+    svc = await counting(backend);
+    const point = (start: number, minute: number, input: number) => tokenUsage([{ type: 'input', sum: input, start: at(start), time: at(minute) }], CUMULATIVE);
+    await send(svc, point(0, 1, 100));
+    const answer = await send(svc, point(60, 2, 110));
+    expect(answer).toMatchObject({ partialSuccess: { rejectedDataPoints: '1' } });
+    expect((answer as { partialSuccess: { errorMessage: string } }).partialSuccess.errorMessage)
+      .toMatch(/data point gen_ai\.client\.token\.usage \(resourceMetrics\[0\]\.scopeMetrics\[0\]\.metrics\[0\]\.histogram\.dataPoints\[0\]\) startTimeUnixNano: must not be after timeUnixNano/);
+    // The stream goes on from its last good point: 300 and then 900 since its start.
+    await send(svc, point(0, 3, 300));
+    await send(svc, point(0, 4, 900));
+    expect(await totals(svc.reportingUrl)).toEqual({ events: 3, input_tokens: 900, output_tokens: 0 });
+  });
+
   it('counts only the services COUNT_METRICS names, and nothing with it unset', async () => {
     svc = await counting(backend);
     await send(svc, tokenUsage([{ type: 'input', sum: 100, start: at(0), time: at(1) }], CUMULATIVE, 'other-bot'));
