@@ -201,13 +201,16 @@ export function firstPresent(attributes: Attributes, names: readonly string[]): 
   return undefined;
 }
 
+/** A number as a stringValue may hold one: decimal, as JSON writes numbers (Number() would also take `0x10` or ` 12 `). */
+const DECIMAL = /^-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?$/;
+
 /**
- * A count as a number: intValue, an integral doubleValue or a numeric stringValue. Anything else is
+ * A count as a number: intValue, an integral doubleValue or a decimal stringValue. Anything else is
  * passed on unchanged so the event schema rejects it with the field named.
  */
 export function toCount(value: AttributeValue): unknown {
   if (typeof value === 'bigint') return Number(value);
-  if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value);
+  if (typeof value === 'string' && DECIMAL.test(value)) return Number(value);
   return value;
 }
 

@@ -71,6 +71,7 @@ describe('counts', () => {
     ['an intValue number', { intValue: 123 }],
     ['an integral doubleValue', { doubleValue: 123 }],
     ['a numeric stringValue', { stringValue: '123' }],
+    ['a numeric stringValue with an exponent', { stringValue: '1.23e2' }],
   ])('accepts %s', (_name, value) => {
     expect(eventOf({ 'gen_ai.request.model': 'm', 'gen_ai.usage.input_tokens': value })).toMatchObject({ input_tokens: 123 });
   });
@@ -78,6 +79,8 @@ describe('counts', () => {
   it.each([
     ['a fractional doubleValue', { doubleValue: 1.5 }, /whole number/],
     ['a non-numeric stringValue', { stringValue: 'lots' }, /number/],
+    ...['0x10', '0b11', ' 12 ', ''].map((text) => [`the stringValue ${JSON.stringify(text)}, not a decimal number`, { stringValue: text }, /number/] as const),
+    ['a fractional stringValue', { stringValue: '1.5' }, /whole number/],
     ['a negative intValue', { intValue: '-4' }, /negative/],
     ['an intValue beyond the per-event cap (here 2^55)', { intValue: '36028797018963968' }, /at most 1,000,000,000/],
     ['a boolValue', { boolValue: true }, /number/],
