@@ -81,7 +81,7 @@ export function instantParam(description: string, example: string) {
 
 export const RANGE_PARAMS = {
   from: instantParam('Start, inclusive: a date (midnight in `tz`) or an RFC 3339 date-time. Default: the start of the current month.', '2026-11-01'),
-  to: instantParam('End, exclusive. Default: the end of the month `from` falls in (or of the current month).', '2026-12-01'),
+  to: instantParam('End, exclusive. Default: the end of the current month, or of the month `from` falls in when that is later.', '2026-12-01'),
 };
 
 export const tzParam = once(ZoneName.default('UTC')).meta({ description: 'IANA time zone for dates and local buckets.', example: 'Europe/Paris' });

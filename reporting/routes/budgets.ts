@@ -16,7 +16,7 @@ const IdParams = z.strictObject({
   id: BudgetId.refine((id) => !RESERVED_IDS.includes(id), { error: `must not be ${RESERVED_IDS.join(' or ')}` }).meta({ description: 'The budget id.', example: 'atlas-monthly' }),
 });
 const StatusQuery = z.strictObject({
-  at: instantParam('The instant whose window to report (a past month, say). Default: now.', '2026-11-15T12:00:00Z'),
+  at: instantParam('The instant whose window to report (a past month, say), read in the budget\'s time zone. Default: now.', '2026-11-15T12:00:00Z'),
 });
 
 const BudgetList = z.object({ budgets: z.array(ApiBudget) });
@@ -69,7 +69,7 @@ export function registerBudgets(api: ReportingApi, deps: ReportingDeps): void {
   }
 
   api.route({
-    method: 'get', path: '/v1/budgets', tag: 'budgets', role: 'admin',
+    method: 'get', path: '/v1/budgets', tag: 'budgets', role: 'admin', query: z.strictObject({}),
     summary: 'The budgets, by id (webhook secrets left out)',
     responses: { 200: { description: 'The budgets the key may see', schema: BudgetList } },
   }, async (c) => {
@@ -78,13 +78,13 @@ export function registerBudgets(api: ReportingApi, deps: ReportingDeps): void {
 
   // Registered before /v1/budgets/:id so that "status" is never taken for a budget id.
   api.route({
-    method: 'get', path: '/v1/budgets/status', tag: 'budgets', role: 'read',
-    summary: 'Every budget\'s spend, forecast and thresholds in its current window',
+    method: 'get', path: '/v1/budgets/status', tag: 'budgets', role: 'read', query: StatusQuery,
+    summary: 'Every budget\'s spend, forecast and thresholds in its current window (or the window holding `at`)',
     responses: { 200: { description: 'One status per budget the key may see', schema: StatusList } },
-  }, async (c) => {
+  }, async (c, { at }) => {
     const now = deps.now();
     const statuses = [];
-    for (const b of await visibleBudgets(c)) statuses.push(apiStatus(await evaluate(c.var.store, b, now)));
+    for (const b of await visibleBudgets(c)) statuses.push(apiStatus(await evaluate(c.var.store, b, at === undefined ? now : instantMs(at, b.tz))));
     return c.json({ budgets: statuses } satisfies z.infer<typeof StatusList>);
   });
 

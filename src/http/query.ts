@@ -43,7 +43,10 @@ export function parseInput<Q extends QuerySchema>(schema: Q, raw: Record<string,
   const result = schema.safeParse(raw);
   if (result.success) return result.data;
   const unknown = result.error.issues.find((issue) => issue.code === 'unrecognized_keys');
-  if (unknown) throw badRequest(`${excerpt(String(unknown.keys[0]))}: unknown parameter; known: ${Object.keys(schema.shape).join(', ')}`);
+  if (unknown) {
+    const known = Object.keys(schema.shape);
+    throw badRequest(`${excerpt(String(unknown.keys[0]))}: unknown parameter; ${known.length > 0 ? `known: ${known.join(', ')}` : 'this route takes none'}`);
+  }
   // A parameter is named by its name alone, even when its problem is in one of its repeated values.
   throw badRequest(describeIssue(result.error.issues.map((issue) => ({ ...issue, path: issue.path.slice(0, 1) }))));
 }

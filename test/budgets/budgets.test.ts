@@ -165,6 +165,16 @@ describe.each(BACKENDS)('budgets on %s', (backend) => {
       const week = (await call(svc, 'GET', `/v1/budgets/user-week/status?at=2026-03-29T12:00:00Z`)).body;
       expect(week.window).toMatchObject({ start: '2026-03-22T23:00:00Z', end: '2026-03-29T22:00:00Z' });
       expect(week.spent_usd).toBeCloseTo(0.4, 9);
+      // Every budget at once, each in the window holding `at` in its own zone.
+      const all = (await call(svc, 'GET', `/v1/budgets/status?at=${new Date(day).toISOString()}`)).body.budgets;
+      expect(Object.fromEntries(all.map((b: any) => [b.budget_id, [b.window.start, b.spent_usd]]))).toMatchObject({
+        'paris-day': ['2026-03-28T23:00:00Z', status.body.spent_usd], 'user-week': ['2026-03-22T23:00:00Z', week.spent_usd],
+      });
+      for (const path of ['/v1/budgets/status?bogus=1', '/v1/budgets?bogus=1']) {
+        const refused = await call(svc, 'GET', path, undefined, ADMIN_KEY);
+        expect(refused.status, path).toBe(400);
+        expect(refused.body.error.message, path).toMatch(/^bogus: unknown parameter/);
+      }
       // Late events count in their own window, not the current one.
       const now = (await call(svc, 'GET', '/v1/budgets/paris-day/status')).body;
       expect(now.spent_usd).toBe(0);
