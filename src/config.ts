@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { ApiKeysSetting } from './auth/keys.js';
 import { FORWARD_SETTINGS } from './forward-settings.js';
@@ -79,19 +81,51 @@ export function invalidSettings(problems: readonly { name: string; value: string
   return new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
 }
 
-/** Reads the configuration from the environment; an empty variable counts as unset. */
+/**
+ * The settings of the file CONFIG_FILE names, if it does: `NAME=value` lines as in a `.env` file
+ * (comments, quotes and `export` allowed). Every name must be a setting: a misspelt one would
+ * otherwise be ignored without a word.
+ */
+function fileSettings(env: NodeJS.ProcessEnv): { file: string; values: NodeJS.Dict<string> } | undefined {
+  const file = env.CONFIG_FILE;
+  if (file === undefined || file === '') return undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`invalid configuration:\n  CONFIG_FILE=${JSON.stringify(file)}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  const values = parseEnv(text);
+  const unknown = Object.keys(values).filter((name) => !Object.hasOwn(ConfigSchema.shape, name));
+  if (unknown.length > 0) {
+    throw new ConfigError(`invalid configuration:\n  CONFIG_FILE=${JSON.stringify(file)}: ${unknown.map((name) => JSON.stringify(name)).join(', ')} ${unknown.length === 1 ? 'is not a setting' : 'are not settings'} (the README lists them)`);
+  }
+  return { file, values };
+}
+
+/**
+ * Reads the configuration from the environment, and for what it leaves unset from CONFIG_FILE;
+ * an empty variable counts as unset.
+ */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const fromFile = fileSettings(env);
+  const origin = new Map<string, string>();
+  const set = (value: string | undefined): value is string => value !== undefined && value !== '';
   const input = Object.fromEntries(
     Object.keys(ConfigSchema.shape).flatMap((name) => {
       const value = env[name];
-      return value === undefined || value === '' ? [] : [[name, value]];
+      if (set(value)) return [[name, value]];
+      const filed = fromFile?.values[name];
+      if (!set(filed)) return [];
+      origin.set(name, ` (from CONFIG_FILE ${fromFile!.file})`);
+      return [[name, filed]];
     }),
   );
   const result = ConfigSchema.safeParse(input);
   if (!result.success) {
     throw invalidSettings(result.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'configuration');
-      return { name, value: input[name] ?? '', message: issue.message };
+      return { name, value: input[name] ?? '', message: `${issue.message}${origin.get(name) ?? ''}` };
     }));
   }
   return result.data;

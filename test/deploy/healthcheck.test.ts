@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../src/paths.js';
+import { scratchDir } from '../support/scratch-dirs.js';
 import { startTestService, type TestService } from '../support/service.js';
 
 /**
@@ -47,6 +48,13 @@ describe('deploy/healthcheck.mjs', () => {
     expect(await check('serve', { ...env, HOST: '' })).toEqual({ code: 0, stderr: '' });
     // `::` on IPv4 loopback too: the service here listens on IPv4 only, as in an IPv4-only network.
     expect(await check('serve', { ...env, HOST: '::' })).toEqual({ code: 0, stderr: '' });
+  });
+
+  it('reads the ports from CONFIG_FILE where the environment leaves them unset, as the service does', async () => {
+    const file = join(scratchDir('tokentally-healthcheck-'), 'tokentally.env');
+    writeFileSync(file, `HOST=0.0.0.0\nCOLLECTOR_PORT=${portOf(svc.collectorUrl)}\nREPORTING_PORT=${closed}\n`);
+    expect(await check('serve', { CONFIG_FILE: file, REPORTING_PORT: portOf(svc.reportingUrl) })).toEqual({ code: 0, stderr: '' });
+    expect((await check('serve', { CONFIG_FILE: file })).stderr).toContain(`REPORTING_PORT: http://127.0.0.1:${closed}/readyz: ECONNREFUSED`);
   });
 
   it('is unhealthy, naming the setting, when an app of its role does not answer ready', async () => {

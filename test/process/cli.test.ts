@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import Database from 'better-sqlite3';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -41,6 +41,30 @@ describe('tokentally serve', () => {
     const run = runCli(['serve'], { DATABASE_URL: tempDb(), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0', PRICES_FILE: join(PACKAGE_ROOT, 'test/fixtures/pricing/bad-entry.json') });
     expect(await run.exited).toBe(1);
     expect(run.output()).toMatch(/PRICES_FILE \(.*bad-entry.json\): entry \d+ \(/);
+  });
+
+  it('takes settings from CONFIG_FILE, the environment winning, and names the file when one is wrong', async () => {
+    const dir = scratchDir('tokentally-config-');
+    const file = join(dir, 'tokentally.env');
+    const db = join(dir, 'from-file.db');
+    writeFileSync(file, `# the sidecar's settings\nDATABASE_URL=${db}\nexport REPORTING_PORT="0"\nGRPC_PORT=0\nCOLLECTOR_PORT=abc\n`);
+    const run = runCli(['serve'], { CONFIG_FILE: file, COLLECTOR_PORT: '0' });
+    const urls = await waitForUrls(run);
+    expect((await fetch(`${urls.reporting}/readyz`)).status).toBe(200);
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+    expect(existsSync(db)).toBe(true);
+
+    const wrong = runCli(['migrate'], { CONFIG_FILE: file });
+    expect(await wrong.exited).toBe(1);
+    expect(wrong.output()).toContain(`COLLECTOR_PORT="abc": Invalid input: expected number, received NaN (from CONFIG_FILE ${file})`);
+    writeFileSync(file, 'COLECTOR_PORT=4318\n');
+    const misspelt = runCli(['migrate'], { CONFIG_FILE: file });
+    expect(await misspelt.exited).toBe(1);
+    expect(misspelt.output()).toContain(`CONFIG_FILE="${file}": "COLECTOR_PORT" is not a setting`);
+    const missing = runCli(['migrate'], { CONFIG_FILE: join(dir, 'none.env') });
+    expect(await missing.exited).toBe(1);
+    expect(missing.output()).toMatch(/CONFIG_FILE=".*none\.env": cannot be read \(ENOENT\)/);
   });
 
   it.each(['COLLECTOR_PORT', 'GRPC_PORT'])('stops with a message when a port is taken: %s', async (variable) => {
