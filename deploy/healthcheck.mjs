@@ -1,11 +1,12 @@
 // The image's HEALTHCHECK: readiness of the apps that the container runs. It imports nothing of the
 // app (loading the CLI would cost the better part of a second of CPU at every interval), and asks
 // with node:http rather than fetch, whose first use loads undici (0.3 s of CPU more). It reads the
-// settings as src/config.ts does: an unset or empty variable is taken from CONFIG_FILE, else is its default, and an app listening
-// on a wildcard address (0.0.0.0 or ::, which also takes IPv4) is reached on 127.0.0.1, as an
-// IPv4-only container network may have no ::1. The role is the argument (serve, collector or
-// reporting), or else PID 1's: the entry point's argument, serve when it has none or PID 1 is not
-// the entry point. Other commands serve nothing and end by themselves, so they count as healthy.
+// settings as src/config.ts does: an unset or empty variable is taken from CONFIG_FILE, else it is
+// its default, and an app listening on a wildcard address (0.0.0.0 or ::, which also takes IPv4) is
+// reached on 127.0.0.1, as an IPv4-only container network may have no ::1. The role is the
+// argument (serve, collector or reporting), or else PID 1's: the entry point's argument, serve when
+// it has none or PID 1 is not the entry point. Other commands serve nothing and end by themselves,
+// so they count as healthy.
 import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { parseEnv } from 'node:util';

@@ -72,8 +72,8 @@ export function cumulativeStreams(points: readonly StreamPoint[]): string[] {
  * The events the points count against their streams' committed points, and the moves of those
  * streams to commit with them. A point whose count is invalid (negative, not a number) is still an
  * event, which validation rejects, and so is one whose start comes after its time, refused as such;
- * a rejected interval is not counted again later, as OTLP clients
- * do not resend rejected points either. A stream whose point counts nothing is still moved, to where
+ * a rejected interval is not counted again later, as OTLP clients do not resend rejected points
+ * either. A stream whose point counts nothing is still moved, to where
  * it stands, when it was last moved more than STILL_SENT_MS before `now`: streams left alone for
  * METRIC_STREAM_RETENTION_DAYS and STILL_SENT_MS more are pruned, and one still being sent must not be.
  */

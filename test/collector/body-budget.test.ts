@@ -30,7 +30,7 @@ describe('the decoding budget counts bodies still arriving', () => {
     socket.on('error', () => {});
     open.push(socket);
     await new Promise((sent) => socket.write(`POST /v1/usage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${headers}\r\n${first}`, sent));
-    await new Promise((read) => setTimeout(read, 300));
+    await new Promise((read) => setTimeout(read, 1000));
     return socket;
   }
 
