@@ -13,8 +13,8 @@ export interface BodyLimits {
   /** Decompressed size. */
   maxDecodedBytes: number;
   /**
-   * Body bytes of all requests together (as received, plus decompressed), held from reading a body
-   * until it has been turned into records.
+   * Body bytes of all requests together (as received, plus decompressed), held from before a body is
+   * read until it has been turned into records.
    */
   maxDecodedBytesInFlight: number;
 }

@@ -93,12 +93,13 @@ function fileSettings(env: NodeJS.ProcessEnv): { file: string; values: NodeJS.Di
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ConfigError(`invalid configuration:\n  CONFIG_FILE=${JSON.stringify(file)}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw invalidSettings([{ name: 'CONFIG_FILE', value: file, message: `cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` }]);
   }
   const values = parseEnv(text);
   const unknown = Object.keys(values).filter((name) => !Object.hasOwn(ConfigSchema.shape, name));
   if (unknown.length > 0) {
-    throw new ConfigError(`invalid configuration:\n  CONFIG_FILE=${JSON.stringify(file)}: ${unknown.map((name) => JSON.stringify(name)).join(', ')} ${unknown.length === 1 ? 'is not a setting' : 'are not settings'} (the README lists them)`);
+    const names = unknown.map((name) => JSON.stringify(name)).join(', ');
+    throw invalidSettings([{ name: 'CONFIG_FILE', value: file, message: `${names} ${unknown.length === 1 ? 'is not a setting' : 'are not settings'} (the README lists them)` }]);
   }
   return { file, values };
 }
