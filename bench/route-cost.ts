@@ -41,7 +41,7 @@ const writer = new BatchWriter(store, { maxQueuedEvents: 1_000_000, maxQueuedByt
 const app = createCollectorApp(ingestDeps({
   store, writer, pricer: createPricer(loadPriceTable({})), keys: [],
   limits: {
-    maxBodyBytes: 64 * 1024 * 1024, maxDecodedBytes: 64 * 1024 * 1024, maxDecodedBytesInFlight: 256 * 1024 * 1024,
+    maxBodyBytes: 64 * 1024 * 1024, maxDecodedBytes: 64 * 1024 * 1024, maxDecodedBytesInFlight: 256 * 1024 * 1024, bodyIdleMs: 30_000,
     maxEventsPerRequest: 10_000, maxRecordsPerRequest: 10_000, maxValuesPerRequest: 1_000_000,
   },
   budgetStatuses: async () => [],

@@ -1,8 +1,11 @@
 import type { Context } from 'hono';
+import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { createGunzip } from 'node:zlib';
 import { excerpt } from '../src/excerpt.js';
 import { bodyTooLarge } from '../src/http/common.js';
-import { ApiError } from '../src/http/errors.js';
+import { ApiError, badRequest } from '../src/http/errors.js';
 
 export interface BodyLimits {
   /**
@@ -13,10 +16,15 @@ export interface BodyLimits {
   /** Decompressed size. */
   maxDecodedBytes: number;
   /**
-   * Body bytes of all requests together (as received, plus decompressed), held from before a body is
-   * read until it has been turned into records.
+   * Body bytes of all requests together (as received, plus decompressed), held as they arrive until
+   * the body has been turned into records.
    */
   maxDecodedBytesInFlight: number;
+  /**
+   * A body that sends nothing for this long is given up with 408, so a stalled client holds the
+   * budget for its bytes no longer; Node's own `requestTimeout` (300 s) bounds a trickle.
+   */
+  bodyIdleMs: number;
 }
 
 /** Seconds a client refused for lack of decoding budget waits: requests hold it for milliseconds. */
@@ -67,11 +75,12 @@ export class BodyReader {
   }
 
   /**
-   * The body as sent, held in the budget before its bytes are: a body still coming in holds memory
-   * too, and clients that send slowly must not hold more than the budget between them. A declared
-   * length is held whole first; any other body (chunked) piece by piece as it comes. Read from the raw
-   * request, not through Hono, which would keep the bytes for the life of the request: a request
-   * waiting for its commit needs only its records.
+   * The body as sent, each piece held in the budget as it arrives: a body still coming in holds
+   * memory too, and clients that send slowly must not hold more than the budget between them, nor
+   * more than they have sent (a declared length that never comes holds nothing). A declared length
+   * the budget has no room for is refused before a byte is read. Read from the Node request, not
+   * through Hono, which would keep the bytes for the life of the request: a request waiting for its
+   * commit needs only its records.
    */
   private async receive(c: Context, identity: boolean, hold: (bytes: number) => boolean): Promise<Buffer> {
     const { maxBodyBytes, maxDecodedBytes } = this.limits;
@@ -80,22 +89,29 @@ export class BodyReader {
       if (identity && size > maxDecodedBytes) throw this.tooLarge();
     };
     const length = c.req.header('content-length');
-    if (length !== undefined && c.req.header('transfer-encoding') === undefined) {
-      // Node has checked that it is a number and that the body is that long.
-      const declared = Number(length);
+    // Node has checked that a declared length is a number, and delivers exactly that many bytes.
+    const declared = length !== undefined && c.req.header('transfer-encoding') === undefined ? Number(length) : undefined;
+    if (declared !== undefined) {
       check(declared);
-      if (!hold(declared)) throw this.busy();
-      return Buffer.from(await c.req.raw.arrayBuffer());
+      if (this.inFlight + declared > this.limits.maxDecodedBytesInFlight) throw this.busy();
     }
-    const chunks: Uint8Array[] = [];
+    // Each piece is copied out as it comes, so none keeps the socket's read buffer alive. Memory
+    // made for a declared length is the system's only as it is written.
+    const whole = declared === undefined ? undefined : Buffer.allocUnsafeSlow(declared);
+    const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of c.req.raw.body ?? []) {
-      size += chunk.length;
-      check(size);
-      if (!hold(chunk.length)) throw this.busy();
-      chunks.push(chunk);
+    const stream = bodyStream(c);
+    if (stream) {
+      await readPieces(stream, this.limits.bodyIdleMs, (chunk) => {
+        size += chunk.length;
+        check(size);
+        if (!hold(chunk.length)) throw this.busy();
+        if (whole === undefined) chunks.push(chunk);
+        else if (size <= whole.length) chunk.copy(whole, size - chunk.length);
+        else throw badRequest(`the body is longer than its Content-Length, ${whole.length}`);
+      });
     }
-    return Buffer.concat(chunks, size);
+    return whole === undefined ? Buffer.concat(chunks, size) : whole.subarray(0, size);
   }
 
   /**
@@ -175,6 +191,52 @@ export class BodyReader {
       BUSY_RETRY_AFTER,
     );
   }
+}
+
+/** The request's body as Node delivers it; a web stream's (a request made in process, as tests do) otherwise. */
+function bodyStream(c: Context): Readable | undefined {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  if (incoming) return incoming;
+  const body = c.req.raw.body;
+  return body ? Readable.fromWeb(body as NodeReadableStream<Uint8Array>) : undefined;
+}
+
+/**
+ * Hands each piece of `stream` to `take`, which may throw to stop reading; gives up with 408 after
+ * `idleMs` without a byte. The bytes left unread are the server adapter's to drain or drop once the
+ * answer is written.
+ */
+function readPieces(stream: Readable, idleMs: number, take: (chunk: Buffer) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const finish = (error?: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(idle);
+      stream.off('data', onData).off('end', onEnd).off('error', finish).off('close', onClose);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const onData = (chunk: Buffer) => {
+      try {
+        take(chunk);
+        idle.refresh();
+      } catch (error) {
+        stream.pause();
+        finish(error);
+      }
+    };
+    const onEnd = () => finish();
+    // Closed before its end: the client has gone, which the error answer tells from a fault of ours.
+    const onClose = () => finish(new Error('the client closed the connection before the body was whole'));
+    const idle = setTimeout(() => {
+      stream.pause();
+      finish(new ApiError(408, 'body_timeout', `no byte of the body came for ${idleMs} ms (BODY_IDLE_TIMEOUT_MS)`));
+    }, idleMs);
+    stream.on('data', onData).on('end', onEnd).on('error', finish).on('close', onClose);
+    // Gone before it was read (it waited for its turn): 'close' has been and will not come again.
+    if (stream.destroyed) onClose();
+  });
 }
 
 /**

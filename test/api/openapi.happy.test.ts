@@ -26,7 +26,7 @@ beforeAll(async () => {
   apps.collector = createCollectorApp(ingestDeps({
     store: svc.store, writer: new BatchWriter(svc.store, { maxQueuedEvents: 1, maxBatchEvents: 1, retryForMs: 0 }),
     pricer: createPricer(loadPriceTable({})), keys: [], limits: {
-      maxBodyBytes: 1, maxDecodedBytes: 1, maxDecodedBytesInFlight: 1, maxEventsPerRequest: 1, maxRecordsPerRequest: 1, maxValuesPerRequest: 1,
+      maxBodyBytes: 1, maxDecodedBytes: 1, maxDecodedBytesInFlight: 1, bodyIdleMs: 1, maxEventsPerRequest: 1, maxRecordsPerRequest: 1, maxValuesPerRequest: 1,
     },
     budgetStatuses: async () => [],
   }));

@@ -4,9 +4,11 @@ import { startTestService, type TestService } from '../support/service.js';
 import { until } from '../support/wait.js';
 
 /**
- * Bodies still arriving hold memory, so they count against MAX_DECODED_BYTES_IN_FLIGHT: clients that
- * send slowly (or stop just short of the end) cannot together hold more than it. Before, only a
- * body fully received was counted, and 400 such clients held 2 GB.
+ * Bodies still arriving hold memory, so they count against MAX_DECODED_BYTES_IN_FLIGHT as their bytes
+ * come: clients that send slowly (or stop just short of the end) cannot together hold more than it,
+ * and a length declared but never sent holds nothing. Before, only a body fully received was
+ * counted, and 400 such clients held 2 GB; then a declared length was held whole before its bytes
+ * came, and a few clients that sent nothing kept everyone else at 429.
  */
 describe('the decoding budget counts bodies still arriving', () => {
   let svc: TestService;
@@ -24,9 +26,8 @@ describe('the decoding budget counts bodies still arriving', () => {
    * A request whose headers and first bytes are sent, the rest never; resolves once the service has
    * had time to read what was sent (a request that came while it read could take the budget first).
    */
-  async function stalled(headers: string, first: string): Promise<Socket> {
-    const { port } = new URL(svc.collectorUrl);
-    const socket = connect(Number(port), '127.0.0.1');
+  async function stalled(headers: string, first: string, on = svc): Promise<Socket> {
+    const socket = connect(Number(new URL(on.collectorUrl).port), '127.0.0.1');
     socket.on('error', () => {});
     open.push(socket);
     await new Promise((sent) => socket.write(`POST /v1/usage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${headers}\r\n${first}`, sent));
@@ -35,21 +36,29 @@ describe('the decoding budget counts bodies still arriving', () => {
   }
 
   /** A valid batch of one event, padded with whitespace to `bytes`. */
-  const probe = async (bytes: number) => {
+  const probe = async (bytes: number, on = svc) => {
     const json = JSON.stringify({ events: [{ agent_id: 'a', model: 'm', input_tokens: 1 }] });
-    const res = await svc.ingest('/v1/usage', json.padEnd(bytes, ' '));
+    const res = await on.ingest('/v1/usage', json.padEnd(bytes, ' '));
     return { status: res.status, code: ((await res.json()) as { error?: { code: string } }).error?.code };
   };
 
-  it('at their Content-Length, from before a byte of them is read; given back when the clients leave', async () => {
-    const slow = [await stalled('Content-Length: 500000\r\n', '{"events": ['), await stalled('Content-Length: 500000\r\n', '{"events": [')];
-    expect(await probe(100_000)).toEqual({ status: 429, code: 'decoding_busy' });
+  it('by the bytes that have come; a declared length with no room left is refused before it is read', async () => {
+    const slow = [];
+    for (let i = 0; i < 2; i++) slow.push(await stalled('Content-Length: 500000\r\n', `{"events": [${' '.repeat(440_000)}`));
+    // 880 KB held of 1 MB: a declared 150 KB has no room, 100 KB has.
+    expect(await probe(150_000)).toEqual({ status: 429, code: 'decoding_busy' });
+    expect(await probe(100_000)).toEqual({ status: 200, code: undefined });
     for (const socket of slow) socket.destroy();
-    await until(async () => (await probe(100_000)).status === 200, 'the budget given back');
+    await until(async () => (await probe(590_000)).status === 200, 'the budget given back');
     // A client gone mid-body is no error of the service's: counted as 499, not 500.
     const metrics = await (await fetch(`${svc.collectorUrl}/metrics`)).text();
     expect(metrics).toMatch(/tokentally_http_requests_total\{app="collector",route="\/v1\/usage",method="POST",status="499"\} 2/);
     expect(metrics).not.toMatch(/status="500"/);
+  });
+
+  it('a declared length that does not come holds nothing', async () => {
+    for (let i = 0; i < 2; i++) await stalled('Content-Length: 500000\r\n', '{"events": [');
+    expect(await probe(590_000)).toEqual({ status: 200, code: undefined });
   });
 
   it('piece by piece when chunked, and a chunked body past MAX_BODY_BYTES gets 413', async () => {
@@ -64,5 +73,28 @@ describe('the decoding budget counts bodies still arriving', () => {
     } as RequestInit);
     expect(res.status).toBe(413);
     expect(await res.json()).toMatchObject({ error: { code: 'body_too_large' } });
+  });
+});
+
+describe('a body that stops coming', () => {
+  it('is given up with 408 after BODY_IDLE_TIMEOUT_MS, and gives its bytes back to the budget', async () => {
+    const svc = await startTestService({ env: { MAX_BODY_BYTES: '600000', MAX_DECODED_BODY_BYTES: '600000', MAX_DECODED_BYTES_IN_FLIGHT: '1000000', BODY_IDLE_TIMEOUT_MS: '1500' } });
+    try {
+      const socket = connect(Number(new URL(svc.collectorUrl).port), '127.0.0.1');
+      let answer = '';
+      socket.on('data', (data) => { answer += data.toString(); });
+      const closed = new Promise((done) => socket.on('close', done));
+      socket.write(`POST /v1/usage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500000\r\n\r\n{"events": [${' '.repeat(480_000)}`);
+      await until(async () => answer.length > 0, 'an answer to the stalled body');
+      expect(answer).toMatch(/^HTTP\/1.1 408 /);
+      expect(answer).toContain('"code":"body_timeout"');
+      expect(answer).toContain('BODY_IDLE_TIMEOUT_MS');
+      // Its connection is closed: the rest of its body can never be read as a request.
+      await closed;
+      const res = await svc.ingest('/v1/usage', JSON.stringify({ events: [{ agent_id: 'a', model: 'm', input_tokens: 1 }] }).padEnd(590_000, ' '));
+      expect(res.status).toBe(200);
+    } finally {
+      await svc.close();
+    }
   });
 });
