@@ -6,6 +6,7 @@ import { ApiBudget, BudgetId, BudgetInput, visibleTo, type Budget, type Target }
 import { ApiBudgetStatus, apiStatus, evaluate } from '../../src/budgets/status.js';
 import { nanosToUsd, usdToNanos } from '../../src/event/normalise.js';
 import { ApiError, badRequest, notFound } from '../../src/http/errors.js';
+import { NoQuery } from '../../src/http/query.js';
 import type { ReportingApi, ReportingDeps, ReportingEnv } from '../app.js';
 import { jsonBody } from '../body.js';
 import { instantMs, instantParam } from '../params.js';
@@ -69,7 +70,7 @@ export function registerBudgets(api: ReportingApi, deps: ReportingDeps): void {
   }
 
   api.route({
-    method: 'get', path: '/v1/budgets', tag: 'budgets', role: 'admin', query: z.strictObject({}),
+    method: 'get', path: '/v1/budgets', tag: 'budgets', role: 'admin', query: NoQuery,
     summary: 'The budgets, by id (webhook secrets left out)',
     responses: { 200: { description: 'The budgets the key may see', schema: BudgetList } },
   }, async (c) => {
@@ -89,12 +90,12 @@ export function registerBudgets(api: ReportingApi, deps: ReportingDeps): void {
   });
 
   api.route({
-    method: 'get', path: '/v1/budgets/:id', tag: 'budgets', role: 'admin', params: IdParams,
+    method: 'get', path: '/v1/budgets/:id', tag: 'budgets', role: 'admin', params: IdParams, query: NoQuery,
     summary: 'One budget', responses: { 200: { description: 'The budget', schema: ApiBudget } }, errors: [404],
   }, async (c, _q, { id }) => c.json(apiBudget(await visibleBudget(c, id))));
 
   api.route({
-    method: 'put', path: '/v1/budgets/:id', tag: 'budgets', role: 'admin', params: IdParams,
+    method: 'put', path: '/v1/budgets/:id', tag: 'budgets', role: 'admin', params: IdParams, query: NoQuery,
     summary: 'Create or replace a budget',
     description: 'The whole budget: fields left out take their defaults. A webhook target given without `secret` keeps the secret stored for the same URL.',
     body: { schema: BudgetInput, example: EXAMPLE },
@@ -120,7 +121,7 @@ export function registerBudgets(api: ReportingApi, deps: ReportingDeps): void {
   });
 
   api.route({
-    method: 'delete', path: '/v1/budgets/:id', tag: 'budgets', role: 'admin', params: IdParams,
+    method: 'delete', path: '/v1/budgets/:id', tag: 'budgets', role: 'admin', params: IdParams, query: NoQuery,
     summary: 'Delete a budget', responses: { 200: { description: 'Deleted', schema: Deleted } }, errors: [404],
   }, async (c, _q, { id }) => {
     await visibleBudget(c, id);
@@ -138,7 +139,7 @@ export function registerBudgets(api: ReportingApi, deps: ReportingDeps): void {
   });
 
   api.route({
-    method: 'post', path: '/v1/budgets/:id/test', tag: 'budgets', role: 'admin', params: IdParams,
+    method: 'post', path: '/v1/budgets/:id/test', tag: 'budgets', role: 'admin', params: IdParams, query: NoQuery,
     summary: 'Send a test notification to each of the budget\'s targets now',
     description: 'Sent straight away, once, with the current status (`type: budget.test`); the answer says how each target took it.',
     responses: { 200: { description: 'Each target\'s outcome', schema: TestAnswer } }, errors: [404],

@@ -4,7 +4,7 @@ import { ProjectId, storableText } from '../../src/event/schema.js';
 import { requireProjects } from '../../src/auth/scope.js';
 import { ApiError, badRequest, notFound, quoteInput } from '../../src/http/errors.js';
 import type { ExactMetrics, Project, ProjectCursor } from '../../src/store/types.js';
-import { once } from '../../src/http/query.js';
+import { NoQuery, once } from '../../src/http/query.js';
 import type { ReportingApi, ReportingDeps, ReportingEnv } from '../app.js';
 import { jsonBody } from '../body.js';
 import { ApiMetrics, apiMetrics, ZERO_METRICS } from '../metrics.js';
@@ -103,7 +103,7 @@ export function registerProjects(api: ReportingApi, deps: ReportingDeps): void {
 
   // Registered before /v1/projects/:id so that "pins" is never taken for a project id.
   api.route({
-    method: 'put', path: '/v1/projects/pins', tag: 'projects', role: 'admin',
+    method: 'put', path: '/v1/projects/pins', tag: 'projects', role: 'admin', query: NoQuery,
     summary: 'Reorder the pinned projects (exactly the pinned set, in one transaction)', errors: [415],
     body: { schema: PinOrder, example: { order: [] } },
     responses: { 200: { description: 'The new order', schema: z.object({ order: z.array(z.string()) }) } },

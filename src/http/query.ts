@@ -7,6 +7,9 @@ import { badRequest } from './errors.js';
 /** A route's query string (or path parameters): a strict object, so a misspelt parameter is an error, not an unfiltered answer. */
 export type QuerySchema = z.ZodObject;
 
+/** The query of a route that takes no parameters: any given is a 400, as a misspelt one is elsewhere. */
+export const NoQuery = z.strictObject({});
+
 /**
  * A parameter given at most once. The query reaches the schema with repeated names as arrays (see
  * `parseQuery`), so a second value is refused here rather than one of them silently winning.

@@ -170,11 +170,17 @@ describe.each(BACKENDS)('budgets on %s', (backend) => {
       expect(Object.fromEntries(all.map((b: any) => [b.budget_id, [b.window.start, b.spent_usd]]))).toMatchObject({
         'paris-day': ['2026-03-28T23:00:00Z', status.body.spent_usd], 'user-week': ['2026-03-22T23:00:00Z', week.spent_usd],
       });
-      for (const path of ['/v1/budgets/status?bogus=1', '/v1/budgets?bogus=1']) {
-        const refused = await call(svc, 'GET', path, undefined, ADMIN_KEY);
+      // Every route refuses a parameter it does not take, those that take none too (a DELETE deletes nothing then).
+      for (const [method, path] of [
+        ['GET', '/v1/budgets/status?bogus=1'], ['GET', '/v1/budgets?bogus=1'], ['GET', '/v1/budgets/paris-day?bogus=1'],
+        ['PUT', '/v1/budgets/paris-day?bogus=1'], ['DELETE', '/v1/budgets/paris-day?bogus=1'], ['POST', '/v1/budgets/paris-day/test?bogus=1'],
+        ['PUT', '/v1/projects/pins?bogus=1'],
+      ] as const) {
+        const refused = await call(svc, method, path, method === 'PUT' ? { order: [] } : undefined, ADMIN_KEY);
         expect(refused.status, path).toBe(400);
         expect(refused.body.error.message, path).toMatch(/^bogus: unknown parameter/);
       }
+      expect((await call(svc, 'GET', '/v1/budgets/paris-day', undefined, ADMIN_KEY)).status).toBe(200);
       // Late events count in their own window, not the current one.
       const now = (await call(svc, 'GET', '/v1/budgets/paris-day/status')).body;
       expect(now.spent_usd).toBe(0);
