@@ -95,9 +95,9 @@ export class BodyReader {
       check(declared);
       if (this.inFlight + declared > this.limits.maxDecodedBytesInFlight) throw this.busy();
     }
-    // Each piece is copied out as it comes, so none keeps the socket's read buffer alive. Memory
-    // made for a declared length is the system's only as it is written.
-    const whole = declared === undefined ? undefined : Buffer.allocUnsafeSlow(declared);
+    // A declared length is read into one buffer made at its first byte, each piece copied out as it
+    // comes (so none keeps the socket's read buffer alive); its pages are the system's as written.
+    let whole: Buffer | undefined;
     const chunks: Buffer[] = [];
     let size = 0;
     const stream = bodyStream(c);
@@ -106,9 +106,9 @@ export class BodyReader {
         size += chunk.length;
         check(size);
         if (!hold(chunk.length)) throw this.busy();
-        if (whole === undefined) chunks.push(chunk);
-        else if (size <= whole.length) chunk.copy(whole, size - chunk.length);
-        else throw badRequest(`the body is longer than its Content-Length, ${whole.length}`);
+        if (declared === undefined) chunks.push(chunk);
+        else if (size <= declared) chunk.copy((whole ??= Buffer.allocUnsafeSlow(declared)), size - chunk.length);
+        else throw badRequest(`the body is longer than its Content-Length, ${declared}`);
       });
     }
     return whole === undefined ? Buffer.concat(chunks, size) : whole.subarray(0, size);
