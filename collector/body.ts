@@ -60,18 +60,29 @@ export class BodyReader {
     if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'x-gzip') {
       throw new ApiError(415, 'unsupported_encoding', `Content-Encoding "${excerpt(encoding)}" is not supported; send gzip or no encoding`);
     }
-    let held = 0;
-    const hold = (bytes: number): boolean => {
-      if (!this.take(bytes)) return false;
-      held += bytes;
-      return true;
-    };
+    const budget = this.arriving();
     try {
-      const raw = await this.receive(c, encoding === 'identity', hold);
-      return await use(encoding === 'identity' ? raw : await this.inflate(raw, hold));
+      const raw = await this.receive(c, encoding === 'identity', budget.hold);
+      return await use(encoding === 'identity' ? raw : await this.inflate(raw, budget.hold));
     } finally {
-      this.inFlight -= held;
+      budget.release();
     }
+  }
+
+  /** One body's share of the budget, taken piece by piece (false: no room left) and given back whole. */
+  arriving(): { hold(bytes: number): boolean; release(): void } {
+    let held = 0;
+    return {
+      hold: (bytes) => {
+        if (!this.take(bytes)) return false;
+        held += bytes;
+        return true;
+      },
+      release: () => {
+        this.inFlight -= held;
+        held = 0;
+      },
+    };
   }
 
   /**
@@ -184,7 +195,8 @@ export class BodyReader {
     return new ApiError(413, 'body_too_large', `decompressed body exceeds ${this.limits.maxDecodedBytes} bytes (MAX_DECODED_BODY_BYTES)`);
   }
 
-  private busy(): ApiError {
+  /** The refusal of a body for which the budget has no room: 429, retry shortly. */
+  busy(): ApiError {
     return new ApiError(
       429, 'decoding_busy',
       `the bodies being decoded hold the ${this.limits.maxDecodedBytesInFlight} bytes allowed at once (MAX_DECODED_BYTES_IN_FLIGHT); retry shortly`,
@@ -192,6 +204,9 @@ export class BodyReader {
     );
   }
 }
+
+/** The refusal of a body that sent nothing for `idleMs`. */
+export const bodyTimeout = (idleMs: number) => new ApiError(408, 'body_timeout', `no byte of the body came for ${idleMs} ms (BODY_IDLE_TIMEOUT_MS)`);
 
 /** The request's body as Node delivers it; a web stream's (a request made in process, as tests do) otherwise. */
 function bodyStream(c: Context): Readable | undefined {
@@ -231,7 +246,7 @@ function readPieces(stream: Readable, idleMs: number, take: (chunk: Buffer) => v
     const onClose = () => finish(new Error('the client closed the connection before the body was whole'));
     const idle = setTimeout(() => {
       stream.pause();
-      finish(new ApiError(408, 'body_timeout', `no byte of the body came for ${idleMs} ms (BODY_IDLE_TIMEOUT_MS)`));
+      finish(bodyTimeout(idleMs));
     }, idleMs);
     stream.on('data', onData).on('end', onEnd).on('error', finish).on('close', onClose);
     // Gone before it was read (it waited for its turn): 'close' has been and will not come again.

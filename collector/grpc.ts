@@ -2,12 +2,13 @@ import {
   Metadata, Server, ServerCredentials, type ConnectionInjector, ServerInterceptingCall, ServerListenerBuilder, status,
   type sendUnaryData, type ServerInterceptingCallInterface, type ServerInterceptor, type ServerUnaryCall, type ServiceDefinition, type StatusObject,
 } from '@grpc/grpc-js';
-import type { Http2Server, Http2Session, ServerOptions as Http2ServerOptions } from 'node:http2';
+import http2, { type Http2Server, type Http2Session, type ServerHttp2Stream, type ServerOptions as Http2ServerOptions } from 'node:http2';
 import type { Socket } from 'node:net';
-import type { ApiKey, Principal } from '../src/auth/keys.js';
+import type { Principal } from '../src/auth/keys.js';
 import { authenticate } from '../src/http/auth.js';
 import { ApiError } from '../src/http/errors.js';
 import type { IngestDeps } from './app.js';
+import { bodyTimeout } from './body.js';
 import { encodeExportResponse, otlpTypes } from './otlp/decode.js';
 import { commitExport, prepareExport, type Signal } from './otlp/receive.js';
 import { grpcCode } from './otlp/status.js';
@@ -65,21 +66,57 @@ const first = (metadata: Metadata, key: string) => {
  * routes check the headers, before the message is read: a refused call costs no decoding. Once the
  * message is read, lets go of its frames (see `releaseFrames`).
  */
-function requireIngest(keys: readonly ApiKey[]): ServerInterceptor {
-  return (_method, call) => new ServerInterceptingCall(answerCorruptCompression(call), {
-    start: (next) => next(new ServerListenerBuilder().withOnReceiveMetadata((metadata, proceed) => {
-      try {
-        principals.set(metadata, authenticate(keys, 'ingest', { authorization: first(metadata, 'authorization'), apiKey: first(metadata, 'x-api-key') }));
-      } catch (error) {
-        call.sendStatus(grpcStatus(error));
-        return;
-      }
-      proceed(metadata);
-    }).withOnReceiveMessage((message, proceed) => {
-      releaseFrames(call);
-      proceed(message);
-    }).build()),
-  });
+function requireIngest(deps: IngestDeps): ServerInterceptor {
+  return (_method, call) => {
+    let arriving: { done(): void } | undefined;
+    return new ServerInterceptingCall(answerCorruptCompression(call), {
+      start: (next) => next(new ServerListenerBuilder().withOnReceiveMetadata((metadata, proceed) => {
+        try {
+          principals.set(metadata, authenticate(deps.keys, 'ingest', { authorization: first(metadata, 'authorization'), apiKey: first(metadata, 'x-api-key') }));
+        } catch (error) {
+          call.sendStatus(grpcStatus(error));
+          return;
+        }
+        arriving = holdArriving(call, deps);
+        proceed(metadata);
+      }).withOnReceiveMessage((message, proceed) => {
+        arriving?.done();
+        releaseFrames(call);
+        proceed(message);
+      }).build()),
+    });
+  };
+}
+
+/**
+ * Holds a call's message bytes in the decoding budget as they arrive, as an HTTP body's are
+ * (body.ts): grpc-js keeps up to MAX_BODY_BYTES of each call's message before a handler sees it, so
+ * calls stalled short of their end would otherwise hold memory beyond the budget between them. Given
+ * back once the message is whole (the handler then holds it: `exportRecords`) or the call ends. A call
+ * the budget has no room for, or that sends nothing for BODY_IDLE_TIMEOUT_MS, gets its status
+ * (RESOURCE_EXHAUSTED with RetryInfo, DEADLINE_EXCEEDED) and its stream reset, so its client stops
+ * sending. `call` must be the innermost call, as in `answerCorruptCompression`.
+ */
+function holdArriving(call: ServerInterceptingCallInterface, deps: IngestDeps): { done(): void } {
+  const stream = (call as unknown as { stream: ServerHttp2Stream }).stream;
+  const budget = deps.bodies.arriving();
+  const done = () => {
+    stream.off('data', onData);
+    stream.setTimeout(0);
+    budget.release();
+  };
+  const refuse = (error: ApiError) => {
+    done();
+    call.sendStatus(grpcStatus(error));
+    stream.close(http2.constants.NGHTTP2_NO_ERROR);
+  };
+  // grpc-js paused the stream until it reads: listening does not start the flow.
+  const onData = (chunk: Buffer) => {
+    if (!budget.hold(chunk.length)) refuse(deps.bodies.busy());
+  };
+  stream.on('data', onData).once('close', done);
+  stream.setTimeout(deps.limits.bodyIdleMs, () => refuse(bodyTimeout(deps.limits.bodyIdleMs)));
+  return { done };
 }
 
 /** The fields of grpc-js's message decoder (stream-decoder.js, `call.decoder`) that hold a message's frames. */
@@ -193,7 +230,7 @@ export function createGrpcFront(deps: IngestDeps): GrpcFront {
     // grpc-js holds a message to one limit on the wire and again once gunzipped. MAX_BODY_BYTES
     // bounds both: what a gzip bomb inflates to in grpc-js, before our budget sees it, stays small.
     'grpc.max_receive_message_length': Math.min(deps.limits.maxBodyBytes, deps.limits.maxDecodedBytes),
-    interceptors: [requireIngest(deps.keys)],
+    interceptors: [requireIngest(deps)],
   });
   for (const signal of Object.keys(METHODS) as Signal[]) {
     server.addService(serviceOf(signal), {

@@ -14,6 +14,8 @@ const CODES: Readonly<Record<number, status>> = {
   401: status.UNAUTHENTICATED,
   403: status.PERMISSION_DENIED,
   404: status.NOT_FOUND,
+  // A body that stopped coming: the collector's own deadline for it passed (OTLP clients retry it).
+  408: status.DEADLINE_EXCEEDED,
   413: status.RESOURCE_EXHAUSTED,
   415: status.INVALID_ARGUMENT,
   429: status.RESOURCE_EXHAUSTED,

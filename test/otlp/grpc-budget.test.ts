@@ -1,0 +1,81 @@
+import { status } from '@grpc/grpc-js';
+import { connect, type ClientHttp2Session } from 'node:http2';
+import { afterEach, describe, expect, it } from 'vitest';
+import { callExport, grpcClient, TRACE_EXPORT } from '../support/grpc.js';
+import { startTestService, type TestService } from '../support/service.js';
+import { until } from '../support/wait.js';
+
+let svc: TestService | undefined;
+const sessions: ClientHttp2Session[] = [];
+afterEach(async () => {
+  for (const session of sessions.splice(0)) session.destroy();
+  await svc?.close();
+  svc = undefined;
+});
+
+const MB = 1024 * 1024;
+/** A valid ExportTraceServiceRequest of about `bytes`: one field that no version of it has (15), which readers skip. */
+function padded(bytes: number): Buffer {
+  const length = bytes - 5;
+  const varint = [];
+  for (let v = length; ; v >>>= 7) {
+    if (v < 0x80) { varint.push(v); break; }
+    varint.push((v & 0x7f) | 0x80);
+  }
+  return Buffer.concat([Buffer.from([(15 << 3) | 2, ...varint]), Buffer.alloc(length, 0x20)]);
+}
+
+/**
+ * A call whose gRPC frame announces `bytes` and sends all but the last one, then nothing; resolves
+ * once the service has had time to take in what was sent.
+ */
+async function stalledCall(grpcUrl: string, bytes: number): Promise<void> {
+  const session = connect(grpcUrl);
+  session.on('error', () => {});
+  sessions.push(session);
+  const stream = session.request({ ':method': 'POST', ':path': TRACE_EXPORT, 'content-type': 'application/grpc', te: 'trailers' });
+  stream.on('error', () => {});
+  const frame = Buffer.alloc(5);
+  frame.writeUInt32BE(bytes, 1);
+  stream.write(Buffer.concat([frame, padded(bytes).subarray(0, bytes - 1)]));
+  await new Promise((read) => setTimeout(read, 1000));
+}
+
+/**
+ * grpc-js holds a call's message until the last byte is in, before any handler sees it: calls that
+ * stall short of their end held memory outside MAX_DECODED_BYTES_IN_FLIGHT (100 of 5 MB grew the
+ * process by 500 MB). Their bytes are now held in it as they arrive, as an HTTP body's are.
+ */
+describe('OTLP/gRPC messages still arriving', () => {
+  it('hold the decoding budget: a call with no room left → RESOURCE_EXHAUSTED with RetryInfo; room again once they leave', async () => {
+    svc = await startTestService({ env: { MAX_BODY_BYTES: String(5 * MB), MAX_DECODED_BODY_BYTES: String(5 * MB), MAX_DECODED_BYTES_IN_FLIGHT: String(10 * MB) } });
+    const client = grpcClient(svc.grpcUrl);
+    try {
+      expect(await callExport(client, padded(3 * MB))).toMatchObject({ code: status.OK });
+      await stalledCall(svc.grpcUrl, 4 * MB);
+      await stalledCall(svc.grpcUrl, 4 * MB);
+      expect(await callExport(client, padded(3 * MB))).toMatchObject({
+        code: status.RESOURCE_EXHAUSTED, details: expect.stringMatching(/MAX_DECODED_BYTES_IN_FLIGHT/), retryDelaySeconds: 1,
+      });
+      for (const session of sessions.splice(0)) session.destroy();
+      await until(async () => (await callExport(client, padded(3 * MB))).code === status.OK, 'the budget given back');
+    } finally {
+      client.close();
+    }
+  });
+
+  it('a call whose message stops coming → DEADLINE_EXCEEDED after BODY_IDLE_TIMEOUT_MS (retryable), and its bytes are given back', async () => {
+    svc = await startTestService({ env: { MAX_BODY_BYTES: String(5 * MB), MAX_DECODED_BODY_BYTES: String(5 * MB), MAX_DECODED_BYTES_IN_FLIGHT: String(6 * MB), BODY_IDLE_TIMEOUT_MS: '1500' } });
+    const session = connect(svc.grpcUrl);
+    sessions.push(session);
+    const stream = session.request({ ':method': 'POST', ':path': TRACE_EXPORT, 'content-type': 'application/grpc', te: 'trailers' });
+    const answer = new Promise<Record<string, unknown>>((resolve) => stream.on('response', resolve));
+    const frame = Buffer.alloc(5);
+    frame.writeUInt32BE(4 * MB, 1);
+    stream.write(Buffer.concat([frame, padded(4 * MB).subarray(0, 3 * MB)]));
+    expect(await answer).toMatchObject({ 'grpc-status': String(status.DEADLINE_EXCEEDED), 'grpc-message': expect.stringMatching(/BODY_IDLE_TIMEOUT_MS/) });
+    const client = grpcClient(svc.grpcUrl);
+    expect(await callExport(client, padded(4 * MB))).toMatchObject({ code: status.OK });
+    client.close();
+  });
+});
