@@ -29,6 +29,13 @@ export interface BodyLimits {
 
 /** Seconds a client refused for lack of decoding budget waits: requests hold it for milliseconds. */
 const BUSY_RETRY_AFTER = 1;
+/**
+ * A declared length up to this is made whole at the body's first byte; a longer one, or a chunked
+ * body, grows from it (from CHUNKED_FIRST_BUFFER) as its bytes come, so a length declared and never
+ * sent does not make its size.
+ */
+const DECLARED_FIRST_BUFFER = 1024 * 1024;
+const CHUNKED_FIRST_BUFFER = 64 * 1024;
 /** Inflated in pieces of this size, each taken from the budget before the next is made. */
 const INFLATE_CHUNK = 64 * 1024;
 /**
@@ -89,15 +96,18 @@ export class BodyReader {
    * The body as sent, each piece held in the budget as it arrives: a body still coming in holds
    * memory too, and clients that send slowly must not hold more than the budget between them, nor
    * more than they have sent (a declared length that never comes holds nothing). A declared length
-   * the budget has no room for is refused before a byte is read. Read from the Node request, not
-   * through Hono, which would keep the bytes for the life of the request: a request waiting for its
-   * commit needs only its records.
+   * the budget has no room for is refused before a byte is read; one that finds no room partway is
+   * read to its end (at most its declared length) and dropped, so that a client that reads only
+   * once it has sent still gets its 429. Read from the Node request, not through Hono, which would
+   * keep the bytes for the life of the request: a request waiting for its commit needs only its
+   * records.
    */
   private async receive(c: Context, identity: boolean, hold: (bytes: number) => boolean): Promise<Buffer> {
     const { maxBodyBytes, maxDecodedBytes } = this.limits;
+    const limit = identity ? Math.min(maxBodyBytes, maxDecodedBytes) : maxBodyBytes;
     const check = (size: number) => {
       if (size > maxBodyBytes) throw bodyTooLarge(maxBodyBytes);
-      if (identity && size > maxDecodedBytes) throw this.tooLarge();
+      if (size > limit) throw this.tooLarge();
     };
     const length = c.req.header('content-length');
     // Node has checked that a declared length is a number, and delivers exactly that many bytes.
@@ -106,23 +116,20 @@ export class BodyReader {
       check(declared);
       if (this.inFlight + declared > this.limits.maxDecodedBytesInFlight) throw this.busy();
     }
-    // A declared length is read into one buffer made at its first byte, each piece copied out as it
-    // comes (so none keeps the socket's read buffer alive); its pages are the system's as written.
-    let whole: Buffer | undefined;
-    const chunks: Buffer[] = [];
-    let size = 0;
+    const body = declared === undefined ? new GrowingBuffer(limit, CHUNKED_FIRST_BUFFER) : new GrowingBuffer(declared, DECLARED_FIRST_BUFFER);
+    let refused: ApiError | undefined;
     const stream = bodyStream(c);
     if (stream) {
       await readPieces(stream, this.limits.bodyIdleMs, (chunk) => {
-        size += chunk.length;
-        check(size);
-        if (!hold(chunk.length)) throw this.busy();
-        if (declared === undefined) chunks.push(chunk);
-        else if (size <= declared) chunk.copy((whole ??= Buffer.allocUnsafeSlow(declared)), size - chunk.length);
-        else throw badRequest(`the body is longer than its Content-Length, ${declared}`);
+        if (refused) return;
+        check(body.size + chunk.length);
+        if (hold(chunk.length)) body.append(chunk);
+        else if (declared !== undefined) refused = this.busy();
+        else throw this.busy();
       });
     }
-    return whole === undefined ? Buffer.concat(chunks, size) : whole.subarray(0, size);
+    if (refused) throw refused;
+    return body.bytes();
   }
 
   /**
@@ -204,6 +211,36 @@ export class BodyReader {
     );
   }
 }
+
+/**
+ * Bytes appended piece by piece into one buffer, made at `first` (or `limit`, when less) and doubled
+ * as needed up to `limit`: each piece is copied out as it comes (so none keeps the socket's read
+ * buffer alive, and a body of many tiny pieces costs its bytes, not an object each).
+ */
+class GrowingBuffer {
+  private buffer = EMPTY;
+  size = 0;
+
+  constructor(private readonly limit: number, private readonly first: number) {}
+
+  append(piece: Uint8Array): void {
+    const size = this.size + piece.length;
+    if (size > this.limit) throw badRequest(`the body is longer than its Content-Length, ${this.limit}`);
+    if (size > this.buffer.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.min(this.limit, Math.max(size, this.first, 2 * this.buffer.length)));
+      this.buffer.copy(grown, 0, 0, this.size);
+      this.buffer = grown;
+    }
+    this.buffer.set(piece, this.size);
+    this.size = size;
+  }
+
+  bytes(): Buffer {
+    return this.buffer.subarray(0, this.size);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
 
 /** The refusal of a body that sent nothing for `idleMs`. */
 export const bodyTimeout = (idleMs: number) => new ApiError(408, 'body_timeout', `no byte of the body came for ${idleMs} ms (BODY_IDLE_TIMEOUT_MS)`);

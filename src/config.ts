@@ -35,7 +35,8 @@ export const ConfigSchema = z
     MAX_BODY_BYTES: positiveInt.default(5 * 1024 * 1024),
     MAX_DECODED_BODY_BYTES: positiveInt.default(50 * 1024 * 1024),
     MAX_DECODED_BYTES_IN_FLIGHT: positiveInt.default(128 * 1024 * 1024),
-    BODY_IDLE_TIMEOUT_MS: positiveInt.max(600_000).default(30_000),
+    // Node's own requestTimeout (300 s) ends any request whose body has not come whole by then.
+    BODY_IDLE_TIMEOUT_MS: positiveInt.max(300_000).default(30_000),
     MAX_RECORDS_PER_REQUEST: positiveInt.default(10_000),
     MAX_VALUES_PER_REQUEST: positiveInt.default(1_000_000),
     WRITE_RETRY_MS: z.coerce.number().int().min(0).default(2_000),

@@ -127,7 +127,8 @@ function send({ body, contentType }: Encoded, status = 200, headers?: Headers): 
  */
 export const otlpErrorBodies: MiddlewareHandler = async function otlpErrorBodies(c, next) {
   await next();
-  if (!c.error) return;
+  // A client gone mid-body (499) has nobody to read a status.
+  if (!c.error || c.res.status === 499) return;
   const status = c.error instanceof ApiError ? c.error.status : 500;
   const message = c.error instanceof ApiError ? c.error.message : 'internal error';
   c.res = send(encodeStatus(encodingOf(c.req.header('content-type')) ?? 'json', status, message), status, c.res.headers);

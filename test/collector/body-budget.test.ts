@@ -61,6 +61,48 @@ describe('the decoding budget counts bodies still arriving', () => {
     expect(await probe(590_000)).toEqual({ status: 200, code: undefined });
   });
 
+  it('a declared body that finds no room partway is read to its end, so a client that reads only then gets its 429', async () => {
+    const { port } = new URL(svc.collectorUrl);
+    const late = connect(Number(port), '127.0.0.1');
+    late.on('error', () => {});
+    open.push(late);
+    // Reads nothing until it has sent everything, as many HTTP clients do.
+    late.pause();
+    const json = JSON.stringify({ events: [{ agent_id: 'a', model: 'm', input_tokens: 1 }] }).padEnd(500_000, ' ');
+    const write = (text: string) => new Promise((sent) => late.write(text, sent));
+    await write(`POST /v1/usage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500000\r\n\r\n${json.slice(0, 100_000)}`);
+    // Chunked bodies take the rest of the budget while it waits: 100 + 450 + 440 KB of 1 MB.
+    const fillers = [];
+    for (const bytes of [450_000, 440_000]) {
+      const chunk = `{"events": [${' '.repeat(bytes - 12)}`;
+      fillers.push(await stalled('Transfer-Encoding: chunked\r\n', `${chunk.length.toString(16)}\r\n${chunk}\r\n`));
+    }
+    // The rest comes slowly, over more than a second.
+    for (let at = 100_000; at < 500_000; at += 100_000) {
+      await new Promise((wait) => setTimeout(wait, 300));
+      await write(json.slice(at, at + 100_000));
+    }
+    let answer = '';
+    late.on('data', (data) => { answer += data.toString(); });
+    late.resume();
+    await until(() => answer.includes('}'), 'the answer to the late reader');
+    expect(answer).toMatch(/^HTTP\/1.1 429 /);
+    expect(answer).toMatch(/Retry-After: 1/i);
+    expect(answer).toContain('"code":"decoding_busy"');
+    for (const socket of fillers) socket.destroy();
+    await until(async () => (await probe(590_000)).status === 200, 'the budget given back');
+  });
+
+  it('an OTLP client gone mid-body is counted as 499 too, not as an error of the service', async () => {
+    const socket = connect(Number(new URL(svc.collectorUrl).port), '127.0.0.1');
+    socket.on('error', () => {});
+    await new Promise((sent) => socket.write('POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000\r\n\r\n\n', sent));
+    await new Promise((read) => setTimeout(read, 500));
+    socket.destroy();
+    await until(async () => /route="\/v1\/logs",method="POST",status="499"\} 1/.test(await (await fetch(`${svc.collectorUrl}/metrics`)).text()), 'the 499 counted');
+    expect(await (await fetch(`${svc.collectorUrl}/metrics`)).text()).not.toMatch(/status="500"/);
+  });
+
   it('piece by piece when chunked, and a chunked body past MAX_BODY_BYTES gets 413', async () => {
     const chunk = `{"events": [${' '.repeat(450_000)}`;
     const slow = await stalled('Transfer-Encoding: chunked\r\n', `${chunk.length.toString(16)}\r\n${chunk}\r\n`);
