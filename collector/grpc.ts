@@ -63,8 +63,9 @@ const first = (metadata: Metadata, key: string) => {
 
 /**
  * Checks the key in the call's metadata (`authorization: Bearer <key>` or `x-api-key`) as the HTTP
- * routes check the headers, before the message is read: a refused call costs no decoding. Once the
- * message is read, lets go of its frames (see `releaseFrames`).
+ * routes check the headers, before the message is read: a refused call costs no decoding. While the
+ * message arrives, holds its bytes in the decoding budget (`holdArriving`); once it is read, lets go
+ * of its frames (see `releaseFrames`).
  */
 function requireIngest(deps: IngestDeps): ServerInterceptor {
   return (_method, call) => {
