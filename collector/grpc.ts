@@ -68,37 +68,34 @@ const first = (metadata: Metadata, key: string) => {
  * of its frames (see `releaseFrames`).
  */
 function requireIngest(deps: IngestDeps): ServerInterceptor {
-  return (_method, call) => {
-    let arriving: { done(): void } | undefined;
-    return new ServerInterceptingCall(answerCorruptCompression(call), {
-      start: (next) => next(new ServerListenerBuilder().withOnReceiveMetadata((metadata, proceed) => {
-        try {
-          principals.set(metadata, authenticate(deps.keys, 'ingest', { authorization: first(metadata, 'authorization'), apiKey: first(metadata, 'x-api-key') }));
-        } catch (error) {
-          call.sendStatus(grpcStatus(error));
-          return;
-        }
-        arriving = holdArriving(call, deps);
-        proceed(metadata);
-      }).withOnReceiveMessage((message, proceed) => {
-        arriving?.done();
-        releaseFrames(call);
-        proceed(message);
-      }).build()),
-    });
-  };
+  return (_method, call) => new ServerInterceptingCall(answerCorruptCompression(call), {
+    start: (next) => next(new ServerListenerBuilder().withOnReceiveMetadata((metadata, proceed) => {
+      try {
+        principals.set(metadata, authenticate(deps.keys, 'ingest', { authorization: first(metadata, 'authorization'), apiKey: first(metadata, 'x-api-key') }));
+      } catch (error) {
+        call.sendStatus(grpcStatus(error));
+        return;
+      }
+      holdArriving(call, deps);
+      proceed(metadata);
+    }).withOnReceiveMessage((message, proceed) => {
+      releaseFrames(call);
+      proceed(message);
+    }).build()),
+  });
 }
 
 /**
- * Holds a call's message bytes in the decoding budget as they arrive, as an HTTP body's are
- * (body.ts): grpc-js keeps up to MAX_BODY_BYTES of each call's message before a handler sees it, so
- * calls stalled short of their end would otherwise hold memory beyond the budget between them. Given
- * back once the message is whole (the handler then holds it: `exportRecords`) or the call ends. A call
- * the budget has no room for, or that sends nothing for BODY_IDLE_TIMEOUT_MS, gets its status
+ * Holds a call's bytes in the decoding budget as they arrive, as an HTTP body's are (body.ts):
+ * grpc-js keeps a unary call's message (and whatever else the call sends) until the client has sent
+ * everything, before a handler sees it, so calls stalled short of their end would otherwise hold
+ * memory beyond the budget between them. Given back once the client has sent everything (the handler,
+ * called only then, holds the message itself: `exportRecords`) or the call ends. A call the budget
+ * has no room for, or that sends nothing for BODY_IDLE_TIMEOUT_MS before its end, gets its status
  * (RESOURCE_EXHAUSTED with RetryInfo, DEADLINE_EXCEEDED) and its stream reset, so its client stops
  * sending. `call` must be the innermost call, as in `answerCorruptCompression`.
  */
-function holdArriving(call: ServerInterceptingCallInterface, deps: IngestDeps): { done(): void } {
+function holdArriving(call: ServerInterceptingCallInterface, deps: IngestDeps): void {
   const stream = (call as unknown as { stream: ServerHttp2Stream }).stream;
   const budget = deps.bodies.arriving();
   const done = () => {
@@ -115,9 +112,9 @@ function holdArriving(call: ServerInterceptingCallInterface, deps: IngestDeps): 
   const onData = (chunk: Buffer) => {
     if (!budget.hold(chunk.length)) refuse(deps.bodies.busy());
   };
-  stream.on('data', onData).once('close', done);
+  // Ahead of grpc-js's own 'end' listener, which may start the handler and its hold at once.
+  stream.on('data', onData).prependOnceListener('end', done).once('close', done);
   stream.setTimeout(deps.limits.bodyIdleMs, () => refuse(bodyTimeout(deps.limits.bodyIdleMs)));
-  return { done };
 }
 
 /** The fields of grpc-js's message decoder (stream-decoder.js, `call.decoder`) that hold a message's frames. */
@@ -229,7 +226,8 @@ export interface GrpcFront {
 export function createGrpcFront(deps: IngestDeps): GrpcFront {
   const server = new Server({
     // grpc-js holds a message to one limit on the wire and again once gunzipped. MAX_BODY_BYTES
-    // bounds both: what a gzip bomb inflates to in grpc-js, before our budget sees it, stays small.
+    // bounds both: what a gzip bomb inflates to in grpc-js, before our budget sees it, stays small
+    // for each call (calls inflating at the same moment are not in the budget until they are done).
     'grpc.max_receive_message_length': Math.min(deps.limits.maxBodyBytes, deps.limits.maxDecodedBytes),
     interceptors: [requireIngest(deps)],
   });

@@ -1,7 +1,10 @@
 import { status } from '@grpc/grpc-js';
+import Database from 'better-sqlite3';
 import { connect, type ClientHttp2Session } from 'node:http2';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { callExport, grpcClient, TRACE_EXPORT } from '../support/grpc.js';
+import { otlpRequest, toProtobuf } from '../support/otlp.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { until } from '../support/wait.js';
 
@@ -14,6 +17,7 @@ afterEach(async () => {
 });
 
 const MB = 1024 * 1024;
+const oneSpan = (spanId: string) => toProtobuf(otlpRequest([{ spanId, attributes: { 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'gpt-4o', 'gen_ai.usage.input_tokens': 10 } }]));
 /** A valid ExportTraceServiceRequest of about `bytes`: one field that no version of it has (15), which readers skip. */
 function padded(bytes: number): Buffer {
   const length = bytes - 5;
@@ -77,5 +81,33 @@ describe('OTLP/gRPC messages still arriving', () => {
     const client = grpcClient(svc.grpcUrl);
     expect(await callExport(client, padded(4 * MB))).toMatchObject({ code: status.OK });
     client.close();
+  });
+
+  it('a call that sends its whole message but never ends holds its bytes until it is given up; one that has ended is not, however long its commit', async () => {
+    svc = await startTestService({ env: { MAX_BODY_BYTES: String(5 * MB), MAX_DECODED_BODY_BYTES: String(5 * MB), MAX_DECODED_BYTES_IN_FLIGHT: String(6 * MB), BODY_IDLE_TIMEOUT_MS: '2000', WRITE_RETRY_MS: '10000' } });
+    const session = connect(svc.grpcUrl);
+    sessions.push(session);
+    const stream = session.request({ ':method': 'POST', ':path': TRACE_EXPORT, 'content-type': 'application/grpc', te: 'trailers' });
+    const answer = new Promise<Record<string, unknown>>((resolve) => stream.on('response', resolve));
+    const frame = Buffer.alloc(5);
+    frame.writeUInt32BE(4 * MB, 1);
+    // grpc-js calls a unary handler only once the client has sent everything: this message waits in it.
+    stream.write(Buffer.concat([frame, padded(4 * MB)]));
+    await new Promise((read) => setTimeout(read, 300));
+    const client = grpcClient(svc.grpcUrl);
+    try {
+      expect(await callExport(client, padded(3 * MB))).toMatchObject({ code: status.RESOURCE_EXHAUSTED, retryDelaySeconds: 1 });
+      expect(await answer).toMatchObject({ 'grpc-status': String(status.DEADLINE_EXCEEDED) });
+      // A call that has sent everything waits for its commit past BODY_IDLE_TIMEOUT_MS and gets its answer.
+      const lock = new Database(join(svc.dir, 'usage.db'));
+      lock.prepare('BEGIN IMMEDIATE').run();
+      const waiting = callExport(client, oneSpan('00f067aa0ba902e1'));
+      await new Promise((wait) => setTimeout(wait, 3000));
+      lock.prepare('ROLLBACK').run();
+      lock.close();
+      expect(await waiting).toMatchObject({ code: status.OK });
+    } finally {
+      client.close();
+    }
   });
 });
