@@ -30,10 +30,10 @@ function padded(bytes: number): Buffer {
 }
 
 /**
- * A call whose gRPC frame announces `bytes` and sends all but the last one, then nothing; resolves
- * once the service has had time to take in what was sent.
+ * A call on a connection of its own whose gRPC frame announces `bytes` and carries the first `sent`
+ * of them, and never ends; resolves with the headers of its answer, if one comes.
  */
-async function stalledCall(grpcUrl: string, bytes: number): Promise<void> {
+function rawCall(grpcUrl: string, bytes: number, sent: number): Promise<Record<string, unknown>> {
   const session = connect(grpcUrl);
   session.on('error', () => {});
   sessions.push(session);
@@ -41,7 +41,13 @@ async function stalledCall(grpcUrl: string, bytes: number): Promise<void> {
   stream.on('error', () => {});
   const frame = Buffer.alloc(5);
   frame.writeUInt32BE(bytes, 1);
-  stream.write(Buffer.concat([frame, padded(bytes).subarray(0, bytes - 1)]));
+  stream.write(Buffer.concat([frame, padded(bytes).subarray(0, sent)]));
+  return new Promise((resolve) => stream.on('response', resolve));
+}
+
+/** A call that sends all but the last byte of its message; resolves once the service has had time to take in what was sent. */
+async function stalledCall(grpcUrl: string, bytes: number): Promise<void> {
+  void rawCall(grpcUrl, bytes, bytes - 1);
   await new Promise((read) => setTimeout(read, 1000));
 }
 
@@ -70,13 +76,7 @@ describe('OTLP/gRPC messages still arriving', () => {
 
   it('a call whose message stops coming → DEADLINE_EXCEEDED after BODY_IDLE_TIMEOUT_MS (retryable), and its bytes are given back', async () => {
     svc = await startTestService({ env: { MAX_BODY_BYTES: String(5 * MB), MAX_DECODED_BODY_BYTES: String(5 * MB), MAX_DECODED_BYTES_IN_FLIGHT: String(6 * MB), BODY_IDLE_TIMEOUT_MS: '1500' } });
-    const session = connect(svc.grpcUrl);
-    sessions.push(session);
-    const stream = session.request({ ':method': 'POST', ':path': TRACE_EXPORT, 'content-type': 'application/grpc', te: 'trailers' });
-    const answer = new Promise<Record<string, unknown>>((resolve) => stream.on('response', resolve));
-    const frame = Buffer.alloc(5);
-    frame.writeUInt32BE(4 * MB, 1);
-    stream.write(Buffer.concat([frame, padded(4 * MB).subarray(0, 3 * MB)]));
+    const answer = rawCall(svc.grpcUrl, 4 * MB, 3 * MB);
     expect(await answer).toMatchObject({ 'grpc-status': String(status.DEADLINE_EXCEEDED), 'grpc-message': expect.stringMatching(/BODY_IDLE_TIMEOUT_MS/) });
     const client = grpcClient(svc.grpcUrl);
     expect(await callExport(client, padded(4 * MB))).toMatchObject({ code: status.OK });
@@ -85,14 +85,8 @@ describe('OTLP/gRPC messages still arriving', () => {
 
   it('a call that sends its whole message but never ends holds its bytes until it is given up; one that has ended is not, however long its commit', async () => {
     svc = await startTestService({ env: { MAX_BODY_BYTES: String(5 * MB), MAX_DECODED_BODY_BYTES: String(5 * MB), MAX_DECODED_BYTES_IN_FLIGHT: String(6 * MB), BODY_IDLE_TIMEOUT_MS: '2000', WRITE_RETRY_MS: '10000' } });
-    const session = connect(svc.grpcUrl);
-    sessions.push(session);
-    const stream = session.request({ ':method': 'POST', ':path': TRACE_EXPORT, 'content-type': 'application/grpc', te: 'trailers' });
-    const answer = new Promise<Record<string, unknown>>((resolve) => stream.on('response', resolve));
-    const frame = Buffer.alloc(5);
-    frame.writeUInt32BE(4 * MB, 1);
     // grpc-js calls a unary handler only once the client has sent everything: this message waits in it.
-    stream.write(Buffer.concat([frame, padded(4 * MB)]));
+    const answer = rawCall(svc.grpcUrl, 4 * MB, 4 * MB);
     await new Promise((read) => setTimeout(read, 300));
     const client = grpcClient(svc.grpcUrl);
     try {
