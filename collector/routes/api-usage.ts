@@ -19,7 +19,7 @@ export function registerApiUsage(api: CollectorApi, deps: IngestDeps): void {
     summary: 'Send one usage event (the original service’s route)',
     body: { schema: UsageEventInput, example: { ...EXAMPLE_EVENT, id: 'run-42-step-2' } },
     responses: { 201: { description: 'Stored', schema: Stored } },
-    errors: [413, 415, 429, 503],
+    errors: [408, 413, 415, 429, 503],
   }, async (c) => {
     requireJson(c);
     // Chained: a variable would hold the records through the commit (see `commit`).

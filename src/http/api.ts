@@ -7,7 +7,7 @@ import { parseInput, rawQuery, type QuerySchema } from './query.js';
 export type Method = 'get' | 'post' | 'put' | 'delete';
 
 /** Error answers a route can give besides 400/401/403, each with the one error body (see openapi.ts). */
-export type ErrorStatus = 404 | 409 | 413 | 415 | 429 | 503;
+export type ErrorStatus = 404 | 408 | 409 | 413 | 415 | 429 | 503;
 
 export interface ResponseSpec {
   description: string;

@@ -20,10 +20,11 @@ const ERROR_ANSWERS: Record<400 | 401 | 403 | ErrorStatus, string> = {
   401: 'No API key, or not a valid one (only once API_KEYS is set)',
   403: "The key's role or project scope does not allow this, or a browser sent this write from another site's page",
   404: 'No such resource',
+  408: 'No byte of the body came for BODY_IDLE_TIMEOUT_MS; the connection is closed',
   409: 'The resource is in a state that does not allow this',
   413: 'The body, decompressed body or event count is over its limit',
   415: 'Unsupported Content-Type or Content-Encoding',
-  429: 'The write queue is full; retry after Retry-After seconds',
+  429: 'The write queue is full, or the bodies being decoded hold MAX_DECODED_BYTES_IN_FLIGHT; retry after Retry-After seconds',
   503: 'Draining or the database is unavailable; retry after Retry-After seconds',
 };
 const RETRIED: readonly number[] = [429, 503];

@@ -135,6 +135,9 @@ describe('a body that stops coming', () => {
       await closed;
       const res = await svc.ingest('/v1/usage', JSON.stringify({ events: [{ agent_id: 'a', model: 'm', input_tokens: 1 }] }).padEnd(590_000, ' '));
       expect(res.status).toBe(200);
+      // Every route that reads a body says so in the OpenAPI document.
+      const paths = ((await (await fetch(`${svc.collectorUrl}/openapi.json`)).json()) as { paths: Record<string, { post?: { responses: Record<string, unknown> } }> }).paths;
+      for (const path of ['/v1/usage', '/api/usage', '/v1/traces', '/v1/logs', '/v1/metrics']) expect(paths[path]?.post?.responses['408'], path).toBeDefined();
     } finally {
       await svc.close();
     }
