@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, createInflate } from 'node:zlib';
 import { excerpt } from '../src/excerpt.js';
 import { bodyTooLarge } from '../src/http/common.js';
 import { ApiError, badRequest } from '../src/http/errors.js';
@@ -47,6 +47,16 @@ const PLACED_FROM = 1024 * 1024;
 /** The most deflate can expand (RFC 1951: 258 bytes from a 2-bit code at best), so a trailer claiming more lies. */
 const MAX_DEFLATE_RATIO = 1032;
 
+/** One body's share of the decoding budget (`BodyReader.arriving`). */
+export interface BodyBudget {
+  /** False when there is no room left for `bytes`, or the share was released. */
+  hold(bytes: number): boolean;
+  release(): void;
+}
+
+/** What a body can be compressed with: gzip over HTTP; gzip or deflate (zlib format) over gRPC. */
+export type Compression = 'gzip' | 'deflate';
+
 /**
  * Request bodies as bytes, gunzipped when the client says so, within a per-request limit and a
  * process-wide budget. Inflating stops at the per-request limit, so a small gzip bomb cannot grow in
@@ -70,22 +80,28 @@ export class BodyReader {
     const budget = this.arriving();
     try {
       const raw = await this.receive(c, encoding === 'identity', budget.hold);
-      return await use(encoding === 'identity' ? raw : await this.inflate(raw, budget.hold));
+      return await use(encoding === 'identity' ? raw : await this.inflate(raw, budget.hold, 'gzip'));
     } finally {
       budget.release();
     }
   }
 
-  /** One body's share of the budget, taken piece by piece (false: no room left) and given back whole. */
-  arriving(): { hold(bytes: number): boolean; release(): void } {
+  /**
+   * One body's share of the budget, taken piece by piece (false: no room left) and given back whole,
+   * once: a hold after the release is refused, so work still running for a body given up (an inflate
+   * under way when its gRPC call ends) cannot hold bytes that nothing gives back.
+   */
+  arriving(): BodyBudget {
     let held = 0;
+    let released = false;
     return {
       hold: (bytes) => {
-        if (!this.take(bytes)) return false;
+        if (released || !this.take(bytes)) return false;
         held += bytes;
         return true;
       },
       release: () => {
+        released = true;
         this.inFlight -= held;
         held = 0;
       },
@@ -133,8 +149,8 @@ export class BodyReader {
   }
 
   /**
-   * Holds a body that its transport has already read and decoded within its own size limit (a gRPC
-   * message, which grpc-js reads and gunzips) in the same budget while `use` runs, as for `read`.
+   * Holds a body that its transport has already read (a gRPC message, read by grpc-js and inflated
+   * in its call's share: grpc.ts) in the same budget while `use` runs, as for `read`.
    */
   async hold<T>(body: Buffer, use: (body: Buffer) => T | Promise<T>): Promise<T> {
     // Kept apart from the body, whose memory `use` may hand to another thread.
@@ -154,13 +170,14 @@ export class BodyReader {
   }
 
   /**
-   * Gunzips in pieces, each held in the budget as it comes; stops at the first piece beyond either
-   * limit. A buffer made ahead for the whole body (PLACED_FROM) is held in the budget whole before
-   * it is made, so a trailer that claims more than comes costs budget, not memory beyond it.
+   * Inflates in pieces, each held in the budget as it comes; stops at the first piece beyond either
+   * limit. A gzip body's buffer made ahead for the whole of it (PLACED_FROM) is held in the budget
+   * whole before it is made, so a trailer that claims more than comes costs budget, not memory
+   * beyond it. Also a gRPC message's (grpc.ts), whose `grpc-encoding` may be deflate (zlib format).
    */
-  private inflate(raw: Buffer, hold: (bytes: number) => boolean): Promise<Buffer> {
+  inflate(raw: Buffer, hold: (bytes: number) => boolean, compression: Compression): Promise<Buffer> {
     // ISIZE, the last member's size mod 2^32 (RFC 1952): a hint only, as a body may hold several members or lie.
-    const expected = raw.length >= 18 ? raw.readUInt32LE(raw.length - 4) : 0;
+    const expected = compression === 'gzip' && raw.length >= 18 ? raw.readUInt32LE(raw.length - 4) : 0;
     const placeable = expected >= PLACED_FROM && expected <= this.limits.maxDecodedBytes && expected <= raw.length * MAX_DEFLATE_RATIO;
     const target = placeable && hold(expected) ? Buffer.allocUnsafeSlow(expected) : undefined;
     return new Promise((resolve, reject) => {
@@ -169,13 +186,13 @@ export class BodyReader {
       let placed = 0;
       let size = 0;
       let failed = false;
-      const gunzip = createGunzip({ chunkSize: INFLATE_CHUNK });
+      const inflater = (compression === 'gzip' ? createGunzip : createInflate)({ chunkSize: INFLATE_CHUNK });
       const fail = (error: ApiError) => {
         failed = true;
-        gunzip.destroy();
+        inflater.destroy();
         reject(error);
       };
-      gunzip.on('data', (chunk: Buffer) => {
+      inflater.on('data', (chunk: Buffer) => {
         if (failed) return;
         size += chunk.length;
         if (size > this.limits.maxDecodedBytes) return fail(this.tooLarge());
@@ -188,13 +205,13 @@ export class BodyReader {
           chunks.push(chunk);
         }
       });
-      gunzip.on('error', (error) => {
-        if (!failed) fail(new ApiError(400, 'bad_gzip', `body is not valid gzip: ${error.message}`));
+      inflater.on('error', (error) => {
+        if (!failed) fail(new ApiError(400, 'bad_gzip', `not valid ${compression} data: ${error.message}`));
       });
-      gunzip.on('end', () => {
+      inflater.on('end', () => {
         if (!failed) resolve(target && placed === size ? target.subarray(0, size) : Buffer.concat(target ? [target.subarray(0, placed), ...chunks] : chunks, size));
       });
-      gunzip.end(raw);
+      inflater.end(raw);
     });
   }
 

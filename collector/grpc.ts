@@ -8,7 +8,7 @@ import type { Principal } from '../src/auth/keys.js';
 import { authenticate } from '../src/http/auth.js';
 import { ApiError } from '../src/http/errors.js';
 import type { IngestDeps } from './app.js';
-import { bodyTimeout } from './body.js';
+import { bodyTimeout, type BodyBudget } from './body.js';
 import { encodeExportResponse, otlpTypes } from './otlp/decode.js';
 import { commitExport, prepareExport, type Signal } from './otlp/receive.js';
 import { grpcCode } from './otlp/status.js';
@@ -64,47 +64,63 @@ const first = (metadata: Metadata, key: string) => {
 /**
  * Checks the key in the call's metadata (`authorization: Bearer <key>` or `x-api-key`) as the HTTP
  * routes check the headers, before the message is read: a refused call costs no decoding. While the
- * message arrives, holds its bytes in the decoding budget (`holdArriving`); once it is read, lets go
- * of its frames (see `releaseFrames`).
+ * message arrives and is inflated, holds its bytes in the decoding budget (`holdCall`) until the
+ * handler takes it; once it is read, lets go of its frames (see `releaseFrames`).
  */
 function requireIngest(deps: IngestDeps): ServerInterceptor {
-  return (_method, call) => new ServerInterceptingCall(answerCorruptCompression(call), {
-    start: (next) => next(new ServerListenerBuilder().withOnReceiveMetadata((metadata, proceed) => {
-      try {
-        principals.set(metadata, authenticate(deps.keys, 'ingest', { authorization: first(metadata, 'authorization'), apiKey: first(metadata, 'x-api-key') }));
-      } catch (error) {
-        call.sendStatus(grpcStatus(error));
-        return;
-      }
-      holdArriving(call, deps);
-      proceed(metadata);
-    }).withOnReceiveMessage((message, proceed) => {
-      releaseFrames(call);
-      proceed(message);
-    }).build()),
-  });
+  return (_method, call) => {
+    let budget: BodyBudget | undefined;
+    return new ServerInterceptingCall(call, {
+      start: (next) => next(new ServerListenerBuilder().withOnReceiveMetadata((metadata, proceed) => {
+        try {
+          principals.set(metadata, authenticate(deps.keys, 'ingest', { authorization: first(metadata, 'authorization'), apiKey: first(metadata, 'x-api-key') }));
+        } catch (error) {
+          call.sendStatus(grpcStatus(error));
+          return;
+        }
+        budget = holdCall(call, deps);
+        proceed(metadata);
+      }).withOnReceiveMessage((message, proceed) => {
+        releaseFrames(call);
+        proceed(message);
+      }).withOnReceiveHalfClose((proceed) => {
+        // The handler, called now, holds the message itself (`exportRecords`).
+        budget?.release();
+        proceed();
+      }).build()),
+    });
+  };
+}
+
+/** The fields of grpc-js's innermost call (server-interceptors.js, `BaseServerInterceptingCall`) that `holdCall` works through. */
+interface CallInternals {
+  stream: ServerHttp2Stream;
+  /** `message` with its 5-byte gRPC prefix; a rejection is the call's status. */
+  decompressMessage(message: Buffer, encoding: string): Buffer | Promise<Buffer>;
 }
 
 /**
- * Holds a call's bytes in the decoding budget as they arrive, as an HTTP body's are (body.ts):
- * grpc-js keeps a unary call's message (and whatever else the call sends) until the client has sent
- * everything, before a handler sees it, so calls stalled short of their end would otherwise hold
- * memory beyond the budget between them. Given back once the client has sent everything (the handler,
- * called only then, holds the message itself: `exportRecords`) or the call ends. A call the budget
- * has no room for, or that sends nothing for BODY_IDLE_TIMEOUT_MS before its end, gets its status
- * (RESOURCE_EXHAUSTED with RetryInfo, DEADLINE_EXCEEDED) and its stream reset, so its client stops
- * sending. `call` must be the innermost call, as in `answerCorruptCompression`.
+ * Holds a call's bytes in the decoding budget as they arrive, as an HTTP body's are (body.ts), and
+ * inflates a compressed message in the same share, piece by piece, as an HTTP body is. grpc-js keeps
+ * a unary call's message (and whatever else the call sends) until the client has sent everything,
+ * before a handler sees it, and would inflate it whole outside the budget: calls stalled short of
+ * their end, or many small gzip messages inflating at once, would otherwise hold memory beyond the
+ * budget between them. The share is given back once the handler takes the message or the call ends.
+ * A call the budget has no room for, or that sends nothing for BODY_IDLE_TIMEOUT_MS before its end,
+ * gets its status (RESOURCE_EXHAUSTED with RetryInfo, DEADLINE_EXCEEDED) and its stream reset, so its
+ * client stops sending. `call` must be the innermost call: this interceptor is the server's only one.
  */
-function holdArriving(call: ServerInterceptingCallInterface, deps: IngestDeps): void {
-  const stream = (call as unknown as { stream: ServerHttp2Stream }).stream;
+function holdCall(call: ServerInterceptingCallInterface, deps: IngestDeps): BodyBudget {
+  const internals = call as unknown as CallInternals;
+  const { stream } = internals;
   const budget = deps.bodies.arriving();
-  const done = () => {
+  const sent = () => {
     stream.off('data', onData);
     stream.setTimeout(0);
-    budget.release();
   };
   const refuse = (error: ApiError) => {
-    done();
+    sent();
+    budget.release();
     call.sendStatus(grpcStatus(error));
     stream.close(http2.constants.NGHTTP2_NO_ERROR);
   };
@@ -112,9 +128,18 @@ function holdArriving(call: ServerInterceptingCallInterface, deps: IngestDeps): 
   const onData = (chunk: Buffer) => {
     if (!budget.hold(chunk.length)) refuse(deps.bodies.busy());
   };
-  // Ahead of grpc-js's own 'end' listener, which may start the handler and its hold at once.
-  stream.on('data', onData).prependOnceListener('end', done).once('close', done);
+  stream.on('data', onData).once('end', sent).once('close', () => {
+    sent();
+    budget.release();
+  });
   stream.setTimeout(deps.limits.bodyIdleMs, () => refuse(bodyTimeout(deps.limits.bodyIdleMs)));
+  const decompress = internals.decompressMessage.bind(internals);
+  // grpc-js sends the status a rejection carries, which also closes the stream. Its own inflating
+  // answers a message that does not inflate with INTERNAL; ours, a client's bad bytes, with INVALID_ARGUMENT.
+  internals.decompressMessage = (message, encoding) => encoding === 'gzip' || encoding === 'deflate'
+    ? deps.bodies.inflate(message.subarray(5), budget.hold, encoding).catch((error: unknown) => Promise.reject(grpcStatus(error)))
+    : decompress(message, encoding);
+  return budget;
 }
 
 /** The fields of grpc-js's message decoder (stream-decoder.js, `call.decoder`) that hold a message's frames. */
@@ -133,7 +158,7 @@ const BETWEEN_MESSAGES = 0;
  * is in: a call waiting for its commit lives through young collections, so its reads (73 KB for 100
  * log records) wait for a mark-compact, and V8 counts them towards starting one: one every ~100 calls
  * over gRPC and none over HTTP (docs/benchmarks.md, "gRPC logs path, session 16"). The message
- * itself is a copy of its own. `call` must be the innermost call, as in `answerCorruptCompression`.
+ * itself is a copy of its own. `call` must be the innermost call, as in `holdCall`.
  */
 function releaseFrames(call: ServerInterceptingCallInterface): void {
   const decoder = (call as unknown as { decoder?: DecoderInternals }).decoder;
@@ -141,20 +166,6 @@ function releaseFrames(call: ServerInterceptingCallInterface): void {
   decoder.readPartialMessage = [];
   // A buffer of its own, as the decoder starts with: none is shared between calls.
   decoder.readCompressFlag = Buffer.alloc(1);
-}
-
-/**
- * grpc-js inflates a message before any interceptor or handler sees it, and answers one that does
- * not inflate itself, straight from the innermost call, with INTERNAL "Failed to decompress message"
- * (server-interceptors.js, `decompressMessage`): a client's bad bytes, so INVALID_ARGUMENT saying so.
- * `call` must be that innermost call: this interceptor is the server's only one.
- */
-function answerCorruptCompression(call: ServerInterceptingCallInterface): ServerInterceptingCallInterface {
-  const sendStatus = call.sendStatus.bind(call);
-  call.sendStatus = (answer) => sendStatus(answer.code === status.INTERNAL && answer.details === 'Failed to decompress message'
-    ? { ...answer, code: status.INVALID_ARGUMENT, details: 'message is not valid compressed data for its grpc-encoding (gzip or deflate)' }
-    : answer);
-  return call;
 }
 
 /** Decodes, maps and prepares while the message is held in the decoding budget; resolves with the response once committed. */
@@ -225,9 +236,8 @@ export interface GrpcFront {
 
 export function createGrpcFront(deps: IngestDeps): GrpcFront {
   const server = new Server({
-    // grpc-js holds a message to one limit on the wire and again once gunzipped. MAX_BODY_BYTES
-    // bounds both: what a gzip bomb inflates to in grpc-js, before our budget sees it, stays small
-    // for each call (calls inflating at the same moment are not in the budget until they are done).
+    // The message as sent, as an HTTP body's; once inflated (`holdCall`) it is held to
+    // MAX_DECODED_BODY_BYTES, as an HTTP body is.
     'grpc.max_receive_message_length': Math.min(deps.limits.maxBodyBytes, deps.limits.maxDecodedBytes),
     interceptors: [requireIngest(deps)],
   });

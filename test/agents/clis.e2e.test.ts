@@ -55,7 +55,7 @@ if (why && !process.env.CI) {
   /** Sends one recorded export to tokentally again, exactly as it was (a retry). */
   async function resend(svc: TestService, request: CapturedRequest): Promise<{ answered: number; body: string }> {
     if (request.transport === 'grpc') {
-      const client = grpcClient(svc.grpcUrl, { gzip: request.compressed });
+      const client = grpcClient(svc.grpcUrl, request.compressed ? { compression: 'gzip' } : {});
       try {
         const answer = await callExport(client, request.body, {}, request.path);
         return { answered: answer.code, body: answer.details };

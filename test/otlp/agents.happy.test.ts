@@ -27,7 +27,7 @@ type Wire = 'json' | 'protobuf' | 'protobuf+gzip' | 'grpc+gzip';
 /** Sends every export of the run to /v1/<signal> or its gRPC Export, in the order captured; each must be a full success. */
 async function replay(fixture: AgentFixture, wire: Wire): Promise<void> {
   if (wire === 'grpc+gzip') {
-    const client = grpcClient(svc.grpcUrl, { gzip: true });
+    const client = grpcClient(svc.grpcUrl, { compression: 'gzip' });
     for (const { signal, body } of fixture.requests) {
       expect(await callExport(client, encodeProtobuf(signal, body), {}, EXPORTS[signal]), `${fixture.file} ${signal}`).toEqual({ code: 0, details: '', response: {} });
     }

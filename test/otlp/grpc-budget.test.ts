@@ -2,8 +2,9 @@ import { status } from '@grpc/grpc-js';
 import Database from 'better-sqlite3';
 import { connect, type ClientHttp2Session } from 'node:http2';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { callExport, grpcClient, TRACE_EXPORT } from '../support/grpc.js';
+import { callExport, grpcClient, padded, TRACE_EXPORT } from '../support/grpc.js';
 import { otlpRequest, toProtobuf } from '../support/otlp.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { until } from '../support/wait.js';
@@ -18,30 +19,23 @@ afterEach(async () => {
 
 const MB = 1024 * 1024;
 const oneSpan = (spanId: string) => toProtobuf(otlpRequest([{ spanId, attributes: { 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'gpt-4o', 'gen_ai.usage.input_tokens': 10 } }]));
-/** A valid ExportTraceServiceRequest of about `bytes`: one field that no version of it has (15), which readers skip. */
-function padded(bytes: number): Buffer {
-  const length = bytes - 5;
-  const varint = [];
-  for (let v = length; ; v >>>= 7) {
-    if (v < 0x80) { varint.push(v); break; }
-    varint.push((v & 0x7f) | 0x80);
-  }
-  return Buffer.concat([Buffer.from([(15 << 3) | 2, ...varint]), Buffer.alloc(length, 0x20)]);
-}
 
 /**
- * A call on a connection of its own whose gRPC frame announces `bytes` and carries the first `sent`
- * of them, and never ends; resolves with the headers of its answer, if one comes.
+ * A call on a connection of its own whose gRPC frame announces a message of `bytes` and carries the
+ * first `sent` of them, or (`gzip`) the whole message gzipped, and never ends; resolves with the
+ * headers of its answer, if one comes.
  */
-function rawCall(grpcUrl: string, bytes: number, sent: number): Promise<Record<string, unknown>> {
+function rawCall(grpcUrl: string, bytes: number, sent: number | 'gzip'): Promise<Record<string, unknown>> {
   const session = connect(grpcUrl);
   session.on('error', () => {});
   sessions.push(session);
-  const stream = session.request({ ':method': 'POST', ':path': TRACE_EXPORT, 'content-type': 'application/grpc', te: 'trailers' });
+  const gzip = sent === 'gzip';
+  const stream = session.request({ ':method': 'POST', ':path': TRACE_EXPORT, 'content-type': 'application/grpc', te: 'trailers', ...(gzip && { 'grpc-encoding': 'gzip' }) });
   stream.on('error', () => {});
-  const frame = Buffer.alloc(5);
-  frame.writeUInt32BE(bytes, 1);
-  stream.write(Buffer.concat([frame, padded(bytes).subarray(0, sent)]));
+  const message = gzip ? gzipSync(padded(bytes)) : padded(bytes);
+  const frame = Buffer.from([gzip ? 1 : 0, 0, 0, 0, 0]);
+  frame.writeUInt32BE(message.length, 1);
+  stream.write(Buffer.concat([frame, gzip ? message : message.subarray(0, sent)]));
   return new Promise((resolve) => stream.on('response', resolve));
 }
 
@@ -100,6 +94,20 @@ describe('OTLP/gRPC messages still arriving', () => {
       lock.prepare('ROLLBACK').run();
       lock.close();
       expect(await waiting).toMatchObject({ code: status.OK });
+    } finally {
+      client.close();
+    }
+  });
+
+  it('a gzip message is inflated in its call\'s share: 5 KB sent whole that inflate to 4 MB hold 4 MB until the call is given up', async () => {
+    svc = await startTestService({ env: { MAX_BODY_BYTES: String(5 * MB), MAX_DECODED_BODY_BYTES: String(5 * MB), MAX_DECODED_BYTES_IN_FLIGHT: String(6 * MB), BODY_IDLE_TIMEOUT_MS: '2000' } });
+    const answer = rawCall(svc.grpcUrl, 4 * MB, 'gzip');
+    await new Promise((read) => setTimeout(read, 300));
+    const client = grpcClient(svc.grpcUrl);
+    try {
+      expect(await callExport(client, padded(3 * MB))).toMatchObject({ code: status.RESOURCE_EXHAUSTED, details: expect.stringMatching(/MAX_DECODED_BYTES_IN_FLIGHT/), retryDelaySeconds: 1 });
+      expect(await answer).toMatchObject({ 'grpc-status': String(status.DEADLINE_EXCEEDED) });
+      expect(await callExport(client, padded(3 * MB))).toMatchObject({ code: status.OK });
     } finally {
       client.close();
     }

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FLOW_CONTROL_WINDOW } from '../../collector/grpc.js';
 import { otlpTypes } from '../../collector/otlp/decode.js';
 import { hashKey } from '../../src/auth/keys.js';
-import { callExport, grpcClient, grpcExporter, TRACE_EXPORT } from '../support/grpc.js';
+import { callExport, grpcClient, grpcExporter, padded, TRACE_EXPORT } from '../support/grpc.js';
 import { exporterFor, exportSpans, otlpRequest, recordSpans, toProtobuf } from '../support/otlp.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { metricValue, until } from '../support/wait.js';
@@ -51,6 +51,14 @@ describe('OTLP/gRPC TraceService/Export with the stock OpenTelemetry gRPC export
     expect(page.events.map((e: { project: string; agent_id: string; model: string }) => [e.project, e.agent_id, e.model])).toEqual([
       ['atlas', 'gemini-like', 'gpt-4o'], ['atlas', 'gemini-like', 'gpt-4o'],
     ]);
+  });
+
+  it('a message compressed with deflate (grpc-encoding) is stored as a gzip one is', async () => {
+    svc = await startTestService();
+    const client = grpcClient(svc.grpcUrl, { compression: 'deflate' });
+    expect(await callExport(client, oneSpan('00f067aa0ba902a9'))).toMatchObject({ code: status.OK });
+    client.close();
+    expect((await svc.report(MONTH)).body.totals).toMatchObject({ events: 1, input_tokens: 10, output_tokens: 5 });
   });
 
   it('counts the same spans once whether sent over gRPC, HTTP protobuf or both, and retried', async () => {
@@ -145,7 +153,7 @@ describe('gRPC status codes', () => {
 
   it('a record-count bomb (100,000 empty spans, gzip) → RESOURCE_EXHAUSTED naming MAX_RECORDS_PER_REQUEST, without RetryInfo (not retryable)', async () => {
     svc = await startTestService();
-    const client = grpcClient(svc.grpcUrl, { gzip: true });
+    const client = grpcClient(svc.grpcUrl, { compression: 'gzip' });
     const bomb = otlpTypes.traces.request.encode({ resourceSpans: [{ scopeSpans: [{ spans: Array.from({ length: 100_000 }, () => ({})) }] }] }).finish();
     expect(await callExport(client, bomb)).toMatchObject({
       code: status.RESOURCE_EXHAUSTED, details: expect.stringMatching(/spans\[10000\]: more than 10000 spans in one request \(MAX_RECORDS_PER_REQUEST\)/), retryDelaySeconds: undefined,
@@ -153,12 +161,18 @@ describe('gRPC status codes', () => {
     client.close();
   });
 
-  it('a message over MAX_BODY_BYTES, sent plain or as gzip that inflates past it → RESOURCE_EXHAUSTED without RetryInfo', async () => {
+  it('limits as over HTTP: a message over MAX_BODY_BYTES as sent, or inflating past MAX_DECODED_BODY_BYTES → RESOURCE_EXHAUSTED without RetryInfo', async () => {
     svc = await startTestService({ env: { MAX_BODY_BYTES: '20000', MAX_DECODED_BODY_BYTES: '100000' } });
-    const big = Buffer.alloc(50_000, 0x20);
-    for (const gzip of [false, true]) {
-      const client = grpcClient(svc.grpcUrl, { gzip });
-      expect(await callExport(client, big)).toMatchObject({ code: status.RESOURCE_EXHAUSTED, details: expect.stringMatching(/20000/), retryDelaySeconds: undefined });
+    const plain = grpcClient(svc.grpcUrl);
+    expect(await callExport(plain, padded(50_000))).toMatchObject({ code: status.RESOURCE_EXHAUSTED, details: expect.stringMatching(/20000/), retryDelaySeconds: undefined });
+    plain.close();
+    for (const compression of ['gzip', 'deflate'] as const) {
+      const client = grpcClient(svc.grpcUrl, { compression });
+      // Past MAX_BODY_BYTES once inflated, as a gzip HTTP body may be.
+      expect(await callExport(client, padded(50_000))).toMatchObject({ code: status.OK });
+      expect(await callExport(client, padded(150_000))).toMatchObject({
+        code: status.RESOURCE_EXHAUSTED, details: expect.stringMatching(/exceeds 100000 bytes \(MAX_DECODED_BODY_BYTES\)/), retryDelaySeconds: undefined,
+      });
       client.close();
     }
   });

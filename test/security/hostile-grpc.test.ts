@@ -5,7 +5,7 @@ import { createConnection, createServer, type AddressInfo, type Socket } from 'n
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { peakRssMB } from '../../bench/server.js';
-import { callExport, grpcClient } from '../support/grpc.js';
+import { callExport, grpcClient, padded } from '../support/grpc.js';
 import { field, traceRequest } from '../support/hostile.js';
 import { hostileService } from '../support/hostile-service.js';
 
@@ -89,8 +89,8 @@ async function corruptingProxy(port: string): Promise<{ port: number; corrupted(
 
 describe('hostile OTLP/gRPC messages against a running tokentally serve', () => {
   it.each<[string, Buffer, RegExp]>([
-    // 200 MB of zeros in about 200 KB: grpc-js stops inflating at its message limit (MAX_BODY_BYTES).
-    ['a gzip bomb', gzipSync(Buffer.alloc(200 * 1024 * 1024)), /decompresses to a size larger than 5242880/],
+    // 200 MB of zeros in about 200 KB: inflating stops at MAX_DECODED_BODY_BYTES, as for an HTTP body.
+    ['a gzip bomb', gzipSync(Buffer.alloc(200 * 1024 * 1024)), /exceeds 52428800 bytes \(MAX_DECODED_BODY_BYTES\)/],
     // 2 million empty spans: 4 MB inflated, within the message limit, so the span count stops it.
     ['a span-count bomb', gzipSync(traceRequest(Buffer.alloc(4_000_000).fill(Buffer.from([0x12, 0x00])))), /spans\[10000\]: more than 10000 spans .*MAX_RECORDS_PER_REQUEST/],
   ])('%s → RESOURCE_EXHAUSTED, quickly and in bounded memory', async (_name, bomb, details) => {
@@ -100,7 +100,7 @@ describe('hostile OTLP/gRPC messages against a running tokentally serve', () => 
     expectBounded(outcome);
   });
 
-  it('holds 20 parallel gzip bombs to the message limit each: all RESOURCE_EXHAUSTED, memory bounded and given back', async () => {
+  it('holds 20 parallel gzip bombs to the decoding budget: all RESOURCE_EXHAUSTED, memory bounded and given back', async () => {
     const bomb = gzipSync(Buffer.alloc(200 * 1024 * 1024));
     const storm = () => Promise.all(Array.from({ length: 20 }, () => observe(() => grpcCall(bomb, { gzip: true }))));
     for (const outcome of await storm()) {
@@ -112,13 +112,24 @@ describe('hostile OTLP/gRPC messages against a running tokentally serve', () => 
     expect(peakRssMB(service.run) - peakAfterFirst).toBeLessThan(100);
   });
 
+  it('300 small gzip messages at once, each inflating to 4 MiB: inflated within the decoding budget, those without room → RESOURCE_EXHAUSTED naming it', async () => {
+    // Each within every per-call limit: before they were inflated in the budget, together they grew the process by 1.4 GB.
+    const message = gzipSync(padded(4 * 1024 * 1024));
+    expect(message.length).toBeLessThan(10_000);
+    const outcome = await observe(async () => ({ answers: await Promise.all(Array.from({ length: 300 }, () => grpcCall(message, { gzip: true }))) }));
+    expectBounded(outcome, 15_000);
+    const refused = outcome.answers.filter((answer) => answer.code !== status.OK);
+    expect(refused.length).toBeLessThan(300);
+    for (const answer of refused) expect(answer).toEqual({ code: status.RESOURCE_EXHAUSTED, details: expect.stringMatching(/MAX_DECODED_BYTES_IN_FLIGHT/) });
+  });
+
   it('a grpc-js client whose gzip message arrives corrupt → INVALID_ARGUMENT saying so, not INTERNAL', async () => {
     const proxy = await corruptingProxy(new URL(service.grpcUrl).port);
-    const client = grpcClient(`http://127.0.0.1:${proxy.port}`, { gzip: true });
+    const client = grpcClient(`http://127.0.0.1:${proxy.port}`, { compression: 'gzip' });
     try {
       const answer = await callExport(client, traceRequest(field(2, Buffer.alloc(0))));
       expect(proxy.corrupted()).toBe(true);
-      expect(answer).toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringMatching(/^message is not valid compressed data for its grpc-encoding/) });
+      expect(answer).toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringMatching(/^not valid gzip data: /) });
     } finally {
       client.close();
       proxy.close();

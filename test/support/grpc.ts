@@ -19,9 +19,24 @@ export function grpcExporter(grpcUrl: string, options: { gzip?: boolean; metadat
   return new OTLPTraceExporter(config);
 }
 
-/** A plain grpc-js client (bytes in, bytes out), for what the stock exporter does not send. */
-export function grpcClient(grpcUrl: string, options: { gzip?: boolean } = {}): Client {
-  return new Client(new URL(grpcUrl).host, credentials.createInsecure(), options.gzip ? { 'grpc.default_compression_algorithm': 2 } : {});
+/** A valid ExportTraceServiceRequest of about `bytes`: one field that no version of it has (15), which readers skip. */
+export function padded(bytes: number): Buffer {
+  const length = bytes - 5;
+  const varint = [];
+  for (let v = length; ; v >>>= 7) {
+    if (v < 0x80) { varint.push(v); break; }
+    varint.push((v & 0x7f) | 0x80);
+  }
+  return Buffer.concat([Buffer.from([(15 << 3) | 2, ...varint]), Buffer.alloc(length, 0x20)]);
+}
+
+/** grpc-js's numbers for the compressions a client can send (compression-algorithms.ts). */
+const COMPRESSION_ALGORITHMS = { deflate: 1, gzip: 2 } as const;
+
+/** A plain grpc-js client (bytes in, bytes out), for what the stock exporter does not send; messages compressed as `compression` says. */
+export function grpcClient(grpcUrl: string, options: { compression?: keyof typeof COMPRESSION_ALGORITHMS } = {}): Client {
+  const { compression } = options;
+  return new Client(new URL(grpcUrl).host, credentials.createInsecure(), compression ? { 'grpc.default_compression_algorithm': COMPRESSION_ALGORITHMS[compression] } : {});
 }
 
 export interface GrpcAnswer {
