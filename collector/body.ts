@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { createGunzip, createInflate } from 'node:zlib';
@@ -135,6 +135,7 @@ export class BodyReader {
     const body = declared === undefined ? new GrowingBuffer(limit, CHUNKED_FIRST_BUFFER) : new GrowingBuffer(declared, DECLARED_FIRST_BUFFER);
     let refused: ApiError | undefined;
     const stream = bodyStream(c);
+    continueIfExpected(c);
     if (stream) {
       await readPieces(stream, this.limits.bodyIdleMs, (chunk) => {
         if (refused) return;
@@ -263,6 +264,20 @@ const EMPTY = Buffer.alloc(0);
 export const bodyTimeout = (idleMs: number) => new ApiError(408, 'body_timeout', `no byte of the body came for ${idleMs} ms (BODY_IDLE_TIMEOUT_MS)`);
 
 /** The request's body as Node delivers it; a web stream's (a request made in process, as tests do) otherwise. */
+/** Node's test for an `Expect` header that asks for 100 Continue (_http_server.js). */
+const EXPECTS_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
+
+/**
+ * A client that sent `Expect: 100-continue` waits for it before it sends its body. The collector's
+ * server leaves it to be sent here (service/server.ts), once the request has passed every check
+ * made before its body is read, so one refused by them (its key, its declared length, the decoding
+ * budget) is answered without its body ever being sent. Only HTTP/1.1 clients get it, as from Node.
+ */
+function continueIfExpected(c: Context): void {
+  const env = c.env as { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined;
+  if (env?.outgoing && env.incoming?.httpVersion === '1.1' && EXPECTS_CONTINUE.test(env.incoming.headers.expect ?? '')) env.outgoing.writeContinue();
+}
+
 function bodyStream(c: Context): Readable | undefined {
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
   if (incoming) return incoming;

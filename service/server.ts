@@ -109,6 +109,9 @@ export async function startService(config: Config, roles: Roles, now: () => numb
         budgetStatuses: () => e.statuses(),
       });
       const server = await listen(createCollectorApp(ingest), config.HOST, config.COLLECTOR_PORT, 'COLLECTOR_PORT');
+      // 100 Continue is the body reader's to send, once a request has passed the checks made before
+      // its body is read (collector/body.ts): Node would send it at once.
+      server.on('checkContinue', (req, res) => server.emit('request', req, res));
       servers.push(server);
       service.collectorUrl = urlOf(server, config.HOST);
       const front = createGrpcFront(ingest);

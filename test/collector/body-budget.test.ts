@@ -116,6 +116,30 @@ describe('the decoding budget counts bodies still arriving', () => {
     expect(res.status).toBe(413);
     expect(await res.json()).toMatchObject({ error: { code: 'body_too_large' } });
   });
+
+  it('Expect: 100-continue is answered only once the body is to be read: a request refused before gets its answer and sends nothing', async () => {
+    /** Sends the headers alone and resolves with the first status line the service answers. */
+    const firstLine = (socket: Socket, length: number) => new Promise<string>((resolve) => {
+      socket.once('data', (data: Buffer) => resolve(data.toString('latin1').split('\r\n')[0]!));
+      socket.write(`POST /v1/usage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`);
+    });
+    const client = async () => {
+      const socket = connect(Number(new URL(svc.collectorUrl).port), '127.0.0.1');
+      socket.on('error', () => {});
+      open.push(socket);
+      return socket;
+    };
+    expect(await firstLine(await client(), 700_000)).toBe('HTTP/1.1 413 Payload Too Large');
+    const slow = await stalled('Content-Length: 500000\r\n', `{"events": [${' '.repeat(440_000)}`);
+    expect(await firstLine(await client(), 600_000)).toBe('HTTP/1.1 429 Too Many Requests');
+    slow.destroy();
+    await until(async () => (await probe(590_000)).status === 200, 'the budget given back');
+    const socket = await client();
+    expect(await firstLine(socket, 100)).toBe('HTTP/1.1 100 Continue');
+    const answer = new Promise<string>((resolve) => socket.once('data', (data: Buffer) => resolve(data.toString('latin1').split('\r\n')[0]!)));
+    socket.write(JSON.stringify({ events: [{ agent_id: 'a', model: 'm', input_tokens: 1 }] }).padEnd(100, ' '));
+    expect(await answer).toBe('HTTP/1.1 200 OK');
+  });
 });
 
 describe('a body that stops coming', () => {
