@@ -17,6 +17,7 @@
  */
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
+import { BodyReader } from '../src/http/body.js';
 import { createCollectorApp, ingestDeps } from '../collector/app.js';
 import { BatchWriter } from '../collector/writer.js';
 import type { UsageRecord } from '../src/event/schema.js';
@@ -40,10 +41,8 @@ const store = { kind: 'sqlite', insertsInFlight: 4, insertBatch: async (records:
 const writer = new BatchWriter(store, { maxQueuedEvents: 1_000_000, maxQueuedBytes: 1e9, maxBatchEvents: 10_000, retryForMs: 0 });
 const app = createCollectorApp(ingestDeps({
   store, writer, pricer: createPricer(loadPriceTable({})), keys: [],
-  limits: {
-    maxBodyBytes: 64 * 1024 * 1024, maxDecodedBytes: 64 * 1024 * 1024, maxDecodedBytesInFlight: 256 * 1024 * 1024, bodyIdleMs: 30_000,
-    maxEventsPerRequest: 10_000, maxRecordsPerRequest: 10_000, maxValuesPerRequest: 1_000_000,
-  },
+  limits: { maxEventsPerRequest: 10_000, maxRecordsPerRequest: 10_000, maxValuesPerRequest: 1_000_000 },
+  bodies: new BodyReader({ maxBodyBytes: 64 * 1024 * 1024, maxDecodedBytes: 64 * 1024 * 1024, maxDecodedBytesInFlight: 256 * 1024 * 1024, bodyIdleMs: 30_000 }),
   budgetStatuses: async () => [],
 }));
 

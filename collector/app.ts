@@ -8,7 +8,7 @@ import { refuseCrossSite } from '../src/http/cross-site.js';
 import { registerDocs } from '../src/http/docs.js';
 import type { Pricer } from '../src/pricing/pricer.js';
 import type { Store } from '../src/store/types.js';
-import { BodyReader, type BodyLimits } from './body.js';
+import type { BodyReader } from '../src/http/body.js';
 import type { Forwarder } from './forward/forwarder.js';
 import { countLimits, type RequestLimits } from './decode-limits.js';
 import type { BudgetStatus } from '../src/budgets/status.js';
@@ -23,7 +23,9 @@ export interface CollectorDeps {
   writer: BatchWriter;
   pricer: Pricer;
   keys: readonly ApiKey[];
-  limits: BodyLimits & RequestLimits & { maxBodyBytes: number };
+  limits: RequestLimits;
+  /** The process's body reader, its limits and decoding budget shared with the reporting app. */
+  bodies: BodyReader;
   /** When set, each accepted OTLP request of its signals is committed with a copy in the forward outbox (docs/forwarding.md). */
   forward?: Pick<Forwarder, 'signals' | 'status'>;
   /** The services whose token metrics count (COUNT_METRICS); none when absent. */
@@ -32,16 +34,16 @@ export interface CollectorDeps {
   budgetStatuses: () => Promise<readonly BudgetStatus[]>;
 }
 
-/** What the ingestion routes use: the deps, the body reader they share (its budget is process-wide) and the counts a request is held to. */
-export type IngestDeps = CollectorDeps & { bodies: BodyReader; counts: ReturnType<typeof countLimits> };
+/** What the ingestion routes use: the deps and the counts a request is held to. */
+export type IngestDeps = CollectorDeps & { counts: ReturnType<typeof countLimits> };
 
 export type CollectorEnv = { Variables: { principal: Principal } };
 export type CollectorApp = Hono<CollectorEnv>;
 export type CollectorApi = Api<CollectorEnv>;
 
-/** The deps of both fronts (HTTP and gRPC), so they share one body reader and with it one decoding budget. */
+/** The deps of both fronts (HTTP and gRPC). */
 export function ingestDeps(deps: CollectorDeps): IngestDeps {
-  return { ...deps, bodies: new BodyReader(deps.limits), counts: countLimits(deps.limits) };
+  return { ...deps, counts: countLimits(deps.limits) };
 }
 
 /** The ingestion app (native JSON and OTLP traces, logs and metrics): parse → validate → normalise → price → queue → durable ack. */
@@ -75,7 +77,7 @@ export function createCollectorApp(deps: IngestDeps): CollectorApp {
   // Before auth and the body limit, so their refusals reach OTLP clients as a google.rpc.Status too.
   for (const path of OTLP_PATHS) app.use(path, otlpErrorBodies);
   app.use(refuseCrossSite());
-  app.use(limitBody(deps.limits.maxBodyBytes, 'route'));
+  app.use(limitBody(deps.bodies.limits.maxBodyBytes));
   registerUsageBatch(api, deps);
   registerApiUsage(api, deps);
   registerOtlp(api, deps);

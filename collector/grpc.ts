@@ -8,7 +8,7 @@ import type { Principal } from '../src/auth/keys.js';
 import { authenticate } from '../src/http/auth.js';
 import { ApiError } from '../src/http/errors.js';
 import type { IngestDeps } from './app.js';
-import { bodyTimeout, type BodyBudget } from './body.js';
+import { bodyTimeout, type BodyBudget } from '../src/http/body.js';
 import { encodeExportResponse, otlpTypes } from './otlp/decode.js';
 import { commitExport, prepareExport, type Signal } from './otlp/receive.js';
 import { grpcCode } from './otlp/status.js';
@@ -100,7 +100,7 @@ interface CallInternals {
 }
 
 /**
- * Holds a call's bytes in the decoding budget as they arrive, as an HTTP body's are (body.ts), and
+ * Holds a call's bytes in the decoding budget as they arrive, as an HTTP body's are (src/http/body.ts), and
  * inflates a compressed message in the same share, piece by piece, as an HTTP body is. grpc-js keeps
  * a unary call's message (and whatever else the call sends) until the client has sent everything,
  * before a handler sees it, and would inflate it whole outside the budget: calls stalled short of
@@ -132,7 +132,8 @@ function holdCall(call: ServerInterceptingCallInterface, deps: IngestDeps): Body
     sent();
     budget.release();
   });
-  stream.setTimeout(deps.limits.bodyIdleMs, () => refuse(bodyTimeout(deps.limits.bodyIdleMs)));
+  const { bodyIdleMs } = deps.bodies.limits;
+  stream.setTimeout(bodyIdleMs, () => refuse(bodyTimeout(bodyIdleMs)));
   const decompress = internals.decompressMessage.bind(internals);
   // grpc-js sends the status a rejection carries, which also closes the stream. Its own inflating
   // answers a message that does not inflate with INTERNAL; ours, a client's bad bytes, with INVALID_ARGUMENT.
@@ -238,7 +239,7 @@ export function createGrpcFront(deps: IngestDeps): GrpcFront {
   const server = new Server({
     // The message as sent, as an HTTP body's; once inflated (`holdCall`) it is held to
     // MAX_DECODED_BODY_BYTES, as an HTTP body is.
-    'grpc.max_receive_message_length': Math.min(deps.limits.maxBodyBytes, deps.limits.maxDecodedBytes),
+    'grpc.max_receive_message_length': Math.min(deps.bodies.limits.maxBodyBytes, deps.bodies.limits.maxDecodedBytes),
     interceptors: [requireIngest(deps)],
   });
   for (const signal of Object.keys(METHODS) as Signal[]) {

@@ -6,6 +6,7 @@ import { requireRole } from '../src/http/auth.js';
 import { limitBody, registerCommon } from '../src/http/common.js';
 import { refuseCrossSite } from '../src/http/cross-site.js';
 import { registerDocs } from '../src/http/docs.js';
+import type { BodyReader } from '../src/http/body.js';
 import type { Store } from '../src/store/types.js';
 import { requireJsonBody } from './body.js';
 import { registerDashboard } from './dashboard/route.js';
@@ -22,8 +23,8 @@ import { registerUsageReport } from './routes/usage-report.js';
 export interface ReportingDeps {
   store: Store;
   keys: readonly ApiKey[];
-  /** Grafana queries and project edits are small; anything larger than this is refused unread. */
-  maxBodyBytes: number;
+  /** Reads the JSON bodies (Grafana queries, budgets, project edits), within the process's body limits and decoding budget. */
+  bodies: BodyReader;
   /** The clock, so tests can ask about a month of their choosing. */
   now: () => number;
   /** Per attempt of a test notification (BUDGET_NOTIFY_TIMEOUT_MS). */
@@ -58,7 +59,7 @@ export function createReportingApp(deps: ReportingDeps): ReportingApp {
   });
   // Before auth, so a cross-site write is refused in open mode too, and before anything reads a body.
   app.use(refuseCrossSite(), requireJsonBody());
-  app.use(limitBody(deps.maxBodyBytes));
+  app.use(limitBody(deps.bodies.limits.maxBodyBytes));
   registerUsageReport(api, deps);
   registerTimeseries(api, deps);
   registerEvents(api);

@@ -2,6 +2,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
 import { describeIssue } from '../src/event/validate.js';
 import { excerpt } from '../src/excerpt.js';
+import type { BodyReader } from '../src/http/body.js';
 import { ApiError, badRequest, quoteInput } from '../src/http/errors.js';
 
 const JSON_TYPE = /^application\/([\w.+-]+\+)?json\s*(;|$)/i;
@@ -23,15 +24,19 @@ export function requireJsonBody(): MiddlewareHandler {
   };
 }
 
-/** A JSON request body checked against `schema`; an empty body is `{}`. A 400 names the first field at fault. */
-export async function jsonBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.infer<T>> {
-  let json: unknown;
-  try {
-    const text = await c.req.text();
-    json = text.trim() === '' ? {} : JSON.parse(text);
-  } catch (error) {
-    throw badRequest(`body is not valid JSON: ${excerpt((error as Error).message, 200)}`);
-  }
+/**
+ * A JSON request body, read by `bodies` (its limits, held in the decoding budget while it is parsed),
+ * checked against `schema`; an empty body is `{}`. A 400 names the first field at fault.
+ */
+export async function jsonBody<T extends z.ZodType>(c: Context, bodies: BodyReader, schema: T): Promise<z.infer<T>> {
+  const json = await bodies.read(c, (body) => {
+    const text = body.toString('utf8');
+    try {
+      return text.trim() === '' ? {} : (JSON.parse(text) as unknown);
+    } catch (error) {
+      throw badRequest(`body is not valid JSON: ${excerpt((error as Error).message, 200)}`);
+    }
+  });
   const result = schema.safeParse(json);
   if (!result.success) throw badRequest(describeIssue(result.error.issues));
   return result.data;

@@ -17,6 +17,7 @@ import { startBookkeepingPrune, startRetention, type RetentionTask } from '../sr
 import { EvaluatorThread } from '../src/budgets/evaluator-main.js';
 import { DeliverySender } from '../src/budgets/outbox.js';
 import { telemetry } from '../src/telemetry.js';
+import { BodyReader } from '../src/http/body.js';
 
 export interface Service {
   store: Store;
@@ -35,6 +36,9 @@ export interface Roles {
 
 async function listen<E extends Env>(app: Hono<E>, host: string, port: number, variable: string): Promise<Server> {
   const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  // 100 Continue is the body reader's to send, once a request has passed the checks made before its
+  // body is read (src/http/body.ts): Node would send it at once.
+  server.on('checkContinue', (req, res) => server.emit('request', req, res));
   await bind(server, host, port, variable);
   return server;
 }
@@ -78,6 +82,10 @@ export async function startService(config: Config, roles: Roles, now: () => numb
   const servers: Server[] = [];
   telemetry.serveProcessMetricsOn(roles.collector ? 'collector' : 'reporting');
   telemetry.limitSpendSeries(config.METRICS_MAX_SERIES);
+  // One reader for both apps' bodies: MAX_DECODED_BYTES_IN_FLIGHT bounds them all, in one process.
+  const bodies = new BodyReader({
+    maxBodyBytes: config.MAX_BODY_BYTES, maxDecodedBytes: config.MAX_DECODED_BODY_BYTES, maxDecodedBytesInFlight: config.MAX_DECODED_BYTES_IN_FLIGHT, bodyIdleMs: config.BODY_IDLE_TIMEOUT_MS,
+  });
   let grpc: { front: GrpcFront; listener: NetServer } | undefined;
   const service: Service = { store, stop: async () => {} };
   let writer: BatchWriter | undefined;
@@ -102,16 +110,11 @@ export async function startService(config: Config, roles: Roles, now: () => numb
       const e = (evaluator = new EvaluatorThread(config, store.budgets, () => s.wake()));
       const ingest = ingestDeps({
         store, writer, pricer, keys: config.API_KEYS, countMetrics: config.COUNT_METRICS, forward: forwarder,
-        limits: {
-          maxBodyBytes: config.MAX_BODY_BYTES, maxDecodedBytes: config.MAX_DECODED_BODY_BYTES, maxDecodedBytesInFlight: config.MAX_DECODED_BYTES_IN_FLIGHT, bodyIdleMs: config.BODY_IDLE_TIMEOUT_MS,
-          maxEventsPerRequest: config.MAX_EVENTS_PER_REQUEST, maxRecordsPerRequest: config.MAX_RECORDS_PER_REQUEST, maxValuesPerRequest: config.MAX_VALUES_PER_REQUEST,
-        },
+        limits: { maxEventsPerRequest: config.MAX_EVENTS_PER_REQUEST, maxRecordsPerRequest: config.MAX_RECORDS_PER_REQUEST, maxValuesPerRequest: config.MAX_VALUES_PER_REQUEST },
+        bodies,
         budgetStatuses: () => e.statuses(),
       });
       const server = await listen(createCollectorApp(ingest), config.HOST, config.COLLECTOR_PORT, 'COLLECTOR_PORT');
-      // 100 Continue is the body reader's to send, once a request has passed the checks made before
-      // its body is read (collector/body.ts): Node would send it at once.
-      server.on('checkContinue', (req, res) => server.emit('request', req, res));
       servers.push(server);
       service.collectorUrl = urlOf(server, config.HOST);
       const front = createGrpcFront(ingest);
@@ -132,7 +135,7 @@ export async function startService(config: Config, roles: Roles, now: () => numb
       });
     }
     if (roles.reporting) {
-      const server = await listen(createReportingApp({ store, keys: config.API_KEYS, maxBodyBytes: config.MAX_BODY_BYTES, now, notifyTimeoutMs: config.BUDGET_NOTIFY_TIMEOUT_MS, maxBudgets: config.MAX_BUDGETS }), config.HOST, config.REPORTING_PORT, 'REPORTING_PORT');
+      const server = await listen(createReportingApp({ store, keys: config.API_KEYS, bodies, now, notifyTimeoutMs: config.BUDGET_NOTIFY_TIMEOUT_MS, maxBudgets: config.MAX_BUDGETS }), config.HOST, config.REPORTING_PORT, 'REPORTING_PORT');
       servers.push(server);
       service.reportingUrl = urlOf(server, config.HOST);
     }

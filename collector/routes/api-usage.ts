@@ -3,7 +3,7 @@ import type { Principal } from '../../src/auth/keys.js';
 import { UsageEventInput } from '../../src/event/schema.js';
 import { validateEvents } from '../../src/event/validate.js';
 import { ApiError, badRequest } from '../../src/http/errors.js';
-import { requireJson } from '../body.js';
+import { requireJson } from '../../src/http/body.js';
 import type { CollectorApi, IngestDeps } from '../app.js';
 import { applyProjectScope, commit, prepare, type Prepared } from '../ingest.js';
 import type { CountLimit } from '../decode-limits.js';
@@ -19,7 +19,7 @@ export function registerApiUsage(api: CollectorApi, deps: IngestDeps): void {
     summary: 'Send one usage event (the original service’s route)',
     body: { schema: UsageEventInput, example: { ...EXAMPLE_EVENT, id: 'run-42-step-2' } },
     responses: { 201: { description: 'Stored', schema: Stored } },
-    errors: [408, 413, 415, 429, 503],
+    errors: [503],
   }, async (c) => {
     requireJson(c);
     // Chained: a variable would hold the records through the commit (see `commit`).

@@ -3,7 +3,7 @@ import type { Principal } from '../../src/auth/keys.js';
 import { LIMITS, UsageBatchInput, UsageEventInput, type UsageRecord } from '../../src/event/schema.js';
 import { describeIssue, MAX_LISTED_ERRORS, validateEvent, type EventError } from '../../src/event/validate.js';
 import { badRequest, ErrorBody } from '../../src/http/errors.js';
-import { requireJson } from '../body.js';
+import { requireJson } from '../../src/http/body.js';
 import type { CollectorApi, IngestDeps } from '../app.js';
 import { cutJson, type ElementLimits, type ElementProblem } from '../json.js';
 import { RECORDS_PER_STEP, runInSlices, type Steps } from '../otlp/steps.js';
@@ -37,7 +37,7 @@ export function registerUsageBatch(api: CollectorApi, deps: IngestDeps): void {
       200: { description: 'Stored (all, or the valid part of the batch)', schema: BatchAnswer },
       400: { description: 'Nothing in the body is usable; for a batch of invalid events, the errors of each', schema: ErrorBody.extend(BatchAnswer.partial().shape) },
     },
-    errors: [408, 413, 415, 429, 503],
+    errors: [503],
   }, async (c) => {
     requireJson(c);
     // Chained: a variable would hold the records through the commit (see `commit`).

@@ -42,7 +42,7 @@ const QueryAnswer = z.array(z.union([
 export function registerGrafana(api: ReportingApi, deps: ReportingDeps): void {
   const common = { tag: 'grafana', role: 'read' } as const;
   const post = (path: string, summary: string, schema: z.ZodType, example: unknown, answer: z.ZodType) =>
-    ({ ...common, method: 'post', path: `/grafana${path}`, summary, body: { schema, example }, responses: { 200: { description: 'Answer for Grafana', schema: answer } }, errors: [415] }) as const;
+    ({ ...common, method: 'post', path: `/grafana${path}`, summary, body: { schema, example }, responses: { 200: { description: 'Answer for Grafana', schema: answer } } }) as const;
   const testConnection = (path: string) => ({
     ...common, method: 'get', path, summary: "Grafana's test connection",
     responses: { 200: { description: 'The datasource is reachable', schema: z.object({ status: z.literal('ok'), datasource: z.string() }) } },
@@ -50,32 +50,32 @@ export function registerGrafana(api: ReportingApi, deps: ReportingDeps): void {
   for (const path of ['/grafana', '/grafana/']) api.route(testConnection(path), (c) => c.json({ status: 'ok', datasource: 'tokentally' }));
 
   api.route(post('/metrics', 'Metrics the query editor offers', AnyBody, {}, MetricList), async (c) => {
-    await jsonBody(c, AnyBody);
+    await jsonBody(c, deps.bodies, AnyBody);
     return c.json(metricList());
   });
 
   api.route(post('/metric-payload-options', 'Options of one payload field', PayloadOptionsBody, { metric: 'cost_usd', payload: {}, name: 'group_by' }, z.array(Option)), async (c) => {
-    const { name } = await jsonBody(c, PayloadOptionsBody);
+    const { name } = await jsonBody(c, deps.bodies, PayloadOptionsBody);
     return c.json(payloadOptions(name));
   });
 
   api.route(post('/query', 'Time series or tables for panels', GrafanaQuery, { range: EXAMPLE_RANGE, targets: [{ refId: 'A', target: 'cost_usd', payload: { group_by: ['model'] } }] }, QueryAnswer), async (c) =>
-    exactJsonAnswer(c, await runGrafanaQuery(c.var.store, await jsonBody(c, GrafanaQuery))));
+    exactJsonAnswer(c, await runGrafanaQuery(c.var.store, await jsonBody(c, deps.bodies, GrafanaQuery))));
 
   api.route(post('/variable', 'Values of a dashboard variable', VariableBody, { payload: { target: 'model' }, range: EXAMPLE_RANGE }, z.array(z.object({ __text: z.string(), __value: z.string() }))), async (c) => {
-    const q = await jsonBody(c, VariableBody);
+    const q = await jsonBody(c, deps.bodies, VariableBody);
     const { from, to } = rangeOf(q.range, deps.now());
     const values = await distinctValues(c.var.store, dimensionOf(q.payload.target.trim(), 'payload.target'), from, to, 'payload.target');
     return exactJsonAnswer(c, mapLater(values.filter((v) => v !== ''), (v) => ({ __text: v, __value: v })));
   });
 
   api.route(post('/tag-keys', 'Keys for ad hoc filters', AnyBody, {}, z.array(z.object({ type: z.literal('string'), text: z.string() }))), async (c) => {
-    await jsonBody(c, AnyBody);
+    await jsonBody(c, deps.bodies, AnyBody);
     return c.json(DIMENSIONS.map((d) => ({ type: 'string', text: d })));
   });
 
   api.route(post('/tag-values', 'Values of one ad hoc filter key', TagValuesBody, { key: 'model' }, z.array(z.object({ text: z.string() }))), async (c) => {
-    const q = await jsonBody(c, TagValuesBody);
+    const q = await jsonBody(c, deps.bodies, TagValuesBody);
     const { from, to } = rangeOf(q.range, deps.now());
     const values = await distinctValues(c.var.store, dimensionOf(q.key, 'key'), from, to, 'key');
     return exactJsonAnswer(c, mapLater(values.filter((v) => v !== ''), (text) => ({ text })));

@@ -100,9 +100,9 @@ export function registerBudgets(api: ReportingApi, deps: ReportingDeps): void {
     description: 'The whole budget: fields left out take their defaults. A webhook target given without `secret` keeps the secret stored for the same URL.',
     body: { schema: BudgetInput, example: EXAMPLE },
     responses: { 200: { description: 'Replaced', schema: ApiBudget }, 201: { description: 'Created', schema: ApiBudget } },
-    errors: [409, 415],
+    errors: [409],
   }, async (c, _q, { id }) => {
-    const input = await jsonBody(c, BudgetInput);
+    const input = await jsonBody(c, deps.bodies, BudgetInput);
     const { principal } = c.var;
     if (principal.projects !== null) {
       if (!input.scope.project) throw new ApiError(403, 'forbidden', 'scope.project: this key is scoped to projects; name one or more of them');

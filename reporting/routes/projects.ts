@@ -104,11 +104,11 @@ export function registerProjects(api: ReportingApi, deps: ReportingDeps): void {
   // Registered before /v1/projects/:id so that "pins" is never taken for a project id.
   api.route({
     method: 'put', path: '/v1/projects/pins', tag: 'projects', role: 'admin', query: NoQuery,
-    summary: 'Reorder the pinned projects (exactly the pinned set, in one transaction)', errors: [415],
+    summary: 'Reorder the pinned projects (exactly the pinned set, in one transaction)',
     body: { schema: PinOrder, example: { order: [] } },
     responses: { 200: { description: 'The new order', schema: z.object({ order: z.array(z.string()) }) } },
   }, async (c) => {
-    const { order } = await jsonBody(c, PinOrder);
+    const { order } = await jsonBody(c, deps.bodies, PinOrder);
     requireProjects(c.var.principal, order, 'reorder');
     const mismatch = await c.var.store.reorderPins(order);
     if (mismatch) {
@@ -138,13 +138,13 @@ export function registerProjects(api: ReportingApi, deps: ReportingDeps): void {
     responses: { 200: { ...one, description: 'Updated' }, 201: { ...one, description: 'Created' } },
   }, async (c, { tz }, { id }) => {
     requireProjects(c.var.principal, [id], 'change');
-    const { project, created } = await c.var.store.saveProject(id, await jsonBody(c, ProjectChanges));
+    const { project, created } = await c.var.store.saveProject(id, await jsonBody(c, deps.bodies, ProjectChanges));
     return answerOne(c, project, id, tz, created ? 201 : 200);
   });
 
   api.route({
     ...write, method: 'post', path: '/v1/projects/:id/pin', summary: 'Pin a project at the end of the order',
-    responses: { 200: one }, errors: [404, 409, 415],
+    responses: { 200: one }, errors: [404, 409],
   }, async (c, { tz }, { id }) => {
     requireProjects(c.var.principal, [id], 'change');
     const project = await c.var.store.getProject(id);

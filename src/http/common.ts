@@ -1,5 +1,4 @@
 import type { Env, MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import type { Api } from './api.js';
 import { ApiError, errorBody, errorResponse } from './errors.js';
@@ -68,19 +67,13 @@ export function registerCommon<E extends Env>(api: Api<E>, name: 'collector' | '
 export const bodyTooLarge = (maxBytes: number) => new ApiError(413, 'body_too_large', `body exceeds ${maxBytes} bytes (MAX_BODY_BYTES)`);
 
 /**
- * Request bodies as sent (compressed or not) stop at MAX_BODY_BYTES with a 413, before anything
- * reads them: by their Content-Length, or while they stream in when they are chunked. `chunked:
- * 'route'` leaves a chunked body to the route, whose reader limits it (the collector's BodyReader,
- * which also holds it in its memory budget as it comes).
+ * A request whose declared Content-Length is over MAX_BODY_BYTES gets 413 before anything reads
+ * it. A chunked body, which declares none, is left to the route's BodyReader (body.ts), which stops
+ * it at the limit as it comes and holds it in the decoding budget meanwhile.
  */
-export function limitBody(maxBytes: number, chunked: 'buffer' | 'route' = 'buffer'): MiddlewareHandler {
-  const streaming = bodyLimit({ maxSize: maxBytes, onError: () => { throw bodyTooLarge(maxBytes); } });
+export function limitBody(maxBytes: number): MiddlewareHandler {
   return async (c, next) => {
-    // Hono's limit looks at the body stream first, which makes the Node adapter wrap every request,
-    // GETs included, in web streams. Only a chunked body needs it: without Transfer-Encoding a
-    // request's body is exactly its Content-Length (none: no body), read straight from the socket.
-    if (c.req.header('transfer-encoding') !== undefined) return chunked === 'buffer' ? streaming(c, next) : next();
-    if (Number(c.req.header('content-length') ?? 0) > maxBytes) throw bodyTooLarge(maxBytes);
+    if (c.req.header('transfer-encoding') === undefined && Number(c.req.header('content-length') ?? 0) > maxBytes) throw bodyTooLarge(maxBytes);
     return next();
   };
 }

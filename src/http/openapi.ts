@@ -28,6 +28,8 @@ const ERROR_ANSWERS: Record<400 | 401 | 403 | ErrorStatus, string> = {
   503: 'Draining or the database is unavailable; retry after Retry-After seconds',
 };
 const RETRIED: readonly number[] = [429, 503];
+/** What a route that takes a body may answer from its reading alone (BodyReader, body.ts). */
+const BODY_ERRORS = [408, 413, 415, 429] as const;
 
 const SECURITY_SCHEMES = {
   bearer: { type: 'http', scheme: 'bearer', description: 'Authorization: Bearer <key>' },
@@ -77,6 +79,7 @@ function operation(spec: RouteSpec): object {
   const errors = [
     ...(spec.query || spec.params || spec.body ? [400 as const] : []),
     ...(spec.role ? [401 as const, 403 as const] : []),
+    ...(spec.body ? BODY_ERRORS : []),
     ...(spec.errors ?? []),
   ];
   const responses: Record<string, object> = {};

@@ -5,6 +5,7 @@ import type { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCollectorApp, ingestDeps } from '../../collector/app.js';
 import { BatchWriter } from '../../collector/writer.js';
+import { BodyReader } from '../../src/http/body.js';
 import { createReportingApp } from '../../reporting/app.js';
 import { createPricer, loadPriceTable } from '../../src/pricing/index.js';
 import { exampleRequest, openApiPath, operations, type Document } from '../support/openapi.js';
@@ -22,12 +23,11 @@ beforeAll(async () => {
     docs[name] = (await res.json()) as Document;
   }
   // The same functions the server builds its apps with, for the routes Hono registered.
-  apps.reporting = createReportingApp({ store: svc.store, keys: [], maxBodyBytes: 1024 * 1024, now: () => NOW, notifyTimeoutMs: 1000, maxBudgets: 1000 });
+  const bodies = new BodyReader({ maxBodyBytes: 1, maxDecodedBytes: 1, maxDecodedBytesInFlight: 1, bodyIdleMs: 1 });
+  apps.reporting = createReportingApp({ store: svc.store, keys: [], bodies, now: () => NOW, notifyTimeoutMs: 1000, maxBudgets: 1000 });
   apps.collector = createCollectorApp(ingestDeps({
     store: svc.store, writer: new BatchWriter(svc.store, { maxQueuedEvents: 1, maxBatchEvents: 1, retryForMs: 0 }),
-    pricer: createPricer(loadPriceTable({})), keys: [], limits: {
-      maxBodyBytes: 1, maxDecodedBytes: 1, maxDecodedBytesInFlight: 1, bodyIdleMs: 1, maxEventsPerRequest: 1, maxRecordsPerRequest: 1, maxValuesPerRequest: 1,
-    },
+    pricer: createPricer(loadPriceTable({})), keys: [], limits: { maxEventsPerRequest: 1, maxRecordsPerRequest: 1, maxValuesPerRequest: 1 }, bodies,
     budgetStatuses: async () => [],
   }));
 });

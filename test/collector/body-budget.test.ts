@@ -159,9 +159,14 @@ describe('a body that stops coming', () => {
       await closed;
       const res = await svc.ingest('/v1/usage', JSON.stringify({ events: [{ agent_id: 'a', model: 'm', input_tokens: 1 }] }).padEnd(590_000, ' '));
       expect(res.status).toBe(200);
-      // Every route that reads a body says so in the OpenAPI document.
-      const paths = ((await (await fetch(`${svc.collectorUrl}/openapi.json`)).json()) as { paths: Record<string, { post?: { responses: Record<string, unknown> } }> }).paths;
-      for (const path of ['/v1/usage', '/api/usage', '/v1/traces', '/v1/logs', '/v1/metrics']) expect(paths[path]?.post?.responses['408'], path).toBeDefined();
+      // Every route that reads a body says so in the OpenAPI documents, the reporting app's too.
+      for (const [url, routes] of [[svc.collectorUrl, ['post /v1/usage', 'post /api/usage', 'post /v1/traces', 'post /v1/logs', 'post /v1/metrics']], [svc.reportingUrl, ['post /grafana/query', 'put /v1/budgets/{id}', 'put /v1/projects/pins']]] as const) {
+        const { paths } = (await (await fetch(`${url}/openapi.json`)).json()) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+        for (const route of routes) {
+          const [method, path] = route.split(' ') as [string, string];
+          for (const status of ['408', '413', '415', '429']) expect(paths[path]?.[method]?.responses[status], `${route} ${status}`).toBeDefined();
+        }
+      }
     } finally {
       await svc.close();
     }

@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { BodyReader } from '../../collector/body.js';
+import { BodyReader } from '../../src/http/body.js';
 import { ApiError } from '../../src/http/errors.js';
 
 /** Bytes that do not compress to nothing, so a body spans many inflated pieces. */

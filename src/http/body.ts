@@ -3,9 +3,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { createGunzip, createInflate } from 'node:zlib';
-import { excerpt } from '../src/excerpt.js';
-import { bodyTooLarge } from '../src/http/common.js';
-import { ApiError, badRequest } from '../src/http/errors.js';
+import { excerpt } from '../excerpt.js';
+import { bodyTooLarge } from './common.js';
+import { ApiError, badRequest } from './errors.js';
 
 export interface BodyLimits {
   /**
@@ -66,7 +66,7 @@ export type Compression = 'gzip' | 'deflate';
 export class BodyReader {
   private inFlight = 0;
 
-  constructor(private readonly limits: BodyLimits) {}
+  constructor(readonly limits: BodyLimits) {}
 
   /**
    * Reads the body and hands it to `use`: its bytes stay in the budget until `use` returns (or the
@@ -263,13 +263,12 @@ const EMPTY = Buffer.alloc(0);
 /** The refusal of a body that sent nothing for `idleMs`. */
 export const bodyTimeout = (idleMs: number) => new ApiError(408, 'body_timeout', `no byte of the body came for ${idleMs} ms (BODY_IDLE_TIMEOUT_MS)`);
 
-/** The request's body as Node delivers it; a web stream's (a request made in process, as tests do) otherwise. */
 /** Node's test for an `Expect` header that asks for 100 Continue (_http_server.js). */
 const EXPECTS_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
 
 /**
- * A client that sent `Expect: 100-continue` waits for it before it sends its body. The collector's
- * server leaves it to be sent here (service/server.ts), once the request has passed every check
+ * A client that sent `Expect: 100-continue` waits for it before it sends its body. The service's
+ * servers leave it to be sent here (service/server.ts), once the request has passed every check
  * made before its body is read, so one refused by them (its key, its declared length, the decoding
  * budget) is answered without its body ever being sent. Only HTTP/1.1 clients get it, as from Node.
  */
@@ -278,6 +277,7 @@ function continueIfExpected(c: Context): void {
   if (env?.outgoing && env.incoming?.httpVersion === '1.1' && EXPECTS_CONTINUE.test(env.incoming.headers.expect ?? '')) env.outgoing.writeContinue();
 }
 
+/** The request's body as Node delivers it; a web stream's (a request made in process, as tests do) otherwise. */
 function bodyStream(c: Context): Readable | undefined {
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
   if (incoming) return incoming;
