@@ -95,48 +95,52 @@ function requireIngest(deps: IngestDeps): ServerInterceptor {
 /** The fields of grpc-js's innermost call (server-interceptors.js, `BaseServerInterceptingCall`) that `holdCall` works through. */
 interface CallInternals {
   stream: ServerHttp2Stream;
-  /** `message` with its 5-byte gRPC prefix; a rejection is the call's status. */
+  /** `message` with its 5-byte gRPC prefix; a rejection is the status grpc-js sends for the call. */
   decompressMessage(message: Buffer, encoding: string): Buffer | Promise<Buffer>;
 }
 
 /**
- * Holds a call's bytes in the decoding budget as they arrive, as an HTTP body's are (src/http/body.ts), and
- * inflates a compressed message in the same share, piece by piece, as an HTTP body is. grpc-js keeps
- * a unary call's message (and whatever else the call sends) until the client has sent everything,
- * before a handler sees it, and would inflate it whole outside the budget: calls stalled short of
- * their end, or many small gzip messages inflating at once, would otherwise hold memory beyond the
- * budget between them. The share is given back once the handler takes the message or the call ends.
- * A call the budget has no room for, or that sends nothing for BODY_IDLE_TIMEOUT_MS before its end,
- * gets its status (RESOURCE_EXHAUSTED with RetryInfo, DEADLINE_EXCEEDED) and its stream reset, so its
- * client stops sending. `call` must be the innermost call: this interceptor is the server's only one.
+ * Holds a call's bytes in the decoding budget as they arrive, as an HTTP body's are
+ * (src/http/body.ts), and inflates a compressed message in the same share, piece by piece, as an
+ * HTTP body is. grpc-js keeps a unary call's message (and whatever else the call sends) until the
+ * client has sent everything, before a handler sees it, and would inflate it whole outside the
+ * budget: calls stalled short of their end, or many small gzip messages inflating at once, would
+ * otherwise hold memory beyond the budget between them. The share is given back once the handler
+ * takes the message, or the call's status is sent, or the call ends.
+ *
+ * Any status sent before the client has sent everything (no room in the budget, nothing for
+ * BODY_IDLE_TIMEOUT_MS, a message that does not inflate or is over a limit, grpc-js's own refusals)
+ * also resets the stream, so its client stops sending and no bytes it sends on are held. `call`
+ * must be the innermost call: this interceptor is the server's only one.
  */
 function holdCall(call: ServerInterceptingCallInterface, deps: IngestDeps): BodyBudget {
   const internals = call as unknown as CallInternals;
   const { stream } = internals;
   const budget = deps.bodies.arriving();
-  const sent = () => {
+  const stopWatching = () => {
     stream.off('data', onData);
     stream.setTimeout(0);
   };
-  const refuse = (error: ApiError) => {
-    sent();
+  const sendStatus = call.sendStatus.bind(call);
+  call.sendStatus = (status) => {
+    stopWatching();
     budget.release();
-    call.sendStatus(grpcStatus(error));
-    stream.close(http2.constants.NGHTTP2_NO_ERROR);
+    sendStatus(status);
+    if (!stream.readableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
   };
   // grpc-js paused the stream until it reads: listening does not start the flow.
   const onData = (chunk: Buffer) => {
-    if (!budget.hold(chunk.length)) refuse(deps.bodies.busy());
+    if (!budget.hold(chunk.length)) call.sendStatus(grpcStatus(deps.bodies.busy()));
   };
-  stream.on('data', onData).once('end', sent).once('close', () => {
-    sent();
+  stream.on('data', onData).once('end', stopWatching).once('close', () => {
+    stopWatching();
     budget.release();
   });
   const { bodyIdleMs } = deps.bodies.limits;
-  stream.setTimeout(bodyIdleMs, () => refuse(bodyTimeout(bodyIdleMs)));
+  stream.setTimeout(bodyIdleMs, () => call.sendStatus(grpcStatus(bodyTimeout(bodyIdleMs))));
   const decompress = internals.decompressMessage.bind(internals);
-  // grpc-js sends the status a rejection carries, which also closes the stream. Its own inflating
-  // answers a message that does not inflate with INTERNAL; ours, a client's bad bytes, with INVALID_ARGUMENT.
+  // grpc-js's own inflating answers a message that does not inflate with INTERNAL; ours, a client's
+  // bad bytes, with INVALID_ARGUMENT.
   internals.decompressMessage = (message, encoding) => encoding === 'gzip' || encoding === 'deflate'
     ? deps.bodies.inflate(message.subarray(5), budget.hold, encoding).catch((error: unknown) => Promise.reject(grpcStatus(error)))
     : decompress(message, encoding);

@@ -112,4 +112,15 @@ describe('OTLP/gRPC messages still arriving', () => {
       client.close();
     }
   });
+
+  it('a call refused while its message inflates (past MAX_DECODED_BODY_BYTES) gives its share back at once, though its client never ends', async () => {
+    svc = await startTestService({ env: { MAX_BODY_BYTES: String(5 * MB), MAX_DECODED_BODY_BYTES: String(5 * MB), MAX_DECODED_BYTES_IN_FLIGHT: String(6 * MB), BODY_IDLE_TIMEOUT_MS: '20000' } });
+    expect(await rawCall(svc.grpcUrl, 5.5 * MB, 'gzip')).toMatchObject({ 'grpc-status': String(status.RESOURCE_EXHAUSTED), 'grpc-message': expect.stringMatching(/MAX_DECODED_BODY_BYTES/) });
+    const client = grpcClient(svc.grpcUrl);
+    try {
+      expect(await callExport(client, padded(4 * MB))).toMatchObject({ code: status.OK });
+    } finally {
+      client.close();
+    }
+  });
 });
