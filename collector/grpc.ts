@@ -79,7 +79,7 @@ function requireIngest(deps: IngestDeps): ServerInterceptor {
           return;
         }
         budget = holdCall(call, deps);
-        proceed(metadata);
+        if (budget) proceed(metadata);
       }).withOnReceiveMessage((message, proceed) => {
         releaseFrames(call);
         proceed(message);
@@ -100,6 +100,14 @@ interface CallInternals {
 }
 
 /**
+ * What an open call holds in the decoding budget besides its bytes: about twice the memory one took
+ * before its message came (50,000 calls that sent their headers and nothing else grew the process by
+ * 400 MB), so that calls, which cost a client almost nothing to open on its connections, cannot
+ * hold memory beyond the budget either.
+ */
+const OPEN_CALL_BYTES = 16 * 1024;
+
+/**
  * Holds a call's bytes in the decoding budget as they arrive, as an HTTP body's are
  * (src/http/body.ts), and inflates a compressed message in the same share, piece by piece, as an
  * HTTP body is. grpc-js keeps a unary call's message (and whatever else the call sends) until the
@@ -110,10 +118,11 @@ interface CallInternals {
  *
  * Any status sent before the client has sent everything (no room in the budget, nothing for
  * BODY_IDLE_TIMEOUT_MS, a message that does not inflate or is over a limit, grpc-js's own refusals)
- * also resets the stream, so its client stops sending and no bytes it sends on are held. `call`
+ * also resets the stream, so its client stops sending and no bytes it sends on are held. A call
+ * the budget has no room for from the start gets RESOURCE_EXHAUSTED at once (undefined). `call`
  * must be the innermost call: this interceptor is the server's only one.
  */
-function holdCall(call: ServerInterceptingCallInterface, deps: IngestDeps): BodyBudget {
+function holdCall(call: ServerInterceptingCallInterface, deps: IngestDeps): BodyBudget | undefined {
   const internals = call as unknown as CallInternals;
   const { stream } = internals;
   const budget = deps.bodies.arriving();
@@ -144,7 +153,9 @@ function holdCall(call: ServerInterceptingCallInterface, deps: IngestDeps): Body
   internals.decompressMessage = (message, encoding) => encoding === 'gzip' || encoding === 'deflate'
     ? deps.bodies.inflate(message.subarray(5), budget.hold, encoding).catch((error: unknown) => Promise.reject(grpcStatus(error)))
     : decompress(message, encoding);
-  return budget;
+  if (budget.hold(OPEN_CALL_BYTES)) return budget;
+  call.sendStatus(grpcStatus(deps.bodies.busy()));
+  return undefined;
 }
 
 /** The fields of grpc-js's message decoder (stream-decoder.js, `call.decoder`) that hold a message's frames. */
@@ -210,6 +221,8 @@ function grpcStatus(error: unknown): StatusObject {
  */
 export const FLOW_CONTROL_WINDOW = 1024 * 1024;
 
+export const MAX_CALLS_PER_CONNECTION = 100;
+
 /** The grpc-js server fields the windows are set through: its types call them private. */
 interface ServerInternals {
   commonServerOptions: Http2ServerOptions;
@@ -244,6 +257,10 @@ export function createGrpcFront(deps: IngestDeps): GrpcFront {
     // The message as sent, as an HTTP body's; once inflated (`holdCall`) it is held to
     // MAX_DECODED_BODY_BYTES, as an HTTP body is.
     'grpc.max_receive_message_length': Math.min(deps.bodies.limits.maxBodyBytes, deps.bodies.limits.maxDecodedBytes),
+    // Calls open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS; HTTP/2 advises no fewer
+    // than 100): clients queue the rest, and HTTP/2 refuses those a client opens beyond it before any
+    // of our work or memory is spent on them. An exporter has a few calls open at most.
+    'grpc.max_concurrent_streams': MAX_CALLS_PER_CONNECTION,
     interceptors: [requireIngest(deps)],
   });
   for (const signal of Object.keys(METHODS) as Signal[]) {

@@ -123,4 +123,26 @@ describe('OTLP/gRPC messages still arriving', () => {
       client.close();
     }
   });
+
+  it('an open call holds 16 KiB besides its bytes: calls that send nothing cannot hold memory beyond the budget', async () => {
+    svc = await startTestService({ env: { MAX_BODY_BYTES: String(MB / 2), MAX_DECODED_BODY_BYTES: String(MB / 2), MAX_DECODED_BYTES_IN_FLIGHT: String(MB) } });
+    const session = connect(svc.grpcUrl);
+    session.on('error', () => {});
+    sessions.push(session);
+    // 64 calls × 16 KiB: the budget, held by calls that sent their headers and nothing else.
+    const answers = Array.from({ length: 65 }, () => {
+      const stream = session.request({ ':method': 'POST', ':path': TRACE_EXPORT, 'content-type': 'application/grpc', te: 'trailers' });
+      stream.on('error', () => {});
+      return new Promise<Record<string, unknown>>((resolve) => stream.on('response', resolve));
+    });
+    expect(await answers[64]).toMatchObject({ 'grpc-status': String(status.RESOURCE_EXHAUSTED), 'grpc-message': expect.stringMatching(/MAX_DECODED_BYTES_IN_FLIGHT/) });
+    const client = grpcClient(svc.grpcUrl);
+    try {
+      expect(await callExport(client, oneSpan('00f067aa0ba902f1'))).toMatchObject({ code: status.RESOURCE_EXHAUSTED, retryDelaySeconds: 1 });
+      session.destroy();
+      await until(async () => (await callExport(client, oneSpan('00f067aa0ba902f2'))).code === status.OK, 'the open calls\' share given back');
+    } finally {
+      client.close();
+    }
+  });
 });

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { connect, type Settings } from 'node:http2';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FLOW_CONTROL_WINDOW } from '../../collector/grpc.js';
+import { FLOW_CONTROL_WINDOW, MAX_CALLS_PER_CONNECTION } from '../../collector/grpc.js';
 import { otlpTypes } from '../../collector/otlp/decode.js';
 import { hashKey } from '../../src/auth/keys.js';
 import { callExport, grpcClient, grpcExporter, padded, TRACE_EXPORT } from '../support/grpc.js';
@@ -223,10 +223,23 @@ describe('HTTP/2 flow control', () => {
     try {
       const settings = await new Promise<Settings>((resolve) => session.once('remoteSettings', resolve));
       expect(settings.initialWindowSize).toBe(FLOW_CONTROL_WINDOW);
+      expect(settings.maxConcurrentStreams).toBe(MAX_CALLS_PER_CONNECTION);
       // The connection's window is raised by a WINDOW_UPDATE that follows the SETTINGS.
       await until(() => session.state.remoteWindowSize === FLOW_CONTROL_WINDOW, 'the connection window to be raised');
     } finally {
       session.close();
     }
+  });
+
+  it('a client with more calls at once than MAX_CALLS_PER_CONNECTION on its connection has the rest wait, not fail', async () => {
+    svc = await startTestService();
+    const client = grpcClient(svc.grpcUrl);
+    try {
+      const answers = await Promise.all(Array.from({ length: MAX_CALLS_PER_CONNECTION + 50 }, (_, i) => callExport(client, oneSpan(`00f067aa0b${String(i).padStart(6, '0')}`))));
+      expect(answers.every((answer) => answer.code === status.OK)).toBe(true);
+    } finally {
+      client.close();
+    }
+    expect((await svc.report(MONTH)).body.totals).toMatchObject({ events: MAX_CALLS_PER_CONNECTION + 50 });
   });
 });
