@@ -76,6 +76,7 @@ function requireIngest(deps: IngestDeps): ServerInterceptor {
           principals.set(metadata, authenticate(deps.keys, 'ingest', { authorization: first(metadata, 'authorization'), apiKey: first(metadata, 'x-api-key') }));
         } catch (error) {
           call.sendStatus(grpcStatus(error));
+          resetUnlessEnded(call);
           return;
         }
         budget = holdCall(call, deps);
@@ -135,7 +136,7 @@ function holdCall(call: ServerInterceptingCallInterface, deps: IngestDeps): Body
     stopWatching();
     budget.release();
     sendStatus(status);
-    if (!stream.readableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+    resetUnlessEnded(call);
   };
   // grpc-js paused the stream until it reads: listening does not start the flow.
   const onData = (chunk: Buffer) => {
@@ -156,6 +157,18 @@ function holdCall(call: ServerInterceptingCallInterface, deps: IngestDeps): Body
   if (budget.hold(OPEN_CALL_BYTES)) return budget;
   call.sendStatus(grpcStatus(deps.bodies.busy()));
   return undefined;
+}
+
+/**
+ * After a status sent before the client has sent everything, resets the call's stream: grpc-js ends
+ * only its own side, and the client could otherwise keep the call open, and sending, for as long as
+ * it likes. Only for a status sent without response headers before it (every status but a handler's
+ * answer, which comes after the client has ended): a reset right after headers would lose the
+ * trailers that carry the status. `call` must be the innermost call.
+ */
+function resetUnlessEnded(call: ServerInterceptingCallInterface): void {
+  const { stream } = call as unknown as CallInternals;
+  if (!stream.readableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
 }
 
 /** The fields of grpc-js's message decoder (stream-decoder.js, `call.decoder`) that hold a message's frames. */

@@ -89,14 +89,21 @@ export class BodyReader {
   /**
    * One body's share of the budget, taken piece by piece (false: no room left) and given back whole,
    * once: a hold after the release is refused, so work still running for a body given up (an inflate
-   * under way when its gRPC call ends) cannot hold bytes that nothing gives back.
+   * under way when its gRPC call ends) cannot hold bytes that nothing gives back. A share that is all
+   * the budget holds always gets its bytes: a body's bytes as sent and inflated (and a gRPC call's
+   * own 16 KiB) can together pass a budget that the limits allow to be as small as one decoded body,
+   * and such a body, refused with "retry", would be refused on every retry. Alone, it is bounded by
+   * its own limits.
    */
   arriving(): BodyBudget {
     let held = 0;
     let released = false;
     return {
       hold: (bytes) => {
-        if (released || !this.take(bytes)) return false;
+        if (released) return false;
+        const alone = held === this.inFlight;
+        if (!alone && this.inFlight + bytes > this.limits.maxDecodedBytesInFlight) return false;
+        this.inFlight += bytes;
         held += bytes;
         return true;
       },
@@ -130,7 +137,7 @@ export class BodyReader {
     const declared = length !== undefined && c.req.header('transfer-encoding') === undefined ? Number(length) : undefined;
     if (declared !== undefined) {
       check(declared);
-      if (this.inFlight + declared > this.limits.maxDecodedBytesInFlight) throw this.busy();
+      if (this.inFlight > 0 && this.inFlight + declared > this.limits.maxDecodedBytesInFlight) throw this.busy();
     }
     const body = declared === undefined ? new GrowingBuffer(limit, CHUNKED_FIRST_BUFFER) : new GrowingBuffer(declared, DECLARED_FIRST_BUFFER);
     let refused: ApiError | undefined;

@@ -145,4 +145,17 @@ describe('OTLP/gRPC messages still arriving', () => {
       client.close();
     }
   });
+
+  it('a body alone in flight is never refused for the budget, though its bytes, inflated ones and a call\'s own share pass it', async () => {
+    svc = await startTestService({ env: { MAX_BODY_BYTES: String(MB), MAX_DECODED_BODY_BYTES: String(MB), MAX_DECODED_BYTES_IN_FLIGHT: String(MB) } });
+    const client = grpcClient(svc.grpcUrl);
+    try {
+      expect(await callExport(client, padded(MB - 64))).toMatchObject({ code: status.OK });
+    } finally {
+      client.close();
+    }
+    const json = JSON.stringify({ events: [{ agent_id: 'a', model: 'm', input_tokens: 1 }] }).padEnd(MB - 64, ' ');
+    const res = await svc.ingest('/v1/usage', gzipSync(json), { 'content-encoding': 'gzip' });
+    expect(res.status).toBe(200);
+  });
 });

@@ -95,6 +95,22 @@ describe('auth from gRPC metadata, as on HTTP', () => {
     expect((await read(MONTH)).totals.events).toBe(0);
   });
 
+  it('a refused call is reset, so a client that has not ended it cannot keep it open', async () => {
+    svc = await startTestService({ env: { API_KEYS } });
+    const session = connect(svc.grpcUrl);
+    session.on('error', () => {});
+    try {
+      const stream = session.request({ ':method': 'POST', ':path': TRACE_EXPORT, 'content-type': 'application/grpc', te: 'trailers', authorization: 'Bearer tt_nobody' });
+      stream.on('error', () => {});
+      const answer = await new Promise<Record<string, unknown>>((resolve) => stream.on('response', resolve));
+      expect(answer).toMatchObject({ 'grpc-status': String(status.UNAUTHENTICATED) });
+      await new Promise((closed) => stream.on('close', closed));
+      expect(stream.rstCode).toBe(0);
+    } finally {
+      session.destroy();
+    }
+  });
+
   it('accepts an ingest key as Bearer or x-api-key', async () => {
     svc = await startTestService({ env: { API_KEYS } });
     const spans = recordSpans(resource, twoCalls);
