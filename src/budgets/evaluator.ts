@@ -7,7 +7,7 @@ export interface EvaluatorOptions {
   /** Between the end of one evaluation and the start of the next (BUDGET_EVALUATE_MS). */
   intervalMs: number;
   now: () => number;
-  /** Told when something was enqueued. */
+  /** Told when something was enqueued, after `onEvaluated` is told the statuses that enqueued it. */
   onEnqueued: () => void;
   /** Told every evaluation's statuses, or null when one failed (it is logged, and tried again at the next tick). */
   onEvaluated: (statuses: readonly BudgetStatus[] | null) => void;
@@ -41,7 +41,10 @@ export class BudgetEvaluator {
   async evaluateAll(): Promise<void> {
     const budgets = await this.store.budgets.list();
     const alerted = await this.store.budgets.whileAlerting(() => this.evaluateBudgets(budgets, true));
-    this.options.onEvaluated(alerted ?? (await this.evaluateBudgets(budgets, false)));
+    const { statuses, enqueued } = alerted ?? (await this.evaluateBudgets(budgets, false));
+    // The statuses first: a check made once a notification has come says the state it announced.
+    this.options.onEvaluated(statuses);
+    if (enqueued) this.options.onEnqueued();
   }
 
   private schedule(ms: number): void {
@@ -59,7 +62,7 @@ export class BudgetEvaluator {
     this.timer.unref();
   }
 
-  private async evaluateBudgets(budgets: readonly Budget[], alerting: boolean): Promise<BudgetStatus[]> {
+  private async evaluateBudgets(budgets: readonly Budget[], alerting: boolean): Promise<{ statuses: BudgetStatus[]; enqueued: boolean }> {
     const statuses: BudgetStatus[] = [];
     let enqueued = false;
     for (const budget of budgets) {
@@ -69,8 +72,7 @@ export class BudgetEvaluator {
       if (!alerting || status.archived) continue;
       enqueued = (await this.syncCrossings(status, now)) || enqueued;
     }
-    if (enqueued) this.options.onEnqueued();
-    return statuses;
+    return { statuses, enqueued };
   }
 
   /**
