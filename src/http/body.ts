@@ -17,7 +17,7 @@ export interface BodyLimits {
   maxDecodedBytes: number;
   /**
    * Body bytes of all requests together (as received, plus decompressed), held as they arrive until
-   * the body has been turned into records.
+   * the body has been turned into records (or parsed, for the reporting app's JSON).
    */
   maxDecodedBytesInFlight: number;
   /**
@@ -100,9 +100,7 @@ export class BodyReader {
     let released = false;
     return {
       hold: (bytes) => {
-        if (released) return false;
-        const alone = held === this.inFlight;
-        if (!alone && this.inFlight + bytes > this.limits.maxDecodedBytesInFlight) return false;
+        if (released || !this.fits(bytes, held)) return false;
         this.inFlight += bytes;
         held += bytes;
         return true;
@@ -137,7 +135,7 @@ export class BodyReader {
     const declared = length !== undefined && c.req.header('transfer-encoding') === undefined ? Number(length) : undefined;
     if (declared !== undefined) {
       check(declared);
-      if (this.inFlight > 0 && this.inFlight + declared > this.limits.maxDecodedBytesInFlight) throw this.busy();
+      if (!this.fits(declared, 0)) throw this.busy();
     }
     const body = declared === undefined ? new GrowingBuffer(limit, CHUNKED_FIRST_BUFFER) : new GrowingBuffer(declared, DECLARED_FIRST_BUFFER);
     let refused: ApiError | undefined;
@@ -161,20 +159,18 @@ export class BodyReader {
    * in its call's share: grpc.ts) in the same budget while `use` runs, as for `read`.
    */
   async hold<T>(body: Buffer, use: (body: Buffer) => T | Promise<T>): Promise<T> {
-    // Kept apart from the body, whose memory `use` may hand to another thread.
-    const bytes = body.length;
-    if (!this.take(bytes)) throw this.busy();
+    const budget = this.arriving();
+    if (!budget.hold(body.length)) throw this.busy();
     try {
       return await use(body);
     } finally {
-      this.inFlight -= bytes;
+      budget.release();
     }
   }
 
-  private take(bytes: number): boolean {
-    if (this.inFlight + bytes > this.limits.maxDecodedBytesInFlight) return false;
-    this.inFlight += bytes;
-    return true;
+  /** Whether a share holding `held` bytes may take `bytes` more: when there is room, or when it is all the budget holds (see `arriving`). */
+  private fits(bytes: number, held: number): boolean {
+    return held === this.inFlight || this.inFlight + bytes <= this.limits.maxDecodedBytesInFlight;
   }
 
   /**
@@ -280,13 +276,16 @@ const EXPECTS_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
  * budget) is answered without its body ever being sent. Only HTTP/1.1 clients get it, as from Node.
  */
 function continueIfExpected(c: Context): void {
-  const env = c.env as { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined;
-  if (env?.outgoing && env.incoming?.httpVersion === '1.1' && EXPECTS_CONTINUE.test(env.incoming.headers.expect ?? '')) env.outgoing.writeContinue();
+  const { incoming, outgoing } = nodeOf(c);
+  if (outgoing && incoming?.httpVersion === '1.1' && EXPECTS_CONTINUE.test(incoming.headers.expect ?? '')) outgoing.writeContinue();
 }
+
+/** The Node request and response the server adapter serves the request with; none for a request made in process. */
+const nodeOf = (c: Context) => (c.env ?? {}) as { incoming?: IncomingMessage; outgoing?: ServerResponse };
 
 /** The request's body as Node delivers it; a web stream's (a request made in process, as tests do) otherwise. */
 function bodyStream(c: Context): Readable | undefined {
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  const { incoming } = nodeOf(c);
   if (incoming) return incoming;
   const body = c.req.raw.body;
   return body ? Readable.fromWeb(body as NodeReadableStream<Uint8Array>) : undefined;
