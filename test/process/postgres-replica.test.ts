@@ -4,7 +4,7 @@ import { startCluster, startStandby, type Cluster } from '../../bench/pg-cluster
 import { runCli, waitForListening, type Running } from '../../bench/server.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { PostgresStore } from '../../src/store/postgres.js';
-import { POSTGRES_OPTED_OUT } from '../support/postgres.js';
+import { POSTGRES_OPTED_OUT, sqlPool } from '../support/postgres.js';
 import { usageRecord } from '../support/records.js';
 import { until } from '../support/wait.js';
 
@@ -27,12 +27,12 @@ const database = (cluster: Cluster) => cluster.url.replace(/\/postgres$/, '/toke
 beforeAll(async () => {
   if (POSTGRES_OPTED_OUT) return;
   primary = await startCluster({ durable: false });
-  onPrimary = new pg.Pool({ connectionString: primary.url, max: 2 });
+  onPrimary = sqlPool(primary.url, 2);
   await onPrimary.query('CREATE DATABASE tokentally');
   writer = new PostgresStore(database(primary), { poolMax: 2 });
   await writer.migrate();
   standby = await startStandby(primary);
-  onStandby = new pg.Pool({ connectionString: database(standby), max: 2 });
+  onStandby = sqlPool(database(standby), 2);
   // Its idle connections end when the last test stops the standby.
   onStandby.on('error', () => {});
   await until(async () => (await onStandby.query('SELECT pg_is_in_recovery() AS r').catch(() => ({ rows: [{ r: false }] }))).rows[0].r, 'the standby to accept connections');

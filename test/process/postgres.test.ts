@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { readMigrations } from '../../src/store/migrations.js';
 import { openStore } from '../../src/store/open.js';
-import { createDatabase, POSTGRES_OPTED_OUT, runAdmin, type TestDatabase } from '../support/postgres.js';
+import { createDatabase, POSTGRES_OPTED_OUT, runAdmin, type TestDatabase, sqlPool } from '../support/postgres.js';
 import { postUntilStopped, until } from '../support/wait.js';
 
 /** Several tokentally processes on one PostgreSQL database, as in a scaled-out deployment. */
@@ -17,7 +17,7 @@ const running: Running[] = [];
 beforeAll(async () => {
   if (POSTGRES_OPTED_OUT) return;
   db = await createDatabase();
-  sql = new pg.Pool({ connectionString: db.url, max: 2 });
+  sql = sqlPool(db.url, 2);
 });
 afterAll(async () => {
   for (const r of running) r.child.kill('SIGKILL');

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../../src/store/postgres.js';
 import type { EventsQuery } from '../../src/store/types.js';
-import { createDatabase, POSTGRES_OPTED_OUT, type TestDatabase } from '../support/postgres.js';
+import { createDatabase, POSTGRES_OPTED_OUT, type TestDatabase, sqlPool } from '../support/postgres.js';
 import { idsOfAllPages } from '../support/event-pages.js';
 import { usageRecord } from '../support/records.js';
 
@@ -26,7 +26,7 @@ beforeAll(async () => {
   store = new PostgresStore(db.url, { poolMax: 2 });
   await store.migrate();
   await store.addPartitions(DAY - 86_400_000);
-  sql = new pg.Pool({ connectionString: db.url, max: 1 });
+  sql = sqlPool(db.url, 1);
   // Model "rare" in the last slot of the day before, two consecutive slots (two events in the
   // second), and six single slots after: eight spans, more than the first statements read. "busy"
   // in every slot between, so the rare model's slots are never the only ones.

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pruneRaw } from '../../src/retention.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import type { AggregateQuery } from '../../src/store/types.js';
-import { createDatabase, POSTGRES_OPTED_OUT, type TestDatabase } from '../support/postgres.js';
+import { createDatabase, POSTGRES_OPTED_OUT, type TestDatabase, sqlPool } from '../support/postgres.js';
 import { usageRecord } from '../support/records.js';
 import { postgresAtVersion } from '../support/old-schema.js';
 import { INSERT_BATCH_SQL, insertBatchParams } from '../../src/store/postgres-queries.js';
@@ -35,7 +35,7 @@ beforeAll(async () => {
   db = await createDatabase();
   store = new PostgresStore(db.url, { poolMax: 4 });
   await store.migrate();
-  sql = new pg.Pool({ connectionString: db.url, max: 2 });
+  sql = sqlPool(db.url, 2);
 });
 afterAll(async () => {
   await sql?.end();

@@ -7,7 +7,7 @@ import { plan } from '../../src/store/planner.js';
 import { summariesFor } from '../../src/store/postgres-summaries.js';
 import type { AggregateQuery } from '../../src/store/types.js';
 import { zoneSegments } from '../../src/zone.js';
-import { createDatabase, POSTGRES_OPTED_OUT, type TestDatabase } from '../support/postgres.js';
+import { createDatabase, POSTGRES_OPTED_OUT, type TestDatabase, sqlPool } from '../support/postgres.js';
 import { usageRecord } from '../support/records.js';
 import { rng } from '../support/random.js';
 
@@ -50,7 +50,7 @@ beforeAll(async () => {
   store = new PostgresStore(db.url, { poolMax: 4 });
   await store.migrate();
   await store.addPartitions(monthStart(-2));
-  sql = new pg.Pool({ connectionString: db.url, max: 2 });
+  sql = sqlPool(db.url, 2);
 });
 afterAll(async () => {
   await sql?.end();

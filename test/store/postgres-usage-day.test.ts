@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../../src/store/postgres.js';
-import { createDatabase, POSTGRES_OPTED_OUT, type TestDatabase } from '../support/postgres.js';
+import { createDatabase, POSTGRES_OPTED_OUT, type TestDatabase, sqlPool } from '../support/postgres.js';
 import { rng } from '../support/random.js';
 
 /**
@@ -18,7 +18,7 @@ beforeAll(async () => {
   const store = new PostgresStore(db.url, { poolMax: 1 });
   await store.migrate();
   await store.close();
-  sql = new pg.Pool({ connectionString: db.url, max: 1 });
+  sql = sqlPool(db.url, 1);
 });
 afterAll(async () => {
   await sql?.end();

@@ -55,6 +55,17 @@ export async function runAdmin(sql: string, params: unknown[] = []): Promise<voi
   }
 }
 
+/**
+ * A pool for a test's own SQL. Its end() resolves before its connections have closed, so a database
+ * dropped (WITH FORCE) or a server stopped right after can still terminate one; the pool reports
+ * that as an 'error' event, which unheard would fail the whole run.
+ */
+export function sqlPool(connectionString: string, max: number): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max });
+  pool.on('error', () => {});
+  return pool;
+}
+
 /** A fresh, empty database on the test cluster. */
 export async function createDatabase(): Promise<TestDatabase> {
   const name = `tokentally_${randomBytes(6).toString('hex')}`;
