@@ -42,7 +42,7 @@ const writer = new BatchWriter(store, { maxQueuedEvents: 1_000_000, maxQueuedByt
 const app = createCollectorApp(ingestDeps({
   store, writer, pricer: createPricer(loadPriceTable({})), keys: [],
   limits: { maxEventsPerRequest: 10_000, maxRecordsPerRequest: 10_000, maxValuesPerRequest: 1_000_000 },
-  bodies: new BodyReader({ maxBodyBytes: 64 * 1024 * 1024, maxDecodedBytes: 64 * 1024 * 1024, maxDecodedBytesInFlight: 256 * 1024 * 1024, bodyIdleMs: 30_000 }),
+  bodies: new BodyReader({ maxBodyBytes: 64 * 1024 * 1024, maxDecodedBytes: 64 * 1024 * 1024, maxDecodedBytesInFlight: 256 * 1024 * 1024, bodyIdleMs: 30_000, requestTimeoutMs: 300_000 }),
   budgetStatuses: async () => [],
 }));
 

@@ -8,7 +8,7 @@ import type { Principal } from '../src/auth/keys.js';
 import { authenticate } from '../src/http/auth.js';
 import { ApiError } from '../src/http/errors.js';
 import type { IngestDeps } from './app.js';
-import { bodyTimeout, type BodyBudget } from '../src/http/body.js';
+import { bodyTimeout, overdue, type BodyBudget } from '../src/http/body.js';
 import { encodeExportResponse, otlpTypes } from './otlp/decode.js';
 import { commitExport, prepareExport, type Signal } from './otlp/receive.js';
 import { grpcCode } from './otlp/status.js';
@@ -118,7 +118,8 @@ const OPEN_CALL_BYTES = 16 * 1024;
  * takes the message, or the call's status is sent, or the call ends.
  *
  * Any status sent before the client has sent everything (no room in the budget, nothing for
- * BODY_IDLE_TIMEOUT_MS, a message that does not inflate or is over a limit, grpc-js's own refusals)
+ * BODY_IDLE_TIMEOUT_MS, bytes still coming after REQUEST_TIMEOUT_MS, a message that does not
+ * inflate or is over a limit, grpc-js's own refusals)
  * also resets the stream, so its client stops sending and no bytes it sends on are held. A call
  * the budget has no room for from the start gets RESOURCE_EXHAUSTED at once (undefined). `call`
  * must be the innermost call: this interceptor is the server's only one.
@@ -138,15 +139,17 @@ function holdCall(call: ServerInterceptingCallInterface, deps: IngestDeps): Body
     sendStatus(status);
     resetUnlessEnded(call);
   };
+  const { bodyIdleMs, requestTimeoutMs } = deps.bodies.limits;
+  const late = overdue(requestTimeoutMs);
   // grpc-js paused the stream until it reads: listening does not start the flow.
   const onData = (chunk: Buffer) => {
-    if (!budget.hold(chunk.length)) call.sendStatus(grpcStatus(deps.bodies.busy()));
+    const refusal = late() ?? (budget.hold(chunk.length) ? undefined : deps.bodies.busy());
+    if (refusal) call.sendStatus(grpcStatus(refusal));
   };
   stream.on('data', onData).once('end', stopWatching).once('close', () => {
     stopWatching();
     budget.release();
   });
-  const { bodyIdleMs } = deps.bodies.limits;
   stream.setTimeout(bodyIdleMs, () => call.sendStatus(grpcStatus(bodyTimeout(bodyIdleMs))));
   const decompress = internals.decompressMessage.bind(internals);
   // grpc-js's own inflating answers a message that does not inflate with INTERNAL; ours, a client's

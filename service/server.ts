@@ -17,7 +17,7 @@ import { startBookkeepingPrune, startRetention, type RetentionTask } from '../sr
 import { EvaluatorThread } from '../src/budgets/evaluator-main.js';
 import { DeliverySender } from '../src/budgets/outbox.js';
 import { telemetry } from '../src/telemetry.js';
-import { BodyReader } from '../src/http/body.js';
+import { BodyReader, type BodyLimits } from '../src/http/body.js';
 
 export interface Service {
   store: Store;
@@ -34,8 +34,13 @@ export interface Roles {
   reporting: boolean;
 }
 
-async function listen<E extends Env>(app: Hono<E>, host: string, port: number, variable: string): Promise<Server> {
-  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+async function listen<E extends Env>(app: Hono<E>, host: string, port: number, variable: string, limits: BodyLimits): Promise<Server> {
+  const server = createAdaptorServer({
+    fetch: app.fetch,
+    // Node's own limit for a request to come whole (300 s unless set), left for a body nobody reads:
+    // one being read is cut off at REQUEST_TIMEOUT_MS by the body reader, which answers first.
+    serverOptions: { requestTimeout: limits.requestTimeoutMs + limits.bodyIdleMs },
+  }) as Server;
   // 100 Continue is the body reader's to send, once a request has passed the checks made before its
   // body is read (src/http/body.ts): Node would send it at once.
   server.on('checkContinue', (req, res) => server.emit('request', req, res));
@@ -85,6 +90,7 @@ export async function startService(config: Config, roles: Roles, now: () => numb
   // One reader for both apps' bodies: MAX_DECODED_BYTES_IN_FLIGHT bounds them all, in one process.
   const bodies = new BodyReader({
     maxBodyBytes: config.MAX_BODY_BYTES, maxDecodedBytes: config.MAX_DECODED_BODY_BYTES, maxDecodedBytesInFlight: config.MAX_DECODED_BYTES_IN_FLIGHT, bodyIdleMs: config.BODY_IDLE_TIMEOUT_MS,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
   });
   let grpc: { front: GrpcFront; listener: NetServer } | undefined;
   const service: Service = { store, stop: async () => {} };
@@ -114,7 +120,7 @@ export async function startService(config: Config, roles: Roles, now: () => numb
         bodies,
         budgetStatuses: () => e.statuses(),
       });
-      const server = await listen(createCollectorApp(ingest), config.HOST, config.COLLECTOR_PORT, 'COLLECTOR_PORT');
+      const server = await listen(createCollectorApp(ingest), config.HOST, config.COLLECTOR_PORT, 'COLLECTOR_PORT', bodies.limits);
       servers.push(server);
       service.collectorUrl = urlOf(server, config.HOST);
       const front = createGrpcFront(ingest);
@@ -135,7 +141,7 @@ export async function startService(config: Config, roles: Roles, now: () => numb
       });
     }
     if (roles.reporting) {
-      const server = await listen(createReportingApp({ store, keys: config.API_KEYS, bodies, now, notifyTimeoutMs: config.BUDGET_NOTIFY_TIMEOUT_MS, maxBudgets: config.MAX_BUDGETS }), config.HOST, config.REPORTING_PORT, 'REPORTING_PORT');
+      const server = await listen(createReportingApp({ store, keys: config.API_KEYS, bodies, now, notifyTimeoutMs: config.BUDGET_NOTIFY_TIMEOUT_MS, maxBudgets: config.MAX_BUDGETS }), config.HOST, config.REPORTING_PORT, 'REPORTING_PORT', bodies.limits);
       servers.push(server);
       service.reportingUrl = urlOf(server, config.HOST);
     }

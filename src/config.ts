@@ -35,8 +35,9 @@ export const ConfigSchema = z
     MAX_BODY_BYTES: positiveInt.default(5 * 1024 * 1024),
     MAX_DECODED_BODY_BYTES: positiveInt.default(50 * 1024 * 1024),
     MAX_DECODED_BYTES_IN_FLIGHT: positiveInt.default(128 * 1024 * 1024),
-    // Node's own requestTimeout (300 s) ends any request whose body has not come whole by then.
-    BODY_IDLE_TIMEOUT_MS: positiveInt.max(300_000).default(30_000),
+    BODY_IDLE_TIMEOUT_MS: positiveInt.default(30_000),
+    // Node's own default for a request to come whole, which the service now sets from this.
+    REQUEST_TIMEOUT_MS: positiveInt.max(3_600_000).default(300_000),
     MAX_RECORDS_PER_REQUEST: positiveInt.default(10_000),
     MAX_VALUES_PER_REQUEST: positiveInt.default(1_000_000),
     WRITE_RETRY_MS: z.coerce.number().int().min(0).default(2_000),
@@ -67,6 +68,10 @@ export const ConfigSchema = z
   .refine((c) => c.DATABASE_READ_URL === undefined || /^postgres(ql)?:\/\//i.test(c.DATABASE_URL), {
     path: ['DATABASE_READ_URL'],
     message: 'needs a PostgreSQL DATABASE_URL: a read replica follows a PostgreSQL primary',
+  })
+  .refine((c) => c.BODY_IDLE_TIMEOUT_MS <= c.REQUEST_TIMEOUT_MS, {
+    path: ['BODY_IDLE_TIMEOUT_MS'],
+    message: 'must not exceed REQUEST_TIMEOUT_MS, within which a whole body must come',
   })
   .refine((c) => c.MAX_DECODED_BODY_BYTES <= c.MAX_DECODED_BYTES_IN_FLIGHT, {
     path: ['MAX_DECODED_BODY_BYTES'],

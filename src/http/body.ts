@@ -22,9 +22,11 @@ export interface BodyLimits {
   maxDecodedBytesInFlight: number;
   /**
    * A body that sends nothing for this long is given up with 408, so a stalled client holds the
-   * budget for its bytes no longer; Node's own `requestTimeout` (300 s) bounds a trickle.
+   * budget for its bytes no longer.
    */
   bodyIdleMs: number;
+  /** A body still coming this long after it started is given up with 408, however steadily it trickles. */
+  requestTimeoutMs: number;
 }
 
 /** Seconds a client refused for lack of decoding budget waits: requests hold it for milliseconds. */
@@ -142,7 +144,7 @@ export class BodyReader {
     const stream = bodyStream(c);
     continueIfExpected(c);
     if (stream) {
-      await readPieces(stream, this.limits.bodyIdleMs, (chunk) => {
+      await readPieces(stream, this.limits, (chunk) => {
         if (refused) return;
         check(body.size + chunk.length);
         if (hold(chunk.length)) body.append(chunk);
@@ -266,6 +268,16 @@ const EMPTY = Buffer.alloc(0);
 /** The refusal of a body that sent nothing for `idleMs`. */
 export const bodyTimeout = (idleMs: number) => new ApiError(408, 'body_timeout', `no byte of the body came for ${idleMs} ms (BODY_IDLE_TIMEOUT_MS)`);
 
+/**
+ * A check, made as each piece of a body comes, that the body started no more than `timeoutMs` ago:
+ * a client that sends a byte just before each BODY_IDLE_TIMEOUT_MS would otherwise hold its share of
+ * the budget, and its request, for as long as it likes. The refusal when it did, else undefined.
+ */
+export function overdue(timeoutMs: number): () => ApiError | undefined {
+  const by = performance.now() + timeoutMs;
+  return () => (performance.now() > by ? new ApiError(408, 'request_timeout', `the body did not come whole within ${timeoutMs} ms (REQUEST_TIMEOUT_MS)`) : undefined);
+}
+
 /** Node's test for an `Expect` header that asks for 100 Continue (_http_server.js). */
 const EXPECTS_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
 
@@ -293,10 +305,11 @@ function bodyStream(c: Context): Readable | undefined {
 
 /**
  * Hands each piece of `stream` to `take`, which may throw to stop reading; gives up with 408 after
- * `idleMs` without a byte. The bytes left unread are the server adapter's to drain or drop once the
- * answer is written.
+ * `bodyIdleMs` without a byte, or at a piece that comes `requestTimeoutMs` after the first was
+ * awaited. The bytes left unread are the server adapter's to drain or drop once the answer is written.
  */
-function readPieces(stream: Readable, idleMs: number, take: (chunk: Buffer) => void): Promise<void> {
+function readPieces(stream: Readable, { bodyIdleMs: idleMs, requestTimeoutMs }: BodyLimits, take: (chunk: Buffer) => void): Promise<void> {
+  const late = overdue(requestTimeoutMs);
   return new Promise((resolve, reject) => {
     let settled = false;
     const finish = (error?: unknown) => {
@@ -309,6 +322,8 @@ function readPieces(stream: Readable, idleMs: number, take: (chunk: Buffer) => v
     };
     const onData = (chunk: Buffer) => {
       try {
+        const refusal = late();
+        if (refusal) throw refusal;
         take(chunk);
         idle.refresh();
       } catch (error) {

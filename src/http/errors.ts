@@ -51,8 +51,8 @@ export function errorResponse(error: unknown, c: Context): Response {
     if (error.retryAfter !== undefined) c.header('Retry-After', String(error.retryAfter));
     // Refused because the service is stopping: the connection goes too, even for a request that
     // arrived before the stop (later ones close theirs anyway), so a keep-alive client reconnects.
-    // A body that stopped coming leaves the rest of it unread on the connection.
-    if (error.code === 'draining' || error.code === 'body_timeout') c.header('Connection', 'close');
+    // A body that stopped coming, or came too slowly (408), leaves the rest of it unread on the connection.
+    if (error.code === 'draining' || error.status === 408) c.header('Connection', 'close');
     return c.json(errorBody(c, error.code, error.message), error.status);
   }
   // Nobody is left to answer, and it is no fault of the service: counted as nginx's 499, not logged.

@@ -20,7 +20,7 @@ const ERROR_ANSWERS: Record<400 | 401 | 403 | ErrorStatus, string> = {
   401: 'No API key, or not a valid one (only once API_KEYS is set)',
   403: "The key's role or project scope does not allow this, or a browser sent this write from another site's page",
   404: 'No such resource',
-  408: 'No byte of the body came for BODY_IDLE_TIMEOUT_MS; the connection is closed',
+  408: 'No byte of the body came for BODY_IDLE_TIMEOUT_MS, or it was not whole within REQUEST_TIMEOUT_MS; the connection is closed',
   409: 'The resource is in a state that does not allow this',
   413: 'The body, decompressed body or event count is over its limit',
   415: 'Unsupported Content-Type or Content-Encoding',

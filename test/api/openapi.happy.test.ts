@@ -23,7 +23,7 @@ beforeAll(async () => {
     docs[name] = (await res.json()) as Document;
   }
   // The same functions the server builds its apps with, for the routes Hono registered.
-  const bodies = new BodyReader({ maxBodyBytes: 1, maxDecodedBytes: 1, maxDecodedBytesInFlight: 1, bodyIdleMs: 1 });
+  const bodies = new BodyReader({ maxBodyBytes: 1, maxDecodedBytes: 1, maxDecodedBytesInFlight: 1, bodyIdleMs: 1, requestTimeoutMs: 1 });
   apps.reporting = createReportingApp({ store: svc.store, keys: [], bodies, now: () => NOW, notifyTimeoutMs: 1000, maxBudgets: 1000 });
   apps.collector = createCollectorApp(ingestDeps({
     store: svc.store, writer: new BatchWriter(svc.store, { maxQueuedEvents: 1, maxBatchEvents: 1, retryForMs: 0 }),

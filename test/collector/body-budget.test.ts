@@ -142,6 +142,34 @@ describe('the decoding budget counts bodies still arriving', () => {
   });
 });
 
+describe('a body that trickles', () => {
+  it('is given up with 408 once REQUEST_TIMEOUT_MS has passed, though it never stops for BODY_IDLE_TIMEOUT_MS, and gives its bytes back', async () => {
+    const svc = await startTestService({ env: { MAX_BODY_BYTES: '600000', MAX_DECODED_BODY_BYTES: '600000', MAX_DECODED_BYTES_IN_FLIGHT: '1000000', BODY_IDLE_TIMEOUT_MS: '1000', REQUEST_TIMEOUT_MS: '2500' } });
+    const socket = connect(Number(new URL(svc.collectorUrl).port), '127.0.0.1');
+    socket.on('error', () => {});
+    const drip = setInterval(() => socket.write(' '.repeat(1000)), 200);
+    try {
+      let answer = '';
+      socket.on('data', (data) => { answer += data.toString(); });
+      const closed = new Promise((done) => socket.on('close', done));
+      const started = performance.now();
+      socket.write(`POST /v1/usage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500000\r\n\r\n{"events": [${' '.repeat(480_000)}`);
+      await until(() => answer.includes('}'), 'an answer to the trickling body');
+      expect(performance.now() - started).toBeGreaterThan(2500);
+      expect(answer).toMatch(/^HTTP\/1.1 408 /);
+      expect(answer).toContain('"code":"request_timeout"');
+      expect(answer).toContain('REQUEST_TIMEOUT_MS');
+      await closed;
+      const res = await svc.ingest('/v1/usage', JSON.stringify({ events: [{ agent_id: 'a', model: 'm', input_tokens: 1 }] }).padEnd(590_000, ' '));
+      expect(res.status).toBe(200);
+    } finally {
+      clearInterval(drip);
+      socket.destroy();
+      await svc.close();
+    }
+  });
+});
+
 describe('a body that stops coming', () => {
   it('is given up with 408 after BODY_IDLE_TIMEOUT_MS, and gives its bytes back to the budget', async () => {
     const svc = await startTestService({ env: { MAX_BODY_BYTES: '600000', MAX_DECODED_BODY_BYTES: '600000', MAX_DECODED_BYTES_IN_FLIGHT: '1000000', BODY_IDLE_TIMEOUT_MS: '1500' } });

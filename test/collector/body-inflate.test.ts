@@ -16,7 +16,7 @@ function bytes(length: number, seed: number): Buffer {
   return out;
 }
 
-const reader = new BodyReader({ maxBodyBytes: 16 * 1024 * 1024, maxDecodedBytes: 8 * 1024 * 1024, maxDecodedBytesInFlight: 64 * 1024 * 1024, bodyIdleMs: 30_000 });
+const reader = new BodyReader({ maxBodyBytes: 16 * 1024 * 1024, maxDecodedBytes: 8 * 1024 * 1024, maxDecodedBytesInFlight: 64 * 1024 * 1024, bodyIdleMs: 30_000, requestTimeoutMs: 300_000 });
 const app = new Hono();
 app.post('/', (c) => reader.read(c, (body) => c.json({ length: body.length, sha256: createHash('sha256').update(body).digest('hex') })));
 app.onError((error, c) => c.json({ code: (error as ApiError).code }, (error as ApiError).status as 413));

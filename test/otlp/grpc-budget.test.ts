@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import Database from 'better-sqlite3';
-import { connect, type ClientHttp2Session } from 'node:http2';
+import { connect, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -23,9 +23,9 @@ const oneSpan = (spanId: string) => toProtobuf(otlpRequest([{ spanId, attributes
 /**
  * A call on a connection of its own whose gRPC frame announces a message of `bytes` and carries the
  * first `sent` of them, or (`gzip`) the whole message gzipped, and never ends; resolves with the
- * headers of its answer, if one comes.
+ * headers of its answer, if one comes. `then` may go on writing, until the answer or the stream's end.
  */
-function rawCall(grpcUrl: string, bytes: number, sent: number | 'gzip'): Promise<Record<string, unknown>> {
+function rawCall(grpcUrl: string, bytes: number, sent: number | 'gzip', then?: (stream: ClientHttp2Stream) => NodeJS.Timeout): Promise<Record<string, unknown>> {
   const session = connect(grpcUrl);
   session.on('error', () => {});
   sessions.push(session);
@@ -36,7 +36,12 @@ function rawCall(grpcUrl: string, bytes: number, sent: number | 'gzip'): Promise
   const frame = Buffer.from([gzip ? 1 : 0, 0, 0, 0, 0]);
   frame.writeUInt32BE(message.length, 1);
   stream.write(Buffer.concat([frame, gzip ? message : message.subarray(0, sent)]));
-  return new Promise((resolve) => stream.on('response', resolve));
+  const writing = then?.(stream);
+  stream.on('close', () => clearInterval(writing));
+  return new Promise((resolve) => stream.on('response', (headers) => {
+    clearInterval(writing);
+    resolve(headers);
+  }));
 }
 
 /** A call that sends all but the last byte of its message; resolves once the service has had time to take in what was sent. */
@@ -72,6 +77,17 @@ describe('OTLP/gRPC messages still arriving', () => {
     svc = await startTestService({ env: { MAX_BODY_BYTES: String(5 * MB), MAX_DECODED_BODY_BYTES: String(5 * MB), MAX_DECODED_BYTES_IN_FLIGHT: String(6 * MB), BODY_IDLE_TIMEOUT_MS: '1500' } });
     const answer = rawCall(svc.grpcUrl, 4 * MB, 3 * MB);
     expect(await answer).toMatchObject({ 'grpc-status': String(status.DEADLINE_EXCEEDED), 'grpc-message': expect.stringMatching(/BODY_IDLE_TIMEOUT_MS/) });
+    const client = grpcClient(svc.grpcUrl);
+    expect(await callExport(client, padded(4 * MB))).toMatchObject({ code: status.OK });
+    client.close();
+  });
+
+  it('a call whose message trickles, never idle for BODY_IDLE_TIMEOUT_MS → DEADLINE_EXCEEDED once REQUEST_TIMEOUT_MS has passed, and its bytes are given back', async () => {
+    svc = await startTestService({ env: { MAX_BODY_BYTES: String(5 * MB), MAX_DECODED_BODY_BYTES: String(5 * MB), MAX_DECODED_BYTES_IN_FLIGHT: String(6 * MB), BODY_IDLE_TIMEOUT_MS: '1000', REQUEST_TIMEOUT_MS: '2500' } });
+    const started = performance.now();
+    const answer = rawCall(svc.grpcUrl, 4 * MB, 3 * MB, (stream) => setInterval(() => stream.write(Buffer.alloc(1000)), 200));
+    expect(await answer).toMatchObject({ 'grpc-status': String(status.DEADLINE_EXCEEDED), 'grpc-message': expect.stringMatching(/REQUEST_TIMEOUT_MS/) });
+    expect(performance.now() - started).toBeGreaterThan(2500);
     const client = grpcClient(svc.grpcUrl);
     expect(await callExport(client, padded(4 * MB))).toMatchObject({ code: status.OK });
     client.close();

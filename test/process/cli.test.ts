@@ -31,6 +31,7 @@ describe('tokentally serve', () => {
     [{ REPORTING_PORT: '70000' }, /REPORTING_PORT="70000"/],
     [{ QUEUE_MAX_EVENTS: '-5' }, /QUEUE_MAX_EVENTS="-5"/],
     [{ SQLITE_SYNCHRONOUS: 'OFF' }, /SQLITE_SYNCHRONOUS="OFF"/],
+    [{ BODY_IDLE_TIMEOUT_MS: '60000', REQUEST_TIMEOUT_MS: '30000' }, /BODY_IDLE_TIMEOUT_MS="60000": must not exceed REQUEST_TIMEOUT_MS/],
   ])('stops with a message naming a wrong variable: %o', async (env, message) => {
     const run = runCli(['serve'], { DATABASE_URL: tempDb(), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0', ...env });
     expect(await run.exited).toBe(1);
