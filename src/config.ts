@@ -36,7 +36,7 @@ export const ConfigSchema = z
     MAX_DECODED_BODY_BYTES: positiveInt.default(50 * 1024 * 1024),
     MAX_DECODED_BYTES_IN_FLIGHT: positiveInt.default(128 * 1024 * 1024),
     BODY_IDLE_TIMEOUT_MS: positiveInt.default(30_000),
-    // Node's own default for a request to come whole, which the service now sets from this.
+    // 300 s is Node's own default for a request to come whole; the HTTP servers take theirs from this.
     REQUEST_TIMEOUT_MS: positiveInt.max(3_600_000).default(300_000),
     MAX_RECORDS_PER_REQUEST: positiveInt.default(10_000),
     MAX_VALUES_PER_REQUEST: positiveInt.default(1_000_000),
