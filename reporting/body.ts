@@ -13,8 +13,9 @@ import { badRequest } from '../src/http/errors.js';
 export function requireJsonBody(): MiddlewareHandler {
   return async function jsonOnly(c, next) {
     const reads = c.req.method === 'GET' || c.req.method === 'HEAD' || c.req.method === 'OPTIONS';
-    const bodyless = c.req.header('content-type') === undefined && c.req.header('transfer-encoding') === undefined && Number(c.req.header('content-length') ?? 0) === 0;
-    if (!reads && !bodyless) requireJson(c);
+    const hasBody = c.req.header('transfer-encoding') !== undefined || Number(c.req.header('content-length') ?? 0) > 0;
+    const untypedAndEmpty = c.req.header('content-type') === undefined && !hasBody;
+    if (!reads && !untypedAndEmpty) requireJson(c);
     return next();
   };
 }

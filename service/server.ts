@@ -34,12 +34,17 @@ export interface Roles {
   reporting: boolean;
 }
 
+/** Node's own default for a request's headers to come whole, set so that REQUEST_TIMEOUT_MS cannot shorten it. */
+const HEADERS_TIMEOUT_MS = 60_000;
+
 async function listen<E extends Env>(app: Hono<E>, host: string, port: number, variable: string, limits: BodyLimits): Promise<Server> {
   const server = createAdaptorServer({
     fetch: app.fetch,
-    // Node's own limit for a request to come whole (300 s unless set), left for a body nobody reads:
-    // one being read is cut off at REQUEST_TIMEOUT_MS by the body reader, which answers first.
-    serverOptions: { requestTimeout: limits.requestTimeoutMs + limits.bodyIdleMs },
+    // Node's own limits, for what the body reader does not see: headers that never end, and a body
+    // nobody reads. Node times a request from its first byte and the reader a body from its start,
+    // at most HEADERS_TIMEOUT_MS later, and refuses it at most one idle period past
+    // REQUEST_TIMEOUT_MS: Node's limit waits for all three, so the reader answers a trickle first.
+    serverOptions: { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: HEADERS_TIMEOUT_MS + limits.requestTimeoutMs + limits.bodyIdleMs },
   }) as Server;
   // 100 Continue is the body reader's to send, once a request has passed the checks made before its
   // body is read (src/http/body.ts): Node would send it at once.

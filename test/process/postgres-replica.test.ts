@@ -32,9 +32,8 @@ beforeAll(async () => {
   writer = new PostgresStore(database(primary), { poolMax: 2 });
   await writer.migrate();
   standby = await startStandby(primary);
+  // Its idle connections end when the last test stops the standby (sqlPool listens for that).
   onStandby = sqlPool(database(standby), 2);
-  // Its idle connections end when the last test stops the standby.
-  onStandby.on('error', () => {});
   await until(async () => (await onStandby.query('SELECT pg_is_in_recovery() AS r').catch(() => ({ rows: [{ r: false }] }))).rows[0].r, 'the standby to accept connections');
 }, 120_000);
 afterAll(async () => {
