@@ -7,7 +7,7 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import { pruneRaw, retentionHorizon } from '../src/retention.js';
 import { isoUtc } from '../src/time.js';
 import { startService, type Roles } from './server.js';
-import { openStore } from '../src/store/open.js';
+import { openReadyStore } from '../src/store/open.js';
 import type { Store } from '../src/store/types.js';
 
 const USAGE = `usage: tokentally <command>
@@ -61,10 +61,9 @@ async function serve(roles: Roles): Promise<void> {
 }
 
 async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = openStore(loadConfig());
-  // Migrating first lets every maintenance command that writes run against a database of any age.
+  // Migrated first, so that every maintenance command that writes runs against a database of any age.
+  const store = await openReadyStore(loadConfig());
   try {
-    await store.migrate();
     return await fn(store);
   } finally {
     await store.close();
@@ -76,7 +75,7 @@ async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
  * they leave the database exactly as it was, however old.
  */
 async function withReadOnlyStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = openStore(loadConfig(), { readOnly: true });
+  const store = await openReadyStore(loadConfig(), { readOnly: true });
   try {
     return await fn(store);
   } finally {

@@ -11,7 +11,7 @@ import { BatchWriter } from '../collector/writer.js';
 import { createReportingApp } from '../reporting/app.js';
 import type { Config } from '../src/config.js';
 import { createPricer, loadPriceTable } from '../src/pricing/index.js';
-import { openStore } from '../src/store/open.js';
+import { openReadyStore } from '../src/store/open.js';
 import type { Store } from '../src/store/types.js';
 import { startBookkeepingPrune, startRetention, type RetentionTask } from '../src/retention.js';
 import { EvaluatorThread } from '../src/budgets/evaluator-main.js';
@@ -87,8 +87,7 @@ function closeServer(server: Server, timeoutMs: number): Promise<void> {
 export async function startService(config: Config, roles: Roles, now: () => number = Date.now): Promise<Service> {
   if (roles.collector) checkCountMetrics(config.COUNT_METRICS);
   const pricer = createPricer(loadPriceTable({ userFile: config.PRICES_FILE }));
-  const store = openStore(config);
-  await store.migrate();
+  const store = await openReadyStore(config);
   const servers: Server[] = [];
   telemetry.serveProcessMetricsOn(roles.collector ? 'collector' : 'reporting');
   telemetry.limitSpendSeries(config.METRICS_MAX_SERIES);

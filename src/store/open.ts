@@ -1,4 +1,5 @@
 import type { Config } from '../config.js';
+import { openFailure, sqliteFile } from './open-failure.js';
 import { PostgresStore } from './postgres.js';
 import { SqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
@@ -15,9 +16,24 @@ export function openStore(config: Config, { readOnly = false, readThreads = true
       poolMax: config.DATABASE_POOL_MAX, readOnly, readUrl: config.DATABASE_READ_URL, maxReplicaLagMs: config.MAX_REPLICA_LAG_MS,
     });
   }
-  const file = url.startsWith('file:') ? url.slice('file:'.length) : url;
-  return new SqliteStore(file, {
+  return new SqliteStore(sqliteFile(url), {
     synchronous: config.SQLITE_SYNCHRONOUS, busyTimeoutMs: config.SQLITE_BUSY_TIMEOUT_MS, writeThreads: config.SQLITE_WRITE_THREADS === 'on', readThreads, readOnly,
     maxBatchEvents: config.BATCH_MAX_EVENTS,
   });
+}
+
+/**
+ * openStore as a command starts with it: migrated, unless it only reads (then left exactly as it
+ * is). When either fails, the error names the database and says what to look at (open-failure.ts).
+ */
+export async function openReadyStore(config: Config, options: { readOnly?: boolean } = {}): Promise<Store> {
+  let store: Store | undefined;
+  try {
+    store = openStore(config, options);
+    if (!options.readOnly) await store.migrate();
+    return store;
+  } catch (error) {
+    await store?.close().catch(() => undefined);
+    throw openFailure(config.DATABASE_URL, error);
+  }
 }

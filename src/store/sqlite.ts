@@ -58,7 +58,7 @@ export class SqliteStore implements Store {
   constructor(file: string, settings: Partial<SqliteStoreOptions> = {}) {
     const options = { ...DEFAULTS, ...settings };
     const inMemory = file === ':memory:';
-    if (options.readOnly && !inMemory && !existsSync(file)) throw new Error(`no SQLite database at ${file} (DATABASE_URL)`);
+    if (options.readOnly && !inMemory && !existsSync(file)) throw new Error('the file does not exist');
     if (!inMemory && !options.readOnly) mkdirSync(dirname(file), { recursive: true });
     this.db = openSqlite(file, options, options.readOnly);
     this.db.pragma(`cache_size = -${READ_CACHE_KIB}`);

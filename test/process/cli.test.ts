@@ -78,6 +78,42 @@ describe('tokentally serve', () => {
     blocker.close();
   });
 
+  // Each names the database and the setting, gives the driver's words and code, and says what to look at.
+  const closedPort = async () => {
+    const server = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const { port } = server.address() as { port: number };
+    await new Promise((r) => server.close(r));
+    return port;
+  };
+  it.each<[string, () => Promise<{ url: string; expected: RegExp }>]>([
+    ['a file that is not a database', async () => {
+      const url = join(scratchDir('tokentally-cli-'), 'notes.db');
+      writeFileSync(url, 'these are notes, not a database\n'.repeat(40));
+      return { url, expected: new RegExp(`cannot open the database ${url} \\(DATABASE_URL\\): file is not a database \\(SQLITE_NOTADB\\)`) };
+    }],
+    ['a folder', async () => {
+      const url = scratchDir('tokentally-cli-');
+      return { url, expected: new RegExp(`cannot open the database ${url} \\(DATABASE_URL\\): unable to open database file \\(SQLITE_CANTOPEN\\); that is a folder: name a file in it, e\\.g\\. DATABASE_URL=${url}/tokentally\\.db`) };
+    }],
+    ['a file where its folder should be', async () => {
+      const file = join(scratchDir('tokentally-cli-'), 'data');
+      writeFileSync(file, '');
+      const url = join(file, 'usage.db');
+      return { url, expected: new RegExp(`cannot open the database ${url} \\(DATABASE_URL\\): EEXIST: .*; a file stands where its folder should be`) };
+    }],
+    ['a PostgreSQL server that is not there, its password kept out', async () => {
+      const port = await closedPort();
+      return { url: `postgres://tokentally:s3cret@127.0.0.1:${port}/usage`, expected: new RegExp(`^cannot open the database postgres://tokentally@127\\.0\\.0\\.1:${port}/usage \\(DATABASE_URL\\): connect ECONNREFUSED 127\\.0\\.0\\.1:${port}; nothing accepts connections at that address`, 'm') };
+    }],
+  ])('stops with a message naming the database when it cannot be opened: %s', async (_, setUp) => {
+    const { url, expected } = await setUp();
+    const run = runCli(['serve'], { DATABASE_URL: url, COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' });
+    expect(await run.exited).toBe(1);
+    expect(run.output()).toMatch(expected);
+    expect(run.output()).not.toMatch(/s3cret| listening on/);
+  });
+
   it('answers and commits every accepted request before exiting on SIGTERM', async () => {
     const db = tempDb();
     const run = runCli(['serve'], { DATABASE_URL: db, COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' });
@@ -159,6 +195,16 @@ describe('maintenance commands', () => {
     const good = runCli(['verify'], { DATABASE_URL: db });
     expect(await good.exited).toBe(0);
     expect(good.output()).toMatch(/integrity: ok; rollup rows differing from the raw sums \(either side\): 0/);
+  });
+
+  it('verify and backup name the database when there is none: they only read, so they make no file', async () => {
+    const db = tempDb();
+    for (const args of [['verify'], ['backup', join(scratchDir('tokentally-cli-'), 'copy.db')]]) {
+      const run = runCli(args, { DATABASE_URL: db });
+      expect(await run.exited).toBe(1);
+      expect(run.output()).toContain(`cannot open the database ${db} (DATABASE_URL): the file does not exist`);
+    }
+    expect(existsSync(db)).toBe(false);
   });
 
   it('prints the whole price table as JSON into a pipe, past the 64 KiB a pipe takes at once', () => {

@@ -117,4 +117,12 @@ describe.skipIf(POSTGRES_OPTED_OUT)('two collectors on one PostgreSQL database',
     await expect(store.backup('/tmp/never-written.db')).rejects.toThrow(/pg_dump/);
     await store.close();
   });
+
+  it('stops with a message naming a database that does not exist on the server, and how to make it', async () => {
+    const missing = new URL(db.url);
+    missing.pathname = `/${db.name}_missing`;
+    const run = runCli(['migrate'], { DATABASE_URL: missing.toString() });
+    expect(await run.exited).toBe(1);
+    expect(run.output()).toMatch(new RegExp(`cannot open the database postgres://\\S+/${db.name}_missing \\(DATABASE_URL\\): database "${db.name}_missing" does not exist \\(3D000\\); create the database first`));
+  });
 });
