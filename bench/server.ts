@@ -15,7 +15,12 @@ export interface Running {
 
 /** Starts a built script with the given environment (nothing inherited but PATH) and Node flags. */
 export function runScript(script: string, args: string[], env: Record<string, string>, nodeFlags: string[] = []): Running {
-  const child = spawn(process.execPath, [...nodeFlags, script, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return runCommand(process.execPath, [...nodeFlags, script, ...args], env);
+}
+
+/** Starts a program with the given environment (nothing inherited but PATH), its output collected. */
+export function runCommand(command: string, args: string[], env: Record<string, string>): Running {
+  const child = spawn(command, args, { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
