@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { ApiKeysSetting } from './auth/keys.js';
+import { isPostgresUrl } from './database-url.js';
 import { FORWARD_SETTINGS } from './forward-settings.js';
+import { shownUrl } from './redact.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
@@ -48,7 +50,7 @@ export const ConfigSchema = z
     RAW_RETENTION_DAYS: positiveInt.optional(),
     METRICS_MAX_SERIES: positiveInt.max(100_000).default(500),
     DATABASE_POOL_MAX: positiveInt.max(1000).default(10),
-    DATABASE_READ_URL: z.string().regex(/^postgres(ql)?:\/\//i, 'must be a postgres:// or postgresql:// URL').optional(),
+    DATABASE_READ_URL: z.string().refine(isPostgresUrl, 'must be a postgres:// or postgresql:// URL').optional(),
     MAX_REPLICA_LAG_MS: z.coerce.number().int().min(0).default(5_000),
     API_KEYS: ApiKeysSetting.default([]),
     PRICES_FILE: z.string().min(1).optional(),
@@ -65,7 +67,7 @@ export const ConfigSchema = z
     path: ['MAX_EVENTS_PER_REQUEST'],
     message: 'must not exceed QUEUE_MAX_EVENTS, or a full-size request could never be queued',
   })
-  .refine((c) => c.DATABASE_READ_URL === undefined || /^postgres(ql)?:\/\//i.test(c.DATABASE_URL), {
+  .refine((c) => c.DATABASE_READ_URL === undefined || isPostgresUrl(c.DATABASE_URL), {
     path: ['DATABASE_READ_URL'],
     message: 'needs a PostgreSQL DATABASE_URL: a read replica follows a PostgreSQL primary',
   })
@@ -82,9 +84,17 @@ export type Config = z.infer<typeof ConfigSchema>;
 
 export class ConfigError extends Error {}
 
+/**
+ * A setting's value as its error shows it: headers (which carry tokens) not at all, URLs without
+ * their passwords. Start-up errors reach logs that more people read than the settings.
+ */
+function shownValue(name: string, value: string): string {
+  return name.endsWith('_HEADERS') ? '(not shown: header values are often secrets)' : JSON.stringify(shownUrl(value));
+}
+
 /** The start-up error for settings that are wrong, each as `NAME="value": why`. */
 export function invalidSettings(problems: readonly { name: string; value: string; message: string }[]): ConfigError {
-  const lines = problems.map((p) => `${p.name}=${JSON.stringify(p.value)}: ${p.message}`);
+  const lines = problems.map((p) => `${p.name}=${shownValue(p.name, p.value)}: ${p.message}`);
   return new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
 }
 

@@ -6,7 +6,8 @@ import { z } from 'zod';
  * what the senders use.
  */
 
-const url = z.string().url().refine((value) => /^https?:$/.test(new URL(value).protocol), { message: 'must be an http:// or https:// URL' });
+// zod runs the refinement even when its own URL check has failed: that one has said so already.
+const url = z.string().url().refine((value) => !URL.canParse(value) || /^https?:$/.test(new URL(value).protocol), { message: 'must be an http:// or https:// URL' });
 
 /**
  * `key1=value1,key2=value2`, the W3C Baggage form without properties; keys and values are
@@ -14,13 +15,14 @@ const url = z.string().url().refine((value) => /^https?:$/.test(new URL(value).p
  */
 const headers = z.string().transform((value, ctx) => {
   const out: Record<string, string> = {};
-  for (const pair of value.split(',')) {
+  for (const [i, pair] of value.split(',').entries()) {
     if (pair.trim() === '') continue;
     const at = pair.indexOf('=');
     const key = at > 0 ? decode(pair.slice(0, at)) : undefined;
     const val = at > 0 ? decode(pair.slice(at + 1)) : undefined;
     if (!key || val === undefined || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) {
-      ctx.addIssue({ code: 'custom', message: `"${pair.trim()}" is not a key=value pair with a valid header name` });
+      // By its place: the text may hold a token.
+      ctx.addIssue({ code: 'custom', message: `entry ${i + 1} is not a key=value pair with a valid header name` });
       return z.NEVER;
     }
     out[key.toLowerCase()] = val;

@@ -1,35 +1,16 @@
 import { accessSync, constants, statfsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { databaseName, isPostgresUrl, sqliteFile } from '../database-url.js';
 
 /** Below this much free space on its disk, a SQLite I/O error is taken for a full disk. */
 const FULL_DISK_BYTES = 1024 * 1024;
 
 const uid = () => (process.getuid ? ` (uid ${process.getuid()})` : '');
 
-/** The database DATABASE_URL names, as a message may show it: a PostgreSQL URL loses its password. */
-export function databaseName(url: string): string {
-  if (!/^postgres(ql)?:\/\//i.test(url)) return sqliteFile(url);
-  try {
-    const parsed = new URL(url);
-    parsed.password = '';
-    return parsed.toString();
-  } catch {
-    return 'postgres://…';
-  }
-}
-
-export function sqliteFile(url: string): string {
-  return url.startsWith('file:') ? url.slice('file:'.length) : url;
-}
-
-/** Free bytes for this process on the disk holding `path`, or undefined when they cannot be read. */
-function freeBytes(path: string): number | undefined {
-  try {
-    const { bavail, bsize } = statfsSync(path);
-    return bavail * bsize;
-  } catch {
-    return undefined;
-  }
+/** Bytes this process may still write on the disk holding `path` (root may use the blocks kept for it). */
+function freeBytes(path: string): number {
+  const { bavail, bfree, bsize } = statfsSync(path);
+  return (process.getuid?.() === 0 ? bfree : bavail) * bsize;
 }
 
 /** What to look at for a SQLite file that cannot be opened, by the error's code; '' when nothing better is known. */
@@ -37,19 +18,16 @@ function sqliteHint(file: string, code: string): string {
   const folder = dirname(file);
   if (code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR')) {
     const free = freeBytes(folder);
-    return free !== undefined && free < FULL_DISK_BYTES ? `its disk is full (${free} bytes free)` : '';
+    return free < FULL_DISK_BYTES ? `its disk is full (${free} bytes free)` : '';
   }
   if (code === 'SQLITE_CANTOPEN') {
-    if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) return 'that is a folder: name a file in it, e.g. DATABASE_URL=' + `${file.replace(/\/+$/, '')}/tokentally.db`;
-    try {
-      accessSync(folder, constants.W_OK | constants.X_OK);
-      return '';
-    } catch {
-      return `its folder ${folder} is not writable by this process${uid()}`;
-    }
+    if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) return `that is a folder: name a file in it, e.g. DATABASE_URL=${file.replace(/\/+$/, '')}/tokentally.db`;
+    accessSync(folder, constants.W_OK | constants.X_OK);
+    return '';
   }
   if (code.startsWith('SQLITE_READONLY')) return `the file or its folder is read-only to this process${uid()}`;
   if (code === 'SQLITE_BUSY') return 'another process holds a lock on it for longer than SQLITE_BUSY_TIMEOUT_MS';
+  if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') return 'restore the file from a backup (docs/operations.md, Backup and restore), or name another';
   if (code === 'EEXIST' || code === 'ENOTDIR') return 'a file stands where its folder should be';
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return `this process${uid()} may not create its folder there`;
   return '';
@@ -66,14 +44,35 @@ function postgresHint(code: string): string {
 }
 
 /**
+ * The hint for `code`; a folder that cannot be looked into (or written, for SQLITE_CANTOPEN) says
+ * so instead, and nothing that goes wrong here may hide the error being explained.
+ */
+function hintFor(url: string, code: string): string {
+  if (isPostgresUrl(url)) return postgresHint(code);
+  try {
+    return sqliteHint(sqliteFile(url), code);
+  } catch {
+    return `its folder ${dirname(sqliteFile(url))} cannot be read or written by this process${uid()}`;
+  }
+}
+
+/** The driver's words: a connection tried on each of a host's addresses fails as an AggregateError with none of its own. */
+function driverText(error: unknown): string {
+  if (error instanceof AggregateError && error.message === '') return error.errors.map((e: unknown) => (e instanceof Error ? e.message : String(e))).join('; ');
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
  * The error a command stops with when the database named by `url` cannot be opened or migrated:
- * which database and which setting, the driver's own words and code, and for the usual causes
- * (a full disk, a folder that cannot be written, a server that is not there) what to look at.
+ * which database (without its password) and which setting, the driver's own words and code, and
+ * for the usual causes (a full disk, a folder that cannot be written, a server that is not there)
+ * what to look at. The driver's error is its cause.
  */
 export function openFailure(url: string, error: unknown): Error {
-  const { message, code } = error instanceof Error ? (error as Error & { code?: unknown }) : { message: String(error), code: undefined };
+  const code = (error as { code?: unknown } | null)?.code;
   const known = typeof code === 'string' ? code : '';
-  const hint = /^postgres(ql)?:\/\//i.test(url) ? postgresHint(known) : sqliteHint(sqliteFile(url), known);
-  const coded = known !== '' && !message.includes(known) ? `${message} (${known})` : message;
-  return new Error(`cannot open the database ${databaseName(url)} (DATABASE_URL): ${coded}${hint ? `; ${hint}` : ''}`);
+  const text = driverText(error);
+  const coded = known !== '' && !text.includes(known) ? `${text} (${known})` : text;
+  const hint = hintFor(url, known);
+  return new Error(`cannot open the database ${databaseName(url)} (DATABASE_URL): ${coded}${hint ? `; ${hint}` : ''}`, { cause: error });
 }

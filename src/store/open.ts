@@ -1,5 +1,6 @@
 import type { Config } from '../config.js';
-import { openFailure, sqliteFile } from './open-failure.js';
+import { isPostgresUrl, sqliteFile } from '../database-url.js';
+import { openFailure } from './open-failure.js';
 import { PostgresStore } from './postgres.js';
 import { SqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
@@ -11,7 +12,7 @@ import type { Store } from './types.js';
  */
 export function openStore(config: Config, { readOnly = false, readThreads = true } = {}): Store {
   const url = config.DATABASE_URL;
-  if (/^postgres(ql)?:\/\//i.test(url)) {
+  if (isPostgresUrl(url)) {
     return new PostgresStore(url, {
       poolMax: config.DATABASE_POOL_MAX, readOnly, readUrl: config.DATABASE_READ_URL, maxReplicaLagMs: config.MAX_REPLICA_LAG_MS,
     });
@@ -24,13 +25,15 @@ export function openStore(config: Config, { readOnly = false, readThreads = true
 
 /**
  * openStore as a command starts with it: migrated, unless it only reads (then left exactly as it
- * is). When either fails, the error names the database and says what to look at (open-failure.ts).
+ * is, and asked a query, as a PostgreSQL pool connects only when first used). When any of that
+ * fails, the error names the database and says what to look at (open-failure.ts).
  */
 export async function openReadyStore(config: Config, options: { readOnly?: boolean } = {}): Promise<Store> {
   let store: Store | undefined;
   try {
     store = openStore(config, options);
-    if (!options.readOnly) await store.migrate();
+    if (options.readOnly) await store.ping();
+    else await store.migrate();
     return store;
   } catch (error) {
     await store?.close().catch(() => undefined);

@@ -106,12 +106,24 @@ describe('tokentally serve', () => {
       const port = await closedPort();
       return { url: `postgres://tokentally:s3cret@127.0.0.1:${port}/usage`, expected: new RegExp(`^cannot open the database postgres://tokentally@127\\.0\\.0\\.1:${port}/usage \\(DATABASE_URL\\): connect ECONNREFUSED 127\\.0\\.0\\.1:${port}; nothing accepts connections at that address`, 'm') };
     }],
+    ['a PostgreSQL server that is not there, its password given as a parameter and kept out', async () => {
+      const port = await closedPort();
+      return { url: `postgresql://127.0.0.1:${port}/usage?user=tokentally&password=s3cret`, expected: new RegExp(`^cannot open the database postgresql://127\\.0\\.0\\.1:${port}/usage\\?user=tokentally&password=… \\(DATABASE_URL\\): connect ECONNREFUSED`, 'm') };
+    }],
   ])('stops with a message naming the database when it cannot be opened: %s', async (_, setUp) => {
     const { url, expected } = await setUp();
     const run = runCli(['serve'], { DATABASE_URL: url, COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0' });
     expect(await run.exited).toBe(1);
     expect(run.output()).toMatch(expected);
     expect(run.output()).not.toMatch(/s3cret| listening on/);
+  });
+
+  it('verify names a PostgreSQL server that is not there too, though it only reads', async () => {
+    const port = await closedPort();
+    const run = runCli(['verify'], { DATABASE_URL: `postgres://tokentally:s3cret@127.0.0.1:${port}/usage` });
+    expect(await run.exited).toBe(1);
+    expect(run.output()).toMatch(new RegExp(`^cannot open the database postgres://tokentally@127\\.0\\.0\\.1:${port}/usage \\(DATABASE_URL\\): connect ECONNREFUSED`, 'm'));
+    expect(run.output()).not.toMatch(/s3cret/);
   });
 
   it('answers and commits every accepted request before exiting on SIGTERM', async () => {

@@ -19,7 +19,7 @@ const MOUNT = 'mount -t tmpfs -o size="$TMPFS_SIZE" tmpfs "$DIR"';
 function namespaceProblem(): string | null {
   const probe = spawnSync('unshare', [...unshare, 'sh', '-c', MOUNT], { env: { ...process.env, DIR: scratchDir('tokentally-full-probe-'), TMPFS_SIZE: '1m' }, encoding: 'utf8', timeout: 10_000 });
   if (probe.status === 0) return null;
-  return `cannot mount a tmpfs in a new mount namespace (unshare ${unshare.join(' ')}: ${probe.error?.message ?? (probe.stderr.trim() || `exit ${probe.status}`)}); it needs unshare (util-linux), and root or unprivileged user namespaces`;
+  return `cannot mount a tmpfs in a new mount namespace (unshare ${unshare.join(' ')}: ${probe.error?.message ?? (probe.stderr.trim() || `exit ${probe.status ?? probe.signal}`)}); it needs unshare (util-linux), and root or unprivileged user namespaces`;
 }
 
 /** `tokentally <command>` on a fresh tmpfs of `size` at `dir`, after `before` (shell, run in the namespace) has set it up. */
