@@ -85,11 +85,14 @@ export type Config = z.infer<typeof ConfigSchema>;
 export class ConfigError extends Error {}
 
 /**
- * A setting's value as its error shows it: headers (which carry tokens) not at all, URLs without
- * their passwords. Start-up errors reach logs that more people read than the settings.
+ * A setting's value as its error shows it: headers (which carry tokens) and API_KEYS (whose wrong
+ * entry may be a key itself) not at all, URLs without their passwords. Start-up errors reach logs
+ * that more people read than the settings.
  */
 function shownValue(name: string, value: string): string {
-  return name.endsWith('_HEADERS') ? '(not shown: header values are often secrets)' : JSON.stringify(shownUrl(value));
+  if (name.endsWith('_HEADERS')) return '(not shown: header values are often secrets)';
+  if (name === 'API_KEYS') return '(not shown: a wrong entry may be a key)';
+  return JSON.stringify(shownUrl(value));
 }
 
 /** The start-up error for settings that are wrong, each as `NAME="value": why`. */

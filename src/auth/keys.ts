@@ -34,15 +34,17 @@ export const ApiKeysSetting = z.string().transform((text, ctx): ApiKey[] => {
   const entries = text.split(',').map((e) => e.trim()).filter((e) => e !== '');
   return entries.flatMap((entry, i) => {
     const match = ENTRY.exec(entry);
+    // An entry is named by its place, not shown: a wrong one may be a key pasted in place of its hash.
     if (!match) {
-      ctx.addIssue({ code: 'custom', message: `entry ${i + 1} ("${entry.slice(0, 24)}…") is not role[@project+project]:<64 hex digits of SHA-256>, with role ingest, read or admin` });
+      const pasted = entry.includes(':') ? '' : ' (it has no role: if it is a key, give its hash instead, from `tokentally hash-key <key>`)';
+      ctx.addIssue({ code: 'custom', message: `entry ${i + 1} is not role[@project+project]:<64 hex digits of SHA-256>, with role ingest, read or admin${pasted}` });
       return [];
     }
     const projects = match[2] === undefined ? null : match[2].split('+').flatMap((project) => {
       // Scoped events are stamped with the key's first project: it must be one an event could name.
       const id = ProjectId.safeParse(project);
       if (id.success) return [id.data];
-      ctx.addIssue({ code: 'custom', message: `entry ${i + 1} ("${entry.slice(0, 24)}…"): project ${JSON.stringify(project)} ${id.error.issues[0]!.message}` });
+      ctx.addIssue({ code: 'custom', message: `entry ${i + 1}: project ${JSON.stringify(project)} ${id.error.issues[0]!.message}` });
       return [];
     });
     return [{ role: match[1]!.toLowerCase() as Role, projects, hash: Buffer.from(match[3]!, 'hex') }];

@@ -113,8 +113,12 @@ describe('the OpenAPI documents', () => {
 
 describe('configuration', () => {
   it('a malformed API_KEYS entry stops start-up naming the entry', async () => {
-    await expect(startTestService({ env: { API_KEYS: `read:${sha('x')},writer:abc` } })).rejects.toThrow(/API_KEYS=.*entry 2/);
+    await expect(startTestService({ env: { API_KEYS: `read:${sha('x')},writer:abc` } })).rejects.toThrow(/API_KEYS=\(not shown: a wrong entry may be a key\): entry 2 is not role/);
+    // A key pasted where its hash belongs is neither shown nor quoted, and the message says what to give instead.
+    const pasted = startTestService({ env: { API_KEYS: 'tt_Zm9yZ290LXRvLWhhc2gtdGhpcy1rZXk' } });
+    await expect(pasted).rejects.toThrow(/entry 1 is not role.*it has no role: if it is a key, give its hash instead, from `tokentally hash-key <key>`/);
+    await expect(pasted).rejects.not.toThrow(/Zm9yZ290/);
     // A scope's projects are ids an event could name: an empty one would stamp events with project "".
-    await expect(startTestService({ env: { API_KEYS: `ingest@+atlas:${sha('x')}` } })).rejects.toThrow(/API_KEYS=.*entry 1 .*: project "" must not be empty/);
+    await expect(startTestService({ env: { API_KEYS: `ingest@+atlas:${sha('x')}` } })).rejects.toThrow(/API_KEYS=.*entry 1: project "" must not be empty/);
   });
 });
