@@ -25,7 +25,8 @@ const ServiceListSetting = z.string().transform((value, ctx): ServiceSelection =
 /** Every setting the service reads, with its default; names are part of the product contract. */
 export const ConfigSchema = z
   .object({
-    DATABASE_URL: z.string().min(1).default('./data/tokentally.db'),
+    // A URL of another scheme, or a PostgreSQL one mistyped, would otherwise be taken for a file path.
+    DATABASE_URL: z.string().min(1).refine((value) => isPostgresUrl(value) || !/^\s*(postgres(ql)?:|[a-z][a-z0-9+.-]*:\/\/)/i.test(value) || /^file:/.test(value), 'must be a postgres:// or postgresql:// URL, or the path of a SQLite file').default('./data/tokentally.db'),
     HOST: z.string().min(1).default('127.0.0.1'),
     COLLECTOR_PORT: port.default(4318),
     REPORTING_PORT: port.default(4320),

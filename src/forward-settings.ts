@@ -15,8 +15,8 @@ const url = z.string().url().refine((value) => !URL.canParse(value) || /^https?:
  */
 const headers = z.string().transform((value, ctx) => {
   const out: Record<string, string> = {};
-  for (const [i, pair] of value.split(',').entries()) {
-    if (pair.trim() === '') continue;
+  // Entries are numbered as API_KEYS numbers its own: empty ones not counted.
+  for (const [i, pair] of value.split(',').filter((entry) => entry.trim() !== '').entries()) {
     const at = pair.indexOf('=');
     const key = at > 0 ? decode(pair.slice(0, at)) : undefined;
     const val = at > 0 ? decode(pair.slice(at + 1)) : undefined;

@@ -1,19 +1,35 @@
-/** A `scheme://` at the start, as every URL-valued setting has (after stray spaces from an `.env` file). */
-const SCHEME = /^\s*[a-z][a-z0-9+.-]*:\/\//i;
-/** A query parameter whose name says it holds a secret (libpq's `password`, `sslpassword`; tokens, keys). */
-const SECRET_PARAMETER = /([?&][^=&#]*(?:pass|secret|token|key)[^=&#]*=)[^&#]*/gi;
+/** What may open a URL before its user: a scheme, and slashes (as many as were typed). */
+const OPENING = /^\s*(?:[a-z][a-z0-9+.-]*:)?\/*/i;
+/** A PostgreSQL URL's user is a role name, worth showing; any other scheme's may be a token. */
+const ROLE_USER = /^\s*postgres(ql)?:/i;
+/** Query (or fragment) parameters, after `?`, `&`, `;` or `#`. */
+const PARAMETER = /([?&;#])([^=&;#]*)=([^&;#]*)/g;
+/** A parameter name that says it holds a secret (libpq's `password`, `sslpassword`; tokens, keys, signatures). */
+const SECRET_NAME = /pass|pwd|secret|token|key|sig|auth/i;
+
+function decoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
 
 /**
- * A URL as a message or a log line may show it: the user name kept, the password and any
- * parameter that names a secret left out. The last `@` ends what may be a password, so one written
- * without percent-encoding (`u:12#x@host`) goes too. Text that is not a URL (a file path) is
- * returned as it is.
+ * A URL as a message or a log line may show it: no password, and no parameter whose name says it
+ * holds a secret. Whatever stands before the last `@` is taken for the user and password, so that
+ * a password written without percent-encoding (`u:12#x@host`) or a URL typed without its scheme or
+ * a slash goes too; a PostgreSQL URL keeps its user (a role name), any other loses it (it may be a
+ * token). A `@` in the query then costs the message its host, never a secret. Text without an `@`
+ * or a parameter (a file path) is returned as it is.
  */
 export function shownUrl(text: string): string {
-  const scheme = SCHEME.exec(text);
-  if (!scheme) return text;
-  let rest = text.slice(scheme[0].length);
-  const at = rest.lastIndexOf('@');
-  if (at >= 0) rest = `${rest.slice(0, at).split(':')[0]}@${rest.slice(at + 1)}`;
-  return scheme[0] + rest.replace(SECRET_PARAMETER, '$1…');
+  let shown = text;
+  const at = shown.lastIndexOf('@');
+  if (at >= 0) {
+    const opening = OPENING.exec(shown)![0];
+    const user = ROLE_USER.test(shown) ? shown.slice(opening.length, at).split(':')[0] : '…';
+    shown = `${opening}${user}${shown.slice(at)}`;
+  }
+  return shown.replace(PARAMETER, (whole, separator: string, name: string) => (SECRET_NAME.test(decoded(name)) ? `${separator}${name}=…` : whole));
 }

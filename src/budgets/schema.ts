@@ -30,7 +30,9 @@ const values = z.union([value.transform((v) => [v]), z.array(value).min(1, 'must
 export const BudgetScope = z.strictObject(Object.fromEntries(BUDGET_DIMENSIONS.map((d) => [d, values.optional()])) as Record<BudgetDimension, z.ZodOptional<typeof values>>);
 export type BudgetScope = Partial<Record<BudgetDimension, string[]>>;
 
-const url = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).max(2048);
+// fetch refuses a URL with credentials, and would quote all of it in the error kept for /readyz.
+const url = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).max(2048)
+  .refine((value) => !/^[^/]*\/\/[^/?#]*@/.test(value), 'must not carry a user name or password: notifications cannot send them (a Slack or webhook URL carries its secret in its path)');
 
 /** A webhook's secret is write-only: the API never returns it, and an edit that leaves it out keeps the one stored for the same URL. */
 const WebhookTarget = z.strictObject({

@@ -21,15 +21,16 @@ function sqliteHint(file: string, code: string): string {
     return free < FULL_DISK_BYTES ? `its disk is full (${free} bytes free)` : '';
   }
   if (code === 'SQLITE_CANTOPEN') {
-    if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) return `that is a folder: name a file in it, e.g. DATABASE_URL=${file.replace(/\/+$/, '')}/tokentally.db`;
+    const found = statSync(file, { throwIfNoEntry: false });
+    if (found?.isDirectory()) return `that is a folder: name a file in it, e.g. DATABASE_URL=${file.replace(/\/+$/, '')}/tokentally.db`;
     accessSync(folder, constants.W_OK | constants.X_OK);
-    return '';
+    return found ? '' : 'there is no such file (verify and backup only read: they make none)';
   }
   if (code.startsWith('SQLITE_READONLY')) return `the file or its folder is read-only to this process${uid()}`;
   if (code === 'SQLITE_BUSY') return 'another process holds a lock on it for longer than SQLITE_BUSY_TIMEOUT_MS';
   if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') return 'restore the file from a backup (docs/operations.md, Backup and restore), or name another';
   if (code === 'EEXIST' || code === 'ENOTDIR') return 'a file stands where its folder should be';
-  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return `this process${uid()} may not create its folder there`;
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return `this process${uid()} may not use its folder`;
   return '';
 }
 
@@ -58,8 +59,13 @@ function hintFor(url: string, code: string): string {
 
 /** The driver's words: a connection tried on each of a host's addresses fails as an AggregateError with none of its own. */
 function driverText(error: unknown): string {
-  if (error instanceof AggregateError && error.message === '') return error.errors.map((e: unknown) => (e instanceof Error ? e.message : String(e))).join('; ');
-  return error instanceof Error ? error.message : String(error);
+  if (error instanceof AggregateError && error.message === '') return error.errors.map(driverText).join('; ');
+  if (error instanceof Error) return error.message;
+  try {
+    return String(error);
+  } catch {
+    return 'an error without a message';
+  }
 }
 
 /**

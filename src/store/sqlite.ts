@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
@@ -58,7 +58,6 @@ export class SqliteStore implements Store {
   constructor(file: string, settings: Partial<SqliteStoreOptions> = {}) {
     const options = { ...DEFAULTS, ...settings };
     const inMemory = file === ':memory:';
-    if (options.readOnly && !inMemory && !existsSync(file)) throw new Error('the file does not exist');
     if (!inMemory && !options.readOnly) mkdirSync(dirname(file), { recursive: true });
     this.db = openSqlite(file, options, options.readOnly);
     this.db.pragma(`cache_size = -${READ_CACHE_KIB}`);

@@ -93,6 +93,7 @@ describe.each(BACKENDS)('budgets on %s', (backend) => {
       [{ window: 'day', limit_usd: 1, scope: { team: 'x' } }, /^scope: unknown field\(s\): team/],
       [{ window: 'day', limit_usd: 1, targets: [{ type: 'webhook', url: 'ftp://x' }] }, /^targets\[0\]\.url: must be an http/],
       [{ window: 'day', limit_usd: 1, targets: [{ type: 'email', url: 'http://x' }] }, /^targets\[0\]\.type: /],
+      [{ window: 'day', limit_usd: 1, targets: [{ type: 'slack', url: 'https://hook:s3cret@hooks.example/services/T0' }] }, /^targets\[0\]\.url: must not carry a user name or password/],
       [{ window: 'day', limit_usd: 1, targets: [{ type: 'webhook', url: 'http://x', secret: 'short' }] }, /^targets\[0\]\.secret: must be at least 16/],
       [{ window: 'day', limit_usd: 1, targets: [{ type: 'webhook', url: 'http://x' }] }, /^targets\[0\]\.secret: required for a new webhook target/],
       [{ window: 'day', limit_usd: 1, colour: 'red' }, /^body: unknown field\(s\): colour/],

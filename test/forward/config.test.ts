@@ -58,7 +58,7 @@ describe('forwarding settings', () => {
     ['FORWARD_OTLP_PROTOCOL', 'http/proto', /FORWARD_OTLP_PROTOCOL="http\/proto"/],
     ['FORWARD_OTLP_HEADERS', 'novalue', /FORWARD_OTLP_HEADERS=\(not shown: header values are often secrets\): entry 1 is not a key=value pair/],
     ['FORWARD_OTLP_HEADERS', 'authorization=Bearer s3cret,bad key=1', /FORWARD_OTLP_HEADERS=\(not shown.*\): entry 2 is not a key=value pair with a valid header name$/],
-    ['FORWARD_OTLP_ENDPOINT', 'http://u:s3cret@collector:99999', /FORWARD_OTLP_ENDPOINT="http:\/\/u@collector:99999": Invalid URL$/],
+    ['FORWARD_OTLP_ENDPOINT', 'http://u:s3cret@collector:99999', /FORWARD_OTLP_ENDPOINT="http:\/\/…@collector:99999": Invalid URL$/],
     ['FORWARD_OTLP_COMPRESSION', 'zstd', /FORWARD_OTLP_COMPRESSION="zstd"/],
     ['FORWARD_OTLP_TIMEOUT', '10s', /FORWARD_OTLP_TIMEOUT="10s"/],
     ['FORWARD_OUTBOX_MAX_BYTES', '0', /FORWARD_OUTBOX_MAX_BYTES="0"/],

@@ -32,10 +32,14 @@ describe('tokentally serve', () => {
     [{ QUEUE_MAX_EVENTS: '-5' }, /QUEUE_MAX_EVENTS="-5"/],
     [{ SQLITE_SYNCHRONOUS: 'OFF' }, /SQLITE_SYNCHRONOUS="OFF"/],
     [{ BODY_IDLE_TIMEOUT_MS: '60000', REQUEST_TIMEOUT_MS: '30000' }, /BODY_IDLE_TIMEOUT_MS="60000": must not exceed REQUEST_TIMEOUT_MS/],
+    // A mistyped URL is neither taken for a file path nor shown with its password.
+    [{ DATABASE_URL: 'postgress://tokentally:s3cret@db/usage' }, /DATABASE_URL="postgress:\/\/…@db\/usage": must be a postgres:\/\/ or postgresql:\/\/ URL, or the path of a SQLite file/],
+    [{ DATABASE_URL: 'postgres:/tokentally:s3cret@db/usage' }, /DATABASE_URL="postgres:\/tokentally@db\/usage": must be a postgres:\/\//],
   ])('stops with a message naming a wrong variable: %o', async (env, message) => {
     const run = runCli(['serve'], { DATABASE_URL: tempDb(), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0', ...env });
     expect(await run.exited).toBe(1);
     expect(run.output()).toMatch(message);
+    expect(run.output()).not.toMatch(/s3cret/);
   });
 
   it('stops with a message naming the entry of a malformed PRICES_FILE', async () => {
@@ -210,11 +214,11 @@ describe('maintenance commands', () => {
   });
 
   it('verify and backup name the database when there is none: they only read, so they make no file', async () => {
-    const db = tempDb();
+    const db = join(scratchDir('tokentally-cli-'), 'usage.db');
     for (const args of [['verify'], ['backup', join(scratchDir('tokentally-cli-'), 'copy.db')]]) {
       const run = runCli(args, { DATABASE_URL: db });
       expect(await run.exited).toBe(1);
-      expect(run.output()).toContain(`cannot open the database ${db} (DATABASE_URL): the file does not exist`);
+      expect(run.output()).toContain(`cannot open the database ${db} (DATABASE_URL): unable to open database file (SQLITE_CANTOPEN); there is no such file (verify and backup only read: they make none)`);
     }
     expect(existsSync(db)).toBe(false);
   });

@@ -11,14 +11,22 @@ describe('a URL as messages show it', () => {
     ['postgres://tokentally:s3cret@db:5432/usage', 'postgres://tokentally@db:5432/usage'],
     ['postgresql://db/usage?user=u&password=s3cret&sslmode=require', 'postgresql://db/usage?user=u&password=…&sslmode=require'],
     ['postgres://u@db/usage?sslpassword=s3cret', 'postgres://u@db/usage?sslpassword=…'],
+    ['postgres://db/usage?%70assword=s3cret', 'postgres://db/usage?%70assword=…'],
     // Passwords not percent-encoded, which the URL parser reads as a port and a fragment or a path.
     ['postgres://u:12#s3cret@db/usage', 'postgres://u@db/usage'],
     ['postgres://u:1234/s3cret@db/usage', 'postgres://u@db/usage'],
-    // A misspelt scheme or a stray space is no longer a PostgreSQL URL, but still a URL.
-    ['postgress://u:s3cret@db/usage', 'postgress://u@db/usage'],
+    // Mistyped: a scheme misspelt, a slash or the scheme missing, a stray space.
+    ['postgress://u:s3cret@db/usage', 'postgress://…@db/usage'],
+    ['postgres:/u:s3cret@db/usage', 'postgres:/u@db/usage'],
+    ['u:s3cret@db:5432/usage', 'u:…@db:5432/usage'],
+    ['http//u:s3cret@collector', '…@collector'],
     [' postgres://u:s3cret@db/usage', ' postgres://u@db/usage'],
-    ['https://u:s3cret@collector:4318/v1?token=s3cret', 'https://u@collector:4318/v1?token=…'],
+    // Another scheme's user may be a token.
+    ['https://ghp_s3cret@collector:4318/v1?token=s3cret;sig=s3cret#access_token=s3cret', 'https://…@collector:4318/v1?token=…;sig=…#access_token=…'],
+    // A @ in the query costs the host, never the password.
+    ['postgres://u:s3cret@db/usage?application_name=me@laptop', 'postgres://u@laptop'],
     ['/data/tokentally.db', '/data/tokentally.db'],
+    ['https://collector:4318/v1/traces?tenant=a', 'https://collector:4318/v1/traces?tenant=a'],
   ])('%s → %s', (url, shown) => {
     expect(shownUrl(url)).toBe(shown);
   });
