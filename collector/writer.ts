@@ -1,6 +1,7 @@
 import PQueue from 'p-queue';
 import type { UsageRecord } from '../src/event/schema.js';
-import { ApiError } from '../src/http/errors.js';
+import { ApiError, storageUnavailable } from '../src/http/errors.js';
+import { describeDatabaseError } from '../src/store/unavailable.js';
 import type { InsertRetry } from '../src/store/retry.js';
 import type { BatchExtras, InsertParts, Store } from '../src/store/types.js';
 import { joinUsage, telemetry, type BatchUsage } from '../src/telemetry.js';
@@ -64,7 +65,7 @@ export class BatchWriter {
       forMs: options.retryForMs,
       onFailure: (error) => {
         this.failures++;
-        this.lastError = describe(error);
+        this.lastError = describeDatabaseError(error);
         telemetry.recordStorageError();
       },
     };
@@ -107,7 +108,7 @@ export class BatchWriter {
       await this.store.probeWrite();
       if (this.failures === failures) this.lastError = null;
     } catch (error) {
-      if (this.failures === failures) this.lastError = describe(error);
+      if (this.failures === failures) this.lastError = describeDatabaseError(error);
     }
     return this.lastError;
   }
@@ -207,7 +208,7 @@ export class BatchWriter {
         offset += w.events;
       }
     } catch (error) {
-      const failure = new ApiError(503, 'storage_unavailable', `events not stored: the database is unavailable (${describe(error)}); retry later`, RETRY_AFTER_SECONDS);
+      const failure = storageUnavailable('events not stored', error);
       for (const w of waiters) w.reject(failure);
     } finally {
       this.pendingEvents -= events;
@@ -253,9 +254,4 @@ function recordBytes(r: UsageRecord): number {
     + r.task_label.length + r.run_id.length + r.step_id.length + r.session_id.length + r.user_id.length
     + r.cost_source.length + r.status.length + (r.attributes?.length ?? 0);
   return 400 + 2 * chars;
-}
-
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  return 'code' in error ? `${String(error.code)}: ${error.message}` : error.message;
 }

@@ -1,7 +1,7 @@
 import type { Principal } from '../../src/auth/keys.js';
 import type { UsageRecord } from '../../src/event/schema.js';
 import { MAX_LISTED_ERRORS, validateEvent, type EventError } from '../../src/event/validate.js';
-import { ApiError } from '../../src/http/errors.js';
+import { ApiError, storageUnavailable } from '../../src/http/errors.js';
 import type { OutboxEntry } from '../../src/store/types.js';
 import type { IngestDeps } from '../app.js';
 import { commit, priced, scopeEvent, type Prepared } from '../ingest.js';
@@ -87,7 +87,7 @@ export type PreparedExport = Prepared & { rejection?: Rejection; metrics?: Pendi
 
 /** A failed read of the streams' state, as the writer answers a failed commit: retry later. */
 function unavailable(error: Error): never {
-  throw new ApiError(503, 'storage_unavailable', `data points not counted: the database is unavailable (${error.message}); retry later`, 1);
+  throw storageUnavailable('data points not counted', error);
 }
 
 /** What an OTLP answer reports besides success: records with invalid usage that were not stored. */

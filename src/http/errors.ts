@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import type { IncomingMessage } from 'node:http';
 import { excerpt } from '../excerpt.js';
+import { databaseUnavailable, describeDatabaseError } from '../store/unavailable.js';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
 
@@ -45,8 +46,20 @@ export function errorBody(c: Context, code: string, message: string): z.infer<ty
   return c.req.path === '/grafana' || c.req.path.startsWith('/grafana/') ? { error: { code, message }, message } : { error: { code, message } };
 }
 
-/** Maps any thrown error to a JSON answer; only a bug in the service becomes a 500. */
+/** Seconds a client is asked to wait before it tries again when the database cannot be used. */
+export const STORAGE_RETRY_AFTER_SECONDS = 1;
+
+/** The answer while the database is down, unreachable or out of room: `what` did not happen; retry. */
+export function storageUnavailable(what: string, error: unknown): ApiError {
+  return new ApiError(503, 'storage_unavailable', `${what}: the database is unavailable (${describeDatabaseError(error)}); retry later`, STORAGE_RETRY_AFTER_SECONDS);
+}
+
+/**
+ * Maps any thrown error to a JSON answer; only a bug in the service becomes a 500. A database that
+ * cannot be used now (databaseUnavailable) is a 503 to retry, as the collector answers for writes.
+ */
 export function errorResponse(error: unknown, c: Context): Response {
+  if (databaseUnavailable(error)) return errorResponse(storageUnavailable('not answered', error), c);
   if (error instanceof ApiError) {
     if (error.retryAfter !== undefined) c.header('Retry-After', String(error.retryAfter));
     // Refused because the service is stopping: the connection goes too, even for a request that

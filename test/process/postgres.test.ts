@@ -90,6 +90,30 @@ describe.skipIf(POSTGRES_OPTED_OUT)('two collectors on one PostgreSQL database',
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
   });
 
+  it('the reporting app answers 503 with Retry-After while the database refuses connections, never a 500, and recovers', async () => {
+    const { run, url } = await start('reporting', { DATABASE_POOL_MAX: '2' });
+    const paths = ['/v1/reports/usage?from=2000-01-01', '/v1/events?from=2000-01-01', '/v1/projects'];
+    for (const path of paths) expect((await fetch(`${url}${path}`)).status).toBe(200);
+    await runAdmin(`ALTER DATABASE ${db.name} ALLOW_CONNECTIONS false`);
+    await runAdmin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'tokentally'`, [db.name]);
+    try {
+      for (const path of paths) {
+        const res = await fetch(`${url}${path}`);
+        expect(res.status).toBe(503);
+        expect(res.headers.get('retry-after')).toBe('1');
+        expect(((await res.json()) as { error: unknown }).error).toMatchObject({ code: 'storage_unavailable', message: expect.stringMatching(/^not answered: the database is unavailable \(.+\); retry later$/) });
+      }
+      // What Grafana shows of a failed call is the top-level message.
+      const grafana = await fetch(`${url}/grafana/tag-values`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: 'model' }) });
+      expect(grafana.status).toBe(503);
+      expect(((await grafana.json()) as { message: string }).message).toMatch(/the database is unavailable/);
+    } finally {
+      await runAdmin(`ALTER DATABASE ${db.name} ALLOW_CONNECTIONS true`);
+    }
+    for (const path of paths) expect((await fetch(`${url}${path}`)).status).toBe(200);
+    expect(run.output()).not.toMatch(/unexpected error/);
+  });
+
   it('a collector stopped with SIGTERM commits every request it acknowledged', async () => {
     const { run, url } = await start('collector', { SHUTDOWN_TIMEOUT_MS: '5000' });
     const acked: string[] = [];

@@ -1,0 +1,33 @@
+/** Network failures on the way to a database server. */
+const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+/**
+ * PostgreSQL's SQLSTATEs for a server that cannot serve now: class 08 (connection exception),
+ * 53 (insufficient resources: disk full, out of memory, too many connections), 57P01–57P03
+ * (shutting down, crashed, starting up).
+ */
+const POSTGRES = /^(08|53|57P0[123])/;
+/** SQLite's codes for a file that cannot be used now: locked, I/O failing, out of room, read-only. */
+const SQLITE = /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL|READONLY|PROTOCOL)/;
+/** pg's own errors for a connection lost or never made, which carry no code. */
+const PG_CONNECTION = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
+
+/**
+ * Whether an error from a database call means the database cannot be used right now (down,
+ * unreachable, busy, out of room), not that the request or the service is wrong: an answer to
+ * retry later (503), never a 500.
+ */
+export function databaseUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const { code, severity } = error as { code?: unknown; severity?: unknown };
+  // PostgreSQL ends the session with a FATAL (or PANIC) error: a connection refused (a database not
+  // accepting connections, a login that no longer works) or cut, whatever its SQLSTATE.
+  if (severity === 'FATAL' || severity === 'PANIC') return true;
+  if (typeof code === 'string') return NETWORK.has(code) || POSTGRES.test(code) || SQLITE.test(code);
+  return PG_CONNECTION.test(error.message);
+}
+
+/** An error as a message about the database shows it: its code, then its words. */
+export function describeDatabaseError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  return 'code' in error ? `${String(error.code)}: ${error.message}` : error.message;
+}
