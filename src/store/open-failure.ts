@@ -7,24 +7,32 @@ const FULL_DISK_BYTES = 1024 * 1024;
 
 const uid = () => (process.getuid ? ` (uid ${process.getuid()})` : '');
 
-/** Bytes this process may still write on the disk holding `path` (root may use the blocks kept for it). */
-function freeBytes(path: string): number {
-  const { bavail, bfree, bsize } = statfsSync(path);
-  return (process.getuid?.() === 0 ? bfree : bavail) * bsize;
+/** The path itself or its nearest folder that exists: what statfs can be asked about. */
+function existing(path: string): string {
+  let at = path;
+  while (!statSync(at, { throwIfNoEntry: false }) && dirname(at) !== at) at = dirname(at);
+  return at;
+}
+
+/** Why the disk holding `path` takes no more, when it takes none: no free inode, or under FULL_DISK_BYTES free. */
+function fullDisk(path: string): string {
+  const { bavail, bfree, bsize, ffree } = statfsSync(existing(path));
+  if (ffree === 0) return 'its filesystem has no free inodes left (df -i)';
+  // Root may use the blocks kept for it.
+  const free = (process.getuid?.() === 0 ? bfree : bavail) * bsize;
+  return free < FULL_DISK_BYTES ? `its disk is full (${free} bytes free)` : '';
 }
 
 /** What to look at for a SQLite file that cannot be opened, by the error's code; '' when nothing better is known. */
-function sqliteHint(file: string, code: string): string {
+function sqliteHint(file: string, code: string, readOnly: boolean): string {
   const folder = dirname(file);
-  if (code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR')) {
-    const free = freeBytes(folder);
-    return free < FULL_DISK_BYTES ? `its disk is full (${free} bytes free)` : '';
-  }
+  if (code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || code === 'ENOSPC') return fullDisk(folder);
   if (code === 'SQLITE_CANTOPEN') {
     const found = statSync(file, { throwIfNoEntry: false });
     if (found?.isDirectory()) return `that is a folder: name a file in it, e.g. DATABASE_URL=${file.replace(/\/+$/, '')}/tokentally.db`;
     accessSync(folder, constants.W_OK | constants.X_OK);
-    return found ? '' : 'there is no such file (verify and backup only read: they make none)';
+    if (!found && readOnly) return 'there is no such file (verify and backup only read: they make none)';
+    return fullDisk(folder);
   }
   if (code.startsWith('SQLITE_READONLY')) return `the file or its folder is read-only to this process${uid()}`;
   if (code === 'SQLITE_BUSY') return 'another process holds a lock on it for longer than SQLITE_BUSY_TIMEOUT_MS';
@@ -48,10 +56,10 @@ function postgresHint(code: string): string {
  * The hint for `code`; a folder that cannot be looked into (or written, for SQLITE_CANTOPEN) says
  * so instead, and nothing that goes wrong here may hide the error being explained.
  */
-function hintFor(url: string, code: string): string {
+function hintFor(url: string, code: string, readOnly: boolean): string {
   if (isPostgresUrl(url)) return postgresHint(code);
   try {
-    return sqliteHint(sqliteFile(url), code);
+    return sqliteHint(sqliteFile(url), code, readOnly);
   } catch {
     return `its folder ${dirname(sqliteFile(url))} cannot be read or written by this process${uid()}`;
   }
@@ -72,13 +80,14 @@ function driverText(error: unknown): string {
  * The error a command stops with when the database named by `url` cannot be opened or migrated:
  * which database (without its password) and which setting, the driver's own words and code, and
  * for the usual causes (a full disk, a folder that cannot be written, a server that is not there)
- * what to look at. The driver's error is its cause.
+ * what to look at. The driver's error is its cause. `readOnly`: a command that only reads, and so
+ * makes no file.
  */
-export function openFailure(url: string, error: unknown): Error {
+export function openFailure(url: string, error: unknown, readOnly = false): Error {
   const code = (error as { code?: unknown } | null)?.code;
   const known = typeof code === 'string' ? code : '';
   const text = driverText(error);
   const coded = known !== '' && !text.includes(known) ? `${text} (${known})` : text;
-  const hint = hintFor(url, known);
+  const hint = hintFor(url, known, readOnly);
   return new Error(`cannot open the database ${databaseName(url)} (DATABASE_URL): ${coded}${hint ? `; ${hint}` : ''}`, { cause: error });
 }

@@ -37,6 +37,6 @@ export async function openReadyStore(config: Config, options: { readOnly?: boole
     return store;
   } catch (error) {
     await store?.close().catch(() => undefined);
-    throw openFailure(config.DATABASE_URL, error);
+    throw openFailure(config.DATABASE_URL, error, options.readOnly);
   }
 }

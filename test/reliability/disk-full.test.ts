@@ -90,4 +90,14 @@ describeIfAvailable('a full disk under the SQLite database', namespaceProblem(),
     expect(await running.exited).toBe(1);
     expect(running.output()).toMatch(new RegExp(`cannot open the database ${join(dir, 'usage.db')} \\(DATABASE_URL\\): disk I/O error \\(SQLITE_IOERR\\w*\\); its disk is full \\(0 bytes free\\)`));
   });
+
+  it('stops at start with a message that says its filesystem has no free inodes, though it has room', async () => {
+    const dir = scratchDir('tokentally-full-');
+    // Files until no inode is left (a few bytes each, the room stays).
+    running = onTmpfs(dir, '8m,nr_inodes=16', 'i=0; while touch "$DIR/f$i" 2>/dev/null; do i=$((i + 1)); done', 'serve', {
+      COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0',
+    });
+    expect(await running.exited).toBe(1);
+    expect(running.output()).toMatch(new RegExp(`cannot open the database ${join(dir, 'usage.db')} \\(DATABASE_URL\\): unable to open database file \\(SQLITE_CANTOPEN\\); its filesystem has no free inodes left \\(df -i\\)`));
+  });
 });
