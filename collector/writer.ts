@@ -1,7 +1,7 @@
 import PQueue from 'p-queue';
 import type { UsageRecord } from '../src/event/schema.js';
 import { ApiError, storageUnavailable } from '../src/http/errors.js';
-import { describeDatabaseError } from '../src/store/unavailable.js';
+import { databaseReplaced, describeDatabaseError } from '../src/store/unavailable.js';
 import type { InsertRetry } from '../src/store/retry.js';
 import type { BatchExtras, InsertParts, Store } from '../src/store/types.js';
 import { joinUsage, telemetry, type BatchUsage } from '../src/telemetry.js';
@@ -54,6 +54,8 @@ export class BatchWriter {
   lastError: string | null = null;
   /** Failed attempts so far, so that a probe does not clear a failure newer than itself. */
   private failures = 0;
+  /** The database's files were replaced under the service: no probe's success mends that, only a restart. */
+  private replaced = false;
   private readonly retry: InsertRetry;
 
   constructor(
@@ -66,6 +68,7 @@ export class BatchWriter {
       onFailure: (error) => {
         this.failures++;
         this.lastError = describeDatabaseError(error);
+        this.replaced ||= databaseReplaced(error);
         telemetry.recordStorageError();
       },
     };
@@ -99,10 +102,11 @@ export class BatchWriter {
 
   /**
    * Why writes fail, or null, for /readyz. After a failed commit, while no batch waits (whose own
-   * retries tell), it tries a write of its own, so recovery shows without waiting for traffic.
+   * retries tell), it tries a write of its own, so recovery shows without waiting for traffic;
+   * not after the database's files were replaced, which only a restart mends.
    */
   async writeFailure(): Promise<string | null> {
-    if (this.lastError === null || this.pendingEvents > 0) return this.lastError;
+    if (this.lastError === null || this.pendingEvents > 0 || this.replaced) return this.lastError;
     const failures = this.failures;
     try {
       await this.store.probeWrite();

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import type { UsageRecord } from '../event/schema.js';
 import { inStreamOrder, metricStreamStatement, streamMoved } from './metric-streams.js';
 import { oldestToDrop, TRIM_ROWS } from './outbox.js';
+import { assertSameFiles, rememberFiles } from './sqlite-file-identity.js';
 import type { BatchExtras } from './types.js';
 
 export interface SqliteOptions {
@@ -28,6 +29,7 @@ export function openSqlite(file: string, options: SqliteOptions, readOnly = fals
   // Each insert fires the rollup trigger, so SQLite keeps a statement journal per row; spilled to
   // a temp file it cost more than the insert itself (2-5x slower batches in the benchmark).
   db.pragma('temp_store = MEMORY');
+  rememberFiles(db);
   return db;
 }
 
@@ -104,7 +106,10 @@ export function batchInserter(db: Database.Database, uniqueKey = 'project, id'):
 export function batchesInserter<B>(db: Database.Database, form: RowForm<B>, uniqueKey = 'project, id'): (batches: readonly InsertBatch<B>[]) => boolean[][] {
   const insert = rowsInserter(db, form, uniqueKey);
   const insertAll = db.transaction((batches: readonly InsertBatch<B>[]) => batches.map(insert));
-  return (batches) => insertAll.immediate(batches);
+  return (batches) => {
+    assertSameFiles(db);
+    return insertAll.immediate(batches);
+  };
 }
 
 /** batchesInserter's insert of one batch, inside a transaction the caller holds open. */

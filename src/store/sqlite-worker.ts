@@ -19,6 +19,7 @@ import { retrying } from './retry.js';
 import { splitAnswer } from './read-pieces.js';
 import { joinParts, PACKED, type PackedRows } from './packed-rows.js';
 import { batchesInserter, openSqlite, outboxWriter, rowsInserter, type InsertBatch, type OutboxWrite, type OutboxWritten, type SqliteOptions } from './sqlite-connection.js';
+import { assertSameFiles } from './sqlite-file-identity.js';
 import { READ_CACHE_KIB, sqliteReads, type ReadName, type SqliteReads } from './sqlite-reads.js';
 import type { BatchExtras } from './types.js';
 import { checkpointDueAt, type CommitState } from './checkpoint-due.js';
@@ -169,6 +170,7 @@ if (role === 'read') {
   /** Opens the transaction of an insert in parts and inserts its first; a database that refuses leaves it to be committed whole. */
   function beginOpen({ id, records, extras }: Insert): void {
     try {
+      assertSameFiles(db);
       db.exec('BEGIN IMMEDIATE');
     } catch {
       return;

@@ -8,6 +8,7 @@ import { pinOrderMismatch } from './pin-order.js';
 import type { SqlRow } from './query-builder.js';
 import { rebuildRollupSql, rollupDiffSql } from './rollup-check-sql.js';
 import { batchInserter, openSqlite, outboxWriter, type OutboxWrite, type OutboxWritten, type SqliteOptions } from './sqlite-connection.js';
+import { assertSameFiles } from './sqlite-file-identity.js';
 import { stalePage, STREAMS_PAGE_SQL } from './metric-streams.js';
 import { METRIC_STREAMS_SQL, PROBE_WRITE_SQL, PRUNE_STREAMS_SQL, PROJECT_SQL, SQLITE_DIALECT } from './sqlite-queries.js';
 import { projectFromRow, READ_CACHE_KIB, sqliteReads, type ReadName, type SqliteReads } from './sqlite-reads.js';
@@ -287,6 +288,7 @@ export class SqliteStore implements Store {
     const busyTimeout = this.db.pragma('busy_timeout', { simple: true }) as number;
     this.db.pragma('busy_timeout = 0');
     try {
+      assertSameFiles(this.db);
       this.db.transaction(() => this.db.prepare(PROBE_WRITE_SQL).run(Date.now())).immediate();
     } finally {
       this.db.pragma(`busy_timeout = ${busyTimeout}`);

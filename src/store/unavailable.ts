@@ -31,3 +31,10 @@ export function describeDatabaseError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   return 'code' in error ? `${String(error.code)}: ${error.message}` : error.message;
 }
+
+/** The code of an error no retry mends: the database's files were deleted or replaced under the running service. */
+export const DATABASE_REPLACED = 'DATABASE_REPLACED';
+
+export function databaseReplaced(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === DATABASE_REPLACED;
+}
