@@ -59,7 +59,6 @@ export function storageUnavailable(what: string, error: unknown): ApiError {
  * cannot be used now (databaseUnavailable) is a 503 to retry, as the collector answers for writes.
  */
 export function errorResponse(error: unknown, c: Context): Response {
-  if (databaseUnavailable(error)) return errorResponse(storageUnavailable('not answered', error), c);
   if (error instanceof ApiError) {
     if (error.retryAfter !== undefined) c.header('Retry-After', String(error.retryAfter));
     // Refused because the service is stopping: the connection goes too, even for a request that
@@ -70,6 +69,8 @@ export function errorResponse(error: unknown, c: Context): Response {
   }
   // Nobody is left to answer, and it is no fault of the service: counted as nginx's 499, not logged.
   if (clientGone(c)) return new Response(null, { status: 499 });
+  // After the client's own going: a connection reset may be its socket's, not the database's.
+  if (databaseUnavailable(error)) return errorResponse(storageUnavailable('not answered', error), c);
   console.error('unexpected error', error);
   return c.json(errorBody(c, 'internal', 'internal error'), 500);
 }
