@@ -49,7 +49,8 @@ export function ingestDeps(deps: CollectorDeps): IngestDeps {
 /** The ingestion app (native JSON and OTLP traces, logs and metrics): parse → validate → normalise → price → queue → durable ack. */
 export function createCollectorApp(deps: IngestDeps): CollectorApp {
   const app = new Hono<CollectorEnv>();
-  const api = new Api(app, (role) => [requireRole(deps.keys, role)]);
+  // 503 behind every key: draining, or a database that cannot be used.
+  const api = new Api(app, (role) => [requireRole(deps.keys, role)], [503]);
   registerCommon(api, 'collector', {
     async check() {
       if (deps.writer.isDraining) return 'shutting down';

@@ -46,7 +46,7 @@ export function createReportingApp(deps: ReportingDeps): ReportingApp {
   const api = new Api(app, (role) => [requireRole(deps.keys, role), async (c, next) => {
     c.set('store', scopedStore(store, c.var.principal));
     await next();
-  }]);
+  }], [503]);
   registerCommon(api, 'reporting', {
     async check() {
       try {

@@ -20,13 +20,14 @@ function decoded(text: string): string {
  * holds a secret. Whatever stands before the last `@` is taken for the user and password, so that
  * a password written without percent-encoding (`u:12#x@host`) or a URL typed without its scheme or
  * a slash goes too; a PostgreSQL URL keeps its user (a role name), any other loses it (it may be a
- * token). A `@` in the query then costs the message its host, never a secret. Text without an `@`
- * or a parameter (a file path) is returned as it is.
+ * token). A `@` in the query then costs the message its host, never a secret. Text without a
+ * user and password or a parameter (a file path, even one with an `@`) is returned as it is.
  */
 export function shownUrl(text: string): string {
   let shown = text;
   const at = shown.lastIndexOf('@');
-  if (at >= 0) {
+  // A user and password: a `:` before the `@`, or a URL's `//` (a path such as /home/ann@example.com stays).
+  if (at >= 0 && (shown.lastIndexOf(':', at) >= 0 || shown.slice(0, at).includes('//'))) {
     const opening = OPENING.exec(shown)![0];
     const user = ROLE_USER.test(shown) ? shown.slice(opening.length, at).split(':')[0] : '…';
     shown = `${opening}${user}${shown.slice(at)}`;

@@ -19,7 +19,6 @@ export function registerApiUsage(api: CollectorApi, deps: IngestDeps): void {
     summary: 'Send one usage event (the original service’s route)',
     body: { schema: UsageEventInput, example: { ...EXAMPLE_EVENT, id: 'run-42-step-2' } },
     responses: { 201: { description: 'Stored', schema: Stored } },
-    errors: [503],
   }, async (c) => {
     requireJson(c);
     // Chained: a variable would hold the records through the commit (see `commit`).

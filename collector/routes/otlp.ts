@@ -104,7 +104,6 @@ export function registerOtlp(api: CollectorApi, deps: IngestDeps): void {
       method: 'post', path: route.path, tag: 'ingestion', role: 'ingest', summary: route.summary, description: route.description,
       body: { schema: route.schema, contentTypes: CONTENT_TYPES, example: route.example },
       responses: { 200: { description: 'Committed; `partialSuccess` names records with invalid usage (shown in its JSON form)', schema: route.response } },
-      errors: [503],
     }, async (c) => {
       const encoding = requireEncoding(c.req.header('content-type'));
       // Chained: a variable would hold the records through the commit (see `commit`).

@@ -37,7 +37,6 @@ export function registerUsageBatch(api: CollectorApi, deps: IngestDeps): void {
       200: { description: 'Stored (all, or the valid part of the batch)', schema: BatchAnswer },
       400: { description: 'Nothing in the body is usable; for a batch of invalid events, the errors of each', schema: ErrorBody.extend(BatchAnswer.partial().shape) },
     },
-    errors: [503],
   }, async (c) => {
     requireJson(c);
     // Chained: a variable would hold the records through the commit (see `commit`).

@@ -52,18 +52,20 @@ export type Guard<E extends Env> = (role: Role) => MiddlewareHandler<E>[];
 /**
  * A Hono app plus the descriptions of the routes registered through it. A route's declared role is
  * what protects it: `guard` turns it into the route's own middleware, so the document and the
- * enforcement cannot drift apart.
+ * enforcement cannot drift apart. `guardedErrors`: what every route behind a key may answer besides
+ * its own errors (an app's routes behind keys are the ones that use its database: 503 while it
+ * cannot be used).
  */
 export class Api<E extends Env> {
   readonly specs: RouteSpec[] = [];
 
-  constructor(readonly app: Hono<E>, private readonly guard: Guard<E> = () => []) {}
+  constructor(readonly app: Hono<E>, private readonly guard: Guard<E> = () => [], private readonly guardedErrors: readonly ErrorStatus[] = []) {}
 
   route<Q extends QuerySchema | undefined = undefined, P extends QuerySchema | undefined = undefined>(
     spec: RouteSpec<Q, P>,
     handler: Handler<E, Parsed<Q>, Parsed<P>>,
   ): void {
-    this.specs.push(spec);
+    this.specs.push(spec.role ? { ...spec, errors: [...(spec.errors ?? []), ...this.guardedErrors] } : spec);
     const { query, params } = spec;
     const route = async function route(c: Context<E>) {
       return handler(

@@ -47,7 +47,7 @@ export function errorBody(c: Context, code: string, message: string): z.infer<ty
 }
 
 /** Seconds a client is asked to wait before it tries again when the database cannot be used. */
-export const STORAGE_RETRY_AFTER_SECONDS = 1;
+const STORAGE_RETRY_AFTER_SECONDS = 1;
 
 /** The answer while the database is down, unreachable or out of room: `what` did not happen; retry. */
 export function storageUnavailable(what: string, error: unknown): ApiError {

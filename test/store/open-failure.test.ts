@@ -26,6 +26,7 @@ describe('a URL as messages show it', () => {
     // A @ in the query costs the host, never the password.
     ['postgres://u:s3cret@db/usage?application_name=me@laptop', 'postgres://u@laptop'],
     ['/data/tokentally.db', '/data/tokentally.db'],
+    ['/home/ann@example.com/tokentally.db', '/home/ann@example.com/tokentally.db'],
     ['https://collector:4318/v1/traces?tenant=a', 'https://collector:4318/v1/traces?tenant=a'],
   ])('%s → %s', (url, shown) => {
     expect(shownUrl(url)).toBe(shown);
