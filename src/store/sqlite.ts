@@ -1,5 +1,5 @@
-import type Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { linkSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
@@ -234,9 +234,25 @@ export class SqliteStore implements Store {
     }).immediate();
   }
 
+  /**
+   * Written under a name of its own and given the backup's name only once SQLite's own check passes
+   * on it, so the name never holds a copy that is partial (an interrupted backup) or damaged (damage
+   * in the database, or its files changed under it while it was copied). The link refuses a file that
+   * appeared at that name meanwhile, where a rename would replace it.
+   */
   async backup(file: string): Promise<void> {
     mkdirSync(dirname(file), { recursive: true });
-    await this.db.backup(file);
+    const partial = `${file}.partial-${process.pid}`;
+    try {
+      await this.db.backup(partial);
+      const problem = copyProblem(partial);
+      if (problem) {
+        throw new Error(`backup: the copy fails SQLite's check (${problem}), so it was not kept; the database itself is likely damaged: run tokentally verify, and see docs/operations.md, Backup and restore`);
+      }
+      linkSync(partial, file);
+    } finally {
+      rmSync(partial, { force: true });
+    }
   }
 
   listProjects(query: ProjectsQuery): Promise<Project[]> {
@@ -310,5 +326,25 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     await Promise.all([this.threads?.close(), this.readThreads?.close()]);
     if (this.db.open) this.db.close();
+  }
+}
+
+/**
+ * SQLite's quick check of a copied file: null when it passes, else its first finding. Opened for
+ * writing, though it only reads, so that closing it removes the write-ahead log files it made.
+ */
+function copyProblem(file: string): string | null {
+  const copy = new Database(file, { fileMustExist: true });
+  try {
+    // Findings come as lines, led by a marker naming the schema ('*** in database main ***').
+    const findings = (copy.pragma('quick_check', { simple: false }) as { quick_check: string }[])
+      .flatMap((row) => row.quick_check.split('\n'))
+      .filter((line) => !line.startsWith('***'));
+    const first = findings[0] ?? 'no answer';
+    return first === 'ok' ? null : findings.length > 1 ? `${first}; ${findings.length - 1} more` : first;
+  } catch (error) {
+    return (error as Error).message;
+  } finally {
+    copy.close();
   }
 }

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -55,6 +55,29 @@ describe('on SQLite, verify and backup leave the database as it was', () => {
     expect(backup.output()).not.toMatch(/older version/);
     expect(sha(file)).toBe(before);
     expect(await runCli(['verify'], { DATABASE_URL: copy }).exited).toBe(0);
+    expect(readdirSync(dir).filter((name) => !name.startsWith('usage.db')).sort()).toEqual(['copy.db', 'copy.db-shm', 'copy.db-wal']);
+  });
+
+  it('a damaged database: backup says the copy fails the check, exits 1 and leaves no file', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tokentally-readonly-'));
+    const file = join(dir, 'usage.db');
+    const store = new SqliteStore(file, { writeThreads: false });
+    await store.migrate();
+    await store.insertBatch(Array.from({ length: 3_000 }, (_, i) => usageRecord(`e-${i}`, { attributes: JSON.stringify({ note: `event ${i} `.repeat(8) }) })));
+    await store.close();
+    // A page near the end holds events or their indexes, not the schema: the service's first reads still work.
+    const db = new Database(file, { readonly: true });
+    const [pageSize, pages] = [db.pragma('page_size', { simple: true }) as number, db.pragma('page_count', { simple: true }) as number];
+    db.close();
+    const fd = openSync(file, 'r+');
+    writeSync(fd, Buffer.alloc(pageSize, 0xa5), 0, pageSize, (pages - 3) * pageSize);
+    closeSync(fd);
+
+    const copy = join(dir, 'copy.db');
+    const backup = runCli(['backup', copy], { DATABASE_URL: file });
+    expect(await backup.exited).toBe(1);
+    expect(backup.output()).toMatch(/backup: the copy fails SQLite's check \(.+\), so it was not kept; the database itself is likely damaged: run tokentally verify/);
+    expect(readdirSync(dir).filter((name) => !name.startsWith('usage.db'))).toEqual([]);
   });
 
   it('an older database: verify says so and exits 1, backup copies it as it is; neither upgrades it', async () => {
