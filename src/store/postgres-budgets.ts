@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Budget } from '../budgets/schema.js';
 import type { BudgetStore, Crossing, Delivery, DeliveryOutcome, FailingTarget, NewDelivery } from '../budgets/store.js';
 import { BUDGET_SQL, budgetFromRow, budgetParams, deliveryFromRow, POSTGRES_CLAIM_SQL } from './budget-queries.js';
+import { withClient } from './postgres-client.js';
 import { numbered } from './postgres-queries.js';
 import type { SqlRow } from './query-builder.js';
 
@@ -62,8 +63,7 @@ export class PostgresBudgets implements BudgetStore {
    * dies lets it go with its connection, and the next evaluation elsewhere takes over.
    */
   async whileAlerting<T>(work: () => Promise<T>): Promise<T | null> {
-    const client = await this.pool.connect();
-    try {
+    return withClient(this.pool, async (client) => {
       await client.query('BEGIN');
       const { rows } = await client.query<{ held: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS held', [ALERT_LOCK_KEY]);
       try {
@@ -71,9 +71,7 @@ export class PostgresBudgets implements BudgetStore {
       } finally {
         await client.query('COMMIT');
       }
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async claimDeliveries(now: number, leaseUntil: number, limit: number): Promise<Delivery[]> {

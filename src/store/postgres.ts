@@ -2,6 +2,7 @@ import pg from 'pg';
 import { join } from 'node:path';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
+import { withClient } from './postgres-client.js';
 import { migrationName, readMigrations } from './migrations.js';
 import {
   ADD_PARTITIONS_SQL, INSERT_BATCH_SQL, insertBatchParams, METRIC_STREAMS_SQL, MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, numbered, POSTGRES_DIALECT,
@@ -103,33 +104,28 @@ export class PostgresStore implements Store {
    */
   private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN', pool = this.pool): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const client = await pool.connect();
-      let broken: Error | undefined;
-      // A connection that dies while checked out between queries (a database restart) reports it as
-      // an event, which unheard would end the process; the next query fails, and the client is dropped.
-      const dropped = (error: Error) => (broken = error);
-      client.on('error', dropped);
-      try {
+      const outcome = await withClient(pool, async (client): Promise<{ value: T } | { error: unknown }> => {
         await client.query(begin);
-        const result = await work(client);
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        await client.query('ROLLBACK').catch((e: Error) => (broken = e));
-        const code = (error as { code?: string }).code;
-        if (!code || !RETRYABLE.has(code) || attempt >= MAX_ATTEMPTS) throw error;
-      } finally {
-        client.off('error', dropped);
-        client.release(broken);
-      }
+        try {
+          const value = await work(client);
+          await client.query('COMMIT');
+          return { value };
+        } catch (error) {
+          // Thrown from here, the first error drops the client, whose state a failed ROLLBACK leaves unknown.
+          await client.query('ROLLBACK').catch(() => Promise.reject(error));
+          return { error };
+        }
+      });
+      if ('value' in outcome) return outcome.value;
+      const code = (outcome.error as { code?: string }).code;
+      if (!code || !RETRYABLE.has(code) || attempt >= MAX_ATTEMPTS) throw outcome.error;
       await sleep(Math.min(500, 10 * 2 ** attempt) * (0.5 + Math.random()));
     }
   }
 
   async migrate(): Promise<string[]> {
-    const client = await this.pool.connect();
     const done: string[] = [];
-    try {
+    await withClient(this.pool, async (client) => {
       // Collectors starting together queue here; each then sees what the first one applied.
       await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
       try {
@@ -151,9 +147,7 @@ export class PostgresStore implements Store {
       } finally {
         await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
       }
-    } finally {
-      client.release();
-    }
+    });
     await this.addPartitions();
     this.partitionTimer ??= setInterval(() => void this.addPartitions().catch(() => {}), PARTITIONS_EVERY_MS).unref();
     return done;
