@@ -1,3 +1,4 @@
+import { FailureLog } from '../../src/failure-log.js';
 import { fitting } from '../../src/store/outbox.js';
 import type { OutboxRow, OutboxTake, Store } from '../../src/store/types.js';
 import type { ForwardConfig, Signal, SignalForward } from './config.js';
@@ -48,6 +49,7 @@ export class Forwarder {
   /** The failure of each signal whose last export failed. */
   private readonly failing = new Map<Signal, string>();
   private readonly refusalsLogged = new Set<string>();
+  private readonly housekeepingFailures = new FailureLog('forward: outbox housekeeping');
   private size = { entries: 0, bytes: 0 };
   private unloggedDrops = { entries: 0, bytes: 0, since: 0 };
 
@@ -165,8 +167,9 @@ export class Forwarder {
       forwardMetrics.outboxEntries.set(this.size.entries);
       forwardMetrics.outboxBytes.set(this.size.bytes);
       forwardMetrics.oldestSeconds.set(size.oldest === null ? 0 : Math.max(0, (Date.now() - Number(size.oldest)) / 1000));
+      this.housekeepingFailures.succeeded();
     } catch (error) {
-      console.error('forward: outbox housekeeping failed, will try again:', (error as Error).message);
+      this.housekeepingFailures.failed(error);
     }
   }
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config.js';
+import { FailureLog } from '../failure-log.js';
 import { nanosToUsd } from '../event/normalise.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { telemetry } from '../telemetry.js';
@@ -16,6 +17,9 @@ const THREAD_SCRIPT = (() => {
   return existsSync(sibling) ? sibling : join(PACKAGE_ROOT, 'dist', 'src', 'budgets', 'evaluator-thread.js');
 })();
 
+/** The longest wait before a new evaluator thread, after several ended on their own one after another. */
+const RESTART_MAX_MS = 60_000;
+
 /**
  * The collector's side of the evaluator thread: keeps the last statuses for /v1/budgets/check (an
  * answer from memory, the event loop never waiting on a budget's reads), sets the budget gauges and
@@ -25,14 +29,20 @@ const THREAD_SCRIPT = (() => {
  */
 export class EvaluatorThread {
   private cache: readonly BudgetStatus[] = [];
-  private first: Promise<void>;
-  private resolveFirst!: () => void;
+  /** What a check waits for: the first look at the budgets, then a new thread's first evaluation. */
+  private first!: Promise<void>;
+  private releaseFirst!: () => void;
+  private awaitingFirst = false;
   private worker: Worker | undefined;
   private watching: NodeJS.Timeout | undefined;
   private stopped = false;
+  private readonly listing = new FailureLog('budgets: listing budgets');
+  private readonly crashes = new FailureLog('budgets: the evaluator thread');
+  /** Threads that ended on their own since the last evaluation. */
+  private restarts = 0;
 
   constructor(private readonly config: Config, private readonly budgets: BudgetStore, private readonly onEnqueued: () => void) {
-    this.first = new Promise((resolve) => (this.resolveFirst = resolve));
+    this.expectFirst();
   }
 
   start(): void {
@@ -44,13 +54,14 @@ export class EvaluatorThread {
       this.budgets.list().then(
         (budgets) => {
           if (this.stopped) return;
+          this.listing.succeeded();
           if (budgets.length > 0) return this.startThread();
           this.resolveFirst();
           this.watch(this.config.BUDGET_EVALUATE_MS);
         },
         (error: unknown) => {
           if (this.stopped) return;
-          console.error('budgets: listing budgets failed, will try again:', error);
+          this.listing.failed(error);
           this.resolveFirst();
           this.watch(this.config.BUDGET_EVALUATE_MS);
         },
@@ -60,24 +71,46 @@ export class EvaluatorThread {
   }
 
   private startThread(): void {
-    // A check from now on waits for the thread's first evaluation rather than answer "no budgets".
-    this.first = new Promise((resolve) => (this.resolveFirst = resolve));
+    // A check from now on waits for the thread's first evaluation rather than answer "no budgets";
+    // after a thread that ended, the statuses it left answer meanwhile.
+    if (this.restarts === 0) this.expectFirst();
     const data: EvaluatorThreadData = { config: this.config, intervalMs: this.config.BUDGET_EVALUATE_MS };
     const worker = (this.worker = new Worker(THREAD_SCRIPT, { workerData: data }));
     worker.unref();
+    let failure: unknown;
     worker.on('message', (message: EvaluatorMessage) => {
       if (message.kind === 'enqueued') return this.onEnqueued();
       if (message.statuses) {
         this.cache = message.statuses;
         telemetry.recordBudgets(message.statuses.map((s) => ({ id: s.budget.id, spentUsd: nanosToUsd(s.spent_nanos), limitUsd: nanosToUsd(s.budget.limit_nanos) })));
         telemetry.recordBudgetEvaluation();
+        this.restarts = 0;
+        this.crashes.succeeded();
       }
       this.resolveFirst();
     });
-    worker.on('error', (error) => {
-      console.error('budgets: the evaluator thread failed; budgets are no longer evaluated:', error);
+    worker.on('error', (error) => (failure = error));
+    worker.on('exit', (code) => {
+      if (this.stopped) return;
+      // Ended on its own (it failed): without a new one, budgets would be evaluated no more, and
+      // stop() would wait for an exit already past. One that keeps failing is started less often.
+      this.worker = undefined;
+      this.crashes.failed(failure ?? `it ended with exit code ${code}`);
       this.resolveFirst();
+      this.watch(Math.min(RESTART_MAX_MS, this.config.BUDGET_EVALUATE_MS * 2 ** this.restarts++));
     });
+  }
+
+  /** From now on checks wait; those already waiting go on waiting for the same answer. */
+  private expectFirst(): void {
+    if (this.awaitingFirst) return;
+    this.awaitingFirst = true;
+    this.first = new Promise((resolve) => (this.releaseFirst = resolve));
+  }
+
+  private resolveFirst(): void {
+    this.awaitingFirst = false;
+    this.releaseFirst();
   }
 
   /** The last evaluation's statuses; waits for the first one after start. */

@@ -1,3 +1,4 @@
+import { FailureLog } from '../failure-log.js';
 import type { Store } from '../store/types.js';
 import { deliveriesFor } from './notification.js';
 import type { Budget } from './schema.js';
@@ -24,6 +25,7 @@ export class BudgetEvaluator {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  private readonly failures = new FailureLog('budgets: evaluation');
 
   constructor(private readonly store: Store, private readonly options: EvaluatorOptions) {}
 
@@ -50,10 +52,13 @@ export class BudgetEvaluator {
   private schedule(ms: number): void {
     this.timer = setTimeout(() => {
       this.running = this.evaluateAll()
-        .catch((error) => {
-          console.error('budgets: evaluation failed, will try again:', error);
-          this.options.onEvaluated(null);
-        })
+        .then(
+          () => this.failures.succeeded(),
+          (error) => {
+            this.failures.failed(error);
+            this.options.onEvaluated(null);
+          },
+        )
         .finally(() => {
           this.running = undefined;
           if (!this.stopped) this.schedule(this.options.intervalMs);

@@ -1,4 +1,5 @@
 import { excerpt } from '../excerpt.js';
+import { FailureLog } from '../failure-log.js';
 import type { Store } from '../store/types.js';
 import { telemetry } from '../telemetry.js';
 import { failureMessage, send } from './notification.js';
@@ -34,6 +35,7 @@ export class DeliverySender {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  private readonly failures = new FailureLog('budget notifications: reading the outbox');
 
   constructor(private readonly store: Store, private readonly options: SenderOptions) {}
 
@@ -60,7 +62,8 @@ export class DeliverySender {
   private schedule(ms: number): void {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
-      this.running = this.round().catch((error) => console.error('budget notifications: the outbox could not be read, will try again:', error))
+      this.running = this.round()
+        .then(() => this.failures.succeeded(), (error) => this.failures.failed(error))
         .finally(() => {
           this.running = undefined;
           if (!this.stopped) this.schedule(this.again ? 0 : this.options.pollMs);

@@ -1,4 +1,7 @@
+import type { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EvaluatorThread } from '../../src/budgets/evaluator-main.js';
+import { loadConfig } from '../../src/config.js';
 import { BACKENDS, startTestService, type TestService } from '../support/service.js';
 import { metricValue, until } from '../support/wait.js';
 
@@ -30,5 +33,36 @@ describe.each(BACKENDS)('the budget evaluator on %s', (backend) => {
     await until(async () => (await evaluations(svc)) > before, 'a first evaluation');
     const check = (await (await fetch(`${svc.collectorUrl}/v1/budgets/check?project=atlas`)).json()) as { budgets: { budget_id: string }[] };
     expect(check.budgets.map((b) => b.budget_id)).toEqual(['daily']);
+  });
+});
+
+describe('the evaluator thread from its start, and after it ends on its own (a crash)', () => {
+  let svc: TestService;
+  afterAll(async () => {
+    await svc?.close();
+  });
+
+  it('answers a check made before it started, is replaced by a new one that goes on evaluating, and stopping still returns', async () => {
+    svc = await startTestService();
+    const budget = (id: string) => ({ id, name: id, scope: { project: ['atlas'] }, window: 'day' as const, tz: 'UTC', limit_nanos: 1e9, thresholds: [50], targets: [] });
+    await svc.store.budgets.save(budget('first'));
+    const config = loadConfig({ DATABASE_URL: svc.databaseUrl, BUDGET_EVALUATE_MS: '100' });
+    const evaluator = new EvaluatorThread(config, svc.store.budgets, () => {});
+    // The thread is private to the evaluator: the test ends it from outside, as a crash would.
+    const thread = () => (evaluator as unknown as { worker?: Worker }).worker;
+    const evaluated = async () => (await evaluator.statuses()).map((s) => s.budget.id).sort();
+    try {
+      // A check made before the first look at the budgets is answered once the thread has evaluated.
+      const early = evaluated();
+      evaluator.start();
+      expect(await early).toEqual(['first']);
+      const crashed = thread()!;
+      await crashed.terminate();
+      await until(() => thread() !== undefined && thread() !== crashed, 'a new thread');
+      await svc.store.budgets.save(budget('second'));
+      await until(async () => (await evaluated()).includes('second'), 'an evaluation by the new thread');
+    } finally {
+      await evaluator.stop();
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, waitForListening, type Running } from '../../bench/server.js';
-import { createDatabase, POSTGRES_OPTED_OUT, type TestDatabase } from '../support/postgres.js';
+import { createDatabase, POSTGRES_OPTED_OUT, runAdmin, type TestDatabase } from '../support/postgres.js';
 import { metricValue, until } from '../support/wait.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook.js';
 
@@ -66,5 +66,32 @@ describe.skipIf(POSTGRES_OPTED_OUT)('budget alerts with two collectors on one Po
     expect(hook.received.map((r) => r.json.threshold_percent).sort((x, y) => x - y)).toEqual([25, 50, 75, 100]);
     expect(new Set(hook.received.map((r) => r.json.delivery_id)).size).toBe(4);
     expect(hook.received.every((r) => r.signatureValid)).toBe(true);
+  });
+
+  it('while the database refuses connections, each budget loop logs the failure once, then that it works again', async () => {
+    const [collector, reporting] = await Promise.all([start('collector'), start('reporting')]);
+    const put = await fetch(`${reporting.url}/v1/budgets/quiet`, {
+      method: 'PUT', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ scope: { project: 'quiet' }, window: 'day', limit_usd: 1, thresholds: [50] }),
+    });
+    expect(put.status).toBe(201);
+    await evaluations(collector.url, 2);
+    await runAdmin(`ALTER DATABASE ${db.name} ALLOW_CONNECTIONS false`);
+    await runAdmin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'tokentally'`, [db.name]);
+    try {
+      // Twenty evaluations' time (BUDGET_EVALUATE_MS=100), every one of them failing.
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+    } finally {
+      await runAdmin(`ALTER DATABASE ${db.name} ALLOW_CONNECTIONS true`);
+    }
+    await evaluations(collector.url, 2);
+    const lines = collector.run.output().split('\n');
+    const failed = lines.filter((line) => line.startsWith('budgets: evaluation failed'));
+    // One line per distinct cause: the connection cut, then the refusals.
+    expect(failed.length).toBeGreaterThan(0);
+    expect(failed.length).toBeLessThanOrEqual(3);
+    expect(failed.every((line) => /will try again \(the same failure is logged once\): the database is unavailable \(.+\)$/.test(line))).toBe(true);
+    expect(lines.filter((line) => /^budgets: evaluation works again, after \d+ more failed attempts$/.test(line))).toHaveLength(1);
+    expect(collector.run.output()).not.toMatch(/^\s+at /m);
   });
 });
