@@ -34,6 +34,9 @@ const ROLES: Record<string, Roles> = {
   reporting: { collector: false, reporting: true },
 };
 
+/** How long a stop may take beyond SHUTDOWN_TIMEOUT_MS (which bounds the wait for open requests) to commit what they sent and close. */
+const STOP_GRACE_MS = 10_000;
+
 async function serve(roles: Roles): Promise<void> {
   const config = loadConfig();
   const service = await startService(config, roles);
@@ -48,6 +51,13 @@ async function serve(roles: Roles): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: draining and stopping`);
+    // A database that stops answering mid-stop (a partition) would hold the process for as long as
+    // the kernel retries; nothing is lost by leaving, as only committed events were acknowledged.
+    const limit = config.SHUTDOWN_TIMEOUT_MS + STOP_GRACE_MS;
+    setTimeout(() => {
+      console.error(`${signal}: not stopped after ${limit} ms (SHUTDOWN_TIMEOUT_MS + ${STOP_GRACE_MS}); exiting now: every acknowledged event is committed, and requests not answered yet are retried by their clients`);
+      exitWhenWritten(1);
+    }, limit).unref();
     service.stop().then(
       () => exitWhenWritten(0),
       (error) => {
@@ -60,9 +70,12 @@ async function serve(roles: Roles): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+/** A maintenance command's settings: its queries may take as long as the database needs. */
+const commandConfig = () => ({ ...loadConfig(), DATABASE_QUERY_TIMEOUT_MS: 0 });
+
 async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
   // Migrated first, so that every maintenance command that writes runs against a database of any age.
-  const store = await openReadyStore(loadConfig());
+  const store = await openReadyStore(commandConfig());
   try {
     return await fn(store);
   } finally {
@@ -75,7 +88,7 @@ async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
  * they leave the database exactly as it was, however old.
  */
 async function withReadOnlyStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openReadyStore(loadConfig(), { readOnly: true });
+  const store = await openReadyStore(commandConfig(), { readOnly: true });
   try {
     return await fn(store);
   } finally {

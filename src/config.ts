@@ -51,6 +51,8 @@ export const ConfigSchema = z
     RAW_RETENTION_DAYS: positiveInt.optional(),
     METRICS_MAX_SERIES: positiveInt.max(100_000).default(500),
     DATABASE_POOL_MAX: positiveInt.max(1000).default(10),
+    DATABASE_CONNECT_TIMEOUT_MS: positiveInt.max(600_000).default(10_000),
+    DATABASE_QUERY_TIMEOUT_MS: z.coerce.number().int().min(0).max(86_400_000).default(30_000),
     DATABASE_READ_URL: z.string().refine(isPostgresUrl, 'must be a postgres:// or postgresql:// URL').optional(),
     MAX_REPLICA_LAG_MS: z.coerce.number().int().min(0).default(5_000),
     API_KEYS: ApiKeysSetting.default([]),

@@ -15,6 +15,7 @@ export function openStore(config: Config, { readOnly = false, readThreads = true
   if (isPostgresUrl(url)) {
     return new PostgresStore(url, {
       poolMax: config.DATABASE_POOL_MAX, readOnly, readUrl: config.DATABASE_READ_URL, maxReplicaLagMs: config.MAX_REPLICA_LAG_MS,
+      connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS, queryTimeoutMs: config.DATABASE_QUERY_TIMEOUT_MS,
     });
   }
   return new SqliteStore(sqliteFile(url), {

@@ -33,6 +33,13 @@ export interface PostgresOptions {
   poolMax: number;
   /** For commands that only read (verify): every transaction read-only. */
   readOnly?: boolean;
+  /** How long making a connection (or waiting for a free one) may take (DATABASE_CONNECT_TIMEOUT_MS); unset: for ever. */
+  connectTimeoutMs?: number;
+  /**
+   * How long a query may go unanswered before it fails and its connection is dropped
+   * (DATABASE_QUERY_TIMEOUT_MS); 0 or unset: for ever. Migrations always wait for ever.
+   */
+  queryTimeoutMs?: number;
   /** A streaming replica for the reporting app's reads (DATABASE_READ_URL), used while it lags at most `maxReplicaLagMs`. */
   readUrl?: string;
   maxReplicaLagMs?: number;
@@ -76,11 +83,16 @@ export class PostgresStore implements Store {
   readonly budgets: PostgresBudgets;
   private readonly reads: ReplicaReads | null;
   private partitionTimer: NodeJS.Timeout | undefined;
+  private readonly makePool: (connectionString: string, bounded: { max: number; queryTimeoutMs: number }) => pg.Pool;
 
-  constructor(url: string, options: PostgresOptions) {
-    const pool = (connectionString: string) => {
+  constructor(private readonly url: string, options: PostgresOptions) {
+    this.makePool = (connectionString, { max, queryTimeoutMs }) => {
       const made = new pg.Pool({
-        connectionString, max: options.poolMax, types: TYPES, application_name: 'tokentally',
+        connectionString, max, types: TYPES, application_name: 'tokentally',
+        // A server that stops answering without closing the connection (a network partition, a host
+        // gone) is otherwise waited for as long as the kernel retries: a quarter of an hour.
+        connectionTimeoutMillis: options.connectTimeoutMs ?? 0, keepAlive: true,
+        ...(queryTimeoutMs > 0 ? { query_timeout: queryTimeoutMs } : {}),
         ...(options.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
       });
       // A connection that dies while idle must not take the process down: the next query reconnects,
@@ -88,6 +100,7 @@ export class PostgresStore implements Store {
       made.on('error', () => {});
       return made;
     };
+    const pool = (connectionString: string) => this.makePool(connectionString, { max: options.poolMax, queryTimeoutMs: options.queryTimeoutMs ?? 0 });
     this.pool = pool(url);
     this.budgets = new PostgresBudgets(this.pool, (work) => this.transaction(work));
     this.reads = options.readUrl ? new ReplicaReads(this.pool, pool(options.readUrl), options.maxReplicaLagMs ?? 0) : null;
@@ -125,7 +138,21 @@ export class PostgresStore implements Store {
 
   async migrate(): Promise<string[]> {
     const done: string[] = [];
-    await withClient(this.pool, async (client) => {
+    // A connection of its own, without the query timeout: a migration may rewrite a large table, and
+    // waits for the lock while another process migrates.
+    const pool = this.makePool(this.url, { max: 1, queryTimeoutMs: 0 });
+    try {
+      await this.migrateOn(pool, done);
+    } finally {
+      await pool.end();
+    }
+    await this.addPartitions();
+    this.partitionTimer ??= setInterval(() => void this.addPartitions().catch(() => {}), PARTITIONS_EVERY_MS).unref();
+    return done;
+  }
+
+  private async migrateOn(pool: pg.Pool, done: string[]): Promise<void> {
+    await withClient(pool, async (client) => {
       // Collectors starting together queue here; each then sees what the first one applied.
       await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
       try {
@@ -148,9 +175,6 @@ export class PostgresStore implements Store {
         await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
       }
     });
-    await this.addPartitions();
-    this.partitionTimer ??= setInterval(() => void this.addPartitions().catch(() => {}), PARTITIONS_EVERY_MS).unref();
-    return done;
   }
 
   /**

@@ -8,8 +8,13 @@ const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EN
 const POSTGRES = /^(08|53|57P0[123])/;
 /** SQLite's codes for a file that cannot be used now: locked, I/O failing, out of room, read-only. */
 const SQLITE = /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL|READONLY|PROTOCOL)/;
-/** pg's own errors for a connection lost or never made, which carry no code. */
-const PG_CONNECTION = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
+/** pg's own errors for a connection lost, never made or not answering, which carry no code. */
+const PG_CONNECTION = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout)/;
+/** pg's words for its two timeouts, and the settings that set them. */
+const PG_TIMEOUTS: [RegExp, string][] = [
+  [/^(timeout exceeded when trying to connect|Connection terminated due to connection timeout)/, 'DATABASE_CONNECT_TIMEOUT_MS'],
+  [/^Query read timeout/, 'DATABASE_QUERY_TIMEOUT_MS'],
+];
 
 /**
  * Whether an error from a database call means the database cannot be used right now (down,
@@ -29,7 +34,9 @@ export function databaseUnavailable(error: unknown): boolean {
 /** An error as a message about the database shows it: its code, then its words. */
 export function describeDatabaseError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  return 'code' in error ? `${String(error.code)}: ${error.message}` : error.message;
+  if ('code' in error) return `${String(error.code)}: ${error.message}`;
+  const setting = PG_TIMEOUTS.find(([words]) => words.test(error.message))?.[1];
+  return setting ? `${error.message} (${setting})` : error.message;
 }
 
 /** The code of an error no retry mends: the database's files were deleted or replaced under the running service. */
