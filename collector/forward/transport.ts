@@ -127,6 +127,8 @@ function grpcTransport(signal: Signal, config: SignalForward): Transport {
     format: 'protobuf',
     send(body, stop) {
       return new Promise<Outcome>((resolve) => {
+        // Stopped before this export began (the groups after one in flight): not sent at all.
+        if (stop.aborted) return resolve({ kind: 'retry', reason: 'stopping' });
         const message = body.length === 1 ? body[0]! : Buffer.concat(body);
         const call = client.makeUnaryRequest(METHODS[signal], identity, identity, message, metadata, { deadline: Date.now() + config.timeoutMs }, (error: ServiceError | null) => {
           resolve(error ? grpcOutcome(error) : { kind: 'delivered' });
