@@ -51,8 +51,8 @@ async function serve(roles: Roles): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: draining and stopping`);
-    // A database that stops answering mid-stop (a partition) would hold the process for as long as
-    // the kernel retries; nothing is lost by leaving, as only committed events were acknowledged.
+    // Whatever holds the stop past this (a database that stopped answering, a statement still
+    // running), nothing is lost by leaving: only committed events were ever acknowledged.
     const limit = config.SHUTDOWN_TIMEOUT_MS + STOP_GRACE_MS;
     setTimeout(() => {
       console.error(`${signal}: not stopped after ${limit} ms (SHUTDOWN_TIMEOUT_MS + ${STOP_GRACE_MS}); exiting now: every acknowledged event is committed, and requests not answered yet are retried by their clients`);

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { telemetry } from '../telemetry.js';
+import { statementTimedOut } from './unavailable.js';
 
 /** Why a read went where it went (the `reason` label of tokentally_replica_reads_total). */
 export type ReadRoute = 'fresh' | 'lagging' | 'unreachable' | 'failed';
@@ -48,7 +49,9 @@ export class ReplicaReads {
       const result = await read(this.replica);
       telemetry.recordReplicaRead('replica', route);
       return result;
-    } catch {
+    } catch (error) {
+      // A statement the replica ran past DATABASE_QUERY_TIMEOUT_MS would on the primary too.
+      if (statementTimedOut(error)) throw error;
       telemetry.recordReplicaRead('primary', 'failed');
       return read(this.primary);
     }

@@ -2,7 +2,9 @@ import pg from 'pg';
 import { join } from 'node:path';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
+import { FailureLog } from '../failure-log.js';
 import { withClient } from './postgres-client.js';
+import { serverSilent } from './unavailable.js';
 import { migrationName, readMigrations } from './migrations.js';
 import {
   ADD_PARTITIONS_SQL, INSERT_BATCH_SQL, insertBatchParams, METRIC_STREAMS_SQL, MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, numbered, POSTGRES_DIALECT,
@@ -74,6 +76,8 @@ const SLOTS_SNAPSHOT = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOC
 
 /** Monthly partitions are added ahead at start and then this often, by every process. */
 const PARTITIONS_EVERY_MS = 60 * 60 * 1000;
+/** How much longer than the server's statement_timeout a query's answer is waited for before the server is taken for gone. */
+const SILENCE_MARGIN_MS = 5_000;
 
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
@@ -87,13 +91,20 @@ export class PostgresStore implements Store {
 
   constructor(private readonly url: string, options: PostgresOptions) {
     this.makePool = (connectionString, { max, queryTimeoutMs }) => {
+      const settings = [
+        ...(options.readOnly ? ['default_transaction_read_only=on'] : []),
+        // The server ends a statement running too long itself, so that it stops using the database.
+        ...(queryTimeoutMs > 0 ? [`statement_timeout=${queryTimeoutMs}`] : []),
+      ];
       const made = new pg.Pool({
         connectionString, max, types: TYPES, application_name: 'tokentally',
         // A server that stops answering without closing the connection (a network partition, a host
-        // gone) is otherwise waited for as long as the kernel retries: a quarter of an hour.
-        connectionTimeoutMillis: options.connectTimeoutMs ?? 0, keepAlive: true,
-        ...(queryTimeoutMs > 0 ? { query_timeout: queryTimeoutMs } : {}),
-        ...(options.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
+        // gone) is otherwise waited for as long as the kernel retries, about a quarter of an hour: so
+        // connecting is bounded, and so is the wait for an answer, a little past the server's own
+        // limit (pg then fails the query, and withClient drops its connection).
+        connectionTimeoutMillis: options.connectTimeoutMs ?? 0,
+        ...(queryTimeoutMs > 0 ? { query_timeout: queryTimeoutMs + SILENCE_MARGIN_MS } : {}),
+        ...(settings.length > 0 ? { options: settings.map((s) => `-c ${s}`).join(' ') } : {}),
       });
       // A connection that dies while idle must not take the process down: the next query reconnects,
       // and a failing one reaches the caller (insertBatch retries, /readyz says why).
@@ -124,7 +135,10 @@ export class PostgresStore implements Store {
           await client.query('COMMIT');
           return { value };
         } catch (error) {
-          // Thrown from here, the first error drops the client, whose state a failed ROLLBACK leaves unknown.
+          // Thrown from here, the first error drops the client: one whose server did not answer (a
+          // ROLLBACK would wait behind the unanswered query as long again), or whose state a failed
+          // ROLLBACK leaves unknown.
+          if (serverSilent(error)) throw error;
           await client.query('ROLLBACK').catch(() => Promise.reject(error));
           return { error };
         }
@@ -143,11 +157,13 @@ export class PostgresStore implements Store {
     const pool = this.makePool(this.url, { max: 1, queryTimeoutMs: 0 });
     try {
       await this.migrateOn(pool, done);
+      // As the migrations, it may wait for a lock behind a long report.
+      await this.addPartitions(Date.now(), pool);
     } finally {
       await pool.end();
     }
-    await this.addPartitions();
-    this.partitionTimer ??= setInterval(() => void this.addPartitions().catch(() => {}), PARTITIONS_EVERY_MS).unref();
+    const partitions = new FailureLog('partitions: adding the coming months');
+    this.partitionTimer ??= setInterval(() => void this.addPartitions().then(() => partitions.succeeded(), (error) => partitions.failed(error)), PARTITIONS_EVERY_MS).unref();
     return done;
   }
 
@@ -182,8 +198,8 @@ export class PostgresStore implements Store {
    * months ahead, and those of months that strays arrived for; a month without its partition still
    * takes events (the default partition). Returns how many it made.
    */
-  async addPartitions(from = Date.now()): Promise<number> {
-    return (await this.pool.query<{ added: number }>(ADD_PARTITIONS_SQL, [from])).rows[0]!.added;
+  async addPartitions(from = Date.now(), pool = this.pool): Promise<number> {
+    return (await pool.query<{ added: number }>(ADD_PARTITIONS_SQL, [from])).rows[0]!.added;
   }
 
   async pendingMigrations(): Promise<string[]> {

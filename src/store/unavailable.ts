@@ -3,18 +3,18 @@ const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EN
 /**
  * PostgreSQL's SQLSTATEs for a server that cannot serve now: class 08 (connection exception),
  * 53 (insufficient resources: disk full, out of memory, too many connections), 57P01–57P03
- * (shutting down, crashed, starting up).
+ * (shutting down, crashed, starting up), and 57014, a statement it cancelled (statement_timeout).
  */
-const POSTGRES = /^(08|53|57P0[123])/;
+const POSTGRES = /^(08|53|57P0[123]|57014)/;
+/** PostgreSQL's SQLSTATE for a statement cancelled, by statement_timeout here. */
+const QUERY_CANCELED = '57014';
 /** SQLite's codes for a file that cannot be used now: locked, I/O failing, out of room, read-only. */
 const SQLITE = /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL|READONLY|PROTOCOL)/;
-/** pg's own errors for a connection lost, never made or not answering, which carry no code. */
-const PG_CONNECTION = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout)/;
-/** pg's words for its two timeouts, and the settings that set them. */
-const PG_TIMEOUTS: [RegExp, string][] = [
-  [/^(timeout exceeded when trying to connect|Connection terminated due to connection timeout)/, 'DATABASE_CONNECT_TIMEOUT_MS'],
-  [/^Query read timeout/, 'DATABASE_QUERY_TIMEOUT_MS'],
-];
+/** pg's words for its two timeouts (no code), and the settings that set them. */
+const PG_CONNECT_TIMEOUT = /^(timeout exceeded when trying to connect|Connection terminated due to connection timeout)/;
+const PG_READ_TIMEOUT = /^Query read timeout/;
+/** pg's own errors for a connection lost or never made, which carry no code (its timeouts above too). */
+const PG_CONNECTION = /^(Connection terminated|Client has encountered a connection error)/;
 
 /**
  * Whether an error from a database call means the database cannot be used right now (down,
@@ -28,15 +28,27 @@ export function databaseUnavailable(error: unknown): boolean {
   // accepting connections, a login that no longer works) or cut, whatever its SQLSTATE.
   if (severity === 'FATAL' || severity === 'PANIC') return true;
   if (typeof code === 'string') return NETWORK.has(code) || POSTGRES.test(code) || SQLITE.test(code);
-  return PG_CONNECTION.test(error.message);
+  return [PG_CONNECTION, PG_CONNECT_TIMEOUT, PG_READ_TIMEOUT].some((words) => words.test(error.message));
 }
 
 /** An error as a message about the database shows it: its code, then its words. */
 export function describeDatabaseError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  if ('code' in error) return `${String(error.code)}: ${error.message}`;
-  const setting = PG_TIMEOUTS.find(([words]) => words.test(error.message))?.[1];
-  return setting ? `${error.message} (${setting})` : error.message;
+  const described = 'code' in error ? `${String(error.code)}: ${error.message}` : error.message;
+  const setting = PG_CONNECT_TIMEOUT.test(error.message)
+    ? 'DATABASE_CONNECT_TIMEOUT_MS'
+    : PG_READ_TIMEOUT.test(error.message) || statementTimedOut(error) ? 'DATABASE_QUERY_TIMEOUT_MS' : undefined;
+  return setting ? `${described} (${setting})` : described;
+}
+
+/** pg's error for a query not answered within its `query_timeout`: the server may still be running it, or be gone. */
+export function serverSilent(error: unknown): boolean {
+  return error instanceof Error && PG_READ_TIMEOUT.test(error.message);
+}
+
+/** A statement the server ended for running past its statement_timeout (DATABASE_QUERY_TIMEOUT_MS). */
+export function statementTimedOut(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === QUERY_CANCELED;
 }
 
 /** The code of an error no retry mends: the database's files were deleted or replaced under the running service. */
