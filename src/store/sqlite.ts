@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { linkSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
@@ -237,8 +237,7 @@ export class SqliteStore implements Store {
   /**
    * Written under a name of its own and given the backup's name only once SQLite's own check passes
    * on it, so the name never holds a copy that is partial (an interrupted backup) or damaged (damage
-   * in the database, or its files changed under it while it was copied). The link refuses a file that
-   * appeared at that name meanwhile, where a rename would replace it.
+   * in the database, or its files changed under it while it was copied).
    */
   async backup(file: string): Promise<void> {
     mkdirSync(dirname(file), { recursive: true });
@@ -249,9 +248,10 @@ export class SqliteStore implements Store {
       if (problem) {
         throw new Error(`backup: the copy fails SQLite's check (${problem}), so it was not kept; the database itself is likely damaged: run tokentally verify, and see docs/operations.md, Backup and restore`);
       }
-      linkSync(partial, file);
+      if (existsSync(file)) throw new Error(`backup: ${file} appeared while the copy was made; choose a new file`);
+      renameSync(partial, file);
     } finally {
-      rmSync(partial, { force: true });
+      for (const made of [partial, `${partial}-wal`, `${partial}-shm`]) rmSync(made, { force: true });
     }
   }
 
@@ -329,13 +329,18 @@ export class SqliteStore implements Store {
   }
 }
 
+/** SQLite's codes for a file that is damaged or no database. */
+const DAMAGED = /^SQLITE_(CORRUPT|NOTADB)/;
+
 /**
  * SQLite's quick check of a copied file: null when it passes, else its first finding. Opened for
  * writing, though it only reads, so that closing it removes the write-ahead log files it made.
+ * Failing to open or read it at all (a full disk, I/O errors) is thrown as it is: no finding.
  */
 function copyProblem(file: string): string | null {
-  const copy = new Database(file, { fileMustExist: true });
+  let copy: Database.Database | undefined;
   try {
+    copy = new Database(file, { fileMustExist: true });
     // Findings come as lines, led by a marker naming the schema ('*** in database main ***').
     const findings = (copy.pragma('quick_check', { simple: false }) as { quick_check: string }[])
       .flatMap((row) => row.quick_check.split('\n'))
@@ -343,8 +348,9 @@ function copyProblem(file: string): string | null {
     const first = findings[0] ?? 'no answer';
     return first === 'ok' ? null : findings.length > 1 ? `${first}; ${findings.length - 1} more` : first;
   } catch (error) {
-    return (error as Error).message;
+    if (DAMAGED.test((error as { code?: string }).code ?? '')) return (error as Error).message;
+    throw error;
   } finally {
-    copy.close();
+    copy?.close();
   }
 }
