@@ -31,7 +31,7 @@ export interface CollectorDeps {
   /** The services whose token metrics count (COUNT_METRICS); none when absent. */
   countMetrics?: ServiceSelection;
   /** The budget evaluator's last statuses (src/budgets/evaluator.ts). */
-  budgetStatuses: () => Promise<readonly BudgetStatus[]>;
+  budgetStatuses: () => Promise<readonly BudgetStatus[] | null>;
 }
 
 /** What the ingestion routes use: the deps and the counts a request is held to. */

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { requireProjects } from '../../src/auth/scope.js';
 import { BUDGET_DIMENSIONS, visibleTo, type BudgetDimension } from '../../src/budgets/schema.js';
 import { ApiBudgetStatus, apiStatus, type BudgetState, type BudgetStatus } from '../../src/budgets/status.js';
+import { ApiError } from '../../src/http/errors.js';
 import { once } from '../../src/http/query.js';
 import type { CollectorApi } from '../app.js';
 
@@ -14,6 +15,8 @@ const Answer = z.object({
 });
 
 const RANK: Record<BudgetState, number> = { over: 0, near: 1, ok: 2 };
+/** About when the next look at the budgets is made (BUDGET_EVALUATE_MS by default). */
+const BUDGETS_RETRY_AFTER_SECONDS = 2;
 
 /**
  * A budget covers a call when every dimension it is scoped by is given with one of its values;
@@ -29,9 +32,10 @@ function covers(status: BudgetStatus, values: Partial<Record<BudgetDimension, st
 /**
  * GET /v1/budgets/check — for an agent about to make a call: the budgets covering it and how close
  * each is to its limit. Answered from the evaluator's last pass (at most BUDGET_EVALUATE_MS old), never
- * from the database, so it stays cheap however many events are stored.
+ * from the database, so it stays cheap however many events are stored. While the budgets are not
+ * known (not listed yet, or not evaluated), 503: an agent told "ok" would spend past its limit.
  */
-export function registerBudgetsCheck(api: CollectorApi, statuses: () => Promise<readonly BudgetStatus[]>): void {
+export function registerBudgetsCheck(api: CollectorApi, statuses: () => Promise<readonly BudgetStatus[] | null>): void {
   api.route({
     method: 'get', path: '/v1/budgets/check', tag: 'budgets', role: 'ingest', query: Query,
     summary: 'Which budgets covering a call are over or near their limit',
@@ -39,7 +43,9 @@ export function registerBudgetsCheck(api: CollectorApi, statuses: () => Promise<
     responses: { 200: { description: 'The covering budgets, worst first', schema: Answer } },
   }, async (c, query) => {
     if (query.project !== undefined) requireProjects(c.var.principal, [query.project], 'check budgets of');
-    const covering = (await statuses())
+    const known = await statuses();
+    if (known === null) throw new ApiError(503, 'budgets_unknown', 'the budgets are not evaluated yet (the database is unavailable, or the evaluator failed: see the log); retry later', BUDGETS_RETRY_AFTER_SECONDS);
+    const covering = known
       .filter((s) => visibleTo(s.budget, c.var.principal) && covers(s, query))
       .map(apiStatus)
       .sort((a, b) => RANK[a.state] - RANK[b.state] || b.ratio - a.ratio);

@@ -40,6 +40,8 @@ export class EvaluatorThread {
   private readonly crashes = new FailureLog('budgets: the evaluator thread');
   /** Threads that ended on their own since the last evaluation. */
   private restarts = 0;
+  /** Whether the statuses are known: there were no budgets, or a thread has evaluated them. */
+  private known = false;
 
   constructor(private readonly config: Config, private readonly budgets: BudgetStore, private readonly onEnqueued: () => void) {
     this.expectFirst();
@@ -56,6 +58,8 @@ export class EvaluatorThread {
           if (this.stopped) return;
           this.listing.succeeded();
           if (budgets.length > 0) return this.startThread();
+          this.cache = [];
+          this.known = true;
           this.resolveFirst();
           this.watch(this.config.BUDGET_EVALUATE_MS);
         },
@@ -84,6 +88,7 @@ export class EvaluatorThread {
         this.cache = message.statuses;
         telemetry.recordBudgets(message.statuses.map((s) => ({ id: s.budget.id, spentUsd: nanosToUsd(s.spent_nanos), limitUsd: nanosToUsd(s.budget.limit_nanos) })));
         telemetry.recordBudgetEvaluation();
+        this.known = true;
         this.restarts = 0;
         this.crashes.succeeded();
       }
@@ -113,10 +118,14 @@ export class EvaluatorThread {
     this.releaseFirst();
   }
 
-  /** The last evaluation's statuses; waits for the first one after start. */
-  async statuses(): Promise<readonly BudgetStatus[]> {
+  /**
+   * The last evaluation's statuses; waits for the first one after start. Null while they are not
+   * known (the budgets could not be listed, or no thread has evaluated them yet): "no budgets, all
+   * is well" would then be a guess.
+   */
+  async statuses(): Promise<readonly BudgetStatus[] | null> {
     await this.first;
-    return this.cache;
+    return this.known ? this.cache : null;
   }
 
   async stop(): Promise<void> {

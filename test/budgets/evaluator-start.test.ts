@@ -65,4 +65,19 @@ describe('the evaluator thread from its start, and after it ends on its own (a c
       await evaluator.stop();
     }
   });
+
+  it('says the statuses are not known when its thread ends before a first evaluation, rather than answer "no budgets"', async () => {
+    const config = loadConfig({ DATABASE_URL: svc.databaseUrl, BUDGET_EVALUATE_MS: '60000' });
+    const evaluator = new EvaluatorThread(config, svc.store.budgets, () => {});
+    const thread = () => (evaluator as unknown as { worker?: Worker }).worker;
+    try {
+      evaluator.start();
+      // Ended as soon as it exists: long before it has opened the database.
+      while (!thread()) await new Promise((resolve) => setImmediate(resolve));
+      await thread()!.terminate();
+      expect(await evaluator.statuses()).toBeNull();
+    } finally {
+      await evaluator.stop();
+    }
+  });
 });

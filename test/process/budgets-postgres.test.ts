@@ -87,11 +87,14 @@ describe.skipIf(POSTGRES_OPTED_OUT)('budget alerts with two collectors on one Po
     await evaluations(collector.url, 2);
     const lines = collector.run.output().split('\n');
     const failed = lines.filter((line) => line.startsWith('budgets: evaluation failed'));
-    // One line per distinct cause: the connection cut, then the refusals.
+    // One line per distinct cause (the connection cut, then the refusals), where each of the ~20
+    // failed evaluations was a line with its stack.
     expect(failed.length).toBeGreaterThan(0);
-    expect(failed.length).toBeLessThanOrEqual(3);
+    expect(failed.length).toBeLessThanOrEqual(5);
     expect(failed.every((line) => /will try again \(the same failure is logged once\): the database is unavailable \(.+\)$/.test(line))).toBe(true);
-    expect(lines.filter((line) => /^budgets: evaluation works again, after \d+ more failed attempts$/.test(line))).toHaveLength(1);
+    const again = lines.filter((line) => /^budgets: evaluation works again, after \d+ more failed attempts$/.test(line));
+    expect(again).toHaveLength(1);
+    expect(Number(/after (\d+)/.exec(again[0]!)![1])).toBeGreaterThanOrEqual(5);
     expect(collector.run.output()).not.toMatch(/^\s+at /m);
   });
 });
