@@ -58,6 +58,8 @@ function httpTransport(config: SignalForward, format: WireFormat): Transport {
       const payload = config.gzip ? [await gzipAsync(body.length === 1 ? body[0]! : Buffer.concat(body))] : body;
       const length = payload.reduce((sum, part) => sum + part.length, 0);
       return new Promise<Outcome>((resolve) => {
+        // Stopped before this export began (the groups after one in flight): not sent at all.
+        if (stop.aborted) return resolve({ kind: 'retry', reason: 'stopping' });
         let answered = false;
         const request = client.request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': String(length) } }, (response) => {
           // Read to the end either way, so the connection can be used again; keep what a log line shows.
@@ -82,7 +84,6 @@ function httpTransport(config: SignalForward, format: WireFormat): Transport {
           resolve(outcome);
         }
         request.on('error', (error) => done({ kind: 'retry', reason: describe(error) }));
-        if (stop.aborted) return onStop();
         stop.addEventListener('abort', onStop);
         // Corked, so that the parts leave in as few writes as the socket takes.
         request.cork();

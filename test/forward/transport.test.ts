@@ -36,6 +36,8 @@ describe.each<ForwardProtocol>(['grpc', 'http/protobuf'])('the %s forward transp
       const outcome = await transport.send([Buffer.from([])], stop.signal);
       expect(outcome).toMatchObject({ kind: 'retry', reason: 'stopping' });
       expect(performance.now() - started).toBeLessThan(1_000);
+      // Time for a connection, had one been opened, to be taken.
+      await new Promise((resolve) => setTimeout(resolve, 200));
       expect(sockets.size).toBe(connectionsBefore);
     } finally {
       transport.close();
