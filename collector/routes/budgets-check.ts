@@ -31,7 +31,7 @@ function covers(status: BudgetStatus, values: Partial<Record<BudgetDimension, st
 
 /**
  * GET /v1/budgets/check — for an agent about to make a call: the budgets covering it and how close
- * each is to its limit. Answered from the evaluator's last pass (at most BUDGET_EVALUATE_MS old), never
+ * each is to its limit. Answered from the evaluator's last pass (BUDGET_EVALUATE_MS old while the database answers), never
  * from the database, so it stays cheap however many events are stored. While the budgets are not
  * known (not listed yet, or not evaluated), 503: an agent told "ok" would spend past its limit.
  */
@@ -39,7 +39,7 @@ export function registerBudgetsCheck(api: CollectorApi, statuses: () => Promise<
   api.route({
     method: 'get', path: '/v1/budgets/check', tag: 'budgets', role: 'ingest', query: Query,
     summary: 'Which budgets covering a call are over or near their limit',
-    description: 'Figures from the collector\'s last evaluation (`as_of`), at most BUDGET_EVALUATE_MS old. A budget covers the call when each dimension it is scoped by is given here with one of its values.',
+    description: 'Figures from the collector\'s last evaluation (`as_of`): every BUDGET_EVALUATE_MS while the database can be read, else the last one made. A budget covers the call when each dimension it is scoped by is given here with one of its values. 503 `budgets_unknown` while no evaluation has been made (at start, with the database unavailable).',
     responses: { 200: { description: 'The covering budgets, worst first', schema: Answer } },
   }, async (c, query) => {
     if (query.project !== undefined) requireProjects(c.var.principal, [query.project], 'check budgets of');

@@ -78,6 +78,8 @@ const SLOTS_SNAPSHOT = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOC
 const PARTITIONS_EVERY_MS = 60 * 60 * 1000;
 /** How much longer than the server's statement_timeout a query's answer is waited for before the server is taken for gone. */
 const SILENCE_MARGIN_MS = 5_000;
+/** How long a connection may sit idle before the kernel starts probing whether its server is still there. */
+const KEEPALIVE_DELAY_MS = 10_000;
 
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
@@ -91,20 +93,22 @@ export class PostgresStore implements Store {
 
   constructor(private readonly url: string, options: PostgresOptions) {
     this.makePool = (connectionString, { max, queryTimeoutMs }) => {
-      const settings = [
-        ...(options.readOnly ? ['default_transaction_read_only=on'] : []),
-        // The server ends a statement running too long itself, so that it stops using the database.
-        ...(queryTimeoutMs > 0 ? [`statement_timeout=${queryTimeoutMs}`] : []),
-      ];
       const made = new pg.Pool({
         connectionString, max, types: TYPES, application_name: 'tokentally',
         // A server that stops answering without closing the connection (a network partition, a host
         // gone) is otherwise waited for as long as the kernel retries, about a quarter of an hour: so
-        // connecting is bounded, and so is the wait for an answer, a little past the server's own
-        // limit (pg then fails the query, and withClient drops its connection).
+        // connecting is bounded, idle connections are probed, and the wait for an answer ends a
+        // little past the server's own limit (pg then fails the query, and its connection is dropped).
         connectionTimeoutMillis: options.connectTimeoutMs ?? 0,
-        ...(queryTimeoutMs > 0 ? { query_timeout: queryTimeoutMs + SILENCE_MARGIN_MS } : {}),
-        ...(settings.length > 0 ? { options: settings.map((s) => `-c ${s}`).join(' ') } : {}),
+        keepAlive: true, keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
+        ...(queryTimeoutMs > 0 ? {
+          query_timeout: queryTimeoutMs + SILENCE_MARGIN_MS,
+          // The server ends a statement running too long itself, so that it stops using the database.
+          // Set by a query, not as a startup parameter: poolers such as PgBouncer refuse those, and a
+          // URL's own `options` would replace it.
+          onConnect: (client: pg.ClientBase) => client.query(`SET statement_timeout = ${queryTimeoutMs}`),
+        } : {}),
+        ...(options.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
       });
       // A connection that dies while idle must not take the process down: the next query reconnects,
       // and a failing one reaches the caller (insertBatch retries, /readyz says why).
@@ -157,13 +161,15 @@ export class PostgresStore implements Store {
     const pool = this.makePool(this.url, { max: 1, queryTimeoutMs: 0 });
     try {
       await this.migrateOn(pool, done);
-      // As the migrations, it may wait for a lock behind a long report.
-      await this.addPartitions(Date.now(), pool);
     } finally {
       await pool.end();
     }
+    // Not a reason to refuse to start: it may wait for a lock behind a long report or a maintenance
+    // command, and until the next try the default partition takes the month's events.
     const partitions = new FailureLog('partitions: adding the coming months');
-    this.partitionTimer ??= setInterval(() => void this.addPartitions().then(() => partitions.succeeded(), (error) => partitions.failed(error)), PARTITIONS_EVERY_MS).unref();
+    const addPartitions = () => this.addPartitions().then(() => partitions.succeeded(), (error) => partitions.failed(error));
+    await addPartitions();
+    this.partitionTimer ??= setInterval(() => void addPartitions(), PARTITIONS_EVERY_MS).unref();
     return done;
   }
 
@@ -198,8 +204,8 @@ export class PostgresStore implements Store {
    * months ahead, and those of months that strays arrived for; a month without its partition still
    * takes events (the default partition). Returns how many it made.
    */
-  async addPartitions(from = Date.now(), pool = this.pool): Promise<number> {
-    return (await pool.query<{ added: number }>(ADD_PARTITIONS_SQL, [from])).rows[0]!.added;
+  async addPartitions(from = Date.now()): Promise<number> {
+    return (await this.pool.query<{ added: number }>(ADD_PARTITIONS_SQL, [from])).rows[0]!.added;
   }
 
   async pendingMigrations(): Promise<string[]> {

@@ -37,7 +37,9 @@ export function describeDatabaseError(error: unknown): string {
   const described = 'code' in error ? `${String(error.code)}: ${error.message}` : error.message;
   const setting = PG_CONNECT_TIMEOUT.test(error.message)
     ? 'DATABASE_CONNECT_TIMEOUT_MS'
-    : PG_READ_TIMEOUT.test(error.message) || statementTimedOut(error) ? 'DATABASE_QUERY_TIMEOUT_MS' : undefined;
+    : PG_READ_TIMEOUT.test(error.message) ? 'DATABASE_QUERY_TIMEOUT_MS'
+    // Also what a cancel on the server says (pg_cancel_backend, a pooler's); its words depend on lc_messages.
+    : statementTimedOut(error) ? 'DATABASE_QUERY_TIMEOUT_MS, unless it was cancelled on the server' : undefined;
   return setting ? `${described} (${setting})` : described;
 }
 

@@ -38,19 +38,21 @@ describe.each(BACKENDS)('the budget evaluator on %s', (backend) => {
 
 describe('the evaluator thread from its start, and after it ends on its own (a crash)', () => {
   let svc: TestService;
+  const budget = (id: string) => ({ id, name: id, scope: { project: ['atlas'] }, window: 'day' as const, tz: 'UTC', limit_nanos: 1e9, thresholds: [50], targets: [] });
+  beforeAll(async () => {
+    svc = await startTestService();
+    await svc.store.budgets.save(budget('first'));
+  });
   afterAll(async () => {
     await svc?.close();
   });
 
   it('answers a check made before it started, is replaced by a new one that goes on evaluating, and stopping still returns', async () => {
-    svc = await startTestService();
-    const budget = (id: string) => ({ id, name: id, scope: { project: ['atlas'] }, window: 'day' as const, tz: 'UTC', limit_nanos: 1e9, thresholds: [50], targets: [] });
-    await svc.store.budgets.save(budget('first'));
     const config = loadConfig({ DATABASE_URL: svc.databaseUrl, BUDGET_EVALUATE_MS: '100' });
     const evaluator = new EvaluatorThread(config, svc.store.budgets, () => {});
     // The thread is private to the evaluator: the test ends it from outside, as a crash would.
     const thread = () => (evaluator as unknown as { worker?: Worker }).worker;
-    const evaluated = async () => (await evaluator.statuses()).map((s) => s.budget.id).sort();
+    const evaluated = async () => ((await evaluator.statuses()) ?? []).map((s) => s.budget.id).sort();
     try {
       // A check made before the first look at the budgets is answered once the thread has evaluated.
       const early = evaluated();

@@ -76,7 +76,7 @@ describe.skipIf(POSTGRES_OPTED_OUT)('a PostgreSQL server that stops answering', 
     });
     // Before the stop's own deadline (SHUTDOWN_TIMEOUT_MS + 10 s): each wait ended by its timeout.
     expect(code).toBe(0);
-    expect(stopMs).toBeLessThan(10_000);
+    expect(stopMs).toBeLessThan(11_000);
   }, 60_000);
 
   it('a statement that runs past DATABASE_QUERY_TIMEOUT_MS on a live server is ended by the server, and answered 503 naming the setting', async () => {
@@ -96,7 +96,7 @@ describe.skipIf(POSTGRES_OPTED_OUT)('a PostgreSQL server that stops answering', 
       await holder.query(`LOCK TABLE ${rows[0]!.tables} IN ACCESS EXCLUSIVE MODE`);
       const [res, ms] = await timed(() => fetch(report));
       expect(res.status).toBe(503);
-      expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/57014: canceling statement due to statement timeout \(DATABASE_QUERY_TIMEOUT_MS\)/);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/57014: canceling statement due to statement timeout \(DATABASE_QUERY_TIMEOUT_MS, unless it was cancelled on the server\)/);
       expect(ms).toBeLessThan(5_000);
     } finally {
       await holder.query('ROLLBACK');
