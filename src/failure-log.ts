@@ -27,6 +27,18 @@ export class FailureLog {
     console.error(`${this.what} failed, will try again (the same failure is logged once): ${cause}`);
   }
 
+  /** Logs how `work` ends, and never rejects: true when it succeeded. */
+  async follow(work: Promise<unknown>): Promise<boolean> {
+    try {
+      await work;
+    } catch (error) {
+      this.failed(error);
+      return false;
+    }
+    this.succeeded();
+    return true;
+  }
+
   succeeded(): void {
     if (this.failing === undefined) return;
     console.error(`${this.what} works again${this.repeats > 0 ? `, after ${this.repeats} more failed attempts` : ''}`);

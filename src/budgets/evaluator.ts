@@ -51,14 +51,10 @@ export class BudgetEvaluator {
 
   private schedule(ms: number): void {
     this.timer = setTimeout(() => {
-      this.running = this.evaluateAll()
-        .then(
-          () => this.failures.succeeded(),
-          (error) => {
-            this.failures.failed(error);
-            this.options.onEvaluated(null);
-          },
-        )
+      this.running = this.failures.follow(this.evaluateAll())
+        .then((evaluated) => {
+          if (!evaluated) this.options.onEvaluated(null);
+        })
         .finally(() => {
           this.running = undefined;
           if (!this.stopped) this.schedule(this.options.intervalMs);

@@ -32,7 +32,7 @@ export function backoffMs(failedAttempts: number): number {
  */
 export class DeliverySender {
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private running: Promise<unknown> | undefined;
   private again = false;
   private stopped = false;
   private readonly failures = new FailureLog('budget notifications: reading the outbox');
@@ -62,8 +62,7 @@ export class DeliverySender {
   private schedule(ms: number): void {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
-      this.running = this.round()
-        .then(() => this.failures.succeeded(), (error) => this.failures.failed(error))
+      this.running = this.failures.follow(this.round())
         .finally(() => {
           this.running = undefined;
           if (!this.stopped) this.schedule(this.again ? 0 : this.options.pollMs);

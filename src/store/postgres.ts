@@ -1,10 +1,9 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { join } from 'node:path';
 import type { UsageRecord } from '../event/schema.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { FailureLog } from '../failure-log.js';
-import { withClient } from './postgres-client.js';
-import { serverSilent } from './unavailable.js';
+import { inTransaction, makePool, withClient, type PoolLimits } from './postgres-client.js';
 import { migrationName, readMigrations } from './migrations.js';
 import {
   ADD_PARTITIONS_SQL, INSERT_BATCH_SQL, insertBatchParams, METRIC_STREAMS_SQL, MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, numbered, POSTGRES_DIALECT,
@@ -49,37 +48,14 @@ export interface PostgresOptions {
 
 const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'migrations', 'postgres');
 
-/**
- * bigint and numeric arrive as text. A bigint column holds what a JavaScript number gave it, so
- * Number() is exact; a sum (numeric) can pass 2^53, and is then kept exact as a BigInt (sums.ts).
- * A narrow sum (BIGINT) past 2^53 comes out as an unsafe number, which has the report read again
- * with the numeric sums (metricsFromRow).
- */
-const TYPES = new pg.TypeOverrides();
-TYPES.setTypeParser(pg.types.builtins.INT8, Number);
-TYPES.setTypeParser(pg.types.builtins.NUMERIC, (text: string) => {
-  const value = Number(text);
-  return Number.isSafeInteger(value) ? value : BigInt(text);
-});
-
 /** "bigint out of range": a narrow report sum overflowed (sums.ts). */
 const NUMERIC_OUT_OF_RANGE = '22003';
-
-/** Deadlock and serialization failures: the transaction was rolled back whole and may simply run again. */
-const RETRYABLE = new Set(['40P01', '40001']);
-const MAX_ATTEMPTS = 5;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** How a list that reads slots begins its transaction (see listEvents). */
 const SLOTS_SNAPSHOT = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL jit = off';
 
 /** Monthly partitions are added ahead at start and then this often, by every process. */
 const PARTITIONS_EVERY_MS = 60 * 60 * 1000;
-/** How much longer than the server's statement_timeout a query's answer is waited for before the server is taken for gone. */
-const SILENCE_MARGIN_MS = 5_000;
-/** How long a connection may sit idle before the kernel starts probing whether its server is still there. */
-const KEEPALIVE_DELAY_MS = 10_000;
 
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
@@ -89,36 +65,14 @@ export class PostgresStore implements Store {
   readonly budgets: PostgresBudgets;
   private readonly reads: ReplicaReads | null;
   private partitionTimer: NodeJS.Timeout | undefined;
-  private readonly makePool: (connectionString: string, bounded: { max: number; queryTimeoutMs: number }) => pg.Pool;
+  private readonly limits: PoolLimits;
 
   constructor(private readonly url: string, options: PostgresOptions) {
-    this.makePool = (connectionString, { max, queryTimeoutMs }) => {
-      const made = new pg.Pool({
-        connectionString, max, types: TYPES, application_name: 'tokentally',
-        // A server that stops answering without closing the connection (a network partition, a host
-        // gone) is otherwise waited for as long as the kernel retries, about a quarter of an hour: so
-        // connecting is bounded, idle connections are probed, and the wait for an answer ends a
-        // little past the server's own limit (pg then fails the query, and its connection is dropped).
-        connectionTimeoutMillis: options.connectTimeoutMs ?? 0,
-        keepAlive: true, keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
-        ...(queryTimeoutMs > 0 ? {
-          query_timeout: queryTimeoutMs + SILENCE_MARGIN_MS,
-          // The server ends a statement running too long itself, so that it stops using the database.
-          // Set by a query, not as a startup parameter: poolers such as PgBouncer refuse those, and a
-          // URL's own `options` would replace it.
-          onConnect: (client: pg.ClientBase) => client.query(`SET statement_timeout = ${queryTimeoutMs}`),
-        } : {}),
-        ...(options.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
-      });
-      // A connection that dies while idle must not take the process down: the next query reconnects,
-      // and a failing one reaches the caller (insertBatch retries, /readyz says why).
-      made.on('error', () => {});
-      return made;
-    };
-    const pool = (connectionString: string) => this.makePool(connectionString, { max: options.poolMax, queryTimeoutMs: options.queryTimeoutMs ?? 0 });
-    this.pool = pool(url);
+    const { poolMax, connectTimeoutMs, queryTimeoutMs = 0, readOnly } = options;
+    this.limits = { max: poolMax, connectTimeoutMs, queryTimeoutMs, readOnly };
+    this.pool = makePool(url, this.limits);
     this.budgets = new PostgresBudgets(this.pool, (work) => this.transaction(work));
-    this.reads = options.readUrl ? new ReplicaReads(this.pool, pool(options.readUrl), options.maxReplicaLagMs ?? 0) : null;
+    this.reads = options.readUrl ? new ReplicaReads(this.pool, makePool(options.readUrl, this.limits), options.maxReplicaLagMs ?? 0) : null;
   }
 
   /** A read of the reporting app: on the replica when there is one fresh enough, else on the primary. */
@@ -126,39 +80,15 @@ export class PostgresStore implements Store {
     return this.reads ? this.reads.run(work) : work(this.pool);
   }
 
-  /**
-   * Runs `work` in one transaction, again from the start after a deadlock or serialization
-   * failure (with jittered backoff). A rolled-back attempt left nothing behind, so nothing is counted twice.
-   */
-  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN', pool = this.pool): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      const outcome = await withClient(pool, async (client): Promise<{ value: T } | { error: unknown }> => {
-        await client.query(begin);
-        try {
-          const value = await work(client);
-          await client.query('COMMIT');
-          return { value };
-        } catch (error) {
-          // Thrown from here, the first error drops the client: one whose server did not answer (a
-          // ROLLBACK would wait behind the unanswered query as long again), or whose state a failed
-          // ROLLBACK leaves unknown.
-          if (serverSilent(error)) throw error;
-          await client.query('ROLLBACK').catch(() => Promise.reject(error));
-          return { error };
-        }
-      });
-      if ('value' in outcome) return outcome.value;
-      const code = (outcome.error as { code?: string }).code;
-      if (!code || !RETRYABLE.has(code) || attempt >= MAX_ATTEMPTS) throw outcome.error;
-      await sleep(Math.min(500, 10 * 2 ** attempt) * (0.5 + Math.random()));
-    }
+  private transaction<T>(work: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN', pool = this.pool): Promise<T> {
+    return inTransaction(pool, work, begin);
   }
 
   async migrate(): Promise<string[]> {
     const done: string[] = [];
     // A connection of its own, without the query timeout: a migration may rewrite a large table, and
     // waits for the lock while another process migrates.
-    const pool = this.makePool(this.url, { max: 1, queryTimeoutMs: 0 });
+    const pool = makePool(this.url, { ...this.limits, max: 1, queryTimeoutMs: 0 });
     try {
       await this.migrateOn(pool, done);
     } finally {
@@ -167,7 +97,7 @@ export class PostgresStore implements Store {
     // Not a reason to refuse to start: it may wait for a lock behind a long report or a maintenance
     // command, and until the next try the default partition takes the month's events.
     const partitions = new FailureLog('partitions: adding the coming months');
-    const addPartitions = () => this.addPartitions().then(() => partitions.succeeded(), (error) => partitions.failed(error));
+    const addPartitions = () => partitions.follow(this.addPartitions());
     await addPartitions();
     this.partitionTimer ??= setInterval(() => void addPartitions(), PARTITIONS_EVERY_MS).unref();
     return done;
