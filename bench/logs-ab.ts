@@ -16,9 +16,10 @@ import { threadCpuSeconds, type Running } from './server.js';
  * usage (median of the rounds'). Each build is a package root with its own `dist/` (another
  * commit: `git archive <commit> | tar -x -C <dir>`, node_modules linked, `npx tsc`); a build that
  * does not know the live times runs its usage load as it is. `--loads` picks them from `usage`,
- * `logs-http`, `logs-grpc` (the default three) and `traces`, (e)'s GenAI spans over OTLP/HTTP
- * protobuf. `--threads` also splits the CPU per stored event by thread (docs/benchmarks.md, "OTLP
- * CPU, session 13"): the main thread; the first and second thread started after the service
+ * `logs-http`, `logs-grpc` (the default three), `traces`, (e)'s GenAI spans over OTLP/HTTP
+ * protobuf, and `mixed`, (i)'s mixed trace load (`--loads mixed --batches 500`: spans/s, and CPU
+ * per usage event). `--threads` also splits the CPU per stored event by thread (docs/benchmarks.md,
+ * "OTLP CPU, session 13"): the main thread; the first and second thread started after the service
  * listens (the insert thread, started on the first insert, and the checkpoint thread); and the rest
  * (V8's platform threads, which run most of the garbage collector's work, and libuv's).
  *
@@ -53,6 +54,8 @@ const allLoads = (batch: number): [string, (urls: { collector: string; grpc: str
   [`logs-grpc-${batch}`, ({ grpc }) => ({ kind: 'logs', options: { url: grpc, transport: 'grpc', batch, ...LOADS } })],
   // (e): OTLP/HTTP protobuf, `batch` GenAI chat spans a request; only when `--loads` names it.
   [`traces-${batch}`, ({ collector }) => ({ kind: 'otlp', options: { url: collector, spans: batch, ...LOADS } })],
+  // (i): the mixed trace load, `batch` spans a request, 1 in 20 with usage; its rate is spans/s, its CPU per usage event.
+  [`mixed-${batch}`, ({ collector }) => ({ kind: 'mixed', options: { url: collector, spans: batch, ...LOADS } })],
 ];
 const loads = (batch: number) => allLoads(batch).filter(([name]) => args.loads.split(',').includes(name.replace(/-\d+$/, '')));
 

@@ -30,11 +30,23 @@ export const MAX_REMEMBERED_TEXT = 256;
 /**
  * A Map that drops its least recently written entries beyond `maxEntries`, or beyond `maxWeight`
  * summed over the entries' weights (what each holds). Reads do not refresh.
+ *
+ * The oldest entry is taken from one iterator, made at the first eviction and kept. V8 leaves a
+ * deleted entry's slot empty in place until the table is rebuilt, and a new iterator starts at the
+ * first slot: one per eviction walked past every entry evicted since the last rebuild, 14 µs a set
+ * at 10,000 entries (docs/benchmarks.md, "The span memory's evictions, session 29"). The kept one
+ * only ever passes entries it returned, which were then deleted; a rewritten entry is inserted again
+ * after it. Made only once the map is full, it holds none of the smaller tables the map grew through.
  */
 class LruMap<K, V> {
   private readonly map = new Map<K, { value: V; weight: number }>();
+  private oldest: MapIterator<[K, { value: V; weight: number }]> | undefined;
   private weight = 0;
   constructor(private readonly maxEntries: number, private readonly maxWeight = maxEntries) {}
+
+  get size(): number {
+    return this.map.size;
+  }
 
   get(key: K): V | undefined {
     return this.map.get(key)?.value;
@@ -51,16 +63,11 @@ class LruMap<K, V> {
     this.map.set(key, entry);
     this.weight += weight;
     while (this.map.size > this.maxEntries || this.weight > this.maxWeight) {
-      const [oldestKey, oldest] = this.map.entries().next().value!;
+      const [oldestKey, oldest] = (this.oldest ??= this.map.entries()).next().value!;
       this.map.delete(oldestKey);
       this.weight -= oldest.weight;
     }
   }
-}
-
-/** Drops a Map's oldest entry while it holds more than `max`. */
-function trim(map: Map<unknown, unknown>, max: number): void {
-  while (map.size > max) map.delete(map.keys().next().value);
 }
 
 /** One span with usage as `call()` compares it with the calls already seen. */
@@ -104,7 +111,7 @@ interface Call {
 
 export class SpanMemory {
   /** trace id → span id → partitions in which that span has usage beneath it. */
-  private readonly traces = new LruMap<string, Map<string, string[]>>(MAX_REMEMBERED_TRACES, MAX_REMEMBERED_SPAN_IDS);
+  private readonly traces = new LruMap<string, LruMap<string, string[]>>(MAX_REMEMBERED_TRACES, MAX_REMEMBERED_SPAN_IDS);
   /** One instance of each partition name, however many span ids it is remembered for. */
   private readonly partitions = new LruMap<string, string>(1_000);
   private readonly calls = new LruMap<string, Call[]>(MAX_REMEMBERED_CALLS, MAX_REMEMBERED_CALLS);
@@ -116,14 +123,13 @@ export class SpanMemory {
   }
 
   rememberUsageBelow(traceId: string, spanId: string, partition: string): void {
-    const spans = this.traces.get(traceId) ?? new Map<string, string[]>();
+    const spans = this.traces.get(traceId) ?? new LruMap<string, string[]>(MAX_SPANS_PER_TRACE);
     const partitions = spans.get(spanId) ?? [];
     if (partitions.includes(partition)) return;
     let name = this.partitions.get(partition);
     if (name === undefined) this.partitions.set(partition, (name = partition));
     if (partitions.push(name) > MAX_PARTITIONS_PER_SPAN) partitions.shift();
     spans.set(spanId, partitions);
-    trim(spans, MAX_SPANS_PER_TRACE);
     this.traces.set(traceId, spans, spans.size);
   }
 

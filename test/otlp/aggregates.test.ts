@@ -84,6 +84,32 @@ describe('the memory is bounded', () => {
     expect(memory.usageBelow(trace(2), spanId(0))).toEqual(['*']);
   });
 
+  it('forgets the least recently written trace first, over many evictions and rebuilds of its table', () => {
+    const memory = new SpanMemory();
+    const trace = (n: number) => n.toString(16).padStart(32, '0');
+    const spanId = (n: number) => n.toString(16).padStart(16, '0');
+    // What it should remember, oldest first: a trace written again (a new span id in it) is the newest.
+    const expected = new Set<number>();
+    const spansOf = new Map<number, number>();
+    const write = (t: number) => {
+      const spans = (spansOf.get(t) ?? 0) + 1;
+      spansOf.set(t, spans);
+      memory.rememberUsageBelow(trace(t), spanId(spans), '*');
+      expected.delete(t);
+      expected.add(t);
+      if (expected.size > MAX_REMEMBERED_TRACES) expected.delete(expected.values().next().value!);
+    };
+    let seed = 1;
+    for (let t = 0; t < 3 * MAX_REMEMBERED_TRACES; t++) {
+      write(t);
+      seed = (seed * 48271) % 2147483647;
+      // Every third write also writes again one of the last 2 × MAX_REMEMBERED_TRACES traces, remembered or not.
+      if (t % 3 === 0) write(Math.max(0, t - (seed % (2 * MAX_REMEMBERED_TRACES))));
+    }
+    const remembered = [...spansOf.keys()].filter((t) => memory.usageBelow(trace(t), spanId(spansOf.get(t)!)) !== undefined);
+    expect(remembered.sort((a, b) => a - b)).toEqual([...expected].sort((a, b) => a - b));
+  });
+
   it('and keeps texts a client sends no longer than a valid event has them', () => {
     const map = mapper();
     const long = 'p'.repeat(100_000);
