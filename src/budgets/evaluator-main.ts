@@ -57,7 +57,11 @@ export class EvaluatorThread {
         (budgets) => {
           if (this.stopped) return;
           this.listing.succeeded();
-          if (budgets.length > 0) return this.startThread();
+          if (budgets.length > 0) {
+            // "No budgets" no longer holds; the statuses a thread left still answer until a new one evaluates.
+            this.known &&= this.cache.length > 0;
+            return this.startThread();
+          }
           this.cache = [];
           this.known = true;
           this.resolveFirst();
