@@ -1,4 +1,4 @@
-import { databaseUnavailable, describeDatabaseError } from './store/unavailable.js';
+import { databaseUnavailable, unavailableCause } from './store/unavailable.js';
 
 /**
  * What a background loop that tries again (budget evaluation, notifications, the outbox) logs of
@@ -16,7 +16,7 @@ export class FailureLog {
 
   failed(error: unknown): void {
     const cause = databaseUnavailable(error)
-      ? `the database is unavailable (${describeDatabaseError(error)})`
+      ? unavailableCause(error)
       : String((error as Error | null)?.stack ?? error);
     if (cause === this.failing) {
       this.repeats++;

@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Config } from '../config.js';
 import { FailureLog } from '../failure-log.js';
 import { nanosToUsd } from '../event/normalise.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { telemetry } from '../telemetry.js';
+import { startWorker } from '../threads.js';
 import type { EvaluatorMessage, EvaluatorThreadData } from './evaluator-thread.js';
 import type { BudgetStatus } from './status.js';
 import type { BudgetStore } from './store.js';
@@ -83,7 +84,12 @@ export class EvaluatorThread {
     // after a thread that ended, the statuses it left answer meanwhile.
     if (this.restarts === 0) this.expectFirst();
     const data: EvaluatorThreadData = { config: this.config, intervalMs: this.config.BUDGET_EVALUATE_MS };
-    const worker = (this.worker = new Worker(THREAD_SCRIPT, { workerData: data }));
+    let worker: Worker;
+    try {
+      worker = this.worker = startWorker('the budget evaluator thread', THREAD_SCRIPT, { workerData: data });
+    } catch (error) {
+      return this.ended(error);
+    }
     worker.unref();
     let failure: unknown;
     worker.on('message', (message: EvaluatorMessage) => {
@@ -102,12 +108,17 @@ export class EvaluatorThread {
     worker.on('exit', (code) => {
       if (this.stopped) return;
       // Ended on its own (it failed): without a new one, budgets would be evaluated no more, and
-      // stop() would wait for an exit already past. One that keeps failing is started less often.
+      // stop() would wait for an exit already past.
       this.worker = undefined;
-      this.crashes.failed(failure ?? `it ended with exit code ${code}`);
-      this.resolveFirst();
-      this.watch(Math.min(RESTART_MAX_MS, this.config.BUDGET_EVALUATE_MS * 2 ** this.restarts++));
+      this.ended(failure ?? `it ended with exit code ${code}`);
     });
+  }
+
+  /** A thread that ended on its own, or that the system refused to start: another later, less often while they keep failing. */
+  private ended(cause: unknown): void {
+    this.crashes.failed(cause);
+    this.resolveFirst();
+    this.watch(Math.min(RESTART_MAX_MS, this.config.BUDGET_EVALUATE_MS * 2 ** this.restarts++));
   }
 
   /** From now on checks wait; those already waiting go on waiting for the same answer. */

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import type { IncomingMessage } from 'node:http';
 import { excerpt } from '../excerpt.js';
-import { databaseUnavailable, describeDatabaseError } from '../store/unavailable.js';
+import { databaseUnavailable, unavailableCause } from '../store/unavailable.js';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
 
@@ -51,7 +51,7 @@ const STORAGE_RETRY_AFTER_SECONDS = 1;
 
 /** The answer while the database is down, unreachable or out of room: `what` did not happen; retry. */
 export function storageUnavailable(what: string, error: unknown): ApiError {
-  return new ApiError(503, 'storage_unavailable', `${what}: the database is unavailable (${describeDatabaseError(error)}); retry later`, STORAGE_RETRY_AFTER_SECONDS);
+  return new ApiError(503, 'storage_unavailable', `${what}: ${unavailableCause(error)}; retry later`, STORAGE_RETRY_AFTER_SECONDS);
 }
 
 /**

@@ -69,19 +69,29 @@ export class SqliteReadThreads {
   private dispatch(): void {
     while (this.queued.length > 0) {
       const thread = this.threads.find((t) => t !== undefined && t.reading === undefined) ?? this.startInFreeSlot();
-      if (!thread) return;
+      if (!thread) break;
       const { request, resolve, reject } = this.queued.shift()!;
       thread.reading = { resolve, reject };
       // Only a thread with a read in hand keeps the process alive.
       thread.worker.ref();
       thread.worker.postMessage(request);
     }
-    this.drained?.();
+    if (this.queued.length === 0) this.drained?.();
   }
 
+  /**
+   * A new thread in a free slot, if there is one. When the system refuses it, the reads wait for a
+   * thread that runs; with none running, they fail (503) rather than wait for one that may never come.
+   */
   private startInFreeSlot(): ReadThread | undefined {
     const slot = this.threads.indexOf(undefined);
-    return slot === -1 ? undefined : (this.threads[slot] = this.startReadThread(slot));
+    if (slot === -1) return undefined;
+    try {
+      return (this.threads[slot] = this.startReadThread(slot));
+    } catch (error) {
+      if (this.threads.every((t) => t === undefined)) for (const { reject } of this.queued.splice(0)) reject(error as Error);
+      return undefined;
+    }
   }
 
   private startReadThread(slot: number): ReadThread {

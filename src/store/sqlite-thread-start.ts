@@ -2,8 +2,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { PACKAGE_ROOT } from '../paths.js';
+import { startWorker } from '../threads.js';
 import type { SqliteOptions } from './sqlite-connection.js';
 import type { ThreadError, WorkerData } from './sqlite-worker.js';
 
@@ -24,8 +25,9 @@ const WORKER_SCRIPT = (() => {
  */
 const YOUNG_GENERATION_MB = 16;
 
+/** Throws (code THREAD_NOT_STARTED) when the system refuses the thread. */
 export function startThread(role: WorkerData['role'], file: string, options: SqliteOptions, maxBatchEvents?: number): Worker {
-  const thread = new Worker(WORKER_SCRIPT, {
+  const thread = startWorker(`a SQLite ${role} thread`, WORKER_SCRIPT, {
     workerData: { role, file, options, ...(maxBatchEvents !== undefined && { maxBatchEvents }) } satisfies WorkerData,
     resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
   });

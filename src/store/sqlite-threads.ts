@@ -1,5 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import type { UsageRecord } from '../event/schema.js';
+import { FailureLog } from '../failure-log.js';
 import { packRows } from './packed-rows.js';
 import type { OutboxWrite, OutboxWritten, SqliteOptions } from './sqlite-connection.js';
 import type { InsertRetry } from './retry.js';
@@ -109,6 +110,7 @@ export class SqliteWriteThreads {
   private readonly outgoing: Outgoing[] = [];
   /** A turn of handOver is due: the next request's messages wait for it. */
   private handingOver = false;
+  private readonly checkpointStarts = new FailureLog('SQLite: starting the checkpoint thread');
 
   constructor(
     private readonly file: string,
@@ -167,9 +169,10 @@ export class SqliteWriteThreads {
   /** `sent`: told of the request's outgoing messages, so it can be dropped before they are all posted. */
   private send(messages: (id: number) => Iterable<Posted | undefined>, retry: InsertRetry, sent?: (outgoing: Outgoing) => void): Promise<boolean[] | OutboxWritten> {
     if (this.closed) return Promise.reject(new Error('the SQLite store is closed'));
-    const thread = (this.insertThread ??= this.startInsertThread());
-    const id = this.nextId++;
     return new Promise((resolve, reject) => {
+      // A thread the system refuses fails this request (503); the next one tries again.
+      const thread = (this.insertThread ??= this.startInsertThread());
+      const id = this.nextId++;
       this.waiting.set(id, { resolve, reject, onFailure: retry.onFailure });
       // Only a thread with work in hand keeps the process alive.
       thread.ref();
@@ -262,7 +265,7 @@ export class SqliteWriteThreads {
       if ('error' in reply) return waiting.reject(fromThread(reply.error));
       waiting.resolve('wrote' in reply ? reply.wrote : reply.inserted);
       // Writes still in hand: the insert thread goes on committing (checkpoint-due.ts).
-      if (!this.closed) (this.checkpointThread ??= this.startCheckpointThread()).postMessage((this.waiting.size > 0 ? 'busy' : 'idle') satisfies CheckpointRequest);
+      if (!this.closed) this.checkpointer()?.postMessage((this.waiting.size > 0 ? 'busy' : 'idle') satisfies CheckpointRequest);
     });
     let cause = 'it exited';
     thread.on('error', (error) => (cause = error.message));
@@ -277,6 +280,21 @@ export class SqliteWriteThreads {
       this.waiting.clear();
     });
     return thread;
+  }
+
+  /**
+   * The checkpoint thread, started if need be. None while the system refuses it: the commits go on,
+   * the WAL growing until a later commit's reply starts one.
+   */
+  private checkpointer(): Worker | undefined {
+    if (this.checkpointThread) return this.checkpointThread;
+    try {
+      this.checkpointThread = this.startCheckpointThread();
+      this.checkpointStarts.succeeded();
+    } catch (error) {
+      this.checkpointStarts.failed(error);
+    }
+    return this.checkpointThread;
   }
 
   private startCheckpointThread(): Worker {

@@ -1,3 +1,5 @@
+import { THREAD_NOT_STARTED } from '../threads.js';
+
 /** Network failures on the way to a database server. */
 const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 /**
@@ -27,8 +29,18 @@ export function databaseUnavailable(error: unknown): boolean {
   // PostgreSQL ends the session with a FATAL (or PANIC) error: a connection refused (a database not
   // accepting connections, a login that no longer works) or cut, whatever its SQLSTATE.
   if (severity === 'FATAL' || severity === 'PANIC') return true;
-  if (typeof code === 'string') return NETWORK.has(code) || POSTGRES.test(code) || SQLITE.test(code);
+  // A SQLite store's thread that the system refused to start (sqlite-thread-start.ts): it cannot serve until one starts.
+  if (typeof code === 'string') return NETWORK.has(code) || POSTGRES.test(code) || SQLITE.test(code) || code === THREAD_NOT_STARTED;
   return [PG_CONNECTION, PG_CONNECT_TIMEOUT, PG_READ_TIMEOUT].some((words) => words.test(error.message));
+}
+
+/**
+ * Why an error of `databaseUnavailable` leaves the store unusable now, as a message says it: a thread
+ * the system refused in its own words, which name the thread; anything else as the database's.
+ */
+export function unavailableCause(error: unknown): string {
+  if ((error as { code?: unknown } | null)?.code === THREAD_NOT_STARTED) return (error as Error).message;
+  return `the database is unavailable (${describeDatabaseError(error)})`;
 }
 
 /** An error as a message about the database shows it: its code, then its words. */
