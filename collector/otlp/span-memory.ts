@@ -33,14 +33,19 @@ export const MAX_REMEMBERED_TEXT = 256;
  *
  * The oldest entry is taken from one iterator, made at the first eviction and kept. V8 leaves a
  * deleted entry's slot empty in place until the table is rebuilt, and a new iterator starts at the
- * first slot: one per eviction walked past every entry evicted since the last rebuild, 14 µs a set
- * at 10,000 entries (docs/benchmarks.md, "The span memory's evictions, session 29"). The kept one
- * only ever passes entries it returned, which were then deleted; a rewritten entry is inserted again
- * after it. Made only once the map is full, it holds none of the smaller tables the map grew through.
+ * first slot: one per eviction walked past every entry evicted since the last rebuild, so a full
+ * memory cost 26 µs a usage span where it now costs 7 (docs/benchmarks.md, "The span memory's
+ * evictions, session 29"). The kept one only ever passes entries it returned, which were then
+ * deleted; a rewritten entry is inserted again after it. An iterator holds every table it has not
+ * moved past yet, so it is made only once the map is full (not holding the smaller tables the map
+ * grew through), and let go after a table's worth of rewrites with no eviction between (which
+ * rebuild the table without moving it): the next one then walks at most that many empty slots.
  */
 class LruMap<K, V> {
   private readonly map = new Map<K, { value: V; weight: number }>();
   private oldest: MapIterator<[K, { value: V; weight: number }]> | undefined;
+  /** Entries written again since the last eviction. */
+  private rewrites = 0;
   private weight = 0;
   constructor(private readonly maxEntries: number, private readonly maxWeight = maxEntries) {}
 
@@ -59,10 +64,12 @@ class LruMap<K, V> {
       this.map.delete(key);
       entry.value = value;
       entry.weight = weight;
+      if (++this.rewrites > this.maxEntries) this.oldest = undefined;
     } else entry = { value, weight };
     this.map.set(key, entry);
     this.weight += weight;
     while (this.map.size > this.maxEntries || this.weight > this.maxWeight) {
+      this.rewrites = 0;
       const [oldestKey, oldest] = (this.oldest ??= this.map.entries()).next().value!;
       this.map.delete(oldestKey);
       this.weight -= oldest.weight;

@@ -100,12 +100,18 @@ describe('the memory is bounded', () => {
       if (expected.size > MAX_REMEMBERED_TRACES) expected.delete(expected.values().next().value!);
     };
     let seed = 1;
-    for (let t = 0; t < 3 * MAX_REMEMBERED_TRACES; t++) {
+    let t = 0;
+    for (; t < 3 * MAX_REMEMBERED_TRACES; t++) {
       write(t);
       seed = (seed * 48271) % 2147483647;
       // Every third write also writes again one of the last 2 × MAX_REMEMBERED_TRACES traces, remembered or not.
       if (t % 3 === 0) write(Math.max(0, t - (seed % (2 * MAX_REMEMBERED_TRACES))));
     }
+    // Then only traces it remembers are written again, more than it holds, with nothing forgotten meanwhile...
+    const held = [...expected];
+    for (let i = 0; i < 2.5 * MAX_REMEMBERED_TRACES; i++) write(held[(i * 7919) % held.length]!);
+    // ...and new ones push out the oldest again.
+    for (const end = t + 2 * MAX_REMEMBERED_TRACES; t < end; t++) write(t);
     const remembered = [...spansOf.keys()].filter((t) => memory.usageBelow(trace(t), spanId(spansOf.get(t)!)) !== undefined);
     expect(remembered.sort((a, b) => a - b)).toEqual([...expected].sort((a, b) => a - b));
   });
