@@ -47,6 +47,8 @@ const MESSAGE_BYTES = 2 * 1024 * 1024;
 const messageBytes = (record: UsageRecord) => 1024 + (record.attributes?.length ?? 0);
 /** How long the hand-over posts before the event loop gets a turn. */
 const HANDOVER_SLICE_MS = 5;
+/** A checkpoint thread the system refused is asked for again after this, not at every commit. */
+const THREAD_RETRY_MS = 1_000;
 
 /**
  * The messages of one insert, its records taken from `next` as they come (undefined: not yet, the
@@ -111,6 +113,7 @@ export class SqliteWriteThreads {
   /** A turn of handOver is due: the next request's messages wait for it. */
   private handingOver = false;
   private readonly checkpointStarts = new FailureLog('SQLite: starting the checkpoint thread');
+  private checkpointRefusedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly file: string,
@@ -168,10 +171,9 @@ export class SqliteWriteThreads {
 
   /** `sent`: told of the request's outgoing messages, so it can be dropped before they are all posted. */
   private send(messages: (id: number) => Iterable<Posted | undefined>, retry: InsertRetry, sent?: (outgoing: Outgoing) => void): Promise<boolean[] | OutboxWritten> {
-    if (this.closed) return Promise.reject(new Error('the SQLite store is closed'));
     return new Promise((resolve, reject) => {
-      // A thread the system refuses fails this request (503); the next one tries again.
-      const thread = (this.insertThread ??= this.startInsertThread());
+      // Once closed, or with a thread the system refuses, this request fails (503); the next one tries again.
+      const thread = this.insertThreadStarted(retry.onFailure);
       const id = this.nextId++;
       this.waiting.set(id, { resolve, reject, onFailure: retry.onFailure });
       // Only a thread with work in hand keeps the process alive.
@@ -253,8 +255,24 @@ export class SqliteWriteThreads {
     this.insertThread = this.checkpointThread = undefined;
   }
 
+  /**
+   * The insert thread, started if need be. A thread the system refuses is told to `onFailure` as a
+   * failed write is (for /readyz and the storage error count), then thrown.
+   */
+  insertThreadStarted(onFailure?: (error: Error) => void): Worker {
+    if (this.closed) throw new Error('the SQLite store is closed');
+    try {
+      return (this.insertThread ??= this.startInsertThread());
+    } catch (error) {
+      onFailure?.(error as Error);
+      throw error;
+    }
+  }
+
   private startInsertThread(): Worker {
     const thread = this.start('insert');
+    // Only a thread with work in hand keeps the process alive (send), not one a probe started.
+    thread.unref();
     thread.on('message', (reply: InsertReply) => {
       if ('failed' in reply) {
         const error = fromThread(reply.failed);
@@ -283,15 +301,17 @@ export class SqliteWriteThreads {
   }
 
   /**
-   * The checkpoint thread, started if need be. None while the system refuses it: the commits go on,
-   * the WAL growing until a later commit's reply starts one.
+   * The checkpoint thread, started if need be. None while the system refuses it, tried again at most
+   * every second: the commits go on, and the insert connection's own backstop checkpoints within the
+   * commit that takes the WAL past 80 MB (sqlite-worker.ts).
    */
   private checkpointer(): Worker | undefined {
-    if (this.checkpointThread) return this.checkpointThread;
+    if (this.checkpointThread || performance.now() - this.checkpointRefusedAt < THREAD_RETRY_MS) return this.checkpointThread;
     try {
       this.checkpointThread = this.startCheckpointThread();
       this.checkpointStarts.succeeded();
     } catch (error) {
+      this.checkpointRefusedAt = performance.now();
       this.checkpointStarts.failed(error);
     }
     return this.checkpointThread;

@@ -62,7 +62,7 @@ describeIfAvailable('a process at its limit of threads', cgroupProblem(), () => 
     const check = () => fetch(`${urls.collector}/v1/budgets/check?project=atlas`);
     const pids = confine(running.child.pid!);
 
-    // No thread at all: the insert thread is refused, the batch is not stored, and the answer says why.
+    // No thread at all: the insert thread is refused, the batch is not stored, and the answer says why; so does /readyz.
     pids.limit(0);
     const refused = await send('refused');
     expect(refused.status).toBe(503);
@@ -71,11 +71,24 @@ describeIfAvailable('a process at its limit of threads', cgroupProblem(), () => 
       code: 'storage_unavailable',
       message: "events not stored: could not start a SQLite insert thread: the system refused it (EAGAIN), as at a container's pids limit or ulimit -u; retry later",
     });
+    const ready = await fetch(`${urls.collector}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.text()).toMatch(/could not start a SQLite insert thread/);
     // So are the read threads: a report is 503, never a 500.
     const unread = await report();
     expect(unread.status).toBe(503);
     expect((await errorOf(unread)).message).toMatch(/^not answered: could not start a SQLite read thread: the system refused it/);
+
+    // Room for the insert thread only (nothing else asks for one yet): the commit is answered although
+    // the checkpoint thread it starts next is refused.
+    pids.limit(1);
+    expect((await send('one-thread')).status).toBe(200);
+    await until(async () => /starting the checkpoint thread failed/.test(running!.output()), 'the checkpoint thread refused');
+    expect((await send('one-thread-again')).status).toBe(200);
+    expect((await fetch(`${urls.collector}/readyz`)).status).toBe(200);
+
     // A budget is saved on the main thread's connection; its evaluator thread is refused, and tried again later.
+    pids.limit(0);
     const put = await fetch(`${urls.reporting}/v1/budgets/daily`, {
       method: 'PUT', headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ scope: { project: 'atlas' }, window: 'day', limit_usd: 1, thresholds: [50] }),
@@ -83,12 +96,6 @@ describeIfAvailable('a process at its limit of threads', cgroupProblem(), () => 
     expect(put.status).toBe(201);
     await until(async () => /budgets: the evaluator thread failed, will try again \(the same failure is logged once\): could not start the budget evaluator thread/.test(running!.output()), 'the evaluator thread refused');
     expect((await check()).status).toBe(503);
-
-    // Room for the insert thread only: the commit is answered although the checkpoint thread it starts next is refused.
-    pids.limit(1);
-    expect((await send('one-thread')).status).toBe(200);
-    await until(async () => /starting the checkpoint thread failed/.test(running!.output()), 'the checkpoint thread refused');
-    expect((await send('one-thread-again')).status).toBe(200);
 
     pids.lift();
     expect((await send('lifted')).status).toBe(200);
