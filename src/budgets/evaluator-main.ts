@@ -7,7 +7,7 @@ import { FailureLog } from '../failure-log.js';
 import { nanosToUsd } from '../event/normalise.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { telemetry } from '../telemetry.js';
-import { startWorker } from '../threads.js';
+import { startWorker, workerError } from '../threads.js';
 import type { EvaluatorMessage, EvaluatorThreadData } from './evaluator-thread.js';
 import type { BudgetStatus } from './status.js';
 import type { BudgetStore } from './store.js';
@@ -18,6 +18,7 @@ const THREAD_SCRIPT = (() => {
   return existsSync(sibling) ? sibling : join(PACKAGE_ROOT, 'dist', 'src', 'budgets', 'evaluator-thread.js');
 })();
 
+const EVALUATOR = 'the budget evaluator thread';
 /** The longest wait before a new evaluator thread, after several ended on their own one after another. */
 const RESTART_MAX_MS = 60_000;
 
@@ -86,7 +87,7 @@ export class EvaluatorThread {
     const data: EvaluatorThreadData = { config: this.config, intervalMs: this.config.BUDGET_EVALUATE_MS };
     let worker: Worker;
     try {
-      worker = this.worker = startWorker('the budget evaluator thread', THREAD_SCRIPT, { workerData: data });
+      worker = this.worker = startWorker(EVALUATOR, THREAD_SCRIPT, { workerData: data });
     } catch (error) {
       return this.ended(error);
     }
@@ -104,7 +105,7 @@ export class EvaluatorThread {
       }
       this.resolveFirst();
     });
-    worker.on('error', (error) => (failure = error));
+    worker.on('error', (error) => (failure = workerError(EVALUATOR, error)));
     worker.on('exit', (code) => {
       if (this.stopped) return;
       // Ended on its own (it failed): without a new one, budgets would be evaluated no more, and

@@ -3,6 +3,7 @@ import type { SqliteOptions } from './sqlite-connection.js';
 import { joinAnswer } from './read-pieces.js';
 import type { ReadName, SqliteReads } from './sqlite-reads.js';
 import { fromThread, startThread } from './sqlite-thread-start.js';
+import { exitFailure } from '../threads.js';
 import type { ReadReply, ReadRequest } from './sqlite-worker.js';
 
 /**
@@ -105,11 +106,10 @@ export class SqliteReadThreads {
       if ('error' in reply) reading.reject(fromThread(reply.error));
       else reading.resolve(reply.pieces ? joinAnswer(reply.result, reply.pieces) : reply.result);
     });
-    let cause = 'it exited';
-    thread.worker.on('error', (error) => (cause = error.message));
+    const exited = exitFailure(thread.worker, 'a SQLite read thread', 'a SQLite read thread stopped');
     thread.worker.on('exit', () => {
       if (this.threads[slot] === thread) this.threads[slot] = undefined;
-      thread.reading?.reject(new Error(`a SQLite read thread stopped: ${cause}`));
+      thread.reading?.reject(exited());
       thread.reading = undefined;
       this.dispatch();
     });

@@ -5,6 +5,7 @@ import { packRows } from './packed-rows.js';
 import type { OutboxWrite, OutboxWritten, SqliteOptions } from './sqlite-connection.js';
 import type { InsertRetry } from './retry.js';
 import { fromThread, startThread } from './sqlite-thread-start.js';
+import { exitFailure } from '../threads.js';
 import type { BatchExtras, InsertParts } from './types.js';
 import type { CheckpointDone, CheckpointRequest, InsertReply, InsertRequest, TailCheckpoint, WorkerData } from './sqlite-worker.js';
 
@@ -285,12 +286,11 @@ export class SqliteWriteThreads {
       // Writes still in hand: the insert thread goes on committing (checkpoint-due.ts).
       if (!this.closed) this.checkpointer()?.postMessage((this.waiting.size > 0 ? 'busy' : 'idle') satisfies CheckpointRequest);
     });
-    let cause = 'it exited';
-    thread.on('error', (error) => (cause = error.message));
+    const exited = exitFailure(thread, 'a SQLite insert thread', 'the SQLite insert thread stopped');
     thread.on('exit', () => {
       if (this.insertThread === thread) this.insertThread = undefined;
       // The batches went with the thread: they fail now, and their requests get 503 to retry.
-      const failure = new Error(`the SQLite insert thread stopped: ${cause}`);
+      const failure = exited();
       for (const waiting of this.waiting.values()) {
         waiting.onFailure(failure);
         waiting.reject(failure);

@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { runCli, waitForUrls, type Running } from '../../bench/server.js';
-import { describeIfAvailable } from '../deploy/requires.js';
+import { describeIfAvailable, missingCommand } from '../deploy/requires.js';
 import { scratchDir } from '../support/scratch-dirs.js';
 import { until } from '../support/wait.js';
 
@@ -51,16 +52,26 @@ function confine(pid: number) {
 const event = (id: string) => ({ id, agent_id: 'coder', project: 'atlas', model: 'claude-sonnet-4-5', input_tokens: 1000, output_tokens: 10 });
 const errorOf = async (res: Response) => ((await res.json()) as { error: { code: string; message: string } }).error;
 
+/** `tokentally serve` on a fresh SQLite file, and the requests the tests make of it. */
+async function serve() {
+  running = runCli(['serve'], {
+    DATABASE_URL: join(scratchDir('tokentally-threads-'), 'usage.db'), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0', BUDGET_EVALUATE_MS: '100',
+  });
+  const service = running;
+  const urls = await waitForUrls(service);
+  return {
+    service,
+    urls,
+    send: (id: string) => fetch(`${urls.collector}/v1/usage`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events: [event(id)] }) }),
+    report: () => fetch(`${urls.reporting}/v1/reports/usage?from=2000-01-01`),
+    check: () => fetch(`${urls.collector}/v1/budgets/check?project=atlas`),
+  };
+}
+
 describeIfAvailable('a process at its limit of threads', cgroupProblem(), () => {
   it('answers 503 to what needs a thread it cannot start, keeps running, and starts them once it may', async () => {
-    running = runCli(['serve'], {
-      DATABASE_URL: join(scratchDir('tokentally-threads-'), 'usage.db'), COLLECTOR_PORT: '0', GRPC_PORT: '0', REPORTING_PORT: '0', BUDGET_EVALUATE_MS: '100',
-    });
-    const urls = await waitForUrls(running);
-    const send = (id: string) => fetch(`${urls.collector}/v1/usage`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events: [event(id)] }) });
-    const report = () => fetch(`${urls.reporting}/v1/reports/usage?from=2000-01-01`);
-    const check = () => fetch(`${urls.collector}/v1/budgets/check?project=atlas`);
-    const pids = confine(running.child.pid!);
+    const { service, urls, send, report, check } = await serve();
+    const pids = confine(service.child.pid!);
 
     // No thread at all: the insert thread is refused, the batch is not stored, and the answer says why; so does /readyz.
     pids.limit(0);
@@ -83,7 +94,7 @@ describeIfAvailable('a process at its limit of threads', cgroupProblem(), () => 
     // the checkpoint thread it starts next is refused.
     pids.limit(1);
     expect((await send('one-thread')).status).toBe(200);
-    await until(async () => /starting the checkpoint thread failed/.test(running!.output()), 'the checkpoint thread refused');
+    await until(async () => /starting the checkpoint thread failed/.test(service.output()), 'the checkpoint thread refused');
     expect((await send('one-thread-again')).status).toBe(200);
     expect((await fetch(`${urls.collector}/readyz`)).status).toBe(200);
 
@@ -94,7 +105,7 @@ describeIfAvailable('a process at its limit of threads', cgroupProblem(), () => 
       body: JSON.stringify({ scope: { project: 'atlas' }, window: 'day', limit_usd: 1, thresholds: [50] }),
     });
     expect(put.status).toBe(201);
-    await until(async () => /budgets: the evaluator thread failed, will try again \(the same failure is logged once\): could not start the budget evaluator thread/.test(running!.output()), 'the evaluator thread refused');
+    await until(async () => /budgets: the evaluator thread failed, will try again \(the same failure is logged once\): could not start the budget evaluator thread/.test(service.output()), 'the evaluator thread refused');
     expect((await check()).status).toBe(503);
 
     pids.lift();
@@ -103,7 +114,37 @@ describeIfAvailable('a process at its limit of threads', cgroupProblem(), () => 
     expect(totals.events).toBe(3);
     await until(async () => (await check()).status === 200, 'the budget evaluated');
     expect(await (await check()).json()).toMatchObject({ budgets: [{ budget_id: 'daily' }] });
-    expect(running.child.exitCode).toBeNull();
-    expect(running.output()).not.toMatch(/unexpected error|Uncaught|unhandled/i);
+    expect(service.child.exitCode).toBeNull();
+    expect(service.output()).not.toMatch(/unexpected error|Uncaught|unhandled/i);
+  });
+});
+
+/** Sets the soft limit of open files of process `pid` (its hard limit stays: raising the soft one back needs no privilege). */
+const openFiles = (pid: number, soft: number) => execFileSync('prlimit', ['--pid', String(pid), `--nofile=${soft}:`]);
+
+describeIfAvailable('a process at its limit of open files', missingCommand('prlimit'), () => {
+  it('answers a report 503 when a read thread cannot have its event loop, and reads once it can', async () => {
+    const { service, send, report } = await serve();
+    const pid = service.child.pid!;
+    // The insert and checkpoint threads start while there is room.
+    expect((await send('stored')).status).toBe(200);
+    const soft = Number(/^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'))![1]);
+    // Room for the report's connection and a file or two, not for a thread's event loop.
+    openFiles(pid, readdirSync(`/proc/${pid}/fd`).length + 3);
+    const refused = await report();
+    expect(refused.status).toBe(503);
+    // Where the files run out (the thread's event loop, its script, the database) decides the words.
+    expect(await errorOf(refused)).toMatchObject({
+      code: 'storage_unavailable',
+      message: expect.stringMatching(
+        /^not answered: (could not start a SQLite read thread: the system refused it \(.*EMFILE.*\), as at the limit of open files \(ulimit -n\)|the database is unavailable \(SQLITE_CANTOPEN.*\)); retry later$/,
+      ),
+    });
+    openFiles(pid, soft);
+    const read = await report();
+    expect(read.status).toBe(200);
+    expect(((await read.json()) as { totals: { events: number } }).totals.events).toBe(1);
+    expect(service.child.exitCode).toBeNull();
+    expect(service.output()).not.toMatch(/unexpected error/);
   });
 });
