@@ -9,6 +9,13 @@ export const THREAD_NOT_STARTED = 'THREAD_NOT_STARTED';
  */
 const NOT_STARTED = new Set(['ERR_WORKER_INIT_FAILED', 'EMFILE', 'ENFILE']);
 
+/** The limit each error's words point to; none for the others (Node's isolate not made, out of memory). */
+const LIMITS: [RegExp, string][] = [
+  [/\bEAGAIN\b/, "a container's pids limit or ulimit -u"],
+  [/\bEMFILE\b/, 'the limit of open files (ulimit -n)'],
+  [/\bENFILE\b/, "the system's limit of open files (fs.file-max)"],
+];
+
 /**
  * A worker thread for `what`. Node throws, rather than emits, when the system refuses the thread
  * (EAGAIN at a container's pids limit or `ulimit -u`): its bare "EAGAIN" becomes an error that says
@@ -30,9 +37,11 @@ export function startWorker(what: string, script: string, options: WorkerOptions
  */
 export function workerError(what: string, error: Error): Error {
   // Any other (an option Node refuses, data it cannot clone, the thread's own failure) is not a limit.
-  if (!NOT_STARTED.has((error as { code?: unknown }).code as string)) return error;
-  const limit = /\bE[MN]FILE\b/.test(error.message) ? 'the limit of open files (ulimit -n)' : "a container's pids limit or ulimit -u";
-  return Object.assign(new Error(`could not start ${what}: the system refused it (${error.message}), as at ${limit}`), { code: THREAD_NOT_STARTED, cause: error });
+  if (!NOT_STARTED.has((error as { code?: unknown } | null)?.code as string)) return error;
+  const limit = LIMITS.find(([words]) => words.test(error.message))?.[1];
+  return Object.assign(new Error(`could not start ${what}: the system refused it (${error.message})${limit ? `, as at ${limit}` : ''}`), {
+    code: THREAD_NOT_STARTED, cause: error,
+  });
 }
 
 /**

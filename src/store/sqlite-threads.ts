@@ -115,6 +115,8 @@ export class SqliteWriteThreads {
   private handingOver = false;
   private readonly checkpointStarts = new FailureLog('SQLite: starting the checkpoint thread');
   private checkpointRefusedAt = Number.NEGATIVE_INFINITY;
+  /** Whether the current insert thread got set up (see insertThreadReady). */
+  private insertReady: Promise<void> | undefined;
 
   constructor(
     private readonly file: string,
@@ -270,11 +272,24 @@ export class SqliteWriteThreads {
     }
   }
 
+  /**
+   * Resolves once the insert thread, started if need be, has its connection open; rejects with why
+   * it stopped before (THREAD_NOT_STARTED for one that could not be set up, out of file descriptors:
+   * Node then reports it after the start). What the readiness probe waits for.
+   */
+  insertThreadReady(): Promise<void> {
+    this.insertThreadStarted();
+    return this.insertReady!;
+  }
+
   private startInsertThread(): Worker {
     const thread = this.start('insert');
     // Only a thread with work in hand keeps the process alive (send), not one a probe started.
     thread.unref();
+    const { ready, setUp, notSetUp } = readiness();
+    this.insertReady = ready;
     thread.on('message', (reply: InsertReply) => {
+      if (reply === 'ready') return setUp();
       if ('failed' in reply) {
         const error = fromThread(reply.failed);
         for (const onFailure of new Set(reply.ids.map((id) => this.waiting.get(id)!.onFailure))) onFailure(error);
@@ -291,6 +306,7 @@ export class SqliteWriteThreads {
       if (this.insertThread === thread) this.insertThread = undefined;
       // The batches went with the thread: they fail now, and their requests get 503 to retry.
       const failure = exited();
+      notSetUp(failure);
       for (const waiting of this.waiting.values()) {
         waiting.onFailure(failure);
         waiting.reject(failure);
@@ -309,21 +325,34 @@ export class SqliteWriteThreads {
     if (this.checkpointThread || performance.now() - this.checkpointRefusedAt < THREAD_RETRY_MS) return this.checkpointThread;
     try {
       this.checkpointThread = this.startCheckpointThread();
-      this.checkpointStarts.succeeded();
     } catch (error) {
-      this.checkpointRefusedAt = performance.now();
-      this.checkpointStarts.failed(error);
+      this.checkpointRefused(error as Error);
     }
     return this.checkpointThread;
+  }
+
+  private checkpointRefused(error: Error): void {
+    this.checkpointRefusedAt = performance.now();
+    this.checkpointStarts.failed(error);
   }
 
   private startCheckpointThread(): Worker {
     const thread = this.start('checkpoint');
     thread.unref();
-    // What was committed during its checkpoint, the insert thread copies before its next commit (sqlite-worker.ts).
-    thread.on('message', (_: CheckpointDone) => this.insertThread?.postMessage('checkpoint' satisfies TailCheckpoint));
+    let ready = false;
+    thread.on('message', (done: CheckpointDone) => {
+      if (done === 'ready') {
+        ready = true;
+        return this.checkpointStarts.succeeded();
+      }
+      // What was committed during its checkpoint, the insert thread copies before its next commit (sqlite-worker.ts).
+      this.insertThread?.postMessage('checkpoint' satisfies TailCheckpoint);
+    });
+    const exited = exitFailure(thread, 'a SQLite checkpoint thread', 'the SQLite checkpoint thread stopped');
     thread.on('exit', () => {
       if (this.checkpointThread === thread) this.checkpointThread = undefined;
+      // One that could not be set up is told, and asked for again later, as one the system refused at once.
+      if (!ready && !this.closed) this.checkpointRefused(exited());
     });
     return thread;
   }
@@ -331,4 +360,16 @@ export class SqliteWriteThreads {
   private start(role: WorkerData['role']): Worker {
     return startThread(role, this.file, this.options, this.maxBatchEvents);
   }
+}
+
+/** A thread's set-up, as a promise a probe may wait for; never an unhandled rejection when none does. */
+function readiness(): { ready: Promise<void>; setUp: () => void; notSetUp: (error: Error) => void } {
+  let setUp!: () => void;
+  let notSetUp!: (error: Error) => void;
+  const ready = new Promise<void>((resolve, reject) => {
+    setUp = resolve;
+    notSetUp = reject;
+  });
+  ready.catch(() => {});
+  return { ready, setUp, notSetUp };
 }

@@ -49,12 +49,15 @@ export interface ThreadError {
   message: string;
   code?: string;
 }
+/** The insert and checkpoint threads tell that they are set up, their connection open: one that exits before did not start. */
+export type ThreadReady = 'ready';
 /** `failed`: an attempt failed (told of each); `error`: no attempt is left, the batch is not stored. */
 export type InsertReply =
-  | { id: number; inserted: boolean[] } | { id: number; wrote: OutboxWritten } | { ids: number[]; failed: ThreadError } | { id: number; error: ThreadError };
+  | { id: number; inserted: boolean[] } | { id: number; wrote: OutboxWritten } | { ids: number[]; failed: ThreadError } | { id: number; error: ThreadError }
+  | ThreadReady;
 export type CheckpointRequest = CommitState | 'close';
 /** The checkpoint thread tells it has copied the WAL (`copied`); the insert thread is then asked to copy what is left (`checkpoint`). */
-export type CheckpointDone = 'copied';
+export type CheckpointDone = 'copied' | ThreadReady;
 export type TailCheckpoint = 'checkpoint';
 export type ReadRequest = { [R in ReadName]: { id: number; read: R; query: Parameters<SqliteReads[R]>[0] } }[ReadName] | 'close';
 /** `pieces`: the answer's long list, taken out of `result` (see read-pieces.ts). */
@@ -105,6 +108,7 @@ function youngCollection(): () => void {
 const { role, file, options, maxBatchEvents } = workerData as WorkerData;
 const port = parentPort!;
 const db = openSqlite(file, options, role === 'read');
+if (role !== 'read') port.postMessage('ready' satisfies ThreadReady);
 
 if (role === 'read') {
   db.pragma(`cache_size = -${READ_CACHE_KIB}`);

@@ -300,8 +300,8 @@ export class SqliteStore implements Store {
   }
 
   async probeWrite(): Promise<void> {
-    // Writes go through the insert thread: one the system refuses fails the probe (THREAD_NOT_STARTED).
-    this.threads?.insertThreadStarted();
+    // Writes go through the insert thread: one that cannot start fails the probe (THREAD_NOT_STARTED).
+    await this.threads?.insertThreadReady();
     // It runs on the event loop: a lock held elsewhere is answer enough, not something to wait for.
     const busyTimeout = this.db.pragma('busy_timeout', { simple: true }) as number;
     this.db.pragma('busy_timeout = 0');

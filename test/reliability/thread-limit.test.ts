@@ -123,24 +123,42 @@ describeIfAvailable('a process at its limit of threads', cgroupProblem(), () => 
 const openFiles = (pid: number, soft: number) => execFileSync('prlimit', ['--pid', String(pid), `--nofile=${soft}:`]);
 
 describeIfAvailable('a process at its limit of open files', missingCommand('prlimit'), () => {
-  it('answers a report 503 when a read thread cannot have its event loop, and reads once it can', async () => {
-    const { service, send, report } = await serve();
+  it('answers 503 to what needs a thread that cannot have its files, and works once it can', async () => {
+    const { service, urls, send, report } = await serve();
     const pid = service.child.pid!;
-    // The insert and checkpoint threads start while there is room.
-    expect((await send('stored')).status).toBe(200);
+    // The connections the test uses are open before the limit, and used again (each answer read whole, so the connection is free).
+    for (const url of [urls.collector, urls.reporting]) expect(await (await fetch(`${url}/healthz`)).json()).toMatchObject({ status: 'ok' });
+    const fds = () => readdirSync(`/proc/${pid}/fd`).map(Number);
+    let last = '';
+    await until(async () => {
+      const now = fds().join();
+      const still = now === last;
+      last = now;
+      await new Promise((r) => setTimeout(r, 200));
+      return still;
+    }, 'the service\'s files to hold still');
     const soft = Number(/^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'))![1]);
-    // Room for the report's connection and a file or two, not for a thread's event loop.
-    openFiles(pid, readdirSync(`/proc/${pid}/fd`).length + 3);
-    const refused = await report();
-    expect(refused.status).toBe(503);
+    // Room for one more file (the lowest free number), not for a thread's event loop and files.
+    const open = new Set(fds());
+    let free = 0;
+    while (open.has(free)) free++;
+    openFiles(pid, free + 1);
+
     // Where the files run out (the thread's event loop, its script, the database) decides the words.
-    expect(await errorOf(refused)).toMatchObject({
-      code: 'storage_unavailable',
-      message: expect.stringMatching(
-        /^not answered: (could not start a SQLite read thread: the system refused it \(.*EMFILE.*\), as at the limit of open files \(ulimit -n\)|the database is unavailable \(SQLITE_CANTOPEN.*\)); retry later$/,
-      ),
-    });
+    const notStarted = (thread: string, stopped: string) => new RegExp(
+      `(could not start a SQLite ${thread} thread: the system refused it \\(.*EMFILE.*\\), as at the limit of open files \\(ulimit -n\\)` +
+      `|the database is unavailable \\(SQLITE_CANTOPEN: ${stopped}: .*\\)); retry later$`,
+    );
+    const refused = await send('refused');
+    expect(refused.status).toBe(503);
+    expect((await errorOf(refused)).message).toMatch(notStarted('insert', 'the SQLite insert thread stopped'));
+    const unread = await report();
+    expect(unread.status).toBe(503);
+    expect((await errorOf(unread)).message).toMatch(notStarted('read', 'a SQLite read thread stopped'));
+
     openFiles(pid, soft);
+    await until(async () => (await fetch(`${urls.collector}/readyz`)).status === 200, '/readyz once the files are there');
+    expect((await send('stored')).status).toBe(200);
     const read = await report();
     expect(read.status).toBe(200);
     expect(((await read.json()) as { totals: { events: number } }).totals.events).toBe(1);
