@@ -25,7 +25,7 @@ const ERROR_ANSWERS: Record<400 | 401 | 403 | ErrorStatus, string> = {
   413: 'The body, decompressed body or event count is over its limit',
   415: 'Unsupported Content-Type or Content-Encoding',
   429: 'The write queue is full, or the bodies being decoded hold MAX_DECODED_BYTES_IN_FLIGHT; retry after Retry-After seconds',
-  503: 'Draining, the database is unavailable, or (a budget check) the budgets are not known yet; retry after Retry-After seconds',
+  503: 'Draining, the database or a thread of the store is unavailable, or (a budget check) the budgets are not known yet; retry after Retry-After seconds',
 };
 const RETRIED: readonly number[] = [429, 503];
 /** What a route that takes a body may answer from its reading alone (BodyReader, body.ts). */
