@@ -16,8 +16,7 @@
  * without its unique (project, id), an integer `id_key` (53 bits of a hash of project and id) with an
  * index of its own, and each row looked up by (id_key, project, id) before the new ones go in.
  * `@cache=<KiB>`: the connection's page cache; `@mmap=<KiB>`: its memory map; `@page=<bytes>`: the file's
- * page size; `@run=partial`: a prototype, not our schema: the run index without the events that name no
- * run (each may follow a variant).
+ * page size (each may follow a variant).
  */
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
@@ -143,10 +142,6 @@ async function run(variant: string): Promise<string> {
     await store.migrate();
     await store.close();
     const db = openSqlite(file, { synchronous: 'FULL', busyTimeoutMs: 250 });
-    if (option('run') === 'partial') {
-      const index = (db.prepare(`SELECT sql FROM sqlite_schema WHERE name = 'usage_events_run_ts'`).pluck().get() as string);
-      db.exec(`DROP INDEX usage_events_run_ts; ${index} WHERE run_id <> ''`);
-    }
     if (cache) db.pragma(`cache_size = -${cache}`);
     if (mmap) db.pragma(`mmap_size = ${Number(mmap) * 1024}`);
     const insert = narrow ? narrowInserter(db) : batchInserter(db);

@@ -12,6 +12,9 @@ const HORIZON = 'COALESCE((SELECT horizon FROM raw_retention WHERE id = 1), 0)';
 
 const ROLLUP_KEY_COLUMNS = ROLLUP_KEY.join(', ');
 
+/** The rollup's masks of UTC hours (SQLite, migrations 0014 and 0015), each with the bit an event sets in its hour: every event, and those without a run. */
+const HOUR_MASKS = [['hours', '1'], ['runless_hours', "(run_id = '')"]] as const;
+
 /**
  * The rollup as it should be, computed from the raw events kept: those from the retention horizon
  * on (older days exist only as rollups). The same query verifies and rebuilds. Its sums are read
@@ -19,14 +22,15 @@ const ROLLUP_KEY_COLUMNS = ROLLUP_KEY.join(', ');
  */
 function rawAsRollupSql(dialect: SqlDialect): string {
   const { parts, columns } = rollupFromRaw(dialect.rollupHigh);
-  const hours = dialect.rollupHours ? [`SUM(DISTINCT 1 << (ts / ${HOUR_MS} % 24)) AS hours`] : [];
-  return `SELECT ${ROLLUP_KEY_COLUMNS}, ${[...columns, ...hours.map(() => 'hours')].join(', ')} FROM (
+  const masks = dialect.rollupHours ? HOUR_MASKS : [];
+  const hours = masks.map(([name, bit]) => `SUM(DISTINCT ${bit} << (ts / ${HOUR_MS} % 24)) AS ${name}`);
+  return `SELECT ${ROLLUP_KEY_COLUMNS}, ${[...columns, ...masks.map(([name]) => name)].join(', ')} FROM (
     SELECT ${dialect.utcDay('ts')} AS day, project, agent_id, model, provider, task_label, ${[selectList(parts), ...hours].join(', ')}
     FROM usage_events WHERE ts >= ${HORIZON} GROUP BY 1, 2, 3, 4, 5, 6) AS per_key`;
 }
 
 const rollupColumns = (dialect: SqlDialect) =>
-  [ROLLUP_KEY_COLUMNS, ...rollupMetricColumns(dialect.rollupHigh), ...(dialect.rollupHours ? ['hours'] : [])].join(', ');
+  [ROLLUP_KEY_COLUMNS, ...rollupMetricColumns(dialect.rollupHigh), ...(dialect.rollupHours ? HOUR_MASKS.map(([name]) => name) : [])].join(', ');
 
 /** The rollup rows from the horizon's day on. */
 function keptRollupSql(dialect: SqlDialect): string {

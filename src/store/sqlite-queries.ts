@@ -16,6 +16,16 @@ export const SQLITE_DIALECT: SqlDialect = {
   // index, then sorts every event (4-6x slower over 30 days at 1 M events); the forced scan costs at
   // most one pass over the index, however short the range.
   rawTableByRun: 'usage_events INDEXED BY usage_events_run_ts',
+  // Each hour a rollup row's runless_hours names (migration 0015) as the span of ms it covers, cut
+  // to the report's range; then the span's events without a run, from the time index alone, which
+  // holds `run_id = ''` for each event: asked as `(run_id = '') = 1`, for a bare `run_id = ''` makes
+  // SQLite read the table.
+  runless: (spans, events) => `(SELECT DISTINCT MAX(unixepoch(day) * 1000 + hour.value * 3600000, ?) AS lo,
+      MIN(unixepoch(day) * 1000 + (hour.value + 1) * 3600000, ?) AS hi
+    FROM usage_daily JOIN json_each('${JSON.stringify(Array.from({ length: 24 }, (_, h) => h))}') AS hour ON runless_hours & (1 << hour.value) <> 0
+    WHERE runless_hours <> 0 AND ${spans}) AS runless
+    CROSS JOIN usage_events INDEXED BY usage_events_ts
+    WHERE ts >= runless.lo AND ts < runless.hi AND (run_id = '') = 1 AND ${events}`,
   pregroupsRollup: true,
   rollupHigh: true,
   rollupHours: true,
