@@ -41,6 +41,8 @@ export interface SqlDialect {
    * start and end, then `spans`' values, then `events`'.
    */
   runless?: (spans: string, events: string) => string;
+  /** A filter to run `''` alone as the time index answers it (SQLite, migration 0015). */
+  runlessFilter?: string;
   /**
    * Group rollup rows first by the leading part of the rollup key a report needs (see
    * `rollupKeyPrefix`): SQLite groups by sorting and gains. PostgreSQL hashes, and the extra step
@@ -136,6 +138,7 @@ export function filterClauses(filters: Filters, dialect: SqlDialect, params: unk
     // The run index holds only events with a run (SQLite 0015, PostgreSQL 0010): a planner takes
     // it only when the query says so in the index's own words.
     const indexed = dimension === 'run' && !values.includes('') ? [RUN_NAMED] : [];
+    if (dimension === 'run' && values.length === 1 && values[0] === '' && dialect.runlessFilter) return [dialect.runlessFilter];
     // One value is an equality, which lets the planner read an index in its order (events by ts).
     if (values.length === 1) {
       params.push(values[0]);

@@ -41,6 +41,9 @@ const DEFAULTS: SqliteStoreOptions = { synchronous: 'FULL', busyTimeoutMs: 250, 
 const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'migrations');
 /** Outbox deletes are retried briefly; one that still fails leaves its rows to be sent again. */
 const OUTBOX_RETRY: InsertRetry = { forMs: 2_000, onFailure: () => {} };
+/** The cut below which only run `''` falls: every other run_id is at least one character. */
+const RUNLESS_ONLY = '\u0000';
+
 /** Times of a report's range whose events' runs give its middle run (see runMiddle). */
 const RUN_SAMPLES = 63;
 
@@ -179,10 +182,15 @@ export class SqliteStore implements Store {
     const first = (this.firstRunAt ??= this.db.prepare('SELECT run_id FROM usage_events WHERE ts >= ? AND ts < ? ORDER BY ts LIMIT 1').pluck());
     const step = (query.to - query.from) / RUN_SAMPLES;
     const runs = new Set<string>();
+    let runless = false;
     for (let i = 0; i < RUN_SAMPLES; i++) {
       const run = first.get(Math.floor(query.from + i * step), query.to) as string | undefined;
       if (run) runs.add(run);
+      else if (run === '') runless = true;
     }
+    // Events without a run are read from the time index in every hour that holds one (migration
+    // 0015): spread through the range, they cost what all the events do, so they are a half alone.
+    if (runless && runs.size > 0) return RUNLESS_ONLY;
     const sorted = [...runs].sort(compareBinary);
     return sorted.length < 2 ? undefined : sorted[sorted.length >> 1];
   }

@@ -49,6 +49,15 @@ async function groups(query: AggregateQuery): Promise<{ run: string; input_token
   return result.groups.map((g) => ({ run: g.key.run!, input_tokens: g.metrics.input_tokens }));
 }
 
+/** The steps of SQLite's plan for the report's groups. */
+function planOf(query: AggregateQuery): string[] {
+  const { groups: sql } = aggregateSql(query, SQLITE_DIALECT);
+  const db = new Database(file, { readonly: true });
+  const steps = (db.prepare(`EXPLAIN QUERY PLAN ${sql.sql}`).all(...sql.params) as { detail: string }[]).map((s) => s.detail);
+  db.close();
+  return steps;
+}
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tokentally-runless-'));
   file = join(dir, 'runless.db');
@@ -75,6 +84,7 @@ describe('events without a run', () => {
     expect(await groups(byRun(from, to, { project: ['p'] }))).toEqual(expected((e) => e.project !== 'q'));
     expect(await groups(byRun(from, to, { run: ['', 'r2'] }))).toEqual(expected((e) => e.run_id !== 'r1'));
     expect(await groups(byRun(from, to, { run: ['r1'] }))).toEqual(expected((e) => e.run_id === 'r1'));
+    expect(await groups(byRun(from, to, { run: [''] }))).toEqual(expected((e) => e.run_id === ''));
     // Cut inside the hours that hold them: after log-0 (hour 1) and before log-1 (hour 7, minute 59).
     const [cutFrom, cutTo] = [DAY + HOUR + 6, DAY + 7 * HOUR + 30 * 60_000];
     expect(await groups(byRun(cutFrom, cutTo))).toEqual(expected((e) => e.ts >= cutFrom && e.ts < cutTo));
@@ -94,12 +104,16 @@ describe('events without a run', () => {
   });
 
   it('are read from the two indexes alone, the run index for the runs and the time index for the rest', () => {
-    const { groups: sql } = aggregateSql(byRun(DAY - 2 * HOUR, DAY + 12 * HOUR), SQLITE_DIALECT);
-    const db = new Database(file, { readonly: true });
-    const steps = (db.prepare(`EXPLAIN QUERY PLAN ${sql.sql}`).all(...sql.params) as { detail: string }[]).map((s) => s.detail);
-    db.close();
+    const steps = planOf(byRun(DAY - 2 * HOUR, DAY + 12 * HOUR));
     expect(steps).toContain('SCAN usage_events USING COVERING INDEX usage_events_run_ts');
     expect(steps).toContain('SEARCH usage_events USING COVERING INDEX usage_events_ts (ts>? AND ts<?)');
+  });
+
+  it('filtered to run `\'\'` alone, are read from the time index alone', async () => {
+    const query = plan({ groupBy: ['project'], filters: { run: [''] }, from: DAY - 2 * HOUR, to: DAY + 12 * HOUR, order: null, limit: null });
+    const result = await store.aggregate(query);
+    expect(result.groups.map((g) => [g.key.project, g.metrics.input_tokens])).toEqual([['p', 111_000], ['q', 1_000_000]]);
+    expect(planOf(query)).toContain('SEARCH usage_events USING COVERING INDEX usage_events_ts (ts>? AND ts<?)');
   });
 
   it('verify finds an hour missing from runless_hours, and rebuild-rollups restores it', async () => {
