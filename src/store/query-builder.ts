@@ -291,18 +291,18 @@ export function aggregateSql(
  */
 function runGroupsSql(query: AggregateQuery, dialect: SqlDialect, runless: NonNullable<SqlDialect['runless']>, parts: SumPart[], params: unknown[]): AggregateSql {
   const { from, below } = query.runs ?? {};
-  const leftOut = (query.filters.run && !query.filters.run.includes('')) || (from !== undefined && from !== '') || below === '';
+  const runlessRead = (!query.filters.run || query.filters.run.includes('')) && (from === undefined || from === '') && below !== '';
+  const runsRead = !query.filters.run || query.filters.run.some((run) => run !== '');
   // Inside the union a dimension is named as its column, which a page's HAVING compares (afterClause).
-  const inner = (g: GroupKey) => (!leftOut && g in COLUMN ? COLUMN[g as Dimension] : `k_${g}`);
+  const inner = (g: GroupKey) => (runlessRead && g in COLUMN ? COLUMN[g as Dimension] : `k_${g}`);
   const keys = (run: string) => query.groupBy.map((g) => `${g === 'run' ? run : groupExpression(query, g, dialect, params)} AS ${inner(g)}`);
-  const runKeys = keys('run_id');
-  const runs = `${dialect.rawTableByRun} WHERE ${whereClause(query, dialect, params)} AND ${RUN_NAMED}`;
-  if (leftOut) return groupsSql(query, runKeys, runs, parts, params);
+  const runs = () => `${dialect.rawTableByRun} WHERE ${whereClause(query, dialect, params)} AND ${RUN_NAMED}`;
+  if (!runlessRead) return groupsSql(query, keys('run_id'), runs(), parts, params);
 
   // Grouped by position: by name, `run_id` would be the table's column in the second part, not its `''`.
   const grouped = (groupKeys: string[], rows: string) =>
     `SELECT ${groupKeys.join(', ')}, ${selectList(parts)} FROM ${rows} GROUP BY ${groupKeys.map((_, i) => i + 1).join(', ')}`;
-  const runGroups = grouped(runKeys, runs);
+  const runGroups = runsRead ? [grouped(keys('run_id'), runs())] : [];
   const runlessKeys = keys("''");
   params.push(query.from, query.to, utcDay(query.from), utcDay(query.to - 1));
   // The rollup rows of the range's days, of the dimensions the report filters by where the rollup has them.
@@ -310,8 +310,8 @@ function runGroupsSql(query: AggregateQuery, dialect: SqlDialect, runless: NonNu
   const spans = ['day >= ?', 'day <= ?', ...filterClauses(rollupFilters, dialect, params)].join(' AND ');
   // Whatever else the report asks of its events, but their run, which is `''` here.
   const events = ['TRUE', ...conditions({ ...query, filters: { ...query.filters, run: undefined }, runs: undefined }, dialect, params)].join(' AND ');
-  const runlessGroups = grouped(runlessKeys, runless(spans, events));
-  return groupsSql(query, query.groupBy.map((g) => `${inner(g)} AS k_${g}`), `(${runGroups} UNION ALL ${runlessGroups}) AS by_run`, regrouped(parts, 'SUM'), params);
+  const pieces = [...runGroups, grouped(runlessKeys, runless(spans, events))];
+  return groupsSql(query, query.groupBy.map((g) => `${inner(g)} AS k_${g}`), `(${pieces.join(' UNION ALL ')}) AS by_run`, regrouped(parts, 'SUM'), params);
 }
 
 /**
