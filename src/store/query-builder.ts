@@ -299,9 +299,13 @@ function runGroupsSql(query: AggregateQuery, dialect: SqlDialect, runless: NonNu
   const runs = () => `${dialect.rawTableByRun} WHERE ${whereClause(query, dialect, params)} AND ${RUN_NAMED}`;
   if (!runlessRead) return groupsSql(query, keys('run_id'), runs(), parts, params);
 
-  // Grouped by position: by name, `run_id` would be the table's column in the second part, not its `''`.
-  const grouped = (groupKeys: string[], rows: string) =>
-    `SELECT ${groupKeys.join(', ')}, ${selectList(parts)} FROM ${rows} GROUP BY ${groupKeys.map((_, i) => i + 1).join(', ')}`;
+  // Grouped by position: by name, `run_id` would be the table's column in the second part, not its
+  // `''`. That part is not grouped by its `''`, which would sort every event to find one group: with
+  // no other key it is one row, or none when it holds no event.
+  const grouped = (groupKeys: string[], rows: string, constant?: number) => {
+    const positions = groupKeys.flatMap((_, i) => (i === constant ? [] : [i + 1]));
+    return `SELECT ${groupKeys.join(', ')}, ${selectList(parts)} FROM ${rows} ${positions.length > 0 ? `GROUP BY ${positions.join(', ')}` : 'HAVING COUNT(*) > 0'}`;
+  };
   const runGroups = runsRead ? [grouped(keys('run_id'), runs())] : [];
   const runlessKeys = keys("''");
   params.push(query.from, query.to, utcDay(query.from), utcDay(query.to - 1));
@@ -310,7 +314,7 @@ function runGroupsSql(query: AggregateQuery, dialect: SqlDialect, runless: NonNu
   const spans = ['day >= ?', 'day <= ?', ...filterClauses(rollupFilters, dialect, params)].join(' AND ');
   // Whatever else the report asks of its events, but their run, which is `''` here.
   const events = ['TRUE', ...conditions({ ...query, filters: { ...query.filters, run: undefined }, runs: undefined }, dialect, params)].join(' AND ');
-  const pieces = [...runGroups, grouped(runlessKeys, runless(spans, events))];
+  const pieces = [...runGroups, grouped(runlessKeys, runless(spans, events), query.groupBy.indexOf('run'))];
   return groupsSql(query, query.groupBy.map((g) => `${inner(g)} AS k_${g}`), `(${pieces.join(' UNION ALL ')}) AS by_run`, regrouped(parts, 'SUM'), params);
 }
 
