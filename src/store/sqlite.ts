@@ -43,7 +43,6 @@ const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'migrations');
 const OUTBOX_RETRY: InsertRetry = { forMs: 2_000, onFailure: () => {} };
 /** The cut below which only run `''` falls: every other run_id is at least one character. */
 const RUNLESS_ONLY = '\u0000';
-
 /** Times of a report's range whose events' runs give its middle run (see runMiddle). */
 const RUN_SAMPLES = 63;
 
@@ -176,7 +175,8 @@ export class SqliteStore implements Store {
   /**
    * A run_id near the middle of a report's runs: the median run of the events found at RUN_SAMPLES
    * evenly spaced times of its range, each one seek of the time index (well under a ms in all, on
-   * the event loop). Undefined when fewer than two runs differ. A poor middle costs only time.
+   * the event loop); RUNLESS_ONLY when they find events without a run beside runs. Undefined when
+   * fewer than two runs differ and none is `''`. A poor middle costs only time.
    */
   private runMiddle(query: AggregateQuery): string | undefined {
     const first = (this.firstRunAt ??= this.db.prepare('SELECT run_id FROM usage_events WHERE ts >= ? AND ts < ? ORDER BY ts LIMIT 1').pluck());
