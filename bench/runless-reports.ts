@@ -8,9 +8,10 @@ import { parseArgs } from 'node:util';
  * run, session 30"): `--events` of the benchmark's events over the 30 days before a fixed day, the
  * run of every `--runless-every`th cleared (so events without a run fall in every hour, as an agent's
  * log records do), written once by the first build, then each build's own copy of that file,
- * migrated by it, read through its SqliteStore (read threads on): a report by run (by cost, top 20),
- * the same filtered to run `''`, and one by model filtered to run `''`, each `--times` times (the
- * p50 printed, and the least). Each build is a package root with its own `dist/` (see logs-ab.ts).
+ * migrated by it (the time that takes printed), read through its SqliteStore (read threads on): a
+ * report by run (by cost, top 20), the same filtered to run `''`, and one by model filtered to run
+ * `''`, each `--times` times (the p50 printed, and the least). Each build is a package root with
+ * its own `dist/` (see logs-ab.ts).
  *
  *   npm run build && node dist/bench/runless-reports.js [--events 2000000] [--runless-every 5] <root> <root> …
  */
@@ -52,7 +53,9 @@ async function measure(root: string, file: string): Promise<void> {
   const { SqliteStore } = await load(root, 'src/store/sqlite.js');
   const { plan } = await load(root, 'src/store/planner.js');
   const store = new SqliteStore(file, { writeThreads: false });
+  const migrating = performance.now();
   await store.migrate();
+  console.log(`${root.padEnd(28)} migrated the first build's file in ${((performance.now() - migrating) / 1000).toFixed(1)} s`);
   const range = { from: NOW - 30 * DAY_MS, to: NOW };
   const reports = [
     ['by run, top 20 by cost', { groupBy: ['run'], filters: {}, order: { by: 'cost_nanos', dir: 'desc' }, limit: 20 }],
