@@ -1,5 +1,5 @@
--- Events without a run (every OTLP log record: the agents that log their calls name no run) leave
--- the run index. Each put an entry there that no report needed on its own, and that entry was a
+-- Events without a run (OTLP log records: Claude Code, Codex and Gemini CLI name none) leave the
+-- run index. Each put an entry there that no report needed on its own, and that entry was a
 -- fifth of a log record's insert time and bytes written (docs/benchmarks.md, "Events without a
 -- run, session 30"). A report by run now reads the runs through this index and its `''` group
 -- through the time index, only in the hours the rollup says hold such events.
