@@ -1,7 +1,7 @@
 -- Events without a run (OTLP log records: Claude Code, Codex and Gemini CLI name none) leave the
 -- run index. Each put an entry there that no report needed on its own, and that entry was a
--- fifth of a log record's insert time and bytes written (docs/benchmarks.md, "Events without a
--- run, session 30"). A report by run now reads the runs through this index and its `''` group
+-- seventh of a log record's insert CPU and a fifth of its bytes written (docs/benchmarks.md,
+-- "Events without a run, session 30"). A report by run now reads the runs through this index and its `''` group
 -- through the time index, only in the hours the rollup says hold such events.
 DROP INDEX usage_events_run_ts;
 CREATE INDEX usage_events_run_ts ON usage_events (run_id, ts, input_tokens, output_tokens,
