@@ -11,10 +11,10 @@ import type { AggregateQuery, Filters } from '../../src/store/types.js';
 import { usageRecord } from '../support/records.js';
 
 /**
- * SQLite keeps events without a run (OTLP log records, as agents send them) out of the run index (migration 0015).
- * A raw report by run reads them from the time index, only in the hours the rollup's runless_hours
- * name: the `''` group must be exact, cut at the report's range, page by page, and verify and
- * rebuild-rollups keep the mask exact.
+ * SQLite keeps events without a run (OTLP log records, as agents send them) out of the run index
+ * (migration 0015). A raw report by run reads them from the time index, only in the hours the
+ * rollup's runless_hours name: the `''` group must be exact, cut at the report's range, page by
+ * page, and verify and rebuild-rollups keep the mask exact.
  */
 const DAY = Date.UTC(2026, 10, 20);
 const HOUR = 3_600_000;
