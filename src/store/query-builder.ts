@@ -1,7 +1,7 @@
-import type { AggregateQuery, AggregateResult, Dimension, Filters, GroupKey, Metrics, Source, TimeBucket } from './types.js';
-import { METRIC_NAMES, ROLLUP_DIMENSIONS } from './types.js';
+import type { AggregateQuery, Dimension, Filters, GroupKey, Source, TimeBucket } from './types.js';
+import { ROLLUP_DIMENSIONS } from './types.js';
 import { formatOffset, type ZoneSegment } from '../zone-offset.js';
-import { CARRIED_ROWS, exactSplit, metricParts, metricsFromRow, orderTerms, regrouped, selectList, type SqlValue, type SumPart } from './sums.js';
+import { CARRIED_ROWS, exactSplit, metricParts, orderTerms, regrouped, selectList, type SqlValue, type SumPart } from './sums.js';
 
 /**
  * The report queries, written once in the SQL both backends share (`?` placeholders, CASE, COALESCE,
@@ -135,10 +135,10 @@ export function filterClauses(filters: Filters, dialect: SqlDialect, params: unk
     const column = COLUMN[dimension as Dimension];
     // An empty list is a filter no value passes (e.g. a Grafana regex that matched nothing).
     if (values.length === 0) return ['FALSE'];
+    if (dimension === 'run' && values.length === 1 && values[0] === '' && dialect.runlessFilter) return [dialect.runlessFilter];
     // The run index holds only events with a run (SQLite 0015, PostgreSQL 0010): a planner takes
     // it only when the query says so in the index's own words.
     const indexed = dimension === 'run' && !values.includes('') ? [RUN_NAMED] : [];
-    if (dimension === 'run' && values.length === 1 && values[0] === '' && dialect.runlessFilter) return [dialect.runlessFilter];
     // One value is an equality, which lets the planner read an index in its order (events by ts).
     if (values.length === 1) {
       params.push(values[0]);
@@ -347,58 +347,4 @@ export function carriedRollupSql(query: AggregateQuery, dialect: SqlDialect): Sq
     sql: `SELECT EXISTS (SELECT 1 FROM usage_daily INDEXED BY usage_daily_carried WHERE (${CARRIED_ROWS}) AND day >= ? AND day < ?)`,
     params: [utcDay(query.from), utcDay(query.to)],
   };
-}
-
-/**
- * The groups of a report from its rows; null when a narrow reading cannot be trusted (see
- * `metricsFromRow`), and the report is to be read wide.
- */
-export function groupsFromRows(query: AggregateQuery, rows: SqlRow[], parts: readonly SumPart[]): Omit<AggregateResult, 'totals'> | null {
-  const steps = groupSteps(query, rows, parts);
-  for (;;) {
-    const step = steps.next();
-    if (step.done) return step.value;
-  }
-}
-
-/**
- * groupsFromRows with a turn of the event loop every ROWS_PER_TURN rows, for rows read on the main
- * thread (PostgreSQL): 64,000 hourly points took 170-240 ms in one piece (issue 17).
- */
-export async function groupsFromRowsInTurns(query: AggregateQuery, rows: SqlRow[], parts: readonly SumPart[]): Promise<Omit<AggregateResult, 'totals'> | null> {
-  const steps = groupSteps(query, rows, parts);
-  for (;;) {
-    const step = steps.next();
-    if (step.done) return step.value;
-    await new Promise(setImmediate);
-  }
-}
-
-/** Rows made into groups between two pauses of groupSteps: a few ms. */
-const ROWS_PER_TURN = 1_000;
-
-function* groupSteps(query: AggregateQuery, rows: SqlRow[], parts: readonly SumPart[]): Generator<void, Omit<AggregateResult, 'totals'> | null> {
-  const more = query.limit !== null && rows.length > query.limit;
-  if (more) rows.pop();
-  const groups: AggregateResult['groups'] = [];
-  for (let i = 0; i < rows.length; i++) {
-    if (i > 0 && i % ROWS_PER_TURN === 0) yield;
-    const row = rows[i]!;
-    const metrics = metricsFromRow(row, parts);
-    if (!metrics) return null;
-    groups.push({ key: Object.fromEntries(query.groupBy.map((g) => [g, String(row[`k_${g}`] ?? '')])), metrics });
-  }
-  return { groups, more };
-}
-
-/**
- * With every group in hand (none cut off by the limit or a page), their sums are the totals: no
- * second pass over the data. Null when some total would pass 2^53, where JavaScript's sum is no
- * longer exact.
- */
-export function totalsFromGroups(query: AggregateQuery, result: Omit<AggregateResult, 'totals'>): Metrics | null {
-  if (query.groupBy.length === 0 || query.after || query.runs || result.more) return null;
-  const sums = Object.fromEntries(METRIC_NAMES.map((m) => [m, 0])) as unknown as Metrics;
-  for (const { metrics } of result.groups) for (const m of METRIC_NAMES) sums[m] += metrics[m];
-  return METRIC_NAMES.every((m) => Number.isSafeInteger(sums[m])) ? sums : null;
 }

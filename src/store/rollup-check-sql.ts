@@ -14,6 +14,7 @@ const ROLLUP_KEY_COLUMNS = ROLLUP_KEY.join(', ');
 
 /** The rollup's masks of UTC hours (SQLite, migrations 0014 and 0015), each with the bit an event sets in its hour: every event, and those without a run. */
 const HOUR_MASKS = [['hours', '1'], ['runless_hours', "(run_id = '')"]] as const;
+const hourMasks = (dialect: SqlDialect) => (dialect.rollupHours ? HOUR_MASKS : []);
 
 /**
  * The rollup as it should be, computed from the raw events kept: those from the retention horizon
@@ -22,7 +23,7 @@ const HOUR_MASKS = [['hours', '1'], ['runless_hours', "(run_id = '')"]] as const
  */
 function rawAsRollupSql(dialect: SqlDialect): string {
   const { parts, columns } = rollupFromRaw(dialect.rollupHigh);
-  const masks = dialect.rollupHours ? HOUR_MASKS : [];
+  const masks = hourMasks(dialect);
   const hours = masks.map(([name, bit]) => `SUM(DISTINCT ${bit} << (ts / ${HOUR_MS} % 24)) AS ${name}`);
   return `SELECT ${ROLLUP_KEY_COLUMNS}, ${[...columns, ...masks.map(([name]) => name)].join(', ')} FROM (
     SELECT ${dialect.utcDay('ts')} AS day, project, agent_id, model, provider, task_label, ${[selectList(parts), ...hours].join(', ')}
@@ -30,7 +31,7 @@ function rawAsRollupSql(dialect: SqlDialect): string {
 }
 
 const rollupColumns = (dialect: SqlDialect) =>
-  [ROLLUP_KEY_COLUMNS, ...rollupMetricColumns(dialect.rollupHigh), ...(dialect.rollupHours ? HOUR_MASKS.map(([name]) => name) : [])].join(', ');
+  [ROLLUP_KEY_COLUMNS, ...rollupMetricColumns(dialect.rollupHigh), ...hourMasks(dialect).map(([name]) => name)].join(', ');
 
 /** The rollup rows from the horizon's day on. */
 function keptRollupSql(dialect: SqlDialect): string {

@@ -1,3 +1,4 @@
+import { HOUR_MS } from './events-sql.js';
 import type { Sql, SqlDialect } from './query-builder.js';
 import type { ProjectsQuery } from './types.js';
 
@@ -25,8 +26,8 @@ export const SQLITE_DIALECT: SqlDialect = {
   rawTableByRun: 'usage_events INDEXED BY usage_events_run_ts',
   // Each hour a rollup row's runless_hours names (migration 0015) as the span of ms it covers, cut
   // to the report's range; then the span's events without a run, from the time index alone.
-  runless: (spans, events) => `(SELECT DISTINCT MAX(unixepoch(day) * 1000 + hour.value * 3600000, ?) AS lo,
-      MIN(unixepoch(day) * 1000 + (hour.value + 1) * 3600000, ?) AS hi
+  runless: (spans, events) => `(SELECT DISTINCT MAX(unixepoch(day) * 1000 + hour.value * ${HOUR_MS}, ?) AS lo,
+      MIN(unixepoch(day) * 1000 + (hour.value + 1) * ${HOUR_MS}, ?) AS hi
     FROM usage_daily JOIN json_each('${JSON.stringify(Array.from({ length: 24 }, (_, h) => h))}') AS hour ON runless_hours & (1 << hour.value) <> 0
     WHERE runless_hours <> 0 AND ${spans}) AS runless
     CROSS JOIN usage_events INDEXED BY usage_events_ts

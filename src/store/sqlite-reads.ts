@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
-import { aggregateSql, carriedRollupSql, groupsFromRows, totalsFromGroups, type SqlRow } from './query-builder.js';
+import { aggregateSql, carriedRollupSql, type SqlRow } from './query-builder.js';
+import { groupsFromRows, totalsFromGroups } from './report-rows.js';
 import { metricsFromRow } from './sums.js';
 import { readEventsPage } from './sqlite-events.js';
 import { listProjectsSql, SQLITE_DIALECT } from './sqlite-queries.js';

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { exactJson, exactJsonAnswer, mapLater } from '../../reporting/json.js';
 import { plan } from '../../src/store/planner.js';
 import { POSTGRES_DIALECT } from '../../src/store/postgres-queries.js';
-import { aggregateSql, groupsFromRows, groupsFromRowsInTurns, type SqlRow } from '../../src/store/query-builder.js';
+import { aggregateSql, type SqlRow } from '../../src/store/query-builder.js';
+import { groupsFromRows, groupsFromRowsInTurns } from '../../src/store/report-rows.js';
 import { turnsDuring } from '../support/turns.js';
 
 /**
